@@ -1,0 +1,1 @@
+"""Reusable Pulumi components of the platform. A module per component, named after it."""

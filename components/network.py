@@ -1,0 +1,318 @@
+"""`Network`: the VPC every other component lives in.
+
+Per AZ a public, a private and a database subnet; an internet gateway; NAT as configured
+(`none`, `single`, `one-per-az`); route tables; VPC flow logs to CloudWatch; an S3 gateway
+endpoint (free, and it keeps image-layer pulls off the NAT); interface endpoints on request;
+the subnet tags the AWS Load Balancer Controller discovers subnets by; the default security
+group emptied.
+
+Subnet layout (derived with `ipaddress`, never string arithmetic), for a VPC of prefix /P:
+
+* the VPC is cut in four quarters (/P+2); quarters 0-2 are the private subnets of AZs 0-2
+  (EKS gives every pod a VPC address, so private subnets get the room);
+* quarter 3 is cut in eight (/P+5): blocks 0-2 are the public subnets, 4-6 the database subnets,
+  3 and 7 are spare.
+
+Each AZ keeps its blocks whether the VPC spans 2 or 3 AZs, so going from 2 to 3 AZs adds subnets
+and replaces none.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.tagging import PlatformComponent
+from stacks.config import Network as NetworkConfig
+
+TIERS = ("public", "private", "database")
+MAX_AZS = 3
+
+
+@dataclass(frozen=True)
+class SubnetLayout:
+    public: tuple[ipaddress.IPv4Network, ...]
+    private: tuple[ipaddress.IPv4Network, ...]
+    database: tuple[ipaddress.IPv4Network, ...]
+
+    def tier(self, name: str) -> tuple[ipaddress.IPv4Network, ...]:
+        return getattr(self, name)
+
+
+def subnet_layout(vpc_cidr: str, az_count: int) -> SubnetLayout:
+    """The subnets of each tier, one per AZ, carved from `vpc_cidr` (see the module docstring)."""
+    if not 1 <= az_count <= MAX_AZS:
+        raise ValueError(f"az_count must be 1..{MAX_AZS}, got {az_count}")
+    vpc = ipaddress.IPv4Network(vpc_cidr)
+    quarters = list(vpc.subnets(prefixlen_diff=2))
+    small = list(quarters[3].subnets(prefixlen_diff=3))
+    return SubnetLayout(
+        public=tuple(small[0:az_count]),
+        private=tuple(quarters[0:az_count]),
+        database=tuple(small[4 : 4 + az_count]),
+    )
+
+
+class Network(PlatformComponent):
+    """The VPC, its subnets, routing, NAT, endpoints and flow logs."""
+
+    service = "network"
+    type_token = "platform:index:Network"
+
+    def __init__(
+        self,
+        name: str,
+        config: NetworkConfig,
+        region: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(name, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+
+        zones = aws.get_availability_zones(
+            state="available",
+            # Regular zones only: no Local Zones or Wavelength zones, which EKS does not use.
+            filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status",
+                                                        values=["opt-in-not-required"])],
+            opts=invoke,
+        )
+        if len(zones.names) < config.az_count:
+            raise pulumi.RunError(
+                f"region {region} offers {len(zones.names)} availability zones "
+                f"({', '.join(zones.names)}); platform:network.azCount asks for {config.az_count}"
+            )
+        self.availability_zones: list[str] = sorted(zones.names)[: config.az_count]
+        layout = subnet_layout(config.cidr, config.az_count)
+        self.layout = layout
+
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=config.cidr,
+            # Both are needed for the EKS private endpoint and interface endpoints' private DNS.
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags={"Name": f"{name}-vpc"},
+            opts=child,
+        )
+        vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
+
+        # Adopting the default security group strips all its rules: nothing can use it by accident.
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=self.vpc.id,
+            tags={"Name": f"{name}-default-locked-down"},
+            opts=vpc_opts,
+        )
+
+        self.internet_gateway = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": f"{name}-igw"}, opts=vpc_opts
+        )
+
+        # Subnets. The role tags are how the AWS Load Balancer Controller picks subnets for
+        # internet-facing and internal load balancers.
+        tier_tags = {
+            "public": {"kubernetes.io/role/elb": "1"},
+            "private": {"kubernetes.io/role/internal-elb": "1"},
+            "database": {},
+        }
+        self.subnets: dict[str, list[aws.ec2.Subnet]] = {tier: [] for tier in TIERS}
+        for tier in TIERS:
+            for az, cidr in zip(self.availability_zones, layout.tier(tier), strict=True):
+                self.subnets[tier].append(aws.ec2.Subnet(
+                    f"{name}-{tier}-{az}",
+                    vpc_id=self.vpc.id,
+                    cidr_block=str(cidr),
+                    availability_zone=az,
+                    # Nothing gets a public IPv4 address by accident (they cost money, too):
+                    # load balancers and NAT gateways get theirs explicitly.
+                    map_public_ip_on_launch=False,
+                    tags={"Name": f"{name}-{tier}-{az}", "tier": tier, **tier_tags[tier]},
+                    opts=vpc_opts,
+                ))
+
+        # Public routing: one table, default route to the internet gateway.
+        public_rt = aws.ec2.RouteTable(
+            f"{name}-public-rt", vpc_id=self.vpc.id, tags={"Name": f"{name}-public"}, opts=vpc_opts
+        )
+        aws.ec2.Route(
+            f"{name}-public-default",
+            route_table_id=public_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=self.internet_gateway.id,
+            opts=pulumi.ResourceOptions(parent=public_rt),
+        )
+        self._associate(name, "public", public_rt, self.subnets["public"])
+
+        # NAT gateways: in the public subnet of the first AZ (single) or of every AZ.
+        nat_azs = {"none": 0, "single": 1, "one-per-az": config.az_count}[config.nat_strategy]
+        self.nat_gateways: list[aws.ec2.NatGateway] = []
+        self.nat_public_ips: list[pulumi.Output[str]] = []
+        for index in range(nat_azs):
+            az = self.availability_zones[index]
+            eip = aws.ec2.Eip(f"{name}-nat-{az}", domain="vpc",
+                              tags={"Name": f"{name}-nat-{az}"}, opts=vpc_opts)
+            self.nat_gateways.append(aws.ec2.NatGateway(
+                f"{name}-nat-{az}",
+                allocation_id=eip.id,
+                subnet_id=self.subnets["public"][index].id,
+                connectivity_type="public",
+                tags={"Name": f"{name}-nat-{az}"},
+                # A NAT gateway needs the internet gateway attached before it can work.
+                opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=[self.internet_gateway]),
+            ))
+            self.nat_public_ips.append(eip.public_ip)
+
+        # Private routing: one table per AZ, whatever the NAT strategy, so changing the strategy
+        # changes routes and never re-associates subnets.
+        self.private_route_tables: list[aws.ec2.RouteTable] = []
+        for index, (az, subnet) in enumerate(
+            zip(self.availability_zones, self.subnets["private"], strict=True)
+        ):
+            rt = aws.ec2.RouteTable(f"{name}-private-{az}-rt", vpc_id=self.vpc.id,
+                                    tags={"Name": f"{name}-private-{az}"}, opts=vpc_opts)
+            if self.nat_gateways:
+                nat = self.nat_gateways[index if len(self.nat_gateways) > 1 else 0]
+                aws.ec2.Route(
+                    f"{name}-private-{az}-default",
+                    route_table_id=rt.id,
+                    destination_cidr_block="0.0.0.0/0",
+                    nat_gateway_id=nat.id,
+                    opts=pulumi.ResourceOptions(parent=rt),
+                )
+            self._associate(name, f"private-{az}", rt, [subnet])
+            self.private_route_tables.append(rt)
+
+        # Database routing: no route out of the VPC at all.
+        database_rt = aws.ec2.RouteTable(f"{name}-database-rt", vpc_id=self.vpc.id,
+                                         tags={"Name": f"{name}-database"}, opts=vpc_opts)
+        self._associate(name, "database", database_rt, self.subnets["database"])
+        self.database_route_table = database_rt
+
+        # S3 gateway endpoint: free, and ECR image layers come from S3.
+        self.s3_endpoint = aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[rt.id for rt in self.private_route_tables] + [database_rt.id],
+            tags={"Name": f"{name}-s3"},
+            opts=vpc_opts,
+        )
+
+        self.interface_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
+        if config.interface_endpoints:
+            self._interface_endpoints(name, config, region, vpc_opts)
+
+        self.flow_log_group: aws.cloudwatch.LogGroup | None = None
+        if config.flow_logs.enabled:
+            self._flow_logs(name, config, vpc_opts)
+
+        self.register_outputs({
+            "vpcId": self.vpc.id,
+            "availabilityZones": self.availability_zones,
+            **{f"{tier}SubnetIds": self.subnet_ids(tier) for tier in TIERS},
+        })
+
+    def subnet_ids(self, tier: str) -> pulumi.Output[list[str]]:
+        return pulumi.Output.all(*[s.id for s in self.subnets[tier]])
+
+    def _associate(self, name: str, label: str, table: aws.ec2.RouteTable,
+                   subnets: list[aws.ec2.Subnet]) -> None:
+        for index, subnet in enumerate(subnets):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-{label}-{index}",
+                subnet_id=subnet.id,
+                route_table_id=table.id,
+                opts=pulumi.ResourceOptions(parent=table),
+            )
+
+    def _interface_endpoints(self, name: str, config: NetworkConfig, region: str,
+                             opts: pulumi.ResourceOptions) -> None:
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-endpoints",
+            vpc_id=self.vpc.id,
+            description="HTTPS from inside the VPC to the AWS interface endpoints",
+            tags={"Name": f"{name}-endpoints"},
+            opts=opts,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-endpoints-https",
+            security_group_id=sg.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=config.cidr,
+            description="HTTPS from the VPC",
+            opts=pulumi.ResourceOptions(parent=sg),
+        )
+        for service in config.interface_endpoints:
+            self.interface_endpoints[service] = aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}",
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{region}.{service}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[s.id for s in self.subnets["private"]],
+                security_group_ids=[sg.id],
+                tags={"Name": f"{name}-{service}"},
+                opts=opts,
+            )
+
+    def _flow_logs(self, name: str, config: NetworkConfig, opts: pulumi.ResourceOptions) -> None:
+        flow = config.flow_logs
+        invoke = pulumi.InvokeOptions(parent=self)
+        account = aws.get_caller_identity(opts=invoke).account_id
+        partition = aws.get_partition(opts=invoke).partition
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs", retention_in_days=flow.retention_days, opts=opts
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            description="Lets VPC Flow Logs deliver to the VPC's flow-log group",
+            assume_role_policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    # Confused-deputy guard: only flow logs of this account may assume it.
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                }],
+            }),
+            opts=opts,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=log_group.arn.apply(lambda arn: json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents",
+                               "logs:DescribeLogStreams"],
+                    "Resource": [arn, f"{arn}:*"],
+                }, {
+                    "Effect": "Allow",
+                    "Action": "logs:DescribeLogGroups",
+                    "Resource": f"arn:{partition}:logs:*:{account}:log-group:*",
+                }],
+            })),
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type=flow.traffic_type,
+            log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=flow.max_aggregation_interval,
+            tags={"Name": f"{name}-flow-log"},
+            opts=opts,
+        )
+        self.flow_log_group = log_group

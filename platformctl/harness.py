@@ -1,0 +1,348 @@
+"""The offline evaluation harness: run the real program on a real stack file under Pulumi's mocks
+and record what it registers. That recording is the project's offline plan; the tests, the
+review command and (later) the policy adapter and the cost model all read it.
+
+It works as Pulumi documents for unit tests (`pulumi.runtime.set_mocks`), with what PLATFORM.md
+learned the hard way:
+
+* each evaluation gets fresh mocks, a fresh root stack and `preview=False`, so every apply runs;
+* the monitor records what `MockResourceArgs` lacks (parent, dependencies, provider, protect, ...)
+  and marks `additionalSecretOutputs` secret in its answers, as the engine does;
+* the program returns its outputs, which are resolved here with their secretness.
+
+After the run, every recorded resource's inputs are checked against the types its SDK declares
+(:mod:`platformctl.inputcheck`), standing in for the provider's Check step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _sync_await
+
+from platformctl import stackfile
+from platformctl.mocks import PlatformMocks
+from stacks import config as config_model
+
+Program = Callable[[str], Mapping[str, Any]]
+
+PROJECT_FILE = "Pulumi.yaml"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret value in a recorded input or output. Prints masked."""
+
+    value: Any
+
+    def __repr__(self) -> str:
+        return "[secret]"
+
+
+def unwrap_secrets(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return unwrap_secrets(value.value)
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+def mask_secrets(value: Any) -> Any:
+    """The value with every secret replaced by the string `[secret]` (for display and snapshots)."""
+    if isinstance(value, Secret):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: mask_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
+def _from_wire(value: Any) -> Any:
+    """Deserialized RPC values -> plain Python, secrets as :class:`Secret`."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return Secret(_from_wire(value.get("value")))
+        return {k: _from_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_wire(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire has only doubles; the SDK sent an int
+    if isinstance(value, pulumi.Resource):
+        return f"<resource reference {type(value).__name__}>"
+    return value
+
+
+@dataclass
+class RecordedResource:
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    inputs: dict[str, Any]
+    parent: str | None
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    provider: str | None
+    protect: bool
+    delete_before_replace: bool
+    retain_on_delete: bool
+    ignore_changes: list[str]
+    additional_secret_outputs: list[str]
+    id: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tags(self) -> dict[str, Any] | None:
+        tags = self.inputs.get("tags")
+        return unwrap_secrets(tags) if isinstance(tags, (dict, Secret)) else None
+
+
+@dataclass(frozen=True)
+class OutputValue:
+    value: Any
+    secret: bool
+
+    def shown(self) -> Any:
+        return "[secret]" if self.secret else mask_secrets(self.value)
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation of a stack registered and returned."""
+
+    stack: str
+    source: str
+    config: config_model.PlatformConfig | None
+    resources: list[RecordedResource]
+    outputs: dict[str, OutputValue]
+    warnings: list[str]
+    seconds: float
+
+    def by_urn(self) -> dict[str, RecordedResource]:
+        return {r.urn: r for r in self.resources}
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: str) -> RecordedResource:
+        matches = [r for r in self.resources if r.type == type_token and r.name == name]
+        if len(matches) != 1:
+            raise LookupError(f"{len(matches)} resources {type_token} '{name}'")
+        return matches[0]
+
+    def children(self, parent: RecordedResource | None) -> list[RecordedResource]:
+        known = self.by_urn()
+        if parent is None:
+            return [r for r in self.resources if r.parent not in known and r.type != STACK_TYPE]
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def ancestors(self, resource: RecordedResource) -> Iterator[RecordedResource]:
+        known = self.by_urn()
+        current = known.get(resource.parent or "")
+        while current is not None:
+            yield current
+            current = known.get(current.parent or "")
+
+    def component_of(self, resource: RecordedResource) -> RecordedResource | None:
+        return next((a for a in self.ancestors(resource) if not a.custom), None)
+
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that records every registration with its options, and answers with
+    `additionalSecretOutputs` marked secret, as the engine does."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks, recorded: list[RecordedResource] | None = None):
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = recorded if recorded is not None else []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        urn = self.make_urn(request.parent, request.type, request.name)
+        record = RecordedResource(
+            type=request.type,
+            name=request.name,
+            urn=urn,
+            custom=bool(request.custom),
+            inputs={},
+            parent=request.parent or None,
+            dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            provider=request.provider or None,
+            protect=bool(request.protect),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            retain_on_delete=bool(request.retainOnDelete),
+            ignore_changes=list(request.ignoreChanges),
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+        )
+        self.recorded.append(record)
+        if request.type == STACK_TYPE:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+
+        pulumi_mocks._ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object)
+        record.inputs = _from_wire(inputs)
+        resource_args = pulumi_mocks.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=unwrap_secrets(record.inputs),
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+        )
+        resource_id, state = self.mocks.new_resource(resource_args)
+        record.id = resource_id
+        record.outputs = dict(state)
+        answer = dict(state)
+        for key in request.additionalSecretOutputs:
+            if key in answer:
+                answer[key] = {rpc._special_sig_key: rpc._special_secret_sig, "value": answer[key]}
+        obj_proto = _sync_await(rpc.serialize_properties(answer, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj_proto)
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+class InputCheckError(Exception):
+    """The program gave a resource inputs its SDK does not declare (the real provider would
+    reject them at Check)."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: inputs the provider would reject:\n{lines}")
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest directory holding `Pulumi.yaml`, from `start` (default: the working directory)
+    upwards; else the checkout this package was installed from."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / PROJECT_FILE).is_file():
+            return candidate
+    return Path(__file__).resolve().parent.parent
+
+
+def project_name(project_dir: Path) -> str:
+    document = yaml.safe_load((project_dir / PROJECT_FILE).read_text(encoding="utf-8"))
+    return str(document["name"])
+
+
+def _default_program(source: str) -> Mapping[str, Any]:
+    from stacks.platform import run
+
+    return run(source)
+
+
+async def _resolve_outputs(outputs: Mapping[str, Any]) -> dict[str, OutputValue]:
+    resolved: dict[str, OutputValue] = {}
+    for key, value in outputs.items():
+        output = pulumi.Output.from_input(value)
+        resolved[key] = OutputValue(
+            value=_from_wire(await output.future()), secret=bool(await output.is_secret())
+        )
+    return resolved
+
+
+def evaluate(
+    stack: str | Path,
+    project_dir: Path | None = None,
+    program: Program | None = None,
+    check_inputs: bool = True,
+    observed: list[RecordedResource] | None = None,
+) -> Evaluation:
+    """Evaluate a stack (`dev`, `prod`, or a stack file's path) offline.
+
+    Raises `ConfigError` for a bad stack file or configuration (nothing is registered then),
+    and `InputCheckError` when a resource's inputs would not pass the provider's Check.
+    `observed`, if given, receives every registration as it happens, even if the run fails."""
+    from platformctl import inputcheck
+
+    started = time.perf_counter()
+    project_dir = (project_dir or find_project_dir()).resolve()
+    path = stackfile.resolve(stack, project_dir)
+    label = path.name if path.resolve().parent == project_dir else str(path)
+    project = project_name(project_dir)
+    stack_file = stackfile.read(path, project, label)
+
+    pulumi.runtime.set_all_config(stack_file.config, stack_file.secret_keys)
+    region = stack_file.config.get("aws:region") or config_model.DEFAULT_REGION
+    mocks = PlatformMocks(region=region)
+    monitor = RecordingMonitor(mocks, observed)
+    warnings = _WarningCollector()
+    logger = logging.getLogger(f"platformctl.engine.{id(monitor)}")
+    logger.propagate = False
+    logger.addHandler(warnings)
+
+    pulumi_settings.ROOT.set(None)  # a fresh root stack (and no transformations) per evaluation
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack_file.stack, preview=False,
+                             logger=logger, monitor=monitor)
+    run_program = program or _default_program
+    captured: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def _run():
+        outputs = run_program(label)
+
+        async def collect() -> None:
+            captured.update(await _resolve_outputs(outputs))
+
+        return pulumi.Output.from_input(collect())
+
+    try:
+        _run()
+        cfg = config_model.load(label)  # the run validated it; keep the model for the report
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+
+    evaluation = Evaluation(
+        stack=stack_file.stack,
+        source=label,
+        config=cfg,
+        resources=[r for r in monitor.recorded if r.type != STACK_TYPE],
+        outputs=captured,
+        warnings=warnings.messages,
+        seconds=0.0,
+    )
+    if check_inputs:
+        problems = inputcheck.check(evaluation.resources)
+        if problems:
+            raise InputCheckError(label, problems)
+    evaluation.seconds = time.perf_counter() - started
+    return evaluation
+
+
+__all__ = [
+    "Evaluation",
+    "InputCheckError",
+    "OutputValue",
+    "RecordedResource",
+    "Secret",
+    "evaluate",
+    "find_project_dir",
+    "mask_secrets",
+    "unwrap_secrets",
+]

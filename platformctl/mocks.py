@@ -1,0 +1,164 @@
+"""Pulumi mocks that answer like AWS would, for the offline evaluation.
+
+`new_resource` echoes the inputs and adds what the provider would compute (ids in AWS's
+formats, ARNs, auto-names, a NAT's public address); `call` answers the invokes the program makes.
+Ids and addresses are derived from a hash of the type and name, so two evaluations of the same
+stack give the same values. An invoke the harness does not know is an error, never an empty
+answer: a silent `{}` would hide a wrong program.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+from components import sdk_types
+
+ACCOUNT_ID = "123456789012"
+
+# us-east-1 has six zones; other regions are given three (what most have).
+_ZONE_COUNT = {"us-east-1": 6}
+_REGION_ZONE_ID_PREFIX = {"us-east-1": "use1", "us-east-2": "use2", "us-west-2": "usw2",
+                          "eu-west-1": "euw1", "eu-central-1": "euc1"}
+
+# Id formats of the resource types the platform creates (AWS's own prefixes).
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc-",
+    "aws:ec2/subnet:Subnet": "subnet-",
+    "aws:ec2/internetGateway:InternetGateway": "igw-",
+    "aws:ec2/natGateway:NatGateway": "nat-",
+    "aws:ec2/eip:Eip": "eipalloc-",
+    "aws:ec2/routeTable:RouteTable": "rtb-",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc-",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg-",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr-",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
+    "aws:ec2/flowLog:FlowLog": "fl-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
+    "aws:kms/key:Key": "",
+}
+# The AWS service name in an ARN, where it differs from the SDK module name.
+_ARN_SERVICE = {"cloudwatch": "logs"}
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str):
+        self.region = region
+        self._invokes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "aws:index/getAvailabilityZones:getAvailabilityZones": self._availability_zones,
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda _: {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline-review",
+                "userId": "AIDAOFFLINEREVIEW",
+                "id": ACCOUNT_ID,
+            },
+            "aws:index/getPartition:getPartition": lambda _: {
+                "partition": "aws", "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws", "id": "aws",
+            },
+            "aws:index/getRegion:getRegion": lambda _: {
+                "name": self.region, "region": self.region, "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": self.region,
+            },
+        }
+
+    # -- invokes ---------------------------------------------------------------------------
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        answer = self._invokes.get(args.token)
+        if answer is None:
+            raise NotImplementedError(
+                f"the offline harness has no answer for the invoke {args.token}; add a realistic "
+                "one to platformctl/mocks.py"
+            )
+        return answer(args.args)
+
+    def _availability_zones(self, _args: dict[str, Any]) -> dict[str, Any]:
+        count = _ZONE_COUNT.get(self.region, 3)
+        prefix = _REGION_ZONE_ID_PREFIX.get(self.region, self.region.replace("-", "")[:6])
+        names = [f"{self.region}{chr(ord('a') + i)}" for i in range(count)]
+        return {
+            "names": names,
+            "zoneIds": [f"{prefix}-az{i + 1}" for i in range(count)],
+            "groupNames": [self.region] * count,
+            "id": self.region,
+        }
+
+    # -- resources -------------------------------------------------------------------------
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        token, name, inputs = args.typ, args.name, dict(args.inputs)
+        if not args.custom:
+            return f"{name}-component", {}
+        if token.startswith("pulumi:providers:"):
+            return f"{name}-provider-id", inputs
+        prefix = _ID_PREFIX.get(token)
+        state: dict[str, Any] = dict(inputs)
+        physical = inputs.get("name") or self._autoname(token, name)
+        if physical is not None:
+            state.setdefault("name", physical)
+        if prefix is not None:
+            resource_id = prefix + _digest(token, name)
+        else:
+            resource_id = physical or f"{name}-{_digest(token, name, length=8)}"
+        state.setdefault("arn", self._arn(token, resource_id))
+        if "tags" in inputs:
+            state.setdefault("tagsAll", inputs["tags"])
+        extra = getattr(self, "_outputs_" + token.split(":")[-1], None)
+        if extra is not None:
+            state.update(extra(name, inputs, resource_id))
+        return resource_id, state
+
+    @staticmethod
+    def _autoname(token: str, name: str) -> str | None:
+        """What Pulumi's auto-naming gives a resource with a `name` property: `<name>-<7 hex>`."""
+        cls = sdk_types.resource_class(token)
+        args = sdk_types.args_class(cls) if cls else None
+        if args is None or "name" not in sdk_types.input_types(args):
+            return None
+        return f"{name}-{_digest(token, name, length=7)}"
+
+    def _arn(self, token: str, resource_id: str) -> str:
+        module = token.split(":")[1].split("/")[0]
+        service = _ARN_SERVICE.get(module, module)
+        kind = token.split(":")[-1].lower()
+        if service == "iam":
+            return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{resource_id}"
+        if service == "logs":
+            return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{resource_id}"
+        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{resource_id}"
+
+    # Per-type computed outputs, named `_outputs_<Type>`.
+
+    def _outputs_Vpc(self, name, inputs, resource_id):  # noqa: N802
+        return {
+            "defaultSecurityGroupId": "sg-" + _digest("default-sg", name),
+            "mainRouteTableId": "rtb-" + _digest("main-rtb", name),
+            "defaultNetworkAclId": "acl-" + _digest("acl", name),
+            "ownerId": ACCOUNT_ID,
+        }
+
+    def _outputs_Eip(self, name, inputs, resource_id):  # noqa: N802
+        # An address from TEST-NET-3 (RFC 5737): realistic shape, never a real host.
+        host = int(_digest("eip", name, length=2), 16) % 254 + 1
+        address = str(ipaddress.IPv4Address("203.0.113.0") + host)
+        return {"publicIp": address, "allocationId": resource_id, "domain": "vpc",
+                "publicDns": f"ec2-{address.replace('.', '-')}.compute-1.amazonaws.com"}
+
+    def _outputs_NatGateway(self, name, inputs, resource_id):  # noqa: N802
+        return {"networkInterfaceId": "eni-" + _digest("eni", name),
+                "privateIp": "10.0.0." + str(int(_digest("ip", name, length=2), 16) % 250 + 4)}
+
+    def _outputs_Role(self, name, inputs, resource_id):  # noqa: N802
+        return {"uniqueId": "AROA" + _digest("role", name, length=16).upper()}

@@ -1,0 +1,113 @@
+"""Reading a Pulumi stack file the way the Pulumi CLI hands it to a program.
+
+The CLI passes every config value to the program as a string: scalars as their text (`true`,
+`3`), objects and lists as JSON; keys without a namespace get the project's. Encrypted
+`secure:` values cannot be decrypted offline (that needs the stack's secrets provider), so they
+become marked placeholders and their keys are flagged secret, as the CLI would flag them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stacks.config import ConfigError
+
+SECRET_PLACEHOLDER = "offline-secret-placeholder"
+_STACK_FILE_KEYS = {"config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"}
+
+
+@dataclass(frozen=True)
+class StackFile:
+    path: Path
+    stack: str
+    config: dict[str, str]
+    secret_keys: list[str] = field(default_factory=list)
+    label: str = ""
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _replace_secure(value: Any) -> tuple[Any, bool]:
+    if _is_secure(value):
+        return SECRET_PLACEHOLDER, True
+    if isinstance(value, dict):
+        found = False
+        out = {}
+        for key, item in value.items():
+            out[key], hit = _replace_secure(item)
+            found |= hit
+        return out, found
+    if isinstance(value, list):
+        items = [_replace_secure(v) for v in value]
+        return [v for v, _ in items], any(hit for _, hit in items)
+    return value, False
+
+
+def _as_cli_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if value is None:
+        return ""
+    return json.dumps(value)
+
+
+def stack_name_of(path: Path) -> str:
+    name = path.name
+    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")) and name.count(".") >= 2:
+        return name[len("Pulumi."):].rsplit(".", 1)[0]
+    return path.stem
+
+
+def resolve(stack: str | Path, project_dir: Path) -> Path:
+    """`dev` -> `<project>/Pulumi.dev.yaml`; anything that looks like a path is taken as one."""
+    text = str(stack)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        return Path(text)
+    return project_dir / f"Pulumi.{text}.yaml"
+
+
+def read(path: Path, project: str, label: str | None = None) -> StackFile:
+    """Read a stack file; `label` is how errors name it (default: the path)."""
+    label = label or str(path)
+    if not path.is_file():
+        raise ConfigError(label, [f"stack file not found: {path}"])
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(label, [f"not valid YAML{where}: {problem}"]) from None
+    if not isinstance(document, dict):
+        raise ConfigError(label, ["the stack file must be a mapping with a `config:` key"])
+    unknown = sorted(set(document) - _STACK_FILE_KEYS)
+    if unknown:
+        raise ConfigError(label, [
+            f"{key}: unknown top-level key; allowed: {', '.join(sorted(_STACK_FILE_KEYS))}"
+            for key in unknown
+        ])
+    raw_config = document.get("config") or {}
+    if not isinstance(raw_config, dict):
+        raise ConfigError(label, [f"config: {raw_config!r} must be a mapping of keys to values"])
+
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw_config.items():
+        full_key = key if ":" in str(key) else f"{project}:{key}"
+        value, secret = _replace_secure(value)
+        config[full_key] = _as_cli_string(value)
+        if secret:
+            secret_keys.append(full_key)
+    return StackFile(path=path, stack=stack_name_of(path), config=config,
+                     secret_keys=secret_keys, label=label)

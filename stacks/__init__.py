@@ -1,0 +1,1 @@
+"""Composition of the platform per environment, and the one configuration model."""

@@ -1,0 +1,46 @@
+"""The platform, composed for one environment. Reads top to bottom like the architecture:
+configuration, tagging, network (then, as they land: cluster, database, add-ons).
+
+`run()` is the whole program. It returns the stack outputs instead of exporting them, because
+`pulumi.export` registers nothing under the test runtime (PLATFORM.md); `__main__.py` exports
+what it returns, and the offline harness resolves the same dict.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components import tagging
+from components.network import Network
+from stacks import config as config_model
+
+
+def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
+    """Build the platform for the current stack; `source` names the stack file in errors."""
+    # Configuration first: a bad value stops here, before any resource is registered.
+    cfg = config_model.load(source)
+    env = cfg.environment
+
+    tagging.install(cfg.standard_tags)
+
+    # One explicit AWS provider whose region is the config model's: the region the program
+    # reasons about (subnet AZs, endpoint names, prices) is the region it deploys to.
+    provider = aws.Provider("aws", region=cfg.region)
+    aws_only = pulumi.ResourceOptions(providers={"aws": provider})
+
+    network = Network(env, cfg.network, cfg.region, opts=aws_only)
+
+    return {
+        "environment": env,
+        "region": cfg.region,
+        "budgetMonthlyUsd": cfg.budget_monthly_usd,
+        "vpcId": network.vpc.id,
+        "vpcCidr": network.vpc.cidr_block,
+        "availabilityZones": network.availability_zones,
+        "publicSubnetIds": network.subnet_ids("public"),
+        "privateSubnetIds": network.subnet_ids("private"),
+        "databaseSubnetIds": network.subnet_ids("database"),
+        "natGatewayPublicIps": pulumi.Output.all(*network.nat_public_ips),
+        "flowLogGroupName": network.flow_log_group.name if network.flow_log_group else None,
+    }
