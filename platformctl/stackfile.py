@@ -81,7 +81,9 @@ def read(path: Path, project: str, label: str | None = None) -> StackFile:
     """Read a stack file; `label` is how errors name it (default: the path)."""
     label = label or str(path)
     if not path.is_file():
-        raise ConfigError(label, [f"stack file not found: {path}"])
+        found = sorted(stack_name_of(p) for p in path.parent.glob("Pulumi.*.yaml"))
+        known = f"; stacks in {path.parent}: {', '.join(found)}" if found else ""
+        raise ConfigError(label, [f"stack file not found: {path}{known}"])
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

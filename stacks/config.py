@@ -79,6 +79,15 @@ class ConfigError(pulumi.RunError):
 # Field types
 
 
+class _Bad(ValueError):
+    """A model-level check that blames one key of the object it validates."""
+
+    def __init__(self, key: str, value: Any, message: str):
+        super().__init__(message)
+        self.key, self.value, self.message = key, value, message
+
+
+
 def _vpc_cidr(value: str) -> str:
     try:
         net = ipaddress.IPv4Network(value, strict=True)
@@ -113,6 +122,17 @@ def _pattern(regex: str, allowed: str):
 
 
 VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
+
+
+def _any_cidr(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 network in CIDR notation ({exc}); allowed: e.g. "
+                         "192.168.0.0/16") from None
+
+
+_AnyCidr = Annotated[str, AfterValidator(_any_cidr)]
 # AWS tag values: 0-256 of letters, digits, spaces and + - = . _ : / @. We also forbid empty.
 TagValue = Annotated[
     str,
@@ -217,6 +237,22 @@ class Network(_Model):
         + ". Each costs an hourly fee per AZ.",
     )
     flow_logs: FlowLogs = Field(description="VPC flow logs.")
+    avoid_cidrs: tuple[_AnyCidr, ...] = Field(
+        (),
+        description="Networks the VPC must not overlap: the other environments' VPCs, offices, "
+        "VPNs, peered VPCs. Overlap makes peering and VPN routing impossible later, so it is "
+        "refused now.",
+    )
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Network:
+        vpc = ipaddress.IPv4Network(self.cidr)
+        for other in self.avoid_cidrs:
+            if vpc.overlaps(ipaddress.IPv4Network(other)):
+                raise _Bad("cidr", self.cidr,
+                           f"overlaps {other} listed in avoidCidrs; allowed: a network that "
+                           f"overlaps none of {', '.join(self.avoid_cidrs)}")
+        return self
 
     @model_validator(mode="after")
     def _egress_is_possible(self) -> Network:
@@ -340,21 +376,14 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 _NOT_SET = "(not set)"
 
 
-class _Bad(ValueError):
-    """A model-level check that blames one key of the object it validates."""
-
-    def __init__(self, key: str, value: Any, message: str):
-        super().__init__(message)
-        self.key, self.value, self.message = key, value, message
-
-
 def _describe(error: Mapping[str, Any]) -> str:
     """One line: key path, bad value, what is wrong and what is allowed."""
     loc = tuple(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
         owner = _model_at(loc[:-1]) or PlatformConfig
-        allowed = [f.alias for f in owner.model_fields.values() if f.alias]
+        allowed = [f.alias for f in owner.model_fields.values()
+                   if f.alias and not (owner is PlatformConfig and f.alias == "region")]
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return (f"{_key_path(loc)}: {_show(error.get('input'))}: unknown key{hint}; "
@@ -383,19 +412,27 @@ def build(raw: Mapping[str, Any], region: str | None, source: str) -> PlatformCo
             f"{PROJECT_NAMESPACE}:preset: {shown} is not a preset; allowed: "
             + ", ".join(repr(p) for p in PRESETS)
         ])
+    extra_problems = []
+    if "region" in raw:  # the model's region comes from aws:region, the AWS provider's own key
+        extra_problems.append(f"{PROJECT_NAMESPACE}:region: {_show(raw['region'])}: unknown key; "
+                              "the region is set with aws:region")
+        raw = {k: v for k, v in raw.items() if k != "region"}
     merged = _deep_merge(PRESETS[preset], raw)
     merged.setdefault("environment", preset)
     merged["region"] = region if region is not None else DEFAULT_REGION
     try:
-        return PlatformConfig.model_validate(merged)
+        model = PlatformConfig.model_validate(merged)
     except ValidationError as exc:
-        problems = []
+        problems = list(extra_problems)
         for error in exc.errors(include_url=False):
             line = _describe(error)
             if tuple(error["loc"]) == ("region",):  # the one key outside our namespace
                 line = "aws:region" + line.removeprefix(f"{PROJECT_NAMESPACE}:region")
             problems.append(line)
         raise ConfigError(source, problems) from None
+    if extra_problems:
+        raise ConfigError(source, extra_problems)
+    return model
 
 
 def _decode(value: Any) -> Any:

@@ -1,0 +1,58 @@
+"""Shared fixtures: each real stack is evaluated once per session (about a second each) and the
+many assertions read that one recording; only mutants get evaluations of their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from platformctl.harness import Evaluation, evaluate
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_STACKS = ("dev", "prod")
+
+
+@pytest.fixture(scope="session")
+def evaluations() -> dict[str, Evaluation]:
+    return {name: evaluate(name, project_dir=REPO) for name in REAL_STACKS}
+
+
+@pytest.fixture(params=REAL_STACKS)
+def stack(request, evaluations) -> Evaluation:
+    """Each real stack in turn."""
+    return evaluations[request.param]
+
+
+def stack_config(name: str = "dev") -> dict[str, Any]:
+    """The `config:` mapping of a real stack file, to derive mutants from."""
+    return yaml.safe_load((REPO / f"Pulumi.{name}.yaml").read_text())["config"]
+
+
+def write_stack(directory: Path, config: dict[str, Any], name: str = "mutant") -> Path:
+    path = directory / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    return path
+
+
+def mutate(base: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A deep copy of a stack config with `platform:network.cidr`-style key set (or removed when
+    `value` is `DELETE`)."""
+    import copy
+
+    config = copy.deepcopy(base)
+    head, *rest = dotted.split(".")
+    target = config
+    keys = [head, *rest]
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+    if value is DELETE:
+        target.pop(keys[-1], None)
+    else:
+        target[keys[-1]] = value
+    return config
+
+
+DELETE = object()

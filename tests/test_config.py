@@ -1,0 +1,180 @@
+"""The configuration model: presets, third stacks, and bad configuration stopped up front with
+one clear message (stack file, key path, bad value, what is allowed) and exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from platformctl import cli
+from platformctl.harness import evaluate
+from stacks import config as config_model
+from stacks.config import ConfigError
+from tests.conftest import DELETE, REPO, mutate, stack_config, write_stack
+
+# (id, mutations, key path named, bad value named, what is allowed named)
+BAD_CONFIGS = [
+    ("cidr-not-an-ip", {"platform:network.cidr": "10.10.0.300/16"},
+     "platform:network.cidr", "10.10.0.300/16", "allowed: e.g. 10.20.0.0/16"),
+    ("cidr-host-bits-set", {"platform:network.cidr": "10.10.0.1/16"},
+     "platform:network.cidr", "10.10.0.1/16", "host bits"),
+    ("cidr-public-range", {"platform:network.cidr": "8.8.0.0/16"},
+     "platform:network.cidr", "8.8.0.0/16", "allowed: a network inside 10.0.0.0/8"),
+    ("cidr-too-small", {"platform:network.cidr": "10.10.0.0/24"},
+     "platform:network.cidr", "10.10.0.0/24", "allowed: /16"),
+    ("cidr-too-large", {"platform:network.cidr": "10.0.0.0/12"},
+     "platform:network.cidr", "10.0.0.0/12", "allowed: /16"),
+    ("cidr-overlaps-other-environment", {"platform:network.cidr": "10.20.128.0/17"},
+     "platform:network.cidr", "10.20.128.0/17", "overlaps 10.20.0.0/16"),
+    ("one-az", {"platform:network.azCount": 1},
+     "platform:network.azCount", "1", "allowed: 2 or 3"),
+    ("unknown-nat-strategy", {"platform:network.natStrategy": "nat-instance"},
+     "platform:network.natStrategy", "nat-instance", "'none', 'single' or 'one-per-az'"),
+    ("no-nat-without-endpoints", {"platform:network.natStrategy": "none"},
+     "platform:network.interfaceEndpoints", "[]", "missing: ec2, ecr.api, ecr.dkr, sts, logs"),
+    ("misspelled-key", {"platform:network.natStrategey": "single"},
+     "platform:network.natStrategey", "single", "did you mean 'natStrategy'?"),
+    ("key-in-wrong-place", {"platform:natStrategy": "single"},
+     "platform:natStrategy", "single", "allowed keys here: preset, environment"),
+    ("missing-tag-value", {"platform:tags.owner": DELETE},
+     "platform:tags.owner", "(not set)", "required"),
+    ("empty-tag-value", {"platform:tags.team": ""},
+     "platform:tags.team", "''", "allowed: 1 to 256 characters"),
+    ("wrong-type", {"platform:network.azCount": "two"},
+     "platform:network.azCount", "two", "allowed: 2 or 3"),
+    ("object-expected", {"platform:network.flowLogs": "yes"},
+     "platform:network.flowLogs", "yes", "allowed: a valid dictionary"),
+    ("bad-log-retention", {"platform:network.flowLogs": {"retentionDays": 10}},
+     "platform:network.flowLogs.retentionDays", "10", "allowed: 1, 3, 5, 7, 14, 30"),
+    ("unknown-preset", {"platform:preset": "qa"},
+     "platform:preset", "qa", "allowed: 'dev', 'prod'"),
+    ("budget-over-limit", {"platform:budgetMonthlyUsd": 900},
+     "platform:budgetMonthlyUsd", "900", "allowed: less than or equal to 500"),
+    ("bad-region", {"aws:region": "us-east"},
+     "aws:region", "us-east", "allowed: an AWS region name"),
+    ("bad-environment-name", {"platform:environment": "Dev_1"},
+     "platform:environment", "Dev_1", "allowed: lower-case letters"),
+    ("region-in-wrong-namespace", {"platform:region": "us-west-2"},
+     "platform:region", "us-west-2", "aws:region"),
+]
+
+
+def _write(tmp_path, mutations):
+    config = stack_config("dev")
+    for key, value in mutations.items():
+        config = mutate(config, key, value)
+    return write_stack(tmp_path, config)
+
+
+@pytest.mark.parametrize(("mutations", "key", "value", "allowed"),
+                         [case[1:] for case in BAD_CONFIGS], ids=[case[0] for case in BAD_CONFIGS])
+def test_bad_config_is_refused_before_any_resource(tmp_path, capsys, mutations, key, value, allowed):
+    path = _write(tmp_path, mutations)
+    observed = []
+    with pytest.raises(ConfigError) as caught:
+        evaluate(path, project_dir=REPO, observed=observed)
+    # Nothing at all was registered, not even the provider.
+    assert [r for r in observed if r.type != "pulumi:pulumi:Stack"] == []
+
+    message = str(caught.value)
+    problem = next((line for line in caught.value.problems if line.startswith(f"{key}:")), None)
+    assert problem is not None, message
+    assert str(path) in message
+    assert value in problem
+    assert allowed in problem
+
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert key in err and str(path) in err
+    assert "Traceback" not in err
+
+
+def test_there_are_at_least_twelve_distinct_bad_configs():
+    assert len({case[0] for case in BAD_CONFIGS}) >= 12
+
+
+def test_bad_config_from_the_command_line_exits_2_without_traceback(tmp_path):
+    path = _write(tmp_path, {"platform:network.natStrategy": "two-per-az"})
+    result = subprocess.run(
+        [sys.executable, "-m", "platformctl.cli", "review", str(path), "--project-dir", str(REPO)],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "platform:network.natStrategy: 'two-per-az'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_several_problems_are_reported_together(tmp_path):
+    path = _write(tmp_path, {"platform:network.azCount": 5, "platform:tags.team": ""})
+    with pytest.raises(ConfigError) as caught:
+        evaluate(path, project_dir=REPO)
+    assert len(caught.value.problems) == 2
+
+
+def test_unparseable_stack_file_is_a_config_error(tmp_path):
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text("config:\n  platform:preset: dev\n   bad: [indent\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        evaluate(path, project_dir=REPO)
+
+
+def test_unknown_stack_names_the_stacks_that_exist(capsys):
+    assert cli.main(["review", "qa", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Pulumi.qa.yaml" in err and "dev, prod" in err
+
+
+def test_presets_make_dev_cheap_and_prod_highly_available(evaluations):
+    dev, prod = evaluations["dev"].config, evaluations["prod"].config
+    assert (dev.network.az_count, dev.network.nat_strategy) == (2, "single")
+    assert (prod.network.az_count, prod.network.nat_strategy) == (3, "one-per-az")
+    assert prod.network.flow_logs.retention_days > dev.network.flow_logs.retention_days
+
+
+def test_stack_files_set_only_what_differs_from_the_preset():
+    for name in ("dev", "prod"):
+        config = stack_config(name)
+        preset = config_model.PRESETS[config["platform:preset"]]
+        for key, value in preset.items():
+            mine = config.get(f"platform:{key}", {})
+            for sub, default in value.items():
+                assert mine.get(sub) != default, f"Pulumi.{name}.yaml repeats preset {key}.{sub}"
+
+
+def test_a_third_stack_is_just_another_stack_file(tmp_path):
+    config = mutate(stack_config("prod"), "platform:environment", "staging")
+    config = mutate(config, "platform:network.cidr", "10.30.0.0/16")
+    config = mutate(config, "platform:network.azCount", 2)
+    evaluation = evaluate(write_stack(tmp_path, config, "staging"), project_dir=REPO)
+    assert evaluation.stack == "staging"
+    assert evaluation.config.preset == "prod" and evaluation.config.environment == "staging"
+    vpc = evaluation.of_type("aws:ec2/vpc:Vpc")[0]
+    assert vpc.tags["environment"] == "staging"
+    assert vpc.name == "staging-vpc"
+    assert len(evaluation.of_type("aws:ec2/natGateway:NatGateway")) == 2  # prod preset, 2 AZs
+
+
+def test_region_defaults_to_us_east_1(tmp_path):
+    config = stack_config("dev")
+    del config["aws:region"]
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    assert evaluation.config.region == "us-east-1"
+    provider = evaluation.of_type("pulumi:providers:aws")[0]
+    assert provider.inputs["region"] == "us-east-1"
+
+
+def test_real_stack_budgets_stay_under_500_together(evaluations):
+    total = sum(e.config.budget_monthly_usd for e in evaluations.values())
+    assert total <= 500
+
+
+def test_standard_tags_come_from_config(evaluations):
+    cfg = evaluations["prod"].config
+    assert cfg.standard_tags("network") == {
+        "team": "platform", "service": "network", "environment": "prod",
+        "cost-center": "cc-platform-prod", "owner": "platform-team@example.com",
+        "managed-by": "pulumi",
+    }

@@ -1,0 +1,190 @@
+"""The Network component, read off the recordings of both real stacks (and a few mutants)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from components.network import subnet_layout
+from platformctl.harness import Evaluation, evaluate
+from tests.conftest import REPO, mutate, stack_config, write_stack
+
+SUBNET = "aws:ec2/subnet:Subnet"
+ROUTE = "aws:ec2/route:Route"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+NAT = "aws:ec2/natGateway:NatGateway"
+VPC = "aws:ec2/vpc:Vpc"
+
+
+def _vpc(evaluation: Evaluation):
+    (vpc,) = evaluation.of_type(VPC)
+    return vpc
+
+
+def _subnets(evaluation: Evaluation, tier: str):
+    return [s for s in evaluation.of_type(SUBNET) if s.inputs["tags"]["tier"] == tier]
+
+
+def _route_table_of(evaluation: Evaluation, subnet) -> dict:
+    by_id = {r.id: r for r in evaluation.of_type(ROUTE_TABLE)}
+    (assoc,) = [a for a in evaluation.of_type(ASSOCIATION) if a.inputs["subnetId"] == subnet.id]
+    return by_id[assoc.inputs["routeTableId"]]
+
+
+def _default_route(evaluation: Evaluation, table):
+    routes = [r for r in evaluation.of_type(ROUTE)
+              if r.inputs["routeTableId"] == table.id
+              and r.inputs.get("destinationCidrBlock") == "0.0.0.0/0"]
+    assert len(routes) <= 1
+    return routes[0] if routes else None
+
+
+def test_vpc_uses_the_configured_cidr(stack):
+    assert _vpc(stack).inputs["cidrBlock"] == stack.config.network.cidr
+    assert _vpc(stack).inputs["enableDnsHostnames"] is True
+
+
+def test_subnets_are_disjoint_and_inside_the_vpc(stack):
+    vpc = ipaddress.IPv4Network(_vpc(stack).inputs["cidrBlock"])
+    networks = [ipaddress.IPv4Network(s.inputs["cidrBlock"]) for s in stack.of_type(SUBNET)]
+    assert len(networks) == 3 * stack.config.network.az_count
+    for net in networks:
+        assert net.subnet_of(vpc)
+    for i, a in enumerate(networks):
+        for b in networks[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+
+
+def test_each_tier_spans_the_configured_azs(stack):
+    azs = stack.outputs["availabilityZones"].value
+    assert len(azs) == stack.config.network.az_count
+    for tier in ("public", "private", "database"):
+        assert sorted(s.inputs["availabilityZone"] for s in _subnets(stack, tier)) == sorted(azs)
+        assert len(stack.outputs[f"{tier}SubnetIds"].value) == len(azs)
+
+
+def test_nat_count_matches_the_strategy(stack):
+    expected = {"single": 1, "one-per-az": stack.config.network.az_count, "none": 0}
+    assert len(stack.of_type(NAT)) == expected[stack.config.network.nat_strategy]
+    assert len(stack.of_type("aws:ec2/eip:Eip")) == len(stack.of_type(NAT))
+    public_ids = {s.id for s in _subnets(stack, "public")}
+    assert all(n.inputs["subnetId"] in public_ids for n in stack.of_type(NAT))
+
+
+def test_private_subnets_route_through_nat(stack):
+    nat_by_id = {n.id: n for n in stack.of_type(NAT)}
+    subnet_az = {s.id: s.inputs["availabilityZone"] for s in stack.of_type(SUBNET)}
+    for subnet in _subnets(stack, "private"):
+        route = _default_route(stack, _route_table_of(stack, subnet))
+        assert route is not None, subnet.name
+        nat = nat_by_id[route.inputs["natGatewayId"]]
+        if stack.config.network.nat_strategy == "one-per-az":
+            # An AZ's egress survives the loss of another AZ.
+            assert subnet_az[nat.inputs["subnetId"]] == subnet.inputs["availabilityZone"]
+
+
+def test_public_subnets_route_to_the_internet_gateway(stack):
+    (igw,) = stack.of_type("aws:ec2/internetGateway:InternetGateway")
+    for subnet in _subnets(stack, "public"):
+        route = _default_route(stack, _route_table_of(stack, subnet))
+        assert route.inputs["gatewayId"] == igw.id
+        assert subnet.inputs["mapPublicIpOnLaunch"] is False
+
+
+def test_database_subnets_have_no_route_out(stack):
+    for subnet in _subnets(stack, "database"):
+        assert _default_route(stack, _route_table_of(stack, subnet)) is None
+
+
+def test_flow_logs_are_on_with_retention(stack):
+    (flow_log,) = stack.of_type("aws:ec2/flowLog:FlowLog")
+    (group,) = stack.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert flow_log.inputs["vpcId"] == _vpc(stack).id
+    assert flow_log.inputs["trafficType"] == "ALL"
+    assert flow_log.inputs["logDestinationType"] == "cloud-watch-logs"
+    assert flow_log.inputs["logDestination"] == group.outputs["arn"]
+    assert group.inputs["retentionInDays"] == stack.config.network.flow_logs.retention_days
+    (role,) = [r for r in stack.of_type("aws:iam/role:Role") if r.id == flow_log.inputs[
+        "iamRoleArn"].rsplit("/", 1)[-1]]
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert "aws:SourceAccount" in trust["Statement"][0]["Condition"]["StringEquals"]
+
+
+def test_default_security_group_is_locked_down(stack):
+    (default_sg,) = stack.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default_sg.inputs["vpcId"] == _vpc(stack).id
+    assert not default_sg.inputs.get("ingress") and not default_sg.inputs.get("egress")
+
+
+def test_load_balancer_subnet_tags(stack):
+    for subnet in _subnets(stack, "public"):
+        assert subnet.inputs["tags"]["kubernetes.io/role/elb"] == "1"
+    for subnet in _subnets(stack, "private"):
+        assert subnet.inputs["tags"]["kubernetes.io/role/internal-elb"] == "1"
+    for subnet in _subnets(stack, "database"):
+        assert not any(k.startswith("kubernetes.io/") for k in subnet.inputs["tags"])
+
+
+def test_s3_gateway_endpoint_serves_private_route_tables(stack):
+    (endpoint,) = [e for e in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+                   if e.inputs["vpcEndpointType"] == "Gateway"]
+    assert endpoint.inputs["serviceName"] == f"com.amazonaws.{stack.config.region}.s3"
+    for subnet in _subnets(stack, "private"):
+        assert _route_table_of(stack, subnet).id in endpoint.inputs["routeTableIds"]
+
+
+def test_all_aws_resources_use_the_configured_region(stack):
+    (provider,) = stack.of_type("pulumi:providers:aws")
+    assert provider.inputs["region"] == stack.config.region
+    for resource in stack.resources:
+        if resource.custom and resource.type.startswith("aws:"):
+            assert resource.provider and resource.provider.startswith(provider.urn)
+
+
+@pytest.fixture(scope="module")
+def no_nat(tmp_path_factory) -> Evaluation:
+    config = mutate(stack_config("dev"), "platform:network.natStrategy", "none")
+    config = mutate(config, "platform:network.interfaceEndpoints",
+                    ["ec2", "ecr.api", "ecr.dkr", "sts", "logs", "eks-auth"])
+    return evaluate(write_stack(tmp_path_factory.mktemp("no-nat"), config), project_dir=REPO)
+
+
+def test_without_nat_private_subnets_have_no_default_route_but_endpoints(no_nat):
+    assert no_nat.of_type(NAT) == []
+    for subnet in _subnets(no_nat, "private"):
+        assert _default_route(no_nat, _route_table_of(no_nat, subnet)) is None
+    interface = [e for e in no_nat.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+                 if e.inputs["vpcEndpointType"] == "Interface"]
+    prefix = f"com.amazonaws.{no_nat.config.region}."
+    assert sorted(e.inputs["serviceName"].removeprefix(prefix) for e in interface) == sorted(
+        ["ec2", "ecr.api", "ecr.dkr", "sts", "logs", "eks-auth"])
+    private_ids = sorted(s.id for s in _subnets(no_nat, "private"))
+    for endpoint in interface:
+        assert endpoint.inputs["privateDnsEnabled"] is True
+        assert sorted(endpoint.inputs["subnetIds"]) == private_ids
+    (rule,) = no_nat.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (443, 443)
+    assert rule.inputs["cidrIpv4"] == no_nat.config.network.cidr
+
+
+@pytest.mark.parametrize("prefix", range(16, 21))
+@pytest.mark.parametrize("azs", [2, 3])
+def test_subnet_layout_is_disjoint_for_every_allowed_size(prefix, azs):
+    vpc = ipaddress.IPv4Network(f"10.0.0.0/{prefix}")
+    layout = subnet_layout(str(vpc), azs)
+    nets = [*layout.public, *layout.private, *layout.database]
+    assert len(nets) == 3 * azs
+    assert all(n.subnet_of(vpc) for n in nets)
+    assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+    # Private subnets get the room (pod IPs): a quarter of the VPC each.
+    assert all(n.num_addresses == vpc.num_addresses // 4 for n in layout.private)
+
+
+def test_adding_an_az_keeps_every_existing_subnet():
+    two, three = subnet_layout("10.0.0.0/16", 2), subnet_layout("10.0.0.0/16", 3)
+    for tier in ("public", "private", "database"):
+        assert three.tier(tier)[:2] == two.tier(tier)
