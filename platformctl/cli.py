@@ -20,7 +20,13 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from platformctl.harness import Evaluation, InputCheckError, RecordedResource, evaluate
+from platformctl.harness import (
+    Evaluation,
+    InputCheckError,
+    RecordedResource,
+    evaluate,
+    find_project_dir,
+)
 from stacks.config import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -135,6 +141,20 @@ def _review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _config_reference(args: argparse.Namespace) -> int:
+    from platformctl import configdoc
+
+    text = configdoc.render()
+    if not args.write:
+        sys.stdout.write(text)
+        return EXIT_OK
+    target = (Path(args.project_dir) if args.project_dir else find_project_dir()) / configdoc.DOC_PATH
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platformctl",
@@ -152,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--project-dir", help="directory holding Pulumi.yaml (default: found "
                         "from the working directory upwards)")
     review.set_defaults(handler=_review)
+
+    reference = commands.add_parser(
+        "config-reference",
+        help="print (or --write) the configuration reference generated from the config model",
+    )
+    reference.add_argument("--write", action="store_true", help="write docs/config.md")
+    reference.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    reference.set_defaults(handler=_config_reference)
     return parser
 
 

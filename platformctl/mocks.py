@@ -162,3 +162,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     def _outputs_Role(self, name, inputs, resource_id):  # noqa: N802
         return {"uniqueId": "AROA" + _digest("role", name, length=16).upper()}
+
+    def _outputs_RandomPassword(self, name, inputs, resource_id):  # noqa: N802
+        # Deterministic but password-shaped: the value is a secret through
+        # additionalSecretOutputs, which the recording monitor applies as the engine would.
+        length = int(inputs.get("length", 16))
+        alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+        seed = hashlib.sha256(f"password/{name}".encode()).digest()
+        while len(seed) < length:
+            seed += hashlib.sha256(seed).digest()
+        result = "".join(alphabet[b % len(alphabet)] for b in seed[:length])
+        return {"result": result, "bcryptHash": "$2a$10$" + _digest("bcrypt", name, length=53)}

@@ -193,8 +193,7 @@ class FlowLogs(_Model):
         True, description="Record VPC flow logs. On by default: they are the network's audit trail."
     )
     retention_days: int = Field(
-        description="Days CloudWatch keeps the flow logs. One of CloudWatch's allowed values. "
-        "Preset: dev 14, prod 90."
+        description="Days CloudWatch keeps the flow logs. One of CloudWatch's allowed values."
     )
     traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = Field(
         "ALL", description="Which traffic to record."
@@ -222,12 +221,12 @@ class Network(_Model):
     )
     az_count: Literal[2, 3] = Field(
         description="How many availability zones to span (the first ones `getAvailabilityZones` "
-        "returns). Preset: dev 2, prod 3."
+        "returns)."
     )
     nat_strategy: Literal["none", "single", "one-per-az"] = Field(
         description="Egress for private subnets: `single` NAT gateway (cheap, one AZ's failure cuts "
         "egress), `one-per-az` (highly available) or `none` (no default route; the nodes reach AWS "
-        "through interface endpoints). Preset: dev single, prod one-per-az."
+        "through interface endpoints)."
     )
     interface_endpoints: tuple[EndpointService, ...] = Field(
         (),
@@ -314,14 +313,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "network": {
             "azCount": 2,
             "natStrategy": "single",
-            "flowLogs": {"retentionDays": 14, "maxAggregationInterval": 600},
+            "flowLogs": {"retentionDays": 14},
         },
     },
     "prod": {
         "network": {
             "azCount": 3,
             "natStrategy": "one-per-az",
-            "flowLogs": {"retentionDays": 90, "maxAggregationInterval": 60},
+            "flowLogs": {"retentionDays": 90},
         },
     },
 }

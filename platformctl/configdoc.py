@@ -1,0 +1,103 @@
+"""The configuration reference (`docs/config.md`), generated from the config model and its
+presets so it cannot drift: `platformctl config-reference --write` regenerates it and a test
+fails when the committed file differs."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from stacks import config as config_model
+
+DOC_PATH = Path("docs") / "config.md"
+
+_HEADER = """\
+# Configuration reference
+
+<!-- Generated from stacks/config.py by `platformctl config-reference --write`. Do not edit:
+     tests/test_docs.py fails when this file and the model disagree. -->
+
+Every key a stack file (`Pulumi.<stack>.yaml`) may set. Keys are in the `platform:` namespace
+(`pulumi config set platform:budgetMonthlyUsd 150`); nested keys are set as objects in the stack
+file or with `--path` (`pulumi config set --path platform:network.azCount 3`). Unknown keys are
+errors. `platform:preset` picks the defaults below; a stack file sets only what differs.
+
+The region is the AWS provider's own key, `aws:region` (default `{region}`).
+
+| key | type | dev preset | prod preset | description |
+|---|---|---|---|---|
+"""
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if origin in (tuple, list):
+        return f"list of {_type_name(args[0])}"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "object"
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(
+        annotation, str(annotation))
+
+
+def _preset_value(preset: str, path: tuple[str, ...]) -> Any:
+    node: Any = config_model.PRESETS[preset]
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, (list, tuple)):
+        return "`[" + ", ".join(map(str, value)) + "]`"
+    return f"`{value}`"
+
+
+def _default(field: FieldInfo, preset: str, path: tuple[str, ...]) -> str:
+    from_preset = _preset_value(preset, path)
+    if from_preset is not None and not isinstance(from_preset, dict):
+        return _cell(from_preset)
+    if path == ("environment",):
+        return f"`{preset}`"
+    if field.is_required():
+        annotation = field.annotation
+        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        return "" if is_model else "**required**"
+    return _cell(field.default)
+
+
+def _rows(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
+    rows = []
+    for field in model.model_fields.values():
+        alias = field.alias or ""
+        if model is config_model.PlatformConfig and alias == "region":
+            continue  # aws:region, described above
+        here = (*path, alias)
+        description = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        rows.append(
+            f"| `platform:{'.'.join(here)}` | {_type_name(field.annotation)} | "
+            f"{_default(field, 'dev', here)} | {_default(field, 'prod', here)} | {description} |"
+        )
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(_rows(annotation, here))
+    return rows
+
+
+def render() -> str:
+    header = _HEADER.replace("{region}", config_model.DEFAULT_REGION)
+    return header + "\n".join(_rows(config_model.PlatformConfig, ())) + "\n"

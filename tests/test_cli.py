@@ -1,0 +1,65 @@
+"""`platformctl review`: the README's main job."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from rich.console import Console
+
+from platformctl import cli
+from platformctl.harness import evaluate
+from tests.conftest import REPO
+from tests.test_harness import _secret_program
+
+
+def test_review_dev_prints_the_plan_grouped_by_component(capsys):
+    assert cli.main(["review", "dev", "--project-dir", str(REPO)]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "Offline plan of dev" in out and "Pulumi.dev.yaml" in out
+    assert "platform:index:Network  dev  (29 resources)" in out
+    assert "aws:ec2/subnet:Subnet  dev-private-us-east-1a" in out
+    assert "aws:ec2/routeTableAssociation:RouteTableAssociation" in out
+    # counts by type and in total
+    assert "aws:ec2/subnet:Subnet" in out and " 6 " in out
+    assert "total" in out and "31" in out
+    # outputs
+    assert "vpcId" in out and "vpc-" in out
+    assert "us-east-1a, us-east-1b" in out
+
+
+def test_the_tree_nests_children_under_their_parents():
+    evaluation = evaluate("dev", project_dir=REPO)
+    console = Console(file=io.StringIO(), width=200)
+    console.print(cli.plan_tree(evaluation))
+    lines = console.file.getvalue().splitlines()
+    depth = {line.split("aws:")[-1].split()[-1]: len(line) - len(line.lstrip("│├└─ "))
+             for line in lines if "aws:" in line}
+    assert depth["dev-vpc"] < depth["dev-public-rt"] < depth["dev-public-default"]
+
+
+def test_review_masks_secret_outputs():
+    evaluation = evaluate("dev", project_dir=REPO, program=_secret_program)
+    console = Console(file=io.StringIO(), width=200)
+    cli.render_review(evaluation, console)
+    text = console.file.getvalue()
+    assert "[secret]" in text
+    assert evaluation.outputs["password"].value not in text
+    assert "s3cr3t" not in text
+
+
+def test_review_prod_from_a_subdirectory_finds_the_project(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "platformctl.cli", "review", "prod"],
+                            cwd=REPO / "components", capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "platform:index:Network  prod" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_command_is_a_usage_error(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as caught:
+        cli.main([])
+    assert caught.value.code == 2

@@ -1,0 +1,43 @@
+"""Docs that must stay true to the code."""
+
+from __future__ import annotations
+
+import re
+
+from platformctl import configdoc
+from stacks import config as config_model
+from tests.conftest import REPO
+
+
+def test_config_reference_is_generated_from_the_model():
+    committed = (REPO / configdoc.DOC_PATH).read_text(encoding="utf-8")
+    assert committed == configdoc.render(), (
+        "docs/config.md is stale: run `platformctl config-reference --write`"
+    )
+
+
+def test_config_reference_lists_every_key_of_the_model():
+    text = configdoc.render()
+
+    def keys(model, prefix):
+        for field in model.model_fields.values():
+            if model is config_model.PlatformConfig and field.alias == "region":
+                continue
+            yield prefix + field.alias
+            if isinstance(field.annotation, type) and issubclass(field.annotation,
+                                                                 config_model.BaseModel):
+                yield from keys(field.annotation, prefix + field.alias + ".")
+
+    for key in keys(config_model.PlatformConfig, "platform:"):
+        assert f"| `{key}` |" in text
+
+
+def test_readme_starts_with_the_two_commands():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", readme, re.S).group(1)
+    assert "platformctl review dev" in first_block
+    assert "pytest" in readme.split("##")[0] or "pytest" in readme[:2500]
+
+
+def test_readme_links_the_config_reference():
+    assert "docs/config.md" in (REPO / "README.md").read_text(encoding="utf-8")
