@@ -144,12 +144,6 @@ class Evaluation:
             raise LookupError(f"{len(matches)} resources {type_token} '{name}'")
         return matches[0]
 
-    def children(self, parent: RecordedResource | None) -> list[RecordedResource]:
-        known = self.by_urn()
-        if parent is None:
-            return [r for r in self.resources if r.parent not in known and r.type != STACK_TYPE]
-        return [r for r in self.resources if r.parent == parent.urn]
-
     def ancestors(self, resource: RecordedResource) -> Iterator[RecordedResource]:
         known = self.by_urn()
         current = known.get(resource.parent or "")

@@ -41,3 +41,13 @@ def test_readme_starts_with_the_two_commands():
 
 def test_readme_links_the_config_reference():
     assert "docs/config.md" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_only_the_config_model_reads_pulumi_config():
+    readers = []
+    for path in REPO.glob("**/*.py"):
+        if ".venv" in path.parts or path.parts[-2] == "tests":
+            continue
+        if "pulumi.Config(" in path.read_text(encoding="utf-8"):
+            readers.append(path.relative_to(REPO).as_posix())
+    assert readers == ["stacks/config.py"]
