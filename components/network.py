@@ -20,12 +20,12 @@ and replaces none.
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from components import iam
 from components.tagging import PlatformComponent
 from stacks.config import Network as NetworkConfig
 
@@ -274,34 +274,15 @@ class Network(PlatformComponent):
         role = aws.iam.Role(
             f"{name}-flow-logs",
             description="Lets VPC Flow Logs deliver to the VPC's flow-log group",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    # Confused-deputy guard: only flow logs of this account may assume it.
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                }],
-            }),
+            assume_role_policy=iam.to_json(
+                iam.service_trust("vpc-flow-logs.amazonaws.com", account)),
             opts=opts,
         )
         aws.iam.RolePolicy(
             f"{name}-flow-logs",
             role=role.id,
-            policy=log_group.arn.apply(lambda arn: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents",
-                               "logs:DescribeLogStreams"],
-                    "Resource": [arn, f"{arn}:*"],
-                }, {
-                    "Effect": "Allow",
-                    "Action": "logs:DescribeLogGroups",
-                    "Resource": f"arn:{partition}:logs:*:{account}:log-group:*",
-                }],
-            })),
+            policy=log_group.arn.apply(
+                lambda arn: iam.to_json(iam.flow_logs_delivery(arn, partition, account))),
             opts=pulumi.ResourceOptions(parent=role),
         )
         aws.ec2.FlowLog(

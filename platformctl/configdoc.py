@@ -21,7 +21,8 @@ _HEADER = """\
 <!-- Generated from stacks/config.py by `platformctl config-reference --write`. Do not edit:
      tests/test_docs.py fails when this file and the model disagree. -->
 
-Every key a stack file (`Pulumi.<stack>.yaml`) may set. Keys are in the `platform:` namespace
+Every key a stack file (`Pulumi.<stack>.yaml`) may set. `<name>` stands for a name you choose
+(a node group's); its preset columns show the preset's own entry. Keys are in the `platform:` namespace
 (`pulumi config set platform:budgetMonthlyUsd 150`); nested keys are set as objects in the stack
 file or with `--path` (`pulumi config set --path platform:network.azCount 3`). Unknown keys are
 errors. `platform:preset` picks the defaults below; a stack file sets only what differs.
@@ -42,15 +43,23 @@ def _type_name(annotation: Any) -> str:
         return " \\| ".join(f"`{a}`" for a in args)
     if origin in (tuple, list):
         return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        inner, _ = config_model.nested_model(annotation)
+        return "map of name to object" if inner else f"map of {_type_name(args[1])}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "object"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(
         annotation, str(annotation))
 
 
+MAP_KEY = "<name>"
+
+
 def _preset_value(preset: str, path: tuple[str, ...]) -> Any:
     node: Any = config_model.PRESETS[preset]
     for part in path:
+        if part == MAP_KEY and isinstance(node, dict) and node:
+            part = next(iter(node))  # a map's entries: show the preset's first (e.g. `system`)
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
@@ -60,6 +69,8 @@ def _preset_value(preset: str, path: tuple[str, ...]) -> Any:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if value == "":
+        return '`""`'
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, (list, tuple)):
@@ -69,15 +80,19 @@ def _cell(value: Any) -> str:
 
 def _default(field: FieldInfo, preset: str, path: tuple[str, ...]) -> str:
     from_preset = _preset_value(preset, path)
+    inner, is_map = config_model.nested_model(field.annotation)
+    if is_map and isinstance(from_preset, dict):
+        return "`" + ", ".join(from_preset) + "`"
     if from_preset is not None and not isinstance(from_preset, dict):
         return _cell(from_preset)
     if path == ("environment",):
         return f"`{preset}`"
+    if inner is not None:
+        return ""
     if field.is_required():
-        annotation = field.annotation
-        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        return "" if is_model else "**required**"
-    return _cell(field.default)
+        return "" if MAP_KEY in path or any(p.endswith("[]") for p in path) else "**required**"
+    default = field.get_default(call_default_factory=True)
+    return "`{}`" if default == {} else _cell(default)
 
 
 def _rows(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
@@ -92,9 +107,13 @@ def _rows(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
             f"| `platform:{'.'.join(here)}` | {_type_name(field.annotation)} | "
             f"{_default(field, 'dev', here)} | {_default(field, 'prod', here)} | {description} |"
         )
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows.extend(_rows(annotation, here))
+        inner, is_map = config_model.nested_model(field.annotation)
+        if inner is not None:
+            rows.extend(_rows(inner, (*here, MAP_KEY) if is_map else here))
+        elif typing.get_origin(field.annotation) is tuple:
+            item = typing.get_args(field.annotation)[0]
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                rows.extend(_rows(item, (*here[:-1], f"{here[-1]}[]")))
     return rows
 
 

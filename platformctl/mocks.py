@@ -9,6 +9,7 @@ answer: a silent `{}` would hide a wrong program.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 from collections.abc import Callable
@@ -41,10 +42,12 @@ _ID_PREFIX = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
     "aws:ec2/flowLog:FlowLog": "fl-",
     "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
-    "aws:kms/key:Key": "",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-",
 }
 # The AWS service name in an ARN, where it differs from the SDK module name.
 _ARN_SERVICE = {"cloudwatch": "logs"}
+# Resources whose id is a UUID (KMS keys).
+_UUID_IDS = {"aws:kms/key:Key"}
 
 
 def _digest(*parts: str, length: int = 17) -> str:
@@ -110,14 +113,17 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.setdefault("name", physical)
         if prefix is not None:
             resource_id = prefix + _digest(token, name)
+        elif token in _UUID_IDS:
+            h = _digest(token, name, length=32)
+            resource_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         else:
             resource_id = physical or f"{name}-{_digest(token, name, length=8)}"
         state.setdefault("arn", self._arn(token, resource_id))
         if "tags" in inputs:
             state.setdefault("tagsAll", inputs["tags"])
-        extra = getattr(self, "_outputs_" + token.split(":")[-1], None)
+        extra = _COMPUTED.get(token)
         if extra is not None:
-            state.update(extra(name, inputs, resource_id))
+            state.update(getattr(self, extra)(name, inputs, resource_id))
         return resource_id, state
 
     @staticmethod
@@ -137,11 +143,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{resource_id}"
         if service == "logs":
             return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{resource_id}"
+        if service == "eks" and kind == "cluster":
+            return f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{resource_id}"
+        if service == "kms":
+            return f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{resource_id}"
+        if service == "rds":
+            kinds = {"instance": "db", "subnetgroup": "subgrp", "parametergroup": "pg"}
+            return f"arn:aws:rds:{self.region}:{ACCOUNT_ID}:{kinds.get(kind, kind)}:{resource_id}"
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{resource_id}"
 
-    # Per-type computed outputs, named `_outputs_<Type>`.
+    # Per-type computed outputs (see _COMPUTED).
 
-    def _outputs_Vpc(self, name, inputs, resource_id):  # noqa: N802
+    def _vpc(self, name, inputs, resource_id):
         return {
             "defaultSecurityGroupId": "sg-" + _digest("default-sg", name),
             "mainRouteTableId": "rtb-" + _digest("main-rtb", name),
@@ -149,21 +162,21 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "ownerId": ACCOUNT_ID,
         }
 
-    def _outputs_Eip(self, name, inputs, resource_id):  # noqa: N802
+    def _eip(self, name, inputs, resource_id):
         # An address from TEST-NET-3 (RFC 5737): realistic shape, never a real host.
         host = int(_digest("eip", name, length=2), 16) % 254 + 1
         address = str(ipaddress.IPv4Address("203.0.113.0") + host)
         return {"publicIp": address, "allocationId": resource_id, "domain": "vpc",
                 "publicDns": f"ec2-{address.replace('.', '-')}.compute-1.amazonaws.com"}
 
-    def _outputs_NatGateway(self, name, inputs, resource_id):  # noqa: N802
+    def _nat_gateway(self, name, inputs, resource_id):
         return {"networkInterfaceId": "eni-" + _digest("eni", name),
                 "privateIp": "10.0.0." + str(int(_digest("ip", name, length=2), 16) % 250 + 4)}
 
-    def _outputs_Role(self, name, inputs, resource_id):  # noqa: N802
+    def _iam_role(self, name, inputs, resource_id):
         return {"uniqueId": "AROA" + _digest("role", name, length=16).upper()}
 
-    def _outputs_RandomPassword(self, name, inputs, resource_id):  # noqa: N802
+    def _random_password(self, name, inputs, resource_id):
         # Deterministic but password-shaped: the value is a secret through
         # additionalSecretOutputs, which the recording monitor applies as the engine would.
         length = int(inputs.get("length", 16))
@@ -173,3 +186,53 @@ class PlatformMocks(pulumi.runtime.Mocks):
             seed += hashlib.sha256(seed).digest()
         result = "".join(alphabet[b % len(alphabet)] for b in seed[:length])
         return {"result": result, "bcryptHash": "$2a$10$" + _digest("bcrypt", name, length=53)}
+
+    def _kms_key(self, name, inputs, resource_id):
+        return {"keyId": resource_id}
+
+    def _eks_cluster(self, name, inputs, resource_id):
+        oidc = _digest("oidc", name, length=32).upper()
+        endpoint = f"https://{_digest('api', name, length=32).upper()}.gr7.{self.region}.eks.amazonaws.com"
+        ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIC(offline mock CA)\n"
+                              b"-----END CERTIFICATE-----\n").decode()
+        vpc_config = dict(inputs.get("vpcConfig") or {})
+        vpc_config.update({"clusterSecurityGroupId": "sg-" + _digest("cluster-sg", name),
+                           "vpcId": "vpc-" + _digest("vpc-of", name)})
+        return {
+            "name": inputs.get("name", resource_id),
+            "endpoint": endpoint,
+            "certificateAuthority": {"data": ca},
+            "identities": [{"oidcs": [{
+                "issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc}"}]}],
+            "vpcConfig": vpc_config,
+            "platformVersion": "eks.1",
+            "status": "ACTIVE",
+        }
+
+    def _oidc_provider(self, name, inputs, resource_id):
+        url = str(inputs.get("url", "")).removeprefix("https://")
+        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}"}
+
+    def _launch_template(self, name, inputs, resource_id):
+        return {"latestVersion": 1, "defaultVersion": 1}
+
+    def _rds_instance(self, name, inputs, resource_id):
+        identifier = inputs.get("identifier", resource_id)
+        address = f"{identifier}.{_digest('rds', name, length=12)}.{self.region}.rds.amazonaws.com"
+        return {"address": address, "endpoint": f"{address}:5432", "port": 5432,
+                "resourceId": "db-" + _digest("dbi", name, length=26).upper()}
+
+
+# What the provider computes per type: type token -> PlatformMocks method.
+_COMPUTED = {
+    "aws:ec2/vpc:Vpc": "_vpc",
+    "aws:ec2/eip:Eip": "_eip",
+    "aws:ec2/natGateway:NatGateway": "_nat_gateway",
+    "aws:iam/role:Role": "_iam_role",
+    "random:index/randomPassword:RandomPassword": "_random_password",
+    "aws:kms/key:Key": "_kms_key",
+    "aws:eks/cluster:Cluster": "_eks_cluster",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "_oidc_provider",
+    "aws:ec2/launchTemplate:LaunchTemplate": "_launch_template",
+    "aws:rds/instance:Instance": "_rds_instance",
+}

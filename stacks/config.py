@@ -22,6 +22,7 @@ import difflib
 import ipaddress
 import json
 import re
+import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -156,6 +157,56 @@ EndpointService = Annotated[
 ]
 
 
+InstanceType = Annotated[
+    str, _pattern(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "an EC2 instance type, e.g. t4g.medium")
+]
+InstanceFamily = Annotated[
+    str, _pattern(r"[a-z][a-z0-9-]*", "an EC2 instance family, e.g. t4g, m7g")
+]
+DbInstanceClass = Annotated[
+    str, _pattern(r"db\.[a-z0-9-]+\.[a-z0-9]+", "an RDS instance class, e.g. db.t4g.micro")
+]
+IamRoleArn = Annotated[
+    str,
+    _pattern(r"arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}",
+             "an IAM role ARN, e.g. arn:aws:iam::123456789012:role/platform-admin"),
+]
+EksAddonVersion = Annotated[
+    str, _pattern(r"v\d+\.\d+\.\d+-eksbuild\.\d+", "an EKS add-on version, e.g. v1.22.4-eksbuild.3")
+]
+ChartVersion = Annotated[str, _pattern(r"\d+\.\d+\.\d+", "a Helm chart version, e.g. 3.6.0")]
+PostgresVersion = Annotated[str, _pattern(r"\d{2}\.\d+", "a PostgreSQL major.minor, e.g. 18.4")]
+PgIdentifier = Annotated[
+    str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lower-case PostgreSQL identifier, e.g. platform")
+]
+LabelKey = Annotated[
+    str,
+    _pattern(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?",
+             "a Kubernetes label key, e.g. workload or example.com/tier"),
+]
+LabelValue = Annotated[
+    str,
+    _pattern(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?",
+             "a Kubernetes label value: up to 63 letters, digits, '-', '_' or '.'"),
+]
+BackupWindow = Annotated[str, _pattern(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d",
+                                       "hh:mm-hh:mm in UTC, e.g. 03:00-04:00")]
+MaintenanceWindow = Annotated[
+    str,
+    _pattern(r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-"
+             r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d",
+             "ddd:hh:mm-ddd:hh:mm in UTC, e.g. sun:04:30-sun:05:30"),
+]
+LogRetention = Annotated[int, AfterValidator(lambda v: _retention(v))]
+
+
+def _retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError("not a CloudWatch Logs retention; allowed: "
+                         + ", ".join(map(str, LOG_RETENTION_DAYS)))
+    return value
+
+
 class _Model(BaseModel):
     """Strict base: camelCase keys in the stack file, unknown keys rejected."""
 
@@ -192,7 +243,7 @@ class FlowLogs(_Model):
     enabled: bool = Field(
         True, description="Record VPC flow logs. On by default: they are the network's audit trail."
     )
-    retention_days: int = Field(
+    retention_days: LogRetention = Field(
         description="Days CloudWatch keeps the flow logs. One of CloudWatch's allowed values."
     )
     traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = Field(
@@ -201,14 +252,6 @@ class FlowLogs(_Model):
     max_aggregation_interval: Literal[60, 600] = Field(
         600, description="Seconds over which a flow is aggregated into one record (60 or 600)."
     )
-
-    @model_validator(mode="after")
-    def _retention_allowed(self) -> FlowLogs:
-        if self.retention_days not in LOG_RETENTION_DAYS:
-            raise _Bad("retentionDays", self.retention_days,
-                       "not a CloudWatch Logs retention; allowed: "
-                       + ", ".join(map(str, LOG_RETENTION_DAYS)))
-        return self
 
 
 class Network(_Model):
@@ -270,6 +313,282 @@ class Network(_Model):
         return self
 
 
+# Instance families whose names end in a `g` generation suffix are AWS Graviton (arm64).
+def instance_architecture(instance_type: str) -> str:
+    family = instance_type.split(".", 1)[0]
+    match = re.fullmatch(r"[a-z]+\d+([a-z-]*)", family)
+    return "arm64" if (match and "g" in match.group(1)) or family == "a1" else "x86_64"
+
+
+class Taint(_Model):
+    """A Kubernetes taint put on every node of a node group."""
+
+    key: LabelKey = Field(description="Taint key.")
+    value: LabelValue = Field("", description="Taint value.")
+    effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"] = Field(
+        description="Taint effect, in EKS's spelling."
+    )
+
+
+class NodeGroup(_Model):
+    """An EKS managed node group in the private subnets (`platform:cluster.nodeGroups.<name>`)."""
+
+    instance_types: tuple[InstanceType, ...] = Field(
+        min_length=1, max_length=10,
+        description="Instance types, one architecture. Several types give spot capacity more pools.",
+    )
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(
+        description="`SPOT` is cheap and can be reclaimed with two minutes' notice; `ON_DEMAND` is not."
+    )
+    min_size: int = Field(ge=0, le=100, description="Fewest nodes.")
+    desired_size: int = Field(
+        ge=0, le=100,
+        description="Nodes at creation. Afterwards the autoscaler owns it: `pulumi up` ignores drift.",
+    )
+    max_size: int = Field(ge=1, le=100, description="Most nodes.")
+    disk_size_gib: int = Field(50, ge=20, le=1000, description="Root volume (gp3, encrypted), GiB.")
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Kubernetes labels on every node."
+    )
+    taints: tuple[Taint, ...] = Field((), description="Kubernetes taints on every node.")
+
+    @model_validator(mode="after")
+    def _sizes_and_architecture(self) -> NodeGroup:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise _Bad("desiredSize", self.desired_size,
+                       f"must lie between minSize ({self.min_size}) and maxSize ({self.max_size}); "
+                       "allowed: minSize <= desiredSize <= maxSize")
+        architectures = {instance_architecture(t) for t in self.instance_types}
+        if len(architectures) > 1:
+            raise _Bad("instanceTypes", list(self.instance_types),
+                       "mixes arm64 (Graviton) and x86_64 types; allowed: one architecture per "
+                       "node group (they share one AMI)")
+        return self
+
+    @property
+    def architecture(self) -> str:
+        return instance_architecture(self.instance_types[0])
+
+
+class PublicEndpoint(_Model):
+    """Who may reach the EKS API from the internet (`platform:cluster.publicEndpoint`). The
+    private endpoint is always on."""
+
+    enabled: bool = Field(description="Expose the EKS API publicly, restricted to `cidrs`.")
+    cidrs: tuple[_AnyCidr, ...] = Field(
+        (), description="Networks allowed to reach the public endpoint (offices, VPN, CI runners' "
+        "egress). Required when enabled; 0.0.0.0/0 is refused."
+    )
+
+    @model_validator(mode="after")
+    def _restricted(self) -> PublicEndpoint:
+        if self.enabled and not self.cidrs:
+            raise _Bad("cidrs", [], "the public endpoint is enabled without restriction; allowed: "
+                       "one or more networks, e.g. your VPN's egress 198.51.100.0/24")
+        if not self.enabled and self.cidrs:
+            raise _Bad("cidrs", list(self.cidrs),
+                       "listed while the public endpoint is disabled; allowed: [] or enabled: true")
+        wide = [c for c in self.cidrs if ipaddress.IPv4Network(c).prefixlen < 8]
+        if wide:
+            raise _Bad("cidrs", list(self.cidrs),
+                       f"{', '.join(wide)} opens the API to (nearly) the whole internet; allowed: "
+                       "networks of prefix /8 or longer")
+        return self
+
+
+class AddonVersions(_Model):
+    """Pinned EKS add-on versions (`platform:cluster.addonVersions`), for Kubernetes 1.36.
+    Looked up 2026-11-21 from clusters on 1.36; check with `aws eks describe-addon-versions
+    --kubernetes-version 1.36 --addon-name <name>` before changing the Kubernetes version."""
+
+    vpc_cni: EksAddonVersion = Field(
+        "v1.22.4-eksbuild.3", description="Amazon VPC CNI, with network policy enforcement."
+    )
+    coredns: EksAddonVersion = Field("v1.14.3-eksbuild.23", description="CoreDNS.")
+    kube_proxy: EksAddonVersion = Field(
+        "v1.36.0-eksbuild.25", description="kube-proxy; its minor must equal the cluster's."
+    )
+    aws_ebs_csi_driver: EksAddonVersion = Field(
+        "v1.66.0-eksbuild.1", description="Amazon EBS CSI driver (the gp3 StorageClass)."
+    )
+    eks_pod_identity_agent: EksAddonVersion = Field(
+        "v1.3.10-eksbuild.3", description="EKS Pod Identity agent."
+    )
+
+
+class Charts(_Model):
+    """Pinned Helm chart versions of the cluster services (`platform:cluster.charts`)."""
+
+    aws_load_balancer_controller: ChartVersion = Field(
+        # eks-charts; chart 3.x follows the controller's version (v3.6.0, released 2026-10-05).
+        "3.6.0", description="aws/eks-charts `aws-load-balancer-controller` (looked up 2026-11-21).",
+    )
+    metrics_server: ChartVersion = Field(
+        "3.14.0", description="kubernetes-sigs `metrics-server` (looked up 2026-11-21).",
+    )
+
+
+EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+REQUIRED_EKS_LOG_TYPES = ("api", "audit", "authenticator")
+
+
+class Cluster(_Model):
+    """The EKS cluster (`platform:cluster`)."""
+
+    kubernetes_version: Literal["1.34", "1.35", "1.36"] = Field(
+        # 1.36: on EKS since 2026-06-02, standard support to 2027-08-02 (looked up 2026-11-21).
+        "1.36", description="Kubernetes minor version of the control plane and nodes. Versions "
+        "in EKS standard support; 1.36 is the newest.",
+    )
+    support_type: Literal["STANDARD", "EXTENDED"] = Field(
+        "STANDARD", description="EKS upgrade support policy. `EXTENDED` keeps an old version "
+        "running past standard support at six times the hourly control-plane price.",
+    )
+    admin_role_arn: IamRoleArn = Field(
+        description="IAM role given cluster admin through an EKS access entry; `pulumi up` must "
+        "run with this role (it installs the cluster services)."
+    )
+    read_only_role_arns: tuple[IamRoleArn, ...] = Field(
+        (), description="IAM roles given read-only access to the cluster (on-call, auditors)."
+    )
+    public_endpoint: PublicEndpoint = Field(description="The EKS API's public endpoint.")
+    log_types: tuple[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"],
+                     ...] = Field(
+        REQUIRED_EKS_LOG_TYPES, description="Control-plane log types sent to CloudWatch; "
+        "api, audit and authenticator are required.",
+    )
+    log_retention_days: LogRetention = Field(
+        description="Days CloudWatch keeps the control-plane logs."
+    )
+    allowed_instance_families: tuple[InstanceFamily, ...] = Field(
+        min_length=1, description="Instance families node groups may use. The presets allow "
+        "Graviton families only (cheaper per vCPU)."
+    )
+    node_groups: dict[Slug, NodeGroup] = Field(
+        min_length=1, description="Managed node groups by name. Stack files merge into the "
+        "preset's by name."
+    )
+    deletion_protection: bool = Field(
+        description="EKS refuses to delete the cluster while this is on."
+    )
+    addon_versions: AddonVersions = Field(
+        default_factory=AddonVersions, description="Pinned EKS add-on versions."
+    )
+    charts: Charts = Field(default_factory=Charts, description="Pinned Helm chart versions.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Cluster:
+        missing = [t for t in REQUIRED_EKS_LOG_TYPES if t not in self.log_types]
+        if missing:
+            raise _Bad("logTypes", list(self.log_types),
+                       f"misses {', '.join(missing)}; allowed: any of {', '.join(EKS_LOG_TYPES)} "
+                       f"that includes {', '.join(REQUIRED_EKS_LOG_TYPES)}")
+        for name, group in self.node_groups.items():
+            for instance_type in group.instance_types:
+                family = instance_type.split(".", 1)[0]
+                if family not in self.allowed_instance_families:
+                    raise _Bad(f"nodeGroups.{name}.instanceTypes", list(group.instance_types),
+                               f"{instance_type} is outside the allowed families; allowed: "
+                               + ", ".join(self.allowed_instance_families))
+        proxy_minor = ".".join(self.addon_versions.kube_proxy.lstrip("v").split(".")[:2])
+        if proxy_minor != self.kubernetes_version:
+            raise _Bad("addonVersions.kubeProxy", self.addon_versions.kube_proxy,
+                       f"is built for Kubernetes {proxy_minor}, the cluster runs "
+                       f"{self.kubernetes_version}; allowed: a v{self.kubernetes_version}.x build")
+        return self
+
+
+# Instance classes that do not offer Performance Insights (RDS for PostgreSQL).
+_NO_PERFORMANCE_INSIGHTS = ("db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small")
+
+
+def _window_minutes(window: str) -> list[tuple[int, int]]:
+    """A daily hh:mm-hh:mm or weekly ddd:hh:mm-ddd:hh:mm window as minute ranges of the week."""
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+    def minute(text: str) -> int:
+        parts = text.split(":")
+        day = days.index(parts[0]) if len(parts) == 3 else 0
+        return day * 1440 + int(parts[-2]) * 60 + int(parts[-1])
+
+    start, end = (minute(p) for p in window.split("-"))
+    if window.count(":") == 2:  # daily: the same range on each day
+        return [(d * 1440 + start, d * 1440 + end + (1440 if end < start else 0)) for d in range(7)]
+    return [(start, end)] if end > start else [(start, 7 * 1440), (0, end)]
+
+
+class Database(_Model):
+    """RDS for PostgreSQL (`platform:database`). The safe settings are the defaults in every
+    preset; a stack file that turns one off says so explicitly (prod cannot)."""
+
+    engine_version: PostgresVersion = Field(
+        # 18.4: PostgreSQL's current minor (2026-08), offered by RDS (looked up 2026-11-21).
+        "18.4", description="PostgreSQL major.minor. Minor upgrades are applied automatically in "
+        "the maintenance window; a major upgrade is a deliberate change here.",
+    )
+    instance_class: DbInstanceClass = Field(description="RDS instance class.")
+    allocated_storage_gib: int = Field(20, ge=20, le=65536, description="Initial gp3 storage, GiB.")
+    max_allocated_storage_gib: int = Field(
+        description="Storage autoscaling ceiling, GiB (at least the allocated storage)."
+    )
+    multi_az: bool = Field(True, description="A synchronous standby in another AZ (fail-over).")
+    backup_retention_days: int = Field(
+        14, ge=0, le=35, description="Days of automated backups and point-in-time recovery "
+        "(prod: at least 14).",
+    )
+    backup_window: BackupWindow = Field("03:00-04:00", description="Daily backup window, UTC.")
+    maintenance_window: MaintenanceWindow = Field(
+        "sun:04:30-sun:05:30", description="Weekly maintenance window, UTC; must not overlap the "
+        "backup window.",
+    )
+    deletion_protection: bool = Field(True, description="RDS refuses to delete the instance.")
+    final_snapshot: bool = Field(True, description="Take a final snapshot if it is ever deleted.")
+    protect: bool = Field(
+        True, description="Pulumi `protect`: `pulumi destroy` and any replacement fail instead of "
+        "deleting the database.",
+    )
+    apply_immediately: bool = Field(
+        False, description="Apply changes at once instead of in the next maintenance window."
+    )
+    slow_query_ms: int = Field(
+        500, ge=-1, description="Log statements slower than this (ms); -1 turns it off."
+    )
+    database_name: PgIdentifier = Field("platform", description="The initial database.")
+    master_username: PgIdentifier = Field(
+        "platform_admin", description="Master user name (a reserved name such as `postgres` or "
+        "`rdsadmin` is refused by RDS).",
+    )
+    master_password_version: int = Field(
+        1, ge=1, description="Bump to make `pulumi up` set the master password again from the "
+        "generated secret (break-glass after Vault has rotated it).",
+    )
+    log_retention_days: LogRetention = Field(
+        30, description="Days CloudWatch keeps the PostgreSQL logs."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Database:
+        if self.max_allocated_storage_gib < self.allocated_storage_gib:
+            raise _Bad("maxAllocatedStorageGib", self.max_allocated_storage_gib,
+                       f"is below allocatedStorageGib ({self.allocated_storage_gib}); allowed: "
+                       "at least the allocated storage")
+        if self.master_username in ("postgres", "rdsadmin", "admin", "root"):
+            raise _Bad("masterUsername", self.master_username,
+                       "is reserved; allowed: another identifier, e.g. platform_admin")
+        backup = _window_minutes(self.backup_window)
+        maintenance = _window_minutes(self.maintenance_window)
+        if any(a < d and c < b for a, b in backup for c, d in maintenance):
+            raise _Bad("maintenanceWindow", self.maintenance_window,
+                       f"overlaps the backup window {self.backup_window}; allowed: a window "
+                       "outside it")
+        return self
+
+    @property
+    def performance_insights(self) -> bool:
+        return self.instance_class not in _NO_PERFORMANCE_INSIGHTS
+
+
+
 class PlatformConfig(_Model):
     """A whole environment. The stack file's `platform:<key>` keys, laid over the preset."""
 
@@ -292,6 +611,25 @@ class PlatformConfig(_Model):
     )
     tags: Tags = Field(description="Values of the standard tags.")
     network: Network = Field(description="The VPC.")
+    cluster: Cluster = Field(description="The EKS cluster.")
+    database: Database = Field(description="RDS for PostgreSQL.")
+
+    @model_validator(mode="after")
+    def _production_controls(self) -> PlatformConfig:
+        """The prod preset cannot switch off what protects production data."""
+        if self.preset != "prod":
+            return self
+        db = self.database
+        required = {"database.multiAz": db.multi_az, "database.deletionProtection":
+                    db.deletion_protection, "database.finalSnapshot": db.final_snapshot,
+                    "database.protect": db.protect}
+        for key, value in required.items():
+            if value is not True:
+                raise _Bad(key, value, "is off in a prod-preset stack; allowed: true")
+        if db.backup_retention_days < 14:
+            raise _Bad("database.backupRetentionDays", db.backup_retention_days,
+                       "is below the prod minimum; allowed: 14 to 35")
+        return self
 
     def standard_tags(self, service: str) -> dict[str, str]:
         """The standard tags (PLATFORM.md) of a resource that belongs to `service`."""
@@ -308,6 +646,8 @@ class PlatformConfig(_Model):
 
 
 # Preset defaults. Stack files override any of them; lists are replaced, objects merged.
+GRAVITON_FAMILIES = ["t4g", "m7g", "m8g", "c7g", "c8g", "r7g", "r8g"]
+
 PRESETS: dict[str, dict[str, Any]] = {
     "dev": {
         "network": {
@@ -315,6 +655,17 @@ PRESETS: dict[str, dict[str, Any]] = {
             "natStrategy": "single",
             "flowLogs": {"retentionDays": 14},
         },
+        "cluster": {
+            "logRetentionDays": 14,
+            "deletionProtection": False,
+            "allowedInstanceFamilies": GRAVITON_FAMILIES,
+            "nodeGroups": {
+                "system": {"instanceTypes": ["t4g.medium", "m7g.medium"], "capacityType": "SPOT",
+                           "minSize": 1, "desiredSize": 2, "maxSize": 3},
+            },
+        },
+        "database": {"instanceClass": "db.t4g.micro", "maxAllocatedStorageGib": 50,
+                     "applyImmediately": True},
     },
     "prod": {
         "network": {
@@ -322,6 +673,16 @@ PRESETS: dict[str, dict[str, Any]] = {
             "natStrategy": "one-per-az",
             "flowLogs": {"retentionDays": 90},
         },
+        "cluster": {
+            "logRetentionDays": 90,
+            "deletionProtection": True,
+            "allowedInstanceFamilies": GRAVITON_FAMILIES,
+            "nodeGroups": {
+                "system": {"instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
+                           "minSize": 3, "desiredSize": 3, "maxSize": 6},
+            },
+        },
+        "database": {"instanceClass": "db.t4g.small", "maxAllocatedStorageGib": 100},
     },
 }
 
@@ -347,18 +708,34 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model a field holds, and whether it holds a map of them (`dict[str, Model]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if typing.get_origin(annotation) is dict:
+        value = typing.get_args(annotation)[1]
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return value, True
+    return None, False
+
+
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the key at `loc` (aliases), to list what keys it allows."""
     model: type[BaseModel] = PlatformConfig
-    for part in loc:
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
         field = next((f for f in model.model_fields.values() if f.alias == part), None)
         if field is None:
             return model
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        else:
+        inner, is_map = nested_model(field.annotation)
+        if inner is None:
             return model
+        if is_map:
+            if not parts:
+                return model
+            parts.pop(0)  # the map's key (a node group's name)
+        model = inner
     return model
 
 

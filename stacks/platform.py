@@ -1,5 +1,5 @@
 """The platform, composed for one environment. Reads top to bottom like the architecture:
-configuration, tagging, network (then, as they land: cluster, database, add-ons).
+configuration, tagging, network, cluster, database (then, as they land, the add-ons).
 
 `run()` is the whole program. It returns the stack outputs instead of exporting them, because
 `pulumi.export` registers nothing under the test runtime (PLATFORM.md); `__main__.py` exports
@@ -12,6 +12,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import tagging
+from components.cluster import Cluster
+from components.database import Database
 from components.network import Network
 from stacks import config as config_model
 
@@ -30,11 +32,15 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     aws_only = pulumi.ResourceOptions(providers={"aws": provider})
 
     network = Network(env, cfg.network, cfg.region, opts=aws_only)
+    cluster = Cluster(env, cfg.cluster, network, cfg.region, tags_for=cfg.standard_tags,
+                      opts=aws_only)
+    database = Database(env, cfg.database, network, cluster.node_security_group, opts=aws_only)
 
     return {
         "environment": env,
         "region": cfg.region,
         "budgetMonthlyUsd": cfg.budget_monthly_usd,
+        # network
         "vpcId": network.vpc.id,
         "vpcCidr": network.vpc.cidr_block,
         "availabilityZones": network.availability_zones,
@@ -43,4 +49,16 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         "databaseSubnetIds": network.subnet_ids("database"),
         "natGatewayPublicIps": pulumi.Output.all(*network.nat_public_ips),
         "flowLogGroupName": network.flow_log_group.name if network.flow_log_group else None,
+        # cluster
+        "clusterName": cluster.eks.name,
+        "clusterEndpoint": cluster.eks.endpoint,
+        "clusterOidcProviderArn": cluster.oidc_provider.arn,
+        "kubeconfig": cluster.kubeconfig,  # a secret: it names the endpoint and CA
+        "configureKubectl": cluster.update_kubeconfig_command,
+        # database (the master password is never an output: Vault takes it over)
+        "databaseAddress": database.instance.address,
+        "databasePort": database.instance.port,
+        "databaseName": database.instance.db_name,
+        "databaseMasterUsername": database.instance.username,
+        "databaseSecurityGroupId": database.security_group.id,
     }

@@ -1,0 +1,465 @@
+"""`Cluster`: EKS, safe by default, ready for the add-ons.
+
+* Control plane: pinned Kubernetes version, upgrade support policy set explicitly, secrets
+  envelope-encrypted with its own KMS key (rotation on), control-plane logs into a log group
+  created first (so it has a retention), private endpoint always on and the public one restricted
+  to configured networks, access entries only (no aws-auth ConfigMap, no implicit admin for
+  whoever ran the first `pulumi up`).
+* IAM: a cluster role and a node role with only the AWS managed policies they need; the CNI's
+  permissions go to the CNI's service account, not to every node. An OIDC provider for IRSA,
+  EKS Pod Identity for the rest, and :meth:`Cluster.service_account_role`, the one way other
+  components give a Kubernetes service account an AWS role.
+* Nodes: managed node groups in the private subnets, launch templates requiring IMDSv2 with a
+  hop limit of 1 (pods cannot borrow the node's credentials), encrypted gp3 root volumes,
+  Graviton AMIs for Graviton types. `desiredSize` belongs to the autoscaler after creation.
+* EKS add-ons at pinned versions: vpc-cni (network policy enforcement on), kube-proxy and the Pod
+  Identity agent before the nodes; CoreDNS and the EBS CSI driver after them.
+* Cluster services: a gp3 encrypted default StorageClass, the AWS Load Balancer Controller and
+  metrics-server (pinned Helm releases), through a Kubernetes provider built from this cluster
+  that later components receive explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import iam
+from components.network import Network
+from components.tagging import PlatformComponent
+from stacks.config import Cluster as ClusterConfig
+
+AMI_TYPES = {"arm64": "AL2023_ARM_64_STANDARD", "x86_64": "AL2023_x86_64_STANDARD"}
+
+_AWS_POLICY = "arn:{partition}:iam::aws:policy/{name}"
+_ACCESS_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/{name}"
+
+LOAD_BALANCER_CONTROLLER_REPO = "https://aws.github.io/eks-charts"
+METRICS_SERVER_REPO = "https://kubernetes-sigs.github.io/metrics-server/"
+
+
+class Cluster(PlatformComponent):
+    """An EKS cluster with its node groups, add-ons and cluster services."""
+
+    service = "cluster"
+    type_token = "platform:index:Cluster"
+
+    def __init__(
+        self,
+        name: str,
+        config: ClusterConfig,
+        network: Network,
+        region: str,
+        tags_for: Callable[[str], Mapping[str, str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """`tags_for(service)` gives the standard tags (the config model's `standard_tags`), for
+        what EC2 and the load balancer controller create outside Pulumi (instances, volumes,
+        load balancers)."""
+        super().__init__(name, opts)
+        self.config = config
+        self.region = region
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        self.account = aws.get_caller_identity(opts=invoke).account_id
+        self.partition = aws.get_partition(opts=invoke).partition
+        self.cluster_name = f"platform-{name}"
+        self._tags_for = tags_for
+
+        # -- encryption key for Kubernetes secrets ---------------------------------------
+        self.secrets_key = aws.kms.Key(
+            f"{name}-eks-secrets",
+            description=f"Envelope encryption of Kubernetes secrets in {self.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-eks-secrets", name=f"alias/{self.cluster_name}-secrets",
+                      target_key_id=self.secrets_key.key_id,
+                      opts=pulumi.ResourceOptions(parent=self.secrets_key))
+
+        # -- control-plane logs: the group exists (with retention) before EKS writes to it --
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{self.cluster_name}/cluster",
+            retention_in_days=config.log_retention_days,
+            opts=child,
+        )
+
+        # -- IAM -------------------------------------------------------------------------
+        self.cluster_role = self._role(
+            f"{name}-cluster", "EKS control plane", iam.plain_service_trust("eks.amazonaws.com"),
+            ["AmazonEKSClusterPolicy"])
+        self.node_role = self._role(
+            f"{name}-node", "EKS managed nodes", iam.plain_service_trust("ec2.amazonaws.com"),
+            ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"])
+
+        # Identity of the nodes for others' rules (the database admits 5432 from it). It has no
+        # rules of its own; node traffic is governed by the cluster security group.
+        self.node_security_group = aws.ec2.SecurityGroup(
+            f"{name}-nodes",
+            vpc_id=network.vpc.id,
+            description=f"Nodes of {self.cluster_name}",
+            tags={"Name": f"{self.cluster_name}-nodes"},
+            opts=child,
+        )
+
+        # -- control plane ---------------------------------------------------------------
+        public = config.public_endpoint
+        self.eks = aws.eks.Cluster(
+            f"{name}-eks",
+            name=self.cluster_name,
+            version=config.kubernetes_version,
+            role_arn=self.cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=[s.id for s in network.subnets["private"]],
+                endpoint_private_access=True,
+                endpoint_public_access=public.enabled,
+                public_access_cidrs=list(public.cidrs) if public.enabled else None,
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                # Admins are explicit access entries, never "whoever created it".
+                bootstrap_cluster_creator_admin_permissions=False,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(
+                    key_arn=self.secrets_key.arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=list(config.log_types),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=config.support_type),
+            # The add-ons below are EKS-managed at pinned versions instead.
+            bootstrap_self_managed_addons=False,
+            deletion_protection=config.deletion_protection,
+            tags={"Name": self.cluster_name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
+        )
+
+        # -- who may use the cluster -----------------------------------------------------
+        self._access(f"{name}-admin", config.admin_role_arn, "AmazonEKSClusterAdminPolicy")
+        for index, arn in enumerate(config.read_only_role_arns):
+            self._access(f"{name}-read-only-{index}", arn, "AmazonEKSAdminViewPolicy")
+
+        self.oidc_provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=self.issuer,
+            client_id_lists=["sts.amazonaws.com"],
+            opts=pulumi.ResourceOptions(parent=self.eks),
+        )
+
+        # -- add-ons the nodes need before they can become Ready --------------------------
+        # The CNI uses IRSA, not Pod Identity: it must work before the Pod Identity agent can.
+        cni_role = self.service_account_role(
+            f"{name}-vpc-cni", "kube-system", "aws-node",
+            managed_policies=["AmazonEKS_CNI_Policy"], via="irsa", parent=self)
+        before_nodes = [
+            self._addon("vpc-cni", config.addon_versions.vpc_cni,
+                        service_account_role_arn=cni_role.arn,
+                        # Without this, NetworkPolicies are accepted but not enforced on EKS.
+                        configuration_values=json.dumps({"enableNetworkPolicy": "true"})),
+            self._addon("kube-proxy", config.addon_versions.kube_proxy),
+            self._addon("eks-pod-identity-agent", config.addon_versions.eks_pod_identity_agent),
+        ]
+
+        # -- nodes -----------------------------------------------------------------------
+        self.node_groups = [
+            self._node_group(name, pool_name, pool, network, before_nodes)
+            for pool_name, pool in config.node_groups.items()
+        ]
+
+        # -- add-ons that run as Deployments: after the nodes ------------------------------
+        ebs_role = self.service_account_role(
+            f"{name}-ebs-csi", "kube-system", "ebs-csi-controller-sa",
+            managed_policies=["service-role/AmazonEBSCSIDriverPolicy"], associate=False,
+            parent=self)
+        self.ebs_csi_addon = self._addon(
+            "aws-ebs-csi-driver", config.addon_versions.aws_ebs_csi_driver,
+            pod_identity_associations=[aws.eks.AddonPodIdentityAssociationArgs(
+                role_arn=ebs_role.arn, service_account="ebs-csi-controller-sa")],
+            depends_on=self.node_groups)
+        after_nodes = [
+            self._addon("coredns", config.addon_versions.coredns, depends_on=self.node_groups),
+            self.ebs_csi_addon,
+        ]
+        self.addons = before_nodes + after_nodes
+
+        # -- the Kubernetes provider later components receive ------------------------------
+        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
+            self.eks.endpoint, self.eks.certificate_authority.data,
+        ).apply(lambda args: json.dumps(self._kubeconfig(args[0], args[1]))))
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.addons),
+        )
+        self.update_kubeconfig_command = (
+            f"aws eks update-kubeconfig --region {region} --name {self.cluster_name}"
+        )
+        self._cluster_services(name, network)
+
+        self.register_outputs({
+            "clusterName": self.eks.name,
+            "endpoint": self.eks.endpoint,
+            "oidcProviderArn": self.oidc_provider.arn,
+            "nodeSecurityGroupId": self.node_security_group.id,
+        })
+
+    # -- public helpers ------------------------------------------------------------------
+
+    @property
+    def issuer(self) -> pulumi.Output[str]:
+        return self.eks.identities.apply(lambda ids: ids[0]["oidcs"][0]["issuer"])
+
+    def k8s_options(self, parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
+        """Options for a Kubernetes resource of another component: this cluster's provider."""
+        return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kwargs)
+
+    def service_account_role(
+        self,
+        name: str,
+        namespace: str,
+        service_account: str,
+        *,
+        managed_policies: Sequence[str] = (),
+        policy: pulumi.Input[str] | None = None,
+        via: str = "pod-identity",
+        associate: bool = True,
+        parent: pulumi.Resource,
+    ) -> aws.iam.Role:
+        """An IAM role for one Kubernetes service account of this cluster.
+
+        `via="pod-identity"` (default) trusts EKS Pod Identity for this cluster and, unless
+        `associate=False` (an EKS add-on makes its own association), creates the association;
+        `via="irsa"` trusts this cluster's OIDC issuer for exactly that service account.
+        `managed_policies` are AWS managed policy names; `policy` an inline JSON document.
+        The role belongs to `parent`, so it carries the calling component's `service` tag."""
+        if via == "pod-identity":
+            trust = self.eks.arn.apply(
+                lambda arn: iam.to_json(iam.pod_identity_trust(self.account, arn)))
+        elif via == "irsa":
+            trust = pulumi.Output.all(self.oidc_provider.arn, self.issuer).apply(
+                lambda a: iam.to_json(iam.irsa_trust(a[0], a[1], namespace, service_account)))
+        else:
+            raise ValueError(f"via must be 'pod-identity' or 'irsa', not {via!r}")
+        role = aws.iam.Role(
+            name,
+            description=f"{namespace}/{service_account} in {self.cluster_name}",
+            assume_role_policy=trust,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for managed in managed_policies:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{managed.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=_AWS_POLICY.format(partition=self.partition, name=managed),
+                opts=pulumi.ResourceOptions(parent=role),
+            )
+        if policy is not None:
+            aws.iam.RolePolicy(name, role=role.id, policy=policy,
+                               opts=pulumi.ResourceOptions(parent=role))
+        if via == "pod-identity" and associate:
+            aws.eks.PodIdentityAssociation(
+                name,
+                cluster_name=self.eks.name,
+                namespace=namespace,
+                service_account=service_account,
+                role_arn=role.arn,
+                opts=pulumi.ResourceOptions(parent=role),
+            )
+        return role
+
+    # -- building blocks -----------------------------------------------------------------
+
+    def _role(self, name: str, purpose: str, trust: dict, managed: Sequence[str]) -> aws.iam.Role:
+        role = aws.iam.Role(name, description=purpose, assume_role_policy=iam.to_json(trust),
+                            opts=pulumi.ResourceOptions(parent=self))
+        for policy in managed:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{policy}", role=role.name,
+                policy_arn=_AWS_POLICY.format(partition=self.partition, name=policy),
+                opts=pulumi.ResourceOptions(parent=role))
+        return role
+
+    def _access(self, name: str, principal_arn: str, access_policy: str) -> None:
+        entry = aws.eks.AccessEntry(
+            name, cluster_name=self.eks.name, principal_arn=principal_arn, type="STANDARD",
+            opts=pulumi.ResourceOptions(parent=self.eks))
+        aws.eks.AccessPolicyAssociation(
+            name,
+            cluster_name=self.eks.name,
+            principal_arn=principal_arn,
+            policy_arn=_ACCESS_POLICY.format(partition=self.partition, name=access_policy),
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+            opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
+        )
+
+    def _addon(self, addon: str, version: str, depends_on: Sequence[pulumi.Resource] = (),
+               **kwargs) -> aws.eks.Addon:
+        return aws.eks.Addon(
+            f"{self.cluster_name}-{addon}",
+            cluster_name=self.eks.name,
+            addon_name=addon,
+            addon_version=version,
+            # The versions and settings here are the truth; overwrite drift on create and update.
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self.eks, depends_on=list(depends_on)),
+            **kwargs,
+        )
+
+    def _node_group(self, name: str, pool_name: str, pool, network: Network,
+                    before: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
+        resource_name = f"{name}-{pool_name}"
+        instance_tags = dict(self._tags_for("cluster"))
+        template = aws.ec2.LaunchTemplate(
+            resource_name,
+            description=f"Nodes of {self.cluster_name}/{pool_name}",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",  # IMDSv2 only
+                # 1 hop: processes on the node reach IMDS, pods (one hop further) do not, so
+                # they cannot use the node role; they get their own roles (Pod Identity, IRSA).
+                http_put_response_hop_limit=1,
+            ),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=pool.disk_size_gib,
+                    volume_type="gp3",
+                    encrypted="true",
+                    delete_on_termination="true",
+                ),
+            )],
+            # The cluster security group keeps node <-> control plane traffic working; the node
+            # group's own is the identity the database admits.
+            vpc_security_group_ids=[
+                self.eks.vpc_config.cluster_security_group_id, self.node_security_group.id],
+            # What EC2 launches from this template carries the standard tags too.
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=kind,
+                    tags={**instance_tags, "Name": f"{self.cluster_name}-{pool_name}"})
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            tags={"Name": f"{self.cluster_name}-{pool_name}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return aws.eks.NodeGroup(
+            resource_name,
+            cluster_name=self.eks.name,
+            version=self.config.kubernetes_version,
+            node_role_arn=self.node_role.arn,
+            subnet_ids=[s.id for s in network.subnets["private"]],
+            ami_type=AMI_TYPES[pool.architecture],
+            instance_types=list(pool.instance_types),
+            capacity_type=pool.capacity_type,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=pool.min_size, desired_size=pool.desired_size, max_size=pool.max_size),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)),
+            labels={"node-group": pool_name, **pool.labels},
+            taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value or None, effect=t.effect)
+                    for t in pool.taints] or None,
+            tags={"Name": f"{self.cluster_name}-{pool_name}"},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(before),
+                # After creation the cluster autoscaler owns the node count.
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
+        )
+
+    def _kubeconfig(self, endpoint: str, ca_data: str) -> dict:
+        user = {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", self.cluster_name,
+                     "--region", self.region, "--output", "json"],
+            "interactiveMode": "Never",
+        }}
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": self.cluster_name,
+                          "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+            "users": [{"name": self.cluster_name, "user": user}],
+            "contexts": [{"name": self.cluster_name,
+                          "context": {"cluster": self.cluster_name, "user": self.cluster_name}}],
+            "current-context": self.cluster_name,
+        }
+
+    def _cluster_services(self, name: str, network: Network) -> None:
+        k8s_opts = self.k8s_options(self)
+        self.storage_class = k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="gp3",
+                annotations={"storageclass.kubernetes.io/is-default-class": "true"},
+            ),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+            # Bind where the pod lands: an EBS volume lives in one AZ.
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+            opts=self.k8s_options(self, depends_on=[self.ebs_csi_addon]),
+        )
+
+        ha = max(p.min_size for p in self.config.node_groups.values()) > 1
+        lbc_role = self.service_account_role(
+            f"{name}-load-balancer-controller", "kube-system", "aws-load-balancer-controller",
+            policy=iam.to_json(iam.load_balancer_controller(self.partition)), parent=self)
+        lb_tags = dict(self._tags_for("load-balancing"))
+        # Values keys checked against the chart's values.yaml (kubernetes-sigs/
+        # aws-load-balancer-controller, helm/aws-load-balancer-controller); chart pinned in
+        # stacks/config.py (Charts.aws_load_balancer_controller).
+        self.load_balancer_controller = k8s.helm.v3.Release(
+            f"{name}-aws-load-balancer-controller",
+            name="aws-load-balancer-controller",
+            chart="aws-load-balancer-controller",
+            version=self.config.charts.aws_load_balancer_controller,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LOAD_BALANCER_CONTROLLER_REPO),
+            namespace="kube-system",
+            values={
+                "clusterName": self.cluster_name,
+                "region": self.region,
+                "vpcId": network.vpc.id,  # no IMDS for pods (hop limit 1): say it explicitly
+                "replicaCount": 2 if ha else 1,
+                "podDisruptionBudget": {"maxUnavailable": 1},
+                "serviceAccount": {"create": True, "name": "aws-load-balancer-controller"},
+                # Targets are pod IPs (VPC CNI): traffic skips kube-proxy, and the injected
+                # readiness gates plus deregistration delay give connection draining on rollout.
+                "defaultTargetType": "ip",
+                "enableShield": False,
+                "enableWaf": False,
+                "enableWafv2": False,
+                # Load balancers it creates are tagged like everything else.
+                "defaultTags": lb_tags,
+            },
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=self.k8s_options(self, depends_on=[lbc_role, *self.node_groups]),
+        )
+        self.metrics_server = k8s.helm.v3.Release(
+            f"{name}-metrics-server",
+            name="metrics-server",
+            chart="metrics-server",
+            version=self.config.charts.metrics_server,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=METRICS_SERVER_REPO),
+            namespace="kube-system",
+            values={
+                "replicas": 2 if ha else 1,
+                "podDisruptionBudget": {"enabled": ha, "minAvailable": 1},
+            },
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=k8s_opts,
+        )

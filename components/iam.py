@@ -1,0 +1,247 @@
+"""IAM policy documents the components write, as plain dicts (JSON-serialisable), so tests can
+hand every one of them to `parliament`.
+
+A document here names what a principal may do and why; the components attach them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+Document = dict[str, Any]
+
+
+def to_json(document: Document) -> str:
+    return json.dumps(document, sort_keys=True)
+
+
+def service_trust(service: str, account: str, extra_actions: tuple[str, ...] = (),
+                  source_arn: str | None = None) -> Document:
+    """Trust policy for an AWS service principal, guarded against the confused deputy: only
+    requests made on behalf of this account (and, if given, this resource) may assume it."""
+    condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account}}
+    if source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": ["sts:AssumeRole", *extra_actions],
+            "Condition": condition,
+        }],
+    }
+
+
+def plain_service_trust(service: str) -> Document:
+    """Trust policy for a service principal that sends no source context (EC2, EKS)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+        }],
+    }
+
+
+def pod_identity_trust(account: str, cluster_arn: str) -> Document:
+    """EKS Pod Identity: the pods.eks.amazonaws.com principal, for this account's cluster only."""
+    return service_trust("pods.eks.amazonaws.com", account, ("sts:TagSession",),
+                         source_arn=cluster_arn)
+
+
+def irsa_trust(provider_arn: str, issuer: str, namespace: str, service_account: str) -> Document:
+    """IAM Roles for Service Accounts: exactly one service account of this cluster's OIDC issuer."""
+    host = issuer.removeprefix("https://")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                f"{host}:aud": "sts.amazonaws.com",
+            }},
+        }],
+    }
+
+
+def flow_logs_delivery(log_group_arn: str, partition: str, account: str) -> Document:
+    """What VPC Flow Logs needs to write into one log group."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "WriteFlowLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [log_group_arn, f"{log_group_arn}:*"],
+        }, {
+            "Sid": "FindTheGroup",
+            "Effect": "Allow",
+            "Action": "logs:DescribeLogGroups",
+            "Resource": f"arn:{partition}:logs:*:{account}:log-group:*",
+        }],
+    }
+
+
+_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+
+
+def load_balancer_controller(partition: str) -> Document:
+    """The AWS Load Balancer Controller's permissions, written for this platform from the
+    controller's documented behaviour (it reads the VPC, creates load balancers, target groups
+    and security groups tagged `elbv2.k8s.aws/cluster`, and only changes or deletes what
+    carries that tag). WAF and Shield integration are switched off in its Helm values, so none of
+    their permissions are granted."""
+    elb = f"arn:{partition}:elasticloadbalancing:*:*"
+    sg = f"arn:{partition}:ec2:*:*:security-group/*"
+    owned = {"Null": {f"aws:ResourceTag/{_CLUSTER_TAG}": "false"}}
+    tagged_at_creation = {"Null": {f"aws:RequestTag/{_CLUSTER_TAG}": "false"}}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ServiceLinkedRoleForElb",
+                "Effect": "Allow",
+                "Action": "iam:CreateServiceLinkedRole",
+                "Resource": "*",
+                "Condition": {"StringEquals": {
+                    "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+            },
+            {
+                "Sid": "ReadTheVpcAndLoadBalancers",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeAccountAttributes", "ec2:DescribeAddresses",
+                    "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
+                    "ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections",
+                    "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances",
+                    "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:DescribeRouteTables",
+                    "ec2:DescribeCoipPools", "ec2:GetCoipPoolUsage", "ec2:DescribeIpamPools",
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeListenerAttributes",
+                    "elasticloadbalancing:DescribeListenerCertificates",
+                    "elasticloadbalancing:DescribeSSLPolicies",
+                    "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetGroupAttributes",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                    "elasticloadbalancing:DescribeTags",
+                    "elasticloadbalancing:DescribeTrustStores",
+                    "acm:ListCertificates", "acm:DescribeCertificate",
+                    "iam:ListServerCertificates", "iam:GetServerCertificate",
+                    "cognito-idp:DescribeUserPoolClient",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "CreateSecurityGroups",
+                "Effect": "Allow",
+                "Action": "ec2:CreateSecurityGroup",
+                "Resource": "*",
+            },
+            {
+                "Sid": "TagSecurityGroupsItCreates",
+                "Effect": "Allow",
+                "Action": "ec2:CreateTags",
+                "Resource": sg,
+                "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"},
+                              **tagged_at_creation},
+            },
+            {
+                "Sid": "RetagOnlyItsSecurityGroups",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+                "Resource": sg,
+                "Condition": {"Null": {f"aws:RequestTag/{_CLUSTER_TAG}": "true",
+                                       f"aws:ResourceTag/{_CLUSTER_TAG}": "false"}},
+            },
+            {
+                # Backend rules go onto the node/cluster security groups too, which the
+                # controller does not own; rules carry no tags to condition on.
+                "Sid": "OpenTargetsToItsLoadBalancers",
+                "Effect": "Allow",
+                "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "DeleteOnlyItsSecurityGroups",
+                "Effect": "Allow",
+                "Action": "ec2:DeleteSecurityGroup",
+                "Resource": "*",
+                "Condition": owned,
+            },
+            {
+                "Sid": "CreateTaggedLoadBalancers",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:CreateLoadBalancer",
+                           "elasticloadbalancing:CreateTargetGroup"],
+                "Resource": "*",
+                "Condition": tagged_at_creation,
+            },
+            {
+                "Sid": "ManageListenersAndRules",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:CreateListener",
+                           "elasticloadbalancing:DeleteListener",
+                           "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule",
+                           "elasticloadbalancing:ModifyListener",
+                           "elasticloadbalancing:ModifyRule",
+                           "elasticloadbalancing:AddListenerCertificates",
+                           "elasticloadbalancing:RemoveListenerCertificates"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "TagAtCreation",
+                "Effect": "Allow",
+                "Action": "elasticloadbalancing:AddTags",
+                "Resource": [f"{elb}:targetgroup/*/*", f"{elb}:loadbalancer/net/*/*",
+                             f"{elb}:loadbalancer/app/*/*"],
+                "Condition": {"StringEquals": {"elasticloadbalancing:CreateAction": [
+                    "CreateTargetGroup", "CreateLoadBalancer"]}, **tagged_at_creation},
+            },
+            {
+                "Sid": "RetagOnlyItsLoadBalancers",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                "Resource": [f"{elb}:targetgroup/*/*", f"{elb}:loadbalancer/net/*/*",
+                             f"{elb}:loadbalancer/app/*/*"],
+                "Condition": {"Null": {f"aws:RequestTag/{_CLUSTER_TAG}": "true",
+                                       f"aws:ResourceTag/{_CLUSTER_TAG}": "false"}},
+            },
+            {
+                "Sid": "TagListenersAndRules",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                "Resource": [f"{elb}:listener/net/*/*/*", f"{elb}:listener/app/*/*/*",
+                             f"{elb}:listener-rule/net/*/*/*", f"{elb}:listener-rule/app/*/*/*"],
+            },
+            {
+                "Sid": "ChangeOnlyItsLoadBalancers",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:ModifyLoadBalancerAttributes",
+                           "elasticloadbalancing:SetIpAddressType",
+                           "elasticloadbalancing:SetSecurityGroups",
+                           "elasticloadbalancing:SetSubnets",
+                           "elasticloadbalancing:DeleteLoadBalancer",
+                           "elasticloadbalancing:ModifyTargetGroup",
+                           "elasticloadbalancing:ModifyTargetGroupAttributes",
+                           "elasticloadbalancing:DeleteTargetGroup",
+                           "elasticloadbalancing:ModifyListenerAttributes"],
+                "Resource": "*",
+                "Condition": owned,
+            },
+            {
+                "Sid": "RegisterPods",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:RegisterTargets",
+                           "elasticloadbalancing:DeregisterTargets"],
+                "Resource": f"{elb}:targetgroup/*/*",
+            },
+        ],
+    }
