@@ -42,7 +42,6 @@ _ID_PREFIX = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
     "aws:ec2/flowLog:FlowLog": "fl-",
     "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
-    "aws:ec2/securityGroup:SecurityGroup": "sg-",
 }
 # The AWS service name in an ARN, where it differs from the SDK module name.
 _ARN_SERVICE = {"cloudwatch": "logs"}
