@@ -416,7 +416,9 @@ class Cluster(PlatformComponent):
         ha = max(p.min_size for p in self.config.node_groups.values()) > 1
         lbc_role = self.service_account_role(
             f"{name}-load-balancer-controller", "kube-system", "aws-load-balancer-controller",
-            policy=iam.to_json(iam.load_balancer_controller(self.partition)), parent=self)
+            policy=network.vpc.id.apply(
+                lambda vpc_id: iam.to_json(iam.load_balancer_controller(self.partition, vpc_id))),
+            parent=self)
         lb_tags = dict(self._tags_for("load-balancing"))
         # Values keys checked against the chart's values.yaml (kubernetes-sigs/
         # aws-load-balancer-controller, helm/aws-load-balancer-controller); chart pinned in

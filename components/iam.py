@@ -69,7 +69,7 @@ def irsa_trust(provider_arn: str, issuer: str, namespace: str, service_account: 
     }
 
 
-def flow_logs_delivery(log_group_arn: str, partition: str, account: str) -> Document:
+def flow_logs_delivery(log_group_arn: str) -> Document:
     """What VPC Flow Logs needs to write into one log group."""
     return {
         "Version": "2012-10-17",
@@ -82,7 +82,7 @@ def flow_logs_delivery(log_group_arn: str, partition: str, account: str) -> Docu
             "Sid": "FindTheGroup",
             "Effect": "Allow",
             "Action": "logs:DescribeLogGroups",
-            "Resource": f"arn:{partition}:logs:*:{account}:log-group:*",
+            "Resource": "*",  # DescribeLogGroups supports no resource-level permissions
         }],
     }
 
@@ -90,16 +90,21 @@ def flow_logs_delivery(log_group_arn: str, partition: str, account: str) -> Docu
 _CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 
-def load_balancer_controller(partition: str) -> Document:
+def load_balancer_controller(partition: str, vpc_id: str) -> Document:
     """The AWS Load Balancer Controller's permissions, written for this platform from the
-    controller's documented behaviour (it reads the VPC, creates load balancers, target groups
-    and security groups tagged `elbv2.k8s.aws/cluster`, and only changes or deletes what
-    carries that tag). WAF and Shield integration are switched off in its Helm values, so none of
-    their permissions are granted."""
+    controller's documented behaviour: it reads the VPC, creates load balancers, target groups
+    and security groups tagged `elbv2.k8s.aws/cluster` in this VPC, and changes or deletes only
+    what carries that tag. Every action is scoped to the resource types it acts on, tighter than
+    the upstream example policy. WAF and Shield integration are switched off in its Helm values,
+    so none of their permissions are granted."""
     elb = f"arn:{partition}:elasticloadbalancing:*:*"
-    sg = f"arn:{partition}:ec2:*:*:security-group/*"
+    ec2 = f"arn:{partition}:ec2:*:*"
+    security_groups = f"{ec2}:security-group/*"
+    in_this_vpc = {"ArnEquals": {"ec2:Vpc": f"{ec2}:vpc/{vpc_id}"}}
     owned = {"Null": {f"aws:ResourceTag/{_CLUSTER_TAG}": "false"}}
     tagged_at_creation = {"Null": {f"aws:RequestTag/{_CLUSTER_TAG}": "false"}}
+    load_balancers = [f"{elb}:loadbalancer/net/*/*", f"{elb}:loadbalancer/app/*/*"]
+    target_groups = f"{elb}:targetgroup/*/*"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -107,11 +112,13 @@ def load_balancer_controller(partition: str) -> Document:
                 "Sid": "ServiceLinkedRoleForElb",
                 "Effect": "Allow",
                 "Action": "iam:CreateServiceLinkedRole",
-                "Resource": "*",
+                "Resource": f"arn:{partition}:iam::*:role/aws-service-role/"
+                            "elasticloadbalancing.amazonaws.com/*",
                 "Condition": {"StringEquals": {
                     "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
             },
             {
+                # Describe/List calls support no resource-level permissions: "*" is the only form.
                 "Sid": "ReadTheVpcAndLoadBalancers",
                 "Effect": "Allow",
                 "Action": [
@@ -120,7 +127,7 @@ def load_balancer_controller(partition: str) -> Document:
                     "ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections",
                     "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances",
                     "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:DescribeRouteTables",
-                    "ec2:DescribeCoipPools", "ec2:GetCoipPoolUsage", "ec2:DescribeIpamPools",
+                    "ec2:DescribeCoipPools", "ec2:DescribeIpamPools",
                     "elasticloadbalancing:DescribeLoadBalancers",
                     "elasticloadbalancing:DescribeLoadBalancerAttributes",
                     "elasticloadbalancing:DescribeListeners",
@@ -133,23 +140,31 @@ def load_balancer_controller(partition: str) -> Document:
                     "elasticloadbalancing:DescribeTargetHealth",
                     "elasticloadbalancing:DescribeTags",
                     "elasticloadbalancing:DescribeTrustStores",
-                    "acm:ListCertificates", "acm:DescribeCertificate",
-                    "iam:ListServerCertificates", "iam:GetServerCertificate",
-                    "cognito-idp:DescribeUserPoolClient",
+                    "acm:ListCertificates", "iam:ListServerCertificates",
                 ],
                 "Resource": "*",
             },
             {
-                "Sid": "CreateSecurityGroups",
+                "Sid": "ReadCertificatesAndUserPools",
+                "Effect": "Allow",
+                "Action": ["acm:DescribeCertificate", "iam:GetServerCertificate",
+                           "cognito-idp:DescribeUserPoolClient", "ec2:GetCoipPoolUsage"],
+                "Resource": [f"arn:{partition}:acm:*:*:certificate/*",
+                             f"arn:{partition}:iam::*:server-certificate/*",
+                             f"arn:{partition}:cognito-idp:*:*:userpool/*",
+                             f"{ec2}:coip-pool/*"],
+            },
+            {
+                "Sid": "CreateSecurityGroupsInThisVpc",
                 "Effect": "Allow",
                 "Action": "ec2:CreateSecurityGroup",
-                "Resource": "*",
+                "Resource": [f"{ec2}:vpc/{vpc_id}", security_groups],
             },
             {
                 "Sid": "TagSecurityGroupsItCreates",
                 "Effect": "Allow",
                 "Action": "ec2:CreateTags",
-                "Resource": sg,
+                "Resource": security_groups,
                 "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"},
                               **tagged_at_creation},
             },
@@ -157,23 +172,24 @@ def load_balancer_controller(partition: str) -> Document:
                 "Sid": "RetagOnlyItsSecurityGroups",
                 "Effect": "Allow",
                 "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
-                "Resource": sg,
+                "Resource": security_groups,
                 "Condition": {"Null": {f"aws:RequestTag/{_CLUSTER_TAG}": "true",
                                        f"aws:ResourceTag/{_CLUSTER_TAG}": "false"}},
             },
             {
-                # Backend rules go onto the node/cluster security groups too, which the
-                # controller does not own; rules carry no tags to condition on.
+                # Backend rules also go onto the node/cluster security groups, which the
+                # controller does not own (rules carry no tags): limited to this VPC instead.
                 "Sid": "OpenTargetsToItsLoadBalancers",
                 "Effect": "Allow",
                 "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
-                "Resource": "*",
+                "Resource": security_groups,
+                "Condition": in_this_vpc,
             },
             {
                 "Sid": "DeleteOnlyItsSecurityGroups",
                 "Effect": "Allow",
                 "Action": "ec2:DeleteSecurityGroup",
-                "Resource": "*",
+                "Resource": security_groups,
                 "Condition": owned,
             },
             {
@@ -181,7 +197,7 @@ def load_balancer_controller(partition: str) -> Document:
                 "Effect": "Allow",
                 "Action": ["elasticloadbalancing:CreateLoadBalancer",
                            "elasticloadbalancing:CreateTargetGroup"],
-                "Resource": "*",
+                "Resource": [*load_balancers, target_groups],
                 "Condition": tagged_at_creation,
             },
             {
@@ -194,14 +210,15 @@ def load_balancer_controller(partition: str) -> Document:
                            "elasticloadbalancing:ModifyRule",
                            "elasticloadbalancing:AddListenerCertificates",
                            "elasticloadbalancing:RemoveListenerCertificates"],
-                "Resource": "*",
+                "Resource": [*load_balancers,
+                             f"{elb}:listener/net/*/*/*", f"{elb}:listener/app/*/*/*",
+                             f"{elb}:listener-rule/net/*/*/*", f"{elb}:listener-rule/app/*/*/*"],
             },
             {
                 "Sid": "TagAtCreation",
                 "Effect": "Allow",
                 "Action": "elasticloadbalancing:AddTags",
-                "Resource": [f"{elb}:targetgroup/*/*", f"{elb}:loadbalancer/net/*/*",
-                             f"{elb}:loadbalancer/app/*/*"],
+                "Resource": [target_groups, *load_balancers],
                 "Condition": {"StringEquals": {"elasticloadbalancing:CreateAction": [
                     "CreateTargetGroup", "CreateLoadBalancer"]}, **tagged_at_creation},
             },
@@ -209,8 +226,7 @@ def load_balancer_controller(partition: str) -> Document:
                 "Sid": "RetagOnlyItsLoadBalancers",
                 "Effect": "Allow",
                 "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
-                "Resource": [f"{elb}:targetgroup/*/*", f"{elb}:loadbalancer/net/*/*",
-                             f"{elb}:loadbalancer/app/*/*"],
+                "Resource": [target_groups, *load_balancers],
                 "Condition": {"Null": {f"aws:RequestTag/{_CLUSTER_TAG}": "true",
                                        f"aws:ResourceTag/{_CLUSTER_TAG}": "false"}},
             },
@@ -233,7 +249,8 @@ def load_balancer_controller(partition: str) -> Document:
                            "elasticloadbalancing:ModifyTargetGroupAttributes",
                            "elasticloadbalancing:DeleteTargetGroup",
                            "elasticloadbalancing:ModifyListenerAttributes"],
-                "Resource": "*",
+                "Resource": [*load_balancers, target_groups,
+                             f"{elb}:listener/net/*/*/*", f"{elb}:listener/app/*/*/*"],
                 "Condition": owned,
             },
             {
@@ -241,7 +258,7 @@ def load_balancer_controller(partition: str) -> Document:
                 "Effect": "Allow",
                 "Action": ["elasticloadbalancing:RegisterTargets",
                            "elasticloadbalancing:DeregisterTargets"],
-                "Resource": f"{elb}:targetgroup/*/*",
+                "Resource": target_groups,
             },
         ],
     }

@@ -267,7 +267,6 @@ class Network(PlatformComponent):
         flow = config.flow_logs
         invoke = pulumi.InvokeOptions(parent=self)
         account = aws.get_caller_identity(opts=invoke).account_id
-        partition = aws.get_partition(opts=invoke).partition
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs", retention_in_days=flow.retention_days, opts=opts
         )
@@ -282,7 +281,7 @@ class Network(PlatformComponent):
             f"{name}-flow-logs",
             role=role.id,
             policy=log_group.arn.apply(
-                lambda arn: iam.to_json(iam.flow_logs_delivery(arn, partition, account))),
+                lambda arn: iam.to_json(iam.flow_logs_delivery(arn))),
             opts=pulumi.ResourceOptions(parent=role),
         )
         aws.ec2.FlowLog(

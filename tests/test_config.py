@@ -58,11 +58,56 @@ BAD_CONFIGS = [
      "platform:environment", "Dev_1", "allowed: lower-case letters"),
     ("region-in-wrong-namespace", {"platform:region": "us-west-2"},
      "platform:region", "us-west-2", "aws:region"),
+    # cluster
+    ("min-nodes-above-max", {"platform:cluster.nodeGroups": {"system": {"minSize": 4}}},
+     "platform:cluster.nodeGroups.system.desiredSize", "2", "minSize <= desiredSize <= maxSize"),
+    ("instance-outside-allowed-families",
+     {"platform:cluster.nodeGroups": {"system": {"instanceTypes": ["m5.large"]}}},
+     "platform:cluster.nodeGroups.system.instanceTypes", "m5.large",
+     "allowed: t4g, m7g, m8g, c7g, c8g, r7g, r8g"),
+    ("mixed-architectures", {"platform:cluster.allowedInstanceFamilies": ["t4g", "t3"],
+                             "platform:cluster.nodeGroups": {"system": {
+                                 "instanceTypes": ["t4g.medium", "t3.medium"]}}},
+     "platform:cluster.nodeGroups.system.instanceTypes", "t3.medium", "one architecture"),
+    ("malformed-admin-role-arn", {"platform:cluster.adminRoleArn": "arn:aws:iam::1234:role/x"},
+     "platform:cluster.adminRoleArn", "arn:aws:iam::1234:role/x", "allowed: an IAM role ARN"),
+    ("public-endpoint-open-to-the-world",
+     {"platform:cluster.publicEndpoint": {"enabled": True, "cidrs": ["0.0.0.0/0"]}},
+     "platform:cluster.publicEndpoint.cidrs", "0.0.0.0/0", "allowed: networks of prefix /8"),
+    ("public-endpoint-without-cidrs", {"platform:cluster.publicEndpoint": {"enabled": True,
+                                                                          "cidrs": []}},
+     "platform:cluster.publicEndpoint.cidrs", "[]", "allowed: one or more networks"),
+    ("unknown-node-group-key",
+     {"platform:cluster.nodeGroups": {"system": {"instanceTyps": ["t4g.large"]}}},
+     "platform:cluster.nodeGroups.system.instanceTyps", "t4g.large",
+     "did you mean 'instanceTypes'?"),
+    ("kube-proxy-for-another-kubernetes",
+     {"platform:cluster.addonVersions": {"kubeProxy": "v1.35.3-eksbuild.2"}},
+     "platform:cluster.addonVersions.kubeProxy", "v1.35.3-eksbuild.2", "a v1.36.x build"),
+    ("audit-log-off", {"platform:cluster.logTypes": ["api", "authenticator"]},
+     "platform:cluster.logTypes", "api", "that includes api, audit, authenticator"),
+    ("unsupported-kubernetes", {"platform:cluster.kubernetesVersion": "1.29"},
+     "platform:cluster.kubernetesVersion", "1.29", "allowed: '1.34', '1.35' or '1.36'"),
+    # database
+    ("backup-retention-0-in-prod", {"@base": "prod", "platform:database.backupRetentionDays": 0},
+     "platform:database.backupRetentionDays", "0", "allowed: 14 to 35"),
+    ("multi-az-off-in-prod", {"@base": "prod", "platform:database.multiAz": False},
+     "platform:database.multiAz", "false", "allowed: true"),
+    ("storage-ceiling-below-allocation",
+     {"platform:database.allocatedStorageGib": 100, "platform:database.maxAllocatedStorageGib": 50},
+     "platform:database.maxAllocatedStorageGib", "50", "at least the allocated storage"),
+    ("reserved-master-user", {"platform:database.masterUsername": "rdsadmin"},
+     "platform:database.masterUsername", "rdsadmin", "is reserved"),
+    ("maintenance-overlaps-backups", {"platform:database.maintenanceWindow": "mon:03:30-mon:04:30"},
+     "platform:database.maintenanceWindow", "mon:03:30-mon:04:30", "overlaps the backup window"),
+    ("bad-instance-class", {"platform:database.instanceClass": "t4g.micro"},
+     "platform:database.instanceClass", "t4g.micro", "allowed: an RDS instance class"),
 ]
 
 
 def _write(tmp_path, mutations):
-    config = stack_config("dev")
+    mutations = dict(mutations)
+    config = stack_config(mutations.pop("@base", "dev"))
     for key, value in mutations.items():
         config = mutate(config, key, value)
     return write_stack(tmp_path, config)

@@ -1,0 +1,259 @@
+"""The Cluster component (EKS), read off the recordings of both real stacks and mutants."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components import tagging
+from components.cluster import Cluster
+from components.network import Network
+from platformctl.harness import Evaluation, evaluate
+from stacks import config as config_model
+from tests.conftest import REPO, mutate, stack_config, write_stack
+
+EKS = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ADDON = "aws:eks/addon:Addon"
+ROLE = "aws:iam/role:Role"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+
+
+def _eks(stack: Evaluation):
+    (eks,) = stack.of_type(EKS)
+    return eks
+
+
+def _role_by_arn(stack: Evaluation, arn: str):
+    (role,) = [r for r in stack.of_type(ROLE) if r.outputs["arn"] == arn]
+    return role
+
+
+def _managed_policies(stack: Evaluation, role) -> set[str]:
+    return {a.inputs["policyArn"].rsplit("/", 1)[-1] for a in stack.of_type(ATTACHMENT)
+            if a.inputs["role"] == role.outputs["name"]}
+
+
+def _by_urn(stack: Evaluation, urns):
+    known = stack.by_urn()
+    return [known[u] for u in urns if u in known]
+
+
+def test_control_plane_version_and_support_policy_are_explicit(stack):
+    eks = _eks(stack)
+    assert eks.inputs["version"] == stack.config.cluster.kubernetes_version == "1.36"
+    assert eks.inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+
+
+def test_secrets_are_envelope_encrypted_with_a_rotating_key(stack):
+    eks = _eks(stack)
+    (encryption,) = eks.inputs["encryptionConfig"] if isinstance(
+        eks.inputs["encryptionConfig"], list) else [eks.inputs["encryptionConfig"]]
+    assert encryption["resources"] == ["secrets"]
+    (key,) = [k for k in stack.of_type("aws:kms/key:Key")
+              if k.outputs["arn"] == encryption["provider"]["keyArn"]]
+    assert key.inputs["enableKeyRotation"] is True
+
+
+def test_control_plane_logs_go_to_a_group_with_retention(stack):
+    eks = _eks(stack)
+    assert {"api", "audit", "authenticator"} <= set(eks.inputs["enabledClusterLogTypes"])
+    (group,) = [g for g in stack.of_type("aws:cloudwatch/logGroup:LogGroup")
+                if g.inputs.get("name") == f"/aws/eks/{eks.inputs['name']}/cluster"]
+    assert group.inputs["retentionInDays"] == stack.config.cluster.log_retention_days
+    assert group.urn in eks.dependencies  # exists (with retention) before EKS writes to it
+
+
+def test_endpoint_is_private_and_public_access_restricted(stack):
+    vpc_config = _eks(stack).inputs["vpcConfig"]
+    assert vpc_config["endpointPrivateAccess"] is True
+    if vpc_config["endpointPublicAccess"]:
+        assert vpc_config["publicAccessCidrs"] == list(stack.config.cluster.public_endpoint.cidrs)
+        assert "0.0.0.0/0" not in vpc_config["publicAccessCidrs"]
+    private_ids = set(stack.outputs["privateSubnetIds"].value)
+    assert set(vpc_config["subnetIds"]) == private_ids
+
+
+def test_public_endpoint_can_be_closed(tmp_path):
+    config = mutate(stack_config("dev"), "platform:cluster.publicEndpoint",
+                    {"enabled": False})
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    vpc_config = _eks(evaluation).inputs["vpcConfig"]
+    assert vpc_config["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in vpc_config
+
+
+def test_access_entries_only_with_an_explicit_admin(stack):
+    eks = _eks(stack)
+    assert eks.inputs["accessConfig"] == {
+        "authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+    admin = stack.config.cluster.admin_role_arn
+    (association,) = [a for a in stack.of_type(
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if a.inputs["principalArn"] == admin]
+    assert association.inputs["policyArn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
+    assert association.inputs["accessScope"] == {"type": "cluster"}
+    readers = [a for a in stack.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+               if a.inputs["principalArn"] in stack.config.cluster.read_only_role_arns]
+    assert all(r.inputs["policyArn"].endswith("/AmazonEKSAdminViewPolicy") for r in readers)
+    assert len(readers) == len(stack.config.cluster.read_only_role_arns)
+
+
+def test_cluster_and_node_roles_have_only_what_they_need(stack):
+    eks = _eks(stack)
+    cluster_role = _role_by_arn(stack, eks.inputs["roleArn"])
+    assert _managed_policies(stack, cluster_role) == {"AmazonEKSClusterPolicy"}
+    for group in stack.of_type(NODE_GROUP):
+        node_role = _role_by_arn(stack, group.inputs["nodeRoleArn"])
+        # No CNI policy on the nodes: the CNI gets its own role.
+        assert _managed_policies(stack, node_role) == {
+            "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"}
+
+
+def test_vpc_cni_enforces_network_policy_with_its_own_irsa_role(stack):
+    (cni,) = [a for a in stack.of_type(ADDON) if a.inputs["addonName"] == "vpc-cni"]
+    assert json.loads(cni.inputs["configurationValues"])["enableNetworkPolicy"] == "true"
+    role = _role_by_arn(stack, cni.inputs["serviceAccountRoleArn"])
+    assert _managed_policies(stack, role) == {"AmazonEKS_CNI_Policy"}
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    (provider,) = stack.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert trust["Principal"] == {"Federated": provider.outputs["arn"]}
+    conditions = trust["Condition"]["StringEquals"]
+    assert "system:serviceaccount:kube-system:aws-node" in conditions.values()
+    assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+
+
+def test_addons_are_pinned_and_ordered_around_the_nodes(stack):
+    versions = stack.config.cluster.addon_versions
+    expected = {"vpc-cni": versions.vpc_cni, "coredns": versions.coredns,
+                "kube-proxy": versions.kube_proxy,
+                "aws-ebs-csi-driver": versions.aws_ebs_csi_driver,
+                "eks-pod-identity-agent": versions.eks_pod_identity_agent}
+    addons = {a.inputs["addonName"]: a for a in stack.of_type(ADDON)}
+    assert {name: a.inputs["addonVersion"] for name, a in addons.items()} == expected
+    groups = stack.of_type(NODE_GROUP)
+    for group in groups:
+        before = {r.inputs.get("addonName") for r in _by_urn(stack, group.dependencies)}
+        assert {"vpc-cni", "kube-proxy", "eks-pod-identity-agent"} <= before
+    for name in ("coredns", "aws-ebs-csi-driver"):
+        assert {g.urn for g in groups} <= set(addons[name].dependencies)
+    ebs = addons["aws-ebs-csi-driver"]
+    (association,) = ebs.inputs["podIdentityAssociations"]
+    assert association["serviceAccount"] == "ebs-csi-controller-sa"
+    ebs_role = _role_by_arn(stack, association["roleArn"])
+    assert _managed_policies(stack, ebs_role) == {"AmazonEBSCSIDriverPolicy"}
+
+
+def test_node_groups_sit_in_private_subnets_with_imdsv2(stack):
+    private_ids = set(stack.outputs["privateSubnetIds"].value)
+    templates = {t.id: t for t in stack.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    groups = stack.of_type(NODE_GROUP)
+    assert len(groups) == len(stack.config.cluster.node_groups)
+    for group in groups:
+        pool = stack.config.cluster.node_groups[group.name.split("-", 1)[1]]
+        assert set(group.inputs["subnetIds"]) == private_ids
+        assert group.inputs["instanceTypes"] == list(pool.instance_types)
+        assert group.inputs["capacityType"] == pool.capacity_type
+        assert group.inputs["amiType"] == "AL2023_ARM_64_STANDARD"  # Graviton by default
+        assert group.inputs["scalingConfig"] == {
+            "minSize": pool.min_size, "desiredSize": pool.desired_size, "maxSize": pool.max_size}
+        # The autoscaler owns the count after creation.
+        assert "scalingConfig.desiredSize" in group.ignore_changes
+        template = templates[group.inputs["launchTemplate"]["id"]]
+        metadata = template.inputs["metadataOptions"]
+        assert metadata["httpTokens"] == "required"
+        assert metadata["httpPutResponseHopLimit"] == 1
+        (disk,) = template.inputs["blockDeviceMappings"]
+        assert disk["ebs"] == {"volumeSize": pool.disk_size_gib, "volumeType": "gp3",
+                               "encrypted": "true", "deleteOnTermination": "true"}
+        instance_tags = {s["resourceType"]: s["tags"] for s in template.inputs["tagSpecifications"]}
+        assert instance_tags["instance"]["cost-center"] == stack.config.tags.cost_center
+
+
+def test_dev_uses_spot_and_prod_on_demand(evaluations):
+    assert {g.inputs["capacityType"] for g in evaluations["dev"].of_type(NODE_GROUP)} == {"SPOT"}
+    assert {g.inputs["capacityType"] for g in evaluations["prod"].of_type(NODE_GROUP)} == {
+        "ON_DEMAND"}
+
+
+def test_default_storage_class_is_encrypted_gp3(stack):
+    (storage_class,) = stack.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    inputs = storage_class.inputs
+    assert inputs["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    assert inputs["provisioner"] == "ebs.csi.aws.com"
+    assert inputs["parameters"]["type"] == "gp3" and inputs["parameters"]["encrypted"] == "true"
+    assert inputs["volumeBindingMode"] == "WaitForFirstConsumer"
+
+
+def test_cluster_services_are_pinned_helm_releases(stack):
+    releases = {r.inputs["name"]: r for r in stack.of_type("kubernetes:helm.sh/v3:Release")}
+    charts = stack.config.cluster.charts
+    lbc = releases["aws-load-balancer-controller"]
+    assert lbc.inputs["version"] == charts.aws_load_balancer_controller
+    assert lbc.inputs["repositoryOpts"] == {"repo": "https://aws.github.io/eks-charts"}
+    values = lbc.inputs["values"]
+    assert values["clusterName"] == _eks(stack).inputs["name"]
+    assert values["vpcId"] == stack.outputs["vpcId"].value
+    assert values["defaultTargetType"] == "ip"
+    assert values["defaultTags"]["environment"] == stack.config.environment
+    metrics = releases["metrics-server"]
+    assert metrics.inputs["version"] == charts.metrics_server
+    (association,) = [a for a in stack.of_type(
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if a.inputs["serviceAccount"] == "aws-load-balancer-controller"]
+    assert association.inputs["namespace"] == "kube-system"
+
+
+def test_kubernetes_objects_use_the_cluster_s_provider(stack):
+    (provider,) = stack.of_type("pulumi:providers:kubernetes")
+    kubernetes = [r for r in stack.resources if r.type.startswith("kubernetes:")]
+    assert len(kubernetes) >= 3
+    for resource in kubernetes:
+        assert resource.provider.startswith(provider.urn)
+    kubeconfig = json.loads(stack.outputs["kubeconfig"].value)
+    assert kubeconfig["users"][0]["user"]["exec"]["args"][:2] == ["eks", "get-token"]
+
+
+def test_kubeconfig_is_a_secret_and_the_kubectl_command_is_exported(stack):
+    assert stack.outputs["kubeconfig"].secret
+    assert stack.outputs["configureKubectl"].value == (
+        f"aws eks update-kubeconfig --region {stack.config.region} "
+        f"--name {_eks(stack).inputs['name']}")
+
+
+def test_prod_cluster_is_deletion_protected(evaluations):
+    assert _eks(evaluations["prod"]).inputs["deletionProtection"] is True
+
+
+def _helper_program(source):
+    cfg = config_model.load(source)
+    tagging.install(cfg.standard_tags)
+    network = Network(cfg.environment, cfg.network, cfg.region)
+    cluster = Cluster(cfg.environment, cfg.cluster, network, cfg.region,
+                      tags_for=cfg.standard_tags)
+    cluster.service_account_role("demo-pod-identity", "apps", "demo",
+                                 managed_policies=["AmazonS3ReadOnlyAccess"], parent=cluster)
+    cluster.service_account_role("demo-irsa", "apps", "legacy", via="irsa", parent=cluster,
+                                 policy='{"Version": "2012-10-17", "Statement": []}')
+    with pytest.raises(ValueError, match="via must be"):
+        cluster.service_account_role("bad", "apps", "x", via="kiam", parent=cluster)
+    return {}
+
+
+def test_service_account_role_helper():
+    evaluation = evaluate("dev", project_dir=REPO, program=_helper_program)
+    pod_role = evaluation.one(ROLE, "demo-pod-identity")
+    trust = json.loads(pod_role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+    assert trust["Condition"]["ArnLike"]["aws:SourceArn"] == _eks(evaluation).outputs["arn"]
+    association = evaluation.one("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                                 "demo-pod-identity")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "apps", "demo")
+    irsa = evaluation.one(ROLE, "demo-irsa")
+    conditions = json.loads(irsa.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]
+    assert "system:serviceaccount:apps:legacy" in conditions["StringEquals"].values()
+    assert evaluation.one("aws:iam/rolePolicy:RolePolicy", "demo-irsa")
+    assert pod_role.tags["service"] == "cluster"
