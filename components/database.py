@@ -103,9 +103,9 @@ class Database(PlatformComponent):
                 aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
                 aws.rds.ParameterGroupParameterArgs(name="log_lock_waits", value="1"),
             ],
-            opts=pulumi.ResourceOptions(parent=self,
-                                        # A new major version needs a new group first.
-                                        delete_before_replace=False),
+            # A new major version means a new family: Pulumi creates the new group, moves the
+            # instance to it, then deletes the old one.
+            opts=child,
         )
 
         # RDS creates this group on first export with no retention; create it first, with one.
