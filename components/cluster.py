@@ -420,9 +420,10 @@ class Cluster(PlatformComponent):
                 lambda vpc_id: iam.to_json(iam.load_balancer_controller(self.partition, vpc_id))),
             parent=self)
         lb_tags = dict(self._tags_for("load-balancing"))
-        # Values keys checked against the chart's values.yaml (kubernetes-sigs/
-        # aws-load-balancer-controller, helm/aws-load-balancer-controller); chart pinned in
-        # stacks/config.py (Charts.aws_load_balancer_controller).
+        # Chart 3.6.0 (pinned in stacks/config.py, Charts). Every values key below was checked on
+        # 2026-11-21 against helm/aws-load-balancer-controller/values.yaml of
+        # kubernetes-sigs/aws-load-balancer-controller; the copy readable offline is of an older
+        # chart line, so a key renamed since would be caught only by `pulumi preview`.
         self.load_balancer_controller = k8s.helm.v3.Release(
             f"{name}-aws-load-balancer-controller",
             name="aws-load-balancer-controller",
@@ -450,6 +451,8 @@ class Cluster(PlatformComponent):
             cleanup_on_fail=True,
             opts=self.k8s_options(self, depends_on=[lbc_role, *self.node_groups]),
         )
+        # Chart 3.14.0 (pinned in stacks/config.py). `replicas` and `podDisruptionBudget.enabled`
+        # / `.minAvailable` checked against charts/metrics-server/values.yaml on 2026-11-21.
         self.metrics_server = k8s.helm.v3.Release(
             f"{name}-metrics-server",
             name="metrics-server",
