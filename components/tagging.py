@@ -21,8 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 import pulumi
-
-from components import sdk_types
+from platform_guard import sdk_types
 
 
 class PlatformComponent(pulumi.ComponentResource):

@@ -4,8 +4,9 @@
     platformctl review Pulumi.prod.yaml    # any stack file, by path
     platformctl review ./sandbox.yaml --project-dir .
 
-Exit codes: 0 success; 1 the program would fail for real (a resource's inputs would not pass the
-provider's Check); 2 a usage or configuration error (the message names the file, key and value).
+Exit codes: 0 success; 1 a mandatory platform-guard violation, or the program would fail for real
+(a resource's inputs would not pass the provider's Check); 2 a usage or configuration error (the
+message names the file, key and value).
 """
 
 from __future__ import annotations
@@ -100,7 +101,50 @@ def _outputs_table(evaluation: Evaluation) -> Table:
     return table
 
 
-def render_review(evaluation: Evaluation, console: Console) -> None:
+def _cost_table(report) -> tuple[Table, list[str]]:
+    """The cost lines by component, with usage assumptions as numbered footnotes."""
+    from platform_guard.costmodel import money
+
+    table = Table(title=f"Monthly cost estimate ({report.region}, on-demand list prices)",
+                  title_justify="left", show_edge=False)
+    table.add_column("component")
+    table.add_column("resource")
+    table.add_column("item")
+    table.add_column("USD/month", justify="right")
+    notes: list[str] = []
+    for line in sorted(report.lines, key=lambda x: (x.component or "", -(x.monthly_usd or 0))):
+        amount = f"{money(line.monthly_usd):,.2f}" if line.priced else "unpriced"
+        item = Text(line.item)
+        if line.assumption:
+            if line.assumption not in notes:
+                notes.append(line.assumption)
+            item.append(f"  usage [{notes.index(line.assumption) + 1}]", style="dim")
+        if line.unpriced_reason:
+            item.append(f"\n{line.unpriced_reason}", style="dim")
+        table.add_row(line.component or "", line.resource_name, item, amount)
+    for component, amount in report.by_component().items():
+        table.add_row(Text(component, style="bold"), "", Text("subtotal", style="bold"),
+                      Text(f"{amount:,.2f}", style="bold"))
+    table.add_row(Text("total", style="bold"), "", "", Text(f"{report.total:,.2f}", style="bold"))
+    return table, [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
+
+
+def _verdicts(report, console: Console) -> None:
+    if not report.violations and not report.cannot_run:
+        console.print(Text("platform-guard: no violations", style="green"))
+        return
+    for title, verdicts, style in (("mandatory", report.mandatory, "bold red"),
+                                   ("advisory", report.advisory, "yellow"),
+                                   ("could not run", report.cannot_run, "dim")):
+        if not verdicts:
+            continue
+        console.print(Text(f"platform-guard {title} ({len(verdicts)})", style=style))
+        for verdict in verdicts:
+            console.print(Text(f"  [{verdict.policy}] {verdict.message}", style=style))
+
+
+def render_review(evaluation: Evaluation, console: Console, guard_report=None,
+                  costs=None) -> None:
     cfg = evaluation.config
     header = Text.assemble(("Offline plan of ", "bold"), (evaluation.stack, "bold green"),
                            (f"  from {evaluation.source}", "dim"))
@@ -116,6 +160,19 @@ def render_review(evaluation: Evaluation, console: Console) -> None:
     console.print(_outputs_table(evaluation))
     for warning in evaluation.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
+    if costs is not None:
+        console.print()
+        table, notes = _cost_table(costs)
+        console.print(table)
+        for note in notes:
+            console.print(Text(note, style="dim"))
+        if cfg is not None:
+            budget = cfg.budget_monthly_usd
+            console.print(Text(f"budget ${budget:,.2f}/month, headroom "
+                               f"${float(budget) - float(costs.total):,.2f}", style="bold"))
+    if guard_report is not None:
+        console.print()
+        _verdicts(guard_report, console)
     console.print()
     console.print(Text(
         f"Evaluated offline in {evaluation.seconds:.2f} s under Pulumi mocks: no AWS account or "
@@ -136,9 +193,13 @@ def _review(args: argparse.Namespace) -> int:
     except InputCheckError as exc:
         _error(str(exc))
         return EXIT_FAILED
+    from platformctl.costs import cost_report
+    from platformctl.guard import check_evaluation
+
+    guard_report = check_evaluation(evaluation)
     out = _console(sys.stdout)
-    render_review(evaluation, out)
-    return EXIT_OK
+    render_review(evaluation, out, guard_report=guard_report, costs=cost_report(evaluation))
+    return EXIT_FAILED if guard_report.mandatory else EXIT_OK
 
 
 def _config_reference(args: argparse.Namespace) -> int:
@@ -152,6 +213,21 @@ def _config_reference(args: argparse.Namespace) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     print(f"wrote {target}")
+    return EXIT_OK
+
+
+def _policy_config(args: argparse.Namespace) -> int:
+    import json
+
+    from platformctl import guard
+    from platformctl.harness import load_config
+
+    try:
+        cfg = load_config(args.stack, Path(args.project_dir) if args.project_dir else None)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    sys.stdout.write(json.dumps(guard.policy_config(cfg), indent=2) + "\n")
     return EXIT_OK
 
 
@@ -180,6 +256,17 @@ def build_parser() -> argparse.ArgumentParser:
     reference.add_argument("--write", action="store_true", help="write docs/config.md")
     reference.add_argument("--project-dir", help="directory holding Pulumi.yaml")
     reference.set_defaults(handler=_config_reference)
+
+    policy = commands.add_parser(
+        "policy-config",
+        help="print the platform-guard policy config of a stack (for --policy-pack-config)",
+        description="Print, as JSON, the platform-guard policy pack config derived from a stack's "
+        "config (environment, budget, region, allowed instance families, production). Pass it to "
+        "`pulumi preview --policy-pack policy-packs/platform-guard --policy-pack-config FILE`.",
+    )
+    policy.add_argument("stack", help="a stack name or a stack file path")
+    policy.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    policy.set_defaults(handler=_policy_config)
     return parser
 
 

@@ -245,6 +245,24 @@ def project_name(project_dir: Path) -> str:
     return str(document["name"])
 
 
+def read_stack_file(stack: str | Path, project_dir: Path | None = None) -> stackfile.StackFile:
+    """Find and read a stack file as the CLI would hand it to the program."""
+    project_dir = (project_dir or find_project_dir()).resolve()
+    path = stackfile.resolve(stack, project_dir)
+    label = path.name if path.resolve().parent == project_dir else str(path)
+    return stackfile.read(path, project_name(project_dir), label)
+
+
+def load_config(stack: str | Path, project_dir: Path | None = None) -> config_model.PlatformConfig:
+    """A stack's validated config model, without evaluating the program."""
+    stack_file = read_stack_file(stack, project_dir)
+    pulumi.runtime.set_all_config(stack_file.config, stack_file.secret_keys)
+    try:
+        return config_model.load(stack_file.label)
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+
+
 def _default_program(source: str) -> Mapping[str, Any]:
     from stacks.platform import run
 
@@ -276,11 +294,8 @@ def evaluate(
     from platformctl import inputcheck
 
     started = time.perf_counter()
-    project_dir = (project_dir or find_project_dir()).resolve()
-    path = stackfile.resolve(stack, project_dir)
-    label = path.name if path.resolve().parent == project_dir else str(path)
-    project = project_name(project_dir)
-    stack_file = stackfile.read(path, project, label)
+    stack_file = read_stack_file(stack, project_dir)
+    label = stack_file.label
 
     pulumi.runtime.set_all_config(stack_file.config, stack_file.secret_keys)
     region = stack_file.config.get("aws:region") or config_model.DEFAULT_REGION
@@ -292,7 +307,8 @@ def evaluate(
     logger.addHandler(warnings)
 
     pulumi_settings.ROOT.set(None)  # a fresh root stack (and no transformations) per evaluation
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack_file.stack, preview=False,
+    pulumi.runtime.set_mocks(mocks, project=stack_file.project, stack=stack_file.stack,
+                             preview=False,
                              logger=logger, monitor=monitor)
     run_program = program or _default_program
     captured: dict[str, Any] = {}

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
-
-from components import sdk_types
+from platform_guard import sdk_types
 
 ACCOUNT_ID = "123456789012"
 

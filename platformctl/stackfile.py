@@ -28,6 +28,7 @@ class StackFile:
     config: dict[str, str]
     secret_keys: list[str] = field(default_factory=list)
     label: str = ""
+    project: str = ""
 
 
 def _is_secure(value: Any) -> bool:
@@ -112,4 +113,4 @@ def read(path: Path, project: str, label: str | None = None) -> StackFile:
         if secret:
             secret_keys.append(full_key)
     return StackFile(path=path, stack=stack_name_of(path), config=config,
-                     secret_keys=secret_keys, label=label)
+                     secret_keys=secret_keys, label=label, project=project)

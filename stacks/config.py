@@ -661,7 +661,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "allowedInstanceFamilies": GRAVITON_FAMILIES,
             "nodeGroups": {
                 "system": {"instanceTypes": ["t4g.medium", "m7g.medium"], "capacityType": "SPOT",
-                           "minSize": 1, "desiredSize": 2, "maxSize": 3},
+                           "minSize": 1, "desiredSize": 2, "maxSize": 3, "diskSizeGib": 20},
             },
         },
         "database": {"instanceClass": "db.t4g.micro", "maxAllocatedStorageGib": 50,

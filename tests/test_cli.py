@@ -63,3 +63,28 @@ def test_missing_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as caught:
         cli.main([])
     assert caught.value.code == 2
+
+
+def test_review_shows_cost_and_verdicts_and_fails_on_a_mandatory_violation(tmp_path, capsys):
+    from tests.conftest import mutate, stack_config, write_stack
+
+    assert cli.main(["review", "prod", "--project-dir", str(REPO)]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "Monthly cost estimate (us-east-1" in out and "257.08" in out
+    assert "budget $330.00/month, headroom $72.92" in out
+    assert "platform-guard: no violations" in out
+    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:budgetMonthlyUsd", 100))
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "platform-guard mandatory (1)" in out and "[budget-limit]" in out
+
+
+def test_policy_config_command_derives_from_the_stack_config(capsys):
+    import json
+
+    assert cli.main(["policy-config", "prod", "--project-dir", str(REPO)]) == cli.EXIT_OK
+    config = json.loads(capsys.readouterr().out)
+    assert config["budget-limit"] == {"budgetMonthlyUsd": 330.0, "region": "us-east-1"}
+    assert config["required-tags"] == {"environment": "prod"}
+    assert config["prod-data-protection"]["production"] is True
+    assert cli.main(["policy-config", "qa", "--project-dir", str(REPO)]) == cli.EXIT_USAGE

@@ -175,8 +175,14 @@ def test_unknown_stack_names_the_stacks_that_exist(capsys):
 def test_presets_make_dev_cheap_and_prod_highly_available(evaluations):
     dev, prod = evaluations["dev"].config, evaluations["prod"].config
     assert (dev.network.az_count, dev.network.nat_strategy) == (2, "single")
-    assert (prod.network.az_count, prod.network.nat_strategy) == (3, "one-per-az")
+    assert prod.network.az_count == 3
+    assert config_model.PRESETS["prod"]["network"]["natStrategy"] == "one-per-az"
+    # The prod stack trades NAT redundancy for budget, in its own file, visibly.
+    assert stack_config("prod")["platform:network"]["natStrategy"] == "single"
     assert prod.network.flow_logs.retention_days > dev.network.flow_logs.retention_days
+    assert dev.cluster.node_groups["system"].capacity_type == "SPOT"
+    assert prod.cluster.node_groups["system"].capacity_type == "ON_DEMAND"
+    assert prod.database.multi_az and not dev.database.multi_az
 
 
 def test_stack_files_set_only_what_differs_from_the_preset():
@@ -193,6 +199,7 @@ def test_a_third_stack_is_just_another_stack_file(tmp_path):
     config = mutate(stack_config("prod"), "platform:environment", "staging")
     config = mutate(config, "platform:network.cidr", "10.30.0.0/16")
     config = mutate(config, "platform:network.azCount", 2)
+    config = mutate(config, "platform:network.natStrategy", DELETE)  # the preset's, per AZ
     evaluation = evaluate(write_stack(tmp_path, config, "staging"), project_dir=REPO)
     assert evaluation.stack == "staging"
     assert evaluation.config.preset == "prod" and evaluation.config.environment == "staging"

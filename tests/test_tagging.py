@@ -6,8 +6,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 import pytest
+from platform_guard import sdk_types
 
-from components import sdk_types, tagging
+from components import tagging
 from components.network import Network
 from platformctl.harness import Evaluation, evaluate
 from stacks import config as config_model

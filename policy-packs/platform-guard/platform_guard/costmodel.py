@@ -1,0 +1,436 @@
+"""The platform's one cost model: a priced line per resource, from its inputs and its region.
+
+It reads resources in the shape the engine gives them (type token, name, camelCase inputs,
+property dependencies), which is what the offline recording, CrossGuard and `pulumi preview
+--json` all provide, so the budget policies, the review command and the stack outputs compute
+the same figures. Prices come from `prices.json` beside this module: every entry names its source
+page and the date it was read, under its region. Usage-based charges are separate lines that
+state their assumption. A resource with no price rule, no price for its region or an input
+unknown until apply is reported *unpriced*, never counted as zero; types that cost nothing
+themselves are listed as free in the data file, with the line their cost (if any) is priced on.
+
+All money is `decimal.Decimal`: a month is 730 hours, and totals match hand computation to the
+cent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+try:  # CrossGuard hands policies proxies that raise on values unknown during preview
+    from pulumi_policy.proxy import UnknownValueError as _PolicyUnknown
+except ImportError:  # pragma: no cover - pulumi_policy is installed wherever this runs
+    class _PolicyUnknown(Exception):  # type: ignore[no-redef]
+        pass
+
+PRICES_FILE = Path(__file__).with_name("prices.json")
+CENT = Decimal("0.01")
+
+# How the engine, CrossGuard and `pulumi preview --json` spell a value unknown until apply.
+UNKNOWN_SENTINELS = frozenset({
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9", "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+    "3eeb2bf0-c639-47a8-9e75-3b44932eb421", "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff", "030794c1-ac77-496b-92df-f27374a8bd58",
+    "e48ece36-62e2-4504-bad9-02848725956a",
+})
+
+
+class _Unknown(Exception):
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+class _NoPrice(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class CostInput:
+    """One resource, engine-shaped."""
+
+    type: str
+    name: str
+    props: Mapping[str, Any]
+    urn: str = ""
+    component: str | None = None
+    property_dependencies: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    custom: bool = True
+
+
+@dataclass(frozen=True)
+class CostLine:
+    resource_type: str
+    resource_name: str
+    component: str | None
+    item: str
+    monthly_usd: Decimal | None
+    detail: str = ""
+    assumption: str | None = None
+    unpriced_reason: str | None = None
+
+    @property
+    def priced(self) -> bool:
+        return self.monthly_usd is not None
+
+    @property
+    def usage_based(self) -> bool:
+        return self.assumption is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resourceType": self.resource_type,
+            "resourceName": self.resource_name,
+            "component": self.component,
+            "item": self.item,
+            "monthlyUsd": None if self.monthly_usd is None else str(money(self.monthly_usd)),
+            "detail": self.detail,
+            "assumption": self.assumption,
+            "unpricedReason": self.unpriced_reason,
+        }
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class CostReport:
+    region: str
+    lines: list[CostLine]
+    free: list[tuple[str, str]]  # (type, name) of resources that cost nothing themselves
+
+    @property
+    def priced(self) -> list[CostLine]:
+        return [line for line in self.lines if line.priced]
+
+    @property
+    def unpriced(self) -> list[CostLine]:
+        return [line for line in self.lines if not line.priced]
+
+    @property
+    def total(self) -> Decimal:
+        return money(sum((line.monthly_usd for line in self.priced), Decimal(0)))
+
+    def by_component(self) -> dict[str, Decimal]:
+        totals: dict[str, Decimal] = {}
+        for line in self.priced:
+            key = line.component or "(stack)"
+            totals[key] = totals.get(key, Decimal(0)) + line.monthly_usd
+        return {k: money(v) for k, v in sorted(totals.items())}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "totalMonthlyUsd": str(self.total),
+            "byComponent": {k: str(v) for k, v in self.by_component().items()},
+            "lines": [line.to_dict() for line in self.lines],
+            "unpricedCount": len(self.unpriced),
+        }
+
+
+@cache
+def price_data() -> dict[str, Any]:
+    return json.loads(PRICES_FILE.read_text(encoding="utf-8"))
+
+
+class _Context:
+    def __init__(self, region: str, resources: Sequence[CostInput]):
+        data = price_data()
+        self.region = region
+        self.hours = Decimal(data["hoursPerMonth"])
+        self.prices = data["regions"].get(region)
+        self.assumptions = data["assumptions"]
+        self.by_urn = {r.urn: r for r in resources if r.urn}
+
+    def price(self, key: str) -> Decimal:
+        if self.prices is None:
+            raise _NoPrice(f"prices.json has no prices for region {self.region}")
+        entry = self.prices.get(key)
+        if entry is None:
+            raise _NoPrice(f"prices.json has no price '{key}' for {self.region}")
+        return Decimal(entry["usd"])
+
+    def assume(self, key: str) -> Any:
+        return self.assumptions[key]["value"]
+
+    def assumption_text(self, key: str) -> str:
+        return self.assumptions[key]["why"]
+
+
+def _get(props: Mapping[str, Any], *path: str, default: Any = None) -> Any:
+    """A nested input, `default` when absent; raises _Unknown for a value unknown until apply."""
+    node: Any = props
+    walked = []
+    for key in path:
+        walked.append(key)
+        try:
+            if isinstance(node, Mapping):
+                if key not in node:
+                    return default
+                node = node[key]
+            elif isinstance(node, Sequence) and not isinstance(node, str) and key.isdigit():
+                index = int(key)
+                if index >= len(node):
+                    return default
+                node = node[index]
+            else:
+                return default
+        except _PolicyUnknown:
+            raise _Unknown(".".join(walked)) from None
+        if isinstance(node, str) and node in UNKNOWN_SENTINELS:
+            raise _Unknown(".".join(walked))
+    _all_known(node, ".".join(walked))
+    return default if node is None else node
+
+
+def _all_known(value: Any, where: str) -> None:
+    """Raise _Unknown if any part of a list or map is unknown until apply."""
+    try:
+        if isinstance(value, str):
+            if value in UNKNOWN_SENTINELS:
+                raise _Unknown(where)
+        elif isinstance(value, Mapping):
+            for key in value:
+                _all_known(value[key], where)
+        elif isinstance(value, Sequence):
+            for item in value:
+                _all_known(item, where)
+    except _PolicyUnknown:
+        raise _Unknown(where) from None
+
+
+def _hourly(ctx: _Context, key: str, count: Decimal | int = 1) -> tuple[Decimal, str]:
+    unit = ctx.price(key)
+    return unit * ctx.hours * Decimal(count), f"{count} x {ctx.hours} h x ${unit}"
+
+
+Rule = Callable[[CostInput, _Context], list[tuple[str, Decimal, str, str | None]]]
+_RULES: dict[str, Rule] = {}
+
+
+def _rule(*types: str):
+    def register(fn: Rule) -> Rule:
+        for type_token in types:
+            _RULES[type_token] = fn
+        return fn
+    return register
+
+
+@_rule("aws:eks/cluster:Cluster")
+def _eks(r: CostInput, ctx: _Context):
+    # AWS enrols a cluster in extended support unless the policy says STANDARD.
+    support = _get(r.props, "upgradePolicy", "supportType", default="EXTENDED")
+    amount, detail = _hourly(ctx, f"eks.cluster.{support.lower()}")
+    return [(f"EKS control plane ({support.lower()} support)", amount, detail, None)]
+
+
+@_rule("aws:eks/nodeGroup:NodeGroup")
+def _node_group(r: CostInput, ctx: _Context):
+    count = int(_get(r.props, "scalingConfig", "desiredSize", default=0))
+    types = _get(r.props, "instanceTypes", default=["t3.medium"])  # EKS's default type
+    instance_type = str(types[0])
+    capacity = _get(r.props, "capacityType", default="ON_DEMAND")
+    amount, detail = _hourly(ctx, f"ec2.{instance_type}", count)
+    assumption = None
+    if capacity == "SPOT":
+        fraction = Decimal(ctx.assume("spotPriceFraction"))
+        amount, detail = amount * fraction, f"{detail} x {fraction} (spot)"
+        assumption = ctx.assumption_text("spotPriceFraction")
+    priced_as = f" (priced as {instance_type})" if len(types) > 1 else ""
+    lines = [(f"{count} x {instance_type} {capacity.lower().replace('_', '-')} nodes{priced_as}",
+              amount, detail, assumption)]
+    size, volume_type = _root_volume(r, ctx)
+    unit = ctx.price(f"ebs.{volume_type}")
+    lines.append((f"{count} x {size} GiB {volume_type} root volumes",
+                  unit * size * count, f"{count} x {size} GiB x ${unit}", None))
+    return lines
+
+
+def _root_volume(r: CostInput, ctx: _Context) -> tuple[int, str]:
+    for urn in r.property_dependencies.get("launchTemplate", ()):
+        template = ctx.by_urn.get(urn)
+        if template is not None and template.type == "aws:ec2/launchTemplate:LaunchTemplate":
+            size = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeSize")
+            if size is not None:
+                kind = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeType",
+                            default="gp3")
+                return int(size), str(kind)
+    return int(_get(r.props, "diskSize", default=20)), "gp3"  # EKS's default root volume
+
+
+@_rule("aws:ec2/natGateway:NatGateway")
+def _nat(r: CostInput, ctx: _Context):
+    if _get(r.props, "connectivityType", default="public") == "private":
+        amount, detail = _hourly(ctx, "natgateway.hour")
+        return [("private NAT gateway", amount, detail, None)]
+    amount, detail = _hourly(ctx, "natgateway.hour")
+    gb = Decimal(ctx.assume("natGatewayGbPerMonth"))
+    unit = ctx.price("natgateway.data")
+    return [("NAT gateway", amount, detail, None),
+            (f"NAT data processing ({gb} GB)", gb * unit, f"{gb} GB x ${unit}",
+             ctx.assumption_text("natGatewayGbPerMonth"))]
+
+
+@_rule("aws:ec2/eip:Eip")
+def _eip(r: CostInput, ctx: _Context):
+    amount, detail = _hourly(ctx, "publicipv4.hour")
+    return [("public IPv4 address", amount, detail, None)]
+
+
+@_rule("aws:ec2/vpcEndpoint:VpcEndpoint")
+def _endpoint(r: CostInput, ctx: _Context):
+    if _get(r.props, "vpcEndpointType", default="Gateway") != "Interface":
+        return []  # gateway endpoints (S3, DynamoDB) are free
+    azs = len(_get(r.props, "subnetIds", default=[]) or [1])
+    service = str(_get(r.props, "serviceName", default="")).rsplit(".", 1)[-1]
+    amount, detail = _hourly(ctx, "vpcendpoint.interface.hour", azs)
+    return [(f"interface endpoint {service} in {azs} AZs", amount, detail, None)]
+
+
+@_rule("aws:rds/instance:Instance")
+def _rds(r: CostInput, ctx: _Context):
+    instance_class = _get(r.props, "instanceClass")
+    multi_az = bool(_get(r.props, "multiAz", default=False))
+    copies = 2 if multi_az else 1
+    amount, detail = _hourly(ctx, f"rds.{instance_class}", copies)
+    az = "multi-AZ" if multi_az else "single-AZ"
+    storage_type = _get(r.props, "storageType", default="gp2")  # RDS's default
+    size = int(_get(r.props, "allocatedStorage", default=20))
+    unit = ctx.price(f"rds.storage.{storage_type}.{az.lower()}")
+    return [
+        (f"RDS {instance_class} {az}", amount, detail, None),
+        (f"RDS {size} GiB {storage_type} storage ({az})", unit * size,
+         f"{size} GiB x ${unit}", None),
+    ]
+
+
+@_rule("aws:ebs/volume:Volume")
+def _volume(r: CostInput, ctx: _Context):
+    kind = _get(r.props, "type", default="gp2")
+    size = int(_get(r.props, "size", default=1))
+    unit = ctx.price(f"ebs.{kind}")
+    return [(f"{size} GiB {kind} volume", unit * size, f"{size} GiB x ${unit}", None)]
+
+
+@_rule("aws:kms/key:Key")
+def _kms(r: CostInput, ctx: _Context):
+    unit = ctx.price("kms.key")
+    return [("KMS key", unit, f"1 key x ${unit}", None)]
+
+
+@_rule("aws:secretsmanager/secret:Secret")
+def _secret(r: CostInput, ctx: _Context):
+    unit = ctx.price("secretsmanager.secret")
+    return [("Secrets Manager secret", unit, f"1 secret x ${unit}", None)]
+
+
+@_rule("aws:cloudwatch/metricAlarm:MetricAlarm")
+def _alarm(r: CostInput, ctx: _Context):
+    unit = ctx.price("cloudwatch.alarm")
+    return [("CloudWatch alarm", unit, f"1 alarm x ${unit}", None)]
+
+
+def _log_kind(r: CostInput) -> str:
+    name = f"{r.name} {_get(r.props, 'name', default='')}"
+    if "/aws/eks/" in name:
+        return "eks-control-plane"
+    if "/aws/rds/" in name:
+        return "rds"
+    if "flow-log" in name:
+        return "flow-logs"
+    return "other"
+
+
+@_rule("aws:cloudwatch/logGroup:LogGroup")
+def _log_group(r: CostInput, ctx: _Context):
+    kind = _log_kind(r)
+    gb = Decimal(ctx.assume("logIngestGbPerMonth")[kind])
+    retention = _get(r.props, "retentionInDays", default=0) or 3653  # 0/absent: never expires
+    months = min(Decimal(int(retention)) / 30, Decimal(12))
+    ingest, storage = ctx.price("logs.ingest"), ctx.price("logs.storage")
+    stored = gb * months
+    why = ctx.assumption_text("logIngestGbPerMonth")
+    return [
+        (f"log ingestion ({kind}, {gb} GB)", gb * ingest, f"{gb} GB x ${ingest}", why),
+        (f"log storage ({kind}, {money(stored)} GB retained)", stored * storage,
+         f"{gb} GB x {money(months)} months x ${storage}", why),
+    ]
+
+
+@_rule("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+def _load_balancer(r: CostInput, ctx: _Context):
+    kind = _get(r.props, "loadBalancerType", default="application")
+    amount, detail = _hourly(ctx, f"elb.{kind}.hour")
+    units = Decimal(ctx.assume("loadBalancerCapacityUnitsPerHour"))
+    capacity, capacity_detail = _hourly(ctx, f"elb.{kind}.lcu", units)
+    return [(f"{kind} load balancer", amount, detail, None),
+            (f"{kind} load balancer capacity units", capacity, capacity_detail,
+             ctx.assumption_text("loadBalancerCapacityUnitsPerHour"))]
+
+
+@_rule("aws:ec2/instance:Instance")
+def _instance(r: CostInput, ctx: _Context):
+    instance_type = _get(r.props, "instanceType")
+    amount, detail = _hourly(ctx, f"ec2.{instance_type}")
+    return [(f"EC2 {instance_type}", amount, detail, None)]
+
+
+def _runtime_created(r: CostInput) -> str | None:
+    """What a resource makes AWS create at run time, outside the plan."""
+    if r.type == "kubernetes:helm.sh/v3:Release":
+        chart = str(_get(r.props, "chart", default=""))
+        if chart.endswith("aws-load-balancer-controller"):
+            return ("load balancers the AWS Load Balancer Controller creates for Ingresses and "
+                    "Services at run time are not in the plan (an ALB is about $16.43/month plus "
+                    "capacity units)")
+    return None
+
+
+def _free(r: CostInput) -> bool:
+    free = price_data()["free"]
+    package = r.type.split(":", 1)[0]
+    return r.type in free["types"] or package in free["packages"]
+
+
+def estimate(resources: Iterable[CostInput], region: str) -> CostReport:
+    """Price every resource; see the module docstring for what lines mean."""
+    resources = list(resources)
+    ctx = _Context(region, resources)
+    lines: list[CostLine] = []
+    free: list[tuple[str, str]] = []
+    for r in resources:
+        if not r.custom:
+            continue  # components are groupings, not billable resources
+        rule = _RULES.get(r.type)
+        try:
+            if rule is None:
+                runtime = _runtime_created(r)
+                if runtime is not None:
+                    lines.append(CostLine(r.type, r.name, r.component, "created at run time",
+                                          None, unpriced_reason=runtime))
+                if _free(r):
+                    free.append((r.type, r.name))
+                elif runtime is None:
+                    lines.append(CostLine(r.type, r.name, r.component, "no price rule", None,
+                                          unpriced_reason=f"the cost model has no rule for {r.type}"))
+                continue
+            items = rule(r, ctx)
+            if not items:
+                free.append((r.type, r.name))
+            for item, amount, detail, assumption in items:
+                lines.append(CostLine(r.type, r.name, r.component, item, amount, detail,
+                                      assumption))
+        except _Unknown as unknown:
+            lines.append(CostLine(r.type, r.name, r.component, "unknown until apply", None,
+                                  unpriced_reason=f"{unknown.what} is unknown until apply"))
+        except _NoPrice as missing:
+            lines.append(CostLine(r.type, r.name, r.component, "no price", None,
+                                  unpriced_reason=str(missing)))
+    return CostReport(region=region, lines=lines, free=free)

@@ -1,0 +1,346 @@
+"""The security baseline: encryption, private databases, protected production data, a hardened
+EKS control plane, no open ingress, IMDSv2, pinned images and no privileged pods."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import ResourceValidationArgs
+
+from platform_guard.policies._base import (
+    CRITICAL,
+    HIGH,
+    MANDATORY,
+    MEDIUM,
+    PRODUCTION,
+    get,
+    resource_policy,
+    violation,
+)
+
+RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+EBS_VOLUME = "aws:ebs/volume:Volume"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+EFS = "aws:efs/fileSystem:FileSystem"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+EC2_INSTANCE = "aws:ec2/instance:Instance"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+
+REQUIRED_EKS_LOGS = ("api", "audit", "authenticator")
+
+POD_SPEC_PATHS = {
+    "kubernetes:core/v1:Pod": ("spec",),
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "kubernetes:argoproj.io/v1alpha1:Rollout": ("spec", "template", "spec"),
+}
+
+
+def _encrypted(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    unencrypted = []
+    if args.resource_type in (RDS_INSTANCE, RDS_CLUSTER):
+        if get(args.props, "storageEncrypted") is not True:
+            unencrypted.append("storageEncrypted")
+    elif args.resource_type in (EBS_VOLUME, EFS):
+        if get(args.props, "encrypted") is not True:
+            unencrypted.append("encrypted")
+    elif args.resource_type == LAUNCH_TEMPLATE:
+        for index, mapping in enumerate(get(args.props, "blockDeviceMappings", default=[])):
+            if get(mapping, "ebs") and str(get(mapping, "ebs", "encrypted")).lower() != "true":
+                unencrypted.append(f"blockDeviceMappings[{index}].ebs.encrypted")
+    if not unencrypted:
+        return []
+    return [violation(args.resource_type, args.name, f"storage not encrypted ({', '.join(unencrypted)})",
+                      "set it to true (with a customer KMS key for databases); encryption can "
+                      "only be chosen at creation, so a fix replaces the resource")]
+
+
+storage_encrypted = resource_policy(
+    "storage-encrypted",
+    "Databases, volumes and file systems are encrypted at rest.",
+    enforcement=MANDATORY, severity=HIGH,
+    remediation="Set storageEncrypted (RDS) or encrypted (EBS, EFS, launch-template volumes) to "
+                "true, ideally with a customer-managed KMS key.",
+    check=_encrypted, types=(RDS_INSTANCE, RDS_CLUSTER, EBS_VOLUME, EFS, LAUNCH_TEMPLATE),
+)
+
+
+def _public_db(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    if get(args.props, "publiclyAccessible") is True:
+        return [violation(args.resource_type, args.name, "publicly accessible",
+                          "set publiclyAccessible false and reach it from the cluster's nodes "
+                          "through its security group")]
+    return []
+
+
+rds_not_public = resource_policy(
+    "rds-not-public",
+    "Databases are not reachable from the internet.",
+    enforcement=MANDATORY, severity=CRITICAL,
+    remediation="Set publiclyAccessible: false; place the instance in the database subnets.",
+    check=_public_db, types=(RDS_INSTANCE,),
+)
+
+
+def _protected(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    if not config["production"]:
+        args.not_applicable("not a production stack")
+    problems = []
+    if get(args.props, "deletionProtection") is not True:
+        problems.append("deletionProtection is off")
+    retention = get(args.props, "backupRetentionPeriod", default=1)  # RDS's default
+    if int(retention) < int(config["minBackupRetentionDays"]):
+        problems.append(f"backups kept {retention} days (< {config['minBackupRetentionDays']})")
+    if get(args.props, "skipFinalSnapshot") is True:
+        problems.append("no final snapshot")
+    if not args.opts.protect:
+        problems.append("the Pulumi resource is not protected")
+    if not problems:
+        return []
+    return [violation(args.resource_type, args.name, "; ".join(problems),
+                      "turn on deletionProtection, finalSnapshot and protect, keep backups at "
+                      "least 14 days (platform:database in a prod-preset stack)")]
+
+
+prod_data_protection = resource_policy(
+    "prod-data-protection",
+    "Production databases survive `pulumi destroy`, deletion and replacement, with backups.",
+    enforcement=MANDATORY, severity=CRITICAL,
+    remediation="deletionProtection: true, skipFinalSnapshot: false, backupRetentionPeriod >= "
+                "14 and the Pulumi `protect` option on the database.",
+    check=_protected, types=(RDS_INSTANCE, RDS_CLUSTER),
+    config={**PRODUCTION,
+            "minBackupRetentionDays": {"type": "integer", "default": 14, "minimum": 1,
+                                       "description": "Fewest days of backups in production."}},
+)
+
+
+def _eks_secrets(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    encryption = get(args.props, "encryptionConfig", default={})
+    if isinstance(encryption, Sequence) and not isinstance(encryption, str):  # older shape
+        encryption = encryption[0] if encryption else {}
+    if "secrets" in (get(encryption, "resources", default=[]) or []) and \
+            get(encryption, "provider", "keyArn"):
+        return []
+    return [violation(args.resource_type, args.name, "Kubernetes secrets are not envelope-encrypted",
+                      "set encryptionConfig {resources: [secrets], provider.keyArn: <KMS key>}")]
+
+
+eks_secrets_encryption = resource_policy(
+    "eks-secrets-encryption",
+    "EKS envelope-encrypts Kubernetes secrets with a KMS key.",
+    enforcement=MANDATORY, severity=HIGH,
+    remediation="Give the cluster encryptionConfig with resources [secrets] and a KMS key with "
+                "rotation on.",
+    check=_eks_secrets, types=(EKS_CLUSTER,),
+)
+
+
+def _eks_logs(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    enabled = set(get(args.props, "enabledClusterLogTypes", default=[]) or [])
+    missing = [t for t in REQUIRED_EKS_LOGS if t not in enabled]
+    if not missing:
+        return []
+    return [violation(args.resource_type, args.name,
+                      f"control-plane logs off: {', '.join(missing)}",
+                      "add them to enabledClusterLogTypes (platform:cluster.logTypes)")]
+
+
+eks_control_plane_logs = resource_policy(
+    "eks-control-plane-logs",
+    "EKS sends its api, audit and authenticator logs to CloudWatch.",
+    enforcement=MANDATORY, severity=MEDIUM,
+    remediation="enabledClusterLogTypes must include api, audit and authenticator.",
+    check=_eks_logs, types=(EKS_CLUSTER,),
+)
+
+
+def _eks_endpoint(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    vpc = get(args.props, "vpcConfig", default={})
+    if get(vpc, "endpointPublicAccess", default=True) is False:  # AWS's default: public
+        return []
+    cidrs = get(vpc, "publicAccessCidrs", default=["0.0.0.0/0 (AWS default)"])
+    open_to_all = [c for c in cidrs if str(c).startswith("0.0.0.0/0")]
+    if not open_to_all:
+        return []
+    return [violation(args.resource_type, args.name,
+                      "public API endpoint open to the whole internet",
+                      "list your networks in publicAccessCidrs "
+                      "(platform:cluster.publicEndpoint.cidrs) or disable the public endpoint")]
+
+
+eks_public_endpoint_restricted = resource_policy(
+    "eks-public-endpoint-restricted",
+    "The EKS API is private, or public only to listed networks.",
+    enforcement=MANDATORY, severity=HIGH,
+    remediation="Set vpcConfig.publicAccessCidrs to your VPN / CI egress, or "
+                "endpointPublicAccess false with a runner inside the VPC.",
+    check=_eks_endpoint, types=(EKS_CLUSTER,),
+)
+
+
+def _world(cidr: Any) -> bool:
+    try:
+        return ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def _ports(from_port: Any, to_port: Any, protocol: Any) -> tuple[int, int]:
+    if str(protocol) in ("-1", "all"):
+        return 0, 65535
+    return int(from_port if from_port is not None else 0), int(to_port if to_port is not None
+                                                              else 65535)
+
+
+def _open_ingress(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    allowed = {int(p) for p in config["allowedPorts"]}
+    rules: list[tuple[list[Any], Any, Any, Any]] = []
+    if args.resource_type == SECURITY_GROUP:
+        for rule in get(args.props, "ingress", default=[]):
+            rules.append(([*get(rule, "cidrBlocks", default=[]),
+                           *get(rule, "ipv6CidrBlocks", default=[])],
+                          get(rule, "fromPort"), get(rule, "toPort"), get(rule, "protocol")))
+    elif args.resource_type == SG_INGRESS_RULE:
+        rules.append(([c for c in (get(args.props, "cidrIpv4"), get(args.props, "cidrIpv6")) if c],
+                      get(args.props, "fromPort"), get(args.props, "toPort"),
+                      get(args.props, "ipProtocol")))
+    elif args.resource_type == SG_RULE and get(args.props, "type") == "ingress":
+        rules.append(([*get(args.props, "cidrBlocks", default=[]),
+                       *get(args.props, "ipv6CidrBlocks", default=[])],
+                      get(args.props, "fromPort"), get(args.props, "toPort"),
+                      get(args.props, "protocol")))
+    problems = []
+    for cidrs, from_port, to_port, protocol in rules:
+        if not any(_world(c) for c in cidrs):
+            continue
+        low, high = _ports(from_port, to_port, protocol)
+        if not (low == high and low in allowed):
+            problems.append(f"ports {low}-{high}" if low != high else f"port {low}")
+    if not problems:
+        return []
+    return [violation(args.resource_type, args.name,
+                      f"open to 0.0.0.0/0 on {', '.join(problems)}",
+                      "allow only your networks, or another security group; only load-balancer "
+                      f"ports ({', '.join(map(str, sorted(allowed)))}) may face the internet")]
+
+
+security_group_open_ingress = resource_policy(
+    "security-group-open-ingress",
+    "No security group admits the whole internet except on load-balancer ports.",
+    enforcement=MANDATORY, severity=HIGH,
+    remediation="Replace 0.0.0.0/0 and ::/0 with specific networks or a referenced security "
+                "group; only 80/443 on load balancers may be public.",
+    check=_open_ingress, types=(SECURITY_GROUP, SG_INGRESS_RULE, SG_RULE),
+    config={"allowedPorts": {"type": "array", "items": {"type": "integer"}, "default": [80, 443],
+                             "description": "Ports that may be open to the internet."}},
+)
+
+
+def _imdsv2(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    tokens = get(args.props, "metadataOptions", "httpTokens", default="optional (AWS default)")
+    if tokens == "required":
+        return []
+    return [violation(args.resource_type, args.name, f"instance metadata tokens are {tokens}",
+                      "set metadataOptions.httpTokens required (IMDSv2), hop limit 1 for nodes")]
+
+
+imdsv2_required = resource_policy(
+    "imdsv2-required",
+    "Instances require IMDSv2 session tokens.",
+    enforcement=MANDATORY, severity=HIGH,
+    remediation="metadataOptions: {httpTokens: required, httpPutResponseHopLimit: 1}.",
+    check=_imdsv2, types=(LAUNCH_TEMPLATE, EC2_INSTANCE),
+)
+
+
+def pod_spec(resource_type: str, props: Any) -> Mapping[str, Any] | None:
+    path = POD_SPEC_PATHS.get(resource_type)
+    return get(props, *path) if path else None
+
+
+def _containers(spec: Any) -> list[Mapping[str, Any]]:
+    return [c for key in ("initContainers", "containers", "ephemeralContainers")
+            for c in get(spec, key, default=[]) if isinstance(c, Mapping)]
+
+
+def image_problem(image: str) -> str | None:
+    if "@sha256:" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "has no tag (means latest)"
+    if last.rsplit(":", 1)[1] == "latest":
+        return "uses the latest tag"
+    return None
+
+
+def _images(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    spec = pod_spec(args.resource_type, args.props)
+    if spec is None:
+        return []
+    problems = []
+    for container in _containers(spec):
+        image = str(get(container, "image", default=""))
+        problem = image_problem(image) if image else "has no image"
+        if problem:
+            problems.append(f"container {get(container, 'name', default='?')} image "
+                            f"'{image}' {problem}")
+    if not problems:
+        return []
+    return [violation(args.resource_type, args.name, "; ".join(problems),
+                      "pin images by digest (image@sha256:...) or at least an immutable "
+                      "version tag")]
+
+
+container_images_pinned = resource_policy(
+    "container-images-pinned",
+    "Kubernetes workloads pin their images: no latest tag, no tagless image.",
+    enforcement=MANDATORY, severity=MEDIUM,
+    remediation="Reference images by digest (registry/app@sha256:...) or a version tag.",
+    check=_images, types=tuple(POD_SPEC_PATHS),
+)
+
+
+def _privileged(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
+    spec = pod_spec(args.resource_type, args.props)
+    if spec is None:
+        return []
+    problems = []
+    for container in _containers(spec):
+        if get(container, "securityContext", "privileged") is True:
+            problems.append(f"container {get(container, 'name', default='?')} is privileged")
+    for volume in get(spec, "volumes", default=[]):
+        if get(volume, "hostPath"):
+            problems.append(f"volume {get(volume, 'name', default='?')} mounts a hostPath")
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if get(spec, key) is True:
+            problems.append(f"{key} is on")
+    if not problems:
+        return []
+    return [violation(args.resource_type, args.name, "; ".join(problems),
+                      "drop privileged, hostPath and host namespaces; use a CSI volume or an "
+                      "exception with an expiry (Gatekeeper)")]
+
+
+no_privileged_pods = resource_policy(
+    "no-privileged-pods",
+    "Workloads run unprivileged, without hostPath volumes or host namespaces.",
+    enforcement=MANDATORY, severity=HIGH,
+    remediation="Remove securityContext.privileged, hostPath volumes and hostNetwork/hostPID/"
+                "hostIPC from the pod spec.",
+    check=_privileged, types=tuple(POD_SPEC_PATHS),
+)
+
+POLICIES = [storage_encrypted, rds_not_public, prod_data_protection, eks_secrets_encryption,
+            eks_control_plane_logs, eks_public_endpoint_restricted, security_group_open_ingress,
+            imdsv2_required, container_images_pinned, no_privileged_pods]

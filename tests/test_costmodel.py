@@ -1,0 +1,142 @@
+"""The one cost model: hand-computed figures to the cent, stated assumptions, nothing unpriced
+counted as zero, and both stacks' totals with their line items."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from platform_guard import costmodel
+from platform_guard.costmodel import CostInput, estimate
+
+from platformctl.costs import cost_report
+
+TEMPLATE_URN = "urn:pulumi:t::p::aws:ec2/launchTemplate:LaunchTemplate::lt"
+
+SMALL_STACK = [
+    CostInput("aws:eks/cluster:Cluster", "eks", {"upgradePolicy": {"supportType": "STANDARD"}},
+              component="Cluster"),
+    CostInput("aws:ec2/natGateway:NatGateway", "nat", {"connectivityType": "public"},
+              component="Network"),
+    CostInput("aws:ec2/launchTemplate:LaunchTemplate", "lt", {"blockDeviceMappings": [
+        {"ebs": {"volumeSize": 30, "volumeType": "gp3"}}]}, urn=TEMPLATE_URN, component="Cluster"),
+    CostInput("aws:eks/nodeGroup:NodeGroup", "nodes", {
+        "instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
+        "scalingConfig": {"minSize": 2, "desiredSize": 2, "maxSize": 4}},
+        property_dependencies={"launchTemplate": [TEMPLATE_URN]}, component="Cluster"),
+    CostInput("aws:rds/instance:Instance", "db", {
+        "instanceClass": "db.t4g.micro", "multiAz": False, "storageType": "gp3",
+        "allocatedStorage": 20}, component="Database"),
+]
+
+
+def test_small_stack_matches_hand_computation_to_the_cent():
+    report = estimate(SMALL_STACK, "us-east-1")
+    items = {line.item: costmodel.money(line.monthly_usd) for line in report.priced}
+    # 730 h x $0.10 ; 730 h x $0.045 ; 50 GB x $0.045 ; 2 x 730 h x $0.0336 ;
+    # 2 x 30 GiB x $0.08 ; 730 h x $0.016 ; 20 GiB x $0.115
+    assert items == {
+        "EKS control plane (standard support)": Decimal("73.00"),
+        "NAT gateway": Decimal("32.85"),
+        "NAT data processing (50 GB)": Decimal("2.25"),
+        "2 x t4g.medium on-demand nodes": Decimal("49.06"),
+        "2 x 30 GiB gp3 root volumes": Decimal("4.80"),
+        "RDS db.t4g.micro single-AZ": Decimal("11.68"),
+        "RDS 20 GiB gp3 storage (single-AZ)": Decimal("2.30"),
+    }
+    assert report.total == Decimal("175.94")  # 73 + 32.85 + 2.25 + 49.056 + 4.80 + 11.68 + 2.30
+    assert report.by_component() == {"Cluster": Decimal("126.86"), "Database": Decimal("13.98"),
+                                     "Network": Decimal("35.10")}
+    assert report.free == [("aws:ec2/launchTemplate:LaunchTemplate", "lt")]
+
+
+def test_variants_follow_their_inputs():
+    spot = estimate([CostInput("aws:eks/nodeGroup:NodeGroup", "n", {
+        "instanceTypes": ["t4g.medium"], "capacityType": "SPOT",
+        "scalingConfig": {"desiredSize": 2}})], "us-east-1")
+    nodes = spot.priced[0]
+    assert costmodel.money(nodes.monthly_usd) == Decimal("17.17")  # 49.056 x 0.35
+    assert "Spot" in nodes.assumption
+    multi_az = estimate([CostInput("aws:rds/instance:Instance", "db", {
+        "instanceClass": "db.t4g.small", "multiAz": True, "storageType": "gp3",
+        "allocatedStorage": 20})], "us-east-1")
+    assert [costmodel.money(line.monthly_usd) for line in multi_az.priced] == [
+        Decimal("46.72"), Decimal("4.60")]
+    extended = estimate([CostInput("aws:eks/cluster:Cluster", "eks", {})], "us-east-1")
+    assert extended.priced[0].item == "EKS control plane (extended support)"
+    assert extended.total == Decimal("438.00")
+
+
+def test_usage_based_charges_state_their_assumption():
+    report = estimate(SMALL_STACK, "us-east-1")
+    usage = [line for line in report.priced if line.usage_based]
+    assert [line.item for line in usage] == ["NAT data processing (50 GB)"]
+    assert "Data processed per NAT gateway" in usage[0].assumption
+
+
+def test_unpriced_is_reported_never_zero():
+    report = estimate([
+        CostInput("aws:ec2/instance:Instance", "big", {"instanceType": "x2iedn.32xlarge"}),
+        CostInput("aws:sagemaker/domain:Domain", "sm", {}),
+        CostInput("aws:eks/nodeGroup:NodeGroup", "n", {
+            "instanceTypes": ["04da6b54-80e4-46f7-96ec-b56ff0331ba9"],
+            "scalingConfig": {"desiredSize": 2}}),
+    ], "us-east-1")
+    assert report.priced == [] and report.total == Decimal("0.00")
+    reasons = [line.unpriced_reason for line in report.unpriced]
+    assert reasons == [
+        "prices.json has no price 'ec2.x2iedn.32xlarge' for us-east-1",
+        "the cost model has no rule for aws:sagemaker/domain:Domain",
+        "instanceTypes is unknown until apply",
+    ]
+
+
+def test_a_region_without_prices_is_unpriced_not_free():
+    report = estimate(SMALL_STACK, "eu-west-3")
+    assert report.priced == []
+    assert all("no prices for region eu-west-3" in line.unpriced_reason for line in report.unpriced)
+    assert len(report.unpriced) == 4  # every priced resource; the launch template stays free
+
+
+def test_every_price_names_its_source_date_and_region():
+    data = costmodel.price_data()
+    assert data["hoursPerMonth"] == 730
+    for region, prices in data["regions"].items():
+        assert region == "us-east-1"
+        for key, entry in prices.items():
+            assert entry["source"].startswith("https://aws.amazon.com/"), key
+            assert entry["date"] == "2026-11-21", key
+            assert Decimal(entry["usd"]) > 0, key
+    for key, assumption in data["assumptions"].items():
+        assert assumption["why"] and assumption["date"], key
+
+
+def test_both_stacks_have_a_total_with_line_items(evaluations):
+    for name, evaluation in evaluations.items():
+        report = cost_report(evaluation)
+        assert report.total == sum((costmodel.money(line.monthly_usd) for line in report.priced),
+                                   Decimal(0)) or abs(report.total - sum(
+            (line.monthly_usd for line in report.priced), Decimal(0))) < Decimal("0.01")
+        assert report.total <= Decimal(str(evaluation.config.budget_monthly_usd))
+        items = " | ".join(line.item for line in report.priced)
+        for expected in ("EKS control plane (standard support)", "NAT gateway", "nodes",
+                         "RDS db.t4g", "KMS key", "log ingestion", "public IPv4 address"):
+            assert expected in items, (name, expected)
+        # The only unpriced line: load balancers the controller creates at run time.
+        assert [line.item for line in report.unpriced] == ["created at run time"]
+        json.dumps(report.to_dict())  # serialisable for outputs and --format json
+
+
+def test_dev_and_prod_estimates(evaluations):
+    dev, prod = (cost_report(evaluations[n]) for n in ("dev", "prod"))
+    assert dev.total == Decimal("153.77")
+    assert prod.total == Decimal("257.08")
+    assert dev.total + prod.total < Decimal(500)
+
+
+@pytest.mark.parametrize("type_token", ["aws:ec2/vpc:Vpc", "kubernetes:core/v1:Namespace",
+                                        "pulumi:providers:aws"])
+def test_free_types_are_listed_as_free(type_token):
+    report = estimate([CostInput(type_token, "x", {})], "us-east-1")
+    assert report.lines == [] and report.free == [(type_token, "x")]

@@ -1,0 +1,213 @@
+"""Every platform-guard policy, with a compliant and a violating resource; each violation names
+the resource and says how to fix it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from platform_guard.policies import ALL, BY_NAME
+
+from platformctl.guard import GuardResource, check
+
+GRAVITON_LT = {"metadataOptions": {"httpTokens": "required"},
+               "blockDeviceMappings": [{"ebs": {"encrypted": "true", "volumeType": "gp3"}}]}
+TAGS = {"team": "platform", "service": "network", "environment": "dev",
+        "cost-center": "cc-1", "owner": "o@example.com", "managed-by": "pulumi"}
+GOOD_POD = {"containers": [{"name": "api", "image": "registry.example.com/api@sha256:" + "a" * 64}]}
+
+
+def resource(type_token: str, props: dict[str, Any], name: str = "subject",
+             protect: bool = False, **kwargs) -> GuardResource:
+    return GuardResource(type=type_token, name=name, urn=f"urn:pulumi:t::p::{type_token}::{name}",
+                         props=props, protect=protect, **kwargs)
+
+
+def deployment(pod_spec: dict[str, Any], labels: dict[str, str] | None = None) -> GuardResource:
+    return resource("kubernetes:apps/v1:Deployment", {
+        "metadata": {"labels": labels if labels is not None
+                     else {"team": "payments", "app.kubernetes.io/name": "api"}},
+        "spec": {"template": {"spec": pod_spec}}})
+
+
+def nat(name: str) -> GuardResource:
+    return resource("aws:ec2/natGateway:NatGateway", {"connectivityType": "public"}, name=name)
+
+
+# policy -> (config, compliant resources, violating resources)
+CASES: dict[str, tuple[dict[str, Any], list[GuardResource], list[GuardResource]]] = {
+    "required-tags": (
+        {"environment": "dev"},
+        [resource("aws:ec2/vpc:Vpc", {"tags": TAGS})],
+        [resource("aws:ec2/vpc:Vpc", {"tags": {**TAGS, "owner": ""}})],
+    ),
+    "kubernetes-labels": (
+        {},
+        [resource("kubernetes:core/v1:Namespace", {"metadata": {"labels": {"team": "payments"}}}),
+         deployment(GOOD_POD)],
+        [deployment(GOOD_POD, labels={"app": "api"})],
+    ),
+    "budget-warning": (
+        {"budgetMonthlyUsd": 80, "region": "us-east-1"},
+        [resource("aws:kms/key:Key", {})],
+        [resource("aws:eks/cluster:Cluster", {"upgradePolicy": {"supportType": "STANDARD"}})],
+    ),
+    "budget-limit": (
+        {"budgetMonthlyUsd": 50, "region": "us-east-1"},
+        [resource("aws:kms/key:Key", {})],
+        [resource("aws:eks/cluster:Cluster", {"upgradePolicy": {"supportType": "STANDARD"}})],
+    ),
+    "nat-per-az-outside-prod": (
+        {"production": False},
+        [nat("nat-a")],
+        [nat("nat-a"), nat("nat-b")],
+    ),
+    "on-demand-nodes-outside-prod": (
+        {"production": False},
+        [resource("aws:eks/nodeGroup:NodeGroup", {"capacityType": "SPOT"})],
+        [resource("aws:eks/nodeGroup:NodeGroup", {"capacityType": "ON_DEMAND"})],
+    ),
+    "allowed-instance-families": (
+        {"families": ["t4g", "m7g"]},
+        [resource("aws:eks/nodeGroup:NodeGroup", {"instanceTypes": ["t4g.medium", "m7g.large"]})],
+        [resource("aws:eks/nodeGroup:NodeGroup", {"instanceTypes": ["t4g.medium", "m5.large"]})],
+    ),
+    "no-extended-support": (
+        {},
+        [resource("aws:eks/cluster:Cluster", {"upgradePolicy": {"supportType": "STANDARD"}}),
+         resource("aws:rds/instance:Instance", {
+             "engine": "postgres",
+             "engineLifecycleSupport": "open-source-rds-extended-support-disabled"})],
+        [resource("aws:rds/instance:Instance", {"engine": "postgres"})],
+    ),
+    "no-gp2": (
+        {},
+        [resource("aws:rds/instance:Instance", {"storageType": "gp3"})],
+        [resource("kubernetes:storage.k8s.io/v1:StorageClass", {"parameters": {"type": "gp2"}})],
+    ),
+    "storage-encrypted": (
+        {},
+        [resource("aws:rds/instance:Instance", {"storageEncrypted": True}),
+         resource("aws:ec2/launchTemplate:LaunchTemplate", GRAVITON_LT)],
+        [resource("aws:rds/instance:Instance", {"storageEncrypted": False})],
+    ),
+    "rds-not-public": (
+        {},
+        [resource("aws:rds/instance:Instance", {"publiclyAccessible": False})],
+        [resource("aws:rds/instance:Instance", {"publiclyAccessible": True})],
+    ),
+    "prod-data-protection": (
+        {"production": True},
+        [resource("aws:rds/instance:Instance", {"deletionProtection": True,
+                                                "backupRetentionPeriod": 14,
+                                                "skipFinalSnapshot": False}, protect=True)],
+        [resource("aws:rds/instance:Instance", {"deletionProtection": True,
+                                                "backupRetentionPeriod": 14,
+                                                "skipFinalSnapshot": False}, protect=False)],
+    ),
+    "eks-secrets-encryption": (
+        {},
+        [resource("aws:eks/cluster:Cluster", {"encryptionConfig": {
+            "resources": ["secrets"], "provider": {"keyArn": "arn:aws:kms:k"}}})],
+        [resource("aws:eks/cluster:Cluster", {})],
+    ),
+    "eks-control-plane-logs": (
+        {},
+        [resource("aws:eks/cluster:Cluster", {
+            "enabledClusterLogTypes": ["api", "audit", "authenticator", "scheduler"]})],
+        [resource("aws:eks/cluster:Cluster", {"enabledClusterLogTypes": ["api"]})],
+    ),
+    "eks-public-endpoint-restricted": (
+        {},
+        [resource("aws:eks/cluster:Cluster", {"vpcConfig": {
+            "endpointPublicAccess": True, "publicAccessCidrs": ["198.51.100.0/24"]}}),
+         resource("aws:eks/cluster:Cluster", {"vpcConfig": {"endpointPublicAccess": False}},
+                  name="private")],
+        [resource("aws:eks/cluster:Cluster", {"vpcConfig": {"endpointPublicAccess": True}})],
+    ),
+    "security-group-open-ingress": (
+        {},
+        [resource("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {
+            "cidrIpv4": "0.0.0.0/0", "fromPort": 443, "toPort": 443, "ipProtocol": "tcp"}),
+         resource("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {
+             "cidrIpv4": "10.0.0.0/16", "fromPort": 22, "toPort": 22, "ipProtocol": "tcp"},
+             name="internal-ssh")],
+        [resource("aws:ec2/securityGroup:SecurityGroup", {"ingress": [
+            {"cidrBlocks": ["0.0.0.0/0"], "fromPort": 22, "toPort": 22, "protocol": "tcp"}]})],
+    ),
+    "imdsv2-required": (
+        {},
+        [resource("aws:ec2/launchTemplate:LaunchTemplate", GRAVITON_LT)],
+        [resource("aws:ec2/instance:Instance", {"instanceType": "t4g.small"})],
+    ),
+    "container-images-pinned": (
+        {},
+        [deployment(GOOD_POD),
+         deployment({"containers": [{"name": "api", "image": "nginx:1.27.2"}]})],
+        [deployment({"containers": [{"name": "api", "image": "nginx:latest"}]})],
+    ),
+    "no-privileged-pods": (
+        {},
+        [deployment(GOOD_POD)],
+        [deployment({**GOOD_POD, "volumes": [{"name": "docker", "hostPath": {"path": "/var"}}]})],
+    ),
+}
+
+
+def run(policy_name: str, config: dict[str, Any], resources: list[GuardResource]):
+    return check(resources, {policy_name: config}, [BY_NAME[policy_name]])
+
+
+def test_every_policy_has_a_case():
+    assert set(CASES) == {p.name for p in ALL}
+
+
+@pytest.mark.parametrize("policy_name", sorted(CASES))
+def test_compliant_resources_pass(policy_name):
+    config, compliant, _ = CASES[policy_name]
+    report = run(policy_name, config, compliant)
+    assert report.violations == []
+    assert report.cannot_run == []
+
+
+@pytest.mark.parametrize("policy_name", sorted(CASES))
+def test_violations_name_the_resource_and_the_fix(policy_name):
+    config, _, violating = CASES[policy_name]
+    report = run(policy_name, config, violating)
+    assert report.violations, policy_name
+    for verdict in report.violations:
+        assert "Fix:" in verdict.message
+        policy = BY_NAME[policy_name]
+        assert verdict.remediation == policy.remediation_steps and verdict.remediation
+        assert verdict.enforcement == policy.enforcement_level.value
+        if verdict.resource_name is not None:
+            assert f"'{verdict.resource_name}'" in verdict.message or verdict.resource_name in \
+                verdict.message
+
+
+@pytest.mark.parametrize("policy", ALL, ids=lambda p: p.name)
+def test_every_policy_has_severity_description_and_remediation(policy):
+    assert policy.severity is not None
+    assert policy.description and policy.remediation_steps
+
+
+def test_specific_findings():
+    # A tagless image means latest; 0.0.0.0/0 on 443 is fine, on a range that includes 443 not.
+    report = run("container-images-pinned", {}, [deployment(
+        {"containers": [{"name": "api", "image": "registry.example.com/team/api"}]})])
+    assert "has no tag" in report.violations[0].message
+    report = run("security-group-open-ingress", {}, [resource(
+        "aws:ec2/securityGroup:SecurityGroup", {"ingress": [
+            {"cidrBlocks": ["0.0.0.0/0"], "fromPort": 0, "toPort": 65535, "protocol": "-1"}]})])
+    assert "ports 0-65535" in report.violations[0].message
+    # EKS clusters without a support policy are in extended support by AWS's default.
+    report = run("no-extended-support", {}, [resource("aws:eks/cluster:Cluster", {})])
+    assert "EXTENDED (AWS default)" in report.violations[0].message
+    # The environment tag must be the stack's.
+    report = run("required-tags", {"environment": "prod"},
+                 [resource("aws:ec2/vpc:Vpc", {"tags": TAGS})])
+    assert "environment tag 'dev' is not the stack's environment 'prod'" in \
+        report.violations[0].message
+    # Types that take no tags are not checked.
+    assert run("required-tags", {}, [resource(
+        "aws:ec2/routeTableAssociation:RouteTableAssociation", {})]).violations == []
