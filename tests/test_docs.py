@@ -51,3 +51,11 @@ def test_only_the_config_model_reads_pulumi_config():
         if "pulumi.Config(" in path.read_text(encoding="utf-8"):
             readers.append(path.relative_to(REPO).as_posix())
     assert readers == ["stacks/config.py"]
+
+
+def test_readme_lists_every_policy_with_its_enforcement():
+    from platform_guard.policies import ALL
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for policy in ALL:
+        assert f"| `{policy.name}` | {policy.enforcement_level.value} |" in readme, policy.name
