@@ -40,15 +40,17 @@ class UntaggedResourceError(Exception):
 
 
 # The SDK keeps no link from a resource to its parent, so the transformation remembers the
-# service of every resource it sees; a resource parented to another resource (a route to its
-# route table) then inherits the service through it.
-_SERVICES: weakref.WeakKeyDictionary[pulumi.Resource, str] = weakref.WeakKeyDictionary()
+# owning component of every resource it sees; a resource parented to another resource (a route
+# to its route table) then belongs to that resource's component.
+_OWNERS: weakref.WeakKeyDictionary[pulumi.Resource, PlatformComponent] = (
+    weakref.WeakKeyDictionary())
 
 
-def _service_of(parent: pulumi.Resource | None) -> str | None:
-    if isinstance(parent, PlatformComponent):
-        return parent.service
-    return _SERVICES.get(parent) if parent is not None else None
+def owner_of(resource: pulumi.Resource | None) -> PlatformComponent | None:
+    """The platform component a resource (or a parent) belongs to, as far as seen so far."""
+    if isinstance(resource, PlatformComponent):
+        return resource
+    return _OWNERS.get(resource) if resource is not None else None
 
 
 def _merge(existing: object, standard: Mapping[str, str]) -> object:
@@ -68,10 +70,10 @@ def stack_transformation(standard_tags: StandardTags):
 
     def transform(args: pulumi.ResourceTransformationArgs):
         resource = args.resource
-        service = (resource.service if isinstance(resource, PlatformComponent)
-                   else _service_of(args.opts.parent))
-        if service is not None:
-            _SERVICES[resource] = service
+        owner = resource if isinstance(resource, PlatformComponent) else owner_of(args.opts.parent)
+        if owner is not None:
+            _OWNERS[resource] = owner
+        service = owner.service if owner is not None else None
         if not isinstance(resource, pulumi.CustomResource) or not args.type_.startswith("aws:"):
             return None
         shape = sdk_types.tags_shape(type(resource))

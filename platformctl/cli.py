@@ -1,8 +1,10 @@
 """`platformctl`: the platform team's command line.
 
-    platformctl review dev                 # the dev stack's offline plan
-    platformctl review Pulumi.prod.yaml    # any stack file, by path
-    platformctl review ./sandbox.yaml --project-dir .
+    platformctl review dev                         # plan, verdicts and cost of dev
+    platformctl review prod --base origin/main --format markdown   # a PR comment
+    platformctl review Pulumi.sandbox.yaml --format json
+    platformctl cost --preview-json preview.json   # the same cost table from a real preview
+    platformctl policy-config dev                  # --policy-pack-config for the real CLI
 
 Exit codes: 0 success; 1 a mandatory platform-guard violation, or the program would fail for real
 (a resource's inputs would not pass the provider's Check); 2 a usage or configuration error (the
@@ -12,22 +14,15 @@ message names the file, key and value).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
-from rich.tree import Tree
 
-from platformctl.harness import (
-    Evaluation,
-    InputCheckError,
-    RecordedResource,
-    evaluate,
-    find_project_dir,
-)
+from platformctl import review
+from platformctl.harness import InputCheckError, evaluate, find_project_dir
 from stacks.config import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,141 +38,35 @@ def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def _label(resource: RecordedResource, descendants: int) -> Text:
-    text = Text()
-    text.append(resource.type, style="cyan" if resource.custom else "bold magenta")
-    text.append("  ")
-    text.append(resource.name, style="bold")
-    if not resource.custom:
-        text.append(f"  ({descendants} resources)", style="dim")
-    if resource.protect:
-        text.append("  protected", style="yellow")
-    return text
+def _emit(text: str, args: argparse.Namespace) -> None:
+    if getattr(args, "output", None):
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
 
 
-def plan_tree(evaluation: Evaluation) -> Tree:
-    """Resources as the program composed them: components, their resources, their children."""
-    children: dict[str | None, list[RecordedResource]] = {}
-    known = evaluation.by_urn()
-    for resource in evaluation.resources:
-        parent = resource.parent if resource.parent in known else None
-        children.setdefault(parent, []).append(resource)
-
-    def count(urn: str) -> int:
-        return sum(1 + count(c.urn) for c in children.get(urn, []))
-
-    root = Tree(Text.assemble(
-        ("stack ", "dim"), (evaluation.stack, "bold"),
-        (f"  ({len(evaluation.resources)} resources)", "dim"),
-    ))
-
-    def add(node: Tree, parent: str | None) -> None:
-        # Sorted, not in registration order, which depends on RPC timing.
-        for resource in sorted(children.get(parent, []), key=lambda r: (r.type, r.name)):
-            add(node.add(_label(resource, count(resource.urn))), resource.urn)
-
-    add(root, None)
-    return root
+def _render(doc: dict, args: argparse.Namespace, renderers) -> None:
+    text_renderer, markdown_renderer = renderers
+    if args.format == "json":
+        _emit(review.render_json(doc), args)
+    elif args.format == "markdown":
+        _emit(markdown_renderer(doc), args)
+    else:
+        if getattr(args, "output", None):
+            with open(args.output, "w", encoding="utf-8") as stream:
+                text_renderer(doc, Console(file=stream, width=120, highlight=False))
+        else:
+            text_renderer(doc, _console(sys.stdout))
 
 
-def _type_table(evaluation: Evaluation) -> Table:
-    table = Table(title="Resources by type", title_justify="left", show_edge=False)
-    table.add_column("type")
-    table.add_column("count", justify="right")
-    for token, n in sorted(Counter(r.type for r in evaluation.resources).items()):
-        table.add_row(token, str(n))
-    table.add_row(Text("total", style="bold"), Text(str(len(evaluation.resources)), style="bold"))
-    return table
+def review_document(stack: str, project_dir: Path | None) -> dict:
+    """Evaluate, judge and price one stack offline: the review document."""
+    from platformctl.costs import cost_report
+    from platformctl.guard import check_evaluation
 
-
-def _outputs_table(evaluation: Evaluation) -> Table:
-    table = Table(title="Stack outputs", title_justify="left", show_edge=False)
-    table.add_column("output")
-    table.add_column("value", overflow="fold")
-    for key, value in evaluation.outputs.items():
-        shown = value.shown()
-        text = ", ".join(map(str, shown)) if isinstance(shown, list) else str(shown)
-        table.add_row(key, Text(text, style="yellow" if value.secret else ""))
-    return table
-
-
-def _cost_table(report) -> tuple[Table, list[str]]:
-    """The cost lines by component, with usage assumptions as numbered footnotes."""
-    from platform_guard.costmodel import money
-
-    table = Table(title=f"Monthly cost estimate ({report.region}, on-demand list prices)",
-                  title_justify="left", show_edge=False)
-    table.add_column("component")
-    table.add_column("resource")
-    table.add_column("item")
-    table.add_column("USD/month", justify="right")
-    notes: list[str] = []
-    for line in sorted(report.lines, key=lambda x: (x.component or "", -(x.monthly_usd or 0))):
-        amount = f"{money(line.monthly_usd):,.2f}" if line.priced else "unpriced"
-        item = Text(line.item)
-        if line.assumption:
-            if line.assumption not in notes:
-                notes.append(line.assumption)
-            item.append(f"  usage [{notes.index(line.assumption) + 1}]", style="dim")
-        if line.unpriced_reason:
-            item.append(f"\n{line.unpriced_reason}", style="dim")
-        table.add_row(line.component or "", line.resource_name, item, amount)
-    for component, amount in report.by_component().items():
-        table.add_row(Text(component, style="bold"), "", Text("subtotal", style="bold"),
-                      Text(f"{amount:,.2f}", style="bold"))
-    table.add_row(Text("total", style="bold"), "", "", Text(f"{report.total:,.2f}", style="bold"))
-    return table, [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
-
-
-def _verdicts(report, console: Console) -> None:
-    if not report.violations and not report.cannot_run:
-        console.print(Text("platform-guard: no violations", style="green"))
-        return
-    for title, verdicts, style in (("mandatory", report.mandatory, "bold red"),
-                                   ("advisory", report.advisory, "yellow"),
-                                   ("could not run", report.cannot_run, "dim")):
-        if not verdicts:
-            continue
-        console.print(Text(f"platform-guard {title} ({len(verdicts)})", style=style))
-        for verdict in verdicts:
-            console.print(Text(f"  [{verdict.policy}] {verdict.message}", style=style))
-
-
-def render_review(evaluation: Evaluation, console: Console, guard_report=None,
-                  costs=None) -> None:
-    cfg = evaluation.config
-    header = Text.assemble(("Offline plan of ", "bold"), (evaluation.stack, "bold green"),
-                           (f"  from {evaluation.source}", "dim"))
-    if cfg is not None:
-        header.append(f"\npreset {cfg.preset} · environment {cfg.environment} · {cfg.region} · "
-                      f"budget ${cfg.budget_monthly_usd:,.2f}/month", style="dim")
-    console.print(header)
-    console.print()
-    console.print(plan_tree(evaluation))
-    console.print()
-    console.print(_type_table(evaluation))
-    console.print()
-    console.print(_outputs_table(evaluation))
-    for warning in evaluation.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
-    if costs is not None:
-        console.print()
-        table, notes = _cost_table(costs)
-        console.print(table)
-        for note in notes:
-            console.print(Text(note, style="dim"))
-        if cfg is not None:
-            budget = cfg.budget_monthly_usd
-            console.print(Text(f"budget ${budget:,.2f}/month, headroom "
-                               f"${float(budget) - float(costs.total):,.2f}", style="bold"))
-    if guard_report is not None:
-        console.print()
-        _verdicts(guard_report, console)
-    console.print()
-    console.print(Text(
-        f"Evaluated offline in {evaluation.seconds:.2f} s under Pulumi mocks: no AWS account or "
-        "Pulumi engine involved. Every resource's inputs passed the SDK type check.", style="dim",
-    ))
+    evaluation = evaluate(stack, project_dir=project_dir)
+    return review.build_document(evaluation, check_evaluation(evaluation),
+                                 cost_report(evaluation))
 
 
 def _review(args: argparse.Namespace) -> int:
@@ -185,21 +74,63 @@ def _review(args: argparse.Namespace) -> int:
     if project_dir is not None and not (project_dir / "Pulumi.yaml").is_file():
         _error(f"--project-dir {project_dir}: no Pulumi.yaml there")
         return EXIT_USAGE
+    base = None
     try:
-        evaluation = evaluate(args.stack, project_dir=project_dir)
+        if args.base:
+            from platformctl.base import BaseReview
+
+            base = BaseReview(args.base, args.stack, project_dir or find_project_dir())
+        doc = review_document(args.stack, project_dir)
+        if base is not None:
+            doc["diff"] = review.diff(base.result(), doc)
+            base = None
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
     except InputCheckError as exc:
         _error(str(exc))
         return EXIT_FAILED
-    from platformctl.costs import cost_report
-    from platformctl.guard import check_evaluation
+    except Exception as exc:  # the program itself failed: a bug to fix, not a usage error
+        if os.environ.get("PLATFORMCTL_DEBUG"):
+            raise
+        _error(f"the program failed under the offline evaluation: {type(exc).__name__}: {exc} "
+               "(PLATFORMCTL_DEBUG=1 shows the traceback)")
+        return EXIT_FAILED
+    finally:
+        if base is not None:  # the head review failed: stop the base one
+            base.cancel()
+    _render(doc, args, (review.render_text, review.render_markdown))
+    return EXIT_FAILED if doc["exit_code"] else EXIT_OK
 
-    guard_report = check_evaluation(evaluation)
-    out = _console(sys.stdout)
-    render_review(evaluation, out, guard_report=guard_report, costs=cost_report(evaluation))
-    return EXIT_FAILED if guard_report.mandatory else EXIT_OK
+
+def _cost(args: argparse.Namespace) -> int:
+    from platform_guard.costmodel import CostReport  # noqa: F401 - documents the source
+
+    from platformctl import realruns
+
+    try:
+        if args.preview_json:
+            report = realruns.from_preview(Path(args.preview_json), args.region).to_dict()
+            source = f"pulumi preview --json ({args.preview_json})"
+        else:
+            report = realruns.from_stack_outputs(Path(args.stack_output))
+            source = f"pulumi stack output --json ({args.stack_output})"
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    doc = realruns.cost_document(report, source)
+
+    def text(document, console):
+        console.print(Text(f"Cost from {document['source']}", style="bold"))
+        review.render_cost_text(document, console)
+
+    def markdown(document):
+        return "\n".join([f"### Monthly cost: ${document['total_monthly_usd']:,.2f}",
+                          f"<sub>from {document['source']}</sub>", "",
+                          *review.cost_markdown(document)])
+
+    _render(doc, args, (text, markdown))
+    return EXIT_OK
 
 
 def _config_reference(args: argparse.Namespace) -> int:
@@ -237,17 +168,42 @@ def build_parser() -> argparse.ArgumentParser:
         description="Review the platform's Pulumi stacks offline.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    review = commands.add_parser(
+    formats = {"choices": ["text", "markdown", "json"], "default": "text",
+               "help": "text (terminal tables), markdown (a PR comment) or json (schema "
+                       f"{review.SCHEMA}, docs/review-schema.json)"}
+    review_cmd = commands.add_parser(
         "review",
-        help="evaluate a stack offline and print its plan",
+        help="evaluate a stack offline: plan, platform-guard verdicts and monthly cost",
         description="Evaluate a stack offline (the real program under Pulumi mocks, with the real "
-        "stack file) and print the resources it would create, grouped by component, and its "
-        "outputs (secrets masked).",
+        "stack file): the resources it would create, grouped by component, its outputs (secrets "
+        "masked), the platform-guard verdicts and the monthly cost against the budget. Exit 1 on "
+        "a mandatory violation, 2 on a usage or configuration error.",
     )
-    review.add_argument("stack", help="a stack name (dev -> Pulumi.dev.yaml) or a stack file path")
-    review.add_argument("--project-dir", help="directory holding Pulumi.yaml (default: found "
-                        "from the working directory upwards)")
-    review.set_defaults(handler=_review)
+    review_cmd.add_argument("stack", help="a stack name (dev -> Pulumi.dev.yaml) or a stack "
+                            "file path")
+    review_cmd.add_argument("--format", **formats)
+    review_cmd.add_argument("--base", metavar="GIT_REF",
+                            help="also review the stack at this revision and show what changed: "
+                            "resources, violations and monthly cost")
+    review_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    review_cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml (default: "
+                            "found from the working directory upwards)")
+    review_cmd.set_defaults(handler=_review)
+
+    cost = commands.add_parser(
+        "cost",
+        help="the cost table from a real `pulumi preview --json` or `pulumi stack output --json`",
+        description="Price a real run with the same cost model as the offline review.",
+    )
+    source = cost.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preview-json", metavar="FILE", help="output of `pulumi preview --json`")
+    source.add_argument("--stack-output", metavar="FILE",
+                        help="output of `pulumi stack output --json` (after `pulumi up`)")
+    cost.add_argument("--region", help="AWS region whose prices apply (default: the preview's "
+                      "aws:region config, else us-east-1)")
+    cost.add_argument("--format", **formats)
+    cost.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    cost.set_defaults(handler=_cost)
 
     reference = commands.add_parser(
         "config-reference",

@@ -328,13 +328,23 @@ def evaluate(
     finally:
         pulumi.runtime.set_all_config({}, [])
 
+    warnings_seen = list(warnings.messages)
+    if program is None:
+        import stacks
+
+        program_root = Path(stacks.__file__).resolve().parent.parent
+        project_root = stack_file.path.resolve().parent
+        if (project_root / "stacks").is_dir() and project_root != program_root:
+            warnings_seen.append(
+                f"the program evaluated is the one in {program_root}, not the stacks/ in "
+                f"{project_root}: run platformctl from that checkout to evaluate its code")
     evaluation = Evaluation(
         stack=stack_file.stack,
         source=label,
         config=cfg,
         resources=[r for r in monitor.recorded if r.type != STACK_TYPE],
         outputs=captured,
-        warnings=warnings.messages,
+        warnings=warnings_seen,
         seconds=0.0,
     )
     if check_inputs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components import tagging
+from components import costing, tagging
 from components.cluster import Cluster
 from components.database import Database
 from components.network import Network
@@ -25,6 +25,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     env = cfg.environment
 
     tagging.install(cfg.standard_tags)
+    costs = costing.install()
 
     # One explicit AWS provider whose region is the config model's: the region the program
     # reasons about (subnet AZs, endpoint names, prices) is the region it deploys to.
@@ -36,6 +37,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
                       opts=aws_only)
     database = Database(env, cfg.database, network, cluster.node_security_group, opts=aws_only)
 
+    cost_report = costs.report(cfg.region)
     return {
         "environment": env,
         "region": cfg.region,
@@ -61,4 +63,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         "databaseName": database.instance.db_name,
         "databaseMasterUsername": database.instance.username,
         "databaseSecurityGroupId": database.security_group.id,
+        # what it costs (the one cost model; platformctl cost --stack-output reads these)
+        "monthlyCostUsd": cost_report.apply(lambda r: float(r["totalMonthlyUsd"])),
+        "costReport": cost_report,
     }

@@ -29,10 +29,21 @@ def test_review_dev_prints_the_plan_grouped_by_component(capsys):
     assert "us-east-1a, us-east-1b" in out
 
 
+def _document(evaluation):
+    from platformctl import review
+    from platformctl.costs import cost_report
+    from platformctl.guard import check_evaluation
+
+    return review.build_document(evaluation, check_evaluation(evaluation),
+                                 cost_report(evaluation))
+
+
 def test_the_tree_nests_children_under_their_parents():
-    evaluation = evaluate("dev", project_dir=REPO)
+    from platformctl import review
+
+    doc = _document(evaluate("dev", project_dir=REPO))
     console = Console(file=io.StringIO(), width=200)
-    console.print(cli.plan_tree(evaluation))
+    console.print(review._tree(doc))
     lines = console.file.getvalue().splitlines()
     depth = {line.split("aws:")[-1].split()[-1]: len(line) - len(line.lstrip("│├└─ "))
              for line in lines if "aws:" in line}
@@ -40,10 +51,13 @@ def test_the_tree_nests_children_under_their_parents():
 
 
 def test_review_masks_secret_outputs():
+    from platformctl import review
+
     evaluation = evaluate("dev", project_dir=REPO, program=_secret_program)
+    doc = _document(evaluation)
     console = Console(file=io.StringIO(), width=200)
-    cli.render_review(evaluation, console)
-    text = console.file.getvalue()
+    review.render_text(doc, console)
+    text = console.file.getvalue() + review.render_markdown(doc) + review.render_json(doc)
     assert "[secret]" in text
     assert evaluation.outputs["password"].value not in text
     assert "s3cr3t" not in text

@@ -35,8 +35,19 @@ def test_config_reference_lists_every_key_of_the_model():
 def test_readme_starts_with_the_two_commands():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", readme, re.S).group(1)
-    assert "platformctl review dev" in first_block
-    assert "pytest" in readme.split("##")[0] or "pytest" in readme[:2500]
+    commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
+    assert len(commands) == 2
+    assert commands[0].endswith(".venv/bin/platformctl review dev")
+    assert commands[1] == "bash .ci/run"
+    # .ci/run ends by running the suite, after installing what it needs.
+    ci = (REPO / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1] == ".venv/bin/pytest"
+
+
+def test_readme_shows_a_pr_comment_for_a_real_change():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "### `dev`: **Blocked**: 1 mandatory violation(s), $192.52/month" in readme
+    assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in readme
 
 
 def test_readme_links_the_config_reference():

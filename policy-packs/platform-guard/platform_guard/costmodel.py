@@ -62,6 +62,7 @@ class CostInput:
     component: str | None = None
     property_dependencies: Mapping[str, Sequence[str]] = field(default_factory=dict)
     custom: bool = True
+    id: str | None = None  # the provider's id, where known (after apply)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class CostLine:
     component: str | None
     item: str
     monthly_usd: Decimal | None
+    key: str = ""  # stable within a resource ("gateway", "data", "nodes"): what diffs match on
     detail: str = ""
     assumption: str | None = None
     unpriced_reason: str | None = None
@@ -88,6 +90,7 @@ class CostLine:
             "resourceType": self.resource_type,
             "resourceName": self.resource_name,
             "component": self.component,
+            "key": self.key,
             "item": self.item,
             "monthlyUsd": None if self.monthly_usd is None else str(money(self.monthly_usd)),
             "detail": self.detail,
@@ -148,6 +151,17 @@ class _Context:
         self.prices = data["regions"].get(region)
         self.assumptions = data["assumptions"]
         self.by_urn = {r.urn: r for r in resources if r.urn}
+        self.by_id = {r.id: r for r in resources if r.id}
+
+    def related(self, r: CostInput, prop: str, type_token: str, id_value: Any) -> CostInput | None:
+        """The resource `r` takes `prop` from: by property dependency (previews, CrossGuard),
+        else by its id (after apply, when only values are known)."""
+        for urn in r.property_dependencies.get(prop, ()):
+            other = self.by_urn.get(urn)
+            if other is not None and other.type == type_token:
+                return other
+        other = self.by_id.get(id_value) if isinstance(id_value, str) else None
+        return other if other is not None and other.type == type_token else None
 
     def price(self, key: str) -> Decimal:
         if self.prices is None:
@@ -211,7 +225,16 @@ def _hourly(ctx: _Context, key: str, count: Decimal | int = 1) -> tuple[Decimal,
     return unit * ctx.hours * Decimal(count), f"{count} x {ctx.hours} h x ${unit}"
 
 
-Rule = Callable[[CostInput, _Context], list[tuple[str, Decimal, str, str | None]]]
+@dataclass(frozen=True)
+class _Item:
+    key: str
+    item: str
+    amount: Decimal
+    detail: str
+    assumption: str | None = None
+
+
+Rule = Callable[[CostInput, _Context], list[_Item]]
 _RULES: dict[str, Rule] = {}
 
 
@@ -228,7 +251,8 @@ def _eks(r: CostInput, ctx: _Context):
     # AWS enrols a cluster in extended support unless the policy says STANDARD.
     support = _get(r.props, "upgradePolicy", "supportType", default="EXTENDED")
     amount, detail = _hourly(ctx, f"eks.cluster.{support.lower()}")
-    return [(f"EKS control plane ({support.lower()} support)", amount, detail, None)]
+    return [_Item("control-plane", f"EKS control plane ({support.lower()} support)", amount,
+                  detail)]
 
 
 @_rule("aws:eks/nodeGroup:NodeGroup")
@@ -244,44 +268,50 @@ def _node_group(r: CostInput, ctx: _Context):
         amount, detail = amount * fraction, f"{detail} x {fraction} (spot)"
         assumption = ctx.assumption_text("spotPriceFraction")
     priced_as = f" (priced as {instance_type})" if len(types) > 1 else ""
-    lines = [(f"{count} x {instance_type} {capacity.lower().replace('_', '-')} nodes{priced_as}",
-              amount, detail, assumption)]
+    lines = [_Item("nodes",
+                   f"{count} x {instance_type} {capacity.lower().replace('_', '-')} nodes"
+                   f"{priced_as}", amount, detail, assumption)]
     size, volume_type = _root_volume(r, ctx)
     unit = ctx.price(f"ebs.{volume_type}")
-    lines.append((f"{count} x {size} GiB {volume_type} root volumes",
-                  unit * size * count, f"{count} x {size} GiB x ${unit}", None))
+    lines.append(_Item("root-volumes", f"{count} x {size} GiB {volume_type} root volumes",
+                       unit * size * count, f"{count} x {size} GiB x ${unit}"))
     return lines
 
 
 def _root_volume(r: CostInput, ctx: _Context) -> tuple[int, str]:
-    for urn in r.property_dependencies.get("launchTemplate", ()):
-        template = ctx.by_urn.get(urn)
-        if template is not None and template.type == "aws:ec2/launchTemplate:LaunchTemplate":
-            size = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeSize")
-            if size is not None:
-                kind = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeType",
-                            default="gp3")
-                return int(size), str(kind)
+    template_id = _get(r.props, "launchTemplate", "id") if r.property_dependencies.get(
+        "launchTemplate") is None else None
+    template = ctx.related(r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate",
+                           template_id)
+    if template is not None:
+        size = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeSize")
+        if size is not None:
+            kind = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeType",
+                        default="gp3")
+            return int(size), str(kind)
     return int(_get(r.props, "diskSize", default=20)), "gp3"  # EKS's default root volume
 
 
 @_rule("aws:ec2/natGateway:NatGateway")
 def _nat(r: CostInput, ctx: _Context):
-    if _get(r.props, "connectivityType", default="public") == "private":
-        amount, detail = _hourly(ctx, "natgateway.hour")
-        return [("private NAT gateway", amount, detail, None)]
+    subnet_id = None if r.property_dependencies.get("subnetId") else _get(r.props, "subnetId")
+    subnet = ctx.related(r, "subnetId", "aws:ec2/subnet:Subnet", subnet_id)
+    zone = _get(subnet.props, "availabilityZone") if subnet is not None else None
+    where = f" in {zone}" if zone else ""
     amount, detail = _hourly(ctx, "natgateway.hour")
+    if _get(r.props, "connectivityType", default="public") == "private":
+        return [_Item("gateway", f"private NAT gateway{where}", amount, detail)]
     gb = Decimal(ctx.assume("natGatewayGbPerMonth"))
     unit = ctx.price("natgateway.data")
-    return [("NAT gateway", amount, detail, None),
-            (f"NAT data processing ({gb} GB)", gb * unit, f"{gb} GB x ${unit}",
-             ctx.assumption_text("natGatewayGbPerMonth"))]
+    return [_Item("gateway", f"NAT gateway{where}", amount, detail),
+            _Item("data", f"NAT data processing{where} ({gb} GB)", gb * unit,
+                  f"{gb} GB x ${unit}", ctx.assumption_text("natGatewayGbPerMonth"))]
 
 
 @_rule("aws:ec2/eip:Eip")
 def _eip(r: CostInput, ctx: _Context):
     amount, detail = _hourly(ctx, "publicipv4.hour")
-    return [("public IPv4 address", amount, detail, None)]
+    return [_Item("address", "public IPv4 address", amount, detail)]
 
 
 @_rule("aws:ec2/vpcEndpoint:VpcEndpoint")
@@ -291,7 +321,7 @@ def _endpoint(r: CostInput, ctx: _Context):
     azs = len(_get(r.props, "subnetIds", default=[]) or [1])
     service = str(_get(r.props, "serviceName", default="")).rsplit(".", 1)[-1]
     amount, detail = _hourly(ctx, "vpcendpoint.interface.hour", azs)
-    return [(f"interface endpoint {service} in {azs} AZs", amount, detail, None)]
+    return [_Item("endpoint", f"interface endpoint {service} in {azs} AZs", amount, detail)]
 
 
 @_rule("aws:rds/instance:Instance")
@@ -305,9 +335,9 @@ def _rds(r: CostInput, ctx: _Context):
     size = int(_get(r.props, "allocatedStorage", default=20))
     unit = ctx.price(f"rds.storage.{storage_type}.{az.lower()}")
     return [
-        (f"RDS {instance_class} {az}", amount, detail, None),
-        (f"RDS {size} GiB {storage_type} storage ({az})", unit * size,
-         f"{size} GiB x ${unit}", None),
+        _Item("instance", f"RDS {instance_class} {az}", amount, detail),
+        _Item("storage", f"RDS {size} GiB {storage_type} storage ({az})", unit * size,
+              f"{size} GiB x ${unit}"),
     ]
 
 
@@ -316,25 +346,25 @@ def _volume(r: CostInput, ctx: _Context):
     kind = _get(r.props, "type", default="gp2")
     size = int(_get(r.props, "size", default=1))
     unit = ctx.price(f"ebs.{kind}")
-    return [(f"{size} GiB {kind} volume", unit * size, f"{size} GiB x ${unit}", None)]
+    return [_Item("volume", f"{size} GiB {kind} volume", unit * size, f"{size} GiB x ${unit}")]
 
 
 @_rule("aws:kms/key:Key")
 def _kms(r: CostInput, ctx: _Context):
     unit = ctx.price("kms.key")
-    return [("KMS key", unit, f"1 key x ${unit}", None)]
+    return [_Item("key", "KMS key", unit, f"1 key x ${unit}")]
 
 
 @_rule("aws:secretsmanager/secret:Secret")
 def _secret(r: CostInput, ctx: _Context):
     unit = ctx.price("secretsmanager.secret")
-    return [("Secrets Manager secret", unit, f"1 secret x ${unit}", None)]
+    return [_Item("secret", "Secrets Manager secret", unit, f"1 secret x ${unit}")]
 
 
 @_rule("aws:cloudwatch/metricAlarm:MetricAlarm")
 def _alarm(r: CostInput, ctx: _Context):
     unit = ctx.price("cloudwatch.alarm")
-    return [("CloudWatch alarm", unit, f"1 alarm x ${unit}", None)]
+    return [_Item("alarm", "CloudWatch alarm", unit, f"1 alarm x ${unit}")]
 
 
 def _log_kind(r: CostInput) -> str:
@@ -358,9 +388,10 @@ def _log_group(r: CostInput, ctx: _Context):
     stored = gb * months
     why = ctx.assumption_text("logIngestGbPerMonth")
     return [
-        (f"log ingestion ({kind}, {gb} GB)", gb * ingest, f"{gb} GB x ${ingest}", why),
-        (f"log storage ({kind}, {money(stored)} GB retained)", stored * storage,
-         f"{gb} GB x {money(months)} months x ${storage}", why),
+        _Item("ingestion", f"log ingestion ({kind}, {gb} GB)", gb * ingest,
+              f"{gb} GB x ${ingest}", why),
+        _Item("storage", f"log storage ({kind}, {money(stored)} GB retained)", stored * storage,
+              f"{gb} GB x {money(months)} months x ${storage}", why),
     ]
 
 
@@ -370,16 +401,16 @@ def _load_balancer(r: CostInput, ctx: _Context):
     amount, detail = _hourly(ctx, f"elb.{kind}.hour")
     units = Decimal(ctx.assume("loadBalancerCapacityUnitsPerHour"))
     capacity, capacity_detail = _hourly(ctx, f"elb.{kind}.lcu", units)
-    return [(f"{kind} load balancer", amount, detail, None),
-            (f"{kind} load balancer capacity units", capacity, capacity_detail,
-             ctx.assumption_text("loadBalancerCapacityUnitsPerHour"))]
+    return [_Item("hourly", f"{kind} load balancer", amount, detail),
+            _Item("capacity", f"{kind} load balancer capacity units", capacity,
+                  capacity_detail, ctx.assumption_text("loadBalancerCapacityUnitsPerHour"))]
 
 
 @_rule("aws:ec2/instance:Instance")
 def _instance(r: CostInput, ctx: _Context):
     instance_type = _get(r.props, "instanceType")
     amount, detail = _hourly(ctx, f"ec2.{instance_type}")
-    return [(f"EC2 {instance_type}", amount, detail, None)]
+    return [_Item("instance", f"EC2 {instance_type}", amount, detail)]
 
 
 def _runtime_created(r: CostInput) -> str | None:
@@ -414,23 +445,25 @@ def estimate(resources: Iterable[CostInput], region: str) -> CostReport:
                 runtime = _runtime_created(r)
                 if runtime is not None:
                     lines.append(CostLine(r.type, r.name, r.component, "created at run time",
-                                          None, unpriced_reason=runtime))
+                                          None, key="runtime", unpriced_reason=runtime))
                 if _free(r):
                     free.append((r.type, r.name))
                 elif runtime is None:
-                    lines.append(CostLine(r.type, r.name, r.component, "no price rule", None,
-                                          unpriced_reason=f"the cost model has no rule for {r.type}"))
+                    lines.append(CostLine(
+                        r.type, r.name, r.component, "no price rule", None, key="unpriced",
+                        unpriced_reason=f"the cost model has no rule for {r.type}"))
                 continue
             items = rule(r, ctx)
             if not items:
                 free.append((r.type, r.name))
-            for item, amount, detail, assumption in items:
-                lines.append(CostLine(r.type, r.name, r.component, item, amount, detail,
-                                      assumption))
+            for item in items:
+                lines.append(CostLine(r.type, r.name, r.component, item.item, item.amount,
+                                      item.key, item.detail, item.assumption))
         except _Unknown as unknown:
             lines.append(CostLine(r.type, r.name, r.component, "unknown until apply", None,
+                                  key="unpriced",
                                   unpriced_reason=f"{unknown.what} is unknown until apply"))
         except _NoPrice as missing:
             lines.append(CostLine(r.type, r.name, r.component, "no price", None,
-                                  unpriced_reason=str(missing)))
+                                  key="unpriced", unpriced_reason=str(missing)))
     return CostReport(region=region, lines=lines, free=free)

@@ -37,10 +37,10 @@ def _nat_per_az(args: StackValidationArgs, config: dict[str, Any]):
     if len(nats) <= 1:
         return []
     names = ", ".join(r.name for r in nats)
-    return [(violation("stack", "NAT gateways", f"{len(nats)} NAT gateways ({names}) outside prod "
-                       f"cost ${len(nats) * 32.85:.2f}/month before data",
-                       "set platform:network.natStrategy to single (or none with interface "
-                       "endpoints) in this stack file"), nats[1].urn)]
+    return [(f"stack: {len(nats)} NAT gateways ({names}) outside prod cost "
+             f"${len(nats) * 32.85:.2f}/month before data. Fix: set "
+             "platform:network.natStrategy to single (or none with interface endpoints) in this "
+             "stack file", nats[1].urn)]
 
 
 nat_per_az_outside_prod = stack_policy(

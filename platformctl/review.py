@@ -1,0 +1,404 @@
+"""The review document: one stack's offline preview (plan, platform-guard verdicts, cost) and,
+with a base revision, what changed. One JSON document (schema `platformctl.review/v1`, described
+by docs/review-schema.json) from which the terminal, markdown and JSON outputs are all rendered,
+so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from platform_guard.costmodel import CostReport
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from platformctl.guard import GuardReport, Verdict
+from platformctl.harness import Evaluation, mask_secrets
+
+SCHEMA = "platformctl.review/v1"
+
+
+def _usd(value: Decimal | float | str | None) -> float | None:
+    if value is None:
+        return None
+    return float(Decimal(str(value)).quantize(Decimal("0.01")))
+
+
+def resource_key(type_token: str, name: str) -> str:
+    return f"{type_token}::{name}"
+
+
+def _verdict(v: Verdict) -> dict[str, Any]:
+    return {"policy": v.policy, "enforcement": v.enforcement, "severity": v.severity,
+            "resource_type": v.resource_type, "resource_name": v.resource_name,
+            "message": v.message, "remediation": v.remediation}
+
+
+def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport) -> dict[str, Any]:
+    cfg = evaluation.config
+    assert cfg is not None
+    known = evaluation.by_urn()
+    resources = []
+    for r in evaluation.resources:
+        component = evaluation.component_of(r)
+        parent = known.get(r.parent or "")
+        resources.append({
+            "key": resource_key(r.type, r.name),
+            "type": r.type,
+            "name": r.name,
+            "component": component.type.rsplit(":", 1)[-1] if component else None,
+            "parent": resource_key(parent.type, parent.name) if parent else None,
+            "custom": r.custom,
+            "protect": r.protect,
+            "inputs": mask_secrets(r.inputs),
+        })
+    total = _usd(costs.total)
+    budget = _usd(cfg.budget_monthly_usd)
+    document = {
+        "schema": SCHEMA,
+        "stack": evaluation.stack,
+        "source": evaluation.source,
+        "preset": cfg.preset,
+        "environment": cfg.environment,
+        "region": cfg.region,
+        "budget_monthly_usd": budget,
+        "total_monthly_usd": total,
+        "headroom_monthly_usd": _usd(Decimal(str(budget)) - Decimal(str(total))),
+        "resource_count": len(resources),
+        "resource_counts": dict(sorted(Counter(r.type for r in evaluation.resources).items())),
+        "resources": resources,
+        "outputs": {k: {"value": v.shown(), "secret": v.secret}
+                    for k, v in evaluation.outputs.items()},
+        "cost": {
+            "by_component": {k: _usd(v) for k, v in costs.by_component().items()},
+            "lines": [{
+                "component": line.component,
+                "resource_type": line.resource_type,
+                "resource_name": line.resource_name,
+                "key": line.key,
+                "item": line.item,
+                "monthly_usd": _usd(line.monthly_usd),
+                "detail": line.detail,
+                "assumption": line.assumption,
+                "unpriced_reason": line.unpriced_reason,
+            } for line in costs.lines],
+            "unpriced_count": len(costs.unpriced),
+        },
+        "policies": {
+            "mandatory": [_verdict(v) for v in guard.mandatory],
+            "advisory": [_verdict(v) for v in guard.advisory],
+            "cannot_run": [_verdict(v) for v in guard.cannot_run],
+            "not_applicable_count": len(guard.not_applicable),
+        },
+        "warnings": list(evaluation.warnings),
+        "diff": None,
+    }
+    document["exit_code"] = 1 if guard.mandatory else 0
+    return document
+
+
+# -- diff ----------------------------------------------------------------------------------
+
+
+def _changed_keys(before: Any, after: Any, path: str = "", depth: int = 2) -> list[str]:
+    if before == after:
+        return []
+    if depth and isinstance(before, Mapping) and isinstance(after, Mapping):
+        changed = []
+        for key in sorted(set(before) | set(after)):
+            here = f"{path}.{key}" if path else str(key)
+            changed.extend(_changed_keys(before.get(key), after.get(key), here, depth - 1))
+        return changed
+    return [path or "(value)"]
+
+
+def _violation_key(v: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (v["policy"], v["resource_type"], v["resource_name"])
+
+
+def _dollars(amount: float) -> str:
+    return f"-${abs(amount):,.2f}" if amount < 0 else f"${amount:,.2f}"
+
+
+def _money_text(amount: float) -> str:
+    sign = "+" if amount >= 0 else "-"
+    return f"{sign}${abs(amount):,.2f}/month"
+
+
+def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
+    """What changed from `base` to `head` (two review documents of the same stack)."""
+    before = {r["key"]: r for r in base["resources"]}
+    after = {r["key"]: r for r in head["resources"]}
+    changed = []
+    for key in sorted(set(before) & set(after)):
+        keys = _changed_keys(before[key]["inputs"], after[key]["inputs"])
+        if keys or before[key]["protect"] != after[key]["protect"]:
+            changed.append({"key": key, "type": after[key]["type"], "name": after[key]["name"],
+                            "changed_inputs": keys + (["(protect)"] if before[key]["protect"]
+                                                      != after[key]["protect"] else [])})
+
+    def violations(doc: Mapping[str, Any]) -> dict[tuple[Any, ...], Mapping[str, Any]]:
+        return {_violation_key(v): v for kind in ("mandatory", "advisory")
+                for v in doc["policies"][kind]}
+
+    old_v, new_v = violations(base), violations(head)
+
+    def lines(doc: Mapping[str, Any]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+        return {(line["resource_type"], line["resource_name"], line["key"]): line
+                for line in doc["cost"]["lines"] if line["monthly_usd"] is not None}
+
+    old_l, new_l = lines(base), lines(head)
+    cost_changes = []
+    for key in sorted(set(old_l) | set(new_l), key=str):
+        was = old_l.get(key, {}).get("monthly_usd") or 0.0
+        now = new_l.get(key, {}).get("monthly_usd") or 0.0
+        if round(now - was, 2) == 0:
+            continue
+        line = new_l.get(key) or old_l[key]
+        change = "added" if key not in old_l else "removed" if key not in new_l else "changed"
+        delta = round(now - was, 2)
+        cost_changes.append({
+            "resource_type": key[0], "resource_name": key[1], "key": key[2],
+            "item": line["item"], "change": change, "before_monthly_usd": was,
+            "after_monthly_usd": now, "delta_monthly_usd": delta,
+            "summary": f"{_money_text(delta)}: {line['item']} {change} ({key[1]})",
+        })
+    cost_changes.sort(key=lambda c: (-abs(c["delta_monthly_usd"]), c["summary"]))
+    total_delta = round((head["total_monthly_usd"] or 0) - (base["total_monthly_usd"] or 0), 2)
+    return {
+        "base": base.get("revision"),
+        "resources": {
+            "added": [{"key": k, "type": after[k]["type"], "name": after[k]["name"]}
+                      for k in sorted(set(after) - set(before))],
+            "removed": [{"key": k, "type": before[k]["type"], "name": before[k]["name"]}
+                        for k in sorted(set(before) - set(after))],
+            "changed": changed,
+        },
+        "violations": {
+            "new": [new_v[k] for k in sorted(set(new_v) - set(old_v), key=str)],
+            "resolved": [old_v[k] for k in sorted(set(old_v) - set(new_v), key=str)],
+        },
+        "cost": {
+            "base_total_monthly_usd": base["total_monthly_usd"],
+            "total_monthly_usd": head["total_monthly_usd"],
+            "delta_monthly_usd": total_delta,
+            "summary": f"{_money_text(total_delta)} in total",
+            "lines": cost_changes,
+        },
+    }
+
+
+# -- renderers -----------------------------------------------------------------------------
+
+
+def _tree(doc: Mapping[str, Any]) -> Tree:
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    keys = {r["key"] for r in doc["resources"]}
+    for r in doc["resources"]:
+        parent = r["parent"] if r["parent"] in keys else None
+        children.setdefault(parent, []).append(r)
+
+    def count(key: str) -> int:
+        return sum(1 + count(c["key"]) for c in children.get(key, []))
+
+    root = Tree(Text.assemble(("stack ", "dim"), (doc["stack"], "bold"),
+                              (f"  ({doc['resource_count']} resources)", "dim")))
+
+    def add(node: Tree, parent: str | None) -> None:
+        for r in sorted(children.get(parent, []), key=lambda r: (r["type"], r["name"])):
+            label = Text()
+            label.append(r["type"], style="cyan" if r["custom"] else "bold magenta")
+            label.append("  ")
+            label.append(r["name"], style="bold")
+            if not r["custom"]:
+                label.append(f"  ({count(r['key'])} resources)", style="dim")
+            if r["protect"]:
+                label.append("  protected", style="yellow")
+            add(node.add(label), r["key"])
+
+    add(root, None)
+    return root
+
+
+def _notes(doc: Mapping[str, Any]) -> list[str]:
+    notes: list[str] = []
+    for line in doc["cost"]["lines"]:
+        if line["assumption"] and line["assumption"] not in notes:
+            notes.append(line["assumption"])
+    return notes
+
+
+def _sorted_lines(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return sorted(doc["cost"]["lines"],
+                  key=lambda x: (x["component"] or "", -(x["monthly_usd"] or 0)))
+
+
+def render_text(doc: Mapping[str, Any], console: Console) -> None:
+    console.print(Text.assemble(("Offline plan of ", "bold"), (doc["stack"], "bold green"),
+                                (f"  from {doc['source']}", "dim")))
+    console.print(Text(f"preset {doc['preset']} · environment {doc['environment']} · "
+                       f"{doc['region']} · budget ${doc['budget_monthly_usd']:,.2f}/month",
+                       style="dim"))
+    console.print()
+    console.print(_tree(doc))
+    console.print()
+    types = Table(title="Resources by type", title_justify="left", show_edge=False)
+    types.add_column("type")
+    types.add_column("count", justify="right")
+    for token, n in doc["resource_counts"].items():
+        types.add_row(token, str(n))
+    types.add_row(Text("total", style="bold"), Text(str(doc["resource_count"]), style="bold"))
+    console.print(types)
+    console.print()
+    outputs = Table(title="Stack outputs", title_justify="left", show_edge=False)
+    outputs.add_column("output")
+    outputs.add_column("value", overflow="fold")
+    for key, out in doc["outputs"].items():
+        value = out["value"]
+        if key == "costReport":
+            value = f"{len(value['lines'])} cost lines (below)" if isinstance(value, dict) else value
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        outputs.add_row(key, Text(text, style="yellow" if out["secret"] else ""))
+    console.print(outputs)
+    for warning in doc["warnings"]:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+    console.print()
+    render_cost_text(doc, console)
+    console.print(Text(f"budget ${doc['budget_monthly_usd']:,.2f}/month, headroom "
+                       f"{_dollars(doc['headroom_monthly_usd'])}", style="bold"))
+    console.print()
+    policies = doc["policies"]
+    if not (policies["mandatory"] or policies["advisory"] or policies["cannot_run"]):
+        console.print(Text("platform-guard: no violations", style="green"))
+    for title, kind, style in (("mandatory", "mandatory", "bold red"),
+                               ("advisory", "advisory", "yellow"),
+                               ("could not run", "cannot_run", "dim")):
+        if policies[kind]:
+            console.print(Text(f"platform-guard {title} ({len(policies[kind])})", style=style))
+            for v in policies[kind]:
+                console.print(Text(f"  [{v['policy']}] {v['message']}", style=style))
+    if doc["diff"] is not None:
+        console.print()
+        _render_diff_text(doc["diff"], console)
+
+
+def render_cost_text(doc: Mapping[str, Any], console: Console) -> None:
+    """The cost table of a review or cost document, usage assumptions as footnotes."""
+    notes = _notes(doc)
+    costs = Table(title=f"Monthly cost estimate ({doc['region']}, on-demand list prices)",
+                  title_justify="left", show_edge=False)
+    for column in ("component", "resource", "item"):
+        costs.add_column(column)
+    costs.add_column("USD/month", justify="right")
+    for line in _sorted_lines(doc):
+        item = Text(line["item"])
+        if line["assumption"]:
+            item.append(f"  assumed [{notes.index(line['assumption']) + 1}]", style="dim")
+        if line["unpriced_reason"]:
+            item.append(f"\n{line['unpriced_reason']}", style="dim")
+        amount = "unpriced" if line["monthly_usd"] is None else f"{line['monthly_usd']:,.2f}"
+        costs.add_row(line["component"] or "", line["resource_name"], item, amount)
+    for component, amount in doc["cost"]["by_component"].items():
+        costs.add_row(Text(component, style="bold"), "", Text("subtotal", style="bold"),
+                      Text(f"{amount:,.2f}", style="bold"))
+    costs.add_row(Text("total", style="bold"), "", "",
+                  Text(f"{doc['total_monthly_usd']:,.2f}", style="bold"))
+    console.print(costs)
+    for index, note in enumerate(notes, 1):
+        console.print(Text(f"[{index}] {note}", style="dim"))
+
+
+def _render_diff_text(change: Mapping[str, Any], console: Console) -> None:
+    console.print(Text(f"Changes against {change['base']}", style="bold"))
+    resources = change["resources"]
+    for kind, style in (("added", "green"), ("removed", "red"), ("changed", "yellow")):
+        for r in resources[kind]:
+            extra = (f"  ({', '.join(r['changed_inputs'])})" if kind == "changed" else "")
+            console.print(Text(f"  {kind:8} {r['type']}  {r['name']}{extra}", style=style))
+    for v in change["violations"]["new"]:
+        console.print(Text(f"  new violation [{v['policy']}] {v['message']}", style="red"))
+    for v in change["violations"]["resolved"]:
+        console.print(Text(f"  resolved [{v['policy']}] {v['message']}", style="green"))
+    for line in change["cost"]["lines"]:
+        console.print(Text(f"  {line['summary']}"))
+    console.print(Text(f"  {change['cost']['summary']} (${change['cost']['base_total_monthly_usd']:,.2f}"
+                       f" -> ${change['cost']['total_monthly_usd']:,.2f})", style="bold"))
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def cost_markdown(doc: Mapping[str, Any]) -> list[str]:
+    """The cost table of a review or cost document, as markdown lines (collapsed)."""
+    out = ["<details><summary>Cost by component</summary>", "",
+           "| component | item | USD/month |", "|---|---|---:|"]
+    for line in _sorted_lines(doc):
+        amount = "unpriced" if line["monthly_usd"] is None else f"{line['monthly_usd']:,.2f}"
+        usage = " *(assumed usage or price)*" if line["assumption"] else ""
+        out.append(f"| {line['component'] or ''} | {_md_escape(line['item'])}{usage} | {amount} |")
+    for component, amount in doc["cost"]["by_component"].items():
+        out.append(f"| **{component}** | subtotal | **{amount:,.2f}** |")
+    out += [f"| **total** | | **{doc['total_monthly_usd']:,.2f}** |", "", "</details>", ""]
+    return out
+
+
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    """A pull-request comment: verdict first, then the change, the cost and the plan."""
+    policies = doc["policies"]
+    mandatory, advisory = policies["mandatory"], policies["advisory"]
+    verdict = ("**Blocked**: " + f"{len(mandatory)} mandatory violation(s)" if mandatory
+               else "**Passes** platform-guard")
+    out = [f"### `{doc['stack']}`: {verdict}, "
+           f"${doc['total_monthly_usd']:,.2f}/month of ${doc['budget_monthly_usd']:,.2f} "
+           f"(headroom {_dollars(doc['headroom_monthly_usd'])})", ""]
+    change = doc["diff"]
+    if change is not None:
+        cost = change["cost"]
+        out += [f"**Monthly cost: {cost['summary']}** "
+                f"(${cost['base_total_monthly_usd']:,.2f} → ${cost['total_monthly_usd']:,.2f}, "
+                f"against `{change['base']}`)", ""]
+        for line in cost["lines"]:
+            out.append(f"- {_md_escape(line['summary'])}")
+        resources = change["resources"]
+        counts = ", ".join(f"{len(resources[k])} {k}" for k in ("added", "removed", "changed"))
+        out += ["", f"**Resources:** {counts}", ""]
+        if any(resources[k] for k in ("added", "removed", "changed")):
+            out += ["| change | type | name | inputs changed |", "|---|---|---|---|"]
+            for kind in ("added", "removed", "changed"):
+                for r in resources[kind]:
+                    inputs = ", ".join(f"`{k}`" for k in r.get("changed_inputs", []))
+                    out.append(f"| {kind} | `{r['type']}` | `{r['name']}` | {inputs} |")
+            out.append("")
+        for v in change["violations"]["new"]:
+            out.append(f"- :x: new **{v['enforcement']}** `{v['policy']}`: "
+                       f"{_md_escape(v['message'])}")
+        for v in change["violations"]["resolved"]:
+            out.append(f"- :white_check_mark: resolved `{v['policy']}`: {_md_escape(v['message'])}")
+        out.append("")
+    if mandatory or advisory:
+        out += ["| enforcement | policy | resource | message |", "|---|---|---|---|"]
+        for v in [*mandatory, *advisory]:
+            resource = f"`{v['resource_name']}`" if v["resource_name"] else "stack"
+            out.append(f"| {v['enforcement']} | `{v['policy']}` | {resource} | "
+                       f"{_md_escape(v['message'])} |")
+        out.append("")
+    out += cost_markdown(doc)
+    out += ["<details><summary>Plan: "
+            f"{doc['resource_count']} resources</summary>", "",
+            "| type | count |", "|---|---:|"]
+    out += [f"| `{t}` | {n} |" for t, n in doc["resource_counts"].items()]
+    out += ["", "</details>", "",
+            f"<sub>platformctl review {doc['stack']}, offline (Pulumi mocks, real stack file "
+            f"`{doc['source']}`); schema {doc['schema']}</sub>", ""]
+    return "\n".join(out)
+
+
+def render_json(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n"

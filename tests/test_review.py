@@ -1,0 +1,243 @@
+"""`platformctl review` as a pull request uses it: every format, exit codes, `--base` against a
+real git history, and the same cost from real Pulumi runs and from the stack outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from platformctl import cli
+from platformctl.costs import cost_report
+from tests.conftest import REPO, mutate, stack_config, write_stack
+from tests.pulumi_json import preview_json, stack_output_json
+
+SCHEMA = json.loads((REPO / "docs" / "review-schema.json").read_text())
+TOTALS = {"dev": 153.77, "prod": 257.08}
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main([*argv, "--project-dir", str(REPO)] if argv[0] == "review" else list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_json_follows_the_documented_schema(capsys, stack, evaluations):
+    code, out, _ = run(capsys, "review", stack, "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["schema"] == "platformctl.review/v1"
+    assert doc["total_monthly_usd"] == TOTALS[stack]
+    assert Decimal(str(doc["total_monthly_usd"])) == cost_report(evaluations[stack]).total
+    assert doc["exit_code"] == 0 and doc["policies"]["mandatory"] == []
+    assert doc["outputs"]["kubeconfig"] == {"value": "[secret]", "secret": True}
+    password = evaluations[stack].of_type("random:index/randomPassword:RandomPassword")[0]
+    assert password.outputs["result"] not in out  # masked in inputs too (passwordWo)
+    db = next(r for r in doc["resources"] if r["type"] == "aws:rds/instance:Instance")
+    assert db["inputs"]["passwordWo"] == "[secret]"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_markdown_is_a_pr_comment(capsys, stack):
+    code, out, _ = run(capsys, "review", stack, "--format", "markdown")
+    assert code == 0
+    assert out.startswith(f"### `{stack}`: **Passes** platform-guard, ${TOTALS[stack]:,.2f}/month")
+    assert "<details><summary>Cost by component</summary>" in out
+    assert "| **total** | |" in out
+    if stack == "dev":
+        assert "| advisory | `budget-warning` | stack |" in out
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_text_is_a_terminal_report(capsys, stack):
+    code, out, _ = run(capsys, "review", stack)
+    assert code == 0
+    assert f"Offline plan of {stack}" in out and "Monthly cost estimate" in out
+    assert f"{TOTALS[stack]:,.2f}" in out and "headroom" in out
+    assert "[secret]" in out  # the kubeconfig output
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_a_violating_stack_exits_1_in_every_format(tmp_path, capsys, fmt):
+    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:budgetMonthlyUsd", 100))
+    code, out, _ = run(capsys, "review", str(path), "--format", fmt)
+    assert code == 1
+    assert "budget-limit" in out
+    if fmt == "json":
+        doc = json.loads(out)
+        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -53.77
+    if fmt == "markdown":
+        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$53.77)" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_a_bad_config_exits_2_in_every_format(tmp_path, capsys, fmt):
+    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:network.azCount", 7))
+    code, out, err = run(capsys, "review", str(path), "--format", fmt)
+    assert code == 2 and out == ""
+    assert "platform:network.azCount: 7" in err and "Traceback" not in err
+
+
+PROJECT_FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "stacks",
+                 "components", "platformctl", "policy-packs", "pyproject.toml"]
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.com",
+                           "-c", "user.name=t", *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> Path:
+    """A git repository of this project whose last commit adds a NAT gateway to dev and drops
+    the owner tag from the tagging mechanism."""
+    repo = tmp_path_factory.mktemp("history")
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "venv", "*.egg-info"))
+        else:
+            shutil.copy2(source, repo / name)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    dev = repo / "Pulumi.dev.yaml"
+    dev.write_text(dev.read_text().replace(
+        "    cidr: 10.10.0.0/16\n", "    cidr: 10.10.0.0/16\n    natStrategy: one-per-az\n"))
+    config = repo / "stacks" / "config.py"
+    text = config.read_text()
+    assert '            "owner": self.tags.owner,\n' in text
+    config.write_text(text.replace('            "owner": self.tags.owner,\n', "").replace(
+        "        assert tuple(tags) == REQUIRED_TAG_KEYS\n", ""))
+    _git(repo, "commit", "-qam", "a NAT gateway per AZ in dev; owner tag dropped")
+    return repo
+
+
+def review_in(repo: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """platformctl run in a checkout with that checkout's own code first on the path, as CI on
+    a pull request's head runs it."""
+    env = {"PYTHONPATH": f"{repo}:{repo / 'policy-packs' / 'platform-guard'}",
+           "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "platformctl.cli", "review", *argv,
+                           "--project-dir", str(repo)], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_base_reports_the_cost_delta_and_the_new_violation(history):
+    result = review_in(history, "dev", "--base", "HEAD~1", "--format", "json")
+    doc = json.loads(result.stdout)
+    assert result.returncode == 1, result.stderr  # the dropped tag is a mandatory violation
+    change = doc["diff"]
+    assert change["base"].startswith("HEAD~1 (")
+    added = {(r["type"], r["name"]) for r in change["resources"]["added"]}
+    assert added == {("aws:ec2/natGateway:NatGateway", "dev-nat-us-east-1b"),
+                     ("aws:ec2/eip:Eip", "dev-nat-us-east-1b")}
+    summaries = [line["summary"] for line in change["cost"]["lines"]]
+    assert "+$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in summaries
+    assert "+$3.65/month: public IPv4 address added (dev-nat-us-east-1b)" in summaries
+    assert change["cost"]["delta_monthly_usd"] == 38.75
+    assert change["cost"]["summary"] == "+$38.75/month in total"
+    new = change["violations"]["new"]
+    assert any(v["policy"] == "required-tags" and "missing or empty tags: owner" in v["message"]
+               and v["resource_name"] == "dev-vpc" for v in new)
+    vpc = next(c for c in change["resources"]["changed"] if c["name"] == "dev-vpc")
+    assert vpc["changed_inputs"] == ["tags.owner"]
+    jsonschema.validate(doc, SCHEMA)
+    # The worktree is gone afterwards.
+    assert _git(history, "worktree", "list").count("\n") == 1
+
+
+def test_base_markdown_leads_with_the_change(history):
+    out = review_in(history, "dev", "--base", "HEAD~1", "--format", "markdown").stdout
+    assert "**Monthly cost: +$38.75/month in total** ($153.77 → $192.52" in out
+    assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
+    assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
+    assert ":x: new **mandatory** `required-tags`" in out
+
+
+def test_base_without_the_stack_counts_everything_as_added(history, tmp_path, capsys):
+    sandbox = history / "Pulumi.sandbox.yaml"
+    sandbox.write_text((history / "Pulumi.dev.yaml").read_text())
+    try:
+        cli.main(["review", "sandbox", "--base", "HEAD", "--format", "json",
+                  "--project-dir", str(history)])
+        doc = json.loads(capsys.readouterr().out)
+    finally:
+        sandbox.unlink()
+    assert doc["diff"]["resources"]["removed"] == []
+    assert len(doc["diff"]["resources"]["added"]) == doc["resource_count"]
+    assert doc["diff"]["cost"]["delta_monthly_usd"] == doc["total_monthly_usd"]
+
+
+def test_an_unknown_base_is_a_usage_error(history, capsys):
+    code = cli.main(["review", "dev", "--base", "no-such-ref", "--project-dir", str(history)])
+    assert code == 2
+    assert "'no-such-ref' is not a revision" in capsys.readouterr().err
+
+
+def test_cost_from_a_real_preview_matches_the_offline_review(evaluations, tmp_path, capsys):
+    for name, evaluation in evaluations.items():
+        path = tmp_path / f"preview-{name}.json"
+        path.write_text(json.dumps(preview_json(evaluation), indent=4))
+        assert cli.main(["cost", "--preview-json", str(path), "--format", "json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["total_monthly_usd"] == TOTALS[name], name
+        assert doc["region"] == "us-east-1"
+
+
+def test_cost_from_a_hand_written_preview_digest(capsys):
+    fixture = REPO / "tests" / "fixtures" / "preview-update.json"
+    assert cli.main(["cost", "--preview-json", str(fixture), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    # 73.00 EKS + 32.85 + 2.25 NAT + 3.65 IPv4 + 25.75 (3 spot t4g.medium) + 4.80 (3 x 20 GiB)
+    # + 11.68 + 2.30 RDS (the replacement; deleted resources are not counted)
+    assert doc["total_monthly_usd"] == 156.28
+    items = {(line["resource_name"], line["item"]): line["monthly_usd"]
+             for line in doc["cost"]["lines"]}
+    assert items[("dev-system", "3 x t4g.medium spot nodes")] == 25.75
+    assert items[("dev-system", "3 x 20 GiB gp3 root volumes")] == 4.80
+    assert items[("dev-batch", "unknown until apply")] is None
+    assert doc["cost"]["by_component"]["Cluster"] == 103.55
+    assert not any(line["resource_name"] == "dev-sts" for line in doc["cost"]["lines"])
+
+
+def test_cost_from_stack_outputs_matches(evaluations, tmp_path, capsys):
+    for name, evaluation in evaluations.items():
+        outputs = stack_output_json(evaluation)
+        assert outputs["kubeconfig"] == "[secret]"
+        path = tmp_path / f"outputs-{name}.json"
+        path.write_text(json.dumps(outputs))
+        assert cli.main(["cost", "--stack-output", str(path), "--format", "markdown"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"### Monthly cost: ${TOTALS[name]:,.2f}")
+
+
+def test_the_program_exports_its_cost_with_line_items(evaluations):
+    for name, evaluation in evaluations.items():
+        assert evaluation.outputs["monthlyCostUsd"].value == TOTALS[name]
+        assert not evaluation.outputs["costReport"].secret
+        exported = evaluation.outputs["costReport"].value
+        offline = cost_report(evaluation).to_dict()
+        assert exported["totalMonthlyUsd"] == offline["totalMonthlyUsd"]
+        key = lambda line: (line["resourceName"], line["key"], line["monthlyUsd"])  # noqa: E731
+        assert sorted(map(key, exported["lines"])) == sorted(map(key, offline["lines"]))
+
+
+def test_cost_input_errors_are_usage_errors(tmp_path, capsys):
+    assert cli.main(["cost", "--preview-json", str(tmp_path / "missing.json")]) == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert cli.main(["cost", "--preview-json", str(broken)]) == 2
+    (tmp_path / "outputs.json").write_text("{}")
+    assert cli.main(["cost", "--stack-output", str(tmp_path / "outputs.json")]) == 2
+    assert "no costReport output" in capsys.readouterr().err
