@@ -262,3 +262,25 @@ def load_balancer_controller(partition: str, vpc_id: str) -> Document:
             },
         ],
     }
+
+
+def alerts_topic_policy(topic_arn: str, account: str) -> Document:
+    """Who may publish to the alerts topic: this account's CloudWatch alarms and AWS Budgets."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "CloudWatchAlarms",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+        }, {
+            "Sid": "Budgets",
+            "Effect": "Allow",
+            "Principal": {"Service": "budgets.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+        }],
+    }

@@ -133,18 +133,33 @@ def _cost(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _config_reference(args: argparse.Namespace) -> int:
+def generated_files() -> dict[Path, str]:
+    """Every checked-in file generated from code: the config reference and the runbooks."""
+    from components import alerts
     from platformctl import configdoc
 
-    text = configdoc.render()
-    if not args.write:
-        sys.stdout.write(text)
+    return {configdoc.DOC_PATH: configdoc.render(), **alerts.runbooks()}
+
+
+def _generate(args: argparse.Namespace) -> int:
+    root = Path(args.project_dir) if args.project_dir else find_project_dir()
+    stale = []
+    for relative, text in generated_files().items():
+        target = root / relative
+        current = target.read_text(encoding="utf-8") if target.is_file() else None
+        if current == text:
+            continue
+        stale.append(str(relative))
+        if args.write:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+    if args.write:
+        for relative in stale:
+            print(f"wrote {relative}")
         return EXIT_OK
-    target = (Path(args.project_dir) if args.project_dir else find_project_dir()) / configdoc.DOC_PATH
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    print(f"wrote {target}")
-    return EXIT_OK
+    for relative in stale:
+        print(f"stale: {relative}")
+    return EXIT_FAILED if stale else EXIT_OK
 
 
 def _policy_config(args: argparse.Namespace) -> int:
@@ -205,13 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     cost.set_defaults(handler=_cost)
 
-    reference = commands.add_parser(
-        "config-reference",
-        help="print (or --write) the configuration reference generated from the config model",
+    generate = commands.add_parser(
+        "generate",
+        help="check (or --write) the files generated from code: docs/config.md, docs/runbooks/",
     )
-    reference.add_argument("--write", action="store_true", help="write docs/config.md")
-    reference.add_argument("--project-dir", help="directory holding Pulumi.yaml")
-    reference.set_defaults(handler=_config_reference)
+    generate.add_argument("--write", action="store_true", help="rewrite stale files")
+    generate.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    generate.set_defaults(handler=_generate)
 
     policy = commands.add_parser(
         "policy-config",

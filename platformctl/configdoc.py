@@ -1,14 +1,15 @@
 """The configuration reference (`docs/config.md`), generated from the config model and its
-presets so it cannot drift: `platformctl config-reference --write` regenerates it and a test
+presets so it cannot drift: `platformctl generate --write` regenerates it and a test
 fails when the committed file differs."""
 
 from __future__ import annotations
 
+import types
 import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from stacks import config as config_model
@@ -18,7 +19,7 @@ DOC_PATH = Path("docs") / "config.md"
 _HEADER = """\
 # Configuration reference
 
-<!-- Generated from stacks/config.py by `platformctl config-reference --write`. Do not edit:
+<!-- Generated from stacks/config.py by `platformctl generate --write`. Do not edit:
      tests/test_docs.py fails when this file and the model disagree. -->
 
 Every key a stack file (`Pulumi.<stack>.yaml`) may set. `<name>` stands for a name you choose
@@ -39,6 +40,12 @@ def _type_name(annotation: Any) -> str:
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
         return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in args if a is not type(None)]
+        name = " or ".join(_type_name(a) for a in members)
+        return f"{name} (optional)" if len(members) < len(args) else name
+    if annotation is SecretStr:
+        return "secret string (`pulumi config set --secret`)"
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in args)
     if origin in (tuple, list):

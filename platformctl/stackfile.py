@@ -17,7 +17,8 @@ import yaml
 
 from stacks.config import ConfigError
 
-SECRET_PLACEHOLDER = "offline-secret-placeholder"
+# URL-shaped, so a secret URL setting validates with it (.invalid never resolves: RFC 2606).
+SECRET_PLACEHOLDER = "https://offline-secret-placeholder.invalid/"
 _STACK_FILE_KEYS = {"config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"}
 
 

@@ -33,6 +33,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     model_validator,
 )
@@ -198,6 +199,27 @@ MaintenanceWindow = Annotated[
              "ddd:hh:mm-ddd:hh:mm in UTC, e.g. sun:04:30-sun:05:30"),
 ]
 LogRetention = Annotated[int, AfterValidator(lambda v: _retention(v))]
+PromDuration = Annotated[str, _pattern(r"\d+[smhdwy]", "a Prometheus duration, e.g. 15d")]
+Quantity = Annotated[str, _pattern(r"\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?",
+                                   "a Kubernetes quantity, e.g. 500m or 2Gi")]
+MetricSelector = Annotated[
+    str,
+    _pattern(r"[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?",
+             "a counter metric with an optional label selector, e.g. "
+             "http_requests_total{service=\"checkout\",code=~\"5..\"}"),
+]
+HttpsUrl = Annotated[str, _pattern(r"https://[^\s]+", "an https:// URL")]
+Email = Annotated[str, _pattern(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", "an email address")]
+SlackChannel = Annotated[str, _pattern(r"#[a-z0-9_-]{1,80}", "a Slack channel, e.g. #platform-alerts")]
+
+
+def _https_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and not value.get_secret_value().startswith("https://"):
+        raise ValueError("is not an https:// URL")
+    return value
+
+
+SecretUrl = Annotated[SecretStr, AfterValidator(_https_secret)]
 
 
 def _retention(value: int) -> int:
@@ -589,6 +611,126 @@ class Database(_Model):
 
 
 
+class SloSpec(_Model):
+    """A service level objective, as data: the component turns it into recording rules over the
+    standard windows and multiwindow, multi-burn-rate alerts (Google SRE workbook, chapter 5)."""
+
+    service: Slug = Field(description="Service the SLO is about (the `service` label).")
+    team: Slug = Field(description="Team that owns it (the `team` label; routes its alerts).")
+    description: str = Field(min_length=1, max_length=200, description="What is measured.")
+    objective: float = Field(gt=0.5, lt=1, description="Target good-event ratio, e.g. 0.999.")
+    window_days: Literal[7, 14, 28, 30] = Field(30, description="SLO window in days.")
+    total: MetricSelector = Field(description="Counter of all events (a selector).")
+    errors: MetricSelector | None = Field(None, description="Counter of bad events; or `good`.")
+    good: MetricSelector | None = Field(None, description="Counter of good events; or `errors`.")
+
+    @model_validator(mode="after")
+    def _one_sli(self) -> SloSpec:
+        if (self.errors is None) == (self.good is None):
+            raise _Bad("errors", self.errors, "set exactly one of errors and good (the SLI is "
+                       "errors/total or 1 - good/total)")
+        return self
+
+    @property
+    def error_budget(self) -> float:
+        return round(1 - self.objective, 10)
+
+
+class PodResources(_Model):
+    """Requests and limits of a workload."""
+
+    cpu_request: Quantity = Field(description="CPU request, e.g. 200m.")
+    memory_request: Quantity = Field(description="Memory request, e.g. 1Gi.")
+    memory_limit: Quantity = Field(description="Memory limit, e.g. 2Gi.")
+
+
+class PrometheusSizing(_Model):
+    """Prometheus (`platform:observability.prometheus`)."""
+
+    replicas: int = Field(ge=1, le=3, description="Prometheus replicas (each scrapes everything).")
+    retention: PromDuration = Field(description="How long samples are kept, e.g. 15d.")
+    storage_gib: int = Field(ge=10, le=1000, description="gp3 volume per replica, GiB.")
+    resources: PodResources = Field(description="Requests and limits per replica.")
+
+
+class AlertmanagerSizing(_Model):
+    """Alertmanager (`platform:observability.alertmanager`)."""
+
+    replicas: int = Field(ge=1, le=3, description="Alertmanager replicas (they gossip).")
+    storage_gib: int = Field(2, ge=1, le=100, description="gp3 volume per replica, GiB.")
+
+
+class Observability(_Model):
+    """Prometheus, Alertmanager and Grafana (kube-prometheus-stack) and the SLOs
+    (`platform:observability`)."""
+
+    chart_version: ChartVersion = Field(
+        # prometheus-community kube-prometheus-stack 92.2.0 (looked up 2026-11-21).
+        "92.2.0", description="kube-prometheus-stack chart version.",
+    )
+    namespace: Slug = Field("monitoring", description="Namespace of the monitoring stack.")
+    prometheus: PrometheusSizing = Field(description="Prometheus sizing.")
+    alertmanager: AlertmanagerSizing = Field(description="Alertmanager sizing.")
+    grafana_replicas: int = Field(1, ge=1, le=3, description="Grafana replicas.")
+    slos: tuple[SloSpec, ...] = Field(
+        (), description="Teams' SLOs (docs/slo-template.yaml is the template); the platform's "
+        "own SLOs are built in.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_slos(self) -> Observability:
+        seen = set()
+        for slo in self.slos:
+            if slo.service in seen:
+                raise _Bad("slos", slo.service, "two SLOs for one service; allowed: one each")
+            seen.add(slo.service)
+        return self
+
+
+class Receiver(_Model):
+    """Where a team's alerts go (`platform:alerting.receivers[]`). Webhook and Slack URLs are
+    secrets: `pulumi config set --secret --path 'platform:alerting.receivers[0].slackWebhookUrl'
+    <url>`; without one, the receiver drops its alerts and `pulumi up` warns."""
+
+    name: Slug = Field(description="Receiver name.")
+    teams: tuple[Slug, ...] = Field(min_length=1, description="Teams (the `team` label) routed here.")
+    severities: tuple[Literal["critical", "warning"], ...] = Field(
+        ("critical", "warning"), min_length=1, description="Severities routed here.")
+    slack_channel: SlackChannel | None = Field(None, description="Slack channel for Slack URLs.")
+    slack_webhook_url: SecretUrl | None = Field(None, description="Slack incoming webhook (secret).")
+    webhook_url: SecretUrl | None = Field(None, description="Generic webhook, e.g. a pager (secret).")
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> Receiver:
+        if self.slack_webhook_url is not None and self.webhook_url is not None:
+            raise _Bad("webhookUrl", "[secret]", "set only one of slackWebhookUrl and webhookUrl")
+        if self.slack_webhook_url is not None and self.slack_channel is None:
+            raise _Bad("slackChannel", None, "required with slackWebhookUrl")
+        return self
+
+
+class Alerting(_Model):
+    """Alert routing (`platform:alerting`)."""
+
+    receivers: tuple[Receiver, ...] = Field(min_length=1, description="Alert receivers.")
+    default_receiver: Slug = Field(description="Receiver for alerts of no listed team.")
+    emails: tuple[Email, ...] = Field(
+        (), description="Addresses subscribed to the SNS topic of CloudWatch alarms and budget "
+        "notifications (each confirms by email).",
+    )
+    runbook_base_url: HttpsUrl = Field(
+        description="Where docs/runbooks/ is browsable, e.g. "
+        "https://github.com/<org>/platform/blob/main/docs/runbooks; alerts link there.")
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> Alerting:
+        names = [r.name for r in self.receivers]
+        if self.default_receiver not in names:
+            raise _Bad("defaultReceiver", self.default_receiver,
+                       f"is not a receiver; allowed: {', '.join(names)}")
+        return self
+
+
 class PlatformConfig(_Model):
     """A whole environment. The stack file's `platform:<key>` keys, laid over the preset."""
 
@@ -613,6 +755,8 @@ class PlatformConfig(_Model):
     network: Network = Field(description="The VPC.")
     cluster: Cluster = Field(description="The EKS cluster.")
     database: Database = Field(description="RDS for PostgreSQL.")
+    observability: Observability = Field(description="Monitoring stack and SLOs.")
+    alerting: Alerting = Field(description="Alert routing and notification.")
 
     @model_validator(mode="after")
     def _production_controls(self) -> PlatformConfig:
@@ -666,6 +810,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "database": {"instanceClass": "db.t4g.micro", "maxAllocatedStorageGib": 50,
                      "applyImmediately": True},
+        "observability": {
+            "prometheus": {"replicas": 1, "retention": "7d", "storageGib": 20, "resources": {
+                "cpuRequest": "200m", "memoryRequest": "1Gi", "memoryLimit": "2Gi"}},
+            "alertmanager": {"replicas": 1},
+        },
     },
     "prod": {
         "network": {
@@ -683,6 +832,11 @@ PRESETS: dict[str, dict[str, Any]] = {
             },
         },
         "database": {"instanceClass": "db.t4g.small", "maxAllocatedStorageGib": 100},
+        "observability": {
+            "prometheus": {"replicas": 2, "retention": "15d", "storageGib": 50, "resources": {
+                "cpuRequest": "500m", "memoryRequest": "2Gi", "memoryLimit": "3Gi"}},
+            "alertmanager": {"replicas": 2},
+        },
     },
 }
 
@@ -719,6 +873,15 @@ def nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
+def _listed_model(annotation: Any) -> type[BaseModel] | None:
+    """The model a `tuple[Model, ...]` field holds."""
+    if typing.get_origin(annotation) is tuple:
+        item = typing.get_args(annotation)[0]
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item
+    return None
+
+
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the key at `loc` (aliases), to list what keys it allows."""
     model: type[BaseModel] = PlatformConfig
@@ -729,13 +892,14 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         if field is None:
             return model
         inner, is_map = nested_model(field.annotation)
-        if inner is None:
+        listed = _listed_model(field.annotation)
+        if inner is None and listed is None:
             return model
-        if is_map:
+        if is_map or listed is not None:
             if not parts:
                 return model
-            parts.pop(0)  # the map's key (a node group's name)
-        model = inner
+            parts.pop(0)  # the map's key (a node group's name) or the list's index
+        model = inner or listed
     return model
 
 
@@ -752,10 +916,20 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 _NOT_SET = "(not set)"
 
 
+def _is_secret(loc: tuple[Any, ...]) -> bool:
+    """Whether the key at `loc` holds a secret (its value is never shown)."""
+    owner = _model_at(loc[:-1]) if loc else None
+    field = next((f for f in owner.model_fields.values() if f.alias == loc[-1]), None) \
+        if owner is not None and loc else None
+    return field is not None and "SecretStr" in str(field.annotation)
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     """One line: key path, bad value, what is wrong and what is allowed."""
     loc = tuple(error["loc"])
     kind = error["type"]
+    if _is_secret(loc):
+        error = {**error, "input": "[secret]"}
     if kind == "extra_forbidden":
         owner = _model_at(loc[:-1]) or PlatformConfig
         allowed = [f.alias for f in owner.model_fields.values()
@@ -800,7 +974,13 @@ def build(raw: Mapping[str, Any], region: str | None, source: str) -> PlatformCo
         model = PlatformConfig.model_validate(merged)
     except ValidationError as exc:
         problems = list(extra_problems)
-        for error in exc.errors(include_url=False):
+        errors = exc.errors(include_url=False)
+        # A list whose item failed also reports itself "too short": the item's error says it.
+        inner_locs = [tuple(e["loc"]) for e in errors]
+        errors = [e for e in errors if not (e["type"] == "too_short" and any(
+            len(other) > len(e["loc"]) and other[:len(e["loc"])] == tuple(e["loc"])
+            for other in inner_locs))]
+        for error in errors:
             line = _describe(error)
             if tuple(error["loc"]) == ("region",):  # the one key outside our namespace
                 line = "aws:region" + line.removeprefix(f"{PROJECT_NAMESPACE}:region")

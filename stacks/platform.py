@@ -1,5 +1,6 @@
 """The platform, composed for one environment. Reads top to bottom like the architecture:
-configuration, tagging, network, cluster, database (then, as they land, the add-ons).
+configuration, tagging, network, cluster, database, observability (then, as they land, the
+other add-ons).
 
 `run()` is the whole program. It returns the stack outputs instead of exporting them, because
 `pulumi.export` registers nothing under the test runtime (PLATFORM.md); `__main__.py` exports
@@ -15,6 +16,7 @@ from components import costing, tagging
 from components.cluster import Cluster
 from components.database import Database
 from components.network import Network
+from components.observability import ObservabilityStack
 from stacks import config as config_model
 
 
@@ -36,6 +38,8 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     cluster = Cluster(env, cfg.cluster, network, cfg.region, tags_for=cfg.standard_tags,
                       opts=aws_only)
     database = Database(env, cfg.database, network, cluster.node_security_group, opts=aws_only)
+    observability = ObservabilityStack(env, cfg.observability, cfg.alerting, cluster, database,
+                                       env, cfg.budget_monthly_usd, opts=aws_only)
 
     cost_report = costs.report(cfg.region)
     return {
@@ -63,6 +67,12 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         "databaseName": database.instance.db_name,
         "databaseMasterUsername": database.instance.username,
         "databaseSecurityGroupId": database.security_group.id,
+        # observability (nothing public: reach the UIs through the cluster API)
+        "grafanaPortForward": observability.port_forwards["grafana"],
+        "prometheusPortForward": observability.port_forwards["prometheus"],
+        "alertmanagerPortForward": observability.port_forwards["alertmanager"],
+        "grafanaAdminPassword": observability.grafana_password.result,  # a secret
+        "alertsTopicArn": observability.topic.arn,
         # what it costs (the one cost model; platformctl cost --stack-output reads these)
         "monthlyCostUsd": cost_report.apply(lambda r: float(r["totalMonthlyUsd"])),
         "costReport": cost_report,

@@ -115,16 +115,19 @@ def test_master_password_is_generated_secret_and_write_only(stack):
 
 
 def test_no_secret_appears_in_plaintext_in_outputs_or_inputs(stack):
-    (password,) = stack.of_type("random:index/randomPassword:RandomPassword")
-    secret_value = password.outputs["result"]
-    assert len(secret_value) == 32
-    assert "result" in password.additional_secret_outputs
-    for key, output in stack.outputs.items():
-        if not output.secret:
-            assert secret_value not in str(output.value), key
-    for resource in stack.resources:
-        assert secret_value not in str(mask_secrets(resource.inputs)), resource.name
+    passwords = stack.of_type("random:index/randomPassword:RandomPassword")
+    assert {p.name.rsplit("-", 2)[-2] for p in passwords} >= {"master", "grafana"}
+    for password in passwords:
+        secret_value = password.outputs["result"]
+        assert len(secret_value) >= 24
+        assert "result" in password.additional_secret_outputs
+        for key, output in stack.outputs.items():
+            if not output.secret:
+                assert secret_value not in str(output.value), key
+        for resource in stack.resources:
+            assert secret_value not in str(mask_secrets(resource.inputs)), resource.name
     assert "databaseMasterPassword" not in stack.outputs
+    assert stack.outputs["grafanaAdminPassword"].secret
 
 
 @pytest.mark.parametrize("field", ["multiAz", "deletionProtection", "finalSnapshot", "protect"])

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 def test_config_reference_is_generated_from_the_model():
     committed = (REPO / configdoc.DOC_PATH).read_text(encoding="utf-8")
     assert committed == configdoc.render(), (
-        "docs/config.md is stale: run `platformctl config-reference --write`"
+        "docs/config.md is stale: run `platformctl generate --write`"
     )
 
 
@@ -46,7 +46,7 @@ def test_readme_starts_with_the_two_commands():
 
 def test_readme_shows_a_pr_comment_for_a_real_change():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert "### `dev`: **Blocked**: 1 mandatory violation(s), $192.52/month" in readme
+    assert "### `dev`: **Blocked**: 1 mandatory violation(s), $194.58/month" in readme
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in readme
 
 

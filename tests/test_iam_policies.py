@@ -28,7 +28,8 @@ def documents(evaluation: Evaluation) -> list[tuple[str, str, str]]:
     for resource in evaluation.resources:
         if resource.type == "aws:iam/role:Role":
             found.append((resource.name, "trust", resource.inputs["assumeRolePolicy"]))
-        elif resource.type in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
+        elif resource.type in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy",
+                               "aws:sns/topicPolicy:TopicPolicy"):
             found.append((resource.name, "policy", resource.inputs["policy"]))
     return found
 

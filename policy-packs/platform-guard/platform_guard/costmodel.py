@@ -51,6 +51,10 @@ class _NoPrice(Exception):
     pass
 
 
+class _RuntimeCreated(Exception):
+    """The resource makes AWS create billable resources at run time that the plan cannot show."""
+
+
 @dataclass(frozen=True)
 class CostInput:
     """One resource, engine-shaped."""
@@ -414,7 +418,7 @@ def _instance(r: CostInput, ctx: _Context):
 
 
 def _runtime_created(r: CostInput) -> str | None:
-    """What a resource makes AWS create at run time, outside the plan."""
+    """What a resource makes AWS create at run time, outside the plan, that cannot be priced."""
     if r.type == "kubernetes:helm.sh/v3:Release":
         chart = str(_get(r.props, "chart", default=""))
         if chart.endswith("aws-load-balancer-controller"):
@@ -422,6 +426,57 @@ def _runtime_created(r: CostInput) -> str | None:
                     "Services at run time are not in the plan (an ALB is about $16.43/month plus "
                     "capacity units)")
     return None
+
+
+_QUANTITY = {"Gi": 1, "Ti": 1024, "Mi": Decimal(1) / 1024}
+
+
+def _gib(quantity: Any) -> Decimal:
+    text = str(quantity)
+    for suffix, factor in _QUANTITY.items():
+        if text.endswith(suffix):
+            return Decimal(text[: -len(suffix)]) * Decimal(factor)
+    return Decimal(text) / (1024 ** 3)  # plain bytes
+
+
+def _claim(spec: Any) -> tuple[Decimal, str] | None:
+    """(GiB, storage class) of a volumeClaimTemplate in chart values, if any."""
+    claim = _get(spec, "volumeClaimTemplate", "spec")
+    if not claim:
+        return None
+    size = _get(claim, "resources", "requests", "storage")
+    return (_gib(size), str(_get(claim, "storageClassName", default="gp3"))) if size else None
+
+
+def _release_volumes(r: CostInput, ctx: _Context) -> list[_Item]:
+    """EBS volumes a chart's operator creates from its values (kube-prometheus-stack)."""
+    values = _get(r.props, "values", default={})
+    items = []
+    for key, label, spec_path in (
+        ("prometheus-volumes", "Prometheus", ("prometheus", "prometheusSpec")),
+        ("alertmanager-volumes", "Alertmanager", ("alertmanager", "alertmanagerSpec")),
+    ):
+        spec = _get(values, *spec_path, default={})
+        claim = _claim(_get(spec, "storageSpec" if label == "Prometheus" else "storage"))
+        if claim is None:
+            continue
+        size, storage_class = claim
+        replicas = int(_get(spec, "replicas", default=1))
+        unit = ctx.price("ebs.gp3" if storage_class == "gp3" else "ebs.gp2")
+        items.append(_Item(key, f"{label}: {replicas} x {size:g} GiB {storage_class} volumes",
+                           unit * size * replicas, f"{replicas} x {size:g} GiB x ${unit}"))
+    return items
+
+
+@_rule("kubernetes:helm.sh/v3:Release")
+def _release(r: CostInput, ctx: _Context):
+    chart = str(_get(r.props, "chart", default=""))
+    if chart.endswith("kube-prometheus-stack"):
+        return _release_volumes(r, ctx)
+    runtime = _runtime_created(r)
+    if runtime is not None:
+        raise _RuntimeCreated(runtime)
+    return []  # in-cluster software: runs on the priced nodes
 
 
 def _free(r: CostInput) -> bool:
@@ -442,13 +497,9 @@ def estimate(resources: Iterable[CostInput], region: str) -> CostReport:
         rule = _RULES.get(r.type)
         try:
             if rule is None:
-                runtime = _runtime_created(r)
-                if runtime is not None:
-                    lines.append(CostLine(r.type, r.name, r.component, "created at run time",
-                                          None, key="runtime", unpriced_reason=runtime))
                 if _free(r):
                     free.append((r.type, r.name))
-                elif runtime is None:
+                else:
                     lines.append(CostLine(
                         r.type, r.name, r.component, "no price rule", None, key="unpriced",
                         unpriced_reason=f"the cost model has no rule for {r.type}"))
@@ -463,6 +514,9 @@ def estimate(resources: Iterable[CostInput], region: str) -> CostReport:
             lines.append(CostLine(r.type, r.name, r.component, "unknown until apply", None,
                                   key="unpriced",
                                   unpriced_reason=f"{unknown.what} is unknown until apply"))
+        except _RuntimeCreated as runtime:
+            lines.append(CostLine(r.type, r.name, r.component, "created at run time", None,
+                                  key="runtime", unpriced_reason=str(runtime)))
         except _NoPrice as missing:
             lines.append(CostLine(r.type, r.name, r.component, "no price", None,
                                   key="unpriced", unpriced_reason=str(missing)))

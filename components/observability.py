@@ -1,0 +1,388 @@
+"""`ObservabilityStack`: Prometheus, Alertmanager and Grafana (kube-prometheus-stack), the SLO and
+platform alert rules, Alertmanager routing, dashboards as code, and the AWS side: CloudWatch
+alarms on the database, an SNS topic for them, and the environment's AWS Budget.
+
+What it owns is first-class Kubernetes objects (namespace, secrets, PrometheusRules, dashboard
+ConfigMaps), so policies and validators see them; the chart is a pinned `helm.v3.Release`.
+Nothing is exposed publicly: Grafana, Prometheus and Alertmanager are ClusterIP services reached
+with `kubectl port-forward` (the stack exports the commands).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from components import alerts, iam, slo
+from components.cluster import Cluster
+from components.database import Database
+from components.tagging import PlatformComponent
+from stacks.config import Alerting, Observability, SloSpec
+
+RELEASE = "platform-monitoring"  # fullnameOverride: names of the chart's objects
+CHART_REPO = "https://prometheus-community.github.io/helm-charts"
+# The operator reads Alertmanager's config from this secret (useExistingSecret):
+# alertmanager-<fullname>-alertmanager.
+ALERTMANAGER_SECRET = f"alertmanager-{RELEASE}-alertmanager"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+DASHBOARD_UID = "platform-slos"
+
+# RDS for PostgreSQL: max_connections = DBInstanceClassMemory / 9531392 (parameter group
+# default), by the class's memory in GiB.
+_CLASS_MEMORY_GIB = {"db.t4g.micro": 1, "db.t4g.small": 2, "db.t4g.medium": 4,
+                     "db.t4g.large": 8, "db.t4g.xlarge": 16, "db.m7g.large": 8,
+                     "db.m7g.xlarge": 16, "db.r7g.large": 16}
+
+
+def max_connections(instance_class: str) -> int:
+    return int(_CLASS_MEMORY_GIB.get(instance_class, 1) * 1024**3 // 9531392)
+
+
+def alertmanager_config(alerting: Alerting, urls: Mapping[str, str | None]) -> dict[str, Any]:
+    """Alertmanager's configuration: routes by team and severity, a receiver per configured
+    receiver (`urls` gives each one's secret URL, or None: the receiver then drops alerts),
+    warnings inhibited by their critical twin, grouping by alert, service and team."""
+    receivers: list[dict[str, Any]] = [{"name": "null"}]
+    routes: list[dict[str, Any]] = [
+        # The chart's always-firing heartbeat and info inhibitor go nowhere.
+        {"receiver": "null", "matchers": ['alertname = "Watchdog"']},
+        {"receiver": "null", "matchers": ['alertname = "InfoInhibitor"']},
+    ]
+    for receiver in alerting.receivers:
+        entry: dict[str, Any] = {"name": receiver.name}
+        url = urls.get(receiver.name)
+        if url and receiver.slack_webhook_url is not None:
+            entry["slack_configs"] = [{
+                "api_url": url, "channel": receiver.slack_channel, "send_resolved": True,
+                "title": '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} '
+                         '{{ .CommonLabels.service }}',
+                "text": '{{ range .Alerts }}*{{ .Labels.severity }}*: {{ .Annotations.summary }}'
+                        '\n{{ .Annotations.description }}\nRunbook: {{ .Annotations.runbook_url }}'
+                        '\n{{ end }}',
+            }]
+        elif url:
+            entry["webhook_configs"] = [{"url": url, "send_resolved": True}]
+        receivers.append(entry)
+        teams = "|".join(receiver.teams)
+        severities = "|".join(receiver.severities)
+        routes.append({
+            "receiver": receiver.name,
+            "matchers": [f'team =~ "{teams}"', f'severity =~ "{severities}"'],
+            "routes": [
+                # Pages repeat hourly until resolved; tickets twice a day.
+                {"receiver": receiver.name, "matchers": ['severity = "critical"'],
+                 "group_wait": "30s", "repeat_interval": "1h"},
+                {"receiver": receiver.name, "matchers": ['severity = "warning"'],
+                 "group_wait": "5m", "repeat_interval": "12h"},
+            ],
+        })
+    return {
+        "global": {"resolve_timeout": "5m"},
+        "route": {
+            "receiver": alerting.default_receiver,
+            "group_by": ["alertname", "service", "team"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": routes,
+        },
+        "inhibit_rules": [{
+            # A page makes its ticket-level twin (same alert, same service) redundant.
+            "source_matchers": ['severity = "critical"'],
+            "target_matchers": ['severity = "warning"'],
+            "equal": ["alertname", "service", "namespace"],
+        }],
+        "receivers": receivers,
+    }
+
+
+def rule_groups(observability: Observability, alerting: Alerting) -> dict[str, list[dict]]:
+    """The PrometheusRule specs this stack deploys: the SLOs' and the platform alerts'."""
+    burn_runbook = alerts.SLO_BURN.runbook_url(alerting.runbook_base_url)
+    slos: Sequence[SloSpec] = (*slo.PLATFORM_SLOS, *observability.slos)
+    return {
+        "platform-slos": slo.slo_rule_groups(slos, burn_runbook),
+        "platform-alerts": alerts.prometheus_rule_groups(alerting.runbook_base_url),
+    }
+
+
+def slo_dashboard(slos: Sequence[SloSpec]) -> dict[str, Any]:
+    """A Grafana dashboard: per SLO, the SLI and error budget left over its window, and the burn
+    rate over 1h and 6h (1.0 spends the budget exactly in the window)."""
+    panels: list[dict[str, Any]] = []
+    for row, spec in enumerate(slos):
+        selector = f'service="{spec.service}"'
+        window = f"{spec.window_days}d"
+        ratio = f"avg_over_time(slo:sli_error:ratio_rate5m{{{selector}}}[{window}])"
+        y = row * 8
+        panels += [
+            {"type": "stat", "title": f"{spec.service}: SLI over {window} (objective "
+             f"{spec.objective:.4g})", "gridPos": {"x": 0, "y": y, "w": 6, "h": 8},
+             "datasource": {"type": "prometheus", "uid": "prometheus"},
+             "fieldConfig": {"defaults": {"unit": "percentunit", "decimals": 3}},
+             "targets": [{"refId": "A", "expr": f"1 - {ratio}"}]},
+            {"type": "stat", "title": f"{spec.service}: error budget left",
+             "gridPos": {"x": 6, "y": y, "w": 6, "h": 8},
+             "datasource": {"type": "prometheus", "uid": "prometheus"},
+             "fieldConfig": {"defaults": {"unit": "percentunit", "min": 0, "max": 1,
+                                          "thresholds": {"mode": "absolute", "steps": [
+                                              {"color": "red", "value": None},
+                                              {"color": "yellow", "value": 0.25},
+                                              {"color": "green", "value": 0.5}]}}},
+             "targets": [{"refId": "A", "expr": f"1 - ({ratio} / {spec.error_budget:g})"}]},
+            {"type": "timeseries", "title": f"{spec.service}: burn rate (1 = on budget)",
+             "gridPos": {"x": 12, "y": y, "w": 12, "h": 8},
+             "datasource": {"type": "prometheus", "uid": "prometheus"},
+             "targets": [
+                 {"refId": "A", "legendFormat": "1h",
+                  "expr": f"slo:sli_error:ratio_rate1h{{{selector}}} / {spec.error_budget:g}"},
+                 {"refId": "B", "legendFormat": "6h",
+                  "expr": f"slo:sli_error:ratio_rate6h{{{selector}}} / {spec.error_budget:g}"},
+             ]},
+        ]
+    return {"uid": DASHBOARD_UID, "title": "Platform / SLOs and error budgets",
+            "tags": ["platform", "slo"], "timezone": "utc", "schemaVersion": 39,
+            "refresh": "1m", "time": {"from": "now-24h", "to": "now"}, "panels": panels}
+
+
+def helm_values(observability: Observability, environment: str) -> dict[str, Any]:
+    """kube-prometheus-stack values. Every key checked on 2026-11-21 against the chart's
+    values.yaml (prometheus-community/helm-charts, charts/kube-prometheus-stack; grafana.admin.*
+    in the grafana subchart's)."""
+    prom, manager = observability.prometheus, observability.alertmanager
+    pod = prom.resources
+
+    def volume(gib: int) -> dict[str, Any]:
+        return {"volumeClaimTemplate": {"spec": {
+            "storageClassName": "gp3", "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{gib}Gi"}}}}}
+
+    return {
+        "fullnameOverride": RELEASE,
+        "crds": {"enabled": True},
+        # EKS runs etcd, the scheduler and the controller manager out of reach, and kube-proxy
+        # binds its metrics to localhost: no targets, so no rules or monitors for them.
+        "defaultRules": {"create": True, "rules": {
+            "etcd": False, "kubeControllerManager": False, "kubeSchedulerAlerting": False,
+            "kubeSchedulerRecording": False, "kubeProxy": False, "windows": False}},
+        "kubeEtcd": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "alertmanager": {
+            "podDisruptionBudget": {"enabled": manager.replicas > 1, "minAvailable": 1},
+            "alertmanagerSpec": {
+                "replicas": manager.replicas,
+                # The configuration is our own Secret (routing, receivers with secret URLs).
+                "useExistingSecret": True,
+                "storage": volume(manager.storage_gib),
+                "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
+                              "limits": {"memory": "256Mi"}},
+            },
+        },
+        "grafana": {
+            "replicas": observability.grafana_replicas,
+            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user",
+                      "passwordKey": "admin-password"},
+            "ingress": {"enabled": False},
+            "defaultDashboardsTimezone": "utc",
+            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
+                                       "labelValue": "1", "searchNamespace": "ALL"}},
+            "resources": {"requests": {"cpu": "50m", "memory": "256Mi"},
+                          "limits": {"memory": "512Mi"}},
+        },
+        "prometheus": {"prometheusSpec": {
+            "replicas": prom.replicas,
+            "retention": prom.retention,
+            "storageSpec": volume(prom.storage_gib),
+            "resources": {"requests": {"cpu": pod.cpu_request, "memory": pod.memory_request},
+                          "limits": {"memory": pod.memory_limit}},
+            # Pick up every PrometheusRule / ServiceMonitor / PodMonitor, not only the chart's.
+            "ruleSelectorNilUsesHelmValues": False,
+            "serviceMonitorSelectorNilUsesHelmValues": False,
+            "podMonitorSelectorNilUsesHelmValues": False,
+            "externalLabels": {"environment": environment},
+        }},
+    }
+
+
+class ObservabilityStack(PlatformComponent):
+    """Monitoring, alerting, dashboards and the AWS-side alarms and budget."""
+
+    service = "observability"
+    type_token = "platform:index:ObservabilityStack"
+
+    def __init__(
+        self,
+        name: str,
+        observability: Observability,
+        alerting: Alerting,
+        cluster: Cluster,
+        database: Database,
+        environment: str,
+        budget_monthly_usd: float,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(name, opts)
+        self.observability, self.alerting = observability, alerting
+        namespace = observability.namespace
+        k8s_opts = cluster.k8s_options(self)
+
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-monitoring",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={
+                "team": "platform",
+                "app.kubernetes.io/part-of": "platform",
+                # node-exporter reads the host (hostNetwork, hostPID, hostPath): privileged.
+                "pod-security.kubernetes.io/enforce": "privileged",
+            }),
+            opts=k8s_opts,
+        )
+        in_namespace = cluster.k8s_options(self, depends_on=[self.namespace])
+
+        # Grafana's admin credentials: generated, kept as a secret, never in chart values.
+        self.grafana_password = random.RandomPassword(
+            f"{name}-grafana-admin", length=24, special=False,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]))
+        k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=namespace,
+                                                labels={"team": "platform"}),
+            string_data={"admin-user": "admin",
+                         "admin-password": self.grafana_password.result},
+            opts=in_namespace,
+        )
+
+        # Alertmanager's configuration, with the receivers' secret URLs.
+        missing = [r.name for r in alerting.receivers
+                   if r.slack_webhook_url is None and r.webhook_url is None]
+        for receiver in missing:
+            pulumi.log.warn(
+                f"platform:alerting receiver '{receiver}' has no slackWebhookUrl or webhookUrl: "
+                "its alerts are dropped until one is set with `pulumi config set --secret "
+                f"--path 'platform:alerting.receivers[<index of {receiver}>].slackWebhookUrl' "
+                "<url>`", resource=self)
+        urls = {r.name: (r.slack_webhook_url or r.webhook_url).get_secret_value()
+                for r in alerting.receivers if r.name not in missing}
+        config_yaml = yaml.safe_dump(alertmanager_config(alerting, urls), sort_keys=False)
+        k8s.core.v1.Secret(
+            f"{name}-alertmanager-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ALERTMANAGER_SECRET, namespace=namespace,
+                                                labels={"team": "platform"}),
+            string_data={"alertmanager.yaml": pulumi.Output.secret(config_yaml)},
+            opts=in_namespace,
+        )
+
+        # Chart 92.2.0, pinned in stacks/config.py (Observability.chart_version).
+        self.release = k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            name="kube-prometheus-stack",
+            chart="kube-prometheus-stack",
+            version=observability.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=namespace,
+            values=helm_values(observability, environment),
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            opts=cluster.k8s_options(self, depends_on=[self.namespace, cluster.storage_class]),
+        )
+
+        # Rules and dashboards: first-class objects, created once the chart (and its CRDs) is in.
+        after_chart = cluster.k8s_options(self, depends_on=[self.release])
+        self.rules = {}
+        for rule_name, groups in rule_groups(observability, alerting).items():
+            self.rules[rule_name] = k8s.apiextensions.CustomResource(
+                f"{name}-{rule_name}",
+                api_version="monitoring.coreos.com/v1",
+                kind="PrometheusRule",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=rule_name, namespace=namespace,
+                                                    labels={"team": "platform"}),
+                spec={"groups": groups},
+                opts=after_chart,
+            )
+        slos = (*slo.PLATFORM_SLOS, *observability.slos)
+        k8s.core.v1.ConfigMap(
+            f"{name}-slo-dashboard",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="platform-slo-dashboard", namespace=namespace,
+                labels={"grafana_dashboard": "1", "team": "platform"}),
+            data={"platform-slos.json": json.dumps(slo_dashboard(slos), indent=2)},
+            opts=in_namespace,
+        )
+
+        # AWS side: an SNS topic for alarms and budget notifications.
+        self.topic = aws.sns.Topic(f"{name}-alerts", opts=pulumi.ResourceOptions(parent=self))
+        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        aws.sns.TopicPolicy(
+            f"{name}-alerts",
+            arn=self.topic.arn,
+            policy=self.topic.arn.apply(lambda arn: iam.to_json(
+                iam.alerts_topic_policy(arn, account))),
+            opts=pulumi.ResourceOptions(parent=self.topic),
+        )
+        for index, email in enumerate(alerting.emails):
+            aws.sns.TopicSubscription(f"{name}-alerts-email-{index}", topic=self.topic.arn,
+                                      protocol="email", endpoint=email,
+                                      opts=pulumi.ResourceOptions(parent=self.topic))
+
+        db = database.config
+        for alarm in alerts.database_alarms(max_connections(db.instance_class)):
+            spec = alarm.cloudwatch
+            threshold = spec.get("threshold")
+            if "threshold_fraction" in spec:  # of the allocated storage, in bytes
+                threshold = db.allocated_storage_gib * 1024**3 * spec["threshold_fraction"]
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{alarm.slug}",
+                alarm_description=(f"[{alarm.severity}] {alarm.summary}. {alarm.description} "
+                                   f"Runbook: {alarm.runbook_url(alerting.runbook_base_url)}"),
+                namespace="AWS/RDS",
+                metric_name=spec["metric"],
+                dimensions={"DBInstanceIdentifier": database.identifier},
+                statistic=spec["statistic"],
+                period=spec["period"],
+                evaluation_periods=spec["periods"],
+                comparison_operator=spec["comparison"],
+                threshold=float(threshold),
+                treat_missing_data="breaching" if alarm.paging else "notBreaching",
+                alarm_actions=[self.topic.arn],
+                ok_actions=[self.topic.arn],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[database.instance]),
+            )
+
+        # The environment's AWS Budget: the same figure the policy pack checks the estimate
+        # against, on the environment's tagged spend (activate the `environment` cost allocation
+        # tag in the billing console).
+        self.budget = aws.budgets.Budget(
+            f"{name}-monthly",
+            budget_type="COST",
+            limit_amount=f"{budget_monthly_usd:.2f}",
+            limit_unit="USD",
+            time_unit="MONTHLY",
+            cost_filters=[aws.budgets.BudgetCostFilterArgs(
+                name="TagKeyValue", values=[f"user:environment${environment}"])],
+            notifications=[
+                aws.budgets.BudgetNotificationArgs(
+                    notification_type=kind, comparison_operator="GREATER_THAN",
+                    threshold=threshold, threshold_type="PERCENTAGE",
+                    subscriber_sns_topic_arns=[self.topic.arn],
+                    subscriber_email_addresses=list(alerting.emails) or None)
+                for kind, threshold in (("FORECASTED", 80), ("ACTUAL", 100))
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        service = f"svc/{RELEASE}"
+        self.port_forwards = {
+            "grafana": f"kubectl -n {namespace} port-forward {service}-grafana 3000:80",
+            "prometheus": f"kubectl -n {namespace} port-forward {service}-prometheus 9090",
+            "alertmanager": f"kubectl -n {namespace} port-forward {service}-alertmanager 9093",
+        }
+        self.register_outputs({"alertsTopicArn": self.topic.arn})

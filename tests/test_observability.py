@@ -1,0 +1,584 @@
+"""The ObservabilityStack: rules rendered from the real stacks' SLO specs and checked by promtool,
+burn-rate detection times proved by `promtool test rules` against the workbook's arithmetic,
+every platform alert firing on its bad series only, runbooks in sync, Alertmanager config checked
+by amtool, owned Kubernetes objects validated, and the AWS-side alarms and budget."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from components import alerts, slo
+from components.observability import ALERTMANAGER_SECRET, alertmanager_config, max_connections
+from platformctl import cli, stackfile
+from platformctl.guard import policy_config
+from platformctl.harness import Evaluation, Secret, evaluate, unwrap_secrets
+from stacks.config import Alerting, SloSpec
+from tests.conftest import REPO, mutate, stack_config, write_stack
+
+PROMTOOL, AMTOOL = shutil.which("promtool"), shutil.which("amtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package "
+                                    "`prometheus`) is installed by .ci/run")
+needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool (Debian package "
+                                  "`prometheus-alertmanager`) is installed by .ci/run")
+CRDS = REPO.parent / "shared" / "crds"
+RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+
+
+def rule_files(evaluation: Evaluation, directory: Path) -> list[Path]:
+    """The rule files of a stack, as its recorded PrometheusRules deploy them."""
+    paths = []
+    for resource in evaluation.of_type(RULE):
+        name = resource.inputs["metadata"]["name"]
+        path = directory / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(unwrap_secrets(resource.inputs)["spec"], sort_keys=False))
+        paths.append(path)
+    return paths
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@needs_promtool
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_rules_rendered_from_the_real_stacks_pass_promtool(evaluations, tmp_path, stack_name):
+    paths = rule_files(evaluations[stack_name], tmp_path)
+    assert sorted(p.name for p in paths) == ["platform-alerts.yaml", "platform-slos.yaml"]
+    result = promtool("check", "rules", *map(str, paths), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    slos = yaml.safe_load((tmp_path / "platform-slos.yaml").read_text())["groups"]
+    services = {g["name"].split("-", 1)[1].rsplit("-", 1)[0] for g in slos}
+    assert {"kube-apiserver", "argocd", "ingress"} <= services
+
+
+# -- burn-rate detection times --------------------------------------------------------------
+
+STEP = 2  # minutes between samples and between rule evaluations
+RATE = 1000  # requests per minute
+HEALTHY = 3 * 24 * 60  # minutes of healthy history: every window is full before the step
+APISERVER = next(s for s in slo.PLATFORM_SLOS if s.service == "kube-apiserver")
+BURN_RUNBOOK = alerts.SLO_BURN.runbook_url(
+    stack_config("dev")["platform:alerting"]["runbookBaseUrl"])
+
+
+def _window_minutes(window: str) -> int:
+    return int(slo._hours(window) * 60)
+
+
+def expected_ratio(error_ratio: float, minutes_since_step: int, window: str) -> float:
+    """The workbook's arithmetic: the window holds `minutes_since_step` minutes of errors (at
+    most the window). Prometheus's rate() agrees: it extrapolates the total to the window's
+    start, and the error counter, zero there, not at all."""
+    window_minutes = _window_minutes(window)
+    return error_ratio * min(max(minutes_since_step, 0), window_minutes) / window_minutes
+
+
+def expected_alerts(error_ratio: float, minutes: int) -> list[dict[str, Any]]:
+    """The burn alerts that must fire `minutes` after the step; refuses a time within 5% of a
+    threshold, where sampling could tip the result either way."""
+    firing = []
+    rules = {(r["labels"]["severity"], r["labels"]["window"]): r
+             for r in slo.alert_rules(APISERVER, BURN_RUNBOOK)}
+    for severity, burn, long_window, short_window in slo.BURN_ALERTS:
+        threshold = burn * APISERVER.error_budget
+        values = [expected_ratio(error_ratio, minutes, w) for w in (long_window, short_window)]
+        for value in values:
+            assert value == 0 or abs(value - threshold) / threshold >= 0.05, (
+                f"{minutes} min is too close to the {burn}x threshold to assert")
+        if all(v > threshold for v in values):
+            rule = rules[(severity, long_window)]
+            firing.append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
+    return firing
+
+
+def burn_test(error_ratio: float, checks: list[int]) -> dict[str, Any]:
+    """A promtool test group: healthy for 3 days, then `error_ratio` of requests fail; at each
+    check (minutes after the step) exactly the arithmetic's alerts are firing."""
+    samples_before = HEALTHY // STEP
+    after = max(checks) // STEP + 2
+    per_step = RATE * STEP
+    errors = round(per_step * error_ratio)
+    return {
+        "interval": f"{STEP}m",
+        "input_series": [
+            {"series": 'apiserver_request_total{job="apiserver",code="200"}',
+             "values": f"0+{per_step}x{samples_before - 1} "
+                       f"{samples_before * per_step}+{per_step - errors}x{after}"},
+            {"series": 'apiserver_request_total{job="apiserver",code="500"}',
+             "values": f"0x{samples_before - 1} 0+{errors}x{after}"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": f"{HEALTHY + minutes}m", "alertname": slo.ALERT_NAME,
+             "exp_alerts": expected_alerts(error_ratio, minutes)}
+            for minutes in checks
+        ],
+    }
+
+
+# (scenario, error ratio, minutes after the step to check, what the checks must show)
+SCENARIOS = {
+    # A total outage pages within about 5 minutes.
+    "outage": (1.0, [0, 6], lambda fired: fired[0] == [] and ("critical", "1h") in fired[1]),
+    # 2% (burn 20x) pages after 14.4/20 of the 1h window = 43.2 min, and not before.
+    "burn-20x": (0.02, [40, 48],
+                 lambda fired: fired[0] == [] and fired[1] == [("critical", "1h")]),
+    # 0.05% (burn 0.5x) never alerts over 3 days.
+    "burn-0.5x": (0.0005, [60, 24 * 60, 3 * 24 * 60], lambda fired: fired == [[], [], []]),
+    # 0.25% (burn 2.5x) never pages; opens a ticket through the 1x/3d pair after 0.4 x 3 days
+    # = 28.8 h, not before, and never through the 3x/1d pair.
+    "burn-2.5x": (0.0025, [26 * 60, 31 * 60, 3 * 24 * 60],
+                  lambda fired: fired[0] == [] and fired[1] == fired[2] == [("warning", "3d")]),
+}
+
+
+@pytest.fixture(scope="module")
+def burn_runs(evaluations, tmp_path_factory):
+    """Each scenario through promtool, in parallel (each takes seconds)."""
+    directory = tmp_path_factory.mktemp("burn")
+    rule_files(evaluations["dev"], directory)
+    jobs = {}
+    for name, (ratio, checks, _) in SCENARIOS.items():
+        test = {"rule_files": ["platform-slos.yaml"], "evaluation_interval": f"{STEP}m",
+                "tests": [burn_test(ratio, checks)]}
+        (directory / f"{name}.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+        jobs[name] = test
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(zip(jobs, pool.map(
+            lambda n: promtool("test", "rules", f"{n}.yaml", cwd=directory), jobs),
+            strict=True))
+    return jobs, results
+
+
+@needs_promtool
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_burn_rate_alerts_fire_when_the_workbook_says(burn_runs, scenario):
+    jobs, results = burn_runs
+    result = results[scenario]
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = jobs[scenario]["tests"][0]["alert_rule_test"]
+    fired = [[(a["exp_labels"]["severity"], a["exp_labels"]["window"]) for a in c["exp_alerts"]]
+             for c in checks]
+    assert SCENARIOS[scenario][2](fired), fired
+
+
+def test_the_arithmetic_matches_the_workbook():
+    # Detection time of a 2% error rate on a 99.9% SLO over the 1h window: 14.4/20 h.
+    assert round(0.0144 / 0.02 * 60, 1) == 43.2
+    assert expected_ratio(0.02, 43, "1h") < 14.4 * 0.001 < expected_ratio(0.02, 44, "1h")
+    # 2.5x over 3 days: 1/2.5 of the window.
+    assert round(1 / 2.5 * 72, 1) == 28.8
+
+
+# -- the platform alerts, each on a bad and a healthy series -------------------------------
+
+ALERT_CASES: dict[str, dict[str, Any]] = {
+    "PlatformNodeNotReady": {
+        "series": [('kube_node_status_condition{condition="Ready",status="true",node="n1"}',
+                    "1x10 0x30"),
+                   ('kube_node_status_condition{condition="Ready",status="true",node="n2"}',
+                    "1x40")],
+        "quiet_at": "14m", "firing_at": "36m",
+        "labels": {"condition": "Ready", "status": "true", "node": "n1"},
+        "annotations": {"summary": "Node n1 is not Ready",
+                        "description": "Node n1 has not been Ready for 15 minutes; its pods are "
+                                       "being rescheduled if capacity allows."},
+    },
+    "PlatformPodCrashLooping": {
+        "series": [('kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff",'
+                    'namespace="apps",pod="api-1",container="api"}', "0x5 1x40"),
+                   ('kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff",'
+                    'namespace="apps",pod="api-2",container="api"}', "0x45")],
+        "quiet_at": "10m", "firing_at": "30m",
+        "labels": {"reason": "CrashLoopBackOff", "namespace": "apps", "pod": "api-1",
+                   "container": "api"},
+        "annotations": {"summary": "apps/api-1 is crash-looping",
+                        "description": "Container api of apps/api-1 has been in "
+                                       "CrashLoopBackOff for 15 minutes."},
+    },
+    "PlatformVolumeFillingUp": {
+        "series": [('kubelet_volume_stats_available_bytes{namespace="monitoring",'
+                    'persistentvolumeclaim="data"}', "20000000000-50000000x300"),
+                   ('kubelet_volume_stats_capacity_bytes{namespace="monitoring",'
+                    'persistentvolumeclaim="data"}', "100000000000x300"),
+                   ('kubelet_volume_stats_available_bytes{namespace="monitoring",'
+                    'persistentvolumeclaim="quiet"}', "50000000000x300"),
+                   ('kubelet_volume_stats_capacity_bytes{namespace="monitoring",'
+                    'persistentvolumeclaim="quiet"}', "100000000000x300")],
+        "quiet_at": "190m", "firing_at": "215m",
+        "labels": {"namespace": "monitoring", "persistentvolumeclaim": "data"},
+        "annotations": {"summary": "Volume monitoring/data fills within 4 hours",
+                        "description": "Less than 10% free and, at the last 6 hours' rate, "
+                                       "full within 4 hours: the workload using it will fail "
+                                       "writes."},
+    },
+    "PlatformTargetDown": {
+        "series": [('up{job="node-exporter",namespace="monitoring",instance="a"}', "1x5 0x30"),
+                   ('up{job="node-exporter",namespace="monitoring",instance="b"}', "1x35"),
+                   ('up{job="node-exporter",namespace="monitoring",instance="c"}', "1x35"),
+                   ('up{job="grafana",namespace="monitoring",instance="g"}', "1x35")],
+        "quiet_at": "10m", "firing_at": "30m",
+        "labels": {"job": "node-exporter", "namespace": "monitoring"},
+        "annotations": {"summary": "More than 10% of the node-exporter targets are down",
+                        "description": "More than 10% of the scrape targets of job "
+                                       "node-exporter in monitoring have been down for 15 "
+                                       "minutes: its metrics, and any SLO computed from them, "
+                                       "are incomplete."},
+    },
+    "PlatformArgoCDAppDegraded": {
+        "series": [('argocd_app_info{name="shop",project="payments",health_status="Degraded",'
+                    'sync_status="Synced"}', "1x30"),
+                   ('argocd_app_info{name="cart",project="payments",health_status="Healthy",'
+                    'sync_status="Synced"}', "1x30")],
+        "quiet_at": "10m", "firing_at": "20m",
+        "labels": {"name": "shop", "project": "payments", "health_status": "Degraded",
+                   "sync_status": "Synced"},
+        "annotations": {"summary": "Argo CD application shop is Degraded",
+                        "description": "Application shop (project payments) has been Degraded "
+                                       "for 15 minutes."},
+    },
+    "PlatformArgoCDAppOutOfSync": {
+        "series": [('argocd_app_info{name="shop",project="payments",health_status="Healthy",'
+                    'sync_status="OutOfSync"}', "1x45"),
+                   ('argocd_app_info{name="cart",project="payments",health_status="Healthy",'
+                    'sync_status="Synced"}', "1x45")],
+        "quiet_at": "20m", "firing_at": "40m",
+        "labels": {"name": "shop", "project": "payments", "health_status": "Healthy",
+                   "sync_status": "OutOfSync"},
+        "annotations": {"summary": "Argo CD application shop is out of sync",
+                        "description": "Application shop has been OutOfSync for 30 minutes: "
+                                       "what runs is not what Git says."},
+    },
+    "PlatformVaultSealed": {
+        "series": [('vault_core_unsealed{pod="vault-0"}', "1x5 0x10"),
+                   ('vault_core_unsealed{pod="vault-1"}', "1x15")],
+        "quiet_at": "6m", "firing_at": "10m",
+        "labels": {"pod": "vault-0"},
+        "annotations": {"summary": "Vault vault-0 is sealed",
+                        "description": "A sealed Vault serves no secrets: new pods that need "
+                                       "secrets cannot start and dynamic database credentials "
+                                       "cannot be renewed."},
+    },
+    "PlatformAlertNotificationsFailing": {
+        "series": [('alertmanager_notifications_failed_total{integration="slack"}', "0+1x30"),
+                   ('alertmanager_notifications_failed_total{integration="webhook"}', "0x30")],
+        "quiet_at": "10m", "firing_at": "25m",
+        "labels": {"integration": "slack"},
+        "annotations": {"summary": "Alertmanager cannot deliver notifications to slack",
+                        "description": "Notifications to slack have been failing for 15 "
+                                       "minutes: pages may not reach anyone."},
+    },
+}
+
+
+def test_every_platform_alert_has_a_case():
+    assert set(ALERT_CASES) == {a.name for a in alerts.PROMETHEUS_ALERTS}
+    assert len(alerts.all_alerts()) >= 8 + 1  # platform alerts, SLO burns, RDS alarms
+
+
+@needs_promtool
+def test_each_platform_alert_fires_on_its_bad_series_only(evaluations, tmp_path):
+    rule_files(evaluations["dev"], tmp_path)
+    base = evaluations["dev"].config.alerting.runbook_base_url
+    tests = []
+    for alert in alerts.PROMETHEUS_ALERTS:
+        case = ALERT_CASES[alert.name]
+        firing = {"exp_labels": {**case["labels"], "severity": alert.severity,
+                                 "team": alert.team},
+                  "exp_annotations": {**case["annotations"],
+                                      "runbook_url": alert.runbook_url(base)}}
+        tests.append({
+            "interval": "1m",
+            "input_series": [{"series": s, "values": v} for s, v in case["series"]],
+            "alert_rule_test": [
+                {"eval_time": case["quiet_at"], "alertname": alert.name, "exp_alerts": []},
+                {"eval_time": case["firing_at"], "alertname": alert.name,
+                 "exp_alerts": [firing]},
+            ],
+        })
+    (tmp_path / "alerts-test.yaml").write_text(yaml.safe_dump(
+        {"rule_files": ["platform-alerts.yaml"], "evaluation_interval": "1m", "tests": tests},
+        sort_keys=False))
+    result = promtool("test", "rules", "alerts-test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_severity_summary_description_and_runbook(evaluations):
+    base = evaluations["dev"].config.alerting.runbook_base_url
+    spec = next(r for r in evaluations["dev"].of_type(RULE)
+                if r.inputs["metadata"]["name"] == "platform-alerts").inputs["spec"]
+    for rule in spec["groups"][0]["rules"]:
+        assert rule["labels"]["severity"] in ("critical", "warning")
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        assert rule["annotations"]["runbook_url"].startswith(base + "/")
+
+
+# -- runbooks ------------------------------------------------------------------------------
+
+def test_runbooks_are_generated_and_in_sync():
+    generated = alerts.runbooks()
+    committed = {p.relative_to(REPO) for p in (REPO / alerts.RUNBOOK_DIR).glob("*.md")}
+    assert committed == set(generated), "run `platformctl generate --write`"
+    for path, text in generated.items():
+        assert (REPO / path).read_text() == text, f"{path} is stale: platformctl generate --write"
+        for section in ("## Ownership", "## SLO", "## Dashboards", "## First 10 Minutes",
+                        "## Rollback"):
+            assert section in text, (path, section)
+
+
+def test_every_paging_alert_links_its_runbook(evaluations):
+    base = evaluations["prod"].config.alerting.runbook_base_url
+    paging = [a for a in alerts.all_alerts() if a.paging]
+    assert {a.name for a in paging} >= {"SLOErrorBudgetBurn", "PlatformVaultSealed",
+                                        "PlatformVolumeFillingUp", "DatabaseStorageLow"}
+    for alert in paging:
+        url = alert.runbook_url(base)
+        assert url.startswith(base + "/") and url.endswith(".md")
+        assert (REPO / alerts.RUNBOOK_DIR / url.rsplit("/", 1)[1]).is_file(), url
+    # The rules carry the same links.
+    specs = [r.inputs["spec"] for r in evaluations["prod"].of_type(RULE)]
+    urls = {rule["annotations"]["runbook_url"] for spec in specs for group in spec["groups"]
+            for rule in group["rules"] if rule.get("labels", {}).get("severity") == "critical"}
+    assert urls <= {a.runbook_url(base) for a in paging}
+
+
+def test_generate_reports_stale_files(tmp_path, capsys):
+    shutil.copytree(REPO / "docs", tmp_path / "docs")
+    (tmp_path / "Pulumi.yaml").write_text("name: platform\nruntime: python\n")
+    assert cli.main(["generate", "--project-dir", str(tmp_path)]) == 0
+    (tmp_path / "docs" / "runbooks" / "platform-vault-sealed.md").write_text("edited by hand\n")
+    assert cli.main(["generate", "--project-dir", str(tmp_path)]) == 1
+    assert "stale: docs/runbooks/platform-vault-sealed.md" in capsys.readouterr().out
+
+
+# -- Alertmanager ----------------------------------------------------------------------------
+
+ALERTING = Alerting.model_validate({
+    "receivers": [
+        {"name": "platform", "teams": ["platform"], "slackChannel": "#platform-alerts",
+         "slackWebhookUrl": "https://hooks.slack.com/services/T0/B0/placeholder"},
+        {"name": "payments-pager", "teams": ["payments"], "severities": ["critical"],
+         "webhookUrl": "https://pager.example.com/hook"},
+        {"name": "payments-chat", "teams": ["payments"], "severities": ["warning"]},
+    ],
+    "defaultReceiver": "platform",
+    "runbookBaseUrl": "https://github.com/example-org/platform/blob/main/docs/runbooks",
+})
+
+
+def _urls(alerting: Alerting) -> dict[str, str | None]:
+    return {r.name: (r.slack_webhook_url or r.webhook_url).get_secret_value()
+            if (r.slack_webhook_url or r.webhook_url) else None for r in alerting.receivers}
+
+
+@needs_amtool
+def test_alertmanager_config_passes_amtool(tmp_path):
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(alertmanager_config(ALERTING, _urls(ALERTING))))
+    result = subprocess.run([AMTOOL, "check-config", str(path)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Found:" in result.stdout
+
+
+@needs_amtool
+def test_alertmanager_routes_by_team_and_severity(tmp_path):
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(alertmanager_config(ALERTING, _urls(ALERTING))))
+
+    def route(*labels: str) -> str:
+        result = subprocess.run([AMTOOL, "config", "routes", "test", "--config.file", str(path),
+                                 *labels], capture_output=True, text=True, timeout=60)
+        return result.stdout.strip()
+
+    assert route("team=payments", "severity=critical", "alertname=X") == "payments-pager"
+    assert route("team=payments", "severity=warning", "alertname=X") == "payments-chat"
+    assert route("team=platform", "severity=critical", "alertname=X") == "platform"
+    assert route("team=unknown", "severity=warning", "alertname=X") == "platform"
+    assert route("alertname=Watchdog", "severity=none") == "null"
+
+
+def test_warnings_are_inhibited_by_their_critical_twin():
+    config = alertmanager_config(ALERTING, _urls(ALERTING))
+    (rule,) = config["inhibit_rules"]
+    assert rule["source_matchers"] == ['severity = "critical"']
+    assert rule["target_matchers"] == ['severity = "warning"']
+    assert {"alertname", "service"} <= set(rule["equal"])
+    assert config["route"]["group_by"] == ["alertname", "service", "team"]
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert receivers["platform"]["slack_configs"][0]["channel"] == "#platform-alerts"
+    assert "slack_configs" not in receivers["payments-chat"]  # no URL: drops, and warns
+
+
+def test_receivers_without_a_url_warn_and_the_config_is_a_secret(evaluations, tmp_path):
+    dev = evaluations["dev"]
+    assert any("receiver 'platform' has no slackWebhookUrl" in w for w in dev.warnings)
+    config = stack_config("dev")
+    config["platform:alerting"]["receivers"][0]["slackWebhookUrl"] = {"secure": "v1:AAAA"}
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    assert not any("has no slackWebhookUrl" in w for w in evaluation.warnings)
+    (secret,) = [s for s in evaluation.of_type("kubernetes:core/v1:Secret")
+                 if s.inputs["metadata"]["name"] == ALERTMANAGER_SECRET]
+    assert isinstance(secret.inputs["stringData"], Secret)  # the URL makes the data secret
+    rendered = yaml.safe_load(unwrap_secrets(secret.inputs)["stringData"]["alertmanager.yaml"])
+    slack = next(r for r in rendered["receivers"] if r["name"] == "platform")["slack_configs"][0]
+    assert slack["api_url"] == stackfile.SECRET_PLACEHOLDER  # the stack file's secure: value
+
+
+# -- the chart, owned objects, dashboards ----------------------------------------------------
+
+def _release(evaluation: Evaluation):
+    return next(r for r in evaluation.of_type("kubernetes:helm.sh/v3:Release")
+                if r.inputs["chart"] == "kube-prometheus-stack")
+
+
+def test_chart_is_pinned_sized_per_environment_and_private(evaluations):
+    dev, prod = _release(evaluations["dev"]), _release(evaluations["prod"])
+    for release in (dev, prod):
+        assert release.inputs["version"] == "92.2.0"
+        assert release.inputs["repositoryOpts"]["repo"] == \
+            "https://prometheus-community.github.io/helm-charts"
+        values = release.inputs["values"]
+        assert values["grafana"]["ingress"]["enabled"] is False
+        assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"
+        assert "adminPassword" not in values["grafana"]
+        assert values["alertmanager"]["alertmanagerSpec"]["useExistingSecret"] is True
+        spec = values["prometheus"]["prometheusSpec"]
+        claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+        assert claim["storageClassName"] == "gp3"
+        assert spec["resources"]["limits"]["memory"]
+        assert spec["ruleSelectorNilUsesHelmValues"] is False
+        assert "LoadBalancer" not in json.dumps(values)
+    dev_spec = dev.inputs["values"]["prometheus"]["prometheusSpec"]
+    prod_spec = prod.inputs["values"]["prometheus"]["prometheusSpec"]
+    assert (dev_spec["replicas"], dev_spec["retention"]) == (1, "7d")
+    assert (prod_spec["replicas"], prod_spec["retention"]) == (2, "15d")
+    assert prod.inputs["values"]["alertmanager"]["alertmanagerSpec"]["replicas"] == 2
+
+
+def _manifest(resource) -> dict[str, Any]:
+    inputs = unwrap_secrets(resource.inputs)
+    return {k: v for k, v in inputs.items() if k in (
+        "apiVersion", "kind", "metadata", "spec", "data", "stringData", "type", "provisioner",
+        "parameters", "reclaimPolicy", "volumeBindingMode", "allowVolumeExpansion")}
+
+
+def test_owned_kubernetes_objects_validate_strictly(stack):
+    checked = 0
+    for resource in stack.resources:
+        if not resource.custom or not resource.type.startswith("kubernetes:"):
+            continue
+        if resource.type.startswith(("kubernetes:helm.sh", "kubernetes:monitoring.coreos.com")):
+            continue
+        kubernetes_validate.validate(_manifest(resource), "1.36.0", strict=True)
+        checked += 1
+    assert checked >= 5  # namespace, secrets, configmap, storage class
+
+
+@pytest.mark.skipif(not CRDS.is_dir(), reason="the upstream CRDs are in ../shared/crds (CI has "
+                    "them; a clone of this repository alone does not)")
+def test_prometheus_rules_validate_against_the_upstream_crd(stack):
+    crd = yaml.safe_load((CRDS / "monitoring.coreos.com_prometheusrules.yaml").read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema = version["schema"]["openAPIV3Schema"]
+    rules = stack.of_type(RULE)
+    assert len(rules) == 2
+    for resource in rules:
+        jsonschema.Draft4Validator(schema).validate(_manifest(resource))
+
+
+def test_slo_dashboard_is_provisioned_as_code(stack):
+    (config_map,) = [c for c in stack.of_type("kubernetes:core/v1:ConfigMap")
+                     if c.inputs["metadata"]["name"] == "platform-slo-dashboard"]
+    assert config_map.inputs["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(config_map.inputs["data"]["platform-slos.json"])
+    titles = " ".join(p["title"] for p in dashboard["panels"])
+    for spec in slo.PLATFORM_SLOS:
+        assert f"{spec.service}: error budget left" in titles
+    assert dashboard["uid"] == "platform-slos"
+
+
+# -- SLO specs: teams' and the template ----------------------------------------------------
+
+TEMPLATE = REPO / "docs" / "slo-template.yaml"
+
+
+@needs_promtool
+def test_the_slo_template_is_a_valid_spec_with_valid_rules(tmp_path):
+    spec = SloSpec.model_validate(yaml.safe_load(TEMPLATE.read_text()))
+    path = tmp_path / "team.yaml"
+    path.write_text(yaml.safe_dump({"groups": slo.slo_rule_groups([spec], "https://x/r.md")}))
+    result = promtool("check", "rules", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_team_slo_in_the_stack_config_becomes_rules(tmp_path):
+    team = yaml.safe_load(TEMPLATE.read_text())
+    config = mutate(stack_config("dev"), "platform:observability.slos", [team])
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    (rules,) = [r for r in evaluation.of_type(RULE)
+                if r.inputs["metadata"]["name"] == "platform-slos"]
+    names = [g["name"] for g in rules.inputs["spec"]["groups"]]
+    assert f"slo-{team['service']}-alerts" in names
+
+
+def test_a_bad_slo_is_a_config_error(tmp_path, capsys):
+    team = {**yaml.safe_load(TEMPLATE.read_text()), "objective": 1.5}
+    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:observability.slos",
+                                        [team]))
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == 2
+    assert "platform:observability.slos[0].objective: 1.5" in capsys.readouterr().err
+
+
+# -- AWS side: alarms, topic, budget -------------------------------------------------------
+
+def test_database_alarms_notify_the_alerts_topic(stack):
+    (topic,) = stack.of_type("aws:sns/topic:Topic")
+    alarms = {a.name.split("-", 1)[1]: a for a in stack.of_type(
+        "aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert set(alarms) == {"database-cpu-high", "database-storage-low",
+                           "database-connections-high"}
+    db = stack.of_type("aws:rds/instance:Instance")[0]
+    for alarm in alarms.values():
+        assert alarm.inputs["dimensions"] == {"DBInstanceIdentifier": db.inputs["identifier"]}
+        assert alarm.inputs["alarmActions"] == [topic.outputs["arn"]]
+        assert "Runbook: https://" in alarm.inputs["alarmDescription"]
+    storage = alarms["database-storage-low"].inputs
+    assert storage["threshold"] == db.inputs["allocatedStorage"] * 1024**3 * 0.10
+    connections = alarms["database-connections-high"].inputs["threshold"]
+    assert connections == int(max_connections(db.inputs["instanceClass"]) * 0.8)
+    policy = json.loads(stack.of_type("aws:sns/topicPolicy:TopicPolicy")[0].inputs["policy"])
+    assert {s["Principal"]["Service"] for s in policy["Statement"]} == {
+        "cloudwatch.amazonaws.com", "budgets.amazonaws.com"}
+
+
+def test_aws_budget_uses_the_same_figure_as_the_policy_pack(stack):
+    (budget,) = stack.of_type("aws:budgets/budget:Budget")
+    figure = policy_config(stack.config)["budget-limit"]["budgetMonthlyUsd"]
+    assert float(budget.inputs["limitAmount"]) == figure == stack.config.budget_monthly_usd
+    assert budget.inputs["timeUnit"] == "MONTHLY" and budget.inputs["budgetType"] == "COST"
+    notifications = {(n["notificationType"], n["threshold"]) for n in budget.inputs["notifications"]}
+    assert notifications == {("FORECASTED", 80), ("ACTUAL", 100)}
+    (topic,) = stack.of_type("aws:sns/topic:Topic")
+    for n in budget.inputs["notifications"]:
+        assert n["subscriberSnsTopicArns"] == [topic.outputs["arn"]]
+    assert budget.inputs["costFilters"] == [
+        {"name": "TagKeyValue", "values": [f"user:environment${stack.config.environment}"]}]
+
+
+def test_nothing_is_exposed_and_the_uis_are_port_forwarded(stack):
+    assert stack.outputs["grafanaPortForward"].value.startswith("kubectl -n monitoring "
+                                                                "port-forward svc/")
+    assert stack.outputs["grafanaAdminPassword"].secret
+    for resource in stack.resources:
+        assert resource.inputs.get("spec", {}).get("type") != "LoadBalancer" \
+            if isinstance(resource.inputs.get("spec"), dict) else True
