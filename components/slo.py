@@ -104,10 +104,9 @@ def _hours(window: str) -> float:
 
 def slo_rule_groups(slos: Iterable[SloSpec], runbook_url: str) -> list[dict[str, Any]]:
     """Prometheus rule groups (the `groups:` of a rule file / PrometheusRule spec)."""
-    groups = []
-    for slo in slos:
-        groups.append({"name": f"slo-{slo.service}-recording", "interval": "1m",
-                       "rules": recording_rules(slo)})
-        groups.append({"name": f"slo-{slo.service}-alerts", "interval": "1m",
-                       "rules": alert_rules(slo, runbook_url)})
-    return groups
+    # One group per SLO, recording rules first: rules of a group are evaluated in order, so the
+    # burn alerts read ratios recorded in the same evaluation. In separate groups they would race
+    # (groups run independently) and lag the recordings by up to an interval.
+    return [{"name": f"slo-{slo.service}", "interval": "1m",
+             "rules": recording_rules(slo) + alert_rules(slo, runbook_url)}
+            for slo in slos]

@@ -57,8 +57,11 @@ def test_rules_rendered_from_the_real_stacks_pass_promtool(evaluations, tmp_path
     result = promtool("check", "rules", *map(str, paths), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     slos = yaml.safe_load((tmp_path / "platform-slos.yaml").read_text())["groups"]
-    services = {g["name"].split("-", 1)[1].rsplit("-", 1)[0] for g in slos}
+    services = {g["name"].removeprefix("slo-") for g in slos}
     assert {"kube-apiserver", "argocd", "ingress"} <= services
+    for group in slos:  # alerts evaluated after the ratios they read, in the same group
+        kinds = ["record" if "record" in r else "alert" for r in group["rules"]]
+        assert kinds == sorted(kinds, reverse=True) and set(kinds) == {"record", "alert"}
 
 
 # -- burn-rate detection times --------------------------------------------------------------
@@ -528,7 +531,7 @@ def test_a_team_slo_in_the_stack_config_becomes_rules(tmp_path):
     (rules,) = [r for r in evaluation.of_type(RULE)
                 if r.inputs["metadata"]["name"] == "platform-slos"]
     names = [g["name"] for g in rules.inputs["spec"]["groups"]]
-    assert f"slo-{team['service']}-alerts" in names
+    assert f"slo-{team['service']}" in names
 
 
 def test_a_bad_slo_is_a_config_error(tmp_path, capsys):
