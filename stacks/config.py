@@ -209,6 +209,15 @@ MetricSelector = Annotated[
              "http_requests_total{service=\"checkout\",code=~\"5..\"}"),
 ]
 HttpsUrl = Annotated[str, _pattern(r"https://[^\s]+", "an https:// URL")]
+RegistryPrefix = Annotated[
+    str,
+    _pattern(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?/([a-z0-9._-]+/)*",
+             "a registry prefix ending in '/', e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/"),
+]
+Capability = Annotated[str, _pattern(r"[A-Z][A-Z_]{1,30}", "a Linux capability, e.g. NET_BIND_SERVICE")]
+GroupName = Annotated[
+    str, _pattern(r"[a-z0-9][a-z0-9:._-]{0,62}", "a Kubernetes group name, e.g. checkout-admins")
+]
 Email = Annotated[str, _pattern(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", "an email address")]
 SlackChannel = Annotated[str, _pattern(r"#[a-z0-9_-]{1,80}", "a Slack channel, e.g. #platform-alerts")]
 
@@ -731,6 +740,96 @@ class Alerting(_Model):
         return self
 
 
+# Namespaces the platform's own components run in: never team namespaces, never matched by the
+# admission policies (node-exporter, the CNI, Gatekeeper itself need what those policies forbid).
+PLATFORM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default",
+                       "gatekeeper-system", "monitoring", "vault", "cosign-system", "argocd")
+
+
+class Gatekeeper(_Model):
+    """OPA Gatekeeper and the platform's admission policies (`platform:security.gatekeeper`).
+    The policies apply to team namespaces only; exemptions are annotations that expire
+    (README, "Admission policies")."""
+
+    chart_version: ChartVersion = Field(
+        # open-policy-agent/gatekeeper chart 3.23.0 (index.yaml, 2026-07-09; looked up 2026-11-21).
+        "3.23.0", description="`gatekeeper` chart version.",
+    )
+    replicas: int = Field(ge=1, le=5, description="Admission webhook replicas.")
+    enforcement: Literal["warn", "deny"] = Field(
+        description="What a violation does in team namespaces: `warn` admits and warns, `deny` "
+        "rejects.")
+    fail_closed: bool = Field(
+        description="Reject team workloads while the webhook is unreachable (failurePolicy "
+        "Fail) instead of admitting them unchecked. The platform's namespaces are exempt either "
+        "way, so the cluster can always heal.")
+    allowed_registries: tuple[RegistryPrefix, ...] = Field(
+        min_length=1, description="Image registries (prefixes ending in '/') team images may "
+        "come from.")
+    require_digest: bool = Field(description="Team images must be pinned by digest.")
+    probes_required: bool = Field(
+        description="Deployments and Rollouts must declare readiness and liveness probes.")
+    allowed_capabilities: tuple[Capability, ...] = Field(
+        (), description="Capabilities a container may add back after dropping ALL.")
+    required_labels: tuple[LabelKey, ...] = Field(
+        ("team", "app.kubernetes.io/name"), min_length=1,
+        description="Labels every team object and pod template carries.")
+    max_exemption_days: int = Field(
+        30, ge=1, le=90, description="How far ahead an exemption's date may be; a later date is "
+        "not honoured.")
+
+
+class Security(_Model):
+    """Admission control (`platform:security`)."""
+
+    gatekeeper: Gatekeeper = Field(description="Gatekeeper and its policies.")
+
+
+class TeamQuota(_Model):
+    """A team namespace's ResourceQuota (`platform:teams[].quota`)."""
+
+    requests_cpu: Quantity = Field("4", description="Sum of CPU requests.")
+    requests_memory: Quantity = Field("8Gi", description="Sum of memory requests.")
+    limits_memory: Quantity = Field("16Gi", description="Sum of memory limits.")
+    pods: int = Field(50, ge=1, le=1000, description="Pods.")
+    persistent_volume_claims: int = Field(10, ge=0, le=200, description="PVCs.")
+    requests_storage: Quantity = Field("100Gi", description="Sum of PVC storage requests.")
+
+
+class Team(_Model):
+    """A team: its namespaces get the baseline (Pod Security `restricted`, quota, limits,
+    default-deny network policies, RBAC), and the admission policies (`platform:teams[]`)."""
+
+    name: Slug = Field(description="Team name (the `team` label and tag).")
+    namespaces: tuple[Slug, ...] = Field(
+        min_length=1, description="The team's namespaces; default: one named after the team.")
+    admin_groups: tuple[GroupName, ...] = Field(
+        description="Kubernetes groups (EKS access entries) of the team's admins: read, "
+        "logs, port-forward, restart pods; never deploy (Argo CD does). Default: <name>-admins.")
+    viewer_groups: tuple[GroupName, ...] = Field(
+        description="Kubernetes groups with read-only access (no Secrets). Default: "
+        "<name>-viewers.")
+    quota: TeamQuota = Field(default_factory=TeamQuota, description="Per-namespace quota.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("name"), str):
+            name = data["name"]
+            data = {"namespaces": [name], "adminGroups": [f"{name}-admins"],
+                    "viewerGroups": [f"{name}-viewers"], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _not_platform(self) -> Team:
+        for namespace in self.namespaces:
+            if namespace in PLATFORM_NAMESPACES:
+                raise _Bad("namespaces", namespace, "is a platform namespace; allowed: any "
+                           "other name (platform namespaces: " + ", ".join(PLATFORM_NAMESPACES)
+                           + ")")
+        return self
+
+
 class PlatformConfig(_Model):
     """A whole environment. The stack file's `platform:<key>` keys, laid over the preset."""
 
@@ -757,6 +856,26 @@ class PlatformConfig(_Model):
     database: Database = Field(description="RDS for PostgreSQL.")
     observability: Observability = Field(description="Monitoring stack and SLOs.")
     alerting: Alerting = Field(description="Alert routing and notification.")
+    security: Security = Field(description="Admission control.")
+    teams: tuple[Team, ...] = Field(
+        (), description="The teams whose workloads run on the platform, each with its own "
+        "namespaces.")
+
+    @model_validator(mode="after")
+    def _teams_distinct(self) -> PlatformConfig:
+        names: set[str] = set()
+        namespaces: set[str] = set()
+        for index, team in enumerate(self.teams):
+            if team.name in names:
+                raise _Bad(f"teams[{index}].name", team.name, "is listed twice; allowed: each "
+                           "team once")
+            names.add(team.name)
+            for namespace in team.namespaces:
+                if namespace in namespaces or namespace == self.observability.namespace:
+                    raise _Bad(f"teams[{index}].namespaces", namespace, "is already taken; "
+                               "allowed: a namespace of one team only")
+                namespaces.add(namespace)
+        return self
 
     @model_validator(mode="after")
     def _production_controls(self) -> PlatformConfig:
@@ -815,6 +934,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "cpuRequest": "200m", "memoryRequest": "1Gi", "memoryLimit": "2Gi"}},
             "alertmanager": {"replicas": 1},
         },
+        "security": {"gatekeeper": {"replicas": 1, "enforcement": "warn", "failClosed": False,
+                                    "requireDigest": False, "probesRequired": False}},
     },
     "prod": {
         "network": {
@@ -837,6 +958,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "cpuRequest": "500m", "memoryRequest": "2Gi", "memoryLimit": "3Gi"}},
             "alertmanager": {"replicas": 2},
         },
+        "security": {"gatekeeper": {"replicas": 3, "enforcement": "deny", "failClosed": True,
+                                    "requireDigest": True, "probesRequired": True}},
     },
 }
 

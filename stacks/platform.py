@@ -13,10 +13,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components import costing, tagging
+from components.admission import AdmissionControl
 from components.cluster import Cluster
 from components.database import Database
 from components.network import Network
 from components.observability import ObservabilityStack
+from components.tenancy import Tenancy
 from stacks import config as config_model
 
 
@@ -40,6 +42,11 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     database = Database(env, cfg.database, network, cluster.node_security_group, opts=aws_only)
     observability = ObservabilityStack(env, cfg.observability, cfg.alerting, cluster, database,
                                        env, cfg.budget_monthly_usd, opts=aws_only)
+    # Security: admission policies for the team namespaces, and the namespaces themselves.
+    admission = AdmissionControl(env, cfg.security.gatekeeper, cluster,
+                                 [cfg.observability.namespace], opts=aws_only)
+    tenancy = Tenancy(env, cfg.teams, cluster, network, cfg.observability.namespace,
+                      opts=aws_only)
 
     cost_report = costs.report(cfg.region)
     return {
@@ -73,6 +80,10 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         "alertmanagerPortForward": observability.port_forwards["alertmanager"],
         "grafanaAdminPassword": observability.grafana_password.result,  # a secret
         "alertsTopicArn": observability.topic.arn,
+        # security and tenancy
+        "admissionEnforcement": cfg.security.gatekeeper.enforcement,
+        "admissionPolicies": sorted(admission.constraints),
+        "teamNamespaces": sorted(tenancy.namespaces),
         # what it costs (the one cost model; platformctl cost --stack-output reads these)
         "monthlyCostUsd": cost_report.apply(lambda r: float(r["totalMonthlyUsd"])),
         "costReport": cost_report,

@@ -1,0 +1,243 @@
+"""`AdmissionControl`: OPA Gatekeeper (a pinned Helm release) and the platform's admission
+policies, as ConstraintTemplates whose Rego lives in `components/rego/` and one constraint each.
+
+The policies apply to team namespaces only (selected by the team label `Tenancy` puts on them);
+the platform's own namespaces are excluded by name as well, so node-exporter, the CNI and the
+charts keep running. A violation warns in dev and is denied in prod (`enforcement`). An object
+may be exempted from one policy until a date, by an annotation (`lib.rego`): the exemption stops
+being honoured on that date, and one dated further ahead than `maxExemptionDays` never is.
+
+The first `pulumi up` on an empty cluster: a constraint's kind exists only once Gatekeeper has
+processed its template. The templates depend on the release (installed with `atomic`, so its
+webhook and CRDs are up) and carry `pulumi.com/waitFor: jsonpath={.status.created}=true`, which
+holds the update until Gatekeeper reports the constraint CRD created; each constraint depends
+on its template. So the order is release, template, created, constraint, in one update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster import Cluster
+from components.tagging import PlatformComponent
+from stacks.config import PLATFORM_NAMESPACES, Gatekeeper
+
+REGO_DIR = Path(__file__).parent / "rego"
+CHART_REPO = "https://open-policy-agent.github.io/gatekeeper/charts"
+NAMESPACE = "gatekeeper-system"
+TEMPLATE_API = "templates.gatekeeper.sh/v1"
+CONSTRAINT_API = "constraints.gatekeeper.sh/v1beta1"
+# Team namespaces carry this label (components/tenancy.py); the constraints select on it.
+TEAM_LABEL = "platform.example.org/team"
+EXEMPTION_PREFIX = "exempt.platform.example.org/"
+
+# Everything that makes pods: their own kinds and every controller with a pod template.
+POD_MAKERS = (
+    {"apiGroups": [""], "kinds": ["Pod", "ReplicationController"]},
+    {"apiGroups": ["apps"], "kinds": ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"]},
+    {"apiGroups": ["batch"], "kinds": ["Job", "CronJob"]},
+    {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
+)
+LONG_RUNNING = (
+    {"apiGroups": ["apps"], "kinds": ["Deployment"]},
+    {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
+)
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_EXEMPTION_DAYS = {"maxExemptionDays": {"type": "integer", "minimum": 1}}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One admission policy: a ConstraintTemplate (Rego in `rego/<file>`) and its constraint."""
+
+    id: str  # the constraint's name and the exemption annotation's suffix
+    kind: str  # the constraint kind Gatekeeper creates from the template
+    file: str
+    description: str
+    parameters: dict[str, Any]  # openAPIV3 properties of the constraint's parameters
+    values: Callable[[Gatekeeper], dict[str, Any]]
+    kinds: tuple[dict[str, Any], ...] = POD_MAKERS
+    enabled: Callable[[Gatekeeper], bool] = lambda gatekeeper: True
+
+    @property
+    def template_name(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def rego(self) -> str:
+        return (REGO_DIR / self.file).read_text()
+
+    @property
+    def exemption_annotation(self) -> str:
+        return EXEMPTION_PREFIX + self.id
+
+
+def _days(gatekeeper: Gatekeeper) -> dict[str, Any]:
+    return {"maxExemptionDays": gatekeeper.max_exemption_days}
+
+
+POLICIES: tuple[Policy, ...] = (
+    Policy("non-root", "K8sPlatformNonRoot", "non_root.rego",
+           "Containers run as a non-root user.", dict(_EXEMPTION_DAYS), _days),
+    Policy("no-privilege-escalation", "K8sPlatformNoPrivilegeEscalation",
+           "no_privilege_escalation.rego",
+           "Containers set allowPrivilegeEscalation: false.", dict(_EXEMPTION_DAYS), _days),
+    Policy("drop-capabilities", "K8sPlatformCapabilities", "capabilities.rego",
+           "Containers drop ALL capabilities and add back only allowed ones.",
+           {**_EXEMPTION_DAYS, "allowedCapabilities": _STRINGS},
+           lambda g: {**_days(g), "allowedCapabilities": list(g.allowed_capabilities)}),
+    Policy("resources", "K8sPlatformResources", "resources.rego",
+           "Containers request CPU and memory and limit memory.", dict(_EXEMPTION_DAYS), _days),
+    Policy("allowed-images", "K8sPlatformImages", "images.rego",
+           "Images come from approved registries (by digest where required).",
+           {**_EXEMPTION_DAYS, "registries": _STRINGS, "requireDigest": {"type": "boolean"}},
+           lambda g: {**_days(g), "registries": list(g.allowed_registries),
+                      "requireDigest": g.require_digest}),
+    Policy("required-labels", "K8sPlatformLabels", "labels.rego",
+           "Objects and their pod templates carry the required labels.",
+           {**_EXEMPTION_DAYS, "labels": _STRINGS},
+           lambda g: {**_days(g), "labels": list(g.required_labels)}),
+    Policy("host-isolation", "K8sPlatformHostIsolation", "host_isolation.rego",
+           "No host namespaces, hostPath volumes, host ports or privileged containers.",
+           dict(_EXEMPTION_DAYS), _days),
+    Policy("probes", "K8sPlatformProbes", "probes.rego",
+           "Deployments and Rollouts declare readiness and liveness probes.",
+           dict(_EXEMPTION_DAYS), _days, kinds=LONG_RUNNING,
+           enabled=lambda g: g.probes_required),
+)
+
+
+def library() -> str:
+    return (REGO_DIR / "lib.rego").read_text()
+
+
+def constraint_template(policy: Policy) -> dict[str, Any]:
+    return {
+        "apiVersion": TEMPLATE_API,
+        "kind": "ConstraintTemplate",
+        "metadata": {
+            "name": policy.template_name,
+            "labels": {"team": "platform"},
+            "annotations": {
+                "description": policy.description,
+                # Hold the update until Gatekeeper has created the constraint kind.
+                "pulumi.com/waitFor": "jsonpath={.status.created}=true",
+            },
+        },
+        "spec": {
+            "crd": {"spec": {
+                "names": {"kind": policy.kind},
+                "validation": {"openAPIV3Schema": {"type": "object",
+                                                   "properties": policy.parameters}},
+            }},
+            "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": policy.rego,
+                         "libs": [library()]}],
+        },
+    }
+
+
+def constraint(policy: Policy, gatekeeper: Gatekeeper,
+               excluded: Sequence[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": CONSTRAINT_API,
+        "kind": policy.kind,
+        "metadata": {"name": policy.id, "labels": {"team": "platform"},
+                     "annotations": {"description": policy.description,
+                                     "exemption-annotation": policy.exemption_annotation}},
+        "spec": {
+            "enforcementAction": gatekeeper.enforcement,
+            "match": {
+                "kinds": [dict(k) for k in policy.kinds],
+                "namespaceSelector": {"matchExpressions": [
+                    {"key": TEAM_LABEL, "operator": "Exists"}]},
+                "excludedNamespaces": sorted(excluded),
+            },
+            "parameters": policy.values(gatekeeper),
+        },
+    }
+
+
+def helm_values(gatekeeper: Gatekeeper, excluded: Sequence[str]) -> dict[str, Any]:
+    """Gatekeeper chart values; keys checked on 2026-11-21 against charts/gatekeeper/values.yaml
+    and the validating webhook template of open-policy-agent/gatekeeper."""
+    ha = gatekeeper.replicas > 1
+    return {
+        "replicas": gatekeeper.replicas,
+        "auditInterval": 60,
+        "constraintViolationsLimit": 50,
+        "logDenies": True,
+        "validatingWebhookFailurePolicy": "Fail" if gatekeeper.fail_closed else "Ignore",
+        # The webhook never sees the platform's namespaces: a Gatekeeper outage (failing
+        # closed) cannot stop kube-system or the add-ons from healing.
+        "validatingWebhookExemptNamespacesLabels": {
+            "kubernetes.io/metadata.name": sorted(excluded)},
+        "pdb": {"controllerManager": {"minAvailable": 1 if ha else 0}},
+        "controllerManager": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                            "limits": {"memory": "512Mi"}}},
+        "audit": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                "limits": {"memory": "512Mi"}}},
+        # Our namespace object is created by Pulumi, labelled already (see below).
+        "postInstall": {"labelNamespace": {"enabled": False}},
+        "disabledBuiltins": ["{http.send}"],
+    }
+
+
+class AdmissionControl(PlatformComponent):
+    """Gatekeeper, the platform's ConstraintTemplates and their constraints."""
+
+    service = "security"
+    type_token = "platform:index:AdmissionControl"
+
+    def __init__(self, name: str, gatekeeper: Gatekeeper, cluster: Cluster,
+                 platform_namespaces: Sequence[str],
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        excluded = sorted({*PLATFORM_NAMESPACES, *platform_namespaces})
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-gatekeeper",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
+                "team": "platform",
+                "admission.gatekeeper.sh/ignore": "no-self-managing",
+                "pod-security.kubernetes.io/enforce": "restricted",
+            }),
+            opts=cluster.k8s_options(self),
+        )
+        # Chart 3.23.0, pinned in stacks/config.py (Gatekeeper.chart_version).
+        self.release = k8s.helm.v3.Release(
+            f"{name}-gatekeeper",
+            name="gatekeeper",
+            chart="gatekeeper",
+            version=gatekeeper.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=NAMESPACE,
+            values=helm_values(gatekeeper, excluded),
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=cluster.k8s_options(self, depends_on=[self.namespace]),
+        )
+        self.templates: dict[str, k8s.apiextensions.CustomResource] = {}
+        self.constraints: dict[str, k8s.apiextensions.CustomResource] = {}
+        for policy in POLICIES:
+            if not policy.enabled(gatekeeper):
+                continue
+            template = constraint_template(policy)
+            self.templates[policy.id] = k8s.apiextensions.CustomResource(
+                f"{name}-template-{policy.id}",
+                api_version=template["apiVersion"], kind=template["kind"],
+                metadata=template["metadata"], spec=template["spec"],
+                opts=cluster.k8s_options(self, depends_on=[self.release]),
+            )
+            body = constraint(policy, gatekeeper, excluded)
+            self.constraints[policy.id] = k8s.apiextensions.CustomResource(
+                f"{name}-constraint-{policy.id}",
+                api_version=body["apiVersion"], kind=body["kind"],
+                metadata=body["metadata"], spec=body["spec"],
+                opts=cluster.k8s_options(self, depends_on=[self.templates[policy.id]]),
+            )

@@ -1,0 +1,27 @@
+# Containers drop ALL Linux capabilities and add back only the allowed ones.
+package k8splatformcapabilities
+
+import data.lib.platform
+
+policy := "drop-capabilities"
+
+violation[{"msg": msg}] {
+	not platform.exempt(policy)
+	entry := platform.containers[_]
+	# Empty when `drop` (or the whole securityContext) is missing.
+	dropped := {upper(c) | c := entry.container.securityContext.capabilities.drop[_]}
+	not dropped.ALL
+	msg := sprintf("%s must drop ALL capabilities (securityContext.capabilities.drop: [ALL]) [%s]",
+		[platform.describe(entry), policy])
+}
+
+violation[{"msg": msg}] {
+	not platform.exempt(policy)
+	entry := platform.containers[_]
+	allowed := {upper(c) | c := object.get(input.parameters, "allowedCapabilities", [])[_]}
+	added := {upper(c) | c := entry.container.securityContext.capabilities.add[_]}
+	extra := added - allowed
+	count(extra) > 0
+	msg := sprintf("%s adds capabilities %v; allowed: %v [%s]",
+		[platform.describe(entry), sort(extra), sort(allowed), policy])
+}

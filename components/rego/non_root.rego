@@ -1,0 +1,35 @@
+# Containers run as a non-root user: runAsNonRoot true (the container's, else the pod's) and no
+# explicit runAsUser 0.
+package k8splatformnonroot
+
+import data.lib.platform
+
+policy := "non-root"
+
+security_value(entry, key) = value {
+	value := entry.container.securityContext[key]
+}
+
+security_value(entry, key) = value {
+	not has_key(object.get(entry.container, "securityContext", {}), key)
+	value := platform.pod_spec(input.review.object).securityContext[key]
+}
+
+has_key(obj, key) {
+	_ = obj[key]
+}
+
+violation[{"msg": msg}] {
+	not platform.exempt(policy)
+	entry := platform.containers[_]
+	not security_value(entry, "runAsNonRoot") == true
+	msg := sprintf("%s must set securityContext.runAsNonRoot: true (or the pod must) [%s]",
+		[platform.describe(entry), policy])
+}
+
+violation[{"msg": msg}] {
+	not platform.exempt(policy)
+	entry := platform.containers[_]
+	security_value(entry, "runAsUser") == 0
+	msg := sprintf("%s runs as user 0 (root) [%s]", [platform.describe(entry), policy])
+}

@@ -1,0 +1,179 @@
+"""`Tenancy`: the baseline every team namespace starts from. Teams are data
+(`platform:teams`); each of their namespaces gets
+
+- Pod Security `restricted` (enforced, warned and audited), and the team label the admission
+  policies select on;
+- a ResourceQuota (no LoadBalancer or NodePort Services: exposure goes through the platform's
+  ingress) and a LimitRange that gives containers without resources sane defaults;
+- default-deny NetworkPolicies for ingress and egress, then explicit allows: DNS, the same
+  namespace, Prometheus from the monitoring namespace, the load balancers' subnets to pods
+  labelled for public exposure, PostgreSQL in the database subnets;
+- RBAC: viewers read (never Secrets), admins also read logs, port-forward and restart pods,
+  and only Argo CD's application controller may change what runs (deploys go through Git);
+- the `default` service account without an automatically mounted token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.admission import TEAM_LABEL
+from components.cluster import Cluster
+from components.network import Network
+from components.tagging import PlatformComponent
+from stacks.config import Team
+
+TEAM_ADMIN_ROLE = "platform:team-admin"
+EXPOSURE_LABEL = "platform.example.org/exposure"  # "public": reachable from the load balancers
+ARGOCD_NAMESPACE = "argocd"
+ARGOCD_CONTROLLER = "argocd-application-controller"
+POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted"
+                for mode in ("enforce", "warn", "audit")}
+
+meta = k8s.meta.v1.ObjectMetaArgs
+
+
+def _namespace_selector(name: str) -> dict[str, Any]:
+    return {"matchLabels": {"kubernetes.io/metadata.name": name}}
+
+
+def network_policies(monitoring_namespace: str, public_cidrs: Sequence[str],
+                     database_cidrs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """NetworkPolicy specs of a team namespace, by name."""
+    every_pod: dict[str, Any] = {}
+    return {
+        "default-deny": {"podSelector": every_pod, "policyTypes": ["Ingress", "Egress"]},
+        "allow-dns": {
+            "podSelector": every_pod, "policyTypes": ["Egress"],
+            "egress": [{"to": [{"namespaceSelector": _namespace_selector("kube-system"),
+                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                        "ports": [{"protocol": "UDP", "port": 53},
+                                  {"protocol": "TCP", "port": 53}]}],
+        },
+        "allow-same-namespace": {
+            "podSelector": every_pod, "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": every_pod}]}],
+            "egress": [{"to": [{"podSelector": every_pod}]}],
+        },
+        "allow-monitoring": {
+            "podSelector": every_pod, "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{
+                "namespaceSelector": _namespace_selector(monitoring_namespace),
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]}],
+        },
+        # The ALBs (ip targets) live in the public subnets and connect to pod IPs directly.
+        "allow-load-balancers": {
+            "podSelector": {"matchLabels": {EXPOSURE_LABEL: "public"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in public_cidrs]}],
+        },
+        "allow-database": {
+            "podSelector": every_pod, "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": cidr}} for cidr in database_cidrs],
+                        "ports": [{"protocol": "TCP", "port": 5432}]}],
+        },
+    }
+
+
+def quota(team: Team) -> dict[str, str]:
+    q = team.quota
+    return {
+        "requests.cpu": q.requests_cpu, "requests.memory": q.requests_memory,
+        "limits.memory": q.limits_memory, "pods": str(q.pods),
+        "persistentvolumeclaims": str(q.persistent_volume_claims),
+        "requests.storage": q.requests_storage,
+        "services.loadbalancers": "0", "services.nodeports": "0",
+    }
+
+
+LIMIT_RANGE = [{
+    "type": "Container",
+    "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+    "default": {"memory": "256Mi"},
+    "max": {"memory": "8Gi"},
+}]
+
+# What a team admin may do beyond `view`: look into and restart pods, never change workloads.
+TEAM_ADMIN_RULES = [
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+    {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+]
+
+
+class Tenancy(PlatformComponent):
+    """The team namespaces and their baseline."""
+
+    service = "tenancy"
+    type_token = "platform:index:Tenancy"
+
+    def __init__(self, name: str, teams: Sequence[Team], cluster: Cluster, network: Network,
+                 monitoring_namespace: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self._cluster = cluster
+        k8s_opts = cluster.k8s_options(self)
+        self.admin_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-team-admin",
+            metadata=meta(name=TEAM_ADMIN_ROLE, labels={"team": "platform"}),
+            rules=TEAM_ADMIN_RULES,
+            opts=k8s_opts,
+        )
+        policies = network_policies(
+            monitoring_namespace,
+            [str(c) for c in network.layout.public], [str(c) for c in network.layout.database])
+        self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
+        for team in teams:
+            for namespace in team.namespaces:
+                self._baseline(name, team, namespace, policies)
+
+    def _baseline(self, name: str, team: Team, namespace: str,
+                  policies: dict[str, dict[str, Any]]) -> None:
+        prefix = f"{name}-{namespace}"
+        labels = {"team": team.name, TEAM_LABEL: team.name}
+        ns = k8s.core.v1.Namespace(
+            prefix, metadata=meta(name=namespace, labels={**labels, **POD_SECURITY}),
+            opts=self._opts())
+        self.namespaces[namespace] = ns
+        opts = self._opts(depends_on=[ns])
+
+        def m(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return meta(name=object_name, namespace=namespace, labels=labels)
+
+        k8s.core.v1.ResourceQuota(f"{prefix}-quota", metadata=m("team-quota"),
+                                  spec={"hard": quota(team)}, opts=opts)
+        k8s.core.v1.LimitRange(f"{prefix}-limits", metadata=m("container-defaults"),
+                               spec={"limits": LIMIT_RANGE}, opts=opts)
+        for policy_name, spec in policies.items():
+            k8s.networking.v1.NetworkPolicy(f"{prefix}-{policy_name}", metadata=m(policy_name),
+                                            spec=spec, opts=opts)
+        groups = lambda names: [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",  # noqa: E731
+                                 "name": g} for g in names]
+        k8s.rbac.v1.RoleBinding(
+            f"{prefix}-viewers", metadata=m("team-viewers"),
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                      "name": "view"},
+            subjects=groups([*team.viewer_groups, *team.admin_groups]), opts=opts)
+        k8s.rbac.v1.RoleBinding(
+            f"{prefix}-admins", metadata=m("team-admins"),
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                      "name": TEAM_ADMIN_ROLE},
+            subjects=groups(team.admin_groups),
+            opts=self._opts(depends_on=[ns, self.admin_role]))
+        # Deploys only through Git: Argo CD's controller is the one writer of workloads.
+        k8s.rbac.v1.RoleBinding(
+            f"{prefix}-deployer", metadata=m("argocd-deployer"),
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                      "name": "admin"},
+            subjects=[{"kind": "ServiceAccount", "name": ARGOCD_CONTROLLER,
+                       "namespace": ARGOCD_NAMESPACE}], opts=opts)
+        k8s.core.v1.ServiceAccountPatch(
+            f"{prefix}-default-sa", metadata=m("default"),
+            automount_service_account_token=False, opts=opts)
+
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        return self._cluster.k8s_options(self, **kwargs)

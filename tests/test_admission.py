@@ -1,0 +1,381 @@
+"""The admission policies: the Rego of every ConstraintTemplate run by a real Rego engine
+(regorus, in Gatekeeper's v0 syntax) on a table of admission requests, exemptions that expire,
+and the templates and constraints the real stacks deploy: schema-valid, warn in dev, deny in
+prod, team namespaces only, created in an order an empty cluster accepts."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import jsonschema
+import pytest
+import regorus
+import yaml
+
+from components import admission
+from components.admission import POLICIES, constraint_template
+from stacks.config import PLATFORM_NAMESPACES, Gatekeeper
+from tests.conftest import REPO, stack_config
+from tests.k8s_objects import manifest
+
+CRDS = REPO.parent / "shared" / "crds"
+TEMPLATE_TYPE = "kubernetes:templates.gatekeeper.sh/v1:ConstraintTemplate"
+REGISTRY = "111111111111.dkr.ecr.us-east-1.amazonaws.com/"
+DIGEST = "@sha256:" + "ab" * 32
+BY_ID = {p.id: p for p in POLICIES}
+
+# The prod stack's Gatekeeper settings: digests and probes required.
+PROD = Gatekeeper.model_validate({
+    "replicas": 3, "enforcement": "deny", "failClosed": True, "allowedRegistries": [REGISTRY],
+    "requireDigest": True, "probesRequired": True})
+
+
+@cache
+def _engine(policy_id: str) -> regorus.Engine:
+    template = constraint_template(BY_ID[policy_id])
+    (target,) = template["spec"]["targets"]
+    engine = regorus.Engine()
+    engine.set_rego_v0(True)  # Gatekeeper's ConstraintTemplates are Rego v0
+    for index, lib in enumerate(target["libs"]):
+        engine.add_policy(f"lib{index}.rego", lib)
+    engine.add_policy(f"{policy_id}.rego", target["rego"])
+    return engine
+
+
+def violations(policy_id: str, obj: dict[str, Any],
+               parameters: dict[str, Any] | None = None) -> list[str]:
+    """What Gatekeeper would report for `obj` under one policy (its messages)."""
+    policy = BY_ID[policy_id]
+    engine = _engine(policy_id).clone()
+    engine.set_input_json(json.dumps({
+        "review": {"object": obj, "kind": {"kind": obj["kind"]}, "operation": "CREATE",
+                   "namespace": "checkout"},
+        "parameters": policy.values(PROD) if parameters is None else parameters,
+    }))
+    package = policy.template_name
+    result = json.loads(engine.eval_query_as_json(f"data.{package}.violation"))
+    (expression,) = result["result"][0]["expressions"]
+    return sorted(v["msg"] for v in expression["value"])
+
+
+# -- admission requests ----------------------------------------------------------------------
+
+def good_container(name: str = "app") -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": f"{REGISTRY}checkout{DIGEST}",
+        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]}},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                      "limits": {"memory": "256Mi"}},
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
+        "livenessProbe": {"httpGet": {"path": "/live", "port": 8080}},
+    }
+
+
+LABELS = {"team": "checkout", "app.kubernetes.io/name": "checkout"}
+
+
+def good_pod_spec() -> dict[str, Any]:
+    init = good_container("migrate")
+    del init["readinessProbe"], init["livenessProbe"]  # init containers cannot have them
+    return {"containers": [good_container()], "initContainers": [init]}
+
+
+def wrap(kind: str, spec: dict[str, Any], annotations: dict[str, str] | None = None,
+         on_template: bool = False) -> dict[str, Any]:
+    """A `kind` object around a pod spec; exemption annotations on it or on its template."""
+    own = {} if on_template else dict(annotations or {})
+    metadata = {"name": "checkout", "namespace": "checkout", "labels": dict(LABELS),
+                "annotations": own}
+    if kind == "Pod":
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+    template = {"metadata": {"labels": dict(LABELS),
+                             "annotations": dict(annotations or {}) if on_template else {}},
+                "spec": spec}
+    api = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "Rollout": "argoproj.io/v1alpha1",
+           "Job": "batch/v1", "CronJob": "batch/v1"}[kind]
+    if kind == "CronJob":
+        body = {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}}
+    else:
+        body = {"selector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}},
+                "template": template}
+    return {"apiVersion": api, "kind": kind, "metadata": metadata, "spec": body}
+
+
+WRAPPERS = ("Pod", "Deployment", "StatefulSet", "Rollout", "CronJob")
+SLOTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def _in_slot(slot: str, change: Callable[[dict[str, Any]], None]):
+    def mutate(spec: dict[str, Any]) -> None:
+        if slot == "ephemeralContainers":
+            debug = good_container("debug")
+            for key in ("resources", "readinessProbe", "livenessProbe"):
+                debug.pop(key)  # not allowed on ephemeral containers
+            spec["ephemeralContainers"] = [debug]
+        change(spec[slot][0])
+    return mutate
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(container: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target = container
+        for key in parents:
+            target = target.setdefault(key, {})
+        if value is _DROP:
+            target.pop(last, None)
+        else:
+            target[last] = value
+    return change
+
+
+_DROP = object()
+
+# (policy, case, which slots, how the container is made bad)
+CONTAINER_CASES = [
+    ("non-root", "runAsNonRoot unset", SLOTS, _set("securityContext.runAsNonRoot", _DROP)),
+    ("non-root", "runAsNonRoot false", SLOTS, _set("securityContext.runAsNonRoot", False)),
+    ("non-root", "runAsUser 0", SLOTS, _set("securityContext.runAsUser", 0)),
+    ("no-privilege-escalation", "unset", SLOTS,
+     _set("securityContext.allowPrivilegeEscalation", _DROP)),
+    ("no-privilege-escalation", "true", SLOTS,
+     _set("securityContext.allowPrivilegeEscalation", True)),
+    ("drop-capabilities", "nothing dropped", SLOTS, _set("securityContext.capabilities", _DROP)),
+    ("drop-capabilities", "some dropped", SLOTS,
+     _set("securityContext.capabilities.drop", ["NET_RAW"])),
+    ("drop-capabilities", "adds NET_ADMIN", SLOTS,
+     _set("securityContext.capabilities.add", ["NET_ADMIN"])),
+    ("host-isolation", "privileged", SLOTS, _set("securityContext.privileged", True)),
+    ("host-isolation", "host port", ("containers",),
+     _set("ports", [{"containerPort": 80, "hostPort": 80}])),
+    ("resources", "no cpu request", ("containers", "initContainers"),
+     _set("resources.requests.cpu", _DROP)),
+    ("resources", "no memory request", ("containers", "initContainers"),
+     _set("resources.requests.memory", _DROP)),
+    ("resources", "no memory limit", ("containers", "initContainers"),
+     _set("resources.limits", _DROP)),
+    ("allowed-images", "Docker Hub", SLOTS, _set("image", f"nginx{DIGEST}")),
+    ("allowed-images", "look-alike registry", SLOTS,
+     _set("image", f"111111111111.dkr.ecr.us-east-1.amazonaws.com.evil.io/x{DIGEST}")),
+    ("allowed-images", "a tag, not a digest", SLOTS, _set("image", f"{REGISTRY}checkout:1.2.3")),
+    ("probes", "no readiness probe", ("containers",), _set("readinessProbe", _DROP)),
+    ("probes", "no liveness probe", ("containers",), _set("livenessProbe", _DROP)),
+]
+
+POD_CASES = [
+    ("host-isolation", "hostNetwork", lambda spec: spec.update(hostNetwork=True)),
+    ("host-isolation", "hostPID", lambda spec: spec.update(hostPID=True)),
+    ("host-isolation", "hostPath volume",
+     lambda spec: spec.update(volumes=[{"name": "root", "hostPath": {"path": "/"}}])),
+]
+
+
+def _cases():
+    for policy_id, case, slots, change in CONTAINER_CASES:
+        for slot in slots:
+            for kind in WRAPPERS:
+                if slot == "ephemeralContainers" and kind != "Pod":
+                    continue  # only a running pod gets ephemeral containers
+                if policy_id == "probes" and kind not in ("Deployment", "Rollout"):
+                    continue  # the constraint matches those kinds only
+                yield pytest.param(policy_id, kind, _in_slot(slot, change),
+                                   id=f"{policy_id}:{case}:{slot}:{kind}")
+    for policy_id, case, change in POD_CASES:
+        for kind in WRAPPERS:
+            yield pytest.param(policy_id, kind, change, id=f"{policy_id}:{case}:{kind}")
+
+
+def bad_object(kind: str, mutate, annotations=None, on_template=False) -> dict[str, Any]:
+    spec = good_pod_spec()
+    mutate(spec)
+    return wrap(kind, spec, annotations, on_template)
+
+
+@pytest.mark.parametrize("kind", WRAPPERS)
+@pytest.mark.parametrize("policy_id", sorted(BY_ID))
+def test_a_good_object_is_admitted(policy_id, kind):
+    spec = good_pod_spec()
+    if kind == "Pod":
+        spec["ephemeralContainers"] = [{k: v for k, v in good_container("debug").items()
+                                        if k not in ("resources", "readinessProbe",
+                                                     "livenessProbe")}]
+    assert violations(policy_id, wrap(kind, spec)) == []
+
+
+@pytest.mark.parametrize(("policy_id", "kind", "mutate"), list(_cases()))
+def test_each_policy_denies_its_bad_object(policy_id, kind, mutate):
+    found = violations(policy_id, bad_object(kind, mutate))
+    assert found and all(f"[{policy_id}]" in message for message in found), found
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "Pod"])
+def test_required_labels(kind):
+    obj = wrap(kind, good_pod_spec())
+    del obj["metadata"]["labels"]["team"]
+    assert violations("required-labels", obj) == [
+        f'{kind} "checkout" must have the label "team" [required-labels]']
+    if kind == "Deployment":
+        obj = wrap(kind, good_pod_spec())
+        obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = ""
+        assert "the pod template of Deployment" in violations("required-labels", obj)[0]
+
+
+def test_digests_and_capabilities_follow_the_parameters():
+    tagged = bad_object("Deployment", _in_slot("containers", _set("image", f"{REGISTRY}x:1")))
+    relaxed = {**BY_ID["allowed-images"].values(PROD), "requireDigest": False}
+    assert violations("allowed-images", tagged, relaxed) == []
+    adds = bad_object("Pod", _in_slot("containers", _set("securityContext.capabilities.add",
+                                                         ["NET_BIND_SERVICE"])))
+    allowed = {**BY_ID["drop-capabilities"].values(PROD),
+               "allowedCapabilities": ["NET_BIND_SERVICE"]}
+    assert violations("drop-capabilities", adds) != []
+    assert violations("drop-capabilities", adds, allowed) == []
+
+
+# -- exemptions that expire --------------------------------------------------------------------
+
+def _day(offset: int) -> str:
+    return (datetime.datetime.now(datetime.UTC).date()
+            + datetime.timedelta(days=offset)).isoformat()
+
+
+def _exemption(policy_id: str, value: str) -> dict[str, str]:
+    return {BY_ID[policy_id].exemption_annotation: value}
+
+
+EXEMPTION_SUBJECTS = [
+    # (policy, object kind, the bad change, exemption on the pod template?)
+    ("non-root", "Pod", _in_slot("containers", _set("securityContext.runAsUser", 0)), False),
+    ("allowed-images", "Deployment", _in_slot("initContainers", _set("image", "nginx:1")), True),
+    ("host-isolation", "Rollout", lambda spec: spec.update(hostNetwork=True), False),
+    ("probes", "Rollout", _in_slot("containers", _set("readinessProbe", _DROP)), True),
+    ("resources", "CronJob", _in_slot("containers", _set("resources", _DROP)), True),
+]
+
+
+@pytest.mark.parametrize(("policy_id", "kind", "mutate", "on_template"), EXEMPTION_SUBJECTS,
+                         ids=[s[0] for s in EXEMPTION_SUBJECTS])
+def test_an_exemption_holds_until_its_date(policy_id, kind, mutate, on_template):
+    def check(value: str) -> list[str]:
+        return violations(policy_id, bad_object(kind, mutate, _exemption(policy_id, value),
+                                                on_template))
+
+    assert violations(policy_id, bad_object(kind, mutate)) != []
+    assert check(_day(1)) == []  # expires tomorrow: exempt
+    assert check(_day(30)) == []  # the longest allowed
+    assert check(_day(-1)) != []  # expired yesterday
+    assert check(_day(0)) != []  # expires today (at 00:00 UTC): no longer
+    assert check(_day(31)) != []  # further ahead than maxExemptionDays
+    for malformed in ("2026-13-01", "tomorrow", "2099-1-1", ""):
+        assert check(malformed) != [], malformed
+
+
+def test_an_exemption_covers_only_its_policy():
+    obj = bad_object("Pod", _in_slot("containers", _set("securityContext.runAsUser", 0)),
+                     {**_exemption("resources", _day(5)),
+                      "exempt.platform.example.org/everything": _day(5)})
+    assert violations("non-root", obj) != []
+
+
+def test_the_exemption_horizon_follows_the_parameter():
+    mutate = lambda spec: spec.update(hostIPC=True)  # noqa: E731
+    obj = bad_object("Pod", mutate, _exemption("host-isolation", _day(60)))
+    params = {"maxExemptionDays": 90}
+    assert violations("host-isolation", obj) != []
+    assert violations("host-isolation", obj, params) == []
+
+
+# -- what the real stacks deploy ------------------------------------------------------------
+
+def _constraints(evaluation):
+    return [r for r in evaluation.resources
+            if r.type.startswith("kubernetes:constraints.gatekeeper.sh/")]
+
+
+def test_dev_warns_and_prod_denies(evaluations):
+    dev, prod = (_constraints(evaluations[s]) for s in ("dev", "prod"))
+    assert {r.inputs["spec"]["enforcementAction"] for r in dev} == {"warn"}
+    assert {r.inputs["spec"]["enforcementAction"] for r in prod} == {"deny"}
+    assert {r.inputs["metadata"]["name"] for r in prod} == set(BY_ID)
+    # Probes are required in prod; dev leaves them out (and warns only, for the rest).
+    assert {r.inputs["metadata"]["name"] for r in dev} == set(BY_ID) - {"probes"}
+    images = next(r for r in prod if r.inputs["metadata"]["name"] == "allowed-images")
+    assert images.inputs["spec"]["parameters"]["requireDigest"] is True
+    assert images.inputs["spec"]["parameters"]["registries"] == [REGISTRY]
+
+
+def test_constraints_match_team_namespaces_and_never_the_platforms(stack):
+    for resource in _constraints(stack):
+        match = resource.inputs["spec"]["match"]
+        assert match["namespaceSelector"] == {"matchExpressions": [
+            {"key": admission.TEAM_LABEL, "operator": "Exists"}]}
+        excluded = set(match["excludedNamespaces"])
+        assert set(PLATFORM_NAMESPACES) | {stack.config.observability.namespace} <= excluded
+        assert not excluded & {ns for t in stack.config.teams for ns in t.namespaces}
+        kinds = {k for group in match["kinds"] for k in group["kinds"]}
+        assert {"Deployment", "Rollout"} <= kinds
+
+
+def test_templates_are_the_rego_under_test_and_valid_upstream(stack):
+    crd = yaml.safe_load((CRDS / "templates.gatekeeper.sh_constrainttemplates.yaml").read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    validator = jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"])
+    templates = stack.of_type(TEMPLATE_TYPE)
+    assert len(templates) == len(_constraints(stack))
+    for resource in templates:
+        body = manifest(resource)
+        validator.validate(body)
+        policy = next(p for p in POLICIES if p.template_name == body["metadata"]["name"])
+        assert body == {k: v for k, v in constraint_template(policy).items()}
+        assert body["spec"]["crd"]["spec"]["names"]["kind"].lower() == body["metadata"]["name"]
+
+
+def test_an_empty_cluster_gets_release_then_templates_then_constraints(stack):
+    (release,) = [r for r in stack.of_type("kubernetes:helm.sh/v3:Release")
+                  if r.inputs["chart"] == "gatekeeper"]
+    templates = {r.inputs["spec"]["crd"]["spec"]["names"]["kind"]: r
+                 for r in stack.of_type(TEMPLATE_TYPE)}
+    for template in templates.values():
+        assert release.urn in template.dependencies
+        assert (template.inputs["metadata"]["annotations"]["pulumi.com/waitFor"]
+                == "jsonpath={.status.created}=true")
+    for constraint in _constraints(stack):
+        assert templates[constraint.inputs["kind"]].urn in constraint.dependencies
+
+
+def test_gatekeeper_release_is_pinned_and_fails_closed_in_prod(evaluations):
+    def release(name):
+        return next(r for r in evaluations[name].of_type("kubernetes:helm.sh/v3:Release")
+                    if r.inputs["chart"] == "gatekeeper")
+
+    dev, prod = release("dev"), release("prod")
+    assert dev.inputs["version"] == prod.inputs["version"] == "3.23.0"
+    assert dev.inputs["values"]["validatingWebhookFailurePolicy"] == "Ignore"
+    assert prod.inputs["values"]["validatingWebhookFailurePolicy"] == "Fail"
+    assert prod.inputs["values"]["replicas"] == 3
+    exempt = prod.inputs["values"]["validatingWebhookExemptNamespacesLabels"]
+    assert "kube-system" in exempt["kubernetes.io/metadata.name"]
+
+
+def test_every_rego_file_is_deployed():
+    files = {p.name for p in admission.REGO_DIR.glob("*.rego")} - {"lib.rego"}
+    assert files == {p.file for p in POLICIES}
+
+
+def test_the_policy_table_covers_every_policy():
+    covered = {c[0] for c in CONTAINER_CASES} | {c[0] for c in POD_CASES} | {"required-labels"}
+    assert covered == set(BY_ID)
+
+
+def test_the_prod_settings_used_here_are_the_prod_stacks(evaluations):
+    gatekeeper = evaluations["prod"].config.security.gatekeeper
+    assert gatekeeper == PROD
+    assert stack_config("prod")["platform:security"]["gatekeeper"]["allowedRegistries"] == [
+        REGISTRY]
+

@@ -1,0 +1,177 @@
+"""The team baseline over the real stacks and a stack with more teams: every team namespace has
+all of it; the objects validate strictly and pass checkov's Kubernetes checks; bad team config is
+a clear error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from components.admission import TEAM_LABEL
+from components.tenancy import EXPOSURE_LABEL, TEAM_ADMIN_ROLE
+from platformctl import cli
+from platformctl.harness import Evaluation, evaluate
+from tests.conftest import REPO, mutate, stack_config, write_stack
+from tests.k8s_objects import manifest, owned_objects
+
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+TENANCY = "platform:index:Tenancy"
+ADMISSION = "platform:index:AdmissionControl"
+POLICIES = {"default-deny", "allow-dns", "allow-same-namespace", "allow-monitoring",
+            "allow-load-balancers", "allow-database"}
+
+TEAMS = [
+    {"name": "checkout", "namespaces": ["checkout", "checkout-jobs"],
+     "adminGroups": ["checkout-oncall"], "quota": {"pods": 20, "requestsCpu": "2"}},
+    {"name": "search"},
+]
+
+
+@pytest.fixture(scope="module")
+def two_teams(tmp_path_factory) -> Evaluation:
+    directory = tmp_path_factory.mktemp("teams")
+    return evaluate(write_stack(directory, mutate(stack_config("prod"), "platform:teams",
+                                                  TEAMS)), project_dir=REPO)
+
+
+def _objects(evaluation: Evaluation, namespace: str) -> dict[tuple[str, str], dict]:
+    found = {}
+    for resource in owned_objects(evaluation, TENANCY):
+        body = manifest(resource)
+        if body["metadata"].get("namespace") == namespace:
+            found[(resource.type.split(":")[-1], body["metadata"]["name"])] = body
+    return found
+
+
+def assert_baseline(evaluation: Evaluation, team: str, namespace: str) -> None:
+    (ns,) = [manifest(r) for r in evaluation.of_type("kubernetes:core/v1:Namespace")
+             if r.inputs["metadata"]["name"] == namespace]
+    labels = ns["metadata"]["labels"]
+    assert labels[TEAM_LABEL] == labels["team"] == team
+    for mode in ("enforce", "warn", "audit"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+
+    objects = _objects(evaluation, namespace)
+    hard = objects[("ResourceQuota", "team-quota")]["spec"]["hard"]
+    assert {"requests.cpu", "requests.memory", "limits.memory", "pods"} <= set(hard)
+    assert hard["services.loadbalancers"] == hard["services.nodeports"] == "0"
+    assert objects[("LimitRange", "container-defaults")]["spec"]["limits"][0]["default"]
+    assert {n for (kind, n) in objects if kind == "NetworkPolicy"} == POLICIES
+    deny = objects[("NetworkPolicy", "default-deny")]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    bindings = {n: b for (kind, n), b in objects.items() if kind == "RoleBinding"}
+    assert bindings["team-viewers"]["roleRef"]["name"] == "view"
+    assert bindings["team-admins"]["roleRef"]["name"] == TEAM_ADMIN_ROLE
+    deployer = bindings["argocd-deployer"]
+    assert deployer["subjects"] == [{"kind": "ServiceAccount", "namespace": "argocd",
+                                     "name": "argocd-application-controller"}]
+    # Only Argo CD may write workloads: no human group is bound to a writing role.
+    for binding in bindings.values():
+        if binding["roleRef"]["name"] in ("admin", "edit", "cluster-admin"):
+            assert all(s["kind"] == "ServiceAccount" for s in binding["subjects"])
+    assert objects[("ServiceAccountPatch", "default")]["automountServiceAccountToken"] is False
+
+
+def test_every_team_namespace_of_the_real_stacks_has_the_baseline(stack):
+    namespaces = [(t.name, ns) for t in stack.config.teams for ns in t.namespaces]
+    assert namespaces  # the real stacks have a team
+    for team, namespace in namespaces:
+        assert_baseline(stack, team, namespace)
+
+
+def test_every_namespace_of_every_team_has_the_baseline(two_teams):
+    expected = [("checkout", "checkout"), ("checkout", "checkout-jobs"), ("search", "search")]
+    assert sorted(two_teams.outputs["teamNamespaces"].value) == sorted(n for _, n in expected)
+    for team, namespace in expected:
+        assert_baseline(two_teams, team, namespace)
+    quota = _objects(two_teams, "checkout-jobs")[("ResourceQuota", "team-quota")]
+    assert (quota["spec"]["hard"]["pods"], quota["spec"]["hard"]["requests.cpu"]) == ("20", "2")
+    admins = _objects(two_teams, "search")[("RoleBinding", "team-admins")]["subjects"]
+    assert [s["name"] for s in admins] == ["search-admins"]  # the default group
+
+
+def test_team_admins_cannot_write_workloads(stack):
+    (role,) = [manifest(r) for r in stack.of_type("kubernetes:rbac.authorization.k8s.io/v1:"
+                                                   "ClusterRole")
+               if r.inputs["metadata"]["name"] == TEAM_ADMIN_ROLE]
+    for rule in role["rules"]:
+        assert not set(rule["verbs"]) & {"update", "patch", "*"}
+        assert set(rule["resources"]) <= {"pods", "pods/log", "pods/portforward", "pods/eviction"}
+        if "pods" in rule["resources"]:
+            assert rule["verbs"] == ["delete"]  # restart, never create
+
+
+def test_load_balancers_reach_only_pods_marked_public_from_the_public_subnets(stack):
+    (namespace,) = stack.config.teams[0].namespaces
+    policy = _objects(stack, namespace)[("NetworkPolicy", "allow-load-balancers")]["spec"]
+    assert policy["podSelector"] == {"matchLabels": {EXPOSURE_LABEL: "public"}}
+    public = stack.outputs["vpcCidr"].value
+    cidrs = [peer["ipBlock"]["cidr"] for peer in policy["ingress"][0]["from"]]
+    assert cidrs and public not in cidrs  # the subnets, never the whole VPC (pods live there)
+    assert len(cidrs) == len(stack.outputs["availabilityZones"].value)
+
+
+def _owned_manifests(evaluation: Evaluation) -> list[dict]:
+    found = [manifest(r) for r in owned_objects(evaluation, TENANCY)]
+    found += [manifest(r) for r in owned_objects(evaluation, ADMISSION)
+              if r.type == "kubernetes:core/v1:Namespace"]
+    return found
+
+
+def test_owned_objects_validate_strictly(two_teams, stack):
+    for evaluation in (two_teams, stack):
+        bodies = _owned_manifests(evaluation)
+        assert len(bodies) >= 15  # a namespace's 13 objects, the admin role, Gatekeeper's
+        for body in bodies:
+            kubernetes_validate.validate(body, "1.36.0", strict=True)
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov's own virtualenv is installed by "
+                    "`bash .ci/run` (.venv-checkov); run that to include this check")
+def test_checkov_kubernetes_checks_pass(two_teams, tmp_path: Path):
+    bodies = _owned_manifests(two_teams)
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(bodies, sort_keys=False))
+    result = subprocess.run(
+        [str(CHECKOV), "-d", str(tmp_path), "--framework", "kubernetes", "--quiet",
+         "--compact", "-o", "json"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
+    report = json.loads(result.stdout)
+    report = report[0] if isinstance(report, list) else report
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] > 0
+    assert failed == []
+
+
+@pytest.mark.parametrize(("teams", "message"), [
+    ([{"name": "ops", "namespaces": ["kube-system"]}],
+     "platform:teams[0].namespaces: 'kube-system': is a platform namespace"),
+    ([{"name": "ab"}, {"name": "cd", "namespaces": ["ab"]}],
+     "platform:teams[1].namespaces: 'ab': is already taken"),
+    ([{"name": "ab"}, {"name": "ab"}], "platform:teams[1].name: 'ab': is listed twice"),
+    ([{"name": "Checkout"}], "platform:teams[0].name: 'Checkout'"),
+    ([{"name": "x1", "quota": {"pods": 0}}], "platform:teams[0].quota.pods: 0"),
+])
+def test_bad_teams_are_config_errors(tmp_path, capsys, teams, message):
+    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:teams", teams))
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("registry", ["111111111111.dkr.ecr.us-east-1.amazonaws.com",
+                                      "https://ghcr.io/", "ghcr.io/Org/"])
+def test_a_registry_must_be_a_prefix_ending_in_a_slash(tmp_path, capsys, registry):
+    config = mutate(stack_config("dev"), "platform:security",
+                    {"gatekeeper": {"allowedRegistries": [registry]}})
+    assert cli.main(["review", str(write_stack(tmp_path, config)), "--project-dir",
+                     str(REPO)]) == 2
+    err = capsys.readouterr().err
+    assert "platform:security.gatekeeper.allowedRegistries[0]" in err and registry in err, err
