@@ -1,5 +1,8 @@
 """`AdmissionControl`: OPA Gatekeeper (a pinned Helm release) and the platform's admission
-policies, as ConstraintTemplates whose Rego lives in `components/rego/` and one constraint each.
+policies, as ConstraintTemplates whose Rego lives in `components/rego/` and one constraint each;
+and signed images: the Sigstore policy-controller (a pinned Helm release) with a
+ClusterImagePolicy requiring a cosign signature of the organisation's CI (keyless) or key on
+every image of the approved registries, in the team namespaces (warn in dev, enforce in prod).
 
 The policies apply to team namespaces only (selected by the team label `Tenancy` puts on them);
 the platform's own namespaces are excluded by name as well, so node-exporter, the CNI and the
@@ -26,11 +29,17 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
 from components.tagging import PlatformComponent
-from stacks.config import PLATFORM_NAMESPACES, Gatekeeper
+from stacks.config import PLATFORM_NAMESPACES, Gatekeeper, ImageSignatures
 
 REGO_DIR = Path(__file__).parent / "rego"
 CHART_REPO = "https://open-policy-agent.github.io/gatekeeper/charts"
 NAMESPACE = "gatekeeper-system"
+SIGSTORE_REPO = "https://sigstore.github.io/helm-charts"
+SIGSTORE_NAMESPACE = "cosign-system"
+# policy-controller checks pods only in namespaces with this label (Tenancy sets it).
+SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
+FULCIO_URL = "https://fulcio.sigstore.dev"
+REKOR_URL = "https://rekor.sigstore.dev"
 TEMPLATE_API = "templates.gatekeeper.sh/v1"
 CONSTRAINT_API = "constraints.gatekeeper.sh/v1beta1"
 # Team namespaces carry this label (components/tenancy.py); the constraints select on it.
@@ -189,16 +198,60 @@ def helm_values(gatekeeper: Gatekeeper, excluded: Sequence[str]) -> dict[str, An
     }
 
 
+def image_policy(signatures: ImageSignatures, registries: Sequence[str]) -> dict[str, Any]:
+    """The ClusterImagePolicy (policy.sigstore.dev/v1beta1): every image of an approved
+    registry carries a cosign signature of the configured authority."""
+    if signatures.public_key is not None:
+        authority: dict[str, Any] = {"name": "organisation-key", "key": {
+            "data": signatures.public_key.strip() + "\n", "hashAlgorithm": "sha256"}}
+    else:
+        authority = {
+            "name": "organisation-ci",
+            "keyless": {"url": FULCIO_URL, "identities": [{
+                "issuer": signatures.keyless_issuer,
+                "subjectRegExp": signatures.keyless_subject_reg_exp}]},
+            "ctlog": {"url": REKOR_URL},
+        }
+    return {
+        "apiVersion": "policy.sigstore.dev/v1beta1",
+        "kind": "ClusterImagePolicy",
+        "metadata": {"name": "signed-by-organisation", "labels": {"team": "platform"}},
+        "spec": {
+            "images": [{"glob": f"{registry}**"} for registry in registries],
+            "authorities": [authority],
+            "mode": signatures.mode,
+        },
+    }
+
+
+def sigstore_values(signatures: ImageSignatures) -> dict[str, Any]:
+    """policy-controller chart values; keys checked on 2026-11-21 against
+    charts/policy-controller/values.yaml of sigstore/helm-charts."""
+    return {
+        "installCRDs": True,
+        "webhook": {
+            "replicaCount": signatures.replicas,
+            "failurePolicy": "Fail" if signatures.mode == "enforce" else "Ignore",
+            "podDisruptionBudget": {"enabled": signatures.replicas > 1, "minAvailable": 1},
+            "namespaceSelector": {"matchExpressions": [
+                {"key": SIGSTORE_INCLUDE_LABEL, "operator": "In", "values": ["true"]}]},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                          "limits": {"memory": "512Mi"}},
+        },
+    }
+
+
 class AdmissionControl(PlatformComponent):
     """Gatekeeper, the platform's ConstraintTemplates and their constraints."""
 
     service = "security"
     type_token = "platform:index:AdmissionControl"
 
-    def __init__(self, name: str, gatekeeper: Gatekeeper, cluster: Cluster,
-                 platform_namespaces: Sequence[str],
+    def __init__(self, name: str, gatekeeper: Gatekeeper, signatures: ImageSignatures,
+                 cluster: Cluster, platform_namespaces: Sequence[str],
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
+        self._signed_images(name, signatures, gatekeeper.allowed_registries, cluster)
         excluded = sorted({*PLATFORM_NAMESPACES, *platform_namespaces})
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-gatekeeper",
@@ -241,3 +294,32 @@ class AdmissionControl(PlatformComponent):
                 metadata=body["metadata"], spec=body["spec"],
                 opts=cluster.k8s_options(self, depends_on=[self.templates[policy.id]]),
             )
+
+    def _signed_images(self, name: str, signatures: ImageSignatures,
+                       registries: Sequence[str], cluster: Cluster) -> None:
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-cosign",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SIGSTORE_NAMESPACE, labels={
+                "team": "platform", "pod-security.kubernetes.io/enforce": "restricted"}),
+            opts=cluster.k8s_options(self),
+        )
+        # Chart pinned in stacks/config.py (ImageSignatures.chart_version).
+        self.sigstore_release = k8s.helm.v3.Release(
+            f"{name}-policy-controller",
+            name="policy-controller",
+            chart="policy-controller",
+            version=signatures.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=SIGSTORE_REPO),
+            namespace=SIGSTORE_NAMESPACE,
+            values=sigstore_values(signatures),
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=cluster.k8s_options(self, depends_on=[namespace]),
+        )
+        body = image_policy(signatures, registries)
+        self.image_policy = k8s.apiextensions.CustomResource(
+            f"{name}-image-policy",
+            api_version=body["apiVersion"], kind=body["kind"],
+            metadata=body["metadata"], spec=body["spec"],
+            opts=cluster.k8s_options(self, depends_on=[self.sigstore_release]),
+        )

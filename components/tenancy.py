@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.admission import TEAM_LABEL
+from components.admission import SIGSTORE_INCLUDE_LABEL, TEAM_LABEL
 from components.cluster import Cluster
 from components.network import Network
 from components.tagging import PlatformComponent
@@ -136,7 +136,8 @@ class Tenancy(PlatformComponent):
         prefix = f"{name}-{namespace}"
         labels = {"team": team.name, TEAM_LABEL: team.name}
         ns = k8s.core.v1.Namespace(
-            prefix, metadata=meta(name=namespace, labels={**labels, **POD_SECURITY}),
+            prefix, metadata=meta(name=namespace, labels={
+                **labels, **POD_SECURITY, SIGSTORE_INCLUDE_LABEL: "true"}),
             opts=self._opts())
         self.namespaces[namespace] = ns
         opts = self._opts(depends_on=[ns])

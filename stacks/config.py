@@ -779,10 +779,57 @@ class Gatekeeper(_Model):
         "not honoured.")
 
 
+class ImageSignatures(_Model):
+    """Signed images: the Sigstore policy-controller and a ClusterImagePolicy over the approved
+    registries (`platform:security.imageSignatures`). Set exactly one of
+    `keylessSubjectRegExp` (cosign keyless: the identity of the organisation's CI) and
+    `publicKey` (a cosign public key)."""
+
+    chart_version: ChartVersion = Field(
+        # sigstore/helm-charts `policy-controller` 0.10.5: the newest release confirmed offline
+        # (GitHub's artifact-attestation docs, 2025-09); check for a newer one when upgrading.
+        "0.10.5", description="`policy-controller` chart version.",
+    )
+    mode: Literal["warn", "enforce"] = Field(
+        description="An unsigned image in a team namespace: `warn` admits it with a warning, "
+        "`enforce` rejects it.")
+    replicas: int = Field(ge=1, le=5, description="Webhook replicas.")
+    keyless_issuer: HttpsUrl = Field(
+        "https://token.actions.githubusercontent.com",
+        description="OIDC issuer of the signing identity (GitHub Actions by default).")
+    keyless_subject_reg_exp: str | None = Field(
+        None, min_length=1, max_length=300,
+        description="Regular expression the signing certificate's subject must match, e.g. "
+        "`^https://github.com/<org>/.+/.github/workflows/.+@refs/heads/main$`.")
+    public_key: str | None = Field(
+        None, description="A cosign public key (PEM), instead of keyless signing.")
+
+    @model_validator(mode="after")
+    def _one_authority(self) -> ImageSignatures:
+        if (self.keyless_subject_reg_exp is None) == (self.public_key is None):
+            raise _Bad("keylessSubjectRegExp", self.keyless_subject_reg_exp,
+                       "set exactly one of keylessSubjectRegExp and publicKey")
+        if self.keyless_subject_reg_exp is not None:
+            try:
+                re.compile(self.keyless_subject_reg_exp)
+            except re.error as error:
+                raise _Bad("keylessSubjectRegExp", self.keyless_subject_reg_exp,
+                           f"is not a regular expression ({error})") from None
+            if not self.keyless_subject_reg_exp.startswith("^"):
+                raise _Bad("keylessSubjectRegExp", self.keyless_subject_reg_exp,
+                           "must be anchored with ^ (an unanchored pattern matches forks)")
+        if self.public_key is not None and not self.public_key.strip().startswith(
+                "-----BEGIN PUBLIC KEY-----"):
+            raise _Bad("publicKey", self.public_key[:30], "is not a PEM public key "
+                       "(-----BEGIN PUBLIC KEY-----)")
+        return self
+
+
 class Security(_Model):
     """Admission control (`platform:security`)."""
 
     gatekeeper: Gatekeeper = Field(description="Gatekeeper and its policies.")
+    image_signatures: ImageSignatures = Field(description="Signed images (Sigstore).")
 
 
 class TeamQuota(_Model):
@@ -935,7 +982,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "alertmanager": {"replicas": 1},
         },
         "security": {"gatekeeper": {"replicas": 1, "enforcement": "warn", "failClosed": False,
-                                    "requireDigest": False, "probesRequired": False}},
+                                    "requireDigest": False, "probesRequired": False},
+                     "imageSignatures": {"mode": "warn", "replicas": 1}},
     },
     "prod": {
         "network": {
@@ -959,7 +1007,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "alertmanager": {"replicas": 2},
         },
         "security": {"gatekeeper": {"replicas": 3, "enforcement": "deny", "failClosed": True,
-                                    "requireDigest": True, "probesRequired": True}},
+                                    "requireDigest": True, "probesRequired": True},
+                     "imageSignatures": {"mode": "enforce", "replicas": 2}},
     },
 }
 

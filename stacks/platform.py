@@ -43,7 +43,8 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     observability = ObservabilityStack(env, cfg.observability, cfg.alerting, cluster, database,
                                        env, cfg.budget_monthly_usd, opts=aws_only)
     # Security: admission policies for the team namespaces, and the namespaces themselves.
-    admission = AdmissionControl(env, cfg.security.gatekeeper, cluster,
+    admission = AdmissionControl(env, cfg.security.gatekeeper, cfg.security.image_signatures,
+                                 cluster,
                                  [cfg.observability.namespace], opts=aws_only)
     tenancy = Tenancy(env, cfg.teams, cluster, network, cfg.observability.namespace,
                       opts=aws_only)

@@ -18,8 +18,9 @@ import yaml
 
 from components import admission
 from components.admission import POLICIES, constraint_template
+from platformctl import cli
 from stacks.config import PLATFORM_NAMESPACES, Gatekeeper
-from tests.conftest import REPO, stack_config
+from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest
 
 CRDS = REPO.parent / "shared" / "crds"
@@ -32,6 +33,7 @@ BY_ID = {p.id: p for p in POLICIES}
 PROD = Gatekeeper.model_validate({
     "replicas": 3, "enforcement": "deny", "failClosed": True, "allowedRegistries": [REGISTRY],
     "requireDigest": True, "probesRequired": True})
+POLICY_TYPE = "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy"
 
 
 @cache
@@ -379,3 +381,65 @@ def test_the_prod_settings_used_here_are_the_prod_stacks(evaluations):
     assert stack_config("prod")["platform:security"]["gatekeeper"]["allowedRegistries"] == [
         REGISTRY]
 
+
+# -- signed images ---------------------------------------------------------------------------
+
+def test_unsigned_images_warn_in_dev_and_are_rejected_in_prod(evaluations):
+    crd = yaml.safe_load((CRDS / "policy-controller_300-clusterimagepolicy.yaml").read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
+    validator = jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"])
+    modes = {}
+    for name, evaluation in evaluations.items():
+        (policy,) = evaluation.of_type(POLICY_TYPE)
+        body = manifest(policy)
+        validator.validate(body)
+        modes[name] = body["spec"]["mode"]
+        assert body["spec"]["images"] == [{"glob": f"{REGISTRY}**"}]
+        (authority,) = body["spec"]["authorities"]
+        (identity,) = authority["keyless"]["identities"]
+        assert identity["issuer"] == "https://token.actions.githubusercontent.com"
+        assert identity["subjectRegExp"].startswith("^https://github\\.com/example-org/")
+        (release,) = [r for r in evaluation.of_type("kubernetes:helm.sh/v3:Release")
+                      if r.inputs["chart"] == "policy-controller"]
+        assert release.urn in policy.dependencies
+        selector = release.inputs["values"]["webhook"]["namespaceSelector"]
+        assert selector["matchExpressions"][0]["key"] == admission.SIGSTORE_INCLUDE_LABEL
+        # Team namespaces opt in; the platform's do not.
+        for namespace in evaluation.of_type("kubernetes:core/v1:Namespace"):
+            labels = namespace.inputs["metadata"].get("labels", {})
+            team_namespace = admission.TEAM_LABEL in labels
+            assert (labels.get(admission.SIGSTORE_INCLUDE_LABEL) == "true") == team_namespace
+    assert modes == {"dev": "warn", "prod": "enforce"}
+
+
+def test_a_public_key_can_replace_keyless(tmp_path):
+    from platformctl.harness import evaluate
+
+    key = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"
+    config = mutate(stack_config("prod"), "platform:security.imageSignatures",
+                    {"publicKey": key})
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    (policy,) = evaluation.of_type(POLICY_TYPE)
+    (authority,) = policy.inputs["spec"]["authorities"]
+    assert authority["key"]["data"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert "keyless" not in authority
+
+
+@pytest.mark.parametrize(("signatures", "message"), [
+    ({"keylessSubjectRegExp": "https://github.com/example-org/.*"}, "must be anchored with ^"),
+    ({"keylessSubjectRegExp": "^(unclosed"}, "is not a regular expression"),
+    ({"keylessSubjectRegExp": None}, "set exactly one of keylessSubjectRegExp and publicKey"),
+    ({"publicKey": "ssh-ed25519 AAAA"}, "set exactly one of"),
+    ({"keylessSubjectRegExp": None, "publicKey": "ssh-ed25519 AAAA"},
+     "is not a PEM public key"),
+    ({"mode": "audit"}, "platform:security.imageSignatures.mode: 'audit'"),
+])
+def test_bad_image_signature_settings_are_config_errors(tmp_path, capsys, signatures, message):
+    config = mutate(stack_config("dev"), "platform:security.imageSignatures", {
+        **stack_config("dev")["platform:security"]["imageSignatures"], **signatures})
+    config["platform:security"]["imageSignatures"] = {
+        k: v for k, v in config["platform:security"]["imageSignatures"].items() if v is not None}
+    assert cli.main(["review", str(write_stack(tmp_path, config)), "--project-dir",
+                     str(REPO)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
