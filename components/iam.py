@@ -284,3 +284,16 @@ def alerts_topic_policy(topic_arn: str, account: str) -> Document:
             "Condition": {"StringEquals": {"aws:SourceAccount": account}},
         }],
     }
+
+
+def vault_unseal(key_arn: str) -> Document:
+    """Vault's auto-unseal (awskms seal): wrap and unwrap its root key with one KMS key."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AutoUnseal",
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],
+            "Resource": key_arn,
+        }],
+    }

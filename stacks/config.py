@@ -740,6 +740,66 @@ class Alerting(_Model):
         return self
 
 
+def _vault_address(value: str) -> str:
+    host = re.match(r"https?://([^/:]+)", value)
+    if host is None:
+        raise ValueError("is not an http(s):// URL")
+    if value.startswith("http://") and host.group(1) not in ("127.0.0.1", "localhost"):
+        raise ValueError("uses plain http to a remote host; allowed: https://, or http:// to "
+                         "127.0.0.1 / localhost (a kubectl port-forward)")
+    return value
+
+
+VaultAddress = Annotated[str, AfterValidator(_vault_address)]
+
+
+class Vault(_Model):
+    """Vault and its configuration (`platform:vault`). The first `pulumi up` deploys Vault; it
+    is configured (auth, engines, policies, database roles) once `address` and `token` are set
+    after the operator has initialised it (README, "Vault")."""
+
+    chart_version: ChartVersion = Field(
+        # hashicorp/vault-helm 0.31.0 (2025-09-25): the newest release confirmed offline.
+        "0.31.0", description="`vault` chart version.")
+    operator_chart_version: ChartVersion = Field(
+        # hashicorp vault-secrets-operator 0.10.0: the newest release confirmed offline.
+        "0.10.0", description="`vault-secrets-operator` chart version.")
+    replicas: int = Field(ge=1, le=5, description="Vault servers (integrated raft storage); "
+                          "odd, so a quorum survives losing a minority.")
+    storage_gib: int = Field(10, ge=1, le=500, description="gp3 raft volume per server, GiB.")
+    audit_storage_gib: int = Field(10, ge=1, le=500, description="gp3 audit-log volume per "
+                                   "server, GiB.")
+    address: VaultAddress | None = Field(
+        None, description="Where `pulumi up` reaches Vault to configure it, e.g. "
+        "http://127.0.0.1:8200 through `kubectl -n vault port-forward svc/vault 8200`.")
+    token: SecretStr | None = Field(
+        None, description="A Vault token that may configure it (secret: `pulumi config set "
+        "--secret --path platform:vault.token <token>`).")
+    credentials_ttl_seconds: int = Field(
+        3600, ge=300, le=86400, description="Default lifetime of a service's database "
+        "credentials.")
+    credentials_max_ttl_seconds: int = Field(
+        86400, ge=300, le=86400, description="Longest a service's database credentials may be "
+        "renewed to (at most a day).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Vault:
+        if self.replicas % 2 == 0:
+            raise _Bad("replicas", self.replicas, "is even; allowed: 1, 3 or 5 (a raft quorum)")
+        if (self.address is None) != (self.token is None):
+            missing = "token" if self.token is None else "address"
+            raise _Bad(missing, None, "set both address and token (or neither, before Vault "
+                       "is initialised)")
+        if self.credentials_ttl_seconds > self.credentials_max_ttl_seconds:
+            raise _Bad("credentialsTtlSeconds", self.credentials_ttl_seconds,
+                       "exceeds credentialsMaxTtlSeconds")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return self.address is not None and self.token is not None
+
+
 # Namespaces the platform's own components run in: never team namespaces, never matched by the
 # admission policies (node-exporter, the CNI, Gatekeeper itself need what those policies forbid).
 PLATFORM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default",
@@ -857,6 +917,10 @@ class Team(_Model):
         description="Kubernetes groups with read-only access (no Secrets). Default: "
         "<name>-viewers.")
     quota: TeamQuota = Field(default_factory=TeamQuota, description="Per-namespace quota.")
+    services: tuple[Slug, ...] = Field(
+        (), description="The team's services that use the database: each gets short-lived "
+        "PostgreSQL credentials from Vault, synced into the Secret `<service>-db` of the team's "
+        "first namespace.")
 
     @model_validator(mode="before")
     @classmethod
@@ -904,6 +968,7 @@ class PlatformConfig(_Model):
     observability: Observability = Field(description="Monitoring stack and SLOs.")
     alerting: Alerting = Field(description="Alert routing and notification.")
     security: Security = Field(description="Admission control.")
+    vault: Vault = Field(description="Vault.")
     teams: tuple[Team, ...] = Field(
         (), description="The teams whose workloads run on the platform, each with its own "
         "namespaces.")
@@ -922,6 +987,10 @@ class PlatformConfig(_Model):
                     raise _Bad(f"teams[{index}].namespaces", namespace, "is already taken; "
                                "allowed: a namespace of one team only")
                 namespaces.add(namespace)
+        services = [s for team in self.teams for s in team.services]
+        for service in services:
+            if services.count(service) > 1:
+                raise _Bad("teams", service, "is a service of two teams; allowed: one owner")
         return self
 
     @model_validator(mode="after")
@@ -984,6 +1053,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "security": {"gatekeeper": {"replicas": 1, "enforcement": "warn", "failClosed": False,
                                     "requireDigest": False, "probesRequired": False},
                      "imageSignatures": {"mode": "warn", "replicas": 1}},
+        "vault": {"replicas": 1},
     },
     "prod": {
         "network": {
@@ -1009,6 +1079,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "security": {"gatekeeper": {"replicas": 3, "enforcement": "deny", "failClosed": True,
                                     "requireDigest": True, "probesRequired": True},
                      "imageSignatures": {"mode": "enforce", "replicas": 2}},
+        "vault": {"replicas": 3},
     },
 }
 

@@ -18,6 +18,7 @@ from components.cluster import Cluster
 from components.database import Database
 from components.network import Network
 from components.observability import ObservabilityStack
+from components.secret_store import SecretsStack
 from components.tenancy import Tenancy
 from stacks import config as config_model
 
@@ -48,6 +49,10 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
                                  [cfg.observability.namespace], opts=aws_only)
     tenancy = Tenancy(env, cfg.teams, cluster, network, cfg.observability.namespace,
                       opts=aws_only)
+    secrets = SecretsStack(env, cfg.vault, cfg.teams, cluster, database, cfg.region,
+                           protect=cfg.preset == "prod",
+                           opts=pulumi.ResourceOptions(providers={"aws": provider},
+                                                       depends_on=[tenancy]))
 
     cost_report = costs.report(cfg.region)
     return {
@@ -85,6 +90,12 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         "admissionEnforcement": cfg.security.gatekeeper.enforcement,
         "admissionPolicies": sorted(admission.constraints),
         "teamNamespaces": sorted(tenancy.namespaces),
+        # Vault: in-cluster only; configured once the operator has initialised it
+        "vaultAddressInCluster": "http://vault.vault.svc:8200",
+        "vaultPortForward": "kubectl -n vault port-forward svc/vault 8200",
+        "vaultConfigured": secrets.configured,
+        "vaultBootstrap": secrets.bootstrap,
+        "vaultUnsealKeyArn": secrets.unseal_key.arn,
         # what it costs (the one cost model; platformctl cost --stack-output reads these)
         "monthlyCostUsd": cost_report.apply(lambda r: float(r["totalMonthlyUsd"])),
         "costReport": cost_report,

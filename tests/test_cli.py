@@ -84,8 +84,8 @@ def test_review_shows_cost_and_verdicts_and_fails_on_a_mandatory_violation(tmp_p
 
     assert cli.main(["review", "prod", "--project-dir", str(REPO)]) == cli.EXIT_OK
     out = capsys.readouterr().out
-    assert "Monthly cost estimate (us-east-1" in out and "265.70" in out
-    assert "budget $330.00/month, headroom $64.30" in out
+    assert "Monthly cost estimate (us-east-1" in out and "271.50" in out
+    assert "budget $330.00/month, headroom $58.50" in out
     assert "platform-guard mandatory" not in out
     assert "platform-guard advisory (1)" in out and "[budget-warning]" in out  # 81% of budget
     path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:budgetMonthlyUsd", 100))

@@ -46,7 +46,7 @@ def test_readme_starts_with_the_two_commands():
 
 def test_readme_shows_a_pr_comment_for_a_real_change():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert "### `dev`: **Blocked**: 1 mandatory violation(s), $194.58/month" in readme
+    assert "### `dev`: **Blocked**: 1 mandatory violation(s), $197.18/month" in readme
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in readme
 
 

@@ -32,7 +32,7 @@ def test_dev_is_warned_near_its_budget(evaluations):
     report = check_evaluation(evaluations["dev"])
     (warning,) = report.advisory
     assert warning.policy == "budget-warning"
-    assert "estimated $155.83/month is 92% of the $170.00 budget" in warning.message
+    assert "estimated $158.43/month is 93% of the $170.00 budget" in warning.message
 
 
 def _with(evaluation: Evaluation, type_token: str, path: str, value: Any,
@@ -128,7 +128,7 @@ def test_budget_limit_is_mandatory_and_names_the_largest_lines(evaluations):
     config["budget-limit"]["budgetMonthlyUsd"] = 100
     (verdict,) = check_evaluation(dev, config).of("budget-limit")
     assert verdict.enforcement == "mandatory"
-    assert "estimated $155.83/month is 156% of the $100.00 budget" in verdict.message
+    assert "estimated $158.43/month is 158% of the $100.00 budget" in verdict.message
     assert "EKS control plane (standard support) $73.00" in verdict.message
 
 

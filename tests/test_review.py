@@ -19,7 +19,7 @@ from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
 
 SCHEMA = json.loads((REPO / "docs" / "review-schema.json").read_text())
-TOTALS = {"dev": 155.83, "prod": 265.70}
+TOTALS = {"dev": 158.43, "prod": 271.50}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -73,9 +73,9 @@ def test_a_violating_stack_exits_1_in_every_format(tmp_path, capsys, fmt):
     assert "budget-limit" in out
     if fmt == "json":
         doc = json.loads(out)
-        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -55.83
+        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -58.43
     if fmt == "markdown":
-        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$55.83)" in out
+        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$58.43)" in out
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
@@ -159,7 +159,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history):
 
 def test_base_markdown_leads_with_the_change(history):
     out = review_in(history, "dev", "--base", "HEAD~1", "--format", "markdown").stdout
-    assert "**Monthly cost: +$38.75/month in total** ($155.83 → $194.58" in out
+    assert "**Monthly cost: +$38.75/month in total** ($158.43 → $197.18" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
     assert ":x: new **mandatory** `required-tags`" in out

@@ -468,11 +468,32 @@ def _release_volumes(r: CostInput, ctx: _Context) -> list[_Item]:
     return items
 
 
+def _vault_volumes(r: CostInput, ctx: _Context) -> list[_Item]:
+    """The vault chart's StatefulSet claims: raft data and audit log, per server."""
+    server = _get(r.props, "values", "server", default={})
+    replicas = int(_get(server, "ha", "replicas", default=1))
+    items = []
+    for key, label, values_key in (("vault-data", "raft data", "dataStorage"),
+                                   ("vault-audit", "audit log", "auditStorage")):
+        storage = _get(server, values_key, default={})
+        if not storage.get("enabled", values_key == "dataStorage"):
+            continue
+        size = _gib(storage.get("size", "10Gi"))
+        storage_class = storage.get("storageClass") or "gp2"
+        unit = ctx.price("ebs.gp3" if storage_class == "gp3" else "ebs.gp2")
+        items.append(_Item(key, f"Vault {label}: {replicas} x {size:g} GiB {storage_class} "
+                           "volumes", unit * size * replicas,
+                           f"{replicas} x {size:g} GiB x ${unit}"))
+    return items
+
+
 @_rule("kubernetes:helm.sh/v3:Release")
 def _release(r: CostInput, ctx: _Context):
     chart = str(_get(r.props, "chart", default=""))
     if chart.endswith("kube-prometheus-stack"):
         return _release_volumes(r, ctx)
+    if chart == "vault":
+        return _vault_volumes(r, ctx)
     runtime = _runtime_created(r)
     if runtime is not None:
         raise _RuntimeCreated(runtime)

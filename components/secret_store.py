@@ -1,0 +1,360 @@
+"""`SecretsStack`: Vault in the cluster and the secrets it gives the teams' services.
+
+Vault (pinned `vault` chart) runs with integrated raft storage (3 servers in prod), auto-unseals
+with a KMS key of its own through an EKS Pod Identity role, keeps a file audit log on its own
+volume, and is reachable only inside the cluster (ClusterIP, no ingress, its UI included).
+
+Runtime delivery is the **Vault Secrets Operator** (pinned chart), not the Agent injector: it
+syncs Vault secrets into ordinary Kubernetes Secrets, so any pod consumes them as env or files
+with no sidecar per pod (on small nodes, a sidecar per replica is real memory), it renews and
+re-issues dynamic database credentials and can restart the workload when they change, and its
+objects (VaultAuth, VaultDynamicSecret) are declarative, so they live in Git with the service
+and validate against their CRDs. The injector's one advantage, secrets never in etcd, matters
+less here: etcd is envelope-encrypted with the cluster's KMS key.
+
+Configuring Vault needs Vault initialised, which only an operator can do: the first `pulumi up`
+deploys it; the operator runs `vault operator init` (recovery keys, a root token), makes Vault
+reachable from where `pulumi up` runs, and sets `platform:vault.address` and (secret)
+`platform:vault.token`; the next `pulumi up` configures it. Until then the program says exactly
+that (a warning and the `vaultBootstrap` output) and creates nothing that needs Vault.
+
+With Vault configured: file audit device; Kubernetes auth; KV v2 at `secret/`; the database
+secrets engine on the RDS instance, given the master password once (write-only input; never in
+Vault's state in Pulumi) and rotated by Vault at once (`rotate-root`), so from then on only Vault
+knows it; a role per service issuing PostgreSQL users that live `credentialsTtlSeconds` (1h) and
+at most `credentialsMaxTtlSeconds` (1 day); a policy and a Kubernetes auth role per team, bound
+to the team's namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_vault as vault
+
+from components import iam
+from components.cluster import Cluster
+from components.database import Database
+from components.tagging import PlatformComponent
+from stacks.config import Team, Vault
+
+NAMESPACE = "vault"
+RELEASE = "vault"
+SERVICE_ACCOUNT = "vault"  # the chart's server service account (fullname)
+CHART_REPO = "https://helm.releases.hashicorp.com"
+IN_CLUSTER_ADDRESS = f"http://{RELEASE}.{NAMESPACE}.svc:8200"
+AUDIT_PATH = "/vault/audit/vault-audit.log"
+TEAM_SERVICE_ACCOUNT = "vault-secrets"  # in each team namespace; VSO authenticates as it
+DB_CONNECTION = "platform"
+VSO_API = "secrets.hashicorp.com/v1beta1"
+
+
+def raft_config(key_id: str, region: str, replicas: int) -> str:
+    """The server's HCL: raft storage joining its peers, the awskms seal, a plain listener
+    inside the cluster (NetworkPolicy-free namespace, ClusterIP only; TLS is a follow-up)."""
+    joins = "\n".join(
+        f'  retry_join {{\n    leader_api_addr = "http://{RELEASE}-{i}.{RELEASE}-internal:8200"\n'
+        "  }" for i in range(replicas))
+    return f"""ui = true
+
+listener "tcp" {{
+  address         = "[::]:8200"
+  cluster_address = "[::]:8201"
+  tls_disable     = 1
+}}
+
+storage "raft" {{
+  path = "/vault/data"
+{joins}
+}}
+
+seal "awskms" {{
+  region     = "{region}"
+  kms_key_id = "{key_id}"
+}}
+
+service_registration "kubernetes" {{}}
+"""
+
+
+def helm_values(config: Vault, key_id: str, region: str) -> dict[str, Any]:
+    """vault chart values; keys checked on 2026-11-21 against values.yaml of hashicorp/vault-helm
+    (server.ha.raft.*, server.dataStorage/auditStorage, server.readinessProbe, injector, ui)."""
+    def volume(gib: int) -> dict[str, Any]:
+        return {"enabled": True, "size": f"{gib}Gi", "storageClass": "gp3",
+                "accessMode": "ReadWriteOnce"}
+
+    return {
+        "global": {"tlsDisable": True},
+        "injector": {"enabled": False},  # delivery is the Vault Secrets Operator
+        "server": {
+            "ha": {"enabled": True, "replicas": config.replicas,
+                   "raft": {"enabled": True, "setNodeId": True,
+                            "config": raft_config(key_id, region, config.replicas)}},
+            "dataStorage": volume(config.storage_gib),
+            "auditStorage": volume(config.audit_storage_gib),
+            # Ready while uninitialised or sealed: the release installs before the operator
+            # initialises Vault (the chart's default probe would fail the atomic install).
+            "readinessProbe": {
+                "enabled": True,
+                "path": "/v1/sys/health?standbyok=true&sealedcode=204&uninitcode=204"},
+            "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+            "service": {"type": "ClusterIP"},
+            "ingress": {"enabled": False},
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                          "limits": {"memory": "512Mi"}},
+        },
+        "ui": {"enabled": True, "serviceType": "ClusterIP"},
+    }
+
+
+def operator_values(replicas: int) -> dict[str, Any]:
+    """vault-secrets-operator chart values (defaultVaultConnection, controller.replicas)."""
+    return {
+        "defaultVaultConnection": {"enabled": True, "address": IN_CLUSTER_ADDRESS},
+        "controller": {"replicas": 2 if replicas > 1 else 1},
+    }
+
+
+def group_role(service: str) -> str:
+    return "svc_" + service.replace("-", "_")
+
+
+def creation_statements(service: str) -> list[str]:
+    """A login that lives as long as its lease, acting as the service's group role: what it
+    creates belongs to the group role and outlives the login."""
+    group = group_role(service)
+    return [
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{group}') THEN "
+        f"CREATE ROLE {group} NOLOGIN; END IF; END $$;",
+        f"CREATE SCHEMA IF NOT EXISTS {group} AUTHORIZATION {group};",
+        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
+        f"VALID UNTIL '{{{{expiration}}}}' IN ROLE {group};",
+        f'ALTER ROLE "{{{{name}}}}" SET role = {group};',
+        f'ALTER ROLE "{{{{name}}}}" SET search_path = {group};',
+    ]
+
+
+def revocation_statements(service: str) -> list[str]:
+    group = group_role(service)
+    return [
+        f'REASSIGN OWNED BY "{{{{name}}}}" TO {group};',
+        'DROP OWNED BY "{{name}}";',
+        'DROP ROLE IF EXISTS "{{name}}";',
+    ]
+
+
+def team_policy(team: Team) -> str:
+    """HCL: the team's KV subtree and its services' database credentials, nothing else."""
+    paths = {
+        f"secret/data/{team.name}/*": ["create", "read", "update", "delete", "list"],
+        f"secret/metadata/{team.name}/*": ["read", "list", "delete"],
+        **{f"database/creds/{team.name}-{s}": ["read"] for s in team.services},
+    }
+    return "\n".join(f'path "{path}" {{\n  capabilities = {json.dumps(caps)}\n}}\n'
+                     for path, caps in paths.items())
+
+
+def bootstrap_steps(stack: str) -> str:
+    return (
+        "Vault is deployed but not configured. Once its pods run:\n"
+        "  1. kubectl -n vault exec vault-0 -- vault operator init -format=json > init.json\n"
+        "     (recovery keys and the root token: store them offline, e.g. split among "
+        "operators; never in Git)\n"
+        "  2. kubectl -n vault port-forward svc/vault 8200   (in another terminal)\n"
+        f"  3. pulumi config set --stack {stack} --path platform:vault.address "
+        "http://127.0.0.1:8200\n"
+        f"     pulumi config set --stack {stack} --secret --path platform:vault.token "
+        "<root token from init.json>\n"
+        "  4. pulumi up   (configures auth, engines, policies and database roles)\n"
+        "  5. revoke the root token once an admin auth method is in place "
+        "(vault token revoke <token>)")
+
+
+class SecretsStack(PlatformComponent):
+    """Vault, the Vault Secrets Operator, and (once reachable) Vault's configuration."""
+
+    service = "secrets"
+    type_token = "platform:index:SecretsStack"
+
+    def __init__(self, name: str, config: Vault, teams: Sequence[Team], cluster: Cluster,
+                 database: Database, region: str, protect: bool,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.unseal_key = aws.kms.Key(
+            f"{name}-vault-unseal",
+            description=f"Vault auto-unseal in {cluster.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            # Losing this key loses Vault's data for good: protected in prod, and deletion
+            # waits 30 days everywhere.
+            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+        )
+        # The seal names the key by its alias: known before the key exists, so a preview shows
+        # the chart's values in full.
+        alias_name = f"alias/{cluster.cluster_name}-vault-unseal"
+        alias = aws.kms.Alias(f"{name}-vault-unseal", name=alias_name,
+                              target_key_id=self.unseal_key.key_id,
+                              opts=pulumi.ResourceOptions(parent=self.unseal_key))
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-vault",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
+                "team": "platform", "pod-security.kubernetes.io/enforce": "baseline"}),
+            opts=cluster.k8s_options(self),
+        )
+        role = cluster.service_account_role(
+            f"{name}-vault", NAMESPACE, SERVICE_ACCOUNT,
+            policy=self.unseal_key.arn.apply(lambda arn: iam.to_json(iam.vault_unseal(arn))),
+            parent=self)
+        # Chart pinned in stacks/config.py (Vault.chart_version).
+        self.release = k8s.helm.v3.Release(
+            f"{name}-vault",
+            name=RELEASE,
+            chart="vault",
+            version=config.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=NAMESPACE,
+            values=helm_values(config, alias_name, region),
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            opts=cluster.k8s_options(self, depends_on=[self.namespace, role, alias,
+                                                       cluster.storage_class]),
+        )
+        self.operator = k8s.helm.v3.Release(
+            f"{name}-vault-secrets-operator",
+            name="vault-secrets-operator",
+            chart="vault-secrets-operator",
+            version=config.operator_chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=NAMESPACE,
+            values=operator_values(config.replicas),
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=cluster.k8s_options(self, depends_on=[self.namespace]),
+        )
+        self._delivery(name, teams, cluster)
+
+        self.configured = config.configured
+        self.bootstrap = None if self.configured else bootstrap_steps(pulumi.get_stack())
+        if self.configured:
+            self._configure(name, config, teams, database)
+        else:
+            pulumi.log.warn(
+                "platform:vault.address and platform:vault.token are not set, so Vault is "
+                "deployed but not configured (no auth, engines or database roles yet).\n"
+                + self.bootstrap, resource=self)
+
+    def _delivery(self, name: str, teams: Sequence[Team], cluster: Cluster) -> None:
+        """In each team namespace: the service account VSO authenticates as, its VaultAuth,
+        and per service a VaultDynamicSecret syncing database credentials to `<service>-db`."""
+        for team in teams:
+            for index, namespace in enumerate(team.namespaces):
+                opts = cluster.k8s_options(self, depends_on=[self.operator])
+                meta = {"namespace": namespace, "labels": {"team": team.name}}
+                k8s.core.v1.ServiceAccount(
+                    f"{name}-{namespace}-vault-secrets",
+                    metadata={"name": TEAM_SERVICE_ACCOUNT, **meta},
+                    automount_service_account_token=False, opts=opts)
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{namespace}-vault-auth", api_version=VSO_API, kind="VaultAuth",
+                    metadata={"name": "default", **meta},
+                    spec={"method": "kubernetes", "mount": "kubernetes",
+                          "kubernetes": {"role": f"team-{team.name}",
+                                         "serviceAccount": TEAM_SERVICE_ACCOUNT,
+                                         "audiences": ["vault"]}},
+                    opts=opts)
+                if index:
+                    continue  # services' credentials go to the team's first namespace
+                for service in team.services:
+                    k8s.apiextensions.CustomResource(
+                        f"{name}-{namespace}-{service}-db", api_version=VSO_API,
+                        kind="VaultDynamicSecret",
+                        metadata={"name": f"{service}-db", **meta},
+                        spec={"vaultAuthRef": "default", "mount": "database",
+                              "path": f"creds/{team.name}-{service}",
+                              # Renew at two thirds of the lease; new credentials before expiry.
+                              "renewalPercent": 67,
+                              "destination": {"name": f"{service}-db", "create": True,
+                                              "labels": {"team": team.name,
+                                                         "app.kubernetes.io/name": service}}},
+                        opts=opts)
+
+    def _configure(self, name: str, config: Vault, teams: Sequence[Team],
+                   database: Database) -> None:
+        assert config.address is not None and config.token is not None
+        provider = vault.Provider(
+            f"{name}-vault", address=config.address,
+            token=pulumi.Output.secret(config.token.get_secret_value()),
+            skip_child_token=True, opts=pulumi.ResourceOptions(parent=self))
+        opts = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        vault.Audit(f"{name}-audit-file", type="file", path="file",
+                    options={"file_path": AUDIT_PATH}, opts=opts)
+        kubernetes_auth = vault.AuthBackend(f"{name}-kubernetes-auth", type="kubernetes",
+                                            path="kubernetes", opts=opts)
+        vault.kubernetes.AuthBackendConfig(
+            f"{name}-kubernetes-auth", backend=kubernetes_auth.path,
+            kubernetes_host="https://kubernetes.default.svc", opts=opts)
+        vault.Mount(f"{name}-kv", path="secret", type="kv", options={"version": "2"},
+                    description="Teams' static secrets (KV v2), under secret/<team>/", opts=opts)
+        engine = vault.Mount(f"{name}-database", path="database", type="database",
+                             description="Short-lived PostgreSQL credentials", opts=opts)
+        roles = [f"{t.name}-{s}" for t in teams for s in t.services]
+        instance = database.instance
+        connection = vault.database.SecretBackendConnection(
+            f"{name}-postgresql",
+            backend=engine.path,
+            name=DB_CONNECTION,
+            allowed_roles=roles,
+            verify_connection=True,
+            postgresql=vault.database.SecretBackendConnectionPostgresqlArgs(
+                connection_url=pulumi.Output.concat(
+                    "postgresql://{{username}}:{{password}}@", instance.address, ":",
+                    instance.port.apply(str), "/", instance.db_name, "?sslmode=require"),
+                username=instance.username,
+                # Handed over once (write-only: not in this resource's state), then rotated.
+                password_wo=database.master_password.result,
+                password_wo_version=database.config.master_password_version,
+            ),
+            opts=opts,
+        )
+        # Vault rotates the master password at once: from here on only Vault knows it.
+        # Bumping masterPasswordVersion (break-glass) resets it and rotates again.
+        version = database.config.master_password_version
+        vault.generic.Endpoint(
+            f"{name}-rotate-root-v{version}",
+            path=pulumi.Output.concat(engine.path, "/rotate-root/", DB_CONNECTION),
+            data_json="{}", disable_read=True, disable_delete=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider,
+                                        depends_on=[connection]))
+        for team in teams:
+            policy = vault.Policy(f"{name}-team-{team.name}", name=f"team-{team.name}",
+                                  policy=team_policy(team), opts=opts)
+            vault.kubernetes.AuthBackendRole(
+                f"{name}-team-{team.name}",
+                backend=kubernetes_auth.path,
+                role_name=f"team-{team.name}",
+                bound_service_account_names=[TEAM_SERVICE_ACCOUNT],
+                bound_service_account_namespaces=list(team.namespaces),
+                audience="vault",
+                token_policies=[policy.name],
+                token_ttl=3600,
+                token_max_ttl=14400,
+                opts=opts)
+            for service in team.services:
+                vault.database.SecretBackendRole(
+                    f"{name}-db-{team.name}-{service}",
+                    backend=engine.path,
+                    name=f"{team.name}-{service}",
+                    db_name=connection.name,
+                    creation_statements=creation_statements(service),
+                    revocation_statements=revocation_statements(service),
+                    default_ttl=config.credentials_ttl_seconds,
+                    max_ttl=config.credentials_max_ttl_seconds,
+                    opts=opts)

@@ -1,0 +1,214 @@
+"""Vault: deployed by the real stacks (raft, KMS auto-unseal, audit log, nothing public) and
+configured once the operator has given the stack its address and token; both sides tested.
+No Vault token, secret or database password in plaintext anywhere outside a secret; the
+database roles' TTLs are bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from components import secret_store
+from platformctl import cli
+from platformctl.harness import Evaluation, Secret, evaluate, unwrap_secrets
+from platformctl.stackfile import SECRET_PLACEHOLDER
+from tests.conftest import REPO, mutate, stack_config, write_stack
+from tests.k8s_objects import manifest
+
+CRDS = REPO.parent / "shared" / "crds"
+SECRETS_STACK = "platform:index:SecretsStack"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _release(evaluation: Evaluation, chart: str):
+    (release,) = [r for r in evaluation.of_type(RELEASE) if r.inputs["chart"] == chart]
+    return release
+
+
+def configured_stack(directory: Path, base: str = "prod") -> Path:
+    """A stack file as the operator leaves it after initialising Vault: the address set, the
+    token a `secure:` value (ciphertext; offline it reads as the placeholder)."""
+    config = mutate(stack_config(base), "platform:vault", {
+        "address": "http://127.0.0.1:8200", "token": {"secure": "v1:aGVsbG8=:c2VjcmV0"}})
+    config = mutate(config, "platform:teams", [
+        {"name": "checkout", "services": ["checkout", "checkout-worker"]},
+        {"name": "search", "namespaces": ["search", "search-jobs"], "services": ["indexer"]}])
+    return write_stack(directory, config)
+
+
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory) -> Evaluation:
+    return evaluate(configured_stack(tmp_path_factory.mktemp("vault")), project_dir=REPO)
+
+
+# -- deployed, before it is configured ------------------------------------------------------
+
+def test_vault_runs_raft_with_kms_auto_unseal_and_an_audit_volume(evaluations):
+    for name, servers in (("dev", 1), ("prod", 3)):
+        evaluation = evaluations[name]
+        values = _release(evaluation, "vault").inputs["values"]
+        server = values["server"]
+        assert server["ha"]["replicas"] == servers and server["ha"]["raft"]["enabled"]
+        hcl = server["ha"]["raft"]["config"]
+        assert 'storage "raft"' in hcl and hcl.count("retry_join") == servers
+        (alias,) = evaluation.of_type("aws:kms/alias:Alias")[-1:]
+        assert f'kms_key_id = "{alias.inputs["name"]}"' in hcl and 'seal "awskms"' in hcl
+        assert server["auditStorage"]["enabled"] and server["dataStorage"]["storageClass"] == "gp3"
+        # Installs before initialisation: ready while uninitialised or sealed.
+        assert "uninitcode=204" in server["readinessProbe"]["path"]
+        # Nothing public: ClusterIP services, no ingress; delivery is VSO, not the injector.
+        assert server["service"]["type"] == values["ui"]["serviceType"] == "ClusterIP"
+        assert server["ingress"]["enabled"] is False and values["injector"]["enabled"] is False
+
+
+def test_the_unseal_key_rotates_is_protected_in_prod_and_only_vault_may_use_it(evaluations):
+    for name in ("dev", "prod"):
+        evaluation = evaluations[name]
+        key = evaluation.one("aws:kms/key:Key", f"{name}-vault-unseal")
+        assert key.inputs["enableKeyRotation"] is True
+        assert key.inputs["deletionWindowInDays"] == 30
+        assert key.protect is (name == "prod")
+        policy = evaluation.one("aws:iam/rolePolicy:RolePolicy", f"{name}-vault")
+        statement = yaml.safe_load(policy.inputs["policy"])["Statement"][0]
+        assert statement["Action"] == ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]
+        assert statement["Resource"] == key.outputs.get("arn", statement["Resource"])
+        assert statement["Resource"].startswith("arn:aws:kms:")
+        association = evaluation.one("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                                     f"{name}-vault")
+        assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+            "vault", "vault")
+
+
+def test_without_vault_settings_the_program_says_what_is_missing(stack):
+    assert stack.outputs["vaultConfigured"].value is False
+    assert not [r for r in stack.resources if r.type.startswith(("vault:", "pulumi:providers:vault"))]
+    (warning,) = [w for w in stack.warnings if "platform:vault.address" in w]
+    assert "platform:vault.token" in warning and "vault operator init" in warning
+    steps = stack.outputs["vaultBootstrap"].value
+    assert f"--stack {stack.stack} --secret --path platform:vault.token" in steps
+
+
+def test_services_get_their_credentials_through_the_operator(stack):
+    crds = {kind: yaml.safe_load((CRDS / f"secrets.hashicorp.com_{kind.lower()}s.yaml")
+                                 .read_text())
+            for kind in ("VaultAuth", "VaultDynamicSecret")}
+    bodies = [manifest(r) for r in stack.resources
+              if r.type.startswith("kubernetes:secrets.hashicorp.com/")]
+    assert {b["kind"] for b in bodies} == set(crds)
+    for body in bodies:
+        (version,) = [v for v in crds[body["kind"]]["spec"]["versions"] if v["name"] == "v1beta1"]
+        jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(body)
+    (secret,) = [b for b in bodies if b["kind"] == "VaultDynamicSecret"]
+    assert secret["spec"]["path"] == "creds/checkout-checkout"
+    assert secret["spec"]["destination"]["name"] == "checkout-db"
+    assert _release(stack, "vault-secrets-operator").inputs["values"][
+        "defaultVaultConnection"]["address"] == secret_store.IN_CLUSTER_ADDRESS
+
+
+# -- configured -----------------------------------------------------------------------------
+
+def _of(evaluation: Evaluation, type_token: str) -> list:
+    return evaluation.of_type(type_token)
+
+
+def test_with_vault_settings_it_is_configured(configured):
+    assert configured.outputs["vaultConfigured"].value is True
+    assert configured.outputs["vaultBootstrap"].value is None
+    assert not [w for w in configured.warnings if "platform:vault.address" in w]
+    (audit,) = _of(configured, "vault:index/audit:Audit")
+    assert audit.inputs["type"] == "file"
+    mounts = {m.inputs["path"]: m.inputs for m in _of(configured, "vault:index/mount:Mount")}
+    assert mounts["secret"]["options"] == {"version": "2"} and mounts["database"]["type"] == (
+        "database")
+    (auth,) = _of(configured, "vault:index/authBackend:AuthBackend")
+    assert auth.inputs["type"] == "kubernetes"
+    roles = {r.inputs["roleName"]: r.inputs
+             for r in _of(configured, "vault:kubernetes/authBackendRole:AuthBackendRole")}
+    assert roles["team-search"]["boundServiceAccountNamespaces"] == ["search", "search-jobs"]
+    assert roles["team-search"]["boundServiceAccountNames"] == ["vault-secrets"]
+    policies = {p.inputs["name"]: p.inputs["policy"] for p in _of(configured,
+                                                                 "vault:index/policy:Policy")}
+    assert 'path "database/creds/search-indexer"' in policies["team-search"]
+    assert "checkout" not in policies["team-search"]  # a team reads its own secrets only
+    # Every resource that talks to Vault goes through the stack's Vault provider.
+    for resource in configured.resources:
+        if resource.type.startswith("vault:"):
+            assert resource.provider and "pulumi:providers:vault" in resource.provider
+
+
+def test_database_roles_have_bounded_ttls(configured):
+    roles = _of(configured, "vault:database/secretBackendRole:SecretBackendRole")
+    assert {r.inputs["name"] for r in roles} == {
+        "checkout-checkout", "checkout-checkout-worker", "search-indexer"}
+    for role in roles:
+        assert 0 < role.inputs["defaultTtl"] <= role.inputs["maxTtl"] <= 86400
+        statements = " ".join(role.inputs["creationStatements"])
+        assert "VALID UNTIL '{{expiration}}'" in statements
+        assert role.inputs["revocationStatements"]
+
+
+def test_the_master_password_is_handed_over_once_then_rotated(configured):
+    (connection,) = _of(configured, "vault:database/secretBackendConnection:SecretBackendConnection")
+    block = connection.inputs["postgresql"]
+    # The password makes the block secret on the wire (or at least its own field).
+    assert isinstance(block, Secret) or isinstance(block["passwordWo"], Secret)
+    postgres = unwrap_secrets(block)
+    assert postgres["passwordWo"]  # write-only: handed over, not kept in this resource's state
+    assert "password" not in postgres
+    assert "{{password}}" in postgres["connectionUrl"]
+    assert sorted(connection.inputs["allowedRoles"]) == [
+        "checkout-checkout", "checkout-checkout-worker", "search-indexer"]
+    (rotate,) = _of(configured, "vault:generic/endpoint:Endpoint")
+    assert rotate.inputs["path"] == "database/rotate-root/platform"
+    assert connection.urn in rotate.dependencies
+    assert rotate.inputs["disableDelete"] is True
+
+
+def _plaintext_leaves(value: Any, path: str = ""):
+    if isinstance(value, Secret):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _plaintext_leaves(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _plaintext_leaves(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def test_no_token_secret_or_password_in_plaintext(configured):
+    password = configured.one("random:index/randomPassword:RandomPassword",
+                              "prod-master-password").outputs["result"]
+    grafana = configured.one("random:index/randomPassword:RandomPassword",
+                             "prod-grafana-admin").outputs["result"]
+    needles = {"the Vault token": SECRET_PLACEHOLDER, "the master password": password,
+               "Grafana's password": grafana}
+    for resource in configured.resources:
+        for path, leaf in _plaintext_leaves(resource.inputs):
+            for what, needle in needles.items():
+                assert needle not in str(leaf), f"{what} in {resource.name}{path}"
+    for name, output in configured.outputs.items():
+        if output.secret:
+            continue
+        for what, needle in needles.items():
+            assert needle not in str(output.value), f"{what} in output {name}"
+
+
+@pytest.mark.parametrize(("vault", "message"), [
+    ({"address": "http://vault.example.com:8200", "token": {"secure": "v1:x"}},
+     "platform:vault.address: 'http://vault.example.com:8200': uses plain http to a remote"),
+    ({"address": "https://vault.example.com"}, "platform:vault.token: null: set both"),
+    ({"replicas": 2}, "platform:vault.replicas: 2: is even"),
+    ({"credentialsMaxTtlSeconds": 604800}, "platform:vault.credentialsMaxTtlSeconds: 604800"),
+])
+def test_bad_vault_settings_are_config_errors(tmp_path, capsys, vault, message):
+    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:vault", vault))
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert "v1:x" not in err
