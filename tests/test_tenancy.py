@@ -118,9 +118,13 @@ def test_load_balancers_reach_only_pods_marked_public_from_the_public_subnets(st
 
 
 def _owned_manifests(evaluation: Evaluation) -> list[dict]:
+    """The security components' own built-in Kubernetes objects (custom resources are checked
+    against their CRDs in test_admission.py and test_vault.py)."""
     found = [manifest(r) for r in owned_objects(evaluation, TENANCY)]
-    found += [manifest(r) for r in owned_objects(evaluation, ADMISSION)
-              if r.type == "kubernetes:core/v1:Namespace"]
+    for component in (ADMISSION, "platform:index:SecretsStack"):
+        found += [manifest(r) for r in owned_objects(evaluation, component)
+                  if r.type in ("kubernetes:core/v1:Namespace",
+                                "kubernetes:core/v1:ServiceAccount")]
     return found
 
 

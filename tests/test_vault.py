@@ -181,11 +181,14 @@ def _plaintext_leaves(value: Any, path: str = ""):
         yield path, value
 
 
-def test_no_token_secret_or_password_in_plaintext(configured):
+@pytest.mark.parametrize("which", ["dev", "prod", "configured"])
+def test_no_token_secret_or_password_in_plaintext(evaluations, configured, which):
+    configured = configured if which == "configured" else evaluations[which]
+    env = configured.config.environment
     password = configured.one("random:index/randomPassword:RandomPassword",
-                              "prod-master-password").outputs["result"]
+                              f"{env}-master-password").outputs["result"]
     grafana = configured.one("random:index/randomPassword:RandomPassword",
-                             "prod-grafana-admin").outputs["result"]
+                             f"{env}-grafana-admin").outputs["result"]
     needles = {"the Vault token": SECRET_PLACEHOLDER, "the master password": password,
                "Grafana's password": grafana}
     for resource in configured.resources:
