@@ -800,6 +800,49 @@ class Vault(_Model):
         return self.address is not None and self.token is not None
 
 
+class SyncWindow(_Model):
+    """An Argo CD sync window (`platform:gitops.syncWindows[]`), in UTC."""
+
+    kind: Literal["allow", "deny"] = Field(description="Allow or deny syncs in the window.")
+    schedule: str = Field(pattern=r"^(\S+\s+){4}\S+$",
+                          description="Cron schedule of the window's start, e.g. `0 9 * * 1-5`.")
+    duration: str = Field(pattern=r"^\d+[hm]$", description="How long it lasts, e.g. 7h.")
+    manual_sync: bool = Field(True, description="Allow manual syncs while the window denies.")
+
+
+class Sso(_Model):
+    """OIDC single sign-on for Argo CD (`platform:gitops.sso`); the client secret is a secret:
+    `pulumi config set --secret --path platform:gitops.sso.clientSecret <secret>`."""
+
+    issuer: HttpsUrl = Field(description="OIDC issuer URL.")
+    client_id: str = Field(min_length=1, max_length=200, description="OIDC client ID.")
+    client_secret: SecretStr = Field(description="OIDC client secret (secret).")
+    admin_group: GroupName = Field(description="IdP group that gets Argo CD's admin role.")
+
+
+class GitOps(_Model):
+    """Argo CD, Argo Rollouts and the app-of-apps (`platform:gitops`)."""
+
+    argocd_chart_version: ChartVersion = Field(
+        # argoproj/argo-helm argo-cd 10.1.4 (release notes of argo-rollouts-2.41.1, 2026-07).
+        "10.1.4", description="`argo-cd` chart version.")
+    rollouts_chart_version: ChartVersion = Field(
+        # argoproj/argo-helm argo-rollouts 2.41.1 (2026-07-19).
+        "2.41.1", description="`argo-rollouts` chart version.")
+    repo_url: HttpsUrl = Field(description="This repository, which Argo CD watches, e.g. "
+                               "https://github.com/<org>/platform.git.")
+    revision: str = Field("main", min_length=1, max_length=100,
+                          description="Branch, tag or commit Argo CD follows.")
+    ha: bool = Field(description="Argo CD highly available (replicated components, Redis HA).")
+    auto_sync: bool = Field(
+        description="Sync automatically with prune and self-heal (dev). Off: every change is "
+        "synced by hand (promotion), inside the sync windows (prod).")
+    sync_windows: tuple[SyncWindow, ...] = Field(
+        (), description="When the team projects may sync (UTC).")
+    sso: Sso | None = Field(None, description="OIDC SSO; without it, the local admin (its "
+                            "password in the `argocd-initial-admin-secret` Secret).")
+
+
 # Namespaces the platform's own components run in: never team namespaces, never matched by the
 # admission policies (node-exporter, the CNI, Gatekeeper itself need what those policies forbid).
 PLATFORM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default",
@@ -917,6 +960,9 @@ class Team(_Model):
         description="Kubernetes groups with read-only access (no Secrets). Default: "
         "<name>-viewers.")
     quota: TeamQuota = Field(default_factory=TeamQuota, description="Per-namespace quota.")
+    repos: tuple[HttpsUrl, ...] = Field(
+        (), description="Git repositories the team's Argo CD project may deploy from, besides "
+        "this one's `gitops/teams/<team>/`.")
     services: tuple[Slug, ...] = Field(
         (), description="The team's services that use the database: each gets short-lived "
         "PostgreSQL credentials from Vault, synced into the Secret `<service>-db` of the team's "
@@ -969,6 +1015,7 @@ class PlatformConfig(_Model):
     alerting: Alerting = Field(description="Alert routing and notification.")
     security: Security = Field(description="Admission control.")
     vault: Vault = Field(description="Vault.")
+    gitops: GitOps = Field(description="Argo CD and the app-of-apps.")
     teams: tuple[Team, ...] = Field(
         (), description="The teams whose workloads run on the platform, each with its own "
         "namespaces.")
@@ -1054,6 +1101,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                                     "requireDigest": False, "probesRequired": False},
                      "imageSignatures": {"mode": "warn", "replicas": 1}},
         "vault": {"replicas": 1},
+        "gitops": {"ha": False, "autoSync": True},
     },
     "prod": {
         "network": {
@@ -1080,6 +1128,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                                     "requireDigest": True, "probesRequired": True},
                      "imageSignatures": {"mode": "enforce", "replicas": 2}},
         "vault": {"replicas": 3},
+        "gitops": {"ha": True, "autoSync": False, "syncWindows": [
+            {"kind": "allow", "schedule": "0 9 * * 1-4", "duration": "7h"}]},
     },
 }
 

@@ -16,6 +16,7 @@ from components import costing, tagging
 from components.admission import AdmissionControl
 from components.cluster import Cluster
 from components.database import Database
+from components.gitops import ArgoBootstrap
 from components.network import Network
 from components.observability import ObservabilityStack
 from components.secret_store import SecretsStack
@@ -53,6 +54,22 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
                            protect=cfg.preset == "prod",
                            opts=pulumi.ResourceOptions(providers={"aws": provider},
                                                        depends_on=[tenancy]))
+    # GitOps: Argo CD takes over from here; gitops/ reads the cluster's metadata (gitops-bridge).
+    gitops = ArgoBootstrap(
+        env, cfg.gitops, env, cfg.teams, cluster,
+        metadata={
+            "aws_account_id": cluster.account, "aws_region": cfg.region,
+            "aws_cluster_name": cluster.eks.name, "aws_vpc_id": network.vpc.id,
+            "addons_repo_url": cfg.gitops.repo_url, "addons_repo_revision": cfg.gitops.revision,
+            "addons_repo_basepath": "gitops", "database_address": database.instance.address,
+            "vault_address": "http://vault.vault.svc:8200",
+            "monitoring_namespace": cfg.observability.namespace,
+        },
+        addons={"kube_prometheus_stack": True, "gatekeeper": True, "policy_controller": True,
+                "vault": True, "vault_secrets_operator": True, "argo_rollouts": True,
+                "aws_load_balancer_controller": True, "metrics_server": True},
+        opts=pulumi.ResourceOptions(providers={"aws": provider},
+                                    depends_on=[tenancy, admission]))
 
     cost_report = costs.report(cfg.region)
     return {
@@ -96,6 +113,10 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         "vaultConfigured": secrets.configured,
         "vaultBootstrap": secrets.bootstrap,
         "vaultUnsealKeyArn": secrets.unseal_key.arn,
+        # GitOps (in-cluster only)
+        "argocdPortForward": "kubectl -n argocd port-forward svc/argocd-server 8443:443",
+        "gitopsRoot": f"{cfg.gitops.repo_url} {cfg.gitops.revision} gitops/environments/{env}",
+        "gitopsProjects": sorted(gitops.projects),
         # what it costs (the one cost model; platformctl cost --stack-output reads these)
         "monthlyCostUsd": cost_report.apply(lambda r: float(r["totalMonthlyUsd"])),
         "costReport": cost_report,

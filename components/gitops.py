@@ -1,0 +1,216 @@
+"""`ArgoBootstrap`: Argo CD and Argo Rollouts (pinned Helm releases), the cluster's metadata for
+Argo in the gitops-bridge way, an AppProject per team, and the root Application (app-of-apps)
+that watches this repository's `gitops/environments/<environment>/`.
+
+After this, Git does the rest: `gitops/` (environment-agnostic: it reads the environment, account,
+region, VPC and add-on flags from the cluster Secret's labels and annotations, as the gitops-bridge
+pattern does) holds the Applications of each environment, and each team's services.
+
+Argo CD is not exposed publicly (ClusterIP; `kubectl -n argocd port-forward svc/argocd-server
+8443:443`). SSO-ready: with `platform:gitops.sso` set, OIDC login is configured, the local admin
+is disabled and the IdP's admin group maps to `role:admin`; everyone else is read-only.
+Dev syncs automatically with prune and self-heal; prod syncs by hand (promotion is a reviewed
+change in Git, synced by a person), and team projects only inside the sync windows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster import Cluster
+from components.tagging import PlatformComponent
+from stacks.config import GitOps, Team
+
+NAMESPACE = "argocd"
+CHART_REPO = "https://argoproj.github.io/argo-helm"
+IN_CLUSTER = "https://kubernetes.default.svc"
+ARGO_API = "argoproj.io/v1alpha1"
+GITOPS_PATH = "gitops"
+PLATFORM_PROJECT = "platform"
+
+# What a team may deploy into its namespaces: workloads through Rollouts, and what serves,
+# scales, watches and feeds them. No cluster-scoped kinds, no RBAC, no quota changes.
+TEAM_KINDS: tuple[tuple[str, str], ...] = (
+    ("argoproj.io", "Rollout"), ("argoproj.io", "AnalysisTemplate"),
+    ("", "Service"), ("", "ConfigMap"), ("", "ServiceAccount"),
+    ("apps", "Deployment"), ("batch", "Job"), ("batch", "CronJob"),
+    ("autoscaling", "HorizontalPodAutoscaler"), ("policy", "PodDisruptionBudget"),
+    ("networking.k8s.io", "NetworkPolicy"), ("networking.k8s.io", "Ingress"),
+    ("monitoring.coreos.com", "ServiceMonitor"), ("monitoring.coreos.com", "PrometheusRule"),
+    ("secrets.hashicorp.com", "VaultDynamicSecret"), ("secrets.hashicorp.com", "VaultStaticSecret"),
+)
+
+
+def cluster_secret(environment: str, metadata: Mapping[str, str],
+                   addons: Mapping[str, bool]) -> tuple[dict[str, str], dict[str, str]]:
+    """(labels, annotations) of the in-cluster cluster Secret: the gitops-bridge contract.
+    Labels select (environment, `enable_<addon>`); annotations carry values."""
+    labels = {"argocd.argoproj.io/secret-type": "cluster", "environment": environment,
+              **{f"enable_{name}": str(on).lower() for name, on in addons.items()}}
+    return labels, dict(metadata)
+
+
+def argocd_values(config: GitOps, sso_secret: str | None) -> dict[str, Any]:
+    """argo-cd chart values. Keys checked on 2026-11-21 against charts/argo-cd/values.yaml of
+    argoproj/argo-helm (the copy readable offline is the 7.x line; `pulumi preview` would catch
+    a key renamed since)."""
+    replicas = 2 if config.ha else 1
+    cm: dict[str, Any] = {
+        "admin.enabled": "false" if config.sso else "true",
+        "exec.enabled": "false",
+        "timeout.reconciliation": "180s",
+        "statusbadge.enabled": "false",
+    }
+    rbac = {"policy.default": "role:readonly", "scopes": "[groups]"}
+    if config.sso is not None:
+        cm["oidc.config"] = (
+            f"name: SSO\nissuer: {config.sso.issuer}\nclientID: {config.sso.client_id}\n"
+            "clientSecret: $oidc.clientSecret\nrequestedScopes: [openid, profile, email, groups]\n")
+        rbac["policy.csv"] = f"g, {config.sso.admin_group}, role:admin\n"
+    return {
+        "fullnameOverride": "argocd",
+        "global": {"logging": {"format": "json"}},
+        "configs": {
+            "cm": cm,
+            "rbac": rbac,
+            "params": {"controller.diff.server.side": "true"},
+            **({"secret": {"extra": {"oidc.clientSecret": sso_secret}}} if sso_secret else {}),
+        },
+        "redis-ha": {"enabled": config.ha},
+        "controller": {"replicas": replicas},
+        "server": {"replicas": replicas, "service": {"type": "ClusterIP"},
+                   "ingress": {"enabled": False}},
+        "repoServer": {"replicas": replicas},
+        "applicationSet": {"replicas": replicas},
+        "dex": {"enabled": False},  # OIDC straight to the IdP
+        "notifications": {"enabled": True},
+    }
+
+
+def rollouts_values(config: GitOps) -> dict[str, Any]:
+    """argo-rollouts chart values (controller.replicas, dashboard.enabled)."""
+    return {"controller": {"replicas": 2 if config.ha else 1},
+            "dashboard": {"enabled": False}}
+
+
+def team_project(team: Team, config: GitOps) -> dict[str, Any]:
+    """The team's AppProject: its repositories, its namespaces, its kinds, nothing more."""
+    kinds: dict[str, list[str]] = {}
+    for group, kind in TEAM_KINDS:
+        kinds.setdefault(group, []).append(kind)
+    spec: dict[str, Any] = {
+        "description": f"Team {team.name}: its services, in its namespaces only",
+        "sourceRepos": [config.repo_url, *team.repos],
+        "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in team.namespaces],
+        "clusterResourceWhitelist": [],
+        "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in TEAM_KINDS],
+        "orphanedResources": {"warn": True},
+        "sourceNamespaces": [],
+    }
+    if config.sync_windows:
+        spec["syncWindows"] = [
+            {"kind": w.kind, "schedule": w.schedule, "duration": w.duration,
+             "applications": ["*"], "manualSync": w.manual_sync, "timeZone": "UTC"}
+            for w in config.sync_windows]
+    return {"apiVersion": ARGO_API, "kind": "AppProject",
+            "metadata": {"name": team.name, "namespace": NAMESPACE,
+                         "labels": {"team": team.name}},
+            "spec": spec}
+
+
+def platform_project(config: GitOps, teams: Sequence[Team]) -> dict[str, Any]:
+    """The root app's project: this repository only, Applications into argocd only."""
+    return {"apiVersion": ARGO_API, "kind": "AppProject",
+            "metadata": {"name": PLATFORM_PROJECT, "namespace": NAMESPACE,
+                         "labels": {"team": "platform"}},
+            "spec": {
+                "description": "The app-of-apps: Applications of gitops/environments/<env>",
+                "sourceRepos": [config.repo_url],
+                "destinations": [{"server": IN_CLUSTER, "namespace": NAMESPACE}],
+                "clusterResourceWhitelist": [],
+                "namespaceResourceWhitelist": [
+                    {"group": "argoproj.io", "kind": "Application"}],
+            }}
+
+
+def root_application(config: GitOps, environment: str) -> dict[str, Any]:
+    sync: dict[str, Any] = {"syncOptions": ["ServerSideApply=true"],
+                            "retry": {"limit": 5, "backoff": {"duration": "10s",
+                                                              "factor": 2,
+                                                              "maxDuration": "3m"}}}
+    if config.auto_sync:
+        sync["automated"] = {"prune": True, "selfHeal": True}
+    return {"apiVersion": ARGO_API, "kind": "Application",
+            "metadata": {"name": "root", "namespace": NAMESPACE,
+                         "labels": {"team": "platform"},
+                         # The Applications it creates are deleted with it, not orphaned.
+                         "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+            "spec": {
+                "project": PLATFORM_PROJECT,
+                "source": {"repoURL": config.repo_url, "targetRevision": config.revision,
+                           "path": f"{GITOPS_PATH}/environments/{environment}"},
+                "destination": {"server": IN_CLUSTER, "namespace": NAMESPACE},
+                "syncPolicy": sync,
+            }}
+
+
+class ArgoBootstrap(PlatformComponent):
+    """Argo CD, Argo Rollouts, the cluster metadata, the projects and the root Application."""
+
+    service = "gitops"
+    type_token = "platform:index:ArgoBootstrap"
+
+    def __init__(self, name: str, config: GitOps, environment: str, teams: Sequence[Team],
+                 cluster: Cluster, metadata: Mapping[str, pulumi.Input[str]],
+                 addons: Mapping[str, bool], opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-argocd",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
+                "team": "platform", "pod-security.kubernetes.io/enforce": "baseline"}),
+            opts=cluster.k8s_options(self))
+        in_namespace = cluster.k8s_options(self, depends_on=[self.namespace])
+        sso_secret = (pulumi.Output.secret(config.sso.client_secret.get_secret_value())
+                      if config.sso else None)
+        # Charts pinned in stacks/config.py (GitOps.*_chart_version).
+        self.argocd = k8s.helm.v3.Release(
+            f"{name}-argo-cd", name="argocd", chart="argo-cd",
+            version=config.argocd_chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=NAMESPACE, values=argocd_values(config, sso_secret),
+            atomic=True, cleanup_on_fail=True, timeout=900, opts=in_namespace)
+        self.rollouts = k8s.helm.v3.Release(
+            f"{name}-argo-rollouts", name="argo-rollouts", chart="argo-rollouts",
+            version=config.rollouts_chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=NAMESPACE, values=rollouts_values(config),
+            atomic=True, cleanup_on_fail=True, opts=in_namespace)
+
+        labels, annotations = cluster_secret(environment, {}, addons)
+        k8s.core.v1.Secret(
+            f"{name}-cluster-metadata",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="in-cluster", namespace=NAMESPACE, labels=labels,
+                annotations={**annotations, **metadata}),
+            string_data={"name": "in-cluster", "server": IN_CLUSTER,
+                         "config": '{"tlsClientConfig": {"insecure": false}}'},
+            opts=in_namespace)
+
+        after_argocd = cluster.k8s_options(self, depends_on=[self.argocd])
+        projects = [platform_project(config, teams), *(team_project(t, config) for t in teams)]
+        self.projects = {}
+        for body in projects:
+            self.projects[body["metadata"]["name"]] = k8s.apiextensions.CustomResource(
+                f"{name}-project-{body['metadata']['name']}", api_version=body["apiVersion"],
+                kind=body["kind"], metadata=body["metadata"], spec=body["spec"],
+                opts=after_argocd)
+        root = root_application(config, environment)
+        self.root = k8s.apiextensions.CustomResource(
+            f"{name}-root-app", api_version=root["apiVersion"], kind=root["kind"],
+            metadata=root["metadata"], spec=root["spec"],
+            opts=cluster.k8s_options(self, depends_on=[self.argocd,
+                                                       self.projects[PLATFORM_PROJECT]]))

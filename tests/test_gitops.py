@@ -1,0 +1,157 @@
+"""ArgoBootstrap over the real stacks: the root Application watches gitops/ for the stack's
+environment, the team AppProjects confine each team, Argo CD is private and HA in prod, the
+cluster metadata follows the gitops-bridge contract, and SSO keeps its secret a secret."""
+
+from __future__ import annotations
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from components import gitops
+from platformctl import cli
+from platformctl.harness import Evaluation, Secret, evaluate
+from tests.conftest import REPO, mutate, stack_config, write_stack
+from tests.k8s_objects import manifest, owned_objects
+
+CRDS = REPO.parent / "shared" / "crds"
+APP = "kubernetes:argoproj.io/v1alpha1:Application"
+PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject"
+
+
+def _schema(file: str):
+    crd = yaml.safe_load((CRDS / file).read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    return jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"])
+
+
+def _release(evaluation: Evaluation, chart: str):
+    (release,) = [r for r in evaluation.of_type("kubernetes:helm.sh/v3:Release")
+                  if r.inputs["chart"] == chart]
+    return release
+
+
+def test_the_root_application_watches_gitops_for_its_environment(stack):
+    (root,) = stack.of_type(APP)
+    body = manifest(root)
+    _schema("argocd_application-crd.yaml").validate(body)
+    source = body["spec"]["source"]
+    environment = stack.config.environment
+    assert source["path"] == f"gitops/environments/{environment}"
+    assert (REPO / source["path"] / "kustomization.yaml").is_file()
+    assert source["repoURL"] == stack.config.gitops.repo_url
+    assert source["targetRevision"] == "main"
+    assert body["spec"]["project"] == gitops.PLATFORM_PROJECT
+    assert body["spec"]["destination"] == {"server": gitops.IN_CLUSTER,
+                                           "namespace": "argocd"}
+    automated = body["spec"]["syncPolicy"].get("automated")
+    if environment == "dev":
+        assert automated == {"prune": True, "selfHeal": True}
+    else:
+        assert automated is None  # prod: promotion is a person syncing a reviewed change
+    argocd = _release(stack, "argo-cd")
+    assert argocd.urn in root.dependencies
+
+
+def test_team_projects_confine_each_team(stack):
+    validator = _schema("argocd_appproject-crd.yaml")
+    projects = {r.inputs["metadata"]["name"]: manifest(r) for r in stack.of_type(PROJECT)}
+    for body in projects.values():
+        validator.validate(body)
+    for team in stack.config.teams:
+        spec = projects[team.name]["spec"]
+        assert spec["destinations"] == [{"server": gitops.IN_CLUSTER, "namespace": ns}
+                                        for ns in team.namespaces]
+        assert spec["sourceRepos"] == [stack.config.gitops.repo_url, *team.repos]
+        assert spec["clusterResourceWhitelist"] == []
+        kinds = {item["kind"] for item in spec["namespaceResourceWhitelist"]}
+        assert "Rollout" in kinds and "ServiceMonitor" in kinds
+        assert not kinds & {"Role", "RoleBinding", "ResourceQuota", "LimitRange", "Namespace",
+                            "Secret", "ClusterRole", "*"}
+        windows = spec.get("syncWindows", [])
+        if stack.config.environment == "prod":
+            assert windows and all(w["timeZone"] == "UTC" for w in windows)
+        else:
+            assert windows == []
+    platform = projects[gitops.PLATFORM_PROJECT]["spec"]
+    assert platform["destinations"] == [{"server": gitops.IN_CLUSTER, "namespace": "argocd"}]
+    assert platform["namespaceResourceWhitelist"] == [
+        {"group": "argoproj.io", "kind": "Application"}]
+
+
+def test_argo_is_private_pinned_and_ha_in_prod(evaluations):
+    for name, ha in (("dev", False), ("prod", True)):
+        argocd = _release(evaluations[name], "argo-cd")
+        values = argocd.inputs["values"]
+        assert argocd.inputs["version"] == "10.1.4"
+        assert values["server"]["service"]["type"] == "ClusterIP"
+        assert values["server"]["ingress"]["enabled"] is False
+        assert values["redis-ha"]["enabled"] is ha
+        assert values["controller"]["replicas"] == values["server"]["replicas"] == (
+            2 if ha else 1)
+        assert values["configs"]["rbac"]["policy.default"] == "role:readonly"
+        rollouts = _release(evaluations[name], "argo-rollouts")
+        assert rollouts.inputs["version"] == "2.41.1"
+        assert rollouts.inputs["values"]["dashboard"]["enabled"] is False
+
+
+def test_cluster_metadata_follows_the_gitops_bridge_contract(stack):
+    (secret,) = [r for r in stack.of_type("kubernetes:core/v1:Secret")
+                 if r.inputs["metadata"]["name"] == "in-cluster"]
+    metadata = secret.inputs["metadata"]
+    labels, annotations = metadata["labels"], metadata["annotations"]
+    assert labels["argocd.argoproj.io/secret-type"] == "cluster"
+    assert labels["environment"] == stack.config.environment
+    assert labels["enable_argo_rollouts"] == labels["enable_vault"] == "true"
+    assert annotations["aws_region"] == stack.config.region
+    assert annotations["aws_vpc_id"] == stack.outputs["vpcId"].value
+    assert annotations["aws_cluster_name"] == stack.outputs["clusterName"].value
+    assert annotations["addons_repo_url"] == stack.config.gitops.repo_url
+    assert annotations["database_address"] == stack.outputs["databaseAddress"].value
+
+
+def test_gitops_is_environment_agnostic():
+    text = "\n".join(p.read_text() for p in (REPO / "gitops").rglob("*.yaml"))
+    for value in ("111111111111", "us-east-1", "vpc-"):
+        assert value not in text
+
+
+def test_owned_builtin_objects_validate_strictly(stack):
+    bodies = [manifest(r) for r in owned_objects(stack, "platform:index:ArgoBootstrap")
+              if not r.type.startswith("kubernetes:argoproj.io")]
+    assert {b["kind"] for b in bodies} == {"Namespace", "Secret"}
+    for body in bodies:
+        kubernetes_validate.validate(body, "1.36.0", strict=True)
+
+
+def test_sso_disables_the_local_admin_and_keeps_its_secret(tmp_path):
+    config = mutate(stack_config("prod"), "platform:gitops.sso", {
+        "issuer": "https://login.example.com", "clientId": "argocd",
+        "clientSecret": {"secure": "v1:c2VjcmV0"}, "adminGroup": "platform-admins"})
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    values = _release(evaluation, "argo-cd").inputs["values"]
+    if isinstance(values, Secret):
+        values = values.value
+    cm = values["configs"]["cm"]
+    assert cm["admin.enabled"] == "false"
+    assert "issuer: https://login.example.com" in cm["oidc.config"]
+    assert "clientSecret: $oidc.clientSecret" in cm["oidc.config"]
+    assert values["configs"]["rbac"]["policy.csv"] == "g, platform-admins, role:admin\n"
+    secret = values["configs"]["secret"]["extra"]["oidc.clientSecret"]
+    assert isinstance(secret, Secret) or isinstance(
+        _release(evaluation, "argo-cd").inputs["values"], Secret)
+
+
+@pytest.mark.parametrize(("gitops_config", "message"), [
+    ({"repoUrl": "git@github.com:example-org/platform.git"},
+     "platform:gitops.repoUrl: 'git@github.com:example-org/platform.git'"),
+    ({"repoUrl": "https://github.com/example-org/platform.git",
+      "syncWindows": [{"kind": "allow", "schedule": "daily", "duration": "7h"}]},
+     "platform:gitops.syncWindows[0].schedule: 'daily'"),
+])
+def test_bad_gitops_settings_are_config_errors(tmp_path, capsys, gitops_config, message):
+    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:gitops", gitops_config))
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
