@@ -238,7 +238,7 @@ class SecretsStack(PlatformComponent):
             cleanup_on_fail=True,
             opts=cluster.k8s_options(self, depends_on=[self.namespace]),
         )
-        self._delivery(name, teams, cluster)
+        self._delivery(name, teams, cluster, database)
 
         self.configured = config.configured
         self.bootstrap = None if self.configured else bootstrap_steps(pulumi.get_stack())
@@ -250,7 +250,8 @@ class SecretsStack(PlatformComponent):
                 "deployed but not configured (no auth, engines or database roles yet).\n"
                 + self.bootstrap, resource=self)
 
-    def _delivery(self, name: str, teams: Sequence[Team], cluster: Cluster) -> None:
+    def _delivery(self, name: str, teams: Sequence[Team], cluster: Cluster,
+                  database: Database) -> None:
         """In each team namespace: the service account VSO authenticates as, its VaultAuth,
         and per service a VaultDynamicSecret syncing database credentials to `<service>-db`."""
         for team in teams:
@@ -280,9 +281,18 @@ class SecretsStack(PlatformComponent):
                               "path": f"creds/{team.name}-{service}",
                               # Renew at two thirds of the lease; new credentials before expiry.
                               "renewalPercent": 67,
-                              "destination": {"name": f"{service}-db", "create": True,
-                                              "labels": {"team": team.name,
-                                                         "app.kubernetes.io/name": service}}},
+                              # New credentials restart the service's Rollout (golden path).
+                              "rolloutRestartTargets": [{"kind": "argo.Rollout",
+                                                         "name": service}],
+                              "destination": {
+                                  "name": f"{service}-db", "create": True,
+                                  "labels": {"team": team.name,
+                                             "app.kubernetes.io/name": service},
+                                  # Where to connect, next to the login: PGHOST & co.
+                                  "transformation": {"templates": {
+                                      "host": {"text": database.instance.address},
+                                      "port": {"text": "5432"},
+                                      "dbname": {"text": database.config.database_name}}}}},
                         opts=opts)
 
     def _configure(self, name: str, config: Vault, teams: Sequence[Team],

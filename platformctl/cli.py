@@ -138,7 +138,8 @@ def generated_files() -> dict[Path, str]:
     from components import alerts
     from platformctl import configdoc
 
-    return {configdoc.DOC_PATH: configdoc.render(), **alerts.runbooks()}
+    return {configdoc.DOC_PATH: configdoc.render(),
+            configdoc.SERVICE_DOC_PATH: configdoc.render_service_spec(), **alerts.runbooks()}
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -160,6 +161,43 @@ def _generate(args: argparse.Namespace) -> int:
     for relative in stale:
         print(f"stale: {relative}")
     return EXIT_FAILED if stale else EXIT_OK
+
+
+ENVIRONMENTS = ("dev", "prod")  # the stacks whose gitops/environments/<env>/ a service joins
+
+
+def _new_service(args: argparse.Namespace) -> int:
+    from platformctl import golden
+    from platformctl.harness import find_project_dir, load_config
+    from stacks import service as service_spec
+
+    project = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+    spec_path = Path(args.spec)
+    try:
+        spec = service_spec.load(spec_path)
+        environments = {env: load_config(env, project) for env in ENVIRONMENTS}
+        shown = (spec_path.resolve().relative_to(project).as_posix()
+                 if spec_path.resolve().is_relative_to(project) else str(spec_path))
+        files = golden.render(spec, shown, environments,
+                              golden.existing_applications(project, ENVIRONMENTS),
+                              golden.promoted_digests(project, spec, ENVIRONMENTS))
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    stale = [path for path, text in files.items()
+             if not (project / path).is_file() or (project / path).read_text() != text]
+    if args.check:
+        for path in stale:
+            print(f"stale: {path}")
+        return EXIT_FAILED if stale else EXIT_OK
+    for path in stale:
+        target = project / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(files[path], encoding="utf-8")
+        print(f"wrote {path}")
+    if not stale:
+        print("up to date")
+    return EXIT_OK
 
 
 def _policy_config(args: argparse.Namespace) -> int:
@@ -222,11 +260,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser(
         "generate",
-        help="check (or --write) the files generated from code: docs/config.md, docs/runbooks/",
+        help="check (or --write) the files generated from code: docs/config.md, "
+        "docs/service-spec.md, docs/runbooks/",
     )
     generate.add_argument("--write", action="store_true", help="rewrite stale files")
     generate.add_argument("--project-dir", help="directory holding Pulumi.yaml")
     generate.set_defaults(handler=_generate)
+
+    new_service = commands.add_parser(
+        "new-service",
+        help="the golden path: turn a service spec into its manifests under gitops/",
+        description="Render a service spec (see docs/service-spec.md) into "
+        "gitops/teams/<team>/<name>/ and one Argo CD Application per environment in "
+        "gitops/environments/<env>/. Running it again on the same spec changes nothing; an "
+        "environment's promoted image digest is kept. Exit 2 on a bad spec.",
+    )
+    new_service.add_argument("spec", help="the service spec file (YAML)")
+    new_service.add_argument("--check", action="store_true",
+                             help="write nothing; exit 1 if a generated file differs")
+    new_service.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    new_service.set_defaults(handler=_new_service)
 
     policy = commands.add_parser(
         "policy-config",

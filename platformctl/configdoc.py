@@ -127,3 +127,47 @@ def _rows(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
 def render() -> str:
     header = _HEADER.replace("{region}", config_model.DEFAULT_REGION)
     return header + "\n".join(_rows(config_model.PlatformConfig, ())) + "\n"
+
+
+SERVICE_DOC_PATH = Path("docs/service-spec.md")
+
+_SERVICE_HEADER = """# Service spec reference
+
+<!-- Generated from stacks/service.py by `platformctl generate --write`. Do not edit. -->
+
+The golden path's input: one YAML file per service (the example is
+[services/checkout.yaml](../services/checkout.yaml)). `platformctl new-service <spec>` turns it
+into `gitops/teams/<team>/<name>/` and one Argo CD Application per environment
+(`gitops/environments/<env>/<team>-<name>.yaml`). Unknown keys are errors.
+
+| key | type | default | description |
+|---|---|---|---|
+"""
+
+
+def _service_rows(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
+    rows = []
+    for field in model.model_fields.values():
+        here = (*path, field.alias or "")
+        description = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        if field.is_required():
+            default = "" if any(p.endswith("[]") for p in here) else "**required**"
+        else:
+            value = field.get_default(call_default_factory=True)
+            default = "" if isinstance(value, (BaseModel, tuple)) and value else _cell(value)
+        rows.append(f"| `{'.'.join(here)}` | {_type_name(field.annotation)} | {default} | "
+                    f"{description} |")
+        inner, _ = config_model.nested_model(field.annotation)
+        if inner is not None:
+            rows.extend(_service_rows(inner, here))
+        elif typing.get_origin(field.annotation) is tuple:
+            item = typing.get_args(field.annotation)[0]
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                rows.extend(_service_rows(item, (*here[:-1], f"{here[-1]}[]")))
+    return rows
+
+
+def render_service_spec() -> str:
+    from stacks.service import ServiceSpec
+
+    return _SERVICE_HEADER + "\n".join(_service_rows(ServiceSpec, ())) + "\n"

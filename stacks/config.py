@@ -1175,9 +1175,10 @@ def _listed_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel] | None = None
+              ) -> type[BaseModel] | None:
     """The model class that owns the key at `loc` (aliases), to list what keys it allows."""
-    model: type[BaseModel] = PlatformConfig
+    model: type[BaseModel] = root or PlatformConfig
     parts = list(loc)
     while parts:
         part = parts.pop(0)
@@ -1196,8 +1197,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
-    path = f"{PROJECT_NAMESPACE}:"
+def _key_path(loc: tuple[Any, ...], prefix: str = f"{PROJECT_NAMESPACE}:") -> str:
+    path = prefix
     for i, part in enumerate(loc):
         if isinstance(part, int):
             path += f"[{part}]"
@@ -1209,39 +1210,53 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 _NOT_SET = "(not set)"
 
 
-def _is_secret(loc: tuple[Any, ...]) -> bool:
+def _is_secret(loc: tuple[Any, ...], root: type[BaseModel] | None = None) -> bool:
     """Whether the key at `loc` holds a secret (its value is never shown)."""
-    owner = _model_at(loc[:-1]) if loc else None
+    owner = _model_at(loc[:-1], root) if loc else None
     field = next((f for f in owner.model_fields.values() if f.alias == loc[-1]), None) \
         if owner is not None and loc else None
     return field is not None and "SecretStr" in str(field.annotation)
 
 
-def _describe(error: Mapping[str, Any]) -> str:
+def _describe(error: Mapping[str, Any], root: type[BaseModel] | None = None,
+              prefix: str = f"{PROJECT_NAMESPACE}:") -> str:
     """One line: key path, bad value, what is wrong and what is allowed."""
+    root = root or PlatformConfig
     loc = tuple(error["loc"])
     kind = error["type"]
-    if _is_secret(loc):
+    if _is_secret(loc, root):
         error = {**error, "input": "[secret]"}
     if kind == "extra_forbidden":
-        owner = _model_at(loc[:-1]) or PlatformConfig
+        owner = _model_at(loc[:-1], root) or root
         allowed = [f.alias for f in owner.model_fields.values()
                    if f.alias and not (owner is PlatformConfig and f.alias == "region")]
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return (f"{_key_path(loc)}: {_show(error.get('input'))}: unknown key{hint}; "
+        return (f"{_key_path(loc, prefix)}: {_show(error.get('input'))}: unknown key{hint}; "
                 f"allowed keys here: {', '.join(allowed)}")
     if kind == "missing":
-        owner = _model_at(loc[:-1]) or PlatformConfig
+        owner = _model_at(loc[:-1], root) or root
         field = next((f for f in owner.model_fields.values() if f.alias == loc[-1]), None)
         what = field.description if field and field.description else "a value"
-        return f"{_key_path(loc)}: {_NOT_SET}: required; {what}"
+        return f"{_key_path(loc, prefix)}: {_NOT_SET}: required; {what}"
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, _Bad):
-        return f"{_key_path(loc + (cause.key,))}: {_show(cause.value)}: {cause.message}"
+        return f"{_key_path(loc + (cause.key,), prefix)}: {_show(cause.value)}: {cause.message}"
     message = str(error["msg"]).removeprefix("Value error, ")
     message = message.replace("Input should be ", "allowed: ")
-    return f"{_key_path(loc)}: {_show(error.get('input'))}: {message}"
+    return f"{_key_path(loc, prefix)}: {_show(error.get('input'))}: {message}"
+
+
+def validation_problems(exc: ValidationError, root: type[BaseModel] | None = None,
+                        prefix: str = f"{PROJECT_NAMESPACE}:") -> list[str]:
+    """One line per problem of a failed validation of `root` (the whole config by default)."""
+    errors = exc.errors(include_url=False)
+    # A list whose item failed also reports itself "too short": the item's error says it.
+    inner_locs = [tuple(e["loc"]) for e in errors]
+    errors = [e for e in errors if not (e["type"] == "too_short" and any(
+        len(other) > len(e["loc"]) and other[:len(e["loc"])] == tuple(e["loc"])
+        for other in inner_locs))]
+    return [_describe(error, root, prefix) for error in errors]
 
 
 def build(raw: Mapping[str, Any], region: str | None, source: str) -> PlatformConfig:
@@ -1267,15 +1282,8 @@ def build(raw: Mapping[str, Any], region: str | None, source: str) -> PlatformCo
         model = PlatformConfig.model_validate(merged)
     except ValidationError as exc:
         problems = list(extra_problems)
-        errors = exc.errors(include_url=False)
-        # A list whose item failed also reports itself "too short": the item's error says it.
-        inner_locs = [tuple(e["loc"]) for e in errors]
-        errors = [e for e in errors if not (e["type"] == "too_short" and any(
-            len(other) > len(e["loc"]) and other[:len(e["loc"])] == tuple(e["loc"])
-            for other in inner_locs))]
-        for error in errors:
-            line = _describe(error)
-            if tuple(error["loc"]) == ("region",):  # the one key outside our namespace
+        for line in validation_problems(exc):
+            if line.startswith(f"{PROJECT_NAMESPACE}:region:"):  # the one key outside ours
                 line = "aws:region" + line.removeprefix(f"{PROJECT_NAMESPACE}:region")
             problems.append(line)
         raise ConfigError(source, problems) from None

@@ -1,0 +1,203 @@
+"""The golden path: the example service regenerates byte for byte; what it generates validates
+(kubernetes-validate strict, the upstream CRDs), passes the Gatekeeper policies as deployed to
+prod and checkov, and its canary queries and SLO rules are valid PromQL (promtool); promotion
+keeps its digest; bad specs are clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from components.admission import POLICIES
+from platformctl import cli, golden
+from platformctl.harness import load_config
+from stacks import service as service_spec
+from tests.conftest import REPO
+from tests.test_admission import violations
+
+SPEC = REPO / "services" / "checkout.yaml"
+BASE = REPO / "gitops" / "teams" / "checkout" / "checkout"
+CRDS = REPO.parent / "shared" / "crds"
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+PROMTOOL = shutil.which("promtool")
+CRD_FILES = {
+    "Rollout": "argo-rollouts_rollout-crd.yaml",
+    "AnalysisTemplate": "argo-rollouts_analysis-template-crd.yaml",
+    "ServiceMonitor": "monitoring.coreos.com_servicemonitors.yaml",
+    "PrometheusRule": "monitoring.coreos.com_prometheusrules.yaml",
+    "Application": "argocd_application-crd.yaml",
+}
+
+
+@pytest.fixture(scope="module")
+def environments():
+    return {env: load_config(env, REPO) for env in cli.ENVIRONMENTS}
+
+
+def _render(spec, environments, digests=None):
+    return golden.render(spec, "services/checkout.yaml", environments,
+                         golden.existing_applications(REPO, cli.ENVIRONMENTS), digests)
+
+
+def generated_objects() -> list[dict[str, Any]]:
+    files = [*BASE.glob("*.yaml"), *(REPO / "gitops" / "environments").glob("*/checkout-*.yaml")]
+    return [doc for path in sorted(files) if path.name != "kustomization.yaml"
+            for doc in yaml.safe_load_all(path.read_text())]
+
+
+def test_the_example_regenerates_byte_for_byte(environments):
+    spec = service_spec.load(SPEC)
+    files = _render(spec, environments, golden.promoted_digests(REPO, spec, cli.ENVIRONMENTS))
+    assert len(files) == 14
+    for path, text in files.items():
+        assert (REPO / path).read_text() == text, path
+    assert cli.main(["new-service", str(SPEC), "--check", "--project-dir", str(REPO)]) == 0
+
+
+def test_generated_objects_validate(environments):
+    objects = generated_objects()
+    kinds = {o["kind"] for o in objects}
+    assert kinds == {"ServiceAccount", "Rollout", "AnalysisTemplate", "Service",
+                     "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
+                     "ServiceMonitor", "PrometheusRule", "Application"}
+    for body in objects:
+        if body["kind"] in CRD_FILES:
+            crd = yaml.safe_load((CRDS / CRD_FILES[body["kind"]]).read_text())
+            version = body["apiVersion"].split("/")[1]
+            (schema,) = [v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"]
+                         if v["name"] == version]
+            jsonschema.Draft4Validator(schema).validate(body)
+        else:
+            kubernetes_validate.validate(body, "1.36.0", strict=True)
+
+
+def test_the_rollout_passes_every_admission_policy_of_prod(evaluations):
+    (rollout,) = yaml.safe_load_all((BASE / "rollout.yaml").read_text())
+    gatekeeper = evaluations["prod"].config.security.gatekeeper
+    for policy in POLICIES:
+        assert violations(policy.id, rollout, policy.values(gatekeeper)) == [], policy.id
+    # ...and the same Rollout with a tag instead of the digest would be denied in prod.
+    tagged = json.loads(json.dumps(rollout))
+    tagged["spec"]["template"]["spec"]["containers"][0]["image"] = (
+        "111111111111.dkr.ecr.us-east-1.amazonaws.com/checkout:latest")
+    assert violations("allowed-images", tagged,
+                      next(p for p in POLICIES if p.id == "allowed-images").values(gatekeeper))
+
+
+def test_the_rollout_is_a_gated_canary_with_vault_credentials():
+    (rollout,) = yaml.safe_load_all((BASE / "rollout.yaml").read_text())
+    canary = rollout["spec"]["strategy"]["canary"]
+    weights = [s["setWeight"] for s in canary["steps"] if "setWeight" in s]
+    assert weights == [10, 50, 100]
+    assert canary["analysis"]["templates"] == [{"templateName": golden.ANALYSIS}]
+    container = rollout["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "checkout-db",
+                                                              "key": "password"}
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool is installed by .ci/run")
+def test_canary_queries_and_slo_rules_are_valid_promql(tmp_path):
+    spec = service_spec.load(SPEC)
+    rules = []
+    for name, query in golden.analysis_queries(spec).items():
+        expr = query.replace("{{args.service}}", "checkout").replace("{{args.namespace}}",
+                                                                     "checkout")
+        assert "{{" not in expr
+        rules.append({"record": f"canary:{name.replace('-', '_')}", "expr": expr})
+    (tmp_path / "canary.yaml").write_text(yaml.safe_dump({"groups": [
+        {"name": "canary", "rules": rules}]}))
+    (rule,) = yaml.safe_load_all((BASE / "prometheusrule.yaml").read_text())
+    (tmp_path / "slo.yaml").write_text(yaml.safe_dump(rule["spec"]))
+    result = subprocess.run([PROMTOOL, "check", "rules", "canary.yaml", "slo.yaml"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov's virtualenv is installed by .ci/run")
+def test_checkov_kubernetes_checks_pass_on_the_generated_service(tmp_path):
+    bodies = []
+    for body in generated_objects():
+        if body["kind"] == "Application":
+            continue
+        if body["kind"] == "Rollout":
+            # checkov knows Deployments, not Rollouts: the same pod template, as a Deployment.
+            spec = {k: v for k, v in body["spec"].items() if k != "strategy"}
+            body = {**body, "apiVersion": "apps/v1", "kind": "Deployment", "spec": spec}
+        bodies.append(body)
+    (tmp_path / "service.yaml").write_text(yaml.safe_dump_all(bodies, sort_keys=False))
+    result = subprocess.run(
+        [str(CHECKOV), "-d", str(tmp_path), "--framework", "kubernetes", "--quiet",
+         "--compact", "-o", "json"], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
+    report = json.loads(result.stdout)
+    report = report[0] if isinstance(report, list) else report
+    failed = [(c["check_id"], c["resource"], c["check_name"])
+              for c in report["results"]["failed_checks"]]
+    assert report["summary"]["parsing_errors"] == 0 and report["summary"]["passed"] > 10
+    assert failed == []
+
+
+def test_promotion_keeps_the_environment_digest(environments):
+    spec = service_spec.load(SPEC)
+    promoted = "sha256:" + "1" * 64
+    files = _render(spec, environments, {"prod": promoted})
+    prod = yaml.safe_load(files["gitops/environments/prod/checkout-checkout.yaml"])
+    dev = yaml.safe_load(files["gitops/environments/dev/checkout-checkout.yaml"])
+    assert prod["spec"]["source"]["kustomize"]["images"] == [
+        f"{spec.image.repository}@{promoted}"]
+    assert dev["spec"]["source"]["kustomize"]["images"] == [
+        f"{spec.image.repository}@{spec.image.digest}"]
+    base = {p: t for p, t in files.items() if p.startswith("gitops/teams/")}
+    assert base == {p: t for p, t in _render(spec, environments).items()
+                    if p.startswith("gitops/teams/")}
+
+
+def test_dependencies_become_exact_egress_allows(environments):
+    raw = yaml.safe_load(SPEC.read_text())
+    raw["dependencies"] = [{"service": "payments", "namespace": "payments", "port": 8443}]
+    raw["ingressFrom"] = ["storefront"]
+    spec = service_spec.ServiceSpec.model_validate(raw)
+    policy = golden.network_policy(spec, "checkout")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (egress,) = policy["egress"]
+    assert egress["ports"] == [{"protocol": "TCP", "port": 8443}]
+    assert egress["to"][0]["podSelector"] == {"matchLabels": {
+        "app.kubernetes.io/name": "payments"}}
+    kubernetes_validate.validate(golden.network_policy(spec, "checkout"), "1.36.0", strict=True)
+
+
+def _write(tmp_path: Path, changes: dict[str, Any]) -> Path:
+    raw = {**yaml.safe_load(SPEC.read_text()), **changes}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"team": "payments"}, "team: 'payments': not a team of the dev stack"),
+    ({"name": "orders"}, "database: true: 'orders' is not in platform:teams[checkout].services"),
+    ({"image": {"repository": "docker.io/library/nginx", "digest": "sha256:" + "a" * 64}},
+     "image.repository: 'docker.io/library/nginx': not in the dev stack's allowed registries"),
+    ({"image": {"repository": "111111111111.dkr.ecr.us-east-1.amazonaws.com/checkout",
+                "digest": "latest"}}, "image.digest: 'latest'"),
+    ({"port": 80}, "port: 80"),
+    ({"canary": [{"weight": 50}, {"weight": 10}]}, "canary: [50, 10]: weights must rise"),
+    ({"scaling": {"minReplicas": 4, "maxReplicas": 3}}, "scaling.maxReplicas: 3: is below"),
+    ({"replicas": 3}, "replicas: 3: unknown key"),
+])
+def test_bad_specs_are_clear_errors(tmp_path, capsys, changes, message):
+    path = _write(tmp_path, changes)
+    assert cli.main(["new-service", str(path), "--project-dir", str(REPO), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err and "Traceback" not in err, err
