@@ -201,3 +201,9 @@ def test_bad_specs_are_clear_errors(tmp_path, capsys, changes, message):
     assert cli.main(["new-service", str(path), "--project-dir", str(REPO), "--check"]) == 2
     err = capsys.readouterr().err
     assert message in err and str(path) in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("spec_path", sorted((REPO / "services").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_committed_spec_is_in_sync_with_gitops(spec_path):
+    assert cli.main(["new-service", str(spec_path), "--check", "--project-dir", str(REPO)]) == 0
