@@ -128,12 +128,16 @@ def platform_project(config: GitOps, teams: Sequence[Team]) -> dict[str, Any]:
             "metadata": {"name": PLATFORM_PROJECT, "namespace": NAMESPACE,
                          "labels": {"team": "platform"}},
             "spec": {
-                "description": "The app-of-apps: Applications of gitops/environments/<env>",
+                "description": "The app-of-apps (Applications and ApplicationSets of "
+                               "gitops/environments/<env>) and the platform apps of "
+                               "gitops/platform/",
                 "sourceRepos": [config.repo_url],
                 "destinations": [{"server": IN_CLUSTER, "namespace": NAMESPACE}],
-                "clusterResourceWhitelist": [],
+                "clusterResourceWhitelist": [
+                    {"group": "argoproj.io", "kind": "ClusterAnalysisTemplate"}],
                 "namespaceResourceWhitelist": [
-                    {"group": "argoproj.io", "kind": "Application"}],
+                    {"group": "argoproj.io", "kind": "Application"},
+                    {"group": "argoproj.io", "kind": "ApplicationSet"}],
             }}
 
 

@@ -346,7 +346,7 @@ def render(spec: ServiceSpec, spec_path: str,
         files[f"gitops/environments/{env}/kustomization.yaml"] = (
             f"# The root Application of the {env} stack syncs this directory (app-of-apps): the "
             "Argo CD\n# Applications of the environment, one per team service (`platformctl "
-            "new-service`\n# adds them).\n" + _yaml({
+            "new-service`\n# adds them), and the platform apps (platform-addons.yaml).\n" + _yaml({
                 "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                 "resources": listed}))
     return files

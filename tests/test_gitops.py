@@ -4,6 +4,9 @@ cluster metadata follows the gitops-bridge contract, and SSO keeps its secret a 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -77,7 +80,10 @@ def test_team_projects_confine_each_team(stack):
     platform = projects[gitops.PLATFORM_PROJECT]["spec"]
     assert platform["destinations"] == [{"server": gitops.IN_CLUSTER, "namespace": "argocd"}]
     assert platform["namespaceResourceWhitelist"] == [
-        {"group": "argoproj.io", "kind": "Application"}]
+        {"group": "argoproj.io", "kind": "Application"},
+        {"group": "argoproj.io", "kind": "ApplicationSet"}]
+    assert platform["clusterResourceWhitelist"] == [
+        {"group": "argoproj.io", "kind": "ClusterAnalysisTemplate"}]
 
 
 def test_argo_is_private_pinned_and_ha_in_prod(evaluations):
@@ -161,3 +167,56 @@ def test_bad_gitops_settings_are_config_errors(tmp_path, capsys, gitops_config, 
     assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
+
+
+def _crd_validator(file: str, version: str):
+    crd = yaml.safe_load((CRDS / file).read_text())
+    (schema,) = [v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"]
+                 if v["name"] == version]
+    return jsonschema.Draft4Validator(schema)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_each_environment_lists_its_applications_and_the_platform_apps(env):
+    directory = REPO / "gitops" / "environments" / env
+    listed = yaml.safe_load((directory / "kustomization.yaml").read_text())["resources"]
+    present = sorted(p.name for p in directory.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert listed == present and "platform-addons.yaml" in listed
+    (appset,) = yaml.safe_load_all((directory / "platform-addons.yaml").read_text())
+    _crd_validator("argocd_applicationset-crd.yaml", "v1alpha1").validate(appset)
+    template = appset["spec"]["template"]["spec"]
+    assert template["project"] == gitops.PLATFORM_PROJECT
+    # gitops-bridge: where to read comes from the cluster Secret, not from this file.
+    assert template["source"]["repoURL"] == "{{.metadata.annotations.addons_repo_url}}"
+    path = template["source"]["path"].replace("{{.metadata.annotations.addons_repo_basepath}}",
+                                              "gitops")
+    assert (REPO / path / "kustomization.yaml").is_file()
+    selector = appset["spec"]["generators"][0]["clusters"]["selector"]["matchLabels"]
+    assert selector == {"enable_argo_rollouts": "true"}
+
+
+def test_the_platform_analysis_template_is_valid(tmp_path):
+    directory = REPO / "gitops" / "platform" / "analysis"
+    listed = yaml.safe_load((directory / "kustomization.yaml").read_text())["resources"]
+    rules = []
+    for name in listed:
+        for body in yaml.safe_load_all((directory / name).read_text()):
+            _crd_validator("argo-rollouts_cluster-analysis-template-crd.yaml",
+                           "v1alpha1").validate(body)
+            args = {a["name"] for a in body["spec"]["args"]}
+            for metric in body["spec"]["metrics"]:
+                query = metric["provider"]["prometheus"]["query"]
+                used = {part.split("}}")[0] for part in query.split("{{args.")[1:]}
+                assert used <= args
+                for arg in used:
+                    query = query.replace(f"{{{{args.{arg}}}}}", "x")
+                rules.append({"record": f"canary:{metric['name'].replace('-', '_')}",
+                              "expr": query})
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is installed by .ci/run")
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": [
+        {"name": "analysis", "rules": rules}]}))
+    result = subprocess.run([promtool, "check", "rules", "rules.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
