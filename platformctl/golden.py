@@ -111,7 +111,9 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
                             "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]},
                             "seccompProfile": {"type": "RuntimeDefault"}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
+                         *({"name": f"secret-{name}", "mountPath": f"/var/run/secrets/{name}",
+                            "readOnly": True} for name in spec.secrets)],
     }
     if spec.database:
         secret = f"{spec.name}-db"
@@ -160,7 +162,10 @@ def rollout(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
                         "whenUnsatisfiable": "ScheduleAnyway",
                         "labelSelector": {"matchLabels": {"app.kubernetes.io/name": spec.name}}}],
                     "containers": [_container(spec)],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                                *({"name": f"secret-{name}",
+                                   "secret": {"secretName": f"{spec.name}-{name}"}}
+                                  for name in spec.secrets)],
                 },
             },
             "strategy": {"canary": {
@@ -294,7 +299,20 @@ def manifests(spec: ServiceSpec, namespace: str,
             "selector": {"matchLabels": {"app.kubernetes.io/name": spec.name}},
             "endpoints": [endpoint]}}),
         "prometheusrule.yaml": prometheus_rule(spec, namespace, runbook_base_url),
+        **{f"secret-{name}.yaml": static_secret(spec, namespace, name) for name in spec.secrets},
     }
+
+
+def static_secret(spec: ServiceSpec, namespace: str, name: str) -> dict[str, Any]:
+    """A VaultStaticSecret: KV v2 `secret/<team>/<service>/<name>` into `<service>-<name>`,
+    through the namespace's VaultAuth (the SecurityStack's), restarting the Rollout on change."""
+    return _simple("VaultStaticSecret", "secrets.hashicorp.com/v1beta1", spec, namespace, {
+        "spec": {"vaultAuthRef": "default", "type": "kv-v2", "mount": "secret",
+                 "path": f"{spec.team}/{spec.name}/{name}", "refreshAfter": "60s",
+                 "rolloutRestartTargets": [{"kind": "argo.Rollout", "name": spec.name}],
+                 "destination": {"name": f"{spec.name}-{name}", "create": True,
+                                 "labels": _labels(spec)}}},
+        name=f"{spec.name}-{name}")
 
 
 def application(spec: ServiceSpec, namespace: str, env: str, config: PlatformConfig,

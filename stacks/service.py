@@ -99,6 +99,11 @@ class ServiceSpec(_Model):
         (), description="Services it calls (egress is allowed to exactly these).")
     ingress_from: tuple[Slug, ...] = Field(
         (), description="Other namespaces whose pods may call it (same namespace always can).")
+    secrets: tuple[Slug, ...] = Field(
+        (), description="Static secrets from Vault's KV v2, each at "
+        "`secret/<team>/<name>/<secret>`: synced by the Vault Secrets Operator into the Secret "
+        "`<name>-<secret>` and mounted read-only as files under `/var/run/secrets/<secret>/` "
+        "(the Rollout restarts when one changes).")
     database: bool = Field(False, description="Uses the platform's PostgreSQL: credentials "
                            "from Vault in the Secret `<name>-db` (list the service in "
                            "`platform:teams[].services`).")

@@ -35,6 +35,7 @@ CRD_FILES = {
     "ServiceMonitor": "monitoring.coreos.com_servicemonitors.yaml",
     "PrometheusRule": "monitoring.coreos.com_prometheusrules.yaml",
     "Application": "argocd_application-crd.yaml",
+    "VaultStaticSecret": "secrets.hashicorp.com_vaultstaticsecrets.yaml",
 }
 
 
@@ -57,7 +58,7 @@ def generated_objects() -> list[dict[str, Any]]:
 def test_the_example_regenerates_byte_for_byte(environments):
     spec = service_spec.load(SPEC)
     files = _render(spec, environments, golden.promoted_digests(REPO, spec, cli.ENVIRONMENTS))
-    assert len(files) == 14
+    assert len(files) == 15
     for path, text in files.items():
         assert (REPO / path).read_text() == text, path
     assert cli.main(["new-service", str(SPEC), "--check", "--project-dir", str(REPO)]) == 0
@@ -68,7 +69,7 @@ def test_generated_objects_validate(environments):
     kinds = {o["kind"] for o in objects}
     assert kinds == {"ServiceAccount", "Rollout", "AnalysisTemplate", "Service",
                      "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
-                     "ServiceMonitor", "PrometheusRule", "Application"}
+                     "ServiceMonitor", "PrometheusRule", "Application", "VaultStaticSecret"}
     for body in objects:
         if body["kind"] in CRD_FILES:
             crd = yaml.safe_load((CRDS / CRD_FILES[body["kind"]]).read_text())
@@ -104,6 +105,14 @@ def test_the_rollout_is_a_gated_canary_with_vault_credentials():
     assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "checkout-db",
                                                               "key": "password"}
     assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+    # KV secrets arrive as read-only files from the Secret the operator syncs.
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["secret-payment-provider"]["readOnly"] is True
+    volumes = {v["name"]: v for v in rollout["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["secret-payment-provider"]["secret"]["secretName"] == (
+        "checkout-payment-provider")
+    (static,) = yaml.safe_load_all((BASE / "secret-payment-provider.yaml").read_text())
+    assert static["spec"]["path"] == "checkout/checkout/payment-provider"
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool is installed by .ci/run")
