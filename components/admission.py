@@ -263,18 +263,10 @@ class AdmissionControl(PlatformComponent):
             opts=cluster.k8s_options(self),
         )
         # Chart 3.23.0, pinned in stacks/config.py (Gatekeeper.chart_version).
-        self.release = k8s.helm.v3.Release(
-            f"{name}-gatekeeper",
-            name="gatekeeper",
-            chart="gatekeeper",
-            version=gatekeeper.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=NAMESPACE,
-            values=helm_values(gatekeeper, excluded),
-            atomic=True,
-            cleanup_on_fail=True,
-            opts=cluster.k8s_options(self, depends_on=[self.namespace]),
-        )
+        self.release = cluster.helm_release(
+            f"{name}-gatekeeper", parent=self, release="gatekeeper", repo=CHART_REPO,
+            version=gatekeeper.chart_version, namespace=NAMESPACE,
+            values=helm_values(gatekeeper, excluded), depends_on=[self.namespace])
         self.templates: dict[str, k8s.apiextensions.CustomResource] = {}
         self.constraints: dict[str, k8s.apiextensions.CustomResource] = {}
         for policy in POLICIES:
@@ -304,18 +296,10 @@ class AdmissionControl(PlatformComponent):
             opts=cluster.k8s_options(self),
         )
         # Chart pinned in stacks/config.py (ImageSignatures.chart_version).
-        self.sigstore_release = k8s.helm.v3.Release(
-            f"{name}-policy-controller",
-            name="policy-controller",
-            chart="policy-controller",
-            version=signatures.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=SIGSTORE_REPO),
-            namespace=SIGSTORE_NAMESPACE,
-            values=sigstore_values(signatures),
-            atomic=True,
-            cleanup_on_fail=True,
-            opts=cluster.k8s_options(self, depends_on=[namespace]),
-        )
+        self.sigstore_release = cluster.helm_release(
+            f"{name}-policy-controller", parent=self, release="policy-controller",
+            repo=SIGSTORE_REPO, version=signatures.chart_version, namespace=SIGSTORE_NAMESPACE,
+            values=sigstore_values(signatures), depends_on=[namespace])
         body = image_policy(signatures, registries)
         self.image_policy = k8s.apiextensions.CustomResource(
             f"{name}-image-policy",

@@ -220,6 +220,36 @@ class Cluster(PlatformComponent):
         """Options for a Kubernetes resource of another component: this cluster's provider."""
         return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kwargs)
 
+    def helm_release(
+        self,
+        resource_name: str,
+        *,
+        parent: pulumi.Resource,
+        release: str,
+        repo: str,
+        version: str,
+        namespace: str,
+        values: pulumi.Input[dict],
+        chart: str | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+        timeout: int | None = None,
+    ) -> k8s.helm.v3.Release:
+        """A pinned chart on this cluster, installed the one way the platform installs charts:
+        `atomic` (a failed install or upgrade rolls back) and cleaned up on failure."""
+        return k8s.helm.v3.Release(
+            resource_name,
+            name=release,
+            chart=chart or release,
+            version=version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            namespace=namespace,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=timeout,
+            opts=self.k8s_options(parent, depends_on=list(depends_on)),
+        )
+
     def service_account_role(
         self,
         name: str,
@@ -397,7 +427,6 @@ class Cluster(PlatformComponent):
         }
 
     def _cluster_services(self, name: str, network: Network) -> None:
-        k8s_opts = self.k8s_options(self)
         self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -424,12 +453,11 @@ class Cluster(PlatformComponent):
         # 2026-11-21 against helm/aws-load-balancer-controller/values.yaml of
         # kubernetes-sigs/aws-load-balancer-controller; the copy readable offline is of an older
         # chart line, so a key renamed since would be caught only by `pulumi preview`.
-        self.load_balancer_controller = k8s.helm.v3.Release(
-            f"{name}-aws-load-balancer-controller",
-            name="aws-load-balancer-controller",
-            chart="aws-load-balancer-controller",
+        self.load_balancer_controller = self.helm_release(
+            f"{name}-aws-load-balancer-controller", parent=self,
+            release="aws-load-balancer-controller",
             version=self.config.charts.aws_load_balancer_controller,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LOAD_BALANCER_CONTROLLER_REPO),
+            repo=LOAD_BALANCER_CONTROLLER_REPO,
             namespace="kube-system",
             values={
                 "clusterName": self.cluster_name,
@@ -447,24 +475,16 @@ class Cluster(PlatformComponent):
                 # Load balancers it creates are tagged like everything else.
                 "defaultTags": lb_tags,
             },
-            atomic=True,
-            cleanup_on_fail=True,
-            opts=self.k8s_options(self, depends_on=[lbc_role, *self.node_groups]),
+            depends_on=[lbc_role, *self.node_groups],
         )
         # Chart 3.14.0 (pinned in stacks/config.py). `replicas` and `podDisruptionBudget.enabled`
         # / `.minAvailable` checked against charts/metrics-server/values.yaml on 2026-11-21.
-        self.metrics_server = k8s.helm.v3.Release(
-            f"{name}-metrics-server",
-            name="metrics-server",
-            chart="metrics-server",
-            version=self.config.charts.metrics_server,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=METRICS_SERVER_REPO),
+        self.metrics_server = self.helm_release(
+            f"{name}-metrics-server", parent=self, release="metrics-server",
+            version=self.config.charts.metrics_server, repo=METRICS_SERVER_REPO,
             namespace="kube-system",
             values={
                 "replicas": 2 if ha else 1,
                 "podDisruptionBudget": {"enabled": ha, "minAvailable": 1},
             },
-            atomic=True,
-            cleanup_on_fail=True,
-            opts=k8s_opts,
         )

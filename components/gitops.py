@@ -181,18 +181,14 @@ class ArgoBootstrap(PlatformComponent):
         sso_secret = (pulumi.Output.secret(config.sso.client_secret.get_secret_value())
                       if config.sso else None)
         # Charts pinned in stacks/config.py (GitOps.*_chart_version).
-        self.argocd = k8s.helm.v3.Release(
-            f"{name}-argo-cd", name="argocd", chart="argo-cd",
-            version=config.argocd_chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=NAMESPACE, values=argocd_values(config, sso_secret),
-            atomic=True, cleanup_on_fail=True, timeout=900, opts=in_namespace)
-        self.rollouts = k8s.helm.v3.Release(
-            f"{name}-argo-rollouts", name="argo-rollouts", chart="argo-rollouts",
-            version=config.rollouts_chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=NAMESPACE, values=rollouts_values(config),
-            atomic=True, cleanup_on_fail=True, opts=in_namespace)
+        self.argocd = cluster.helm_release(
+            f"{name}-argo-cd", parent=self, release="argocd", chart="argo-cd", repo=CHART_REPO,
+            version=config.argocd_chart_version, namespace=NAMESPACE,
+            values=argocd_values(config, sso_secret), timeout=900, depends_on=[self.namespace])
+        self.rollouts = cluster.helm_release(
+            f"{name}-argo-rollouts", parent=self, release="argo-rollouts", repo=CHART_REPO,
+            version=config.rollouts_chart_version, namespace=NAMESPACE,
+            values=rollouts_values(config), depends_on=[self.namespace])
 
         labels, annotations = cluster_secret(environment, {}, addons)
         k8s.core.v1.Secret(

@@ -281,19 +281,11 @@ class ObservabilityStack(PlatformComponent):
         )
 
         # Chart 92.2.0, pinned in stacks/config.py (Observability.chart_version).
-        self.release = k8s.helm.v3.Release(
-            f"{name}-kube-prometheus-stack",
-            name="kube-prometheus-stack",
-            chart="kube-prometheus-stack",
-            version=observability.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=namespace,
-            values=helm_values(observability, environment),
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=900,
-            opts=cluster.k8s_options(self, depends_on=[self.namespace, cluster.storage_class]),
-        )
+        self.release = cluster.helm_release(
+            f"{name}-kube-prometheus-stack", parent=self, release="kube-prometheus-stack",
+            repo=CHART_REPO, version=observability.chart_version, namespace=namespace,
+            values=helm_values(observability, environment), timeout=900,
+            depends_on=[self.namespace, cluster.storage_class])
 
         # Rules and dashboards: first-class objects, created once the chart (and its CRDs) is in.
         after_chart = cluster.k8s_options(self, depends_on=[self.release])

@@ -212,32 +212,15 @@ class SecretsStack(PlatformComponent):
             policy=self.unseal_key.arn.apply(lambda arn: iam.to_json(iam.vault_unseal(arn))),
             parent=self)
         # Chart pinned in stacks/config.py (Vault.chart_version).
-        self.release = k8s.helm.v3.Release(
-            f"{name}-vault",
-            name=RELEASE,
-            chart="vault",
-            version=config.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=NAMESPACE,
-            values=helm_values(config, alias_name, region),
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=900,
-            opts=cluster.k8s_options(self, depends_on=[self.namespace, role, alias,
-                                                       cluster.storage_class]),
-        )
-        self.operator = k8s.helm.v3.Release(
-            f"{name}-vault-secrets-operator",
-            name="vault-secrets-operator",
-            chart="vault-secrets-operator",
-            version=config.operator_chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=NAMESPACE,
-            values=operator_values(config.replicas),
-            atomic=True,
-            cleanup_on_fail=True,
-            opts=cluster.k8s_options(self, depends_on=[self.namespace]),
-        )
+        self.release = cluster.helm_release(
+            f"{name}-vault", parent=self, release=RELEASE, chart="vault", repo=CHART_REPO,
+            version=config.chart_version, namespace=NAMESPACE,
+            values=helm_values(config, alias_name, region), timeout=900,
+            depends_on=[self.namespace, role, alias, cluster.storage_class])
+        self.operator = cluster.helm_release(
+            f"{name}-vault-secrets-operator", parent=self, release="vault-secrets-operator",
+            repo=CHART_REPO, version=config.operator_chart_version, namespace=NAMESPACE,
+            values=operator_values(config.replicas), depends_on=[self.namespace])
         self._delivery(name, teams, cluster, database)
 
         self.configured = config.configured
