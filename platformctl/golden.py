@@ -300,7 +300,34 @@ def manifests(spec: ServiceSpec, namespace: str,
             "endpoints": [endpoint]}}),
         "prometheusrule.yaml": prometheus_rule(spec, namespace, runbook_base_url),
         **{f"secret-{name}.yaml": static_secret(spec, namespace, name) for name in spec.secrets},
+        **({"ingress.yaml": ingress(spec, namespace)} if spec.exposure == "public" else {}),
     }
+
+
+ALB_GROUP = "platform-public"  # one shared internet-facing ALB for every public service
+
+
+def ingress(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
+    """HTTPS on the shared ALB (AWS Load Balancer Controller, ip targets: straight to the pods,
+    which the namespace's NetworkPolicy admits from the public subnets); the certificate is
+    discovered in ACM by the host name; HTTP redirects to HTTPS."""
+    body = _simple("Ingress", "networking.k8s.io/v1", spec, namespace, {"spec": {
+        "ingressClassName": "alb",
+        "tls": [{"hosts": [spec.host]}],
+        "rules": [{"host": spec.host, "http": {"paths": [{
+            "path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": spec.name, "port": {"name": METRICS_PORT_NAME}}}}]}}],
+    }})
+    body["metadata"]["annotations"] = {
+        "alb.ingress.kubernetes.io/scheme": "internet-facing",
+        "alb.ingress.kubernetes.io/target-type": "ip",
+        "alb.ingress.kubernetes.io/group.name": ALB_GROUP,
+        "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+        "alb.ingress.kubernetes.io/ssl-redirect": "443",
+        "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "alb.ingress.kubernetes.io/healthcheck-path": spec.probes.readiness_path,
+    }
+    return body
 
 
 def static_secret(spec: ServiceSpec, namespace: str, name: str) -> dict[str, Any]:

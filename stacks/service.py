@@ -30,6 +30,9 @@ ImageRepository = Annotated[
                   "an image repository without tag or digest, e.g. "
                   "123456789012.dkr.ecr.us-east-1.amazonaws.com/checkout")]
 Digest = Annotated[str, _pattern(r"sha256:[a-f0-9]{64}", "an image digest, sha256:<64 hex>")]
+Hostname = Annotated[
+    str, _pattern(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+                  "a DNS name, e.g. checkout.example.com")]
 HttpPath = Annotated[str, _pattern(r"/[A-Za-z0-9/._-]*", "an HTTP path, e.g. /ready")]
 
 
@@ -89,6 +92,9 @@ class ServiceSpec(_Model):
     exposure: Literal["public", "internal"] = Field(
         description="`public`: reachable from the load balancers (and counted in the ingress "
         "SLO); `internal`: from inside the cluster only.")
+    host: Hostname | None = Field(
+        None, description="Public DNS name (exposure `public` only): an HTTPS Ingress on the "
+        "platform's shared internet-facing ALB, its certificate found in ACM by this name.")
     port: int = Field(ge=1024, le=65535, description="Container port (non-root: 1024 and up).")
     image: Image = Field(description="The container image.")
     probes: Probes = Field(default_factory=Probes, description="Health endpoints.")
@@ -110,6 +116,14 @@ class ServiceSpec(_Model):
     canary: tuple[CanaryStep, ...] = Field(
         (CanaryStep(weight=10), CanaryStep(weight=50), CanaryStep(weight=100, pauseMinutes=0)),
         min_length=1, description="Canary steps; the last must reach 100.")
+
+    @model_validator(mode="after")
+    def _host_when_public(self) -> ServiceSpec:
+        if self.exposure == "public" and self.host is None:
+            raise _Bad("host", None, "required with exposure: public (the DNS name to serve)")
+        if self.exposure == "internal" and self.host is not None:
+            raise _Bad("host", self.host, "only with exposure: public")
+        return self
 
     @model_validator(mode="after")
     def _canary_completes(self) -> ServiceSpec:

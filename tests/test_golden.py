@@ -58,7 +58,7 @@ def generated_objects() -> list[dict[str, Any]]:
 def test_the_example_regenerates_byte_for_byte(environments):
     spec = service_spec.load(SPEC)
     files = _render(spec, environments, golden.promoted_digests(REPO, spec, cli.ENVIRONMENTS))
-    assert len(files) == 15
+    assert len(files) == 16
     for path, text in files.items():
         assert (REPO / path).read_text() == text, path
     assert cli.main(["new-service", str(SPEC), "--check", "--project-dir", str(REPO)]) == 0
@@ -69,7 +69,8 @@ def test_generated_objects_validate(environments):
     kinds = {o["kind"] for o in objects}
     assert kinds == {"ServiceAccount", "Rollout", "AnalysisTemplate", "Service",
                      "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
-                     "ServiceMonitor", "PrometheusRule", "Application", "VaultStaticSecret"}
+                     "ServiceMonitor", "PrometheusRule", "Application", "VaultStaticSecret",
+                     "Ingress"}
     for body in objects:
         if body["kind"] in CRD_FILES:
             crd = yaml.safe_load((CRDS / CRD_FILES[body["kind"]]).read_text())
@@ -193,6 +194,28 @@ def _write(tmp_path: Path, changes: dict[str, Any]) -> Path:
     return path
 
 
+def test_a_public_service_gets_https_on_the_shared_load_balancer():
+    (ingress,) = yaml.safe_load_all((BASE / "ingress.yaml").read_text())
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/group.name"] == golden.ALB_GROUP
+    assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
+    assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
+    assert ingress["spec"]["tls"] == [{"hosts": ["checkout.example.com"]}]
+    (rollout,) = yaml.safe_load_all((BASE / "rollout.yaml").read_text())
+    # The pods carry the label the namespace's allow-load-balancers policy admits.
+    assert rollout["spec"]["template"]["metadata"]["labels"][
+        "platform.example.org/exposure"] == "public"
+
+
+def test_an_internal_service_gets_no_ingress():
+    raw = {**yaml.safe_load(SPEC.read_text()), "exposure": "internal"}
+    raw.pop("host")
+    spec = service_spec.ServiceSpec.model_validate(raw)
+    objects = golden.manifests(spec, "checkout", "https://example.com/runbooks")
+    assert "ingress.yaml" not in objects
+    assert "platform.example.org/exposure" not in objects["rollout.yaml"]["metadata"]["labels"]
+
+
 @pytest.mark.parametrize(("changes", "message"), [
     ({"team": "payments"}, "team: 'payments': not a team of the dev stack"),
     ({"name": "orders"}, "database: true: 'orders' is not in platform:teams[checkout].services"),
@@ -204,6 +227,8 @@ def _write(tmp_path: Path, changes: dict[str, Any]) -> Path:
     ({"canary": [{"weight": 50}, {"weight": 10}]}, "canary: [50, 10]: weights must rise"),
     ({"scaling": {"minReplicas": 4, "maxReplicas": 3}}, "scaling.maxReplicas: 3: is below"),
     ({"replicas": 3}, "replicas: 3: unknown key"),
+    ({"host": None}, "host: null: required with exposure: public"),
+    ({"host": "Not A Host"}, "host: 'Not A Host'"),
 ])
 def test_bad_specs_are_clear_errors(tmp_path, capsys, changes, message):
     path = _write(tmp_path, changes)
