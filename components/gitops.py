@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
 from components.tagging import PlatformComponent
+from components.tenancy import isolate_namespace
 from stacks.config import GitOps, Team
 
 NAMESPACE = "argocd"
@@ -170,7 +171,8 @@ class ArgoBootstrap(PlatformComponent):
 
     def __init__(self, name: str, config: GitOps, environment: str, teams: Sequence[Team],
                  cluster: Cluster, metadata: Mapping[str, pulumi.Input[str]],
-                 addons: Mapping[str, bool], opts: pulumi.ResourceOptions | None = None):
+                 addons: Mapping[str, bool], monitoring_namespace: str,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-argocd",
@@ -178,6 +180,8 @@ class ArgoBootstrap(PlatformComponent):
                 "team": "platform", "pod-security.kubernetes.io/enforce": "baseline"}),
             opts=cluster.k8s_options(self))
         in_namespace = cluster.k8s_options(self, depends_on=[self.namespace])
+        # Argo CD is reached by port-forward only; it calls out (Git, the API server).
+        isolate_namespace(f"{name}-argocd", NAMESPACE, monitoring_namespace, in_namespace)
         sso_secret = (pulumi.Output.secret(config.sso.client_secret.get_secret_value())
                       if config.sso else None)
         # Charts pinned in stacks/config.py (GitOps.*_chart_version).

@@ -41,6 +41,7 @@ from components import iam
 from components.cluster import Cluster
 from components.database import Database
 from components.tagging import PlatformComponent
+from components.tenancy import isolate_namespace
 from stacks.config import Team, Vault
 
 NAMESPACE = "vault"
@@ -183,7 +184,7 @@ class SecretsStack(PlatformComponent):
     type_token = "platform:index:SecretsStack"
 
     def __init__(self, name: str, config: Vault, teams: Sequence[Team], cluster: Cluster,
-                 database: Database, region: str, protect: bool,
+                 database: Database, region: str, protect: bool, monitoring_namespace: str,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.unseal_key = aws.kms.Key(
@@ -207,6 +208,9 @@ class SecretsStack(PlatformComponent):
                 "team": "platform", "pod-security.kubernetes.io/enforce": "baseline"}),
             opts=cluster.k8s_options(self),
         )
+        # Only VSO (in this namespace) and Prometheus call Vault; team pods never do.
+        isolate_namespace(f"{name}-vault", NAMESPACE, monitoring_namespace,
+                          cluster.k8s_options(self, depends_on=[self.namespace]))
         role = cluster.service_account_role(
             f"{name}-vault", NAMESPACE, SERVICE_ACCOUNT,
             policy=self.unseal_key.arn.apply(lambda arn: iam.to_json(iam.vault_unseal(arn))),

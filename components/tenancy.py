@@ -79,6 +79,30 @@ def network_policies(monitoring_namespace: str, public_cidrs: Sequence[str],
     }
 
 
+def isolate_namespace(resource_prefix: str, namespace: str, monitoring_namespace: str,
+                      opts: pulumi.ResourceOptions) -> None:
+    """A platform namespace that nothing outside it calls (reached by port-forward, which
+    NetworkPolicy does not see): ingress only from its own pods and Prometheus. Egress stays
+    open (cloud APIs, the database, the Kubernetes API)."""
+    every_pod: dict[str, Any] = {}
+    specs = {
+        "default-deny-ingress": {"podSelector": every_pod, "policyTypes": ["Ingress"]},
+        "allow-same-namespace-and-monitoring": {
+            "podSelector": every_pod, "policyTypes": ["Ingress"],
+            "ingress": [{"from": [
+                {"podSelector": every_pod},
+                {"namespaceSelector": _namespace_selector(monitoring_namespace),
+                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+            ]}],
+        },
+    }
+    for policy_name, spec in specs.items():
+        k8s.networking.v1.NetworkPolicy(
+            f"{resource_prefix}-{policy_name}",
+            metadata=meta(name=policy_name, namespace=namespace, labels={"team": "platform"}),
+            spec=spec, opts=opts)
+
+
 def quota(team: Team) -> dict[str, str]:
     q = team.quota
     return {

@@ -52,6 +52,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
                       opts=aws_only)
     secrets = SecretsStack(env, cfg.vault, cfg.teams, cluster, database, cfg.region,
                            protect=cfg.preset == "prod",
+                           monitoring_namespace=cfg.observability.namespace,
                            opts=pulumi.ResourceOptions(providers={"aws": provider},
                                                        depends_on=[tenancy]))
     # GitOps: Argo CD takes over from here; gitops/ reads the cluster's metadata (gitops-bridge).
@@ -68,6 +69,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         addons={"kube_prometheus_stack": True, "gatekeeper": True, "policy_controller": True,
                 "vault": True, "vault_secrets_operator": True, "argo_rollouts": True,
                 "aws_load_balancer_controller": True, "metrics_server": True},
+        monitoring_namespace=cfg.observability.namespace,
         opts=pulumi.ResourceOptions(providers={"aws": provider},
                                     depends_on=[tenancy, admission]))
 

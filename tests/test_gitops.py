@@ -132,7 +132,7 @@ def test_gitops_is_environment_agnostic(evaluations):
 def test_owned_builtin_objects_validate_strictly(stack):
     bodies = [manifest(r) for r in owned_objects(stack, "platform:index:ArgoBootstrap")
               if not r.type.startswith("kubernetes:argoproj.io")]
-    assert {b["kind"] for b in bodies} == {"Namespace", "Secret"}
+    assert {b["kind"] for b in bodies} == {"Namespace", "Secret", "NetworkPolicy"}
     for body in bodies:
         kubernetes_validate.validate(body, "1.36.0", strict=True)
 

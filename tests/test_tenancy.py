@@ -124,7 +124,8 @@ def _owned_manifests(evaluation: Evaluation) -> list[dict]:
     for component in (ADMISSION, "platform:index:SecretsStack"):
         found += [manifest(r) for r in owned_objects(evaluation, component)
                   if r.type in ("kubernetes:core/v1:Namespace",
-                                "kubernetes:core/v1:ServiceAccount")]
+                                "kubernetes:core/v1:ServiceAccount",
+                                "kubernetes:networking.k8s.io/v1:NetworkPolicy")]
     return found
 
 
@@ -179,3 +180,17 @@ def test_a_registry_must_be_a_prefix_ending_in_a_slash(tmp_path, capsys, registr
                      str(REPO)]) == 2
     err = capsys.readouterr().err
     assert "platform:security.gatekeeper.allowedRegistries[0]" in err and registry in err, err
+
+
+@pytest.mark.parametrize("namespace", ["vault", "argocd"])
+def test_platform_namespaces_nobody_calls_admit_only_themselves_and_prometheus(stack, namespace):
+    policies = {r.inputs["metadata"]["name"]: r.inputs["spec"]
+                for r in stack.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if r.inputs["metadata"]["namespace"] == namespace}
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    (rule,) = policies["allow-same-namespace-and-monitoring"]["ingress"]
+    peers = rule["from"]
+    assert peers[0] == {"podSelector": {}}
+    assert peers[1]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": stack.config.observability.namespace}}
+    assert len(policies) == 2
