@@ -24,7 +24,7 @@ import yaml
 
 from components import alerts, slo
 from components.admission import TEAM_LABEL
-from components.gitops import ARGO_API, IN_CLUSTER
+from components.gitops import ARGO_API, GITOPS_PATH, IN_CLUSTER
 from components.observability import RELEASE as MONITORING_RELEASE
 from components.tenancy import EXPOSURE_LABEL
 from stacks.config import ConfigError, PlatformConfig, SloSpec
@@ -370,7 +370,7 @@ def render(spec: ServiceSpec, spec_path: str,
     per environment, the Application files already in gitops/environments/<env>/ (the
     environment's kustomization lists them all, plus this one)."""
     namespace = check_against(spec, spec_path, environments)
-    base = f"gitops/teams/{spec.team}/{spec.name}"
+    base = f"{GITOPS_PATH}/teams/{spec.team}/{spec.name}"
     runbooks = {c.alerting.runbook_base_url for c in environments.values()}
     header = GENERATED.format(spec=spec_path)
     files: dict[str, str] = {}
@@ -386,9 +386,9 @@ def render(spec: ServiceSpec, spec_path: str,
         if digests and env in digests:  # promoted: the environment's digest stays
             app["spec"]["source"]["kustomize"]["images"] = [
                 f"{spec.image.repository}@{digests[env]}"]
-        files[f"gitops/environments/{env}/{app_file}"] = _dump([app], header + PROMOTION)
+        files[f"{GITOPS_PATH}/environments/{env}/{app_file}"] = _dump([app], header + PROMOTION)
         listed = sorted({*existing_apps.get(env, ()), app_file})
-        files[f"gitops/environments/{env}/kustomization.yaml"] = (
+        files[f"{GITOPS_PATH}/environments/{env}/kustomization.yaml"] = (
             f"# The root Application of the {env} stack syncs this directory (app-of-apps): the "
             "Argo CD\n# Applications of the environment, one per team service (`platformctl "
             "new-service`\n# adds them), and the platform apps (platform-addons.yaml).\n" + _yaml({
@@ -400,7 +400,7 @@ def render(spec: ServiceSpec, spec_path: str,
 def existing_applications(project_dir: Path, environments: Sequence[str]) -> dict[str, list[str]]:
     found = {}
     for env in environments:
-        directory = project_dir / "gitops" / "environments" / env
+        directory = project_dir / GITOPS_PATH / "environments" / env
         found[env] = sorted(p.name for p in directory.glob("*.yaml")
                             if p.name != "kustomization.yaml")
     return found
@@ -411,7 +411,7 @@ def promoted_digests(project_dir: Path, spec: ServiceSpec,
     """The digest each environment's Application runs now (kept when regenerating)."""
     digests = {}
     for env in environments:
-        path = project_dir / "gitops" / "environments" / env / f"{spec.team}-{spec.name}.yaml"
+        path = project_dir / GITOPS_PATH / "environments" / env / f"{spec.team}-{spec.name}.yaml"
         if not path.is_file():
             continue
         app = yaml.safe_load(path.read_text())

@@ -16,9 +16,10 @@ from components import costing, tagging
 from components.admission import AdmissionControl
 from components.cluster import Cluster
 from components.database import Database
-from components.gitops import ArgoBootstrap
+from components.gitops import GITOPS_PATH, ArgoBootstrap
 from components.network import Network
 from components.observability import ObservabilityStack
+from components.secret_store import IN_CLUSTER_ADDRESS as VAULT_ADDRESS
 from components.secret_store import SecretsStack
 from components.tenancy import Tenancy
 from stacks import config as config_model
@@ -62,8 +63,8 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
             "aws_account_id": cluster.account, "aws_region": cfg.region,
             "aws_cluster_name": cluster.eks.name, "aws_vpc_id": network.vpc.id,
             "addons_repo_url": cfg.gitops.repo_url, "addons_repo_revision": cfg.gitops.revision,
-            "addons_repo_basepath": "gitops", "database_address": database.instance.address,
-            "vault_address": "http://vault.vault.svc:8200",
+            "addons_repo_basepath": GITOPS_PATH, "database_address": database.instance.address,
+            "vault_address": VAULT_ADDRESS,
             "monitoring_namespace": cfg.observability.namespace,
         },
         addons={"kube_prometheus_stack": True, "gatekeeper": True, "policy_controller": True,
@@ -110,14 +111,15 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         "admissionPolicies": sorted(admission.constraints),
         "teamNamespaces": sorted(tenancy.namespaces),
         # Vault: in-cluster only; configured once the operator has initialised it
-        "vaultAddressInCluster": "http://vault.vault.svc:8200",
+        "vaultAddressInCluster": VAULT_ADDRESS,
         "vaultPortForward": "kubectl -n vault port-forward svc/vault 8200",
         "vaultConfigured": secrets.configured,
         "vaultBootstrap": secrets.bootstrap,
         "vaultUnsealKeyArn": secrets.unseal_key.arn,
         # GitOps (in-cluster only)
         "argocdPortForward": "kubectl -n argocd port-forward svc/argocd-server 8443:443",
-        "gitopsRoot": f"{cfg.gitops.repo_url} {cfg.gitops.revision} gitops/environments/{env}",
+        "gitopsRoot": f"{cfg.gitops.repo_url} {cfg.gitops.revision} "
+                      f"{GITOPS_PATH}/environments/{env}",
         "gitopsProjects": sorted(gitops.projects),
         # what it costs (the one cost model; platformctl cost --stack-output reads these)
         "monthlyCostUsd": cost_report.apply(lambda r: float(r["totalMonthlyUsd"])),
