@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,31 +103,36 @@ def _default(field: FieldInfo, preset: str, path: tuple[str, ...]) -> str:
     return "`{}`" if default == {} else _cell(default)
 
 
-def _rows(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
-    rows = []
+def _fields(model: type[BaseModel],
+            path: tuple[str, ...] = ()) -> Iterator[tuple[FieldInfo, tuple[str, ...]]]:
+    """Every field of a model and of the models it holds, depth first, with its key path
+    (a map's entries under MAP_KEY, a list's items as `key[]`)."""
     for field in model.model_fields.values():
         alias = field.alias or ""
         if model is config_model.PlatformConfig and alias == "region":
-            continue  # aws:region, described above
+            continue  # aws:region, described in the header
         here = (*path, alias)
-        description = (field.description or "").replace("|", "\\|").replace("\n", " ")
-        rows.append(
-            f"| `platform:{'.'.join(here)}` | {_type_name(field.annotation)} | "
-            f"{_default(field, 'dev', here)} | {_default(field, 'prod', here)} | {description} |"
-        )
+        yield field, here
         inner, is_map = config_model.nested_model(field.annotation)
         if inner is not None:
-            rows.extend(_rows(inner, (*here, MAP_KEY) if is_map else here))
+            yield from _fields(inner, (*here, MAP_KEY) if is_map else here)
         elif typing.get_origin(field.annotation) is tuple:
             item = typing.get_args(field.annotation)[0]
             if isinstance(item, type) and issubclass(item, BaseModel):
-                rows.extend(_rows(item, (*here[:-1], f"{here[-1]}[]")))
-    return rows
+                yield from _fields(item, (*here[:-1], f"{here[-1]}[]"))
+
+
+def _description(field: FieldInfo) -> str:
+    return (field.description or "").replace("|", "\\|").replace("\n", " ")
 
 
 def render() -> str:
     header = _HEADER.replace("{region}", config_model.DEFAULT_REGION)
-    return header + "\n".join(_rows(config_model.PlatformConfig, ())) + "\n"
+    rows = [f"| `platform:{'.'.join(here)}` | {_type_name(field.annotation)} | "
+            f"{_default(field, 'dev', here)} | {_default(field, 'prod', here)} | "
+            f"{_description(field)} |"
+            for field, here in _fields(config_model.PlatformConfig)]
+    return header + "\n".join(rows) + "\n"
 
 
 SERVICE_DOC_PATH = Path("docs/service-spec.md")
@@ -145,29 +151,17 @@ into `gitops/teams/<team>/<name>/` and one Argo CD Application per environment
 """
 
 
-def _service_rows(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
-    rows = []
-    for field in model.model_fields.values():
-        here = (*path, field.alias or "")
-        description = (field.description or "").replace("|", "\\|").replace("\n", " ")
-        if field.is_required():
-            default = "" if any(p.endswith("[]") for p in here) else "**required**"
-        else:
-            value = field.get_default(call_default_factory=True)
-            default = "" if isinstance(value, (BaseModel, tuple)) and value else _cell(value)
-        rows.append(f"| `{'.'.join(here)}` | {_type_name(field.annotation)} | {default} | "
-                    f"{description} |")
-        inner, _ = config_model.nested_model(field.annotation)
-        if inner is not None:
-            rows.extend(_service_rows(inner, here))
-        elif typing.get_origin(field.annotation) is tuple:
-            item = typing.get_args(field.annotation)[0]
-            if isinstance(item, type) and issubclass(item, BaseModel):
-                rows.extend(_service_rows(item, (*here[:-1], f"{here[-1]}[]")))
-    return rows
+def _service_default(field: FieldInfo, path: tuple[str, ...]) -> str:
+    if field.is_required():
+        return "" if any(p.endswith("[]") for p in path) else "**required**"
+    value = field.get_default(call_default_factory=True)
+    return "" if isinstance(value, (BaseModel, tuple)) and value else _cell(value)
 
 
 def render_service_spec() -> str:
     from stacks.service import ServiceSpec
 
-    return _SERVICE_HEADER + "\n".join(_service_rows(ServiceSpec, ())) + "\n"
+    rows = [f"| `{'.'.join(here)}` | {_type_name(field.annotation)} | "
+            f"{_service_default(field, here)} | {_description(field)} |"
+            for field, here in _fields(ServiceSpec)]
+    return _SERVICE_HEADER + "\n".join(rows) + "\n"
