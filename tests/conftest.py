@@ -56,3 +56,14 @@ def mutate(base: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 
 
 DELETE = object()
+
+
+def config_error(path: Path, capsys) -> str:
+    """`platformctl review` of a stack file it must refuse as a configuration error (exit 2, no
+    traceback): what it printed on stderr."""
+    from platformctl import cli
+
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return err

@@ -23,7 +23,7 @@ from platformctl import cli, stackfile
 from platformctl.guard import policy_config
 from platformctl.harness import Evaluation, Secret, evaluate, unwrap_secrets
 from stacks.config import Alerting, SloSpec
-from tests.conftest import REPO, mutate, stack_config, write_stack
+from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest, owned_objects
 
 PROMTOOL, AMTOOL = shutil.which("promtool"), shutil.which("amtool")
@@ -530,8 +530,7 @@ def test_a_bad_slo_is_a_config_error(tmp_path, capsys):
     team = {**yaml.safe_load(TEMPLATE.read_text()), "objective": 1.5}
     path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:observability.slos",
                                         [team]))
-    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == 2
-    assert "platform:observability.slos[0].objective: 1.5" in capsys.readouterr().err
+    assert "platform:observability.slos[0].objective: 1.5" in config_error(path, capsys)
 
 
 # -- AWS side: alarms, topic, budget -------------------------------------------------------
