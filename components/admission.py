@@ -253,15 +253,9 @@ class AdmissionControl(PlatformComponent):
         super().__init__(name, opts)
         self._signed_images(name, signatures, gatekeeper.allowed_registries, cluster)
         excluded = sorted({*PLATFORM_NAMESPACES, *platform_namespaces})
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-gatekeeper",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
-                "team": "platform",
-                "admission.gatekeeper.sh/ignore": "no-self-managing",
-                "pod-security.kubernetes.io/enforce": "restricted",
-            }),
-            opts=cluster.k8s_options(self),
-        )
+        self.namespace = cluster.platform_namespace(
+            f"{name}-gatekeeper", NAMESPACE, parent=self, pod_security="restricted",
+            labels={"admission.gatekeeper.sh/ignore": "no-self-managing"})
         # Chart 3.23.0, pinned in stacks/config.py (Gatekeeper.chart_version).
         self.release = cluster.helm_release(
             f"{name}-gatekeeper", parent=self, release="gatekeeper", repo=CHART_REPO,
@@ -289,12 +283,8 @@ class AdmissionControl(PlatformComponent):
 
     def _signed_images(self, name: str, signatures: ImageSignatures,
                        registries: Sequence[str], cluster: Cluster) -> None:
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-cosign",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=SIGSTORE_NAMESPACE, labels={
-                "team": "platform", "pod-security.kubernetes.io/enforce": "restricted"}),
-            opts=cluster.k8s_options(self),
-        )
+        namespace = cluster.platform_namespace(
+            f"{name}-cosign", SIGSTORE_NAMESPACE, parent=self, pod_security="restricted")
         # Chart pinned in stacks/config.py (ImageSignatures.chart_version).
         self.sigstore_release = cluster.helm_release(
             f"{name}-policy-controller", parent=self, release="policy-controller",

@@ -220,6 +220,25 @@ class Cluster(PlatformComponent):
         """Options for a Kubernetes resource of another component: this cluster's provider."""
         return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kwargs)
 
+    def platform_namespace(
+        self,
+        resource_name: str,
+        namespace: str,
+        *,
+        parent: pulumi.Resource,
+        pod_security: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> k8s.core.v1.Namespace:
+        """A namespace of the platform's own components: owned by the platform team, with the
+        Pod Security level (`restricted`, `baseline` or `privileged`) its charts need."""
+        return k8s.core.v1.Namespace(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={
+                "team": "platform", **(labels or {}),
+                "pod-security.kubernetes.io/enforce": pod_security}),
+            opts=self.k8s_options(parent),
+        )
+
     def helm_release(
         self,
         resource_name: str,

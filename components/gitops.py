@@ -174,11 +174,8 @@ class ArgoBootstrap(PlatformComponent):
                  addons: Mapping[str, bool], monitoring_namespace: str,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-argocd",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
-                "team": "platform", "pod-security.kubernetes.io/enforce": "baseline"}),
-            opts=cluster.k8s_options(self))
+        self.namespace = cluster.platform_namespace(
+            f"{name}-argocd", NAMESPACE, parent=self, pod_security="baseline")
         in_namespace = cluster.k8s_options(self, depends_on=[self.namespace])
         # Argo CD is reached by port-forward only; it calls out (Git, the API server).
         isolate_namespace(f"{name}-argocd", NAMESPACE, monitoring_namespace, in_namespace)

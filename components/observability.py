@@ -233,18 +233,10 @@ class ObservabilityStack(PlatformComponent):
         super().__init__(name, opts)
         self.observability, self.alerting = observability, alerting
         namespace = observability.namespace
-        k8s_opts = cluster.k8s_options(self)
-
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-monitoring",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={
-                "team": "platform",
-                "app.kubernetes.io/part-of": "platform",
-                # node-exporter reads the host (hostNetwork, hostPID, hostPath): privileged.
-                "pod-security.kubernetes.io/enforce": "privileged",
-            }),
-            opts=k8s_opts,
-        )
+        # node-exporter reads the host (hostNetwork, hostPID, hostPath): privileged.
+        self.namespace = cluster.platform_namespace(
+            f"{name}-monitoring", namespace, parent=self, pod_security="privileged",
+            labels={"app.kubernetes.io/part-of": "platform"})
         in_namespace = cluster.k8s_options(self, depends_on=[self.namespace])
 
         # Grafana's admin credentials: generated, kept as a secret, never in chart values.

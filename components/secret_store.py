@@ -202,12 +202,8 @@ class SecretsStack(PlatformComponent):
         alias = aws.kms.Alias(f"{name}-vault-unseal", name=alias_name,
                               target_key_id=self.unseal_key.key_id,
                               opts=pulumi.ResourceOptions(parent=self.unseal_key))
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-vault",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
-                "team": "platform", "pod-security.kubernetes.io/enforce": "baseline"}),
-            opts=cluster.k8s_options(self),
-        )
+        self.namespace = cluster.platform_namespace(
+            f"{name}-vault", NAMESPACE, parent=self, pod_security="baseline")
         # Only VSO (in this namespace) and Prometheus call Vault; team pods never do.
         isolate_namespace(f"{name}-vault", NAMESPACE, monitoring_namespace,
                           cluster.k8s_options(self, depends_on=[self.namespace]))
