@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "stacks",
+FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "stacks", "charts",
          "components", "platformctl", "policy-packs", "pyproject.toml"]
 TARGET_SECONDS, TARGET_MIB, TARGET_BASE_RATIO = 10.0, 1024.0, 2.2
 

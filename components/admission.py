@@ -32,9 +32,7 @@ from components.tagging import PlatformComponent
 from stacks.config import PLATFORM_NAMESPACES, Gatekeeper, ImageSignatures
 
 REGO_DIR = Path(__file__).parent / "rego"
-CHART_REPO = "https://open-policy-agent.github.io/gatekeeper/charts"
 NAMESPACE = "gatekeeper-system"
-SIGSTORE_REPO = "https://sigstore.github.io/helm-charts"
 SIGSTORE_NAMESPACE = "cosign-system"
 # policy-controller checks pods only in namespaces with this label (Tenancy sets it).
 SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
@@ -256,10 +254,10 @@ class AdmissionControl(PlatformComponent):
         self.namespace = cluster.platform_namespace(
             f"{name}-gatekeeper", NAMESPACE, parent=self, pod_security="restricted",
             labels={"admission.gatekeeper.sh/ignore": "no-self-managing"})
-        # Chart 3.23.0, pinned in stacks/config.py (Gatekeeper.chart_version).
+        # Vendored chart (charts/charts.yaml).
         self.release = cluster.helm_release(
-            f"{name}-gatekeeper", parent=self, release="gatekeeper", repo=CHART_REPO,
-            version=gatekeeper.chart_version, namespace=NAMESPACE,
+            f"{name}-gatekeeper", parent=self, release="gatekeeper", chart="gatekeeper",
+            namespace=NAMESPACE,
             values=helm_values(gatekeeper, excluded), depends_on=[self.namespace])
         self.templates: dict[str, k8s.apiextensions.CustomResource] = {}
         self.constraints: dict[str, k8s.apiextensions.CustomResource] = {}
@@ -285,10 +283,10 @@ class AdmissionControl(PlatformComponent):
                        registries: Sequence[str], cluster: Cluster) -> None:
         namespace = cluster.platform_namespace(
             f"{name}-cosign", SIGSTORE_NAMESPACE, parent=self, pod_security="restricted")
-        # Chart pinned in stacks/config.py (ImageSignatures.chart_version).
+        # Vendored chart (charts/charts.yaml).
         self.sigstore_release = cluster.helm_release(
             f"{name}-policy-controller", parent=self, release="policy-controller",
-            repo=SIGSTORE_REPO, version=signatures.chart_version, namespace=SIGSTORE_NAMESPACE,
+            chart="policy-controller", namespace=SIGSTORE_NAMESPACE,
             values=sigstore_values(signatures), depends_on=[namespace])
         body = image_policy(signatures, registries)
         self.image_policy = k8s.apiextensions.CustomResource(

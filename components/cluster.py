@@ -28,7 +28,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import iam
+from components import charts, iam
 from components.network import Network
 from components.tagging import PlatformComponent
 from stacks.config import Cluster as ClusterConfig
@@ -38,8 +38,6 @@ AMI_TYPES = {"arm64": "AL2023_ARM_64_STANDARD", "x86_64": "AL2023_x86_64_STANDAR
 _AWS_POLICY = "arn:{partition}:iam::aws:policy/{name}"
 _ACCESS_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/{name}"
 
-LOAD_BALANCER_CONTROLLER_REPO = "https://aws.github.io/eks-charts"
-METRICS_SERVER_REPO = "https://kubernetes-sigs.github.io/metrics-server/"
 
 
 class Cluster(PlatformComponent):
@@ -245,22 +243,21 @@ class Cluster(PlatformComponent):
         *,
         parent: pulumi.Resource,
         release: str,
-        repo: str,
-        version: str,
+        chart: str,
         namespace: str,
         values: pulumi.Input[dict],
-        chart: str | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
         timeout: int | None = None,
     ) -> k8s.helm.v3.Release:
-        """A pinned chart on this cluster, installed the one way the platform installs charts:
+        """The vendored chart `chart` (charts/charts.yaml) on this cluster, installed the one way
+        the platform installs charts: from its archive in charts/ (what the review rendered),
         `atomic` (a failed install or upgrade rolls back) and cleaned up on failure."""
+        vendored = charts.chart(chart)
         return k8s.helm.v3.Release(
             resource_name,
             name=release,
-            chart=chart or release,
-            version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            chart=vendored.chart_path,
+            version=vendored.version,
             namespace=namespace,
             values=values,
             atomic=True,
@@ -468,15 +465,10 @@ class Cluster(PlatformComponent):
                 lambda vpc_id: iam.to_json(iam.load_balancer_controller(self.partition, vpc_id))),
             parent=self)
         lb_tags = dict(self._tags_for("load-balancing"))
-        # Chart 3.6.0 (pinned in stacks/config.py, Charts). Every values key below was checked on
-        # 2026-11-21 against helm/aws-load-balancer-controller/values.yaml of
-        # kubernetes-sigs/aws-load-balancer-controller; the copy readable offline is of an older
-        # chart line, so a key renamed since would be caught only by `pulumi preview`.
+        # Vendored chart (charts/charts.yaml); the review renders these values with it.
         self.load_balancer_controller = self.helm_release(
             f"{name}-aws-load-balancer-controller", parent=self,
-            release="aws-load-balancer-controller",
-            version=self.config.charts.aws_load_balancer_controller,
-            repo=LOAD_BALANCER_CONTROLLER_REPO,
+            release="aws-load-balancer-controller", chart="aws-load-balancer-controller",
             namespace="kube-system",
             values={
                 "clusterName": self.cluster_name,
@@ -496,12 +488,10 @@ class Cluster(PlatformComponent):
             },
             depends_on=[lbc_role, *self.node_groups],
         )
-        # Chart 3.14.0 (pinned in stacks/config.py). `replicas` and `podDisruptionBudget.enabled`
-        # / `.minAvailable` checked against charts/metrics-server/values.yaml on 2026-11-21.
+        # Vendored chart (charts/charts.yaml); the review renders these values with it.
         self.metrics_server = self.helm_release(
             f"{name}-metrics-server", parent=self, release="metrics-server",
-            version=self.config.charts.metrics_server, repo=METRICS_SERVER_REPO,
-            namespace="kube-system",
+            chart="metrics-server", namespace="kube-system",
             values={
                 "replicas": 2 if ha else 1,
                 "podDisruptionBudget": {"enabled": ha, "minAvailable": 1},

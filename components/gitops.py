@@ -27,7 +27,6 @@ from components.tenancy import isolate_namespace
 from stacks.config import GitOps, Team
 
 NAMESPACE = "argocd"
-CHART_REPO = "https://argoproj.github.io/argo-helm"
 IN_CLUSTER = "https://kubernetes.default.svc"
 ARGO_API = "argoproj.io/v1alpha1"
 GITOPS_PATH = "gitops"
@@ -181,14 +180,14 @@ class ArgoBootstrap(PlatformComponent):
         isolate_namespace(f"{name}-argocd", NAMESPACE, monitoring_namespace, in_namespace)
         sso_secret = (pulumi.Output.secret(config.sso.client_secret.get_secret_value())
                       if config.sso else None)
-        # Charts pinned in stacks/config.py (GitOps.*_chart_version).
+        # Vendored charts (charts/charts.yaml).
         self.argocd = cluster.helm_release(
-            f"{name}-argo-cd", parent=self, release="argocd", chart="argo-cd", repo=CHART_REPO,
-            version=config.argocd_chart_version, namespace=NAMESPACE,
+            f"{name}-argo-cd", parent=self, release="argocd", chart="argo-cd",
+            namespace=NAMESPACE,
             values=argocd_values(config, sso_secret), timeout=900, depends_on=[self.namespace])
         self.rollouts = cluster.helm_release(
-            f"{name}-argo-rollouts", parent=self, release="argo-rollouts", repo=CHART_REPO,
-            version=config.rollouts_chart_version, namespace=NAMESPACE,
+            f"{name}-argo-rollouts", parent=self, release="argo-rollouts",
+            chart="argo-rollouts", namespace=NAMESPACE,
             values=rollouts_values(config), depends_on=[self.namespace])
 
         labels, annotations = cluster_secret(environment, {}, addons)

@@ -27,7 +27,6 @@ from components.tagging import PlatformComponent
 from stacks.config import Alerting, Observability, SloSpec
 
 RELEASE = "platform-monitoring"  # fullnameOverride: names of the chart's objects
-CHART_REPO = "https://prometheus-community.github.io/helm-charts"
 # The operator reads Alertmanager's config from this secret (useExistingSecret):
 # alertmanager-<fullname>-alertmanager.
 ALERTMANAGER_SECRET = f"alertmanager-{RELEASE}-alertmanager"
@@ -272,10 +271,10 @@ class ObservabilityStack(PlatformComponent):
             opts=in_namespace,
         )
 
-        # Chart 92.2.0, pinned in stacks/config.py (Observability.chart_version).
+        # Vendored chart (charts/charts.yaml).
         self.release = cluster.helm_release(
             f"{name}-kube-prometheus-stack", parent=self, release="kube-prometheus-stack",
-            repo=CHART_REPO, version=observability.chart_version, namespace=namespace,
+            chart="kube-prometheus-stack", namespace=namespace,
             values=helm_values(observability, environment), timeout=900,
             depends_on=[self.namespace, cluster.storage_class])
 

@@ -47,7 +47,6 @@ from stacks.config import Team, Vault
 NAMESPACE = "vault"
 RELEASE = "vault"
 SERVICE_ACCOUNT = "vault"  # the chart's server service account (fullname)
-CHART_REPO = "https://helm.releases.hashicorp.com"
 IN_CLUSTER_ADDRESS = f"http://{RELEASE}.{NAMESPACE}.svc:8200"
 AUDIT_PATH = "/vault/audit/vault-audit.log"
 TEAM_SERVICE_ACCOUNT = "vault-secrets"  # in each team namespace; VSO authenticates as it
@@ -211,15 +210,15 @@ class SecretsStack(PlatformComponent):
             f"{name}-vault", NAMESPACE, SERVICE_ACCOUNT,
             policy=self.unseal_key.arn.apply(lambda arn: iam.to_json(iam.vault_unseal(arn))),
             parent=self)
-        # Chart pinned in stacks/config.py (Vault.chart_version).
+        # Vendored chart (charts/charts.yaml).
         self.release = cluster.helm_release(
-            f"{name}-vault", parent=self, release=RELEASE, chart="vault", repo=CHART_REPO,
-            version=config.chart_version, namespace=NAMESPACE,
+            f"{name}-vault", parent=self, release=RELEASE, chart="vault",
+            namespace=NAMESPACE,
             values=helm_values(config, alias_name, region), timeout=900,
             depends_on=[self.namespace, role, alias, cluster.storage_class])
         self.operator = cluster.helm_release(
             f"{name}-vault-secrets-operator", parent=self, release="vault-secrets-operator",
-            repo=CHART_REPO, version=config.operator_chart_version, namespace=NAMESPACE,
+            chart="vault-secrets-operator", namespace=NAMESPACE,
             values=operator_values(config.replicas), depends_on=[self.namespace])
         self._delivery(name, teams, cluster, database)
 

@@ -8,7 +8,8 @@
 
 Exit codes: 0 success; 1 a mandatory platform-guard violation, or the program would fail for real
 (a resource's inputs would not pass the provider's Check); 2 a usage or configuration error (the
-message names the file, key and value).
+message names the file, key and value) or a Helm release that cannot be rendered (the message
+names the release, the chart and helm's error).
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from components.charts import ChartError
 from platformctl import review
 from platformctl.harness import InputCheckError, evaluate, find_project_dir
+from platformctl.helmbin import HelmNotFound
+from platformctl.rendering import RenderError
 from stacks.config import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,10 +65,12 @@ def _render(doc: dict, args: argparse.Namespace, renderers) -> None:
 
 def review_document(stack: str, project_dir: Path | None) -> dict:
     """Evaluate, judge and price one stack offline: the review document."""
+    from platformctl import rendering
     from platformctl.costs import cost_report
     from platformctl.guard import check_evaluation
 
     evaluation = evaluate(stack, project_dir=project_dir)
+    rendering.render(evaluation)
     return review.build_document(evaluation, check_evaluation(evaluation),
                                  cost_report(evaluation))
 
@@ -84,7 +90,9 @@ def _review(args: argparse.Namespace) -> int:
         if base is not None:
             doc["diff"] = review.diff(base.result(), doc)
             base = None
-    except ConfigError as exc:
+    except (ConfigError, ChartError, RenderError, HelmNotFound) as exc:
+        # A bad stack file, or a vendored chart that cannot be rendered (missing or altered
+        # archive, helm refusing the values, no helm binary): one message, no plan.
         _error(str(exc))
         return EXIT_USAGE
     except InputCheckError as exc:

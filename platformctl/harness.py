@@ -131,6 +131,9 @@ class Evaluation:
     outputs: dict[str, OutputValue]
     warnings: list[str]
     seconds: float
+    # The objects inside each Helm release, rendered by the real helm (platformctl.rendering);
+    # empty until rendered: the policies never see them, as CrossGuard never does for real.
+    rendered: list[Any] = field(default_factory=list)
 
     def by_urn(self) -> dict[str, RecordedResource]:
         return {r.urn: r for r in self.resources}

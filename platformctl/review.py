@@ -6,6 +6,7 @@ so they cannot disagree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -38,6 +39,50 @@ def _verdict(v: Verdict) -> dict[str, Any]:
     return {"policy": v.policy, "enforcement": v.enforcement, "severity": v.severity,
             "resource_type": v.resource_type, "resource_name": v.resource_name,
             "message": v.message, "remediation": v.remediation}
+
+
+def _shown_object(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A rendered object as the review document carries it: Secret data masked (charts generate
+    keys and certificates), CRD schemas (megabytes) replaced by their size and digest."""
+    shown = dict(body)
+    if body.get("kind") == "Secret":
+        for key in ("data", "stringData"):
+            if isinstance(body.get(key), Mapping):
+                shown[key] = {k: "[secret]" for k in body[key]}
+    elif body.get("kind") == "CustomResourceDefinition":
+        spec = dict(body.get("spec") or {})
+        versions = []
+        for version in spec.get("versions") or ():
+            version = dict(version)
+            if "schema" in version:
+                text = json.dumps(version["schema"], sort_keys=True)
+                version["schema"] = {"omitted": f"{len(text)} bytes",
+                                     "sha256": hashlib.sha256(text.encode()).hexdigest()}
+            versions.append(version)
+        shown["spec"] = {**spec, "versions": versions}
+    return shown
+
+
+def rendered_section(evaluation: Evaluation) -> dict[str, Any]:
+    """The objects inside each Helm release (platformctl.rendering), per release."""
+    releases = []
+    for rendered in evaluation.rendered:
+        releases.append({
+            "key": resource_key(rendered.resource.type, rendered.resource.name),
+            "release": rendered.release,
+            "namespace": rendered.namespace,
+            "chart": rendered.chart.name,
+            "version": rendered.chart.version,
+            "archive": rendered.chart.chart_path,
+            "sha256": rendered.chart.sha256,
+            "object_count": len(rendered.objects),
+            "object_counts": rendered.counts(),
+            "placeholders": list(rendered.placeholders),
+            "objects": [{"apiVersion": o.api_version, "kind": o.kind, "namespace": o.namespace,
+                         "name": o.name, "source": o.source, "object": _shown_object(o.object)}
+                        for o in rendered.objects],
+        })
+    return {"object_count": sum(r["object_count"] for r in releases), "releases": releases}
 
 
 def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport) -> dict[str, Any]:
@@ -96,6 +141,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             "cannot_run": [_verdict(v) for v in guard.cannot_run],
             "not_applicable_count": len(guard.not_applicable),
         },
+        "rendered": rendered_section(evaluation),
         "warnings": list(evaluation.warnings),
         "diff": None,
     }
@@ -171,6 +217,13 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
         })
     cost_changes.sort(key=lambda c: (-abs(c["delta_monthly_usd"]), c["summary"]))
     total_delta = round((head["total_monthly_usd"] or 0) - (base["total_monthly_usd"] or 0), 2)
+
+    def rendered(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        return {f"{release['release']}: {o['kind']} {o['namespace'] or '-'}/{o['name']}": o["object"]
+                for release in (doc.get("rendered") or {}).get("releases", [])
+                for o in release["objects"]}
+
+    old_o, new_o = rendered(base), rendered(head)
     return {
         "base": base.get("revision"),
         "resources": {
@@ -179,6 +232,11 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
             "removed": [{"key": k, "type": before[k]["type"], "name": before[k]["name"]}
                         for k in sorted(set(before) - set(after))],
             "changed": changed,
+        },
+        "rendered": {
+            "added": sorted(set(new_o) - set(old_o)),
+            "removed": sorted(set(old_o) - set(new_o)),
+            "changed": sorted(k for k in set(old_o) & set(new_o) if old_o[k] != new_o[k]),
         },
         "violations": {
             "new": [new_v[k] for k in sorted(set(new_v) - set(old_v), key=str)],
@@ -256,6 +314,7 @@ def render_text(doc: Mapping[str, Any], console: Console) -> None:
     types.add_row(Text("total", style="bold"), Text(str(doc["resource_count"]), style="bold"))
     console.print(types)
     console.print()
+    render_releases_text(doc, console)
     outputs = Table(title="Stack outputs", title_justify="left", show_edge=False)
     outputs.add_column("output")
     outputs.add_column("value", overflow="fold")
@@ -286,6 +345,33 @@ def render_text(doc: Mapping[str, Any], console: Console) -> None:
     if doc["diff"] is not None:
         console.print()
         _render_diff_text(doc["diff"], console)
+
+
+def _top_kinds(counts: Mapping[str, int], limit: int = 4) -> str:
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{n} {kind}" for kind, n in top[:limit])
+    return shown + (f", +{sum(n for _, n in top[limit:])} more" if len(top) > limit else "")
+
+
+def render_releases_text(doc: Mapping[str, Any], console: Console) -> None:
+    """What each Helm release would create, as the real helm rendered it."""
+    section = doc.get("rendered") or {"releases": [], "object_count": 0}
+    if not section["releases"]:
+        return
+    table = Table(title=f"Helm releases, rendered ({section['object_count']} objects)",
+                  title_justify="left", show_edge=False)
+    for column in ("release", "namespace", "chart", "objects"):
+        table.add_column(column, justify="right" if column == "objects" else "left")
+    table.add_column("most common kinds", overflow="fold")
+    for r in section["releases"]:
+        table.add_row(r["release"], r["namespace"], f"{r['chart']} {r['version']}",
+                      str(r["object_count"]), _top_kinds(r["object_counts"]))
+    console.print(table)
+    for r in section["releases"]:
+        if r["placeholders"]:
+            console.print(Text(f"  {r['release']}: rendered with placeholders for "
+                               f"{', '.join(r['placeholders'])}", style="dim"))
+    console.print()
 
 
 def render_cost_text(doc: Mapping[str, Any], console: Console) -> None:
@@ -321,6 +407,9 @@ def _render_diff_text(change: Mapping[str, Any], console: Console) -> None:
         for r in resources[kind]:
             extra = (f"  ({', '.join(r['changed_inputs'])})" if kind == "changed" else "")
             console.print(Text(f"  {kind:8} {r['type']}  {r['name']}{extra}", style=style))
+    for kind, style in (("added", "green"), ("removed", "red"), ("changed", "yellow")):
+        for key in change.get("rendered", {}).get(kind, []):
+            console.print(Text(f"  {kind:8} rendered {key}", style=style))
     for v in change["violations"]["new"]:
         console.print(Text(f"  new violation [{v['policy']}] {v['message']}", style="red"))
     for v in change["violations"]["resolved"]:
@@ -376,6 +465,13 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                     inputs = ", ".join(f"`{k}`" for k in r.get("changed_inputs", []))
                     out.append(f"| {kind} | `{r['type']}` | `{r['name']}` | {inputs} |")
             out.append("")
+        objects = change.get("rendered") or {}
+        if any(objects.get(k) for k in ("added", "removed", "changed")):
+            counts = ", ".join(f"{len(objects.get(k, []))} {k}" for k in ("added", "removed", "changed"))
+            out += [f"<details><summary><b>Objects inside Helm releases:</b> {counts}</summary>", ""]
+            out += [f"- {k}: `{key}`" for k in ("added", "removed", "changed")
+                    for key in objects.get(k, [])]
+            out += ["", "</details>", ""]
         for v in change["violations"]["new"]:
             out.append(f"- :x: new **{v['enforcement']}** `{v['policy']}`: "
                        f"{_md_escape(v['message'])}")
@@ -390,6 +486,15 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                        f"{_md_escape(v['message'])} |")
         out.append("")
     out += cost_markdown(doc)
+    section = doc.get("rendered") or {"releases": []}
+    if section["releases"]:
+        out += [f"<details><summary>Helm releases, rendered: {section['object_count']} objects"
+                "</summary>", "", "| release | namespace | chart | objects | most common kinds |",
+                "|---|---|---|---:|---|"]
+        out += [f"| `{r['release']}` | `{r['namespace']}` | {r['chart']} {r['version']} | "
+                f"{r['object_count']} | {_top_kinds(r['object_counts'])} |"
+                for r in section["releases"]]
+        out += ["", "</details>", ""]
     out += ["<details><summary>Plan: "
             f"{doc['resource_count']} resources</summary>", "",
             "| type | count |", "|---|---:|"]

@@ -175,7 +175,6 @@ IamRoleArn = Annotated[
 EksAddonVersion = Annotated[
     str, _pattern(r"v\d+\.\d+\.\d+-eksbuild\.\d+", "an EKS add-on version, e.g. v1.22.4-eksbuild.3")
 ]
-ChartVersion = Annotated[str, _pattern(r"\d+\.\d+\.\d+", "a Helm chart version, e.g. 3.6.0")]
 PostgresVersion = Annotated[str, _pattern(r"\d{2}\.\d+", "a PostgreSQL major.minor, e.g. 18.4")]
 PgIdentifier = Annotated[
     str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lower-case PostgreSQL identifier, e.g. platform")
@@ -447,18 +446,6 @@ class AddonVersions(_Model):
     )
 
 
-class Charts(_Model):
-    """Pinned Helm chart versions of the cluster services (`platform:cluster.charts`)."""
-
-    aws_load_balancer_controller: ChartVersion = Field(
-        # eks-charts; chart 3.x follows the controller's version (v3.6.0, released 2026-10-05).
-        "3.6.0", description="aws/eks-charts `aws-load-balancer-controller` (looked up 2026-11-21).",
-    )
-    metrics_server: ChartVersion = Field(
-        "3.14.0", description="kubernetes-sigs `metrics-server` (looked up 2026-11-21).",
-    )
-
-
 EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 REQUIRED_EKS_LOG_TYPES = ("api", "audit", "authenticator")
 
@@ -505,7 +492,6 @@ class Cluster(_Model):
     addon_versions: AddonVersions = Field(
         default_factory=AddonVersions, description="Pinned EKS add-on versions."
     )
-    charts: Charts = Field(default_factory=Charts, description="Pinned Helm chart versions.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Cluster:
@@ -673,10 +659,6 @@ class Observability(_Model):
     """Prometheus, Alertmanager and Grafana (kube-prometheus-stack) and the SLOs
     (`platform:observability`)."""
 
-    chart_version: ChartVersion = Field(
-        # prometheus-community kube-prometheus-stack 92.2.0 (looked up 2026-11-21).
-        "92.2.0", description="kube-prometheus-stack chart version.",
-    )
     namespace: Slug = Field("monitoring", description="Namespace of the monitoring stack.")
     prometheus: PrometheusSizing = Field(description="Prometheus sizing.")
     alertmanager: AlertmanagerSizing = Field(description="Alertmanager sizing.")
@@ -758,12 +740,6 @@ class Vault(_Model):
     is configured (auth, engines, policies, database roles) once `address` and `token` are set
     after the operator has initialised it (README, "Vault")."""
 
-    chart_version: ChartVersion = Field(
-        # hashicorp/vault-helm 0.31.0 (2025-09-25): the newest release confirmed offline.
-        "0.31.0", description="`vault` chart version.")
-    operator_chart_version: ChartVersion = Field(
-        # hashicorp vault-secrets-operator 0.10.0: the newest release confirmed offline.
-        "0.10.0", description="`vault-secrets-operator` chart version.")
     replicas: int = Field(ge=1, le=5, description="Vault servers (integrated raft storage); "
                           "odd, so a quorum survives losing a minority.")
     storage_gib: int = Field(10, ge=1, le=500, description="gp3 raft volume per server, GiB.")
@@ -823,12 +799,6 @@ class Sso(_Model):
 class GitOps(_Model):
     """Argo CD, Argo Rollouts and the app-of-apps (`platform:gitops`)."""
 
-    argocd_chart_version: ChartVersion = Field(
-        # argoproj/argo-helm argo-cd 10.1.4 (release notes of argo-rollouts-2.41.1, 2026-07).
-        "10.1.4", description="`argo-cd` chart version.")
-    rollouts_chart_version: ChartVersion = Field(
-        # argoproj/argo-helm argo-rollouts 2.41.1 (2026-07-19).
-        "2.41.1", description="`argo-rollouts` chart version.")
     repo_url: HttpsUrl = Field(description="This repository, which Argo CD watches, e.g. "
                                "https://github.com/<org>/platform.git.")
     revision: str = Field("main", min_length=1, max_length=100,
@@ -854,10 +824,6 @@ class Gatekeeper(_Model):
     The policies apply to team namespaces only; exemptions are annotations that expire
     (README, "Admission policies")."""
 
-    chart_version: ChartVersion = Field(
-        # open-policy-agent/gatekeeper chart 3.23.0 (index.yaml, 2026-07-09; looked up 2026-11-21).
-        "3.23.0", description="`gatekeeper` chart version.",
-    )
     replicas: int = Field(ge=1, le=5, description="Admission webhook replicas.")
     enforcement: Literal["warn", "deny"] = Field(
         description="What a violation does in team namespaces: `warn` admits and warns, `deny` "
@@ -888,11 +854,6 @@ class ImageSignatures(_Model):
     `keylessSubjectRegExp` (cosign keyless: the identity of the organisation's CI) and
     `publicKey` (a cosign public key)."""
 
-    chart_version: ChartVersion = Field(
-        # sigstore/helm-charts `policy-controller` 0.10.5: the newest release confirmed offline
-        # (GitHub's artifact-attestation docs, 2025-09); check for a newer one when upgrading.
-        "0.10.5", description="`policy-controller` chart version.",
-    )
     mode: Literal["warn", "enforce"] = Field(
         description="An unsigned image in a team namespace: `warn` admits it with a warning, "
         "`enforce` rejects it.")

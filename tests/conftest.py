@@ -20,6 +20,26 @@ def evaluations() -> dict[str, Evaluation]:
     return {name: evaluate(name, project_dir=REPO) for name in REAL_STACKS}
 
 
+@pytest.fixture(scope="session")
+def rendered(evaluations) -> dict[str, Evaluation]:
+    """The real stacks with their Helm releases rendered by the real helm (cached between runs
+    under the platformctl cache directory)."""
+    from platformctl import rendering
+
+    for evaluation in evaluations.values():
+        if not evaluation.rendered:
+            rendering.render(evaluation)
+    return evaluations
+
+
+@pytest.fixture(scope="session")
+def crds(rendered):
+    """The CRDs the platform installs, from the vendored charts as prod renders them."""
+    from platformctl.crds import CrdIndex
+
+    return CrdIndex.of(rendered["prod"].rendered)
+
+
 @pytest.fixture(params=REAL_STACKS)
 def stack(request, evaluations) -> Evaluation:
     """Each real stack in turn."""

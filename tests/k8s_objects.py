@@ -31,3 +31,15 @@ def owned_objects(evaluation: Evaluation, component: str) -> list[RecordedResour
         if owner is not None and owner.type == component:
             found.append(resource)
     return found
+
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+
+
+def release(evaluation: Evaluation, chart: str) -> RecordedResource:
+    """The one Helm release of an evaluation that installs the vendored chart `chart`."""
+    from components import charts
+
+    path = charts.catalog()[chart].chart_path
+    (found,) = [r for r in evaluation.of_type(RELEASE_TYPE) if r.inputs["chart"] == path]
+    return found

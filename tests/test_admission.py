@@ -11,18 +11,16 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-import jsonschema
 import pytest
 import regorus
-import yaml
 
 from components import admission
 from components.admission import POLICIES, constraint_template
 from stacks.config import PLATFORM_NAMESPACES, Gatekeeper
+from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest
 
-CRDS = REPO.parent / "shared" / "crds"
 TEMPLATE_TYPE = "kubernetes:templates.gatekeeper.sh/v1:ConstraintTemplate"
 REGISTRY = "111111111111.dkr.ecr.us-east-1.amazonaws.com/"
 DIGEST = "@sha256:" + "ab" * 32
@@ -323,23 +321,20 @@ def test_constraints_match_team_namespaces_and_never_the_platforms(stack):
         assert {"Deployment", "Rollout"} <= kinds
 
 
-def test_templates_are_the_rego_under_test_and_valid_upstream(stack):
-    crd = yaml.safe_load((CRDS / "templates.gatekeeper.sh_constrainttemplates.yaml").read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    validator = jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"])
+def test_templates_are_the_rego_under_test_and_valid_upstream(stack, crds):
+    assert crds.crd("templates.gatekeeper.sh/v1", "ConstraintTemplate").chart == "gatekeeper 3.23.0"
     templates = stack.of_type(TEMPLATE_TYPE)
     assert len(templates) == len(_constraints(stack))
     for resource in templates:
         body = manifest(resource)
-        validator.validate(body)
+        assert crds.errors(body) == []
         policy = next(p for p in POLICIES if p.template_name == body["metadata"]["name"])
         assert body == {k: v for k, v in constraint_template(policy).items()}
         assert body["spec"]["crd"]["spec"]["names"]["kind"].lower() == body["metadata"]["name"]
 
 
 def test_an_empty_cluster_gets_release_then_templates_then_constraints(stack):
-    (release,) = [r for r in stack.of_type("kubernetes:helm.sh/v3:Release")
-                  if r.inputs["chart"] == "gatekeeper"]
+    release = k8s_objects.release(stack, "gatekeeper")
     templates = {r.inputs["spec"]["crd"]["spec"]["names"]["kind"]: r
                  for r in stack.of_type(TEMPLATE_TYPE)}
     for template in templates.values():
@@ -352,8 +347,7 @@ def test_an_empty_cluster_gets_release_then_templates_then_constraints(stack):
 
 def test_gatekeeper_release_is_pinned_and_fails_closed_in_prod(evaluations):
     def release(name):
-        return next(r for r in evaluations[name].of_type("kubernetes:helm.sh/v3:Release")
-                    if r.inputs["chart"] == "gatekeeper")
+        return k8s_objects.release(evaluations[name], "gatekeeper")
 
     dev, prod = release("dev"), release("prod")
     assert dev.inputs["version"] == prod.inputs["version"] == "3.23.0"
@@ -383,23 +377,19 @@ def test_the_prod_settings_used_here_are_the_prod_stacks(evaluations):
 
 # -- signed images ---------------------------------------------------------------------------
 
-def test_unsigned_images_warn_in_dev_and_are_rejected_in_prod(evaluations):
-    crd = yaml.safe_load((CRDS / "policy-controller_300-clusterimagepolicy.yaml").read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
-    validator = jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"])
+def test_unsigned_images_warn_in_dev_and_are_rejected_in_prod(evaluations, crds):
     modes = {}
     for name, evaluation in evaluations.items():
         (policy,) = evaluation.of_type(POLICY_TYPE)
         body = manifest(policy)
-        validator.validate(body)
+        assert crds.errors(body) == []
         modes[name] = body["spec"]["mode"]
         assert body["spec"]["images"] == [{"glob": f"{REGISTRY}**"}]
         (authority,) = body["spec"]["authorities"]
         (identity,) = authority["keyless"]["identities"]
         assert identity["issuer"] == "https://token.actions.githubusercontent.com"
         assert identity["subjectRegExp"].startswith("^https://github\\.com/example-org/")
-        (release,) = [r for r in evaluation.of_type("kubernetes:helm.sh/v3:Release")
-                      if r.inputs["chart"] == "policy-controller"]
+        release = k8s_objects.release(evaluation, "policy-controller")
         assert release.urn in policy.dependencies
         selector = release.inputs["values"]["webhook"]["namespaceSelector"]
         assert selector["matchExpressions"][0]["key"] == admission.SIGSTORE_INCLUDE_LABEL

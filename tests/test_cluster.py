@@ -188,17 +188,16 @@ def test_default_storage_class_is_encrypted_gp3(stack):
 
 def test_cluster_services_are_pinned_helm_releases(stack):
     releases = {r.inputs["name"]: r for r in stack.of_type("kubernetes:helm.sh/v3:Release")}
-    charts = stack.config.cluster.charts
     lbc = releases["aws-load-balancer-controller"]
-    assert lbc.inputs["version"] == charts.aws_load_balancer_controller
-    assert lbc.inputs["repositoryOpts"] == {"repo": "https://aws.github.io/eks-charts"}
+    assert lbc.inputs["chart"] == "charts/aws-load-balancer-controller-3.5.0.tgz"
+    assert "repositoryOpts" not in lbc.inputs  # the vendored archive, nothing fetched
     values = lbc.inputs["values"]
     assert values["clusterName"] == _eks(stack).inputs["name"]
     assert values["vpcId"] == stack.outputs["vpcId"].value
     assert values["defaultTargetType"] == "ip"
     assert values["defaultTags"]["environment"] == stack.config.environment
     metrics = releases["metrics-server"]
-    assert metrics.inputs["version"] == charts.metrics_server
+    assert metrics.inputs["chart"] == "charts/metrics-server-3.13.1.tgz"
     (association,) = [a for a in stack.of_type(
         "aws:eks/podIdentityAssociation:PodIdentityAssociation")
         if a.inputs["serviceAccount"] == "aws-load-balancer-controller"]

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -23,6 +22,7 @@ from platformctl import cli, stackfile
 from platformctl.guard import policy_config
 from platformctl.harness import Evaluation, Secret, evaluate, unwrap_secrets
 from stacks.config import Alerting, SloSpec
+from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest, owned_objects
 
@@ -31,7 +31,6 @@ needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian p
                                     "`prometheus`) is installed by .ci/run")
 needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool (Debian package "
                                   "`prometheus-alertmanager`) is installed by .ci/run")
-CRDS = REPO.parent / "shared" / "crds"
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
 
@@ -441,16 +440,14 @@ def test_receivers_without_a_url_warn_and_the_config_is_a_secret(evaluations, tm
 # -- the chart, owned objects, dashboards ----------------------------------------------------
 
 def _release(evaluation: Evaluation):
-    return next(r for r in evaluation.of_type("kubernetes:helm.sh/v3:Release")
-                if r.inputs["chart"] == "kube-prometheus-stack")
+    return k8s_objects.release(evaluation, "kube-prometheus-stack")
 
 
 def test_chart_is_pinned_sized_per_environment_and_private(evaluations):
     dev, prod = _release(evaluations["dev"]), _release(evaluations["prod"])
     for release in (dev, prod):
-        assert release.inputs["version"] == "92.2.0"
-        assert release.inputs["repositoryOpts"]["repo"] == \
-            "https://prometheus-community.github.io/helm-charts"
+        assert release.inputs["chart"] == "charts/kube-prometheus-stack-88.5.3.tgz"
+        assert release.inputs["version"] == "88.5.3"
         values = release.inputs["values"]
         assert values["grafana"]["ingress"]["enabled"] is False
         assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"
@@ -479,16 +476,13 @@ def test_owned_kubernetes_objects_validate_strictly(stack):
     assert checked >= 4  # namespace, two secrets, the dashboard ConfigMap
 
 
-@pytest.mark.skipif(not CRDS.is_dir(), reason="the upstream CRDs are in ../shared/crds (CI has "
-                    "them; a clone of this repository alone does not)")
-def test_prometheus_rules_validate_against_the_upstream_crd(stack):
-    crd = yaml.safe_load((CRDS / "monitoring.coreos.com_prometheusrules.yaml").read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    schema = version["schema"]["openAPIV3Schema"]
+def test_prometheus_rules_validate_against_the_upstream_crd(stack, crds):
+    assert crds.crd("monitoring.coreos.com/v1", "PrometheusRule").chart == \
+        "kube-prometheus-stack 88.5.3"
     rules = stack.of_type(RULE)
     assert len(rules) == 2
     for resource in rules:
-        jsonschema.Draft4Validator(schema).validate(manifest(resource))
+        assert crds.errors(manifest(resource)) == []
 
 
 def test_slo_dashboard_is_provisioned_as_code(stack):

@@ -86,7 +86,7 @@ def test_a_bad_config_exits_2_in_every_format(tmp_path, capsys, fmt):
     assert "platform:network.azCount: 7" in err and "Traceback" not in err
 
 
-PROJECT_FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "stacks",
+PROJECT_FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "stacks", "charts",
                  "components", "platformctl", "policy-packs", "pyproject.toml"]
 
 

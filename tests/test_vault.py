@@ -8,24 +8,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
 from components import secret_store
 from platformctl.harness import Evaluation, Secret, evaluate, unwrap_secrets
 from platformctl.stackfile import SECRET_PLACEHOLDER
+from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest
 
-CRDS = REPO.parent / "shared" / "crds"
 SECRETS_STACK = "platform:index:SecretsStack"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def _release(evaluation: Evaluation, chart: str):
-    (release,) = [r for r in evaluation.of_type(RELEASE) if r.inputs["chart"] == chart]
-    return release
+    return k8s_objects.release(evaluation, chart)
 
 
 def configured_stack(directory: Path, base: str = "prod") -> Path:
@@ -91,16 +89,13 @@ def test_without_vault_settings_the_program_says_what_is_missing(stack):
     assert f"--stack {stack.stack} --secret --path platform:vault.token" in steps
 
 
-def test_services_get_their_credentials_through_the_operator(stack):
-    crds = {kind: yaml.safe_load((CRDS / f"secrets.hashicorp.com_{kind.lower()}s.yaml")
-                                 .read_text())
-            for kind in ("VaultAuth", "VaultDynamicSecret")}
+def test_services_get_their_credentials_through_the_operator(stack, crds):
     bodies = [manifest(r) for r in stack.resources
               if r.type.startswith("kubernetes:secrets.hashicorp.com/")]
-    assert {b["kind"] for b in bodies} == set(crds)
+    assert {b["kind"] for b in bodies} == {"VaultAuth", "VaultDynamicSecret"}
     for body in bodies:
-        (version,) = [v for v in crds[body["kind"]]["spec"]["versions"] if v["name"] == "v1beta1"]
-        jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(body)
+        assert crds.crd(body["apiVersion"], body["kind"]).chart == "vault-secrets-operator 1.4.1"
+        assert crds.errors(body) == []
     (secret,) = [b for b in bodies if b["kind"] == "VaultDynamicSecret"]
     assert secret["spec"]["path"] == "creds/checkout-checkout"
     assert secret["spec"]["destination"]["name"] == "checkout-db"

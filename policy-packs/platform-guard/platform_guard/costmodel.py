@@ -16,6 +16,7 @@ cent.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -417,11 +418,23 @@ def _instance(r: CostInput, ctx: _Context):
     return [_Item("instance", f"EC2 {instance_type}", amount, detail)]
 
 
+def _chart_name(props: Any) -> str:
+    """The chart a Release installs: `charts/vault-0.34.1.tgz` (a vendored archive, as the
+    platform installs them) or a repository chart name (`vault`) -> `vault`."""
+    chart = str(_get(props, "chart", default="")).rsplit("/", 1)[-1]
+    if not chart.endswith(".tgz"):
+        return chart
+    chart = chart.removesuffix(".tgz")
+    version = str(_get(props, "version", default=""))
+    if version and chart.endswith(f"-{version}"):
+        return chart.removesuffix(f"-{version}")
+    return re.sub(r"-\d+\.\d+\.\d+[^/]*$", "", chart)
+
+
 def _runtime_created(r: CostInput) -> str | None:
     """What a resource makes AWS create at run time, outside the plan, that cannot be priced."""
     if r.type == "kubernetes:helm.sh/v3:Release":
-        chart = str(_get(r.props, "chart", default=""))
-        if chart.endswith("aws-load-balancer-controller"):
+        if _chart_name(r.props) == "aws-load-balancer-controller":
             return ("load balancers the AWS Load Balancer Controller creates for Ingresses and "
                     "Services at run time are not in the plan (an ALB is about $16.43/month plus "
                     "capacity units)")
@@ -489,8 +502,8 @@ def _vault_volumes(r: CostInput, ctx: _Context) -> list[_Item]:
 
 @_rule("kubernetes:helm.sh/v3:Release")
 def _release(r: CostInput, ctx: _Context):
-    chart = str(_get(r.props, "chart", default=""))
-    if chart.endswith("kube-prometheus-stack"):
+    chart = _chart_name(r.props)
+    if chart == "kube-prometheus-stack":
         return _release_volumes(r, ctx)
     if chart == "vault":
         return _vault_volumes(r, ctx)

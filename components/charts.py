@@ -1,0 +1,117 @@
+"""The vendored Helm charts: `charts/charts.yaml` names, for each chart the platform installs, the
+packaged archive in `charts/`, its version, sha256 and upstream source.
+
+Releases install from the archive (a local chart path, relative to the project directory where
+`pulumi up` runs), so what `platformctl review` rendered and checked is byte for byte what gets
+installed; an archive that is missing or whose sha256 differs from the record stops the program
+before anything is registered.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CHARTS_DIR = "charts"  # relative to the project directory (where Pulumi.yaml is)
+CATALOG_FILE = "charts.yaml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ChartError(Exception):
+    """A vendored chart that cannot be used: unknown, missing, or not the archive recorded."""
+
+
+@dataclass(frozen=True)
+class VendoredChart:
+    name: str
+    version: str
+    app_version: str
+    archive: str
+    sha256: str
+    published: str
+    source: dict[str, Any]
+    license: dict[str, Any]
+    dependencies: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()
+    root: Path = field(default=PROJECT_ROOT, compare=False)
+
+    @property
+    def chart_path(self) -> str:
+        """The chart input of a Release: relative to the project directory, the same on every
+        machine that runs `pulumi up` (an absolute path would show as a change per operator)."""
+        return f"{CHARTS_DIR}/{self.archive}"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.root / CHARTS_DIR / self.archive
+
+    def verify(self) -> Path:
+        """The archive's path, once its sha256 is the recorded one."""
+        path = self.archive_path
+        if not path.is_file():
+            raise ChartError(f"chart {self.name} {self.version}: {self.chart_path} is missing "
+                             f"(recorded in {CHARTS_DIR}/{CATALOG_FILE})")
+        digest = _sha256(path)
+        if digest != self.sha256:
+            raise ChartError(
+                f"chart {self.name} {self.version}: {self.chart_path} has sha256 {digest}, "
+                f"{CHARTS_DIR}/{CATALOG_FILE} records {self.sha256} (replace the archive with the "
+                "reviewed one, or record the new one as charts/README.md describes)")
+        return path
+
+
+@functools.cache
+def _sha256_cached(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    stat = path.stat()
+    return _sha256_cached(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def catalog(root: Path = PROJECT_ROOT) -> dict[str, VendoredChart]:
+    """Every vendored chart, by chart name."""
+    path = root / CHARTS_DIR / CATALOG_FILE
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ChartError(f"{CHARTS_DIR}/{CATALOG_FILE}: cannot be read: {exc}") from None
+    charts = {}
+    for name, entry in (document or {}).get("charts", {}).items():
+        try:
+            charts[name] = VendoredChart(
+                name=name, version=str(entry["version"]), app_version=str(entry["app_version"]),
+                archive=entry["archive"], sha256=entry["sha256"], published=entry["published"],
+                source=dict(entry["source"]), license=dict(entry["license"]),
+                dependencies=tuple(entry.get("dependencies") or ()),
+                notes=tuple(entry.get("notes") or ()), root=root)
+        except (KeyError, TypeError) as exc:
+            raise ChartError(f"{CHARTS_DIR}/{CATALOG_FILE}: chart {name}: missing {exc}") from None
+    return charts
+
+
+def chart(name: str) -> VendoredChart:
+    """The vendored chart `name`, its archive verified."""
+    charts = catalog()
+    if name not in charts:
+        raise ChartError(f"chart {name!r} is not vendored in {CHARTS_DIR}/{CATALOG_FILE} "
+                         f"(vendored: {', '.join(sorted(charts))})")
+    found = charts[name]
+    found.verify()
+    return found
+
+
+def by_chart_path(chart_path: str, root: Path = PROJECT_ROOT) -> VendoredChart | None:
+    """The vendored chart a Release's `chart` input points at, if any."""
+    return next((c for c in catalog(root).values() if c.chart_path == chart_path), None)

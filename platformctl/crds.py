@@ -1,0 +1,87 @@
+"""The CustomResourceDefinitions the platform installs, from its rendered Helm releases.
+
+A custom resource is checked against the CRD shipped in the chart version that installs it, not a
+separate copy: the index is built from the rendered objects (:mod:`platformctl.rendering`) of
+kind CustomResourceDefinition, each remembering the release and chart it came from.
+
+Validation is `jsonschema`'s Draft 4 on each served version's `openAPIV3Schema` (the structural
+schema the API server checks); the `x-kubernetes-*` extensions (int-or-string, preserve unknown
+fields, CEL rules) are not evaluated by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from platformctl.rendering import RenderedObject
+
+
+@dataclass(frozen=True)
+class Crd:
+    group: str
+    kind: str
+    scope: str
+    release: str  # the Release resource that installs it
+    chart: str  # e.g. "argo-cd 10.1.1"
+    schemas: dict[str, dict[str, Any]] = field(repr=False)  # served version -> openAPIV3Schema
+
+
+class UnknownKind(KeyError):
+    """No chart of the platform installs a CRD for this apiVersion and kind."""
+
+
+class CrdIndex:
+    def __init__(self, objects: Iterable[RenderedObject], charts: Mapping[str, str] | None = None):
+        """`objects`: rendered objects; `charts`: Release resource name -> "chart version"."""
+        self.crds: dict[tuple[str, str], Crd] = {}
+        self._validators: dict[tuple[str, str], Any] = {}
+        for o in objects:
+            if o.kind != "CustomResourceDefinition":
+                continue
+            spec = o.object.get("spec") or {}
+            schemas = {v["name"]: (v.get("schema") or {}).get("openAPIV3Schema") or {}
+                       for v in spec.get("versions") or () if v.get("served", True)}
+            crd = Crd(group=spec["group"], kind=spec["names"]["kind"],
+                      scope=spec.get("scope", "Namespaced"), release=o.release,
+                      chart=(charts or {}).get(o.release, o.release), schemas=schemas)
+            self.crds[(crd.group, crd.kind)] = crd
+
+    @classmethod
+    def of(cls, rendered: Iterable[Any]) -> CrdIndex:
+        """The index of an evaluation's `rendered` releases."""
+        rendered = list(rendered)
+        return cls((o for r in rendered for o in r.objects),
+                   {r.resource.name: f"{r.chart.name} {r.chart.version}" for r in rendered})
+
+    def crd(self, api_version: str, kind: str) -> Crd:
+        group, _, version = api_version.rpartition("/")
+        crd = self.crds.get((group, kind))
+        if crd is None or version not in crd.schemas:
+            installed = sorted(f"{g}/{k}" for g, k in self.crds)
+            raise UnknownKind(f"{api_version} {kind}: no chart the platform installs serves it "
+                              f"(CRDs installed: {len(installed)})")
+        return crd
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        group, _, version = api_version.rpartition("/")
+        crd = self.crds.get((group, kind))
+        return crd is not None and version in crd.schemas
+
+    def errors(self, body: Mapping[str, Any]) -> list[str]:
+        """What the API server's schema check would refuse in `body`, one line each ([] if valid)."""
+        import jsonschema
+
+        api_version, kind = str(body.get("apiVersion", "")), str(body.get("kind", ""))
+        crd = self.crd(api_version, kind)
+        key = (api_version, kind)
+        if key not in self._validators:
+            self._validators[key] = jsonschema.Draft4Validator(
+                crd.schemas[api_version.rpartition("/")[2]])
+        return sorted(
+            f"{'.'.join(map(str, e.absolute_path)) or '(object)'}: {e.message}"
+            for e in self._validators[key].iter_errors(dict(body)))
+
+    def served(self) -> list[str]:
+        return sorted(f"{c.group}/{v}/{c.kind}" for c in self.crds.values() for v in c.schemas)

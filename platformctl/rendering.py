@@ -1,0 +1,359 @@
+"""Render the Helm releases of a recording with the real helm: what `pulumi up` would start.
+
+For each `kubernetes:helm.sh/v3:Release` in an evaluation, `helm template` runs on the vendored
+archive the release installs (charts/charts.yaml, sha256 checked), with exactly the release's
+name, namespace and values, the cluster's Kubernetes version and the API versions of every CRD
+the platform's charts install. The objects helm prints become :class:`RenderedObject`s, children
+of their release, on `evaluation.rendered`.
+
+* Secrets in values are never handed to helm: each is replaced by :data:`SECRET_PLACEHOLDER`
+  (so rendered objects and the cache hold no secret), and values that are unknown offline by
+  :data:`UNKNOWN_PLACEHOLDER`; a release that got either lists the value paths.
+* Capabilities: a chart may switch templates on `.Capabilities.APIVersions` (ServiceMonitors when
+  the prometheus-operator CRDs exist, ...). The API versions given are those of the CRDs all the
+  platform's releases install: the steady state of the cluster after the first `pulumi up`. A
+  first install, where releases run in parallel, may see fewer of them (install order is checked
+  separately).
+* Releases render in parallel, and each render is cached under the cache directory
+  (:func:`platformctl.helmbin.cache_dir`) by everything that decides its output: archive sha256,
+  values, release, namespace, Kubernetes and API versions, helm's own version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi.runtime import rpc
+
+from components import charts
+from platformctl import helmbin
+from platformctl.harness import Evaluation, RecordedResource, Secret
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+SECRET_PLACEHOLDER = "PLATFORMCTL-SECRET-NOT-RENDERED"
+UNKNOWN_PLACEHOLDER = "PLATFORMCTL-UNKNOWN-OFFLINE"
+CACHE_VERSION = 2  # bump when what is cached changes shape
+
+_SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The C loader where PyYAML has libyaml (charts render megabytes of CRDs). A plain `=`
+    (an enum value in prometheus-operator's CRDs) is YAML 1.1's `value` tag, which PyYAML's
+    safe loaders cannot construct; Kubernetes reads it as the string "="."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+class RenderError(Exception):
+    """A release that cannot be rendered: one line naming the release, the chart and why."""
+
+
+@dataclass(frozen=True)
+class RenderedObject:
+    """One object a release would create, as helm rendered it."""
+
+    release: str  # the Release resource's name in the recording
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    source: str  # the template that made it, e.g. gatekeeper/templates/gatekeeper-audit-deployment.yaml
+    object: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.api_version}/{self.kind}/{self.namespace or ''}/{self.name}"
+
+
+@dataclass
+class RenderedRelease:
+    resource: RecordedResource
+    release: str
+    namespace: str
+    chart: charts.VendoredChart
+    objects: list[RenderedObject]
+    placeholders: list[str]  # value paths rendered with a placeholder
+    cached: bool
+    seconds: float
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(o.kind for o in self.objects).items()))
+
+    def find(self, kind: str, name: str | None = None) -> list[RenderedObject]:
+        return [o for o in self.objects if o.kind == kind and (name is None or o.name == name)]
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+def helm_values(values: Any, path: str = "", marked: list[str] | None = None) -> Any:
+    """Recorded values as helm gets them: secrets and unknowns replaced by marked placeholders
+    (their paths appended to `marked`)."""
+    marked = [] if marked is None else marked
+    if isinstance(values, Secret):
+        marked.append(f"{path or '(values)'} (secret)")
+        return SECRET_PLACEHOLDER
+    if isinstance(values, dict):
+        return {k: helm_values(v, f"{path}.{k}" if path else k, marked) for k, v in values.items()}
+    if isinstance(values, list):
+        return [helm_values(v, f"{path}[{i}]", marked) for i, v in enumerate(values)]
+    if values == rpc.UNKNOWN:
+        marked.append(f"{path or '(values)'} (unknown offline)")
+        return UNKNOWN_PLACEHOLDER
+    return values
+
+
+# -- one release ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    resource: RecordedResource
+    release: str
+    namespace: str
+    chart: charts.VendoredChart
+    values: dict[str, Any]
+    placeholders: tuple[str, ...]
+    include_crds: bool
+
+    def key(self, kube_version: str, api_versions: tuple[str, ...]) -> str:
+        material = json.dumps({
+            "v": CACHE_VERSION, "helm": helmbin.helm_version(), "sha256": self.chart.sha256,
+            "release": self.release, "namespace": self.namespace, "values": self.values,
+            "kube": kube_version, "apis": list(api_versions), "crds": self.include_crds,
+        }, sort_keys=True, default=str)
+        return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _job(resource: RecordedResource, root: Path) -> _Job:
+    inputs = resource.inputs
+    chart_path = str(inputs.get("chart", ""))
+    found = charts.by_chart_path(chart_path, root)
+    if found is None:
+        raise RenderError(
+            f"release {resource.name}: chart {chart_path!r} is not a vendored archive "
+            f"(charts/charts.yaml); every release installs from charts/")
+    try:
+        found.verify()
+    except charts.ChartError as exc:
+        raise RenderError(f"release {resource.name}: {exc}") from None
+    if inputs.get("repositoryOpts"):
+        raise RenderError(f"release {resource.name}: chart {found.name} has repositoryOpts; "
+                          "a vendored chart installs from its archive alone")
+    if str(inputs.get("version", found.version)) != found.version:
+        raise RenderError(f"release {resource.name}: chart {found.name} version "
+                          f"{inputs.get('version')} is not the vendored {found.version}")
+    marked: list[str] = []
+    values = helm_values(inputs.get("values") or {}, "", marked)
+    if not isinstance(values, dict):
+        raise RenderError(f"release {resource.name}: values are not a mapping")
+    return _Job(resource=resource, release=str(inputs.get("name") or resource.name),
+                namespace=str(inputs.get("namespace") or "default"), chart=found,
+                values=values, placeholders=tuple(marked),
+                include_crds=not inputs.get("skipCrds", False))
+
+
+def _helm_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error")]
+    return (errors or lines or ["helm failed without a message"])[-1]
+
+
+def _parse(job: _Job, text: str) -> list[dict[str, Any]]:
+    found = []
+    for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
+        source = _SOURCE.search(chunk)
+        try:
+            body = yaml.load(chunk, Loader=_Loader)
+        except yaml.YAMLError as exc:
+            raise RenderError(f"release {job.resource.name}: chart {job.chart.name} "
+                              f"{job.chart.version}: rendered YAML does not parse: {exc}") from None
+        if not body:
+            continue
+        if not isinstance(body, dict) or "kind" not in body:
+            raise RenderError(f"release {job.resource.name}: chart {job.chart.name}: rendered "
+                              f"a document that is not a Kubernetes object ({source and source[1]})")
+        # A `List` (kind List, items) is applied item by item, as kubectl and helm do.
+        for item in body.get("items") or () if body["kind"] == "List" else (body,):
+            found.append({"source": source[1] if source else "", "object": item})
+    return found
+
+
+def _run_helm(job: _Job, kube_version: str, api_versions: tuple[str, ...]) -> list[dict[str, Any]]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as values_file:
+        json.dump(job.values, values_file)
+        values_file.flush()
+        command = [str(helmbin.binary()), "template", job.release, str(job.chart.archive_path),
+                   "--namespace", job.namespace, "--kube-version", kube_version,
+                   "--values", values_file.name, "--skip-tests"]
+        if job.include_crds:
+            command.append("--include-crds")
+        for api in api_versions:
+            command += ["--api-versions", api]
+        # No network, no user repositories: helm reads only the archive.
+        env = {**os.environ, "HELM_REPOSITORY_CONFIG": os.devnull, "HELM_NO_PLUGINS": "1"}
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise RenderError(f"release {job.resource.name}: chart {job.chart.name} "
+                              f"{job.chart.version}: helm did not run: {exc}") from None
+    if done.returncode != 0:
+        raise RenderError(f"release {job.resource.name}: chart {job.chart.name} "
+                          f"{job.chart.version}: {_helm_error(done.stderr)}")
+    return _parse(job, done.stdout)
+
+
+def _cached_or_rendered(job: _Job, kube_version: str, api_versions: tuple[str, ...],
+                        cache_dir: Path | None) -> tuple[list[dict[str, Any]], bool]:
+    path = cache_dir / f"{job.key(kube_version, api_versions)}.json" if cache_dir else None
+    if path is not None and path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8")), True
+        except (OSError, ValueError):
+            pass
+    documents = _run_helm(job, kube_version, api_versions)
+    if path is not None:
+        _write(path, json.dumps(documents))
+        _write(path.with_suffix(".apis"), json.dumps(
+            crd_api_versions(d["object"] for d in documents)))
+    return documents, False
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{id(text)}.tmp")
+    staging.write_text(text, encoding="utf-8")
+    staging.replace(path)  # atomic: parallel reviews share the cache
+
+
+def _crd_apis(job: _Job, kube_version: str, cache_dir: Path | None) -> tuple[str, ...]:
+    """The API versions of the CRDs the release installs (rendered without extra APIs): read
+    from the cache's small sidecar file when there is one, so a warm run loads no CRD twice."""
+    if cache_dir is not None:
+        sidecar = cache_dir / f"{job.key(kube_version, ())}.apis"
+        if sidecar.is_file():
+            try:
+                return tuple(json.loads(sidecar.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                pass
+    documents, _ = _cached_or_rendered(job, kube_version, (), cache_dir)
+    return crd_api_versions(d["object"] for d in documents)
+
+
+def _render(job: _Job, kube_version: str, api_versions: tuple[str, ...],
+            cache_dir: Path | None) -> RenderedRelease:
+    started = time.perf_counter()
+    documents, cached = _cached_or_rendered(job, kube_version, api_versions, cache_dir)
+    objects = []
+    for doc in documents:
+        body = doc["object"]
+        metadata = body.get("metadata") or {}
+        objects.append(RenderedObject(
+            release=job.resource.name, api_version=str(body.get("apiVersion", "")),
+            kind=str(body["kind"]), namespace=metadata.get("namespace"),
+            name=str(metadata.get("name", "")), source=doc["source"], object=body))
+    return RenderedRelease(resource=job.resource, release=job.release, namespace=job.namespace,
+                           chart=job.chart, objects=objects, placeholders=list(job.placeholders),
+                           cached=cached, seconds=time.perf_counter() - started)
+
+
+def _uses_capabilities(chart: charts.VendoredChart, cache_dir: Path | None) -> bool:
+    """Whether any template of the chart (or its subcharts) reads `.Capabilities.APIVersions`
+    (remembered per archive sha256)."""
+    marker = cache_dir / f"capabilities-{chart.sha256}" if cache_dir else None
+    if marker is not None and marker.is_file():
+        return marker.read_text(encoding="utf-8").strip() == "yes"
+    with tarfile.open(chart.archive_path) as archive:
+        uses = _tar_mentions(archive, b"Capabilities.APIVersions")
+    if marker is not None:
+        _write(marker, "yes" if uses else "no")
+    return uses
+
+
+def _tar_mentions(archive: tarfile.TarFile, needle: bytes) -> bool:
+    for member in archive.getmembers():
+        if not member.isfile():
+            continue
+        data = archive.extractfile(member).read()  # type: ignore[union-attr]
+        if member.name.endswith(".tgz"):
+            with tarfile.open(fileobj=io.BytesIO(data)) as inner:
+                if _tar_mentions(inner, needle):
+                    return True
+        elif needle in data:
+            return True
+    return False
+
+
+def crd_api_versions(bodies: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """`group/version` and `group/version/Kind` of every served version of the CRDs among the
+    object `bodies`, as `helm template --api-versions` takes them."""
+    apis = set()
+    for body in bodies:
+        if body.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = body.get("spec") or {}
+        group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+        for version in spec.get("versions") or ():
+            if version.get("served", True):
+                apis.add(f"{group}/{version['name']}")
+                apis.add(f"{group}/{version['name']}/{kind}")
+    return tuple(sorted(apis))
+
+
+def kube_version_of(evaluation: Evaluation) -> str:
+    assert evaluation.config is not None
+    return f"v{evaluation.config.cluster.kubernetes_version}.0"
+
+
+def render(evaluation: Evaluation, root: Path | None = None, use_cache: bool = True,
+           workers: int | None = None) -> list[RenderedRelease]:
+    """Render every Helm release of `evaluation` (also stored on `evaluation.rendered`).
+
+    Raises :class:`RenderError` (one line: release, chart, helm's error) or
+    :class:`platformctl.helmbin.HelmNotFound`."""
+    root = root or charts.PROJECT_ROOT
+    jobs = [_job(r, root) for r in evaluation.of_type(RELEASE_TYPE)]
+    if not jobs:
+        evaluation.rendered = []
+        return []
+    helmbin.binary()  # fail once, clearly, before starting threads
+    kube_version = kube_version_of(evaluation)
+    cache_dir = helmbin.cache_dir() / "renders" if use_cache else None
+    workers = workers or max(2, os.cpu_count() or 2)
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        # First the CRDs every release installs, then each release with their API versions
+        # when its templates ask for them (else its first rendering is the final one).
+        apis = tuple(sorted({a for found in pool.map(
+            lambda j: _crd_apis(j, kube_version, cache_dir), jobs) for a in found}))
+        rendered = list(pool.map(lambda j: _render(
+            j, kube_version, apis if apis and _uses_capabilities(j.chart, cache_dir) else (),
+            cache_dir), jobs))
+    evaluation.rendered = rendered
+    return rendered
+
+
+def objects(evaluation: Evaluation) -> list[RenderedObject]:
+    """Every rendered object of an evaluation (after :func:`render`)."""
+    return [o for rendered in evaluation.rendered for o in rendered.objects]
+
+
+def summary(rendered: Iterable[RenderedRelease]) -> list[Mapping[str, Any]]:
+    return [{"release": r.release, "resource": r.resource.name, "chart": r.chart.name,
+             "version": r.chart.version, "objects": len(r.objects)} for r in rendered]
