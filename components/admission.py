@@ -222,9 +222,19 @@ def image_policy(signatures: ImageSignatures, registries: Sequence[str]) -> dict
     }
 
 
+# Pod Security `restricted` (the level of its namespace) for every container the chart starts.
+# The chart's names are misleading (read in templates/webhook/*.yaml of the vendored 0.10.6):
+# `webhook.podSecurityContext` is the *container's* securityContext, `webhook.securityContext` the
+# pod's, and the post-delete `leases-cleanup` Job's container gets `leasescleanup.podSecurityContext`
+# (off by default: no securityContext at all). Without these, the webhook's pods are refused.
+_RESTRICTED_CONTAINER = {
+    "enabled": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"}}
+
+
 def sigstore_values(signatures: ImageSignatures) -> dict[str, Any]:
-    """policy-controller chart values; keys checked on 2026-11-21 against
-    charts/policy-controller/values.yaml of sigstore/helm-charts."""
+    """policy-controller chart values, read against the vendored chart (charts/charts.yaml)."""
     return {
         "installCRDs": True,
         "webhook": {
@@ -235,7 +245,12 @@ def sigstore_values(signatures: ImageSignatures) -> dict[str, Any]:
                 {"key": SIGSTORE_INCLUDE_LABEL, "operator": "In", "values": ["true"]}]},
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
                           "limits": {"memory": "512Mi"}},
+            "podSecurityContext": {**_RESTRICTED_CONTAINER, "runAsUser": 1000},
+            "securityContext": {"enabled": True, "runAsNonRoot": True,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
         },
+        # The chainguard kubectl image runs as 65532 (nonroot).
+        "leasescleanup": {"podSecurityContext": {**_RESTRICTED_CONTAINER, "runAsUser": 65532}},
     }
 
 

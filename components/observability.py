@@ -31,6 +31,9 @@ RELEASE = "platform-monitoring"  # fullnameOverride: names of the chart's object
 # alertmanager-<fullname>-alertmanager.
 ALERTMANAGER_SECRET = f"alertmanager-{RELEASE}-alertmanager"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
+# The grafana subchart names its objects from the *release* (kube-prometheus-stack-grafana), not
+# from the parent's fullnameOverride: name it explicitly, so the Service is where the outputs say.
+GRAFANA_FULLNAME = f"{RELEASE}-grafana"
 DASHBOARD_UID = "platform-slos"
 
 # RDS for PostgreSQL: max_connections = DBInstanceClassMemory / 9531392 (parameter group
@@ -187,6 +190,7 @@ def helm_values(observability: Observability, environment: str) -> dict[str, Any
             },
         },
         "grafana": {
+            "fullnameOverride": GRAFANA_FULLNAME,
             "replicas": observability.grafana_replicas,
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user",
                       "passwordKey": "admin-password"},
@@ -364,7 +368,7 @@ class ObservabilityStack(PlatformComponent):
 
         service = f"svc/{RELEASE}"
         self.port_forwards = {
-            "grafana": f"kubectl -n {namespace} port-forward {service}-grafana 3000:80",
+            "grafana": f"kubectl -n {namespace} port-forward svc/{GRAFANA_FULLNAME} 3000:80",
             "prometheus": f"kubectl -n {namespace} port-forward {service}-prometheus 9090",
             "alertmanager": f"kubectl -n {namespace} port-forward {service}-alertmanager 9093",
         }

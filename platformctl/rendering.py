@@ -171,9 +171,13 @@ def _job(resource: RecordedResource, root: Path) -> _Job:
 
 
 def _helm_error(stderr: str) -> str:
+    """helm's error as one line: its last `Error:` line and the detail lines after it (a values
+    schema failure lists the chart and the offending paths below the `Error:` line)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("Error")]
-    return (errors or lines or ["helm failed without a message"])[-1]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Error")]
+    if not starts:
+        return (lines or ["helm failed without a message"])[-1]
+    return " ".join(lines[starts[-1]:starts[-1] + 8])
 
 
 def _parse(job: _Job, text: str) -> list[dict[str, Any]]:
