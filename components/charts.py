@@ -115,3 +115,60 @@ def chart(name: str) -> VendoredChart:
 def by_chart_path(chart_path: str, root: Path = PROJECT_ROOT) -> VendoredChart | None:
     """The vendored chart a Release's `chart` input points at, if any."""
     return next((c for c in catalog(root).values() if c.chart_path == chart_path), None)
+
+
+README_PATH = Path(CHARTS_DIR) / "README.md"
+
+
+def readme(root: Path = PROJECT_ROOT) -> str:
+    """charts/README.md, generated from charts/charts.yaml (`platformctl generate --write`)."""
+    rows, notes = [], []
+    for c in catalog(root).values():
+        src = c.source
+        rows.append(f"| `{c.name}` | {c.version} ({c.app_version}) | `{c.archive}` | "
+                    f"[{src['repository']}](https://github.com/{src['repository']}) `{src['ref']}` "
+                    f"({str(src['commit'])[:12]}, {src.get('date', '')}), path `{src['path']}` | "
+                    f"`{c.sha256}` | [{c.license['spdx']}]({c.license['file']}) |")
+        for dep in c.dependencies:
+            where = (f"{dep['repository']} `{dep['ref']}` ({str(dep['commit'])[:12]})"
+                     if "repository" in dep else dep.get("source", ""))
+            notes.append(f"- `{c.name}` bundles `{dep['name']}` {dep['version']}: {where}")
+        notes += [f"- `{c.name}`: {' '.join(str(note).split())}" for note in c.notes]
+    return "\n".join([
+        "# Vendored Helm charts",
+        "",
+        "<!-- Generated from charts/charts.yaml by `platformctl generate --write`; edit that file. -->",
+        "",
+        "Every chart the platform installs, packaged (`helm package`, subcharts inside) at exactly",
+        "the version the program installs. Releases install from these archives (a local chart",
+        "path), `platformctl review` renders them with the real helm, and the program refuses an",
+        "archive whose sha256 differs from `charts.yaml`: what was reviewed is what `pulumi up`",
+        "installs. Each upstream repository's licence is in `licenses/`.",
+        "",
+        "| chart | version (app) | archive | source | sha256 | licence |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "## Subcharts and deviations",
+        "",
+        *notes,
+        "",
+        "## Bumping a chart",
+        "",
+        "On a machine with network access, from the repository root:",
+        "",
+        "1. Pull the published chart, or package it from the upstream tag (with its dependencies):",
+        "   `helm pull <chart> --repo <published repository> --version <new> -d charts/`, or",
+        "   `helm dependency build <chart dir> && helm package <chart dir> -d charts/`.",
+        "2. Remove the old archive; in `charts/charts.yaml` record the new version, app version,",
+        "   archive, `sha256sum charts/<archive>`, the source (repository, tag, commit, path),",
+        "   subchart versions, the licence file if it changed, and why.",
+        "3. Read the new chart's `values.yaml` and templates against the values the program sets",
+        "   (components/*.py): a renamed key is silently ignored by helm.",
+        "4. `.venv/bin/platformctl generate --write` (this file), then",
+        "   `.venv/bin/platformctl review prod --base origin/main` shows every rendered object the",
+        "   bump adds, removes or changes; `bash .ci/run` checks them (Pod Security, schemas, CRDs).",
+        "5. Commit the archive, `charts.yaml` and this file together; say in the pull request",
+        "   what changed upstream (release notes) and what the review diff shows.",
+        "",
+    ])

@@ -142,12 +142,14 @@ def _cost(args: argparse.Namespace) -> int:
 
 
 def generated_files() -> dict[Path, str]:
-    """Every checked-in file generated from code: the config reference and the runbooks."""
-    from components import alerts
+    """Every checked-in file generated from code: the config reference, the runbooks and the
+    vendored charts' README."""
+    from components import alerts, charts
     from platformctl import configdoc
 
     return {configdoc.DOC_PATH: configdoc.render(),
-            configdoc.SERVICE_DOC_PATH: configdoc.render_service_spec(), **alerts.runbooks()}
+            configdoc.SERVICE_DOC_PATH: configdoc.render_service_spec(),
+            charts.README_PATH: charts.readme(), **alerts.runbooks()}
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -269,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate",
         help="check (or --write) the files generated from code: docs/config.md, "
-        "docs/service-spec.md, docs/runbooks/",
+        "docs/service-spec.md, docs/runbooks/, charts/README.md",
     )
     generate.add_argument("--write", action="store_true", help="rewrite stale files")
     generate.add_argument("--project-dir", help="directory holding Pulumi.yaml")
