@@ -5,8 +5,9 @@
 
 Each run is a fresh process (what a user or CI pays: interpreter start, SDK imports, the
 evaluation, the input check, the policies, the cost model, rendering). Peak memory is the
-largest resident set of the process and its children. `--base` is measured in a scratch git
-repository of this project whose last commit adds a NAT gateway to dev.
+largest resident set of any process of the run (the review, helm, the --base review).
+`--base` is measured in a scratch git repository of this project whose last commit adds a NAT
+gateway to dev.
 Rendering the Helm releases is cached (platformctl/rendering.py): `prod` and `dev` run warm
 (the cache filled by a first, unmeasured run), `prod cold` with an empty cache directory each
 run (helm renders all nine releases). Targets: a review within a few seconds (< 10 s) and 1 GiB;
@@ -22,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,22 +31,30 @@ FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "s
 TARGET_SECONDS, TARGET_MIB, TARGET_BASE_RATIO, TARGET_COLD_SECONDS = 10.0, 1024.0, 2.2, 20.0
 
 
-def one_run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "platformctl.cli", "review", *args],
-                               cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"platformctl review {' '.join(args)} failed: "
-                         f"{process.stderr.read().decode()}")
-    # ru_maxrss is the process's own peak (KiB on Linux); children's peaks (the --base
-    # subprocess) are in RUSAGE_CHILDREN, read below.
-    import resource
+# Each run goes through a fresh wrapper process, so its RUSAGE_CHILDREN is that run's process
+# tree alone (the review, the helm processes it starts, the --base review), not earlier runs'.
+_WRAPPER = """
+import resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+if code.returncode not in (0, 1):
+    sys.stderr.buffer.write(code.stderr)
+    sys.exit(3)
+print(seconds, peak)
+"""
 
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(usage.ru_maxrss, children) / 1024.0
+
+def one_run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB (largest process of the run's tree) of one review."""
+    done = subprocess.run([sys.executable, "-c", _WRAPPER, sys.executable, "-m",
+                           "platformctl.cli", "review", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"platformctl review {' '.join(args)} failed: {done.stderr}")
+    seconds, peak = done.stdout.split()
+    return float(seconds), float(peak)
 
 
 def scratch_history() -> Path:

@@ -224,6 +224,10 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
                 for o in release["objects"]}
 
     old_o, new_o = rendered(base), rendered(head)
+    note = None
+    if "rendered" not in base:  # a revision from before the review rendered Helm releases
+        old_o, new_o = {}, {}
+        note = "the base revision does not render Helm releases; nothing to compare"
     return {
         "base": base.get("revision"),
         "resources": {
@@ -234,6 +238,7 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
             "changed": changed,
         },
         "rendered": {
+            **({"note": note} if note else {}),
             "added": sorted(set(new_o) - set(old_o)),
             "removed": sorted(set(old_o) - set(new_o)),
             "changed": sorted(k for k in set(old_o) & set(new_o) if old_o[k] != new_o[k]),
@@ -347,10 +352,16 @@ def render_text(doc: Mapping[str, Any], console: Console) -> None:
         _render_diff_text(doc["diff"], console)
 
 
-def _top_kinds(counts: Mapping[str, int], limit: int = 4) -> str:
-    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    shown = ", ".join(f"{n} {kind}" for kind, n in top[:limit])
-    return shown + (f", +{sum(n for _, n in top[limit:])} more" if len(top) > limit else "")
+_HIGHLIGHTS = (("deploy", ("Deployment",)), ("sts", ("StatefulSet",)), ("ds", ("DaemonSet",)),
+               ("job", ("Job", "CronJob")), ("crd", ("CustomResourceDefinition",)),
+               ("webhook", ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")))
+
+
+def _top_kinds(counts: Mapping[str, int]) -> str:
+    """What matters of a release at a glance: what runs pods, the CRDs and the webhooks."""
+    shown = [f"{n} {label}" for label, kinds in _HIGHLIGHTS
+             if (n := sum(counts.get(kind, 0) for kind in kinds))]
+    return ", ".join(shown) or "-"
 
 
 def render_releases_text(doc: Mapping[str, Any], console: Console) -> None:
@@ -360,12 +371,14 @@ def render_releases_text(doc: Mapping[str, Any], console: Console) -> None:
         return
     table = Table(title=f"Helm releases, rendered ({section['object_count']} objects)",
                   title_justify="left", show_edge=False)
-    for column in ("release", "namespace", "chart", "objects"):
-        table.add_column(column, justify="right" if column == "objects" else "left")
-    table.add_column("most common kinds", overflow="fold")
+    for column in ("release", "objects"):
+        table.add_column(column, justify="right" if column == "objects" else "left",
+                         no_wrap=True)
+    table.add_column("workloads, CRDs, webhooks", no_wrap=True)
+    table.add_column("chart version", no_wrap=True)
     for r in section["releases"]:
-        table.add_row(r["release"], r["namespace"], f"{r['chart']} {r['version']}",
-                      str(r["object_count"]), _top_kinds(r["object_counts"]))
+        table.add_row(f"{r['namespace']}/{r['release']}", str(r["object_count"]),
+                      _top_kinds(r["object_counts"]), r["version"])
     console.print(table)
     for r in section["releases"]:
         if r["placeholders"]:
@@ -407,9 +420,16 @@ def _render_diff_text(change: Mapping[str, Any], console: Console) -> None:
         for r in resources[kind]:
             extra = (f"  ({', '.join(r['changed_inputs'])})" if kind == "changed" else "")
             console.print(Text(f"  {kind:8} {r['type']}  {r['name']}{extra}", style=style))
-    for kind, style in (("added", "green"), ("removed", "red"), ("changed", "yellow")):
-        for key in change.get("rendered", {}).get(kind, []):
-            console.print(Text(f"  {kind:8} rendered {key}", style=style))
+    objects = change.get("rendered") or {}
+    if objects.get("note"):
+        console.print(Text(f"  rendered objects: {objects['note']}", style="dim"))
+    per_release: dict[str, Counter] = {}
+    for kind in ("added", "removed", "changed"):
+        for key in objects.get(kind, []):
+            per_release.setdefault(key.split(":", 1)[0], Counter())[kind] += 1
+    for release, counts in sorted(per_release.items()):  # the objects themselves: --format json
+        summary = ", ".join(f"{counts[k]} {k}" for k in ("added", "removed", "changed") if counts[k])
+        console.print(Text(f"  rendered {release}: {summary}", style="yellow"))
     for v in change["violations"]["new"]:
         console.print(Text(f"  new violation [{v['policy']}] {v['message']}", style="red"))
     for v in change["violations"]["resolved"]:
@@ -489,7 +509,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     section = doc.get("rendered") or {"releases": []}
     if section["releases"]:
         out += [f"<details><summary>Helm releases, rendered: {section['object_count']} objects"
-                "</summary>", "", "| release | namespace | chart | objects | most common kinds |",
+                "</summary>", "", "| release | namespace | chart | objects | workloads, CRDs, webhooks |",
                 "|---|---|---|---:|---|"]
         out += [f"| `{r['release']}` | `{r['namespace']}` | {r['chart']} {r['version']} | "
                 f"{r['object_count']} | {_top_kinds(r['object_counts'])} |"

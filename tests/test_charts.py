@@ -275,3 +275,26 @@ def test_every_custom_resource_the_program_writes_has_its_crd_from_a_vendored_ch
             assert crds.errors(body) == [], (resource.type, resource.name)
             checked += 1
     assert checked >= 10
+
+
+def _doc(rendered_objects=None):
+    doc = {"resources": [], "policies": {"mandatory": [], "advisory": []}, "cost": {"lines": []},
+           "total_monthly_usd": 0.0}
+    if rendered_objects is not None:
+        doc["rendered"] = {"releases": [{"release": "vault", "objects": [
+            {"kind": kind, "namespace": "vault", "name": name, "object": body}
+            for kind, name, body in rendered_objects]}]}
+    return doc
+
+
+def test_base_diff_lists_rendered_objects_added_removed_and_changed():
+    base = _doc([("StatefulSet", "vault", {"replicas": 1}), ("Service", "vault-ui", {})])
+    head = _doc([("StatefulSet", "vault", {"replicas": 3}), ("ConfigMap", "vault-config", {})])
+    objects = review.diff(base, head)["rendered"]
+    assert objects == {"added": ["vault: ConfigMap vault/vault-config"],
+                       "removed": ["vault: Service vault/vault-ui"],
+                       "changed": ["vault: StatefulSet vault/vault"]}
+    # A base revision from before rendering: nothing to compare, said so (not 'all added').
+    older = review.diff(_doc(), head)["rendered"]
+    assert older["added"] == older["removed"] == older["changed"] == []
+    assert "does not render" in older["note"]

@@ -356,6 +356,8 @@ def test_every_paging_alert_links_its_runbook(evaluations):
 
 def test_generate_reports_stale_files(tmp_path, capsys):
     shutil.copytree(REPO / "docs", tmp_path / "docs")
+    (tmp_path / "charts").mkdir()
+    shutil.copy2(REPO / "charts" / "README.md", tmp_path / "charts" / "README.md")
     (tmp_path / "Pulumi.yaml").write_text("name: platform\nruntime: python\n")
     assert cli.main(["generate", "--project-dir", str(tmp_path)]) == 0
     (tmp_path / "docs" / "runbooks" / "platform-vault-sealed.md").write_text("edited by hand\n")
