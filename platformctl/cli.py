@@ -65,10 +65,11 @@ def _render(doc: dict, args: argparse.Namespace, renderers) -> None:
 
 def review_document(stack: str, project_dir: Path | None) -> dict:
     """Evaluate, judge and price one stack offline: the review document."""
-    from platformctl import rendering
+    from platformctl import helmbin, rendering
     from platformctl.costs import cost_report
     from platformctl.guard import check_evaluation
 
+    helmbin.binary()  # no helm: say so now, not after the evaluation
     evaluation = evaluate(stack, project_dir=project_dir)
     rendering.render(evaluation)
     return review.build_document(evaluation, check_evaluation(evaluation),

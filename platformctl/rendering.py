@@ -16,7 +16,7 @@ of their release, on `evaluation.rendered`.
   separately).
 * Releases render in parallel, and each render is cached under the cache directory
   (:func:`platformctl.helmbin.cache_dir`) by everything that decides its output: archive sha256,
-  values, release, namespace, Kubernetes and API versions, helm's own version.
+  values, release, namespace, Kubernetes and API versions, and which helm renders.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class _Job:
 
     def key(self, kube_version: str, api_versions: tuple[str, ...]) -> str:
         material = json.dumps({
-            "v": CACHE_VERSION, "helm": helmbin.helm_version(), "sha256": self.chart.sha256,
+            "v": CACHE_VERSION, "helm": helmbin.identity(), "sha256": self.chart.sha256,
             "release": self.release, "namespace": self.namespace, "values": self.values,
             "kube": kube_version, "apis": list(api_versions), "crds": self.include_crds,
         }, sort_keys=True, default=str)

@@ -103,10 +103,12 @@ def test_review_names_the_release_chart_and_helm_error_for_a_corrupt_archive(tam
 def test_review_without_helm_says_how_to_install_it(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("PLATFORMCTL_HELM", str(tmp_path / "no-helm"))
     helmbin.binary.cache_clear()
+    helmbin.identity.cache_clear()
     try:
         line = _review_error(capsys)
     finally:
         helmbin.binary.cache_clear()
+        helmbin.identity.cache_clear()
     assert "PLATFORMCTL_HELM" in line and "not an executable file" in line
 
 
