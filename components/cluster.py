@@ -39,7 +39,6 @@ _AWS_POLICY = "arn:{partition}:iam::aws:policy/{name}"
 _ACCESS_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/{name}"
 
 
-
 class Cluster(PlatformComponent):
     """An EKS cluster with its node groups, add-ons and cluster services."""
 

@@ -21,6 +21,7 @@ of their release, on `evaluation.rendered`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -361,3 +362,124 @@ def objects(evaluation: Evaluation) -> list[RenderedObject]:
 def summary(rendered: Iterable[RenderedRelease]) -> list[Mapping[str, Any]]:
     return [{"release": r.release, "resource": r.resource.name, "chart": r.chart.name,
              "version": r.chart.version, "objects": len(r.objects)} for r in rendered]
+
+
+# -- values the chart does not know -----------------------------------------------------------
+
+
+def chart_defaults(chart: charts.VendoredChart) -> dict[str, Any]:
+    """The chart's default values, each subchart's under its name (as a parent passes them)."""
+    import io as _io
+
+    def read(archive: tarfile.TarFile, prefix: str) -> dict[str, Any]:
+        defaults: dict[str, Any] = {}
+        subcharts: dict[str, dict[str, Any]] = {}
+        for member in archive.getmembers():
+            if not member.isfile():
+                continue
+            parts = member.name.split("/")
+            if parts[0] != prefix:
+                continue
+            data = archive.extractfile(member).read()  # type: ignore[union-attr]
+            if parts[1:] == ["values.yaml"]:
+                defaults = yaml.load(data, Loader=_Loader) or {}
+            elif len(parts) == 3 and parts[1] == "charts" and parts[2].endswith(".tgz"):
+                with tarfile.open(fileobj=_io.BytesIO(data)) as inner:
+                    name = inner.getmembers()[0].name.split("/")[0]
+                    subcharts[name] = read(inner, name)
+            elif len(parts) == 4 and parts[1] == "charts" and parts[3] == "values.yaml":
+                subcharts[parts[2]] = yaml.load(data, Loader=_Loader) or {}
+        for name, values in subcharts.items():
+            defaults[name] = {**values, **(defaults.get(name) or {})}
+        return defaults
+
+    with tarfile.open(chart.archive_path) as archive:
+        return read(archive, chart.name)
+
+
+def unknown_values(values: Mapping[str, Any], defaults: Mapping[str, Any],
+                   path: tuple[str, ...] = (), paths: bool = False) -> list[Any]:
+    """Value paths the chart's defaults do not declare (dotted, or as key lists with `paths`):
+    candidates for a key helm ignores silently, or one the chart reads without declaring it (a
+    commented-out default). A key under a default that is an empty map, or not a map at all (a
+    free-form value), is accepted."""
+    unknown: list[Any] = []
+    for key, value in values.items():
+        here = (*path, str(key))
+        if key not in defaults:
+            if key != "global":
+                unknown.append(list(here) if paths else ".".join(here))
+            continue
+        default = defaults[key]
+        if isinstance(value, Mapping) and isinstance(default, Mapping) and default:
+            unknown += unknown_values(value, default, here, paths)
+    return unknown
+
+
+def _probe(value: Any) -> Any:
+    """A different value of the same kind: if the chart reads the key, the rendering changes."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return f"{value}-platformctl-probe"
+    if isinstance(value, list):
+        return [*value, "platformctl-probe"]
+    return "platformctl-probe"
+
+
+def _trial(values: Mapping[str, Any], path: list[str]) -> dict[str, Any]:
+    """`values` with the value at `path` changed (a leaf) or taken out (a map)."""
+    head, rest = path[0], path[1:]
+    copy = dict(values)
+    if rest:
+        copy[head] = _trial(copy[head], rest)
+    elif isinstance(copy[head], Mapping):
+        del copy[head]
+    else:
+        copy[head] = _probe(copy[head])
+    return copy
+
+
+def _comparable(documents: list[dict[str, Any]]) -> str:
+    """Rendered documents without what a chart generates afresh on every render (keys and
+    certificates, their CA bundles and checksums), so two renders compare by what was asked."""
+    def scrub(value: Any, key: str = "") -> Any:
+        if isinstance(value, Mapping):
+            return {k: scrub(v, k) for k, v in value.items()
+                    if k != "caBundle" and not str(k).startswith("checksum/")}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    scrubbed = []
+    for doc in documents:
+        body = dict(doc["object"])
+        if body.get("kind") == "Secret":
+            body.pop("data", None)
+            body.pop("stringData", None)
+        scrubbed.append(scrub(body))
+    return json.dumps(scrubbed, sort_keys=True, default=str)
+
+
+def ignored_values(evaluation: Evaluation, resource: RecordedResource,
+                   root: Path | None = None) -> list[str]:
+    """Value paths a release sets that its chart ignores (helm never says): for each path the
+    chart's defaults do not declare, the value is changed (or, for a map, taken out), and if the
+    rendering stays the same, the chart never read it (a misspelt or renamed key). The trial
+    renders are cached like any other."""
+    job = _job(resource, root or charts.PROJECT_ROOT)
+    kube_version = kube_version_of(evaluation)
+    cache_dir = helmbin.cache_dir() / "renders"
+    flagged = unknown_values(job.values, chart_defaults(job.chart), paths=True)
+    if not flagged:
+        return []
+    def rendering_of(values: Mapping[str, Any]) -> str:
+        trial = dataclasses.replace(job, values=dict(values))
+        return _comparable(_cached_or_rendered(trial, kube_version, (), cache_dir)[0])
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        reference, *trials = pool.map(
+            rendering_of, [job.values, *(_trial(job.values, p) for p in flagged)])
+    return [".".join(p) for p, trial in zip(flagged, trials, strict=True) if trial == reference]

@@ -300,3 +300,22 @@ def test_base_diff_lists_rendered_objects_added_removed_and_changed():
     older = review.diff(_doc(), head)["rendered"]
     assert older["added"] == older["removed"] == older["changed"] == []
     assert "does not render" in older["note"]
+
+
+def test_every_value_a_release_sets_is_read_by_its_chart(rendered):
+    """helm ignores a misspelt or renamed key without a word: each value the chart's defaults
+    do not declare must change the rendering when changed."""
+    for evaluation in rendered.values():
+        for release in evaluation.of_type(RELEASE):
+            assert rendering.ignored_values(evaluation, release) == [], release.name
+
+
+def test_a_misspelt_value_is_found(evaluations):
+    dev = evaluations["dev"]
+    (metrics,) = [r for r in dev.of_type(RELEASE) if r.inputs["name"] == "metrics-server"]
+    values = {**metrics.inputs["values"], "replicaz": 2,
+              "podDisruptionBudget": {**metrics.inputs["values"]["podDisruptionBudget"],
+                                      "minAvailible": 1}}
+    changed = dataclasses.replace(metrics, inputs={**metrics.inputs, "values": values})
+    assert sorted(rendering.ignored_values(dev, changed)) == [
+        "podDisruptionBudget.minAvailible", "replicaz"]
