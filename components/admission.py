@@ -172,8 +172,9 @@ def constraint(policy: Policy, gatekeeper: Gatekeeper,
 
 
 def helm_values(gatekeeper: Gatekeeper, excluded: Sequence[str]) -> dict[str, Any]:
-    """Gatekeeper chart values; keys checked on 2026-11-21 against charts/gatekeeper/values.yaml
-    and the validating webhook template of open-policy-agent/gatekeeper."""
+    """Gatekeeper chart values, read against the vendored chart's values.yaml and validating
+    webhook template (charts/charts.yaml); the tests render them and check that the chart
+    reads every key set here."""
     ha = gatekeeper.replicas > 1
     return {
         "replicas": gatekeeper.replicas,

@@ -55,9 +55,8 @@ def cluster_secret(environment: str, metadata: Mapping[str, str],
 
 
 def argocd_values(config: GitOps, sso_secret: str | None) -> dict[str, Any]:
-    """argo-cd chart values. Keys checked on 2026-11-21 against charts/argo-cd/values.yaml of
-    argoproj/argo-helm (the copy readable offline is the 7.x line; `pulumi preview` would catch
-    a key renamed since)."""
+    """argo-cd chart values, read against the vendored chart (charts/charts.yaml); the tests
+    render them and check that the chart reads every key set here."""
     replicas = 2 if config.ha else 1
     cm: dict[str, Any] = {
         "admin.enabled": "false" if config.sso else "true",

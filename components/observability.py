@@ -155,9 +155,8 @@ def slo_dashboard(slos: Sequence[SloSpec]) -> dict[str, Any]:
 
 
 def helm_values(observability: Observability, environment: str) -> dict[str, Any]:
-    """kube-prometheus-stack values. Every key checked on 2026-11-21 against the chart's
-    values.yaml (prometheus-community/helm-charts, charts/kube-prometheus-stack; grafana.admin.*
-    in the grafana subchart's)."""
+    """kube-prometheus-stack values, read against the vendored chart's values.yaml (grafana.* in
+    the grafana subchart's); the tests render them and check that the chart reads every key."""
     prom, manager = observability.prometheus, observability.alertmanager
     pod = prom.resources
 

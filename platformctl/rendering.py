@@ -242,10 +242,15 @@ def _cached_or_rendered(job: _Job, kube_version: str, api_versions: tuple[str, .
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a cache file atomically (parallel reviews share the cache); a cache that cannot be
+    written (read-only home, full disk) only costs the next run a render."""
     staging = path.with_name(f".{path.name}.{os.getpid()}.{id(text)}.tmp")
-    staging.write_text(text, encoding="utf-8")
-    staging.replace(path)  # atomic: parallel reviews share the cache
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging.write_text(text, encoding="utf-8")
+        staging.replace(path)
+    except OSError:
+        staging.unlink(missing_ok=True)
 
 
 def _crd_apis(job: _Job, kube_version: str, cache_dir: Path | None) -> tuple[str, ...]:
