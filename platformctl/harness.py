@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import yaml
@@ -34,6 +34,9 @@ from pulumi.runtime.sync_await import _sync_await
 from platformctl import stackfile
 from platformctl.mocks import PlatformMocks
 from stacks import config as config_model
+
+if TYPE_CHECKING:
+    from platformctl.rendering import RenderedRelease
 
 Program = Callable[[str], Mapping[str, Any]]
 
@@ -133,7 +136,7 @@ class Evaluation:
     seconds: float
     # The objects inside each Helm release, rendered by the real helm (platformctl.rendering);
     # empty until rendered: the policies never see them, as CrossGuard never does for real.
-    rendered: list[Any] = field(default_factory=list)
+    rendered: list[RenderedRelease] = field(default_factory=list)
 
     def by_urn(self) -> dict[str, RecordedResource]:
         return {r.urn: r for r in self.resources}

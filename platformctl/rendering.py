@@ -364,18 +364,11 @@ def objects(evaluation: Evaluation) -> list[RenderedObject]:
     return [o for rendered in evaluation.rendered for o in rendered.objects]
 
 
-def summary(rendered: Iterable[RenderedRelease]) -> list[Mapping[str, Any]]:
-    return [{"release": r.release, "resource": r.resource.name, "chart": r.chart.name,
-             "version": r.chart.version, "objects": len(r.objects)} for r in rendered]
-
-
 # -- values the chart does not know -----------------------------------------------------------
 
 
 def chart_defaults(chart: charts.VendoredChart) -> dict[str, Any]:
     """The chart's default values, each subchart's under its name (as a parent passes them)."""
-    import io as _io
-
     def read(archive: tarfile.TarFile, prefix: str) -> dict[str, Any]:
         defaults: dict[str, Any] = {}
         subcharts: dict[str, dict[str, Any]] = {}
@@ -389,7 +382,7 @@ def chart_defaults(chart: charts.VendoredChart) -> dict[str, Any]:
             if parts[1:] == ["values.yaml"]:
                 defaults = yaml.load(data, Loader=_Loader) or {}
             elif len(parts) == 3 and parts[1] == "charts" and parts[2].endswith(".tgz"):
-                with tarfile.open(fileobj=_io.BytesIO(data)) as inner:
+                with tarfile.open(fileobj=io.BytesIO(data)) as inner:
                     name = inner.getmembers()[0].name.split("/")[0]
                     subcharts[name] = read(inner, name)
             elif len(parts) == 4 and parts[1] == "charts" and parts[3] == "values.yaml":
