@@ -319,3 +319,15 @@ def test_a_misspelt_value_is_found(evaluations):
     changed = dataclasses.replace(metrics, inputs={**metrics.inputs, "values": values})
     assert sorted(rendering.ignored_values(dev, changed)) == [
         "podDisruptionBudget.minAvailible", "replicaz"]
+
+
+def test_a_required_value_missing_names_the_release_and_helms_line(evaluations):
+    dev = evaluations["dev"]
+    (signatures,) = [r for r in dev.of_type(RELEASE) if r.inputs["name"] == "policy-controller"]
+    values = {**signatures.inputs["values"], "cosign": {"webhookName": ""}}
+    with pytest.raises(rendering.RenderError) as raised:
+        rendering.render(_one_release(dev, "policy-controller", values), use_cache=False)
+    message = str(raised.value)
+    assert message.startswith("release dev-policy-controller: chart policy-controller 0.10.6: "
+                              "Error:"), message
+    assert "A valid cosign.webhookName is required" in message
