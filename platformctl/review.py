@@ -66,7 +66,7 @@ def _shown_object(body: Mapping[str, Any]) -> dict[str, Any]:
 def rendered_section(evaluation: Evaluation) -> dict[str, Any]:
     """The objects inside each Helm release (platformctl.rendering), per release."""
     releases = []
-    for rendered in evaluation.rendered:
+    for rendered in sorted(evaluation.rendered, key=lambda r: (r.namespace, r.release)):
         releases.append({
             "key": resource_key(rendered.resource.type, rendered.resource.name),
             "release": rendered.release,
