@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from platform_guard import rendered
 from platform_guard.policies import ALL
 from pulumi_policy import (
     EnforcementLevel,
@@ -255,4 +256,14 @@ def check_evaluation(evaluation: Evaluation, config: Mapping[str, Any] | None = 
     if config is None:
         assert evaluation.config is not None
         config = policy_config(evaluation.config)
-    return check([from_recording(r) for r in evaluation.resources], config, policies)
+    # The objects inside the Helm releases, when the review rendered them: what CrossGuard never
+    # sees for real, handed to the policies that check what the platform would start.
+    releases = {r.resource.urn: rendered.Release(
+        urn=r.resource.urn, name=r.release, namespace=r.namespace,
+        chart=f"{r.chart.name} {r.chart.version}", objects=[o.object for o in r.objects])
+        for r in evaluation.rendered}
+    resources = [from_recording(r) for r in evaluation.resources]
+    if not releases:
+        return check(resources, config, policies)
+    with rendered.provided(releases):
+        return check(resources, config, policies)

@@ -15,7 +15,7 @@ import kubernetes_validate.utils
 import pytest
 
 from components import charts
-from platformctl import cli, helmbin, podsecurity, rendering, review
+from platformctl import cli, helmbin, rendering, review
 from platformctl.harness import Evaluation, Secret
 from tests.conftest import REPO
 
@@ -175,42 +175,6 @@ def test_a_warm_render_is_served_from_the_cache_and_identical(rendered):
 
 
 # -- will it run ----------------------------------------------------------------------------
-
-def _levels(evaluation: Evaluation) -> dict[str, str]:
-    return {r.inputs["metadata"]["name"]:
-            r.inputs["metadata"]["labels"].get("pod-security.kubernetes.io/enforce", "privileged")
-            for r in evaluation.of_type("kubernetes:core/v1:Namespace")}
-
-
-def test_every_rendered_pod_is_admitted_by_its_namespaces_pod_security(rendered):
-    """Caught the policy-controller: its webhook and cleanup pods were refused by `restricted`."""
-    checked = 0
-    for evaluation in rendered.values():
-        levels = _levels(evaluation)
-        assert levels["cosign-system"] == levels["gatekeeper-system"] == "restricted"
-        for o in rendering.objects(evaluation):
-            spec = podsecurity.pod_spec(o.object)
-            if spec is None:
-                continue
-            level = levels.get(o.namespace or "", "privileged")  # kube-system: no label
-            assert podsecurity.violations(spec, level) == [], (o.release, o.kind, o.name)
-            checked += 1
-    assert checked >= 30
-
-
-def test_pod_security_restricted_refuses_what_the_api_server_refuses():
-    good = {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{"name": "app", "securityContext": {
-                "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}
-    assert podsecurity.violations(good, "restricted") == []
-    bad = copy.deepcopy(good)
-    bad["securityContext"] = {"runAsUser": 1000}
-    bad["volumes"] = [{"name": "host", "hostPath": {"path": "/"}}]
-    found = podsecurity.violations(bad, "restricted")
-    assert any("runAsNonRoot" in v for v in found) and any("seccompProfile" in v for v in found)
-    assert "hostPath volume host" in found
-    assert podsecurity.violations(bad, "baseline") == ["hostPath volume host"]
-
 
 def test_every_port_forward_output_names_a_rendered_service_and_port(rendered):
     """Caught the Grafana Service, named from the release rather than fullnameOverride."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from platform_guard import rendered
 from platform_guard.policies import ALL, BY_NAME
 
 from platformctl.guard import GuardResource, check
@@ -28,6 +29,23 @@ def deployment(pod_spec: dict[str, Any], labels: dict[str, str] | None = None) -
         "metadata": {"labels": labels if labels is not None
                      else {"team": "payments", "app.kubernetes.io/name": "api"}},
         "spec": {"template": {"spec": pod_spec}}})
+
+
+def release(name: str, objects: list[dict[str, Any]]) -> GuardResource:
+    """A Helm release whose rendered objects (what `platformctl review` renders) are `objects`."""
+    subject = resource("kubernetes:helm.sh/v3:Release", {"name": name, "namespace": "apps"},
+                       name=name)
+    RENDERED[subject.urn] = rendered.Release(subject.urn, name, "apps", "chart 1.0.0", objects)
+    return subject
+
+
+RENDERED: dict[str, rendered.Release] = {}
+RESTRICTED_NS = resource("kubernetes:core/v1:Namespace", {"metadata": {
+    "name": "apps", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}, name="apps")
+RESTRICTED_POD = {"securityContext": {"runAsNonRoot": True,
+                                      "seccompProfile": {"type": "RuntimeDefault"}},
+                  "containers": [{"name": "api", "securityContext": {
+                      "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}
 
 
 def nat(name: str) -> GuardResource:
@@ -151,11 +169,21 @@ CASES: dict[str, tuple[dict[str, Any], list[GuardResource], list[GuardResource]]
         [deployment(GOOD_POD)],
         [deployment({**GOOD_POD, "volumes": [{"name": "docker", "hostPath": {"path": "/var"}}]})],
     ),
+    "pod-security-admission": (
+        {},
+        [RESTRICTED_NS, release("good", [
+            {"kind": "Deployment", "metadata": {"name": "api"},
+             "spec": {"template": {"spec": RESTRICTED_POD}}}])],
+        [RESTRICTED_NS, release("bad", [
+            {"kind": "Deployment", "metadata": {"name": "api"},
+             "spec": {"template": {"spec": {**RESTRICTED_POD, "securityContext": {}}}}}])],
+    ),
 }
 
 
 def run(policy_name: str, config: dict[str, Any], resources: list[GuardResource]):
-    return check(resources, {policy_name: config}, [BY_NAME[policy_name]])
+    with rendered.provided(RENDERED):
+        return check(resources, {policy_name: config}, [BY_NAME[policy_name]])
 
 
 def test_every_policy_has_a_case():

@@ -3,9 +3,10 @@ from it; the offline adapter (platformctl.guard) runs the same objects."""
 
 from __future__ import annotations
 
-from platform_guard.policies import budget, cost_traps, security, tagging
+from platform_guard.policies import budget, cost_traps, runtime, security, tagging
 
-ALL = [*tagging.POLICIES, *budget.POLICIES, *cost_traps.POLICIES, *security.POLICIES]
+ALL = [*tagging.POLICIES, *budget.POLICIES, *cost_traps.POLICIES, *security.POLICIES,
+       *runtime.POLICIES]
 BY_NAME = {policy.name: policy for policy in ALL}
 
 assert len(BY_NAME) == len(ALL), "policy names must be unique"

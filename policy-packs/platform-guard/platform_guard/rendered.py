@@ -1,0 +1,66 @@
+"""The objects inside the stack's Helm releases, for the policies that check what the platform
+would start (Pod Security, ...).
+
+CrossGuard never sees them: a `helm.v3.Release` is one opaque resource to the engine. The offline
+review (`platformctl review`) renders every release with the real helm from its vendored archive
+and provides the objects here while the policies run (:func:`provided`). Under the Pulumi CLI
+nothing provides them, and those policies are not applicable: run `platformctl review`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import StackValidationArgs
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CLUSTER_SCOPED = frozenset({
+    "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
+    "PriorityClass", "StorageClass", "PersistentVolume", "IngressClass", "RuntimeClass",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "CSIDriver"})
+
+
+@dataclass(frozen=True)
+class Release:
+    urn: str
+    name: str  # the Helm release name
+    namespace: str
+    chart: str  # "<chart> <version>"
+    objects: Sequence[Mapping[str, Any]]
+
+    def namespace_of(self, body: Mapping[str, Any]) -> str | None:
+        """Where helm creates the object: its own namespace, else the release's."""
+        if body.get("kind") in CLUSTER_SCOPED:
+            return None
+        return (body.get("metadata") or {}).get("namespace") or self.namespace
+
+
+_PROVIDED: list[Mapping[str, Release]] = []
+
+
+@contextlib.contextmanager
+def provided(releases: Mapping[str, Release]) -> Iterator[None]:
+    """Make the rendered releases (by Release URN) visible to the policies for a while."""
+    _PROVIDED.append(releases)
+    try:
+        yield
+    finally:
+        _PROVIDED.pop()
+
+
+def releases(args: StackValidationArgs) -> list[Release] | None:
+    """The rendered releases of this stack's Release resources, or None when nothing rendered
+    them (the Pulumi CLI): the caller then reports `not_applicable`."""
+    if not _PROVIDED:
+        return None
+    known = _PROVIDED[-1]
+    return [known[r.urn] for r in args.resources
+            if r.resource_type == RELEASE_TYPE and r.urn in known]
+
+
+NOT_RENDERED = ("the objects inside Helm releases are rendered only by `platformctl review`; "
+                "run it for this check")

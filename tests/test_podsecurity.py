@@ -1,0 +1,149 @@
+"""Pod Security admission: the standard's controls one by one, and the `pod-security-admission`
+policy over the rendered platform (the shipped stacks pass; a seeded defect is refused)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+from platform_guard import podsecurity
+
+from platformctl.guard import check_evaluation
+
+GOOD = {
+    "metadata": {"annotations": {}},
+    "spec": {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "config", "configMap": {"name": "c"}}],
+        "containers": [{"name": "app", "ports": [{"containerPort": 8080}], "securityContext": {
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}],
+    },
+}
+
+
+def _with(path: str, value):
+    """GOOD with one field set (dotted path, [n] for a list index)."""
+    template = copy.deepcopy(GOOD)
+    node = template
+    keys = path.replace("[", ".[").split(".")
+    for key, following in zip(keys, keys[1:] + [None], strict=True):
+        index = int(key[1:-1]) if key.startswith("[") else key
+        if following is None:
+            node[index] = value
+        else:
+            if not isinstance(index, int) and index not in node:
+                node[index] = {}
+            node = node[index]
+    return template
+
+
+# (control, level it belongs to, a field that breaks it, the bad value)
+CASES = [
+    ("HostProcess", "baseline", "spec.securityContext.windowsOptions", {"hostProcess": True}),
+    ("Host Namespaces", "baseline", "spec.hostNetwork", True),
+    ("Host Namespaces", "baseline", "spec.hostPID", True),
+    ("Privileged Containers", "baseline", "spec.containers[0].securityContext.privileged", True),
+    ("Capabilities", "baseline", "spec.containers[0].securityContext.capabilities",
+     {"drop": ["ALL"], "add": ["SYS_ADMIN"]}),
+    ("HostPath Volumes", "baseline", "spec.volumes[0]", {"name": "h", "hostPath": {"path": "/"}}),
+    ("Host Ports", "baseline", "spec.containers[0].ports[0]", {"containerPort": 80, "hostPort": 80}),
+    ("AppArmor", "baseline", "metadata.annotations",
+     {"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}),
+    ("SELinux", "baseline", "spec.securityContext.seLinuxOptions", {"type": "spc_t"}),
+    ("/proc Mount Type", "baseline", "spec.containers[0].securityContext.procMount", "Unmasked"),
+    ("Seccomp", "baseline", "spec.securityContext.seccompProfile", {"type": "Unconfined"}),
+    ("Sysctls", "baseline", "spec.securityContext.sysctls", [{"name": "kernel.msgmax", "value": "1"}]),
+    ("Volume Types", "restricted", "spec.volumes[0]", {"name": "n", "nfs": {"server": "x"}}),
+    ("Privilege Escalation", "restricted",
+     "spec.containers[0].securityContext.allowPrivilegeEscalation", True),
+    ("Running as Non-root", "restricted", "spec.securityContext.runAsNonRoot", None),
+    ("Running as Non-root user", "restricted", "spec.containers[0].securityContext.runAsUser", 0),
+    ("Seccomp", "restricted", "spec.securityContext.seccompProfile", None),
+    ("Capabilities", "restricted", "spec.containers[0].securityContext.capabilities",
+     {"drop": ["NET_RAW"]}),
+]
+
+
+def test_the_good_template_is_admitted_at_every_level():
+    for level in podsecurity.LEVELS:
+        assert podsecurity.findings(GOOD, level) == []
+
+
+@pytest.mark.parametrize(("control", "level", "field", "value"), CASES,
+                         ids=[f"{c[1]}:{c[0]}:{c[2].rsplit('.', 1)[-1]}" for c in CASES])
+def test_each_control_refuses_what_the_standard_refuses(control, level, field, value):
+    template = _with(field, value)
+    found = podsecurity.findings(template, "restricted")
+    assert control in {f.control for f in found}, found
+    # Each finding names the field; a restricted-only control is not a baseline finding.
+    assert all(f.field.startswith(("spec.", "metadata.")) for f in found)
+    baseline = {f.control for f in podsecurity.findings(template, "baseline")}
+    assert (control in baseline) == (level == "baseline") or control in {"Seccomp", "Capabilities"}
+    assert podsecurity.findings(template, "privileged") == []
+
+
+def test_only_net_bind_service_may_be_added_in_restricted():
+    template = _with("spec.containers[0].securityContext.capabilities",
+                     {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]})
+    assert podsecurity.findings(template, "restricted") == []
+    template["spec"]["containers"][0]["securityContext"]["capabilities"]["add"].append("CHOWN")
+    assert [f.control for f in podsecurity.findings(template, "baseline")] == []
+    assert [f.control for f in podsecurity.findings(template, "restricted")] == ["Capabilities"]
+
+
+def test_a_container_may_not_undo_the_pods_non_root():
+    template = _with("spec.containers[0].securityContext.runAsNonRoot", False)
+    (finding,) = podsecurity.findings(template, "restricted")
+    assert finding.field == "spec.containers[0].securityContext.runAsNonRoot"
+
+
+def test_workloads_are_checked_through_their_pod_templates():
+    for kind, wrap in (("Deployment", lambda t: {"spec": {"template": t}}),
+                       ("CronJob", lambda t: {"spec": {"jobTemplate": {"spec": {"template": t}}}}),
+                       ("Pod", lambda t: t)):
+        prefix, template = podsecurity.pod_template({"kind": kind, **wrap(GOOD)})
+        assert template["spec"] == GOOD["spec"]
+    assert podsecurity.pod_template({"kind": "ConfigMap"}) is None
+
+
+# -- the policy over the rendered platform ------------------------------------------------------
+
+def test_every_pod_of_the_shipped_stacks_is_admitted(rendered):
+    for evaluation in rendered.values():
+        report = check_evaluation(evaluation)
+        assert report.of("pod-security-admission") == []
+        assert not [n for n in report.not_applicable if n[0] == "pod-security-admission"]
+
+
+def test_without_rendered_objects_the_policy_is_not_applicable(evaluations):
+    report = check_evaluation(dataclasses.replace(evaluations["dev"], rendered=[]))
+    assert [n[1] for n in report.not_applicable if n[0] == "pod-security-admission"] == [
+        "the objects inside Helm releases are rendered only by `platformctl review`; run it for "
+        "this check"]
+
+
+def test_a_pod_without_run_as_non_root_in_a_restricted_namespace_is_refused(rendered):
+    prod = rendered["prod"]
+    releases = []
+    for release in prod.rendered:
+        if release.chart.name == "policy-controller":
+            objects = []
+            for o in release.objects:
+                body = copy.deepcopy(o.object)
+                if o.kind == "Deployment":
+                    del body["spec"]["template"]["spec"]["containers"][0]["securityContext"][
+                        "runAsNonRoot"]
+                    del body["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
+                objects.append(dataclasses.replace(o, object=body))
+            release = dataclasses.replace(release, objects=objects)
+        releases.append(release)
+    report = check_evaluation(dataclasses.replace(prod, rendered=releases))
+    (verdict,) = report.of("pod-security-admission")
+    assert verdict.enforcement == "mandatory"
+    assert verdict.resource_type == "kubernetes:helm.sh/v3:Release"
+    assert verdict.resource_name == "prod-policy-controller"
+    assert ("Deployment cosign-system/policy-controller-webhook (policy-controller 0.10.6) would "
+            "have its pods refused by Pod Security 'restricted' in namespace cosign-system: "
+            "Running as Non-root: spec.template.spec.containers[0].securityContext.runAsNonRoot "
+            "must be true") in verdict.message
