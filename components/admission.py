@@ -265,7 +265,6 @@ class AdmissionControl(PlatformComponent):
                  cluster: Cluster, platform_namespaces: Sequence[str],
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self._signed_images(name, signatures, gatekeeper.allowed_registries, cluster)
         excluded = sorted({*PLATFORM_NAMESPACES, *platform_namespaces})
         self.namespace = cluster.platform_namespace(
             f"{name}-gatekeeper", NAMESPACE, parent=self, pod_security="restricted",
@@ -274,7 +273,12 @@ class AdmissionControl(PlatformComponent):
         self.release = cluster.helm_release(
             f"{name}-gatekeeper", parent=self, release="gatekeeper", chart="gatekeeper",
             namespace=NAMESPACE,
-            values=helm_values(gatekeeper, excluded), depends_on=[self.namespace])
+            values=helm_values(gatekeeper, excluded),
+            depends_on=[self.namespace, *cluster.services])
+        # Its webhooks fail closed on every namespace written (both stacks) and, in prod, on
+        # every object outside the exempt namespaces: everything after it waits for it.
+        cluster.gate_admission(self.release)
+        self._signed_images(name, signatures, gatekeeper.allowed_registries, cluster)
         self.templates: dict[str, k8s.apiextensions.CustomResource] = {}
         self.constraints: dict[str, k8s.apiextensions.CustomResource] = {}
         for policy in POLICIES:

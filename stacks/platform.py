@@ -43,12 +43,14 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     cluster = Cluster(env, cfg.cluster, network, cfg.region, tags_for=cfg.standard_tags,
                       opts=aws_only)
     database = Database(env, cfg.database, network, cluster.node_security_group, opts=aws_only)
-    observability = ObservabilityStack(env, cfg.observability, cfg.alerting, cluster, database,
-                                       env, cfg.budget_monthly_usd, opts=aws_only)
-    # Security: admission policies for the team namespaces, and the namespaces themselves.
+    # Security first on the cluster: Gatekeeper's webhooks fail closed, so what the other
+    # components install waits for it (Cluster.gate_admission).
     admission = AdmissionControl(env, cfg.security.gatekeeper, cfg.security.image_signatures,
                                  cluster,
                                  [cfg.observability.namespace], opts=aws_only)
+    observability = ObservabilityStack(env, cfg.observability, cfg.alerting, cluster, database,
+                                       env, cfg.budget_monthly_usd, opts=aws_only)
+    # The team namespaces and their baseline.
     tenancy = Tenancy(env, cfg.teams, cluster, network, cfg.observability.namespace,
                       opts=aws_only)
     secrets = SecretsStack(env, cfg.vault, cfg.teams, cluster, database, cfg.region,

@@ -31,15 +31,20 @@ def deployment(pod_spec: dict[str, Any], labels: dict[str, str] | None = None) -
         "spec": {"template": {"spec": pod_spec}}})
 
 
-def release(name: str, objects: list[dict[str, Any]]) -> GuardResource:
+def release(name: str, objects: list[dict[str, Any]], **kwargs) -> GuardResource:
     """A Helm release whose rendered objects (what `platformctl review` renders) are `objects`."""
     subject = resource("kubernetes:helm.sh/v3:Release", {"name": name, "namespace": "apps"},
-                       name=name)
+                       name=name, **kwargs)
     RENDERED[subject.urn] = rendered.Release(subject.urn, name, "apps", "chart 1.0.0", objects)
     return subject
 
 
 RENDERED: dict[str, rendered.Release] = {}
+SERVICE_WEBHOOK = {
+    "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+    "metadata": {"name": "lbc"}, "webhooks": [{"name": "mservice", "failurePolicy": "Fail", "rules": [
+        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+         "resources": ["services"]}]}]}
 RESTRICTED_NS = resource("kubernetes:core/v1:Namespace", {"metadata": {
     "name": "apps", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}, name="apps")
 RESTRICTED_POD = {"securityContext": {"runAsNonRoot": True,
@@ -168,6 +173,14 @@ CASES: dict[str, tuple[dict[str, Any], list[GuardResource], list[GuardResource]]
         {},
         [deployment(GOOD_POD)],
         [deployment({**GOOD_POD, "volumes": [{"name": "docker", "hostPath": {"path": "/var"}}]})],
+    ),
+    "webhook-install-order": (
+        {},
+        [release("lbc", [SERVICE_WEBHOOK]),
+         release("app", [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"}}],
+                 dependencies=(release("lbc", [SERVICE_WEBHOOK]).urn,))],
+        [release("lbc", [SERVICE_WEBHOOK]),
+         release("app", [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"}}])],
     ),
     "pod-security-admission": (
         {},

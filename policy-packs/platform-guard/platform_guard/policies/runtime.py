@@ -1,10 +1,11 @@
 """Will it run? Checks of what the platform would start, over the plan and the objects rendered
 from its Helm releases (platform_guard.rendered): every pod admitted by its namespace's Pod
-Security level."""
+Security level; nothing racing a fail-closed admission webhook on a first install."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import StackValidationArgs
@@ -57,6 +58,186 @@ def _pod_security(args: StackValidationArgs, config: dict[str, Any]):
                 "capabilities drop ALL), or lower the namespace's level with a reason"), release.urn
 
 
+
+
+# -- install order: fail-closed webhooks --------------------------------------------------------
+
+WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+METADATA_NAME = "kubernetes.io/metadata.name"  # the label the API server puts on every namespace
+
+
+def _plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower == "endpoints":
+        return lower
+    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
+        return lower[:-1] + "ies"
+    if lower.endswith(("s", "x", "ch", "sh")):
+        return lower + "es"
+    return lower + "s"
+
+
+def _matches_selector(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions); none or {} selects all."""
+    if not selector:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or ():
+        key, operator = expression.get("key"), expression.get("operator")
+        values = list(expression.get("values") or ())
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _rule_matches(rule: Mapping[str, Any], group: str, version: str, kind: str,
+                  namespaced: bool) -> bool:
+    def allows(field: str, value: str) -> bool:
+        allowed = list(rule.get(field) or ())
+        return "*" in allowed or value in allowed
+
+    resources = [r for r in rule.get("resources") or () if "/" not in r]  # subresources aside
+    scope = rule.get("scope", "*")
+    return (allows("apiGroups", group) and allows("apiVersions", version)
+            and ("*" in resources or _plural(kind) in resources)
+            and ("*" in (rule.get("operations") or ()) or "CREATE" in (rule.get("operations") or ()))
+            and (scope == "*" or scope == ("Namespaced" if namespaced else "Cluster")))
+
+
+@dataclass(frozen=True)
+class _Webhook:
+    name: str
+    release: rendered.Release
+    configuration: Mapping[str, Any]
+    webhook: Mapping[str, Any]
+
+    def intercepts(self, body: Mapping[str, Any], namespace: str | None,
+                   namespace_labels: Mapping[str, Mapping[str, Any]]) -> bool:
+        api_version = str(body.get("apiVersion", ""))
+        group, _, version = api_version.rpartition("/")
+        kind = str(body.get("kind", ""))
+        if not any(_rule_matches(rule, group, version, kind, namespace is not None)
+                   for rule in self.webhook.get("rules") or ()):
+            return False
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        if not _matches_selector(self.webhook.get("objectSelector"), labels):
+            return False
+        if kind == "Namespace":
+            name = (body.get("metadata") or {}).get("name")
+            return _matches_selector(self.webhook.get("namespaceSelector"),
+                                     {**labels, METADATA_NAME: name})
+        if namespace is None:
+            return True  # namespaceSelector does not apply to other cluster-scoped objects
+        return _matches_selector(self.webhook.get("namespaceSelector"),
+                                 namespace_labels.get(namespace, {METADATA_NAME: namespace}))
+
+
+def _fail_closed_webhooks(releases: list[rendered.Release]) -> list[_Webhook]:
+    found = []
+    for release in releases:
+        for body in release.objects:
+            if body.get("kind") not in WEBHOOK_KINDS:
+                continue
+            for webhook in body.get("webhooks") or ():
+                # failurePolicy defaults to Fail in admissionregistration.k8s.io/v1. Rules left
+                # empty are filled in by the controller at run time: nothing to check here.
+                if webhook.get("failurePolicy", "Fail") == "Fail" and webhook.get("rules"):
+                    found.append(_Webhook(str(webhook.get("name")), release, body, webhook))
+    return found
+
+
+def _manifest(resource) -> dict[str, Any] | None:
+    """A Kubernetes resource of the plan as the object it creates (None for other resources)."""
+    token = resource.resource_type
+    if not token.startswith("kubernetes:") or token.startswith(("kubernetes:helm.sh/",
+                                                                 "pulumi:providers:")):
+        return None
+    group_version, _, kind = token.split(":", 1)[1].rpartition(":")
+    group, _, version = group_version.rpartition("/")
+    props = resource.props
+    return {"apiVersion": f"{version}" if group in ("core", "") else f"{group}/{version}",
+            "kind": kind, "metadata": dict(get(props, "metadata", default={}))}
+
+
+def _waits_for(resource, target_urn: str, children: Mapping[str, list]) -> bool:
+    """Whether `resource` depends on `target_urn`, directly or transitively (a dependency on a
+    component is one on all its children, as the engine makes it)."""
+    seen: set[str] = set()
+    pending = list(resource.dependencies)
+    while pending:
+        node = pending.pop()
+        if node.urn in seen:
+            continue
+        seen.add(node.urn)
+        if node.urn == target_urn:
+            return True
+        pending += list(node.dependencies) + children.get(node.urn, [])
+    return False
+
+
+def _install_order(args: StackValidationArgs, config: dict[str, Any]):
+    releases = rendered.releases(args)
+    if releases is None:
+        args.not_applicable(rendered.NOT_RENDERED)
+    webhooks = _fail_closed_webhooks(releases)
+    if not webhooks:
+        return
+    by_urn = {r.urn: r for r in args.resources}
+    children: dict[str, list] = {}
+    for r in args.resources:
+        if r.parent is not None:
+            children.setdefault(r.parent.urn, []).append(r)
+    namespace_labels: dict[str, dict[str, Any]] = {}
+    for body in [r.props for r in args.resources if r.resource_type == NAMESPACE] + [
+            o for rel in releases for o in rel.objects if o.get("kind") == "Namespace"]:
+        name = get(body, "metadata", "name")
+        if name:
+            namespace_labels[str(name)] = {**dict(get(body, "metadata", "labels", default={})),
+                                           METADATA_NAME: str(name)}
+    # Who creates what: each release its rendered objects, each Kubernetes resource itself.
+    creators: list[tuple[Any, str, list[tuple[Mapping[str, Any], str | None]]]] = []
+    for release in releases:
+        creators.append((by_urn[release.urn], f"Helm release '{release.name}'",
+                         [(o, release.namespace_of(o)) for o in release.objects]))
+    for resource in args.resources:
+        body = _manifest(resource)
+        if body is not None:
+            namespace = body["metadata"].get("namespace")
+            namespaced = body["kind"] not in rendered.CLUSTER_SCOPED
+            creators.append((resource, f"{body['kind']} '{resource.name}'",
+                             [(body, (namespace or "default") if namespaced else None)]))
+    for webhook in webhooks:
+        for creator, label, objects in creators:
+            if creator.urn == webhook.release.urn:
+                continue  # helm installs a release's own webhooks after its other objects
+            hit = next(((o, ns) for o, ns in objects
+                        if webhook.intercepts(o, ns, namespace_labels)), None)
+            if hit is None or _waits_for(creator, webhook.release.urn, children) or _waits_for(
+                    by_urn[webhook.release.urn], creator.urn, children):
+                continue  # after the webhook serves, or done before it exists
+            body, namespace = hit
+            where = f"{namespace}/" if namespace else ""
+            yield violation(
+                label.split(" '")[0], label.split("'")[1],
+                f"creates {body['kind']} {where}{(body.get('metadata') or {}).get('name')}, which "
+                f"the fail-closed webhook {webhook.name} of Helm release "
+                f"'{webhook.release.name}' intercepts, without depending on that release: on a "
+                "first install they run in parallel and the API server refuses the object until "
+                "the webhook serves",
+                f"make it depend on the '{webhook.release.name}' release (Cluster.gate_admission "
+                "does it for everything installed after a gated release), or make that release "
+                "wait for it"), creator.urn
+
+
 POLICIES = [
     stack_policy(
         "pod-security-admission",
@@ -65,4 +246,11 @@ POLICIES = [
         "Security Standards.",
         enforcement=MANDATORY, severity=HIGH, check=_pod_security,
         remediation="Meet the namespace's Pod Security level in the chart values."),
+    stack_policy(
+        "webhook-install-order",
+        "Whatever creates objects that a fail-closed admission webhook (a Helm release's rendered "
+        "webhook configuration with failurePolicy Fail) intercepts depends on that webhook's "
+        "release, or that release on it, so a first install does not race it.",
+        enforcement=MANDATORY, severity=HIGH, check=_install_order,
+        remediation="Depend on the webhook's release (Cluster.gate_admission)."),
 ]
