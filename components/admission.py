@@ -27,6 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import iam
 from components.cluster import Cluster
 from components.tagging import PlatformComponent
 from stacks.config import PLATFORM_NAMESPACES, Gatekeeper, ImageSignatures
@@ -34,6 +35,8 @@ from stacks.config import PLATFORM_NAMESPACES, Gatekeeper, ImageSignatures
 REGO_DIR = Path(__file__).parent / "rego"
 NAMESPACE = "gatekeeper-system"
 SIGSTORE_NAMESPACE = "cosign-system"
+# The chart's webhook service account (policy-controller.fullname + "-webhook").
+SIGSTORE_SERVICE_ACCOUNT = "policy-controller-webhook"
 # policy-controller checks pods only in namespaces with this label (Tenancy sets it).
 SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
 FULCIO_URL = "https://fulcio.sigstore.dev"
@@ -303,11 +306,16 @@ class AdmissionControl(PlatformComponent):
                        registries: Sequence[str], cluster: Cluster) -> None:
         namespace = cluster.platform_namespace(
             f"{name}-cosign", SIGSTORE_NAMESPACE, parent=self, pod_security="restricted")
+        # The webhook reads images and their signatures from the private registries, and pods
+        # cannot borrow the node's role (IMDS hop limit 1): it gets its own, read-only.
+        role = cluster.service_account_role(
+            f"{name}-policy-controller", SIGSTORE_NAMESPACE, SIGSTORE_SERVICE_ACCOUNT,
+            policy=iam.to_json(iam.registry_read(cluster.partition, registries)), parent=self)
         # Vendored chart (charts/charts.yaml).
         self.sigstore_release = cluster.helm_release(
             f"{name}-policy-controller", parent=self, release="policy-controller",
             chart="policy-controller", namespace=SIGSTORE_NAMESPACE,
-            values=sigstore_values(signatures), depends_on=[namespace])
+            values=sigstore_values(signatures), depends_on=[namespace, role])
         body = image_policy(signatures, registries)
         self.image_policy = k8s.apiextensions.CustomResource(
             f"{name}-image-policy",

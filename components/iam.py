@@ -7,9 +7,12 @@ A document here names what a principal may do and why; the components attach the
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 Document = dict[str, Any]
+_ECR_HOST = re.compile(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 
 
 def to_json(document: Document) -> str:
@@ -96,7 +99,9 @@ def load_balancer_controller(partition: str, vpc_id: str) -> Document:
     and security groups tagged `elbv2.k8s.aws/cluster` in this VPC, and changes or deletes only
     what carries that tag. Every action is scoped to the resource types it acts on, tighter than
     the upstream example policy. WAF and Shield integration are switched off in its Helm values,
-    so none of their permissions are granted."""
+    so none of their permissions are granted. The actions are those of upstream's
+    docs/install/iam_policy.json at the vendored controller version, less WAF and Shield (the
+    `workload-identity` policy compares them: platform_guard/identities.json)."""
     elb = f"arn:{partition}:elasticloadbalancing:*:*"
     ec2 = f"arn:{partition}:ec2:*:*"
     security_groups = f"{ec2}:security-group/*"
@@ -129,6 +134,7 @@ def load_balancer_controller(partition: str, vpc_id: str) -> Document:
                     "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:DescribeRouteTables",
                     "ec2:DescribeCoipPools", "ec2:DescribeIpamPools",
                     "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeCapacityReservation",
                     "elasticloadbalancing:DescribeLoadBalancerAttributes",
                     "elasticloadbalancing:DescribeListeners",
                     "elasticloadbalancing:DescribeListenerAttributes",
@@ -143,6 +149,12 @@ def load_balancer_controller(partition: str, vpc_id: str) -> Document:
                     "acm:ListCertificates", "iam:ListServerCertificates",
                 ],
                 "Resource": "*",
+            },
+            {
+                "Sid": "ListSecurityGroupsOfThisVpc",
+                "Effect": "Allow",
+                "Action": "ec2:GetSecurityGroupsForVpc",
+                "Resource": f"{ec2}:vpc/{vpc_id}",
             },
             {
                 "Sid": "ReadCertificatesAndUserPools",
@@ -208,6 +220,7 @@ def load_balancer_controller(partition: str, vpc_id: str) -> Document:
                            "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule",
                            "elasticloadbalancing:ModifyListener",
                            "elasticloadbalancing:ModifyRule",
+                           "elasticloadbalancing:SetRulePriorities",
                            "elasticloadbalancing:AddListenerCertificates",
                            "elasticloadbalancing:RemoveListenerCertificates"],
                 "Resource": [*load_balancers,
@@ -248,7 +261,9 @@ def load_balancer_controller(partition: str, vpc_id: str) -> Document:
                            "elasticloadbalancing:ModifyTargetGroup",
                            "elasticloadbalancing:ModifyTargetGroupAttributes",
                            "elasticloadbalancing:DeleteTargetGroup",
-                           "elasticloadbalancing:ModifyListenerAttributes"],
+                           "elasticloadbalancing:ModifyListenerAttributes",
+                           "elasticloadbalancing:ModifyCapacityReservation",
+                           "elasticloadbalancing:ModifyIpPools"],
                 "Resource": [*load_balancers, target_groups,
                              f"{elb}:listener/net/*/*/*", f"{elb}:listener/app/*/*/*"],
                 "Condition": owned,
@@ -284,6 +299,31 @@ def alerts_topic_policy(topic_arn: str, account: str) -> Document:
             "Condition": {"StringEquals": {"aws:SourceAccount": account}},
         }],
     }
+
+
+def registry_read(partition: str, registries: Sequence[str]) -> Document:
+    """Read-only pulls from the approved ECR registries (`<account>.dkr.ecr.<region>.amazonaws.com`
+    with an optional repository prefix), for what checks image signatures: cosign signatures are
+    OCI artifacts beside the image. Registries outside ECR need no AWS permission."""
+    repositories = []
+    for registry in registries:
+        host, _, prefix = registry.rstrip("/").partition("/")
+        match = _ECR_HOST.fullmatch(host)
+        if match:
+            account, region = match.groups()
+            prefix = f"{prefix}/" if prefix else ""
+            repositories.append(f"arn:{partition}:ecr:{region}:{account}:repository/{prefix}*")
+    statements: list[dict[str, Any]] = []
+    if repositories:
+        statements = [
+            {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
+             "Resource": "*"},  # no resource-level permissions for this one
+            {"Sid": "PullFromApprovedRegistries", "Effect": "Allow",
+             "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                        "ecr:BatchCheckLayerAvailability"],
+             "Resource": sorted(set(repositories))},
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def vault_unseal(key_arn: str) -> Document:

@@ -20,6 +20,9 @@ KNOWN_FALSE_POSITIVES = [
     ("UNKNOWN_CONDITION_FOR_ACTION", "elasticloadbalancing:CreateAction",
      "parliament 1.6.4's IAM database predates the elasticloadbalancing:CreateAction condition "
      "key that AWS documents for tagging at creation"),
+    ("UNKNOWN_ACTION", "elasticloadbalancing:ModifyIpPools",
+     "parliament 1.6.4's IAM database predates ModifyIpPools (IPAM pools for ALBs), which the "
+     "load balancer controller's upstream policy at the vendored v3.5.0 grants"),
 ]
 
 

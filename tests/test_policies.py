@@ -3,6 +3,8 @@ the resource and says how to fix it."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -51,6 +53,22 @@ RESTRICTED_POD = {"securityContext": {"runAsNonRoot": True,
                                       "seccompProfile": {"type": "RuntimeDefault"}},
                   "containers": [{"name": "api", "securityContext": {
                       "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}
+
+
+def vault_identity(actions: list[str]) -> list[GuardResource]:
+    """The vault release (its service account rendered), its role with `actions`, the
+    association of the role with the service account."""
+    vault = release("vault", [{"apiVersion": "v1", "kind": "ServiceAccount",
+                               "metadata": {"name": "vault"}}])
+    RENDERED[vault.urn] = dataclasses.replace(RENDERED[vault.urn], chart="vault 0.34.1")
+    role = resource("aws:iam/role:Role", {"name": "vault"}, name="vault-role")
+    document = {"Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    return [vault, role,
+            resource("aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps(document)},
+                     name="vault-role", property_dependencies={"role": [role.urn]}),
+            resource("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                     {"namespace": "apps", "serviceAccount": "vault"}, name="vault-identity",
+                     property_dependencies={"roleArn": [role.urn]})]
 
 
 def nat(name: str) -> GuardResource:
@@ -181,6 +199,11 @@ CASES: dict[str, tuple[dict[str, Any], list[GuardResource], list[GuardResource]]
                  dependencies=(release("lbc", [SERVICE_WEBHOOK]).urn,))],
         [release("lbc", [SERVICE_WEBHOOK]),
          release("app", [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"}}])],
+    ),
+    "workload-identity": (
+        {},
+        [*vault_identity(["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"])],
+        [*vault_identity(["kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"])],
     ),
     "pod-security-admission": (
         {},

@@ -1,11 +1,16 @@
 """Will it run? Checks of what the platform would start, over the plan and the objects rendered
 from its Helm releases (platform_guard.rendered): every pod admitted by its namespace's Pod
-Security level; nothing racing a fail-closed admission webhook on a first install."""
+Security level; nothing racing a fail-closed admission webhook on a first install; every
+workload that calls AWS with a role of exactly what it calls."""
 
 from __future__ import annotations
 
+import fnmatch
+import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import StackValidationArgs
@@ -238,6 +243,95 @@ def _install_order(args: StackValidationArgs, config: dict[str, Any]):
                 "wait for it"), creator.urn
 
 
+
+
+# -- workload identities ---------------------------------------------------------------------
+
+ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+
+
+@functools.cache
+def identities() -> dict[str, Any]:
+    return json.loads((Path(__file__).resolve().parent.parent / "identities.json").read_text())
+
+
+def _granted(role, resources) -> tuple[set[str], list[str]]:
+    """Actions the role's inline policies allow, and its managed policy attachments."""
+    actions: set[str] = set()
+    managed: list[str] = []
+    for r in resources:
+        linked = [d.urn for d in (r.property_dependencies.get("role") or [])]
+        if role.urn not in linked:
+            continue
+        if r.resource_type == ROLE_POLICY:
+            document = json.loads(str(get(r.props, "policy", default="{}")))
+            for statement in document.get("Statement") or ():
+                if statement.get("Effect") == "Allow":
+                    action = statement.get("Action") or []
+                    actions.update([action] if isinstance(action, str) else action)
+        elif r.resource_type == ROLE_POLICY_ATTACHMENT:
+            managed.append(str(get(r.props, "policyArn", default="")))
+    return actions, managed
+
+
+def _covers(patterns: set[str], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in patterns)
+
+
+def _identity(args: StackValidationArgs, config: dict[str, Any]):
+    releases = rendered.releases(args)
+    if releases is None:
+        args.not_applicable(rendered.NOT_RENDERED)
+    declared = identities()["workloads"]
+    associations = [r for r in args.resources if r.resource_type == ASSOCIATION]
+    for release in releases:
+        chart = release.chart.split(" ")[0]
+        if chart not in declared:
+            continue
+        need = declared[chart]
+        account = need["serviceAccount"]
+        accounts = {(release.namespace_of(o), (o.get("metadata") or {}).get("name"))
+                    for o in release.objects if o.get("kind") == "ServiceAccount"}
+        namespace = next((ns for ns, name in accounts if name == account), None)
+        if namespace is None:
+            yield violation("Helm release", release.name,
+                            f"renders no ServiceAccount '{account}', the identity its workload "
+                            f"calls AWS with ({release.chart})",
+                            "update platform_guard/identities.json for this chart version"), \
+                release.urn
+            continue
+        association = next((a for a in associations if get(a.props, "namespace") == namespace
+                            and get(a.props, "serviceAccount") == account), None)
+        if association is None:
+            yield violation(
+                "Helm release", release.name,
+                f"its service account {namespace}/{account} calls AWS ({', '.join(need['actions'][:3])}"
+                f"{', ...' if len(need['actions']) > 3 else ''}) but has no EKS Pod Identity "
+                "association in the plan; pods cannot borrow the node's role (IMDS hop limit 1)",
+                "give it a role with Cluster.service_account_role"), release.urn
+            continue
+        (role, *_) = association.property_dependencies.get("roleArn") or [None]
+        if role is None:
+            continue
+        granted, managed = _granted(role, args.resources)
+        missing = [a for a in need["actions"] if not _covers(granted, a)]
+        allowed = {a.lower() for a in need["actions"]}
+        extra = sorted(a for a in granted if a.lower() not in allowed)
+        where = f"role '{role.name}' of {namespace}/{account}"
+        if missing:
+            yield violation("IAM role", role.name,
+                            f"{where} lacks {', '.join(missing)}, which {chart} calls "
+                            f"({need['source']})",
+                            "grant them, scoped to the resources it acts on"), role.urn
+        if extra or managed:
+            yield violation("IAM role", role.name,
+                            f"{where} grants more than {chart} calls: "
+                            f"{', '.join(extra + managed)}",
+                            "remove them (least privilege)"), role.urn
+
+
 POLICIES = [
     stack_policy(
         "pod-security-admission",
@@ -253,4 +347,10 @@ POLICIES = [
         "release, or that release on it, so a first install does not race it.",
         enforcement=MANDATORY, severity=HIGH, check=_install_order,
         remediation="Depend on the webhook's release (Cluster.gate_admission)."),
+    stack_policy(
+        "workload-identity",
+        "Every workload of the Helm releases that calls AWS (platform_guard/identities.json) has "
+        "an EKS Pod Identity role in the plan granting what it calls, and nothing more.",
+        enforcement=MANDATORY, severity=HIGH, check=_identity,
+        remediation="Give the service account a role with exactly the actions it calls."),
 ]
