@@ -1,0 +1,132 @@
+"""Burn-rate detection times of the SLO rules rendered from the real stacks, proved by
+`promtool test rules` against the workbook's arithmetic (its own file: the promtool runs take
+the longest of the suite, and a file is the unit the test workers share out)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import yaml
+
+from components import alerts, slo
+from tests.conftest import stack_config
+from tests.test_observability import needs_promtool, promtool, rule_files
+
+# -- burn-rate detection times --------------------------------------------------------------
+
+STEP = 2  # minutes between samples and between rule evaluations
+RATE = 1000  # requests per minute
+HEALTHY = 3 * 24 * 60  # minutes of healthy history: every window is full before the step
+APISERVER = next(s for s in slo.PLATFORM_SLOS if s.service == "kube-apiserver")
+BURN_RUNBOOK = alerts.SLO_BURN.runbook_url(
+    stack_config("dev")["platform:alerting"]["runbookBaseUrl"])
+
+
+def _window_minutes(window: str) -> int:
+    return int(slo._hours(window) * 60)
+
+
+def expected_ratio(error_ratio: float, minutes_since_step: int, window: str) -> float:
+    """The workbook's arithmetic: the window holds `minutes_since_step` minutes of errors (at
+    most the window). Prometheus's rate() agrees: it extrapolates the total to the window's
+    start, and the error counter, zero there, not at all."""
+    window_minutes = _window_minutes(window)
+    return error_ratio * min(max(minutes_since_step, 0), window_minutes) / window_minutes
+
+
+def expected_alerts(error_ratio: float, minutes: int) -> list[dict[str, Any]]:
+    """The burn alerts that must fire `minutes` after the step; refuses a time within 5% of a
+    threshold, where sampling could tip the result either way."""
+    firing = []
+    rules = {(r["labels"]["severity"], r["labels"]["window"]): r
+             for r in slo.alert_rules(APISERVER, BURN_RUNBOOK)}
+    for severity, burn, long_window, short_window in slo.BURN_ALERTS:
+        threshold = burn * APISERVER.error_budget
+        values = [expected_ratio(error_ratio, minutes, w) for w in (long_window, short_window)]
+        for value in values:
+            assert value == 0 or abs(value - threshold) / threshold >= 0.05, (
+                f"{minutes} min is too close to the {burn}x threshold to assert")
+        if all(v > threshold for v in values):
+            rule = rules[(severity, long_window)]
+            firing.append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
+    return firing
+
+
+def burn_test(error_ratio: float, checks: list[int]) -> dict[str, Any]:
+    """A promtool test group: healthy for 3 days, then `error_ratio` of requests fail; at each
+    check (minutes after the step) exactly the arithmetic's alerts are firing."""
+    samples_before = HEALTHY // STEP
+    after = max(checks) // STEP + 2
+    per_step = RATE * STEP
+    errors = round(per_step * error_ratio)
+    return {
+        "interval": f"{STEP}m",
+        "input_series": [
+            {"series": 'apiserver_request_total{job="apiserver",code="200"}',
+             "values": f"0+{per_step}x{samples_before - 1} "
+                       f"{samples_before * per_step}+{per_step - errors}x{after}"},
+            {"series": 'apiserver_request_total{job="apiserver",code="500"}',
+             "values": f"0x{samples_before - 1} 0+{errors}x{after}"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": f"{HEALTHY + minutes}m", "alertname": slo.ALERT_NAME,
+             "exp_alerts": expected_alerts(error_ratio, minutes)}
+            for minutes in checks
+        ],
+    }
+
+
+# (scenario, error ratio, minutes after the step to check, what the checks must show)
+SCENARIOS = {
+    # A total outage pages within about 5 minutes.
+    "outage": (1.0, [0, 6], lambda fired: fired[0] == [] and ("critical", "1h") in fired[1]),
+    # 2% (burn 20x) pages after 14.4/20 of the 1h window = 43.2 min, and not before.
+    "burn-20x": (0.02, [40, 48],
+                 lambda fired: fired[0] == [] and fired[1] == [("critical", "1h")]),
+    # 0.05% (burn 0.5x) never alerts over 3 days.
+    "burn-0.5x": (0.0005, [60, 24 * 60, 3 * 24 * 60], lambda fired: fired == [[], [], []]),
+    # 0.25% (burn 2.5x) never pages; opens a ticket through the 1x/3d pair after 0.4 x 3 days
+    # = 28.8 h, not before, and never through the 3x/1d pair.
+    "burn-2.5x": (0.0025, [26 * 60, 31 * 60, 3 * 24 * 60],
+                  lambda fired: fired[0] == [] and fired[1] == fired[2] == [("warning", "3d")]),
+}
+
+
+@pytest.fixture(scope="module")
+def burn_runs(evaluations, tmp_path_factory):
+    """Each scenario through promtool, in parallel (each takes seconds)."""
+    directory = tmp_path_factory.mktemp("burn")
+    rule_files(evaluations["dev"], directory)
+    jobs = {}
+    for name, (ratio, checks, _) in SCENARIOS.items():
+        test = {"rule_files": ["platform-slos.yaml"], "evaluation_interval": f"{STEP}m",
+                "tests": [burn_test(ratio, checks)]}
+        (directory / f"{name}.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+        jobs[name] = test
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(zip(jobs, pool.map(
+            lambda n: promtool("test", "rules", f"{n}.yaml", cwd=directory), jobs),
+            strict=True))
+    return jobs, results
+
+
+@needs_promtool
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_burn_rate_alerts_fire_when_the_workbook_says(burn_runs, scenario):
+    jobs, results = burn_runs
+    result = results[scenario]
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = jobs[scenario]["tests"][0]["alert_rule_test"]
+    fired = [[(a["exp_labels"]["severity"], a["exp_labels"]["window"]) for a in c["exp_alerts"]]
+             for c in checks]
+    assert SCENARIOS[scenario][2](fired), fired
+
+
+def test_the_arithmetic_matches_the_workbook():
+    # Detection time of a 2% error rate on a 99.9% SLO over the 1h window: 14.4/20 h.
+    assert round(0.0144 / 0.02 * 60, 1) == 43.2
+    assert expected_ratio(0.02, 43, "1h") < 14.4 * 0.001 < expected_ratio(0.02, 44, "1h")
+    # 2.5x over 3 days: 1/2.5 of the window.
+    assert round(1 / 2.5 * 72, 1) == 28.8
