@@ -280,7 +280,7 @@ class AdmissionControl(PlatformComponent):
             depends_on=[self.namespace, *cluster.services])
         # Its webhooks fail closed on every namespace written (both stacks) and, in prod, on
         # every object outside the exempt namespaces: everything after it waits for it.
-        cluster.gate_admission(self.release)
+        cluster.add_prerequisite(self.release)
         self._signed_images(name, signatures, gatekeeper.allowed_registries, cluster)
         self.templates: dict[str, k8s.apiextensions.CustomResource] = {}
         self.constraints: dict[str, k8s.apiextensions.CustomResource] = {}

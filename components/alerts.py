@@ -23,6 +23,16 @@ RUNBOOK_DIR = Path("docs") / "runbooks"
 
 SLO_DASHBOARD = "Platform / SLOs and error budgets (uid platform-slos)"
 
+# Scrape targets the alerts read, by the Service a ServiceMonitor selects ("<namespace>/<name>";
+# `{monitoring}` is the monitoring namespace). Names are those the vendored charts render.
+KUBE_STATE_METRICS = "{monitoring}/kube-prometheus-stack-kube-state-metrics"
+KUBELET = "kube-system/platform-monitoring-kubelet"  # made by prometheus-operator at run time
+PROMETHEUS = "{monitoring}/platform-monitoring-prometheus"
+ALERTMANAGER = "{monitoring}/platform-monitoring-alertmanager"
+ARGOCD_CONTROLLER = "argocd/argocd-application-controller-metrics"
+VAULT_SERVERS = "vault/vault-internal"
+API_SERVER = "default/kubernetes"  # every cluster has it
+
 
 @dataclass(frozen=True)
 class Runbook:
@@ -41,6 +51,9 @@ class Alert:
     description: str
     team: str = "platform"
     expr: str | None = None  # Prometheus alerts
+    # Where its metrics come from: the scrape target's Service, "<namespace>/<name>" ({monitoring}
+    # is the monitoring namespace), checked against the rendered charts (scrape-coverage).
+    source: str | None = None
     for_: str | None = None
     runbook: Runbook | None = None
     cloudwatch: dict[str, Any] = field(default_factory=dict)  # CloudWatch alarms
@@ -86,6 +99,7 @@ SLO_BURN = Alert(
 PROMETHEUS_ALERTS = (
     Alert(
         name="PlatformNodeNotReady", severity="warning",
+        source=KUBE_STATE_METRICS,
         summary="Node {{ $labels.node }} is not Ready",
         description="Node {{ $labels.node }} has not been Ready for 15 minutes; its pods are being "
                     "rescheduled if capacity allows.",
@@ -94,6 +108,7 @@ PROMETHEUS_ALERTS = (
     ),
     Alert(
         name="PlatformPodCrashLooping", severity="warning",
+        source=KUBE_STATE_METRICS,
         summary="{{ $labels.namespace }}/{{ $labels.pod }} is crash-looping",
         description="Container {{ $labels.container }} of {{ $labels.namespace }}/"
                     "{{ $labels.pod }} has been in CrashLoopBackOff for 15 minutes.",
@@ -103,6 +118,7 @@ PROMETHEUS_ALERTS = (
     ),
     Alert(
         name="PlatformVolumeFillingUp", severity="critical",
+        source=KUBELET,
         summary="Volume {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} fills within "
                 "4 hours",
         description="Less than 10% free and, at the last 6 hours' rate, full within 4 hours: "
@@ -131,6 +147,7 @@ PROMETHEUS_ALERTS = (
     ),
     Alert(
         name="PlatformTargetDown", severity="warning",
+        source=PROMETHEUS,
         summary="More than 10% of the {{ $labels.job }} targets are down",
         description="More than 10% of the scrape targets of job {{ $labels.job }} in "
                     "{{ $labels.namespace }} have been down for 15 minutes: its metrics, and any "
@@ -140,6 +157,7 @@ PROMETHEUS_ALERTS = (
     ),
     Alert(
         name="PlatformArgoCDAppDegraded", severity="warning",
+        source=ARGOCD_CONTROLLER,
         summary="Argo CD application {{ $labels.name }} is Degraded",
         description="Application {{ $labels.name }} (project {{ $labels.project }}) has been "
                     "Degraded for 15 minutes.",
@@ -148,6 +166,7 @@ PROMETHEUS_ALERTS = (
     ),
     Alert(
         name="PlatformArgoCDAppOutOfSync", severity="warning",
+        source=ARGOCD_CONTROLLER,
         summary="Argo CD application {{ $labels.name }} is out of sync",
         description="Application {{ $labels.name }} has been OutOfSync for 30 minutes: what runs "
                     "is not what Git says.",
@@ -156,6 +175,7 @@ PROMETHEUS_ALERTS = (
     ),
     Alert(
         name="PlatformVaultSealed", severity="critical",
+        source=VAULT_SERVERS,
         summary="Vault {{ $labels.pod }} is sealed",
         description="A sealed Vault serves no secrets: new pods that need secrets cannot start "
                     "and dynamic database credentials cannot be renewed.",
@@ -180,6 +200,7 @@ PROMETHEUS_ALERTS = (
     ),
     Alert(
         name="PlatformAlertNotificationsFailing", severity="critical",
+        source=ALERTMANAGER,
         summary="Alertmanager cannot deliver notifications to {{ $labels.integration }}",
         description="Notifications to {{ $labels.integration }} have been failing for 15 "
                     "minutes: pages may not reach anyone.",

@@ -189,7 +189,7 @@ class Cluster(PlatformComponent):
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
             self.eks.endpoint, self.eks.certificate_authority.data,
         ).apply(lambda args: json.dumps(self._kubeconfig(args[0], args[1]))))
-        self.admission_gate: list[pulumi.Resource] = []
+        self.prerequisites: list[pulumi.Resource] = []
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
@@ -216,20 +216,21 @@ class Cluster(PlatformComponent):
 
     def k8s_options(self, parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
         """Options for a Kubernetes resource of another component: this cluster's provider, and a
-        dependency on every fail-closed admission webhook installed so far (:meth:`gate_admission`)."""
-        depends_on = [*self.admission_gate, *(kwargs.pop("depends_on", None) or [])]
+        dependency on every release declared a prerequisite so far (:meth:`add_prerequisite`)."""
+        depends_on = [*self.prerequisites, *(kwargs.pop("depends_on", None) or [])]
         return pulumi.ResourceOptions(parent=parent, provider=self.provider,
                                       depends_on=depends_on, **kwargs)
 
-    def gate_admission(self, release: pulumi.Resource) -> None:
+    def add_prerequisite(self, release: pulumi.Resource) -> None:
         """From now on, every Kubernetes resource made through this cluster waits for `release`.
 
         For a release that registers a fail-closed admission webhook (`failurePolicy: Fail`) that
-        matches what later resources create: until its pods serve, the API server refuses those
-        objects, so on a first install everything that runs in parallel with it fails (the
-        `webhook-install-order` policy checks it on the rendered webhooks). Register a release
-        right after creating it; what it needs itself must be created before."""
-        self.admission_gate.append(release)
+        matches what later resources create (until its pods serve, the API server refuses those
+        objects: the `webhook-install-order` policy checks it on the rendered webhooks), or that
+        installs CRDs later releases render objects of (a chart that renders a ServiceMonitor
+        fails, or silently leaves it out, while the kind does not exist). Declare it right after
+        creating it; what it needs itself must be created before."""
+        self.prerequisites.append(release)
 
     def platform_namespace(
         self,
@@ -502,7 +503,7 @@ class Cluster(PlatformComponent):
             depends_on=[lbc_role, *self.node_groups],
         )
         # Its webhook mutates every Service and fails closed: nothing else may race it.
-        self.gate_admission(self.load_balancer_controller)
+        self.add_prerequisite(self.load_balancer_controller)
         # Vendored chart (charts/charts.yaml); the review renders these values with it.
         self.metrics_server = self.helm_release(
             f"{name}-metrics-server", parent=self, release="metrics-server",

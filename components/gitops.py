@@ -80,7 +80,12 @@ def argocd_values(config: GitOps, sso_secret: str | None) -> dict[str, Any]:
             **({"secret": {"extra": {"oidc.clientSecret": sso_secret}}} if sso_secret else {}),
         },
         "redis-ha": {"enabled": config.ha},
-        "controller": {"replicas": replicas},
+        # The application controller exports argocd_app_info and argocd_app_sync_total, which
+        # the Argo CD alerts and SLO read: its metrics Service and ServiceMonitor are off by
+        # default in the chart.
+        "controller": {"replicas": replicas, "metrics": {
+            "enabled": True, "serviceMonitor": {"enabled": True,
+                                                "additionalLabels": {"team": "platform"}}}},
         "server": {"replicas": replicas, "service": {"type": "ClusterIP"},
                    "ingress": {"enabled": False}},
         "repoServer": {"replicas": replicas},

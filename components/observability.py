@@ -115,6 +115,28 @@ def rule_groups(observability: Observability, alerting: Alerting) -> dict[str, l
     }
 
 
+METRIC_SOURCES_ANNOTATION = "platform.example.org/metric-sources"
+# The platform SLOs' scrape targets; the others are team services, scraped through the
+# ServiceMonitors the golden path writes into gitops/ (not part of this plan).
+PLATFORM_SLO_SOURCES = {"kube-apiserver": alerts.API_SERVER, "argocd": alerts.ARGOCD_CONTROLLER}
+EXTERNAL_SOURCE = "external: the service's own ServiceMonitor, written by the golden path (gitops/)"
+
+
+def metric_sources(observability: Observability) -> dict[str, dict[str, str]]:
+    """Per PrometheusRule, where each alert's (or SLO group's) metrics come from, as the
+    `platform.example.org/metric-sources` annotation carries it to the scrape-coverage policy."""
+    def placed(source: str) -> str:
+        return source.replace("{monitoring}", observability.namespace)
+
+    slos: Sequence[SloSpec] = (*slo.PLATFORM_SLOS, *observability.slos)
+    return {
+        "platform-slos": {f"slo-{s.service}": placed(PLATFORM_SLO_SOURCES.get(
+            s.service, EXTERNAL_SOURCE)) for s in slos},
+        "platform-alerts": {a.name: placed(a.source) for a in alerts.PROMETHEUS_ALERTS
+                            if a.source},
+    }
+
+
 def slo_dashboard(slos: Sequence[SloSpec]) -> dict[str, Any]:
     """A Grafana dashboard: per SLO, the SLI and error budget left over its window, and the burn
     rate over 1h and 6h (1.0 spends the budget exactly in the window)."""
@@ -280,17 +302,23 @@ class ObservabilityStack(PlatformComponent):
             chart="kube-prometheus-stack", namespace=namespace,
             values=helm_values(observability, environment), timeout=900,
             depends_on=[self.namespace, cluster.storage_class])
+        # Its CRDs (ServiceMonitor, PrometheusRule, ...) must exist before the charts that render
+        # objects of those kinds install (Vault's and Argo CD's ServiceMonitors).
+        cluster.add_prerequisite(self.release)
 
         # Rules and dashboards: first-class objects, created once the chart (and its CRDs) is in.
         after_chart = cluster.k8s_options(self, depends_on=[self.release])
         self.rules = {}
+        sources = metric_sources(observability)
         for rule_name, groups in rule_groups(observability, alerting).items():
             self.rules[rule_name] = k8s.apiextensions.CustomResource(
                 f"{name}-{rule_name}",
                 api_version="monitoring.coreos.com/v1",
                 kind="PrometheusRule",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=rule_name, namespace=namespace,
-                                                    labels={"team": "platform"}),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=rule_name, namespace=namespace, labels={"team": "platform"},
+                    annotations={METRIC_SOURCES_ANNOTATION: json.dumps(
+                        sources[rule_name], sort_keys=True)}),
                 spec={"groups": groups},
                 opts=after_chart,
             )

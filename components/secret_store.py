@@ -66,6 +66,18 @@ listener "tcp" {{
   address         = "[::]:8200"
   cluster_address = "[::]:8201"
   tls_disable     = 1
+  # Prometheus scrapes /v1/sys/metrics without a token; only it may reach Vault's namespace
+  # besides the operator (NetworkPolicy).
+  telemetry {{
+    unauthenticated_metrics_access = true
+  }}
+}}
+
+# Metrics in Prometheus format (vault_core_unsealed, ...) for the ServiceMonitor; no hostname
+# prefix so every server's series share names.
+telemetry {{
+  prometheus_retention_time = "30s"
+  disable_hostname          = true
 }}
 
 storage "raft" {{
@@ -111,6 +123,11 @@ def helm_values(config: Vault, key_id: str, region: str) -> dict[str, Any]:
                           "limits": {"memory": "512Mi"}},
         },
         "ui": {"enabled": True, "serviceType": "ClusterIP"},
+        # A ServiceMonitor on every server (the headless vault-internal Service), not only the
+        # active one: a sealed server is exactly what the "Vault sealed" page must see.
+        "serverTelemetry": {"serviceMonitor": {
+            "enabled": True, "selectors": {"team": "platform"},
+            "matchLabels": {"vault-internal": "true"}}},
     }
 
 

@@ -44,7 +44,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
                       opts=aws_only)
     database = Database(env, cfg.database, network, cluster.node_security_group, opts=aws_only)
     # Security first on the cluster: Gatekeeper's webhooks fail closed, so what the other
-    # components install waits for it (Cluster.gate_admission).
+    # components install waits for it (Cluster.add_prerequisite).
     admission = AdmissionControl(env, cfg.security.gatekeeper, cfg.security.image_signatures,
                                  cluster,
                                  [cfg.observability.namespace], opts=aws_only)

@@ -55,6 +55,20 @@ RESTRICTED_POD = {"securityContext": {"runAsNonRoot": True,
                       "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}
 
 
+EXPORTER_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {
+    "name": "exporter", "labels": {"app": "exporter"}}, "spec": {"ports": [{"name": "metrics"}]}}
+EXPORTER_MONITOR = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+                    "metadata": {"name": "exporter"}, "spec": {
+                        "selector": {"matchLabels": {"app": "exporter"}},
+                        "endpoints": [{"port": "metrics"}]}}
+PROMETHEUS_CR = {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+                 "metadata": {"name": "k8s"}, "spec": {"serviceMonitorSelector": {},
+                                                       "serviceMonitorNamespaceSelector": {}}}
+ALERTS_RULE = resource("kubernetes:monitoring.coreos.com/v1:PrometheusRule", {"metadata": {
+    "name": "alerts", "annotations": {"platform.example.org/metric-sources": json.dumps(
+        {"ExporterDown": "apps/exporter"})}}}, name="alerts")
+
+
 def vault_identity(actions: list[str]) -> list[GuardResource]:
     """The vault release (its service account rendered), its role with `actions`, the
     association of the role with the service account."""
@@ -204,6 +218,11 @@ CASES: dict[str, tuple[dict[str, Any], list[GuardResource], list[GuardResource]]
         {},
         [*vault_identity(["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"])],
         [*vault_identity(["kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"])],
+    ),
+    "scrape-coverage": (
+        {},
+        [release("exporter", [EXPORTER_SERVICE, EXPORTER_MONITOR, PROMETHEUS_CR]), ALERTS_RULE],
+        [release("unscraped", [EXPORTER_SERVICE, PROMETHEUS_CR]), ALERTS_RULE],
     ),
     "pod-security-admission": (
         {},

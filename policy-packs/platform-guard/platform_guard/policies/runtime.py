@@ -1,7 +1,8 @@
 """Will it run? Checks of what the platform would start, over the plan and the objects rendered
 from its Helm releases (platform_guard.rendered): every pod admitted by its namespace's Pod
 Security level; nothing racing a fail-closed admission webhook on a first install; every
-workload that calls AWS with a role of exactly what it calls."""
+workload that calls AWS with a role of exactly what it calls; every alert reading metrics that
+something scrapes."""
 
 from __future__ import annotations
 
@@ -238,8 +239,8 @@ def _install_order(args: StackValidationArgs, config: dict[str, Any]):
                 f"'{webhook.release.name}' intercepts, without depending on that release: on a "
                 "first install they run in parallel and the API server refuses the object until "
                 "the webhook serves",
-                f"make it depend on the '{webhook.release.name}' release (Cluster.gate_admission "
-                "does it for everything installed after a gated release), or make that release "
+                f"make it depend on the '{webhook.release.name}' release (Cluster.add_prerequisite "
+                "does it for everything installed after a prerequisite), or make that release "
                 "wait for it"), creator.urn
 
 
@@ -332,6 +333,98 @@ def _identity(args: StackValidationArgs, config: dict[str, Any]):
                             "remove them (least privilege)"), role.urn
 
 
+
+
+# -- scrape coverage ---------------------------------------------------------------------------
+
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+SOURCES_ANNOTATION = "platform.example.org/metric-sources"
+# Services every cluster (or the monitoring stack at run time) has, though no chart renders them.
+BUILT_IN_SERVICES: dict[str, dict[str, Any]] = {
+    # The API server's Service, in every cluster.
+    "default/kubernetes": {"labels": {"component": "apiserver", "provider": "kubernetes"},
+                           "ports": ["https"]},
+    # prometheus-operator's kubelet endpoints controller keeps it (kubeletService in its values).
+    "kube-system/platform-monitoring-kubelet": {
+        "labels": {"app.kubernetes.io/name": "kubelet", "k8s-app": "kubelet"},
+        "ports": ["https-metrics", "http-metrics", "cadvisor"]},
+}
+
+
+def _scrape_coverage(args: StackValidationArgs, config: dict[str, Any]):
+    releases = rendered.releases(args)
+    if releases is None:
+        args.not_applicable(rendered.NOT_RENDERED)
+    services: dict[str, dict[str, Any]] = dict(BUILT_IN_SERVICES)
+    monitors: list[tuple[str, Mapping[str, Any]]] = []
+    prometheuses: list[tuple[str, Mapping[str, Any]]] = []
+    for release in releases:
+        for body in release.objects:
+            namespace = release.namespace_of(body)
+            name = (body.get("metadata") or {}).get("name")
+            if body.get("kind") == "Service":
+                services[f"{namespace}/{name}"] = {
+                    "labels": (body.get("metadata") or {}).get("labels") or {},
+                    "ports": [p.get("name") for p in (body.get("spec") or {}).get("ports") or ()]}
+            elif body.get("kind") == "ServiceMonitor":
+                monitors.append((str(namespace), body))
+            elif body.get("kind") == "Prometheus":
+                prometheuses.append((str(namespace), body))
+    monitors += [(str(get(r.props, "metadata", "namespace", default="default")), r.props)
+                 for r in args.resources
+                 if r.resource_type == "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"]
+    namespace_labels = {str(get(r.props, "metadata", "name")): {
+        **dict(get(r.props, "metadata", "labels", default={})),
+        METADATA_NAME: str(get(r.props, "metadata", "name"))}
+        for r in args.resources if r.resource_type == NAMESPACE}
+
+    def scraped(monitor_namespace: str, monitor: Mapping[str, Any]) -> bool:
+        labels = get(monitor, "metadata", "labels", default={})
+        ns_labels = namespace_labels.get(monitor_namespace, {METADATA_NAME: monitor_namespace})
+        return any(_matches_selector(get(p, "spec", "serviceMonitorSelector"), labels)
+                   and _matches_selector(get(p, "spec", "serviceMonitorNamespaceSelector"),
+                                         ns_labels)
+                   for _, p in prometheuses)
+
+    def selects(monitor_namespace: str, monitor: Mapping[str, Any], key: str) -> bool:
+        namespace, _, _ = key.partition("/")
+        spec = get(monitor, "spec", default={})
+        where = get(spec, "namespaceSelector", default={})
+        if get(where, "any") is not True and namespace not in (
+                get(where, "matchNames") or [monitor_namespace]):
+            return False
+        service = services[key]
+        if not _matches_selector(get(spec, "selector"), service["labels"]):
+            return False
+        ports = [get(e, "port") for e in get(spec, "endpoints", default=[])]
+        return any(p in service["ports"] for p in ports)
+
+    for rule in (r for r in args.resources if r.resource_type == PROMETHEUS_RULE):
+        declared = get(rule.props, "metadata", "annotations", SOURCES_ANNOTATION)
+        if not declared:
+            continue
+        for subject, source in json.loads(str(declared)).items():
+            if str(source).startswith("external:"):
+                continue
+            problem = None
+            if source not in services:
+                problem = f"no chart renders its Service {source}"
+            else:
+                selecting = [(ns, m) for ns, m in monitors if selects(ns, m, source)]
+                if not selecting:
+                    problem = f"no ServiceMonitor selects its Service {source} (and a named port)"
+                elif not any(scraped(ns, m) for ns, m in selecting):
+                    problem = (f"Prometheus selects none of the ServiceMonitors of {source}: "
+                               + ", ".join(f"{ns}/{get(m, 'metadata', 'name')}"
+                                           for ns, m in selecting))
+            if problem:
+                yield violation(
+                    "PrometheusRule", rule.name,
+                    f"{subject} reads metrics from {source}, but {problem}: it can never fire",
+                    "enable the chart's metrics and ServiceMonitor for that Service, or correct "
+                    "the alert's source (components/alerts.py)"), rule.urn
+
+
 POLICIES = [
     stack_policy(
         "pod-security-admission",
@@ -346,11 +439,17 @@ POLICIES = [
         "webhook configuration with failurePolicy Fail) intercepts depends on that webhook's "
         "release, or that release on it, so a first install does not race it.",
         enforcement=MANDATORY, severity=HIGH, check=_install_order,
-        remediation="Depend on the webhook's release (Cluster.gate_admission)."),
+        remediation="Depend on the webhook's release (Cluster.add_prerequisite)."),
     stack_policy(
         "workload-identity",
         "Every workload of the Helm releases that calls AWS (platform_guard/identities.json) has "
         "an EKS Pod Identity role in the plan granting what it calls, and nothing more.",
         enforcement=MANDATORY, severity=HIGH, check=_identity,
         remediation="Give the service account a role with exactly the actions it calls."),
+    stack_policy(
+        "scrape-coverage",
+        "Every alert and SLO the platform ships reads metrics from a Service (its declared "
+        "source) that a rendered chart creates, a ServiceMonitor selects and Prometheus scrapes.",
+        enforcement=MANDATORY, severity=HIGH, check=_scrape_coverage,
+        remediation="Enable the chart's metrics and ServiceMonitor for the alert's source."),
 ]
