@@ -90,3 +90,12 @@ def test_a_missing_action_and_an_extra_one_are_refused(rendered):
     messages = _messages(_changed(dev, lambda r: True, _edit_policy("dev-vault", add_key_admin)))
     assert messages == ["IAM role 'dev-vault': role 'dev-vault' of vault/vault grants more than "
                         "vault calls: kms:*. Fix: remove them (least privilege)"]
+
+
+def test_an_add_on_role_without_its_managed_policy_is_refused(rendered):
+    prod = rendered["prod"]
+    changed = _changed(prod, lambda r: not (
+        r.type == runtime.ROLE_POLICY_ATTACHMENT and r.name == "prod-ebs-csi-AmazonEBSCSIDriverPolicy"))
+    (message,) = _messages(changed)
+    assert message.startswith("IAM role 'prod-ebs-csi': role of the aws-ebs-csi-driver add-on "
+                              "lacks AmazonEBSCSIDriverPolicy")

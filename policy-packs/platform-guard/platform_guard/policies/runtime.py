@@ -285,6 +285,7 @@ def _identity(args: StackValidationArgs, config: dict[str, Any]):
     releases = rendered.releases(args)
     if releases is None:
         args.not_applicable(rendered.NOT_RENDERED)
+    yield from _addon_identities(args)
     declared = identities()["workloads"]
     associations = [r for r in args.resources if r.resource_type == ASSOCIATION]
     for release in releases:
@@ -442,8 +443,9 @@ POLICIES = [
         remediation="Depend on the webhook's release (Cluster.add_prerequisite)."),
     stack_policy(
         "workload-identity",
-        "Every workload of the Helm releases that calls AWS (platform_guard/identities.json) has "
-        "an EKS Pod Identity role in the plan granting what it calls, and nothing more.",
+        "Every workload of the Helm releases and every EKS add-on that calls AWS "
+        "(platform_guard/identities.json) has a role in the plan granting what it calls, and "
+        "nothing more.",
         enforcement=MANDATORY, severity=HIGH, check=_identity,
         remediation="Give the service account a role with exactly the actions it calls."),
     stack_policy(
@@ -453,3 +455,39 @@ POLICIES = [
         enforcement=MANDATORY, severity=HIGH, check=_scrape_coverage,
         remediation="Enable the chart's metrics and ServiceMonitor for the alert's source."),
 ]
+
+
+ADDON = "aws:eks/addon:Addon"
+
+
+def _addon_identities(args: StackValidationArgs):
+    """The EKS add-ons that call AWS: a role (IRSA or Pod Identity) with exactly the AWS managed
+    policy AWS documents for each."""
+    declared = identities()["addons"]
+    for addon in (r for r in args.resources if r.resource_type == ADDON):
+        name = str(get(addon.props, "addonName", default=""))
+        if name not in declared:
+            continue
+        need = declared[name]
+        roles = [*(addon.property_dependencies.get("serviceAccountRoleArn") or []),
+                 *(addon.property_dependencies.get("podIdentityAssociations") or [])]
+        if not roles:
+            yield violation("EKS add-on", addon.name,
+                            f"{name} calls AWS as {need['serviceAccount']} but has no role "
+                            "(serviceAccountRoleArn or a Pod Identity association)",
+                            f"give it a role with {', '.join(need['managedPolicies'])}"), addon.urn
+            continue
+        for role in roles:
+            actions, managed = _granted(role, args.resources)
+            names = {arn.rsplit("/", 1)[-1] for arn in managed}
+            missing = sorted(set(need["managedPolicies"]) - names)
+            extra = sorted(names - set(need["managedPolicies"])) + sorted(actions)
+            if missing:
+                yield violation("IAM role", role.name,
+                                f"role of the {name} add-on lacks {', '.join(missing)} "
+                                f"({need['source']})", "attach it"), role.urn
+            if extra:
+                yield violation("IAM role", role.name,
+                                f"role of the {name} add-on grants more than "
+                                f"{', '.join(need['managedPolicies'])}: {', '.join(extra)}",
+                                "remove them (least privilege)"), role.urn
