@@ -55,6 +55,7 @@ def policy_config(cfg: PlatformConfig) -> dict[str, Any]:
         "on-demand-nodes-outside-prod": {"production": production},
         "allowed-instance-families": {"families": list(cfg.cluster.allowed_instance_families)},
         "prod-data-protection": {"production": production, "minBackupRetentionDays": 14},
+        "node-capacity": {"production": production},
     }
 
 
@@ -250,6 +251,14 @@ class _PolicyRun:
             self._attempt(lambda: policy.validate(args, self._reporter(None)), None)
 
 
+def rendered_releases(evaluation: Evaluation) -> dict[str, rendered.Release]:
+    """An evaluation's rendered releases as the pack's policies take them, by Release URN."""
+    return {r.resource.urn: rendered.Release(
+        urn=r.resource.urn, name=r.release, namespace=r.namespace,
+        chart=f"{r.chart.name} {r.chart.version}", objects=[o.object for o in r.objects])
+        for r in evaluation.rendered}
+
+
 def check_evaluation(evaluation: Evaluation, config: Mapping[str, Any] | None = None,
                      policies: Iterable[Policy] = ALL) -> GuardReport:
     """Run platform-guard over an evaluation with its stack's policy config (or `config`)."""
@@ -258,10 +267,7 @@ def check_evaluation(evaluation: Evaluation, config: Mapping[str, Any] | None = 
         config = policy_config(evaluation.config)
     # The objects inside the Helm releases, when the review rendered them: what CrossGuard never
     # sees for real, handed to the policies that check what the platform would start.
-    releases = {r.resource.urn: rendered.Release(
-        urn=r.resource.urn, name=r.release, namespace=r.namespace,
-        chart=f"{r.chart.name} {r.chart.version}", objects=[o.object for o in r.objects])
-        for r in evaluation.rendered}
+    releases = rendered_releases(evaluation)
     resources = [from_recording(r) for r in evaluation.resources]
     if not releases:
         return check(resources, config, policies)

@@ -20,7 +20,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from platformctl.guard import GuardReport, Verdict
-from platformctl.harness import Evaluation, mask_secrets
+from platformctl.harness import Evaluation, mask_secrets, unwrap_secrets
 
 SCHEMA = "platformctl.review/v1"
 
@@ -85,6 +85,27 @@ def rendered_section(evaluation: Evaluation) -> dict[str, Any]:
     return {"object_count": sum(r["object_count"] for r in releases), "releases": releases}
 
 
+def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """Pods, CPU and memory requested against what the node groups hold (platform_guard.capacity,
+    the same computation as the node-capacity policy); empty until the releases are rendered."""
+    if not evaluation.rendered:
+        return []
+    assert evaluation.config is not None
+    from platform_guard import capacity
+
+    from platformctl.guard import rendered_releases
+
+    scenarios = capacity.plan([(r.type, unwrap_secrets(r.inputs)) for r in evaluation.resources],
+                              rendered_releases(evaluation).values(),
+                              evaluation.config.preset == "prod")
+    return [{"scenario": s.label, "nodes": s.nodes, "fits": s.fits,
+             "pods": {"requested": s.pods[0], "allocatable": s.pods[1]},
+             "cpu_millicores": {"requested": round(s.cpu_m[0]), "allocatable": round(s.cpu_m[1])},
+             "memory_mib": {"requested": round(s.memory_mib[0]),
+                            "allocatable": round(s.memory_mib[1])},
+             "requests_unknown": list(s.unknown)} for s in scenarios]
+
+
 def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport) -> dict[str, Any]:
     cfg = evaluation.config
     assert cfg is not None
@@ -142,6 +163,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             "not_applicable_count": len(guard.not_applicable),
         },
         "rendered": rendered_section(evaluation),
+        "capacity": capacity_section(evaluation),
         "warnings": list(evaluation.warnings),
         "diff": None,
     }
@@ -320,6 +342,7 @@ def render_text(doc: Mapping[str, Any], console: Console) -> None:
     console.print(types)
     console.print()
     render_releases_text(doc, console)
+    render_capacity_text(doc, console)
     outputs = Table(title="Stack outputs", title_justify="left", show_edge=False)
     outputs.add_column("output")
     outputs.add_column("value", overflow="fold")
@@ -384,6 +407,34 @@ def render_releases_text(doc: Mapping[str, Any], console: Console) -> None:
         if r["placeholders"]:
             console.print(Text(f"  {r['release']}: rendered with placeholders for "
                                f"{', '.join(r['placeholders'])}", style="dim"))
+    console.print()
+
+
+def _capacity_cell(pair: Mapping[str, float], unit: str = "") -> str:
+    used, held = pair["requested"], pair["allocatable"]
+    return f"{used:,.0f}{unit} / {held:,.0f}{unit} ({held - used:+,.0f})"
+
+
+def render_capacity_text(doc: Mapping[str, Any], console: Console) -> None:
+    """Pods, CPU and memory requested against allocatable, per scenario."""
+    rows = doc.get("capacity") or []
+    if not rows:
+        return
+    table = Table(title="Capacity: requested / allocatable (headroom)", title_justify="left",
+                  show_edge=False)
+    for column in ("scenario", "nodes", "pods", "CPU", "memory", ""):
+        table.add_column(column, justify="left" if column in ("scenario", "") else "right")
+    for row in rows:
+        table.add_row(row["scenario"], str(row["nodes"]), _capacity_cell(row["pods"]),
+                      _capacity_cell(row["cpu_millicores"], "m"),
+                      _capacity_cell(row["memory_mib"], " MiB"),
+                      Text("fits", style="green") if row["fits"]
+                      else Text("does not fit", style="bold red"))
+    console.print(table)
+    unknown = sorted({u for row in rows for u in row["requests_unknown"]})
+    if unknown:
+        console.print(Text(f"  requests not known (counted as pod slots only): "
+                           f"{', '.join(unknown)}", style="dim"))
     console.print()
 
 
@@ -514,6 +565,15 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         out += [f"| `{r['release']}` | `{r['namespace']}` | {r['chart']} {r['version']} | "
                 f"{r['object_count']} | {_top_kinds(r['object_counts'])} |"
                 for r in section["releases"]]
+        out += ["", "</details>", ""]
+    if doc.get("capacity"):
+        out += ["<details><summary>Capacity: "
+                + ", ".join(f"{r['scenario']} {'fits' if r['fits'] else '**does not fit**'}"
+                            for r in doc["capacity"]) + "</summary>", "",
+                "| scenario | nodes | pods | CPU (m) | memory (MiB) |", "|---|---:|---:|---:|---:|"]
+        out += [f"| {r['scenario']} | {r['nodes']} | {_capacity_cell(r['pods'])} | "
+                f"{_capacity_cell(r['cpu_millicores'])} | {_capacity_cell(r['memory_mib'])} |"
+                for r in doc["capacity"]]
         out += ["", "</details>", ""]
     out += ["<details><summary>Plan: "
             f"{doc['resource_count']} resources</summary>", "",

@@ -23,13 +23,17 @@ def evaluations() -> dict[str, Evaluation]:
 @pytest.fixture(scope="session")
 def rendered(evaluations) -> dict[str, Evaluation]:
     """The real stacks with their Helm releases rendered by the real helm (cached between runs
-    under the platformctl cache directory)."""
+    under the platformctl cache directory). Copies: `evaluations` stay unrendered, so what a
+    test of them sees does not depend on which tests ran before it."""
+    import dataclasses
+
     from platformctl import rendering
 
-    for evaluation in evaluations.values():
-        if not evaluation.rendered:
-            rendering.render(evaluation)
-    return evaluations
+    copies = {name: dataclasses.replace(evaluation, rendered=[])
+              for name, evaluation in evaluations.items()}
+    for evaluation in copies.values():
+        rendering.render(evaluation)
+    return copies
 
 
 @pytest.fixture(scope="session")

@@ -69,6 +69,16 @@ ALERTS_RULE = resource("kubernetes:monitoring.coreos.com/v1:PrometheusRule", {"m
         {"ExporterDown": "apps/exporter"})}}}, name="alerts")
 
 
+NODES = resource("aws:eks/nodeGroup:NodeGroup", {"nodeGroupName": "system", "instanceTypes": [
+    "t4g.medium"], "scalingConfig": {"minSize": 3, "maxSize": 3, "desiredSize": 3}}, name="nodes")
+
+
+def deployment_body(name: str, replicas: int) -> dict[str, Any]:
+    return {"kind": "Deployment", "metadata": {"name": name}, "spec": {"replicas": replicas,
+            "template": {"spec": {"containers": [{"name": name, "resources": {
+                "requests": {"cpu": "50m", "memory": "64Mi"}}}]}}}}
+
+
 def vault_identity(actions: list[str]) -> list[GuardResource]:
     """The vault release (its service account rendered), its role with `actions`, the
     association of the role with the service account."""
@@ -223,6 +233,11 @@ CASES: dict[str, tuple[dict[str, Any], list[GuardResource], list[GuardResource]]
         {},
         [release("exporter", [EXPORTER_SERVICE, EXPORTER_MONITOR, PROMETHEUS_CR]), ALERTS_RULE],
         [release("unscraped", [EXPORTER_SERVICE, PROMETHEUS_CR]), ALERTS_RULE],
+    ),
+    "node-capacity": (
+        {"production": True},
+        [NODES, release("small", [deployment_body("api", 10)])],
+        [NODES, release("large", [deployment_body("api", 40)])],
     ),
     "pod-security-admission": (
         {},

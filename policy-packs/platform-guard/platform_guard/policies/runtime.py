@@ -16,8 +16,16 @@ from typing import Any
 
 from pulumi_policy import StackValidationArgs
 
-from platform_guard import podsecurity, rendered
-from platform_guard.policies._base import HIGH, MANDATORY, get, stack_policy, violation
+from platform_guard import capacity, podsecurity, rendered
+from platform_guard.policies._base import (
+    ADVISORY,
+    HIGH,
+    MANDATORY,
+    PRODUCTION,
+    get,
+    stack_policy,
+    violation,
+)
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 
@@ -426,35 +434,6 @@ def _scrape_coverage(args: StackValidationArgs, config: dict[str, Any]):
                     "the alert's source (components/alerts.py)"), rule.urn
 
 
-POLICIES = [
-    stack_policy(
-        "pod-security-admission",
-        "Every pod the platform starts (the Helm releases' rendered workloads) is admitted by its "
-        "namespace's Pod Security level (`pod-security.kubernetes.io/enforce`), per the Pod "
-        "Security Standards.",
-        enforcement=MANDATORY, severity=HIGH, check=_pod_security,
-        remediation="Meet the namespace's Pod Security level in the chart values."),
-    stack_policy(
-        "webhook-install-order",
-        "Whatever creates objects that a fail-closed admission webhook (a Helm release's rendered "
-        "webhook configuration with failurePolicy Fail) intercepts depends on that webhook's "
-        "release, or that release on it, so a first install does not race it.",
-        enforcement=MANDATORY, severity=HIGH, check=_install_order,
-        remediation="Depend on the webhook's release (Cluster.add_prerequisite)."),
-    stack_policy(
-        "workload-identity",
-        "Every workload of the Helm releases and every EKS add-on that calls AWS "
-        "(platform_guard/identities.json) has a role in the plan granting what it calls, and "
-        "nothing more.",
-        enforcement=MANDATORY, severity=HIGH, check=_identity,
-        remediation="Give the service account a role with exactly the actions it calls."),
-    stack_policy(
-        "scrape-coverage",
-        "Every alert and SLO the platform ships reads metrics from a Service (its declared "
-        "source) that a rendered chart creates, a ServiceMonitor selects and Prometheus scrapes.",
-        enforcement=MANDATORY, severity=HIGH, check=_scrape_coverage,
-        remediation="Enable the chart's metrics and ServiceMonitor for the alert's source."),
-]
 
 
 ADDON = "aws:eks/addon:Addon"
@@ -491,3 +470,66 @@ def _addon_identities(args: StackValidationArgs):
                                 f"role of the {name} add-on grants more than "
                                 f"{', '.join(need['managedPolicies'])}: {', '.join(extra)}",
                                 "remove them (least privilege)"), role.urn
+
+
+# -- capacity ----------------------------------------------------------------------------------
+
+def _node_capacity(args: StackValidationArgs, config: dict[str, Any]):
+    releases = rendered.releases(args)
+    if releases is None:
+        args.not_applicable(rendered.NOT_RENDERED)
+    resources = [(r.resource_type, r.props) for r in args.resources
+                 if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
+    for found in capacity.plan(resources, releases, bool(config.get("production"))):
+        if found.fits:
+            continue
+        over = [label for label, (used, held) in (("pods", found.pods), ("CPU", found.cpu_m),
+                                                  ("memory", found.memory_mib)) if used > held]
+        yield violation(
+            "stack", "node groups",
+            f"{found.label} ({found.nodes} node(s)) the platform's pods do not fit: "
+            f"{found.short()} requested vs allocatable; short of {', '.join(over)}"
+            + (f" ({len(found.unknown)} workloads without known requests counted as slots only)"
+               if found.unknown else ""),
+            "enable VPC CNI prefix delegation (pods), or raise the node groups' minimum size or "
+            "instance type (CPU, memory), within the budget"), None
+
+
+POLICIES = [
+    stack_policy(
+        "pod-security-admission",
+        "Every pod the platform starts (the Helm releases' rendered workloads) is admitted by its "
+        "namespace's Pod Security level (`pod-security.kubernetes.io/enforce`), per the Pod "
+        "Security Standards.",
+        enforcement=MANDATORY, severity=HIGH, check=_pod_security,
+        remediation="Meet the namespace's Pod Security level in the chart values."),
+    stack_policy(
+        "webhook-install-order",
+        "Whatever creates objects that a fail-closed admission webhook (a Helm release's rendered "
+        "webhook configuration with failurePolicy Fail) intercepts depends on that webhook's "
+        "release, or that release on it, so a first install does not race it.",
+        enforcement=MANDATORY, severity=HIGH, check=_install_order,
+        remediation="Depend on the webhook's release (Cluster.add_prerequisite)."),
+    stack_policy(
+        "workload-identity",
+        "Every workload of the Helm releases and every EKS add-on that calls AWS "
+        "(platform_guard/identities.json) has a role in the plan granting what it calls, and "
+        "nothing more.",
+        enforcement=MANDATORY, severity=HIGH, check=_identity,
+        remediation="Give the service account a role with exactly the actions it calls."),
+    stack_policy(
+        "scrape-coverage",
+        "Every alert and SLO the platform ships reads metrics from a Service (its declared "
+        "source) that a rendered chart creates, a ServiceMonitor selects and Prometheus scrapes.",
+        enforcement=MANDATORY, severity=HIGH, check=_scrape_coverage,
+        remediation="Enable the chart's metrics and ServiceMonitor for the alert's source."),
+    # Advisory while the shipped stacks do not fit their nodes yet (the "will it run" issue
+    # makes them fit, then this becomes mandatory).
+    stack_policy(
+        "node-capacity",
+        "The pods the platform schedules (rendered workloads, operator-made pods, DaemonSets per "
+        "node, EKS add-ons) fit the node groups at their minimum size, and in production with one "
+        "node lost: pods, CPU and memory requests against allocatable.",
+        enforcement=ADVISORY, severity=HIGH, check=_node_capacity, config=PRODUCTION,
+        remediation="Enable VPC CNI prefix delegation or resize the node groups."),
+]
