@@ -28,8 +28,24 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.fixture(scope="module")
+def one_review_per_stack():
+    """The real stacks' review documents, computed once for the format tests: each format is
+    rendered from the same document (the CLI path is exercised all the same)."""
+    import copy
+    import functools
+
+    original = cli.review_document
+    cached = functools.cache(original)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "review_document", lambda stack, project_dir: copy.deepcopy(
+            cached(stack, project_dir)) if stack in ("dev", "prod") else original(
+                stack, project_dir))
+        yield
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_json_follows_the_documented_schema(capsys, stack, evaluations):
+def test_json_follows_the_documented_schema(capsys, stack, evaluations, one_review_per_stack):
     code, out, _ = run(capsys, "review", stack, "--format", "json")
     assert code == 0
     doc = json.loads(out)
@@ -46,7 +62,7 @@ def test_json_follows_the_documented_schema(capsys, stack, evaluations):
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_markdown_is_a_pr_comment(capsys, stack):
+def test_markdown_is_a_pr_comment(capsys, stack, one_review_per_stack):
     code, out, _ = run(capsys, "review", stack, "--format", "markdown")
     assert code == 0
     assert out.startswith(f"### `{stack}`: **Passes** platform-guard, ${TOTALS[stack]:,.2f}/month")
@@ -57,7 +73,7 @@ def test_markdown_is_a_pr_comment(capsys, stack):
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_text_is_a_terminal_report(capsys, stack):
+def test_text_is_a_terminal_report(capsys, stack, one_review_per_stack):
     code, out, _ = run(capsys, "review", stack)
     assert code == 0
     assert f"Offline plan of {stack}" in out and "Monthly cost estimate" in out
