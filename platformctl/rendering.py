@@ -462,17 +462,22 @@ def _comparable(documents: list[dict[str, Any]]) -> str:
 
 
 def ignored_values(evaluation: Evaluation, resource: RecordedResource,
-                   root: Path | None = None) -> list[str]:
+                   root: Path | None = None,
+                   known_read: set[tuple[str, str]] | None = None) -> list[str]:
     """Value paths a release sets that its chart ignores (helm never says): for each path the
     chart's defaults do not declare, the value is changed (or, for a map, taken out), and if the
     rendering stays the same, the chart never read it (a misspelt or renamed key). The trial
-    renders are cached like any other."""
+    renders are cached like any other. `known_read`, if given, holds (chart, path) pairs already
+    shown to be read (skipped) and receives those shown here."""
     job = _job(resource, root or charts.PROJECT_ROOT)
     kube_version = kube_version_of(evaluation)
     cache_dir = helmbin.cache_dir() / "renders"
-    flagged = unknown_values(job.values, chart_defaults(job.chart), paths=True)
+    known = known_read if known_read is not None else set()
+    flagged = [p for p in unknown_values(job.values, chart_defaults(job.chart), paths=True)
+               if (job.chart.name, ".".join(p)) not in known]
     if not flagged:
         return []
+
     def rendering_of(values: Mapping[str, Any]) -> str:
         trial = dataclasses.replace(job, values=dict(values))
         return _comparable(_cached_or_rendered(trial, kube_version, (), cache_dir)[0])
@@ -480,4 +485,6 @@ def ignored_values(evaluation: Evaluation, resource: RecordedResource,
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         reference, *trials = pool.map(
             rendering_of, [job.values, *(_trial(job.values, p) for p in flagged)])
-    return [".".join(p) for p, trial in zip(flagged, trials, strict=True) if trial == reference]
+    ignored = [".".join(p) for p, trial in zip(flagged, trials, strict=True) if trial == reference]
+    known.update((job.chart.name, ".".join(p)) for p in flagged if ".".join(p) not in ignored)
+    return ignored
