@@ -187,7 +187,10 @@ def _changed_keys(before: Any, after: Any, path: str = "", depth: int = 2) -> li
 
 
 def _violation_key(v: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (v["policy"], v["resource_type"], v["resource_name"])
+    # A stack-level verdict has no resource: what its message names before the first colon
+    # tells two of one policy apart (node-capacity's scenarios), numbers after it may change.
+    subject = v["message"].split(":", 1)[0] if v["resource_name"] is None else ""
+    return (v["policy"], v["resource_type"], v["resource_name"], subject)
 
 
 def _dollars(amount: float) -> str:

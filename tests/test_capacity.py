@@ -63,3 +63,19 @@ def test_today_prod_schedules_more_pods_than_its_nodes_hold(rendered):
     (minimum, lost) = review.capacity_section(rendered["prod"])
     assert minimum["pods"] == {"requested": 58, "allocatable": 51}
     assert lost["pods"]["allocatable"] == 34 and not lost["fits"]
+
+
+def test_the_base_diff_tells_the_two_prod_scenarios_apart():
+    def doc(*messages):
+        return {"resources": [], "cost": {"lines": []}, "total_monthly_usd": 0.0,
+                "policies": {"mandatory": [], "advisory": [
+                    {"policy": "node-capacity", "resource_type": None, "resource_name": None,
+                     "message": m} for m in messages]}}
+
+    lost = "stack 'node groups one node lost': with 2 node(s) the platform's pods do not fit"
+    minimum = "stack 'node groups at minimum size': with 3 node(s) the platform's pods do not fit"
+    change = review.diff(doc(), doc(minimum, lost))
+    assert [v["message"] for v in change["violations"]["new"]] == sorted([minimum, lost])
+    # ...and a verdict whose numbers change is not reported as resolved and new.
+    assert review.diff(doc(minimum + ": 58 of 51"), doc(minimum + ": 59 of 51"))[
+        "violations"] == {"new": [], "resolved": []}

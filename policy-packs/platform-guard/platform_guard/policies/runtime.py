@@ -486,8 +486,8 @@ def _node_capacity(args: StackValidationArgs, config: dict[str, Any]):
         over = [label for label, (used, held) in (("pods", found.pods), ("CPU", found.cpu_m),
                                                   ("memory", found.memory_mib)) if used > held]
         yield violation(
-            "stack", "node groups",
-            f"{found.label} ({found.nodes} node(s)) the platform's pods do not fit: "
+            "stack", f"node groups {found.label}",
+            f"with {found.nodes} node(s) the platform's pods do not fit: "
             f"{found.short()} requested vs allocatable; short of {', '.join(over)}"
             + (f" ({len(found.unknown)} workloads without known requests counted as slots only)"
                if found.unknown else ""),
