@@ -55,19 +55,20 @@ class CrdIndex:
         return cls((o for r in rendered for o in r.objects),
                    {r.resource.name: f"{r.chart.name} {r.chart.version}" for r in rendered})
 
-    def crd(self, api_version: str, kind: str) -> Crd:
+    def _find(self, api_version: str, kind: str) -> Crd | None:
         group, _, version = api_version.rpartition("/")
         crd = self.crds.get((group, kind))
-        if crd is None or version not in crd.schemas:
-            installed = sorted(f"{g}/{k}" for g, k in self.crds)
+        return crd if crd is not None and version in crd.schemas else None
+
+    def crd(self, api_version: str, kind: str) -> Crd:
+        crd = self._find(api_version, kind)
+        if crd is None:
             raise UnknownKind(f"{api_version} {kind}: no chart the platform installs serves it "
-                              f"(CRDs installed: {len(installed)})")
+                              f"(CRDs installed: {len(self.crds)})")
         return crd
 
     def serves(self, api_version: str, kind: str) -> bool:
-        group, _, version = api_version.rpartition("/")
-        crd = self.crds.get((group, kind))
-        return crd is not None and version in crd.schemas
+        return self._find(api_version, kind) is not None
 
     def errors(self, body: Mapping[str, Any]) -> list[str]:
         """What the API server's schema check would refuse in `body`, one line each ([] if valid)."""
@@ -82,6 +83,3 @@ class CrdIndex:
         return sorted(
             f"{'.'.join(map(str, e.absolute_path)) or '(object)'}: {e.message}"
             for e in self._validators[key].iter_errors(dict(body)))
-
-    def served(self) -> list[str]:
-        return sorted(f"{c.group}/{v}/{c.kind}" for c in self.crds.values() for v in c.schemas)

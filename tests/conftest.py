@@ -50,6 +50,18 @@ def stack(request, evaluations) -> Evaluation:
     return evaluations[request.param]
 
 
+def with_resources(evaluation: Evaluation, resources: list) -> Evaluation:
+    """A copy of a rendered evaluation with other resource records (a seeded defect), its
+    rendered releases pointing at the new records of their Release resources."""
+    import dataclasses
+
+    changed = dataclasses.replace(evaluation, resources=resources)
+    by_urn = changed.by_urn()
+    changed.rendered = [dataclasses.replace(release, resource=by_urn[release.resource.urn])
+                        for release in evaluation.rendered]
+    return changed
+
+
 def stack_config(name: str = "dev") -> dict[str, Any]:
     """The `config:` mapping of a real stack file, to derive mutants from."""
     return yaml.safe_load((REPO / f"Pulumi.{name}.yaml").read_text())["config"]

@@ -10,6 +10,7 @@ from platform_guard.policies import runtime
 
 from platformctl.guard import check_evaluation
 from platformctl.harness import Evaluation
+from tests.conftest import with_resources
 
 POLICY = "workload-identity"
 
@@ -32,12 +33,7 @@ def test_the_load_balancer_controller_gets_upstreams_actions_less_waf_and_shield
 
 
 def _changed(evaluation: Evaluation, keep, edit=lambda r: r) -> Evaluation:
-    resources = [edit(r) for r in evaluation.resources if keep(r)]
-    changed = dataclasses.replace(evaluation, resources=resources)
-    by_urn = changed.by_urn()
-    changed.rendered = [dataclasses.replace(rel, resource=by_urn[rel.resource.urn])
-                        for rel in evaluation.rendered]
-    return changed
+    return with_resources(evaluation, [edit(r) for r in evaluation.resources if keep(r)])
 
 
 def _messages(evaluation: Evaluation) -> list[str]:

@@ -7,6 +7,7 @@ import dataclasses
 
 from platformctl.guard import check_evaluation
 from platformctl.harness import Evaluation
+from tests.conftest import with_resources
 
 POLICY = "webhook-install-order"
 
@@ -31,12 +32,8 @@ def test_the_cluster_services_come_first_then_gatekeeper_then_the_rest(rendered)
 
 
 def _without_dependencies(evaluation: Evaluation, name: str) -> Evaluation:
-    resources = [dataclasses.replace(r, dependencies=[]) if r.name == name else r
-                 for r in evaluation.resources]
-    changed = dataclasses.replace(evaluation, resources=resources)
-    changed.rendered = [dataclasses.replace(release, resource=changed.by_urn()[
-        release.resource.urn]) for release in evaluation.rendered]
-    return changed
+    return with_resources(evaluation, [dataclasses.replace(r, dependencies=[])
+                                       if r.name == name else r for r in evaluation.resources])
 
 
 def test_a_release_that_no_longer_waits_for_the_load_balancer_controller_is_refused(rendered):

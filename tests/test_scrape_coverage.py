@@ -11,6 +11,7 @@ from components import alerts
 from components.observability import METRIC_SOURCES_ANNOTATION
 from platformctl.guard import check_evaluation
 from platformctl.harness import Evaluation
+from tests.conftest import with_resources
 
 POLICY = "scrape-coverage"
 
@@ -67,6 +68,6 @@ def test_a_source_no_chart_renders_is_refused(rendered):
         metadata["annotations"] = {METRIC_SOURCES_ANNOTATION: json.dumps(sources)}
         return dataclasses.replace(resource, inputs={**resource.inputs, "metadata": metadata})
 
-    changed = dataclasses.replace(dev, resources=[edit(r) for r in dev.resources])
+    changed = with_resources(dev, [edit(r) for r in dev.resources])
     (verdict,) = check_evaluation(changed).of(POLICY)
     assert "no chart renders its Service vault/vault-metrics" in verdict.message

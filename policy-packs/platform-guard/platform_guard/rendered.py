@@ -52,11 +52,11 @@ def provided(releases: Mapping[str, Release]) -> Iterator[None]:
         _PROVIDED.pop()
 
 
-def releases(args: StackValidationArgs) -> list[Release] | None:
-    """The rendered releases of this stack's Release resources, or None when nothing rendered
-    them (the Pulumi CLI): the caller then reports `not_applicable`."""
+def releases(args: StackValidationArgs) -> list[Release]:
+    """The rendered releases of this stack's Release resources. When nothing rendered them (the
+    Pulumi CLI), the calling policy is reported not applicable (`args.not_applicable` raises)."""
     if not _PROVIDED:
-        return None
+        args.not_applicable(NOT_RENDERED)
     known = _PROVIDED[-1]
     return [known[r.urn] for r in args.resources
             if r.resource_type == RELEASE_TYPE and r.urn in known]

@@ -30,26 +30,35 @@ from platform_guard.policies._base import (
 NAMESPACE = "kubernetes:core/v1:Namespace"
 
 
-def _levels(args: StackValidationArgs,
-            releases: list[rendered.Release]) -> dict[str, str]:
-    """Each namespace's enforced Pod Security level (a namespace without the label: privileged,
-    the API server's default)."""
-    levels: dict[str, str] = {}
-    bodies: list[Mapping[str, Any]] = [r.props for r in args.resources if r.resource_type == NAMESPACE]
-    bodies += [o for release in releases for o in release.objects if o.get("kind") == "Namespace"]
-    for body in bodies:
-        name = get(body, "metadata", "name")
-        if name:
-            levels[str(name)] = str(get(body, "metadata", "labels", podsecurity.LEVEL_LABEL,
-                                        default="privileged"))
-    return levels
+METADATA_NAME = "kubernetes.io/metadata.name"  # the label the API server puts on every namespace
+
+
+class _Namespaces(dict[str, dict[str, Any]]):
+    """The labels of each namespace the plan or a release creates, with the one the API server
+    adds; a namespace created elsewhere (kube-system, ...) has only that one."""
+
+    def __init__(self, args: StackValidationArgs, releases: list[rendered.Release]):
+        super().__init__()
+        bodies: list[Mapping[str, Any]] = [r.props for r in args.resources
+                                           if r.resource_type == NAMESPACE]
+        bodies += [o for rel in releases for o in rel.objects if o.get("kind") == "Namespace"]
+        for body in bodies:
+            name = get(body, "metadata", "name")
+            if name:
+                self[str(name)] = {**dict(get(body, "metadata", "labels", default={})),
+                                   METADATA_NAME: str(name)}
+
+    def labels(self, name: str) -> Mapping[str, Any]:
+        return self.get(name) or {METADATA_NAME: name}
+
+    def pod_security(self, name: str) -> str:
+        """The enforced Pod Security level (without the label: privileged, the default)."""
+        return str(self.labels(name).get(podsecurity.LEVEL_LABEL, "privileged"))
 
 
 def _pod_security(args: StackValidationArgs, config: dict[str, Any]):
     releases = rendered.releases(args)
-    if releases is None:
-        args.not_applicable(rendered.NOT_RENDERED)
-    levels = _levels(args, releases)
+    namespaces = _Namespaces(args, releases)
     for release in releases:
         for body in release.objects:
             found = podsecurity.pod_template(body)
@@ -57,7 +66,7 @@ def _pod_security(args: StackValidationArgs, config: dict[str, Any]):
                 continue
             prefix, template = found
             namespace = release.namespace_of(body) or "default"
-            level = levels.get(namespace, "privileged")
+            level = namespaces.pod_security(namespace)
             problems = podsecurity.findings(template, level)
             if not problems:
                 continue
@@ -72,12 +81,9 @@ def _pod_security(args: StackValidationArgs, config: dict[str, Any]):
                 "capabilities drop ALL), or lower the namespace's level with a reason"), release.urn
 
 
-
-
 # -- install order: fail-closed webhooks --------------------------------------------------------
 
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
-METADATA_NAME = "kubernetes.io/metadata.name"  # the label the API server puts on every namespace
 
 
 def _plural(kind: str) -> str:
@@ -135,7 +141,7 @@ class _Webhook:
     webhook: Mapping[str, Any]
 
     def intercepts(self, body: Mapping[str, Any], namespace: str | None,
-                   namespace_labels: Mapping[str, Mapping[str, Any]]) -> bool:
+                   namespaces: _Namespaces) -> bool:
         api_version = str(body.get("apiVersion", ""))
         group, _, version = api_version.rpartition("/")
         kind = str(body.get("kind", ""))
@@ -152,7 +158,7 @@ class _Webhook:
         if namespace is None:
             return True  # namespaceSelector does not apply to other cluster-scoped objects
         return _matches_selector(self.webhook.get("namespaceSelector"),
-                                 namespace_labels.get(namespace, {METADATA_NAME: namespace}))
+                                 namespaces.labels(namespace))
 
 
 def _fail_closed_webhooks(releases: list[rendered.Release]) -> list[_Webhook]:
@@ -200,8 +206,6 @@ def _waits_for(resource, target_urn: str, children: Mapping[str, list]) -> bool:
 
 def _install_order(args: StackValidationArgs, config: dict[str, Any]):
     releases = rendered.releases(args)
-    if releases is None:
-        args.not_applicable(rendered.NOT_RENDERED)
     webhooks = _fail_closed_webhooks(releases)
     if not webhooks:
         return
@@ -210,13 +214,7 @@ def _install_order(args: StackValidationArgs, config: dict[str, Any]):
     for r in args.resources:
         if r.parent is not None:
             children.setdefault(r.parent.urn, []).append(r)
-    namespace_labels: dict[str, dict[str, Any]] = {}
-    for body in [r.props for r in args.resources if r.resource_type == NAMESPACE] + [
-            o for rel in releases for o in rel.objects if o.get("kind") == "Namespace"]:
-        name = get(body, "metadata", "name")
-        if name:
-            namespace_labels[str(name)] = {**dict(get(body, "metadata", "labels", default={})),
-                                           METADATA_NAME: str(name)}
+    namespaces = _Namespaces(args, releases)
     # Who creates what: each release its rendered objects, each Kubernetes resource itself.
     creators: list[tuple[Any, str, list[tuple[Mapping[str, Any], str | None]]]] = []
     for release in releases:
@@ -234,7 +232,7 @@ def _install_order(args: StackValidationArgs, config: dict[str, Any]):
             if creator.urn == webhook.release.urn:
                 continue  # helm installs a release's own webhooks after its other objects
             hit = next(((o, ns) for o, ns in objects
-                        if webhook.intercepts(o, ns, namespace_labels)), None)
+                        if webhook.intercepts(o, ns, namespaces)), None)
             if hit is None or _waits_for(creator, webhook.release.urn, children) or _waits_for(
                     by_urn[webhook.release.urn], creator.urn, children):
                 continue  # after the webhook serves, or done before it exists
@@ -291,8 +289,6 @@ def _covers(patterns: set[str], action: str) -> bool:
 
 def _identity(args: StackValidationArgs, config: dict[str, Any]):
     releases = rendered.releases(args)
-    if releases is None:
-        args.not_applicable(rendered.NOT_RENDERED)
     yield from _addon_identities(args)
     declared = identities()["workloads"]
     associations = [r for r in args.resources if r.resource_type == ASSOCIATION]
@@ -362,8 +358,6 @@ BUILT_IN_SERVICES: dict[str, dict[str, Any]] = {
 
 def _scrape_coverage(args: StackValidationArgs, config: dict[str, Any]):
     releases = rendered.releases(args)
-    if releases is None:
-        args.not_applicable(rendered.NOT_RENDERED)
     services: dict[str, dict[str, Any]] = dict(BUILT_IN_SERVICES)
     monitors: list[tuple[str, Mapping[str, Any]]] = []
     prometheuses: list[tuple[str, Mapping[str, Any]]] = []
@@ -382,14 +376,11 @@ def _scrape_coverage(args: StackValidationArgs, config: dict[str, Any]):
     monitors += [(str(get(r.props, "metadata", "namespace", default="default")), r.props)
                  for r in args.resources
                  if r.resource_type == "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"]
-    namespace_labels = {str(get(r.props, "metadata", "name")): {
-        **dict(get(r.props, "metadata", "labels", default={})),
-        METADATA_NAME: str(get(r.props, "metadata", "name"))}
-        for r in args.resources if r.resource_type == NAMESPACE}
+    namespaces = _Namespaces(args, releases)
 
     def scraped(monitor_namespace: str, monitor: Mapping[str, Any]) -> bool:
         labels = get(monitor, "metadata", "labels", default={})
-        ns_labels = namespace_labels.get(monitor_namespace, {METADATA_NAME: monitor_namespace})
+        ns_labels = namespaces.labels(monitor_namespace)
         return any(_matches_selector(get(p, "spec", "serviceMonitorSelector"), labels)
                    and _matches_selector(get(p, "spec", "serviceMonitorNamespaceSelector"),
                                          ns_labels)
@@ -476,8 +467,6 @@ def _addon_identities(args: StackValidationArgs):
 
 def _node_capacity(args: StackValidationArgs, config: dict[str, Any]):
     releases = rendered.releases(args)
-    if releases is None:
-        args.not_applicable(rendered.NOT_RENDERED)
     resources = [(r.resource_type, r.props) for r in args.resources
                  if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
     for found in capacity.plan(resources, releases, bool(config.get("production"))):
