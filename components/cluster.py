@@ -11,16 +11,20 @@
   components give a Kubernetes service account an AWS role.
 * Nodes: managed node groups in the private subnets, launch templates requiring IMDSv2 with a
   hop limit of 1 (pods cannot borrow the node's credentials), encrypted gp3 root volumes,
-  Graviton AMIs for Graviton types. `desiredSize` belongs to the autoscaler after creation.
+  Graviton AMIs for Graviton types, the kubelet's maxPods set in the nodes' NodeConfig. VPC CNI
+  prefix delegation, so addresses do not bound the pods per node. Cluster Autoscaler (a pinned
+  Helm release with its own role) scales each node group between minSize and maxSize; it owns
+  `desiredSize` after creation.
 * EKS add-ons at pinned versions: vpc-cni (network policy enforcement on), kube-proxy and the Pod
   Identity agent before the nodes; CoreDNS and the EBS CSI driver after them.
-* Cluster services: a gp3 encrypted default StorageClass, the AWS Load Balancer Controller and
-  metrics-server (pinned Helm releases), through a Kubernetes provider built from this cluster
-  that later components receive explicitly.
+* Cluster services: a gp3 encrypted default StorageClass, the AWS Load Balancer Controller,
+  metrics-server and Cluster Autoscaler (pinned Helm releases), through a Kubernetes provider
+  built from this cluster that later components receive explicitly.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Mapping, Sequence
 
@@ -34,6 +38,57 @@ from components.tagging import PlatformComponent
 from stacks.config import Cluster as ClusterConfig
 
 AMI_TYPES = {"arm64": "AL2023_ARM_64_STANDARD", "x86_64": "AL2023_x86_64_STANDARD"}
+
+# The vpc-cni add-on's configuration (its JSON schema: `aws eks describe-addon-configuration`).
+VPC_CNI_CONFIGURATION = {
+    # Without this, NetworkPolicies are accepted but not enforced on EKS.
+    "enableNetworkPolicy": "true",
+    "env": {
+        # /28 prefixes instead of single addresses per ENI slot: a t4g.medium holds 242
+        # addresses instead of 17, so pods per node are bounded by the kubelet's maxPods
+        # (NodeGroup.maxPods) and memory, not by the ENIs. Nitro instance types only (all of
+        # the allowed Graviton families are).
+        "ENABLE_PREFIX_DELEGATION": "true",
+        # One spare prefix per node: a new pod does not wait for an EC2 call.
+        "WARM_PREFIX_TARGET": "1",
+    },
+}
+
+# Cluster Autoscaler's image per Kubernetes minor: upstream supports each autoscaler minor with
+# the same Kubernetes minor only (newest patch tags of kubernetes/autoscaler, read 2026-12-02).
+CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.34": "v1.34.5", "1.35": "v1.35.2", "1.36": "v1.36.1"}
+
+_USER_DATA_BOUNDARY = "//platform-nodeconfig//"
+
+
+def node_config_user_data(max_pods: int) -> str:
+    """Launch template user data for an EKS managed node group on AL2023: a MIME part of type
+    `application/node.eks.aws` holding a nodeadm NodeConfig, which EKS merges with the one it
+    generates (cluster name, endpoint, CA). It sets the kubelet's maxPods, and `maxPodsExpression`
+    to the same number, because nodeadm computes kube-reserved memory (11 MiB x max pods + 255)
+    from the expression's result (or, without one, from the ENI limit without prefixes: 17 on a
+    t4g.medium), never from `kubelet.config.maxPods` (amazon-eks-ami nodeadm, since v20251007)."""
+    node_config = (
+        "---\n"
+        "apiVersion: node.eks.aws/v1alpha1\n"
+        "kind: NodeConfig\n"
+        "spec:\n"
+        "  kubelet:\n"
+        f'    maxPodsExpression: "{max_pods}"\n'
+        "    config:\n"
+        f"      maxPods: {max_pods}\n"
+    )
+    document = (
+        "MIME-Version: 1.0\n"
+        f'Content-Type: multipart/mixed; boundary="{_USER_DATA_BOUNDARY}"\n'
+        "\n"
+        f"--{_USER_DATA_BOUNDARY}\n"
+        "Content-Type: application/node.eks.aws\n"
+        "\n"
+        f"{node_config}"
+        f"--{_USER_DATA_BOUNDARY}--\n"
+    )
+    return base64.b64encode(document.encode()).decode()
 
 _AWS_POLICY = "arn:{partition}:iam::aws:policy/{name}"
 _ACCESS_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/{name}"
@@ -157,8 +212,7 @@ class Cluster(PlatformComponent):
         before_nodes = [
             self._addon("vpc-cni", config.addon_versions.vpc_cni,
                         service_account_role_arn=cni_role.arn,
-                        # Without this, NetworkPolicies are accepted but not enforced on EKS.
-                        configuration_values=json.dumps({"enableNetworkPolicy": "true"})),
+                        configuration_values=json.dumps(VPC_CNI_CONFIGURATION)),
             self._addon("kube-proxy", config.addon_versions.kube_proxy),
             self._addon("eks-pod-identity-agent", config.addon_versions.eks_pod_identity_agent),
         ]
@@ -408,6 +462,7 @@ class Cluster(PlatformComponent):
                     tags={**instance_tags, "Name": f"{self.cluster_name}-{pool_name}"})
                 for kind in ("instance", "volume", "network-interface")
             ],
+            user_data=node_config_user_data(pool.max_pods),
             tags={"Name": f"{self.cluster_name}-{pool_name}"},
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -513,7 +568,55 @@ class Cluster(PlatformComponent):
                 "podDisruptionBudget": {"enabled": ha, "minAvailable": 1},
             },
         )
+        self.cluster_autoscaler = self._cluster_autoscaler(name, ha)
         # What the cluster itself installs; an admission controller installed later waits for
         # all of it, so none of it races that controller's webhooks.
         self.services: list[pulumi.Resource] = [
-            self.storage_class, self.load_balancer_controller, self.metrics_server]
+            self.storage_class, self.load_balancer_controller, self.metrics_server,
+            self.cluster_autoscaler]
+
+    def _cluster_autoscaler(self, name: str, ha: bool) -> k8s.helm.v3.Release:
+        """Cluster Autoscaler: adds nodes when pods are Pending for want of room, removes the
+        ones it can empty, between each node group's minSize and maxSize (it owns desiredSize
+        after creation). It finds the node groups by the tags EKS puts on their Auto Scaling
+        groups, so a node group added to the config is scaled without touching this."""
+        role = self.service_account_role(
+            f"{name}-cluster-autoscaler", "kube-system", "cluster-autoscaler",
+            policy=iam.to_json(iam.cluster_autoscaler(self.partition, self.region, self.account,
+                                                      self.cluster_name)),
+            parent=self)
+        # Vendored chart (charts/charts.yaml); the review renders these values with it.
+        return self.helm_release(
+            f"{name}-cluster-autoscaler", parent=self, release="cluster-autoscaler",
+            chart="cluster-autoscaler", namespace="kube-system",
+            values={
+                "cloudProvider": "aws",
+                "awsRegion": self.region,  # no IMDS for pods (hop limit 1): say it explicitly
+                # Default tags: k8s.io/cluster-autoscaler/enabled and .../<cluster name>.
+                "autoDiscovery": {"clusterName": self.cluster_name},
+                # The autoscaler's minor must match the cluster's (the chart ships 1.35).
+                "image": {"tag": CLUSTER_AUTOSCALER_IMAGE_TAGS[self.config.kubernetes_version]},
+                # Its leader-election lease is "cluster-autoscaler", the one name its role may
+                # update: a second replica takes over within seconds, not after a reschedule.
+                "fullnameOverride": "cluster-autoscaler",
+                "replicaCount": 2 if ha else 1,
+                "rbac": {"serviceAccount": {"create": True, "name": "cluster-autoscaler"}},
+                "extraArgs": {
+                    "logtostderr": True, "stderrthreshold": "info", "v": 2,
+                    # Add the node that leaves the least CPU and memory idle.
+                    "expander": "least-waste",
+                    "balance-similar-node-groups": True,
+                    # emptyDir is scratch space here; persistent data is on EBS volumes.
+                    "skip-nodes-with-local-storage": False,
+                },
+                "resources": {"requests": {"cpu": "100m", "memory": "300Mi"},
+                              "limits": {"memory": "600Mi"}},
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 65534,
+                                    "runAsGroup": 65534, "fsGroup": 65534,
+                                    "seccompProfile": {"type": "RuntimeDefault"}},
+                "containerSecurityContext": {"allowPrivilegeEscalation": False,
+                                             "readOnlyRootFilesystem": True,
+                                             "capabilities": {"drop": ["ALL"]}},
+            },
+            depends_on=[role, *self.node_groups],
+        )

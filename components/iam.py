@@ -326,6 +326,41 @@ def registry_read(partition: str, registries: Sequence[str]) -> Document:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def cluster_autoscaler(partition: str, region: str, account: str,
+                       cluster_name: str) -> Document:
+    """Cluster Autoscaler on EKS managed node groups (ASG auto-discovery): upstream's "full
+    features" policy (kubernetes/autoscaler cloudprovider/aws/README.md at
+    cluster-autoscaler-1.36.1), scoped. The two writing actions reach only Auto Scaling groups
+    EKS made for a managed node group (named `eks-<node group>-<id>`) that carry this cluster's
+    tag (`k8s.io/cluster-autoscaler/<cluster>: owned`, put there by EKS); node groups are read in
+    this cluster only. The other reads have no resource-level permissions in IAM."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Discover", "Effect": "Allow", "Resource": "*", "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLaunchConfigurations",
+                "autoscaling:DescribeScalingActivities",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ec2:GetInstanceTypesFromInstanceRequirements",
+            ]},
+            {"Sid": "ReadThisClustersNodeGroups", "Effect": "Allow",
+             "Action": "eks:DescribeNodegroup",
+             "Resource": f"arn:{partition}:eks:{region}:{account}:nodegroup/{cluster_name}/*/*"},
+            {"Sid": "ScaleThisClustersNodeGroups", "Effect": "Allow",
+             "Action": ["autoscaling:SetDesiredCapacity",
+                        "autoscaling:TerminateInstanceInAutoScalingGroup"],
+             "Resource": f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:"
+                         "autoScalingGroupName/eks-*",
+             "Condition": {"StringEquals": {
+                 f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}},
+        ],
+    }
+
+
 def vault_unseal(key_arn: str) -> Document:
     """Vault's auto-unseal (awskms seal): wrap and unwrap its root key with one KMS key."""
     return {

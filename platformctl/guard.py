@@ -271,5 +271,5 @@ def check_evaluation(evaluation: Evaluation, config: Mapping[str, Any] | None = 
     resources = [from_recording(r) for r in evaluation.resources]
     if not releases:
         return check(resources, config, policies)
-    with rendered.provided(releases):
+    with rendered.provided(releases, evaluation.synced):
         return check(resources, config, policies)

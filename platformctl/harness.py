@@ -36,6 +36,8 @@ from platformctl.mocks import PlatformMocks
 from stacks import config as config_model
 
 if TYPE_CHECKING:
+    from platform_guard.rendered import Application
+
     from platformctl.rendering import RenderedRelease
 
 Program = Callable[[str], Mapping[str, Any]]
@@ -137,6 +139,9 @@ class Evaluation:
     # The objects inside each Helm release, rendered by the real helm (platformctl.rendering);
     # empty until rendered: the policies never see them, as CrossGuard never does for real.
     rendered: list[RenderedRelease] = field(default_factory=list)
+    # The team services Argo CD would sync into the cluster (platformctl.synced), read with the
+    # rendering: their pods share the nodes.
+    synced: list[Application] = field(default_factory=list)
 
     def by_urn(self) -> dict[str, RecordedResource]:
         return {r.urn: r for r in self.resources}

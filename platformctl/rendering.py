@@ -42,7 +42,7 @@ import yaml
 from pulumi.runtime import rpc
 
 from components import charts
-from platformctl import helmbin
+from platformctl import helmbin, synced
 from platformctl.harness import Evaluation, RecordedResource, Secret
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
@@ -339,6 +339,7 @@ def render(evaluation: Evaluation, root: Path | None = None, use_cache: bool = T
     Raises :class:`RenderError` (one line: release, chart, helm's error) or
     :class:`platformctl.helmbin.HelmNotFound`."""
     root = root or charts.PROJECT_ROOT
+    evaluation.synced = synced.applications(evaluation, root)
     jobs = [_job(r, root) for r in evaluation.of_type(RELEASE_TYPE)]
     if not jobs:
         evaluation.rendered = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -95,15 +95,25 @@ def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:
 
     from platformctl.guard import rendered_releases
 
-    scenarios = capacity.plan([(r.type, unwrap_secrets(r.inputs)) for r in evaluation.resources],
-                              rendered_releases(evaluation).values(),
+    known = evaluation.by_urn()
+    resources = [capacity.PlannedResource(
+        r.type, r.name, unwrap_secrets(r.inputs),
+        {key: [unwrap_secrets(known[u].inputs) for u in urns if u in known]
+         for key, urns in r.property_dependencies.items()})
+        for r in evaluation.resources if r.type in (capacity.NODE_GROUP, capacity.ADDON)]
+    scenarios = capacity.plan(resources, rendered_releases(evaluation).values(), evaluation.synced,
                               evaluation.config.preset == "prod")
     return [{"scenario": s.label, "nodes": s.nodes, "fits": s.fits,
              "pods": {"requested": s.pods[0], "allocatable": s.pods[1]},
              "cpu_millicores": {"requested": round(s.cpu_m[0]), "allocatable": round(s.cpu_m[1])},
              "memory_mib": {"requested": round(s.memory_mib[0]),
                             "allocatable": round(s.memory_mib[1])},
-             "requests_unknown": list(s.unknown)} for s in scenarios]
+             "requests_unknown": list(s.unknown),
+             "node_groups": [{"name": name, "nodes": count, "instance_types": shape.instance_type,
+                              "pods_per_node": shape.max_pods,
+                              "cpu_millicores_per_node": round(shape.cpu_m),
+                              "memory_mib_per_node": round(shape.memory_mib)}
+                             for name, count, shape in s.groups]} for s in scenarios]
 
 
 def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport) -> dict[str, Any]:
@@ -418,6 +428,26 @@ def _capacity_cell(pair: Mapping[str, float], unit: str = "") -> str:
     return f"{used:,.0f}{unit} / {held:,.0f}{unit} ({held - used:+,.0f})"
 
 
+def _capacity_nodes(row: Mapping[str, Any]) -> str:
+    """'3: system 3 x t4g.medium' (each group's nodes in the scenario)."""
+    groups = row.get("node_groups") or []
+    return f"{row['nodes']}: " + ", ".join(
+        f"{g['name']} {g['nodes']} x {g['instance_types']}" for g in groups) if groups \
+        else str(row["nodes"])
+
+
+def _capacity_node_shapes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per node group: what one of its nodes holds (allocatable)."""
+    seen: dict[str, str] = {}
+    for row in rows:
+        for g in row.get("node_groups") or []:
+            seen.setdefault(g["name"], (
+                f"{g['name']} ({g['instance_types']}): one node holds {g['pods_per_node']} pods, "
+                f"{g['cpu_millicores_per_node']:,}m CPU, {g['memory_mib_per_node']:,} MiB "
+                "(allocatable)"))
+    return list(seen.values())
+
+
 def render_capacity_text(doc: Mapping[str, Any], console: Console) -> None:
     """Pods, CPU and memory requested against allocatable, per scenario."""
     rows = doc.get("capacity") or []
@@ -426,14 +456,17 @@ def render_capacity_text(doc: Mapping[str, Any], console: Console) -> None:
     table = Table(title="Capacity: requested / allocatable (headroom)", title_justify="left",
                   show_edge=False)
     for column in ("scenario", "nodes", "pods", "CPU", "memory", ""):
-        table.add_column(column, justify="left" if column in ("scenario", "") else "right")
+        table.add_column(column, justify="left" if column in ("scenario", "nodes", "")
+                         else "right")
     for row in rows:
-        table.add_row(row["scenario"], str(row["nodes"]), _capacity_cell(row["pods"]),
+        table.add_row(row["scenario"], _capacity_nodes(row), _capacity_cell(row["pods"]),
                       _capacity_cell(row["cpu_millicores"], "m"),
                       _capacity_cell(row["memory_mib"], " MiB"),
                       Text("fits", style="green") if row["fits"]
                       else Text("does not fit", style="bold red"))
     console.print(table)
+    for line in _capacity_node_shapes(rows):
+        console.print(Text(f"  {line}", style="dim"))
     unknown = sorted({u for row in rows for u in row["requests_unknown"]})
     if unknown:
         console.print(Text(f"  requests not known (counted as pod slots only): "
@@ -574,10 +607,11 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 + ", ".join(f"{r['scenario']} {'fits' if r['fits'] else '**does not fit**'}"
                             for r in doc["capacity"]) + "</summary>", "",
                 "| scenario | nodes | pods | CPU (m) | memory (MiB) |", "|---|---:|---:|---:|---:|"]
-        out += [f"| {r['scenario']} | {r['nodes']} | {_capacity_cell(r['pods'])} | "
+        out += [f"| {r['scenario']} | {_capacity_nodes(r)} | {_capacity_cell(r['pods'])} | "
                 f"{_capacity_cell(r['cpu_millicores'])} | {_capacity_cell(r['memory_mib'])} |"
                 for r in doc["capacity"]]
-        out += ["", "</details>", ""]
+        out += ["", *(f"- {line}" for line in _capacity_node_shapes(doc["capacity"])),
+                "", "</details>", ""]
     out += ["<details><summary>Plan: "
             f"{doc['resource_count']} resources</summary>", "",
             "| type | count |", "|---|---:|"]

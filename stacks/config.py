@@ -377,6 +377,13 @@ class NodeGroup(_Model):
     )
     max_size: int = Field(ge=1, le=100, description="Most nodes.")
     disk_size_gib: int = Field(50, ge=20, le=1000, description="Root volume (gp3, encrypted), GiB.")
+    max_pods: int = Field(
+        110, ge=8, le=250,
+        description="Pods the kubelet admits per node (the launch template's NodeConfig). The "
+        "VPC CNI hands out /28 prefixes (prefix delegation), so addresses do not bound it on "
+        "Nitro types; memory does: EKS reserves 11 MiB per admitted pod for the kubelet. 110 is "
+        "the kubelet's default and EKS's cap below 30 vCPUs.",
+    )
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Kubernetes labels on every node."
     )
@@ -1047,8 +1054,10 @@ PRESETS: dict[str, dict[str, Any]] = {
             "deletionProtection": False,
             "allowedInstanceFamilies": GRAVITON_FAMILIES,
             "nodeGroups": {
-                "system": {"instanceTypes": ["t4g.medium", "m7g.medium"], "capacityType": "SPOT",
-                           "minSize": 1, "desiredSize": 2, "maxSize": 3, "diskSizeGib": 20},
+                # Two spot pools of one shape (2 vCPU, 4 GiB): the autoscaler plans with one.
+                "system": {"instanceTypes": ["t4g.medium", "c7g.large"], "capacityType": "SPOT",
+                           "minSize": 2, "desiredSize": 2, "maxSize": 4, "diskSizeGib": 20,
+                           "maxPods": 40},
             },
         },
         "database": {"instanceClass": "db.t4g.micro", "maxAllocatedStorageGib": 50,
@@ -1075,8 +1084,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             "deletionProtection": True,
             "allowedInstanceFamilies": GRAVITON_FAMILIES,
             "nodeGroups": {
+                # Four: the platform still fits with one node lost (the node-capacity check).
                 "system": {"instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
-                           "minSize": 3, "desiredSize": 3, "maxSize": 6},
+                           "minSize": 4, "desiredSize": 4, "maxSize": 8, "maxPods": 40},
             },
         },
         "database": {"instanceClass": "db.t4g.small", "maxAllocatedStorageGib": 100},

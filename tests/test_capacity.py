@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from platform_guard import capacity
 
 from platformctl import review
+from platformctl.guard import check_evaluation, rendered_releases
+from platformctl.harness import Evaluation
+from tests.conftest import with_resources
+
+POLICY = "node-capacity"
 
 
 @pytest.mark.parametrize(("instance_type", "pods", "cpu", "memory"), [
@@ -23,12 +30,45 @@ def test_allocatable_follows_the_cni_limit_and_ekss_kube_reserved(instance_type,
 
 def test_prefix_delegation_lifts_the_pod_limit_and_reserves_more_memory():
     shape = capacity.node_shape("t4g.medium", prefix_delegation=True)
+    assert capacity.address_limit("t4g.medium", True) == 3 * 5 * 16 + 2
     assert shape.max_pods == 110  # EKS's recommended cap below 30 vCPUs
     assert shape.memory_mib == 4096 - (11 * 110 + 255) - 100
     assert capacity.prefix_delegation([{"addonName": "vpc-cni", "configurationValues":
                                          '{"env": {"ENABLE_PREFIX_DELEGATION": "true"}}'}])
     assert not capacity.prefix_delegation([{"addonName": "vpc-cni", "configurationValues":
                                              '{"enableNetworkPolicy": "true"}'}])
+
+
+def test_the_nodes_nodeconfig_sets_max_pods_and_what_kube_reserved_is_computed_for():
+    from components.cluster import node_config_user_data
+
+    settings = capacity.kubelet_settings(node_config_user_data(40))
+    assert settings == capacity.KubeletSettings(max_pods=40, reserved_for=40)
+    shape = capacity.node_shape("t4g.medium", True, settings)
+    assert (shape.max_pods, shape.memory_mib) == (40, 4096 - (11 * 40 + 255) - 100)
+    # kubelet.config.maxPods alone: nodeadm reserves for the ENI limit without prefixes (17).
+    alone = capacity.node_shape("t4g.medium", True, capacity.KubeletSettings(max_pods=40))
+    assert (alone.max_pods, alone.memory_mib) == (40, 4096 - (11 * 17 + 255) - 100)
+    # Admitted beyond the addresses the CNI has: the extra pods never start.
+    assert capacity.node_shape("m7g.medium", False, settings).max_pods == 8
+
+
+def test_later_nodeconfig_documents_override_earlier_ones():
+    import base64
+
+    def part(body: str) -> str:
+        return f"--B\nContent-Type: application/node.eks.aws\n\n{body}\n"
+
+    document = ('MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n'
+                + part("spec: {kubelet: {config: {maxPods: 20}, maxPodsExpression: '20'}}")
+                + "--B\nContent-Type: text/x-shellscript\n\necho hi\n"
+                + part("spec: {kubelet: {config: {maxPods: 50}, "
+                       "maxPodsExpression: 'max_pods + 2'}}") + "--B--\n")
+    settings = capacity.kubelet_settings(base64.b64encode(document.encode()).decode())
+    # An expression other than a number is not evaluated here: reserved_for unknown.
+    assert settings == capacity.KubeletSettings(max_pods=50, reserved_for=None)
+    assert capacity.kubelet_settings("not base64!") == capacity.KubeletSettings()
+    assert capacity.kubelet_settings(None) == capacity.KubeletSettings()
 
 
 def _fits(replicas: int, lost: int = 0) -> capacity.Scenario:
@@ -58,11 +98,93 @@ def test_the_review_shows_capacity_per_scenario(rendered):
                                       for k in ("pods", "cpu_millicores", "memory_mib"))
 
 
-def test_today_prod_schedules_more_pods_than_its_nodes_hold(rendered):
-    """The starting point the issue measured by hand: about 58 pods on 3 x t4g.medium (51)."""
+def test_the_shipped_stacks_fit_their_nodes(rendered):
+    """prod: 4 x t4g.medium (maxPods 40, prefix delegation), and with one lost, 3 still hold the
+    platform; dev: 2 spot nodes of one shape. Both count the team service Argo CD syncs."""
+    for name, evaluation in rendered.items():
+        report = check_evaluation(evaluation)
+        assert report.of(POLICY) == [], name
+        assert not [n for n in report.not_applicable if n[0] == POLICY]
+        assert [a.name for a in evaluation.synced] == ["checkout-checkout"]
     (minimum, lost) = review.capacity_section(rendered["prod"])
-    assert minimum["pods"] == {"requested": 58, "allocatable": 51}
-    assert lost["pods"]["allocatable"] == 34 and not lost["fits"]
+    assert minimum["nodes"] == 4 and lost["nodes"] == 3 and lost["fits"]
+    (group,) = lost["node_groups"]
+    assert group == {"name": "prod-system", "nodes": 3, "instance_types": "t4g.medium",
+                     "pods_per_node": 40, "cpu_millicores_per_node": 1930,
+                     "memory_mib_per_node": 4096 - (11 * 40 + 255) - 100}
+    assert lost["memory_mib"]["allocatable"] == 3 * group["memory_mib_per_node"]
+    (dev,) = review.capacity_section(rendered["dev"])
+    assert dev["nodes"] == 2 and dev["fits"]
+
+
+def _scheduled(evaluation: Evaluation) -> list[capacity.Workload]:
+    releases = rendered_releases(evaluation).values()
+    return [*capacity.workloads(releases), *capacity.workloads(evaluation.synced)]
+
+
+def test_the_team_services_and_the_autoscaler_are_counted(rendered):
+    scheduled = {(w.source, w.kind, w.name): w for w in _scheduled(rendered["prod"])}
+    checkout = scheduled[("checkout-checkout", "Rollout", "checkout")]
+    # replicas 2 in the Rollout, HPA minReplicas 2; 250m and 256Mi each.
+    assert (checkout.replicas, checkout.cpu_m, checkout.memory_mib) == (2, 250, 256)
+    autoscaler = scheduled[("cluster-autoscaler", "Deployment", "cluster-autoscaler")]
+    assert (autoscaler.replicas, autoscaler.cpu_m, autoscaler.memory_mib) == (2, 100, 300)
+
+
+def test_an_hpa_minimum_above_the_replicas_counts():
+    class Source:
+        name = "svc"
+        objects = [
+            {"kind": "Rollout", "metadata": {"name": "api"}, "spec": {"replicas": 1, "template": {
+                "spec": {"containers": [{"resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}}}},
+            {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "api"}, "spec": {
+                "minReplicas": 3, "scaleTargetRef": {"kind": "Rollout", "name": "api"}}}]
+
+    (found,) = capacity.workloads([Source()])
+    assert (found.replicas, found.cpu_m, found.memory_mib) == (3, 1000, 1024)
+
+
+def _with_node_group(evaluation: Evaluation, **changes) -> Evaluation:
+    resources = []
+    for r in evaluation.resources:
+        if r.type == capacity.NODE_GROUP:
+            r = dataclasses.replace(r, inputs={**r.inputs, **changes})
+        resources.append(r)
+    return with_resources(evaluation, resources)
+
+
+def test_three_prod_nodes_do_not_survive_losing_one(rendered):
+    prod = rendered["prod"]
+    group = prod.of_type(capacity.NODE_GROUP)[0]
+    smaller = _with_node_group(prod, scalingConfig={**group.inputs["scalingConfig"], "minSize": 3})
+    (verdict,) = check_evaluation(smaller).of(POLICY)
+    assert verdict.enforcement == "mandatory"
+    assert "node groups one node lost" in verdict.message and "with 2 node(s)" in verdict.message
+    assert "short of memory" in verdict.message
+
+
+def test_nodes_without_the_nodeconfig_reserve_memory_for_110_pods(rendered):
+    prod = rendered["prod"]
+    resources = [dataclasses.replace(r, inputs={k: v for k, v in r.inputs.items()
+                                                if k != "userData"})
+                 if r.type == "aws:ec2/launchTemplate:LaunchTemplate" else r
+                 for r in prod.resources]
+    (minimum, lost) = review.capacity_section(with_resources(prod, resources))
+    assert lost["node_groups"][0]["pods_per_node"] == 110
+    assert lost["node_groups"][0]["memory_mib_per_node"] == 4096 - (11 * 110 + 255) - 100
+    assert not lost["fits"]
+
+
+def test_instance_types_of_two_shapes_or_unknown_are_refused(rendered):
+    mixed = _with_node_group(rendered["dev"], instanceTypes=["t4g.medium", "m7g.medium"])
+    # Refused for the two shapes, and counted as the smaller: 2 x 940m do not hold dev's CPU.
+    (shapes, short) = check_evaluation(mixed).of(POLICY)
+    assert shapes.resource_name == "dev-system"
+    assert "t4g.medium (2 vCPU, 4,096 MiB), m7g.medium (1 vCPU, 4,096 MiB)" in shapes.message
+    assert "short of CPU" in short.message
+    unknown = _with_node_group(rendered["dev"], instanceTypes=["t4g.medium", "m9g.large"])
+    (verdict,) = check_evaluation(unknown).of(POLICY)
+    assert "m9g.large are not in platform_guard/capacity.json" in verdict.message
 
 
 def test_the_base_diff_tells_the_two_prod_scenarios_apart():

@@ -22,12 +22,13 @@ def test_the_shipped_stacks_install_nothing_in_parallel_with_a_fail_closed_webho
 def test_the_cluster_services_come_first_then_gatekeeper_then_the_rest(rendered):
     prod = rendered["prod"]
     releases = {r.name: r for r in prod.of_type("kubernetes:helm.sh/v3:Release")}
-    lbc, metrics, gatekeeper = (releases[f"prod-{n}"] for n in (
-        "aws-load-balancer-controller", "metrics-server", "gatekeeper"))
-    assert {lbc.urn, metrics.urn} <= set(gatekeeper.dependencies)
+    lbc, metrics, autoscaler, gatekeeper = (releases[f"prod-{n}"] for n in (
+        "aws-load-balancer-controller", "metrics-server", "cluster-autoscaler", "gatekeeper"))
+    assert {lbc.urn, metrics.urn, autoscaler.urn} <= set(gatekeeper.dependencies)
     assert lbc.urn in metrics.dependencies
+    assert lbc.urn in autoscaler.dependencies  # its Service goes through the LBC's webhook
     for name, release in releases.items():
-        if release not in (lbc, metrics, gatekeeper):
+        if release not in (lbc, metrics, autoscaler, gatekeeper):
             assert gatekeeper.urn in release.dependencies, name
 
 

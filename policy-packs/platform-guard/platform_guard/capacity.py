@@ -11,6 +11,9 @@ capacity.json.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import email
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ADDON = "aws:eks/addon:Addon"
+POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")  # Rollout: Argo's
 OPERATOR_KINDS = ("Prometheus", "Alertmanager")  # pods the prometheus-operator makes
 
 
@@ -64,23 +70,39 @@ def _requests(containers: Iterable[Mapping[str, Any]]) -> tuple[float, float]:
     return cpu, memory
 
 
-def workloads(releases: Iterable[Any]) -> list[Workload]:
-    """What the rendered releases schedule (`releases`: platform_guard.rendered.Release)."""
+def _autoscaled_minimum(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+    """HorizontalPodAutoscalers' minReplicas by (kind, name) of what they scale: the HPA sets
+    the replica count, never below that."""
+    found = {}
+    for body in objects:
+        if body.get("kind") == "HorizontalPodAutoscaler":
+            spec = body.get("spec") or {}
+            target = spec.get("scaleTargetRef") or {}
+            found[(str(target.get("kind")), str(target.get("name")))] = int(
+                spec.get("minReplicas", 1))
+    return found
+
+
+def workloads(sources: Iterable[Any]) -> list[Workload]:
+    """What the rendered releases or synced applications schedule (`sources`: objects with a
+    `name` and `objects`, platform_guard.rendered.Release or Application)."""
     found = []
-    for release in releases:
-        for body in release.objects:
+    for source in sources:
+        minimum = _autoscaled_minimum(source.objects)
+        for body in source.objects:
             kind, spec = body.get("kind"), body.get("spec") or {}
             name = str((body.get("metadata") or {}).get("name"))
-            if kind in ("Deployment", "StatefulSet", "DaemonSet"):
+            if kind in POD_TEMPLATE_KINDS:
                 pod = (spec.get("template") or {}).get("spec") or {}
                 cpu, memory = _requests(pod.get("containers") or ())
                 init_cpu, init_memory = _requests(pod.get("initContainers") or ())
-                found.append(Workload(release.name, kind, name,
-                                      None if kind == "DaemonSet" else int(spec.get("replicas", 1)),
+                replicas = None if kind == "DaemonSet" else max(
+                    int(spec.get("replicas", 1)), minimum.get((str(kind), name), 0))
+                found.append(Workload(source.name, str(kind), name, replicas,
                                       max(cpu, init_cpu), max(memory, init_memory)))
             elif kind in OPERATOR_KINDS:
                 cpu, memory = _requests([{"resources": spec.get("resources") or {}}])
-                found.append(Workload(release.name, kind, name, int(spec.get("replicas", 1)),
+                found.append(Workload(source.name, kind, name, int(spec.get("replicas", 1)),
                                       cpu, memory))
     return found
 
@@ -93,6 +115,41 @@ def addon_workloads(addon_names: Iterable[str]) -> list[Workload]:
 
 
 @dataclass(frozen=True)
+class KubeletSettings:
+    """What a launch template's nodeadm NodeConfig sets for the kubelet's pod count."""
+
+    max_pods: int | None = None  # spec.kubelet.config.maxPods
+    reserved_for: int | None = None  # spec.kubelet.maxPodsExpression, when a plain number
+
+
+def kubelet_settings(user_data: Any) -> KubeletSettings:
+    """Read the NodeConfig documents (MIME parts of type application/node.eks.aws) in a launch
+    template's base64 user data; later documents override earlier ones, as nodeadm merges them.
+    A maxPodsExpression that is not a plain number is not evaluated (None)."""
+    if not user_data:
+        return KubeletSettings()
+    try:
+        text = base64.b64decode(str(user_data), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return KubeletSettings()
+    message = email.message_from_string(text)
+    parts = message.walk() if message.is_multipart() else [message]
+    max_pods = reserved_for = None
+    for part in parts:
+        if part.get_content_type() != "application/node.eks.aws":
+            continue
+        for document in yaml.safe_load_all(str(part.get_payload())):
+            kubelet = ((document or {}).get("spec") or {}).get("kubelet") or {}
+            configured = (kubelet.get("config") or {}).get("maxPods")
+            if isinstance(configured, int):
+                max_pods = configured
+            expression = str(kubelet.get("maxPodsExpression", "")).strip()
+            if expression:
+                reserved_for = int(expression) if expression.isdigit() else None
+    return KubeletSettings(max_pods, reserved_for)
+
+
+@dataclass(frozen=True)
 class NodeShape:
     instance_type: str
     max_pods: int
@@ -100,17 +157,42 @@ class NodeShape:
     memory_mib: float
 
 
-def node_shape(instance_type: str, prefix_delegation: bool) -> NodeShape:
+def address_limit(instance_type: str, prefix_delegation: bool) -> int:
+    """Pods the VPC CNI can give an address on one node: ENIs x (addresses per ENI - 1) + 2
+    (host-network pods), each address slot a /28 prefix of 16 with prefix delegation."""
     facts = data()
     spec = facts["instanceTypes"][instance_type]
-    limits = facts["maxPods"]
-    if prefix_delegation:
-        recommended = (limits["recommendedMaxLarge"] if spec["vcpu"] >= limits["largeFromVcpu"]
-                       else limits["recommendedMaxSmall"])
-        max_pods = min(recommended, spec["enis"] * (spec["ipv4PerEni"] - 1)
-                       * limits["addressesPerPrefix"] + 2)
-    else:
-        max_pods = spec["enis"] * (spec["ipv4PerEni"] - 1) + 2
+    per_slot = facts["maxPods"]["addressesPerPrefix"] if prefix_delegation else 1
+    return spec["enis"] * (spec["ipv4PerEni"] - 1) * per_slot + 2
+
+
+def default_max_pods(instance_type: str, prefix_delegation: bool) -> int:
+    """The kubelet's maxPods when the launch template does not set it: the address limit,
+    capped at EKS's recommendation with prefix delegation."""
+    facts = data()
+    limits, spec = facts["maxPods"], facts["instanceTypes"][instance_type]
+    if not prefix_delegation:
+        return address_limit(instance_type, False)
+    recommended = (limits["recommendedMaxLarge"] if spec["vcpu"] >= limits["largeFromVcpu"]
+                   else limits["recommendedMaxSmall"])
+    return min(recommended, address_limit(instance_type, True))
+
+
+def node_shape(instance_type: str, prefix_delegation: bool,
+               kubelet: KubeletSettings | None = None) -> NodeShape:
+    """What one node of `instance_type` holds. `kubelet`: what the launch template's NodeConfig
+    sets (maxPods, and the max pods kube-reserved memory is computed for)."""
+    facts = data()
+    spec = facts["instanceTypes"][instance_type]
+    kubelet = kubelet or KubeletSettings()
+    default = default_max_pods(instance_type, prefix_delegation)
+    admitted = kubelet.max_pods or kubelet.reserved_for or default
+    # A pod past the address limit is admitted and then waits for an address for ever.
+    max_pods = min(admitted, address_limit(instance_type, prefix_delegation))
+    # nodeadm: kube-reserved from maxPodsExpression's result, else from the ENI limit without
+    # prefixes (it does not know about prefix delegation); kubelet.config.maxPods never counts.
+    reserved_for = kubelet.reserved_for or (default if kubelet.max_pods is None
+                                            else address_limit(instance_type, False))
     reserved = facts["kubeReserved"]
     cpu_reserved, cores = 0.0, spec["vcpu"]
     for count, share in reserved["cpuShares"]:
@@ -119,7 +201,7 @@ def node_shape(instance_type: str, prefix_delegation: bool) -> NodeShape:
         cores -= used
         if cores <= 0:
             break
-    memory = (spec["memoryMiB"] - reserved["memoryMiBPerPod"] * max_pods
+    memory = (spec["memoryMiB"] - reserved["memoryMiBPerPod"] * reserved_for
               - reserved["memoryMiBBase"] - reserved["evictionHardMiB"])
     return NodeShape(instance_type, max_pods, spec["vcpu"] * 1000 - cpu_reserved, memory)
 
@@ -129,10 +211,13 @@ class NodeGroup:
     name: str
     min_size: int
     instance_types: tuple[str, ...]
+    kubelet: KubeletSettings = KubeletSettings()
 
     def shape(self, prefix_delegation: bool) -> NodeShape:
-        """The smallest of its instance types, attribute by attribute (what spot may hand out)."""
-        shapes = [node_shape(t, prefix_delegation) for t in self.instance_types]
+        """The smallest of its instance types, attribute by attribute (what spot may hand out);
+        types capacity.json does not know are left out (the policy reports them)."""
+        shapes = [node_shape(t, prefix_delegation, self.kubelet) for t in self.instance_types
+                  if t in data()["instanceTypes"]]
         return NodeShape("/".join(self.instance_types), min(s.max_pods for s in shapes),
                          min(s.cpu_m for s in shapes), min(s.memory_mib for s in shapes))
 
@@ -145,6 +230,8 @@ class Scenario:
     cpu_m: tuple[float, float]
     memory_mib: tuple[float, float]
     unknown: list[str] = field(default_factory=list)  # workloads whose requests are unknown
+    # Per node group: its name, nodes in this scenario and what one node holds.
+    groups: list[tuple[str, int, NodeShape]] = field(default_factory=list)
 
     @property
     def fits(self) -> bool:
@@ -181,7 +268,7 @@ def scenario(label: str, groups: Sequence[NodeGroup], lost: int, scheduled: Sequ
         if w.cpu_m is None or w.memory_mib is None:
             unknown.append(f"{w.source}: {w.kind} {w.name}")
     return Scenario(label, nodes, (pods, held_pods), (cpu, held_cpu), (memory, held_memory),
-                    unknown)
+                    unknown, [(g.name, c, s) for g, c, s in zip(groups, counts, shapes, strict=True)])
 
 
 def prefix_delegation(addons: Iterable[Mapping[str, Any]]) -> bool:
@@ -194,19 +281,61 @@ def prefix_delegation(addons: Iterable[Mapping[str, Any]]) -> bool:
     return False
 
 
-def plan(resources: Iterable[tuple[str, Mapping[str, Any]]], releases: Iterable[Any],
-         production: bool) -> list[Scenario]:
+@dataclass(frozen=True)
+class PlannedResource:
+    """A resource of the plan as the check needs it: `linked` holds, per input property, the
+    props of the resources that property's value comes from (a node group's `launchTemplate`)."""
+
+    type: str
+    name: str
+    props: Mapping[str, Any]
+    linked: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+
+
+def shape_problems(instance_types: Sequence[str]) -> list[str]:
+    """Why a node group's instance types cannot be planned with as one shape: types
+    capacity.json does not know, or types of different vCPUs or memory (Cluster Autoscaler
+    simulates every node of a group as one shape; upstream requires mixed types to match)."""
+    known = data()["instanceTypes"]
+    unknown = [t for t in instance_types if t not in known]
+    problems = []
+    if unknown:
+        problems.append(f"instance type(s) {', '.join(unknown)} are not in "
+                        "platform_guard/capacity.json, so what their nodes hold is not known")
+    shapes = {t: (known[t]["vcpu"], known[t]["memoryMiB"]) for t in instance_types if t in known}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{t} ({v} vCPU, {m:,} MiB)" for t, (v, m) in shapes.items())
+        problems.append(f"instance types of different shapes: {listed}; Cluster Autoscaler "
+                        "plans every node of a group as one shape, so it may add a node too "
+                        "small for the pod it was added for")
+    return problems
+
+
+def node_groups(resources: Iterable[PlannedResource]) -> list[NodeGroup]:
+    groups = []
+    known = data()["instanceTypes"]
+    for r in resources:
+        if r.type != NODE_GROUP or not any(t in known for t in r.props.get("instanceTypes") or ()):
+            continue
+        templates = [t for t in r.linked.get("launchTemplate", ()) if "userData" in t]
+        groups.append(NodeGroup(
+            str(r.props.get("nodeGroupName") or r.name),
+            int((r.props.get("scalingConfig") or {}).get("minSize", 0)),
+            tuple(r.props["instanceTypes"]),
+            kubelet_settings(templates[0]["userData"]) if templates else KubeletSettings()))
+    return groups
+
+
+def plan(resources: Iterable[PlannedResource], releases: Iterable[Any],
+         applications: Iterable[Any], production: bool) -> list[Scenario]:
     """The capacity scenarios of a stack: at minimum size, and (production) with one node lost.
-    `resources`: (type token, props) of the plan; `releases`: the rendered releases."""
+    `resources`: the plan; `releases`: the rendered releases; `applications`: the team services
+    Argo CD would sync (platform_guard.rendered.Application)."""
     resources = list(resources)
-    groups = [NodeGroup(str(props.get("nodeGroupName") or name),
-                        int((props.get("scalingConfig") or {}).get("minSize", 0)),
-                        tuple(props.get("instanceTypes") or ()))
-              for name, (token, props) in enumerate(resources) if token == NODE_GROUP]
-    groups = [g for g in groups if g.instance_types]
-    addons = [props for token, props in resources if token == ADDON]
+    groups = node_groups(resources)
+    addons = [r.props for r in resources if r.type == ADDON]
     delegation = prefix_delegation(addons)
-    scheduled = [*workloads(releases),
+    scheduled = [*workloads(releases), *workloads(applications),
                  *addon_workloads(str(a.get("addonName")) for a in addons)]
     if not groups:
         return []

@@ -39,13 +39,32 @@ class Release:
         return (body.get("metadata") or {}).get("namespace") or self.namespace
 
 
-_PROVIDED: list[Mapping[str, Release]] = []
+@dataclass(frozen=True)
+class Application:
+    """A team service Argo CD syncs into this environment once the stack is up (the root
+    Application's directory in gitops/ lists it): not a Pulumi resource, but its pods need room
+    on the same nodes."""
+
+    name: str  # the Argo CD Application
+    path: str  # its manifests' directory in the repository
+    objects: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Provided:
+    releases: Mapping[str, Release]
+    applications: Sequence[Application]
+
+
+_PROVIDED: list[_Provided] = []
 
 
 @contextlib.contextmanager
-def provided(releases: Mapping[str, Release]) -> Iterator[None]:
-    """Make the rendered releases (by Release URN) visible to the policies for a while."""
-    _PROVIDED.append(releases)
+def provided(releases: Mapping[str, Release],
+             applications: Sequence[Application] = ()) -> Iterator[None]:
+    """Make the rendered releases (by Release URN), and the applications Argo CD would sync,
+    visible to the policies for a while."""
+    _PROVIDED.append(_Provided(releases, tuple(applications)))
     try:
         yield
     finally:
@@ -57,9 +76,14 @@ def releases(args: StackValidationArgs) -> list[Release]:
     Pulumi CLI), the calling policy is reported not applicable (`args.not_applicable` raises)."""
     if not _PROVIDED:
         args.not_applicable(NOT_RENDERED)
-    known = _PROVIDED[-1]
+    known = _PROVIDED[-1].releases
     return [known[r.urn] for r in args.resources
             if r.resource_type == RELEASE_TYPE and r.urn in known]
+
+
+def applications() -> list[Application]:
+    """The team services Argo CD would sync into this stack's cluster (none when not provided)."""
+    return list(_PROVIDED[-1].applications) if _PROVIDED else []
 
 
 NOT_RENDERED = ("the objects inside Helm releases are rendered only by `platformctl review`; "

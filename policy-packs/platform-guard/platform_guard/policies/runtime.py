@@ -18,7 +18,6 @@ from pulumi_policy import StackValidationArgs
 
 from platform_guard import capacity, podsecurity, rendered
 from platform_guard.policies._base import (
-    ADVISORY,
     HIGH,
     MANDATORY,
     PRODUCTION,
@@ -467,9 +466,19 @@ def _addon_identities(args: StackValidationArgs):
 
 def _node_capacity(args: StackValidationArgs, config: dict[str, Any]):
     releases = rendered.releases(args)
-    resources = [(r.resource_type, r.props) for r in args.resources
-                 if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
-    for found in capacity.plan(resources, releases, bool(config.get("production"))):
+    for r in args.resources:
+        if r.resource_type == capacity.NODE_GROUP:
+            for problem in capacity.shape_problems(list(get(r.props, "instanceTypes") or ())):
+                yield violation("node group", r.name, problem,
+                                "use instance types of one shape per node group (t4g.medium "
+                                "with c7g.large; m7g.large with m8g.large), or one group per "
+                                "shape; add a new type's facts to capacity.json"), r.urn
+    resources = [capacity.PlannedResource(
+        r.resource_type, r.name, r.props,
+        {key: [d.props for d in linked] for key, linked in (r.property_dependencies or {}).items()})
+        for r in args.resources if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
+    for found in capacity.plan(resources, releases, rendered.applications(),
+                               bool(config.get("production"))):
         if found.fits:
             continue
         over = [label for label, (used, held) in (("pods", found.pods), ("CPU", found.cpu_m),
@@ -480,8 +489,8 @@ def _node_capacity(args: StackValidationArgs, config: dict[str, Any]):
             f"{found.short()} requested vs allocatable; short of {', '.join(over)}"
             + (f" ({len(found.unknown)} workloads without known requests counted as slots only)"
                if found.unknown else ""),
-            "enable VPC CNI prefix delegation (pods), or raise the node groups' minimum size or "
-            "instance type (CPU, memory), within the budget"), None
+            "raise the node groups' minSize or instance type, or their maxPods (pods; each pod "
+            "admitted reserves 11 MiB), within the budget"), None
 
 
 POLICIES = [
@@ -512,13 +521,12 @@ POLICIES = [
         "source) that a rendered chart creates, a ServiceMonitor selects and Prometheus scrapes.",
         enforcement=MANDATORY, severity=HIGH, check=_scrape_coverage,
         remediation="Enable the chart's metrics and ServiceMonitor for the alert's source."),
-    # Advisory while the shipped stacks do not fit their nodes yet (the "will it run" issue
-    # makes them fit, then this becomes mandatory).
     stack_policy(
         "node-capacity",
         "The pods the platform schedules (rendered workloads, operator-made pods, DaemonSets per "
-        "node, EKS add-ons) fit the node groups at their minimum size, and in production with one "
-        "node lost: pods, CPU and memory requests against allocatable.",
-        enforcement=ADVISORY, severity=HIGH, check=_node_capacity, config=PRODUCTION,
-        remediation="Enable VPC CNI prefix delegation or resize the node groups."),
+        "node, EKS add-ons, the team services Argo CD syncs) fit the node groups at their minimum "
+        "size, and in production with one node lost: pods, CPU and memory requests against "
+        "allocatable; each node group's instance types are of one shape.",
+        enforcement=MANDATORY, severity=HIGH, check=_node_capacity, config=PRODUCTION,
+        remediation="Resize the node groups (minSize, instance type, maxPods)."),
 ]
