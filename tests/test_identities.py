@@ -95,3 +95,19 @@ def test_an_add_on_role_without_its_managed_policy_is_refused(rendered):
     (message,) = _messages(changed)
     assert message.startswith("IAM role 'prod-ebs-csi': role of the aws-ebs-csi-driver add-on "
                               "lacks AmazonEBSCSIDriverPolicy")
+
+
+def test_the_autoscaler_scales_only_this_clusters_node_groups(rendered):
+    prod = rendered["prod"]
+    (policy,) = [r for r in prod.of_type(runtime.ROLE_POLICY) if r.name == "prod-cluster-autoscaler"]
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    scale = statements["ScaleThisClustersNodeGroups"]
+    assert scale["Condition"] == {"StringEquals": {
+        "aws:ResourceTag/k8s.io/cluster-autoscaler/platform-prod": "owned"}}
+    assert scale["Resource"].endswith(":autoScalingGroup:*:autoScalingGroupName/eks-*")
+    # Without its association, the autoscaler is refused like any other AWS caller.
+    changed = _changed(prod, lambda r: not (
+        r.type == runtime.ASSOCIATION and r.inputs["serviceAccount"] == "cluster-autoscaler"))
+    (message,) = _messages(changed)
+    assert message.startswith("Helm release 'cluster-autoscaler': its service account "
+                              "kube-system/cluster-autoscaler calls AWS")
