@@ -99,6 +99,13 @@ def burn_runs(evaluations, tmp_path_factory):
     """Each scenario through promtool, in parallel (each takes seconds)."""
     directory = tmp_path_factory.mktemp("burn")
     rule_files(evaluations["dev"], directory)
+    # Only the API server's group, as the stack renders it: the other SLOs' rules read series
+    # these tests do not feed, and evaluating them over three days of samples only costs time.
+    slos = directory / "platform-slos.yaml"
+    rules = yaml.safe_load(slos.read_text())
+    rules["groups"] = [g for g in rules["groups"] if g["name"] == f"slo-{APISERVER.service}"]
+    assert len(rules["groups"]) == 1
+    slos.write_text(yaml.safe_dump(rules, sort_keys=False))
     jobs = {}
     for name, (ratio, checks, _) in SCENARIOS.items():
         test = {"rule_files": ["platform-slos.yaml"], "evaluation_interval": f"{STEP}m",

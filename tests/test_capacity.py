@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 from platform_guard import capacity
+from platform_guard.rendered import Application
 
 from platformctl import review
 from platformctl.guard import check_evaluation, rendered_releases
@@ -201,3 +202,23 @@ def test_the_base_diff_tells_the_two_prod_scenarios_apart():
     # ...and a verdict whose numbers change is not reported as resolved and new.
     assert review.diff(doc(minimum + ": 58 of 51"), doc(minimum + ": 59 of 51"))[
         "violations"] == {"new": [], "resolved": []}
+
+
+def test_one_replica_too_many_on_the_real_dev_stack_is_refused(rendered):
+    """A team service whose replicas take every pod slot dev's two nodes have left fits; one
+    replica more does not."""
+    dev = rendered["dev"]
+    (row,) = review.capacity_section(dev)
+    free = int(row["pods"]["allocatable"] - row["pods"]["requested"])
+
+    def with_service(replicas: int) -> Evaluation:
+        body = {"kind": "Deployment", "metadata": {"name": "filler"}, "spec": {
+            "replicas": replicas, "template": {"spec": {"containers": [
+                {"name": "app", "resources": {"requests": {"cpu": "1m", "memory": "1Mi"}}}]}}}}
+        extra = Application("team-filler", "gitops/teams/team/filler", [body])
+        return dataclasses.replace(dev, synced=[*dev.synced, extra])
+
+    assert check_evaluation(with_service(free)).of(POLICY) == []
+    (verdict,) = check_evaluation(with_service(free + 1)).of(POLICY)
+    held = int(row["pods"]["allocatable"])
+    assert "short of pods" in verdict.message and f"pods {held + 1} of {held}" in verdict.message
