@@ -27,6 +27,7 @@ from platformctl import review
 from platformctl.harness import InputCheckError, evaluate, find_project_dir
 from platformctl.helmbin import HelmNotFound
 from platformctl.rendering import RenderError
+from platformctl.synced import SyncedError
 from stacks.config import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -91,9 +92,10 @@ def _review(args: argparse.Namespace) -> int:
         if base is not None:
             doc["diff"] = review.diff(base.result(), doc)
             base = None
-    except (ConfigError, ChartError, RenderError, HelmNotFound) as exc:
-        # A bad stack file, or a vendored chart that cannot be rendered (missing or altered
-        # archive, helm refusing the values, no helm binary): one message, no plan.
+    except (ConfigError, ChartError, RenderError, HelmNotFound, SyncedError) as exc:
+        # A bad stack file, a vendored chart that cannot be rendered (missing or altered
+        # archive, helm refusing the values, no helm binary), or a gitops/ directory the root
+        # Application leads to that is broken: one message, no plan.
         _error(str(exc))
         return EXIT_USAGE
     except InputCheckError as exc:
