@@ -365,7 +365,9 @@ class NodeGroup(_Model):
 
     instance_types: tuple[InstanceType, ...] = Field(
         min_length=1, max_length=10,
-        description="Instance types, one architecture. Several types give spot capacity more pools.",
+        description="Instance types, one architecture. Several types give spot capacity more "
+        "pools; they must share vCPUs and memory (Cluster Autoscaler plans a group as one shape: "
+        "the node-capacity check refuses a mix).",
     )
     capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(
         description="`SPOT` is cheap and can be reclaimed with two minutes' notice; `ON_DEMAND` is not."

@@ -1,12 +1,17 @@
 """Will the platform's pods fit on its nodes? Pods, CPU and memory requested by everything the
 platform schedules, against what its node groups hold at their minimum size (and, for
-production, with one node lost), from allocatable (not capacity) and the VPC CNI's pod limit.
+production, with one node lost), from allocatable (not capacity) and the pods a node admits.
 
-What is scheduled: the rendered releases' Deployments and StatefulSets x replicas, the pods the
-prometheus-operator makes from Prometheus and Alertmanager objects, DaemonSets once per node, and
-the EKS add-ons' pods (capacity.json). Jobs (install hooks) come and go and are left out. A
-node group that may get several instance types counts as its smallest. Facts and their sources:
-capacity.json.
+What is scheduled: the rendered releases' and the synced team services' Deployments,
+StatefulSets and Argo Rollouts x replicas (never fewer than an HPA's minReplicas), the pods the
+prometheus-operator makes from Prometheus and Alertmanager objects, DaemonSets once per node,
+and the EKS add-ons' pods (capacity.json). Jobs (install hooks) come and go and are left out.
+
+What a node holds: the kubelet's maxPods as the launch template's nodeadm NodeConfig sets it,
+bounded by the addresses the VPC CNI has (per ENI slot one address, or a /28 prefix with prefix
+delegation); CPU and memory less EKS's kube-reserved (memory for the max pods nodeadm computes
+it for) and the eviction threshold. A node group of several instance types counts as its
+smallest. Facts and their sources: capacity.json.
 """
 
 from __future__ import annotations
