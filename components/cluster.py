@@ -194,8 +194,12 @@ class Cluster(PlatformComponent):
 
         # -- who may use the cluster -----------------------------------------------------
         self._access(f"{name}-admin", config.admin_role_arn, "AmazonEKSClusterAdminPolicy")
+        # Read-only: no Secrets (AmazonEKSAdminViewPolicy would read every credential in the
+        # cluster); that wider access is its own list, chosen by name.
         for index, arn in enumerate(config.read_only_role_arns):
-            self._access(f"{name}-read-only-{index}", arn, "AmazonEKSAdminViewPolicy")
+            self._access(f"{name}-read-only-{index}", arn, "AmazonEKSViewPolicy")
+        for index, arn in enumerate(config.secret_reader_role_arns):
+            self._access(f"{name}-secret-reader-{index}", arn, "AmazonEKSAdminViewPolicy")
 
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",

@@ -476,7 +476,13 @@ class Cluster(_Model):
         "run with this role (it installs the cluster services)."
     )
     read_only_role_arns: tuple[IamRoleArn, ...] = Field(
-        (), description="IAM roles given read-only access to the cluster (on-call, auditors)."
+        (), description="IAM roles given read-only access to the cluster (on-call, auditors, CI "
+        "preview roles): `AmazonEKSViewPolicy`, which reads no Secrets.",
+    )
+    secret_reader_role_arns: tuple[IamRoleArn, ...] = Field(
+        (), description="IAM roles given `AmazonEKSAdminViewPolicy`: read-only, Secrets "
+        "included (every credential in the cluster). A separate, deliberate choice; prefer "
+        "`readOnlyRoleArns`.",
     )
     public_endpoint: PublicEndpoint = Field(description="The EKS API's public endpoint.")
     log_types: tuple[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"],
@@ -504,6 +510,14 @@ class Cluster(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Cluster:
+        both = sorted(set(self.read_only_role_arns) & set(self.secret_reader_role_arns))
+        if both:
+            raise _Bad("secretReaderRoleArns", list(self.secret_reader_role_arns),
+                       f"{', '.join(both)} is also in readOnlyRoleArns; allowed: each role in "
+                       "one of the two lists (one access entry per role)")
+        if self.admin_role_arn in (*self.read_only_role_arns, *self.secret_reader_role_arns):
+            raise _Bad("adminRoleArn", self.admin_role_arn,
+                       "is also listed as a read-only role; allowed: a role in one list only")
         missing = [t for t in REQUIRED_EKS_LOG_TYPES if t not in self.log_types]
         if missing:
             raise _Bad("logTypes", list(self.log_types),

@@ -96,8 +96,25 @@ def test_access_entries_only_with_an_explicit_admin(stack):
     assert association.inputs["accessScope"] == {"type": "cluster"}
     readers = [a for a in stack.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
                if a.inputs["principalArn"] in stack.config.cluster.read_only_role_arns]
-    assert all(r.inputs["policyArn"].endswith("/AmazonEKSAdminViewPolicy") for r in readers)
+    # View, not AdminView: read-only on-call cannot read Secrets.
+    assert all(r.inputs["policyArn"].endswith("/AmazonEKSViewPolicy") for r in readers)
     assert len(readers) == len(stack.config.cluster.read_only_role_arns)
+    assert not [a for a in stack.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+                if a.inputs["policyArn"].endswith("/AmazonEKSAdminViewPolicy")]
+
+
+def test_reading_secrets_is_a_separate_named_choice(tmp_path):
+    from platformctl.harness import evaluate
+    from tests.conftest import mutate, stack_config, write_stack
+
+    reader = "arn:aws:iam::222222222222:role/break-glass"
+    path = write_stack(tmp_path, mutate(stack_config("prod"),
+                                        "platform:cluster.secretReaderRoleArns", [reader]))
+    evaluation = evaluate(path)
+    (association,) = [a for a in evaluation.of_type(
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if a.inputs["principalArn"] == reader]
+    assert association.inputs["policyArn"].endswith("/AmazonEKSAdminViewPolicy")
 
 
 def test_cluster_and_node_roles_have_only_what_they_need(stack):

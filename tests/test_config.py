@@ -88,6 +88,9 @@ BAD_CONFIGS = [
      "platform:cluster.logTypes", "api", "that includes api, audit, authenticator"),
     ("unsupported-kubernetes", {"platform:cluster.kubernetesVersion": "1.29"},
      "platform:cluster.kubernetesVersion", "1.29", "allowed: '1.34', '1.35' or '1.36'"),
+    ("secret-reader-also-read-only", {"@base": "prod", "platform:cluster.secretReaderRoleArns": [
+        "arn:aws:iam::222222222222:role/platform-oncall"]},
+     "platform:cluster.secretReaderRoleArns", "platform-oncall", "each role in one of the two"),
     # database
     ("backup-retention-0-in-prod", {"@base": "prod", "platform:database.backupRetentionDays": 0},
      "platform:database.backupRetentionDays", "0", "allowed: 14 to 35"),

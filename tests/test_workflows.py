@@ -103,28 +103,81 @@ def test_permissions_are_least_privilege_and_aws_is_oidc(path):
             assert "AWS_SECRET_ACCESS_KEY" not in json.dumps(step), name
 
 
+DEPLOY_RUNNER = ["self-hosted", "linux", "platform-deploy"]
+PREVIEW_RUNNER = ["self-hosted", "linux", "platform-preview"]
+MAIN_ONLY = "github.ref == 'refs/heads/main'"
+
+
+def _jobs(name: str) -> dict:
+    return _load(REPO / ".github" / "workflows" / name)["jobs"]
+
+
+def _stack(job: dict) -> str | None:
+    return (job.get("env") or {}).get("STACK")
+
+
 def test_cloud_jobs_run_where_the_eks_api_is_reachable():
     for path in WORKFLOWS:
         for name, job in _load(path)["jobs"].items():
             if any("pulumi/actions" in step.get("uses", "") for step in job["steps"]):
-                assert job["runs-on"] == ["self-hosted", "linux", "platform"], (path.name, name)
+                assert job["runs-on"] in (DEPLOY_RUNNER, PREVIEW_RUNNER), (path.name, name)
+
+
+def test_every_job_with_cloud_credentials_has_an_environment_the_role_trusts():
+    """A role's trust names one environment (the OIDC `sub` claim carries it), so a job without
+    one could assume no role; each environment's rules (reviewers, branches) apply to the job."""
+    for path in WORKFLOWS:
+        workflow = _load(path)
+        assert "pull_request_target" not in workflow[True], path.name  # `on:` parses as True
+        for name, job in workflow["jobs"].items():
+            if job["permissions"].get("id-token") == "write":
+                assert job.get("environment"), (path.name, name)
+
+
+def test_pull_request_code_never_reaches_a_deploy_role_or_runner():
+    jobs = _jobs("pull-request.yml")
+    for name, job in jobs.items():
+        assert job["runs-on"] != DEPLOY_RUNNER, name
+        assert job.get("environment") in (None, "preview-dev", "preview-prod"), name
+    # prod is previewed only in the environment whose required reviewers approve the run, after
+    # the offline review, and never for forks.
+    (prod,) = [j for j in jobs.values() if _stack(j) == "prod"]
+    (dev,) = [j for j in jobs.values() if _stack(j) == "dev"]
+    assert prod["environment"] == "preview-prod" and dev["environment"] == "preview-dev"
+    for job in (prod, dev):
+        assert job["runs-on"] == PREVIEW_RUNNER and job["needs"] == "offline-review"
+        assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert _load(REPO / ".github" / "workflows" / "pull-request.yml")[True] == {
+        "pull_request": {"branches": ["main"]}}
+
+
+def test_only_main_deploys_and_only_on_the_deploy_runners():
+    workflow = _load(REPO / ".github" / "workflows" / "deploy.yml")
+    assert workflow[True] == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
+    for name, job in workflow["jobs"].items():
+        assert job["if"] == MAIN_ONLY, name  # a manual run from another branch is skipped
+        assert job["runs-on"] == DEPLOY_RUNNER, name
+    for path in WORKFLOWS:
+        if path.name != "deploy.yml":
+            for name, job in _load(path)["jobs"].items():
+                assert job["runs-on"] != DEPLOY_RUNNER, (path.name, name)
+                assert job.get("environment") not in ("dev", "prod"), (path.name, name)
 
 
 def test_pull_requests_preview_with_the_policy_pack_and_review_offline_with_base():
-    jobs = _load(REPO / ".github" / "workflows" / "pull-request.yml")["jobs"]
-    preview = next(s for s in jobs["preview"]["steps"] if "pulumi/actions" in s.get("uses", ""))
-    assert preview["with"]["command"] == "preview"
-    assert preview["with"]["policyPacks"] == "policy-packs/platform-guard"
-    assert preview["with"]["comment-on-pr"] is True
-    assert jobs["preview"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
-    assert "github.event.pull_request.head.repo.full_name == github.repository" in \
-        jobs["preview"]["if"]  # no cloud credentials for forks
+    jobs = _jobs("pull-request.yml")
+    for name in ("preview-dev", "preview-prod"):
+        preview = next(s for s in jobs[name]["steps"] if "pulumi/actions" in s.get("uses", ""))
+        assert preview["with"]["command"] == "preview"
+        assert preview["with"]["stack-name"] == "${{ env.STACK }}"
+        assert preview["with"]["policyPacks"] == "policy-packs/platform-guard"
+        assert preview["with"]["comment-on-pr"] is True
     review = next(s for s in jobs["offline-review"]["steps"] if s.get("id") == "review")
     assert "--base \"$BASE_SHA\" --format markdown" in review["run"]
 
 
 def test_merges_deploy_dev_then_prod_behind_an_approval():
-    jobs = _load(REPO / ".github" / "workflows" / "deploy.yml")["jobs"]
+    jobs = _jobs("deploy.yml")
     assert jobs["dev"]["environment"] == "dev"
     assert jobs["prod"]["needs"] == "dev" and jobs["prod"]["environment"] == "prod"
     for job in jobs.values():
@@ -137,6 +190,9 @@ def test_drift_check_fails_on_changes_and_reports():
     workflow = _load(REPO / ".github" / "workflows" / "drift.yml")
     assert workflow[True]["schedule"]  # `on:` parses as True in YAML 1.1
     job = workflow["jobs"]["drift"]
+    # main's code only, in its own environment (branch policy: main), on the preview runners.
+    assert job["if"] == MAIN_ONLY and job["runs-on"] == PREVIEW_RUNNER
+    assert job["environment"] == "drift-${{ matrix.stack }}"
     check = next(s for s in job["steps"] if "pulumi/actions" in s.get("uses", ""))
     assert check["with"]["refresh"] is True and check["with"]["expect-no-changes"] is True
     report = next(s for s in job["steps"] if s.get("if") == "failure()")
