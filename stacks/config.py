@@ -1294,6 +1294,42 @@ def _config_keys() -> set[str]:
     return set(_runtime_config.CONFIG.get()) | set(_runtime_config.get_config_env())
 
 
+def secret_paths(model: BaseModel, loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Where `model` holds a secret value that is set: the key paths (aliases and list indexes)
+    of its SecretStr fields that are not None, at any depth."""
+    found = []
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        here = (*loc, info.alias or name)
+        if isinstance(value, SecretStr):
+            found.append(here)
+        elif isinstance(value, BaseModel):
+            found += secret_paths(value, here)
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found += secret_paths(item, (*here, index))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, BaseModel):
+                    found += secret_paths(item, (*here, key))
+    return found
+
+
+def plaintext_secrets(model: PlatformConfig, secret_keys: set[str]) -> list[str]:
+    """One problem per secret value the stack file holds in plaintext: Pulumi encrypts a value
+    only when it is set with `--secret` (and then marks its whole top-level key secret)."""
+    problems = []
+    for loc in secret_paths(model):
+        if f"{PROJECT_NAMESPACE}:{loc[0]}" in secret_keys:
+            continue
+        path = _key_path(loc)
+        problems.append(f"{path}: [secret]: set in plaintext, so the stack file and the state "
+                        "hold it readable; allowed: a Pulumi secret, set with `pulumi config set "
+                        f"--secret --path '{path}' <value>`")
+    return problems
+
+
 def load(source: str | None = None) -> PlatformConfig:
     """Read and validate this stack's configuration. `source` names the stack file in errors."""
     source = source or f"Pulumi.{pulumi.get_stack()}.yaml"
@@ -1304,4 +1340,10 @@ def load(source: str | None = None) -> PlatformConfig:
         if namespace == PROJECT_NAMESPACE and key:
             raw[key] = _decode(config.get(key))
     region = pulumi.Config("aws").get("region")
-    return build(raw, region, source)
+    model = build(raw, region, source)
+    secret_keys = {k for k in _config_keys() if _runtime_config.is_config_secret(k)} | set(
+        _runtime_config.get_config_secret_keys_env())
+    problems = plaintext_secrets(model, secret_keys)
+    if problems:
+        raise ConfigError(source, problems)
+    return model

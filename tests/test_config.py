@@ -91,6 +91,17 @@ BAD_CONFIGS = [
     ("secret-reader-also-read-only", {"@base": "prod", "platform:cluster.secretReaderRoleArns": [
         "arn:aws:iam::222222222222:role/platform-oncall"]},
      "platform:cluster.secretReaderRoleArns", "platform-oncall", "each role in one of the two"),
+    # secrets must be Pulumi secrets (`--secret`), never plaintext in the stack file
+    ("plaintext-slack-webhook", {"platform:alerting": {
+        "receivers": [{"name": "platform", "teams": ["platform"], "slackChannel": "#alerts",
+                       "slackWebhookUrl": "https://hooks.slack.com/services/T0/B0/SEKRIT"}],
+        "defaultReceiver": "platform",
+        "runbookBaseUrl": "https://github.com/example-org/platform/blob/main/docs/runbooks"}},
+     "platform:alerting.receivers[0].slackWebhookUrl", "[secret]",
+     "pulumi config set --secret --path 'platform:alerting.receivers[0].slackWebhookUrl'"),
+    ("plaintext-vault-token", {"platform:vault": {"address": "https://vault.example.com",
+                                                  "token": "hvs.SEKRIT"}},
+     "platform:vault.token", "[secret]", "allowed: a Pulumi secret"),
     # database
     ("backup-retention-0-in-prod", {"@base": "prod", "platform:database.backupRetentionDays": 0},
      "platform:database.backupRetentionDays", "0", "allowed: 14 to 35"),
@@ -136,6 +147,7 @@ def test_bad_config_is_refused_before_any_resource(tmp_path, capsys, mutations, 
     assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert key in err and str(path) in err
+    assert "SEKRIT" not in message + err  # a secret value is never shown
     assert "Traceback" not in err
 
 
