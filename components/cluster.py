@@ -160,6 +160,27 @@ class Cluster(PlatformComponent):
             opts=child,
         )
 
+        # Who administers the platform's KMS keys (never uses them): the account, so it never
+        # loses a key, and the role `pulumi up` runs as.
+        self.key_administrators = [f"arn:{self.partition}:iam::{self.account}:root",
+                                   config.admin_role_arn]
+        secrets_key_policy = aws.kms.KeyPolicy(
+            f"{name}-eks-secrets",
+            key_id=self.secrets_key.key_id,
+            policy=self.cluster_role.arn.apply(lambda role: iam.to_json(iam.key_policy(
+                self.key_administrators, [
+                    iam.key_use("EksEnvelopeEncryption", role,
+                                ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants",
+                                 "kms:DescribeKey"]),
+                    # Creating the cluster creates EKS's grant on the key (DescribeKey the
+                    # role has as an administrator; the condition applies to grants only).
+                    iam.key_use("CreateTheClustersGrant", config.admin_role_arn,
+                                ["kms:CreateGrant"],
+                                {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+                ]))),
+            opts=pulumi.ResourceOptions(parent=self.secrets_key),
+        )
+
         # -- control plane ---------------------------------------------------------------
         public = config.public_endpoint
         self.eks = aws.eks.Cluster(
@@ -189,7 +210,8 @@ class Cluster(PlatformComponent):
             bootstrap_self_managed_addons=False,
             deletion_protection=config.deletion_protection,
             tags={"Name": self.cluster_name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[self.log_group, secrets_key_policy]),
         )
 
         # -- who may use the cluster -----------------------------------------------------

@@ -22,10 +22,13 @@ never sent to RDS again. Break-glass: bump `platform:database.masterPasswordVers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components import iam
 from components.network import Network
 from components.tagging import PlatformComponent
 from stacks.config import Database as DatabaseConfig
@@ -46,8 +49,13 @@ class Database(PlatformComponent):
         config: DatabaseConfig,
         network: Network,
         client_security_group: aws.ec2.SecurityGroup,
+        region: str,
+        key_administrators: Sequence[str],
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`key_administrators`: who manages (never uses) the database's KMS key, the account
+        and the role `pulumi up` runs as (`Cluster.key_administrators`); the last one is the
+        role that creates the instance, whose request RDS uses the key on."""
         super().__init__(name, opts)
         self.config = config
         # Everything that holds data or decrypts it is protected together.
@@ -65,6 +73,21 @@ class Database(PlatformComponent):
         )
         aws.kms.Alias(f"{name}-rds", name=f"alias/{self.identifier}",
                       target_key_id=self.key.key_id, opts=pulumi.ResourceOptions(parent=self.key))
+        account = key_administrators[0].split(":")[4]
+        key_policy = aws.kms.KeyPolicy(
+            f"{name}-rds",
+            key_id=self.key.key_id,
+            # Used only through RDS in this region, on the deploying role's requests (RDS then
+            # holds its own grants for the instance's storage, snapshots and Performance
+            # Insights).
+            policy=iam.to_json(iam.key_policy(key_administrators, [iam.key_use(
+                "ThroughRdsOnly", key_administrators[-1],
+                ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                 "kms:CreateGrant", "kms:ListGrants", "kms:DescribeKey"],
+                {"StringEquals": {"kms:ViaService": f"rds.{region}.amazonaws.com",
+                                  "kms:CallerAccount": account}})])),
+            opts=pulumi.ResourceOptions(parent=self.key),
+        )
 
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-db",
@@ -169,7 +192,7 @@ class Database(PlatformComponent):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=config.protect,
-                depends_on=[self.log_group],
+                depends_on=[self.log_group, key_policy],
             ),
         )
 

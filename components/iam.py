@@ -361,6 +361,46 @@ def cluster_autoscaler(partition: str, region: str, account: str,
     }
 
 
+# Managing a key without using it: no Encrypt/Decrypt/GenerateDataKey, and no CreateGrant
+# (a grant is a way to use it). PutKeyPolicy stays: whoever manages the key can rewrite its
+# policy, which is why administrators are only the account and the role `pulumi up` runs as.
+KEY_ADMINISTRATION = [
+    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey",
+    "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListGrants",
+    "kms:ListKeyPolicies", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource",
+    "kms:UpdateAlias", "kms:UpdateKeyDescription",
+]
+
+
+def key_use(sid: str, principal: str, actions: Sequence[str],
+            condition: Document | None = None) -> Document:
+    """One statement of a key policy that lets `principal` use the key."""
+    statement: Document = {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": principal},
+                           "Action": list(actions), "Resource": "*"}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def key_policy(administrators: Sequence[str], uses: Sequence[Document]) -> Document:
+    """A KMS key policy that keeps administering a key apart from using it. Without one, AWS's
+    default policy hands the key to IAM: any principal of the account whose IAM policy allows
+    kms:Decrypt on * could use it. `administrators` (the account root, so the account never loses
+    the key, and the role `pulumi up` runs as) manage it and never use it; `uses` (key_use) are
+    the only ways to use it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AdministerNeverUse", "Effect": "Allow",
+             "Principal": {"AWS": sorted(set(administrators))},
+             "Action": KEY_ADMINISTRATION, "Resource": "*"},
+            *uses,
+        ],
+    }
+
+
 def vault_unseal(key_arn: str) -> Document:
     """Vault's auto-unseal (awskms seal): wrap and unwrap its root key with one KMS key."""
     return {

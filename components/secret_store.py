@@ -228,12 +228,21 @@ class SecretsStack(PlatformComponent):
             f"{name}-vault", NAMESPACE, SERVICE_ACCOUNT,
             policy=self.unseal_key.arn.apply(lambda arn: iam.to_json(iam.vault_unseal(arn))),
             parent=self)
+        # Only Vault's role uses the key; administrators manage it and cannot decrypt with it.
+        key_policy = aws.kms.KeyPolicy(
+            f"{name}-vault-unseal",
+            key_id=self.unseal_key.key_id,
+            policy=role.arn.apply(lambda arn: iam.to_json(iam.key_policy(
+                cluster.key_administrators, [iam.key_use(
+                    "VaultAutoUnseal", arn, ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"])]))),
+            opts=pulumi.ResourceOptions(parent=self.unseal_key, protect=protect),
+        )
         # Vendored chart (charts/charts.yaml).
         self.release = cluster.helm_release(
             f"{name}-vault", parent=self, release=RELEASE, chart="vault",
             namespace=NAMESPACE,
             values=helm_values(config, alias_name, region), timeout=900,
-            depends_on=[self.namespace, role, alias, cluster.storage_class])
+            depends_on=[self.namespace, role, alias, key_policy, cluster.storage_class])
         self.operator = cluster.helm_release(
             f"{name}-vault-secrets-operator", parent=self, release="vault-secrets-operator",
             chart="vault-secrets-operator", namespace=NAMESPACE,

@@ -42,7 +42,8 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     network = Network(env, cfg.network, cfg.region, opts=aws_only)
     cluster = Cluster(env, cfg.cluster, network, cfg.region, tags_for=cfg.standard_tags,
                       opts=aws_only)
-    database = Database(env, cfg.database, network, cluster.node_security_group, opts=aws_only)
+    database = Database(env, cfg.database, network, cluster.node_security_group, cfg.region,
+                        cluster.key_administrators, opts=aws_only)
     # Security first on the cluster: Gatekeeper's webhooks fail closed, so what the other
     # components install waits for it (Cluster.add_prerequisite).
     admission = AdmissionControl(env, cfg.security.gatekeeper, cfg.security.image_signatures,

@@ -34,6 +34,8 @@ def documents(evaluation: Evaluation) -> list[tuple[str, str, str]]:
         elif resource.type in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy",
                                "aws:sns/topicPolicy:TopicPolicy"):
             found.append((resource.name, "policy", resource.inputs["policy"]))
+        elif resource.type == "aws:kms/keyPolicy:KeyPolicy":
+            found.append((resource.name, "key-policy", resource.inputs["policy"]))
     return found
 
 
@@ -50,6 +52,8 @@ def real_findings(document: str, kind: str) -> list[tuple[str, str]]:
                     for name, fragment, _ in KNOWN_FALSE_POSITIVES)
         if issue == "MALFORMED" and kind != "trust":
             known = False  # only trust policies may lack a Resource
+        if issue == "RESOURCE_STAR" and kind == "key-policy":
+            known = True  # in a key policy, "Resource": "*" is the key itself (AWS KMS guide)
         if not known:
             kept.append((issue, detail))
     return kept
