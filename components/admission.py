@@ -54,6 +54,9 @@ POD_MAKERS = (
     {"apiGroups": ["batch"], "kinds": ["Job", "CronJob"]},
     {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
 )
+MONITORS = (
+    {"apiGroups": ["monitoring.coreos.com"], "kinds": ["ServiceMonitor", "PodMonitor", "Probe"]},
+)
 LONG_RUNNING = (
     {"apiGroups": ["apps"], "kinds": ["Deployment"]},
     {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
@@ -117,6 +120,10 @@ POLICIES: tuple[Policy, ...] = (
     Policy("host-isolation", "K8sPlatformHostIsolation", "host_isolation.rego",
            "No host namespaces, hostPath volumes, host ports or privileged containers.",
            dict(_EXEMPTION_DAYS), _days),
+    Policy("monitor-scope", "K8sPlatformMonitorScope", "monitor_scope.rego",
+           "ServiceMonitors, PodMonitors and Probes watch their own namespace, read no file "
+           "of Prometheus's (its token) and do not honour the target's labels.",
+           dict(_EXEMPTION_DAYS), _days, kinds=MONITORS),
     Policy("probes", "K8sPlatformProbes", "probes.rego",
            "Deployments and Rollouts declare readiness and liveness probes.",
            dict(_EXEMPTION_DAYS), _days, kinds=LONG_RUNNING,

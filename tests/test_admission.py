@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import regorus
+import yaml
 
 from components import admission
 from components.admission import POLICIES, constraint_template
@@ -318,7 +319,8 @@ def test_constraints_match_team_namespaces_and_never_the_platforms(stack):
         assert set(PLATFORM_NAMESPACES) | {stack.config.observability.namespace} <= excluded
         assert not excluded & {ns for t in stack.config.teams for ns in t.namespaces}
         kinds = {k for group in match["kinds"] for k in group["kinds"]}
-        assert {"Deployment", "Rollout"} <= kinds
+        assert {"Deployment", "Rollout"} <= kinds or kinds == {
+            "ServiceMonitor", "PodMonitor", "Probe"}
 
 
 def test_templates_are_the_rego_under_test_and_valid_upstream(stack, crds):
@@ -364,7 +366,8 @@ def test_every_rego_file_is_deployed():
 
 
 def test_the_policy_table_covers_every_policy():
-    covered = {c[0] for c in CONTAINER_CASES} | {c[0] for c in POD_CASES} | {"required-labels"}
+    covered = {c[0] for c in CONTAINER_CASES} | {c[0] for c in POD_CASES} | {
+        "required-labels", "monitor-scope"}
     assert covered == set(BY_ID)
 
 
@@ -430,3 +433,51 @@ def test_bad_image_signature_settings_are_config_errors(tmp_path, capsys, signat
         k: v for k, v in config["platform:security"]["imageSignatures"].items() if v is not None}
     err = config_error(write_stack(tmp_path, config), capsys)
     assert message in err, err
+
+
+# -- team monitors ---------------------------------------------------------------------------
+
+def _monitor(kind: str = "ServiceMonitor", **spec_changes) -> dict[str, Any]:
+    field = {"ServiceMonitor": "endpoints", "PodMonitor": "podMetricsEndpoints"}[kind]
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}},
+                            field: [{"port": "http", "path": "/metrics"}]}
+    spec.update(spec_changes)
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": kind,
+            "metadata": {"name": "checkout", "namespace": "checkout"}, "spec": spec}
+
+
+@pytest.mark.parametrize("kind", ["ServiceMonitor", "PodMonitor"])
+def test_a_teams_monitor_of_its_own_namespace_is_admitted(kind):
+    assert violations("monitor-scope", _monitor(kind)) == []
+    own = _monitor(kind, namespaceSelector={"matchNames": ["checkout"]})
+    assert violations("monitor-scope", own) == []
+    # The golden path's ServiceMonitor passes as generated.
+    generated = yaml.safe_load(
+        (REPO / "gitops/teams/checkout/checkout/servicemonitor.yaml").read_text())
+    assert violations("monitor-scope", generated) == []
+
+
+@pytest.mark.parametrize(("case", "change", "expected"), [
+    ("every namespace", {"namespaceSelector": {"any": True}}, "must not select every namespace"),
+    ("another team's", {"namespaceSelector": {"matchNames": ["checkout", "payments"]}},
+     'must not watch namespace "payments"'),
+    ("prometheus's token", {"endpoints": [{"port": "http", "bearerTokenFile":
+                                           "/var/run/secrets/kubernetes.io/serviceaccount/token"}]},
+     "endpoints[0].bearerTokenFile reads a file in Prometheus's container"),
+    ("prometheus's TLS key", {"endpoints": [{"port": "http", "tlsConfig": {
+        "keyFile": "/etc/prometheus/secrets/x/tls.key"}}]}, "endpoints[0].tlsConfig.keyFile"),
+    ("a credentials file", {"endpoints": [{"port": "http", "authorization": {
+        "credentialsFile": "/etc/passwd"}}]}, "endpoints[0].authorization.credentialsFile"),
+    ("honorLabels", {"endpoints": [{"port": "http", "honorLabels": True}]},
+     "endpoints[0].honorLabels must not be true"),
+])
+def test_a_monitor_reaching_outside_its_namespace_or_into_prometheus_is_refused(
+        case, change, expected):
+    (message,) = violations("monitor-scope", _monitor(**change))
+    assert expected in message and message.endswith("[monitor-scope]"), message
+
+
+def test_the_monitor_constraint_matches_the_monitor_kinds(stack):
+    (constraint,) = [c for c in _constraints(stack) if c.inputs["metadata"]["name"] == "monitor-scope"]
+    assert constraint.inputs["spec"]["match"]["kinds"] == [
+        {"apiGroups": ["monitoring.coreos.com"], "kinds": ["ServiceMonitor", "PodMonitor", "Probe"]}]

@@ -1,0 +1,92 @@
+# A team's ServiceMonitors, PodMonitors and Probes watch the team's own namespace and hand
+# Prometheus nothing to read from its own file system. Prometheus scrapes with the credentials a
+# monitor names: a `bearerTokenFile` (or TLS or credentials file) of Prometheus's own would send a
+# target Prometheus's service account token or keys; a namespaceSelector reaching other
+# namespaces would scrape (and read) other teams' services; honorLabels would let a target
+# overwrite the labels that say where its metrics come from. The platform's own monitors live in
+# the platform's namespaces, which this constraint does not match.
+package k8splatformmonitorscope
+
+import data.lib.platform
+
+policy := "monitor-scope"
+
+obj := input.review.object
+
+namespace := object.get(obj.metadata, "namespace", input.review.namespace)
+
+describe := sprintf("%s %q", [obj.kind, obj.metadata.name])
+
+# What the monitor scrapes with: each endpoint of a ServiceMonitor or PodMonitor, and a Probe's
+# own spec (its prober settings).
+endpoints[entry] {
+	field := ["endpoints", "podMetricsEndpoints"][_]
+	endpoint := obj.spec[field][index]
+	entry := {"where": sprintf("%s[%d]", [field, index]), "endpoint": endpoint}
+}
+
+endpoints[entry] {
+	obj.kind == "Probe"
+	entry := {"where": "spec", "endpoint": obj.spec}
+}
+
+# Fields that name a file in the Prometheus container.
+file_fields[entry] {
+	some e
+	endpoints[e]
+	e.endpoint.bearerTokenFile
+	entry := {"where": e.where, "field": "bearerTokenFile"}
+}
+
+file_fields[entry] {
+	some e
+	endpoints[e]
+	field := ["caFile", "certFile", "keyFile"][_]
+	e.endpoint.tlsConfig[field]
+	entry := {"where": e.where, "field": concat(".", ["tlsConfig", field])}
+}
+
+file_fields[entry] {
+	some e
+	endpoints[e]
+	e.endpoint.authorization.credentialsFile
+	entry := {"where": e.where, "field": "authorization.credentialsFile"}
+}
+
+file_fields[entry] {
+	some e
+	endpoints[e]
+	e.endpoint.oauth2.clientSecretFile
+	entry := {"where": e.where, "field": "oauth2.clientSecretFile"}
+}
+
+violation[{"msg": msg}] {
+	not platform.exempt(policy)
+	obj.spec.namespaceSelector.any == true
+	msg := sprintf("%s must not select every namespace (namespaceSelector.any); it may watch %q only [%s]",
+		[describe, namespace, policy])
+}
+
+violation[{"msg": msg}] {
+	not platform.exempt(policy)
+	other := obj.spec.namespaceSelector.matchNames[_]
+	other != namespace
+	msg := sprintf("%s must not watch namespace %q (namespaceSelector.matchNames); it may watch %q only [%s]",
+		[describe, other, namespace, policy])
+}
+
+violation[{"msg": msg}] {
+	not platform.exempt(policy)
+	entry := file_fields[_]
+	msg := sprintf("%s %s.%s reads a file in Prometheus's container; use a Secret in %q (bearerTokenSecret, tlsConfig.ca/cert/keySecret, authorization.credentials) [%s]",
+		[describe, entry.where, entry.field, namespace, policy])
+}
+
+violation[{"msg": msg}] {
+	not platform.exempt(policy)
+	some e
+	endpoints[e]
+	e.endpoint.honorLabels == true
+	msg := sprintf("%s %s.honorLabels must not be true: a target could overwrite the labels that say where its metrics come from [%s]",
+		[describe, e.where, policy])
+}
