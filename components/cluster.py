@@ -121,6 +121,8 @@ class Cluster(PlatformComponent):
         self.partition = aws.get_partition(opts=invoke).partition
         self.cluster_name = f"platform-{name}"
         self._tags_for = tags_for
+        # Where the control plane's network interfaces (and the pods) have their addresses.
+        self.vpc_cidr = network.vpc.cidr_block
 
         # -- encryption key for Kubernetes secrets ---------------------------------------
         self.secrets_key = aws.kms.Key(

@@ -217,8 +217,11 @@ def helm_values(observability: Observability, environment: str) -> dict[str, Any
                       "passwordKey": "admin-password"},
             "ingress": {"enabled": False},
             "defaultDashboardsTimezone": "utc",
+            # Dashboards from the monitoring namespace only: a team's labelled ConfigMap would
+            # otherwise become a dashboard every Grafana user opens.
             "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
-                                       "labelValue": "1", "searchNamespace": "ALL"}},
+                                       "labelValue": "1",
+                                       "searchNamespace": observability.namespace}},
             "resources": {"requests": {"cpu": "50m", "memory": "256Mi"},
                           "limits": {"memory": "512Mi"}},
         },
@@ -234,6 +237,44 @@ def helm_values(observability: Observability, environment: str) -> dict[str, Any
             "podMonitorSelectorNilUsesHelmValues": False,
             "externalLabels": {"environment": environment},
         }},
+    }
+
+
+# Argo Rollouts' controller (in Argo CD's namespace) queries Prometheus for canary analysis.
+ROLLOUTS_NAMESPACE = "argocd"
+OPERATOR_WEBHOOK_PORT = 10250  # the prometheus-operator's admission webhook (chart default)
+
+
+def network_policies(namespace: str, control_plane_cidr: Any) -> dict[str, dict[str, Any]]:
+    """NetworkPolicy specs of the monitoring namespace, by name: nothing gets in but its own
+    pods, Argo Rollouts' analysis queries to Prometheus, and the API server's calls to the
+    operator's admission webhook. Team pods cannot reach Alertmanager's API (unauthenticated:
+    anyone who reaches it can silence alerts), Prometheus or Grafana; people reach them by
+    port-forward, which NetworkPolicy does not see. `control_plane_cidr`: where the EKS control
+    plane's network interfaces live (the VPC's CIDR: pods share it, so that rule opens one port
+    of one pod, the webhook's, and nothing else)."""
+    every_pod: dict[str, Any] = {}
+    return {
+        "default-deny-ingress": {"podSelector": every_pod, "policyTypes": ["Ingress"]},
+        "allow-same-namespace": {
+            "podSelector": every_pod, "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": every_pod}]}],
+        },
+        "allow-rollouts-analysis": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{
+                "namespaceSelector": {"matchLabels": {
+                    "kubernetes.io/metadata.name": ROLLOUTS_NAMESPACE}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "argo-rollouts"}}}],
+                "ports": [{"protocol": "TCP", "port": 9090}]}],
+        },
+        "allow-api-server-to-the-operator-webhook": {
+            "podSelector": {"matchLabels": {"app": "kube-prometheus-stack-operator"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"ipBlock": {"cidr": control_plane_cidr}}],
+                         "ports": [{"protocol": "TCP", "port": OPERATOR_WEBHOOK_PORT}]}],
+        },
     }
 
 
@@ -262,6 +303,12 @@ class ObservabilityStack(PlatformComponent):
             f"{name}-monitoring", namespace, parent=self, pod_security="privileged",
             labels={"app.kubernetes.io/part-of": "platform"})
         in_namespace = cluster.k8s_options(self, depends_on=[self.namespace])
+        for policy_name, spec in network_policies(namespace, cluster.vpc_cidr).items():
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-monitoring-{policy_name}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=policy_name, namespace=namespace,
+                                                    labels={"team": "platform"}),
+                spec=spec, opts=in_namespace)
 
         # Grafana's admin credentials: generated, kept as a secret, never in chart values.
         self.grafana_password = random.RandomPassword(

@@ -453,3 +453,53 @@ def test_nothing_is_exposed_and_the_uis_are_port_forwarded(stack):
     for resource in stack.resources:
         assert resource.inputs.get("spec", {}).get("type") != "LoadBalancer" \
             if isinstance(resource.inputs.get("spec"), dict) else True
+
+
+# -- the monitoring namespace's network ------------------------------------------------------
+
+def _monitoring_policies(evaluation) -> dict[str, dict]:
+    namespace = evaluation.config.observability.namespace
+    return {r.inputs["metadata"]["name"]: r.inputs["spec"]
+            for r in evaluation.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+            if r.inputs["metadata"]["namespace"] == namespace}
+
+
+def _template_labels(evaluation, release: str, kind: str, name: str) -> dict:
+    (found,) = [o.object for r in evaluation.rendered if r.release == release
+                for o in r.objects if o.kind == kind and o.name == name]
+    return found["spec"]["template"]["metadata"]["labels"]
+
+
+def test_nothing_outside_monitoring_reaches_alertmanager_or_prometheus(rendered):
+    for evaluation in rendered.values():
+        policies = _monitoring_policies(evaluation)
+        assert policies["default-deny-ingress"] == {"podSelector": {},
+                                                    "policyTypes": ["Ingress"]}
+        # Every allowance names who may come in, and no rule admits every namespace's pods.
+        for name, spec in policies.items():
+            for rule in spec.get("ingress", []):
+                for peer in rule["from"]:
+                    assert peer != {"namespaceSelector": {}}, name
+        rollouts = policies["allow-rollouts-analysis"]
+        assert rollouts["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+        (rule,) = rollouts["ingress"]
+        selector = rule["from"][0]["podSelector"]["matchLabels"]
+        labels = _template_labels(evaluation, "argo-rollouts", "Deployment", "argo-rollouts")
+        assert selector.items() <= labels.items()  # selects the real controller
+        webhook = policies["allow-api-server-to-the-operator-webhook"]
+        operator = _template_labels(evaluation, "kube-prometheus-stack", "Deployment",
+                                    "platform-monitoring-operator")
+        assert webhook["podSelector"]["matchLabels"].items() <= operator.items()
+        assert webhook["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 10250}]
+        assert webhook["ingress"][0]["from"][0]["ipBlock"]["cidr"] == \
+            evaluation.config.network.cidr
+
+
+def test_grafana_loads_dashboards_from_the_monitoring_namespace_only(rendered):
+    evaluation = rendered["prod"]
+    (grafana,) = [o.object for r in evaluation.rendered if r.release == "kube-prometheus-stack"
+                  for o in r.objects if o.kind == "Deployment"
+                  and o.name == "platform-monitoring-grafana"]
+    containers = {c["name"]: c for c in grafana["spec"]["template"]["spec"]["containers"]}
+    env = {e["name"]: e.get("value") for e in containers["grafana-sc-dashboard"]["env"]}
+    assert env["NAMESPACE"] == evaluation.config.observability.namespace  # not ALL
