@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 from components import iam
 from components.cluster import Cluster
 from components.tagging import PlatformComponent
-from stacks.config import PLATFORM_NAMESPACES, Gatekeeper, ImageSignatures
+from stacks.config import PLATFORM_NAMESPACES, Gatekeeper, ImageSignatures, Team
 
 REGO_DIR = Path(__file__).parent / "rego"
 NAMESPACE = "gatekeeper-system"
@@ -54,6 +54,34 @@ POD_MAKERS = (
     {"apiGroups": ["batch"], "kinds": ["Job", "CronJob"]},
     {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
 )
+INGRESSES = ({"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]},)
+
+# The shared internet-facing ALB every public service is an Ingress of (the golden path writes
+# exactly these annotations; the ingress policy refuses any other value, or other ALB settings
+# but FREE_ALB_ANNOTATIONS).
+PUBLIC_ALB_GROUP = "platform-public"
+PUBLIC_ALB_ANNOTATIONS = {
+    "alb.ingress.kubernetes.io/scheme": "internet-facing",
+    "alb.ingress.kubernetes.io/target-type": "ip",
+    "alb.ingress.kubernetes.io/group.name": PUBLIC_ALB_GROUP,
+    "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+    "alb.ingress.kubernetes.io/ssl-redirect": "443",
+    "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+}
+# Settings of a service's own target group, which touch no other team's routing.
+FREE_ALB_ANNOTATIONS = (
+    "alb.ingress.kubernetes.io/healthcheck-path",
+    "alb.ingress.kubernetes.io/healthcheck-interval-seconds",
+    "alb.ingress.kubernetes.io/success-codes",
+)
+INGRESS_CLASS = "alb"
+
+
+def ingress_hosts(teams: Sequence[Team]) -> dict[str, list[str]]:
+    """The hosts each team namespace's Ingresses may serve (the ingress policy's parameter)."""
+    return {namespace: list(team.hosts) for team in teams for namespace in team.namespaces}
+
+
 MONITORS = (
     {"apiGroups": ["monitoring.coreos.com"], "kinds": ["ServiceMonitor", "PodMonitor", "Probe"]},
 )
@@ -78,6 +106,8 @@ class Policy:
     values: Callable[[Gatekeeper], dict[str, Any]]
     kinds: tuple[dict[str, Any], ...] = POD_MAKERS
     enabled: Callable[[Gatekeeper], bool] = lambda gatekeeper: True
+    # Parameters that come from the teams' config (merged into `values`).
+    team_values: Callable[[Sequence[Team]], dict[str, Any]] | None = None
 
     @property
     def template_name(self) -> str:
@@ -124,6 +154,17 @@ POLICIES: tuple[Policy, ...] = (
            "ServiceMonitors, PodMonitors and Probes watch their own namespace, read no file "
            "of Prometheus's (its token) and do not honour the target's labels.",
            dict(_EXEMPTION_DAYS), _days, kinds=MONITORS),
+    Policy("ingress", "K8sPlatformIngress", "ingress.rego",
+           "Ingresses use the shared internet-facing load balancer, for hosts their team owns, "
+           "with its fixed settings.",
+           {**_EXEMPTION_DAYS, "ingressClassName": {"type": "string"},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            "freeAnnotations": _STRINGS,
+            "hosts": {"type": "object", "additionalProperties": _STRINGS}},
+           lambda g: {**_days(g), "ingressClassName": INGRESS_CLASS,
+                      "annotations": dict(PUBLIC_ALB_ANNOTATIONS),
+                      "freeAnnotations": list(FREE_ALB_ANNOTATIONS)},
+           kinds=INGRESSES, team_values=lambda teams: {"hosts": ingress_hosts(teams)}),
     Policy("probes", "K8sPlatformProbes", "probes.rego",
            "Deployments and Rollouts declare readiness and liveness probes.",
            dict(_EXEMPTION_DAYS), _days, kinds=LONG_RUNNING,
@@ -160,8 +201,8 @@ def constraint_template(policy: Policy) -> dict[str, Any]:
     }
 
 
-def constraint(policy: Policy, gatekeeper: Gatekeeper,
-               excluded: Sequence[str]) -> dict[str, Any]:
+def constraint(policy: Policy, gatekeeper: Gatekeeper, excluded: Sequence[str],
+               teams: Sequence[Team] = ()) -> dict[str, Any]:
     return {
         "apiVersion": CONSTRAINT_API,
         "kind": policy.kind,
@@ -176,7 +217,8 @@ def constraint(policy: Policy, gatekeeper: Gatekeeper,
                     {"key": TEAM_LABEL, "operator": "Exists"}]},
                 "excludedNamespaces": sorted(excluded),
             },
-            "parameters": policy.values(gatekeeper),
+            "parameters": {**policy.values(gatekeeper),
+                           **(policy.team_values(teams) if policy.team_values else {})},
         },
     }
 
@@ -273,7 +315,7 @@ class AdmissionControl(PlatformComponent):
 
     def __init__(self, name: str, gatekeeper: Gatekeeper, signatures: ImageSignatures,
                  cluster: Cluster, platform_namespaces: Sequence[str],
-                 opts: pulumi.ResourceOptions | None = None):
+                 teams: Sequence[Team] = (), opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         excluded = sorted({*PLATFORM_NAMESPACES, *platform_namespaces})
         self.namespace = cluster.platform_namespace(
@@ -301,7 +343,7 @@ class AdmissionControl(PlatformComponent):
                 metadata=template["metadata"], spec=template["spec"],
                 opts=cluster.k8s_options(self, depends_on=[self.release]),
             )
-            body = constraint(policy, gatekeeper, excluded)
+            body = constraint(policy, gatekeeper, excluded, teams)
             self.constraints[policy.id] = k8s.apiextensions.CustomResource(
                 f"{name}-constraint-{policy.id}",
                 api_version=body["apiVersion"], kind=body["kind"],

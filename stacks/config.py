@@ -143,6 +143,22 @@ TagValue = Annotated[
         "1 to 256 characters of letters, digits, spaces and + - = . _ : / @",
     ),
 ]
+IngressHost = Annotated[
+    str, _pattern(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+                  "a DNS name, or *.<name> for every name under it, e.g. checkout.example.com")]
+
+
+def host_covers(claimed: str, host: str) -> bool:
+    """Whether a team's claimed host (exact, or `*.domain`) covers `host` (itself possibly a
+    `*.` wildcard). The one rule the config and the admission policy (ingress.rego) share."""
+    if claimed == host:
+        return True
+    if claimed.startswith("*."):
+        suffix = claimed[1:]  # ".domain"
+        return host.endswith(suffix) and host != suffix[1:]
+    return False
+
+
 Slug = Annotated[
     str,
     _pattern(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", "lower-case letters, digits and '-', 2-32 characters, "
@@ -951,6 +967,11 @@ class Team(_Model):
         (), description="The team's services that use the database: each gets short-lived "
         "PostgreSQL credentials from Vault, synced into the Secret `<service>-db` of the team's "
         "first namespace.")
+    hosts: tuple[IngressHost, ...] = Field(
+        (), description="DNS names the team's services may serve on the shared internet-facing "
+        "load balancer (`checkout.example.com`, or `*.checkout.example.com` for every name under "
+        "it). Each name belongs to one team; an Ingress for another host, or without one, is "
+        "refused, and a team without hosts cannot expose anything to the internet.")
 
     @model_validator(mode="before")
     @classmethod
@@ -1022,6 +1043,16 @@ class PlatformConfig(_Model):
         for service in services:
             if services.count(service) > 1:
                 raise _Bad("teams", service, "is a service of two teams; allowed: one owner")
+        claimed: list[tuple[str, str]] = []  # (host, team)
+        for index, team in enumerate(self.teams):
+            for host in team.hosts:
+                owner = next((other for h, other in claimed if other != team.name and (
+                    host_covers(h, host) or host_covers(host, h))), None)
+                if owner is not None:
+                    raise _Bad(f"teams[{index}].hosts", host,
+                               f"overlaps a host of team {owner!r}; allowed: names no other "
+                               "team claims (a team could otherwise take the other's traffic)")
+                claimed.append((host, team.name))
         return self
 
     @model_validator(mode="after")

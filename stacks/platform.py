@@ -47,8 +47,8 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     # Security first on the cluster: Gatekeeper's webhooks fail closed, so what the other
     # components install waits for it (Cluster.add_prerequisite).
     admission = AdmissionControl(env, cfg.security.gatekeeper, cfg.security.image_signatures,
-                                 cluster,
-                                 [cfg.observability.namespace], opts=aws_only)
+                                 cluster, [cfg.observability.namespace], cfg.teams,
+                                 opts=aws_only)
     observability = ObservabilityStack(env, cfg.observability, cfg.alerting, cluster, database,
                                        env, cfg.budget_monthly_usd, opts=aws_only)
     # The team namespaces and their baseline.

@@ -17,7 +17,7 @@ import yaml
 
 from components import admission
 from components.admission import POLICIES, constraint_template
-from stacks.config import PLATFORM_NAMESPACES, Gatekeeper
+from stacks.config import PLATFORM_NAMESPACES, Gatekeeper, Team
 from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest
@@ -32,6 +32,14 @@ PROD = Gatekeeper.model_validate({
     "replicas": 3, "enforcement": "deny", "failClosed": True, "allowedRegistries": [REGISTRY],
     "requireDigest": True, "probesRequired": True})
 POLICY_TYPE = "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy"
+# The prod stack's teams (the ingress policy's hosts come from them).
+TEAMS = [Team.model_validate({"name": "checkout", "services": ["checkout"],
+                              "hosts": ["checkout.example.com"]})]
+
+
+def parameters_of(policy_id: str) -> dict[str, Any]:
+    policy = BY_ID[policy_id]
+    return {**policy.values(PROD), **(policy.team_values(TEAMS) if policy.team_values else {})}
 
 
 @cache
@@ -54,7 +62,7 @@ def violations(policy_id: str, obj: dict[str, Any],
     engine.set_input_json(json.dumps({
         "review": {"object": obj, "kind": {"kind": obj["kind"]}, "operation": "CREATE",
                    "namespace": "checkout"},
-        "parameters": policy.values(PROD) if parameters is None else parameters,
+        "parameters": parameters_of(policy_id) if parameters is None else parameters,
     }))
     package = policy.template_name
     result = json.loads(engine.eval_query_as_json(f"data.{package}.violation"))
@@ -319,8 +327,8 @@ def test_constraints_match_team_namespaces_and_never_the_platforms(stack):
         assert set(PLATFORM_NAMESPACES) | {stack.config.observability.namespace} <= excluded
         assert not excluded & {ns for t in stack.config.teams for ns in t.namespaces}
         kinds = {k for group in match["kinds"] for k in group["kinds"]}
-        assert {"Deployment", "Rollout"} <= kinds or kinds == {
-            "ServiceMonitor", "PodMonitor", "Probe"}
+        assert {"Deployment", "Rollout"} <= kinds or kinds in (
+            {"ServiceMonitor", "PodMonitor", "Probe"}, {"Ingress"})
 
 
 def test_templates_are_the_rego_under_test_and_valid_upstream(stack, crds):
@@ -367,7 +375,7 @@ def test_every_rego_file_is_deployed():
 
 def test_the_policy_table_covers_every_policy():
     covered = {c[0] for c in CONTAINER_CASES} | {c[0] for c in POD_CASES} | {
-        "required-labels", "monitor-scope"}
+        "required-labels", "monitor-scope", "ingress"}
     assert covered == set(BY_ID)
 
 
@@ -481,3 +489,78 @@ def test_the_monitor_constraint_matches_the_monitor_kinds(stack):
     (constraint,) = [c for c in _constraints(stack) if c.inputs["metadata"]["name"] == "monitor-scope"]
     assert constraint.inputs["spec"]["match"]["kinds"] == [
         {"apiGroups": ["monitoring.coreos.com"], "kinds": ["ServiceMonitor", "PodMonitor", "Probe"]}]
+
+
+# -- Ingress ---------------------------------------------------------------------------------
+
+GOLDEN_INGRESS = REPO / "gitops/teams/checkout/checkout/ingress.yaml"
+
+
+def _ingress(**changes) -> dict[str, Any]:
+    body = yaml.safe_load(GOLDEN_INGRESS.read_text())
+    for path, value in changes.items():
+        target = body
+        *parents, last = path.split("|")
+        for key in parents:
+            target = target[key]
+        if value is None:
+            target.pop(last, None)
+        else:
+            target[last] = value
+    return body
+
+
+def _recorded_parameters(evaluation, policy_id: str) -> dict[str, Any]:
+    (found,) = [c for c in _constraints(evaluation) if c.inputs["metadata"]["name"] == policy_id]
+    return found.inputs["spec"]["parameters"]
+
+
+def test_the_golden_paths_ingress_passes_with_the_stacks_own_constraint(evaluations):
+    for evaluation in evaluations.values():
+        parameters = _recorded_parameters(evaluation, "ingress")
+        assert parameters["hosts"] == {"checkout": ["checkout.example.com"]}
+        assert violations("ingress", _ingress(), parameters) == []
+
+
+ALB = "alb.ingress.kubernetes.io/"
+
+
+@pytest.mark.parametrize(("case", "changes", "expected"), [
+    ("another team's host", {"spec|rules": [{"host": "payments.example.com", "http": {}}]},
+     'serves host "payments.example.com", which namespace "checkout"\'s team does not own'),
+    ("another team's certificate", {"spec|tls": [{"hosts": ["payments.example.com"]}]},
+     'serves host "payments.example.com"'),
+    ("no host", {"spec|rules": [{"http": {}}]}, "rules[0] has no host"),
+    ("a default backend", {"spec|defaultBackend": {"service": {"name": "x", "port": {
+        "number": 80}}}}, "must not set defaultBackend"),
+    ("its own load balancer", {f"metadata|annotations|{ALB}group.name": "mine"},
+     f'must set annotation {ALB}group.name: "platform-public"'),
+    ("an internal scheme", {f"metadata|annotations|{ALB}scheme": "internal"},
+     f'must set annotation {ALB}scheme: "internet-facing"'),
+    ("no scheme (its own internal ALB)", {f"metadata|annotations|{ALB}scheme": None},
+     f"{ALB}scheme"),
+    ("a weaker TLS policy", {f"metadata|annotations|{ALB}ssl-policy": "ELBSecurityPolicy-2016-08"},
+     f"{ALB}ssl-policy"),
+    ("the shared listener's CIDRs", {f"metadata|annotations|{ALB}inbound-cidrs": "10.0.0.0/8"},
+     f"must not set annotation {ALB}inbound-cidrs"),
+    ("a forward to any target group", {f"metadata|annotations|{ALB}actions.steal": "{}"},
+     f"must not set annotation {ALB}actions.steal"),
+    ("another ingress class", {"spec|ingressClassName": "nginx"}, "must set ingressClassName: alb"),
+])
+def test_an_ingress_outside_its_teams_hosts_or_the_shared_settings_is_refused(
+        case, changes, expected):
+    found = violations("ingress", _ingress(**changes))
+    assert any(expected in m for m in found) and all(m.endswith("[ingress]") for m in found), found
+
+
+def test_a_wildcard_host_covers_names_under_it_only():
+    parameters = {**parameters_of("ingress"), "hosts": {"checkout": ["*.checkout.example.com"]}}
+    ok = _ingress(**{"spec|rules": [{"host": "api.checkout.example.com", "http": {}}],
+                     "spec|tls": [{"hosts": ["api.checkout.example.com"]}]})
+    assert violations("ingress", ok, parameters) == []
+    apex = _ingress(**{"spec|rules": [{"host": "checkout.example.com", "http": {}}],
+                       "spec|tls": None})
+    assert violations("ingress", apex, parameters)
+    sibling = _ingress(**{"spec|rules": [{"host": "evilcheckout.example.com", "http": {}}],
+                          "spec|tls": None})
+    assert violations("ingress", sibling, parameters)

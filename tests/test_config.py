@@ -91,6 +91,12 @@ BAD_CONFIGS = [
     ("secret-reader-also-read-only", {"@base": "prod", "platform:cluster.secretReaderRoleArns": [
         "arn:aws:iam::222222222222:role/platform-oncall"]},
      "platform:cluster.secretReaderRoleArns", "platform-oncall", "each role in one of the two"),
+    ("host-claimed-by-two-teams", {"platform:teams": [
+        {"name": "checkout", "services": ["checkout"], "hosts": ["*.example.com"]},
+        {"name": "payments", "hosts": ["pay.example.com"]}]},
+     "platform:teams[1].hosts", "pay.example.com", "overlaps a host of team 'checkout'"),
+    ("bad-ingress-host", {"platform:teams": [{"name": "checkout", "hosts": ["https://x.io"]}]},
+     "platform:teams[0].hosts[0]", "https://x.io", "a DNS name, or *.<name>"),
     # secrets must be Pulumi secrets (`--secret`), never plaintext in the stack file
     ("plaintext-slack-webhook", {"platform:alerting": {
         "receivers": [{"name": "platform", "teams": ["platform"], "slackChannel": "#alerts",

@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from components import admission
 from components.admission import POLICIES
 from platformctl import cli, golden
 from platformctl.harness import load_config
@@ -184,7 +185,7 @@ def _write(tmp_path: Path, changes: dict[str, Any]) -> Path:
 def test_a_public_service_gets_https_on_the_shared_load_balancer():
     (ingress,) = yaml.safe_load_all((BASE / "ingress.yaml").read_text())
     annotations = ingress["metadata"]["annotations"]
-    assert annotations["alb.ingress.kubernetes.io/group.name"] == golden.ALB_GROUP
+    assert annotations["alb.ingress.kubernetes.io/group.name"] == admission.PUBLIC_ALB_GROUP
     assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
     assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
     assert ingress["spec"]["tls"] == [{"hosts": ["checkout.example.com"]}]
@@ -216,6 +217,8 @@ def test_an_internal_service_gets_no_ingress():
     ({"replicas": 3}, "replicas: 3: unknown key"),
     ({"host": None}, "host: null: required with exposure: public"),
     ({"host": "Not A Host"}, "host: 'Not A Host'"),
+    ({"host": "payments.example.com"}, "host: 'payments.example.com': not a host of team "
+     "'checkout' in the dev stack (platform:teams[checkout].hosts: checkout.example.com)"),
 ])
 def test_bad_specs_are_clear_errors(tmp_path, capsys, changes, message):
     path = _write(tmp_path, changes)

@@ -1,0 +1,115 @@
+# A team's Ingresses go through the one shared internet-facing ALB, for the hosts the team owns
+# (`platform:teams[].hosts`), and in the golden path's shape. Every public service shares that
+# ALB (`group.name`), so an Ingress for another team's host would take that team's traffic, one
+# without a host (or with a default backend) would catch everyone's unmatched requests, and a
+# listener setting of its own (ports, TLS policy, inbound CIDRs, actions) would change, or break,
+# the listener every team shares. What the golden path writes passes; nothing else does.
+package k8splatformingress
+
+import data.lib.platform
+
+policy := "ingress"
+
+obj := input.review.object
+
+namespace := object.get(obj.metadata, "namespace", input.review.namespace)
+
+describe := sprintf("Ingress %q", [obj.metadata.name])
+
+claimed := object.get(object.get(input.parameters, "hosts", {}), namespace, [])
+
+annotations := object.get(obj.metadata, "annotations", {})
+
+alb_prefix := "alb.ingress.kubernetes.io/"
+
+# A claimed host (exact, or *.domain for any name under it) covers a host: stacks/config.py
+# host_covers is the same rule.
+covers(owned, host) {
+	owned == host
+}
+
+covers(owned, host) {
+	startswith(owned, "*.")
+	suffix := substring(owned, 1, -1)
+	endswith(host, suffix)
+	host != substring(owned, 2, -1)
+}
+
+hosts[host] {
+	host := obj.spec.rules[_].host
+}
+
+hosts[host] {
+	host := obj.spec.tls[_].hosts[_]
+}
+
+violation[{"msg": msg}] {
+	obj.kind == "Ingress"
+	not platform.exempt(policy)
+	class := object.get(obj.spec, "ingressClassName", "")
+	class != input.parameters.ingressClassName
+	msg := sprintf("%s must set ingressClassName: %s (has %q) [%s]",
+		[describe, input.parameters.ingressClassName, class, policy])
+}
+
+violation[{"msg": msg}] {
+	obj.kind == "Ingress"
+	not platform.exempt(policy)
+	rule := obj.spec.rules[index]
+	not rule.host
+	msg := sprintf("%s rules[%d] has no host: it would catch every request the shared load balancer does not route elsewhere [%s]",
+		[describe, index, policy])
+}
+
+violation[{"msg": msg}] {
+	obj.kind == "Ingress"
+	not platform.exempt(policy)
+	obj.spec.defaultBackend
+	msg := sprintf("%s must not set defaultBackend: it would catch every request the shared load balancer does not route elsewhere [%s]",
+		[describe, policy])
+}
+
+violation[{"msg": msg}] {
+	obj.kind == "Ingress"
+	not platform.exempt(policy)
+	host := hosts[_]
+	not any_covers(host)
+	msg := sprintf("%s serves host %q, which namespace %q's team does not own (its hosts: %v; platform:teams[].hosts) [%s]",
+		[describe, host, namespace, claimed, policy])
+}
+
+any_covers(host) {
+	covers(claimed[_], host)
+}
+
+violation[{"msg": msg}] {
+	obj.kind == "Ingress"
+	not platform.exempt(policy)
+	value := input.parameters.annotations[key]
+	object.get(annotations, key, "") != value
+	msg := sprintf("%s must set annotation %s: %q (the shared load balancer's setting; has %q) [%s]",
+		[describe, key, value, object.get(annotations, key, ""), policy])
+}
+
+violation[{"msg": msg}] {
+	obj.kind == "Ingress"
+	not platform.exempt(policy)
+	annotations[key]
+	startswith(key, alb_prefix)
+	not input.parameters.annotations[key]
+	not free_annotation(key)
+	msg := sprintf("%s must not set annotation %s: the load balancer is shared; allowed besides the fixed ones: %v [%s]",
+		[describe, key, input.parameters.freeAnnotations, policy])
+}
+
+free_annotation(key) {
+	input.parameters.freeAnnotations[_] == key
+}
+
+violation[{"msg": msg}] {
+	obj.kind == "Ingress"
+	not platform.exempt(policy)
+	annotations["kubernetes.io/ingress.class"]
+	msg := sprintf("%s must not set the legacy annotation kubernetes.io/ingress.class; use ingressClassName [%s]",
+		[describe, policy])
+}
