@@ -293,6 +293,10 @@ def sigstore_values(signatures: ImageSignatures) -> dict[str, Any]:
         "webhook": {
             "replicaCount": signatures.replicas,
             "failurePolicy": "Fail" if signatures.mode == "enforce" else "Ignore",
+            # An image no ClusterImagePolicy matches (in a namespace the webhook watches) is
+            # refused in enforce mode, said explicitly rather than left to the build's default.
+            "configData": {"no-match-policy": "deny" if signatures.mode == "enforce"
+                           else "warn"},
             "podDisruptionBudget": {"enabled": signatures.replicas > 1, "minAvailable": 1},
             "namespaceSelector": {"matchExpressions": [
                 {"key": SIGSTORE_INCLUDE_LABEL, "operator": "In", "values": ["true"]}]},

@@ -64,7 +64,9 @@ def argocd_values(config: GitOps, sso_secret: str | None) -> dict[str, Any]:
         "timeout.reconciliation": "180s",
         "statusbadge.enabled": "false",
     }
-    rbac = {"policy.default": "role:readonly", "scopes": "[groups]"}
+    # A signed-in user outside every group below gets nothing (not even read: Applications
+    # show manifests, and Secrets' keys in diffs).
+    rbac = {"policy.default": "", "scopes": "[groups]"}
     if config.sso is not None:
         cm["oidc.config"] = (
             f"name: SSO\nissuer: {config.sso.issuer}\nclientID: {config.sso.client_id}\n"
@@ -183,7 +185,12 @@ class ArgoBootstrap(PlatformComponent):
         # Argo CD is reached by port-forward only; it calls out (Git, the API server).
         isolate_namespace(f"{name}-argocd", NAMESPACE, monitoring_namespace, in_namespace)
         sso_secret = (pulumi.Output.secret(config.sso.client_secret.get_secret_value())
-                      if config.sso else None)
+                      if config.sso and config.sso.client_secret else None)
+        if config.sso and config.sso.client_secret is None:
+            pulumi.log.warn(
+                "platform:gitops.sso.clientSecret is not set: SSO login to Argo CD fails until "
+                "it is (`pulumi config set --secret --path platform:gitops.sso.clientSecret "
+                "<secret>`)", resource=self)
         # Vendored charts (charts/charts.yaml).
         self.argocd = cluster.helm_release(
             f"{name}-argo-cd", parent=self, release="argocd", chart="argo-cd",

@@ -831,7 +831,9 @@ class Sso(_Model):
 
     issuer: HttpsUrl = Field(description="OIDC issuer URL.")
     client_id: str = Field(min_length=1, max_length=200, description="OIDC client ID.")
-    client_secret: SecretStr = Field(description="OIDC client secret (secret).")
+    client_secret: SecretStr | None = Field(
+        None, description="OIDC client secret (secret; set by an operator: SSO login fails, "
+        "and `pulumi up` warns, until it is).")
     admin_group: GroupName = Field(description="IdP group that gets Argo CD's admin role.")
 
 
@@ -1070,6 +1072,12 @@ class PlatformConfig(_Model):
         if db.backup_retention_days < 14:
             raise _Bad("database.backupRetentionDays", db.backup_retention_days,
                        "is below the prod minimum; allowed: 14 to 35")
+        if self.gitops.sso is None:
+            raise _Bad("gitops.sso", None,
+                       "is required in a prod-preset stack: without it Argo CD's local admin, "
+                       "one shared password, holds every deployment; allowed: issuer, clientId, "
+                       "adminGroup (the client secret with `pulumi config set --secret --path "
+                       "platform:gitops.sso.clientSecret <secret>`)")
         return self
 
     def standard_tags(self, service: str) -> dict[str, str]:

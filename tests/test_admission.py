@@ -564,3 +564,12 @@ def test_a_wildcard_host_covers_names_under_it_only():
     sibling = _ingress(**{"spec|rules": [{"host": "evilcheckout.example.com", "http": {}}],
                           "spec|tls": None})
     assert violations("ingress", sibling, parameters)
+
+
+def test_an_image_no_policy_matches_is_denied_in_prod_explicitly(rendered):
+    for name, evaluation in rendered.items():
+        (config_map,) = [o.object for r in evaluation.rendered if r.release == "policy-controller"
+                         for o in r.objects if o.kind == "ConfigMap"
+                         and o.name == "config-policy-controller"]
+        expected = {"dev": "warn", "prod": "deny"}[name]
+        assert config_map["data"] == {"no-match-policy": expected}, name

@@ -85,7 +85,8 @@ def test_argo_is_private_pinned_and_ha_in_prod(evaluations):
         assert values["redis-ha"]["enabled"] is ha
         assert values["controller"]["replicas"] == values["server"]["replicas"] == (
             2 if ha else 1)
-        assert values["configs"]["rbac"]["policy.default"] == "role:readonly"
+        # A signed-in user outside the admin group gets nothing.
+        assert values["configs"]["rbac"]["policy.default"] == ""
         rollouts = _release(evaluations[name], "argo-rollouts")
         assert rollouts.inputs["version"] == "2.41.0"
         assert rollouts.inputs["values"]["dashboard"]["enabled"] is False
@@ -200,3 +201,20 @@ def test_the_platform_analysis_template_is_valid(tmp_path, crds):
     result = subprocess.run([promtool, "check", "rules", "rules.yaml"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prod_requires_sso_and_its_admin_is_off(tmp_path, capsys, evaluations):
+    from platformctl import cli
+    from tests.conftest import DELETE
+
+    prod = _release(evaluations["prod"], "argo-cd").inputs["values"]
+    prod = prod.value if isinstance(prod, Secret) else prod
+    assert prod["configs"]["cm"]["admin.enabled"] == "false"
+    assert prod["configs"]["rbac"]["policy.csv"] == "g, platform-admins, role:admin\n"
+    # Without its client secret (set by an operator), `pulumi up` says so.
+    assert any("platform:gitops.sso.clientSecret is not set" in w
+               for w in evaluations["prod"].warnings)
+    path = write_stack(tmp_path, mutate(stack_config("prod"), "platform:gitops.sso", DELETE))
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    assert "platform:gitops.sso: null: is required in a prod-preset stack" in \
+        capsys.readouterr().err
