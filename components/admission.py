@@ -26,6 +26,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from platform_guard import podsecurity
 
 from components import iam
 from components.cluster import Cluster
@@ -147,6 +148,12 @@ POLICIES: tuple[Policy, ...] = (
            "Objects and their pod templates carry the required labels.",
            {**_EXEMPTION_DAYS, "labels": _STRINGS},
            lambda g: {**_days(g), "labels": list(g.required_labels)}),
+    Policy("sandbox", "K8sPlatformSandbox", "sandbox.rego",
+           "Pods keep the container sandbox: no Unconfined seccomp or AppArmor, no Unmasked "
+           "/proc, only safe sysctls, only volume types without storage of their own.",
+           {**_EXEMPTION_DAYS, "safeSysctls": _STRINGS, "volumeTypes": _STRINGS},
+           lambda g: {**_days(g), "safeSysctls": sorted(podsecurity.SAFE_SYSCTLS),
+                      "volumeTypes": sorted(podsecurity.RESTRICTED_VOLUMES)}),
     Policy("host-isolation", "K8sPlatformHostIsolation", "host_isolation.rego",
            "No host namespaces, hostPath volumes, host ports or privileged containers.",
            dict(_EXEMPTION_DAYS), _days),

@@ -172,6 +172,13 @@ CONTAINER_CASES = [
     ("allowed-images", "look-alike registry", SLOTS,
      _set("image", f"111111111111.dkr.ecr.us-east-1.amazonaws.com.evil.io/x{DIGEST}")),
     ("allowed-images", "a tag, not a digest", SLOTS, _set("image", f"{REGISTRY}checkout:1.2.3")),
+    ("sandbox", "seccomp Unconfined", SLOTS,
+     _set("securityContext.seccompProfile", {"type": "Unconfined"})),
+    ("sandbox", "AppArmor Unconfined", SLOTS,
+     _set("securityContext.appArmorProfile", {"type": "Unconfined"})),
+    ("sandbox", "procMount Unmasked", SLOTS, _set("securityContext.procMount", "Unmasked")),
+    ("sandbox", "a Windows host process", SLOTS,
+     _set("securityContext.windowsOptions", {"hostProcess": True})),
     ("probes", "no readiness probe", ("containers",), _set("readinessProbe", _DROP)),
     ("probes", "no liveness probe", ("containers",), _set("livenessProbe", _DROP)),
 ]
@@ -181,6 +188,13 @@ POD_CASES = [
     ("host-isolation", "hostPID", lambda spec: spec.update(hostPID=True)),
     ("host-isolation", "hostPath volume",
      lambda spec: spec.update(volumes=[{"name": "root", "hostPath": {"path": "/"}}])),
+    ("sandbox", "seccomp Unconfined", lambda spec: spec.setdefault("securityContext", {}).update(
+        seccompProfile={"type": "Unconfined"})),
+    ("sandbox", "an unsafe sysctl", lambda spec: spec.setdefault("securityContext", {}).update(
+        sysctls=[{"name": "kernel.shm_rmid_forced", "value": "1"},
+                 {"name": "net.core.somaxconn", "value": "4096"}])),
+    ("sandbox", "an nfs volume", lambda spec: spec.update(volumes=[
+        {"name": "share", "nfs": {"server": "10.0.0.1", "path": "/export"}}])),
 ]
 
 
@@ -573,3 +587,23 @@ def test_an_image_no_policy_matches_is_denied_in_prod_explicitly(rendered):
                          and o.name == "config-policy-controller"]
         expected = {"dev": "warn", "prod": "deny"}[name]
         assert config_map["data"] == {"no-match-policy": expected}, name
+
+
+@pytest.mark.parametrize("on_template", [False, True])
+def test_an_unconfined_apparmor_annotation_is_refused(on_template):
+    annotation = {"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}
+    found = violations("sandbox", wrap("Deployment", good_pod_spec(), annotation, on_template))
+    assert found == ["annotation container.apparmor.security.beta.kubernetes.io/app must not be "
+                     "unconfined [sandbox]"]
+
+
+def test_sandbox_parameters_are_the_pod_security_standards_lists():
+    from platform_guard import podsecurity
+
+    parameters = parameters_of("sandbox")
+    assert set(parameters["safeSysctls"]) == podsecurity.SAFE_SYSCTLS
+    assert "nfs" not in parameters["volumeTypes"] and "persistentVolumeClaim" in \
+        parameters["volumeTypes"]
+    (message,) = [m for m in violations("sandbox", bad_object("Pod", lambda spec: spec.setdefault(
+        "securityContext", {}).update(sysctls=[{"name": "net.core.somaxconn", "value": "1"}])))]
+    assert message.startswith("the pod must not set sysctl net.core.somaxconn")
