@@ -92,7 +92,8 @@ LONG_RUNNING = (
 )
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
-_EXEMPTION_DAYS = {"maxExemptionDays": {"type": "integer", "minimum": 1}}
+_EXEMPTION_DAYS = {"maxExemptionDays": {"type": "integer", "minimum": 1},
+                   "exemptionApprovers": _STRINGS}
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ class Policy:
 
 
 def _days(gatekeeper: Gatekeeper) -> dict[str, Any]:
-    return {"maxExemptionDays": gatekeeper.max_exemption_days}
+    return {"maxExemptionDays": gatekeeper.max_exemption_days,
+            "exemptionApprovers": list(gatekeeper.exemption_approvers)}
 
 
 POLICIES: tuple[Policy, ...] = (

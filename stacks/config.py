@@ -887,6 +887,11 @@ class Gatekeeper(_Model):
     max_exemption_days: int = Field(
         30, ge=1, le=90, description="How far ahead an exemption's date may be; a later date is "
         "not honoured.")
+    exemption_approvers: tuple[Annotated[str, _pattern(
+        r"@[A-Za-z0-9-]{1,39}", "a GitHub handle, e.g. @alice")], ...] = Field(
+        (), description="Who may approve an exemption: an exemption counts only when its object "
+        "also names one of them in `exempt.platform.example.org/approved-by` (and CODEOWNERS "
+        "makes the change reviewable by them). Empty: no exemption is honoured.")
 
 
 class ImageSignatures(_Model):

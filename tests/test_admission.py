@@ -28,9 +28,11 @@ DIGEST = "@sha256:" + "ab" * 32
 BY_ID = {p.id: p for p in POLICIES}
 
 # The prod stack's Gatekeeper settings: digests and probes required.
+APPROVER = "@example-security-lead"
 PROD = Gatekeeper.model_validate({
     "replicas": 3, "enforcement": "deny", "failClosed": True, "allowedRegistries": [REGISTRY],
-    "requireDigest": True, "probesRequired": True})
+    "requireDigest": True, "probesRequired": True,
+    "exemptionApprovers": [APPROVER, "@example-platform-lead"]})
 POLICY_TYPE = "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy"
 # The prod stack's teams (the ingress policy's hosts come from them).
 TEAMS = [Team.model_validate({"name": "checkout", "services": ["checkout"],
@@ -267,8 +269,9 @@ def _day(offset: int) -> str:
             + datetime.timedelta(days=offset)).isoformat()
 
 
-def _exemption(policy_id: str, value: str) -> dict[str, str]:
-    return {BY_ID[policy_id].exemption_annotation: value}
+def _exemption(policy_id: str, value: str, approver: str | None = APPROVER) -> dict[str, str]:
+    approval = {"exempt.platform.example.org/approved-by": approver} if approver else {}
+    return {BY_ID[policy_id].exemption_annotation: value, **approval}
 
 
 EXEMPTION_SUBJECTS = [
@@ -298,6 +301,18 @@ def test_an_exemption_holds_until_its_date(policy_id, kind, mutate, on_template)
         assert check(malformed) != [], malformed
 
 
+@pytest.mark.parametrize("approver", [None, "@the-author-themself", "example-security-lead"])
+def test_an_exemption_without_a_listed_approver_is_not_honoured(approver):
+    mutate = lambda spec: spec.update(hostIPC=True)  # noqa: E731
+    obj = bad_object("Pod", mutate, _exemption("host-isolation", _day(5), approver))
+    assert violations("host-isolation", obj) != []
+    # ...and with no approvers configured, none is.
+    approved = bad_object("Pod", mutate, _exemption("host-isolation", _day(5)))
+    assert violations("host-isolation", approved) == []
+    assert violations("host-isolation", approved,
+                      {**parameters_of("host-isolation"), "exemptionApprovers": []}) != []
+
+
 def test_an_exemption_covers_only_its_policy():
     obj = bad_object("Pod", _in_slot("containers", _set("securityContext.runAsUser", 0)),
                      {**_exemption("resources", _day(5)),
@@ -308,7 +323,7 @@ def test_an_exemption_covers_only_its_policy():
 def test_the_exemption_horizon_follows_the_parameter():
     mutate = lambda spec: spec.update(hostIPC=True)  # noqa: E731
     obj = bad_object("Pod", mutate, _exemption("host-isolation", _day(60)))
-    params = {"maxExemptionDays": 90}
+    params = {**parameters_of("host-isolation"), "maxExemptionDays": 90}
     assert violations("host-isolation", obj) != []
     assert violations("host-isolation", obj, params) == []
 

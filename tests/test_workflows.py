@@ -197,3 +197,33 @@ def test_drift_check_fails_on_changes_and_reports():
     assert check["with"]["refresh"] is True and check["with"]["expect-no-changes"] is True
     report = next(s for s in job["steps"] if s.get("if") == "failure()")
     assert "gh issue create" in report["run"]
+
+
+def test_code_owners_cover_what_decides_access():
+    owners = {}
+    for line in (REPO / ".github" / "CODEOWNERS").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            path, *teams = line.split()
+            owners[path] = teams
+    security = "@example-org/platform-security"
+    for path in ("/.github/", "/components/rego/", "/policy-packs/", "/Pulumi.*.yaml"):
+        assert security in owners[path], path
+    assert owners["*"] == ["@example-org/platform-team"]
+
+
+def test_every_exemption_in_gitops_names_a_listed_approver(evaluations):
+    approvers = {a for e in evaluations.values()
+                 for a in e.config.security.gatekeeper.exemption_approvers}
+    assert approvers
+    for path in (REPO / "gitops").rglob("*.yaml"):
+        text = path.read_text()
+        for document in yaml.safe_load_all(text):
+            if not isinstance(document, dict):
+                continue
+            for metadata in (document.get("metadata") or {},
+                             ((document.get("spec") or {}).get("template") or {}).get(
+                                 "metadata") or {}):
+                annotations = metadata.get("annotations") or {}
+                if any(k.startswith("exempt.platform.example.org/") for k in annotations):
+                    assert annotations.get("exempt.platform.example.org/approved-by") in \
+                        approvers, path

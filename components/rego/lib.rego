@@ -79,7 +79,17 @@ day(ns) = text {
 	text := sprintf("%04d-%02d-%02d", [y, m, d])
 }
 
+# ...and only when the object (or its template) names an approver from the configured list in
+# `exempt.platform.example.org/approved-by` (a person who must then review the change: CODEOWNERS).
+approver_key := concat("", [exemption_prefix, "approved-by"])
+
+approved {
+	approver := annotation_sets[_][approver_key]
+	object.get(input.parameters, "exemptionApprovers", [])[_] == approver
+}
+
 exempt(policy) {
+	approved
 	date := exemption_dates(policy)[_]
 	now := time.now_ns()
 	days := object.get(input.parameters, "maxExemptionDays", default_max_exemption_days)
