@@ -401,14 +401,17 @@ def key_policy(administrators: Sequence[str], uses: Sequence[Document]) -> Docum
     }
 
 
-def vault_unseal(key_arn: str) -> Document:
-    """Vault's auto-unseal (awskms seal): wrap and unwrap its root key with one KMS key."""
+def vault_server(key_arn: str, login_role_arns: Sequence[str]) -> Document:
+    """Vault's own AWS identity: the auto-unseal (awskms seal) wraps and unwraps its root key with
+    one KMS key; the AWS auth method resolves the IAM roles its logins are bound to (the deploying
+    role) to their unique IDs, so a role deleted and re-created under the same name is not let
+    in."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "AutoUnseal",
-            "Effect": "Allow",
-            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],
-            "Resource": key_arn,
-        }],
+        "Statement": [
+            {"Sid": "AutoUnseal", "Effect": "Allow",
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"], "Resource": key_arn},
+            {"Sid": "ResolveLoginRoles", "Effect": "Allow", "Action": "iam:GetRole",
+             "Resource": sorted(login_role_arns)},
+        ],
     }

@@ -15,8 +15,11 @@ less here: etcd is envelope-encrypted with the cluster's KMS key.
 Configuring Vault needs Vault initialised, which only an operator can do: the first `pulumi up`
 deploys it; the operator runs `vault operator init` (recovery keys, a root token), makes Vault
 reachable from where `pulumi up` runs, and sets `platform:vault.address` and (secret)
-`platform:vault.token`; the next `pulumi up` configures it. Until then the program says exactly
-that (a warning and the `vaultBootstrap` output) and creates nothing that needs Vault.
+`platform:vault.token`; the next `pulumi up` configures it, including the AWS auth login
+`platform-pulumi`, bound to the deploying IAM role, with a policy of what the program manages.
+The operator then removes the token from the config and revokes it; every later `pulumi up` logs
+in as the deploying role. Until Vault is configured the program says exactly that (a warning and
+the `vaultBootstrap` output) and creates nothing that needs Vault.
 
 With Vault configured: file audit device; Kubernetes auth; KV v2 at `secret/`; the database
 secrets engine on the RDS instance, given the master password once (write-only input; never in
@@ -178,6 +181,50 @@ def team_policy(team: Team) -> str:
                      for path, caps in paths.items())
 
 
+PULUMI_ROLE = "platform-pulumi"  # the AWS auth role (and its policy) `pulumi up` logs in as
+AWS_AUTH_PATH = "aws"
+
+
+def login_header(environment: str) -> str:
+    """The X-Vault-AWS-IAM-Server-ID value: binds an AWS login to this Vault (a signed login
+    request captured elsewhere is refused here)."""
+    return f"platform-{environment}-vault"
+
+
+def pulumi_policy(kubernetes_auth: str, database: str, audit: str) -> str:
+    """HCL: what `pulumi up` changes in Vault and nothing else. It manages the one audit device,
+    the auth methods and mounts, the Kubernetes auth roles, the teams' policies (`team-*` only)
+    and the database engine; it may read, not change, its own login and policy, so it cannot
+    widen them (changing them takes the root token again: `vault operator generate-root`).
+    Scoped, not harmless: a team policy it writes can grant what a team role then uses; the
+    audit device records every such change."""
+    paths = {
+        "sys/audit": ["read", "sudo"],
+        f"sys/audit/{audit}": ["create", "read", "update", "delete", "sudo"],
+        "sys/auth": ["read"],
+        "sys/auth/*": ["create", "read", "update", "delete", "sudo"],
+        "sys/mounts": ["read"],
+        "sys/mounts/*": ["create", "read", "update", "delete"],
+        f"auth/{kubernetes_auth}/config": ["create", "read", "update", "delete"],
+        f"auth/{kubernetes_auth}/role/*": ["create", "read", "update", "delete", "list"],
+        f"auth/{AWS_AUTH_PATH}/config/client": ["create", "read", "update", "delete"],
+        f"auth/{AWS_AUTH_PATH}/role/{PULUMI_ROLE}": ["read"],
+        "sys/policies/acl/team-*": ["create", "read", "update", "delete"],
+        "sys/policy/team-*": ["create", "read", "update", "delete"],
+        f"sys/policies/acl/{PULUMI_ROLE}": ["read"],
+        f"sys/policy/{PULUMI_ROLE}": ["read"],
+        f"{database}/config/*": ["create", "read", "update", "delete"],
+        f"{database}/roles/*": ["create", "read", "update", "delete", "list"],
+        f"{database}/rotate-root/*": ["update"],
+        # The provider's own token: renew and look it up.
+        "auth/token/lookup-self": ["read"],
+        "auth/token/renew-self": ["update"],
+        "auth/token/create": ["update"],
+    }
+    return "\n".join(f'path "{path}" {{\n  capabilities = {json.dumps(caps)}\n}}\n'
+                     for path, caps in paths.items())
+
+
 def bootstrap_steps(stack: str) -> str:
     return (
         "Vault is deployed but not configured. Once its pods run:\n"
@@ -189,9 +236,13 @@ def bootstrap_steps(stack: str) -> str:
         "http://127.0.0.1:8200\n"
         f"     pulumi config set --stack {stack} --secret --path platform:vault.token "
         "<root token from init.json>\n"
-        "  4. pulumi up   (configures auth, engines, policies and database roles)\n"
-        "  5. revoke the root token once an admin auth method is in place "
-        "(vault token revoke <token>)")
+        "  4. pulumi up   (configures auth, engines, policies and database roles, and the AWS "
+        f"auth login `{PULUMI_ROLE}` for the role pulumi up runs as)\n"
+        f"  5. pulumi config rm --stack {stack} --path platform:vault.token\n"
+        "     vault token revoke <root token>   (from here on pulumi up logs in as "
+        f"{PULUMI_ROLE}; a new root token only by `vault operator generate-root` with the "
+        "recovery keys)\n"
+        "  6. pulumi up   (must show no changes: the scoped login manages everything)")
 
 
 class SecretsStack(PlatformComponent):
@@ -226,7 +277,8 @@ class SecretsStack(PlatformComponent):
                           cluster.k8s_options(self, depends_on=[self.namespace]))
         role = cluster.service_account_role(
             f"{name}-vault", NAMESPACE, SERVICE_ACCOUNT,
-            policy=self.unseal_key.arn.apply(lambda arn: iam.to_json(iam.vault_unseal(arn))),
+            policy=self.unseal_key.arn.apply(lambda arn: iam.to_json(iam.vault_server(
+                arn, [cluster.config.admin_role_arn]))),
             parent=self)
         # Only Vault's role uses the key; administrators manage it and cannot decrypt with it.
         key_policy = aws.kms.KeyPolicy(
@@ -252,10 +304,11 @@ class SecretsStack(PlatformComponent):
         self.configured = config.configured
         self.bootstrap = None if self.configured else bootstrap_steps(pulumi.get_stack())
         if self.configured:
-            self._configure(name, config, teams, database)
+            self._configure(name, config, teams, database, cluster.config.admin_role_arn,
+                            region)
         else:
             pulumi.log.warn(
-                "platform:vault.address and platform:vault.token are not set, so Vault is "
+                "platform:vault.address is not set, so Vault is "
                 "deployed but not configured (no auth, engines or database roles yet).\n"
                 + self.bootstrap, resource=self)
 
@@ -305,16 +358,39 @@ class SecretsStack(PlatformComponent):
                         opts=opts)
 
     def _configure(self, name: str, config: Vault, teams: Sequence[Team],
-                   database: Database) -> None:
-        assert config.address is not None and config.token is not None
+                   database: Database, deploy_role_arn: str, region: str) -> None:
+        assert config.address is not None
+        header = login_header(name)
+        if config.token is not None:
+            # Bootstrap only: the root token, to create the login below (then revoked).
+            login: dict[str, Any] = {
+                "token": pulumi.Output.secret(config.token.get_secret_value())}
+        else:
+            # As the role `pulumi up` runs as (AWS credentials of this run, signed for STS).
+            login = {"auth_login_aws": vault.ProviderAuthLoginAwsArgs(
+                role=PULUMI_ROLE, mount=AWS_AUTH_PATH, header_value=header,
+                aws_region=region)}
         provider = vault.Provider(
-            f"{name}-vault", address=config.address,
-            token=pulumi.Output.secret(config.token.get_secret_value()),
-            skip_child_token=True, opts=pulumi.ResourceOptions(parent=self))
+            f"{name}-vault", address=config.address, skip_child_token=True,
+            opts=pulumi.ResourceOptions(parent=self), **login)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
 
         vault.Audit(f"{name}-audit-file", type="file", path="file",
                     options={"file_path": AUDIT_PATH}, opts=opts)
+        # How `pulumi up` logs in after the bootstrap: the AWS auth method, a role bound to the
+        # deploying IAM role only, and a policy of what the program manages.
+        aws_auth = vault.AuthBackend(f"{name}-aws-auth", type="aws", path=AWS_AUTH_PATH,
+                                     opts=opts)
+        vault.aws.AuthBackendClient(
+            f"{name}-aws-auth", backend=aws_auth.path, iam_server_id_header_value=header,
+            sts_region=region, opts=opts)
+        own_policy = vault.Policy(
+            f"{name}-pulumi", name=PULUMI_ROLE,
+            policy=pulumi_policy("kubernetes", "database", "file"), opts=opts)
+        vault.aws.AuthBackendRole(
+            f"{name}-pulumi", backend=aws_auth.path, role=PULUMI_ROLE, auth_type="iam",
+            bound_iam_principal_arns=[deploy_role_arn], token_policies=[own_policy.name],
+            token_ttl=900, token_max_ttl=3600, opts=opts)
         kubernetes_auth = vault.AuthBackend(f"{name}-kubernetes-auth", type="kubernetes",
                                             path="kubernetes", opts=opts)
         vault.kubernetes.AuthBackendConfig(

@@ -776,8 +776,10 @@ VaultAddress = Annotated[str, AfterValidator(_vault_address)]
 
 class Vault(_Model):
     """Vault and its configuration (`platform:vault`). The first `pulumi up` deploys Vault; it
-    is configured (auth, engines, policies, database roles) once `address` and `token` are set
-    after the operator has initialised it (README, "Vault")."""
+    is configured (auth, engines, policies, database roles) once `address` is set: the first
+    time with the root token (`token`) after the operator has initialised it, from then on as
+    the deploying role through Vault's AWS auth method, with the root token revoked (README,
+    "Vault")."""
 
     replicas: int = Field(ge=1, le=5, description="Vault servers (integrated raft storage); "
                           "odd, so a quorum survives losing a minority.")
@@ -786,10 +788,13 @@ class Vault(_Model):
                                    "server, GiB.")
     address: VaultAddress | None = Field(
         None, description="Where `pulumi up` reaches Vault to configure it, e.g. "
-        "http://127.0.0.1:8200 through `kubectl -n vault port-forward svc/vault 8200`.")
+        "http://127.0.0.1:8200 through `kubectl -n vault port-forward svc/vault 8200`. Set: "
+        "Vault is configured, logging in as the deploying role (AWS auth, role "
+        "`platform-pulumi`) unless `token` is set.")
     token: SecretStr | None = Field(
-        None, description="A Vault token that may configure it (secret: `pulumi config set "
-        "--secret --path platform:vault.token <token>`).")
+        None, description="The root token, for the one bootstrap `pulumi up` that creates the "
+        "AWS auth login the next runs use (secret: `pulumi config set --secret --path "
+        "platform:vault.token <token>`); then remove it and revoke the token.")
     credentials_ttl_seconds: int = Field(
         3600, ge=300, le=86400, description="Default lifetime of a service's database "
         "credentials.")
@@ -801,10 +806,8 @@ class Vault(_Model):
     def _consistent(self) -> Vault:
         if self.replicas % 2 == 0:
             raise _Bad("replicas", self.replicas, "is even; allowed: 1, 3 or 5 (a raft quorum)")
-        if (self.address is None) != (self.token is None):
-            missing = "token" if self.token is None else "address"
-            raise _Bad(missing, None, "set both address and token (or neither, before Vault "
-                       "is initialised)")
+        if self.token is not None and self.address is None:
+            raise _Bad("address", None, "a token needs the address of the Vault it is for")
         if self.credentials_ttl_seconds > self.credentials_max_ttl_seconds:
             raise _Bad("credentialsTtlSeconds", self.credentials_ttl_seconds,
                        "exceeds credentialsMaxTtlSeconds")
@@ -812,7 +815,7 @@ class Vault(_Model):
 
     @property
     def configured(self) -> bool:
-        return self.address is not None and self.token is not None
+        return self.address is not None
 
 
 class SyncWindow(_Model):

@@ -226,7 +226,7 @@ CASES: dict[str, tuple[dict[str, Any], list[GuardResource], list[GuardResource]]
     ),
     "workload-identity": (
         {},
-        [*vault_identity(["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"])],
+        [*vault_identity(["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "iam:GetRole"])],
         [*vault_identity(["kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"])],
     ),
     "scrape-coverage": (

@@ -5,6 +5,7 @@ database roles' TTLs are bounded."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,10 @@ def test_the_unseal_key_rotates_is_protected_in_prod_and_only_vault_may_use_it(e
         assert key.inputs["deletionWindowInDays"] == 30
         assert key.protect is (name == "prod")
         policy = evaluation.one("aws:iam/rolePolicy:RolePolicy", f"{name}-vault")
-        statement = yaml.safe_load(policy.inputs["policy"])["Statement"][0]
+        statement, resolve = yaml.safe_load(policy.inputs["policy"])["Statement"]
+        # ...and it resolves the deploying role its AWS logins are bound to, nothing else.
+        assert resolve["Action"] == "iam:GetRole"
+        assert resolve["Resource"] == [evaluation.config.cluster.admin_role_arn]
         assert statement["Action"] == ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]
         assert statement["Resource"] == key.outputs.get("arn", statement["Resource"])
         assert statement["Resource"].startswith("arn:aws:kms:")
@@ -85,6 +89,7 @@ def test_without_vault_settings_the_program_says_what_is_missing(stack):
     assert not [r for r in stack.resources if r.type.startswith(("vault:", "pulumi:providers:vault"))]
     (warning,) = [w for w in stack.warnings if "platform:vault.address" in w]
     assert "platform:vault.token" in warning and "vault operator init" in warning
+    assert "vault token revoke" in warning and "pulumi config rm" in warning
     steps = stack.outputs["vaultBootstrap"].value
     assert f"--stack {stack.stack} --secret --path platform:vault.token" in steps
 
@@ -118,8 +123,9 @@ def test_with_vault_settings_it_is_configured(configured):
     mounts = {m.inputs["path"]: m.inputs for m in _of(configured, "vault:index/mount:Mount")}
     assert mounts["secret"]["options"] == {"version": "2"} and mounts["database"]["type"] == (
         "database")
-    (auth,) = _of(configured, "vault:index/authBackend:AuthBackend")
-    assert auth.inputs["type"] == "kubernetes"
+    auths = {a.inputs["type"]: a.inputs for a in _of(configured,
+                                                      "vault:index/authBackend:AuthBackend")}
+    assert set(auths) == {"kubernetes", "aws"}
     roles = {r.inputs["roleName"]: r.inputs
              for r in _of(configured, "vault:kubernetes/authBackendRole:AuthBackendRole")}
     assert roles["team-search"]["boundServiceAccountNamespaces"] == ["search", "search-jobs"]
@@ -199,7 +205,7 @@ def test_no_token_secret_or_password_in_plaintext(evaluations, configured, which
 @pytest.mark.parametrize(("vault", "message"), [
     ({"address": "http://vault.example.com:8200", "token": {"secure": "v1:x"}},
      "platform:vault.address: 'http://vault.example.com:8200': uses plain http to a remote"),
-    ({"address": "https://vault.example.com"}, "platform:vault.token: null: set both"),
+    ({"token": {"secure": "v1:x"}}, "platform:vault.address: null: a token needs the address"),
     ({"replicas": 2}, "platform:vault.replicas: 2: is even"),
     ({"credentialsMaxTtlSeconds": 604800}, "platform:vault.credentialsMaxTtlSeconds: 604800"),
 ])
@@ -208,3 +214,62 @@ def test_bad_vault_settings_are_config_errors(tmp_path, capsys, vault, message):
     err = config_error(path, capsys)
     assert message in err, err
     assert "v1:x" not in err
+
+
+def test_after_the_bootstrap_pulumi_logs_in_as_the_deploying_role(tmp_path):
+    """Address without token: the provider logs in through the AWS auth method as the role
+    `pulumi up` runs as; the root token is no longer needed (and revoked)."""
+    config = mutate(stack_config("prod"), "platform:vault", {"address": "http://127.0.0.1:8200"})
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    (provider,) = evaluation.of_type("pulumi:providers:vault")
+    assert "token" not in provider.inputs
+    login = json.loads(provider.inputs["authLoginAws"]) if isinstance(
+        provider.inputs["authLoginAws"], str) else provider.inputs["authLoginAws"]
+    assert login["role"] == secret_store.PULUMI_ROLE
+    assert login["headerValue"] == "platform-prod-vault"
+    (role,) = evaluation.of_type("vault:aws/authBackendRole:AuthBackendRole")
+    assert role.inputs["boundIamPrincipalArns"] == [evaluation.config.cluster.admin_role_arn]
+    assert role.inputs["authType"] == "iam" and role.inputs["tokenPolicies"] == [
+        secret_store.PULUMI_ROLE]
+    (client,) = evaluation.of_type("vault:aws/authBackendClient:AuthBackendClient")
+    assert client.inputs["iamServerIdHeaderValue"] == "platform-prod-vault"
+
+
+def _grants(policy: str) -> dict[str, set[str]]:
+    import re as _re
+
+    return {m[0]: set(json.loads(m[1])) for m in _re.findall(
+        r'path "([^"]+)" \{\n  capabilities = (\[[^\]]*\])', policy)}
+
+
+def _allows(grants: dict[str, set[str]], path: str, capability: str) -> bool:
+    """Vault's matching, as far as these policies use it: exact, or a trailing `*` glob."""
+    return any(capability in caps and (pattern == path or (
+        pattern.endswith("*") and path.startswith(pattern[:-1])))
+        for pattern, caps in grants.items())
+
+
+def test_the_scoped_policy_covers_what_the_program_manages_and_not_its_own_login(configured):
+    """Each Vault resource the program manages, as the API path the provider writes it at,
+    is allowed by the platform-pulumi policy; its own role and policy are read-only."""
+    policies = {p.inputs["name"]: p.inputs["policy"] for p in _of(configured,
+                                                                 "vault:index/policy:Policy")}
+    grants = _grants(policies[secret_store.PULUMI_ROLE])
+    written = [f"sys/audit/{a.inputs['path']}" for a in _of(configured, "vault:index/audit:Audit")]
+    written += [f"sys/auth/{a.inputs['path']}"
+                for a in _of(configured, "vault:index/authBackend:AuthBackend")]
+    written += [f"sys/mounts/{m.inputs['path']}" for m in _of(configured, "vault:index/mount:Mount")]
+    written += [f"auth/kubernetes/role/{r.inputs['roleName']}" for r in _of(
+        configured, "vault:kubernetes/authBackendRole:AuthBackendRole")]
+    written += ["auth/kubernetes/config", "auth/aws/config/client"]
+    written += [f"sys/policies/acl/{name}" for name in policies if name.startswith("team-")]
+    written += [f"database/roles/{r.inputs['name']}" for r in _of(
+        configured, "vault:database/secretBackendRole:SecretBackendRole")]
+    written += ["database/config/platform", "database/rotate-root/platform"]
+    for path in written:
+        assert _allows(grants, path, "update") or _allows(grants, path, "create"), path
+    for own in (f"sys/policies/acl/{secret_store.PULUMI_ROLE}",
+                f"auth/aws/role/{secret_store.PULUMI_ROLE}"):
+        assert _allows(grants, own, "read") and not _allows(grants, own, "update"), own
+    assert not _allows(grants, "sys/audit/other", "delete")  # only its own audit device
+    assert not _allows(grants, "secret/data/checkout/x", "read")  # no team secrets
