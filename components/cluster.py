@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -53,6 +54,8 @@ VPC_CNI_CONFIGURATION = {
         "WARM_PREFIX_TARGET": "1",
     },
 }
+
+CERT_MANAGER_NAMESPACE = "cert-manager"
 
 # Cluster Autoscaler's image per Kubernetes minor: upstream supports each autoscaler minor with
 # the same Kubernetes minor only (newest patch tags of kubernetes/autoscaler, read 2026-12-02).
@@ -597,11 +600,42 @@ class Cluster(PlatformComponent):
             },
         )
         self.cluster_autoscaler = self._cluster_autoscaler(name, ha)
+        self.cert_manager = self._cert_manager(name, ha)
+        # Its CRDs (Certificate, Issuer) and fail-closed webhooks: what comes later waits.
+        self.add_prerequisite(self.cert_manager)
         # What the cluster itself installs; an admission controller installed later waits for
         # all of it, so none of it races that controller's webhooks.
         self.services: list[pulumi.Resource] = [
             self.storage_class, self.load_balancer_controller, self.metrics_server,
-            self.cluster_autoscaler]
+            self.cluster_autoscaler, self.cert_manager]
+
+    def _cert_manager(self, name: str, ha: bool) -> k8s.helm.v3.Release:
+        """cert-manager: issues and renews the certificates the platform's own services serve
+        (Vault's). Its CRDs come with the chart and stay when it is uninstalled."""
+        namespace = self.platform_namespace(f"{name}-cert-manager", CERT_MANAGER_NAMESPACE,
+                                            parent=self, pod_security="restricted")
+        replicas = 2 if ha else 1
+
+        def requests(memory: str) -> dict[str, Any]:
+            return {"requests": {"cpu": "10m", "memory": memory}, "limits": {"memory": "256Mi"}}
+
+        # Vendored chart (charts/charts.yaml); the review renders these values with it.
+        return self.helm_release(
+            f"{name}-cert-manager", parent=self, release="cert-manager", chart="cert-manager",
+            namespace=CERT_MANAGER_NAMESPACE,
+            values={
+                "crds": {"enabled": True, "keep": True},
+                "global": {"leaderElection": {"namespace": CERT_MANAGER_NAMESPACE}},
+                "replicaCount": replicas,
+                "podDisruptionBudget": {"enabled": ha, "minAvailable": 1},
+                "resources": requests("64Mi"),
+                "webhook": {"replicaCount": replicas, "resources": requests("32Mi"),
+                            "podDisruptionBudget": {"enabled": ha, "minAvailable": 1}},
+                "cainjector": {"replicaCount": 1, "resources": requests("64Mi")},
+                "startupapicheck": {"resources": requests("32Mi")},
+            },
+            depends_on=[namespace, *self.node_groups],
+        )
 
     def _cluster_autoscaler(self, name: str, ha: bool) -> k8s.helm.v3.Release:
         """Cluster Autoscaler: adds nodes when pods are Pending for want of room, removes the

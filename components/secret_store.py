@@ -50,25 +50,43 @@ from stacks.config import Team, Vault
 NAMESPACE = "vault"
 RELEASE = "vault"
 SERVICE_ACCOUNT = "vault"  # the chart's server service account (fullname)
-IN_CLUSTER_ADDRESS = f"http://{RELEASE}.{NAMESPACE}.svc:8200"
+IN_CLUSTER_ADDRESS = f"https://{RELEASE}.{NAMESPACE}.svc:8200"
+# The server certificate (cert-manager, signed by the Vault CA below) and where Vault mounts it.
+TLS_SECRET = "vault-tls"
+CA_SECRET = "vault-ca"
+TLS_DIR = "/vault/userconfig/vault-tls"
+CERT_MANAGER_API = "cert-manager.io/v1"
 AUDIT_PATH = "/vault/audit/vault-audit.log"
 TEAM_SERVICE_ACCOUNT = "vault-secrets"  # in each team namespace; VSO authenticates as it
 DB_CONNECTION = "platform"
 VSO_API = "secrets.hashicorp.com/v1beta1"
 
 
+def server_names(replicas: int) -> list[str]:
+    """The names Vault is reached by: its Services and each server through the headless one."""
+    services = [RELEASE, f"{RELEASE}-active", f"{RELEASE}-standby", f"{RELEASE}-internal",
+                f"{RELEASE}-ui"]
+    names = [n for s in services for n in (s, f"{s}.{NAMESPACE}", f"{s}.{NAMESPACE}.svc")]
+    names += [f"{RELEASE}-{i}.{RELEASE}-internal" for i in range(replicas)]
+    names += [f"*.{RELEASE}-internal.{NAMESPACE}.svc"]
+    return names
+
+
 def raft_config(key_id: str, region: str, replicas: int) -> str:
-    """The server's HCL: raft storage joining its peers, the awskms seal, a plain listener
-    inside the cluster (NetworkPolicy-free namespace, ClusterIP only; TLS is a follow-up)."""
+    """The server's HCL: raft storage joining its peers over TLS, the awskms seal, a TLS
+    listener with the certificate cert-manager issues (TLS_SECRET, mounted at TLS_DIR)."""
     joins = "\n".join(
-        f'  retry_join {{\n    leader_api_addr = "http://{RELEASE}-{i}.{RELEASE}-internal:8200"\n'
+        f'  retry_join {{\n    leader_api_addr = "https://{RELEASE}-{i}.{RELEASE}-internal:8200"\n'
+        f'    leader_ca_cert_file = "{TLS_DIR}/ca.crt"\n'
         "  }" for i in range(replicas))
     return f"""ui = true
 
 listener "tcp" {{
   address         = "[::]:8200"
   cluster_address = "[::]:8201"
-  tls_disable     = 1
+  tls_cert_file   = "{TLS_DIR}/tls.crt"
+  tls_key_file    = "{TLS_DIR}/tls.key"
+  tls_min_version = "tls12"
   # Prometheus scrapes /v1/sys/metrics without a token; only it may reach Vault's namespace
   # besides the operator (NetworkPolicy).
   telemetry {{
@@ -106,7 +124,7 @@ def helm_values(config: Vault, key_id: str, region: str) -> dict[str, Any]:
                 "accessMode": "ReadWriteOnce"}
 
     return {
-        "global": {"tlsDisable": True},
+        "global": {"tlsDisable": False},
         "injector": {"enabled": False},  # delivery is the Vault Secrets Operator
         "server": {
             "ha": {"enabled": True, "replicas": config.replicas,
@@ -120,6 +138,10 @@ def helm_values(config: Vault, key_id: str, region: str) -> dict[str, Any]:
                 "enabled": True,
                 "path": "/v1/sys/health?standbyok=true&sealedcode=204&uninitcode=204"},
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+            "volumes": [{"name": TLS_SECRET, "secret": {"secretName": TLS_SECRET}}],
+            "volumeMounts": [{"name": TLS_SECRET, "mountPath": TLS_DIR, "readOnly": True}],
+            # The CLI in the pods (`vault operator init`) trusts the same CA.
+            "extraEnvironmentVars": {"VAULT_CACERT": f"{TLS_DIR}/ca.crt"},
             "service": {"type": "ClusterIP"},
             "ingress": {"enabled": False},
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
@@ -130,14 +152,20 @@ def helm_values(config: Vault, key_id: str, region: str) -> dict[str, Any]:
         # active one: a sealed server is exactly what the "Vault sealed" page must see.
         "serverTelemetry": {"serviceMonitor": {
             "enabled": True, "selectors": {"team": "platform"},
-            "matchLabels": {"vault-internal": "true"}}},
+            "matchLabels": {"vault-internal": "true"},
+            # Verified against the Vault CA (the chart's default skips verification); the
+            # targets are pod addresses, so the name checked is the Service's.
+            "tlsConfig": {"ca": {"secret": {"name": TLS_SECRET, "key": "ca.crt"}},
+                          "serverName": f"{RELEASE}.{NAMESPACE}.svc"}}},
     }
 
 
 def operator_values(replicas: int) -> dict[str, Any]:
     """vault-secrets-operator chart values (defaultVaultConnection, controller.replicas)."""
     return {
-        "defaultVaultConnection": {"enabled": True, "address": IN_CLUSTER_ADDRESS},
+        "defaultVaultConnection": {"enabled": True, "address": IN_CLUSTER_ADDRESS,
+                                   # ca.crt of the server certificate's Secret.
+                                   "caCertSecret": TLS_SECRET},
         "controller": {"replicas": 2 if replicas > 1 else 1},
     }
 
@@ -232,8 +260,11 @@ def bootstrap_steps(stack: str) -> str:
         "     (recovery keys and the root token: store them offline, e.g. split among "
         "operators; never in Git)\n"
         "  2. kubectl -n vault port-forward svc/vault 8200   (in another terminal)\n"
+        "     kubectl -n vault get secret vault-tls -o jsonpath='{.data.ca\\.crt}' "
+        "| base64 -d > vault-ca.pem   (the Vault CA; public)\n"
         f"  3. pulumi config set --stack {stack} --path platform:vault.address "
-        "http://127.0.0.1:8200\n"
+        "https://127.0.0.1:8200\n"
+        f"     pulumi config set --stack {stack} --path platform:vault.caCertFile vault-ca.pem\n"
         f"     pulumi config set --stack {stack} --secret --path platform:vault.token "
         "<root token from init.json>\n"
         "  4. pulumi up   (configures auth, engines, policies and database roles, and the AWS "
@@ -289,16 +320,18 @@ class SecretsStack(PlatformComponent):
                     "VaultAutoUnseal", arn, ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"])]))),
             opts=pulumi.ResourceOptions(parent=self.unseal_key, protect=protect),
         )
+        certificate = self._tls(name, config, cluster)
         # Vendored chart (charts/charts.yaml).
         self.release = cluster.helm_release(
             f"{name}-vault", parent=self, release=RELEASE, chart="vault",
             namespace=NAMESPACE,
             values=helm_values(config, alias_name, region), timeout=900,
-            depends_on=[self.namespace, role, alias, key_policy, cluster.storage_class])
+            depends_on=[self.namespace, role, alias, key_policy, cluster.storage_class,
+                        certificate])
         self.operator = cluster.helm_release(
             f"{name}-vault-secrets-operator", parent=self, release="vault-secrets-operator",
             chart="vault-secrets-operator", namespace=NAMESPACE,
-            values=operator_values(config.replicas), depends_on=[self.namespace])
+            values=operator_values(config.replicas), depends_on=[self.namespace, certificate])
         self._delivery(name, teams, cluster, database)
 
         self.configured = config.configured
@@ -311,6 +344,43 @@ class SecretsStack(PlatformComponent):
                 "platform:vault.address is not set, so Vault is "
                 "deployed but not configured (no auth, engines or database roles yet).\n"
                 + self.bootstrap, resource=self)
+
+    def _tls(self, name: str, config: Vault, cluster: Cluster) -> pulumi.Resource:
+        """Vault's TLS: a CA of its own (self-signed, 10 years, in this namespace only) that
+        signs the servers' certificate (1 year, renewed 60 days ahead by cert-manager, a new
+        key each time). Whatever talks to Vault (VSO, Prometheus, the raft peers, the CLI,
+        `pulumi up` through a port-forward) verifies it against that CA's `ca.crt`. Vault reads
+        a renewed certificate on SIGHUP or restart (README, "Vault")."""
+        # Ready means issued: what mounts the Secret waits for it.
+        ready = {"pulumi.com/waitFor": "condition=Ready"}
+
+        def resource(resource_name: str, kind: str, object_name: str, spec: dict[str, Any],
+                     depends_on: Sequence[pulumi.Resource] = (),
+                     annotations: dict[str, str] | None = None) -> pulumi.Resource:
+            return k8s.apiextensions.CustomResource(
+                f"{name}-{resource_name}", api_version=CERT_MANAGER_API, kind=kind,
+                metadata={"name": object_name, "namespace": NAMESPACE,
+                          "labels": {"team": "platform"}, "annotations": annotations or {}},
+                spec=spec,
+                opts=cluster.k8s_options(self, depends_on=[self.namespace, *depends_on]))
+
+        key = {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
+        self_signed = resource("vault-selfsigned", "Issuer", "vault-selfsigned",
+                               {"selfSigned": {}})
+        ca = resource("vault-ca", "Certificate", CA_SECRET, {
+            "isCA": True, "commonName": f"platform-{name} Vault CA", "secretName": CA_SECRET,
+            "duration": "87600h", "renewBefore": "720h", "privateKey": key,
+            "issuerRef": {"name": "vault-selfsigned", "kind": "Issuer"}},
+            depends_on=[self_signed], annotations=ready)
+        issuer = resource("vault-ca-issuer", "Issuer", "vault-ca", {"ca": {"secretName": CA_SECRET}},
+                          depends_on=[ca])
+        return resource("vault-server-certificate", "Certificate", TLS_SECRET, {
+            "secretName": TLS_SECRET, "commonName": f"{RELEASE}.{NAMESPACE}.svc",
+            "dnsNames": server_names(config.replicas), "ipAddresses": ["127.0.0.1"],
+            "duration": "8760h", "renewBefore": "1440h", "privateKey": key,
+            "usages": ["server auth", "digital signature", "key encipherment"],
+            "issuerRef": {"name": "vault-ca", "kind": "Issuer"}},
+            depends_on=[issuer], annotations=ready)
 
     def _delivery(self, name: str, teams: Sequence[Team], cluster: Cluster,
                   database: Database) -> None:
@@ -372,6 +442,7 @@ class SecretsStack(PlatformComponent):
                 aws_region=region)}
         provider = vault.Provider(
             f"{name}-vault", address=config.address, skip_child_token=True,
+            ca_cert_file=config.ca_cert_file,
             opts=pulumi.ResourceOptions(parent=self), **login)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
 

@@ -762,12 +762,10 @@ class Alerting(_Model):
 
 
 def _vault_address(value: str) -> str:
-    host = re.match(r"https?://([^/:]+)", value)
-    if host is None:
-        raise ValueError("is not an http(s):// URL")
-    if value.startswith("http://") and host.group(1) not in ("127.0.0.1", "localhost"):
-        raise ValueError("uses plain http to a remote host; allowed: https://, or http:// to "
-                         "127.0.0.1 / localhost (a kubectl port-forward)")
+    if re.match(r"https://[^/:]+", value) is None:
+        raise ValueError("is not an https:// URL; allowed: https://..., e.g. "
+                         "https://127.0.0.1:8200 through a kubectl port-forward (Vault serves "
+                         "TLS only)")
     return value
 
 
@@ -791,6 +789,12 @@ class Vault(_Model):
         "http://127.0.0.1:8200 through `kubectl -n vault port-forward svc/vault 8200`. Set: "
         "Vault is configured, logging in as the deploying role (AWS auth, role "
         "`platform-pulumi`) unless `token` is set.")
+    ca_cert_file: str | None = Field(
+        None, min_length=1, max_length=500,
+        description="The Vault CA's certificate (PEM file, relative to where `pulumi up` runs), "
+        "which `pulumi up` verifies Vault with: `kubectl -n vault get secret vault-tls -o "
+        "jsonpath='{.data.ca\\.crt}' | base64 -d > vault-ca.pem`. Unset: the provider's "
+        "VAULT_CACERT, else the system's trust store (which does not know the Vault CA).")
     token: SecretStr | None = Field(
         None, description="The root token, for the one bootstrap `pulumi up` that creates the "
         "AWS auth login the next runs use (secret: `pulumi config set --secret --path "
@@ -860,7 +864,8 @@ class GitOps(_Model):
 # Namespaces the platform's own components run in: never team namespaces, never matched by the
 # admission policies (node-exporter, the CNI, Gatekeeper itself need what those policies forbid).
 PLATFORM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default",
-                       "gatekeeper-system", "monitoring", "vault", "cosign-system", "argocd")
+                       "gatekeeper-system", "monitoring", "vault", "cosign-system", "argocd",
+                       "cert-manager")
 
 
 class Gatekeeper(_Model):

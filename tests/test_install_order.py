@@ -22,13 +22,15 @@ def test_the_shipped_stacks_install_nothing_in_parallel_with_a_fail_closed_webho
 def test_the_cluster_services_come_first_then_gatekeeper_then_the_rest(rendered):
     prod = rendered["prod"]
     releases = {r.name: r for r in prod.of_type("kubernetes:helm.sh/v3:Release")}
-    lbc, metrics, autoscaler, gatekeeper = (releases[f"prod-{n}"] for n in (
-        "aws-load-balancer-controller", "metrics-server", "cluster-autoscaler", "gatekeeper"))
-    assert {lbc.urn, metrics.urn, autoscaler.urn} <= set(gatekeeper.dependencies)
+    lbc, metrics, autoscaler, certs, gatekeeper = (releases[f"prod-{n}"] for n in (
+        "aws-load-balancer-controller", "metrics-server", "cluster-autoscaler", "cert-manager",
+        "gatekeeper"))
+    assert {lbc.urn, metrics.urn, autoscaler.urn, certs.urn} <= set(gatekeeper.dependencies)
     assert lbc.urn in metrics.dependencies
     assert lbc.urn in autoscaler.dependencies  # its Service goes through the LBC's webhook
+    assert lbc.urn in certs.dependencies
     for name, release in releases.items():
-        if release not in (lbc, metrics, autoscaler, gatekeeper):
+        if release not in (lbc, metrics, autoscaler, certs, gatekeeper):
             assert gatekeeper.urn in release.dependencies, name
 
 

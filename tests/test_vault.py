@@ -31,7 +31,7 @@ def configured_stack(directory: Path, base: str = "prod") -> Path:
     """A stack file as the operator leaves it after initialising Vault: the address set, the
     token a `secure:` value (ciphertext; offline it reads as the placeholder)."""
     config = mutate(stack_config(base), "platform:vault", {
-        "address": "http://127.0.0.1:8200", "token": {"secure": "v1:aGVsbG8=:c2VjcmV0"}})
+        "address": "https://127.0.0.1:8200", "token": {"secure": "v1:aGVsbG8=:c2VjcmV0"}})
     config = mutate(config, "platform:teams", [
         {"name": "checkout", "services": ["checkout", "checkout-worker"]},
         {"name": "search", "namespaces": ["search", "search-jobs"], "services": ["indexer"]}])
@@ -204,7 +204,9 @@ def test_no_token_secret_or_password_in_plaintext(evaluations, configured, which
 
 @pytest.mark.parametrize(("vault", "message"), [
     ({"address": "http://vault.example.com:8200", "token": {"secure": "v1:x"}},
-     "platform:vault.address: 'http://vault.example.com:8200': uses plain http to a remote"),
+     "platform:vault.address: 'http://vault.example.com:8200': is not an https:// URL"),
+    ({"address": "http://127.0.0.1:8200", "token": {"secure": "v1:x"}},
+     "Vault serves TLS only"),
     ({"token": {"secure": "v1:x"}}, "platform:vault.address: null: a token needs the address"),
     ({"replicas": 2}, "platform:vault.replicas: 2: is even"),
     ({"credentialsMaxTtlSeconds": 604800}, "platform:vault.credentialsMaxTtlSeconds: 604800"),
@@ -219,7 +221,7 @@ def test_bad_vault_settings_are_config_errors(tmp_path, capsys, vault, message):
 def test_after_the_bootstrap_pulumi_logs_in_as_the_deploying_role(tmp_path):
     """Address without token: the provider logs in through the AWS auth method as the role
     `pulumi up` runs as; the root token is no longer needed (and revoked)."""
-    config = mutate(stack_config("prod"), "platform:vault", {"address": "http://127.0.0.1:8200"})
+    config = mutate(stack_config("prod"), "platform:vault", {"address": "https://127.0.0.1:8200"})
     evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
     (provider,) = evaluation.of_type("pulumi:providers:vault")
     assert "token" not in provider.inputs
@@ -273,3 +275,70 @@ def test_the_scoped_policy_covers_what_the_program_manages_and_not_its_own_login
         assert _allows(grants, own, "read") and not _allows(grants, own, "update"), own
     assert not _allows(grants, "sys/audit/other", "delete")  # only its own audit device
     assert not _allows(grants, "secret/data/checkout/x", "read")  # no team secrets
+
+
+# -- TLS inside the cluster -----------------------------------------------------------------
+
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+ISSUER = "kubernetes:cert-manager.io/v1:Issuer"
+
+
+def _rendered_object(evaluation, release: str, kind: str, name: str) -> dict:
+    (found,) = [o.object for r in evaluation.rendered if r.release == release
+                for o in r.objects if o.kind == kind and o.name == name]
+    return found
+
+
+def test_vault_serves_tls_with_a_certificate_the_platform_issues(rendered, crds):
+    for evaluation in rendered.values():
+        values = _release(evaluation, "vault").inputs["values"]
+        hcl = values["server"]["ha"]["raft"]["config"]
+        assert "tls_disable" not in hcl
+        assert f'tls_cert_file   = "{secret_store.TLS_DIR}/tls.crt"' in hcl
+        assert 'leader_api_addr = "https://' in hcl and "leader_ca_cert_file" in hcl
+        server = _rendered_object(evaluation, "vault", "StatefulSet", "vault")
+        container = server["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["VAULT_ADDR"] == "https://127.0.0.1:8200"
+        assert env["VAULT_CACERT"] == f"{secret_store.TLS_DIR}/ca.crt"
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        assert mounts[secret_store.TLS_DIR] == secret_store.TLS_SECRET
+        probe = container["readinessProbe"]["httpGet"]
+        assert probe["scheme"] == "HTTPS"
+        # The certificate: issued by the Vault CA, for every name Vault is reached by.
+        certificates = {c.inputs["metadata"]["name"]: c for c in evaluation.of_type(CERTIFICATE)}
+        server_cert = certificates[secret_store.TLS_SECRET]
+        spec = server_cert.inputs["spec"]
+        assert spec["issuerRef"] == {"name": "vault-ca", "kind": "Issuer"}
+        assert {"vault.vault.svc", "vault-0.vault-internal", "*.vault-internal.vault.svc"} <= set(
+            spec["dnsNames"]) and spec["ipAddresses"] == ["127.0.0.1"]
+        assert server_cert.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == (
+            "condition=Ready")
+        assert certificates[secret_store.CA_SECRET].inputs["spec"]["isCA"] is True
+        assert server_cert.urn in _release(evaluation, "vault").dependencies
+        for resource in [*evaluation.of_type(CERTIFICATE), *evaluation.of_type(ISSUER)]:
+            assert crds.errors(manifest(resource)) == [], resource.name
+            assert crds.crd(manifest(resource)["apiVersion"], manifest(resource)["kind"]).chart \
+                == "cert-manager v1.21.1"
+
+
+def test_everything_that_talks_to_vault_verifies_its_certificate(rendered):
+    for evaluation in rendered.values():
+        connection = _release(evaluation, "vault-secrets-operator").inputs["values"][
+            "defaultVaultConnection"]
+        assert connection["address"].startswith("https://")
+        assert connection["caCertSecret"] == secret_store.TLS_SECRET
+        monitor = _rendered_object(evaluation, "vault", "ServiceMonitor", "vault")
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["scheme"] == "https"
+        assert endpoint["tlsConfig"] == {
+            "ca": {"secret": {"name": secret_store.TLS_SECRET, "key": "ca.crt"}},
+            "serverName": "vault.vault.svc"}  # not insecureSkipVerify
+
+
+def test_pulumi_verifies_vault_with_the_configured_ca(tmp_path):
+    config = mutate(stack_config("prod"), "platform:vault", {
+        "address": "https://127.0.0.1:8200", "caCertFile": "vault-ca.pem"})
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    (provider,) = evaluation.of_type("pulumi:providers:vault")
+    assert provider.inputs["caCertFile"] == "vault-ca.pem"
