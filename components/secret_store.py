@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -473,6 +474,14 @@ class SecretsStack(PlatformComponent):
                              description="Short-lived PostgreSQL credentials", opts=opts)
         roles = [f"{t.name}-{s}" for t in teams for s in t.services]
         instance = database.instance
+        bundle = database.config.ca_bundle_file
+        if bundle is None:
+            pulumi.log.warn(
+                "platform:database.caBundleFile is not set: Vault's connection to PostgreSQL is "
+                "encrypted but does not verify the server's certificate (sslmode=require). "
+                "Download the region's RDS CA bundle from https://truststore.pki.rds."
+                "amazonaws.com/ and set it to get sslmode=verify-full", resource=self)
+        tls = {"sslmode": "verify-full"} if bundle else {"sslmode": "require"}
         connection = vault.database.SecretBackendConnection(
             f"{name}-postgresql",
             backend=engine.path,
@@ -482,7 +491,11 @@ class SecretsStack(PlatformComponent):
             postgresql=vault.database.SecretBackendConnectionPostgresqlArgs(
                 connection_url=pulumi.Output.concat(
                     "postgresql://{{username}}:{{password}}@", instance.address, ":",
-                    instance.port.apply(str), "/", instance.db_name, "?sslmode=require"),
+                    instance.port.apply(str), "/", instance.db_name,
+                    f"?sslmode={tls['sslmode']}"),
+                # The RDS CA (public), which verify-full checks the server's certificate and
+                # name against.
+                tls_ca=Path(bundle).read_text() if bundle else None,
                 username=instance.username,
                 # Handed over once (write-only: not in this resource's state), then rotated.
                 password_wo=database.master_password.result,

@@ -24,6 +24,7 @@ import json
 import re
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -621,9 +622,25 @@ class Database(_Model):
     log_retention_days: LogRetention = Field(
         30, description="Days CloudWatch keeps the PostgreSQL logs."
     )
+    ca_bundle_file: str | None = Field(
+        None, min_length=1, max_length=500,
+        description="The RDS CA bundle of the stack's region (PEM file, relative to where "
+        "`pulumi up` runs), from AWS's trust store: `curl -o rds-ca.pem https://truststore.pki"
+        ".rds.amazonaws.com/<region>/<region>-bundle.pem`. Set: Vault connects with "
+        "`sslmode=verify-full` against it. Unset: the connection is encrypted but the "
+        "certificate is not verified, and `pulumi up` warns.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Database:
+        if self.ca_bundle_file is not None:
+            path = Path(self.ca_bundle_file)
+            if not path.is_file():
+                raise _Bad("caBundleFile", self.ca_bundle_file,
+                           f"is not a file (from {Path.cwd()}); allowed: the path of the PEM "
+                           "bundle downloaded from AWS's RDS trust store")
+            if "-----BEGIN CERTIFICATE-----" not in path.read_text(errors="replace"):
+                raise _Bad("caBundleFile", self.ca_bundle_file,
+                           "holds no PEM certificate; allowed: the RDS CA bundle (PEM)")
         if self.max_allocated_storage_gib < self.allocated_storage_gib:
             raise _Bad("maxAllocatedStorageGib", self.max_allocated_storage_gib,
                        f"is below allocatedStorageGib ({self.allocated_storage_gib}); allowed: "

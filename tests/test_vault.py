@@ -342,3 +342,39 @@ def test_pulumi_verifies_vault_with_the_configured_ca(tmp_path):
     evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
     (provider,) = evaluation.of_type("pulumi:providers:vault")
     assert provider.inputs["caCertFile"] == "vault-ca.pem"
+
+
+def _connection(evaluation: Evaluation):
+    (connection,) = evaluation.of_type(
+        "vault:database/secretBackendConnection:SecretBackendConnection")
+    postgresql = connection.inputs["postgresql"]
+    return postgresql.value if isinstance(postgresql, Secret) else postgresql
+
+
+def test_with_the_rds_ca_bundle_vault_verifies_the_database(tmp_path, configured):
+    # Without the bundle: encrypted, not verified, and said so.
+    assert _connection(configured)["connectionUrl"].endswith("?sslmode=require")
+    assert "tlsCa" not in _connection(configured)
+    assert any("platform:database.caBundleFile is not set" in w for w in configured.warnings)
+    bundle = tmp_path / "rds-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    config = yaml.safe_load(configured_stack(tmp_path).read_text())["config"]
+    config = mutate(config, "platform:database.caBundleFile", str(bundle))
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    postgresql = _connection(evaluation)
+    assert postgresql["connectionUrl"].endswith("?sslmode=verify-full")
+    assert postgresql["tlsCa"] == bundle.read_text()
+    assert not any("caBundleFile is not set" in w for w in evaluation.warnings)
+
+
+def test_a_missing_or_wrong_ca_bundle_is_a_config_error(tmp_path, capsys, monkeypatch):
+    from platformctl import cli
+
+    monkeypatch.chdir(tmp_path)  # the path is relative to where `pulumi up` runs
+    (tmp_path / "notes.txt").write_text("not a certificate\n")
+    for value, message in (("nope.pem", "is not a file"),
+                           ("notes.txt", "holds no PEM certificate")):
+        config = mutate(stack_config("prod"), "platform:database.caBundleFile", value)
+        path = write_stack(tmp_path, config)
+        assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+        assert f"platform:database.caBundleFile: '{value}': {message}" in capsys.readouterr().err
