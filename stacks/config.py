@@ -803,7 +803,7 @@ class Vault(_Model):
                                    "server, GiB.")
     address: VaultAddress | None = Field(
         None, description="Where `pulumi up` reaches Vault to configure it, e.g. "
-        "http://127.0.0.1:8200 through `kubectl -n vault port-forward svc/vault 8200`. Set: "
+        "https://127.0.0.1:8200 through `kubectl -n vault port-forward svc/vault 8200`. Set: "
         "Vault is configured, logging in as the deploying role (AWS auth, role "
         "`platform-pulumi`) unless `token` is set.")
     ca_cert_file: str | None = Field(
