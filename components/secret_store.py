@@ -39,6 +39,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 import pulumi_vault as vault
 
 from components import iam
@@ -60,6 +61,43 @@ CERT_MANAGER_API = "cert-manager.io/v1"
 AUDIT_PATH = "/vault/audit/vault-audit.log"
 TEAM_SERVICE_ACCOUNT = "vault-secrets"  # in each team namespace; VSO authenticates as it
 DB_CONNECTION = "platform"
+VAULT_DB_ROLE = "vault_admin"  # what Vault's database engine logs in as (not the master user)
+# The PostgreSQL client the one-shot handover Job runs (Docker official image via ECR Public).
+PSQL_IMAGE = "public.ecr.aws/docker/library/postgres:18.4-alpine"
+
+
+def handover_sql() -> str:
+    """What the handover Job runs as the master user (psql, variables `dbname`,
+    `admin_password`): Vault's own login with just what its roles need, CREATEROLE and CREATE
+    on the database (the services' schemas), admin of the services' group roles made before it
+    took over, and SET/INHERIT on the roles it creates (PostgreSQL 16+ grants the creator ADMIN
+    only), never SUPERUSER or rds_superuser."""
+    return f"""\\set ON_ERROR_STOP on
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{VAULT_DB_ROLE}') THEN
+    CREATE ROLE {VAULT_DB_ROLE} LOGIN CREATEROLE;
+  END IF;
+END $$;
+ALTER ROLE {VAULT_DB_ROLE} WITH LOGIN CREATEROLE NOSUPERUSER NOCREATEDB PASSWORD :'admin_password';
+ALTER ROLE {VAULT_DB_ROLE} SET createrole_self_grant = 'set, inherit';
+GRANT CREATE ON DATABASE :"dbname" TO {VAULT_DB_ROLE};
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'svc\\_%' LOOP
+    EXECUTE format('GRANT %I TO {VAULT_DB_ROLE} WITH ADMIN OPTION, SET TRUE, INHERIT TRUE',
+                   r.rolname);
+  END LOOP;
+END $$;
+"""
+
+
+# The Job's script: the handover above, then the master user's own password replaced by one
+# nobody keeps (break-glass: bump platform:database.masterPasswordVersion, which sets it again
+# through the RDS API and re-runs this Job).
+HANDOVER_SCRIPT = """set -eu
+psql -v dbname="$PGDATABASE" -v admin_password="$VAULT_ADMIN_PASSWORD" -f /handover/handover.sql
+unknown="$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)"
+printf "ALTER ROLE CURRENT_USER PASSWORD :'new_password';\\n" | psql -v new_password="$unknown"
+"""
 VSO_API = "secrets.hashicorp.com/v1beta1"
 
 
@@ -287,6 +325,7 @@ class SecretsStack(PlatformComponent):
                  database: Database, region: str, protect: bool, monitoring_namespace: str,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
+        self._cluster = cluster
         self.unseal_key = aws.kms.Key(
             f"{name}-vault-unseal",
             description=f"Vault auto-unseal in {cluster.cluster_name}",
@@ -345,6 +384,76 @@ class SecretsStack(PlatformComponent):
                 "platform:vault.address is not set, so Vault is "
                 "deployed but not configured (no auth, engines or database roles yet).\n"
                 + self.bootstrap, resource=self)
+
+    def _handover(self, name: str, database: Database) -> tuple[pulumi.Output, pulumi.Resource]:
+        """The login Vault's database engine uses: a one-shot Job, as the master user, makes
+        `vault_admin` (handover_sql) and then replaces the master user's password with one
+        nobody keeps. Re-run (a new Job) when masterPasswordVersion is bumped, which first sets
+        the master password again through the RDS API."""
+        version = database.config.master_password_version
+        password = random.RandomPassword(
+            f"{name}-vault-db-admin-v{version}", length=32, special=False,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]))
+        opts = self._cluster.k8s_options(self, depends_on=[self.namespace, database.instance])
+        labels = {"team": "platform", "app.kubernetes.io/name": "vault-db-handover"}
+        secret = k8s.core.v1.Secret(
+            f"{name}-vault-db-handover-v{version}",
+            metadata={"name": f"vault-db-handover-v{version}", "namespace": NAMESPACE,
+                      "labels": labels},
+            string_data={"PGPASSWORD": database.master_password.result,
+                         "VAULT_ADMIN_PASSWORD": password.result},
+            opts=opts)
+        script = k8s.core.v1.ConfigMap(
+            f"{name}-vault-db-handover-v{version}",
+            metadata={"name": f"vault-db-handover-v{version}", "namespace": NAMESPACE,
+                      "labels": labels},
+            data={"handover.sql": handover_sql(), "handover.sh": HANDOVER_SCRIPT},
+            opts=opts)
+        instance = database.instance
+        job = k8s.batch.v1.Job(
+            f"{name}-vault-db-handover-v{version}",
+            metadata={"name": f"vault-db-handover-v{version}", "namespace": NAMESPACE,
+                      "labels": labels},
+            spec={
+                "backoffLimit": 3,
+                "ttlSecondsAfterFinished": 86400,
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "automountServiceAccountToken": False,
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 70,
+                                            "runAsGroup": 70,
+                                            "seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [{
+                            "name": "psql",
+                            "image": PSQL_IMAGE,
+                            "command": ["sh", "/handover/handover.sh"],
+                            "env": [
+                                {"name": "PGHOST", "value": instance.address},
+                                {"name": "PGPORT", "value": instance.port.apply(str)},
+                                {"name": "PGDATABASE", "value": instance.db_name},
+                                {"name": "PGUSER", "value": instance.username},
+                                {"name": "PGSSLMODE", "value": "require"},
+                                {"name": "PSQLRC", "value": "/dev/null"},
+                            ],
+                            "envFrom": [{"secretRef": {"name": secret.metadata["name"]}}],
+                            "volumeMounts": [{"name": "handover", "mountPath": "/handover",
+                                              "readOnly": True}],
+                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                          "limits": {"memory": "128Mi"}},
+                            "securityContext": {"allowPrivilegeEscalation": False,
+                                                "readOnlyRootFilesystem": True,
+                                                "capabilities": {"drop": ["ALL"]}},
+                        }],
+                        "volumes": [{"name": "handover",
+                                     "configMap": {"name": script.metadata["name"]}}],
+                    },
+                },
+            },
+            opts=self._cluster.k8s_options(self, depends_on=[secret, script,
+                                                             database.instance]))
+        return password.result, job
 
     def _tls(self, name: str, config: Vault, cluster: Cluster) -> pulumi.Resource:
         """Vault's TLS: a CA of its own (self-signed, 10 years, in this namespace only) that
@@ -474,6 +583,7 @@ class SecretsStack(PlatformComponent):
                              description="Short-lived PostgreSQL credentials", opts=opts)
         roles = [f"{t.name}-{s}" for t in teams for s in t.services]
         instance = database.instance
+        admin_password, handover = self._handover(name, database)
         bundle = database.config.ca_bundle_file
         if bundle is None:
             pulumi.log.warn(
@@ -496,12 +606,13 @@ class SecretsStack(PlatformComponent):
                 # The RDS CA (public), which verify-full checks the server's certificate and
                 # name against.
                 tls_ca=Path(bundle).read_text() if bundle else None,
-                username=instance.username,
+                # Vault's own login (the handover Job made it), never the master user.
+                username=VAULT_DB_ROLE,
                 # Handed over once (write-only: not in this resource's state), then rotated.
-                password_wo=database.master_password.result,
+                password_wo=admin_password,
                 password_wo_version=database.config.master_password_version,
             ),
-            opts=opts,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[handover]),
         )
         # Vault rotates the master password at once: from here on only Vault knows it.
         # Bumping masterPasswordVersion (break-glass) resets it and rotates again.

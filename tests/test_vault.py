@@ -378,3 +378,61 @@ def test_a_missing_or_wrong_ca_bundle_is_a_config_error(tmp_path, capsys, monkey
         path = write_stack(tmp_path, config)
         assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
         assert f"platform:database.caBundleFile: '{value}': {message}" in capsys.readouterr().err
+
+
+# -- Vault's own database login (not the master user) ---------------------------------------
+
+def test_vault_logs_in_to_postgresql_as_its_own_role_made_by_a_one_shot_job(configured):
+    postgresql = _connection(configured)
+    assert postgresql["username"] == secret_store.VAULT_DB_ROLE  # not the master user
+    (job,) = configured.of_type("kubernetes:batch/v1:Job")
+    assert job.inputs["metadata"]["name"] == "vault-db-handover-v1"
+    (connection,) = configured.of_type(
+        "vault:database/secretBackendConnection:SecretBackendConnection")
+    assert job.urn in connection.dependencies
+    pod = job.inputs["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False,
+                                            "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PGSSLMODE"] == "require" and "PGPASSWORD" not in env  # from the Secret only
+    sql = secret_store.handover_sql()
+    assert "CREATEROLE NOSUPERUSER" in sql and "SUPERUSER" not in sql.replace("NOSUPERUSER", "")
+    assert "createrole_self_grant = 'set, inherit'" in sql
+    assert "WITH ADMIN OPTION" in sql
+    # ...and then nobody knows the master password (break-glass: masterPasswordVersion).
+    assert "ALTER ROLE CURRENT_USER PASSWORD" in secret_store.HANDOVER_SCRIPT
+    (handover_secret,) = [s for s in configured.of_type("kubernetes:core/v1:Secret")
+                          if s.inputs["metadata"]["name"] == "vault-db-handover-v1"]
+    data = handover_secret.inputs["stringData"]
+    assert isinstance(data, Secret) or all(isinstance(v, Secret) for v in data.values())
+
+
+def test_the_sql_vault_and_the_handover_job_run_parses_as_postgresql():
+    """PostgreSQL's own parser (libpg_query) on every statement, the DO blocks' PL/pgSQL too,
+    with psql's variables and Vault's templates filled in."""
+    import pglast
+
+    def check(sql: str) -> None:
+        for raw in pglast.parse_sql(sql):
+            statement = raw.stmt
+            if isinstance(statement, pglast.ast.DoStmt):
+                (body,) = [a.arg.sval for a in statement.args if a.defname == "as"]
+                pglast.parse_plpgsql(f"DO $$ {body} $$")
+
+    handover = "\n".join(line for line in secret_store.handover_sql().splitlines()
+                          if not line.startswith("\\"))
+    check(handover.replace(":'admin_password'", "'x'").replace(':"dbname"', '"platform"'))
+    check(secret_store.HANDOVER_SCRIPT.split('printf "')[1].split("\\n")[0].replace(
+        ":'new_password'", "'x'"))
+    filled = {"{{name}}": "v-checkout-1", "{{password}}": "x", "{{expiration}}": "2030-01-01"}
+    for statement in (*secret_store.creation_statements("checkout"),
+                      *secret_store.revocation_statements("checkout")):
+        for template, value in filled.items():
+            statement = statement.replace(template, value)
+        check(statement)
+    with pytest.raises(pglast.parser.ParseError):
+        check("GRANT svc_x TO vault_admin WITH ADMINISTRATOR")
