@@ -92,8 +92,11 @@ LONG_RUNNING = (
 )
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
-_EXEMPTION_DAYS = {"maxExemptionDays": {"type": "integer", "minimum": 1},
-                   "exemptionApprovers": _STRINGS}
+_EXEMPTION_DAYS = {
+    "maxExemptionDays": {"type": "integer", "minimum": 1},
+    "exemptions": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+        "namespace": {"type": "string"}, "until": {"type": "string"}}}},
+}
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,13 @@ class Policy:
 
 
 def _days(gatekeeper: Gatekeeper) -> dict[str, Any]:
-    return {"maxExemptionDays": gatekeeper.max_exemption_days,
-            "exemptionApprovers": list(gatekeeper.exemption_approvers)}
+    return {"maxExemptionDays": gatekeeper.max_exemption_days}
+
+
+def exemptions_of(policy_id: str, gatekeeper: Gatekeeper) -> dict[str, dict[str, str]]:
+    """The stack config's exemptions from one policy, as its constraint's parameter."""
+    return {e.id: {"namespace": e.namespace, "until": e.until}
+            for e in gatekeeper.exemptions if e.policy == policy_id}
 
 
 POLICIES: tuple[Policy, ...] = (
@@ -227,7 +235,8 @@ def constraint(policy: Policy, gatekeeper: Gatekeeper, excluded: Sequence[str],
                 "excludedNamespaces": sorted(excluded),
             },
             "parameters": {**policy.values(gatekeeper),
-                           **(policy.team_values(teams) if policy.team_values else {})},
+                           **(policy.team_values(teams) if policy.team_values else {}),
+                           "exemptions": exemptions_of(policy.id, gatekeeper)},
         },
     }
 

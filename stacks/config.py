@@ -885,6 +885,27 @@ PLATFORM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default
                        "cert-manager")
 
 
+GitHubHandle = Annotated[str, _pattern(r"@[A-Za-z0-9-]{1,39}", "a GitHub handle, e.g. @alice")]
+# The admission policies' ids (components/admission.py POLICIES; a test keeps them equal).
+ADMISSION_POLICY_IDS = ("non-root", "no-privilege-escalation", "drop-capabilities", "resources",
+                        "allowed-images", "required-labels", "sandbox", "host-isolation",
+                        "monitor-scope", "ingress", "probes")
+
+
+class Exemption(_Model):
+    """One time-limited exemption (`platform:security.gatekeeper.exemptions[]`)."""
+
+    id: Slug = Field(description="What the object's annotation names.")
+    policy: Literal[ADMISSION_POLICY_IDS] = Field(  # type: ignore[valid-type]
+        description="The one admission policy it exempts from.")
+    namespace: Slug = Field(description="The team namespace it holds in.")
+    until: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+                       description="Last day is the day before (00:00 UTC); at most "
+                       "maxExemptionDays ahead, or it is not honoured.")
+    approved_by: GitHubHandle = Field(description="Who approved it (one of exemptionApprovers).")
+    reason: str = Field(min_length=10, max_length=500, description="Why, and what ends it.")
+
+
 class Gatekeeper(_Model):
     """OPA Gatekeeper and the platform's admission policies (`platform:security.gatekeeper`).
     The policies apply to team namespaces only; exemptions are annotations that expire
@@ -912,11 +933,27 @@ class Gatekeeper(_Model):
     max_exemption_days: int = Field(
         30, ge=1, le=90, description="How far ahead an exemption's date may be; a later date is "
         "not honoured.")
-    exemption_approvers: tuple[Annotated[str, _pattern(
-        r"@[A-Za-z0-9-]{1,39}", "a GitHub handle, e.g. @alice")], ...] = Field(
-        (), description="Who may approve an exemption: an exemption counts only when its object "
-        "also names one of them in `exempt.platform.example.org/approved-by` (and CODEOWNERS "
-        "makes the change reviewable by them). Empty: no exemption is honoured.")
+    exemption_approvers: tuple[GitHubHandle, ...] = Field(
+        (), description="Who may approve an exemption (each entry of `exemptions` names one); "
+        "they review the stack files (CODEOWNERS).")
+    exemptions: tuple[Exemption, ...] = Field(
+        (), description="Time-limited exemptions from one admission policy in one team "
+        "namespace. An object opts in with the annotation `exempt.platform.example.org/<policy>: "
+        "<id>`; a team cannot grant or extend one from its own manifests.")
+
+    @model_validator(mode="after")
+    def _exemptions_approved(self) -> Gatekeeper:
+        ids = [e.id for e in self.exemptions]
+        for index, exemption in enumerate(self.exemptions):
+            if ids.count(exemption.id) > 1:
+                raise _Bad(f"exemptions[{index}].id", exemption.id, "is used twice; allowed: "
+                           "one entry per id")
+            if exemption.approved_by not in self.exemption_approvers:
+                raise _Bad(f"exemptions[{index}].approvedBy", exemption.approved_by,
+                           "is not an exemption approver; allowed: "
+                           + (", ".join(self.exemption_approvers) or "none configured "
+                              "(exemptionApprovers)"))
+        return self
 
 
 class ImageSignatures(_Model):

@@ -269,9 +269,16 @@ def _day(offset: int) -> str:
             + datetime.timedelta(days=offset)).isoformat()
 
 
-def _exemption(policy_id: str, value: str, approver: str | None = APPROVER) -> dict[str, str]:
-    approval = {"exempt.platform.example.org/approved-by": approver} if approver else {}
-    return {BY_ID[policy_id].exemption_annotation: value, **approval}
+def _exemption(policy_id: str, exemption_id: str = "ex-1") -> dict[str, str]:
+    """The annotation by which an object opts in to an exemption of the stack config."""
+    return {BY_ID[policy_id].exemption_annotation: exemption_id}
+
+
+def _granted(policy_id: str, until: str, namespace: str = "checkout",
+             exemption_id: str = "ex-1", **changes: Any) -> dict[str, Any]:
+    """The policy's parameters with one exemption granted in the stack config."""
+    return {**parameters_of(policy_id), **changes,
+            "exemptions": {exemption_id: {"namespace": namespace, "until": until}}}
 
 
 EXEMPTION_SUBJECTS = [
@@ -287,11 +294,12 @@ EXEMPTION_SUBJECTS = [
 @pytest.mark.parametrize(("policy_id", "kind", "mutate", "on_template"), EXEMPTION_SUBJECTS,
                          ids=[s[0] for s in EXEMPTION_SUBJECTS])
 def test_an_exemption_holds_until_its_date(policy_id, kind, mutate, on_template):
-    def check(value: str) -> list[str]:
-        return violations(policy_id, bad_object(kind, mutate, _exemption(policy_id, value),
-                                                on_template))
+    obj = bad_object(kind, mutate, _exemption(policy_id), on_template)
 
-    assert violations(policy_id, bad_object(kind, mutate)) != []
+    def check(until: str) -> list[str]:
+        return violations(policy_id, obj, _granted(policy_id, until))
+
+    assert violations(policy_id, obj) != []  # annotated, but nothing granted in the config
     assert check(_day(1)) == []  # expires tomorrow: exempt
     assert check(_day(30)) == []  # the longest allowed
     assert check(_day(-1)) != []  # expired yesterday
@@ -301,31 +309,43 @@ def test_an_exemption_holds_until_its_date(policy_id, kind, mutate, on_template)
         assert check(malformed) != [], malformed
 
 
-@pytest.mark.parametrize("approver", [None, "@the-author-themself", "example-security-lead"])
-def test_an_exemption_without_a_listed_approver_is_not_honoured(approver):
+def test_a_team_cannot_grant_or_move_an_exemption_from_its_manifests():
     mutate = lambda spec: spec.update(hostIPC=True)  # noqa: E731
-    obj = bad_object("Pod", mutate, _exemption("host-isolation", _day(5), approver))
-    assert violations("host-isolation", obj) != []
-    # ...and with no approvers configured, none is.
-    approved = bad_object("Pod", mutate, _exemption("host-isolation", _day(5)))
-    assert violations("host-isolation", approved) == []
-    assert violations("host-isolation", approved,
-                      {**parameters_of("host-isolation"), "exemptionApprovers": []}) != []
+    # An annotation carrying a date, or naming an id the config does not have, grants nothing.
+    dated = bad_object("Pod", mutate, {BY_ID["host-isolation"].exemption_annotation: _day(5)})
+    assert violations("host-isolation", dated, _granted("host-isolation", _day(5))) != []
+    unknown = bad_object("Pod", mutate, _exemption("host-isolation", "ex-2"))
+    assert violations("host-isolation", unknown, _granted("host-isolation", _day(5))) != []
+    # An entry granted in another namespace does not hold in this one.
+    obj = bad_object("Pod", mutate, _exemption("host-isolation"))
+    assert violations("host-isolation", obj, _granted("host-isolation", _day(5),
+                                                      namespace="payments")) != []
+    assert violations("host-isolation", obj, _granted("host-isolation", _day(5))) == []
 
 
 def test_an_exemption_covers_only_its_policy():
     obj = bad_object("Pod", _in_slot("containers", _set("securityContext.runAsUser", 0)),
-                     {**_exemption("resources", _day(5)),
-                      "exempt.platform.example.org/everything": _day(5)})
+                     {**_exemption("resources"), "exempt.platform.example.org/everything": "ex-1"})
     assert violations("non-root", obj) != []
 
 
 def test_the_exemption_horizon_follows_the_parameter():
     mutate = lambda spec: spec.update(hostIPC=True)  # noqa: E731
-    obj = bad_object("Pod", mutate, _exemption("host-isolation", _day(60)))
-    params = {**parameters_of("host-isolation"), "maxExemptionDays": 90}
-    assert violations("host-isolation", obj) != []
-    assert violations("host-isolation", obj, params) == []
+    obj = bad_object("Pod", mutate, _exemption("host-isolation"))
+    assert violations("host-isolation", obj, _granted("host-isolation", _day(60))) != []
+    assert violations("host-isolation", obj, _granted("host-isolation", _day(60),
+                                                      maxExemptionDays=90)) == []
+
+
+def test_the_stack_configs_exemptions_become_each_constraints_parameter():
+    gatekeeper = Gatekeeper.model_validate({
+        **PROD.model_dump(by_alias=True), "exemptions": [
+            {"id": "legacy-root", "policy": "non-root", "namespace": "checkout",
+             "until": _day(10), "approvedBy": APPROVER,
+             "reason": "vendor image runs as root until its 2.0 release"}]})
+    assert admission.exemptions_of("non-root", gatekeeper) == {
+        "legacy-root": {"namespace": "checkout", "until": _day(10)}}
+    assert admission.exemptions_of("resources", gatekeeper) == {}
 
 
 # -- what the real stacks deploy ------------------------------------------------------------
@@ -622,3 +642,9 @@ def test_sandbox_parameters_are_the_pod_security_standards_lists():
     (message,) = [m for m in violations("sandbox", bad_object("Pod", lambda spec: spec.setdefault(
         "securityContext", {}).update(sysctls=[{"name": "net.core.somaxconn", "value": "1"}])))]
     assert message.startswith("the pod must not set sysctl net.core.somaxconn")
+
+
+def test_the_config_knows_every_policy_by_its_id():
+    from stacks.config import ADMISSION_POLICY_IDS
+
+    assert sorted(ADMISSION_POLICY_IDS) == sorted(BY_ID)

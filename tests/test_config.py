@@ -97,6 +97,16 @@ BAD_CONFIGS = [
      "platform:teams[1].hosts", "pay.example.com", "overlaps a host of team 'checkout'"),
     ("bad-ingress-host", {"platform:teams": [{"name": "checkout", "hosts": ["https://x.io"]}]},
      "platform:teams[0].hosts[0]", "https://x.io", "a DNS name, or *.<name>"),
+    ("exemption-approved-by-nobody-listed", {"platform:security.gatekeeper.exemptions": [
+        {"id": "legacy-root", "policy": "non-root", "namespace": "checkout",
+         "until": "2099-01-01", "approvedBy": "@the-author",
+         "reason": "vendor image runs as root until 2.0"}]},
+     "platform:security.gatekeeper.exemptions[0].approvedBy", "@the-author",
+     "is not an exemption approver; allowed: @example-security-lead"),
+    ("exemption-from-an-unknown-policy", {"platform:security.gatekeeper.exemptions": [
+        {"id": "x", "policy": "everything", "namespace": "checkout", "until": "2099-01-01",
+         "approvedBy": "@example-security-lead", "reason": "because it is easier"}]},
+     "platform:security.gatekeeper.exemptions[0].policy", "everything", "'non-root'"),
     # secrets must be Pulumi secrets (`--secret`), never plaintext in the stack file
     ("plaintext-slack-webhook", {"platform:alerting": {
         "receivers": [{"name": "platform", "teams": ["platform"], "slackChannel": "#alerts",

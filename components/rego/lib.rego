@@ -1,6 +1,6 @@
 # Shared by every platform ConstraintTemplate (Gatekeeper `libs`; Rego v0, as Gatekeeper runs it).
 # What an admission request's object holds, however it is wrapped, and whether a policy is
-# exempted for it by an annotation that has not expired.
+# exempted for it by an entry of the stack config that has not expired.
 package lib.platform
 
 # Kinds whose pods come from `spec.template` (Rollout is Argo Rollouts'; a Rollout that points
@@ -51,10 +51,13 @@ describe(entry) = text {
 	text := sprintf("%s %q", [trim_suffix(entry.field, "s"), entry.container.name])
 }
 
-# -- exemptions that expire ------------------------------------------------------------------
-# `exempt.platform.example.org/<policy>: "YYYY-MM-DD"` on the object (or its pod template)
-# exempts it from <policy> until 00:00 UTC of that date, and only when the date is at most
-# `maxExemptionDays` ahead: an exemption cannot be made permanent by a far-off date.
+# -- exemptions: granted in the stack config, expiring ----------------------------------------
+# An exemption is an entry of `platform:security.gatekeeper.exemptions` (a stack file, reviewed
+# by the security owners: CODEOWNERS), handed to each constraint as `exemptions` (id -> its
+# namespace and end date). An object (or its pod template, so its pods too) opts in with the
+# annotation `exempt.platform.example.org/<policy>: <id>`. It is exempt only in that namespace,
+# until 00:00 UTC of the entry's date, and only while that date is at most `maxExemptionDays`
+# ahead: a team cannot grant, extend or move an exemption by editing its own manifests.
 exemption_prefix := "exempt.platform.example.org/"
 
 default_max_exemption_days := 30
@@ -67,32 +70,23 @@ annotation_sets[annotations] {
 	annotations := pod_metadata(input.review.object).annotations
 }
 
-exemption_dates(policy) = dates {
-	key := concat("", [exemption_prefix, policy])
-	dates := {date | date := annotation_sets[_][key]; regex.match(`^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$`, date)}
-}
+review_namespace := object.get(input.review.object.metadata, "namespace", input.review.namespace)
 
-# A date as YYYY-MM-DD: such strings order like the dates, so the annotation's value is compared
-# and never parsed (a malformed date is then simply not honoured, in every Rego engine).
+# A date as YYYY-MM-DD: such strings order like the dates, so the dates are compared and never
+# parsed (a malformed date is then simply not honoured, in every Rego engine).
 day(ns) = text {
 	[y, m, d] := time.date(ns)
 	text := sprintf("%04d-%02d-%02d", [y, m, d])
 }
 
-# ...and only when the object (or its template) names an approver from the configured list in
-# `exempt.platform.example.org/approved-by` (a person who must then review the change: CODEOWNERS).
-approver_key := concat("", [exemption_prefix, "approved-by"])
-
-approved {
-	approver := annotation_sets[_][approver_key]
-	object.get(input.parameters, "exemptionApprovers", [])[_] == approver
-}
-
 exempt(policy) {
-	approved
-	date := exemption_dates(policy)[_]
+	key := concat("", [exemption_prefix, policy])
+	id := annotation_sets[_][key]
+	entry := object.get(input.parameters, "exemptions", {})[id]
+	entry.namespace == review_namespace
+	regex.match(`^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$`, entry.until)
 	now := time.now_ns()
 	days := object.get(input.parameters, "maxExemptionDays", default_max_exemption_days)
-	day(now) < date
-	date <= day(time.add_date(now, 0, 0, days))
+	day(now) < entry.until
+	entry.until <= day(time.add_date(now, 0, 0, days))
 }
