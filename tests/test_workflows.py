@@ -134,6 +134,17 @@ def test_every_job_with_cloud_credentials_has_an_environment_the_role_trusts():
                 assert job.get("environment"), (path.name, name)
 
 
+def test_each_job_assumes_its_environments_role_only():
+    """The role comes from the job's environment (its AWS_ROLE_ARN variable), never a literal
+    ARN or a repository-wide secret, so a job can hold no role its environment does not give."""
+    for path in WORKFLOWS:
+        for name, job in _load(path)["jobs"].items():
+            for step in job["steps"]:
+                if "configure-aws-credentials" in step.get("uses", ""):
+                    assert step["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}", name
+                    assert job.get("environment"), (path.name, name)
+
+
 def test_pull_request_code_never_reaches_a_deploy_role_or_runner():
     jobs = _jobs("pull-request.yml")
     for name, job in jobs.items():
