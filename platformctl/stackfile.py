@@ -8,17 +8,19 @@ become marked placeholders and their keys are flagged secret, as the CLI would f
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from stacks import userfile
 from stacks.config import ConfigError
 
 # URL-shaped, so a secret URL setting validates with it (.invalid never resolves: RFC 2606).
 SECRET_PLACEHOLDER = "https://offline-secret-placeholder.invalid/"
+# Config namespaces besides the project's: the providers the program uses and Pulumi's own.
+PROVIDER_NAMESPACES = ("aws", "kubernetes", "vault", "random", "pulumi")
 _STACK_FILE_KEYS = {"config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"}
 
 
@@ -82,17 +84,12 @@ def resolve(stack: str | Path, project_dir: Path) -> Path:
 def read(path: Path, project: str, label: str | None = None) -> StackFile:
     """Read a stack file; `label` is how errors name it (default: the path)."""
     label = label or str(path)
-    if not path.is_file():
-        found = sorted(stack_name_of(p) for p in path.parent.glob("Pulumi.*.yaml"))
+    if not path.exists():
+        found = sorted(stack_name_of(p) for p in path.parent.glob("Pulumi.*.yaml")
+                       if p.is_file())
         known = f"; stacks in {path.parent}: {', '.join(found)}" if found else ""
         raise ConfigError(label, [f"stack file not found: {path}{known}"])
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(label, [f"not valid YAML{where}: {problem}"]) from None
+    document = userfile.read_yaml(path, label) or {}
     if not isinstance(document, dict):
         raise ConfigError(label, ["the stack file must be a mapping with a `config:` key"])
     unknown = sorted(set(document) - _STACK_FILE_KEYS)
@@ -105,6 +102,18 @@ def read(path: Path, project: str, label: str | None = None) -> StackFile:
     if not isinstance(raw_config, dict):
         raise ConfigError(label, [f"config: {raw_config!r} must be a mapping of keys to values"])
 
+    namespaces = {project, *PROVIDER_NAMESPACES}
+    strangers = [str(k) for k in raw_config if ":" in str(k)
+                 and str(k).split(":", 1)[0] not in namespaces]
+    if strangers:
+        problems = []
+        for key in strangers:
+            namespace = key.split(":", 1)[0]
+            close = difflib.get_close_matches(namespace, sorted(namespaces), n=1)
+            hint = f" (did you mean '{close[0]}:{key.split(':', 1)[1]}'?)" if close else ""
+            problems.append(f"{key}: unknown config namespace '{namespace}'{hint}; allowed: "
+                            + ", ".join(f"{n}:" for n in sorted(namespaces)))
+        raise ConfigError(label, problems)
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw_config.items():

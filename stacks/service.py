@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from stacks import userfile
 from stacks.config import (
     ConfigError,
     PodResources,
@@ -136,12 +136,7 @@ class ServiceSpec(_Model):
 def load(path: Path) -> ServiceSpec:
     """Read and validate a spec file; `ConfigError` names the file and every problem."""
     source = str(path)
-    try:
-        raw: Any = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(source, ["file not found"]) from None
-    except yaml.YAMLError as error:
-        raise ConfigError(source, [f"not YAML: {error}"]) from None
+    raw: Any = userfile.read_yaml(path, source)
     if not isinstance(raw, dict):
         raise ConfigError(source, ["a service spec is a mapping of keys (see "
                                    "docs/service-spec.md)"])

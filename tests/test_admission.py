@@ -174,6 +174,9 @@ CONTAINER_CASES = [
     ("allowed-images", "look-alike registry", SLOTS,
      _set("image", f"111111111111.dkr.ecr.us-east-1.amazonaws.com.evil.io/x{DIGEST}")),
     ("allowed-images", "a tag, not a digest", SLOTS, _set("image", f"{REGISTRY}checkout:1.2.3")),
+    # The approved registry as a path under another host: a prefix check, not "contains".
+    ("allowed-images", "approved registry inside another", SLOTS,
+     _set("image", f"evil.io/{REGISTRY}checkout{DIGEST}")),
     ("sandbox", "seccomp Unconfined", SLOTS,
      _set("securityContext.seccompProfile", {"type": "Unconfined"})),
     ("sandbox", "AppArmor Unconfined", SLOTS,

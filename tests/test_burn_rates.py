@@ -28,15 +28,20 @@ def _window_minutes(window: str) -> int:
     return int(slo._hours(window) * 60)
 
 
-def expected_ratio(error_ratio: float, minutes_since_step: int, window: str) -> float:
-    """The workbook's arithmetic: the window holds `minutes_since_step` minutes of errors (at
-    most the window). Prometheus's rate() agrees: it extrapolates the total to the window's
-    start, and the error counter, zero there, not at all."""
+def expected_ratio(error_ratio: float, minutes_since_step: int, window: str,
+                   outage: int | None = None) -> float:
+    """The workbook's arithmetic: the window holds the minutes of errors that fall inside it
+    (errors from the step on, for `outage` minutes if it ends). Prometheus's rate() agrees: it
+    extrapolates the total to the window's start, and the error counter, zero there, not at
+    all."""
     window_minutes = _window_minutes(window)
-    return error_ratio * min(max(minutes_since_step, 0), window_minutes) / window_minutes
+    end = minutes_since_step if outage is None else min(minutes_since_step, outage)
+    inside = max(0, end - max(0, minutes_since_step - window_minutes))
+    return error_ratio * inside / window_minutes
 
 
-def expected_alerts(error_ratio: float, minutes: int) -> list[dict[str, Any]]:
+def expected_alerts(error_ratio: float, minutes: int,
+                    outage: int | None = None) -> list[dict[str, Any]]:
     """The burn alerts that must fire `minutes` after the step; refuses a time within 5% of a
     threshold, where sampling could tip the result either way."""
     firing = []
@@ -44,7 +49,8 @@ def expected_alerts(error_ratio: float, minutes: int) -> list[dict[str, Any]]:
              for r in slo.alert_rules(APISERVER, BURN_RUNBOOK)}
     for severity, burn, long_window, short_window in slo.BURN_ALERTS:
         threshold = burn * APISERVER.error_budget
-        values = [expected_ratio(error_ratio, minutes, w) for w in (long_window, short_window)]
+        values = [expected_ratio(error_ratio, minutes, w, outage)
+                  for w in (long_window, short_window)]
         for value in values:
             assert value == 0 or abs(value - threshold) / threshold >= 0.05, (
                 f"{minutes} min is too close to the {burn}x threshold to assert")
@@ -54,34 +60,47 @@ def expected_alerts(error_ratio: float, minutes: int) -> list[dict[str, Any]]:
     return firing
 
 
-def burn_test(error_ratio: float, checks: list[int]) -> dict[str, Any]:
-    """A promtool test group: healthy for 3 days, then `error_ratio` of requests fail; at each
-    check (minutes after the step) exactly the arithmetic's alerts are firing."""
+def burn_test(error_ratio: float, checks: list[int], outage: int | None = None) -> dict[str, Any]:
+    """A promtool test group: healthy for 3 days, then `error_ratio` of requests fail (for
+    `outage` minutes, then none, if given); at each check (minutes after the step) exactly the
+    arithmetic's alerts are firing."""
     samples_before = HEALTHY // STEP
     after = max(checks) // STEP + 2
     per_step = RATE * STEP
     errors = round(per_step * error_ratio)
+    bad = after if outage is None else outage // STEP  # steps with errors
+    start = samples_before * per_step
+    ok = f"{start}+{per_step - errors}x{bad}"
+    failed = f"0+{errors}x{bad}"
+    if bad < after:  # recovered: every request succeeds again
+        ok += f" {start + (per_step - errors) * bad + per_step}+{per_step}x{after - bad - 1}"
+        failed += f" {errors * bad}x{after - bad - 1}"
     return {
         "interval": f"{STEP}m",
         "input_series": [
             {"series": 'apiserver_request_total{job="apiserver",code="200"}',
-             "values": f"0+{per_step}x{samples_before - 1} "
-                       f"{samples_before * per_step}+{per_step - errors}x{after}"},
+             "values": f"0+{per_step}x{samples_before - 1} {ok}"},
             {"series": 'apiserver_request_total{job="apiserver",code="500"}',
-             "values": f"0x{samples_before - 1} 0+{errors}x{after}"},
+             "values": f"0x{samples_before - 1} {failed}"},
         ],
         "alert_rule_test": [
             {"eval_time": f"{HEALTHY + minutes}m", "alertname": slo.ALERT_NAME,
-             "exp_alerts": expected_alerts(error_ratio, minutes)}
+             "exp_alerts": expected_alerts(error_ratio, minutes, outage)}
             for minutes in checks
         ],
     }
 
 
-# (scenario, error ratio, minutes after the step to check, what the checks must show)
+# (scenario, error ratio, minutes after the step to check, what the checks must show[, outage])
 SCENARIOS = {
     # A total outage pages within about 5 minutes.
     "outage": (1.0, [0, 6], lambda fired: fired[0] == [] and ("critical", "1h") in fired[1]),
+    # A 10-minute outage that ends: the fast page stops within about 5 minutes of the recovery
+    # (its 5m short window empties; the 1h window alone still holds the errors), while the 6h
+    # pair may page on. A longer short window would keep the fast page firing.
+    "outage-recovered": (1.0, [8, 18, 30], lambda fired: ("critical", "1h") in fired[0]
+                         and ("critical", "1h") not in fired[1]
+                         and ("critical", "1h") not in fired[2], 10),
     # 2% (burn 20x) pages after 14.4/20 of the 1h window = 43.2 min, and not before.
     "burn-20x": (0.02, [40, 48],
                  lambda fired: fired[0] == [] and fired[1] == [("critical", "1h")]),
@@ -107,9 +126,9 @@ def burn_runs(evaluations, tmp_path_factory):
     assert len(rules["groups"]) == 1
     slos.write_text(yaml.safe_dump(rules, sort_keys=False))
     jobs = {}
-    for name, (ratio, checks, _) in SCENARIOS.items():
+    for name, (ratio, checks, _, *outage) in SCENARIOS.items():
         test = {"rule_files": ["platform-slos.yaml"], "evaluation_interval": f"{STEP}m",
-                "tests": [burn_test(ratio, checks)]}
+                "tests": [burn_test(ratio, checks, *outage)]}
         (directory / f"{name}.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
         jobs[name] = test
     with ThreadPoolExecutor(max_workers=2) as pool:

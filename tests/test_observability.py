@@ -503,3 +503,25 @@ def test_grafana_loads_dashboards_from_the_monitoring_namespace_only(rendered):
     containers = {c["name"]: c for c in grafana["spec"]["template"]["spec"]["containers"]}
     env = {e["name"]: e.get("value") for e in containers["grafana-sc-dashboard"]["env"]}
     assert env["NAMESPACE"] == evaluation.config.observability.namespace  # not ALL
+
+
+def test_what_pages_and_what_opens_a_ticket(evaluations):
+    """The severity of every alert the platform ships, as a fixed table: who gets woken is a
+    decision, so a change to it shows up here, not only as regenerated rules."""
+    found: dict[str, set[str]] = {}
+    for rule_resource in evaluations["prod"].of_type(RULE):
+        for group in rule_resource.inputs["spec"]["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    found.setdefault(rule["alert"], set()).add(rule["labels"]["severity"])
+    assert found == {
+        "SLOErrorBudgetBurn": {"critical", "warning"},  # fast burns page, slow ones ticket
+        "PlatformVaultSealed": {"critical"},
+        "PlatformVolumeFillingUp": {"critical"},
+        "PlatformAlertNotificationsFailing": {"critical"},
+        "PlatformNodeNotReady": {"warning"},
+        "PlatformPodCrashLooping": {"warning"},
+        "PlatformTargetDown": {"warning"},
+        "PlatformArgoCDAppDegraded": {"warning"},
+        "PlatformArgoCDAppOutOfSync": {"warning"},
+    }

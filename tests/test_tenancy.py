@@ -190,3 +190,73 @@ def test_platform_namespaces_nobody_calls_admit_only_themselves_and_prometheus(s
     assert peers[1]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": stack.config.observability.namespace}}
     assert len(policies) == 2
+
+
+# -- what the team namespace's NetworkPolicies admit, evaluated -----------------------------
+
+def _selects(selector: dict, labels: dict) -> bool:
+    """A label selector (matchLabels, matchExpressions) against labels."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or ():
+        key, operator, values = expression["key"], expression["operator"], expression.get(
+            "values", [])
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _ingress_allowed(policies: list[tuple[str, dict]], to: tuple[str, dict],
+                     source: tuple[str, dict, dict]) -> bool:
+    """Kubernetes NetworkPolicy semantics for one pod-to-pod connection: `to` is (namespace,
+    pod labels), `source` (namespace, namespace labels, pod labels)."""
+    namespace, labels = to
+    source_namespace, source_namespace_labels, source_labels = source
+    applicable = [spec for ns, spec in policies if ns == namespace
+                  and "Ingress" in spec.get("policyTypes", ["Ingress"])
+                  and _selects(spec["podSelector"], labels)]
+    if not applicable:
+        return True
+    for spec in applicable:
+        for rule in spec.get("ingress") or ():
+            peers = rule.get("from")
+            if not peers:
+                return True
+            for peer in peers:
+                if "ipBlock" in peer:
+                    continue
+                in_namespace = (_selects(peer["namespaceSelector"], source_namespace_labels)
+                                if "namespaceSelector" in peer
+                                else source_namespace == namespace)
+                if in_namespace and _selects(peer.get("podSelector") or {}, source_labels):
+                    return True
+    return False
+
+
+def test_a_pod_of_another_namespace_cannot_reach_a_team_pod(evaluations):
+    evaluation = evaluations["prod"]
+    policies = [(r.inputs["metadata"]["namespace"], r.inputs["spec"])
+                for r in evaluation.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")]
+    team_pod = ("checkout", {"app.kubernetes.io/name": "checkout", "team": "checkout"})
+
+    def ns(name: str, **labels: str) -> dict:
+        return {"kubernetes.io/metadata.name": name, **labels}
+
+    other_team = ("payments", ns("payments", team="payments"), {"app.kubernetes.io/name": "x"})
+    same = ("checkout", ns("checkout", team="checkout"), {"app.kubernetes.io/name": "worker"})
+    prometheus = ("monitoring", ns("monitoring"), {"app.kubernetes.io/name": "prometheus"})
+    grafana = ("monitoring", ns("monitoring"), {"app.kubernetes.io/name": "grafana"})
+    assert not _ingress_allowed(policies, team_pod, other_team)
+    assert not _ingress_allowed(policies, team_pod, grafana)
+    assert _ingress_allowed(policies, team_pod, same)
+    assert _ingress_allowed(policies, team_pod, prometheus)
+    # ...and the evaluator itself: a rule open to every namespace would let the other team in.
+    widened = [*policies, ("checkout", {"podSelector": {}, "policyTypes": ["Ingress"],
+                                        "ingress": [{"from": [{"namespaceSelector": {}}]}]})]
+    assert _ingress_allowed(widened, team_pod, other_team)
