@@ -194,6 +194,9 @@ def _new_service(args: argparse.Namespace) -> int:
         files = golden.render(spec, shown, environments,
                               golden.existing_applications(project, ENVIRONMENTS),
                               golden.promoted_digests(project, spec, ENVIRONMENTS))
+        problems = golden.clashes(files, spec, shown, project)
+        if problems:
+            raise ConfigError(str(spec_path), problems)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE

@@ -694,6 +694,16 @@ class PodResources(_Model):
     memory_request: Quantity = Field(description="Memory request, e.g. 1Gi.")
     memory_limit: Quantity = Field(description="Memory limit, e.g. 2Gi.")
 
+    @model_validator(mode="after")
+    def _request_within_limit(self) -> PodResources:
+        from platform_guard.capacity import memory_mib
+
+        if memory_mib(self.memory_request) > memory_mib(self.memory_limit):
+            raise _Bad("memoryRequest", self.memory_request,
+                       f"is above memoryLimit ({self.memory_limit}); the API server refuses such "
+                       "a pod; allowed: a request at most the limit")
+        return self
+
 
 class PrometheusSizing(_Model):
     """Prometheus (`platform:observability.prometheus`)."""

@@ -217,6 +217,15 @@ def test_an_internal_service_gets_no_ingress():
     ({"replicas": 3}, "replicas: 3: unknown key"),
     ({"host": None}, "host: null: required with exposure: public"),
     ({"host": "Not A Host"}, "host: 'Not A Host'"),
+    ({"resources": {"cpuRequest": "64", "memoryRequest": "256Mi", "memoryLimit": "512Mi"}},
+     "resources.cpuRequest: 64,000m x maxReplicas 6 = 384,000m, above the 4,000m of "
+     "platform:teams[checkout].quota of the dev stack"),
+    ({"scaling": {"minReplicas": 2, "maxReplicas": 200}}, "scaling.maxReplicas: 200: above the 50 "
+     "pods"),
+    ({"resources": {"cpuRequest": "250m", "memoryRequest": "1Gi", "memoryLimit": "512Mi"}},
+     "resources.memoryRequest: '1Gi': is above memoryLimit (512Mi)"),
+    ({"resources": {"cpuRequest": "100m", "memoryRequest": "1Gi", "memoryLimit": "12Gi"}},
+     "resources.memoryLimit: 12Gi: above the namespace LimitRange's 8Gi per container"),
     ({"host": "payments.example.com"}, "host: 'payments.example.com': not a host of team "
      "'checkout' in the dev stack (platform:teams[checkout].hosts: checkout.example.com)"),
 ])
@@ -231,3 +240,41 @@ def test_bad_specs_are_clear_errors(tmp_path, capsys, changes, message):
                          ids=lambda p: p.name)
 def test_every_committed_spec_is_in_sync_with_gitops(spec_path):
     assert cli.main(["new-service", str(spec_path), "--check", "--project-dir", str(REPO)]) == 0
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
+        shutil.copy2(REPO / name, project / name)
+    shutil.copytree(REPO / "gitops", project / "gitops")
+    shutil.copytree(REPO / "services", project / "services")
+    return project
+
+
+def test_a_second_spec_never_overwrites_another_specs_service(tmp_path, capsys):
+    project = _project_copy(tmp_path)
+    before = {p: p.read_bytes() for p in (project / "gitops").rglob("*") if p.is_file()}
+    twin = project / "services" / "checkout-copy.yaml"
+    twin.write_text((project / "services" / "checkout.yaml").read_text())
+    assert cli.main(["new-service", str(twin), "--project-dir", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "name: 'checkout': gitops/" in err
+    assert "was generated from services/checkout.yaml" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in (project / "gitops").rglob("*") if p.is_file()} == before
+
+
+def test_two_services_cannot_serve_one_host(tmp_path, capsys):
+    project = _project_copy(tmp_path)
+    other = yaml.safe_load((project / "services" / "checkout.yaml").read_text())
+    other["name"] = "checkout-v2"
+    other["database"] = False  # no Vault database role for it: a different error
+    path = project / "services" / "checkout-v2.yaml"
+    path.write_text(yaml.safe_dump(other))
+    assert cli.main(["new-service", str(path), "--project-dir", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert ("host: 'checkout.example.com': already served by "
+            "gitops/teams/checkout/checkout/ingress.yaml (from services/checkout.yaml)") in err
+    # ...and the original regenerates as before (its own files, its own host).
+    assert cli.main(["new-service", str(project / "services" / "checkout.yaml"),
+                     "--project-dir", str(project), "--check"]) == 0
