@@ -23,7 +23,7 @@ import ipaddress
 import json
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -1071,6 +1071,59 @@ class Team(_Model):
         return self
 
 
+# What a prod-preset stack relies on: (key, the safe setting, whether a config keeps it, why).
+# A prod stack that weakens one needs a `prodExceptions` entry for that key (named, dated,
+# approved), which the review shows as an advisory verdict, and a mandatory one once expired.
+PROD_CONTROLS: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
+    ("database.multiAz", "true", lambda c: c.database.multi_az, "a standby in another AZ"),
+    ("database.deletionProtection", "true", lambda c: c.database.deletion_protection,
+     "RDS refuses to delete the database"),
+    ("database.finalSnapshot", "true", lambda c: c.database.final_snapshot,
+     "a snapshot before any deletion"),
+    ("database.protect", "true", lambda c: c.database.protect, "Pulumi refuses to delete it"),
+    ("database.backupRetentionDays", "14 to 35", lambda c: c.database.backup_retention_days >= 14,
+     "two weeks of point-in-time recovery"),
+    ("cluster.deletionProtection", "true", lambda c: c.cluster.deletion_protection,
+     "EKS refuses to delete the cluster"),
+    ("network.flowLogs.enabled", "true", lambda c: c.network.flow_logs.enabled,
+     "the network's audit trail"),
+    ("security.gatekeeper.enforcement", "deny",
+     lambda c: c.security.gatekeeper.enforcement == "deny", "admission policies refuse"),
+    ("security.gatekeeper.failClosed", "true", lambda c: c.security.gatekeeper.fail_closed,
+     "no object skips the policies while Gatekeeper is down"),
+    ("security.gatekeeper.requireDigest", "true", lambda c: c.security.gatekeeper.require_digest,
+     "images by digest, so what was signed is what runs"),
+    ("security.imageSignatures.mode", "enforce",
+     lambda c: c.security.image_signatures.mode == "enforce", "unsigned images are refused"),
+    ("gitops.autoSync", "false", lambda c: not c.gitops.auto_sync,
+     "changes reach prod when a person syncs them, inside the sync windows"),
+    ("gitops.sso", "set", lambda c: c.gitops.sso is not None,
+     "no shared local admin holds every deployment"),
+)
+
+
+def _control_value(config: Any, key: str) -> Any:
+    """A control's value by its key path (aliases), for the error message."""
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, next(n for n, f in type(value).model_fields.items()
+                                    if (f.alias or n) == part))
+    return value
+
+
+class ProdException(_Model):
+    """A named, dated, approved weakening of one prod control (`platform:prodExceptions[]`)."""
+
+    key: Literal[tuple(k for k, *_ in PROD_CONTROLS)] = Field(  # type: ignore[misc]
+        description="The control it weakens (a key of the prod lock, README).")
+    until: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+                       description="When it ends (YYYY-MM-DD); after it the review refuses the "
+                       "stack (a mandatory verdict).")
+    approved_by: GitHubHandle = Field(description="Who approved it (one of "
+                                      "security.gatekeeper.exemptionApprovers).")
+    reason: str = Field(min_length=10, max_length=500, description="Why, and what ends it.")
+
+
 class PlatformConfig(_Model):
     """A whole environment. The stack file's `platform:<key>` keys, laid over the preset."""
 
@@ -1100,6 +1153,10 @@ class PlatformConfig(_Model):
     security: Security = Field(description="Admission control.")
     vault: Vault = Field(description="Vault.")
     gitops: GitOps = Field(description="Argo CD and the app-of-apps.")
+    prod_exceptions: tuple[ProdException, ...] = Field(
+        (), description="Controls a prod-preset stack weakens on purpose, each named, dated and "
+        "approved (the prod lock, README); the review shows each as an advisory verdict, and "
+        "refuses the stack once one has expired.")
     teams: tuple[Team, ...] = Field(
         (), description="The teams whose workloads run on the platform, each with its own "
         "namespaces.")
@@ -1136,25 +1193,29 @@ class PlatformConfig(_Model):
 
     @model_validator(mode="after")
     def _production_controls(self) -> PlatformConfig:
-        """The prod preset cannot switch off what protects production data."""
+        """The prod lock: a prod-preset stack keeps every control of PROD_CONTROLS, or names
+        the weakening in prodExceptions (approved by an exemption approver)."""
+        excepted = {e.key for e in self.prod_exceptions}
+        for index, exception in enumerate(self.prod_exceptions):
+            if exception.approved_by not in self.security.gatekeeper.exemption_approvers:
+                raise _Bad(f"prodExceptions[{index}].approvedBy", exception.approved_by,
+                           "is not an approver; allowed: one of "
+                           "security.gatekeeper.exemptionApprovers")
         if self.preset != "prod":
+            if self.prod_exceptions:
+                raise _Bad("prodExceptions", [e.key for e in self.prod_exceptions],
+                           "are for prod-preset stacks; allowed: [] here")
             return self
-        db = self.database
-        required = {"database.multiAz": db.multi_az, "database.deletionProtection":
-                    db.deletion_protection, "database.finalSnapshot": db.final_snapshot,
-                    "database.protect": db.protect}
-        for key, value in required.items():
-            if value is not True:
-                raise _Bad(key, value, "is off in a prod-preset stack; allowed: true")
-        if db.backup_retention_days < 14:
-            raise _Bad("database.backupRetentionDays", db.backup_retention_days,
-                       "is below the prod minimum; allowed: 14 to 35")
-        if self.gitops.sso is None:
-            raise _Bad("gitops.sso", None,
-                       "is required in a prod-preset stack: without it Argo CD's local admin, "
-                       "one shared password, holds every deployment; allowed: issuer, clientId, "
-                       "adminGroup (the client secret with `pulumi config set --secret --path "
-                       "platform:gitops.sso.clientSecret <secret>`)")
+        for key, safe, kept, why in PROD_CONTROLS:
+            if kept(self):
+                if key in excepted:
+                    raise _Bad("prodExceptions", key, "excepts a control the stack keeps; "
+                               "allowed: remove the entry")
+                continue
+            if key not in excepted:
+                raise _Bad(key, _control_value(self, key), f"is weakened in a prod-preset "
+                           f"stack ({why}); allowed: {safe}, or a prodExceptions entry for "
+                           f"{key} (until, approvedBy, reason)")
         return self
 
     def standard_tags(self, service: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from platformctl import cli
 from platformctl.harness import evaluate
 from stacks import config as config_model
 from stacks.config import ConfigError
-from tests.conftest import DELETE, REPO, mutate, stack_config, write_stack
+from tests.conftest import DELETE, REPO, config_error, mutate, stack_config, write_stack
 
 # (id, mutations, key path named, bad value named, what is allowed named)
 BAD_CONFIGS = [
@@ -261,3 +261,62 @@ def test_standard_tags_come_from_config(evaluations):
         "cost-center": "cc-platform-prod", "owner": "platform-team@example.com",
         "managed-by": "pulumi",
     }
+
+
+# -- the prod lock -----------------------------------------------------------------------------
+
+def _day(offset: int) -> str:
+    import datetime
+
+    return (datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=offset)).isoformat()
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("platform:security.gatekeeper.enforcement", "warn"),
+    ("platform:security.imageSignatures.mode", "warn"),
+    ("platform:network.flowLogs.enabled", False),
+    ("platform:cluster.deletionProtection", False),
+    ("platform:gitops.autoSync", True),
+    ("platform:security.gatekeeper.failClosed", False),
+    ("platform:security.gatekeeper.requireDigest", False),
+])
+def test_prod_cannot_weaken_a_control_without_a_named_dated_exception(tmp_path, key, value):
+    from stacks.config import ConfigError
+
+    weakened = mutate(stack_config("prod"), key, value)
+    with pytest.raises(ConfigError, match=f"{key}: .*is weakened in a prod-preset stack"):
+        evaluate(write_stack(tmp_path, weakened), project_dir=REPO)
+    exception = {"key": key.removeprefix("platform:"), "approvedBy": "@example-security-lead",
+                 "reason": "a planned migration, ends with its ticket", "until": _day(10)}
+    evaluate(write_stack(tmp_path, mutate(weakened, "platform:prodExceptions", [exception])),
+             project_dir=REPO)  # accepted with the entry
+
+
+def test_an_exception_is_advisory_while_it_lasts_and_mandatory_once_expired(tmp_path, capsys):
+    from platformctl import cli
+
+    key = "security.gatekeeper.enforcement"
+    weakened = mutate(stack_config("prod"), f"platform:{key}", "warn")
+    exception = {"key": key, "approvedBy": "@example-security-lead",
+                 "reason": "a planned migration, ends with its ticket"}
+    path = write_stack(tmp_path, mutate(weakened, "platform:prodExceptions",
+                                        [{**exception, "until": _day(10)}]))
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_OK
+    assert f"[prod-exception] stack 'prod exception {key}'" in capsys.readouterr().out
+    path = write_stack(tmp_path, mutate(weakened, "platform:prodExceptions",
+                                        [{**exception, "until": _day(-1)}]))
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_FAILED
+    assert "[prod-exception-expired]" in capsys.readouterr().out
+
+
+def test_a_prod_exception_needs_an_approver_and_a_weakened_control(tmp_path, capsys):
+    unapproved = mutate(stack_config("prod"), "platform:prodExceptions", [
+        {"key": "security.gatekeeper.enforcement", "until": _day(5), "approvedBy": "@me",
+         "reason": "nobody approved this one"}])
+    assert "prodExceptions[0].approvedBy: '@me': is not an approver" in config_error(
+        write_stack(tmp_path, unapproved), capsys)
+    unused = mutate(stack_config("prod"), "platform:prodExceptions", [
+        {"key": "security.gatekeeper.enforcement", "until": _day(5),
+         "approvedBy": "@example-security-lead", "reason": "the control is kept anyway"}])
+    assert "excepts a control the stack keeps" in config_error(write_stack(tmp_path, unused),
+                                                               capsys)

@@ -133,5 +133,6 @@ def test_no_secret_appears_in_plaintext_in_outputs_or_inputs(stack):
 @pytest.mark.parametrize("field", ["multiAz", "deletionProtection", "finalSnapshot", "protect"])
 def test_a_safety_control_off_in_prod_is_a_config_error(tmp_path, field):
     config = mutate(stack_config("prod"), f"platform:database.{field}", False)
-    with pytest.raises(ConfigError, match=f"platform:database.{field}: false: is off"):
+    with pytest.raises(ConfigError, match=f"platform:database.{field}: false: is weakened in a "
+                       "prod-preset stack"):
         evaluate(write_stack(tmp_path, config), project_dir=REPO)

@@ -216,5 +216,5 @@ def test_prod_requires_sso_and_its_admin_is_off(tmp_path, capsys, evaluations):
                for w in evaluations["prod"].warnings)
     path = write_stack(tmp_path, mutate(stack_config("prod"), "platform:gitops.sso", DELETE))
     assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
-    assert "platform:gitops.sso: null: is required in a prod-preset stack" in \
+    assert "platform:gitops.sso: null: is weakened in a prod-preset stack" in \
         capsys.readouterr().err

@@ -100,7 +100,7 @@ def nat(name: str) -> GuardResource:
 
 
 # policy -> (config, compliant resources, violating resources)
-CASES: dict[str, tuple[dict[str, Any], list[GuardResource], list[GuardResource]]] = {
+CASES: dict[str, tuple[Any, ...]] = {
     "required-tags": (
         {"environment": "dev"},
         [resource("aws:ec2/vpc:Vpc", {"tags": TAGS})],
@@ -234,6 +234,18 @@ CASES: dict[str, tuple[dict[str, Any], list[GuardResource], list[GuardResource]]
         [release("exporter", [EXPORTER_SERVICE, EXPORTER_MONITOR, PROMETHEUS_CR]), ALERTS_RULE],
         [release("unscraped", [EXPORTER_SERVICE, PROMETHEUS_CR]), ALERTS_RULE],
     ),
+    # (config for the compliant case, compliant, violating, config for the violating case)
+    "prod-exception": (
+        {"exceptions": []}, [], [],
+        {"exceptions": [{"key": "gitops.autoSync", "until": "2999-01-01",
+                         "approvedBy": "@lead", "reason": "a migration with an end"}]},
+    ),
+    "prod-exception-expired": (
+        {"exceptions": [{"key": "gitops.autoSync", "until": "2999-01-01",
+                         "approvedBy": "@lead", "reason": "a migration with an end"}]}, [], [],
+        {"exceptions": [{"key": "gitops.autoSync", "until": "2000-01-01",
+                         "approvedBy": "@lead", "reason": "a migration with an end"}]},
+    ),
     "node-capacity": (
         {"production": True},
         [NODES, release("small", [deployment_body("api", 10)])],
@@ -262,7 +274,7 @@ def test_every_policy_has_a_case():
 
 @pytest.mark.parametrize("policy_name", sorted(CASES))
 def test_compliant_resources_pass(policy_name):
-    config, compliant, _ = CASES[policy_name]
+    config, compliant, *_ = CASES[policy_name]
     report = run(policy_name, config, compliant)
     assert report.violations == []
     assert report.cannot_run == []
@@ -270,8 +282,8 @@ def test_compliant_resources_pass(policy_name):
 
 @pytest.mark.parametrize("policy_name", sorted(CASES))
 def test_violations_name_the_resource_and_the_fix(policy_name):
-    config, _, violating = CASES[policy_name]
-    report = run(policy_name, config, violating)
+    config, _, violating, *violating_config = CASES[policy_name]
+    report = run(policy_name, violating_config[0] if violating_config else config, violating)
     assert report.violations, policy_name
     for verdict in report.violations:
         assert "Fix:" in verdict.message

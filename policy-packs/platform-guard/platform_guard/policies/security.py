@@ -3,13 +3,15 @@ EKS control plane, no open ingress, IMDSv2, pinned images and no privileged pods
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from platform_guard.policies._base import (
+    ADVISORY,
     CRITICAL,
     HIGH,
     MANDATORY,
@@ -17,6 +19,7 @@ from platform_guard.policies._base import (
     PRODUCTION,
     get,
     resource_policy,
+    stack_policy,
     violation,
 )
 
@@ -341,6 +344,48 @@ no_privileged_pods = resource_policy(
     check=_privileged, types=tuple(POD_SPEC_PATHS),
 )
 
+# -- the prod lock's exceptions ----------------------------------------------------------------
+
+_EXCEPTIONS = {"exceptions": {
+    "type": "array", "default": [],
+    "description": "The stack's prodExceptions (key, until, approvedBy, reason).",
+    "items": {"type": "object"}}}
+
+
+def _today() -> str:
+    return datetime.datetime.now(datetime.UTC).date().isoformat()
+
+
+def _exceptions(active: bool):
+    def check(args: StackValidationArgs, config: dict[str, Any]):
+        for exception in config.get("exceptions") or ():
+            live = _today() < str(exception["until"])
+            if live != active:
+                continue
+            state = (f"until {exception['until']}" if live
+                     else f"expired on {exception['until']}")
+            yield violation(
+                "stack", f"prod exception {exception['key']}",
+                f"weakened on purpose, {state}, approved by {exception['approvedBy']}: "
+                f"{exception['reason']}",
+                "restore the control and remove the prodExceptions entry" if live else
+                "restore the control, or renew the entry with a new date and approval"), None
+    return check
+
+
+prod_exception = stack_policy(
+    "prod-exception",
+    "A control of the prod lock that the stack weakens on purpose (a prodExceptions entry, "
+    "named, dated and approved) is shown in every review while it lasts.",
+    enforcement=ADVISORY, severity=HIGH, check=_exceptions(active=True), config=_EXCEPTIONS,
+    remediation="Restore the control and remove the entry before its date.")
+prod_exception_expired = stack_policy(
+    "prod-exception-expired",
+    "A prodExceptions entry whose date has passed: the weakened control is no longer accepted.",
+    enforcement=MANDATORY, severity=HIGH, check=_exceptions(active=False), config=_EXCEPTIONS,
+    remediation="Restore the control, or renew the entry with a new date and approval.")
+
 POLICIES = [storage_encrypted, rds_not_public, prod_data_protection, eks_secrets_encryption,
             eks_control_plane_logs, eks_public_endpoint_restricted, security_group_open_ingress,
-            imdsv2_required, container_images_pinned, no_privileged_pods]
+            imdsv2_required, container_images_pinned, no_privileged_pods, prod_exception,
+            prod_exception_expired]
