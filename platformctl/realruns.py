@@ -17,6 +17,7 @@ from typing import Any
 
 from platform_guard.costmodel import CostInput, CostReport, estimate
 
+from stacks import userfile
 from stacks.config import ConfigError
 
 # Steps whose new state is what will exist after the update.
@@ -36,11 +37,17 @@ def _component_of(urn: str) -> str | None:
     return None
 
 
+# A preview digest of a few hundred resources runs to a few MB; this is far beyond one.
+MAX_JSON_BYTES = 100_000_000
+
+
 def _load(path: Path, what: str) -> Any:
+    """The JSON file a user passes by path, read the one way user files are (stacks/userfile)."""
+    if not path.exists():
+        raise ConfigError(str(path), [f"{what} file not found"])
+    text = userfile.read_text(path, str(path), max_bytes=MAX_JSON_BYTES)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(path), [f"{what} file not found"]) from None
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(str(path), [f"not valid JSON ({exc.msg} at line {exc.lineno})"]) from None
 

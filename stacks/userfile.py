@@ -37,7 +37,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def read_text(path: Path, label: str | None = None) -> str:
+def read_text(path: Path, label: str | None = None, max_bytes: int = MAX_BYTES) -> str:
     """The file's text, or `ConfigError` (not a regular file, too large, not UTF-8)."""
     label = label or str(path)
     if not path.exists():
@@ -46,8 +46,8 @@ def read_text(path: Path, label: str | None = None) -> str:
         raise ConfigError(label, ["not a regular file (a directory or a device); allowed: a "
                                   "YAML file"])
     size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise ConfigError(label, [f"{size:,} bytes; allowed: at most {MAX_BYTES:,}"])
+    if size > max_bytes:
+        raise ConfigError(label, [f"{size:,} bytes; allowed: at most {max_bytes:,}"])
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")

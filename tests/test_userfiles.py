@@ -72,3 +72,16 @@ def test_a_bad_service_spec_file_is_one_clean_error(tmp_path, capsys, make, mess
     assert cli.main(["new-service", str(spec), "--project-dir", str(REPO), "--check"]) == 2
     err = capsys.readouterr().err
     assert message in err and str(spec) in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.write_bytes(b'{"costReport": "caf\xe9"}'), "not UTF-8 at line 1"),
+    (lambda p: p.mkdir(), "not a regular file"),
+    (lambda p: None, "stack output JSON file not found"),
+])
+def test_a_bad_json_file_passed_by_path_is_one_clean_error(tmp_path, capsys, make, message):
+    path = tmp_path / "outputs.json"
+    make(path)
+    assert cli.main(["cost", "--stack-output", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
