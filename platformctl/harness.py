@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
@@ -252,8 +251,15 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def project_name(project_dir: Path) -> str:
-    document = yaml.safe_load((project_dir / PROJECT_FILE).read_text(encoding="utf-8"))
-    return str(document["name"])
+    """The project's name, from its Pulumi.yaml (read as every user file is)."""
+    from stacks import userfile
+
+    path = project_dir / PROJECT_FILE
+    document = userfile.read_yaml(path)
+    if not isinstance(document, dict) or not isinstance(document.get("name"), str):
+        raise config_model.ConfigError(str(path), [
+            "name: (not set): required; the Pulumi project file names its project"])
+    return document["name"]
 
 
 def read_stack_file(stack: str | Path, project_dir: Path | None = None) -> stackfile.StackFile:

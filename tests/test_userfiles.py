@@ -84,3 +84,11 @@ def test_a_bad_json_file_passed_by_path_is_one_clean_error(tmp_path, capsys, mak
     assert cli.main(["cost", "--stack-output", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
+
+
+def test_a_project_file_without_a_name_is_one_clean_error(tmp_path, capsys):
+    (tmp_path / "Pulumi.yaml").write_text("runtime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_bytes(DEV)
+    assert cli.main(["review", "dev", "--project-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.yaml" in err and "name: (not set): required" in err and "Traceback" not in err
