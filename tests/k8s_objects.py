@@ -43,3 +43,10 @@ def release(evaluation: Evaluation, chart: str) -> RecordedResource:
     path = charts.catalog()[chart].chart_path
     (found,) = [r for r in evaluation.of_type(RELEASE_TYPE) if r.inputs["chart"] == path]
     return found
+
+
+def rendered_object(evaluation: Evaluation, release: str, kind: str, name: str) -> dict[str, Any]:
+    """The one object of kind `kind` named `name` that the Helm release `release` renders."""
+    (found,) = [o.object for r in evaluation.rendered if r.release == release
+                for o in r.objects if o.kind == kind and o.name == name]
+    return found

@@ -620,9 +620,8 @@ def test_a_wildcard_host_covers_names_under_it_only():
 
 def test_an_image_no_policy_matches_is_denied_in_prod_explicitly(rendered):
     for name, evaluation in rendered.items():
-        (config_map,) = [o.object for r in evaluation.rendered if r.release == "policy-controller"
-                         for o in r.objects if o.kind == "ConfigMap"
-                         and o.name == "config-policy-controller"]
+        config_map = k8s_objects.rendered_object(evaluation, "policy-controller", "ConfigMap",
+                                                 "config-policy-controller")
         expected = {"dev": "warn", "prod": "deny"}[name]
         assert config_map["data"] == {"no-match-policy": expected}, name
 

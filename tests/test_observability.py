@@ -465,8 +465,7 @@ def _monitoring_policies(evaluation) -> dict[str, dict]:
 
 
 def _template_labels(evaluation, release: str, kind: str, name: str) -> dict:
-    (found,) = [o.object for r in evaluation.rendered if r.release == release
-                for o in r.objects if o.kind == kind and o.name == name]
+    found = k8s_objects.rendered_object(evaluation, release, kind, name)
     return found["spec"]["template"]["metadata"]["labels"]
 
 
@@ -497,9 +496,8 @@ def test_nothing_outside_monitoring_reaches_alertmanager_or_prometheus(rendered)
 
 def test_grafana_loads_dashboards_from_the_monitoring_namespace_only(rendered):
     evaluation = rendered["prod"]
-    (grafana,) = [o.object for r in evaluation.rendered if r.release == "kube-prometheus-stack"
-                  for o in r.objects if o.kind == "Deployment"
-                  and o.name == "platform-monitoring-grafana"]
+    grafana = k8s_objects.rendered_object(evaluation, "kube-prometheus-stack", "Deployment",
+                                          "platform-monitoring-grafana")
     containers = {c["name"]: c for c in grafana["spec"]["template"]["spec"]["containers"]}
     env = {e["name"]: e.get("value") for e in containers["grafana-sc-dashboard"]["env"]}
     assert env["NAMESPACE"] == evaluation.config.observability.namespace  # not ALL

@@ -283,12 +283,6 @@ CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
 ISSUER = "kubernetes:cert-manager.io/v1:Issuer"
 
 
-def _rendered_object(evaluation, release: str, kind: str, name: str) -> dict:
-    (found,) = [o.object for r in evaluation.rendered if r.release == release
-                for o in r.objects if o.kind == kind and o.name == name]
-    return found
-
-
 def test_vault_serves_tls_with_a_certificate_the_platform_issues(rendered, crds):
     for evaluation in rendered.values():
         values = _release(evaluation, "vault").inputs["values"]
@@ -296,7 +290,7 @@ def test_vault_serves_tls_with_a_certificate_the_platform_issues(rendered, crds)
         assert "tls_disable" not in hcl
         assert f'tls_cert_file   = "{secret_store.TLS_DIR}/tls.crt"' in hcl
         assert 'leader_api_addr = "https://' in hcl and "leader_ca_cert_file" in hcl
-        server = _rendered_object(evaluation, "vault", "StatefulSet", "vault")
+        server = k8s_objects.rendered_object(evaluation, "vault", "StatefulSet", "vault")
         container = server["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["VAULT_ADDR"] == "https://127.0.0.1:8200"
@@ -328,7 +322,7 @@ def test_everything_that_talks_to_vault_verifies_its_certificate(rendered):
             "defaultVaultConnection"]
         assert connection["address"].startswith("https://")
         assert connection["caCertSecret"] == secret_store.TLS_SECRET
-        monitor = _rendered_object(evaluation, "vault", "ServiceMonitor", "vault")
+        monitor = k8s_objects.rendered_object(evaluation, "vault", "ServiceMonitor", "vault")
         (endpoint,) = monitor["spec"]["endpoints"]
         assert endpoint["scheme"] == "https"
         assert endpoint["tlsConfig"] == {
