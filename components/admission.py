@@ -218,6 +218,15 @@ def constraint_template(policy: Policy) -> dict[str, Any]:
     }
 
 
+def parameters(policy: Policy, gatekeeper: Gatekeeper,
+               teams: Sequence[Team] = ()) -> dict[str, Any]:
+    """A policy's constraint parameters: its own values, the teams' (hosts) where it takes
+    them, and the exemptions the stack config grants from it."""
+    return {**policy.values(gatekeeper),
+            **(policy.team_values(teams) if policy.team_values else {}),
+            "exemptions": exemptions_of(policy.id, gatekeeper)}
+
+
 def constraint(policy: Policy, gatekeeper: Gatekeeper, excluded: Sequence[str],
                teams: Sequence[Team] = ()) -> dict[str, Any]:
     return {
@@ -234,9 +243,7 @@ def constraint(policy: Policy, gatekeeper: Gatekeeper, excluded: Sequence[str],
                     {"key": TEAM_LABEL, "operator": "Exists"}]},
                 "excludedNamespaces": sorted(excluded),
             },
-            "parameters": {**policy.values(gatekeeper),
-                           **(policy.team_values(teams) if policy.team_values else {}),
-                           "exemptions": exemptions_of(policy.id, gatekeeper)},
+            "parameters": parameters(policy, gatekeeper, teams),
         },
     }
 

@@ -40,8 +40,7 @@ TEAMS = [Team.model_validate({"name": "checkout", "services": ["checkout"],
 
 
 def parameters_of(policy_id: str) -> dict[str, Any]:
-    policy = BY_ID[policy_id]
-    return {**policy.values(PROD), **(policy.team_values(TEAMS) if policy.team_values else {})}
+    return admission.parameters(BY_ID[policy_id], PROD, TEAMS)
 
 
 @cache
