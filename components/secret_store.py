@@ -325,7 +325,6 @@ class SecretsStack(PlatformComponent):
                  database: Database, region: str, protect: bool, monitoring_namespace: str,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self._cluster = cluster
         self.unseal_key = aws.kms.Key(
             f"{name}-vault-unseal",
             description=f"Vault auto-unseal in {cluster.cluster_name}",
@@ -377,15 +376,15 @@ class SecretsStack(PlatformComponent):
         self.configured = config.configured
         self.bootstrap = None if self.configured else bootstrap_steps(pulumi.get_stack())
         if self.configured:
-            self._configure(name, config, teams, database, cluster.config.admin_role_arn,
-                            region)
+            self._configure(name, config, teams, database, cluster, region)
         else:
             pulumi.log.warn(
                 "platform:vault.address is not set, so Vault is "
                 "deployed but not configured (no auth, engines or database roles yet).\n"
                 + self.bootstrap, resource=self)
 
-    def _handover(self, name: str, database: Database) -> tuple[pulumi.Output, pulumi.Resource]:
+    def _handover(self, name: str, database: Database,
+                  cluster: Cluster) -> tuple[pulumi.Output, pulumi.Resource]:
         """The login Vault's database engine uses: a one-shot Job, as the master user, makes
         `vault_admin` (handover_sql) and then replaces the master user's password with one
         nobody keeps. Re-run (a new Job) when masterPasswordVersion is bumped, which first sets
@@ -394,7 +393,7 @@ class SecretsStack(PlatformComponent):
         password = random.RandomPassword(
             f"{name}-vault-db-admin-v{version}", length=32, special=False,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]))
-        opts = self._cluster.k8s_options(self, depends_on=[self.namespace, database.instance])
+        opts = cluster.k8s_options(self, depends_on=[self.namespace, database.instance])
         labels = {"team": "platform", "app.kubernetes.io/name": "vault-db-handover"}
         secret = k8s.core.v1.Secret(
             f"{name}-vault-db-handover-v{version}",
@@ -451,7 +450,7 @@ class SecretsStack(PlatformComponent):
                     },
                 },
             },
-            opts=self._cluster.k8s_options(self, depends_on=[secret, script,
+            opts=cluster.k8s_options(self, depends_on=[secret, script,
                                                              database.instance]))
         return password.result, job
 
@@ -538,7 +537,7 @@ class SecretsStack(PlatformComponent):
                         opts=opts)
 
     def _configure(self, name: str, config: Vault, teams: Sequence[Team],
-                   database: Database, deploy_role_arn: str, region: str) -> None:
+                   database: Database, cluster: Cluster, region: str) -> None:
         assert config.address is not None
         header = login_header(name)
         if config.token is not None:
@@ -570,7 +569,8 @@ class SecretsStack(PlatformComponent):
             policy=pulumi_policy("kubernetes", "database", "file"), opts=opts)
         vault.aws.AuthBackendRole(
             f"{name}-pulumi", backend=aws_auth.path, role=PULUMI_ROLE, auth_type="iam",
-            bound_iam_principal_arns=[deploy_role_arn], token_policies=[own_policy.name],
+            bound_iam_principal_arns=[cluster.config.admin_role_arn],
+            token_policies=[own_policy.name],
             token_ttl=900, token_max_ttl=3600, opts=opts)
         kubernetes_auth = vault.AuthBackend(f"{name}-kubernetes-auth", type="kubernetes",
                                             path="kubernetes", opts=opts)
@@ -583,7 +583,7 @@ class SecretsStack(PlatformComponent):
                              description="Short-lived PostgreSQL credentials", opts=opts)
         roles = [f"{t.name}-{s}" for t in teams for s in t.services]
         instance = database.instance
-        admin_password, handover = self._handover(name, database)
+        admin_password, handover = self._handover(name, database, cluster)
         bundle = database.config.ca_bundle_file
         if bundle is None:
             pulumi.log.warn(
