@@ -431,9 +431,10 @@ def _capacity_cell(pair: Mapping[str, float], unit: str = "") -> str:
 def _capacity_nodes(row: Mapping[str, Any]) -> str:
     """'3: system 3 x t4g.medium' (each group's nodes in the scenario)."""
     groups = row.get("node_groups") or []
+    if not groups:  # a document from before node groups were reported
+        return str(row["nodes"])
     return f"{row['nodes']}: " + ", ".join(
-        f"{g['name']} {g['nodes']} x {g['instance_types']}" for g in groups) if groups \
-        else str(row["nodes"])
+        f"{g['name']} {g['nodes']} x {g['instance_types']}" for g in groups)
 
 
 def _capacity_node_shapes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
