@@ -22,6 +22,8 @@ import yaml
 from platform_guard.rendered import Application
 
 from platformctl.harness import Evaluation, unwrap_secrets
+from stacks import userfile
+from stacks.config import ConfigError
 
 APPLICATION_TYPE = "kubernetes:argoproj.io/v1alpha1:Application"
 
@@ -31,11 +33,14 @@ class SyncedError(Exception):
 
 
 def _documents(path: Path, root: Path) -> list[dict[str, Any]]:
+    """The YAML documents of a gitops/ file, read as every user file is (stacks/userfile: a
+    regular file, bounded, UTF-8)."""
     try:
-        return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8"))
-                if isinstance(d, dict)]
-    except OSError as error:
-        raise SyncedError(f"{path.relative_to(root)}: {error.strerror}") from None
+        text = userfile.read_text(path)
+    except ConfigError as error:
+        raise SyncedError(f"{path.relative_to(root)}: {'; '.join(error.problems)}") from None
+    try:
+        return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
     except yaml.YAMLError as error:
         raise SyncedError(f"{path.relative_to(root)}: not YAML ({error})") from None
 

@@ -35,6 +35,14 @@ def test_a_listed_file_that_is_missing_is_one_clear_error(evaluations, tmp_path)
         synced.applications(evaluations["dev"], root)
 
 
+def test_a_file_that_is_not_utf8_is_one_clear_error(evaluations, tmp_path):
+    root = _copy_gitops(tmp_path)
+    (root / "gitops/teams/checkout/checkout/service.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(synced.SyncedError, match=r"^gitops/teams/checkout/checkout/service.yaml: "
+                                                 r"not UTF-8 at line 1"):
+        synced.applications(evaluations["dev"], root)
+
+
 def test_applications_of_other_repositories_and_missing_environments_are_skipped(
         evaluations, tmp_path):
     root = _copy_gitops(tmp_path)
