@@ -108,6 +108,9 @@ class RecordedResource:
     additional_secret_outputs: list[str]
     id: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    # The `aliases` option as the engine receives it: a former URN ({"urn": ...}) or a spec
+    # ({"name", "type", "stack", "project", "parentUrn", "noParent"}; empty means "the same").
+    aliases: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def tags(self) -> dict[str, Any] | None:
@@ -164,8 +167,75 @@ class Evaluation:
     def component_of(self, resource: RecordedResource) -> RecordedResource | None:
         return next((a for a in self.ancestors(resource) if not a.custom), None)
 
+    def former_urns(self) -> dict[str, set[str]]:
+        """Per resource URN, the URNs its `aliases` let it take over from state, as the engine
+        resolves them: each alias of its own (a URN, or a spec laid over its current name,
+        type, stack, project and parent) and, for each URN its parent may have had, the URN it
+        had under that parent (the engine carries a parent's aliases down to its children;
+        pulumi/pulumi tests/integration/aliases, `adopt_into_component`)."""
+        known = self.by_urn()
+        formers: dict[str, set[str]] = {}
+
+        def of(resource: RecordedResource) -> set[str]:
+            if resource.urn in formers:
+                return formers[resource.urn]
+            stack, project, _, _ = _urn_parts(resource.urn)
+            parent = known.get(resource.parent or "")
+            parents = {resource.parent or ""} | (of(parent) if parent else set())
+            found: set[str] = set()
+            for alias in resource.aliases:
+                if alias.get("urn"):
+                    found.add(alias["urn"])
+                    continue
+                if alias.get("noParent"):
+                    alias_parents = {""}
+                elif alias.get("parentUrn"):
+                    alias_parents = {alias["parentUrn"]}
+                else:
+                    alias_parents = parents
+                for alias_parent in alias_parents:
+                    found.add(make_urn(alias.get("stack") or stack,
+                                       alias.get("project") or project, alias_parent,
+                                       alias.get("type") or resource.type,
+                                       alias.get("name") or resource.name))
+            for parent_urn in parents - {resource.parent or ""}:
+                found.add(make_urn(stack, project, parent_urn, resource.type, resource.name))
+            found.discard(resource.urn)
+            formers[resource.urn] = found
+            return found
+
+        for resource in self.resources:
+            of(resource)
+        return formers
+
 
 STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def _urn_parts(urn: str) -> tuple[str, str, str, str]:
+    """(stack, project, qualified type, name) of `urn:pulumi:<stack>::<project>::<type>::<name>`."""
+    stack, project, qualified, name = urn.removeprefix("urn:pulumi:").split("::", 3)
+    return stack, project, qualified, name
+
+
+def make_urn(stack: str, project: str, parent_urn: str, type_: str, name: str) -> str:
+    """A resource's URN as the engine makes it: its type qualified by its parent's whole type
+    chain (the root stack left out), so moving a component under another changes the URNs of
+    everything beneath it. (The SDK's mock monitor qualifies by the parent's own type only.)"""
+    qualified = type_
+    if parent_urn:
+        parent_type = _urn_parts(parent_urn)[2]
+        if parent_type != STACK_TYPE:
+            qualified = f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    spec = alias.spec
+    return {"name": spec.name, "type": spec.type, "stack": spec.stack, "project": spec.project,
+            "parentUrn": spec.parentUrn, "noParent": spec.noParent}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -175,6 +245,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks, recorded: list[RecordedResource] | None = None):
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = recorded if recorded is not None else []
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return make_urn(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -193,6 +266,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             ignore_changes=list(request.ignoreChanges),
             additional_secret_outputs=list(request.additionalSecretOutputs),
+            aliases=[_alias(a) for a in request.aliases],
         )
         self.recorded.append(record)
         if request.type == STACK_TYPE:

@@ -27,11 +27,13 @@ COST_SCHEMA = "platformctl.cost/v1"
 
 
 def _component_of(urn: str) -> str | None:
-    """The platform component in a URN's type chain (`...::platform:index:Cluster$aws:...::n`)."""
+    """The platform component nearest a resource in its URN's type chain
+    (`...::platform:index:SecurityStack$platform:index:SecretsStack$aws:...::n` is the
+    SecretsStack's), as the offline review attributes it."""
     parts = urn.split("::")
     if len(parts) < 4:
         return None
-    for token in parts[2].split("$")[:-1]:
+    for token in reversed(parts[2].split("$")[:-1]):
         if token.startswith("platform:"):
             return token.rsplit(":", 1)[-1]
     return None

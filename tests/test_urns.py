@@ -1,0 +1,114 @@
+"""The state of existing stacks survives refactoring: every URN the shipped stacks had when the
+snapshot was taken (tests/fixtures/urns/<stack>.txt) is still a resource's URN, or a URN one
+resource takes over through `aliases` (as the engine resolves them, parents' aliases carried down
+to their children). A URN that is neither would make `pulumi up` delete that resource and create
+a new one: for the VPC, the cluster or the database, an outage or data lost.
+
+When a resource is removed on purpose (the review shows the deletion), regenerate the snapshot:
+`python -m tests.test_urns --write`, and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from platformctl.harness import Evaluation, evaluate, make_urn
+
+SNAPSHOTS = Path(__file__).parent / "fixtures" / "urns"
+
+
+def snapshot(stack: str) -> list[str]:
+    return (SNAPSHOTS / f"{stack}.txt").read_text().split()
+
+
+def lost_urns(evaluation: Evaluation, before: list[str]) -> list[str]:
+    """URNs of `before` that no resource of `evaluation` has or takes over."""
+    formers = evaluation.former_urns()
+    kept = {r.urn for r in evaluation.resources} | {u for urns in formers.values() for u in urns}
+    return [urn for urn in before if urn not in kept]
+
+
+def claimed_twice(evaluation: Evaluation) -> list[str]:
+    """Former URNs two resources claim (the engine refuses such a program)."""
+    seen: dict[str, str] = {}
+    twice = []
+    current = {r.urn for r in evaluation.resources}
+    for urn, formers in evaluation.former_urns().items():
+        for former in formers:
+            if former in seen or former in current:
+                twice.append(former)
+            seen[former] = urn
+    return twice
+
+
+def test_every_urn_of_the_shipped_stacks_is_kept_or_alias_covered(evaluations):
+    for name, evaluation in evaluations.items():
+        assert lost_urns(evaluation, snapshot(name)) == [], name
+        assert claimed_twice(evaluation) == [], name
+
+
+def test_the_snapshots_are_the_shipped_stacks_of_their_time():
+    for name in ("dev", "prod"):
+        urns = snapshot(name)
+        assert len(urns) == len(set(urns)) > 150
+        assert all(u.startswith(f"urn:pulumi:{name}::platform::") for u in urns)
+
+
+def test_a_resource_moved_without_an_alias_is_a_lost_urn(evaluations):
+    dev = evaluations["dev"]
+    (vpc,) = dev.of_type("aws:ec2/vpc:Vpc")
+    moved = dataclasses.replace(vpc, urn=make_urn("dev", "platform", "", vpc.type, vpc.name),
+                                parent=None, aliases=[])
+    changed = dataclasses.replace(dev, resources=[moved if r is vpc else r
+                                                  for r in dev.resources])
+    # The VPC itself, and (through the parent chain) nothing else: its children's records
+    # still name the old parent URN here.
+    assert lost_urns(changed, [vpc.urn]) == [vpc.urn]
+    # With the alias the engine would carry it over.
+    aliased = dataclasses.replace(moved, aliases=[{"parentUrn": vpc.parent}])
+    changed = dataclasses.replace(dev, resources=[aliased if r is vpc else r
+                                                  for r in dev.resources])
+    assert lost_urns(changed, [vpc.urn]) == []
+
+
+def test_a_components_alias_carries_its_children_along(evaluations):
+    dev = evaluations["dev"]
+    (network,) = dev.of_type("platform:index:Network")
+    children = [r for r in dev.resources if r.parent == network.urn]
+    assert children
+    wrapper = make_urn("dev", "platform", "", "platform:index:Wrapper", "dev")
+    renamed = {}
+    for resource in dev.resources:
+        if resource is network or any(a is network for a in dev.ancestors(resource)):
+            old_parent = resource.parent
+            parent = renamed.get(old_parent, wrapper) if resource is not network else wrapper
+            renamed[resource.urn] = make_urn("dev", "platform", parent, resource.type,
+                                             resource.name)
+    moved = []
+    for resource in dev.resources:
+        if resource.urn in renamed:
+            aliases = [{"noParent": True}] if resource is network else []
+            moved.append(dataclasses.replace(
+                resource, urn=renamed[resource.urn],
+                parent=wrapper if resource is network else renamed[resource.parent],
+                aliases=aliases))
+        else:
+            moved.append(resource)
+    changed = dataclasses.replace(dev, resources=moved)
+    before = sorted(renamed)
+    assert lost_urns(changed, before) == []
+    without = dataclasses.replace(changed, resources=[
+        dataclasses.replace(r, aliases=[]) for r in changed.resources])
+    assert sorted(lost_urns(without, before)) == before
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python -m tests.test_urns --write")
+    repo = Path(__file__).resolve().parent.parent
+    for stack in ("dev", "prod"):
+        urns = sorted(r.urn for r in evaluate(stack, project_dir=repo).resources)
+        (SNAPSHOTS / f"{stack}.txt").write_text("\n".join(urns) + "\n")
+        print(f"{stack}: {len(urns)} URNs")
