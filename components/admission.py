@@ -19,19 +19,154 @@ on its template. So the order is release, template, created, constraint, in one 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 from platform_guard import podsecurity
+from pydantic import Field, model_validator
 
 from components import iam
+from components.args import (
+    ArgsModel,
+    Capability,
+    GitHubHandle,
+    HttpsUrl,
+    Invalid,
+    LabelKey,
+    RegistryPrefix,
+    Slug,
+)
 from components.cluster import Cluster
+from components.kubernetes import PLATFORM_NAMESPACES
 from components.tagging import PlatformComponent
-from stacks.config import PLATFORM_NAMESPACES, Gatekeeper, ImageSignatures, Team
+
+if TYPE_CHECKING:
+    from components.tenancy import Team
+
+# -- arguments ----------------------------------------------------------------------------------
+
+# The admission policies' ids (POLICIES below; a test keeps them equal).
+ADMISSION_POLICY_IDS = ("non-root", "no-privilege-escalation", "drop-capabilities", "resources",
+                        "allowed-images", "required-labels", "sandbox", "host-isolation",
+                        "monitor-scope", "ingress", "probes")
+
+
+class Exemption(ArgsModel):
+    """One time-limited exemption (`platform:security.gatekeeper.exemptions[]`)."""
+
+    id: Slug = Field(description="What the object's annotation names.")
+    policy: Literal[ADMISSION_POLICY_IDS] = Field(  # type: ignore[valid-type]
+        description="The one admission policy it exempts from.")
+    namespace: Slug = Field(description="The team namespace it holds in.")
+    until: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+                       description="Last day is the day before (00:00 UTC); at most "
+                       "maxExemptionDays ahead, or it is not honoured.")
+    approved_by: GitHubHandle = Field(description="Who approved it (one of exemptionApprovers).")
+    reason: str = Field(min_length=10, max_length=500, description="Why, and what ends it.")
+
+
+class Gatekeeper(ArgsModel):
+    """OPA Gatekeeper and the platform's admission policies (`platform:security.gatekeeper`).
+    The policies apply to team namespaces only; exemptions are annotations that expire
+    (README, "Admission policies")."""
+
+    replicas: int = Field(ge=1, le=5, description="Admission webhook replicas.")
+    enforcement: Literal["warn", "deny"] = Field(
+        description="What a violation does in team namespaces: `warn` admits and warns, `deny` "
+        "rejects.")
+    fail_closed: bool = Field(
+        description="Reject team workloads while the webhook is unreachable (failurePolicy "
+        "Fail) instead of admitting them unchecked. The platform's namespaces are exempt either "
+        "way, so the cluster can always heal.")
+    allowed_registries: tuple[RegistryPrefix, ...] = Field(
+        min_length=1, description="Image registries (prefixes ending in '/') team images may "
+        "come from.")
+    require_digest: bool = Field(description="Team images must be pinned by digest.")
+    probes_required: bool = Field(
+        description="Deployments and Rollouts must declare readiness and liveness probes.")
+    allowed_capabilities: tuple[Capability, ...] = Field(
+        (), description="Capabilities a container may add back after dropping ALL.")
+    required_labels: tuple[LabelKey, ...] = Field(
+        ("team", "app.kubernetes.io/name"), min_length=1,
+        description="Labels every team object and pod template carries.")
+    max_exemption_days: int = Field(
+        30, ge=1, le=90, description="How far ahead an exemption's date may be; a later date is "
+        "not honoured.")
+    exemption_approvers: tuple[GitHubHandle, ...] = Field(
+        (), description="Who may approve an exemption (each entry of `exemptions` names one); "
+        "they review the stack files (CODEOWNERS).")
+    exemptions: tuple[Exemption, ...] = Field(
+        (), description="Time-limited exemptions from one admission policy in one team "
+        "namespace. An object opts in with the annotation `exempt.platform.example.org/<policy>: "
+        "<id>`; a team cannot grant or extend one from its own manifests.")
+
+    @model_validator(mode="after")
+    def _exemptions_approved(self) -> Gatekeeper:
+        ids = [e.id for e in self.exemptions]
+        for index, exemption in enumerate(self.exemptions):
+            if ids.count(exemption.id) > 1:
+                raise Invalid(f"exemptions[{index}].id", exemption.id, "is used twice; allowed: "
+                           "one entry per id")
+            if exemption.approved_by not in self.exemption_approvers:
+                raise Invalid(f"exemptions[{index}].approvedBy", exemption.approved_by,
+                           "is not an exemption approver; allowed: "
+                           + (", ".join(self.exemption_approvers) or "none configured "
+                              "(exemptionApprovers)"))
+        return self
+
+
+class ImageSignatures(ArgsModel):
+    """Signed images: the Sigstore policy-controller and a ClusterImagePolicy over the approved
+    registries (`platform:security.imageSignatures`). Set exactly one of
+    `keylessSubjectRegExp` (cosign keyless: the identity of the organisation's CI) and
+    `publicKey` (a cosign public key)."""
+
+    mode: Literal["warn", "enforce"] = Field(
+        description="An unsigned image in a team namespace: `warn` admits it with a warning, "
+        "`enforce` rejects it.")
+    replicas: int = Field(ge=1, le=5, description="Webhook replicas.")
+    keyless_issuer: HttpsUrl = Field(
+        "https://token.actions.githubusercontent.com",
+        description="OIDC issuer of the signing identity (GitHub Actions by default).")
+    keyless_subject_reg_exp: str | None = Field(
+        None, min_length=1, max_length=300,
+        description="Regular expression the signing certificate's subject must match, e.g. "
+        "`^https://github.com/<org>/.+/.github/workflows/.+@refs/heads/main$`.")
+    public_key: str | None = Field(
+        None, description="A cosign public key (PEM), instead of keyless signing.")
+
+    @model_validator(mode="after")
+    def _one_authority(self) -> ImageSignatures:
+        if (self.keyless_subject_reg_exp is None) == (self.public_key is None):
+            raise Invalid("keylessSubjectRegExp", self.keyless_subject_reg_exp,
+                       "set exactly one of keylessSubjectRegExp and publicKey")
+        if self.keyless_subject_reg_exp is not None:
+            try:
+                re.compile(self.keyless_subject_reg_exp)
+            except re.error as error:
+                raise Invalid("keylessSubjectRegExp", self.keyless_subject_reg_exp,
+                           f"is not a regular expression ({error})") from None
+            if not self.keyless_subject_reg_exp.startswith("^"):
+                raise Invalid("keylessSubjectRegExp", self.keyless_subject_reg_exp,
+                           "must be anchored with ^ (an unanchored pattern matches forks)")
+        if self.public_key is not None and not self.public_key.strip().startswith(
+                "-----BEGIN PUBLIC KEY-----"):
+            raise Invalid("publicKey", self.public_key[:30], "is not a PEM public key "
+                       "(-----BEGIN PUBLIC KEY-----)")
+        return self
+
+
+class AdmissionArgs(ArgsModel):
+    """Admission control (`platform:security`)."""
+
+    gatekeeper: Gatekeeper = Field(description="Gatekeeper and its policies.")
+    image_signatures: ImageSignatures = Field(description="Signed images (Sigstore).")
+
 
 REGO_DIR = Path(__file__).parent / "rego"
 NAMESPACE = "gatekeeper-system"

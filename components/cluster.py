@@ -25,18 +25,230 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from pydantic import Field, model_validator
 
 from components import charts, iam
+from components.args import (
+    AnyCidr,
+    ArgsModel,
+    EksAddonVersion,
+    IamRoleArn,
+    InstanceFamily,
+    InstanceType,
+    Invalid,
+    LabelKey,
+    LabelValue,
+    LogRetention,
+    Slug,
+)
 from components.network import Network
 from components.tagging import PlatformComponent
-from stacks.config import Cluster as ClusterConfig
+
+# -- arguments ----------------------------------------------------------------------------------
+
+# Instance families whose names end in a `g` generation suffix are AWS Graviton (arm64).
+def instance_architecture(instance_type: str) -> str:
+    family = instance_type.split(".", 1)[0]
+    match = re.fullmatch(r"[a-z]+\d+([a-z-]*)", family)
+    return "arm64" if (match and "g" in match.group(1)) or family == "a1" else "x86_64"
+
+
+class Taint(ArgsModel):
+    """A Kubernetes taint put on every node of a node group."""
+
+    key: LabelKey = Field(description="Taint key.")
+    value: LabelValue = Field("", description="Taint value.")
+    effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"] = Field(
+        description="Taint effect, in EKS's spelling."
+    )
+
+
+class NodeGroup(ArgsModel):
+    """An EKS managed node group in the private subnets (`platform:cluster.nodeGroups.<name>`)."""
+
+    instance_types: tuple[InstanceType, ...] = Field(
+        min_length=1, max_length=10,
+        description="Instance types, one architecture. Several types give spot capacity more "
+        "pools; they must share vCPUs and memory (Cluster Autoscaler plans a group as one shape: "
+        "the node-capacity check refuses a mix).",
+    )
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(
+        description="`SPOT` is cheap and can be reclaimed with two minutes' notice; `ON_DEMAND` is not."
+    )
+    min_size: int = Field(ge=0, le=100, description="Fewest nodes.")
+    desired_size: int = Field(
+        ge=0, le=100,
+        description="Nodes at creation. Afterwards the autoscaler owns it: `pulumi up` ignores drift.",
+    )
+    max_size: int = Field(ge=1, le=100, description="Most nodes.")
+    disk_size_gib: int = Field(50, ge=20, le=1000, description="Root volume (gp3, encrypted), GiB.")
+    max_pods: int = Field(
+        110, ge=8, le=250,
+        description="Pods the kubelet admits per node (the launch template's NodeConfig). The "
+        "VPC CNI hands out /28 prefixes (prefix delegation), so addresses do not bound it on "
+        "Nitro types; memory does: EKS reserves 11 MiB per admitted pod for the kubelet. 110 is "
+        "the kubelet's default and EKS's cap below 30 vCPUs.",
+    )
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Kubernetes labels on every node."
+    )
+    taints: tuple[Taint, ...] = Field((), description="Kubernetes taints on every node.")
+
+    @model_validator(mode="after")
+    def _sizes_and_architecture(self) -> NodeGroup:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise Invalid("desiredSize", self.desired_size,
+                       f"must lie between minSize ({self.min_size}) and maxSize ({self.max_size}); "
+                       "allowed: minSize <= desiredSize <= maxSize")
+        architectures = {instance_architecture(t) for t in self.instance_types}
+        if len(architectures) > 1:
+            raise Invalid("instanceTypes", list(self.instance_types),
+                       "mixes arm64 (Graviton) and x86_64 types; allowed: one architecture per "
+                       "node group (they share one AMI)")
+        return self
+
+    @property
+    def architecture(self) -> str:
+        return instance_architecture(self.instance_types[0])
+
+
+class PublicEndpoint(ArgsModel):
+    """Who may reach the EKS API from the internet (`platform:cluster.publicEndpoint`). The
+    private endpoint is always on."""
+
+    enabled: bool = Field(description="Expose the EKS API publicly, restricted to `cidrs`.")
+    cidrs: tuple[AnyCidr, ...] = Field(
+        (), description="Networks allowed to reach the public endpoint (offices, VPN, CI runners' "
+        "egress). Required when enabled; 0.0.0.0/0 is refused."
+    )
+
+    @model_validator(mode="after")
+    def _restricted(self) -> PublicEndpoint:
+        if self.enabled and not self.cidrs:
+            raise Invalid("cidrs", [], "the public endpoint is enabled without restriction; allowed: "
+                       "one or more networks, e.g. your VPN's egress 198.51.100.0/24")
+        if not self.enabled and self.cidrs:
+            raise Invalid("cidrs", list(self.cidrs),
+                       "listed while the public endpoint is disabled; allowed: [] or enabled: true")
+        wide = [c for c in self.cidrs if ipaddress.IPv4Network(c).prefixlen < 8]
+        if wide:
+            raise Invalid("cidrs", list(self.cidrs),
+                       f"{', '.join(wide)} opens the API to (nearly) the whole internet; allowed: "
+                       "networks of prefix /8 or longer")
+        return self
+
+
+class AddonVersions(ArgsModel):
+    """Pinned EKS add-on versions (`platform:cluster.addonVersions`), for Kubernetes 1.36.
+    Looked up 2026-11-21 from clusters on 1.36; check with `aws eks describe-addon-versions
+    --kubernetes-version 1.36 --addon-name <name>` before changing the Kubernetes version."""
+
+    vpc_cni: EksAddonVersion = Field(
+        "v1.22.4-eksbuild.3", description="Amazon VPC CNI, with network policy enforcement."
+    )
+    coredns: EksAddonVersion = Field("v1.14.3-eksbuild.23", description="CoreDNS.")
+    kube_proxy: EksAddonVersion = Field(
+        "v1.36.0-eksbuild.25", description="kube-proxy; its minor must equal the cluster's."
+    )
+    aws_ebs_csi_driver: EksAddonVersion = Field(
+        "v1.66.0-eksbuild.1", description="Amazon EBS CSI driver (the gp3 StorageClass)."
+    )
+    eks_pod_identity_agent: EksAddonVersion = Field(
+        "v1.3.10-eksbuild.3", description="EKS Pod Identity agent."
+    )
+
+
+EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+REQUIRED_EKS_LOG_TYPES = ("api", "audit", "authenticator")
+
+
+class ClusterArgs(ArgsModel):
+    """The EKS cluster (`platform:cluster`)."""
+
+    kubernetes_version: Literal["1.34", "1.35", "1.36"] = Field(
+        # 1.36: on EKS since 2026-06-02, standard support to 2027-08-02 (looked up 2026-11-21).
+        "1.36", description="Kubernetes minor version of the control plane and nodes. Versions "
+        "in EKS standard support; 1.36 is the newest.",
+    )
+    support_type: Literal["STANDARD", "EXTENDED"] = Field(
+        "STANDARD", description="EKS upgrade support policy. `EXTENDED` keeps an old version "
+        "running past standard support at six times the hourly control-plane price.",
+    )
+    admin_role_arn: IamRoleArn = Field(
+        description="IAM role given cluster admin through an EKS access entry; `pulumi up` must "
+        "run with this role (it installs the cluster services)."
+    )
+    read_only_role_arns: tuple[IamRoleArn, ...] = Field(
+        (), description="IAM roles given read-only access to the cluster (on-call, auditors, CI "
+        "preview roles): `AmazonEKSViewPolicy`, which reads no Secrets.",
+    )
+    secret_reader_role_arns: tuple[IamRoleArn, ...] = Field(
+        (), description="IAM roles given `AmazonEKSAdminViewPolicy`: read-only, Secrets "
+        "included (every credential in the cluster). A separate, deliberate choice; prefer "
+        "`readOnlyRoleArns`.",
+    )
+    public_endpoint: PublicEndpoint = Field(description="The EKS API's public endpoint.")
+    log_types: tuple[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"],
+                     ...] = Field(
+        REQUIRED_EKS_LOG_TYPES, description="Control-plane log types sent to CloudWatch; "
+        "api, audit and authenticator are required.",
+    )
+    log_retention_days: LogRetention = Field(
+        description="Days CloudWatch keeps the control-plane logs."
+    )
+    allowed_instance_families: tuple[InstanceFamily, ...] = Field(
+        min_length=1, description="Instance families node groups may use. The presets allow "
+        "Graviton families only (cheaper per vCPU)."
+    )
+    node_groups: dict[Slug, NodeGroup] = Field(
+        min_length=1, description="Managed node groups by name. Stack files merge into the "
+        "preset's by name."
+    )
+    deletion_protection: bool = Field(
+        description="EKS refuses to delete the cluster while this is on."
+    )
+    addon_versions: AddonVersions = Field(
+        default_factory=AddonVersions, description="Pinned EKS add-on versions."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClusterArgs:
+        both = sorted(set(self.read_only_role_arns) & set(self.secret_reader_role_arns))
+        if both:
+            raise Invalid("secretReaderRoleArns", list(self.secret_reader_role_arns),
+                       f"{', '.join(both)} is also in readOnlyRoleArns; allowed: each role in "
+                       "one of the two lists (one access entry per role)")
+        if self.admin_role_arn in (*self.read_only_role_arns, *self.secret_reader_role_arns):
+            raise Invalid("adminRoleArn", self.admin_role_arn,
+                       "is also listed as a read-only role; allowed: a role in one list only")
+        missing = [t for t in REQUIRED_EKS_LOG_TYPES if t not in self.log_types]
+        if missing:
+            raise Invalid("logTypes", list(self.log_types),
+                       f"misses {', '.join(missing)}; allowed: any of {', '.join(EKS_LOG_TYPES)} "
+                       f"that includes {', '.join(REQUIRED_EKS_LOG_TYPES)}")
+        for name, group in self.node_groups.items():
+            for instance_type in group.instance_types:
+                family = instance_type.split(".", 1)[0]
+                if family not in self.allowed_instance_families:
+                    raise Invalid(f"nodeGroups.{name}.instanceTypes", list(group.instance_types),
+                               f"{instance_type} is outside the allowed families; allowed: "
+                               + ", ".join(self.allowed_instance_families))
+        proxy_minor = ".".join(self.addon_versions.kube_proxy.lstrip("v").split(".")[:2])
+        if proxy_minor != self.kubernetes_version:
+            raise Invalid("addonVersions.kubeProxy", self.addon_versions.kube_proxy,
+                       f"is built for Kubernetes {proxy_minor}, the cluster runs "
+                       f"{self.kubernetes_version}; allowed: a v{self.kubernetes_version}.x build")
+        return self
+
 
 AMI_TYPES = {"arm64": "AL2023_ARM_64_STANDARD", "x86_64": "AL2023_x86_64_STANDARD"}
 
@@ -106,7 +318,7 @@ class Cluster(PlatformComponent):
     def __init__(
         self,
         name: str,
-        config: ClusterConfig,
+        config: ClusterArgs,
         network: Network,
         region: str,
         tags_for: Callable[[str], Mapping[str, str]],

@@ -23,15 +23,134 @@ never sent to RDS again. Break-glass: bump `platform:database.masterPasswordVers
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
+from pydantic import Field, model_validator
 
 from components import iam
+from components.args import (
+    ArgsModel,
+    BackupWindow,
+    DbInstanceClass,
+    Invalid,
+    LogRetention,
+    MaintenanceWindow,
+    PgIdentifier,
+    PostgresVersion,
+)
 from components.network import Network
 from components.tagging import PlatformComponent
-from stacks.config import Database as DatabaseConfig
+
+# -- arguments ----------------------------------------------------------------------------------
+
+# Instance classes that do not offer Performance Insights (RDS for PostgreSQL).
+_NO_PERFORMANCE_INSIGHTS = ("db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small")
+
+
+def _window_minutes(window: str) -> list[tuple[int, int]]:
+    """A daily hh:mm-hh:mm or weekly ddd:hh:mm-ddd:hh:mm window as minute ranges of the week."""
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+    def minute(text: str) -> int:
+        parts = text.split(":")
+        day = days.index(parts[0]) if len(parts) == 3 else 0
+        return day * 1440 + int(parts[-2]) * 60 + int(parts[-1])
+
+    start, end = (minute(p) for p in window.split("-"))
+    if window.count(":") == 2:  # daily: the same range on each day
+        return [(d * 1440 + start, d * 1440 + end + (1440 if end < start else 0)) for d in range(7)]
+    return [(start, end)] if end > start else [(start, 7 * 1440), (0, end)]
+
+
+class DatabaseArgs(ArgsModel):
+    """RDS for PostgreSQL (`platform:database`). The safe settings are the defaults in every
+    preset; a stack file that turns one off says so explicitly (prod cannot)."""
+
+    engine_version: PostgresVersion = Field(
+        # 18.4: PostgreSQL's current minor (2026-08), offered by RDS (looked up 2026-11-21).
+        "18.4", description="PostgreSQL major.minor. Minor upgrades are applied automatically in "
+        "the maintenance window; a major upgrade is a deliberate change here.",
+    )
+    instance_class: DbInstanceClass = Field(description="RDS instance class.")
+    allocated_storage_gib: int = Field(20, ge=20, le=65536, description="Initial gp3 storage, GiB.")
+    max_allocated_storage_gib: int = Field(
+        description="Storage autoscaling ceiling, GiB (at least the allocated storage)."
+    )
+    multi_az: bool = Field(True, description="A synchronous standby in another AZ (fail-over).")
+    backup_retention_days: int = Field(
+        14, ge=0, le=35, description="Days of automated backups and point-in-time recovery "
+        "(prod: at least 14).",
+    )
+    backup_window: BackupWindow = Field("03:00-04:00", description="Daily backup window, UTC.")
+    maintenance_window: MaintenanceWindow = Field(
+        "sun:04:30-sun:05:30", description="Weekly maintenance window, UTC; must not overlap the "
+        "backup window.",
+    )
+    deletion_protection: bool = Field(True, description="RDS refuses to delete the instance.")
+    final_snapshot: bool = Field(True, description="Take a final snapshot if it is ever deleted.")
+    protect: bool = Field(
+        True, description="Pulumi `protect`: `pulumi destroy` and any replacement fail instead of "
+        "deleting the database.",
+    )
+    apply_immediately: bool = Field(
+        False, description="Apply changes at once instead of in the next maintenance window."
+    )
+    slow_query_ms: int = Field(
+        500, ge=-1, description="Log statements slower than this (ms); -1 turns it off."
+    )
+    database_name: PgIdentifier = Field("platform", description="The initial database.")
+    master_username: PgIdentifier = Field(
+        "platform_admin", description="Master user name (a reserved name such as `postgres` or "
+        "`rdsadmin` is refused by RDS).",
+    )
+    master_password_version: int = Field(
+        1, ge=1, description="Bump to make `pulumi up` set the master password again from the "
+        "generated secret (break-glass after Vault has rotated it).",
+    )
+    log_retention_days: LogRetention = Field(
+        30, description="Days CloudWatch keeps the PostgreSQL logs."
+    )
+    ca_bundle_file: str | None = Field(
+        None, min_length=1, max_length=500,
+        description="The RDS CA bundle of the stack's region (PEM file, relative to where "
+        "`pulumi up` runs), from AWS's trust store: `curl -o rds-ca.pem https://truststore.pki"
+        ".rds.amazonaws.com/<region>/<region>-bundle.pem`. Set: Vault connects with "
+        "`sslmode=verify-full` against it. Unset: the connection is encrypted but the "
+        "certificate is not verified, and `pulumi up` warns.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatabaseArgs:
+        if self.ca_bundle_file is not None:
+            path = Path(self.ca_bundle_file)
+            if not path.is_file():
+                raise Invalid("caBundleFile", self.ca_bundle_file,
+                           f"is not a file (from {Path.cwd()}); allowed: the path of the PEM "
+                           "bundle downloaded from AWS's RDS trust store")
+            if "-----BEGIN CERTIFICATE-----" not in path.read_text(errors="replace"):
+                raise Invalid("caBundleFile", self.ca_bundle_file,
+                           "holds no PEM certificate; allowed: the RDS CA bundle (PEM)")
+        if self.max_allocated_storage_gib < self.allocated_storage_gib:
+            raise Invalid("maxAllocatedStorageGib", self.max_allocated_storage_gib,
+                       f"is below allocatedStorageGib ({self.allocated_storage_gib}); allowed: "
+                       "at least the allocated storage")
+        if self.master_username in ("postgres", "rdsadmin", "admin", "root"):
+            raise Invalid("masterUsername", self.master_username,
+                       "is reserved; allowed: another identifier, e.g. platform_admin")
+        backup = _window_minutes(self.backup_window)
+        maintenance = _window_minutes(self.maintenance_window)
+        if any(a < d and c < b for a, b in backup for c, d in maintenance):
+            raise Invalid("maintenanceWindow", self.maintenance_window,
+                       f"overlaps the backup window {self.backup_window}; allowed: a window "
+                       "outside it")
+        return self
+
+    @property
+    def performance_insights(self) -> bool:
+        return self.instance_class not in _NO_PERFORMANCE_INSIGHTS
+
 
 ENGINE = "postgres"
 PORT = 5432
@@ -46,7 +165,7 @@ class Database(PlatformComponent):
     def __init__(
         self,
         name: str,
-        config: DatabaseConfig,
+        config: DatabaseArgs,
         network: Network,
         client_security_group: aws.ec2.SecurityGroup,
         region: str,

@@ -16,15 +16,61 @@ change in Git, synced by a person), and team projects only inside the sync windo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pydantic import Field, SecretStr
 
+from components.args import (
+    ArgsModel,
+    GroupName,
+    HttpsUrl,
+)
 from components.cluster import Cluster
 from components.tagging import PlatformComponent
-from components.tenancy import isolate_namespace
-from stacks.config import GitOps, Team
+from components.tenancy import Team, isolate_namespace
+
+# -- arguments ----------------------------------------------------------------------------------
+
+class SyncWindow(ArgsModel):
+    """An Argo CD sync window (`platform:gitops.syncWindows[]`), in UTC."""
+
+    kind: Literal["allow", "deny"] = Field(description="Allow or deny syncs in the window.")
+    schedule: str = Field(pattern=r"^(\S+\s+){4}\S+$",
+                          description="Cron schedule of the window's start, e.g. `0 9 * * 1-5`.")
+    duration: str = Field(pattern=r"^\d+[hm]$", description="How long it lasts, e.g. 7h.")
+    manual_sync: bool = Field(True, description="Allow manual syncs while the window denies.")
+
+
+class Sso(ArgsModel):
+    """OIDC single sign-on for Argo CD (`platform:gitops.sso`); the client secret is a secret:
+    `pulumi config set --secret --path platform:gitops.sso.clientSecret <secret>`."""
+
+    issuer: HttpsUrl = Field(description="OIDC issuer URL.")
+    client_id: str = Field(min_length=1, max_length=200, description="OIDC client ID.")
+    client_secret: SecretStr | None = Field(
+        None, description="OIDC client secret (secret; set by an operator: SSO login fails, "
+        "and `pulumi up` warns, until it is).")
+    admin_group: GroupName = Field(description="IdP group that gets Argo CD's admin role.")
+
+
+class GitOpsArgs(ArgsModel):
+    """Argo CD, Argo Rollouts and the app-of-apps (`platform:gitops`)."""
+
+    repo_url: HttpsUrl = Field(description="This repository, which Argo CD watches, e.g. "
+                               "https://github.com/<org>/platform.git.")
+    revision: str = Field("main", min_length=1, max_length=100,
+                          description="Branch, tag or commit Argo CD follows.")
+    ha: bool = Field(description="Argo CD highly available (replicated components, Redis HA).")
+    auto_sync: bool = Field(
+        description="Sync automatically with prune and self-heal (dev). Off: every change is "
+        "synced by hand (promotion), inside the sync windows (prod).")
+    sync_windows: tuple[SyncWindow, ...] = Field(
+        (), description="When the team projects may sync (UTC).")
+    sso: Sso | None = Field(None, description="OIDC SSO; without it, the local admin (its "
+                            "password in the `argocd-initial-admin-secret` Secret).")
+
 
 NAMESPACE = "argocd"
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -54,7 +100,7 @@ def cluster_secret(environment: str, metadata: Mapping[str, str],
     return labels, dict(metadata)
 
 
-def argocd_values(config: GitOps, sso_secret: str | None) -> dict[str, Any]:
+def argocd_values(config: GitOpsArgs, sso_secret: str | None) -> dict[str, Any]:
     """argo-cd chart values, read against the vendored chart (charts/charts.yaml); the tests
     render them and check that the chart reads every key set here."""
     replicas = 2 if config.ha else 1
@@ -97,13 +143,13 @@ def argocd_values(config: GitOps, sso_secret: str | None) -> dict[str, Any]:
     }
 
 
-def rollouts_values(config: GitOps) -> dict[str, Any]:
+def rollouts_values(config: GitOpsArgs) -> dict[str, Any]:
     """argo-rollouts chart values (controller.replicas, dashboard.enabled)."""
     return {"controller": {"replicas": 2 if config.ha else 1},
             "dashboard": {"enabled": False}}
 
 
-def team_project(team: Team, config: GitOps) -> dict[str, Any]:
+def team_project(team: Team, config: GitOpsArgs) -> dict[str, Any]:
     """The team's AppProject: its repositories, its namespaces, its kinds, nothing more."""
     kinds: dict[str, list[str]] = {}
     for group, kind in TEAM_KINDS:
@@ -128,7 +174,7 @@ def team_project(team: Team, config: GitOps) -> dict[str, Any]:
             "spec": spec}
 
 
-def platform_project(config: GitOps, teams: Sequence[Team]) -> dict[str, Any]:
+def platform_project(config: GitOpsArgs, teams: Sequence[Team]) -> dict[str, Any]:
     """The root app's project: this repository only, Applications into argocd only."""
     return {"apiVersion": ARGO_API, "kind": "AppProject",
             "metadata": {"name": PLATFORM_PROJECT, "namespace": NAMESPACE,
@@ -147,7 +193,7 @@ def platform_project(config: GitOps, teams: Sequence[Team]) -> dict[str, Any]:
             }}
 
 
-def root_application(config: GitOps, environment: str) -> dict[str, Any]:
+def root_application(config: GitOpsArgs, environment: str) -> dict[str, Any]:
     sync: dict[str, Any] = {"syncOptions": ["ServerSideApply=true"],
                             "retry": {"limit": 5, "backoff": {"duration": "10s",
                                                               "factor": 2,
@@ -174,7 +220,7 @@ class ArgoBootstrap(PlatformComponent):
     service = "gitops"
     type_token = "platform:index:ArgoBootstrap"
 
-    def __init__(self, name: str, config: GitOps, environment: str, teams: Sequence[Team],
+    def __init__(self, name: str, config: GitOpsArgs, environment: str, teams: Sequence[Team],
                  cluster: Cluster, metadata: Mapping[str, pulumi.Input[str]],
                  addons: Mapping[str, bool], monitoring_namespace: str,
                  opts: pulumi.ResourceOptions | None = None):

@@ -21,13 +21,137 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import AfterValidator, Field, model_validator
 
 from components import iam
+from components.args import (
+    AnyCidr,
+    ArgsModel,
+    EndpointService,
+    Invalid,
+    LogRetention,
+)
 from components.tagging import PlatformComponent
-from stacks.config import Network as NetworkConfig
+
+# -- arguments ----------------------------------------------------------------------------------
+
+# What the nodes in private subnets need when there is no NAT gateway: image pulls from ECR
+# (plus the S3 gateway endpoint, always created), EC2 and STS for the kubelet and IRSA,
+# CloudWatch Logs, and EKS Pod Identity.
+# https://docs.aws.amazon.com/eks/latest/userguide/private-clusters.html (read 2026-11-21)
+NODE_REQUIRED_INTERFACE_ENDPOINTS = ("ec2", "ecr.api", "ecr.dkr", "sts", "logs", "eks-auth")
+
+
+_PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+VPC_PREFIX_MIN, VPC_PREFIX_MAX = 16, 20
+
+
+def _vpc_cidr(value: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"not an IPv4 network in CIDR notation with its host bits zero ({exc}); "
+            f"allowed: e.g. 10.20.0.0/16"
+        ) from None
+    if not any(net.subnet_of(r) for r in _PRIVATE_RANGES):
+        raise ValueError(
+            "not inside a private range; allowed: a network inside 10.0.0.0/8, 172.16.0.0/12 or "
+            "192.168.0.0/16"
+        )
+    if not VPC_PREFIX_MIN <= net.prefixlen <= VPC_PREFIX_MAX:
+        raise ValueError(
+            f"prefix /{net.prefixlen} is out of range; allowed: /{VPC_PREFIX_MIN} (largest a VPC "
+            f"can be) to /{VPC_PREFIX_MAX} (smallest that leaves each AZ's private subnet room "
+            f"for EKS pod IPs)"
+        )
+    return str(net)
+
+
+VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
+
+
+class FlowLogs(ArgsModel):
+    """VPC flow logs, delivered to a CloudWatch log group (`platform:network.flowLogs`)."""
+
+    enabled: bool = Field(
+        True, description="Record VPC flow logs. On by default: they are the network's audit trail."
+    )
+    retention_days: LogRetention = Field(
+        description="Days CloudWatch keeps the flow logs. One of CloudWatch's allowed values."
+    )
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = Field(
+        "ALL", description="Which traffic to record."
+    )
+    max_aggregation_interval: Literal[60, 600] = Field(
+        600, description="Seconds over which a flow is aggregated into one record (60 or 600)."
+    )
+
+
+class NetworkArgs(ArgsModel):
+    """The VPC (`platform:network`)."""
+
+    cidr: VpcCidr = Field(
+        description="IPv4 CIDR of the VPC, private range, /16 to /20. Subnets are carved from it: "
+        "per AZ a private subnet of a quarter of the VPC, and public and database subnets of a "
+        "thirty-second each."
+    )
+    az_count: Literal[2, 3] = Field(
+        description="How many availability zones to span (the first ones `getAvailabilityZones` "
+        "returns)."
+    )
+    nat_strategy: Literal["none", "single", "one-per-az"] = Field(
+        description="Egress for private subnets: `single` NAT gateway (cheap, one AZ's failure cuts "
+        "egress), `one-per-az` (highly available) or `none` (no default route; the nodes reach AWS "
+        "through interface endpoints)."
+    )
+    interface_endpoints: tuple[EndpointService, ...] = Field(
+        (),
+        description="AWS services to reach through interface VPC endpoints (short names such as "
+        "`ecr.api`). Required when natStrategy is `none`: "
+        + ", ".join(f"`{e}`" for e in NODE_REQUIRED_INTERFACE_ENDPOINTS)
+        + ". Each costs an hourly fee per AZ.",
+    )
+    flow_logs: FlowLogs = Field(description="VPC flow logs.")
+    avoid_cidrs: tuple[AnyCidr, ...] = Field(
+        (),
+        description="Networks the VPC must not overlap: the other environments' VPCs, offices, "
+        "VPNs, peered VPCs. Overlap makes peering and VPN routing impossible later, so it is "
+        "refused now.",
+    )
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> NetworkArgs:
+        vpc = ipaddress.IPv4Network(self.cidr)
+        for other in self.avoid_cidrs:
+            if vpc.overlaps(ipaddress.IPv4Network(other)):
+                raise Invalid("cidr", self.cidr,
+                           f"overlaps {other} listed in avoidCidrs; allowed: a network that "
+                           f"overlaps none of {', '.join(self.avoid_cidrs)}")
+        return self
+
+    @model_validator(mode="after")
+    def _egress_is_possible(self) -> NetworkArgs:
+        endpoints = list(self.interface_endpoints)
+        if len(set(endpoints)) != len(endpoints):
+            raise Invalid("interfaceEndpoints", endpoints,
+                       "lists a service twice; allowed: each service once")
+        if self.nat_strategy == "none":
+            missing = [e for e in NODE_REQUIRED_INTERFACE_ENDPOINTS if e not in endpoints]
+            if missing:
+                raise Invalid(
+                    "interfaceEndpoints", endpoints,
+                    "natStrategy 'none' leaves private subnets without internet egress, so the "
+                    f"nodes need these interface endpoints; missing: {', '.join(missing)}",
+                )
+        return self
+
 
 TIERS = ("public", "private", "database")
 MAX_AZS = 3
@@ -66,7 +190,7 @@ class Network(PlatformComponent):
     def __init__(
         self,
         name: str,
-        config: NetworkConfig,
+        config: NetworkArgs,
         region: str,
         opts: pulumi.ResourceOptions | None = None,
     ):
@@ -231,7 +355,7 @@ class Network(PlatformComponent):
                 opts=pulumi.ResourceOptions(parent=table),
             )
 
-    def _interface_endpoints(self, name: str, config: NetworkConfig, region: str,
+    def _interface_endpoints(self, name: str, config: NetworkArgs, region: str,
                              opts: pulumi.ResourceOptions) -> None:
         sg = aws.ec2.SecurityGroup(
             f"{name}-endpoints",
@@ -263,7 +387,7 @@ class Network(PlatformComponent):
                 opts=opts,
             )
 
-    def _flow_logs(self, name: str, config: NetworkConfig, opts: pulumi.ResourceOptions) -> None:
+    def _flow_logs(self, name: str, config: NetworkArgs, opts: pulumi.ResourceOptions) -> None:
         flow = config.flow_logs
         invoke = pulumi.InvokeOptions(parent=self)
         account = aws.get_caller_identity(opts=invoke).account_id

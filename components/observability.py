@@ -12,19 +12,116 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
+from pydantic import Field, model_validator
 
 from components import alerts, iam, slo
+from components.args import (
+    ArgsModel,
+    Email,
+    HttpsUrl,
+    Invalid,
+    PodResources,
+    PromDuration,
+    SecretUrl,
+    SlackChannel,
+    Slug,
+)
 from components.cluster import Cluster
 from components.database import Database
+from components.slo import SloSpec
 from components.tagging import PlatformComponent
-from stacks.config import Alerting, Observability, SloSpec
+
+# -- arguments ----------------------------------------------------------------------------------
+
+class PrometheusSizing(ArgsModel):
+    """Prometheus (`platform:observability.prometheus`)."""
+
+    replicas: int = Field(ge=1, le=3, description="Prometheus replicas (each scrapes everything).")
+    retention: PromDuration = Field(description="How long samples are kept, e.g. 15d.")
+    storage_gib: int = Field(ge=10, le=1000, description="gp3 volume per replica, GiB.")
+    resources: PodResources = Field(description="Requests and limits per replica.")
+
+
+class AlertmanagerSizing(ArgsModel):
+    """Alertmanager (`platform:observability.alertmanager`)."""
+
+    replicas: int = Field(ge=1, le=3, description="Alertmanager replicas (they gossip).")
+    storage_gib: int = Field(2, ge=1, le=100, description="gp3 volume per replica, GiB.")
+
+
+class ObservabilityArgs(ArgsModel):
+    """Prometheus, Alertmanager and Grafana (kube-prometheus-stack) and the SLOs
+    (`platform:observability`)."""
+
+    namespace: Slug = Field("monitoring", description="Namespace of the monitoring stack.")
+    prometheus: PrometheusSizing = Field(description="Prometheus sizing.")
+    alertmanager: AlertmanagerSizing = Field(description="Alertmanager sizing.")
+    grafana_replicas: int = Field(1, ge=1, le=3, description="Grafana replicas.")
+    slos: tuple[SloSpec, ...] = Field(
+        (), description="Teams' SLOs (docs/slo-template.yaml is the template); the platform's "
+        "own SLOs are built in.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_slos(self) -> ObservabilityArgs:
+        seen = set()
+        for spec in self.slos:
+            if spec.service in seen:
+                raise Invalid("slos", spec.service, "two SLOs for one service; allowed: one each")
+            seen.add(spec.service)
+        return self
+
+
+class Receiver(ArgsModel):
+    """Where a team's alerts go (`platform:alerting.receivers[]`). Webhook and Slack URLs are
+    secrets: `pulumi config set --secret --path 'platform:alerting.receivers[0].slackWebhookUrl'
+    <url>`; without one, the receiver drops its alerts and `pulumi up` warns."""
+
+    name: Slug = Field(description="Receiver name.")
+    teams: tuple[Slug, ...] = Field(min_length=1, description="Teams (the `team` label) routed here.")
+    severities: tuple[Literal["critical", "warning"], ...] = Field(
+        ("critical", "warning"), min_length=1, description="Severities routed here.")
+    slack_channel: SlackChannel | None = Field(None, description="Slack channel for Slack URLs.")
+    slack_webhook_url: SecretUrl | None = Field(None, description="Slack incoming webhook (secret).")
+    webhook_url: SecretUrl | None = Field(None, description="Generic webhook, e.g. a pager (secret).")
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> Receiver:
+        if self.slack_webhook_url is not None and self.webhook_url is not None:
+            raise Invalid("webhookUrl", "[secret]", "set only one of slackWebhookUrl and webhookUrl")
+        if self.slack_webhook_url is not None and self.slack_channel is None:
+            raise Invalid("slackChannel", None, "required with slackWebhookUrl")
+        return self
+
+
+class AlertingArgs(ArgsModel):
+    """Alert routing (`platform:alerting`)."""
+
+    receivers: tuple[Receiver, ...] = Field(min_length=1, description="Alert receivers.")
+    default_receiver: Slug = Field(description="Receiver for alerts of no listed team.")
+    emails: tuple[Email, ...] = Field(
+        (), description="Addresses subscribed to the SNS topic of CloudWatch alarms and budget "
+        "notifications (each confirms by email).",
+    )
+    runbook_base_url: HttpsUrl = Field(
+        description="Where docs/runbooks/ is browsable, e.g. "
+        "https://github.com/<org>/platform/blob/main/docs/runbooks; alerts link there.")
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> AlertingArgs:
+        names = [r.name for r in self.receivers]
+        if self.default_receiver not in names:
+            raise Invalid("defaultReceiver", self.default_receiver,
+                       f"is not a receiver; allowed: {', '.join(names)}")
+        return self
+
 
 RELEASE = "platform-monitoring"  # fullnameOverride: names of the chart's objects
 # The operator reads Alertmanager's config from this secret (useExistingSecret):
@@ -47,7 +144,7 @@ def max_connections(instance_class: str) -> int:
     return int(_CLASS_MEMORY_GIB.get(instance_class, 1) * 1024**3 // 9531392)
 
 
-def alertmanager_config(alerting: Alerting, urls: Mapping[str, str | None]) -> dict[str, Any]:
+def alertmanager_config(alerting: AlertingArgs, urls: Mapping[str, str | None]) -> dict[str, Any]:
     """Alertmanager's configuration: routes by team and severity, a receiver per configured
     receiver (`urls` gives each one's secret URL, or None: the receiver then drops alerts),
     warnings inhibited by their critical twin, grouping by alert, service and team."""
@@ -105,7 +202,7 @@ def alertmanager_config(alerting: Alerting, urls: Mapping[str, str | None]) -> d
     }
 
 
-def rule_groups(observability: Observability, alerting: Alerting) -> dict[str, list[dict]]:
+def rule_groups(observability: ObservabilityArgs, alerting: AlertingArgs) -> dict[str, list[dict]]:
     """The PrometheusRule specs this stack deploys: the SLOs' and the platform alerts'."""
     burn_runbook = alerts.SLO_BURN.runbook_url(alerting.runbook_base_url)
     slos: Sequence[SloSpec] = (*slo.PLATFORM_SLOS, *observability.slos)
@@ -122,7 +219,7 @@ PLATFORM_SLO_SOURCES = {"kube-apiserver": alerts.API_SERVER, "argocd": alerts.AR
 EXTERNAL_SOURCE = "external: the service's own ServiceMonitor, written by the golden path (gitops/)"
 
 
-def metric_sources(observability: Observability) -> dict[str, dict[str, str]]:
+def metric_sources(observability: ObservabilityArgs) -> dict[str, dict[str, str]]:
     """Per PrometheusRule, where each alert's (or SLO group's) metrics come from, as the
     `platform.example.org/metric-sources` annotation carries it to the scrape-coverage policy."""
     def placed(source: str) -> str:
@@ -176,7 +273,7 @@ def slo_dashboard(slos: Sequence[SloSpec]) -> dict[str, Any]:
             "refresh": "1m", "time": {"from": "now-24h", "to": "now"}, "panels": panels}
 
 
-def helm_values(observability: Observability, environment: str) -> dict[str, Any]:
+def helm_values(observability: ObservabilityArgs, environment: str) -> dict[str, Any]:
     """kube-prometheus-stack values, read against the vendored chart's values.yaml (grafana.* in
     the grafana subchart's); the tests render them and check that the chart reads every key."""
     prom, manager = observability.prometheus, observability.alertmanager
@@ -287,8 +384,8 @@ class ObservabilityStack(PlatformComponent):
     def __init__(
         self,
         name: str,
-        observability: Observability,
-        alerting: Alerting,
+        observability: ObservabilityArgs,
+        alerting: AlertingArgs,
         cluster: Cluster,
         database: Database,
         environment: str,

@@ -1,4 +1,4 @@
-"""`SecretsStack`: Vault in the cluster and the secrets it gives the teams' services.
+"""`SecretsStack`: VaultArgs in the cluster and the secrets it gives the teams' services.
 
 Vault (pinned `vault` chart) runs with integrated raft storage (3 servers in prod), auto-unseals
 with a KMS key of its own through an EKS Pod Identity role, keeps a file audit log on its own
@@ -32,22 +32,90 @@ to the team's namespaces.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_vault as vault
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from components import iam
+from components.args import (
+    ArgsModel,
+    Invalid,
+)
 from components.cluster import Cluster
 from components.database import Database
 from components.tagging import PlatformComponent
-from components.tenancy import isolate_namespace
-from stacks.config import Team, Vault
+from components.tenancy import Team, isolate_namespace
+
+# -- arguments ----------------------------------------------------------------------------------
+
+def _vault_address(value: str) -> str:
+    if re.match(r"https://[^/:]+", value) is None:
+        raise ValueError("is not an https:// URL; allowed: https://..., e.g. "
+                         "https://127.0.0.1:8200 through a kubectl port-forward (Vault serves "
+                         "TLS only)")
+    return value
+
+
+VaultAddress = Annotated[str, AfterValidator(_vault_address)]
+
+
+class VaultArgs(ArgsModel):
+    """Vault and its configuration (`platform:vault`). The first `pulumi up` deploys Vault; it
+    is configured (auth, engines, policies, database roles) once `address` is set: the first
+    time with the root token (`token`) after the operator has initialised it, from then on as
+    the deploying role through Vault's AWS auth method, with the root token revoked (README,
+    "Vault")."""
+
+    replicas: int = Field(ge=1, le=5, description="Vault servers (integrated raft storage); "
+                          "odd, so a quorum survives losing a minority.")
+    storage_gib: int = Field(10, ge=1, le=500, description="gp3 raft volume per server, GiB.")
+    audit_storage_gib: int = Field(10, ge=1, le=500, description="gp3 audit-log volume per "
+                                   "server, GiB.")
+    address: VaultAddress | None = Field(
+        None, description="Where `pulumi up` reaches Vault to configure it, e.g. "
+        "https://127.0.0.1:8200 through `kubectl -n vault port-forward svc/vault 8200`. Set: "
+        "Vault is configured, logging in as the deploying role (AWS auth, role "
+        "`platform-pulumi`) unless `token` is set.")
+    ca_cert_file: str | None = Field(
+        None, min_length=1, max_length=500,
+        description="The Vault CA's certificate (PEM file, relative to where `pulumi up` runs), "
+        "which `pulumi up` verifies Vault with: `kubectl -n vault get secret vault-tls -o "
+        "jsonpath='{.data.ca\\.crt}' | base64 -d > vault-ca.pem`. Unset: the provider's "
+        "VAULT_CACERT, else the system's trust store (which does not know the Vault CA).")
+    token: SecretStr | None = Field(
+        None, description="The root token, for the one bootstrap `pulumi up` that creates the "
+        "AWS auth login the next runs use (secret: `pulumi config set --secret --path "
+        "platform:vault.token <token>`); then remove it and revoke the token.")
+    credentials_ttl_seconds: int = Field(
+        3600, ge=300, le=86400, description="Default lifetime of a service's database "
+        "credentials.")
+    credentials_max_ttl_seconds: int = Field(
+        86400, ge=300, le=86400, description="Longest a service's database credentials may be "
+        "renewed to (at most a day).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VaultArgs:
+        if self.replicas % 2 == 0:
+            raise Invalid("replicas", self.replicas, "is even; allowed: 1, 3 or 5 (a raft quorum)")
+        if self.token is not None and self.address is None:
+            raise Invalid("address", None, "a token needs the address of the Vault it is for")
+        if self.credentials_ttl_seconds > self.credentials_max_ttl_seconds:
+            raise Invalid("credentialsTtlSeconds", self.credentials_ttl_seconds,
+                       "exceeds credentialsMaxTtlSeconds")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return self.address is not None
+
 
 NAMESPACE = "vault"
 RELEASE = "vault"
@@ -68,7 +136,7 @@ PSQL_IMAGE = "public.ecr.aws/docker/library/postgres:18.4-alpine"
 
 def handover_sql() -> str:
     """What the handover Job runs as the master user (psql, variables `dbname`,
-    `admin_password`): Vault's own login with just what its roles need, CREATEROLE and CREATE
+    `admin_password`): VaultArgs's own login with just what its roles need, CREATEROLE and CREATE
     on the database (the services' schemas), admin of the services' group roles made before it
     took over, and SET/INHERIT on the roles it creates (PostgreSQL 16+ grants the creator ADMIN
     only), never SUPERUSER or rds_superuser."""
@@ -154,7 +222,7 @@ service_registration "kubernetes" {{}}
 """
 
 
-def helm_values(config: Vault, key_id: str, region: str) -> dict[str, Any]:
+def helm_values(config: VaultArgs, key_id: str, region: str) -> dict[str, Any]:
     """vault chart values, read against the vendored chart (charts/charts.yaml): server.ha.raft.*,
     server.dataStorage/auditStorage, server.readinessProbe, injector, ui; the tests render them
     and check that the chart reads every key set here."""
@@ -321,7 +389,7 @@ class SecretsStack(PlatformComponent):
     service = "secrets"
     type_token = "platform:index:SecretsStack"
 
-    def __init__(self, name: str, config: Vault, teams: Sequence[Team], cluster: Cluster,
+    def __init__(self, name: str, config: VaultArgs, teams: Sequence[Team], cluster: Cluster,
                  database: Database, region: str, protect: bool, monitoring_namespace: str,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
@@ -454,7 +522,7 @@ class SecretsStack(PlatformComponent):
                                                              database.instance]))
         return password.result, job
 
-    def _tls(self, name: str, config: Vault, cluster: Cluster) -> pulumi.Resource:
+    def _tls(self, name: str, config: VaultArgs, cluster: Cluster) -> pulumi.Resource:
         """Vault's TLS: a CA of its own (self-signed, 10 years, in this namespace only) that
         signs the servers' certificate (1 year, renewed 60 days ahead by cert-manager, a new
         key each time). Whatever talks to Vault (VSO, Prometheus, the raft peers, the CLI,
@@ -536,7 +604,7 @@ class SecretsStack(PlatformComponent):
                                       "dbname": {"text": database.config.database_name}}}}},
                         opts=opts)
 
-    def _configure(self, name: str, config: Vault, teams: Sequence[Team],
+    def _configure(self, name: str, config: VaultArgs, teams: Sequence[Team],
                    database: Database, cluster: Cluster, region: str) -> None:
         assert config.address is not None
         header = login_header(name)
@@ -587,7 +655,7 @@ class SecretsStack(PlatformComponent):
         bundle = database.config.ca_bundle_file
         if bundle is None:
             pulumi.log.warn(
-                "platform:database.caBundleFile is not set: Vault's connection to PostgreSQL is "
+                "platform:database.caBundleFile is not set: VaultArgs's connection to PostgreSQL is "
                 "encrypted but does not verify the server's certificate (sslmode=require). "
                 "Download the region's RDS CA bundle from https://truststore.pki.rds."
                 "amazonaws.com/ and set it to get sslmode=verify-full", resource=self)

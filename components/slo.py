@@ -12,9 +12,44 @@ The ObservabilityStack and the golden path (a service's own SLO) both use `slo_r
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
-from stacks.config import SloSpec
+from pydantic import Field, model_validator
+
+from components.args import (
+    ArgsModel,
+    Invalid,
+    MetricSelector,
+    Slug,
+)
+
+# -- arguments ----------------------------------------------------------------------------------
+
+class SloSpec(ArgsModel):
+    """A service level objective, as data: the component turns it into recording rules over the
+    standard windows and multiwindow, multi-burn-rate alerts (Google SRE workbook, chapter 5)."""
+
+    service: Slug = Field(description="Service the SLO is about (the `service` label).")
+    team: Slug = Field(description="Team that owns it (the `team` label; routes its alerts).")
+    description: str = Field(min_length=1, max_length=200, description="What is measured.")
+    objective: float = Field(gt=0.5, lt=1, description="Target good-event ratio, e.g. 0.999.")
+    window_days: Literal[7, 14, 28, 30] = Field(30, description="SLO window in days.")
+    total: MetricSelector = Field(description="Counter of all events (a selector).")
+    errors: MetricSelector | None = Field(None, description="Counter of bad events; or `good`.")
+    good: MetricSelector | None = Field(None, description="Counter of good events; or `errors`.")
+
+    @model_validator(mode="after")
+    def _one_sli(self) -> SloSpec:
+        if (self.errors is None) == (self.good is None):
+            raise Invalid("errors", self.errors, "set exactly one of errors and good (the SLI is "
+                       "errors/total or 1 - good/total)")
+        return self
+
+    @property
+    def error_budget(self) -> float:
+        return round(1 - self.objective, 10)
+
+
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 

@@ -15,17 +15,102 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pydantic import Field, model_validator
 
 from components.admission import SIGSTORE_INCLUDE_LABEL, TEAM_LABEL
+from components.args import (
+    ArgsModel,
+    GroupName,
+    HttpsUrl,
+    Invalid,
+    Quantity,
+    Slug,
+    pattern,
+)
 from components.cluster import Cluster
+from components.kubernetes import PLATFORM_NAMESPACES
 from components.network import Network
 from components.tagging import PlatformComponent
-from stacks.config import Team
+
+# -- arguments ----------------------------------------------------------------------------------
+
+IngressHost = Annotated[
+    str, pattern(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+                  "a DNS name, or *.<name> for every name under it, e.g. checkout.example.com")]
+
+
+def host_covers(claimed: str, host: str) -> bool:
+    """Whether a team's claimed host (exact, or `*.domain`) covers `host` (itself possibly a
+    `*.` wildcard). The one rule the config and the admission policy (ingress.rego) share."""
+    if claimed == host:
+        return True
+    if claimed.startswith("*."):
+        suffix = claimed[1:]  # ".domain"
+        return host.endswith(suffix) and host != suffix[1:]
+    return False
+
+
+class TeamQuota(ArgsModel):
+    """A team namespace's ResourceQuota (`platform:teams[].quota`)."""
+
+    requests_cpu: Quantity = Field("4", description="Sum of CPU requests.")
+    requests_memory: Quantity = Field("8Gi", description="Sum of memory requests.")
+    limits_memory: Quantity = Field("16Gi", description="Sum of memory limits.")
+    pods: int = Field(50, ge=1, le=1000, description="Pods.")
+    persistent_volume_claims: int = Field(10, ge=0, le=200, description="PVCs.")
+    requests_storage: Quantity = Field("100Gi", description="Sum of PVC storage requests.")
+
+
+class Team(ArgsModel):
+    """A team: its namespaces get the baseline (Pod Security `restricted`, quota, limits,
+    default-deny network policies, RBAC), and the admission policies (`platform:teams[]`)."""
+
+    name: Slug = Field(description="Team name (the `team` label and tag).")
+    namespaces: tuple[Slug, ...] = Field(
+        min_length=1, description="The team's namespaces; default: one named after the team.")
+    admin_groups: tuple[GroupName, ...] = Field(
+        description="Kubernetes groups (EKS access entries) of the team's admins: read, "
+        "logs, port-forward, restart pods; never deploy (Argo CD does). Default: <name>-admins.")
+    viewer_groups: tuple[GroupName, ...] = Field(
+        description="Kubernetes groups with read-only access (no Secrets). Default: "
+        "<name>-viewers.")
+    quota: TeamQuota = Field(default_factory=TeamQuota, description="Per-namespace quota.")
+    repos: tuple[HttpsUrl, ...] = Field(
+        (), description="Git repositories the team's Argo CD project may deploy from, besides "
+        "this one's `gitops/teams/<team>/`.")
+    services: tuple[Slug, ...] = Field(
+        (), description="The team's services that use the database: each gets short-lived "
+        "PostgreSQL credentials from Vault, synced into the Secret `<service>-db` of the team's "
+        "first namespace.")
+    hosts: tuple[IngressHost, ...] = Field(
+        (), description="DNS names the team's services may serve on the shared internet-facing "
+        "load balancer (`checkout.example.com`, or `*.checkout.example.com` for every name under "
+        "it). Each name belongs to one team; an Ingress for another host, or without one, is "
+        "refused, and a team without hosts cannot expose anything to the internet.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("name"), str):
+            name = data["name"]
+            data = {"namespaces": [name], "adminGroups": [f"{name}-admins"],
+                    "viewerGroups": [f"{name}-viewers"], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _not_platform(self) -> Team:
+        for namespace in self.namespaces:
+            if namespace in PLATFORM_NAMESPACES:
+                raise Invalid("namespaces", namespace, "is a platform namespace; allowed: any "
+                           "other name (platform namespaces: " + ", ".join(PLATFORM_NAMESPACES)
+                           + ")")
+        return self
+
 
 TEAM_ADMIN_ROLE = "platform:team-admin"
 EXPOSURE_LABEL = "platform.example.org/exposure"  # "public": reachable from the load balancers

@@ -14,48 +14,41 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from components.args import ArgsModel, Invalid, PodResources, Slug, pattern
 from stacks import userfile
-from stacks.config import (
-    ConfigError,
-    PodResources,
-    Slug,
-    _Bad,
-    _Model,
-    _pattern,
-    validation_problems,
-)
+from stacks.config import ConfigError, validation_problems
 
 ImageRepository = Annotated[
-    str, _pattern(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+",
+    str, pattern(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+",
                   "an image repository without tag or digest, e.g. "
                   "123456789012.dkr.ecr.us-east-1.amazonaws.com/checkout")]
-Digest = Annotated[str, _pattern(r"sha256:[a-f0-9]{64}", "an image digest, sha256:<64 hex>")]
+Digest = Annotated[str, pattern(r"sha256:[a-f0-9]{64}", "an image digest, sha256:<64 hex>")]
 Hostname = Annotated[
-    str, _pattern(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+    str, pattern(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
                   "a DNS name, e.g. checkout.example.com")]
-HttpPath = Annotated[str, _pattern(r"/[A-Za-z0-9/._-]*", "an HTTP path, e.g. /ready")]
+HttpPath = Annotated[str, pattern(r"/[A-Za-z0-9/._-]*", "an HTTP path, e.g. /ready")]
 
 
-class Image(_Model):
+class Image(ArgsModel):
     repository: ImageRepository = Field(description="Image repository (no tag).")
     digest: Digest = Field(description="The digest new environments start from; promotion "
                            "then changes it in gitops/environments/<env>/<team>-<name>.yaml.")
 
 
-class Probes(_Model):
+class Probes(ArgsModel):
     readiness_path: HttpPath = Field("/ready", description="Ready to take traffic.")
     liveness_path: HttpPath = Field("/live", description="Alive (restart when not).")
     startup_seconds: int = Field(60, ge=5, le=600, description="Longest start-up allowed.")
 
 
-class ServiceSlo(_Model):
+class ServiceSlo(ArgsModel):
     availability: float = Field(0.999, ge=0.9, lt=1, description="Share of requests without a "
                                 "5xx, over 30 days.")
     latency_p99_ms: int = Field(300, ge=5, le=30000, description="p99 latency the canary must "
                                 "keep, in milliseconds.")
 
 
-class Scaling(_Model):
+class Scaling(ArgsModel):
     min_replicas: int = Field(2, ge=2, le=100, description="Replicas at least (2: one can be "
                               "evicted at a time).")
     max_replicas: int = Field(6, ge=2, le=200, description="Replicas at most.")
@@ -65,24 +58,24 @@ class Scaling(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Scaling:
         if self.max_replicas < self.min_replicas:
-            raise _Bad("maxReplicas", self.max_replicas, f"is below minReplicas "
+            raise Invalid("maxReplicas", self.max_replicas, f"is below minReplicas "
                        f"({self.min_replicas})")
         return self
 
 
-class Dependency(_Model):
+class Dependency(ArgsModel):
     service: Slug = Field(description="Service called.")
     namespace: Slug = Field(description="Its namespace.")
     port: int = Field(ge=1, le=65535, description="Its container port.")
 
 
-class CanaryStep(_Model):
+class CanaryStep(ArgsModel):
     weight: int = Field(ge=1, le=100, description="Share of replicas on the new version, %.")
     pause_minutes: int = Field(5, ge=0, le=120, description="Observation time at this weight "
                                "(the analysis runs meanwhile).")
 
 
-class ServiceSpec(_Model):
+class ServiceSpec(ArgsModel):
     """A service on the platform (the golden path's input)."""
 
     name: Slug = Field(description="Service name (the `app.kubernetes.io/name` label).")
@@ -120,16 +113,16 @@ class ServiceSpec(_Model):
     @model_validator(mode="after")
     def _host_when_public(self) -> ServiceSpec:
         if self.exposure == "public" and self.host is None:
-            raise _Bad("host", None, "required with exposure: public (the DNS name to serve)")
+            raise Invalid("host", None, "required with exposure: public (the DNS name to serve)")
         if self.exposure == "internal" and self.host is not None:
-            raise _Bad("host", self.host, "only with exposure: public")
+            raise Invalid("host", self.host, "only with exposure: public")
         return self
 
     @model_validator(mode="after")
     def _canary_completes(self) -> ServiceSpec:
         weights = [step.weight for step in self.canary]
         if weights != sorted(weights) or weights[-1] != 100:
-            raise _Bad("canary", weights, "weights must rise and end at 100")
+            raise Invalid("canary", weights, "weights must rise and end at 100")
         return self
 
 

@@ -16,8 +16,9 @@ import regorus
 import yaml
 
 from components import admission
-from components.admission import POLICIES, constraint_template
-from stacks.config import PLATFORM_NAMESPACES, Gatekeeper, Team
+from components.admission import POLICIES, Gatekeeper, constraint_template
+from components.kubernetes import PLATFORM_NAMESPACES
+from components.tenancy import Team
 from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest
@@ -646,6 +647,6 @@ def test_sandbox_parameters_are_the_pod_security_standards_lists():
 
 
 def test_the_config_knows_every_policy_by_its_id():
-    from stacks.config import ADMISSION_POLICY_IDS
+    from components.admission import ADMISSION_POLICY_IDS
 
     assert sorted(ADMISSION_POLICY_IDS) == sorted(BY_ID)

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from components import alerts, slo
-from components.observability import ALERTMANAGER_SECRET, alertmanager_config, max_connections
+from components.observability import ALERTMANAGER_SECRET, AlertingArgs, alertmanager_config, max_connections
+from components.slo import SloSpec
 from platformctl import cli, stackfile
 from platformctl.guard import policy_config
 from platformctl.harness import Evaluation, Secret, evaluate, unwrap_secrets
-from stacks.config import Alerting, SloSpec
 from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest, owned_objects
@@ -248,7 +248,7 @@ def test_generate_reports_stale_files(tmp_path, capsys):
 
 # -- Alertmanager ----------------------------------------------------------------------------
 
-ALERTING = Alerting.model_validate({
+ALERTING = AlertingArgs.model_validate({
     "receivers": [
         {"name": "platform", "teams": ["platform"], "slackChannel": "#platform-alerts",
          "slackWebhookUrl": "https://hooks.slack.com/services/T0/B0/placeholder"},
@@ -261,7 +261,7 @@ ALERTING = Alerting.model_validate({
 })
 
 
-def _urls(alerting: Alerting) -> dict[str, str | None]:
+def _urls(alerting: AlertingArgs) -> dict[str, str | None]:
     return {r.name: (r.slack_webhook_url or r.webhook_url).get_secret_value()
             if (r.slack_webhook_url or r.webhook_url) else None for r in alerting.receivers}
 
