@@ -41,8 +41,7 @@ from components.args import (
     RegistryPrefix,
     Slug,
 )
-from components.cluster import Cluster
-from components.kubernetes import PLATFORM_NAMESPACES
+from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget
 from components.tagging import PlatformComponent
 
 if TYPE_CHECKING:
@@ -477,24 +476,28 @@ class AdmissionControl(PlatformComponent):
     service = "security"
     type_token = "platform:index:AdmissionControl"
 
-    def __init__(self, name: str, gatekeeper: Gatekeeper, signatures: ImageSignatures,
-                 cluster: Cluster, platform_namespaces: Sequence[str],
-                 teams: Sequence[Team] = (), opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: AdmissionArgs, target: KubernetesTarget,
+                 platform_namespaces: Sequence[str] = (), teams: Sequence[Team] = (),
+                 opts: pulumi.ResourceOptions | None = None):
+        """`platform_namespaces`: namespaces of the platform's own beyond PLATFORM_NAMESPACES
+        (the monitoring namespace, when named otherwise), which the policies never match;
+        `teams`: their hosts parameterise the ingress policy."""
         super().__init__(name, opts)
+        gatekeeper, signatures = args.gatekeeper, args.image_signatures
         excluded = sorted({*PLATFORM_NAMESPACES, *platform_namespaces})
-        self.namespace = cluster.platform_namespace(
+        self.namespace = target.platform_namespace(
             f"{name}-gatekeeper", NAMESPACE, parent=self, pod_security="restricted",
             labels={"admission.gatekeeper.sh/ignore": "no-self-managing"})
         # Vendored chart (charts/charts.yaml).
-        self.release = cluster.helm_release(
+        self.release = target.helm_release(
             f"{name}-gatekeeper", parent=self, release="gatekeeper", chart="gatekeeper",
             namespace=NAMESPACE,
             values=helm_values(gatekeeper, excluded),
-            depends_on=[self.namespace, *cluster.services])
+            depends_on=[self.namespace, *target.services])
         # Its webhooks fail closed on every namespace written (both stacks) and, in prod, on
         # every object outside the exempt namespaces: everything after it waits for it.
-        cluster.add_prerequisite(self.release)
-        self._signed_images(name, signatures, gatekeeper.allowed_registries, cluster)
+        target.add_prerequisite(self.release)
+        self._signed_images(name, signatures, gatekeeper.allowed_registries, target)
         self.templates: dict[str, k8s.apiextensions.CustomResource] = {}
         self.constraints: dict[str, k8s.apiextensions.CustomResource] = {}
         for policy in POLICIES:
@@ -505,27 +508,28 @@ class AdmissionControl(PlatformComponent):
                 f"{name}-template-{policy.id}",
                 api_version=template["apiVersion"], kind=template["kind"],
                 metadata=template["metadata"], spec=template["spec"],
-                opts=cluster.k8s_options(self, depends_on=[self.release]),
+                opts=target.options(self, depends_on=[self.release]),
             )
             body = constraint(policy, gatekeeper, excluded, teams)
             self.constraints[policy.id] = k8s.apiextensions.CustomResource(
                 f"{name}-constraint-{policy.id}",
                 api_version=body["apiVersion"], kind=body["kind"],
                 metadata=body["metadata"], spec=body["spec"],
-                opts=cluster.k8s_options(self, depends_on=[self.templates[policy.id]]),
+                opts=target.options(self, depends_on=[self.templates[policy.id]]),
             )
 
     def _signed_images(self, name: str, signatures: ImageSignatures,
-                       registries: Sequence[str], cluster: Cluster) -> None:
-        namespace = cluster.platform_namespace(
+                       registries: Sequence[str], target: KubernetesTarget) -> None:
+        identity = target.require_identity("AdmissionControl (the policy-controller)")
+        namespace = target.platform_namespace(
             f"{name}-cosign", SIGSTORE_NAMESPACE, parent=self, pod_security="restricted")
         # The webhook reads images and their signatures from the private registries, and pods
         # cannot borrow the node's role (IMDS hop limit 1): it gets its own, read-only.
-        role = cluster.service_account_role(
+        role = identity.service_account_role(
             f"{name}-policy-controller", SIGSTORE_NAMESPACE, SIGSTORE_SERVICE_ACCOUNT,
-            policy=iam.to_json(iam.registry_read(cluster.partition, registries)), parent=self)
+            policy=iam.to_json(iam.registry_read(identity.partition, registries)), parent=self)
         # Vendored chart (charts/charts.yaml).
-        self.sigstore_release = cluster.helm_release(
+        self.sigstore_release = target.helm_release(
             f"{name}-policy-controller", parent=self, release="policy-controller",
             chart="policy-controller", namespace=SIGSTORE_NAMESPACE,
             values=sigstore_values(signatures), depends_on=[namespace, role])
@@ -534,5 +538,5 @@ class AdmissionControl(PlatformComponent):
             f"{name}-image-policy",
             api_version=body["apiVersion"], kind=body["kind"],
             metadata=body["metadata"], spec=body["spec"],
-            opts=cluster.k8s_options(self, depends_on=[self.sigstore_release]),
+            opts=target.options(self, depends_on=[self.sigstore_release]),
         )

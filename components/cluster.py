@@ -18,8 +18,9 @@
 * EKS add-ons at pinned versions: vpc-cni (network policy enforcement on), kube-proxy and the Pod
   Identity agent before the nodes; CoreDNS and the EBS CSI driver after them.
 * Cluster services: a gp3 encrypted default StorageClass, the AWS Load Balancer Controller,
-  metrics-server and Cluster Autoscaler (pinned Helm releases), through a Kubernetes provider
-  built from this cluster that later components receive explicitly.
+  metrics-server, Cluster Autoscaler and cert-manager (pinned Helm releases), through
+  `cluster.target`: the `KubernetesTarget` (components/kubernetes.py) the Kubernetes-side
+  components receive, with this cluster as their AWS workload identity.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
 
-from components import charts, iam
+from components import iam
 from components.args import (
     AnyCidr,
     ArgsModel,
@@ -50,6 +51,7 @@ from components.args import (
     LogRetention,
     Slug,
 )
+from components.kubernetes import KubernetesTarget
 from components.network import Network
 from components.tagging import PlatformComponent
 
@@ -486,7 +488,6 @@ class Cluster(PlatformComponent):
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
             self.eks.endpoint, self.eks.certificate_authority.data,
         ).apply(lambda args: json.dumps(self._kubeconfig(args[0], args[1]))))
-        self.prerequisites: list[pulumi.Resource] = []
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
@@ -496,6 +497,10 @@ class Cluster(PlatformComponent):
         self.update_kubeconfig_command = (
             f"aws eks update-kubeconfig --region {region} --name {self.cluster_name}"
         )
+        # What the Kubernetes-side components receive: this cluster as a target, with its
+        # identity (Pod Identity / IRSA roles) for the components that give pods AWS roles.
+        self.target = KubernetesTarget(provider=self.provider, cluster_name=self.cluster_name,
+                                       api_server_cidr=self.vpc_cidr, identity=self)
         self._cluster_services(name, network)
 
         self.register_outputs({
@@ -510,72 +515,6 @@ class Cluster(PlatformComponent):
     @property
     def issuer(self) -> pulumi.Output[str]:
         return self.eks.identities.apply(lambda ids: ids[0]["oidcs"][0]["issuer"])
-
-    def k8s_options(self, parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
-        """Options for a Kubernetes resource of another component: this cluster's provider, and a
-        dependency on every release declared a prerequisite so far (:meth:`add_prerequisite`)."""
-        depends_on = [*self.prerequisites, *(kwargs.pop("depends_on", None) or [])]
-        return pulumi.ResourceOptions(parent=parent, provider=self.provider,
-                                      depends_on=depends_on, **kwargs)
-
-    def add_prerequisite(self, release: pulumi.Resource) -> None:
-        """From now on, every Kubernetes resource made through this cluster waits for `release`.
-
-        For a release that registers a fail-closed admission webhook (`failurePolicy: Fail`) that
-        matches what later resources create (until its pods serve, the API server refuses those
-        objects: the `webhook-install-order` policy checks it on the rendered webhooks), or that
-        installs CRDs later releases render objects of (a chart that renders a ServiceMonitor
-        fails, or silently leaves it out, while the kind does not exist). Declare it right after
-        creating it; what it needs itself must be created before."""
-        self.prerequisites.append(release)
-
-    def platform_namespace(
-        self,
-        resource_name: str,
-        namespace: str,
-        *,
-        parent: pulumi.Resource,
-        pod_security: str,
-        labels: Mapping[str, str] | None = None,
-    ) -> k8s.core.v1.Namespace:
-        """A namespace of the platform's own components: owned by the platform team, with the
-        Pod Security level (`restricted`, `baseline` or `privileged`) its charts need."""
-        return k8s.core.v1.Namespace(
-            resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={
-                "team": "platform", **(labels or {}),
-                "pod-security.kubernetes.io/enforce": pod_security}),
-            opts=self.k8s_options(parent),
-        )
-
-    def helm_release(
-        self,
-        resource_name: str,
-        *,
-        parent: pulumi.Resource,
-        release: str,
-        chart: str,
-        namespace: str,
-        values: pulumi.Input[dict],
-        depends_on: Sequence[pulumi.Resource] = (),
-        timeout: int | None = None,
-    ) -> k8s.helm.v3.Release:
-        """The vendored chart `chart` (charts/charts.yaml) on this cluster, installed the one way
-        the platform installs charts: from its archive in charts/ (what the review rendered),
-        `atomic` (a failed install or upgrade rolls back) and cleaned up on failure."""
-        vendored = charts.chart(chart)
-        return k8s.helm.v3.Release(
-            resource_name,
-            name=release,
-            chart=vendored.chart_path,
-            version=vendored.version,
-            namespace=namespace,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=timeout,
-            opts=self.k8s_options(parent, depends_on=list(depends_on)),
-        )
 
     def service_account_role(
         self,
@@ -767,7 +706,7 @@ class Cluster(PlatformComponent):
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Delete",
-            opts=self.k8s_options(self, depends_on=[self.ebs_csi_addon]),
+            opts=self.target.options(self, depends_on=[self.ebs_csi_addon]),
         )
 
         ha = max(p.min_size for p in self.config.node_groups.values()) > 1
@@ -778,7 +717,7 @@ class Cluster(PlatformComponent):
             parent=self)
         lb_tags = dict(self._tags_for("load-balancing"))
         # Vendored chart (charts/charts.yaml); the review renders these values with it.
-        self.load_balancer_controller = self.helm_release(
+        self.load_balancer_controller = self.target.helm_release(
             f"{name}-aws-load-balancer-controller", parent=self,
             release="aws-load-balancer-controller", chart="aws-load-balancer-controller",
             namespace="kube-system",
@@ -801,9 +740,9 @@ class Cluster(PlatformComponent):
             depends_on=[lbc_role, *self.node_groups],
         )
         # Its webhook mutates every Service and fails closed: nothing else may race it.
-        self.add_prerequisite(self.load_balancer_controller)
+        self.target.add_prerequisite(self.load_balancer_controller)
         # Vendored chart (charts/charts.yaml); the review renders these values with it.
-        self.metrics_server = self.helm_release(
+        self.metrics_server = self.target.helm_release(
             f"{name}-metrics-server", parent=self, release="metrics-server",
             chart="metrics-server", namespace="kube-system",
             values={
@@ -814,17 +753,18 @@ class Cluster(PlatformComponent):
         self.cluster_autoscaler = self._cluster_autoscaler(name, ha)
         self.cert_manager = self._cert_manager(name, ha)
         # Its CRDs (Certificate, Issuer) and fail-closed webhooks: what comes later waits.
-        self.add_prerequisite(self.cert_manager)
+        self.target.add_prerequisite(self.cert_manager)
         # What the cluster itself installs; an admission controller installed later waits for
         # all of it, so none of it races that controller's webhooks.
-        self.services: list[pulumi.Resource] = [
+        self.target.storage_class = self.storage_class
+        self.target.services.extend([
             self.storage_class, self.load_balancer_controller, self.metrics_server,
-            self.cluster_autoscaler, self.cert_manager]
+            self.cluster_autoscaler, self.cert_manager])
 
     def _cert_manager(self, name: str, ha: bool) -> k8s.helm.v3.Release:
         """cert-manager: issues and renews the certificates the platform's own services serve
         (Vault's). Its CRDs come with the chart and stay when it is uninstalled."""
-        namespace = self.platform_namespace(f"{name}-cert-manager", CERT_MANAGER_NAMESPACE,
+        namespace = self.target.platform_namespace(f"{name}-cert-manager", CERT_MANAGER_NAMESPACE,
                                             parent=self, pod_security="restricted")
         replicas = 2 if ha else 1
 
@@ -832,7 +772,7 @@ class Cluster(PlatformComponent):
             return {"requests": {"cpu": "10m", "memory": memory}, "limits": {"memory": "256Mi"}}
 
         # Vendored chart (charts/charts.yaml); the review renders these values with it.
-        return self.helm_release(
+        return self.target.helm_release(
             f"{name}-cert-manager", parent=self, release="cert-manager", chart="cert-manager",
             namespace=CERT_MANAGER_NAMESPACE,
             values={
@@ -860,7 +800,7 @@ class Cluster(PlatformComponent):
                                                       self.cluster_name)),
             parent=self)
         # Vendored chart (charts/charts.yaml); the review renders these values with it.
-        return self.helm_release(
+        return self.target.helm_release(
             f"{name}-cluster-autoscaler", parent=self, release="cluster-autoscaler",
             chart="cluster-autoscaler", namespace="kube-system",
             values={

@@ -27,7 +27,7 @@ from components.args import (
     GroupName,
     HttpsUrl,
 )
-from components.cluster import Cluster
+from components.kubernetes import KubernetesTarget
 from components.tagging import PlatformComponent
 from components.tenancy import Team, isolate_namespace
 
@@ -221,13 +221,13 @@ class ArgoBootstrap(PlatformComponent):
     type_token = "platform:index:ArgoBootstrap"
 
     def __init__(self, name: str, config: GitOpsArgs, environment: str, teams: Sequence[Team],
-                 cluster: Cluster, metadata: Mapping[str, pulumi.Input[str]],
+                 target: KubernetesTarget, metadata: Mapping[str, pulumi.Input[str]],
                  addons: Mapping[str, bool], monitoring_namespace: str,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self.namespace = cluster.platform_namespace(
+        self.namespace = target.platform_namespace(
             f"{name}-argocd", NAMESPACE, parent=self, pod_security="baseline")
-        in_namespace = cluster.k8s_options(self, depends_on=[self.namespace])
+        in_namespace = target.options(self, depends_on=[self.namespace])
         # Argo CD is reached by port-forward only; it calls out (Git, the API server).
         isolate_namespace(f"{name}-argocd", NAMESPACE, monitoring_namespace, in_namespace)
         sso_secret = (pulumi.Output.secret(config.sso.client_secret.get_secret_value())
@@ -238,11 +238,11 @@ class ArgoBootstrap(PlatformComponent):
                 "it is (`pulumi config set --secret --path platform:gitops.sso.clientSecret "
                 "<secret>`)", resource=self)
         # Vendored charts (charts/charts.yaml).
-        self.argocd = cluster.helm_release(
+        self.argocd = target.helm_release(
             f"{name}-argo-cd", parent=self, release="argocd", chart="argo-cd",
             namespace=NAMESPACE,
             values=argocd_values(config, sso_secret), timeout=900, depends_on=[self.namespace])
-        self.rollouts = cluster.helm_release(
+        self.rollouts = target.helm_release(
             f"{name}-argo-rollouts", parent=self, release="argo-rollouts",
             chart="argo-rollouts", namespace=NAMESPACE,
             values=rollouts_values(config), depends_on=[self.namespace])
@@ -257,7 +257,7 @@ class ArgoBootstrap(PlatformComponent):
                          "config": '{"tlsClientConfig": {"insecure": false}}'},
             opts=in_namespace)
 
-        after_argocd = cluster.k8s_options(self, depends_on=[self.argocd])
+        after_argocd = target.options(self, depends_on=[self.argocd])
         projects = [platform_project(config, teams), *(team_project(t, config) for t in teams)]
         self.projects = {}
         for body in projects:
@@ -269,5 +269,5 @@ class ArgoBootstrap(PlatformComponent):
         self.root = k8s.apiextensions.CustomResource(
             f"{name}-root-app", api_version=root["apiVersion"], kind=root["kind"],
             metadata=root["metadata"], spec=root["spec"],
-            opts=cluster.k8s_options(self, depends_on=[self.argocd,
+            opts=target.options(self, depends_on=[self.argocd,
                                                        self.projects[PLATFORM_PROJECT]]))

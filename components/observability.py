@@ -33,8 +33,8 @@ from components.args import (
     SlackChannel,
     Slug,
 )
-from components.cluster import Cluster
 from components.database import Database
+from components.kubernetes import KubernetesTarget
 from components.slo import SloSpec
 from components.tagging import PlatformComponent
 
@@ -384,23 +384,28 @@ class ObservabilityStack(PlatformComponent):
     def __init__(
         self,
         name: str,
-        observability: ObservabilityArgs,
+        args: ObservabilityArgs,
         alerting: AlertingArgs,
-        cluster: Cluster,
-        database: Database,
+        target: KubernetesTarget,
+        *,
         environment: str,
-        budget_monthly_usd: float,
+        budget_monthly_usd: float | None = None,
+        database: Database | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`database`: the RDS instance to watch with CloudWatch alarms (none without one);
+        `budget_monthly_usd`: the environment's AWS Budget on its `environment`-tagged spend
+        (none without one)."""
         super().__init__(name, opts)
+        observability = args
         self.observability, self.alerting = observability, alerting
         namespace = observability.namespace
         # node-exporter reads the host (hostNetwork, hostPID, hostPath): privileged.
-        self.namespace = cluster.platform_namespace(
+        self.namespace = target.platform_namespace(
             f"{name}-monitoring", namespace, parent=self, pod_security="privileged",
             labels={"app.kubernetes.io/part-of": "platform"})
-        in_namespace = cluster.k8s_options(self, depends_on=[self.namespace])
-        for policy_name, spec in network_policies(namespace, cluster.vpc_cidr).items():
+        in_namespace = target.options(self, depends_on=[self.namespace])
+        for policy_name, spec in network_policies(namespace, target.api_server_cidr).items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-monitoring-{policy_name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=policy_name, namespace=namespace,
@@ -441,17 +446,17 @@ class ObservabilityStack(PlatformComponent):
         )
 
         # Vendored chart (charts/charts.yaml).
-        self.release = cluster.helm_release(
+        self.release = target.helm_release(
             f"{name}-kube-prometheus-stack", parent=self, release="kube-prometheus-stack",
             chart="kube-prometheus-stack", namespace=namespace,
             values=helm_values(observability, environment), timeout=900,
-            depends_on=[self.namespace, cluster.storage_class])
+            depends_on=[self.namespace, *filter(None, [target.storage_class])])
         # Its CRDs (ServiceMonitor, PrometheusRule, ...) must exist before the charts that render
         # objects of those kinds install (Vault's and Argo CD's ServiceMonitors).
-        cluster.add_prerequisite(self.release)
+        target.add_prerequisite(self.release)
 
         # Rules and dashboards: first-class objects, created once the chart (and its CRDs) is in.
-        after_chart = cluster.k8s_options(self, depends_on=[self.release])
+        after_chart = target.options(self, depends_on=[self.release])
         self.rules = {}
         sources = metric_sources(observability)
         for rule_name, groups in rule_groups(observability, alerting).items():
@@ -491,34 +496,13 @@ class ObservabilityStack(PlatformComponent):
                                       protocol="email", endpoint=email,
                                       opts=pulumi.ResourceOptions(parent=self.topic))
 
-        db = database.config
-        for alarm in alerts.database_alarms(max_connections(db.instance_class)):
-            spec = alarm.cloudwatch
-            threshold = spec.get("threshold")
-            if "threshold_fraction" in spec:  # of the allocated storage, in bytes
-                threshold = db.allocated_storage_gib * 1024**3 * spec["threshold_fraction"]
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-{alarm.slug}",
-                alarm_description=(f"[{alarm.severity}] {alarm.summary}. {alarm.description} "
-                                   f"Runbook: {alarm.runbook_url(alerting.runbook_base_url)}"),
-                namespace="AWS/RDS",
-                metric_name=spec["metric"],
-                dimensions={"DBInstanceIdentifier": database.identifier},
-                statistic=spec["statistic"],
-                period=spec["period"],
-                evaluation_periods=spec["periods"],
-                comparison_operator=spec["comparison"],
-                threshold=float(threshold),
-                treat_missing_data="breaching" if alarm.paging else "notBreaching",
-                alarm_actions=[self.topic.arn],
-                ok_actions=[self.topic.arn],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[database.instance]),
-            )
+        if database is not None:
+            self._database_alarms(name, database, alerting)
 
         # The environment's AWS Budget: the same figure the policy pack checks the estimate
         # against, on the environment's tagged spend (activate the `environment` cost allocation
         # tag in the billing console).
-        self.budget = aws.budgets.Budget(
+        self.budget = None if budget_monthly_usd is None else aws.budgets.Budget(
             f"{name}-monthly",
             budget_type="COST",
             limit_amount=f"{budget_monthly_usd:.2f}",
@@ -544,3 +528,29 @@ class ObservabilityStack(PlatformComponent):
             "alertmanager": f"kubectl -n {namespace} port-forward {service}-alertmanager 9093",
         }
         self.register_outputs({"alertsTopicArn": self.topic.arn})
+
+    def _database_alarms(self, name: str, database: Database, alerting: AlertingArgs) -> None:
+        db = database.config
+        for alarm in alerts.database_alarms(max_connections(db.instance_class)):
+            spec = alarm.cloudwatch
+            threshold = spec.get("threshold")
+            if "threshold_fraction" in spec:  # of the allocated storage, in bytes
+                threshold = db.allocated_storage_gib * 1024**3 * spec["threshold_fraction"]
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{alarm.slug}",
+                alarm_description=(f"[{alarm.severity}] {alarm.summary}. {alarm.description} "
+                                   f"Runbook: {alarm.runbook_url(alerting.runbook_base_url)}"),
+                namespace="AWS/RDS",
+                metric_name=spec["metric"],
+                dimensions={"DBInstanceIdentifier": database.identifier},
+                statistic=spec["statistic"],
+                period=spec["period"],
+                evaluation_periods=spec["periods"],
+                comparison_operator=spec["comparison"],
+                threshold=float(threshold),
+                treat_missing_data="breaching" if alarm.paging else "notBreaching",
+                alarm_actions=[self.topic.arn],
+                ok_actions=[self.topic.arn],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[database.instance]),
+            )
+

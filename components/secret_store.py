@@ -1,4 +1,4 @@
-"""`SecretsStack`: VaultArgs in the cluster and the secrets it gives the teams' services.
+"""`SecretsStack`: Vault in the cluster and the secrets it gives the teams' services.
 
 Vault (pinned `vault` chart) runs with integrated raft storage (3 servers in prod), auto-unseals
 with a KMS key of its own through an EKS Pod Identity role, keeps a file audit log on its own
@@ -49,8 +49,8 @@ from components.args import (
     ArgsModel,
     Invalid,
 )
-from components.cluster import Cluster
 from components.database import Database
+from components.kubernetes import KubernetesTarget
 from components.tagging import PlatformComponent
 from components.tenancy import Team, isolate_namespace
 
@@ -136,7 +136,7 @@ PSQL_IMAGE = "public.ecr.aws/docker/library/postgres:18.4-alpine"
 
 def handover_sql() -> str:
     """What the handover Job runs as the master user (psql, variables `dbname`,
-    `admin_password`): VaultArgs's own login with just what its roles need, CREATEROLE and CREATE
+    `admin_password`): Vault's own login with just what its roles need, CREATEROLE and CREATE
     on the database (the services' schemas), admin of the services' group roles made before it
     took over, and SET/INHERIT on the roles it creates (PostgreSQL 16+ grants the creator ADMIN
     only), never SUPERUSER or rds_superuser."""
@@ -389,13 +389,20 @@ class SecretsStack(PlatformComponent):
     service = "secrets"
     type_token = "platform:index:SecretsStack"
 
-    def __init__(self, name: str, config: VaultArgs, teams: Sequence[Team], cluster: Cluster,
-                 database: Database, region: str, protect: bool, monitoring_namespace: str,
+    def __init__(self, name: str, config: VaultArgs, teams: Sequence[Team],
+                 target: KubernetesTarget, database: Database, region: str, protect: bool,
+                 monitoring_namespace: str, *, admin_role_arn: str,
+                 key_administrators: Sequence[pulumi.Input[str]],
                  opts: pulumi.ResourceOptions | None = None):
+        """`admin_role_arn`: the role `pulumi up` runs as (it configures Vault, logging in
+        through Vault's AWS auth); `key_administrators`: who manages the unseal key (never
+        decrypts with it)."""
         super().__init__(name, opts)
+        identity = target.require_identity("SecretsStack (Vault's auto-unseal)")
+        self._admin_role_arn = admin_role_arn
         self.unseal_key = aws.kms.Key(
             f"{name}-vault-unseal",
-            description=f"Vault auto-unseal in {cluster.cluster_name}",
+            description=f"Vault auto-unseal in {target.cluster_name}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             # Losing this key loses Vault's data for good: protected in prod, and deletion
@@ -404,47 +411,47 @@ class SecretsStack(PlatformComponent):
         )
         # The seal names the key by its alias: known before the key exists, so a preview shows
         # the chart's values in full.
-        alias_name = f"alias/{cluster.cluster_name}-vault-unseal"
+        alias_name = f"alias/{target.cluster_name}-vault-unseal"
         alias = aws.kms.Alias(f"{name}-vault-unseal", name=alias_name,
                               target_key_id=self.unseal_key.key_id,
                               opts=pulumi.ResourceOptions(parent=self.unseal_key))
-        self.namespace = cluster.platform_namespace(
+        self.namespace = target.platform_namespace(
             f"{name}-vault", NAMESPACE, parent=self, pod_security="baseline")
         # Only VSO (in this namespace) and Prometheus call Vault; team pods never do.
         isolate_namespace(f"{name}-vault", NAMESPACE, monitoring_namespace,
-                          cluster.k8s_options(self, depends_on=[self.namespace]))
-        role = cluster.service_account_role(
+                          target.options(self, depends_on=[self.namespace]))
+        role = identity.service_account_role(
             f"{name}-vault", NAMESPACE, SERVICE_ACCOUNT,
             policy=self.unseal_key.arn.apply(lambda arn: iam.to_json(iam.vault_server(
-                arn, [cluster.config.admin_role_arn]))),
+                arn, [admin_role_arn]))),
             parent=self)
         # Only Vault's role uses the key; administrators manage it and cannot decrypt with it.
         key_policy = aws.kms.KeyPolicy(
             f"{name}-vault-unseal",
             key_id=self.unseal_key.key_id,
             policy=role.arn.apply(lambda arn: iam.to_json(iam.key_policy(
-                cluster.key_administrators, [iam.key_use(
+                key_administrators, [iam.key_use(
                     "VaultAutoUnseal", arn, ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"])]))),
             opts=pulumi.ResourceOptions(parent=self.unseal_key, protect=protect),
         )
-        certificate = self._tls(name, config, cluster)
+        certificate = self._tls(name, config, target)
         # Vendored chart (charts/charts.yaml).
-        self.release = cluster.helm_release(
+        self.release = target.helm_release(
             f"{name}-vault", parent=self, release=RELEASE, chart="vault",
             namespace=NAMESPACE,
             values=helm_values(config, alias_name, region), timeout=900,
-            depends_on=[self.namespace, role, alias, key_policy, cluster.storage_class,
-                        certificate])
-        self.operator = cluster.helm_release(
+            depends_on=[self.namespace, role, alias, key_policy,
+                        *filter(None, [target.storage_class]), certificate])
+        self.operator = target.helm_release(
             f"{name}-vault-secrets-operator", parent=self, release="vault-secrets-operator",
             chart="vault-secrets-operator", namespace=NAMESPACE,
             values=operator_values(config.replicas), depends_on=[self.namespace, certificate])
-        self._delivery(name, teams, cluster, database)
+        self._delivery(name, teams, target, database)
 
         self.configured = config.configured
         self.bootstrap = None if self.configured else bootstrap_steps(pulumi.get_stack())
         if self.configured:
-            self._configure(name, config, teams, database, cluster, region)
+            self._configure(name, config, teams, database, target, region)
         else:
             pulumi.log.warn(
                 "platform:vault.address is not set, so Vault is "
@@ -452,7 +459,7 @@ class SecretsStack(PlatformComponent):
                 + self.bootstrap, resource=self)
 
     def _handover(self, name: str, database: Database,
-                  cluster: Cluster) -> tuple[pulumi.Output, pulumi.Resource]:
+                  target: KubernetesTarget) -> tuple[pulumi.Output, pulumi.Resource]:
         """The login Vault's database engine uses: a one-shot Job, as the master user, makes
         `vault_admin` (handover_sql) and then replaces the master user's password with one
         nobody keeps. Re-run (a new Job) when masterPasswordVersion is bumped, which first sets
@@ -461,7 +468,7 @@ class SecretsStack(PlatformComponent):
         password = random.RandomPassword(
             f"{name}-vault-db-admin-v{version}", length=32, special=False,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]))
-        opts = cluster.k8s_options(self, depends_on=[self.namespace, database.instance])
+        opts = target.options(self, depends_on=[self.namespace, database.instance])
         labels = {"team": "platform", "app.kubernetes.io/name": "vault-db-handover"}
         secret = k8s.core.v1.Secret(
             f"{name}-vault-db-handover-v{version}",
@@ -518,11 +525,11 @@ class SecretsStack(PlatformComponent):
                     },
                 },
             },
-            opts=cluster.k8s_options(self, depends_on=[secret, script,
+            opts=target.options(self, depends_on=[secret, script,
                                                              database.instance]))
         return password.result, job
 
-    def _tls(self, name: str, config: VaultArgs, cluster: Cluster) -> pulumi.Resource:
+    def _tls(self, name: str, config: VaultArgs, target: KubernetesTarget) -> pulumi.Resource:
         """Vault's TLS: a CA of its own (self-signed, 10 years, in this namespace only) that
         signs the servers' certificate (1 year, renewed 60 days ahead by cert-manager, a new
         key each time). Whatever talks to Vault (VSO, Prometheus, the raft peers, the CLI,
@@ -539,7 +546,7 @@ class SecretsStack(PlatformComponent):
                 metadata={"name": object_name, "namespace": NAMESPACE,
                           "labels": {"team": "platform"}, "annotations": annotations or {}},
                 spec=spec,
-                opts=cluster.k8s_options(self, depends_on=[self.namespace, *depends_on]))
+                opts=target.options(self, depends_on=[self.namespace, *depends_on]))
 
         key = {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
         self_signed = resource("vault-selfsigned", "Issuer", "vault-selfsigned",
@@ -559,13 +566,13 @@ class SecretsStack(PlatformComponent):
             "issuerRef": {"name": "vault-ca", "kind": "Issuer"}},
             depends_on=[issuer], annotations=ready)
 
-    def _delivery(self, name: str, teams: Sequence[Team], cluster: Cluster,
+    def _delivery(self, name: str, teams: Sequence[Team], target: KubernetesTarget,
                   database: Database) -> None:
         """In each team namespace: the service account VSO authenticates as, its VaultAuth,
         and per service a VaultDynamicSecret syncing database credentials to `<service>-db`."""
         for team in teams:
             for index, namespace in enumerate(team.namespaces):
-                opts = cluster.k8s_options(self, depends_on=[self.operator])
+                opts = target.options(self, depends_on=[self.operator])
                 meta = {"namespace": namespace, "labels": {"team": team.name}}
                 k8s.core.v1.ServiceAccount(
                     f"{name}-{namespace}-vault-secrets",
@@ -605,7 +612,7 @@ class SecretsStack(PlatformComponent):
                         opts=opts)
 
     def _configure(self, name: str, config: VaultArgs, teams: Sequence[Team],
-                   database: Database, cluster: Cluster, region: str) -> None:
+                   database: Database, target: KubernetesTarget, region: str) -> None:
         assert config.address is not None
         header = login_header(name)
         if config.token is not None:
@@ -637,7 +644,7 @@ class SecretsStack(PlatformComponent):
             policy=pulumi_policy("kubernetes", "database", "file"), opts=opts)
         vault.aws.AuthBackendRole(
             f"{name}-pulumi", backend=aws_auth.path, role=PULUMI_ROLE, auth_type="iam",
-            bound_iam_principal_arns=[cluster.config.admin_role_arn],
+            bound_iam_principal_arns=[self._admin_role_arn],
             token_policies=[own_policy.name],
             token_ttl=900, token_max_ttl=3600, opts=opts)
         kubernetes_auth = vault.AuthBackend(f"{name}-kubernetes-auth", type="kubernetes",
@@ -651,11 +658,11 @@ class SecretsStack(PlatformComponent):
                              description="Short-lived PostgreSQL credentials", opts=opts)
         roles = [f"{t.name}-{s}" for t in teams for s in t.services]
         instance = database.instance
-        admin_password, handover = self._handover(name, database, cluster)
+        admin_password, handover = self._handover(name, database, target)
         bundle = database.config.ca_bundle_file
         if bundle is None:
             pulumi.log.warn(
-                "platform:database.caBundleFile is not set: VaultArgs's connection to PostgreSQL is "
+                "platform:database.caBundleFile is not set: Vault's connection to PostgreSQL is "
                 "encrypted but does not verify the server's certificate (sslmode=require). "
                 "Download the region's RDS CA bundle from https://truststore.pki.rds."
                 "amazonaws.com/ and set it to get sslmode=verify-full", resource=self)

@@ -32,8 +32,7 @@ from components.args import (
     Slug,
     pattern,
 )
-from components.cluster import Cluster
-from components.kubernetes import PLATFORM_NAMESPACES
+from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget
 from components.network import Network
 from components.tagging import PlatformComponent
 
@@ -221,11 +220,11 @@ class Tenancy(PlatformComponent):
     service = "tenancy"
     type_token = "platform:index:Tenancy"
 
-    def __init__(self, name: str, teams: Sequence[Team], cluster: Cluster, network: Network,
+    def __init__(self, name: str, teams: Sequence[Team], target: KubernetesTarget, network: Network,
                  monitoring_namespace: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self._cluster = cluster
-        k8s_opts = cluster.k8s_options(self)
+        self._target = target
+        k8s_opts = target.options(self)
         self.admin_role = k8s.rbac.v1.ClusterRole(
             f"{name}-team-admin",
             metadata=meta(name=TEAM_ADMIN_ROLE, labels={"team": "platform"}),
@@ -286,4 +285,4 @@ class Tenancy(PlatformComponent):
             automount_service_account_token=False, opts=opts)
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
-        return self._cluster.k8s_options(self, **kwargs)
+        return self._target.options(self, **kwargs)

@@ -1,6 +1,6 @@
-"""The platform, composed for one environment. Reads top to bottom like the architecture:
-configuration, tagging, network, cluster, database, observability (then, as they land, the
-other add-ons).
+"""The platform, composed for one environment. Reads top to bottom like the architecture and
+the install order: configuration, tagging, network, cluster, database, observability, security
+(admission control, the team baseline, Vault), GitOps.
 
 `run()` is the whole program. It returns the stack outputs instead of exporting them, because
 `pulumi.export` registers nothing under the test runtime (PLATFORM.md); `__main__.py` exports
@@ -13,15 +13,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components import costing, tagging
-from components.admission import AdmissionControl
 from components.cluster import Cluster
 from components.database import Database
 from components.gitops import GITOPS_PATH, ArgoBootstrap
 from components.network import Network
 from components.observability import ObservabilityStack
 from components.secret_store import IN_CLUSTER_ADDRESS as VAULT_ADDRESS
-from components.secret_store import SecretsStack
-from components.tenancy import Tenancy
+from components.security import SecurityStack, SecurityStackArgs
 from stacks import config as config_model
 
 
@@ -42,26 +40,30 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     network = Network(env, cfg.network, cfg.region, opts=aws_only)
     cluster = Cluster(env, cfg.cluster, network, cfg.region, tags_for=cfg.standard_tags,
                       opts=aws_only)
+    # Everything Kubernetes-side installs through the cluster's target, in this order (each
+    # release that fails closed or brings CRDs is a prerequisite of what follows it).
+    target = cluster.target
     database = Database(env, cfg.database, network, cluster.node_security_group, cfg.region,
                         cluster.key_administrators, opts=aws_only)
-    # Security first on the cluster: Gatekeeper's webhooks fail closed, so what the other
-    # components install waits for it (Cluster.add_prerequisite).
-    admission = AdmissionControl(env, cfg.security.gatekeeper, cfg.security.image_signatures,
-                                 cluster, [cfg.observability.namespace], cfg.teams,
-                                 opts=aws_only)
-    observability = ObservabilityStack(env, cfg.observability, cfg.alerting, cluster, database,
-                                       env, cfg.budget_monthly_usd, opts=aws_only)
-    # The team namespaces and their baseline.
-    tenancy = Tenancy(env, cfg.teams, cluster, network, cfg.observability.namespace,
-                      opts=aws_only)
-    secrets = SecretsStack(env, cfg.vault, cfg.teams, cluster, database, cfg.region,
-                           protect=cfg.preset == "prod",
-                           monitoring_namespace=cfg.observability.namespace,
-                           opts=pulumi.ResourceOptions(providers={"aws": provider},
-                                                       depends_on=[tenancy]))
+    # Monitoring first: its CRDs (ServiceMonitor, PrometheusRule) are what the later charts
+    # render objects of, and it watches everything installed after it.
+    observability = ObservabilityStack(
+        env, cfg.observability, cfg.alerting, target, environment=env,
+        budget_monthly_usd=cfg.budget_monthly_usd, database=database, opts=aws_only)
+    # Then security: Gatekeeper (fail closed: everything after it waits for it), the team
+    # namespaces and their baseline, Vault.
+    security = SecurityStack(
+        env,
+        SecurityStackArgs(
+            admission=cfg.security, vault=cfg.vault, teams=cfg.teams,
+            admin_role_arn=cfg.cluster.admin_role_arn,
+            key_administrators=cluster.key_administrators,
+            monitoring_namespace=cfg.observability.namespace,
+            protect=cfg.preset == "prod"),
+        target, network, database, cfg.region, opts=aws_only)
     # GitOps: Argo CD takes over from here; gitops/ reads the cluster's metadata (gitops-bridge).
     gitops = ArgoBootstrap(
-        env, cfg.gitops, env, cfg.teams, cluster,
+        env, cfg.gitops, env, cfg.teams, target,
         metadata={
             "aws_account_id": cluster.account, "aws_region": cfg.region,
             "aws_cluster_name": cluster.eks.name, "aws_vpc_id": network.vpc.id,
@@ -74,8 +76,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
                 "vault": True, "vault_secrets_operator": True, "argo_rollouts": True,
                 "aws_load_balancer_controller": True, "metrics_server": True},
         monitoring_namespace=cfg.observability.namespace,
-        opts=pulumi.ResourceOptions(providers={"aws": provider},
-                                    depends_on=[tenancy, admission]))
+        opts=pulumi.ResourceOptions(providers={"aws": provider}, depends_on=[security]))
 
     cost_report = costs.report(cfg.region)
     return {
@@ -111,14 +112,14 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         "alertsTopicArn": observability.topic.arn,
         # security and tenancy
         "admissionEnforcement": cfg.security.gatekeeper.enforcement,
-        "admissionPolicies": sorted(admission.constraints),
-        "teamNamespaces": sorted(tenancy.namespaces),
+        "admissionPolicies": sorted(security.admission.constraints),
+        "teamNamespaces": sorted(security.tenancy.namespaces),
         # Vault: in-cluster only; configured once the operator has initialised it
         "vaultAddressInCluster": VAULT_ADDRESS,
         "vaultPortForward": "kubectl -n vault port-forward svc/vault 8200",
-        "vaultConfigured": secrets.configured,
-        "vaultBootstrap": secrets.bootstrap,
-        "vaultUnsealKeyArn": secrets.unseal_key.arn,
+        "vaultConfigured": security.secrets.configured,
+        "vaultBootstrap": security.secrets.bootstrap,
+        "vaultUnsealKeyArn": security.secrets.unseal_key.arn,
         # GitOps (in-cluster only)
         "argocdPortForward": "kubectl -n argocd port-forward svc/argocd-server 8443:443",
         "gitopsRoot": f"{cfg.gitops.repo_url} {cfg.gitops.revision} "

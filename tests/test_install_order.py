@@ -19,19 +19,24 @@ def test_the_shipped_stacks_install_nothing_in_parallel_with_a_fail_closed_webho
         assert not [n for n in report.not_applicable if n[0] == POLICY]
 
 
-def test_the_cluster_services_come_first_then_gatekeeper_then_the_rest(rendered):
+def test_cluster_services_then_monitoring_then_gatekeeper_then_the_rest(rendered):
     prod = rendered["prod"]
     releases = {r.name: r for r in prod.of_type("kubernetes:helm.sh/v3:Release")}
-    lbc, metrics, autoscaler, certs, gatekeeper = (releases[f"prod-{n}"] for n in (
+    lbc, metrics, autoscaler, certs, monitoring, gatekeeper = (releases[f"prod-{n}"] for n in (
         "aws-load-balancer-controller", "metrics-server", "cluster-autoscaler", "cert-manager",
-        "gatekeeper"))
-    assert {lbc.urn, metrics.urn, autoscaler.urn, certs.urn} <= set(gatekeeper.dependencies)
+        "kube-prometheus-stack", "gatekeeper"))
+    services = {lbc.urn, metrics.urn, autoscaler.urn, certs.urn}
+    assert services <= set(gatekeeper.dependencies)
     assert lbc.urn in metrics.dependencies
     assert lbc.urn in autoscaler.dependencies  # its Service goes through the LBC's webhook
     assert lbc.urn in certs.dependencies
+    # The monitoring CRDs before anything that renders their kinds; Gatekeeper after them.
+    assert {lbc.urn, certs.urn} <= set(monitoring.dependencies)
+    assert gatekeeper.urn not in monitoring.dependencies
+    assert monitoring.urn in gatekeeper.dependencies
     for name, release in releases.items():
-        if release not in (lbc, metrics, autoscaler, certs, gatekeeper):
-            assert gatekeeper.urn in release.dependencies, name
+        if release not in (lbc, metrics, autoscaler, certs, monitoring, gatekeeper):
+            assert {gatekeeper.urn, monitoring.urn} <= set(release.dependencies), name
 
 
 def _without_dependencies(evaluation: Evaluation, name: str) -> Evaluation:
