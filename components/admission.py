@@ -72,7 +72,7 @@ class Exemption(ArgsModel):
 class Gatekeeper(ArgsModel):
     """OPA Gatekeeper and the platform's admission policies (`platform:security.gatekeeper`).
     The policies apply to team namespaces only; exemptions are annotations that expire
-    (README, "Admission policies")."""
+    (docs/security.md, "Admission policies")."""
 
     replicas: int = Field(ge=1, le=5, description="Admission webhook replicas.")
     enforcement: Literal["warn", "deny"] = Field(

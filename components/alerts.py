@@ -191,8 +191,8 @@ PROMETHEUS_ALERTS = (
                 "Auto-unseal uses the KMS key: check the Vault role's access to it (CloudTrail "
                 "`kms:Decrypt` denials) and that the key is enabled.",
                 "If a single pod is sealed, delete it and let raft rejoin.",
-                "If all are sealed and KMS is fine, follow the recovery steps in the README "
-                "(Vault bootstrap) with the recovery keys.",
+                "If all are sealed and KMS is fine, follow the recovery steps in "
+                "docs/security.md (Vault bootstrap) with the recovery keys.",
             ),
             rollback="Revert the last change to the Vault release or the KMS key policy (pull "
                      "request); Vault unseals again once it can use the key.",

@@ -71,8 +71,8 @@ class VaultArgs(ArgsModel):
     """Vault and its configuration (`platform:vault`). The first `pulumi up` deploys Vault; it
     is configured (auth, engines, policies, database roles) once `address` is set: the first
     time with the root token (`token`) after the operator has initialised it, from then on as
-    the deploying role through Vault's AWS auth method, with the root token revoked (README,
-    "Vault")."""
+    the deploying role through Vault's AWS auth method, with the root token revoked
+    (docs/security.md, "Vault")."""
 
     replicas: int = Field(ge=1, le=5, description="Vault servers (integrated raft storage); "
                           "odd, so a quorum survives losing a minority.")
@@ -534,7 +534,7 @@ class SecretsStack(PlatformComponent):
         signs the servers' certificate (1 year, renewed 60 days ahead by cert-manager, a new
         key each time). Whatever talks to Vault (VSO, Prometheus, the raft peers, the CLI,
         `pulumi up` through a port-forward) verifies it against that CA's `ca.crt`. Vault reads
-        a renewed certificate on SIGHUP or restart (README, "Vault")."""
+        a renewed certificate on SIGHUP or restart (docs/security.md, "Vault")."""
         # Ready means issued: what mounts the Secret waits for it.
         ready = {"pulumi.com/waitFor": "condition=Ready"}
 

@@ -125,7 +125,7 @@ class ProdException(ArgsModel):
     """A named, dated, approved weakening of one prod control (`platform:prodExceptions[]`)."""
 
     key: Literal[tuple(k for k, *_ in PROD_CONTROLS)] = Field(  # type: ignore[misc]
-        description="The control it weakens (a key of the prod lock, README).")
+        description="The control it weakens (a key of the prod lock, docs/configuration.md).")
     until: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
                        description="When it ends (YYYY-MM-DD); after it the review refuses the "
                        "stack (a mandatory verdict).")
@@ -165,7 +165,7 @@ class PlatformConfig(ArgsModel):
     gitops: GitOpsArgs = Field(description="Argo CD and the app-of-apps.")
     prod_exceptions: tuple[ProdException, ...] = Field(
         (), description="Controls a prod-preset stack weakens on purpose, each named, dated and "
-        "approved (the prod lock, README); the review shows each as an advisory verdict, and "
+        "approved (the prod lock, docs/configuration.md); the review shows each as an advisory verdict, and "
         "refuses the stack once one has expired.")
     teams: tuple[Team, ...] = Field(
         (), description="The teams whose workloads run on the platform, each with its own "

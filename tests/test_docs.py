@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 from platformctl import configdoc
 from stacks import config as config_model
@@ -44,8 +46,8 @@ def test_readme_starts_with_the_two_commands():
     assert ci[-1] == ".venv/bin/pytest"
 
 
-def test_readme_shows_a_pr_comment_for_a_real_change():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_review_docs_show_a_pr_comment_for_a_real_change():
+    readme = (REPO / "docs" / "review.md").read_text(encoding="utf-8")
     assert "### `dev`: **Blocked**: 1 mandatory violation(s), $197.18/month" in readme
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in readme
 
@@ -64,9 +66,75 @@ def test_only_the_config_model_reads_pulumi_config():
     assert readers == ["stacks/config.py"]
 
 
-def test_readme_lists_every_policy_with_its_enforcement():
+def test_policy_docs_list_every_policy_with_its_enforcement():
     from platform_guard.policies import ALL
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "cost-and-policies.md").read_text(encoding="utf-8")
     for policy in ALL:
         assert f"| `{policy.name}` | {policy.enforcement_level.value} |" in readme, policy.name
+
+
+# -- the README is the front door; docs/ carries the reference ---------------------------------
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _markdown_files() -> list[Path]:
+    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "*.md"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    return [REPO / p for p in tracked if not p.startswith("charts/") or p == "charts/README.md"]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return {_slug(m) for m in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+
+
+def broken_links(files: list[Path]) -> list[str]:
+    broken = []
+    for path in files:
+        text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+        for target in LINK.findall(text):
+            if re.match(r"[a-z]+:", target):
+                continue  # a URL: not checked offline
+            file_part, _, anchor = target.partition("#")
+            resolved = (path.parent / file_part).resolve() if file_part else path
+            if not resolved.exists():
+                broken.append(f"{path.relative_to(REPO)}: {target} (no such file)")
+            elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
+                broken.append(f"{path.relative_to(REPO)}: {target} (no such heading)")
+    return broken
+
+
+def test_every_link_in_the_docs_resolves():
+    files = _markdown_files()
+    assert REPO / "README.md" in files and len(files) > 10
+    assert broken_links(files) == []
+
+
+def test_a_broken_link_is_found(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\n[ok](#title) [gone](missing.md) [bad](#nowhere)\n"
+                    "[web](https://example.com)\n```\n[in code](ignored.md)\n```\n")
+    (tmp_path / "README.md").write_text("x")
+    global REPO
+    saved, REPO = REPO, tmp_path
+    try:
+        assert broken_links([page]) == ["page.md: missing.md (no such file)",
+                                        "page.md: #nowhere (no such heading)"]
+    finally:
+        REPO = saved
+
+
+def test_the_readme_is_a_front_door_and_links_every_docs_page():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < 200
+    pages = sorted(p.name for p in (REPO / "docs").glob("*.md"))
+    assert [p for p in pages if f"(docs/{p})" not in readme] == []

@@ -244,7 +244,7 @@ def _install_order(args: StackValidationArgs, config: dict[str, Any]):
                 f"'{webhook.release.name}' intercepts, without depending on that release: on a "
                 "first install they run in parallel and the API server refuses the object until "
                 "the webhook serves",
-                f"make it depend on the '{webhook.release.name}' release (Cluster.add_prerequisite "
+                f"make it depend on the '{webhook.release.name}' release (KubernetesTarget.add_prerequisite "
                 "does it for everything installed after a prerequisite), or make that release "
                 "wait for it"), creator.urn
 
@@ -507,7 +507,7 @@ POLICIES = [
         "webhook configuration with failurePolicy Fail) intercepts depends on that webhook's "
         "release, or that release on it, so a first install does not race it.",
         enforcement=MANDATORY, severity=HIGH, check=_install_order,
-        remediation="Depend on the webhook's release (Cluster.add_prerequisite)."),
+        remediation="Depend on the webhook's release (KubernetesTarget.add_prerequisite)."),
     stack_policy(
         "workload-identity",
         "Every workload of the Helm releases and every EKS add-on that calls AWS "
