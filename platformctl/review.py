@@ -120,6 +120,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
     cfg = evaluation.config
     assert cfg is not None
     known = evaluation.by_urn()
+    formers = evaluation.former_urns()
     resources = []
     for r in evaluation.resources:
         component = evaluation.component_of(r)
@@ -133,6 +134,8 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             "custom": r.custom,
             "protect": r.protect,
             "inputs": mask_secrets(r.inputs),
+            "urn": r.urn,
+            "former_urns": sorted(formers.get(r.urn, ())),
         })
     total = _usd(costs.total)
     budget = _usd(cfg.budget_monthly_usd)
@@ -230,6 +233,19 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
 
     old_v, new_v = violations(base), violations(head)
 
+    # What the engine does with a resource both revisions have: keep it, adopt it under a new
+    # URN through an alias (moved), or delete it and create it anew (its URN changed without an
+    # alias: a new parent or type chain). Only when both sides name their URNs as the engine
+    # does (documents from before that carry none).
+    replaced, moved = [], []
+    for key in sorted(set(before) & set(after)):
+        was, now = before[key].get("urn"), after[key].get("urn")
+        if was is None or now is None or was == now:
+            continue
+        entry = {"key": key, "type": after[key]["type"], "name": after[key]["name"],
+                 "base_urn": was, "urn": now}
+        (moved if was in after[key].get("former_urns", ()) else replaced).append(entry)
+
     def lines(doc: Mapping[str, Any]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
         return {(line["resource_type"], line["resource_name"], line["key"]): line
                 for line in doc["cost"]["lines"] if line["monthly_usd"] is not None}
@@ -271,6 +287,8 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
             "removed": [{"key": k, "type": before[k]["type"], "name": before[k]["name"]}
                         for k in sorted(set(before) - set(after))],
             "changed": changed,
+            "replaced": replaced,
+            "moved": moved,
         },
         "rendered": {
             **({"note": note} if note else {}),
@@ -508,6 +526,13 @@ def _render_diff_text(change: Mapping[str, Any], console: Console) -> None:
         for r in resources[kind]:
             extra = (f"  ({', '.join(r['changed_inputs'])})" if kind == "changed" else "")
             console.print(Text(f"  {kind:8} {r['type']}  {r['name']}{extra}", style=style))
+    for r in resources.get("replaced", []):
+        console.print(Text(f"  replaced {r['type']}  {r['name']}  (its URN changes without an "
+                           f"alias: pulumi up deletes it and creates it anew)", style="bold red"))
+    moved = resources.get("moved", [])
+    if moved:
+        console.print(Text(f"  moved    {len(moved)} resources to a new place in the tree, adopted "
+                           f"through aliases (nothing replaced)", style="dim"))
     objects = change.get("rendered") or {}
     if objects.get("note"):
         console.print(Text(f"  rendered objects: {objects['note']}", style="dim"))
@@ -572,6 +597,14 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 for r in resources[kind]:
                     inputs = ", ".join(f"`{k}`" for k in r.get("changed_inputs", []))
                     out.append(f"| {kind} | `{r['type']}` | `{r['name']}` | {inputs} |")
+            out.append("")
+        for r in resources.get("replaced", []):
+            out.append(f"- :x: **replaced** `{r['type']}` `{r['name']}`: its URN changes without "
+                       "an alias, so `pulumi up` deletes it and creates it anew")
+        if resources.get("moved"):
+            out.append(f"- {len(resources['moved'])} resources move in the tree, adopted through "
+                       "aliases (nothing replaced)")
+        if resources.get("replaced") or resources.get("moved"):
             out.append("")
         objects = change.get("rendered") or {}
         if any(objects.get(k) for k in ("added", "removed", "changed")):

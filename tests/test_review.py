@@ -257,3 +257,35 @@ def test_cost_input_errors_are_usage_errors(tmp_path, capsys):
     (tmp_path / "outputs.json").write_text("{}")
     assert cli.main(["cost", "--stack-output", str(tmp_path / "outputs.json")]) == 2
     assert "no costReport output" in capsys.readouterr().err
+
+
+def test_base_tells_a_move_under_an_alias_from_a_replacement(history, evaluations):
+    import copy
+
+    from platformctl import review
+    from platformctl.guard import check_evaluation
+
+    # Both revisions of the history name URNs as the engine does: nothing moved or replaced.
+    doc = json.loads(review_in(history, "dev", "--base", "HEAD~1", "--format", "json").stdout)
+    assert doc["diff"]["resources"]["replaced"] == doc["diff"]["resources"]["moved"] == []
+
+    dev = evaluations["dev"]
+    base = review.build_document(dev, check_evaluation(dev), cost_report(dev))
+    head = copy.deepcopy(base)
+    by_name = {r["name"]: r for r in head["resources"]}
+    database, vpc = by_name["dev-postgres"], by_name["dev-vpc"]
+    old_db, old_vpc = database["urn"], vpc["urn"]
+    database["urn"] = old_db.replace("platform:index:Database$", "platform:index:Data$")
+    vpc["urn"] = old_vpc.replace("platform:index:Network$", "platform:index:Net$")
+    vpc["former_urns"] = [old_vpc]
+    change = review.diff(base, head)["resources"]
+    assert [(r["name"], r["base_urn"]) for r in change["replaced"]] == [("dev-postgres", old_db)]
+    assert [r["name"] for r in change["moved"]] == ["dev-vpc"]
+    assert change["added"] == change["removed"] == []
+    markdown = review.render_markdown({**head, "diff": review.diff(base, head)})
+    assert ("- :x: **replaced** `aws:rds/instance:Instance` `dev-postgres`: its URN changes "
+            "without an alias") in markdown
+    # A base from before URNs were recorded: nothing claimed either way.
+    for r in base["resources"]:
+        del r["urn"], r["former_urns"]
+    assert review.diff(base, head)["resources"]["replaced"] == []
