@@ -41,6 +41,11 @@ from components.args import (
     RegistryPrefix,
     Slug,
 )
+from components.cluster import (
+    FREE_ALB_ANNOTATIONS,
+    INGRESS_CLASS,
+    SHARED_ALB_ANNOTATIONS,
+)
 from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget
 from components.tagging import PlatformComponent
 
@@ -189,27 +194,10 @@ POD_MAKERS = (
     {"apiGroups": ["batch"], "kinds": ["Job", "CronJob"]},
     {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
 )
-INGRESSES = ({"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]},)
+# The ingress policy also reads Services: none may be a load balancer or node port of its own.
+INGRESSES = ({"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]},
+             {"apiGroups": [""], "kinds": ["Service"]})
 
-# The shared internet-facing ALB every public service is an Ingress of (the golden path writes
-# exactly these annotations; the ingress policy refuses any other value, or other ALB settings
-# but FREE_ALB_ANNOTATIONS).
-PUBLIC_ALB_GROUP = "platform-public"
-PUBLIC_ALB_ANNOTATIONS = {
-    "alb.ingress.kubernetes.io/scheme": "internet-facing",
-    "alb.ingress.kubernetes.io/target-type": "ip",
-    "alb.ingress.kubernetes.io/group.name": PUBLIC_ALB_GROUP,
-    "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
-    "alb.ingress.kubernetes.io/ssl-redirect": "443",
-    "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
-}
-# Settings of a service's own target group, which touch no other team's routing.
-FREE_ALB_ANNOTATIONS = (
-    "alb.ingress.kubernetes.io/healthcheck-path",
-    "alb.ingress.kubernetes.io/healthcheck-interval-seconds",
-    "alb.ingress.kubernetes.io/success-codes",
-)
-INGRESS_CLASS = "alb"
 
 
 def ingress_hosts(teams: Sequence[Team]) -> dict[str, list[str]]:
@@ -306,14 +294,14 @@ POLICIES: tuple[Policy, ...] = (
            "of Prometheus's (its token) and do not honour the target's labels.",
            dict(_EXEMPTION_DAYS), _days, kinds=MONITORS),
     Policy("ingress", "K8sPlatformIngress", "ingress.rego",
-           "Ingresses use the shared internet-facing load balancer, for hosts their team owns, "
-           "with its fixed settings.",
+           "Ingresses use the shared load balancer, for hosts their team owns, with its fixed "
+           "settings; no Service makes a load balancer or a node port of its own.",
            {**_EXEMPTION_DAYS, "ingressClassName": {"type": "string"},
             "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
             "freeAnnotations": _STRINGS,
             "hosts": {"type": "object", "additionalProperties": _STRINGS}},
            lambda g: {**_days(g), "ingressClassName": INGRESS_CLASS,
-                      "annotations": dict(PUBLIC_ALB_ANNOTATIONS),
+                      "annotations": dict(SHARED_ALB_ANNOTATIONS),
                       "freeAnnotations": list(FREE_ALB_ANNOTATIONS)},
            kinds=INGRESSES, team_values=lambda teams: {"hosts": ingress_hosts(teams)}),
     Policy("probes", "K8sPlatformProbes", "probes.rego",

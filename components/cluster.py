@@ -104,6 +104,12 @@ class NodeGroup(ArgsModel):
         default_factory=dict, description="Kubernetes labels on every node."
     )
     taints: tuple[Taint, ...] = Field((), description="Kubernetes taints on every node.")
+    cpu_credits: Literal["standard", "unlimited"] = Field(
+        "standard", description="CPU credit mode of burstable types (t4g, ...), set in the "
+        "launch template: `standard` throttles a node to its baseline once its credits are "
+        "spent (no charge beyond the hourly price); `unlimited` lets it run above the baseline "
+        "and bills the surplus per vCPU-hour (priced at an assumed 10% above baseline).",
+    )
 
     @model_validator(mode="after")
     def _sizes_and_architecture(self) -> NodeGroup:
@@ -121,6 +127,12 @@ class NodeGroup(ArgsModel):
     @property
     def architecture(self) -> str:
         return instance_architecture(self.instance_types[0])
+
+    @property
+    def burstable(self) -> bool:
+        """Whether the group may launch burstable types (T family), which have a CPU credit
+        mode (in a mixed group EC2 applies it to those only)."""
+        return any(t.startswith("t") for t in self.instance_types)
 
 
 class PublicEndpoint(ArgsModel):
@@ -218,6 +230,13 @@ class ClusterArgs(ArgsModel):
     deletion_protection: bool = Field(
         description="EKS refuses to delete the cluster while this is on."
     )
+    ingress_scheme: Literal["internet-facing", "internal", "none"] = Field(
+        "internet-facing", description="The shared load balancer of the golden path's public "
+        "services: `internet-facing` (reachable from the internet; one public IPv4 address per "
+        "AZ), `internal` (reachable only from the VPC and what is peered or VPN'd into it) or "
+        "`none` (no load balancer and no IngressClass: Ingresses stay inert, services are "
+        "reached in the cluster or by `kubectl port-forward`; the cheapest, for a dev stack).",
+    )
     addon_versions: AddonVersions = Field(
         default_factory=AddonVersions, description="Pinned EKS add-on versions."
     )
@@ -306,6 +325,48 @@ def node_config_user_data(max_pods: int) -> str:
         f"--{_USER_DATA_BOUNDARY}--\n"
     )
     return base64.b64encode(document.encode()).decode()
+
+# The one load balancer every Ingress of the golden path shares (per cluster), made by the load
+# balancer controller at run time from the IngressClassParams the controller's chart installs
+# (`ingressClass: alb`): the params force its group and scheme (internet-facing, or internal for
+# an environment only reachable from the VPC, `platform:cluster.ingressScheme`), whatever an
+# Ingress says. The listener settings every team shares are the annotations the golden path
+# writes and the ingress admission policy requires; a service's own target group settings
+# (FREE_ALB_ANNOTATIONS) are the only others it allows. So the plan bounds what the controller
+# creates: one ALB, priced by the cost model from these values.
+# (The group keeps its first name: renaming it would replace the ALB, and its DNS name with it.)
+SHARED_ALB_GROUP = "platform-public"
+PUBLIC_SUBNET_TAG = "kubernetes.io/role/elb"  # on the public subnets (components/network.py)
+INGRESS_CLASS = "alb"
+SHARED_ALB_ANNOTATIONS = {
+    "alb.ingress.kubernetes.io/target-type": "ip",
+    "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+    "alb.ingress.kubernetes.io/ssl-redirect": "443",
+    "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+}
+FREE_ALB_ANNOTATIONS = (
+    "alb.ingress.kubernetes.io/healthcheck-path",
+    "alb.ingress.kubernetes.io/healthcheck-interval-seconds",
+    "alb.ingress.kubernetes.io/success-codes",
+)
+
+
+def ingress_class_values(scheme: str) -> dict[str, Any]:
+    """The aws-load-balancer-controller chart's IngressClass values: the class and its
+    `ingressClassParams` (IngressClassParams elbv2.k8s.aws/v1beta1, read against the vendored
+    chart's CRD) with the shared ALB's group and scheme, over every Ingress of the class; for
+    `none`, no IngressClass at all (the controller then provisions nothing for Ingresses)."""
+    if scheme == "none":
+        return {"createIngressClassResource": False,
+                "ingressClassParams": {"create": False}}
+    return {"createIngressClassResource": True, "ingressClass": INGRESS_CLASS,
+            "ingressClassParams": {"create": True, "name": SHARED_ALB_GROUP, "spec": {
+                "group": {"name": SHARED_ALB_GROUP}, "scheme": scheme, "ipAddressType": "ipv4",
+                # In the public subnets whatever the scheme (an internal ALB there has private
+                # addresses only): the pods' network policy admits those subnets and nothing
+                # wider (the private subnets hold every pod).
+                "subnets": {"tags": {PUBLIC_SUBNET_TAG: ["1"]}}}}}
+
 
 _AWS_POLICY = "arn:{partition}:iam::aws:policy/{name}"
 _ACCESS_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/{name}"
@@ -633,6 +694,10 @@ class Cluster(PlatformComponent):
                     delete_on_termination="true",
                 ),
             )],
+            # Burstable types: the CPU credit mode said, never EC2's default (unlimited, billed
+            # for CPU above baseline). Standard throttles to the baseline instead.
+            credit_specification=(aws.ec2.LaunchTemplateCreditSpecificationArgs(
+                cpu_credits=pool.cpu_credits) if pool.burstable else None),
             # The cluster security group keeps node <-> control plane traffic working; the node
             # group's own is the identity the database admits.
             vpc_security_group_ids=[
@@ -736,6 +801,8 @@ class Cluster(PlatformComponent):
                 "enableWafv2": False,
                 # Load balancers it creates are tagged like everything else.
                 "defaultTags": lb_tags,
+                # The shared ALB of the golden path's Ingresses (SHARED_ALB_GROUP above).
+                **ingress_class_values(self.config.ingress_scheme),
             },
             depends_on=[lbc_role, *self.node_groups],
         )

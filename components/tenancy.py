@@ -125,7 +125,7 @@ def _namespace_selector(name: str) -> dict[str, Any]:
     return {"matchLabels": {"kubernetes.io/metadata.name": name}}
 
 
-def network_policies(monitoring_namespace: str, public_cidrs: Sequence[str],
+def network_policies(monitoring_namespace: str, load_balancer_cidrs: Sequence[str],
                      database_cidrs: Sequence[str]) -> dict[str, dict[str, Any]]:
     """NetworkPolicy specs of a team namespace, by name."""
     every_pod: dict[str, Any] = {}
@@ -149,11 +149,12 @@ def network_policies(monitoring_namespace: str, public_cidrs: Sequence[str],
                 "namespaceSelector": _namespace_selector(monitoring_namespace),
                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]}],
         },
-        # The ALBs (ip targets) live in the public subnets and connect to pod IPs directly.
+        # The shared ALB (ip targets) connects to pod IPs directly, from the public subnets it
+        # lives in whatever its scheme (components/cluster.py, ingress_class_values).
         "allow-load-balancers": {
             "podSelector": {"matchLabels": {EXPOSURE_LABEL: "public"}},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in public_cidrs]}],
+            "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in load_balancer_cidrs]}],
         },
         "allow-database": {
             "podSelector": every_pod, "policyTypes": ["Egress"],

@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 from components import alerts, slo
-from components.admission import INGRESS_CLASS, PUBLIC_ALB_ANNOTATIONS, TEAM_LABEL
+from components.admission import TEAM_LABEL
+from components.cluster import INGRESS_CLASS, SHARED_ALB_ANNOTATIONS
 from components.gitops import ARGO_API, GITOPS_PATH, IN_CLUSTER
 from components.observability import RELEASE as MONITORING_RELEASE
 from components.slo import SloSpec
@@ -398,7 +399,7 @@ def ingress(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
     }})
     # The shared ALB's fixed settings (what the ingress admission policy requires).
     body["metadata"]["annotations"] = {
-        **PUBLIC_ALB_ANNOTATIONS,
+        **SHARED_ALB_ANNOTATIONS,
         "alb.ingress.kubernetes.io/healthcheck-path": spec.probes.readiness_path,
     }
     return body

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from platform_guard.costmodel import CostReport
@@ -28,7 +28,7 @@ SCHEMA = "platformctl.review/v1"
 def _usd(value: Decimal | float | str | None) -> float | None:
     if value is None:
         return None
-    return float(Decimal(str(value)).quantize(Decimal("0.01")))
+    return float(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def resource_key(type_token: str, name: str) -> str:
@@ -148,6 +148,9 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
         "region": cfg.region,
         "budget_monthly_usd": budget,
         "total_monthly_usd": total,
+        # What the plan costs whatever it serves, and the usage lines at the model's assumptions.
+        "fixed_monthly_usd": _usd(costs.fixed),
+        "usage_monthly_usd": _usd(costs.usage),
         "headroom_monthly_usd": _usd(Decimal(str(budget)) - Decimal(str(total))),
         "resource_count": len(resources),
         "resource_counts": dict(sorted(Counter(r.type for r in evaluation.resources).items())),
@@ -166,6 +169,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
                 "detail": line.detail,
                 "assumption": line.assumption,
                 "unpriced_reason": line.unpriced_reason,
+                "usage": line.usage,
             } for line in costs.lines],
             "unpriced_count": len(costs.unpriced),
         },
@@ -390,6 +394,8 @@ def render_text(doc: Mapping[str, Any], console: Console) -> None:
     render_cost_text(doc, console)
     console.print(Text(f"budget ${doc['budget_monthly_usd']:,.2f}/month, headroom "
                        f"{_dollars(doc['headroom_monthly_usd'])}", style="bold"))
+    console.print(Text(f"fixed ${doc['fixed_monthly_usd']:,.2f} + usage at the assumptions "
+                       f"${doc['usage_monthly_usd']:,.2f}"))
     console.print()
     policies = doc["policies"]
     if not (policies["mandatory"] or policies["advisory"] or policies["cannot_run"]):
@@ -567,7 +573,10 @@ def cost_markdown(doc: Mapping[str, Any]) -> list[str]:
         out.append(f"| {line['component'] or ''} | {_md_escape(line['item'])}{usage} | {amount} |")
     for component, amount in doc["cost"]["by_component"].items():
         out.append(f"| **{component}** | subtotal | **{amount:,.2f}** |")
-    out += [f"| **total** | | **{doc['total_monthly_usd']:,.2f}** |", "", "</details>", ""]
+    out += [f"| **total** | | **{doc['total_monthly_usd']:,.2f}** |",
+            f"| fixed | | {doc['fixed_monthly_usd']:,.2f} |",
+            f"| usage at the assumptions | | {doc['usage_monthly_usd']:,.2f} |",
+            "", "</details>", ""]
     return out
 
 

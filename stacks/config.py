@@ -256,6 +256,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             "logRetentionDays": 14,
             "deletionProtection": False,
             "allowedInstanceFamilies": GRAVITON_FAMILIES,
+            # No shared load balancer in dev: services are reached in the cluster or by
+            # port-forward ($23.72/month less than an internet-facing ALB in two AZs).
+            "ingressScheme": "none",
             "nodeGroups": {
                 # Two spot pools of one shape (2 vCPU, 4 GiB): the autoscaler plans with one.
                 "system": {"instanceTypes": ["t4g.medium", "c7g.large"], "capacityType": "SPOT",
@@ -288,13 +291,17 @@ PRESETS: dict[str, dict[str, Any]] = {
             "allowedInstanceFamilies": GRAVITON_FAMILIES,
             "nodeGroups": {
                 # Four: the platform still fits with one node lost (the node-capacity check).
+                # Root volumes of EKS's default size: images and logs only (data is on EBS
+                # volumes of its own).
                 "system": {"instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
-                           "minSize": 4, "desiredSize": 4, "maxSize": 8, "maxPods": 40},
+                           "minSize": 4, "desiredSize": 4, "maxSize": 8, "diskSizeGib": 20,
+                           "maxPods": 40},
             },
         },
         "database": {"instanceClass": "db.t4g.small", "maxAllocatedStorageGib": 100},
         "observability": {
-            "prometheus": {"replicas": 2, "retention": "15d", "storageGib": 50, "resources": {
+            # 15 days of a small cluster's series fit in a few GB; 30 GiB leaves room to grow.
+            "prometheus": {"replicas": 2, "retention": "15d", "storageGib": 30, "resources": {
                 "cpuRequest": "500m", "memoryRequest": "2Gi", "memoryLimit": "3Gi"}},
             "alertmanager": {"replicas": 2},
         },

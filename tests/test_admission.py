@@ -380,7 +380,7 @@ def test_constraints_match_team_namespaces_and_never_the_platforms(stack):
         assert not excluded & {ns for t in stack.config.teams for ns in t.namespaces}
         kinds = {k for group in match["kinds"] for k in group["kinds"]}
         assert {"Deployment", "Rollout"} <= kinds or kinds in (
-            {"ServiceMonitor", "PodMonitor", "Probe"}, {"Ingress"})
+            {"ServiceMonitor", "PodMonitor", "Probe"}, {"Ingress", "Service"})
 
 
 def test_templates_are_the_rego_under_test_and_valid_upstream(stack, crds):
@@ -586,11 +586,11 @@ ALB = "alb.ingress.kubernetes.io/"
     ("a default backend", {"spec|defaultBackend": {"service": {"name": "x", "port": {
         "number": 80}}}}, "must not set defaultBackend"),
     ("its own load balancer", {f"metadata|annotations|{ALB}group.name": "mine"},
-     f'must set annotation {ALB}group.name: "platform-public"'),
-    ("an internal scheme", {f"metadata|annotations|{ALB}scheme": "internal"},
-     f'must set annotation {ALB}scheme: "internet-facing"'),
-    ("no scheme (its own internal ALB)", {f"metadata|annotations|{ALB}scheme": None},
-     f"{ALB}scheme"),
+     f"must not set annotation {ALB}group.name"),
+    ("a scheme of its own", {f"metadata|annotations|{ALB}scheme": "internal"},
+     f"must not set annotation {ALB}scheme"),
+    ("no target type", {f"metadata|annotations|{ALB}target-type": None},
+     f'must set annotation {ALB}target-type: "ip"'),
     ("a weaker TLS policy", {f"metadata|annotations|{ALB}ssl-policy": "ELBSecurityPolicy-2016-08"},
      f"{ALB}ssl-policy"),
     ("the shared listener's CIDRs", {f"metadata|annotations|{ALB}inbound-cidrs": "10.0.0.0/8"},
@@ -603,6 +603,23 @@ def test_an_ingress_outside_its_teams_hosts_or_the_shared_settings_is_refused(
         case, changes, expected):
     found = violations("ingress", _ingress(**changes))
     assert any(expected in m for m in found) and all(m.endswith("[ingress]") for m in found), found
+
+
+@pytest.mark.parametrize(("service_type", "refused"), [
+    (None, False), ("ClusterIP", False), ("LoadBalancer", True), ("NodePort", True)])
+def test_a_service_cannot_make_a_load_balancer_or_node_port_of_its_own(service_type, refused):
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "checkout", "namespace": "checkout"},
+               "spec": {"ports": [{"port": 80}], **({"type": service_type} if service_type else {})}}
+    found = violations("ingress", service)
+    assert found == ([f'Service "checkout" must not be of type {service_type}: expose it through '
+                      "the shared load balancer (an Ingress, the golden path's exposure: public) "
+                      "[ingress]"] if refused else [])
+
+
+def test_the_ingress_constraint_reads_services_too(stack):
+    (constraint,) = [c for c in _constraints(stack) if c.inputs["metadata"]["name"] == "ingress"]
+    assert {"apiGroups": [""], "kinds": ["Service"]} in constraint.inputs["spec"]["match"]["kinds"]
 
 
 def test_a_wildcard_host_covers_names_under_it_only():

@@ -16,7 +16,6 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components import admission
 from components.admission import POLICIES
 from platformctl import cli, golden
 from platformctl.harness import load_config
@@ -185,7 +184,10 @@ def _write(tmp_path: Path, changes: dict[str, Any]) -> Path:
 def test_a_public_service_gets_https_on_the_shared_load_balancer():
     (ingress,) = yaml.safe_load_all((BASE / "ingress.yaml").read_text())
     annotations = ingress["metadata"]["annotations"]
-    assert annotations["alb.ingress.kubernetes.io/group.name"] == admission.PUBLIC_ALB_GROUP
+    # Group and scheme are the class's (IngressClassParams), never the Ingress's to choose.
+    assert "alb.ingress.kubernetes.io/group.name" not in annotations
+    assert "alb.ingress.kubernetes.io/scheme" not in annotations
+    assert ingress["spec"]["ingressClassName"] == "alb"
     assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
     assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
     assert ingress["spec"]["tls"] == [{"hosts": ["checkout.example.com"]}]

@@ -1,9 +1,12 @@
-# A team's Ingresses go through the one shared internet-facing ALB, for the hosts the team owns
+# A team's Ingresses go through the one shared ALB, for the hosts the team owns
 # (`platform:teams[].hosts`), and in the golden path's shape. Every public service shares that
-# ALB (`group.name`), so an Ingress for another team's host would take that team's traffic, one
-# without a host (or with a default backend) would catch everyone's unmatched requests, and a
-# listener setting of its own (ports, TLS policy, inbound CIDRs, actions) would change, or break,
-# the listener every team shares. What the golden path writes passes; nothing else does.
+# ALB (its IngressClassParams force the group and scheme), so an Ingress for another team's host
+# would take that team's traffic, one without a host (or with a default backend) would catch
+# everyone's unmatched requests, and a listener setting of its own (ports, TLS policy, inbound
+# CIDRs, actions, a group or scheme) would change, or break, the listener every team shares.
+# What the golden path writes passes; nothing else does. And no Service makes a load balancer
+# or a node port of its own: each would be another load balancer, or a port on every node,
+# outside the plan and its price.
 package k8splatformingress
 
 import data.lib.platform
@@ -113,3 +116,16 @@ violation[{"msg": msg}] {
 	msg := sprintf("%s must not set the legacy annotation kubernetes.io/ingress.class; use ingressClassName [%s]",
 		[describe, policy])
 }
+
+violation[{"msg": msg}] {
+	obj.kind == "Service"
+	not platform.exempt(policy)
+	type := object.get(obj.spec, "type", "ClusterIP")
+	type_refused[type]
+	msg := sprintf("Service %q must not be of type %s: expose it through the shared load balancer (an Ingress, the golden path's exposure: public) [%s]",
+		[obj.metadata.name, type, policy])
+}
+
+type_refused["LoadBalancer"]
+
+type_refused["NodePort"]

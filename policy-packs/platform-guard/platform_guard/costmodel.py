@@ -81,6 +81,10 @@ class CostLine:
     detail: str = ""
     assumption: str | None = None
     unpriced_reason: str | None = None
+    # A charge by usage (GB processed, logs ingested, capacity units, CPU above baseline) at an
+    # assumed amount, as opposed to one fixed by what the plan creates (a price assumed, such as
+    # spot's, still makes a fixed line).
+    usage: bool = False
 
     @property
     def priced(self) -> bool:
@@ -88,7 +92,7 @@ class CostLine:
 
     @property
     def usage_based(self) -> bool:
-        return self.assumption is not None
+        return self.usage
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +105,7 @@ class CostLine:
             "detail": self.detail,
             "assumption": self.assumption,
             "unpricedReason": self.unpriced_reason,
+            "usage": self.usage,
         }
 
 
@@ -126,6 +131,17 @@ class CostReport:
     def total(self) -> Decimal:
         return money(sum((line.monthly_usd for line in self.priced), Decimal(0)))
 
+    @property
+    def fixed(self) -> Decimal:
+        """What the plan costs whatever it is used for: every priced line but usage."""
+        return money(sum((line.monthly_usd for line in self.priced if not line.usage),
+                         Decimal(0)))
+
+    @property
+    def usage(self) -> Decimal:
+        """The usage lines at the model's assumptions (total - fixed)."""
+        return self.total - self.fixed
+
     def by_component(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
         for line in self.priced:
@@ -137,6 +153,8 @@ class CostReport:
         return {
             "region": self.region,
             "totalMonthlyUsd": str(self.total),
+            "fixedMonthlyUsd": str(self.fixed),
+            "usageMonthlyUsd": str(self.usage),
             "byComponent": {k: str(v) for k, v in self.by_component().items()},
             "lines": [line.to_dict() for line in self.lines],
             "unpricedCount": len(self.unpriced),
@@ -157,6 +175,13 @@ class _Context:
         self.assumptions = data["assumptions"]
         self.by_urn = {r.urn: r for r in resources if r.urn}
         self.by_id = {r.id: r for r in resources if r.id}
+        self.public_nat_gateways = sum(
+            1 for r in resources if r.type == "aws:ec2/natGateway:NatGateway"
+            and _get(r.props, "connectivityType", default="public") != "private")
+        # Subnets the load balancer controller places internet-facing load balancers in.
+        self.public_subnets = sum(
+            1 for r in resources if r.type == "aws:ec2/subnet:Subnet"
+            and (_tags(r.props).get("kubernetes.io/role/elb") == "1"))
 
     def related(self, r: CostInput, prop: str, type_token: str, id_value: Any) -> CostInput | None:
         """The resource `r` takes `prop` from: by property dependency (previews, CrossGuard),
@@ -209,6 +234,14 @@ def _get(props: Mapping[str, Any], *path: str, default: Any = None) -> Any:
     return default if node is None else node
 
 
+def _tags(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    try:
+        tags = props.get("tags")
+        return tags if isinstance(tags, Mapping) else {}
+    except _PolicyUnknown:
+        return {}
+
+
 def _all_known(value: Any, where: str) -> None:
     """Raise _Unknown if any part of a list or map is unknown until apply."""
     try:
@@ -237,6 +270,7 @@ class _Item:
     amount: Decimal
     detail: str
     assumption: str | None = None
+    usage: bool = False
 
 
 Rule = Callable[[CostInput, _Context], list[_Item]]
@@ -280,7 +314,36 @@ def _node_group(r: CostInput, ctx: _Context):
     unit = ctx.price(f"ebs.{volume_type}")
     lines.append(_Item("root-volumes", f"{count} x {size} GiB {volume_type} root volumes",
                        unit * size * count, f"{count} x {size} GiB x ${unit}"))
-    return lines
+    surplus = _surplus_credits(r, ctx, instance_type, count)
+    return lines + ([surplus] if surplus else [])
+
+
+def _surplus_credits(r: CostInput, ctx: _Context, instance_type: str,
+                     count: int) -> _Item | None:
+    """Burstable types in unlimited mode are billed for CPU above their baseline; in standard
+    mode (the platform's launch templates say which) they are throttled to it instead."""
+    family = instance_type.split(".", 1)[0]
+    if not family.startswith("t"):
+        return None
+    template = ctx.related(r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate",
+                           None if r.property_dependencies.get("launchTemplate")
+                           else _get(r.props, "launchTemplate", "id"))
+    mode = (_get(template.props, "creditSpecification", "cpuCredits", default="unlimited")
+            if template is not None else "unlimited")  # what T4g/T3 launch as by default
+    if mode != "unlimited":
+        return None
+    from platform_guard.capacity import data as capacity_data
+
+    shape = capacity_data()["instanceTypes"].get(instance_type)
+    if shape is None:
+        raise _NoPrice(f"capacity.json does not know {instance_type}'s vCPUs (surplus credits)")
+    fraction = Decimal(ctx.assume("burstableSurplusFraction"))
+    vcpus = count * shape["vcpu"]
+    unit = ctx.price(f"ec2.{family}.surplus")
+    return _Item("cpu-surplus", f"CPU above baseline, unlimited mode ({vcpus} vCPUs x "
+                 f"{fraction})", vcpus * fraction * ctx.hours * unit,
+                 f"{vcpus} vCPU x {fraction} x {ctx.hours} h x ${unit}",
+                 ctx.assumption_text("burstableSurplusFraction"), usage=True)
 
 
 def _root_volume(r: CostInput, ctx: _Context) -> tuple[int, str]:
@@ -306,11 +369,14 @@ def _nat(r: CostInput, ctx: _Context):
     amount, detail = _hourly(ctx, "natgateway.hour")
     if _get(r.props, "connectivityType", default="public") == "private":
         return [_Item("gateway", f"private NAT gateway{where}", amount, detail)]
-    gb = Decimal(ctx.assume("natGatewayGbPerMonth"))
+    # The VPC's egress is what it is however many gateways carry it: each gets its share.
+    gateways = max(1, ctx.public_nat_gateways)
+    gb = Decimal(ctx.assume("natGbPerMonth")) / gateways
     unit = ctx.price("natgateway.data")
+    share = f"{money(gb)} GB" if gateways == 1 else f"{money(gb)} GB, 1/{gateways} of the VPC's"
     return [_Item("gateway", f"NAT gateway{where}", amount, detail),
-            _Item("data", f"NAT data processing{where} ({gb} GB)", gb * unit,
-                  f"{gb} GB x ${unit}", ctx.assumption_text("natGatewayGbPerMonth"))]
+            _Item("data", f"NAT data processing{where} ({share})", gb * unit,
+                  f"{money(gb)} GB x ${unit}", ctx.assumption_text("natGbPerMonth"), usage=True)]
 
 
 @_rule("aws:ec2/eip:Eip")
@@ -357,7 +423,18 @@ def _volume(r: CostInput, ctx: _Context):
 @_rule("aws:kms/key:Key")
 def _kms(r: CostInput, ctx: _Context):
     unit = ctx.price("kms.key")
-    return [_Item("key", "KMS key", unit, f"1 key x ${unit}")]
+    if not _get(r.props, "enableKeyRotation", default=False):
+        return [_Item("key", "KMS key", unit, f"1 key x ${unit}")]
+    # The first and second rotation of a key's material each add to its monthly price; later
+    # ones do not. Priced at the key's age the assumption names.
+    year = int(ctx.assume("kmsKeyAgeYears"))
+    period = int(_get(r.props, "rotationPeriodInDays", default=365))
+    rotations = min(2, (year - 1) * 365 // period)
+    rotation = ctx.price("kms.rotation")
+    return [_Item("key", f"KMS key, rotation every {period} days (year {year}: {rotations} "
+                  f"billed rotations)", unit + rotation * rotations,
+                  f"1 key x ${unit} + {rotations} x ${rotation}",
+                  ctx.assumption_text("kmsKeyAgeYears"))]
 
 
 @_rule("aws:secretsmanager/secret:Secret")
@@ -394,9 +471,9 @@ def _log_group(r: CostInput, ctx: _Context):
     why = ctx.assumption_text("logIngestGbPerMonth")
     return [
         _Item("ingestion", f"log ingestion ({kind}, {gb} GB)", gb * ingest,
-              f"{gb} GB x ${ingest}", why),
+              f"{gb} GB x ${ingest}", why, usage=True),
         _Item("storage", f"log storage ({kind}, {money(stored)} GB retained)", stored * storage,
-              f"{gb} GB x {money(months)} months x ${storage}", why),
+              f"{gb} GB x {money(months)} months x ${storage}", why, usage=True),
     ]
 
 
@@ -408,7 +485,8 @@ def _load_balancer(r: CostInput, ctx: _Context):
     capacity, capacity_detail = _hourly(ctx, f"elb.{kind}.lcu", units)
     return [_Item("hourly", f"{kind} load balancer", amount, detail),
             _Item("capacity", f"{kind} load balancer capacity units", capacity,
-                  capacity_detail, ctx.assumption_text("loadBalancerCapacityUnitsPerHour"))]
+                  capacity_detail, ctx.assumption_text("loadBalancerCapacityUnitsPerHour"),
+                  usage=True)]
 
 
 @_rule("aws:ec2/instance:Instance")
@@ -431,14 +509,37 @@ def _chart_name(props: Any) -> str:
     return re.sub(r"-\d+\.\d+\.\d+[^/]*$", "", chart)
 
 
-def _runtime_created(r: CostInput) -> str | None:
-    """What a resource makes AWS create at run time, outside the plan, that cannot be priced."""
-    if r.type == "kubernetes:helm.sh/v3:Release":
-        if _chart_name(r.props) == "aws-load-balancer-controller":
-            return ("load balancers the AWS Load Balancer Controller creates for Ingresses and "
-                    "Services at run time are not in the plan (an ALB is about $16.43/month plus "
-                    "capacity units)")
-    return None
+def _shared_load_balancer(r: CostInput, ctx: _Context) -> list[_Item]:
+    """The load balancer controller's one shared ALB: its chart's IngressClassParams force
+    every Ingress of the class into one group (and the ingress admission policy refuses
+    Services that would make load balancers of their own), so the plan says what it creates
+    at run time: one ALB, from the first public service on, in every public subnet when
+    internet-facing (a public IPv4 address each). Where the policy only warns (dev), a team
+    could still make a LoadBalancer Service this estimate does not show."""
+    if _get(r.props, "values", "createIngressClassResource", default=True) is False:
+        return []  # no IngressClass: the controller provisions nothing for Ingresses
+    params = _get(r.props, "values", "ingressClassParams", default={})
+    group = _get(params, "spec", "group", "name") if params.get("create") else None
+    if not group:
+        raise _RuntimeCreated(
+            "load balancers the AWS Load Balancer Controller creates for Ingresses and Services "
+            "at run time are not bounded by the plan (no IngressClassParams group; an ALB is "
+            "about $16.43/month plus capacity units)")
+    scheme = str(_get(params, "spec", "scheme", default="internet-facing"))
+    amount, detail = _hourly(ctx, "elb.application.hour")
+    units = Decimal(ctx.assume("loadBalancerCapacityUnitsPerHour"))
+    capacity, capacity_detail = _hourly(ctx, "elb.application.lcu", units)
+    items = [
+        _Item("alb", f"shared ALB '{group}' ({scheme}), made at run time", amount, detail),
+        _Item("alb-capacity", f"shared ALB '{group}' capacity units", capacity,
+              capacity_detail, ctx.assumption_text("loadBalancerCapacityUnitsPerHour"),
+              usage=True),
+    ]
+    if scheme == "internet-facing" and ctx.public_subnets:
+        addresses, address_detail = _hourly(ctx, "publicipv4.hour", ctx.public_subnets)
+        items.append(_Item("alb-addresses", f"shared ALB '{group}': {ctx.public_subnets} public "
+                           "IPv4 addresses (one per public subnet)", addresses, address_detail))
+    return items
 
 
 _QUANTITY = {"Gi": 1, "Ti": 1024, "Mi": Decimal(1) / 1024}
@@ -507,9 +608,8 @@ def _release(r: CostInput, ctx: _Context):
         return _release_volumes(r, ctx)
     if chart == "vault":
         return _vault_volumes(r, ctx)
-    runtime = _runtime_created(r)
-    if runtime is not None:
-        raise _RuntimeCreated(runtime)
+    if chart == "aws-load-balancer-controller":
+        return _shared_load_balancer(r, ctx)
     return []  # in-cluster software: runs on the priced nodes
 
 
@@ -543,7 +643,8 @@ def estimate(resources: Iterable[CostInput], region: str) -> CostReport:
                 free.append((r.type, r.name))
             for item in items:
                 lines.append(CostLine(r.type, r.name, r.component, item.item, item.amount,
-                                      item.key, item.detail, item.assumption))
+                                      item.key, item.detail, item.assumption,
+                                      usage=item.usage))
         except _Unknown as unknown:
             lines.append(CostLine(r.type, r.name, r.component, "unknown until apply", None,
                                   key="unpriced",
