@@ -351,21 +351,28 @@ FREE_ALB_ANNOTATIONS = (
 )
 
 
-def ingress_class_values(scheme: str) -> dict[str, Any]:
-    """The aws-load-balancer-controller chart's IngressClass values: the class and its
-    `ingressClassParams` (IngressClassParams elbv2.k8s.aws/v1beta1, read against the vendored
-    chart's CRD) with the shared ALB's group and scheme, over every Ingress of the class; for
-    `none`, no IngressClass at all (the controller then provisions nothing for Ingresses)."""
+def shared_alb_objects(scheme: str) -> list[dict[str, Any]]:
+    """The IngressClass `alb` and its IngressClassParams (elbv2.k8s.aws/v1beta1, read against
+    the vendored chart's CRD): the shared ALB's group, scheme and subnets over every Ingress of
+    the class. None for `none`: without an IngressClass the controller provisions nothing for
+    Ingresses. Made by the platform after the controller serves, as its chart recommends
+    (its own IngressClass is off)."""
     if scheme == "none":
-        return {"createIngressClassResource": False,
-                "ingressClassParams": {"create": False}}
-    return {"createIngressClassResource": True, "ingressClass": INGRESS_CLASS,
-            "ingressClassParams": {"create": True, "name": SHARED_ALB_GROUP, "spec": {
-                "group": {"name": SHARED_ALB_GROUP}, "scheme": scheme, "ipAddressType": "ipv4",
-                # In the public subnets whatever the scheme (an internal ALB there has private
-                # addresses only): the pods' network policy admits those subnets and nothing
-                # wider (the private subnets hold every pod).
-                "subnets": {"tags": {PUBLIC_SUBNET_TAG: ["1"]}}}}}
+        return []
+    return [
+        {"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "IngressClassParams",
+         "metadata": {"name": SHARED_ALB_GROUP, "labels": {"team": "platform"}},
+         "spec": {"group": {"name": SHARED_ALB_GROUP}, "scheme": scheme, "ipAddressType": "ipv4",
+                  # In the public subnets whatever the scheme (an internal ALB there has
+                  # private addresses only): the pods' network policy admits those subnets and
+                  # nothing wider (the private subnets hold every pod).
+                  "subnets": {"tags": {PUBLIC_SUBNET_TAG: ["1"]}}}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+         "metadata": {"name": INGRESS_CLASS, "labels": {"team": "platform"}},
+         "spec": {"controller": "ingress.k8s.aws/alb", "parameters": {
+             "apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams",
+             "name": SHARED_ALB_GROUP}}},
+    ]
 
 
 _AWS_POLICY = "arn:{partition}:iam::aws:policy/{name}"
@@ -801,13 +808,28 @@ class Cluster(PlatformComponent):
                 "enableWafv2": False,
                 # Load balancers it creates are tagged like everything else.
                 "defaultTags": lb_tags,
-                # The shared ALB of the golden path's Ingresses (SHARED_ALB_GROUP above).
-                **ingress_class_values(self.config.ingress_scheme),
+                # The IngressClass is the platform's own (below), with its params.
+                "createIngressClassResource": False,
             },
             depends_on=[lbc_role, *self.node_groups],
         )
         # Its webhook mutates every Service and fails closed: nothing else may race it.
         self.target.add_prerequisite(self.load_balancer_controller)
+        # The golden path's shared ALB (SHARED_ALB_GROUP above), once the controller serves.
+        objects = shared_alb_objects(self.config.ingress_scheme)
+        if objects:
+            params, ingress_class = objects
+            after_controller = self.target.options(
+                self, depends_on=[self.load_balancer_controller])
+            shared_alb = k8s.apiextensions.CustomResource(
+                f"{name}-shared-alb", api_version=params["apiVersion"], kind=params["kind"],
+                metadata=params["metadata"], spec=params["spec"], opts=after_controller)
+            self.ingress_class = k8s.networking.v1.IngressClass(
+                f"{name}-ingress-class", metadata=ingress_class["metadata"],
+                spec=ingress_class["spec"],
+                opts=self.target.options(self, depends_on=[shared_alb]))
+            # Cluster-scoped: an admission controller installed later waits for them too.
+            self.target.services.extend([shared_alb, self.ingress_class])
         # Vendored chart (charts/charts.yaml); the review renders these values with it.
         self.metrics_server = self.target.helm_release(
             f"{name}-metrics-server", parent=self, release="metrics-server",

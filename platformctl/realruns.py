@@ -95,17 +95,24 @@ def _line(line: dict[str, Any]) -> dict[str, Any]:
         "monthly_usd": None if amount is None else float(Decimal(amount)),
         "detail": line.get("detail", ""), "assumption": line.get("assumption"),
         "unpriced_reason": line.get("unpricedReason"),
+        "usage": bool(line.get("usage", False)),
     }
 
 
 def cost_document(report: dict[str, Any], source: str) -> dict[str, Any]:
     """A cost document (the cost part of a review document) from a cost report's dict form."""
     lines = [_line(line) for line in report["lines"]]
+    usage = sum((Decimal(str(line["monthly_usd"])) for line in lines
+                 if line["usage"] and line["monthly_usd"] is not None), Decimal(0))
+    total = Decimal(report["totalMonthlyUsd"])
     return {
         "schema": COST_SCHEMA,
         "source": source,
         "region": report["region"],
-        "total_monthly_usd": float(Decimal(report["totalMonthlyUsd"])),
+        "total_monthly_usd": float(total),
+        # Reports from before the split carry no usage flags: all fixed, as they were read.
+        "fixed_monthly_usd": float(Decimal(report.get("fixedMonthlyUsd", total - usage))),
+        "usage_monthly_usd": float(Decimal(report.get("usageMonthlyUsd", usage))),
         "cost": {
             "by_component": {k: float(Decimal(v)) for k, v in report["byComponent"].items()},
             "lines": lines,

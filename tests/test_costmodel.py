@@ -4,6 +4,7 @@ counted as zero, and both stacks' totals with their line items."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -20,7 +21,8 @@ SMALL_STACK = [
     CostInput("aws:ec2/natGateway:NatGateway", "nat", {"connectivityType": "public"},
               component="Network"),
     CostInput("aws:ec2/launchTemplate:LaunchTemplate", "lt", {"blockDeviceMappings": [
-        {"ebs": {"volumeSize": 30, "volumeType": "gp3"}}]}, urn=TEMPLATE_URN, component="Cluster"),
+        {"ebs": {"volumeSize": 30, "volumeType": "gp3"}}],
+        "creditSpecification": {"cpuCredits": "standard"}}, urn=TEMPLATE_URN, component="Cluster"),
     CostInput("aws:eks/nodeGroup:NodeGroup", "nodes", {
         "instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
         "scalingConfig": {"minSize": 2, "desiredSize": 2, "maxSize": 4}},
@@ -72,7 +74,9 @@ def test_usage_based_charges_state_their_assumption():
     report = estimate(SMALL_STACK, "us-east-1")
     usage = [line for line in report.priced if line.usage_based]
     assert [line.item for line in usage] == ["NAT data processing (50 GB)"]
-    assert "Data processed per NAT gateway" in usage[0].assumption
+    assert "Data processed by the VPC's NAT" in usage[0].assumption
+    # Fixed is everything but usage; a price assumed (spot) is still fixed.
+    assert report.fixed == report.total - Decimal("2.25") and report.usage == Decimal("2.25")
 
 
 def test_unpriced_is_reported_never_zero():
@@ -106,7 +110,7 @@ def test_every_price_names_its_source_date_and_region():
         assert region == "us-east-1"
         for key, entry in prices.items():
             assert entry["source"].startswith("https://aws.amazon.com/"), key
-            assert entry["date"] == "2026-11-21", key
+            assert re.fullmatch(r"2026-1[12]-\d\d", entry["date"]), key
             assert Decimal(entry["usd"]) > 0, key
     for key, assumption in data["assumptions"].items():
         assert assumption["why"] and assumption["date"], key
@@ -123,16 +127,23 @@ def test_both_stacks_have_a_total_with_line_items(evaluations):
         for expected in ("EKS control plane (standard support)", "NAT gateway", "nodes",
                          "RDS db.t4g", "KMS key", "log ingestion", "public IPv4 address"):
             assert expected in items, (name, expected)
-        # The only unpriced line: load balancers the controller creates at run time.
-        assert [line.item for line in report.unpriced] == ["created at run time"]
+        # Nothing the platform creates is unpriced: not even what it starts at run time.
+        assert report.unpriced == []
         json.dumps(report.to_dict())  # serialisable for outputs and --format json
 
 
 def test_dev_and_prod_estimates(evaluations):
     dev, prod = (cost_report(evaluations[n]) for n in ("dev", "prod"))
-    assert dev.total == Decimal("158.43")
-    assert prod.total == Decimal("300.03")
+    assert dev.total == Decimal("164.43")
+    assert prod.total == Decimal("326.45")
     assert dev.total + prod.total < Decimal(500)
+    assert (dev.fixed, prod.fixed) == (Decimal("156.51"), Decimal("311.93"))
+    # Prod's shared ALB is internet-facing in its three public subnets; dev has none.
+    prod_alb = {line.key: costmodel.money(line.monthly_usd) for line in prod.priced
+                if line.resource_name == "prod-shared-alb"}
+    assert prod_alb == {"alb": Decimal("16.43"), "alb-capacity": Decimal("5.84"),
+                        "alb-addresses": Decimal("10.95")}
+    assert not [line for line in dev.lines if line.key.startswith("alb")]
 
 
 @pytest.mark.parametrize("type_token", ["aws:ec2/vpc:Vpc", "kubernetes:core/v1:Namespace",
@@ -140,3 +151,92 @@ def test_dev_and_prod_estimates(evaluations):
 def test_free_types_are_listed_as_free(type_token):
     report = estimate([CostInput(type_token, "x", {})], "us-east-1")
     assert report.lines == [] and report.free == [(type_token, "x")]
+
+
+def _params(scheme, group="platform-public"):
+    return CostInput("kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams", "shared-alb", {
+        "spec": {"group": {"name": group} if group else None, "scheme": scheme}},
+        component="Cluster")
+
+
+def _public_subnet(index):
+    return CostInput("aws:ec2/subnet:Subnet", f"public-{index}", {
+        "tags": {"kubernetes.io/role/elb": "1"}})
+
+
+def test_the_shared_load_balancer_is_priced_from_its_ingress_class_params():
+    subnets = [_public_subnet(i) for i in range(3)]
+    public = estimate([*subnets, _params("internet-facing")], "us-east-1")
+    # 730 h x $0.0225 ; 1 LCU x 730 h x $0.008 (usage) ; 3 x 730 h x $0.005
+    assert {line.key: costmodel.money(line.monthly_usd) for line in public.priced} == {
+        "alb": Decimal("16.43"), "alb-capacity": Decimal("5.84"), "alb-addresses": Decimal("10.95")}
+    assert [line.key for line in public.priced if line.usage] == ["alb-capacity"]
+    internal = estimate([*subnets, _params("internal")], "us-east-1")
+    assert [line.key for line in internal.priced] == ["alb", "alb-capacity"]
+    assert "(internal)" in internal.priced[0].item
+    # A class whose Ingresses are not bounded to one group: unpriced, never zero.
+    unbounded = estimate([*subnets, _params("internet-facing", group=None)], "us-east-1")
+    (line,) = unbounded.unpriced
+    assert line.item == "created at run time" and "does not bound" in line.unpriced_reason
+
+
+def test_the_shipped_stacks_shared_load_balancer(evaluations):
+    from components.cluster import SHARED_ALB_GROUP
+
+    (params,) = evaluations["prod"].of_type("kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams")
+    assert params.inputs["spec"]["group"] == {"name": SHARED_ALB_GROUP}
+    assert params.inputs["spec"]["scheme"] == "internet-facing"
+    (ingress_class,) = evaluations["prod"].of_type("kubernetes:networking.k8s.io/v1:IngressClass")
+    assert ingress_class.inputs["spec"]["parameters"]["name"] == SHARED_ALB_GROUP
+    assert params.urn in ingress_class.dependencies
+    # Dev has none: no class, so the controller makes no load balancer for its Ingresses.
+    assert not evaluations["dev"].of_type("kubernetes:networking.k8s.io/v1:IngressClass")
+    for evaluation in evaluations.values():
+        (release,) = [r for r in evaluation.of_type("kubernetes:helm.sh/v3:Release")
+                      if r.inputs["name"] == "aws-load-balancer-controller"]
+        assert release.inputs["values"]["createIngressClassResource"] is False
+
+
+@pytest.mark.parametrize(("props", "expected"), [
+    ({"enableKeyRotation": False}, "1.00"),
+    ({"enableKeyRotation": True}, "3.00"),  # year 3: two rotations billed ($1 each)
+    ({"enableKeyRotation": True, "rotationPeriodInDays": 2560}, "1.00"),  # none by year 3
+    ({"enableKeyRotation": True, "rotationPeriodInDays": 90}, "3.00"),  # capped at two
+])
+def test_kms_rotation_is_priced_at_the_assumed_key_age(props, expected):
+    report = estimate([CostInput("aws:kms/key:Key", "k", props)], "us-east-1")
+    assert report.total == Decimal(expected)
+
+
+def test_burstable_nodes_in_unlimited_mode_pay_for_cpu_above_baseline():
+    def nodes(credits):
+        template = {"blockDeviceMappings": [{"ebs": {"volumeSize": 20, "volumeType": "gp3"}}]}
+        if credits:
+            template["creditSpecification"] = {"cpuCredits": credits}
+        return estimate([
+            CostInput("aws:ec2/launchTemplate:LaunchTemplate", "lt", template, urn=TEMPLATE_URN),
+            CostInput("aws:eks/nodeGroup:NodeGroup", "n", {
+                "instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
+                "scalingConfig": {"desiredSize": 2}},
+                property_dependencies={"launchTemplate": [TEMPLATE_URN]})], "us-east-1")
+
+    assert [line.key for line in nodes("standard").priced] == ["nodes", "root-volumes"]
+    for mode in ("unlimited", None):  # EC2 launches T4g unlimited unless told otherwise
+        (surplus,) = [line for line in nodes(mode).priced if line.key == "cpu-surplus"]
+        # 4 vCPUs x 0.1 x 730 h x $0.04
+        assert costmodel.money(surplus.monthly_usd) == Decimal("11.68") and surplus.usage
+
+
+def test_nat_data_is_the_vpcs_shared_among_its_gateways():
+    gateways = [CostInput("aws:ec2/natGateway:NatGateway", f"nat-{i}", {}) for i in range(3)]
+    report = estimate(gateways, "us-east-1")
+    data = [line for line in report.priced if line.key == "data"]
+    assert len(data) == 3 and all("1/3 of the VPC's" in line.item for line in data)
+    # 50 GB in all, $2.25, however many gateways carry it (to the cent per line).
+    assert sum(costmodel.money(line.monthly_usd) for line in data) == Decimal("2.25")
+
+
+def test_the_shipped_launch_templates_set_standard_credits(evaluations):
+    for evaluation in evaluations.values():
+        for template in evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+            assert template.inputs["creditSpecification"] == {"cpuCredits": "standard"}

@@ -19,7 +19,7 @@ from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
 
 SCHEMA = json.loads((REPO / "docs" / "review-schema.json").read_text())
-TOTALS = {"dev": 158.43, "prod": 300.03}
+TOTALS = {"dev": 164.43, "prod": 326.45}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -89,9 +89,9 @@ def test_a_violating_stack_exits_1_in_every_format(tmp_path, capsys, fmt):
     assert "budget-limit" in out
     if fmt == "json":
         doc = json.loads(out)
-        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -58.43
+        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -64.43
     if fmt == "markdown":
-        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$58.43)" in out
+        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$64.43)" in out
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
@@ -161,8 +161,9 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history):
     summaries = [line["summary"] for line in change["cost"]["lines"]]
     assert "+$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in summaries
     assert "+$3.65/month: public IPv4 address added (dev-nat-us-east-1b)" in summaries
-    assert change["cost"]["delta_monthly_usd"] == 38.75
-    assert change["cost"]["summary"] == "+$38.75/month in total"
+    # The VPC's NAT data is the same, now shared by two gateways: the change is fixed cost.
+    assert change["cost"]["delta_monthly_usd"] == 36.50
+    assert change["cost"]["summary"] == "+$36.50/month in total"
     new = change["violations"]["new"]
     assert any(v["policy"] == "required-tags" and "missing or empty tags: owner" in v["message"]
                and v["resource_name"] == "dev-vpc" for v in new)
@@ -177,7 +178,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history):
 
 def test_base_markdown_leads_with_the_change(history):
     out = review_in(history, "dev", "--base", "HEAD~1", "--format", "markdown").stdout
-    assert "**Monthly cost: +$38.75/month in total** ($158.43 → $197.18" in out
+    assert "**Monthly cost: +$36.50/month in total** ($164.43 → $200.93" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
     assert ":x: new **mandatory** `required-tags`" in out
@@ -218,14 +219,15 @@ def test_cost_from_a_hand_written_preview_digest(capsys):
     assert cli.main(["cost", "--preview-json", str(fixture), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     # 73.00 EKS + 32.85 + 2.25 NAT + 3.65 IPv4 + 25.75 (3 spot t4g.medium) + 4.80 (3 x 20 GiB)
-    # + 11.68 + 2.30 RDS (the replacement; deleted resources are not counted)
-    assert doc["total_monthly_usd"] == 156.28
+    # + 17.52 CPU above baseline (no launch template: T4g launch unlimited; 6 vCPUs x 0.1 x
+    # 730 h x $0.04) + 11.68 + 2.30 RDS (the replacement; deleted resources are not counted)
+    assert doc["total_monthly_usd"] == 173.80
     items = {(line["resource_name"], line["item"]): line["monthly_usd"]
              for line in doc["cost"]["lines"]}
     assert items[("dev-system", "3 x t4g.medium spot nodes")] == 25.75
     assert items[("dev-system", "3 x 20 GiB gp3 root volumes")] == 4.80
     assert items[("dev-batch", "unknown until apply")] is None
-    assert doc["cost"]["by_component"]["Cluster"] == 103.55
+    assert doc["cost"]["by_component"]["Cluster"] == 121.07
     assert not any(line["resource_name"] == "dev-sts" for line in doc["cost"]["lines"])
 
 

@@ -373,10 +373,11 @@ def _nat(r: CostInput, ctx: _Context):
     gateways = max(1, ctx.public_nat_gateways)
     gb = Decimal(ctx.assume("natGbPerMonth")) / gateways
     unit = ctx.price("natgateway.data")
-    share = f"{money(gb)} GB" if gateways == 1 else f"{money(gb)} GB, 1/{gateways} of the VPC's"
+    shown = f"{gb:f}" if gb == gb.to_integral_value() else f"{money(gb)}"
+    share = f"{shown} GB" if gateways == 1 else f"{shown} GB, 1/{gateways} of the VPC's"
     return [_Item("gateway", f"NAT gateway{where}", amount, detail),
             _Item("data", f"NAT data processing{where} ({share})", gb * unit,
-                  f"{money(gb)} GB x ${unit}", ctx.assumption_text("natGbPerMonth"), usage=True)]
+                  f"{shown} GB x ${unit}", ctx.assumption_text("natGbPerMonth"), usage=True)]
 
 
 @_rule("aws:ec2/eip:Eip")
@@ -509,23 +510,21 @@ def _chart_name(props: Any) -> str:
     return re.sub(r"-\d+\.\d+\.\d+[^/]*$", "", chart)
 
 
-def _shared_load_balancer(r: CostInput, ctx: _Context) -> list[_Item]:
-    """The load balancer controller's one shared ALB: its chart's IngressClassParams force
-    every Ingress of the class into one group (and the ingress admission policy refuses
-    Services that would make load balancers of their own), so the plan says what it creates
-    at run time: one ALB, from the first public service on, in every public subnet when
-    internet-facing (a public IPv4 address each). Where the policy only warns (dev), a team
-    could still make a LoadBalancer Service this estimate does not show."""
-    if _get(r.props, "values", "createIngressClassResource", default=True) is False:
-        return []  # no IngressClass: the controller provisions nothing for Ingresses
-    params = _get(r.props, "values", "ingressClassParams", default={})
-    group = _get(params, "spec", "group", "name") if params.get("create") else None
+@_rule("kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams")
+def _shared_load_balancer(r: CostInput, ctx: _Context):
+    """The load balancer controller's ALB for an IngressClassParams with a group: every
+    Ingress of its class joins that one ALB (the platform's shared one: the ingress admission
+    policy keeps team Ingresses on it and refuses Services that would make load balancers of
+    their own, in prod; where it only warns, dev, such a Service would add one this estimate
+    does not show). It exists from the first Ingress on, in every public subnet when
+    internet-facing (a public IPv4 address each)."""
+    group = _get(r.props, "spec", "group", "name")
     if not group:
         raise _RuntimeCreated(
-            "load balancers the AWS Load Balancer Controller creates for Ingresses and Services "
-            "at run time are not bounded by the plan (no IngressClassParams group; an ALB is "
-            "about $16.43/month plus capacity units)")
-    scheme = str(_get(params, "spec", "scheme", default="internet-facing"))
+            "an IngressClassParams without a group gives every Ingress of its class a load "
+            "balancer of its own at run time, which the plan does not bound (an ALB is about "
+            "$16.43/month plus capacity units)")
+    scheme = str(_get(r.props, "spec", "scheme", default="internal"))  # the controller's default
     amount, detail = _hourly(ctx, "elb.application.hour")
     units = Decimal(ctx.assume("loadBalancerCapacityUnitsPerHour"))
     capacity, capacity_detail = _hourly(ctx, "elb.application.lcu", units)
@@ -608,8 +607,6 @@ def _release(r: CostInput, ctx: _Context):
         return _release_volumes(r, ctx)
     if chart == "vault":
         return _vault_volumes(r, ctx)
-    if chart == "aws-load-balancer-controller":
-        return _shared_load_balancer(r, ctx)
     return []  # in-cluster software: runs on the priced nodes
 
 
