@@ -5,6 +5,7 @@
     platformctl review Pulumi.sandbox.yaml --format json
     platformctl cost --preview-json preview.json   # the same cost table from a real preview
     platformctl policy-config dev                  # --policy-pack-config for the real CLI
+    platformctl budget                             # every stack against the organisation's cap
 
 Exit codes: 0 success; 1 a mandatory platform-guard violation, or the program would fail for real
 (a resource's inputs would not pass the provider's Check); 2 a usage or configuration error (the
@@ -144,6 +145,53 @@ def _cost(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _budget(args: argparse.Namespace) -> int:
+    from platformctl import budget
+
+    project_dir = Path(args.project_dir) if args.project_dir else find_project_dir()
+    if not (project_dir / "Pulumi.yaml").is_file():
+        _error(f"--project-dir {project_dir}: no Pulumi.yaml there")
+        return EXIT_USAGE
+    try:
+        doc = budget.check(project_dir.resolve())
+    except (ConfigError, InputCheckError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+
+    def text(document, console):
+        from rich.table import Table
+
+        if document["cap_monthly_usd"] is None:
+            for problem in document["problems"]:
+                console.print(Text(problem, style="red"))
+            return
+        table = Table(title=f"Organisation budget: ${document['cap_monthly_usd']:,.2f}/month "
+                      "across every stack", title_justify="left")
+        for column in ("stack", "preset", "estimate", "fixed", "usage (assumed)", "budget",
+                       "headroom"):
+            table.add_column(column, justify="left" if column in ("stack", "preset") else "right")
+        for row in document["stacks"]:
+            table.add_row(row["stack"], row["preset"], *(f"{row[k]:,.2f}" for k in (
+                "total_monthly_usd", "fixed_monthly_usd", "usage_monthly_usd",
+                "budget_monthly_usd", "headroom_monthly_usd")))
+        totals = document["totals"]
+        table.add_row("all", "", *(f"{v:,.2f}" for v in (
+            totals["total_monthly_usd"], totals["fixed_monthly_usd"], totals["usage_monthly_usd"],
+            totals["budget_monthly_usd"], document["headroom_monthly_usd"])), style="bold")
+        console.print(table)
+        console.print(f"left for usage once the plans' fixed cost is paid: "
+                      f"${document['left_for_usage_monthly_usd']:,.2f}/month (the model's usage "
+                      f"assumptions take ${totals['usage_monthly_usd']:,.2f})")
+        for problem in document["problems"]:
+            console.print(Text(f"over: {problem}", style="bold red"))
+        if not document["problems"]:
+            console.print(Text("within the cap", style="bold green"))
+
+    _render(doc, args, (text, budget.render_markdown))
+    return EXIT_FAILED if doc["exit_code"] else (EXIT_USAGE if doc["cap_monthly_usd"] is None
+                                                 else EXIT_OK)
+
+
 def generated_files() -> dict[Path, str]:
     """Every checked-in file generated from code: the config reference, the runbooks and the
     vendored charts' README."""
@@ -273,6 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--format", **formats)
     cost.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     cost.set_defaults(handler=_cost)
+
+    budget_cmd = commands.add_parser(
+        "budget",
+        help="every stack against the organisation's monthly cap (Pulumi.yaml)",
+        description="Evaluate and price every stack file of the project offline and check the "
+        "sum of their estimates and of their budgets against platform:organizationBudgetMonthlyUsd "
+        "(Pulumi.yaml's project-level config). Exit 1 when either is over the cap, 2 on a usage "
+        "or configuration error.",
+    )
+    budget_cmd.add_argument("--format", **{**formats, "help": "text, markdown (a PR comment) or "
+                                           "json (schema platformctl.budget/v1)"})
+    budget_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    budget_cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    budget_cmd.set_defaults(handler=_budget)
 
     generate = commands.add_parser(
         "generate",

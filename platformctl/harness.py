@@ -336,12 +336,35 @@ def project_name(project_dir: Path) -> str:
     return document["name"]
 
 
+def project_config(project_dir: Path) -> dict[str, Any]:
+    """Pulumi.yaml's project-level `config:` (every stack's defaults): scalar values, or an
+    object under `value:` as the CLI requires."""
+    from stacks import userfile
+
+    path = project_dir / PROJECT_FILE
+    document = userfile.read_yaml(path) or {}
+    raw = document.get("config") or {} if isinstance(document, dict) else {}
+    if not isinstance(raw, dict):
+        raise config_model.ConfigError(str(path), ["config: must be a mapping of keys to values"])
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            if set(value) != {"value"}:
+                raise config_model.ConfigError(str(path), [
+                    f"config.{key}: {sorted(value)}: a project-level value that is an object goes "
+                    "under `value:`; allowed: a scalar, or {value: ...}"])
+            value = value["value"]
+        values[str(key)] = value
+    return values
+
+
 def read_stack_file(stack: str | Path, project_dir: Path | None = None) -> stackfile.StackFile:
-    """Find and read a stack file as the CLI would hand it to the program."""
+    """Find and read a stack file as the CLI would hand it to the program: Pulumi.yaml's
+    project-level config under the stack file's own."""
     project_dir = (project_dir or find_project_dir()).resolve()
     path = stackfile.resolve(stack, project_dir)
     label = path.name if path.resolve().parent == project_dir else str(path)
-    return stackfile.read(path, project_name(project_dir), label)
+    return stackfile.read(path, project_name(project_dir), label, project_config(project_dir))
 
 
 def load_config(stack: str | Path, project_dir: Path | None = None) -> config_model.PlatformConfig:

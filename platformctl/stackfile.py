@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,15 @@ def resolve(stack: str | Path, project_dir: Path) -> Path:
     return project_dir / f"Pulumi.{text}.yaml"
 
 
-def read(path: Path, project: str, label: str | None = None) -> StackFile:
-    """Read a stack file; `label` is how errors name it (default: the path)."""
+# Keys set once for every stack, in Pulumi.yaml's project-level config only.
+PROJECT_ONLY_KEYS = ("organizationBudgetMonthlyUsd",)
+
+
+def read(path: Path, project: str, label: str | None = None,
+         project_config: Mapping[str, Any] | None = None) -> StackFile:
+    """Read a stack file; `label` is how errors name it (default: the path). `project_config`
+    (Pulumi.yaml's `config:`) gives every key's default, as the CLI does; the stack file's own
+    values win, except PROJECT_ONLY_KEYS, which a stack file may not set."""
     label = label or str(path)
     if not path.exists():
         found = sorted(stack_name_of(p) for p in path.parent.glob("Pulumi.*.yaml")
@@ -114,8 +122,18 @@ def read(path: Path, project: str, label: str | None = None) -> StackFile:
             problems.append(f"{key}: unknown config namespace '{namespace}'{hint}; allowed: "
                             + ", ".join(f"{n}:" for n in sorted(namespaces)))
         raise ConfigError(label, problems)
+    project_only = [str(k) for k in raw_config
+                    if str(k).split(":", 1)[-1] in PROJECT_ONLY_KEYS
+                    and str(k).split(":", 1)[0] in (project, str(k))]
+    if project_only:
+        raise ConfigError(label, [
+            f"{key}: set for every stack at once, in Pulumi.yaml's project-level `config:` "
+            "(one organisation-wide value); allowed: remove it here" for key in project_only])
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    for key, value in (project_config or {}).items():
+        full_key = key if ":" in str(key) else f"{project}:{key}"
+        config[full_key] = _as_cli_string(value)
     for key, value in raw_config.items():
         full_key = key if ":" in str(key) else f"{project}:{key}"
         value, secret = _replace_secure(value)

@@ -150,9 +150,15 @@ class PlatformConfig(ArgsModel):
         description="AWS region, read from the stack's `aws:region` (default `us-east-1`)."
     )
     budget_monthly_usd: float = Field(
-        gt=0, le=500,
-        description="The environment's monthly budget in US dollars. Dev and prod together must "
-        "stay at or under 500.",
+        gt=0,
+        description="The environment's monthly budget in US dollars: at most the organisation's "
+        "cap; all stacks' budgets together are checked against the cap by `platformctl budget`.",
+    )
+    organization_budget_monthly_usd: float = Field(
+        gt=0,
+        description="The organisation's monthly cap in US dollars across every stack, set once "
+        "in Pulumi.yaml's project-level `config:` (a stack file may not set it). `platformctl "
+        "budget` checks the sum of the stacks' estimates and of their budgets against it.",
     )
     tags: Tags = Field(description="Values of the standard tags.")
     network: NetworkArgs = Field(description="The VPC.")
@@ -170,6 +176,15 @@ class PlatformConfig(ArgsModel):
     teams: tuple[Team, ...] = Field(
         (), description="The teams whose workloads run on the platform, each with its own "
         "namespaces.")
+
+    @model_validator(mode="after")
+    def _within_the_organisation(self) -> PlatformConfig:
+        if self.budget_monthly_usd > self.organization_budget_monthly_usd:
+            raise Invalid("budgetMonthlyUsd", self.budget_monthly_usd,
+                          f"exceeds the organisation's cap of "
+                          f"{self.organization_budget_monthly_usd:g} (organizationBudgetMonthlyUsd"
+                          ", Pulumi.yaml); allowed: at most the cap")
+        return self
 
     @model_validator(mode="after")
     def _teams_distinct(self) -> PlatformConfig:

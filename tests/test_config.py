@@ -51,7 +51,7 @@ BAD_CONFIGS = [
     ("unknown-preset", {"platform:preset": "qa"},
      "platform:preset", "qa", "allowed: 'dev', 'prod'"),
     ("budget-over-limit", {"platform:budgetMonthlyUsd": 900},
-     "platform:budgetMonthlyUsd", "900", "allowed: less than or equal to 500"),
+     "platform:budgetMonthlyUsd", "900", "exceeds the organisation's cap of 500"),
     ("bad-region", {"aws:region": "us-east"},
      "aws:region", "us-east", "allowed: an AWS region name"),
     ("bad-environment-name", {"platform:environment": "Dev_1"},
@@ -289,8 +289,10 @@ def test_prod_cannot_weaken_a_control_without_a_named_dated_exception(tmp_path, 
     exception = {"key": key.removeprefix("platform:"), "approvedBy": "@example-security-lead",
                  "reason": "a planned migration, ends with its ticket", "until": _day(10)}
     # Accepted with the entry (the model alone: the review of one is tested below).
-    raw = {k.removeprefix("platform:"): v for k, v in mutate(
-        weakened, "platform:prodExceptions", [exception]).items() if k.startswith("platform:")}
+    from platformctl.harness import project_config
+
+    raw = {k.removeprefix("platform:"): v for k, v in {**project_config(REPO), **mutate(
+        weakened, "platform:prodExceptions", [exception])}.items() if k.startswith("platform:")}
     build(raw, "us-east-1", "test")
 
 
@@ -322,3 +324,30 @@ def test_a_prod_exception_needs_an_approver_and_a_weakened_control(tmp_path, cap
          "approvedBy": "@example-security-lead", "reason": "the control is kept anyway"}])
     assert "excepts a control the stack keeps" in config_error(write_stack(tmp_path, unused),
                                                                capsys)
+
+
+def test_the_organisation_cap_is_project_level_config_only(tmp_path, capsys):
+    from platformctl.harness import load_config
+
+    cfg = load_config("dev", REPO)
+    assert cfg.organization_budget_monthly_usd == 500  # Pulumi.yaml's project-level config
+    # A stack file may not set it: one value for the whole organisation.
+    path = write_stack(tmp_path, {**stack_config("dev"),
+                                  "platform:organizationBudgetMonthlyUsd": 900})
+    error = config_error(path, capsys)
+    assert ("platform:organizationBudgetMonthlyUsd: set for every stack at once, in "
+            "Pulumi.yaml's project-level `config:`") in error
+
+
+def test_a_project_without_the_cap_says_where_to_set_it(tmp_path, capsys):
+    import shutil
+
+    from platformctl import cli
+
+    (tmp_path / "Pulumi.yaml").write_text("name: platform\nruntime: python\n")
+    for name in ("Pulumi.dev.yaml",):
+        shutil.copy2(REPO / name, tmp_path / name)
+    assert cli.main(["review", "dev", "--project-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "platform:organizationBudgetMonthlyUsd: (not set): required" in err
+    assert "Pulumi.yaml's project-level `config:`" in err

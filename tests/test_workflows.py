@@ -187,6 +187,13 @@ def test_pull_requests_preview_with_the_policy_pack_and_review_offline_with_base
     assert "--base \"$BASE_SHA\" --format markdown" in review["run"]
 
 
+def test_pull_requests_check_every_stack_against_the_organisations_cap():
+    job = _jobs("pull-request.yml")["organisation-budget"]
+    assert job["permissions"] == {"contents": "read"} and "environment" not in job
+    (check,) = [s for s in job["steps"] if "platformctl budget" in s.get("run", "")]
+    assert "--format markdown" in check["run"] and 'exit "$status"' in check["run"]
+
+
 def test_merges_deploy_dev_then_prod_behind_an_approval():
     jobs = _jobs("deploy.yml")
     assert jobs["dev"]["environment"] == "dev"

@@ -1,0 +1,100 @@
+"""`platformctl budget`: every stack of the project against the organisation's monthly cap.
+
+The cap is `platform:organizationBudgetMonthlyUsd`, Pulumi.yaml's project-level config (one value
+for every stack). Each stack file (`Pulumi.<stack>.yaml`) is evaluated offline and priced by the
+one cost model, as `review` does; the sum of the estimates and the sum of the budgets must each
+stay at or under the cap. What the cap leaves once the plan's fixed cost is paid is what the
+organisation has for usage (data, logs, load balancer capacity), and the table says how much of
+it the model's own usage assumptions take.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from platformctl import stackfile
+from platformctl.harness import evaluate, load_config
+
+SCHEMA = "platformctl.budget/v1"
+
+
+def stack_files(project_dir: Path) -> list[Path]:
+    return sorted(p for p in project_dir.glob("Pulumi.*.yaml") if p.is_file())
+
+
+def _usd(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.01")))
+
+
+def check(project_dir: Path) -> dict[str, Any]:
+    """The organisation's budget document: per stack and in total, against the cap. Raises
+    ConfigError for a stack file or config that does not validate."""
+    from platformctl.costs import cost_report
+
+    rows = []
+    cap: Decimal | None = None
+    for path in stack_files(project_dir):
+        cfg = load_config(path, project_dir)
+        cap = Decimal(str(cfg.organization_budget_monthly_usd))
+        report = cost_report(evaluate(path, project_dir=project_dir))
+        budget = Decimal(str(cfg.budget_monthly_usd))
+        rows.append({
+            "stack": stackfile.stack_name_of(path), "source": path.name, "preset": cfg.preset,
+            "budget_monthly_usd": _usd(budget), "total_monthly_usd": _usd(report.total),
+            "fixed_monthly_usd": _usd(report.fixed), "usage_monthly_usd": _usd(report.usage),
+            "headroom_monthly_usd": _usd(budget - report.total),
+        })
+    if cap is None:
+        return {"schema": SCHEMA, "cap_monthly_usd": None, "stacks": [], "exit_code": 0,
+                "problems": [f"no stack files (Pulumi.<stack>.yaml) in {project_dir}"]}
+
+    def total(key: str) -> Decimal:
+        return sum((Decimal(str(row[key])) for row in rows), Decimal(0))
+
+    budgets, estimates = total("budget_monthly_usd"), total("total_monthly_usd")
+    fixed, usage = total("fixed_monthly_usd"), total("usage_monthly_usd")
+    problems = []
+    if estimates > cap:
+        problems.append(f"the stacks' estimates add up to ${estimates:,.2f}/month, over the "
+                        f"organisation's cap of ${cap:,.2f}")
+    if budgets > cap:
+        problems.append(f"the stacks' budgets add up to ${budgets:,.2f}/month, over the "
+                        f"organisation's cap of ${cap:,.2f}: lower a platform:budgetMonthlyUsd "
+                        "or raise platform:organizationBudgetMonthlyUsd in Pulumi.yaml")
+    return {
+        "schema": SCHEMA,
+        "cap_monthly_usd": _usd(cap),
+        "stacks": rows,
+        "totals": {"budget_monthly_usd": _usd(budgets), "total_monthly_usd": _usd(estimates),
+                   "fixed_monthly_usd": _usd(fixed), "usage_monthly_usd": _usd(usage)},
+        # The cap minus what the plans cost whatever they serve: all there is for usage; the
+        # model's own usage assumptions take `usage_monthly_usd` of it.
+        "left_for_usage_monthly_usd": _usd(cap - fixed),
+        "headroom_monthly_usd": _usd(cap - estimates),
+        "problems": problems,
+        "exit_code": 1 if problems else 0,
+    }
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    if doc["cap_monthly_usd"] is None:
+        return "\n".join(f"- {p}" for p in doc["problems"]) + "\n"
+    verdict = "**Over the cap**" if doc["problems"] else "**Within the cap**"
+    out = [f"### Organisation budget: {verdict} of ${doc['cap_monthly_usd']:,.2f}/month", "",
+           "| stack | preset | estimate | fixed | usage (assumed) | budget | headroom |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    for row in doc["stacks"]:
+        out.append(f"| `{row['stack']}` | {row['preset']} | {row['total_monthly_usd']:,.2f} | "
+                   f"{row['fixed_monthly_usd']:,.2f} | {row['usage_monthly_usd']:,.2f} | "
+                   f"{row['budget_monthly_usd']:,.2f} | {row['headroom_monthly_usd']:,.2f} |")
+    totals = doc["totals"]
+    out += [f"| **all** | | **{totals['total_monthly_usd']:,.2f}** | "
+            f"{totals['fixed_monthly_usd']:,.2f} | {totals['usage_monthly_usd']:,.2f} | "
+            f"{totals['budget_monthly_usd']:,.2f} | {doc['headroom_monthly_usd']:,.2f} |", "",
+            f"Left for usage once the plans' fixed cost is paid: "
+            f"**${doc['left_for_usage_monthly_usd']:,.2f}/month**, of which the cost model's "
+            f"usage assumptions take ${totals['usage_monthly_usd']:,.2f}.", ""]
+    out += [f"- :x: {p}" for p in doc["problems"]]
+    return "\n".join(out).rstrip("\n") + "\n"

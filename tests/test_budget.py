@@ -1,0 +1,113 @@
+"""`platformctl budget`: every stack of the project against the organisation's cap (Pulumi.yaml's
+project-level `platform:organizationBudgetMonthlyUsd`), with the split of fixed cost and usage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from platformctl import cli
+from platformctl.costs import cost_report
+from tests.conftest import REPO
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["budget", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from platformctl import budget
+
+    return budget.check(REPO)
+
+
+def test_the_shipped_stacks_stay_within_the_organisations_cap(shipped, evaluations):
+    assert shipped["cap_monthly_usd"] == 500.0
+    assert [row["stack"] for row in shipped["stacks"]] == ["dev", "prod"]
+    for row in shipped["stacks"]:
+        report = cost_report(evaluations[row["stack"]])
+        assert row["total_monthly_usd"] == float(report.total)  # the review's figure
+        assert row["fixed_monthly_usd"] + row["usage_monthly_usd"] == pytest.approx(
+            row["total_monthly_usd"])
+    totals = shipped["totals"]
+    assert totals["total_monthly_usd"] == 490.88 and totals["budget_monthly_usd"] == 500.0
+    assert shipped["left_for_usage_monthly_usd"] == round(500 - totals["fixed_monthly_usd"], 2)
+    assert shipped["problems"] == [] and shipped["exit_code"] == 0
+
+
+def test_formats(capsys, shipped, monkeypatch):
+    from platformctl import budget
+
+    monkeypatch.setattr(budget, "check", lambda project_dir: shipped)
+    code, out, _ = run(capsys, "--project-dir", str(REPO), "--format", "json")
+    assert code == 0 and json.loads(out)["schema"] == "platformctl.budget/v1"
+    code, out, _ = run(capsys, "--project-dir", str(REPO), "--format", "markdown")
+    assert out.startswith("### Organisation budget: **Within the cap** of $500.00/month")
+    assert "| `prod` | prod | 326.45 |" in out and "Left for usage" in out
+    code, out, _ = run(capsys, "--project-dir", str(REPO))
+    assert code == 0 and "within the cap" in out and "left for usage" in out
+
+
+@pytest.fixture
+def recorded(monkeypatch, evaluations):
+    """The stacks' recordings of this session stand in for evaluating the copies again (same
+    stack files but for the budget keys, which the cost model does not read)."""
+    from platformctl import budget, stackfile
+
+    monkeypatch.setattr(budget, "evaluate", lambda path, project_dir: evaluations[
+        stackfile.stack_name_of(Path(path))])
+
+
+def _project(tmp_path: Path, cap: int, budgets: dict[str, int] | None = None) -> Path:
+    text = (REPO / "Pulumi.yaml").read_text()
+    (tmp_path / "Pulumi.yaml").write_text(text.replace(
+        "platform:organizationBudgetMonthlyUsd: 500", f"platform:organizationBudgetMonthlyUsd: {cap}"))
+    for stack in ("dev", "prod"):
+        body = (REPO / f"Pulumi.{stack}.yaml").read_text()
+        if budgets and stack in budgets:
+            body = body.replace(f"platform:budgetMonthlyUsd: {170 if stack == 'dev' else 330}",
+                                f"platform:budgetMonthlyUsd: {budgets[stack]}")
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(body)
+    return tmp_path
+
+
+def test_estimates_over_the_cap_exit_1_with_the_table(tmp_path, capsys, recorded):
+    project = _project(tmp_path, 480, budgets={"dev": 165, "prod": 315})
+    code, out, _ = run(capsys, "--project-dir", str(project), "--format", "markdown")
+    assert code == 1
+    assert "**Over the cap** of $480.00/month" in out
+    assert ("the stacks' estimates add up to $490.88/month, over the organisation's cap of "
+            "$480.00") in out
+    assert "budgets add up" not in out  # 165 + 315 = 480: the budgets fit
+    assert "| `dev` | dev | 164.43 |" in out
+
+
+def test_budgets_over_the_cap_exit_1(tmp_path, capsys, recorded):
+    project = _project(tmp_path, 495)
+    code, out, _ = run(capsys, "--project-dir", str(project), "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["exit_code"] == 1
+    assert doc["problems"] == [
+        "the stacks' budgets add up to $500.00/month, over the organisation's cap of $495.00: "
+        "lower a platform:budgetMonthlyUsd or raise platform:organizationBudgetMonthlyUsd in "
+        "Pulumi.yaml"]
+
+
+def test_a_stack_budget_over_the_cap_is_a_config_error(tmp_path, capsys, recorded):
+    project = _project(tmp_path, 300)  # prod's 330 alone is over it
+    code, _, err = run(capsys, "--project-dir", str(project))
+    assert code == 2
+    assert ("platform:budgetMonthlyUsd: 330.0: exceeds the organisation's cap of 300 "
+            "(organizationBudgetMonthlyUsd, Pulumi.yaml)") in err
+
+
+def test_a_project_without_stacks_is_a_usage_error(tmp_path, capsys):
+    shutil.copy2(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    code, out, _ = run(capsys, "--project-dir", str(tmp_path))
+    assert code == 2 and "no stack files" in out
