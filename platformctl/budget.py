@@ -24,6 +24,32 @@ def stack_files(project_dir: Path) -> list[Path]:
     return sorted(p for p in project_dir.glob("Pulumi.*.yaml") if p.is_file())
 
 
+def budget_problems(project_dir: Path) -> list[str]:
+    """The organisation's cap against the budgets the project's stack files set, read without
+    evaluating anything: one problem, naming Pulumi.yaml's key, when they add up to more."""
+    from platformctl.harness import project_config
+    from stacks import userfile
+
+    key = "platform:organizationBudgetMonthlyUsd"
+    cap = project_config(project_dir).get(key)
+    if not isinstance(cap, (int, float)) or isinstance(cap, bool):
+        return []  # the config model reports a missing or malformed cap, per stack
+    budgets = {}
+    for path in stack_files(project_dir):
+        document = userfile.read_yaml(path) or {}
+        config = document.get("config") if isinstance(document, dict) else None
+        value = (config or {}).get("platform:budgetMonthlyUsd") if isinstance(config, dict) \
+            else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            budgets[stackfile.stack_name_of(path)] = Decimal(str(value))
+    total = sum(budgets.values(), Decimal(0))
+    if total <= Decimal(str(cap)):
+        return []
+    parts = " + ".join(f"{name} {value:g}" for name, value in budgets.items())
+    return [f"{key}: {cap:g}: below the sum of the stacks' budgets ({parts} = {total:g}); "
+            f"allowed: at least {total:g}, or lower a stack's platform:budgetMonthlyUsd"]
+
+
 def _usd(value: Decimal) -> float:
     return float(value.quantize(Decimal("0.01")))
 

@@ -85,6 +85,12 @@ def _review(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     base = None
     try:
+        from platformctl.budget import budget_problems
+
+        # The organisation's cap against every stack's budget: refused before anything runs.
+        problems = budget_problems((project_dir or find_project_dir()).resolve())
+        if problems:
+            raise ConfigError("Pulumi.yaml", problems)
         if args.base:
             from platformctl.base import BaseReview
 

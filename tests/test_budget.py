@@ -111,3 +111,26 @@ def test_a_project_without_stacks_is_a_usage_error(tmp_path, capsys):
     shutil.copy2(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     code, out, _ = run(capsys, "--project-dir", str(tmp_path))
     assert code == 2 and "no stack files" in out
+
+
+def test_the_readme_shows_the_budget_as_it_is(shipped):
+    readme = (REPO / "README.md").read_text()
+    for row in shipped["stacks"]:
+        assert (f"| {row['stack']} | {row['total_monthly_usd']:.2f} | {row['fixed_monthly_usd']:.2f} "
+                f"| {row['usage_monthly_usd']:.2f} | {row['budget_monthly_usd']:.2f} |") in readme
+    totals = shipped["totals"]
+    assert (f"| all | {totals['total_monthly_usd']:.2f} | {totals['fixed_monthly_usd']:.2f} | "
+            f"{totals['usage_monthly_usd']:.2f} | {totals['budget_monthly_usd']:.2f} |") in readme
+    assert f"**${shipped['left_for_usage_monthly_usd']:.2f}/month is left for usage**" in readme
+    assert f"leaving ${shipped['headroom_monthly_usd']:.2f} beyond them" in readme
+
+
+def test_a_cap_below_the_budgets_is_a_config_error_of_the_review(tmp_path, capsys):
+    project = _project(tmp_path, 495)
+    code = cli.main(["review", "dev", "--project-dir", str(project)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert ("invalid configuration in Pulumi.yaml (1 problem):\n  - "
+            "platform:organizationBudgetMonthlyUsd: 495: below the sum of the stacks' budgets "
+            "(dev 170 + prod 330 = 500); allowed: at least 500, or lower a stack's "
+            "platform:budgetMonthlyUsd") in err

@@ -187,12 +187,18 @@ def test_base_markdown_leads_with_the_change(history):
 def test_base_without_the_stack_counts_everything_as_added(history, tmp_path, capsys):
     sandbox = history / "Pulumi.sandbox.yaml"
     sandbox.write_text((history / "Pulumi.dev.yaml").read_text())
+    # A third stack's budget needs room under the organisation's cap (dev + prod fill it).
+    project = history / "Pulumi.yaml"
+    original = project.read_text()
+    project.write_text(original.replace("organizationBudgetMonthlyUsd: 500",
+                                        "organizationBudgetMonthlyUsd: 700"))
     try:
         cli.main(["review", "sandbox", "--base", "HEAD", "--format", "json",
                   "--project-dir", str(history)])
         doc = json.loads(capsys.readouterr().out)
     finally:
         sandbox.unlink()
+        project.write_text(original)
     assert doc["diff"]["resources"]["removed"] == []
     assert len(doc["diff"]["resources"]["added"]) == doc["resource_count"]
     assert doc["diff"]["cost"]["delta_monthly_usd"] == doc["total_monthly_usd"]

@@ -101,7 +101,7 @@ budget_limit = stack_policy(
     enforcement=MANDATORY, severity=HIGH,
     remediation="Reduce the stack's cost (fewer or smaller nodes, a single NAT gateway outside "
                 "prod, a smaller database class) or raise platform:budgetMonthlyUsd, keeping dev "
-                "and prod together at or under $500.",
+                "and prod together within the organisation's cap (`platformctl budget`).",
     check=_over(Decimal(1)),
     config=BUDGET_CONFIG,
 )
