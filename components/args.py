@@ -186,3 +186,10 @@ class PodResources(ArgsModel):
 
 
 GitHubHandle = Annotated[str, pattern(r"@[A-Za-z0-9-]{1,39}", "a GitHub handle, e.g. @alice")]
+
+
+# Instance families whose names end in a `g` generation suffix are AWS Graviton (arm64).
+def instance_architecture(instance_type: str) -> str:
+    family = instance_type.split(".", 1)[0]
+    match = re.fullmatch(r"[a-z]+\d+([a-z-]*)", family)
+    return "arm64" if (match and "g" in match.group(1)) or family == "a1" else "x86_64"

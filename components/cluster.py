@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -50,19 +49,13 @@ from components.args import (
     LabelValue,
     LogRetention,
     Slug,
+    instance_architecture,
 )
 from components.kubernetes import KubernetesTarget
 from components.network import Network
 from components.tagging import PlatformComponent
 
 # -- arguments ----------------------------------------------------------------------------------
-
-# Instance families whose names end in a `g` generation suffix are AWS Graviton (arm64).
-def instance_architecture(instance_type: str) -> str:
-    family = instance_type.split(".", 1)[0]
-    match = re.fullmatch(r"[a-z]+\d+([a-z-]*)", family)
-    return "arm64" if (match and "g" in match.group(1)) or family == "a1" else "x86_64"
-
 
 class Taint(ArgsModel):
     """A Kubernetes taint put on every node of a node group."""

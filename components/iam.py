@@ -361,6 +361,32 @@ def cluster_autoscaler(partition: str, region: str, account: str,
     }
 
 
+def nat_instance(partition: str, region: str, account: str, eni_id: str,
+                 allocation_id: str, name_tag: str) -> Document:
+    """The fck-nat instance at boot (AndrewGuenther/fck-nat service/fck-nat.sh): attach the
+    static interface the private routes point at, and take the Elastic IP. Only that interface
+    and that address, and only onto what carries the NAT instance's Name tag (the instance and
+    its own interface, tagged by its launch template; the interface and the address, by the
+    Network component)."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account}"
+    tagged = {"StringEquals": {"aws:ResourceTag/Name": name_tag}}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AttachTheStaticInterface", "Effect": "Allow",
+             "Action": "ec2:AttachNetworkInterface",
+             "Resource": [f"{ec2}:instance/*", f"{ec2}:network-interface/{eni_id}"],
+             "Condition": tagged},
+            {"Sid": "TakeTheAddress", "Effect": "Allow", "Action": "ec2:AssociateAddress",
+             "Resource": [f"{ec2}:elastic-ip/{allocation_id}", f"{ec2}:instance/*",
+                          f"{ec2}:network-interface/*"],
+             "Condition": tagged},
+            {"Sid": "Describe", "Effect": "Allow", "Resource": "*",
+             "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeAddresses"]},
+        ],
+    }
+
+
 # Managing a key without using it: no Encrypt/Decrypt/GenerateDataKey, and no CreateGrant
 # (a grant is a way to use it). PutKeyPolicy stays: whoever manages the key can rewrite its
 # policy, which is why administrators are only the account and the role `pulumi up` runs as.

@@ -19,6 +19,7 @@ and replaces none.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -32,10 +33,29 @@ from components.args import (
     AnyCidr,
     ArgsModel,
     EndpointService,
+    InstanceType,
     Invalid,
     LogRetention,
+    instance_architecture,
 )
 from components.tagging import PlatformComponent
+
+# fck-nat's images (AndrewGuenther/fck-nat; its publisher's account, from its docs) on Amazon
+# Linux 2023, arm64.
+FCK_NAT_AMI_OWNER = "568608671756"
+FCK_NAT_AMI_NAME = "fck-nat-al2023-*-arm64-ebs"
+NAT_INSTANCE_VOLUME_GIB = 8
+
+
+def nat_instance_user_data(interface_id: str, allocation_id: str) -> str:
+    """fck-nat's configuration (/etc/fck-nat.conf, fck-nat docs/configuration.md): the static
+    interface to attach and the Elastic IP to take; then its service restarts with it."""
+    return ("#!/bin/sh\n"
+            ": > /etc/fck-nat.conf\n"
+            f"echo 'eni_id={interface_id}' >> /etc/fck-nat.conf\n"
+            f"echo 'eip_id={allocation_id}' >> /etc/fck-nat.conf\n"
+            "systemctl restart fck-nat.service\n")
+
 
 # -- arguments ----------------------------------------------------------------------------------
 
@@ -106,10 +126,17 @@ class NetworkArgs(ArgsModel):
         description="How many availability zones to span (the first ones `getAvailabilityZones` "
         "returns)."
     )
-    nat_strategy: Literal["none", "single", "one-per-az"] = Field(
-        description="Egress for private subnets: `single` NAT gateway (cheap, one AZ's failure cuts "
-        "egress), `one-per-az` (highly available) or `none` (no default route; the nodes reach AWS "
-        "through interface endpoints)."
+    nat_strategy: Literal["none", "instance", "single", "one-per-az"] = Field(
+        description="Egress for private subnets: `single` NAT gateway (one AZ's failure cuts "
+        "egress), `one-per-az` (highly available), `instance` (a NAT instance, fck-nat on a "
+        "Graviton type in an Auto Scaling group of one, behind a static interface the routes "
+        "point at; about a tenth of a gateway's price, no per-GB charge, a few minutes without "
+        "egress when it is replaced; not for prod) or `none` (no default route; the nodes reach "
+        "AWS through interface endpoints)."
+    )
+    nat_instance_type: InstanceType = Field(
+        "t4g.nano", description="Instance type of the NAT instance (natStrategy `instance`): "
+        "Graviton, as the fck-nat image is arm64; a t4g.nano forwards up to 5 Gbps in bursts.",
     )
     interface_endpoints: tuple[EndpointService, ...] = Field(
         (),
@@ -134,6 +161,14 @@ class NetworkArgs(ArgsModel):
                 raise Invalid("cidr", self.cidr,
                            f"overlaps {other} listed in avoidCidrs; allowed: a network that "
                            f"overlaps none of {', '.join(self.avoid_cidrs)}")
+        return self
+
+    @model_validator(mode="after")
+    def _nat_instance_is_graviton(self) -> NetworkArgs:
+        if instance_architecture(self.nat_instance_type) != "arm64":
+            raise Invalid("natInstanceType", self.nat_instance_type,
+                          "is not a Graviton type; allowed: an arm64 type, e.g. t4g.nano (the "
+                          "fck-nat image is arm64)")
         return self
 
     @model_validator(mode="after")
@@ -273,7 +308,8 @@ class Network(PlatformComponent):
         self._associate(name, "public", public_rt, self.subnets["public"])
 
         # NAT gateways: in the public subnet of the first AZ (single) or of every AZ.
-        nat_azs = {"none": 0, "single": 1, "one-per-az": config.az_count}[config.nat_strategy]
+        nat_azs = {"none": 0, "instance": 0, "single": 1,
+                   "one-per-az": config.az_count}[config.nat_strategy]
         self.nat_gateways: list[aws.ec2.NatGateway] = []
         self.nat_public_ips: list[pulumi.Output[str]] = []
         for index in range(nat_azs):
@@ -291,6 +327,10 @@ class Network(PlatformComponent):
             ))
             self.nat_public_ips.append(eip.public_ip)
 
+        self.nat_instance_interface: aws.ec2.NetworkInterface | None = None
+        if config.nat_strategy == "instance":
+            self._nat_instance(name, config, region)
+
         # Private routing: one table per AZ, whatever the NAT strategy, so changing the strategy
         # changes routes and never re-associates subnets.
         self.private_route_tables: list[aws.ec2.RouteTable] = []
@@ -306,6 +346,14 @@ class Network(PlatformComponent):
                     route_table_id=rt.id,
                     destination_cidr_block="0.0.0.0/0",
                     nat_gateway_id=nat.id,
+                    opts=pulumi.ResourceOptions(parent=rt),
+                )
+            elif self.nat_instance_interface is not None:
+                aws.ec2.Route(
+                    f"{name}-private-{az}-default",
+                    route_table_id=rt.id,
+                    destination_cidr_block="0.0.0.0/0",
+                    network_interface_id=self.nat_instance_interface.id,
                     opts=pulumi.ResourceOptions(parent=rt),
                 )
             self._associate(name, f"private-{az}", rt, [subnet])
@@ -344,6 +392,99 @@ class Network(PlatformComponent):
 
     def subnet_ids(self, tier: str) -> pulumi.Output[list[str]]:
         return pulumi.Output.all(*[s.id for s in self.subnets[tier]])
+
+    def _nat_instance(self, name: str, config: NetworkArgs, region: str) -> None:
+        """A NAT instance the fck-nat way (AndrewGuenther/fck-nat, its AMI from its publisher's
+        account): an Auto Scaling group of one in the first public subnet, which replaces a
+        failed instance; a static interface (source/destination check off) the private routes
+        point at, which each new instance attaches at boot, and the Elastic IP it takes, so the
+        egress address never changes. No SSH: Session Manager only. IMDSv2, encrypted root
+        volume, standard CPU credits."""
+        az, subnet = self.availability_zones[0], self.subnets["public"][0]
+        vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
+        invoke = pulumi.InvokeOptions(parent=self)
+        account = aws.get_caller_identity(opts=invoke).account_id
+        partition = aws.get_partition(opts=invoke).partition
+        image = aws.ec2.get_ami(
+            most_recent=True, owners=[FCK_NAT_AMI_OWNER],
+            filters=[aws.ec2.GetAmiFilterArgs(name="name", values=[FCK_NAT_AMI_NAME]),
+                     aws.ec2.GetAmiFilterArgs(name="architecture", values=["arm64"])],
+            opts=invoke)
+        group = aws.ec2.SecurityGroup(
+            f"{name}-nat-instance", vpc_id=self.vpc.id,
+            description="NAT instance: forwards what the VPC sends out",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(
+                protocol="-1", from_port=0, to_port=0, cidr_blocks=[config.cidr],
+                description="everything from inside the VPC")],
+            egress=[aws.ec2.SecurityGroupEgressArgs(
+                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
+                description="out to the internet")],
+            tags={"Name": f"{name}-nat-instance"}, opts=vpc_opts)
+        self.nat_instance_interface = aws.ec2.NetworkInterface(
+            f"{name}-nat-instance", subnet_id=subnet.id, security_groups=[group.id],
+            source_dest_check=False, description=f"{name} NAT instance: the routes' target",
+            tags={"Name": f"{name}-nat-instance"}, opts=vpc_opts)
+        name_tag = f"{name}-nat-instance"
+        # The address a NAT gateway here had (same resource: the egress address stays), tagged
+        # for the instance's role, which may take only what carries its Name tag.
+        address = aws.ec2.Eip(f"{name}-nat-{az}", domain="vpc", tags={"Name": name_tag},
+                              opts=vpc_opts)
+        self.nat_public_ips.append(address.public_ip)
+        role = aws.iam.Role(
+            f"{name}-nat-instance", description="NAT instance (fck-nat)",
+            assume_role_policy=iam.to_json(iam.plain_service_trust("ec2.amazonaws.com")),
+            opts=pulumi.ResourceOptions(parent=self))
+        aws.iam.RolePolicyAttachment(
+            f"{name}-nat-instance-ssm", role=role.name,
+            policy_arn=f"arn:{partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
+            opts=pulumi.ResourceOptions(parent=role))
+        aws.iam.RolePolicy(
+            f"{name}-nat-instance", role=role.id,
+            policy=pulumi.Output.all(self.nat_instance_interface.id, address.allocation_id).apply(
+                lambda ids: iam.to_json(iam.nat_instance(partition, region, account, ids[0],
+                                                         ids[1], name_tag))),
+            opts=pulumi.ResourceOptions(parent=role))
+        profile = aws.iam.InstanceProfile(f"{name}-nat-instance", role=role.name,
+                                          opts=pulumi.ResourceOptions(parent=role))
+        user_data = pulumi.Output.all(self.nat_instance_interface.id, address.allocation_id).apply(
+            lambda ids: base64.b64encode(nat_instance_user_data(ids[0], ids[1]).encode()).decode())
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-nat-instance",
+            description=f"{name} NAT instance (fck-nat)",
+            image_id=image.id,
+            instance_type=config.nat_instance_type,
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            # Its own public address until it takes the Elastic IP (it calls the EC2 API first).
+            network_interfaces=[aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                device_index=0, associate_public_ip_address="true",
+                security_groups=[group.id], delete_on_termination="true")],
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=NAT_INSTANCE_VOLUME_GIB, volume_type="gp3", encrypted="true",
+                    delete_on_termination="true"))],
+            credit_specification=aws.ec2.LaunchTemplateCreditSpecificationArgs(
+                cpu_credits="standard"),
+            user_data=user_data,
+            update_default_version=True,
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
+                resource_type=kind, tags={"Name": name_tag})
+                for kind in ("instance", "volume", "network-interface")],
+            opts=vpc_opts)
+        aws.autoscaling.Group(
+            f"{name}-nat-instance",
+            min_size=1, max_size=1, desired_capacity=1,
+            vpc_zone_identifiers=[subnet.id],
+            health_check_type="EC2",
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)),
+            # A new image or type replaces the instance (egress pauses for a few minutes).
+            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
+                strategy="Rolling", preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
+                    min_healthy_percentage=0)),
+            opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=[self.internet_gateway]))
 
     def _associate(self, name: str, label: str, table: aws.ec2.RouteTable,
                    subnets: list[aws.ec2.Subnet]) -> None:

@@ -62,6 +62,23 @@ def _merge(existing: object, standard: Mapping[str, str]) -> object:
 
 
 StandardTags = Callable[[str], Mapping[str, str]]
+ASG_TYPE = "aws:autoscaling/group:Group"
+
+
+def _listed_key(tag: object) -> object:
+    return tag.get("key") if isinstance(tag, Mapping) else getattr(tag, "key", None)
+
+
+def _merge_listed(existing: object, standard: Mapping[str, str]) -> object:
+    """An Auto Scaling group's `tags` list with the standard tags, propagated at launch; the
+    standard keys win, as in _merge."""
+    def merged(tags: object) -> list[object]:
+        kept = [t for t in (tags or []) if _listed_key(t) not in standard]
+        return [*kept, *({"key": k, "value": v, "propagate_at_launch": True}
+                         for k, v in standard.items())]
+    if existing is None or isinstance(existing, list):
+        return merged(existing)
+    return pulumi.Output.from_input(existing).apply(merged)
 
 
 def stack_transformation(standard_tags: StandardTags):
@@ -79,6 +96,12 @@ def stack_transformation(standard_tags: StandardTags):
         shape = sdk_types.tags_shape(type(resource))
         if shape is None:
             return None
+        if args.type_ == ASG_TYPE and service is not None:
+            # Auto Scaling groups take a list of tags, each propagated to the instances or not:
+            # the standard tags go to the group and to every instance it launches.
+            props = dict(args.props)
+            props["tags"] = _merge_listed(props.get("tags"), standard_tags(service))
+            return pulumi.ResourceTransformationResult(props=props, opts=args.opts)
         if shape != "map":
             raise UntaggedResourceError(
                 f"{args.type_} '{args.name}' takes tags in a shape the tagging mechanism does not "

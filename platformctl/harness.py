@@ -114,7 +114,11 @@ class RecordedResource:
 
     @property
     def tags(self) -> dict[str, Any] | None:
+        from platform_guard.sdk_types import LISTED_TAG_TYPES, tag_map
+
         tags = self.inputs.get("tags")
+        if self.type in LISTED_TAG_TYPES and isinstance(tags, list):
+            return tag_map(unwrap_secrets(tags))
         return unwrap_secrets(tags) if isinstance(tags, (dict, Secret)) else None
 
 

@@ -67,6 +67,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "partition": "aws", "dnsSuffix": "amazonaws.com",
                 "reverseDnsPrefix": "com.amazonaws", "id": "aws",
             },
+            # The newest fck-nat image: a plausible id and name of the filter's shape.
+            "aws:ec2/getAmi:getAmi": lambda args: {
+                "id": "ami-0fc4a7e0a5f3e2d91", "imageId": "ami-0fc4a7e0a5f3e2d91",
+                "name": "fck-nat-al2023-hvm-1.3.0-20240501-arm64-ebs", "architecture": "arm64",
+                "ownerId": (args.get("owners") or ["self"])[0], "rootDeviceName": "/dev/xvda",
+                "mostRecent": True, "owners": args.get("owners") or [],
+            },
             "aws:index/getRegion:getRegion": lambda _: {
                 "name": self.region, "region": self.region, "id": self.region,
                 "endpoint": f"ec2.{self.region}.amazonaws.com",

@@ -30,8 +30,8 @@ BAD_CONFIGS = [
      "platform:network.cidr", "10.20.128.0/17", "overlaps 10.20.0.0/16"),
     ("one-az", {"platform:network.azCount": 1},
      "platform:network.azCount", "1", "allowed: 2 or 3"),
-    ("unknown-nat-strategy", {"platform:network.natStrategy": "nat-instance"},
-     "platform:network.natStrategy", "nat-instance", "'none', 'single' or 'one-per-az'"),
+    ("unknown-nat-strategy", {"platform:network.natStrategy": "nat-gateway"},
+     "platform:network.natStrategy", "nat-gateway", "'none', 'instance', 'single' or 'one-per-az'"),
     ("no-nat-without-endpoints", {"platform:network.natStrategy": "none"},
      "platform:network.interfaceEndpoints", "[]", "missing: ec2, ecr.api, ecr.dkr, sts, logs"),
     ("misspelled-key", {"platform:network.natStrategey": "single"},
@@ -205,7 +205,7 @@ def test_unknown_stack_names_the_stacks_that_exist(capsys):
 
 def test_presets_make_dev_cheap_and_prod_highly_available(evaluations):
     dev, prod = evaluations["dev"].config, evaluations["prod"].config
-    assert (dev.network.az_count, dev.network.nat_strategy) == (2, "single")
+    assert (dev.network.az_count, dev.network.nat_strategy) == (2, "instance")
     assert prod.network.az_count == 3
     assert config_model.PRESETS["prod"]["network"]["natStrategy"] == "one-per-az"
     # The prod stack trades NAT redundancy for budget, in its own file, visibly.

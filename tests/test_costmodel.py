@@ -124,7 +124,8 @@ def test_both_stacks_have_a_total_with_line_items(evaluations):
             (line.monthly_usd for line in report.priced), Decimal(0))) < Decimal("0.01")
         assert report.total <= Decimal(str(evaluation.config.budget_monthly_usd))
         items = " | ".join(line.item for line in report.priced)
-        for expected in ("EKS control plane (standard support)", "NAT gateway", "nodes",
+        nat = {"dev": "1 x t4g.nano instance", "prod": "NAT gateway"}[name]
+        for expected in ("EKS control plane (standard support)", nat, "nodes",
                          "RDS db.t4g", "KMS key", "log ingestion", "public IPv4 address"):
             assert expected in items, (name, expected)
         # Nothing the platform creates is unpriced: not even what it starts at run time.
@@ -134,10 +135,10 @@ def test_both_stacks_have_a_total_with_line_items(evaluations):
 
 def test_dev_and_prod_estimates(evaluations):
     dev, prod = (cost_report(evaluations[n]) for n in ("dev", "prod"))
-    assert dev.total == Decimal("164.43")
+    assert dev.total == Decimal("133.04")
     assert prod.total == Decimal("326.45")
     assert dev.total + prod.total < Decimal(500)
-    assert (dev.fixed, prod.fixed) == (Decimal("156.51"), Decimal("311.93"))
+    assert (dev.fixed, prod.fixed) == (Decimal("127.37"), Decimal("311.93"))
     # Prod's shared ALB is internet-facing in its three public subnets; dev has none.
     prod_alb = {line.key: costmodel.money(line.monthly_usd) for line in prod.priced
                 if line.resource_name == "prod-shared-alb"}
@@ -240,3 +241,21 @@ def test_the_shipped_launch_templates_set_standard_credits(evaluations):
     for evaluation in evaluations.values():
         for template in evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
             assert template.inputs["creditSpecification"] == {"cpuCredits": "standard"}
+
+
+def test_an_auto_scaling_group_is_priced_from_its_launch_template():
+    template = CostInput("aws:ec2/launchTemplate:LaunchTemplate", "lt", {
+        "instanceType": "t4g.nano", "creditSpecification": {"cpuCredits": "standard"},
+        "blockDeviceMappings": [{"ebs": {"volumeSize": 8, "volumeType": "gp3"}}]},
+        urn=TEMPLATE_URN)
+    group = CostInput("aws:autoscaling/group:Group", "nat", {
+        "minSize": 1, "maxSize": 1, "desiredCapacity": 1},
+        property_dependencies={"launchTemplate": [TEMPLATE_URN]})
+    report = estimate([template, group], "us-east-1")
+    # 730 h x $0.0042 ; 8 GiB x $0.08
+    assert {line.item: costmodel.money(line.monthly_usd) for line in report.priced} == {
+        "1 x t4g.nano instance": Decimal("3.07"), "1 x 8 GiB gp3 root volume": Decimal("0.64")}
+    alone = estimate([CostInput("aws:autoscaling/group:Group", "g", {"desiredCapacity": 1})],
+                     "us-east-1")
+    assert [line.unpriced_reason for line in alone.unpriced] == [
+        "launchTemplate is unknown until apply"]

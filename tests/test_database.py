@@ -62,8 +62,9 @@ def test_database_is_private_and_reachable_only_from_the_nodes(stack):
              r.inputs.get("referencedSecurityGroupId"), r.inputs.get("cidrIpv4"))
             for r in rules] == [(5432, 5432, "tcp", node_sg.id, None)]
     # The nodes carry that security group.
-    templates = stack.of_type("aws:ec2/launchTemplate:LaunchTemplate")
-    assert all(node_sg.id in t.inputs["vpcSecurityGroupIds"] for t in templates)
+    templates = [t for t in stack.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+                 if stack.component_of(t).type == "platform:index:Cluster"]
+    assert templates and all(node_sg.id in t.inputs["vpcSecurityGroupIds"] for t in templates)
 
 
 def test_storage_is_encrypted_gp3_with_autoscaling(stack):

@@ -67,9 +67,11 @@ def test_each_tier_spans_the_configured_azs(stack):
 
 
 def test_nat_count_matches_the_strategy(stack):
-    expected = {"single": 1, "one-per-az": stack.config.network.az_count, "none": 0}
+    expected = {"single": 1, "one-per-az": stack.config.network.az_count, "none": 0,
+                "instance": 0}
     assert len(stack.of_type(NAT)) == expected[stack.config.network.nat_strategy]
-    assert len(stack.of_type("aws:ec2/eip:Eip")) == len(stack.of_type(NAT))
+    instance = stack.config.network.nat_strategy == "instance"
+    assert len(stack.of_type("aws:ec2/eip:Eip")) == len(stack.of_type(NAT)) + instance
     public_ids = {s.id for s in _subnets(stack, "public")}
     assert all(n.inputs["subnetId"] in public_ids for n in stack.of_type(NAT))
 
@@ -80,6 +82,10 @@ def test_private_subnets_route_through_nat(stack):
     for subnet in _subnets(stack, "private"):
         route = _default_route(stack, _route_table_of(stack, subnet))
         assert route is not None, subnet.name
+        if stack.config.network.nat_strategy == "instance":
+            (interface,) = stack.of_type("aws:ec2/networkInterface:NetworkInterface")
+            assert route.inputs["networkInterfaceId"] == interface.id
+            continue
         nat = nat_by_id[route.inputs["natGatewayId"]]
         if stack.config.network.nat_strategy == "one-per-az":
             # An AZ's egress survives the loss of another AZ.
@@ -190,3 +196,70 @@ def test_adding_an_az_keeps_every_existing_subnet():
     two, three = subnet_layout("10.0.0.0/16", 2), subnet_layout("10.0.0.0/16", 3)
     for tier in ("public", "private", "database"):
         assert three.tier(tier)[:2] == two.tier(tier)
+
+
+# -- the NAT instance (dev) -----------------------------------------------------------------
+
+
+def test_dev_egress_is_a_nat_instance_behind_a_static_interface(evaluations):
+    import base64
+
+    from components.network import FCK_NAT_AMI_NAME, FCK_NAT_AMI_OWNER
+
+    dev = evaluations["dev"]
+    assert (FCK_NAT_AMI_OWNER, FCK_NAT_AMI_NAME) == ("568608671756", "fck-nat-al2023-*-arm64-ebs")
+    (group,) = dev.of_type("aws:autoscaling/group:Group")
+    (template,) = [t for t in dev.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+                   if t.name == "dev-nat-instance"]
+    (interface,) = dev.of_type("aws:ec2/networkInterface:NetworkInterface")
+    (address,) = dev.of_type("aws:ec2/eip:Eip")
+    first_public = _subnets(dev, "public")[0]
+    # One instance, replaced when it fails, in the first AZ, where its interface is.
+    assert (group.inputs["minSize"], group.inputs["maxSize"], group.inputs["desiredCapacity"]) \
+        == (1, 1, 1)
+    assert group.inputs["vpcZoneIdentifiers"] == [first_public.id]
+    assert interface.inputs["subnetId"] == first_public.id
+    assert interface.inputs["sourceDestCheck"] is False
+    # Hardened like the nodes: IMDSv2 with one hop, encrypted root volume, no SSH key, standard
+    # CPU credits, Graviton.
+    inputs = template.inputs
+    assert inputs["metadataOptions"]["httpTokens"] == "required"
+    assert inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    assert inputs["blockDeviceMappings"][0]["ebs"]["encrypted"] == "true"
+    assert "keyName" not in inputs
+    assert inputs["creditSpecification"] == {"cpuCredits": "standard"}
+    assert inputs["instanceType"] == "t4g.nano"
+    # At boot it attaches the interface the routes point at and takes the Elastic IP.
+    script = base64.b64decode(inputs["userData"]).decode()
+    assert f"eni_id={interface.id}" in script and f"eip_id={address.id}" in script
+    assert "systemctl restart fck-nat.service" in script
+    # Only the VPC may send through it.
+    (group_sg,) = [g for g in dev.of_type("aws:ec2/securityGroup:SecurityGroup")
+                   if g.name == "dev-nat-instance"]
+    assert [rule["cidrBlocks"] for rule in group_sg.inputs["ingress"]] == [
+        [_vpc(dev).inputs["cidrBlock"]]]
+    # Managed through Session Manager; its own role may attach only its interface and address.
+    attachments = [a for a in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                   if a.name == "dev-nat-instance-ssm"]
+    assert attachments and attachments[0].inputs["policyArn"].endswith(
+        "AmazonSSMManagedInstanceCore")
+    (policy,) = [p for p in dev.of_type("aws:iam/rolePolicy:RolePolicy")
+                 if p.name == "dev-nat-instance"]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    attach = next(s for s in statements if s["Sid"] == "AttachTheStaticInterface")
+    assert attach["Resource"][1].endswith(f"network-interface/{interface.id}")
+    assert attach["Condition"] == {"StringEquals": {"aws:ResourceTag/Name": "dev-nat-instance"}}
+
+
+@pytest.mark.parametrize(("stack", "key", "value", "expected"), [
+    ("prod", "platform:network.natStrategy", "instance",
+     "platform:network.natStrategy: 'instance': is for non-prod stacks"),
+    ("dev", "platform:network.natInstanceType", "t3.nano",
+     "platform:network.natInstanceType: 't3.nano': is not a Graviton type"),
+])
+def test_a_nat_instance_in_prod_or_of_an_x86_type_is_refused(tmp_path, capsys, stack, key,
+                                                              value, expected):
+    from tests.conftest import config_error
+
+    path = write_stack(tmp_path, mutate(stack_config(stack), key, value))
+    assert expected in config_error(path, capsys)

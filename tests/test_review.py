@@ -19,7 +19,7 @@ from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
 
 SCHEMA = json.loads((REPO / "docs" / "review-schema.json").read_text())
-TOTALS = {"dev": 164.43, "prod": 326.45}
+TOTALS = {"dev": 133.04, "prod": 326.45}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -89,9 +89,9 @@ def test_a_violating_stack_exits_1_in_every_format(tmp_path, capsys, fmt):
     assert "budget-limit" in out
     if fmt == "json":
         doc = json.loads(out)
-        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -64.43
+        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -33.04
     if fmt == "markdown":
-        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$64.43)" in out
+        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$33.04)" in out
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
@@ -156,14 +156,18 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history):
     change = doc["diff"]
     assert change["base"].startswith("HEAD~1 (")
     added = {(r["type"], r["name"]) for r in change["resources"]["added"]}
-    assert added == {("aws:ec2/natGateway:NatGateway", "dev-nat-us-east-1b"),
+    # From the NAT instance to a gateway per AZ: both gateways are new, and the instance goes.
+    assert added == {("aws:ec2/natGateway:NatGateway", "dev-nat-us-east-1a"),
+                     ("aws:ec2/natGateway:NatGateway", "dev-nat-us-east-1b"),
                      ("aws:ec2/eip:Eip", "dev-nat-us-east-1b")}
+    removed = {(r["type"], r["name"]) for r in change["resources"]["removed"]}
+    assert ("aws:autoscaling/group:Group", "dev-nat-instance") in removed
     summaries = [line["summary"] for line in change["cost"]["lines"]]
     assert "+$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in summaries
     assert "+$3.65/month: public IPv4 address added (dev-nat-us-east-1b)" in summaries
-    # The VPC's NAT data is the same, now shared by two gateways: the change is fixed cost.
-    assert change["cost"]["delta_monthly_usd"] == 36.50
-    assert change["cost"]["summary"] == "+$36.50/month in total"
+    # Two gateways and an address instead of the instance, and the VPC's NAT data is now charged.
+    assert change["cost"]["delta_monthly_usd"] == 67.89
+    assert change["cost"]["summary"] == "+$67.89/month in total"
     new = change["violations"]["new"]
     assert any(v["policy"] == "required-tags" and "missing or empty tags: owner" in v["message"]
                and v["resource_name"] == "dev-vpc" for v in new)
@@ -178,7 +182,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history):
 
 def test_base_markdown_leads_with_the_change(history):
     out = review_in(history, "dev", "--base", "HEAD~1", "--format", "markdown").stdout
-    assert "**Monthly cost: +$36.50/month in total** ($164.43 → $200.93" in out
+    assert "**Monthly cost: +$67.89/month in total** ($133.04 → $200.93" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
     assert ":x: new **mandatory** `required-tags`" in out

@@ -319,15 +319,16 @@ def _node_group(r: CostInput, ctx: _Context):
 
 
 def _surplus_credits(r: CostInput, ctx: _Context, instance_type: str,
-                     count: int) -> _Item | None:
+                     count: int, template: CostInput | None = None) -> _Item | None:
     """Burstable types in unlimited mode are billed for CPU above their baseline; in standard
     mode (the platform's launch templates say which) they are throttled to it instead."""
     family = instance_type.split(".", 1)[0]
     if not family.startswith("t"):
         return None
-    template = ctx.related(r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate",
-                           None if r.property_dependencies.get("launchTemplate")
-                           else _get(r.props, "launchTemplate", "id"))
+    template = template or ctx.related(
+        r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate",
+        None if r.property_dependencies.get("launchTemplate")
+        else _get(r.props, "launchTemplate", "id"))
     mode = (_get(template.props, "creditSpecification", "cpuCredits", default="unlimited")
             if template is not None else "unlimited")  # what T4g/T3 launch as by default
     if mode != "unlimited":
@@ -358,6 +359,31 @@ def _root_volume(r: CostInput, ctx: _Context) -> tuple[int, str]:
                         default="gp3")
             return int(size), str(kind)
     return int(_get(r.props, "diskSize", default=20)), "gp3"  # EKS's default root volume
+
+
+@_rule("aws:autoscaling/group:Group")
+def _auto_scaling_group(r: CostInput, ctx: _Context):
+    """An Auto Scaling group's instances (the NAT instance): its desired count of the launch
+    template's type, their root volumes, and CPU above baseline in unlimited mode."""
+    count = int(_get(r.props, "desiredCapacity", default=None) or _get(r.props, "minSize",
+                                                                          default=0))
+    template = ctx.related(r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate",
+                           None if r.property_dependencies.get("launchTemplate")
+                           else _get(r.props, "launchTemplate", "id"))
+    if template is None:
+        raise _Unknown("launchTemplate")
+    instance_type = str(_get(template.props, "instanceType"))
+    amount, detail = _hourly(ctx, f"ec2.{instance_type}", count)
+    items = [_Item("instances", f"{count} x {instance_type} instance", amount, detail)]
+    size = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeSize")
+    if size is not None:
+        kind = str(_get(template.props, "blockDeviceMappings", "0", "ebs", "volumeType",
+                        default="gp3"))
+        unit = ctx.price(f"ebs.{kind}")
+        items.append(_Item("root-volumes", f"{count} x {size} GiB {kind} root volume",
+                           unit * int(size) * count, f"{count} x {size} GiB x ${unit}"))
+    surplus = _surplus_credits(r, ctx, instance_type, count, template)
+    return items + ([surplus] if surplus else [])
 
 
 @_rule("aws:ec2/natGateway:NatGateway")

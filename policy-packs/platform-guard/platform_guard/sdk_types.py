@@ -12,6 +12,7 @@ import functools
 import importlib
 import typing
 from collections import abc
+from typing import Any
 
 import pulumi
 from pulumi import _types
@@ -89,3 +90,23 @@ def tags_shape(resource_cls: type) -> str | None:
     if declared is None:
         return None
     return "map" if is_mapping_type(declared) else "other"
+
+
+# Types whose `tags` is a list of {key, value, propagateAtLaunch} (Auto Scaling groups), which
+# the platform tags too (components/tagging.py).
+LISTED_TAG_TYPES = ("aws:autoscaling/group:Group",)
+
+
+def tag_map(tags: Any) -> dict[str, Any]:
+    """A resource's tags as a map, whether given as one or, for LISTED_TAG_TYPES, as a list of
+    {key, value} entries."""
+    # Duck-typed: CrossGuard hands policies proxies of maps and lists, not dicts and lists.
+    if hasattr(tags, "keys"):
+        return {key: tags[key] for key in tags.keys()}
+    if tags is None or isinstance(tags, (str, bytes)) or not hasattr(tags, "__iter__"):
+        return {}
+    found: dict[str, Any] = {}
+    for entry in tags:
+        if hasattr(entry, "keys") and "key" in entry.keys():
+            found[entry["key"]] = entry["value"] if "value" in entry.keys() else None
+    return found

@@ -24,6 +24,8 @@ APP_LABELS = ("app.kubernetes.io/name", "app")
 def _taggable(resource_type: str) -> bool:
     if not resource_type.startswith("aws:"):
         return False
+    if resource_type in sdk_types.LISTED_TAG_TYPES:
+        return True
     cls = sdk_types.resource_class(resource_type)
     return cls is not None and sdk_types.tags_shape(cls) == "map"
 
@@ -31,7 +33,7 @@ def _taggable(resource_type: str) -> bool:
 def _check_tags(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
     if not _taggable(args.resource_type):
         return []
-    tags = get(args.props, "tags", default={})
+    tags = sdk_types.tag_map(get(args.props, "tags", default={}))
     missing = [key for key in REQUIRED_TAGS if not str(get(tags, key, default="")).strip()]
     problems = []
     if missing:
