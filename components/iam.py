@@ -387,6 +387,20 @@ def nat_instance(partition: str, region: str, account: str, eni_id: str,
     }
 
 
+def off_hours(database_arn: str, node_group_arns: Sequence[str]) -> Document:
+    """EventBridge Scheduler putting a stack to sleep and waking it: resize its node groups and
+    stop and start its database, nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ResizeTheNodeGroups", "Effect": "Allow",
+             "Action": "eks:UpdateNodegroupConfig", "Resource": sorted(node_group_arns)},
+            {"Sid": "StopAndStartTheDatabase", "Effect": "Allow",
+             "Action": ["rds:StopDBInstance", "rds:StartDBInstance"], "Resource": database_arn},
+        ],
+    }
+
+
 # Managing a key without using it: no Encrypt/Decrypt/GenerateDataKey, and no CreateGrant
 # (a grant is a way to use it). PutKeyPolicy stays: whoever manages the key can rewrite its
 # policy, which is why administrators are only the account and the role `pulumi up` runs as.

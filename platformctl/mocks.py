@@ -123,6 +123,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
             resource_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         else:
             resource_id = physical or f"{name}-{_digest(token, name, length=8)}"
+        if token == "aws:eks/nodeGroup:NodeGroup":
+            # The provider names an unnamed node group after its resource, and its id is
+            # `<cluster>:<node group>` (what the off-hours schedules and the cost model use).
+            group_name = inputs.get("nodeGroupName") or f"{name}-{_digest(token, name, length=8)}"
+            state["nodeGroupName"] = group_name
+            resource_id = f"{inputs.get('clusterName')}:{group_name}"
+            h = _digest("nodegroup-uuid", name, length=32)
+            state["arn"] = (f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:nodegroup/"
+                            f"{inputs.get('clusterName')}/{group_name}/"
+                            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
         state.setdefault("arn", self._arn(token, resource_id))
         if "tags" in inputs:
             state.setdefault("tagsAll", inputs["tags"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -39,6 +40,7 @@ from components.database import DatabaseArgs
 from components.gitops import GitOpsArgs
 from components.network import NetworkArgs
 from components.observability import AlertingArgs, ObservabilityArgs
+from components.schedule import OffHoursArgs
 from components.secret_store import VaultArgs
 from components.tenancy import Team, host_covers
 
@@ -169,6 +171,10 @@ class PlatformConfig(ArgsModel):
     security: AdmissionArgs = Field(description="Admission control.")
     vault: VaultArgs = Field(description="Vault.")
     gitops: GitOpsArgs = Field(description="Argo CD and the app-of-apps.")
+    off_hours: OffHoursArgs | None = Field(
+        None, description="Working hours of a non-prod stack: outside them its nodes scale to "
+        "zero and its database stops (EventBridge Scheduler), and the cost model prices them "
+        "for the hours they run. Not for a prod-preset stack.")
     prod_exceptions: tuple[ProdException, ...] = Field(
         (), description="Controls a prod-preset stack weakens on purpose, each named, dated and "
         "approved (the prod lock, docs/configuration.md); the review shows each as an advisory verdict, and "
@@ -176,6 +182,13 @@ class PlatformConfig(ArgsModel):
     teams: tuple[Team, ...] = Field(
         (), description="The teams whose workloads run on the platform, each with its own "
         "namespaces.")
+
+    @model_validator(mode="after")
+    def _no_off_hours_in_prod(self) -> PlatformConfig:
+        if self.preset == "prod" and self.off_hours is not None and self.off_hours.enabled:
+            raise Invalid("offHours", "set", "puts production to sleep; allowed in a "
+                          "prod-preset stack: not set (remove it)")
+        return self
 
     @model_validator(mode="after")
     def _no_nat_instance_in_prod(self) -> PlatformConfig:
@@ -302,6 +315,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "imageSignatures": {"mode": "warn", "replicas": 1}},
         "vault": {"replicas": 1},
         "gitops": {"ha": False, "autoSync": True},
+        # Asleep outside working hours: the nodes and the database run 50 of 168 hours a week.
+        "offHours": {"days": ["MON", "TUE", "WED", "THU", "FRI"], "start": "08:00",
+                     "stop": "18:00", "timezone": "UTC"},
     },
     "prod": {
         "network": {
@@ -361,9 +377,14 @@ def _show(value: Any) -> str:
 
 
 def nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """The model a field holds, and whether it holds a map of them (`dict[str, Model]`)."""
+    """The model a field holds (an optional one too), and whether it holds a map of them
+    (`dict[str, Model]`)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation, False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return nested_model(members[0])
     if typing.get_origin(annotation) is dict:
         value = typing.get_args(annotation)[1]
         if isinstance(value, type) and issubclass(value, BaseModel):

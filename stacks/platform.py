@@ -18,6 +18,7 @@ from components.database import Database
 from components.gitops import GITOPS_PATH, ArgoBootstrap
 from components.network import Network
 from components.observability import ObservabilityStack
+from components.schedule import OffHours
 from components.secret_store import IN_CLUSTER_ADDRESS as VAULT_ADDRESS
 from components.security import SecurityStack, SecurityStackArgs
 from stacks import config as config_model
@@ -77,6 +78,14 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
                 "aws_load_balancer_controller": True, "metrics_server": True},
         monitoring_namespace=cfg.observability.namespace,
         opts=pulumi.ResourceOptions(providers={"aws": provider}, depends_on=[security]))
+
+    # A non-prod stack asleep outside working hours (nodes to zero, the database stopped).
+    if cfg.off_hours is not None and cfg.off_hours.enabled:
+        OffHours(env, cfg.off_hours, cluster.eks.name, [
+            (f"{env}-{pool_name}", group, pool.min_size, pool.desired_size, pool.max_size)
+            for (pool_name, pool), group in zip(cfg.cluster.node_groups.items(),
+                                                cluster.node_groups, strict=True)],
+                 database.instance, opts=aws_only)
 
     cost_report = costs.report(cfg.region)
     return {

@@ -36,7 +36,7 @@ def test_the_shipped_stacks_stay_within_the_organisations_cap(shipped, evaluatio
         assert row["fixed_monthly_usd"] + row["usage_monthly_usd"] == pytest.approx(
             row["total_monthly_usd"])
     totals = shipped["totals"]
-    assert totals["total_monthly_usd"] == 459.49 and totals["budget_monthly_usd"] == 500.0
+    assert totals["total_monthly_usd"] == 439.22 and totals["budget_monthly_usd"] == 500.0
     assert shipped["left_for_usage_monthly_usd"] == round(500 - totals["fixed_monthly_usd"], 2)
     assert shipped["problems"] == [] and shipped["exit_code"] == 0
 
@@ -71,21 +71,21 @@ def _project(tmp_path: Path, cap: int, budgets: dict[str, int] | None = None) ->
     for stack in ("dev", "prod"):
         body = (REPO / f"Pulumi.{stack}.yaml").read_text()
         if budgets and stack in budgets:
-            body = body.replace(f"platform:budgetMonthlyUsd: {145 if stack == 'dev' else 355}",
+            body = body.replace(f"platform:budgetMonthlyUsd: {125 if stack == 'dev' else 375}",
                                 f"platform:budgetMonthlyUsd: {budgets[stack]}")
         (tmp_path / f"Pulumi.{stack}.yaml").write_text(body)
     return tmp_path
 
 
 def test_estimates_over_the_cap_exit_1_with_the_table(tmp_path, capsys, recorded):
-    project = _project(tmp_path, 450, budgets={"dev": 140, "prod": 310})
+    project = _project(tmp_path, 430, budgets={"dev": 120, "prod": 310})
     code, out, _ = run(capsys, "--project-dir", str(project), "--format", "markdown")
     assert code == 1
-    assert "**Over the cap** of $450.00/month" in out
-    assert ("the stacks' estimates add up to $459.49/month, over the organisation's cap of "
-            "$450.00") in out
-    assert "budgets add up" not in out  # 140 + 310 = 450: the budgets fit
-    assert "| `dev` | dev | 133.04 |" in out
+    assert "**Over the cap** of $430.00/month" in out
+    assert ("the stacks' estimates add up to $439.22/month, over the organisation's cap of "
+            "$430.00") in out
+    assert "budgets add up" not in out  # 120 + 310 = 430: the budgets fit
+    assert "| `dev` | dev | 112.77 |" in out
 
 
 def test_budgets_over_the_cap_exit_1(tmp_path, capsys, recorded):
@@ -103,7 +103,7 @@ def test_a_stack_budget_over_the_cap_is_a_config_error(tmp_path, capsys, recorde
     project = _project(tmp_path, 300)  # prod's 330 alone is over it
     code, _, err = run(capsys, "--project-dir", str(project))
     assert code == 2
-    assert ("platform:budgetMonthlyUsd: 355.0: exceeds the organisation's cap of 300 "
+    assert ("platform:budgetMonthlyUsd: 375.0: exceeds the organisation's cap of 300 "
             "(organizationBudgetMonthlyUsd, Pulumi.yaml)") in err
 
 
@@ -132,5 +132,5 @@ def test_a_cap_below_the_budgets_is_a_config_error_of_the_review(tmp_path, capsy
     assert code == 2
     assert ("invalid configuration in Pulumi.yaml (1 problem):\n  - "
             "platform:organizationBudgetMonthlyUsd: 495: below the sum of the stacks' budgets "
-            "(dev 145 + prod 355 = 500); allowed: at least 500, or lower a stack's "
+            "(dev 125 + prod 375 = 500); allowed: at least 500, or lower a stack's "
             "platform:budgetMonthlyUsd") in err

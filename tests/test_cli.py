@@ -85,7 +85,7 @@ def test_review_shows_cost_and_verdicts_and_fails_on_a_mandatory_violation(tmp_p
     assert cli.main(["review", "prod", "--project-dir", str(REPO)]) == cli.EXIT_OK
     out = capsys.readouterr().out
     assert "Monthly cost estimate (us-east-1" in out and "326.45" in out
-    assert "budget $355.00/month, headroom $28.55" in out
+    assert "budget $375.00/month, headroom $48.55" in out
     assert "platform-guard mandatory" not in out
     # 91% of budget
     assert "platform-guard advisory (1)" in out and "[budget-warning]" in out
@@ -101,7 +101,7 @@ def test_policy_config_command_derives_from_the_stack_config(capsys):
 
     assert cli.main(["policy-config", "prod", "--project-dir", str(REPO)]) == cli.EXIT_OK
     config = json.loads(capsys.readouterr().out)
-    assert config["budget-limit"] == {"budgetMonthlyUsd": 355.0, "region": "us-east-1"}
+    assert config["budget-limit"] == {"budgetMonthlyUsd": 375.0, "region": "us-east-1"}
     assert config["required-tags"] == {"environment": "prod"}
     assert config["prod-data-protection"]["production"] is True
     assert cli.main(["policy-config", "qa", "--project-dir", str(REPO)]) == cli.EXIT_USAGE

@@ -175,6 +175,12 @@ class _Context:
         self.assumptions = data["assumptions"]
         self.by_urn = {r.urn: r for r in resources if r.urn}
         self.by_id = {r.id: r for r in resources if r.id}
+        # Off-hours schedules (components/schedule.py) by the resource they act on.
+        self.schedules: dict[str, list[CostInput]] = {}
+        self.all_schedules = [r for r in resources if r.type == "aws:scheduler/schedule:Schedule"]
+        for resource in self.all_schedules:
+            for urn in resource.property_dependencies.get("target", ()):
+                self.schedules.setdefault(urn, []).append(resource)
         self.public_nat_gateways = sum(
             1 for r in resources if r.type == "aws:ec2/natGateway:NatGateway"
             and _get(r.props, "connectivityType", default="public") != "private")
@@ -258,6 +264,91 @@ def _all_known(value: Any, where: str) -> None:
         raise _Unknown(where) from None
 
 
+_DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+def _cron_minutes(expression: str) -> list[int] | None:
+    """Minutes of the week an EventBridge Scheduler `cron(m h ? * days *)` fires at, for the
+    shape the off-hours schedules use (days `*`, a list, or ranges of MON..SUN); None for any
+    other expression."""
+    match = re.fullmatch(r"cron\((\d{1,2}) (\d{1,2}) \? \* ([A-Z,*-]+) \*\)", expression.strip())
+    if match is None:
+        return None
+    minute, hour, days_field = int(match.group(1)), int(match.group(2)), match.group(3)
+    days: set[int] = set()
+    for part in days_field.split(","):
+        if part == "*":
+            days |= set(range(7))
+        elif "-" in part:
+            first, last = part.split("-")
+            if first not in _DAYS or last not in _DAYS:
+                return None
+            days |= set(range(_DAYS.index(first), _DAYS.index(last) + 1))
+        elif part in _DAYS:
+            days.add(_DAYS.index(part))
+        else:
+            return None
+    return sorted(day * 1440 + hour * 60 + minute for day in days)
+
+
+def running_fraction(start: str, stop: str) -> Decimal | None:
+    """The share of the week between each start and the next stop, or None when either
+    expression is not one the model reads."""
+    starts, stops = _cron_minutes(start), _cron_minutes(stop)
+    if not starts or not stops:
+        return None
+    events = sorted([(m, True) for m in starts] + [(m, False) for m in stops])
+    week = 7 * 1440
+    running = events[-1][1]  # the state the week starts in: the last event's, a week earlier
+    on, previous = 0, 0
+    for minute, turns_on in events:
+        if running:
+            on += minute - previous
+        running, previous = turns_on, minute
+    if running:
+        on += week - previous
+    return Decimal(on) / Decimal(week)
+
+
+def _schedules_naming(r: CostInput, ctx: _Context) -> list[CostInput]:
+    """Schedules whose target input names `r` (where no property dependency links them, as in
+    the program's own estimate): a node group by its id `<cluster>:<node group>`, a database by
+    its identifier."""
+    found = []
+    for schedule in ctx.all_schedules:
+        try:
+            payload = json.loads(str(_get(schedule.props, "target", "input", default="{}")))
+        except (_Unknown, ValueError):
+            continue
+        if not isinstance(payload, dict):
+            continue
+        if r.type == "aws:eks/nodeGroup:NodeGroup" and r.id == (
+                f"{payload.get('ClusterName')}:{payload.get('NodegroupName')}"):
+            found.append(schedule)
+        elif r.type == "aws:rds/instance:Instance" and payload.get("DbInstanceIdentifier") and (
+                payload.get("DbInstanceIdentifier") == _get(r.props, "identifier", default=None)):
+            found.append(schedule)
+    return found
+
+
+def _scheduled(r: CostInput, ctx: _Context) -> tuple[Decimal, str] | None:
+    """(share of the week it runs, how it reads) for a resource an off-hours pair of schedules
+    stops and starts; None when none does."""
+    found = {"stop": None, "start": None}
+    for schedule in ctx.schedules.get(r.urn) or _schedules_naming(r, ctx):
+        description = str(_get(schedule.props, "description", default=""))
+        for action in found:
+            if description.startswith(f"off-hours: {action}"):
+                found[action] = str(_get(schedule.props, "scheduleExpression", default=""))
+    if not (found["start"] and found["stop"]):
+        return None
+    fraction = running_fraction(found["start"], found["stop"])
+    if fraction is None:
+        return None
+    hours = (fraction * 168).quantize(Decimal("0.1")).normalize()
+    return fraction, f" x {fraction.quantize(Decimal('0.0001'))} (runs {hours:f} of 168 h a week)"
+
+
 def _hourly(ctx: _Context, key: str, count: Decimal | int = 1) -> tuple[Decimal, str]:
     unit = ctx.price(key)
     return unit * ctx.hours * Decimal(count), f"{count} x {ctx.hours} h x ${unit}"
@@ -306,6 +397,9 @@ def _node_group(r: CostInput, ctx: _Context):
         fraction = Decimal(ctx.assume("spotPriceFraction"))
         amount, detail = amount * fraction, f"{detail} x {fraction} (spot)"
         assumption = ctx.assumption_text("spotPriceFraction")
+    scheduled = _scheduled(r, ctx)
+    if scheduled is not None:
+        amount, detail = amount * scheduled[0], detail + scheduled[1]
     priced_as = f" (priced as {instance_type})" if len(types) > 1 else ""
     lines = [_Item("nodes",
                    f"{count} x {instance_type} {capacity.lower().replace('_', '-')} nodes"
@@ -428,6 +522,9 @@ def _rds(r: CostInput, ctx: _Context):
     multi_az = bool(_get(r.props, "multiAz", default=False))
     copies = 2 if multi_az else 1
     amount, detail = _hourly(ctx, f"rds.{instance_class}", copies)
+    scheduled = _scheduled(r, ctx)
+    if scheduled is not None:  # a stopped instance bills its storage only
+        amount, detail = amount * scheduled[0], detail + scheduled[1]
     az = "multi-AZ" if multi_az else "single-AZ"
     storage_type = _get(r.props, "storageType", default="gp2")  # RDS's default
     size = int(_get(r.props, "allocatedStorage", default=20))

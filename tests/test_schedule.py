@@ -1,0 +1,110 @@
+"""Off-hours: dev's nodes and database sleep outside working hours (EventBridge Scheduler), and
+the cost model prices them for the hours they run."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from platform_guard.costmodel import running_fraction
+
+from tests.conftest import DELETE, config_error, mutate, stack_config, write_stack
+
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+
+
+@pytest.mark.parametrize(("start", "stop", "expected"), [
+    ("cron(0 8 ? * MON,TUE,WED,THU,FRI *)", "cron(0 18 ? * MON,TUE,WED,THU,FRI *)",
+     Decimal(50) / 168),
+    ("cron(0 8 ? * MON-FRI *)", "cron(0 18 ? * MON-FRI *)", Decimal(50) / 168),
+    ("cron(0 0 ? * * *)", "cron(0 12 ? * * *)", Decimal("0.5")),
+    ("cron(30 7 ? * SAT *)", "cron(30 9 ? * SAT *)", Decimal(2) / 168),
+    # Started once a week, stopped every evening: on from Monday 08:00 to Monday 18:00 only.
+    ("cron(0 8 ? * MON *)", "cron(0 18 ? * MON-FRI *)", Decimal(10) / 168),
+])
+def test_the_running_share_of_the_week(start, stop, expected):
+    assert running_fraction(start, stop) == expected
+
+
+def test_an_expression_the_model_does_not_read_prices_the_full_month():
+    assert running_fraction("rate(12 hours)", "cron(0 18 ? * MON-FRI *)") is None
+    assert running_fraction("cron(0 8 ? * FUNDAY *)", "cron(0 18 ? * MON *)") is None
+
+
+def test_dev_sleeps_outside_working_hours(evaluations):
+    dev = evaluations["dev"]
+    schedules = {s.name: s for s in dev.of_type(SCHEDULE)}
+    assert sorted(schedules) == ["dev-database-start", "dev-database-stop", "dev-system-start",
+                                 "dev-system-stop"]
+    for name, schedule in schedules.items():
+        assert schedule.inputs["scheduleExpressionTimezone"] == "UTC"
+        assert schedule.inputs["description"].startswith(
+            "off-hours: stop" if name.endswith("stop") else "off-hours: start")
+    stop, start = schedules["dev-system-stop"].inputs, schedules["dev-system-start"].inputs
+    assert stop["scheduleExpression"] == "cron(0 18 ? * MON,TUE,WED,THU,FRI *)"
+    assert start["scheduleExpression"] == "cron(0 8 ? * MON,TUE,WED,THU,FRI *)"
+    (group,) = dev.of_type("aws:eks/nodeGroup:NodeGroup")
+    pool = dev.config.cluster.node_groups["system"]
+    assert json.loads(stop["target"]["input"]) == {
+        "ClusterName": group.inputs["clusterName"], "NodegroupName": group.outputs["nodeGroupName"],
+        "ScalingConfig": {"MinSize": 0, "DesiredSize": 0, "MaxSize": pool.max_size}}
+    assert json.loads(start["target"]["input"])["ScalingConfig"] == {
+        "MinSize": pool.min_size, "DesiredSize": pool.desired_size, "MaxSize": pool.max_size}
+    assert stop["target"]["arn"] == "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig"
+    database = schedules["dev-database-stop"].inputs["target"]
+    assert database["arn"] == "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance"
+    assert json.loads(database["input"]) == {"DbInstanceIdentifier": "platform-dev"}
+    # Its role: trusted by the scheduler for this account only, allowed these actions only.
+    role = dev.one("aws:iam/role:Role", "dev-off-hours")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"]
+    policy = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy", "dev-off-hours").inputs["policy"])
+    actions = sorted(a for s in policy["Statement"] for a in (
+        s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
+    assert actions == ["eks:UpdateNodegroupConfig", "rds:StartDBInstance", "rds:StopDBInstance"]
+    assert policy["Statement"][0]["Resource"] == [group.outputs["arn"]]
+    # Prod never sleeps.
+    assert not evaluations["prod"].of_type(SCHEDULE)
+
+
+def test_the_nodes_and_database_are_priced_for_the_hours_they_run(evaluations):
+    from platformctl.costs import cost_report
+
+    lines = {(line.resource_name, line.key): line for line in cost_report(evaluations["dev"]).lines}
+    nodes, database = lines[("dev-system", "nodes")], lines[("dev-postgres", "instance")]
+    assert "runs 50 of 168 h a week" in nodes.detail and "runs 50 of 168 h a week" in database.detail
+    # 2 x 730 h x $0.0336 x 0.35 (spot) x 50/168 ; 730 h x $0.016 x 50/168
+    assert (round(nodes.monthly_usd, 2), round(database.monthly_usd, 2)) == (
+        Decimal("5.11"), Decimal("3.48"))
+    # Storage and volumes bill while asleep.
+    assert "runs" not in lines[("dev-postgres", "storage")].detail
+
+
+@pytest.mark.parametrize(("stack", "key", "value", "expected"), [
+    ("dev", "platform:offHours.stop", "08:00",
+     "platform:offHours.stop: '08:00': is not after start (08:00), so the stack would never run"),
+    ("dev", "platform:offHours.days", [],
+     "platform:offHours.days: []: names no day, so the stack would never run"),
+    ("dev", "platform:offHours.timezone", "Mars/Olympus",
+     "platform:offHours.timezone: 'Mars/Olympus': is not an IANA time zone"),
+    ("dev", "platform:offHours.start", "8am", "platform:offHours.start: '8am': is not hh:mm"),
+    ("prod", "platform:offHours", {"days": ["MON"], "start": "08:00", "stop": "18:00"},
+     "platform:offHours: 'set': puts production to sleep"),
+])
+def test_a_schedule_that_never_runs_or_a_sleeping_prod_is_refused(tmp_path, capsys, stack, key,
+                                                                    value, expected):
+    path = write_stack(tmp_path, mutate(stack_config(stack), key, value))
+    assert expected in config_error(path, capsys)
+
+
+def test_a_dev_stack_can_stay_awake(tmp_path):
+    from platformctl.harness import evaluate
+    from tests.conftest import REPO
+
+    config = mutate(stack_config("dev"), "platform:offHours", {"enabled": False})
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    assert not evaluation.of_type(SCHEDULE)
+    # Removing the key keeps the preset's schedule.
+    assert mutate(stack_config("dev"), "platform:offHours", DELETE) == stack_config("dev")
