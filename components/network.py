@@ -339,23 +339,17 @@ class Network(PlatformComponent):
         ):
             rt = aws.ec2.RouteTable(f"{name}-private-{az}-rt", vpc_id=self.vpc.id,
                                     tags={"Name": f"{name}-private-{az}"}, opts=vpc_opts)
+            # Out through this AZ's gateway (or the first's), or the NAT instance's interface.
+            target: dict[str, pulumi.Output[str]] = {}
             if self.nat_gateways:
                 nat = self.nat_gateways[index if len(self.nat_gateways) > 1 else 0]
-                aws.ec2.Route(
-                    f"{name}-private-{az}-default",
-                    route_table_id=rt.id,
-                    destination_cidr_block="0.0.0.0/0",
-                    nat_gateway_id=nat.id,
-                    opts=pulumi.ResourceOptions(parent=rt),
-                )
+                target = {"nat_gateway_id": nat.id}
             elif self.nat_instance_interface is not None:
-                aws.ec2.Route(
-                    f"{name}-private-{az}-default",
-                    route_table_id=rt.id,
-                    destination_cidr_block="0.0.0.0/0",
-                    network_interface_id=self.nat_instance_interface.id,
-                    opts=pulumi.ResourceOptions(parent=rt),
-                )
+                target = {"network_interface_id": self.nat_instance_interface.id}
+            if target:
+                aws.ec2.Route(f"{name}-private-{az}-default", route_table_id=rt.id,
+                              destination_cidr_block="0.0.0.0/0",
+                              opts=pulumi.ResourceOptions(parent=rt), **target)
             self._associate(name, f"private-{az}", rt, [subnet])
             self.private_route_tables.append(rt)
 
