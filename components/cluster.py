@@ -320,8 +320,8 @@ def node_config_user_data(max_pods: int) -> str:
     return base64.b64encode(document.encode()).decode()
 
 # The one load balancer every Ingress of the golden path shares (per cluster), made by the load
-# balancer controller at run time from the IngressClassParams the controller's chart installs
-# (`ingressClass: alb`): the params force its group and scheme (internet-facing, or internal for
+# balancer controller at run time for its IngressClass `alb`, whose IngressClassParams (the
+# platform's) force its group and scheme (internet-facing, or internal for
 # an environment only reachable from the VPC, `platform:cluster.ingressScheme`), whatever an
 # Ingress says. The listener settings every team shares are the annotations the golden path
 # writes and the ingress admission policy requires; a service's own target group settings
@@ -344,28 +344,31 @@ FREE_ALB_ANNOTATIONS = (
 )
 
 
-def shared_alb_objects(scheme: str) -> list[dict[str, Any]]:
-    """The IngressClass `alb` and its IngressClassParams (elbv2.k8s.aws/v1beta1, read against
-    the vendored chart's CRD): the shared ALB's group, scheme and subnets over every Ingress of
-    the class. None for `none`: without an IngressClass the controller provisions nothing for
-    Ingresses. Made by the platform after the controller serves, as its chart recommends
-    (its own IngressClass is off)."""
+def ingress_class_values(scheme: str) -> dict[str, Any]:
+    """The load balancer controller chart's IngressClass values: its class `alb` (the chart's,
+    kept as it always was, so no Ingress ever loses its class and the ALB is never deprovisioned)
+    pointing at the platform's IngressClassParams; none for `none` (without a class the
+    controller provisions nothing for Ingresses)."""
     if scheme == "none":
-        return []
-    return [
-        {"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "IngressClassParams",
-         "metadata": {"name": SHARED_ALB_GROUP, "labels": {"team": "platform"}},
-         "spec": {"group": {"name": SHARED_ALB_GROUP}, "scheme": scheme, "ipAddressType": "ipv4",
-                  # In the public subnets whatever the scheme (an internal ALB there has
-                  # private addresses only): the pods' network policy admits those subnets and
-                  # nothing wider (the private subnets hold every pod).
-                  "subnets": {"tags": {PUBLIC_SUBNET_TAG: ["1"]}}}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-         "metadata": {"name": INGRESS_CLASS, "labels": {"team": "platform"}},
-         "spec": {"controller": "ingress.k8s.aws/alb", "parameters": {
-             "apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams",
-             "name": SHARED_ALB_GROUP}}},
-    ]
+        return {"createIngressClassResource": False, "ingressClassParams": {"create": False}}
+    return {"createIngressClassResource": True, "ingressClass": INGRESS_CLASS,
+            "ingressClassParams": {"create": False, "name": SHARED_ALB_GROUP}}
+
+
+def shared_alb_params(scheme: str) -> dict[str, Any]:
+    """The IngressClassParams (elbv2.k8s.aws/v1beta1, read against the vendored chart's CRD):
+    the shared ALB's group, scheme and subnets over every Ingress of the class. The platform
+    makes it after the controller serves, as the chart recommends, with values the plan knows
+    (the cost model prices it)."""
+    return {
+        "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "IngressClassParams",
+        "metadata": {"name": SHARED_ALB_GROUP, "labels": {"team": "platform"}},
+        "spec": {"group": {"name": SHARED_ALB_GROUP}, "scheme": scheme, "ipAddressType": "ipv4",
+                 # In the public subnets whatever the scheme (an internal ALB there has private
+                 # addresses only): the pods' network policy admits those subnets and nothing
+                 # wider (the private subnets hold every pod).
+                 "subnets": {"tags": {PUBLIC_SUBNET_TAG: ["1"]}}},
+    }
 
 
 _AWS_POLICY = "arn:{partition}:iam::aws:policy/{name}"
@@ -801,28 +804,22 @@ class Cluster(PlatformComponent):
                 "enableWafv2": False,
                 # Load balancers it creates are tagged like everything else.
                 "defaultTags": lb_tags,
-                # The IngressClass is the platform's own (below), with its params.
-                "createIngressClassResource": False,
+                # Its IngressClass, pointing at the platform's params (below).
+                **ingress_class_values(self.config.ingress_scheme),
             },
             depends_on=[lbc_role, *self.node_groups],
         )
         # Its webhook mutates every Service and fails closed: nothing else may race it.
         self.target.add_prerequisite(self.load_balancer_controller)
         # The golden path's shared ALB (SHARED_ALB_GROUP above), once the controller serves.
-        objects = shared_alb_objects(self.config.ingress_scheme)
-        if objects:
-            params, ingress_class = objects
-            after_controller = self.target.options(
-                self, depends_on=[self.load_balancer_controller])
+        if self.config.ingress_scheme != "none":
+            params = shared_alb_params(self.config.ingress_scheme)
             shared_alb = k8s.apiextensions.CustomResource(
                 f"{name}-shared-alb", api_version=params["apiVersion"], kind=params["kind"],
-                metadata=params["metadata"], spec=params["spec"], opts=after_controller)
-            self.ingress_class = k8s.networking.v1.IngressClass(
-                f"{name}-ingress-class", metadata=ingress_class["metadata"],
-                spec=ingress_class["spec"],
-                opts=self.target.options(self, depends_on=[shared_alb]))
-            # Cluster-scoped: an admission controller installed later waits for them too.
-            self.target.services.extend([shared_alb, self.ingress_class])
+                metadata=params["metadata"], spec=params["spec"],
+                opts=self.target.options(self, depends_on=[self.load_balancer_controller]))
+            # Cluster-scoped: an admission controller installed later waits for it too.
+            self.target.services.append(shared_alb)
         # Vendored chart (charts/charts.yaml); the review renders these values with it.
         self.metrics_server = self.target.helm_release(
             f"{name}-metrics-server", parent=self, release="metrics-server",

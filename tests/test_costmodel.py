@@ -187,15 +187,16 @@ def test_the_shipped_stacks_shared_load_balancer(evaluations):
     (params,) = evaluations["prod"].of_type("kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams")
     assert params.inputs["spec"]["group"] == {"name": SHARED_ALB_GROUP}
     assert params.inputs["spec"]["scheme"] == "internet-facing"
-    (ingress_class,) = evaluations["prod"].of_type("kubernetes:networking.k8s.io/v1:IngressClass")
-    assert ingress_class.inputs["spec"]["parameters"]["name"] == SHARED_ALB_GROUP
-    assert params.urn in ingress_class.dependencies
+    # The chart's IngressClass `alb` stays (no Ingress ever loses its class) and points at them.
+    values = {name: [r for r in e.of_type("kubernetes:helm.sh/v3:Release")
+                     if r.inputs["name"] == "aws-load-balancer-controller"][0].inputs["values"]
+              for name, e in evaluations.items()}
+    assert values["prod"]["createIngressClassResource"] is True
+    assert values["prod"]["ingressClassParams"] == {"create": False, "name": SHARED_ALB_GROUP}
     # Dev has none: no class, so the controller makes no load balancer for its Ingresses.
-    assert not evaluations["dev"].of_type("kubernetes:networking.k8s.io/v1:IngressClass")
-    for evaluation in evaluations.values():
-        (release,) = [r for r in evaluation.of_type("kubernetes:helm.sh/v3:Release")
-                      if r.inputs["name"] == "aws-load-balancer-controller"]
-        assert release.inputs["values"]["createIngressClassResource"] is False
+    assert values["dev"]["createIngressClassResource"] is False
+    assert not evaluations["dev"].of_type(
+        "kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams")
 
 
 @pytest.mark.parametrize(("props", "expected"), [
