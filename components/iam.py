@@ -387,18 +387,21 @@ def nat_instance(partition: str, region: str, account: str, eni_id: str,
     }
 
 
-def off_hours(database_arn: str, node_group_arns: Sequence[str]) -> Document:
-    """EventBridge Scheduler putting a stack to sleep and waking it: resize its node groups and
-    stop and start its database, nothing else."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ResizeTheNodeGroups", "Effect": "Allow",
-             "Action": "eks:UpdateNodegroupConfig", "Resource": sorted(node_group_arns)},
-            {"Sid": "StopAndStartTheDatabase", "Effect": "Allow",
-             "Action": ["rds:StopDBInstance", "rds:StartDBInstance"], "Resource": database_arn},
-        ],
-    }
+def off_hours(database_arn: str, node_group_arns: Sequence[str],
+              nat_group_arn: str | None = None) -> Document:
+    """EventBridge Scheduler putting a stack to sleep and waking it: resize its node groups (and
+    its NAT instance's group), stop and start its database, nothing else."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ResizeTheNodeGroups", "Effect": "Allow",
+         "Action": "eks:UpdateNodegroupConfig", "Resource": sorted(node_group_arns)},
+        {"Sid": "StopAndStartTheDatabase", "Effect": "Allow",
+         "Action": ["rds:StopDBInstance", "rds:StartDBInstance"], "Resource": database_arn},
+    ]
+    if nat_group_arn is not None:
+        statements.append({"Sid": "ResizeTheNatInstance", "Effect": "Allow",
+                           "Action": "autoscaling:UpdateAutoScalingGroup",
+                           "Resource": nat_group_arn})
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 # Managing a key without using it: no Encrypt/Decrypt/GenerateDataKey, and no CreateGrant

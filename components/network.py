@@ -328,6 +328,7 @@ class Network(PlatformComponent):
             self.nat_public_ips.append(eip.public_ip)
 
         self.nat_instance_interface: aws.ec2.NetworkInterface | None = None
+        self.nat_instance_group: aws.autoscaling.Group | None = None
         if config.nat_strategy == "instance":
             self._nat_instance(name, config, region)
 
@@ -467,7 +468,7 @@ class Network(PlatformComponent):
                 resource_type=kind, tags={"Name": name_tag})
                 for kind in ("instance", "volume", "network-interface")],
             opts=vpc_opts)
-        aws.autoscaling.Group(
+        self.nat_instance_group = aws.autoscaling.Group(
             f"{name}-nat-instance",
             min_size=1, max_size=1, desired_capacity=1,
             vpc_zone_identifiers=[subnet.id],

@@ -98,9 +98,12 @@ class OffHours(PlatformComponent):
 
     def __init__(self, name: str, args: OffHoursArgs, cluster_name: pulumi.Input[str],
                  node_groups: Sequence[tuple[str, aws.eks.NodeGroup, int, int, int]],
-                 database: aws.rds.Instance, opts: pulumi.ResourceOptions | None = None):
+                 database: aws.rds.Instance,
+                 nat_instance: aws.autoscaling.Group | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
         """`node_groups`: each node group (its resource name, the resource) with its configured
-        minimum, desired and maximum size, which the morning restores."""
+        minimum, desired and maximum size, which the morning restores; `nat_instance`: the NAT
+        instance's group of one, which sleeps too (nothing in the private subnets runs)."""
         super().__init__(name, opts)
         invoke = pulumi.InvokeOptions(parent=self)
         account = aws.get_caller_identity(opts=invoke).account_id
@@ -110,8 +113,10 @@ class OffHours(PlatformComponent):
             opts=pulumi.ResourceOptions(parent=self))
         aws.iam.RolePolicy(
             f"{name}-off-hours", role=role.id,
-            policy=pulumi.Output.all(database.arn, *(g.arn for _, g, *_ in node_groups)).apply(
-                lambda arns: iam.to_json(iam.off_hours(arns[0], arns[1:]))),
+            policy=pulumi.Output.all(
+                database.arn, nat_instance.arn if nat_instance is not None else None,
+                *(g.arn for _, g, *_ in node_groups)).apply(
+                lambda arns: iam.to_json(iam.off_hours(arns[0], arns[2:], arns[1]))),
             opts=pulumi.ResourceOptions(parent=role))
         child = pulumi.ResourceOptions(parent=self, depends_on=[role])
 
@@ -139,6 +144,13 @@ class OffHours(PlatformComponent):
                             "MinSize": size[0], "DesiredSize": size[1],
                             "MaxSize": maximum}}))
                 schedule(f"{group_name}-{action.split(': ')[1]}", action, when, update, payload)
+        if nat_instance is not None:
+            for action, when, size in ((STOP, args.stop, 0), (START, args.start, 1)):
+                schedule(f"{name}-nat-instance-{action.split(': ')[1]}", action, when,
+                         "arn:aws:scheduler:::aws-sdk:autoscaling:updateAutoScalingGroup",
+                         nat_instance.name.apply(lambda n, size=size: json.dumps({
+                             "AutoScalingGroupName": n, "MinSize": size, "MaxSize": size,
+                             "DesiredCapacity": size})))
         for action, when, api in ((STOP, args.stop, "stopDBInstance"),
                                   (START, args.start, "startDBInstance")):
             schedule(f"{name}-database-{action.split(': ')[1]}", action, when,

@@ -133,6 +133,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state["arn"] = (f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:nodegroup/"
                             f"{inputs.get('clusterName')}/{group_name}/"
                             f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+        if token == "aws:autoscaling/group:Group":
+            h = _digest("asg-uuid", name, length=32)
+            state["arn"] = (f"arn:aws:autoscaling:{self.region}:{ACCOUNT_ID}:autoScalingGroup:"
+                            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}:"
+                            f"autoScalingGroupName/{resource_id}")
         state.setdefault("arn", self._arn(token, resource_id))
         if "tags" in inputs:
             state.setdefault("tagsAll", inputs["tags"])

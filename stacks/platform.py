@@ -85,7 +85,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
             (f"{env}-{pool_name}", group, pool.min_size, pool.desired_size, pool.max_size)
             for (pool_name, pool), group in zip(cfg.cluster.node_groups.items(),
                                                 cluster.node_groups, strict=True)],
-                 database.instance, opts=aws_only)
+                 database.instance, nat_instance=network.nat_instance_group, opts=aws_only)
 
     cost_report = costs.report(cfg.region)
     return {

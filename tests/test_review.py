@@ -19,7 +19,7 @@ from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
 
 SCHEMA = json.loads((REPO / "docs" / "review-schema.json").read_text())
-TOTALS = {"dev": 112.77, "prod": 326.45}
+TOTALS = {"dev": 110.62, "prod": 326.45}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -89,9 +89,9 @@ def test_a_violating_stack_exits_1_in_every_format(tmp_path, capsys, fmt):
     assert "budget-limit" in out
     if fmt == "json":
         doc = json.loads(out)
-        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -12.77
+        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -10.62
     if fmt == "markdown":
-        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$12.77)" in out
+        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$10.62)" in out
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
@@ -166,8 +166,8 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history):
     assert "+$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in summaries
     assert "+$3.65/month: public IPv4 address added (dev-nat-us-east-1b)" in summaries
     # Two gateways and an address instead of the instance, and the VPC's NAT data is now charged.
-    assert change["cost"]["delta_monthly_usd"] == 67.90
-    assert change["cost"]["summary"] == "+$67.90/month in total"
+    assert change["cost"]["delta_monthly_usd"] == 70.05
+    assert change["cost"]["summary"] == "+$70.05/month in total"
     new = change["violations"]["new"]
     assert any(v["policy"] == "required-tags" and "missing or empty tags: owner" in v["message"]
                and v["resource_name"] == "dev-vpc" for v in new)
@@ -182,7 +182,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history):
 
 def test_base_markdown_leads_with_the_change(history):
     out = review_in(history, "dev", "--base", "HEAD~1", "--format", "markdown").stdout
-    assert "**Monthly cost: +$67.90/month in total** ($112.77 → $180.67" in out
+    assert "**Monthly cost: +$70.05/month in total** ($110.62 → $180.67" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
     assert ":x: new **mandatory** `required-tags`" in out

@@ -35,8 +35,9 @@ def test_an_expression_the_model_does_not_read_prices_the_full_month():
 def test_dev_sleeps_outside_working_hours(evaluations):
     dev = evaluations["dev"]
     schedules = {s.name: s for s in dev.of_type(SCHEDULE)}
-    assert sorted(schedules) == ["dev-database-start", "dev-database-stop", "dev-system-start",
-                                 "dev-system-stop"]
+    assert sorted(schedules) == ["dev-database-start", "dev-database-stop",
+                                 "dev-nat-instance-start", "dev-nat-instance-stop",
+                                 "dev-system-start", "dev-system-stop"]
     for name, schedule in schedules.items():
         assert schedule.inputs["scheduleExpressionTimezone"] == "UTC"
         assert schedule.inputs["description"].startswith(
@@ -63,7 +64,12 @@ def test_dev_sleeps_outside_working_hours(evaluations):
     policy = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy", "dev-off-hours").inputs["policy"])
     actions = sorted(a for s in policy["Statement"] for a in (
         s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
-    assert actions == ["eks:UpdateNodegroupConfig", "rds:StartDBInstance", "rds:StopDBInstance"]
+    assert actions == ["autoscaling:UpdateAutoScalingGroup", "eks:UpdateNodegroupConfig",
+                       "rds:StartDBInstance", "rds:StopDBInstance"]
+    (nat,) = dev.of_type("aws:autoscaling/group:Group")
+    assert json.loads(schedules["dev-nat-instance-stop"].inputs["target"]["input"]) == {
+        "AutoScalingGroupName": nat.outputs["name"], "MinSize": 0, "MaxSize": 0,
+        "DesiredCapacity": 0}
     assert policy["Statement"][0]["Resource"] == [group.outputs["arn"]]
     # Prod never sleeps.
     assert not evaluations["prod"].of_type(SCHEDULE)

@@ -325,6 +325,9 @@ def _schedules_naming(r: CostInput, ctx: _Context) -> list[CostInput]:
         if r.type == "aws:eks/nodeGroup:NodeGroup" and r.id == (
                 f"{payload.get('ClusterName')}:{payload.get('NodegroupName')}"):
             found.append(schedule)
+        elif r.type == "aws:autoscaling/group:Group" and payload.get("AutoScalingGroupName") \
+                and payload.get("AutoScalingGroupName") == r.id:
+            found.append(schedule)
         elif r.type == "aws:rds/instance:Instance" and payload.get("DbInstanceIdentifier") and (
                 payload.get("DbInstanceIdentifier") == _get(r.props, "identifier", default=None)):
             found.append(schedule)
@@ -468,6 +471,9 @@ def _auto_scaling_group(r: CostInput, ctx: _Context):
         raise _Unknown("launchTemplate")
     instance_type = str(_get(template.props, "instanceType"))
     amount, detail = _hourly(ctx, f"ec2.{instance_type}", count)
+    scheduled = _scheduled(r, ctx)
+    if scheduled is not None:
+        amount, detail = amount * scheduled[0], detail + scheduled[1]
     items = [_Item("instances", f"{count} x {instance_type} instance", amount, detail)]
     size = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeSize")
     if size is not None:
