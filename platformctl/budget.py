@@ -16,6 +16,7 @@ from typing import Any
 
 from platformctl import stackfile
 from platformctl.harness import evaluate, load_config
+from stacks.config import ConfigError
 
 SCHEMA = "platformctl.budget/v1"
 
@@ -36,7 +37,10 @@ def budget_problems(project_dir: Path) -> list[str]:
         return []  # the config model reports a missing or malformed cap, per stack
     budgets = {}
     for path in stack_files(project_dir):
-        document = userfile.read_yaml(path) or {}
+        try:
+            document = userfile.read_yaml(path) or {}
+        except ConfigError:
+            continue  # a broken stack file is reported when that stack is reviewed, not here
         config = document.get("config") if isinstance(document, dict) else None
         value = (config or {}).get("platform:budgetMonthlyUsd") if isinstance(config, dict) \
             else None

@@ -139,3 +139,14 @@ def test_a_cap_below_the_budgets_is_a_config_error_of_the_review(tmp_path, capsy
             "platform:organizationBudgetMonthlyUsd: 495: below the sum of the stacks' budgets "
             "(dev 125 + prod 375 = 500); allowed: at least 500, or lower a stack's "
             "platform:budgetMonthlyUsd") in err
+
+
+def test_another_stacks_broken_file_does_not_stop_a_review(tmp_path, capsys, recorded):
+    project = _project(tmp_path, 500)
+    (project / "Pulumi.sandbox.yaml").write_bytes(b"config:\n  platform:preset: dev\n"
+                                                  b"  platform:preset: prod\n")
+    from platformctl import budget
+
+    assert budget.budget_problems(project) == []  # dev 125 + prod 375; the sandbox is skipped
+    code, _, err = run(capsys, "--project-dir", str(project))
+    assert code == 2 and "Pulumi.sandbox.yaml" in err  # the budget command names it
