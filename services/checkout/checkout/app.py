@@ -1,0 +1,165 @@
+"""The HTTP API: orders in PostgreSQL, probes, Prometheus metrics and a graceful stop.
+
+    GET  /live, /healthz   the process serves (liveness)
+    GET  /ready            ready for traffic: not stopping, and the database answers
+    GET  /metrics          Prometheus: http_requests_total{service,method,route,code} and
+                           http_request_duration_seconds{service,method,route} (what the golden
+                           path's SLO rules and canary analysis read)
+    POST /orders           {"item": str, "quantity": int} -> 201 {"id": int}
+    GET  /orders/<id>      200 {"id", "item", "quantity"} or 404
+
+On SIGTERM it turns not-ready at once (the load balancer stops sending), keeps serving for the
+drain period (requests already routed to it), then stops accepting and closes the pool.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from checkout.db import Database
+
+SERVICE = "checkout"
+ORDER = re.compile(r"/orders/(\d{1,18})")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("http_requests", "HTTP requests served.",
+                                ["service", "method", "route", "code"], registry=self.registry)
+        self.duration = Histogram(
+            "http_request_duration_seconds", "Time to serve an HTTP request.",
+            ["service", "method", "route"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0))
+
+
+class Service:
+    """The service's state: its database, its metrics, whether it is stopping."""
+
+    def __init__(self, database: Database, drain_seconds: float = 5.0):
+        self.database = database
+        self.metrics = Metrics()
+        self.drain_seconds = drain_seconds
+        self.stopping = threading.Event()
+        self.server: ThreadingHTTPServer | None = None
+
+    def ready(self) -> bool:
+        return not self.stopping.is_set() and self.database.ready()
+
+    def serve(self, host: str = "0.0.0.0", port: int = 8080) -> ThreadingHTTPServer:  # noqa: S104
+        service = self
+
+        class Handler(_Handler):
+            owner = service
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        return self.server
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM): not ready now, serve through the drain period, then stop."""
+        self.stopping.set()
+        time.sleep(self.drain_seconds)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        self.database.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: Service
+    server_version = "checkout"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass  # one line per request is the metrics' job, not stderr's
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any) -> None:
+        self._send(status, json.dumps(payload).encode())
+
+    def _observe(self, route: str, handler) -> None:
+        started = time.perf_counter()
+        status = HTTPStatus.INTERNAL_SERVER_ERROR
+        try:
+            status = handler()
+        except Exception:  # noqa: BLE001 - a 500, counted, and the process serves on
+            self._json(status, {"error": "internal error"})
+        finally:
+            metrics = self.owner.metrics
+            metrics.requests.labels(SERVICE, self.command, route, str(int(status))).inc()
+            metrics.duration.labels(SERVICE, self.command, route).observe(
+                time.perf_counter() - started)
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        path = self.path.split("?", 1)[0]
+        if path in ("/live", "/healthz"):
+            self._observe(path, lambda: self._status(HTTPStatus.OK, {"status": "alive"}))
+        elif path == "/ready":
+            self._observe(path, self._ready)
+        elif path == "/metrics":
+            self._send(HTTPStatus.OK, generate_latest(self.owner.metrics.registry),
+                       CONTENT_TYPE_LATEST)
+        elif (match := ORDER.fullmatch(path)) is not None:
+            self._observe("/orders/{id}", lambda: self._get_order(int(match.group(1))))
+        else:
+            self._observe("other", lambda: self._status(HTTPStatus.NOT_FOUND,
+                                                        {"error": "not found"}))
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        if self.path.split("?", 1)[0] == "/orders":
+            self._observe("/orders", self._create_order)
+        else:
+            self._observe("other", lambda: self._status(HTTPStatus.NOT_FOUND,
+                                                        {"error": "not found"}))
+
+    def _status(self, status: int, payload: Any) -> int:
+        self._json(status, payload)
+        return status
+
+    def _ready(self) -> int:
+        if self.owner.ready():
+            return self._status(HTTPStatus.OK, {"status": "ready"})
+        reason = "stopping" if self.owner.stopping.is_set() else "database unavailable"
+        return self._status(HTTPStatus.SERVICE_UNAVAILABLE, {"status": reason})
+
+    def _create_order(self) -> int:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 10_000:
+            return self._status(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "too large"})
+        try:
+            body = json.loads(self.rfile.read(length) or b"null")
+            item, quantity = body["item"], body["quantity"]
+            if not (isinstance(item, str) and 1 <= len(item) <= 200
+                    and isinstance(quantity, int) and 1 <= quantity <= 1000):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            return self._status(HTTPStatus.BAD_REQUEST, {
+                "error": "expected {\"item\": 1-200 characters, \"quantity\": 1-1000}"})
+        with self.owner.database.pool.connection() as conn:
+            (order_id,) = conn.execute(
+                "INSERT INTO orders (item, quantity) VALUES (%s, %s) RETURNING id",
+                (item, quantity)).fetchone()
+        return self._status(HTTPStatus.CREATED, {"id": order_id})
+
+    def _get_order(self, order_id: int) -> int:
+        with self.owner.database.pool.connection() as conn:
+            row = conn.execute("SELECT id, item, quantity FROM orders WHERE id = %s",
+                               (order_id,)).fetchone()
+        if row is None:
+            return self._status(HTTPStatus.NOT_FOUND, {"error": "no such order"})
+        return self._status(HTTPStatus.OK, {"id": row[0], "item": row[1], "quantity": row[2]})

