@@ -338,6 +338,7 @@ SHARED_ALB_ANNOTATIONS = {
     "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
 }
 FREE_ALB_ANNOTATIONS = (
+    "alb.ingress.kubernetes.io/target-group-attributes",
     "alb.ingress.kubernetes.io/healthcheck-path",
     "alb.ingress.kubernetes.io/healthcheck-interval-seconds",
     "alb.ingress.kubernetes.io/success-codes",

@@ -115,6 +115,7 @@ TEAM_ADMIN_ROLE = "platform:team-admin"
 EXPOSURE_LABEL = "platform.example.org/exposure"  # "public": reachable from the load balancers
 ARGOCD_NAMESPACE = "argocd"
 ARGOCD_CONTROLLER = "argocd-application-controller"
+READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted"
                 for mode in ("enforce", "warn", "audit")}
 
@@ -246,7 +247,10 @@ class Tenancy(PlatformComponent):
         labels = {"team": team.name, TEAM_LABEL: team.name}
         ns = k8s.core.v1.Namespace(
             prefix, metadata=meta(name=namespace, labels={
-                **labels, **POD_SECURITY, SIGSTORE_INCLUDE_LABEL: "true"}),
+                **labels, **POD_SECURITY, SIGSTORE_INCLUDE_LABEL: "true",
+                # The load balancer controller gives pods behind its target groups a readiness
+                # gate: a rolling pod counts as ready only once the ALB sends it traffic.
+                READINESS_GATE_LABEL: "enabled"}),
             opts=self._opts())
         self.namespaces[namespace] = ns
         opts = self._opts(depends_on=[ns])

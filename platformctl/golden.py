@@ -171,6 +171,16 @@ def _labels(spec: ServiceSpec) -> dict[str, str]:
     return labels
 
 
+# Connection draining, in order, when a pod goes (a rollout step, a scale-in, a node drained):
+# the load balancer controller deregisters it (readiness gates, components/tenancy.py) while
+# preStop sleeps PRESTOP_SECONDS, so no new request is routed to it; then SIGTERM, and the
+# service answers not-ready and finishes what it holds for DRAIN_SECONDS (the reference service
+# reads it); the ALB waits DEREGISTRATION_SECONDS for requests in flight; the kubelet kills the
+# container only after GRACE_SECONDS.
+PRESTOP_SECONDS, DRAIN_SECONDS, DEREGISTRATION_SECONDS = 15, 10, 30
+GRACE_SECONDS = PRESTOP_SECONDS + DRAIN_SECONDS + 20
+
+
 def _container(spec: ServiceSpec) -> dict[str, Any]:
     probe = {"httpGet": {"path": spec.probes.readiness_path, "port": METRICS_PORT_NAME},
              "periodSeconds": 5, "failureThreshold": 3}
@@ -196,10 +206,13 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
                          *({"name": f"secret-{name}", "mountPath": f"/var/run/secrets/{name}",
                             "readOnly": True} for name in spec.secrets)],
+        # The native sleep action: no shell needed in the image.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
+        "env": [{"name": "DRAIN_SECONDS", "value": str(DRAIN_SECONDS)}],
     }
     if spec.database:
         secret = f"{spec.name}-db"
-        container["env"] = [
+        container["env"] += [
             {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
             for var, key in (("PGHOST", "host"), ("PGPORT", "port"), ("PGDATABASE", "dbname"),
                              ("PGUSER", "username"), ("PGPASSWORD", "password"))]
@@ -236,6 +249,7 @@ def rollout(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
                 "spec": {
                     "serviceAccountName": spec.name,
                     "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": GRACE_SECONDS,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001,
                                         "runAsGroup": 10001, "fsGroup": 10001,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
@@ -401,6 +415,9 @@ def ingress(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
     body["metadata"]["annotations"] = {
         **SHARED_ALB_ANNOTATIONS,
         "alb.ingress.kubernetes.io/healthcheck-path": spec.probes.readiness_path,
+        # Requests in flight to a pod leaving finish (its own target group's setting).
+        "alb.ingress.kubernetes.io/target-group-attributes":
+            f"deregistration_delay.timeout_seconds={DEREGISTRATION_SECONDS}",
     }
     return body
 

@@ -280,3 +280,24 @@ def test_two_services_cannot_serve_one_host(tmp_path, capsys):
     # ...and the original regenerates as before (its own files, its own host).
     assert cli.main(["new-service", str(project / "services" / "checkout.yaml"),
                      "--project-dir", str(project), "--check"]) == 0
+
+
+def test_a_leaving_pod_drains_before_it_stops():
+    from platformctl.golden import (
+        DEREGISTRATION_SECONDS,
+        DRAIN_SECONDS,
+        GRACE_SECONDS,
+        PRESTOP_SECONDS,
+    )
+
+    (rollout,) = yaml.safe_load_all((BASE / "rollout.yaml").read_text())
+    pod = rollout["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    # Deregistered while preStop sleeps; then SIGTERM and the service's own drain; killed after.
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}}
+    assert {"name": "DRAIN_SECONDS", "value": str(DRAIN_SECONDS)} in container["env"]
+    assert pod["terminationGracePeriodSeconds"] == GRACE_SECONDS > PRESTOP_SECONDS + DRAIN_SECONDS
+    (ingress,) = yaml.safe_load_all((BASE / "ingress.yaml").read_text())
+    assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/target-group-attributes"] \
+        == f"deregistration_delay.timeout_seconds={DEREGISTRATION_SECONDS}"
+    assert DEREGISTRATION_SECONDS >= DRAIN_SECONDS

@@ -260,3 +260,13 @@ def test_a_pod_of_another_namespace_cannot_reach_a_team_pod(evaluations):
     widened = [*policies, ("checkout", {"podSelector": {}, "policyTypes": ["Ingress"],
                                         "ingress": [{"from": [{"namespaceSelector": {}}]}]})]
     assert _ingress_allowed(widened, team_pod, other_team)
+
+
+def test_team_namespaces_get_the_load_balancers_readiness_gates(stack):
+    from components.tenancy import READINESS_GATE_LABEL
+
+    namespaces = [r for r in stack.of_type("kubernetes:core/v1:Namespace")
+                  if r.inputs["metadata"]["name"] in stack.outputs["teamNamespaces"].value]
+    assert namespaces
+    for namespace in namespaces:
+        assert namespace.inputs["metadata"]["labels"][READINESS_GATE_LABEL] == "enabled"
