@@ -15,23 +15,23 @@ node groups' minimum back, waking the nodes: run it in working hours.
 from __future__ import annotations
 
 import json
-import re
 import zoneinfo
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import pulumi
 import pulumi_aws as aws
 from pydantic import Field, field_validator, model_validator
 
 from components import iam
-from components.args import ArgsModel, Invalid
+from components.args import ArgsModel, Invalid, pattern
 from components.tagging import PlatformComponent
 
 Day = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
 DAYS: tuple[str, ...] = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 # The schedules' descriptions start with these: what the cost model reads to pair them.
 STOP, START = "off-hours: stop", "off-hours: start"
+Clock = Annotated[str, pattern(r"([01]\d|2[0-3]):[0-5]\d", "hh:mm, 00:00 to 23:59, e.g. 08:00")]
 
 
 class OffHoursArgs(ArgsModel):
@@ -42,18 +42,11 @@ class OffHoursArgs(ArgsModel):
                           "`false` keeps it running around the clock.")
     days: tuple[Day, ...] = Field(description="Days the stack runs, e.g. "
                                   "[MON, TUE, WED, THU, FRI].")
-    start: str = Field(description="When the stack starts on those days (hh:mm, local time).")
-    stop: str = Field(description="When it stops on those days (hh:mm, local time, after "
-                      "`start`).")
+    start: Clock = Field(description="When the stack starts on those days (hh:mm, local time).")
+    stop: Clock = Field(description="When it stops on those days (hh:mm, local time, after "
+                        "`start`).")
     timezone: str = Field("UTC", description="IANA time zone of `start` and `stop`, e.g. "
                           "Europe/Berlin.")
-
-    @field_validator("start", "stop")
-    @classmethod
-    def _hh_mm(cls, value: str) -> str:
-        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-            raise ValueError("is not hh:mm; allowed: 00:00 to 23:59, e.g. 08:00")
-        return value
 
     @field_validator("timezone")
     @classmethod

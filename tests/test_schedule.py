@@ -95,7 +95,8 @@ def test_the_nodes_and_database_are_priced_for_the_hours_they_run(evaluations):
      "platform:offHours.days: []: names no day, so the stack would never run"),
     ("dev", "platform:offHours.timezone", "Mars/Olympus",
      "platform:offHours.timezone: 'Mars/Olympus': is not an IANA time zone"),
-    ("dev", "platform:offHours.start", "8am", "platform:offHours.start: '8am': is not hh:mm"),
+    ("dev", "platform:offHours.start", "8am",
+     "platform:offHours.start: '8am': does not match; allowed: hh:mm, 00:00 to 23:59"),
     ("prod", "platform:offHours", {"days": ["MON"], "start": "08:00", "stop": "18:00"},
      "platform:offHours: 'set': puts production to sleep"),
 ])

@@ -241,9 +241,11 @@ def _get(props: Mapping[str, Any], *path: str, default: Any = None) -> Any:
 
 
 def _tags(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A resource's tags as a map (sdk_types.tag_map); none while they are unknown."""
+    from platform_guard.sdk_types import tag_map
+
     try:
-        tags = props.get("tags")
-        return tags if isinstance(tags, Mapping) else {}
+        return tag_map(props.get("tags"))
     except _PolicyUnknown:
         return {}
 
@@ -422,10 +424,7 @@ def _surplus_credits(r: CostInput, ctx: _Context, instance_type: str,
     family = instance_type.split(".", 1)[0]
     if not family.startswith("t"):
         return None
-    template = template or ctx.related(
-        r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate",
-        None if r.property_dependencies.get("launchTemplate")
-        else _get(r.props, "launchTemplate", "id"))
+    template = template or _launch_template(r, ctx)
     mode = (_get(template.props, "creditSpecification", "cpuCredits", default="unlimited")
             if template is not None else "unlimited")  # what T4g/T3 launch as by default
     if mode != "unlimited":
@@ -444,18 +443,27 @@ def _surplus_credits(r: CostInput, ctx: _Context, instance_type: str,
                  ctx.assumption_text("burstableSurplusFraction"), usage=True)
 
 
+def _launch_template(r: CostInput, ctx: _Context) -> CostInput | None:
+    """The launch template a node group or an Auto Scaling group launches from: by property
+    dependency (previews, CrossGuard), else by the id it names (after apply)."""
+    linked = r.property_dependencies.get("launchTemplate")
+    return ctx.related(r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate",
+                       None if linked else _get(r.props, "launchTemplate", "id"))
+
+
+def _template_volume(template: CostInput) -> tuple[int, str] | None:
+    """(GiB, type) of the root volume a launch template sets, if it sets one."""
+    size = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeSize")
+    if size is None:
+        return None
+    kind = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeType", default="gp3")
+    return int(size), str(kind)
+
+
 def _root_volume(r: CostInput, ctx: _Context) -> tuple[int, str]:
-    template_id = _get(r.props, "launchTemplate", "id") if r.property_dependencies.get(
-        "launchTemplate") is None else None
-    template = ctx.related(r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate",
-                           template_id)
-    if template is not None:
-        size = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeSize")
-        if size is not None:
-            kind = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeType",
-                        default="gp3")
-            return int(size), str(kind)
-    return int(_get(r.props, "diskSize", default=20)), "gp3"  # EKS's default root volume
+    template = _launch_template(r, ctx)
+    volume = _template_volume(template) if template is not None else None
+    return volume or (int(_get(r.props, "diskSize", default=20)), "gp3")  # EKS's default
 
 
 @_rule("aws:autoscaling/group:Group")
@@ -464,9 +472,7 @@ def _auto_scaling_group(r: CostInput, ctx: _Context):
     template's type, their root volumes, and CPU above baseline in unlimited mode."""
     count = int(_get(r.props, "desiredCapacity", default=None) or _get(r.props, "minSize",
                                                                           default=0))
-    template = ctx.related(r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate",
-                           None if r.property_dependencies.get("launchTemplate")
-                           else _get(r.props, "launchTemplate", "id"))
+    template = _launch_template(r, ctx)
     if template is None:
         raise _Unknown("launchTemplate")
     instance_type = str(_get(template.props, "instanceType"))
@@ -475,13 +481,12 @@ def _auto_scaling_group(r: CostInput, ctx: _Context):
     if scheduled is not None:
         amount, detail = amount * scheduled[0], detail + scheduled[1]
     items = [_Item("instances", f"{count} x {instance_type} instance", amount, detail)]
-    size = _get(template.props, "blockDeviceMappings", "0", "ebs", "volumeSize")
-    if size is not None:
-        kind = str(_get(template.props, "blockDeviceMappings", "0", "ebs", "volumeType",
-                        default="gp3"))
+    volume = _template_volume(template)
+    if volume is not None:
+        size, kind = volume
         unit = ctx.price(f"ebs.{kind}")
         items.append(_Item("root-volumes", f"{count} x {size} GiB {kind} root volume",
-                           unit * int(size) * count, f"{count} x {size} GiB x ${unit}"))
+                           unit * size * count, f"{count} x {size} GiB x ${unit}"))
     surplus = _surplus_credits(r, ctx, instance_type, count, template)
     return items + ([surplus] if surplus else [])
 
