@@ -604,7 +604,7 @@ class SecretsStack(PlatformComponent):
                                   "name": f"{service}-db", "create": True,
                                   "labels": {"team": team.name,
                                              "app.kubernetes.io/name": service},
-                                  # Where to connect, next to the login: PGHOST & co.
+                                  # Where to connect, next to the login: the files the service reads.
                                   "transformation": {"templates": {
                                       "host": {"text": database.instance.address},
                                       "port": {"text": "5432"},

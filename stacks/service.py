@@ -103,9 +103,11 @@ class ServiceSpec(ArgsModel):
         "`secret/<team>/<name>/<secret>`: synced by the Vault Secrets Operator into the Secret "
         "`<name>-<secret>` and mounted read-only as files under `/var/run/secrets/<secret>/` "
         "(the Rollout restarts when one changes).")
-    database: bool = Field(False, description="Uses the platform's PostgreSQL: credentials "
-                           "from Vault in the Secret `<name>-db` (list the service in "
-                           "`platform:teams[].services`).")
+    database: bool = Field(False, description="Uses the platform's PostgreSQL: short-lived "
+                           "credentials from Vault in the Secret `<name>-db`, mounted as files "
+                           "(`host`, `port`, `dbname`, `username`, `password`) under the "
+                           "directory `DB_CREDENTIALS_DIR` names, to be read again for each new "
+                           "connection (list the service in `platform:teams[].services`).")
     canary: tuple[CanaryStep, ...] = Field(
         (CanaryStep(weight=10), CanaryStep(weight=50), CanaryStep(weight=100, pauseMinutes=0)),
         min_length=1, description="Canary steps; the last must reach 100.")

@@ -90,8 +90,16 @@ def test_the_rollout_is_a_gated_canary_with_vault_credentials():
     assert canary["analysis"]["templates"] == [{"templateName": golden.ANALYSIS}]
     container = rollout["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
-    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "checkout-db",
-                                                              "key": "password"}
+    # The database login arrives as files the service reads again for each new connection (no
+    # password in the environment), from the Secret the Vault Secrets Operator keeps current.
+    assert not any(name.startswith("PG") and name != "PGSSLMODE" for name in env)
+    assert env["DB_CREDENTIALS_DIR"]["value"] == golden.DB_CREDENTIALS_DIR
+    assert {"name": "database", "mountPath": golden.DB_CREDENTIALS_DIR,
+            "readOnly": True} in container["volumeMounts"]
+    assert {"name": "database", "secret": {"secretName": "checkout-db"}} in (
+        rollout["spec"]["template"]["spec"]["volumes"])
+    assert not any(k.startswith("checkov.io/") and "CKV_K8S_35" in v
+                   for k, v in rollout["metadata"]["annotations"].items())
     assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
     # KV secrets arrive as read-only files from the Secret the operator syncs.
     mounts = {m["name"]: m for m in container["volumeMounts"]}
@@ -301,3 +309,17 @@ def test_a_leaving_pod_drains_before_it_stops():
     assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/target-group-attributes"] \
         == f"deregistration_delay.timeout_seconds={DEREGISTRATION_SECONDS}"
     assert DEREGISTRATION_SECONDS >= DRAIN_SECONDS
+
+
+def test_the_database_secret_holds_exactly_the_files_the_service_reads(evaluations):
+    """The VaultDynamicSecret's keys (the login Vault returns plus the transformation's
+    templates) are the files services/checkout/checkout/db.py reads."""
+    import sys
+    sys.path.insert(0, str(REPO / "services" / "checkout"))
+    from checkout import db as checkout_db
+
+    (secret,) = [r for r in evaluations["dev"].of_type(
+        "kubernetes:secrets.hashicorp.com/v1beta1:VaultDynamicSecret")
+                 if r.inputs["metadata"]["name"] == "checkout-db"]
+    templates = secret.inputs["spec"]["destination"]["transformation"]["templates"]
+    assert {"username", "password", *templates} == set(checkout_db.FILES)

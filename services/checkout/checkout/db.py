@@ -15,6 +15,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 FILES = ("host", "port", "dbname", "username", "password")
+MAX_LIFETIME_SECONDS = 600.0
 
 
 def connection_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
@@ -39,6 +40,9 @@ class Database:
         self.pool = ConnectionPool(
             kwargs=lambda: {**connection_settings(), "connect_timeout": max(1, int(timeout))},
             min_size=1, max_size=max_size, timeout=timeout, open=False,
+            # A connection lives ten minutes at most: one opened with a login the operator has
+            # since replaced is gone well before Vault revokes that login.
+            max_lifetime=MAX_LIFETIME_SECONDS,
             check=ConnectionPool.check_connection)
 
     def open(self) -> None:
