@@ -202,11 +202,12 @@ def generated_files() -> dict[Path, str]:
     """Every checked-in file generated from code: the config reference, the runbooks and the
     vendored charts' README."""
     from components import alerts, charts
-    from platformctl import configdoc
+    from platformctl import configdoc, golden
 
     return {configdoc.DOC_PATH: configdoc.render(),
             configdoc.SERVICE_DOC_PATH: configdoc.render_service_spec(),
-            charts.README_PATH: charts.readme(), **alerts.runbooks()}
+            charts.README_PATH: charts.readme(), **alerts.runbooks(),
+            golden.CLUSTER_ANALYSIS_PATH: golden.cluster_analysis_template()}
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -605,6 +605,50 @@ def test_an_ingress_outside_its_teams_hosts_or_the_shared_settings_is_refused(
     assert any(expected in m for m in found) and all(m.endswith("[ingress]") for m in found), found
 
 
+def _split(*groups: dict[str, Any], **extra: Any) -> str:
+    """An action annotation's value as the Argo Rollouts controller writes it (its Go struct's
+    keys, utils/ingress/ingress.go)."""
+    return json.dumps({"Type": "forward", "ForwardConfig": {"TargetGroups": list(groups)},
+                       **extra})
+
+
+CANARY = {"ServiceName": "checkout-canary", "ServicePort": "80", "Weight": 10}
+STABLE = {"ServiceName": "checkout-stable", "ServicePort": "80", "Weight": 90}
+
+
+def test_the_canary_split_the_rollouts_controller_writes_is_admitted():
+    """The controller updates the Ingress at every step: Gatekeeper must let that through."""
+    split = _ingress(**{f"metadata|annotations|{ALB}actions.checkout": _split(CANARY, STABLE)})
+    assert violations("ingress", split) == []
+    lower = _ingress(**{f"metadata|annotations|{ALB}actions.checkout": json.dumps(
+        {"type": "forward", "forwardConfig": {"targetGroups": [
+            {"serviceName": "checkout-stable", "servicePort": "80"}]}})})
+    assert violations("ingress", lower) == []
+
+
+@pytest.mark.parametrize(("case", "value", "backend_port"), [
+    ("a target group by ARN (anyone's)", _split(CANARY, {
+        "TargetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/"
+                          "payments/0123456789abcdef", "Weight": 90}), "use-annotation"),
+    ("a redirect", json.dumps({"Type": "redirect", "RedirectConfig": {
+        "Host": "evil.example.net", "StatusCode": "HTTP_302"}}), "use-annotation"),
+    ("a fixed response next to the forward", _split(STABLE, FixedResponseConfig={
+        "StatusCode": "503"}), "use-annotation"),
+    ("a key written twice in two cases", json.dumps({
+        "Type": "forward", "type": "redirect", "ForwardConfig": {"TargetGroups": [STABLE]}}),
+     "use-annotation"),
+    ("no target group", _split(), "use-annotation"),
+    ("not JSON", "forward to checkout-stable", "use-annotation"),
+    ("an action no backend uses", _split(STABLE), "http"),
+])
+def test_any_other_action_on_the_shared_load_balancer_is_refused(case, value, backend_port):
+    body = _ingress(**{f"metadata|annotations|{ALB}actions.checkout": value})
+    body["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {
+        "name": backend_port}
+    assert any(f"must not set annotation {ALB}actions.checkout" in m
+               for m in violations("ingress", body)), case
+
+
 @pytest.mark.parametrize(("service_type", "refused"), [
     (None, False), ("ClusterIP", False), ("LoadBalancer", True), ("NodePort", True)])
 def test_a_service_cannot_make_a_load_balancer_or_node_port_of_its_own(service_type, refused):

@@ -48,7 +48,7 @@ def generated_objects() -> list[dict[str, Any]]:
 def test_the_example_regenerates_byte_for_byte(environments):
     spec = service_spec.load(SPEC)
     files = _render(spec, environments, golden.promoted_digests(REPO, spec, cli.ENVIRONMENTS))
-    assert len(files) == 16
+    assert len(files) == 18
     for path, text in files.items():
         assert (REPO / path).read_text() == text, path
     assert cli.main(["new-service", str(SPEC), "--check", "--project-dir", str(REPO)]) == 0
@@ -111,15 +111,18 @@ def test_the_rollout_is_a_gated_canary_with_vault_credentials():
     assert static["spec"]["path"] == "checkout/checkout/payment-provider"
 
 
+def _instantiate(query: str, canary_hash: str) -> str:
+    expr = (query.replace("{{args.service}}", "checkout").replace("{{args.namespace}}",
+                                                                  "checkout")
+            .replace("{{args.canary-hash}}", canary_hash))
+    assert "{{" not in expr
+    return expr
+
+
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool is installed by .ci/run")
 def test_canary_queries_and_slo_rules_are_valid_promql(tmp_path):
-    spec = service_spec.load(SPEC)
-    rules = []
-    for name, query in golden.analysis_queries(spec).items():
-        expr = query.replace("{{args.service}}", "checkout").replace("{{args.namespace}}",
-                                                                     "checkout")
-        assert "{{" not in expr
-        rules.append({"record": f"canary:{name.replace('-', '_')}", "expr": expr})
+    rules = [{"record": f"canary:{name.replace('-', '_')}", "expr": _instantiate(query, "x")}
+             for name, query in golden.analysis_queries().items()]
     (tmp_path / "canary.yaml").write_text(yaml.safe_dump({"groups": [
         {"name": "canary", "rules": rules}]}))
     (rule,) = yaml.safe_load_all((BASE / "prometheusrule.yaml").read_text())
@@ -127,6 +130,105 @@ def test_canary_queries_and_slo_rules_are_valid_promql(tmp_path):
     result = subprocess.run([PROMTOOL, "check", "rules", "canary.yaml", "slo.yaml"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _series(version: str, ok_per_s: float, errors_per_s: float, slow: bool) -> list[dict]:
+    """A version's pods, as the ServiceMonitor labels them: requests by code, and latency
+    buckets (all under 100 ms, or all between 0.5 and 1 s)."""
+    labels = f'service="checkout",namespace="checkout",rollouts_pod_template_hash="{version}"'
+    total = ok_per_s + errors_per_s
+    series = [{"series": f'http_requests_total{{{labels},code="200"}}',
+               "values": f"0+{ok_per_s * 60:g}x15"},
+              {"series": f'http_requests_total{{{labels},code="503"}}',
+               "values": f"0+{errors_per_s * 60:g}x15"}]
+    for le, share in (("0.1", 0 if slow else 1), ("0.5", 0 if slow else 1), ("1", 1),
+                      ("+Inf", 1)):
+        series.append({"series": f'http_request_duration_seconds_bucket{{{labels},le="{le}"}}',
+                       "values": f"0+{total * share * 60:g}x15"})
+    return series
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool is installed by .ci/run")
+def test_the_canary_analysis_judges_the_canarys_pods_alone(tmp_path):
+    """promtool runs the AnalysisTemplate's queries, with its success conditions, on synthetic
+    series: a healthy canary passes beside a failing stable version; a canary with 2% errors,
+    or a slow one, fails beside a healthy stable version."""
+    (template,) = yaml.safe_load_all((BASE / "analysistemplate.yaml").read_text())
+    conditions = {}
+    for metric in template["spec"]["metrics"]:
+        _, operator, threshold = metric["successCondition"].split()
+        conditions[metric["name"]] = (metric["provider"]["prometheus"]["query"], operator,
+                                      threshold)
+    assert set(conditions) == {"success-rate", "latency-p99"}
+    series = [*_series("stable-bad", 5, 5, slow=True), *_series("stable-good", 10, 0, False),
+              *_series("canary-good", 10, 0, False), *_series("canary-5xx", 9.8, 0.2, False),
+              *_series("canary-slow", 10, 0, slow=True)]
+    verdicts = {"canary-good": {"success-rate": 1, "latency-p99": 1},
+                "canary-5xx": {"success-rate": 0, "latency-p99": 1},
+                "canary-slow": {"success-rate": 1, "latency-p99": 0}}
+    tests = [{"expr": f"({_instantiate(query, canary)}) {operator} bool {threshold}",
+              "eval_time": "10m", "exp_samples": [{"labels": "{}", "value": verdict[name]}]}
+             for canary, verdict in verdicts.items()
+             for name, (query, operator, threshold) in conditions.items()]
+    # Control: the same gate without the hash reads every version, and the failing stable
+    # version's errors would fail the healthy canary.
+    query, operator, threshold = conditions["success-rate"]
+    unscoped = query.replace(',rollouts_pod_template_hash="{{args.canary-hash}}"', "")
+    assert unscoped != query
+    tests.append({"expr": f"({_instantiate(unscoped, 'canary-good')}) {operator} bool "
+                          f"{threshold}",
+                  "eval_time": "10m", "exp_samples": [{"labels": "{}", "value": 0}]})
+    (tmp_path / "empty.yaml").write_text("groups: []\n")
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump({
+        "rule_files": ["empty.yaml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}]}))
+    result = subprocess.run([PROMTOOL, "test", "rules", "test.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_public_canaries_split_requests_not_replicas():
+    (rollout,) = yaml.safe_load_all((BASE / "rollout.yaml").read_text())
+    canary = rollout["spec"]["strategy"]["canary"]
+    assert canary["canaryService"] == "checkout-canary"
+    assert canary["stableService"] == "checkout-stable"
+    assert canary["trafficRouting"] == {"alb": {"ingress": "checkout", "rootService": "checkout",
+                                                "servicePort": 80}}
+    # The analysis gets the canary's pod-template hash, and reads only series carrying it.
+    args = {a["name"]: a for a in canary["analysis"]["args"]}
+    assert args["canary-hash"]["valueFrom"] == {"podTemplateHashValue": "Latest"}
+    (monitor,) = yaml.safe_load_all((BASE / "servicemonitor.yaml").read_text())
+    assert monitor["spec"]["podTargetLabels"] == ["rollouts-pod-template-hash"]
+    # The Ingress routes to the root Service through the controller's action...
+    (ingress,) = yaml.safe_load_all((BASE / "ingress.yaml").read_text())
+    (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert path["backend"]["service"] == {"name": "checkout", "port": {"name": "use-annotation"}}
+    # ...the split Services exist, with the port the Rollout names, and Prometheus scrapes
+    # through the root Service alone (each pod once).
+    services = {}
+    for name in ("service.yaml", "service-stable.yaml", "service-canary.yaml"):
+        (body,) = yaml.safe_load_all((BASE / name).read_text())
+        services[body["metadata"]["name"]] = body
+        assert body["spec"]["ports"][0]["port"] == 80
+    selected = [n for n, body in services.items()
+                if all(body["metadata"]["labels"].get(k) == v
+                       for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+                and all(e["key"] not in body["metadata"]["labels"]
+                        for e in monitor["spec"]["selector"]["matchExpressions"])]
+    assert selected == ["checkout"]
+    # Argo CD leaves what the controller writes alone.
+    for env in cli.ENVIRONMENTS:
+        app = yaml.safe_load((REPO / "gitops" / "environments" / env /
+                              "checkout-checkout.yaml").read_text())
+        assert {(d["kind"], tuple(d["managedFieldsManagers"]))
+                for d in app["spec"]["ignoreDifferences"]} == {
+            ("Ingress", ("rollouts-controller",)), ("Service", ("rollouts-controller",))}
+        assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
+
+
+def test_the_cluster_analysis_template_is_the_generated_one():
+    assert (REPO / golden.CLUSTER_ANALYSIS_PATH).read_text() == (
+        golden.cluster_analysis_template())
 
 
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov's virtualenv is installed by .ci/run")

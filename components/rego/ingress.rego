@@ -109,6 +109,61 @@ free_annotation(key) {
 	input.parameters.freeAnnotations[_] == key
 }
 
+# A canary's traffic split, as the Argo Rollouts controller writes it: the action of a backend
+# this Ingress routes through the `use-annotation` port, forwarding by weight to Services of the
+# Ingress's own namespace. Nothing else an action can do passes: a target group ARN (anyone's
+# target group), a redirect, a fixed response.
+action_prefix := "alb.ingress.kubernetes.io/actions."
+
+free_annotation(key) {
+	startswith(key, action_prefix)
+	routes_through_action(substring(key, count(action_prefix), -1))
+	forwards_to_services(annotations[key])
+}
+
+routes_through_action(name) {
+	backend := obj.spec.rules[_].http.paths[_].backend.service
+	backend.name == name
+	backend.port.name == "use-annotation"
+}
+
+forwards_to_services(value) {
+	json.is_valid(value)
+	action := json.unmarshal(value)
+	only_keys(action, {"type", "forwardconfig"})
+	lower(field(action, "type")) == "forward"
+	config := field(action, "forwardconfig")
+	only_keys(config, {"targetgroups", "targetgroupstickinessconfig"})
+	groups := field(config, "targetgroups")
+	count(groups) > 0
+	not not_a_service(groups)
+}
+
+not_a_service(groups) {
+	group := groups[_]
+	not a_service(group)
+}
+
+a_service(group) {
+	only_keys(group, {"servicename", "serviceport", "weight"})
+	field(group, "servicename") != ""
+}
+
+# The load balancer controller reads these keys case-insensitively (Go's JSON): compare them
+# lower-cased, and refuse one key written twice in two cases.
+only_keys(o, allowed) {
+	is_object(o)
+	keys := {lower(k) | o[k]}
+	count(keys) == count(o)
+	count(keys - allowed) == 0
+}
+
+field(o, name) := value {
+	some k
+	lower(k) == name
+	value := o[k]
+}
+
 violation[{"msg": msg}] {
 	obj.kind == "Ingress"
 	not platform.exempt(policy)
