@@ -70,7 +70,9 @@ class Dependency(ArgsModel):
 
 
 class CanaryStep(ArgsModel):
-    weight: int = Field(ge=1, le=100, description="Share of replicas on the new version, %.")
+    weight: int = Field(ge=1, le=100, description="Share of requests sent to the new version, "
+                        "%: the shared ALB splits them for a public service; an internal one "
+                        "(no load balancer in front) splits by replicas, rounded up.")
     pause_minutes: int = Field(5, ge=0, le=120, description="Observation time at this weight "
                                "(the analysis runs meanwhile).")
 

@@ -313,6 +313,9 @@ def test_an_internal_service_gets_no_ingress():
     spec = service_spec.ServiceSpec.model_validate(raw)
     objects = golden.manifests(spec, "checkout", "https://example.com/runbooks")
     assert "ingress.yaml" not in objects
+    # No load balancer to split requests: the canary is by replicas, with no split Services.
+    assert "trafficRouting" not in objects["rollout.yaml"]["spec"]["strategy"]["canary"]
+    assert not any(name.startswith("service-") for name in objects)
     assert "platform.example.org/exposure" not in objects["rollout.yaml"]["metadata"]["labels"]
 
 
