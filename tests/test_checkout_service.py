@@ -180,14 +180,112 @@ def test_each_new_connection_reads_the_rotated_credentials(postgres, credentials
         database.close()
 
 
-def test_migrations_apply_once(postgres, credentials):
+def test_migrations_apply_once_in_order_and_up_to_a_step(postgres, credentials):
     import psycopg
 
+    from checkout.migrate import UnknownStep, steps
+
+    fresh = _database(postgres, "migrations_once")
+    (credentials / "dbname").write_text(fresh)
     with psycopg.connect(**checkout_db.connection_settings()) as conn:
-        migrate(conn)
+        assert migrate(conn, "0002_orders_sku") == ["0001_orders.sql", "0002_orders_sku.sql"]
+        assert migrate(conn, "0002_orders_sku") == []
+        with pytest.raises(UnknownStep, match="no migration '0009_nothing'"):
+            migrate(conn, "0009_nothing")
+        assert migrate(conn) == ["0003_orders_sku_backfill.sql", "0004_orders_drop_item.sql"]
         assert migrate(conn) == []
-        names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations")]
-    assert names == ["0001_orders.sql"]
+        names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY 1")]
+    assert names == [f"{step}.sql" for step in steps()]
+
+
+def _database(postgres: dict, name: str) -> str:
+    """A new empty database on the throwaway cluster."""
+    import psycopg
+
+    with psycopg.connect(**postgres, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    return name
+
+
+class Release1Orders:
+    """The previous release of the service, where the schema is concerned: it read and wrote
+    orders.item (migrations 0002-0004 rename it to sku). Its HTTP API is the current one."""
+
+    insert = "INSERT INTO orders (item, quantity) VALUES (%s, %s) RETURNING id"
+    select = "SELECT id, item, quantity FROM orders WHERE id = %s"
+
+
+def _start(orders) -> tuple[Service, str]:
+    database = checkout_db.Database(timeout=2)
+    database.open()
+    service = Service(database, drain_seconds=0, orders=orders)
+    server = service.serve(host="127.0.0.1", port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return service, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_a_rename_by_expand_migrate_contract_with_both_releases_serving(postgres, credentials):
+    """orders.item -> orders.sku: expand (new column, a trigger filling both), migrate (the
+    backfill), contract (the old column goes) as the golden path's PreSync Jobs apply them, with
+    the old and the new release serving the same rows in between, as during a canary."""
+    import psycopg
+
+    from checkout.app import Orders
+
+    (credentials / "dbname").write_text(_database(postgres, "rename"))
+    conn = psycopg.connect(**checkout_db.connection_settings())
+
+    def order(base: str, order_id: int) -> dict:
+        status, body = call(base, f"/orders/{order_id}")
+        assert status == 200, body
+        return json.loads(body)
+
+    def create(base: str, item: str) -> int:
+        status, body = call(base, "/orders", {"item": item, "quantity": 1})
+        assert status == 201, body
+        return json.loads(body)["id"]
+
+    old, old_base = _start(Release1Orders)
+    new = None
+    try:
+        migrate(conn, "0001_orders")  # the schema release 1 shipped with
+        a = create(old_base, "book")
+        # Expand and migrate (the new release's PreSync steps): release 1 keeps serving.
+        migrate(conn, "0002_orders_sku")
+        b = create(old_base, "pen")
+        assert order(old_base, a)["item"] == "book"
+        migrate(conn, "0003_orders_sku_backfill")
+        # The new release starts (a canary): both serve every row, whoever wrote it.
+        new, new_base = _start(Orders)
+        c = create(new_base, "lamp")
+        d = create(old_base, "desk")
+        for base in (old_base, new_base):
+            assert [order(base, i)["item"] for i in (a, b, c, d)] == [
+                "book", "pen", "lamp", "desk"]
+        assert conn.execute("SELECT count(*) FROM orders WHERE sku IS NULL OR item IS NULL"
+                            ).fetchone() == (0,)
+        # Release 1 is gone everywhere (promoted to prod): the contract step.
+        old.stop()
+        migrate(conn, "0004_orders_drop_item")
+        e = create(new_base, "mug")
+        assert [order(new_base, i)["item"] for i in (a, b, c, d, e)] == [
+            "book", "pen", "lamp", "desk", "mug"]
+        columns = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'")}
+        assert "item" not in columns and "sku" in columns
+        # Why the contract waits for the release: release 1 cannot serve the contracted schema.
+        late, late_base = _start(Release1Orders)
+        try:
+            assert call(late_base, "/orders", {"item": "x", "quantity": 1})[0] == 500
+        finally:
+            late.stop()
+    finally:
+        if not old.stopping.is_set():
+            old.stop()
+        if new is not None:
+            new.stop()
+        conn.close()
 
 
 def test_the_image_is_lean_non_root_and_hadolint_clean():

@@ -1,4 +1,5 @@
-"""`python -m checkout serve` (the container's command) or `python -m checkout migrate`."""
+"""`python -m checkout serve` (the container's command) or `python -m checkout migrate [STEP]`
+(every pending migration, or those up to and including STEP: the golden path's PreSync Jobs)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,25 @@ import psycopg
 
 from checkout.app import Service
 from checkout.db import Database, connection_settings
-from checkout.migrate import migrate
+from checkout.migrate import UnknownStep, migrate
 
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "serve"
-    if command == "migrate":
+    if command == "migrate" and len(argv) <= 2:
         with psycopg.connect(**connection_settings()) as conn:
-            for name in migrate(conn):
+            try:
+                applied = migrate(conn, argv[1] if len(argv) == 2 else None)
+            except UnknownStep as error:
+                print(f"checkout migrate: {error}", file=sys.stderr)
+                return 2
+            for name in applied:
                 print(f"applied {name}")
+            if not applied:
+                print("up to date")
         return 0
     if command != "serve":
-        print("usage: python -m checkout [serve|migrate]", file=sys.stderr)
+        print("usage: python -m checkout [serve | migrate [STEP]]", file=sys.stderr)
         return 2
     database = Database()
     database.open()

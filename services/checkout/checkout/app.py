@@ -41,11 +41,22 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0))
 
 
+class Orders:
+    """The orders table as this release reads and writes it: the `sku` column (migrations
+    0002-0004 renamed `item` to `sku`; the API keeps calling it `item`, so clients see no
+    change)."""
+
+    insert = "INSERT INTO orders (sku, quantity) VALUES (%s, %s) RETURNING id"
+    select = "SELECT id, sku, quantity FROM orders WHERE id = %s"
+
+
 class Service:
     """The service's state: its database, its metrics, whether it is stopping."""
 
-    def __init__(self, database: Database, drain_seconds: float = 5.0):
+    def __init__(self, database: Database, drain_seconds: float = 5.0,
+                 orders: type[Orders] = Orders):
         self.database = database
+        self.orders = orders
         self.metrics = Metrics()
         self.drain_seconds = drain_seconds
         self.stopping = threading.Event()
@@ -151,15 +162,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._status(HTTPStatus.BAD_REQUEST, {
                 "error": "expected {\"item\": 1-200 characters, \"quantity\": 1-1000}"})
         with self.owner.database.pool.connection() as conn:
-            (order_id,) = conn.execute(
-                "INSERT INTO orders (item, quantity) VALUES (%s, %s) RETURNING id",
-                (item, quantity)).fetchone()
+            (order_id,) = conn.execute(self.owner.orders.insert, (item, quantity)).fetchone()
         return self._status(HTTPStatus.CREATED, {"id": order_id})
 
     def _get_order(self, order_id: int) -> int:
         with self.owner.database.pool.connection() as conn:
-            row = conn.execute("SELECT id, item, quantity FROM orders WHERE id = %s",
-                               (order_id,)).fetchone()
+            row = conn.execute(self.owner.orders.select, (order_id,)).fetchone()
         if row is None:
             return self._status(HTTPStatus.NOT_FOUND, {"error": "no such order"})
         return self._status(HTTPStatus.OK, {"id": row[0], "item": row[1], "quantity": row[2]})
