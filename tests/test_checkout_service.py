@@ -182,7 +182,6 @@ def test_each_new_connection_reads_the_rotated_credentials(postgres, credentials
 
 def test_migrations_apply_once_in_order_and_up_to_a_step(postgres, credentials):
     import psycopg
-
     from checkout.migrate import UnknownStep, steps
 
     fresh = _database(postgres, "migrations_once")
@@ -230,7 +229,6 @@ def test_a_rename_by_expand_migrate_contract_with_both_releases_serving(postgres
     backfill), contract (the old column goes) as the golden path's PreSync Jobs apply them, with
     the old and the new release serving the same rows in between, as during a canary."""
     import psycopg
-
     from checkout.app import Orders
 
     (credentials / "dbname").write_text(_database(postgres, "rename"))
