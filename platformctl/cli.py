@@ -235,7 +235,7 @@ ENVIRONMENTS = ("dev", "prod")  # the stacks whose gitops/environments/<env>/ a 
 
 
 def _new_service(args: argparse.Namespace) -> int:
-    from platformctl import golden
+    from platformctl import golden, releases
     from platformctl.harness import find_project_dir, load_config
     from stacks import service as service_spec
 
@@ -248,7 +248,8 @@ def _new_service(args: argparse.Namespace) -> int:
                  if spec_path.resolve().is_relative_to(project) else str(spec_path))
         files = golden.render(spec, shown, environments,
                               golden.existing_applications(project, ENVIRONMENTS),
-                              golden.promoted_digests(project, spec, ENVIRONMENTS))
+                              golden.deployed_releases(project, spec, ENVIRONMENTS),
+                              releases.history(project, spec, ENVIRONMENTS[-1]))
         problems = golden.clashes(files, spec, shown, project)
         if problems:
             raise ConfigError(str(spec_path), problems)
@@ -268,6 +269,27 @@ def _new_service(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if not stale:
         print("up to date")
+    return EXIT_OK
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from platformctl import releases
+    from platformctl.harness import find_project_dir, load_config
+
+    project = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+    try:
+        environments = {env: load_config(env, project) for env in ENVIRONMENTS}
+        promotion = releases.promote(project, args.service, args.to, environments, ENVIRONMENTS,
+                                     digest=args.digest, record_path=args.record)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    for path, text in promotion.files.items():
+        target = project / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    print(promotion.summary)
     return EXIT_OK
 
 
@@ -365,6 +387,29 @@ def build_parser() -> argparse.ArgumentParser:
                              help="write nothing; exit 1 if a generated file differs")
     new_service.add_argument("--project-dir", help="directory holding Pulumi.yaml")
     new_service.set_defaults(handler=_new_service)
+
+    promote = commands.add_parser(
+        "promote",
+        help="move the digest and base revision one environment runs to the next, with a "
+        "release record (or roll back to a record)",
+        description="Promote a service by digest: ENV's Application gets exactly the image "
+        "digest the environment before it runs (dev before prod) and is pinned to the commit "
+        "promoted from, so neither an image nor a change of the service's base reaches prod "
+        "before dev. A release record (service, digest, from/to, source commit, time, what ran "
+        "before) is written under gitops/releases/<team>/<service>/ beside the change; commit "
+        "both in one pull request. --record rolls ENV back to an earlier record of ENV. Exit 2 "
+        "on an unknown service, a digest the source environment does not run, or a record of "
+        "another service or environment; nothing is written then.",
+    )
+    promote.add_argument("service", help="the service: NAME or TEAM/NAME (services/*.yaml)")
+    promote.add_argument("--to", required=True, metavar="ENV",
+                         help=f"the environment to promote to: {', '.join(ENVIRONMENTS[1:])}")
+    promote.add_argument("--digest", help="refuse unless this is the digest the source "
+                         "environment runs (what CI tested there)")
+    promote.add_argument("--record", metavar="FILE", help="roll back: the release record (a "
+                         "file under gitops/releases/) whose digest and revision ENV returns to")
+    promote.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    promote.set_defaults(handler=_promote)
 
     policy = commands.add_parser(
         "policy-config",

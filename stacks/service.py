@@ -77,6 +77,79 @@ class CanaryStep(ArgsModel):
                                "(the analysis runs meanwhile).")
 
 
+MigrationName = Annotated[str, pattern(r"[0-9]{4}_[a-z0-9_]{1,40}",
+                                         "a migration's name: 4 digits, _, lower-case words, "
+                                         "e.g. 0002_orders_sku")]
+
+
+class MigrationStep(ArgsModel):
+    name: MigrationName = Field(description="The step, as the service's migrate command "
+                                "knows it (the reference service: its migrations/<name>.sql).")
+    phase: Literal["expand", "migrate", "contract"] = Field(
+        description="`expand`: adds what the new release needs, the old one unaffected "
+        "(a column, a table, a trigger keeping both shapes filled); `migrate`: moves data "
+        "(a backfill); `contract`: removes the old shape, once no release uses it.")
+    contracts: MigrationName | None = Field(
+        None, description="(contract) The earlier expand step whose old shape this removes.")
+    after: Digest | None = Field(
+        None, description="(contract) The release (image digest) that stopped using the old "
+        "shape: the step ships only once that release has run in prod (`platformctl promote` "
+        "records), so no release that needs the old shape is left anywhere.")
+
+    @model_validator(mode="after")
+    def _contract_fields(self) -> MigrationStep:
+        if self.phase == "contract":
+            if self.contracts is None:
+                raise Invalid("contracts", None, "required for a contract step: the expand "
+                              "step whose old shape it removes")
+            if self.after is None:
+                raise Invalid("after", None, "required for a contract step: the digest of the "
+                              "release that stopped using the old shape")
+        else:
+            for key, value in (("contracts", self.contracts), ("after", self.after)):
+                if value is not None:
+                    raise Invalid(key, value, f"only for a contract step (this one is "
+                                  f"{self.phase})")
+        return self
+
+
+class Migrations(ArgsModel):
+    command: tuple[str, ...] = Field(
+        min_length=1, description="The image's migrate command; each step's Job runs it with "
+        "the step's name appended (the reference service: `[python, -m, checkout, migrate]`).")
+    steps: tuple[MigrationStep, ...] = Field(
+        min_length=1, description="Every migration, in the order they apply: each becomes an "
+        "Argo CD PreSync hook Job (same image, identity and database login as the service) "
+        "that runs before the release's pods change.")
+    timeout_seconds: int = Field(600, ge=60, le=7200, description="Longest a step may run "
+                                 "(the Job's activeDeadlineSeconds); the sync fails after.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Migrations:
+        names = [step.name for step in self.steps]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise Invalid(f"steps[{index}].name", name, "is listed twice")
+            if index and name < names[index - 1]:
+                raise Invalid(f"steps[{index}].name", name, f"comes after {names[index - 1]!r}; "
+                              "steps apply in name order: list them so")
+        for index, step in enumerate(self.steps):
+            if step.contracts is None:
+                continue
+            if step.contracts not in names:
+                raise Invalid(f"steps[{index}].contracts", step.contracts,
+                              "is not a step of this list; allowed: an expand step before it")
+            target = names.index(step.contracts)
+            if target > index:
+                raise Invalid(f"steps[{index}].contracts", step.contracts,
+                              "comes after this contract step: a contract ships after its "
+                              "expand, never before")
+            if self.steps[target].phase != "expand":
+                raise Invalid(f"steps[{index}].contracts", step.contracts,
+                              f"is a {self.steps[target].phase} step; allowed: an expand step")
+        return self
+
+
 class ServiceSpec(ArgsModel):
     """A service on the platform (the golden path's input)."""
 
@@ -110,6 +183,9 @@ class ServiceSpec(ArgsModel):
                            "(`host`, `port`, `dbname`, `username`, `password`) under the "
                            "directory `DB_CREDENTIALS_DIR` names, to be read again for each new "
                            "connection (list the service in `platform:teams[].services`).")
+    migrations: Migrations | None = Field(
+        None, description="Schema migrations, expand-migrate-contract (needs `database: "
+        "true`).")
     canary: tuple[CanaryStep, ...] = Field(
         (CanaryStep(weight=10), CanaryStep(weight=50), CanaryStep(weight=100, pauseMinutes=0)),
         min_length=1, description="Canary steps; the last must reach 100.")
@@ -120,6 +196,18 @@ class ServiceSpec(ArgsModel):
             raise Invalid("host", None, "required with exposure: public (the DNS name to serve)")
         if self.exposure == "internal" and self.host is not None:
             raise Invalid("host", self.host, "only with exposure: public")
+        return self
+
+    @model_validator(mode="after")
+    def _migrations_need_a_database(self) -> ServiceSpec:
+        if self.migrations is not None and not self.database:
+            raise Invalid("migrations", f"{len(self.migrations.steps)} steps", "need database: "
+                          "true (the steps log in as the service's database role)")
+        if self.migrations is not None:
+            longest = max(len(step.name) for step in self.migrations.steps)
+            if len(self.name) + len("-migrate-") + longest > 63:
+                raise Invalid("name", self.name, "is too long for its migration Jobs' names "
+                              "(name + '-migrate-' + step name must fit 63 characters)")
         return self
 
     @model_validator(mode="after")

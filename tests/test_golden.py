@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from components.admission import POLICIES
-from platformctl import cli, golden
+from platformctl import cli, golden, releases
 from platformctl.harness import load_config
 from stacks import service as service_spec
 from tests.conftest import REPO
@@ -34,9 +34,9 @@ def environments():
     return {env: load_config(env, REPO) for env in cli.ENVIRONMENTS}
 
 
-def _render(spec, environments, digests=None):
+def _render(spec, environments, deployed=None, history=()):
     return golden.render(spec, "services/checkout.yaml", environments,
-                         golden.existing_applications(REPO, cli.ENVIRONMENTS), digests)
+                         golden.existing_applications(REPO, cli.ENVIRONMENTS), deployed, history)
 
 
 def generated_objects() -> list[dict[str, Any]]:
@@ -47,8 +47,9 @@ def generated_objects() -> list[dict[str, Any]]:
 
 def test_the_example_regenerates_byte_for_byte(environments):
     spec = service_spec.load(SPEC)
-    files = _render(spec, environments, golden.promoted_digests(REPO, spec, cli.ENVIRONMENTS))
-    assert len(files) == 18
+    files = _render(spec, environments, golden.deployed_releases(REPO, spec, cli.ENVIRONMENTS),
+                    releases.history(REPO, spec, "prod"))
+    assert len(files) == 15 + len(spec.migrations.steps) + 2 * len(cli.ENVIRONMENTS)
     for path, text in files.items():
         assert (REPO / path).read_text() == text, path
     assert cli.main(["new-service", str(SPEC), "--check", "--project-dir", str(REPO)]) == 0
@@ -60,7 +61,7 @@ def test_generated_objects_validate(environments, crds):
     assert kinds == {"ServiceAccount", "Rollout", "AnalysisTemplate", "Service",
                      "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
                      "ServiceMonitor", "PrometheusRule", "Application", "VaultStaticSecret",
-                     "Ingress"}
+                     "Ingress", "Job"}
     for body in objects:
         if crds.serves(body["apiVersion"], body["kind"]):
             # A custom resource: the CRD of the vendored chart that installs it.
@@ -255,19 +256,29 @@ def test_checkov_kubernetes_checks_pass_on_the_generated_service(tmp_path):
     assert failed == []
 
 
-def test_promotion_keeps_the_environment_digest(environments):
+def test_regenerating_keeps_what_each_environment_runs(environments):
     spec = service_spec.load(SPEC)
-    promoted = "sha256:" + "1" * 64
+    promoted = golden.Deployed("sha256:" + "1" * 64, "0123456789abcdef0123456789abcdef01234567")
     files = _render(spec, environments, {"prod": promoted})
     prod = yaml.safe_load(files["gitops/environments/prod/checkout-checkout.yaml"])
     dev = yaml.safe_load(files["gitops/environments/dev/checkout-checkout.yaml"])
+    # prod: the digest and the revision it was promoted with, pinned...
     assert prod["spec"]["source"]["kustomize"]["images"] == [
-        f"{spec.image.repository}@{promoted}"]
+        f"{spec.image.repository}@{promoted.digest}"]
+    assert prod["spec"]["source"]["targetRevision"] == promoted.revision
+    # ...dev: the spec's digest (until CI sets another), following the stack's branch.
     assert dev["spec"]["source"]["kustomize"]["images"] == [
         f"{spec.image.repository}@{spec.image.digest}"]
+    assert dev["spec"]["source"]["targetRevision"] == "main"
     base = {p: t for p, t in files.items() if p.startswith("gitops/teams/")}
     assert base == {p: t for p, t in _render(spec, environments).items()
                     if p.startswith("gitops/teams/")}
+
+
+def test_a_new_service_starts_in_dev_and_reaches_prod_only_by_promotion(environments):
+    files = _render(service_spec.load(SPEC), environments)
+    assert "gitops/environments/dev/checkout-checkout.yaml" in files
+    assert not any("/environments/prod/" in path for path in files)
 
 
 def test_dependencies_become_exact_egress_allows(environments):
@@ -343,6 +354,26 @@ def test_an_internal_service_gets_no_ingress():
      "resources.memoryLimit: 12Gi: above the namespace LimitRange's 8Gi per container"),
     ({"host": "payments.example.com"}, "host: 'payments.example.com': not a host of team "
      "'checkout' in the dev stack (platform:teams[checkout].hosts: checkout.example.com)"),
+    ({"migrations": {"command": ["migrate"], "steps": [
+        {"name": "0001_orders", "phase": "expand"},
+        {"name": "0002_drop_item", "phase": "contract", "contracts": "0003_sku",
+         "after": "sha256:" + "a" * 64},
+        {"name": "0003_sku", "phase": "expand"}]}},
+     "migrations.steps[1].contracts: '0003_sku': comes after this contract step: a contract "
+     "ships after its expand, never before"),
+    ({"migrations": {"command": ["migrate"], "steps": [
+        {"name": "0001_orders", "phase": "expand"},
+        {"name": "0002_drop", "phase": "contract", "contracts": "0001_orders"}]}},
+     "migrations.steps[1].after: null: required for a contract step"),
+    ({"migrations": {"command": ["migrate"], "steps": [
+        {"name": "0001_orders", "phase": "expand", "after": "sha256:" + "a" * 64}]}},
+     "migrations.steps[0].after: 'sha256:" + "a" * 64 + "': only for a contract step"),
+    ({"migrations": {"command": ["migrate"], "steps": [
+        {"name": "0002_b", "phase": "expand"}, {"name": "0001_a", "phase": "expand"}]}},
+     "migrations.steps[1].name: '0001_a': comes after '0002_b'"),
+    ({"migrations": {"command": ["migrate"], "steps": [{"name": "drop it", "phase": "expand"}]}},
+     "migrations.steps[0].name: 'drop it'"),
+    ({"database": False, "name": "checkout"}, "migrations: '3 steps': need database: true"),
 ])
 def test_bad_specs_are_clear_errors(tmp_path, capsys, changes, message):
     path = _write(tmp_path, changes)
@@ -384,6 +415,7 @@ def test_two_services_cannot_serve_one_host(tmp_path, capsys):
     other = yaml.safe_load((project / "services" / "checkout.yaml").read_text())
     other["name"] = "checkout-v2"
     other["database"] = False  # no Vault database role for it: a different error
+    other.pop("migrations")  # ...and so no migrations
     path = project / "services" / "checkout-v2.yaml"
     path.write_text(yaml.safe_dump(other))
     assert cli.main(["new-service", str(path), "--project-dir", str(project)]) == 2

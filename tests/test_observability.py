@@ -239,6 +239,9 @@ def test_generate_reports_stale_files(tmp_path, capsys):
     shutil.copytree(REPO / "docs", tmp_path / "docs")
     (tmp_path / "charts").mkdir()
     shutil.copy2(REPO / "charts" / "README.md", tmp_path / "charts" / "README.md")
+    analysis = tmp_path / "gitops" / "platform" / "analysis"
+    analysis.mkdir(parents=True)
+    shutil.copy2(REPO / "gitops" / "platform" / "analysis" / "http-slo.yaml", analysis)
     (tmp_path / "Pulumi.yaml").write_text("name: platform\nruntime: python\n")
     assert cli.main(["generate", "--project-dir", str(tmp_path)]) == 0
     (tmp_path / "docs" / "runbooks" / "platform-vault-sealed.md").write_text("edited by hand\n")

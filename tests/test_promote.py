@@ -1,0 +1,196 @@
+"""Promotion by digest (`platformctl promote`), release records, rollback, and the rule that a
+contract migration ships only after the release that stopped using the old shape ran in prod.
+Each test works on a Git copy of the project's gitops/ and services/."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from platformctl import cli
+from tests.conftest import REPO
+
+APP = "gitops/environments/{env}/checkout-checkout.yaml"
+RECORDS = "gitops/releases/checkout/checkout"
+BUILT = "sha256:" + "b" * 64
+NEWER = "sha256:" + "c" * 64
+
+
+def _git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(project), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
+        shutil.copy2(REPO / name, root / name)
+    shutil.copytree(REPO / "gitops", root / "gitops")
+    shutil.copytree(REPO / "services", root / "services",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    _git(root, "init", "-q", "-b", "main")
+    _commit(root, "the platform")
+    return root
+
+
+def _commit(project: Path, message: str) -> str:
+    _git(project, "add", "-A")
+    _git(project, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q",
+         "--allow-empty", "-m", message)
+    return _git(project, "rev-parse", "HEAD")
+
+
+def _app(project: Path, env: str) -> tuple[str, str]:
+    source = yaml.safe_load((project / APP.format(env=env)).read_text())["spec"]["source"]
+    (image,) = source["kustomize"]["images"]
+    return image.partition("@")[2], source["targetRevision"]
+
+
+def _files(project: Path) -> dict[str, bytes]:
+    return {p.relative_to(project).as_posix(): p.read_bytes()
+            for p in (project / "gitops").rglob("*") if p.is_file()}
+
+
+def _promote(project: Path, *args: str) -> int:
+    return cli.main(["promote", *args, "--project-dir", str(project)])
+
+
+def _records(project: Path) -> list[dict]:
+    return [yaml.safe_load(p.read_text()) for p in sorted((project / RECORDS).glob("*.yaml"))]
+
+
+def test_a_build_reaches_dev_then_prod_by_digest_with_a_record_each(project, capsys):
+    before = len(_records(project))
+    assert _promote(project, "checkout", "--to", "dev", "--digest", BUILT) == 0
+    assert _app(project, "dev") == (BUILT, "main")  # dev follows its branch
+    base_commit = _git(project, "rev-parse", "HEAD")  # the last change of the base
+    _commit(project, "checkout: release to dev")
+    assert _promote(project, "checkout/checkout", "--to", "prod") == 0
+    # prod runs exactly dev's digest, pinned to the commit of the base promoted.
+    assert _app(project, "prod") == (BUILT, base_commit)
+    records = _records(project)[before:]
+    assert [(r["kind"], r["from"], r["to"], r["digest"]) for r in records] == [
+        ("release", "ci", "dev", BUILT), ("promotion", "dev", "prod", BUILT)]
+    assert records[1]["sourceCommit"] == base_commit and records[1]["service"] == "checkout"
+    assert records[1]["previousDigest"] and records[1]["time"].endswith("Z")
+    out = capsys.readouterr().out
+    assert f"checkout/checkout: prod promoted from dev: {BUILT} at {base_commit[:12]}" in out
+    # The result is what new-service regenerates: nothing stale.
+    assert cli.main(["new-service", str(project / "services" / "checkout.yaml"), "--check",
+                     "--project-dir", str(project)]) == 0
+    # Promoting again changes nothing.
+    _commit(project, "checkout: promoted")
+    files = _files(project)
+    assert _promote(project, "checkout", "--to", "prod") == 0
+    assert _files(project) == files and "prod already runs" in capsys.readouterr().out
+
+
+def test_a_base_change_reaches_prod_only_when_promoted(project):
+    pinned = _git(project, "rev-parse", "HEAD")
+    assert _promote(project, "checkout", "--to", "prod") == 0
+    _commit(project, "promoted")
+    spec = project / "services" / "checkout.yaml"
+    spec.write_text(spec.read_text().replace("cpuRequest: 250m", "cpuRequest: 300m"))
+    assert cli.main(["new-service", str(spec), "--project-dir", str(project)]) == 0
+    changed = _commit(project, "checkout: more CPU")
+    # The base changed on main (dev follows it); prod's Application still reads the commit
+    # it was promoted from.
+    assert _app(project, "prod")[1] == pinned
+    assert _promote(project, "checkout", "--to", "prod") == 0
+    assert _app(project, "prod")[1] == changed
+
+
+def test_rollback_is_promote_with_an_earlier_record(project):
+    first = _git(project, "rev-parse", "HEAD")
+    assert _promote(project, "checkout", "--to", "dev", "--digest", BUILT) == 0
+    _commit(project, "release b")
+    assert _promote(project, "checkout", "--to", "prod") == 0
+    _commit(project, "promote b")
+    (good,) = (project / RECORDS).glob(f"*-prod-promotion-{BUILT[7:19]}.yaml")
+    assert _promote(project, "checkout", "--to", "dev", "--digest", NEWER) == 0
+    _commit(project, "release c")
+    assert _promote(project, "checkout", "--to", "prod") == 0
+    assert _app(project, "prod")[0] == NEWER
+    _commit(project, "promote c")
+    assert _promote(project, "checkout", "--to", "prod", "--record",
+                    good.relative_to(project).as_posix()) == 0
+    assert _app(project, "prod") == (BUILT, first)
+    last = _records(project)[-1]
+    assert (last["kind"], last["to"], last["digest"], last["previousDigest"]) == (
+        "rollback", "prod", BUILT, NEWER)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["payments", "--to", "prod"], "service: 'payments' is not a service of services/*.yaml; "
+                                   "allowed: checkout/checkout"),
+    (["checkout", "--to", "prod", "--digest", NEWER],
+     f"--digest: {NEWER}: not the digest dev runs"),
+    (["checkout", "--to", "staging"], "--to: 'staging': not an environment of the project; "
+                                      "allowed: dev, prod"),
+    (["checkout", "--to", "dev"], "--digest: required with --to dev"),
+    (["checkout", "--to", "dev", "--digest", "latest"], "--digest: 'latest': not an image "
+                                                        "digest"),
+    (["checkout", "--to", "prod", "--record", "gitops/environments/dev/checkout-checkout.yaml"],
+     "not a release record"),
+])
+def test_bad_promotions_are_clear_errors_and_write_nothing(project, capsys, args, message):
+    files = _files(project)
+    assert _promote(project, *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert _files(project) == files
+
+
+def test_a_record_of_another_environment_cannot_roll_prod_back(project, capsys):
+    assert _promote(project, "checkout", "--to", "dev", "--digest", BUILT) == 0
+    _commit(project, "release")
+    (dev_record,) = (project / RECORDS).glob("*-dev-release-*.yaml")
+    files = _files(project)
+    assert _promote(project, "checkout", "--to", "prod", "--record",
+                    dev_record.relative_to(project).as_posix()) == 2
+    assert "a record of checkout/checkout in dev; allowed: a record of checkout/checkout in " \
+           "prod" in capsys.readouterr().err
+    assert _files(project) == files
+
+
+def test_an_uncommitted_base_is_not_promoted(project, capsys):
+    rollout = project / "gitops/teams/checkout/checkout/rollout.yaml"
+    rollout.write_text(rollout.read_text() + "# a hand edit\n")
+    files = _files(project)
+    assert _promote(project, "checkout", "--to", "prod") == 2
+    assert "gitops/teams/checkout/checkout: uncommitted changes" in capsys.readouterr().err
+    assert _files(project) == files
+
+
+def test_a_contract_step_waits_for_its_release_in_prod(project, capsys):
+    spec = project / "services" / "checkout.yaml"
+    raw = yaml.safe_load(spec.read_text())
+    raw["migrations"]["steps"].append({"name": "0004_orders_drop_item", "phase": "contract",
+                                       "contracts": "0002_orders_sku", "after": BUILT})
+    spec.write_text(yaml.safe_dump(raw, sort_keys=False))
+    files = _files(project)
+    # BUILT has not run in prod: the contract would remove what prod's release still uses.
+    assert cli.main(["new-service", str(spec), "--project-dir", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert ("migrations.steps[3] (0004_orders_drop_item): a contract step ships only once the "
+            "release that stopped using the old shape has run in prod; after: " + BUILT) in err
+    assert _files(project) == files
+    # Ship the release first: dev, then prod (without the contract step)...
+    spec.write_text(spec.read_text().replace("- name: 0004_orders_drop_item", "- name: x")
+                    .split("- name: x")[0])
+    assert _promote(project, "checkout", "--to", "dev", "--digest", BUILT) == 0
+    _commit(project, "release")
+    assert _promote(project, "checkout", "--to", "prod") == 0
+    _commit(project, "promote")
+    # ...then the contract step is accepted, and reaches dev's base (prod's when promoted).
+    spec.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert cli.main(["new-service", str(spec), "--project-dir", str(project)]) == 0
+    job = yaml.safe_load((project / "gitops/teams/checkout/checkout/"
+                          "migration-0004-orders-drop-item.yaml").read_text())
+    assert job["metadata"]["annotations"]["platform.example.org/migration-phase"] == "contract"
