@@ -373,7 +373,7 @@ def test_an_internal_service_gets_no_ingress():
      "migrations.steps[1].name: '0001_a': comes after '0002_b'"),
     ({"migrations": {"command": ["migrate"], "steps": [{"name": "drop it", "phase": "expand"}]}},
      "migrations.steps[0].name: 'drop it'"),
-    ({"database": False, "name": "checkout"}, "migrations: '3 steps': need database: true"),
+    ({"database": False, "name": "checkout"}, "migrations: '4 steps': need database: true"),
 ])
 def test_bad_specs_are_clear_errors(tmp_path, capsys, changes, message):
     path = _write(tmp_path, changes)
@@ -460,3 +460,44 @@ def test_the_database_secret_holds_exactly_the_files_the_service_reads(evaluatio
                  if r.inputs["metadata"]["name"] == "checkout-db"]
     templates = secret.inputs["spec"]["destination"]["transformation"]["templates"]
     assert {"username", "password", *templates} == set(checkout_db.FILES)
+
+
+def test_each_migration_step_is_a_presync_job_of_the_release(evaluations):
+    """One PreSync hook Job per step, in the spec's order (sync waves), running the release's
+    image (the same reference the Rollout has, so the Application's digest replaces both) with
+    the service's identity and database login; it passes prod's admission policies."""
+    spec = service_spec.load(SPEC)
+    (rollout,) = yaml.safe_load_all((BASE / "rollout.yaml").read_text())
+    container = rollout["spec"]["template"]["spec"]["containers"][0]
+    gatekeeper = evaluations["prod"].config.security.gatekeeper
+    for index, step in enumerate(spec.migrations.steps):
+        (job,) = yaml.safe_load_all(
+            (BASE / f"migration-{step.name.replace('_', '-')}.yaml").read_text())
+        annotations = job["metadata"]["annotations"]
+        assert annotations["argocd.argoproj.io/hook"] == "PreSync"
+        assert annotations["argocd.argoproj.io/sync-wave"] == str(index)
+        assert annotations["platform.example.org/migration-phase"] == step.phase
+        pod = job["spec"]["template"]["spec"]
+        (migrate,) = pod["containers"]
+        assert migrate["image"] == container["image"]
+        assert migrate["command"] == ["python", "-m", "checkout", "migrate", step.name]
+        assert pod["serviceAccountName"] == "checkout" and pod["restartPolicy"] == "Never"
+        assert {"name": "database", "secret": {"secretName": "checkout-db"}} in pod["volumes"]
+        # Not one of the service's pods: no Service, PDB or Rollout selects it.
+        assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == (
+            "checkout-migrate")
+        matching = [p for p in POLICIES if any("Job" in match["kinds"] for match in p.kinds)]
+        assert {p.id for p in matching} >= {"allowed-images", "non-root", "resources",
+                                             "required-labels"}
+        for policy in matching:
+            assert violations(policy.id, job, policy.values(gatekeeper)) == [], policy.id
+
+
+def test_the_example_spec_lists_the_reference_services_migrations():
+    import sys
+
+    sys.path.insert(0, str(REPO / "services" / "checkout"))
+    from checkout.migrate import steps
+
+    spec = service_spec.load(SPEC)
+    assert [s.name for s in spec.migrations.steps] == steps()
