@@ -139,8 +139,10 @@ class ImageSignatures(ArgsModel):
         description="OIDC issuer of the signing identity (GitHub Actions by default).")
     keyless_subject_reg_exp: str | None = Field(
         None, min_length=1, max_length=300,
-        description="Regular expression the signing certificate's subject must match, e.g. "
-        "`^https://github.com/<org>/.+/.github/workflows/.+@refs/heads/main$`.")
+        description="Regular expression the signing certificate's subject must match: the "
+        "golden path's service CI, a reusable workflow, signs as itself, e.g. "
+        "`^https://github\\.com/<org>/platform/\\.github/workflows/service-ci\\.yml"
+        "@refs/heads/main$`.")
     public_key: str | None = Field(
         None, description="A cosign public key (PEM), instead of keyless signing.")
 
@@ -396,9 +398,16 @@ def helm_values(gatekeeper: Gatekeeper, excluded: Sequence[str]) -> dict[str, An
     }
 
 
+# What the golden path's service CI (.github/workflows/service-ci.yml) attests beside its
+# signature, by cosign predicate type: an image without both, signed by the same authority, is
+# not admitted (the build that skipped its SBOM or its provenance did not come from that CI).
+REQUIRED_ATTESTATIONS = {"sbom": "spdxjson", "provenance": "slsaprovenance1"}
+
+
 def image_policy(signatures: ImageSignatures, registries: Sequence[str]) -> dict[str, Any]:
     """The ClusterImagePolicy (policy.sigstore.dev/v1beta1): every image of an approved
-    registry carries a cosign signature of the configured authority."""
+    registry carries a cosign signature of the configured authority, and its SBOM and
+    provenance attestations, signed by it too."""
     if signatures.public_key is not None:
         authority: dict[str, Any] = {"name": "organisation-key", "key": {
             "data": signatures.public_key.strip() + "\n", "hashAlgorithm": "sha256"}}
@@ -410,6 +419,11 @@ def image_policy(signatures: ImageSignatures, registries: Sequence[str]) -> dict
                 "subjectRegExp": signatures.keyless_subject_reg_exp}]},
             "ctlog": {"url": REKOR_URL},
         }
+    # Cosign's classic layout (signature and attestations as tags beside the image), which the
+    # CI writes (`--new-bundle-format=false`): said explicitly, it is also the default.
+    authority["signatureFormat"] = "legacy"
+    authority["attestations"] = [{"name": name, "predicateType": predicate}
+                                 for name, predicate in REQUIRED_ATTESTATIONS.items()]
     return {
         "apiVersion": "policy.sigstore.dev/v1beta1",
         "kind": "ClusterImagePolicy",

@@ -17,6 +17,9 @@ import yaml
 from tests.conftest import REPO
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+# The platform's own workflows (this repository's events); service-ci.yml is a reusable
+# workflow the service repositories call (tests/test_service_ci.py).
+PLATFORM_WORKFLOWS = [p for p in WORKFLOWS if p.name != "service-ci.yml"]
 BIN = Path(sys.executable).parent
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
@@ -31,8 +34,9 @@ def _uses_lines(path: Path) -> list[str]:
             if line.strip().startswith(("uses:", "- uses:")) or " uses: " in line]
 
 
-def test_there_are_the_three_workflows():
-    assert {p.name for p in WORKFLOWS} == {"pull-request.yml", "deploy.yml", "drift.yml"}
+def test_there_are_the_platforms_three_workflows_and_the_service_ci():
+    assert {p.name for p in WORKFLOWS} == {"pull-request.yml", "deploy.yml", "drift.yml",
+                                           "service-ci.yml"}
 
 
 def test_actionlint_passes():
@@ -126,7 +130,7 @@ def test_cloud_jobs_run_where_the_eks_api_is_reachable():
 def test_every_job_with_cloud_credentials_has_an_environment_the_role_trusts():
     """A role's trust names one environment (the OIDC `sub` claim carries it), so a job without
     one could assume no role; each environment's rules (reviewers, branches) apply to the job."""
-    for path in WORKFLOWS:
+    for path in PLATFORM_WORKFLOWS:
         workflow = _load(path)
         assert "pull_request_target" not in workflow[True], path.name  # `on:` parses as True
         for name, job in workflow["jobs"].items():
@@ -137,7 +141,7 @@ def test_every_job_with_cloud_credentials_has_an_environment_the_role_trusts():
 def test_each_job_assumes_its_environments_role_only():
     """The role comes from the job's environment (its AWS_ROLE_ARN variable), never a literal
     ARN or a repository-wide secret, so a job can hold no role its environment does not give."""
-    for path in WORKFLOWS:
+    for path in PLATFORM_WORKFLOWS:
         for name, job in _load(path)["jobs"].items():
             for step in job["steps"]:
                 if "configure-aws-credentials" in step.get("uses", ""):
