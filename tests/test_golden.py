@@ -501,3 +501,13 @@ def test_the_example_spec_lists_the_reference_services_migrations():
 
     spec = service_spec.load(SPEC)
     assert [s.name for s in spec.migrations.steps] == steps()
+
+
+def test_the_teams_project_admits_every_kind_the_golden_path_writes():
+    """Argo CD refuses to sync a kind the team's AppProject does not list: everything the
+    service's base holds (the migration Jobs, the split Services, ...) must be in it."""
+    from components.gitops import TEAM_KINDS
+
+    written = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in generated_objects()
+               if o["kind"] != "Application"}
+    assert written <= set(TEAM_KINDS), written - set(TEAM_KINDS)
