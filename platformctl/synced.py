@@ -8,12 +8,16 @@ same nodes, so the capacity check counts them (platform_guard.rendered.Applicati
 
 Read as files, not built with kustomize: the directories `platformctl new-service` writes list
 plain manifests (the environment only swaps the image digest, which takes no room). An
-ApplicationSet is not expanded (the platform's one, platform-analysis, makes a
+Application pinned to a commit (`platformctl promote` pins prod to the commit it promoted) is
+read at that commit, as Argo CD reads it, when this clone has it; otherwise as in the working
+tree. An ApplicationSet is not expanded (the platform's one, platform-analysis, makes a
 ClusterAnalysisTemplate and no pods).
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,29 +36,67 @@ class SyncedError(Exception):
     """A directory or file the root Application leads to is missing or not YAML (one line)."""
 
 
-def _documents(path: Path, root: Path) -> list[dict[str, Any]]:
-    """The YAML documents of a gitops/ file, read as every user file is (stacks/userfile: a
-    regular file, bounded, UTF-8)."""
-    try:
-        text = userfile.read_text(path)
-    except ConfigError as error:
-        raise SyncedError(f"{path.relative_to(root)}: {'; '.join(error.problems)}") from None
-    try:
-        return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-    except yaml.YAMLError as error:
-        raise SyncedError(f"{path.relative_to(root)}: not YAML ({error})") from None
+COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
-def _listed(directory: Path, root: Path) -> list[dict[str, Any]]:
-    """The objects a kustomization directory lists (its `resources`, files only)."""
-    kustomization = directory / "kustomization.yaml"
-    found: list[dict[str, Any]] = []
-    for kustomize in _documents(kustomization, root):
-        for entry in kustomize.get("resources") or ():
-            target = directory / str(entry)
-            found += (_listed(target, root) if target.is_dir()
-                      else _documents(target, root))
-    return found
+class _Tree:
+    """The repository's files: the working tree, or one commit of its history."""
+
+    def __init__(self, root: Path, commit: str | None = None):
+        self.root, self.commit = root, commit
+
+    @classmethod
+    def at(cls, root: Path, revision: str) -> _Tree:
+        """The commit an Application pins, if this clone has it; else the working tree."""
+        if COMMIT.fullmatch(revision) and cls(root, revision)._kind("") == "tree":
+            return cls(root, revision)
+        return cls(root)
+
+    def _git(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", "-C", str(self.root), *args], capture_output=True,
+                              timeout=60, check=False)
+
+    def _kind(self, relative: str) -> str | None:
+        result = self._git("cat-file", "-t", f"{self.commit}:{relative}")
+        return result.stdout.decode().strip() if result.returncode == 0 else None
+
+    def is_dir(self, relative: str) -> bool:
+        if self.commit is None:
+            return (self.root / relative).is_dir()
+        return self._kind(relative) == "tree"
+
+    def is_file(self, relative: str) -> bool:
+        if self.commit is None:
+            return (self.root / relative).is_file()
+        return self._kind(relative) == "blob"
+
+    def documents(self, relative: str) -> list[dict[str, Any]]:
+        """The YAML documents of a gitops/ file, read as every user file is (stacks/userfile:
+        a regular file, bounded, UTF-8)."""
+        where = relative if self.commit is None else f"{relative} (at {self.commit[:12]})"
+        if self.commit is None:
+            try:
+                text = userfile.read_text(self.root / relative)
+            except ConfigError as error:
+                raise SyncedError(f"{relative}: {'; '.join(error.problems)}") from None
+        else:
+            result = self._git("show", f"{self.commit}:{relative}")
+            if result.returncode != 0:
+                raise SyncedError(f"{where}: not in that commit")
+            text = result.stdout.decode("utf-8", errors="replace")
+        try:
+            return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        except yaml.YAMLError as error:
+            raise SyncedError(f"{where}: not YAML ({error})") from None
+
+    def listed(self, directory: str) -> list[dict[str, Any]]:
+        """The objects a kustomization directory lists (its `resources`, files only)."""
+        found: list[dict[str, Any]] = []
+        for kustomize in self.documents(f"{directory}/kustomization.yaml"):
+            for entry in kustomize.get("resources") or ():
+                target = f"{directory}/{entry}"
+                found += self.listed(target) if self.is_dir(target) else self.documents(target)
+        return found
 
 
 def _source(app: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -72,16 +114,17 @@ def applications(evaluation: Evaluation, root: Path) -> list[Application]:
         directory = root / path
         if not path or not (directory / "kustomization.yaml").is_file():
             continue
-        for app in _listed(directory, root):
+        for app in _Tree(root).listed(path.rstrip("/")):
             source = _source(app)
             if app.get("kind") != "Application" or not source.get("path"):
                 continue
             if source.get("repoURL") != _source(root_app).get("repoURL"):
                 continue  # another repository's: not readable here
-            app_dir = root / str(source["path"])
+            app_dir = str(source["path"]).rstrip("/")
+            tree = _Tree.at(root, str(source.get("targetRevision") or ""))
             name = str((app.get("metadata") or {}).get("name"))
-            if not (app_dir / "kustomization.yaml").is_file():
+            if not tree.is_file(f"{app_dir}/kustomization.yaml"):
                 raise SyncedError(f"{path}: Application {name} syncs {source['path']}, which "
                                   "has no kustomization.yaml here")
-            found.append(Application(name, str(source["path"]), _listed(app_dir, root)))
+            found.append(Application(name, str(source["path"]), tree.listed(app_dir)))
     return found

@@ -259,7 +259,7 @@ def test_checkov_kubernetes_checks_pass_on_the_generated_service(tmp_path):
 def test_regenerating_keeps_what_each_environment_runs(environments):
     spec = service_spec.load(SPEC)
     promoted = golden.Deployed("sha256:" + "1" * 64, "0123456789abcdef0123456789abcdef01234567")
-    files = _render(spec, environments, {"prod": promoted})
+    files = _render(spec, environments, {"prod": promoted}, _ran_in_prod(spec))
     prod = yaml.safe_load(files["gitops/environments/prod/checkout-checkout.yaml"])
     dev = yaml.safe_load(files["gitops/environments/dev/checkout-checkout.yaml"])
     # prod: the digest and the revision it was promoted with, pinned...
@@ -271,12 +271,19 @@ def test_regenerating_keeps_what_each_environment_runs(environments):
         f"{spec.image.repository}@{spec.image.digest}"]
     assert dev["spec"]["source"]["targetRevision"] == "main"
     base = {p: t for p, t in files.items() if p.startswith("gitops/teams/")}
-    assert base == {p: t for p, t in _render(spec, environments).items()
+    assert base == {p: t for p, t in _render(spec, environments, None,
+                                             _ran_in_prod(spec)).items()
                     if p.startswith("gitops/teams/")}
 
 
+def _ran_in_prod(spec) -> set[str]:
+    """The releases the example's contract steps wait for, as if prod had run them."""
+    return {step.after for step in spec.migrations.steps if step.after}
+
+
 def test_a_new_service_starts_in_dev_and_reaches_prod_only_by_promotion(environments):
-    files = _render(service_spec.load(SPEC), environments)
+    spec = service_spec.load(SPEC)
+    files = _render(spec, environments, None, _ran_in_prod(spec))
     assert "gitops/environments/dev/checkout-checkout.yaml" in files
     assert not any("/environments/prod/" in path for path in files)
 

@@ -18,6 +18,26 @@ def test_each_stack_syncs_its_environments_team_services(evaluations):
         assert {"Rollout", "HorizontalPodAutoscaler", "Service"} <= set(kinds), name
 
 
+def test_prod_is_read_at_the_commit_it_was_promoted_from(evaluations):
+    """prod's Application pins the commit `platformctl promote` promoted (before the contract
+    step joined the base): the review counts what prod would sync, not the working tree."""
+    import subprocess
+
+    import yaml
+
+    app = yaml.safe_load((REPO / "gitops/environments/prod/checkout-checkout.yaml").read_text())
+    pinned = app["spec"]["source"]["targetRevision"]
+    if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{pinned}^{{commit}}"],
+                      capture_output=True).returncode != 0:
+        pytest.skip(f"this clone lacks prod's pinned commit {pinned[:12]} (a shallow clone)")
+    jobs = {}
+    for name, evaluation in evaluations.items():
+        (synced_app,) = synced.applications(evaluation, REPO)
+        jobs[name] = {o["metadata"]["name"] for o in synced_app.objects if o["kind"] == "Job"}
+    assert "checkout-migrate-0004-orders-drop-item" in jobs["dev"]
+    assert jobs["prod"] == jobs["dev"] - {"checkout-migrate-0004-orders-drop-item"}
+
+
 def _copy_gitops(tmp_path):
     shutil.copytree(REPO / "gitops", tmp_path / "gitops")
     return tmp_path
