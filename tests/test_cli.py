@@ -63,11 +63,11 @@ def test_review_masks_secret_outputs():
     assert "s3cr3t" not in text
 
 
-def test_review_prod_from_a_subdirectory_finds_the_project(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "platformctl.cli", "review", "prod"],
+def test_review_from_a_subdirectory_finds_the_project(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "platformctl.cli", "review", "dev"],
                             cwd=REPO / "components", capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "platform:index:Network  prod" in result.stdout
+    assert "platform:index:Network  dev" in result.stdout
     assert "Traceback" not in result.stderr
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from platformctl import cli
+from platformctl import cli, review
 from platformctl.costs import cost_report
 from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
@@ -149,8 +149,14 @@ def review_in(repo: Path, *argv: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
-def test_base_reports_the_cost_delta_and_the_new_violation(history):
-    result = review_in(history, "dev", "--base", "HEAD~1", "--format", "json")
+@pytest.fixture(scope="module")
+def base_review(history):
+    """One `review --base` of the history's head, as JSON (each of these runs evaluates twice)."""
+    return review_in(history, "dev", "--base", "HEAD~1", "--format", "json")
+
+
+def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review):
+    result = base_review
     doc = json.loads(result.stdout)
     assert result.returncode == 1, result.stderr  # the dropped tag is a mandatory violation
     change = doc["diff"]
@@ -180,8 +186,9 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history):
     assert _git(history, "worktree", "list").count("\n") == 1
 
 
-def test_base_markdown_leads_with_the_change(history):
-    out = review_in(history, "dev", "--base", "HEAD~1", "--format", "markdown").stdout
+def test_base_markdown_leads_with_the_change(base_review):
+    # The markdown of the same document (--format markdown renders exactly this).
+    out = review.render_markdown(json.loads(base_review.stdout))
     assert "**Monthly cost: +$70.05/month in total** ($110.62 → $180.67" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
