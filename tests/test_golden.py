@@ -396,12 +396,14 @@ def test_every_committed_spec_is_in_sync_with_gitops(spec_path):
 
 
 def _project_copy(tmp_path: Path) -> Path:
+    """What the golden path reads and writes: the stack files, gitops/ and services/."""
     project = tmp_path / "project"
     project.mkdir()
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
         shutil.copy2(REPO / name, project / name)
     shutil.copytree(REPO / "gitops", project / "gitops")
-    shutil.copytree(REPO / "services", project / "services")
+    shutil.copytree(REPO / "services", project / "services",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     return project
 
 

@@ -4,7 +4,6 @@ Each test works on a Git copy of the project's gitops/ and services/."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from platformctl import cli
-from tests.conftest import REPO
+from tests.test_golden import _project_copy
 
 APP = "gitops/environments/{env}/checkout-checkout.yaml"
 RECORDS = "gitops/releases/checkout/checkout"
@@ -27,13 +26,7 @@ def _git(project: Path, *args: str) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
-        shutil.copy2(REPO / name, root / name)
-    shutil.copytree(REPO / "gitops", root / "gitops")
-    shutil.copytree(REPO / "services", root / "services",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    root = _project_copy(tmp_path)
     _git(root, "init", "-q", "-b", "main")
     _commit(root, "the platform")
     return root
