@@ -51,6 +51,7 @@ from components.args import (
     Slug,
     instance_architecture,
 )
+from components.backup import CLUSTER_TAG, NAMESPACE_TAG
 from components.kubernetes import KubernetesTarget
 from components.network import Network
 from components.tagging import PlatformComponent
@@ -770,7 +771,12 @@ class Cluster(PlatformComponent):
                 annotations={"storageclass.kubernetes.io/is-default-class": "true"},
             ),
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+            # Tags on every volume it makes: the cluster, and the namespace of its claim (the
+            # driver expands the template), by which AWS Backup finds what to snapshot
+            # (components/backup.py).
+            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4",
+                        "tagSpecification_1": f"{CLUSTER_TAG}={self.cluster_name}",
+                        "tagSpecification_2": f"{NAMESPACE_TAG}={{{{ .PVCNamespace }}}}"},
             # Bind where the pod lands: an EBS volume lives in one AZ.
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,

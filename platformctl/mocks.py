@@ -138,6 +138,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state["arn"] = (f"arn:aws:autoscaling:{self.region}:{ACCOUNT_ID}:autoScalingGroup:"
                             f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}:"
                             f"autoScalingGroupName/{resource_id}")
+        if token == "aws:rds/instance:Instance" and inputs.get("identifier"):
+            # An instance's ARN names its identifier, whatever its resource id.
+            state["arn"] = f"arn:aws:rds:{self.region}:{ACCOUNT_ID}:db:{inputs['identifier']}"
         state.setdefault("arn", self._arn(token, resource_id))
         if "tags" in inputs:
             state.setdefault("tagsAll", inputs["tags"])

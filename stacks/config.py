@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 
 from components.admission import AdmissionArgs
 from components.args import ArgsModel, AwsRegion, GitHubHandle, Invalid, Slug, TagValue
+from components.backup import BackupArgs
 from components.cluster import ClusterArgs
 from components.database import DatabaseArgs
 from components.gitops import GitOpsArgs
@@ -107,6 +108,8 @@ PROD_CONTROLS: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
      "images by digest, so what was signed is what runs"),
     ("security.imageSignatures.mode", "enforce",
      lambda c: c.security.image_signatures.mode == "enforce", "unsigned images are refused"),
+    ("backup.copyRegion", "set", lambda c: c.backup.copy_region is not None,
+     "backups outlive a region: copies and the database's point-in-time recovery elsewhere"),
     ("gitops.autoSync", "false", lambda c: not c.gitops.auto_sync,
      "changes reach prod when a person syncs them, inside the sync windows"),
     ("gitops.sso", "set", lambda c: c.gitops.sso is not None,
@@ -171,6 +174,8 @@ class PlatformConfig(ArgsModel):
     security: AdmissionArgs = Field(description="Admission control.")
     vault: VaultArgs = Field(description="Vault.")
     gitops: GitOpsArgs = Field(description="Argo CD and the app-of-apps.")
+    backup: BackupArgs = Field(description="Backups and disaster recovery: AWS Backup for the "
+                               "platform's volumes, the database's backups in a second region.")
     off_hours: OffHoursArgs | None = Field(
         None, description="Working hours of a non-prod stack: outside them its nodes scale to "
         "zero and its database stops (EventBridge Scheduler), and the cost model prices them "
@@ -315,6 +320,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "imageSignatures": {"mode": "warn", "replicas": 1}},
         "vault": {"replicas": 1},
         "gitops": {"ha": False, "autoSync": True},
+        "backup": {"retentionDays": 7},
         # Asleep outside working hours: the nodes and the database run 50 of 168 hours a week.
         "offHours": {"days": ["MON", "TUE", "WED", "THU", "FRI"], "start": "08:00",
                      "stop": "18:00", "timezone": "UTC"},
@@ -349,6 +355,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                                     "requireDigest": True, "probesRequired": True},
                      "imageSignatures": {"mode": "enforce", "replicas": 2}},
         "vault": {"replicas": 3},
+        # A month of daily volume snapshots here and in the copy region, and a week of the
+        # database's point-in-time recovery there.
+        "backup": {"retentionDays": 35, "copyRegion": "us-west-2", "copyRetentionDays": 35},
         "gitops": {"ha": True, "autoSync": False, "syncWindows": [
             {"kind": "allow", "schedule": "0 9 * * 1-4", "duration": "7h"}]},
     },

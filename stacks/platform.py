@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import costing, tagging
+from components.backup import Backup
 from components.cluster import Cluster
 from components.database import Database
 from components.gitops import GITOPS_PATH, ArgoBootstrap
@@ -46,6 +47,11 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     target = cluster.target
     database = Database(env, cfg.database, network, cluster.node_security_group, cfg.region,
                         cluster.key_administrators, opts=aws_only)
+    # Backups: the platform's volumes (AWS Backup) and, with a copy region, the database's
+    # point-in-time recovery there too.
+    backup = Backup(env, cfg.backup, region=cfg.region, cluster_name=cluster.cluster_name,
+                    database=database.instance, key_administrators=cluster.key_administrators,
+                    protect=cfg.preset == "prod", opts=aws_only)
     # Monitoring first: its CRDs (ServiceMonitor, PrometheusRule) are what the later charts
     # render objects of, and it watches everything installed after it.
     observability = ObservabilityStack(
@@ -113,6 +119,9 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         "databaseName": database.instance.db_name,
         "databaseMasterUsername": database.instance.username,
         "databaseSecurityGroupId": database.security_group.id,
+        # backups
+        "backupVaultName": backup.vault.name,
+        "backupCopyVaultArn": backup.copy_vault.arn if backup.copy_vault else None,
         # observability (nothing public: reach the UIs through the cluster API)
         "grafanaPortForward": observability.port_forwards["grafana"],
         "prometheusPortForward": observability.port_forwards["prometheus"],

@@ -145,11 +145,24 @@ def test_s3_gateway_endpoint_serves_private_route_tables(stack):
 
 
 def test_all_aws_resources_use_the_configured_region(stack):
-    (provider,) = stack.of_type("pulumi:providers:aws")
+    """One provider in the stack's region for everything, but the backups' copy region: only
+    the Backup component's copy vault, its key and the database's replicated backups go there."""
+    providers = {p.name: p for p in stack.of_type("pulumi:providers:aws")}
+    provider = providers.pop("aws")
     assert provider.inputs["region"] == stack.config.region
+    copy_region = stack.config.backup.copy_region
+    assert [p.inputs["region"] for p in providers.values()] == (
+        [copy_region] if copy_region else [])
+    elsewhere = []
     for resource in stack.resources:
         if resource.custom and resource.type.startswith("aws:"):
-            assert resource.provider and resource.provider.startswith(provider.urn)
+            assert resource.provider
+            if not resource.provider.startswith(provider.urn):
+                elsewhere.append(resource.type)
+    assert sorted(set(elsewhere)) == ([] if not copy_region else [
+        "aws:backup/vault:Vault", "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
+        "aws:kms/alias:Alias", "aws:kms/key:Key", "aws:kms/keyPolicy:KeyPolicy",
+        "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication"])
 
 
 @pytest.fixture(scope="module")

@@ -173,6 +173,7 @@ class _Context:
         self.hours = Decimal(data["hoursPerMonth"])
         self.prices = data["regions"].get(region)
         self.assumptions = data["assumptions"]
+        self.resources = resources
         self.by_urn = {r.urn: r for r in resources if r.urn}
         self.by_id = {r.id: r for r in resources if r.id}
         # Off-hours schedules (components/schedule.py) by the resource they act on.
@@ -210,8 +211,8 @@ class _Context:
     def assume(self, key: str) -> Any:
         return self.assumptions[key]["value"]
 
-    def assumption_text(self, key: str) -> str:
-        return self.assumptions[key]["why"]
+    def assumption_text(self, *keys: str) -> str:
+        return " ".join(self.assumptions[key]["why"] for key in keys)
 
 
 def _get(props: Mapping[str, Any], *path: str, default: Any = None) -> Any:
@@ -695,53 +696,145 @@ def _claim(spec: Any) -> tuple[Decimal, str] | None:
     return (_gib(size), str(_get(claim, "storageClassName", default="gp3"))) if size else None
 
 
-def _release_volumes(r: CostInput, ctx: _Context) -> list[_Item]:
-    """EBS volumes a chart's operator creates from its values (kube-prometheus-stack)."""
+@dataclass(frozen=True)
+class _Volumes:
+    """EBS volumes a chart's StatefulSets claim: `replicas` x `size` GiB of `storage_class`."""
+
+    key: str
+    label: str
+    replicas: int
+    size: Decimal
+    storage_class: str
+
+
+def _chart_volumes(r: CostInput) -> list[_Volumes]:
+    """The volumes a Helm release's charts claim, from its values: kube-prometheus-stack's
+    operator (Prometheus, Alertmanager) and the vault chart's servers (raft data, audit log)."""
     values = _get(r.props, "values", default={})
-    items = []
-    for key, label, spec_path in (
-        ("prometheus-volumes", "Prometheus", ("prometheus", "prometheusSpec")),
-        ("alertmanager-volumes", "Alertmanager", ("alertmanager", "alertmanagerSpec")),
-    ):
-        spec = _get(values, *spec_path, default={})
-        claim = _claim(_get(spec, "storageSpec" if label == "Prometheus" else "storage"))
-        if claim is None:
-            continue
-        size, storage_class = claim
-        replicas = int(_get(spec, "replicas", default=1))
-        unit = ctx.price("ebs.gp3" if storage_class == "gp3" else "ebs.gp2")
-        items.append(_Item(key, f"{label}: {replicas} x {size:g} GiB {storage_class} volumes",
-                           unit * size * replicas, f"{replicas} x {size:g} GiB x ${unit}"))
-    return items
-
-
-def _vault_volumes(r: CostInput, ctx: _Context) -> list[_Item]:
-    """The vault chart's StatefulSet claims: raft data and audit log, per server."""
-    server = _get(r.props, "values", "server", default={})
-    replicas = int(_get(server, "ha", "replicas", default=1))
-    items = []
-    for key, label, values_key in (("vault-data", "raft data", "dataStorage"),
-                                   ("vault-audit", "audit log", "auditStorage")):
-        storage = _get(server, values_key, default={})
-        if not storage.get("enabled", values_key == "dataStorage"):
-            continue
-        size = _gib(storage.get("size", "10Gi"))
-        storage_class = storage.get("storageClass") or "gp2"
-        unit = ctx.price("ebs.gp3" if storage_class == "gp3" else "ebs.gp2")
-        items.append(_Item(key, f"Vault {label}: {replicas} x {size:g} GiB {storage_class} "
-                           "volumes", unit * size * replicas,
-                           f"{replicas} x {size:g} GiB x ${unit}"))
-    return items
+    chart = _chart_name(r.props)
+    found = []
+    if chart == "kube-prometheus-stack":
+        for key, label, spec_path in (
+            ("prometheus-volumes", "Prometheus", ("prometheus", "prometheusSpec")),
+            ("alertmanager-volumes", "Alertmanager", ("alertmanager", "alertmanagerSpec")),
+        ):
+            spec = _get(values, *spec_path, default={})
+            claim = _claim(_get(spec, "storageSpec" if label == "Prometheus" else "storage"))
+            if claim is not None:
+                found.append(_Volumes(key, label, int(_get(spec, "replicas", default=1)),
+                                      *claim))
+    elif chart == "vault":
+        server = _get(values, "server", default={})
+        replicas = int(_get(server, "ha", "replicas", default=1))
+        for key, label, values_key in (("vault-data", "Vault raft data", "dataStorage"),
+                                       ("vault-audit", "Vault audit log", "auditStorage")):
+            storage = _get(server, values_key, default={})
+            if storage.get("enabled", values_key == "dataStorage"):
+                found.append(_Volumes(key, label, replicas,
+                                      _gib(storage.get("size", "10Gi")),
+                                      storage.get("storageClass") or "gp2"))
+    return found
 
 
 @_rule("kubernetes:helm.sh/v3:Release")
 def _release(r: CostInput, ctx: _Context):
-    chart = _chart_name(r.props)
-    if chart == "kube-prometheus-stack":
-        return _release_volumes(r, ctx)
-    if chart == "vault":
-        return _vault_volumes(r, ctx)
-    return []  # in-cluster software: runs on the priced nodes
+    """EBS volumes the release's charts claim (other in-cluster software runs on the priced
+    nodes)."""
+    items = []
+    for v in _chart_volumes(r):
+        unit = ctx.price("ebs.gp3" if v.storage_class == "gp3" else "ebs.gp2")
+        items.append(_Item(v.key, f"{v.label}: {v.replicas} x {v.size:g} GiB {v.storage_class} "
+                           "volumes", unit * v.size * v.replicas,
+                           f"{v.replicas} x {v.size:g} GiB x ${unit}"))
+    return items
+
+
+# The tag the platform's gp3 StorageClass writes on each volume: its claim's namespace
+# (components/cluster.py, components/backup.py); a backup selection names the namespace.
+_NAMESPACE_CONDITION = "aws:ResourceTag/platform.example.org/namespace"
+
+
+def _stored_backup_gb(ctx: _Context, size_gb: Decimal, retention_days: int) -> Decimal:
+    """What `retention_days` of daily incremental backups of `size_gb` occupy: a first full
+    copy of the used blocks, then each day's changes."""
+    return size_gb * (Decimal(ctx.assume("backupUsedFraction"))
+                      + Decimal(ctx.assume("backupDailyChangeFraction")) * retention_days)
+
+
+def _backup_plan(r: CostInput, ctx: _Context) -> tuple[int, list[int]]:
+    """(days a recovery point is kept, days each copy is kept) of the selection's plan."""
+    plan = ctx.related(r, "planId", "aws:backup/plan:Plan", r.props.get("planId"))
+    if plan is None:
+        raise _NoPrice("the selection's backup plan is not in the plan")
+    # Only the retentions are read: the vaults' names and ARNs are unknown in a preview.
+    (rule, *_) = plan.props.get("rules") or [{}]
+    keep = int(_get(rule, "lifecycle", "deleteAfter", default=0) or 0)
+    copies = [int(_get(c, "lifecycle", "deleteAfter", default=0) or 0)
+              for c in (rule.get("copyActions") if isinstance(rule, Mapping) else None) or []]
+    if not keep or not all(copies):
+        raise _NoPrice("a backup rule without a retention (kept forever) cannot be priced")
+    return keep, copies
+
+
+@_rule("aws:backup/selection:Selection")
+def _backup_selection(r: CostInput, ctx: _Context):
+    """Daily EBS snapshots of one namespace's volumes (their sizes from the charts that claim
+    them), in the stack's region and each copy region, and the copies' transfer."""
+    namespaces = {_get(e, "value") for c in _get(r.props, "conditions", default=[]) or []
+                  for e in _get(c, "stringEquals", default=[]) or []
+                  if _get(e, "key") == _NAMESPACE_CONDITION}
+    if len(namespaces) != 1:
+        raise _NoPrice("a backup selection the cost model can size names one namespace "
+                       f"({_NAMESPACE_CONDITION})")
+    (namespace,) = namespaces
+    volumes = [v for rel in ctx.resources if rel.type == "kubernetes:helm.sh/v3:Release"
+               and _get(rel.props, "namespace") == namespace for v in _chart_volumes(rel)]
+    size = sum((v.size * v.replicas for v in volumes), Decimal(0))
+    keep, copies = _backup_plan(r, ctx)
+    unit = ctx.price("ebs.snapshot")
+    what = f"{namespace} volumes ({size:g} GiB)"
+    assumption = ctx.assumption_text("backupUsedFraction", "backupDailyChangeFraction")
+    stored = _stored_backup_gb(ctx, size, keep)
+    items = [_Item("snapshots", f"daily snapshots of the {what}, {keep} days", stored * unit,
+                   f"{money(stored)} GB x ${unit}", assumption, usage=True)]
+    transfer = ctx.price("datatransfer.interregion")
+    for index, copy_keep in enumerate(copies):
+        copied = _stored_backup_gb(ctx, size, copy_keep)
+        monthly = size * Decimal(ctx.assume("backupDailyChangeFraction")) * 30
+        items += [
+            _Item(f"copy-{index}", f"copies of the {what} in the copy region, {copy_keep} days",
+                  copied * unit, f"{money(copied)} GB x ${unit}", assumption, usage=True),
+            _Item(f"copy-{index}-transfer", f"daily changes of the {namespace} volumes copied "
+                  "across regions",
+                  monthly * transfer, f"{money(monthly)} GB x ${transfer}", assumption,
+                  usage=True)]
+    return items
+
+
+@_rule("aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication")
+def _rds_backup_replication(r: CostInput, ctx: _Context):
+    """The database's automated backups (snapshots and transaction logs) kept in a second
+    region: its backup storage there (no free allowance: no instance there) and the transfer."""
+    arn = r.props.get("sourceDbInstanceArn")
+    source = ctx.related(r, "sourceDbInstanceArn", "aws:rds/instance:Instance", arn)
+    if source is None and isinstance(arn, str) and ":db:" in arn:  # after apply: by its ARN
+        identifier = arn.rsplit(":db:", 1)[1]
+        source = next((o for o in ctx.resources if o.type == "aws:rds/instance:Instance"
+                       and o.props.get("identifier") == identifier), None)
+    if source is None:
+        raise _NoPrice("the replicated database instance is not in the plan")
+    size = Decimal(int(_get(source.props, "allocatedStorage", default=20)))
+    keep = int(_get(r.props, "retentionPeriod", default=7))
+    stored = _stored_backup_gb(ctx, size, keep)
+    unit, transfer = ctx.price("rds.backup.storage"), ctx.price("datatransfer.interregion")
+    monthly = size * Decimal(ctx.assume("backupDailyChangeFraction")) * 30
+    assumption = ctx.assumption_text("backupUsedFraction", "backupDailyChangeFraction")
+    return [
+        _Item("storage", f"database backups replicated to the copy region ({size:g} GiB, "
+              f"{keep} days of point-in-time recovery)", stored * unit,
+              f"{money(stored)} GB x ${unit}", assumption, usage=True),
+        _Item("transfer", "cross-region transfer of the database's backups", monthly * transfer,
+              f"{money(monthly)} GB x ${transfer}", assumption, usage=True)]
 
 
 def _free(r: CostInput) -> bool:
