@@ -196,6 +196,14 @@ class PlatformConfig(ArgsModel):
         return self
 
     @model_validator(mode="after")
+    def _copies_elsewhere(self) -> PlatformConfig:
+        if self.backup.copy_region == self.region:
+            raise Invalid("backup.copyRegion", self.backup.copy_region,
+                          "is the stack's own region: a copy there outlives nothing; allowed: "
+                          "another region")
+        return self
+
+    @model_validator(mode="after")
     def _no_nat_instance_in_prod(self) -> PlatformConfig:
         if self.preset == "prod" and self.network.nat_strategy == "instance":
             raise Invalid("network.natStrategy", "instance",
