@@ -65,6 +65,11 @@ def _window_minutes(window: str) -> list[tuple[int, int]]:
     return [(start, end)] if end > start else [(start, 7 * 1440), (0, end)]
 
 
+def instance_identifier(name: str) -> str:
+    """The RDS instance's identifier for a stack (what the drills act on)."""
+    return f"platform-{name}"
+
+
 class DatabaseArgs(ArgsModel):
     """RDS for PostgreSQL (`platform:database`). The safe settings are the defaults in every
     preset; a stack file that turns one off says so explicitly (prod cannot)."""
@@ -180,7 +185,7 @@ class Database(PlatformComponent):
         # Everything that holds data or decrypts it is protected together.
         keep = pulumi.ResourceOptions(parent=self, protect=config.protect)
         child = pulumi.ResourceOptions(parent=self)
-        self.identifier = f"platform-{name}"
+        self.identifier = instance_identifier(name)
         major = config.engine_version.split(".")[0]
 
         self.key = aws.kms.Key(

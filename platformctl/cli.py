@@ -293,6 +293,64 @@ def _promote(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+EXIT_INTERRUPTED = 130
+
+
+def _drill(args: argparse.Namespace) -> int:
+    from components.database import instance_identifier
+    from platformctl import drills
+    from platformctl.harness import find_project_dir, load_config
+
+    project = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+    try:
+        config = load_config(args.stack, project)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    source = instance_identifier(config.environment)
+    if args.drill == "restore" and not args.checksum_query.strip():
+        _error("--checksum-query: empty; allowed: a query whose first column the drill records "
+               "(e.g. SELECT count(*) FROM orders)")
+        return EXIT_USAGE
+    if args.dry_run:
+        lines = (drills.restore_plan(config.environment, config.region, source,
+                                     args.checksum_query)
+                 if args.drill == "restore"
+                 else drills.failover_plan(config.environment, config.region, source))
+        print(f"drill {args.drill} {config.environment} (dry run: nothing is called)")
+        print("\n".join(lines))
+        return EXIT_OK
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, NoCredentialsError
+
+        rds = boto3.client("rds", region_name=config.region)
+        if args.drill == "restore":
+            report = drills.restore(
+                rds, stack=config.environment, region=config.region, source=source,
+                username=config.database.master_username, dbname=config.database.database_name,
+                checksum_query=args.checksum_query, expect=args.expect,
+                timeout_seconds=args.timeout_minutes * 60)
+        else:
+            report = drills.failover(rds, stack=config.environment, region=config.region,
+                                     source=source, timeout_seconds=args.timeout_minutes * 60)
+    except (NoCredentialsError, BotoCoreError) as exc:
+        _error(f"AWS: {exc} (credentials for the stack's account, e.g. AWS_PROFILE)")
+        return EXIT_USAGE
+    path = drills.write_report(report, project / drills.REPORTS_DIR)
+    print(f"drill {report.kind} {report.stack}: {report.status}"
+          + (f" ({report.error})" if report.error else ""))
+    if report.rto_seconds is not None:
+        print(f"  RTO {report.rto_seconds:.0f} s" + (
+            f", RPO {report.rpo_seconds:.0f} s" if report.rpo_seconds is not None else ""))
+    if report.cleanup and not report.cleanup["deleted"]:
+        print(f"  the scratch instance is still there: {report.cleanup['by_hand']}")
+    print(f"  report: {path.relative_to(project).as_posix()}")
+    if report.status == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_OK if report.status == "passed" else EXIT_FAILED
+
+
 def _policy_config(args: argparse.Namespace) -> int:
     import json
 
@@ -410,6 +468,39 @@ def build_parser() -> argparse.ArgumentParser:
                          "file under gitops/releases/) whose digest and revision ENV returns to")
     promote.add_argument("--project-dir", help="directory holding Pulumi.yaml")
     promote.set_defaults(handler=_promote)
+
+    drill = commands.add_parser(
+        "drill",
+        help="disaster-recovery drills on a stack's real database (boto3): restore, failover",
+        description="Run a drill against the stack's database in AWS and write its report "
+        "(RTO, RPO, steps) under drills/. Exit 0 when it passed, 1 when it failed (the report "
+        "says why), 2 on a usage, configuration or credentials error, 130 when interrupted (the "
+        "scratch instance is deleted first).",
+    )
+    kinds = drill.add_subparsers(dest="drill", required=True, metavar="DRILL")
+    restore_cmd = kinds.add_parser(
+        "restore", help="restore the latest recovery point into a scratch instance, check it, "
+                        "time it, delete it",
+        description="Restore the database's latest recovery point (point-in-time, latest "
+        "restorable time) into a scratch instance in the database subnets, run the checksum "
+        "query on it (run the drill from a host that reaches the database subnets), record RTO "
+        "and RPO, and delete the scratch instance whatever happens.")
+    restore_cmd.add_argument("--checksum-query", required=True, metavar="SQL",
+                             help="the query whose first column's value the drill records")
+    restore_cmd.add_argument("--expect", metavar="VALUE",
+                             help="fail the drill unless the checksum is this value")
+    restore_cmd.add_argument("--timeout-minutes", type=int, default=90, metavar="N")
+    failover_cmd = kinds.add_parser(
+        "failover", help="force a multi-AZ failover and time it until the database is writable",
+        description="Reboot the stack's multi-AZ database with a forced failover and time it "
+        "until RDS reports it available and its endpoint accepts connections.")
+    failover_cmd.add_argument("--timeout-minutes", type=int, default=30, metavar="N")
+    for cmd in (restore_cmd, failover_cmd):
+        cmd.add_argument("stack", help="a stack name (dev -> Pulumi.dev.yaml) or a stack file")
+        cmd.add_argument("--dry-run", action="store_true",
+                         help="print what the drill would do, call nothing")
+        cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+        cmd.set_defaults(handler=_drill)
 
     policy = commands.add_parser(
         "policy-config",

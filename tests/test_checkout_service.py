@@ -304,6 +304,6 @@ def test_the_image_installs_exactly_what_the_tests_ran():
              for line in (SERVICE / "requirements.txt").read_text().splitlines()]
     pins = [line for line in lines if line]
     assert pins and all("==" in pin for pin in pins)  # pinned, every one
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]["test"]
-    assert set(pins) <= set(extras), sorted(set(pins) - set(extras))
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    tested = {*project["dependencies"], *project["optional-dependencies"]["test"]}
+    assert set(pins) <= tested, sorted(set(pins) - tested)

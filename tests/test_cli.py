@@ -63,11 +63,13 @@ def test_review_masks_secret_outputs():
     assert "s3cr3t" not in text
 
 
-def test_review_from_a_subdirectory_finds_the_project(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "platformctl.cli", "review", "dev"],
+def test_a_command_from_a_subdirectory_finds_the_project(tmp_path):
+    """The console entry point, from below the project: the stack file is found upwards (the
+    reader every command uses, review's included; policy-config needs no evaluation)."""
+    result = subprocess.run([sys.executable, "-m", "platformctl.cli", "policy-config", "dev"],
                             cwd=REPO / "components", capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "platform:index:Network  dev" in result.stdout
+    assert '"environment": "dev"' in result.stdout
     assert "Traceback" not in result.stderr
 
 

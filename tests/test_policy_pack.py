@@ -26,7 +26,7 @@ def test_pulumi_policy_yaml_declares_a_python_pack_with_its_virtualenv():
 
 def test_pack_requirements_pin_what_the_project_pins():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    pins = dict(re.match(r"([\w-]+)==([\w.]+)", line).groups() for line in project)
+    pins = dict(re.match(r"([\w-]+)(?:\[[\w,]+\])?==([\w.]+)", line).groups() for line in project)
     pack = [line for line in (PACK / "requirements.txt").read_text().splitlines()
             if line and not line.startswith("#")]
     assert pack, "the pack has requirements"
