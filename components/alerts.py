@@ -269,6 +269,23 @@ def database_alarms(max_connections: int) -> tuple[Alert, ...]:
     )
 
 
+def cluster_alarms() -> tuple[Alert, ...]:
+    """CloudWatch alarms on the EKS cluster's own metrics (AWS/EKS, free for 1.28 and later):
+    what holds when Prometheus itself is down or cannot be scheduled, and the stop condition of
+    the node-termination experiment (components/chaos.py)."""
+    return (
+        Alert(
+            name="ClusterPodsUnschedulable", severity="warning",
+            summary="Pods unschedulable for 15 minutes",
+            description="The scheduler has pods no node can take (capacity, taints, zones): a "
+                        "lost node not replaced, or requests above what the node groups offer.",
+            cloudwatch={"namespace": "AWS/EKS", "metric": "scheduler_pending_pods_UNSCHEDULABLE",
+                        "statistic": "Maximum", "comparison": "GreaterThanThreshold",
+                        "threshold": 0, "periods": 15, "period": 60},
+        ),
+    )
+
+
 def prometheus_rule_groups(runbook_base_url: str) -> list[dict[str, Any]]:
     rules = []
     for alert in PROMETHEUS_ALERTS:
@@ -287,7 +304,7 @@ def prometheus_rule_groups(runbook_base_url: str) -> list[dict[str, Any]]:
 
 def all_alerts() -> tuple[Alert, ...]:
     """Every alert of the platform, for the runbooks (the RDS alarms' thresholds don't matter)."""
-    return (SLO_BURN, *PROMETHEUS_ALERTS, *database_alarms(100))
+    return (SLO_BURN, *PROMETHEUS_ALERTS, *database_alarms(100), *cluster_alarms())
 
 
 def render_runbook(alert: Alert) -> str:
@@ -295,8 +312,9 @@ def render_runbook(alert: Alert) -> str:
     assert book is not None, alert.name
     steps = "\n".join(f"{i}. {step}" for i, step in enumerate(book.first_10_minutes, 1))
     dashboards = "\n".join(f"- {d}" for d in book.dashboards)
-    source = ("a CloudWatch alarm on the RDS instance, to the alerts SNS topic"
-              if alert.cloudwatch else "a Prometheus alert, routed by Alertmanager")
+    source = (f"a CloudWatch alarm ({alert.cloudwatch.get('namespace', 'AWS/RDS')}), to the "
+              "alerts SNS topic" if alert.cloudwatch
+              else "a Prometheus alert, routed by Alertmanager")
     return f"""# Runbook: {alert.name}
 
 <!-- Generated from components/alerts.py by `platformctl generate --write`. Do not edit:

@@ -458,3 +458,27 @@ def vault_server(key_arn: str, login_role_arns: Sequence[str]) -> Document:
              "Resource": sorted(login_role_arns)},
         ],
     }
+
+
+def fis_experiments(partition: str, region: str, account: str, database_arn: str,
+                    cluster_name: str, node_group_arns: Sequence[str]) -> Document:
+    """What AWS FIS may do for the platform's experiments (components/chaos.py): reboot this
+    database with a failover, and terminate this cluster's node instances through their node
+    groups; describe what it acts on."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "FailOverTheDatabase", "Effect": "Allow",
+             "Action": ["rds:RebootDBInstance", "rds:DescribeDBInstances"],
+             "Resource": [database_arn]},
+            {"Sid": "ReadTheNodeGroups", "Effect": "Allow",
+             "Action": ["eks:DescribeNodegroup"], "Resource": list(node_group_arns)},
+            {"Sid": "DescribeInstances", "Effect": "Allow",
+             "Action": ["ec2:DescribeInstances"], "Resource": ["*"]},
+            {"Sid": "TerminateTheClustersNodes", "Effect": "Allow",
+             "Action": ["ec2:TerminateInstances"],
+             "Resource": [f"arn:{partition}:ec2:{region}:{account}:instance/*"],
+             "Condition": {"StringEquals": {"aws:ResourceTag/eks:cluster-name": cluster_name}}},
+        ],
+    }
+

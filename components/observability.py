@@ -496,8 +496,14 @@ class ObservabilityStack(PlatformComponent):
                                       protocol="email", endpoint=email,
                                       opts=pulumi.ResourceOptions(parent=self.topic))
 
+        # CloudWatch alarms, by slug: what the chaos experiments stop on (components/chaos.py).
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         if database is not None:
             self._database_alarms(name, database, alerting)
+        if target.identity is not None:  # an EKS cluster: its vended AWS/EKS metrics
+            for alarm in alerts.cluster_alarms():
+                self._alarm(name, alarm, alerting, {"ClusterName": target.cluster_name},
+                            float(alarm.cloudwatch["threshold"]), [])
 
         # The environment's AWS Budget: the same figure the policy pack checks the estimate
         # against, on the environment's tagged spend (activate the `environment` cost allocation
@@ -536,21 +542,28 @@ class ObservabilityStack(PlatformComponent):
             threshold = spec.get("threshold")
             if "threshold_fraction" in spec:  # of the allocated storage, in bytes
                 threshold = db.allocated_storage_gib * 1024**3 * spec["threshold_fraction"]
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-{alarm.slug}",
-                alarm_description=(f"[{alarm.severity}] {alarm.summary}. {alarm.description} "
-                                   f"Runbook: {alarm.runbook_url(alerting.runbook_base_url)}"),
-                namespace="AWS/RDS",
-                metric_name=spec["metric"],
-                dimensions={"DBInstanceIdentifier": database.identifier},
-                statistic=spec["statistic"],
-                period=spec["period"],
-                evaluation_periods=spec["periods"],
-                comparison_operator=spec["comparison"],
-                threshold=float(threshold),
-                treat_missing_data="breaching" if alarm.paging else "notBreaching",
-                alarm_actions=[self.topic.arn],
-                ok_actions=[self.topic.arn],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[database.instance]),
-            )
+            self._alarm(name, alarm, alerting, {"DBInstanceIdentifier": database.identifier},
+                        float(threshold), [database.instance])
+
+    def _alarm(self, name: str, alarm: alerts.Alert, alerting: AlertingArgs,
+               dimensions: dict[str, Any], threshold: float,
+               depends_on: list[pulumi.Resource]) -> None:
+        spec = alarm.cloudwatch
+        self.alarms[alarm.slug] = aws.cloudwatch.MetricAlarm(
+            f"{name}-{alarm.slug}",
+            alarm_description=(f"[{alarm.severity}] {alarm.summary}. {alarm.description} "
+                               f"Runbook: {alarm.runbook_url(alerting.runbook_base_url)}"),
+            namespace=spec.get("namespace", "AWS/RDS"),
+            metric_name=spec["metric"],
+            dimensions=dimensions,
+            statistic=spec["statistic"],
+            period=spec["period"],
+            evaluation_periods=spec["periods"],
+            comparison_operator=spec["comparison"],
+            threshold=threshold,
+            treat_missing_data="breaching" if alarm.paging else "notBreaching",
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
 

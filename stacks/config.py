@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 from components.admission import AdmissionArgs
 from components.args import ArgsModel, AwsRegion, GitHubHandle, Invalid, Slug, TagValue
 from components.backup import BackupArgs
+from components.chaos import ChaosArgs
 from components.cluster import ClusterArgs
 from components.database import DatabaseArgs
 from components.gitops import GitOpsArgs
@@ -176,6 +177,8 @@ class PlatformConfig(ArgsModel):
     gitops: GitOpsArgs = Field(description="Argo CD and the app-of-apps.")
     backup: BackupArgs = Field(description="Backups and disaster recovery: AWS Backup for the "
                                "platform's volumes, the database's backups in a second region.")
+    chaos: ChaosArgs = Field(default_factory=ChaosArgs,
+                             description="Chaos experiments on AWS (FIS templates).")
     off_hours: OffHoursArgs | None = Field(
         None, description="Working hours of a non-prod stack: outside them its nodes scale to "
         "zero and its database stops (EventBridge Scheduler), and the cost model prices them "
@@ -366,6 +369,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # A month of daily volume snapshots here and in the copy region, and a week of the
         # database's point-in-time recovery there.
         "backup": {"retentionDays": 35, "copyRegion": "us-west-2", "copyRetentionDays": 35},
+        "chaos": {"fis": True},
         "gitops": {"ha": True, "autoSync": False, "syncWindows": [
             {"kind": "allow", "schedule": "0 9 * * 1-4", "duration": "7h"}]},
     },

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 
 from components import costing, tagging
 from components.backup import Backup
+from components.chaos import ChaosExperiments
 from components.cluster import Cluster
 from components.database import Database
 from components.gitops import GITOPS_PATH, ArgoBootstrap
@@ -84,6 +85,13 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
                 "aws_load_balancer_controller": True, "metrics_server": True},
         monitoring_namespace=cfg.observability.namespace,
         opts=pulumi.ResourceOptions(providers={"aws": provider}, depends_on=[security]))
+
+    # Chaos experiments on AWS, run by a person, stopped by the platform's alarms.
+    if cfg.chaos.fis:
+        ChaosExperiments(env, cfg.chaos, cluster_name=cluster.eks.name,
+                         node_groups=cluster.node_groups, database=database.instance,
+                         alarms=observability.alarms, account=cluster.account,
+                         partition=cluster.partition, region=cfg.region, opts=aws_only)
 
     # A non-prod stack asleep outside working hours (nodes to zero, the database stopped).
     if cfg.off_hours is not None and cfg.off_hours.enabled:

@@ -86,8 +86,8 @@ def test_review_shows_cost_and_verdicts_and_fails_on_a_mandatory_violation(tmp_p
 
     assert cli.main(["review", "prod", "--project-dir", str(REPO)]) == cli.EXIT_OK
     out = capsys.readouterr().out
-    assert "Monthly cost estimate (us-east-1" in out and "341.82" in out
-    assert "budget $375.00/month, headroom $33.18" in out
+    assert "Monthly cost estimate (us-east-1" in out and "341.92" in out
+    assert "budget $375.00/month, headroom $33.08" in out
     assert "platform-guard mandatory" not in out
     # 91% of budget
     assert "platform-guard advisory (1)" in out and "[budget-warning]" in out

@@ -420,7 +420,14 @@ def test_database_alarms_notify_the_alerts_topic(stack):
     alarms = {a.name.split("-", 1)[1]: a for a in stack.of_type(
         "aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert set(alarms) == {"database-cpu-high", "database-storage-low",
-                           "database-connections-high"}
+                           "database-connections-high", "cluster-pods-unschedulable"}
+    # The cluster's own (AWS/EKS, vended free): pods no node takes for 15 minutes.
+    cluster = alarms.pop("cluster-pods-unschedulable").inputs
+    assert cluster["namespace"] == "AWS/EKS"
+    assert cluster["metricName"] == "scheduler_pending_pods_UNSCHEDULABLE"
+    assert cluster["dimensions"] == {"ClusterName": stack.outputs["clusterName"].value}
+    assert (cluster["evaluationPeriods"], cluster["period"]) == (15, 60)
+    assert cluster["alarmActions"] == [topic.outputs["arn"]]
     db = stack.of_type("aws:rds/instance:Instance")[0]
     for alarm in alarms.values():
         assert alarm.inputs["dimensions"] == {"DBInstanceIdentifier": db.inputs["identifier"]}

@@ -19,7 +19,7 @@ from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
 
 SCHEMA = json.loads((REPO / "docs" / "review-schema.json").read_text())
-TOTALS = {"dev": 114.26, "prod": 341.82}
+TOTALS = {"dev": 114.36, "prod": 341.92}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -89,9 +89,9 @@ def test_a_violating_stack_exits_1_in_every_format(tmp_path, capsys, fmt):
     assert "budget-limit" in out
     if fmt == "json":
         doc = json.loads(out)
-        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -14.26
+        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -14.36
     if fmt == "markdown":
-        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$14.26)" in out
+        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$14.36)" in out
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
@@ -189,7 +189,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
 def test_base_markdown_leads_with_the_change(base_review):
     # The markdown of the same document (--format markdown renders exactly this).
     out = review.render_markdown(json.loads(base_review.stdout))
-    assert "**Monthly cost: +$70.05/month in total** ($114.26 → $184.31" in out
+    assert "**Monthly cost: +$70.05/month in total** ($114.36 → $184.41" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
     assert ":x: new **mandatory** `required-tags`" in out

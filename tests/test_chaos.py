@@ -1,0 +1,61 @@
+"""Chaos experiments on AWS (components/chaos.py): prod's FIS templates fail over the database
+and terminate a quarter of the nodes, each stopping on the platform's CloudWatch alarms, each
+carrying its hypothesis and SLO; the role FIS uses may touch only this database and cluster."""
+
+from __future__ import annotations
+
+import json
+
+from components.chaos import EXPERIMENTS
+
+TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def _alarm_urns(evaluation, prefix: str) -> set[str]:
+    return {a.urn for a in evaluation.of_type(ALARM) if a.name.split("-", 1)[1].startswith(prefix)}
+
+
+def test_prod_has_both_experiments_each_stopped_by_the_platforms_alarms(evaluations):
+    prod = evaluations["prod"]
+    templates = {t.name.split("-", 1)[1]: t for t in prod.of_type(TEMPLATE)}
+    assert set(templates) == set(EXPERIMENTS)
+    database, cluster = _alarm_urns(prod, "database"), _alarm_urns(prod, "cluster")
+    assert len(database) == 3 and len(cluster) == 1
+    failover = templates["database-failover"]
+    (action,) = failover.inputs["actions"]
+    assert action["actionId"] == "aws:rds:reboot-db-instances"
+    assert action["parameters"] == [{"key": "forceFailover", "value": "true"}]
+    (target,) = failover.inputs["targets"]
+    db = prod.one("aws:rds/instance:Instance", "prod-postgres")
+    assert target["resourceType"] == "aws:rds:db"
+    assert db.urn in failover.property_dependencies["targets"]
+    assert set(failover.property_dependencies["stopConditions"]) == database
+    nodes = templates["node-termination"]
+    (action,) = nodes.inputs["actions"]
+    assert action["actionId"] == "aws:eks:terminate-nodegroup-instances"
+    assert action["parameters"] == [{"key": "instanceTerminationPercentage", "value": "25"}]
+    groups = {g.urn for g in prod.of_type("aws:eks/nodeGroup:NodeGroup")}
+    assert groups <= set(nodes.property_dependencies["targets"])
+    assert set(nodes.property_dependencies["stopConditions"]) == database | cluster
+    for key, template in templates.items():
+        stops = template.inputs["stopConditions"]
+        assert stops and all(s["source"] == "aws:cloudwatch:alarm" for s in stops)
+        assert template.inputs["tags"]["hypothesis"] == EXPERIMENTS[key]["hypothesis"]
+        assert template.inputs["tags"]["slo"] == EXPERIMENTS[key]["slo"]
+    assert evaluations["dev"].of_type(TEMPLATE) == []
+
+
+def test_the_fis_role_may_touch_only_this_database_and_this_clusters_nodes(evaluations):
+    prod = evaluations["prod"]
+    (policy,) = [p for p in prod.of_type("aws:iam/rolePolicy:RolePolicy") if p.name == "prod-fis"]
+    document = json.loads(policy.inputs["policy"])
+    by_sid = {s["Sid"]: s for s in document["Statement"]}
+    assert by_sid["FailOverTheDatabase"]["Resource"] == [
+        "arn:aws:rds:us-east-1:123456789012:db:platform-prod"]
+    terminate = by_sid["TerminateTheClustersNodes"]
+    assert terminate["Condition"] == {"StringEquals": {
+        "aws:ResourceTag/eks:cluster-name": prod.outputs["clusterName"].value}}
+    writes = {a for s in document["Statement"] for a in s["Action"]
+              if not a.split(":")[1].startswith("Describe")}
+    assert writes == {"rds:RebootDBInstance", "ec2:TerminateInstances"}
