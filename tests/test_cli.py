@@ -38,10 +38,10 @@ def _document(evaluation):
                                  cost_report(evaluation))
 
 
-def test_the_tree_nests_children_under_their_parents():
+def test_the_tree_nests_children_under_their_parents(evaluations):
     from platformctl import review
 
-    doc = _document(evaluate("dev", project_dir=REPO))
+    doc = _document(evaluations["dev"])
     console = Console(file=io.StringIO(), width=200)
     console.print(review._tree(doc))
     lines = console.file.getvalue().splitlines()

@@ -30,8 +30,9 @@ def test_records_parents_dependencies_and_providers(evaluations):
     assert dev.component_of(subnet) is network
 
 
-def test_evaluations_are_independent_and_repeatable():
-    first, second = evaluate("dev", project_dir=REPO), evaluate("dev", project_dir=REPO)
+def test_evaluations_are_independent_and_repeatable(evaluations):
+    # The session's recording of dev (made first) against one made now, after many others.
+    first, second = evaluations["dev"], evaluate("dev", project_dir=REPO)
     assert [(r.type, r.name, r.inputs) for r in sorted(first.resources, key=lambda r: r.urn)] == \
         [(r.type, r.name, r.inputs) for r in sorted(second.resources, key=lambda r: r.urn)]
     # A fresh root stack each time: the previous run's tagging transformation is not applied

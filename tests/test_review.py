@@ -81,9 +81,26 @@ def test_text_is_a_terminal_report(capsys, stack, one_review_per_stack):
     assert "[secret]" in out  # the kubeconfig output
 
 
+@pytest.fixture(scope="module")
+def violating(tmp_path_factory):
+    """A stack over its budget, and its review document computed once for the three formats
+    (the format changes only the rendering)."""
+    path = write_stack(tmp_path_factory.mktemp("violating"),
+                       mutate(stack_config("dev"), "platform:budgetMonthlyUsd", 100))
+    return path, {}
+
+
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
-def test_a_violating_stack_exits_1_in_every_format(tmp_path, capsys, fmt):
-    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:budgetMonthlyUsd", 100))
+def test_a_violating_stack_exits_1_in_every_format(violating, capsys, monkeypatch, fmt):
+    path, documents = violating
+    compute = cli.review_document
+
+    def once(stack, project_dir):
+        if (stack, project_dir) not in documents:
+            documents[(stack, project_dir)] = compute(stack, project_dir)
+        return documents[(stack, project_dir)]
+
+    monkeypatch.setattr(cli, "review_document", once)
     code, out, _ = run(capsys, "review", str(path), "--format", fmt)
     assert code == 1
     assert "budget-limit" in out
