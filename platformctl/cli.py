@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -198,22 +199,34 @@ def _budget(args: argparse.Namespace) -> int:
                                                  else EXIT_OK)
 
 
-def generated_files() -> dict[Path, str]:
-    """Every checked-in file generated from code: the config reference, the runbooks and the
-    vendored charts' README."""
+def generated_files(root: Path | None = None, prod: Any = None) -> dict[Path, str]:
+    """Every checked-in file generated from code: the config reference, the runbooks, the
+    vendored charts' README, the platform's analysis template, and, given a recording of the
+    prod stack (`prod`) and the project's docs/design.md, the design's diagram."""
     from components import alerts, charts
-    from platformctl import configdoc, golden
+    from platformctl import configdoc, design, golden
 
-    return {configdoc.DOC_PATH: configdoc.render(),
-            configdoc.SERVICE_DOC_PATH: configdoc.render_service_spec(),
-            charts.README_PATH: charts.readme(), **alerts.runbooks(),
-            golden.CLUSTER_ANALYSIS_PATH: golden.cluster_analysis_template()}
+    files = {configdoc.DOC_PATH: configdoc.render(),
+             configdoc.SERVICE_DOC_PATH: configdoc.render_service_spec(),
+             charts.README_PATH: charts.readme(), **alerts.runbooks(),
+             golden.CLUSTER_ANALYSIS_PATH: golden.cluster_analysis_template()}
+    page = (root / design.DESIGN_PATH) if root is not None else None
+    if prod is not None and page is not None and page.is_file():
+        files[design.DESIGN_PATH] = design.render(page.read_text(encoding="utf-8"), prod)
+    return files
 
 
 def _generate(args: argparse.Namespace) -> int:
     root = Path(args.project_dir) if args.project_dir else find_project_dir()
+    prod = None
+    if (root / "Pulumi.prod.yaml").is_file() and (root / "docs" / "design.md").is_file():
+        try:
+            prod = evaluate("prod", project_dir=root)  # the design's diagram is drawn from it
+        except ConfigError as exc:
+            _error(str(exc))
+            return EXIT_USAGE
     stale = []
-    for relative, text in generated_files().items():
+    for relative, text in generated_files(root, prod).items():
         target = root / relative
         current = target.read_text(encoding="utf-8") if target.is_file() else None
         if current == text:

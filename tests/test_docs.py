@@ -138,3 +138,30 @@ def test_the_readme_is_a_front_door_and_links_every_docs_page():
     assert len(readme.splitlines()) < 200
     pages = sorted(p.name for p in (REPO / "docs").glob("*.md"))
     assert [p for p in pages if f"(docs/{p})" not in readme] == []
+
+
+def test_the_design_diagram_is_the_recordings(evaluations):
+    """docs/design.md's diagram is drawn from the prod recording (`platformctl generate`): a
+    component added, moved or rewired without regenerating it fails here."""
+    from platformctl import cli, design
+
+    files = cli.generated_files(REPO, evaluations["prod"])
+    assert (REPO / design.DESIGN_PATH).read_text(encoding="utf-8") == files[design.DESIGN_PATH]
+    diagram = design.diagram(evaluations["prod"])
+    for component in ("Network", "Cluster", "Database", "Backup", "ObservabilityStack",
+                      "AdmissionControl", "Tenancy", "SecretsStack", "ArgoBootstrap",
+                      "ChaosExperiments"):
+        assert f'{component}["{component}<br/>' in diagram, component
+    assert "Network --> Cluster" in diagram and "Database --> Backup" in diagram
+
+
+def test_every_decision_record_is_indexed_and_has_its_parts():
+    adr = REPO / "docs" / "adr"
+    index = (adr / "README.md").read_text(encoding="utf-8")
+    records = sorted(p.name for p in adr.glob("[0-9][0-9][0-9][0-9]-*.md"))
+    assert len(records) >= 9
+    for name in records:
+        assert f"]({name})" in index, name
+        text = (adr / name).read_text(encoding="utf-8")
+        assert all(part in text for part in ("**Status:**", "**Context.**", "**Decision.**",
+                                             "**Rejected.**", "**Consequences.**")), name
