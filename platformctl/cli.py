@@ -309,6 +309,37 @@ def _promote(args: argparse.Namespace) -> int:
 EXIT_INTERRUPTED = 130
 
 
+def _readiness(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from platformctl import readiness
+    from platformctl.costs import cost_report
+    from platformctl.guard import check_evaluation
+    from stacks import service as service_spec
+
+    project = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+    try:
+        if args.service:
+            spec = service_spec.load(Path(args.service))
+            title, lines = (f"service {spec.team}/{spec.name}",
+                            readiness.service(spec, project))
+        else:
+            evaluation = evaluate(args.stack, project_dir=project)
+            title = f"environment {evaluation.stack}"
+            lines = readiness.environment(evaluation, check_evaluation(evaluation),
+                                          cost_report(evaluation), project)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    text = (_json.dumps(readiness.document(title, lines), indent=2) + "\n"
+            if args.format == "json" else readiness.markdown(title, lines))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK if readiness.ready(lines) else EXIT_FAILED
+
+
 def _drill(args: argparse.Namespace) -> int:
     from components.database import instance_identifier
     from platformctl import drills
@@ -514,6 +545,23 @@ def build_parser() -> argparse.ArgumentParser:
                          help="print what the drill would do, call nothing")
         cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml")
         cmd.set_defaults(handler=_drill)
+
+    ready_cmd = commands.add_parser(
+        "readiness",
+        help="the production-readiness checklist of a stack (or of a service), with evidence",
+        description="Each line a control, its evidence (a resource and the input that shows it, "
+        "a policy verdict, a runbook, a drill report under drills/, a rendered object, the test "
+        "that keeps it) and a status computed from the review: pass, fail, no evidence, or not "
+        "required (a prod-only control in a non-prod stack). Exit 0 when ready, 1 when a "
+        "required line fails or lacks evidence, 2 on a usage or configuration error.")
+    ready_cmd.add_argument("stack", nargs="?", default="prod",
+                           help="a stack name or file (default prod)")
+    ready_cmd.add_argument("--service", metavar="SPEC",
+                           help="the checklist of one service instead (its spec file)")
+    ready_cmd.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    ready_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    ready_cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    ready_cmd.set_defaults(handler=_readiness)
 
     policy = commands.add_parser(
         "policy-config",

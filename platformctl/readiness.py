@@ -1,0 +1,261 @@
+"""The production-readiness review, generated: `platformctl readiness STACK [--service SPEC]`.
+
+Each line is a control with the evidence that proves it (a resource of the recording and the
+input that shows it, a policy verdict, an alert's runbook, a drill report, a rendered object,
+the test that keeps it so) and a status computed from the review, never typed by hand:
+
+    pass           the evidence shows the control holds
+    fail           the evidence shows it does not
+    no evidence    nothing proves it (no drill report yet, or one older than DRILL_MAX_AGE)
+    not required   a prod-only control in a non-prod stack
+
+The stack is ready when no required line fails or lacks evidence (exit 0; else 1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import alerts
+from components.admission import REQUIRED_ATTESTATIONS
+from platformctl.drills import REPORTS_DIR
+from platformctl.harness import Evaluation, RecordedResource
+
+DRILL_MAX_AGE = timedelta(days=90)
+PASS, FAIL, NO_EVIDENCE, NOT_REQUIRED = "pass", "fail", "no evidence", "not required"
+SYMBOL = {PASS: "✅", FAIL: "❌", NO_EVIDENCE: "⚠️", NOT_REQUIRED: "➖"}
+
+
+@dataclass
+class Line:
+    area: str
+    control: str
+    status: str
+    evidence: list[str] = field(default_factory=list)
+    detail: str = ""
+
+
+def _resource_evidence(resource: RecordedResource, shown: str) -> str:
+    return f"{resource.type} `{resource.name}` ({shown})"
+
+
+class _Checks:
+    def __init__(self, evaluation: Evaluation, guard: Any, costs: Any, project: Path,
+                 now: datetime):
+        self.e, self.guard, self.costs, self.project, self.now = (
+            evaluation, guard, costs, project, now)
+        self.prod = evaluation.config.preset == "prod"
+        self.lines: list[Line] = []
+
+    def add(self, area: str, control: str, ok: bool | None, evidence: Iterable[str],
+            detail: str = "", prod_only: bool = False) -> None:
+        status = NO_EVIDENCE if ok is None else PASS if ok else FAIL
+        if prod_only and not self.prod and status != PASS:
+            status = NOT_REQUIRED
+        self.lines.append(Line(area, control, status, list(evidence), detail))
+
+    def of(self, type_token: str) -> list[RecordedResource]:
+        return self.e.of_type(type_token)
+
+    def one_input(self, type_token: str, key: str) -> tuple[RecordedResource | None, Any]:
+        found = self.of(type_token)
+        return (found[0], found[0].inputs.get(key)) if found else (None, None)
+
+    def drill(self, kind: str) -> tuple[bool | None, list[str], str]:
+        """The newest drill report of this kind for the stack: passed and recent enough."""
+        reports = sorted((self.project / REPORTS_DIR).glob(f"{self.e.stack}-{kind}-*.json"))
+        if not reports:
+            return None, [], f"no {REPORTS_DIR}/{self.e.stack}-{kind}-*.json yet"
+        newest = reports[-1]
+        doc = json.loads(newest.read_text(encoding="utf-8"))
+        started = datetime.strptime(doc["started_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        shown = newest.relative_to(self.project).as_posix()
+        if self.now - started > DRILL_MAX_AGE:
+            return None, [shown], f"the newest is {(self.now - started).days} days old"
+        figures = ", ".join(f"{k.split('_')[0].upper()} {doc[k]:.0f} s"
+                            for k in ("rto_seconds", "rpo_seconds") if doc.get(k) is not None)
+        return doc["status"] == "passed", [shown], f"{doc['status']}; {figures}".rstrip("; ")
+
+
+def environment(evaluation: Evaluation, guard: Any, costs: Any, project: Path,
+                now: datetime | None = None) -> list[Line]:
+    """The environment's checklist, from its review (recording, verdicts, cost)."""
+    c = _Checks(evaluation, guard, costs, project, now or datetime.now(UTC))
+    config = evaluation.config
+
+    # -- data and recovery
+    db, multi_az = c.one_input("aws:rds/instance:Instance", "multiAz")
+    if db is not None:
+        c.add("recovery", "Database has a standby in another AZ", bool(multi_az),
+              [_resource_evidence(db, f"multiAz: {bool(multi_az)}"), "tests/test_database.py"],
+              prod_only=True)
+        c.add("recovery", "Database cannot be deleted by a command",
+              bool(db.inputs.get("deletionProtection")) and db.protect,
+              [_resource_evidence(db, f"deletionProtection: {db.inputs.get('deletionProtection')}"
+                                  f", protect: {db.protect}")], prod_only=True)
+        retention = int(db.inputs.get("backupRetentionPeriod") or 0)
+        c.add("recovery", "Point-in-time recovery for at least 14 days", retention >= 14,
+              [_resource_evidence(db, f"backupRetentionPeriod: {retention}")], prod_only=True)
+    selections = c.of("aws:backup/selection:Selection")
+    c.add("recovery", "Platform volumes backed up daily (AWS Backup)", bool(selections),
+          [_resource_evidence(s, "daily plan") for s in selections] or ["no backup selection"],
+          "docs/database.md, tests/test_backup.py")
+    copies = [v for v in c.of("aws:backup/vault:Vault") if v.name.endswith("-dr-backup")]
+    replicas = c.of("aws:rds/instanceAutomatedBackupsReplication:"
+                    "InstanceAutomatedBackupsReplication")
+    c.add("recovery", "Backups outlive the region (copies, replicated database backups)",
+          bool(copies and replicas),
+          [_resource_evidence(r, "copy region") for r in (*copies, *replicas)]
+          or ["no copy region (platform:backup.copyRegion)"], prod_only=True)
+    for kind, control in (("restore", "Restore drill passed in the last 90 days"),
+                          ("failover", "Failover drill passed in the last 90 days")):
+        ok, evidence, detail = c.drill(kind)
+        c.add("recovery", control, ok, evidence or [f"platformctl drill {kind} {evaluation.stack}"],
+              detail, prod_only=True)
+    templates = c.of("aws:fis/experimentTemplate:ExperimentTemplate")
+    c.add("recovery", "Chaos experiments with stop conditions (database failover, node loss)",
+          len(templates) >= 2 and all(t.inputs.get("stopConditions") for t in templates),
+          [_resource_evidence(t, f"{len(t.inputs.get('stopConditions') or [])} stop conditions")
+           for t in templates] or ["platform:chaos.fis"], "tests/test_chaos.py",
+          prod_only=True)
+    capacity = guard.of("node-capacity")
+    c.add("recovery", "The platform fits with one node lost", not capacity,
+          ["policy `node-capacity`" + (f": {capacity[0].message}" if capacity else " passes")],
+          prod_only=True)
+
+    # -- security
+    c.add("security", "No mandatory policy violation", not guard.mandatory,
+          [f"platform-guard: {len(guard.mandatory)} mandatory, {len(guard.advisory)} advisory"])
+    gatekeeper = config.security.gatekeeper
+    c.add("security", "Admission policies refuse (fail closed)",
+          gatekeeper.enforcement == "deny" and gatekeeper.fail_closed,
+          [f"platform:security.gatekeeper: enforcement {gatekeeper.enforcement}, failClosed "
+           f"{gatekeeper.fail_closed}", "tests/test_admission.py"], prod_only=True)
+    policies = c.of("kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy")
+    signed = [p for p in policies if p.inputs.get("spec", {}).get("mode") == "enforce"
+              and {a.get("predicateType") for auth in p.inputs["spec"].get("authorities", [])
+                   for a in auth.get("attestations", [])} >= set(REQUIRED_ATTESTATIONS.values())]
+    c.add("security", "Only signed, attested images run (SBOM and provenance)", bool(signed),
+          [_resource_evidence(p, f"mode {p.inputs.get('spec', {}).get('mode')}")
+           for p in policies] + ["tests/test_service_ci.py"], prod_only=True)
+    keys = c.of("aws:kms/key:Key")
+    key_policies = c.of("aws:kms/keyPolicy:KeyPolicy")
+    c.add("security", "Every KMS key has its own key policy and rotates",
+          len(key_policies) == len(keys) and all(k.inputs.get("enableKeyRotation") for k in keys),
+          [f"{len(keys)} keys, {len(key_policies)} key policies", "tests/test_kms.py"])
+    c.add("security", "Argo CD sign-in through the IdP, no local admin", config.gitops.sso is not None,
+          ["platform:gitops.sso"], prod_only=True)
+
+    # -- operations
+    missing = [a.name for a in alerts.all_alerts() if a.paging and not (
+        project / alerts.RUNBOOK_DIR / f"{a.slug}.md").is_file()]
+    c.add("operations", "Every paging alert has a runbook", not missing,
+          [f"{alerts.RUNBOOK_DIR.as_posix()}/ ({'missing: ' + ', '.join(missing) if missing else 'all'})"])
+    rules = c.of("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    c.add("operations", "SLO burn-rate alerts are deployed", bool(rules),
+          [_resource_evidence(r, "rules") for r in rules[:3]] or ["no PrometheusRule"],
+          "tests/test_burn_rates.py")
+    c.add("operations", "Alerts reach a person (receivers configured)",
+          bool(config.alerting.receivers or config.alerting.emails),
+          [f"platform:alerting: {len(config.alerting.receivers)} receivers, "
+           f"{len(config.alerting.emails)} emails"], prod_only=True)
+    c.add("operations", "Changes reach the environment by a person's sync",
+          not config.gitops.auto_sync, [f"platform:gitops.autoSync: {config.gitops.auto_sync}"],
+          prod_only=True)
+
+    # -- cost
+    total = float(costs.total)
+    c.add("cost", "Estimate within the budget", total <= config.budget_monthly_usd,
+          [f"${total:,.2f}/month of ${config.budget_monthly_usd:,.2f} (the cost model)"])
+    budgets = c.of("aws:budgets/budget:Budget")
+    c.add("cost", "AWS Budget alerts at 80% forecast and 100% actual", bool(budgets),
+          [_resource_evidence(b, "notifications") for b in budgets] or ["no AWS Budget"])
+    return c.lines
+
+
+def service(spec: Any, project: Path, prod: str = "prod") -> list[Line]:
+    """A service's checklist, from its spec and the objects the golden path rendered."""
+    from platformctl import golden
+
+    base = project / golden.base_path(spec)
+    objects: dict[str, dict[str, Any]] = {}
+    for path in sorted(base.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if isinstance(doc, dict):
+                objects[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
+    lines: list[Line] = []
+
+    def add(control: str, ok: bool | None, evidence: list[str], detail: str = "") -> None:
+        lines.append(Line("service", control, NO_EVIDENCE if ok is None else PASS if ok else FAIL,
+                          evidence, detail))
+
+    rollout = objects.get(f"Rollout/{spec.name}")
+    pod = (rollout or {}).get("spec", {}).get("template", {}).get("spec", {})
+    container = (pod.get("containers") or [{}])[0]
+    where = f"{golden.base_path(spec)}/rollout.yaml"
+    add("Readiness, liveness and startup probes",
+        all(p in container for p in ("readinessProbe", "livenessProbe", "startupProbe")),
+        [where])
+    add("Drains before it stops (preStop, grace above the deregistration delay)",
+        "preStop" in container.get("lifecycle", {})
+        and pod.get("terminationGracePeriodSeconds", 0) > golden.DEREGISTRATION_SECONDS,
+        [where, "tests/test_golden.py"])
+    add("At least two replicas, one evictable at a time",
+        spec.scaling.min_replicas >= 2 and f"PodDisruptionBudget/{spec.name}" in objects,
+        [f"minReplicas {spec.scaling.min_replicas}", f"{golden.base_path(spec)}/pdb.yaml"])
+    add("An SLO with burn-rate alerts", f"PrometheusRule/{spec.name}-slo" in objects,
+        [f"{golden.base_path(spec)}/prometheusrule.yaml",
+         f"availability {spec.slo.availability}"])
+    analysis = objects.get(f"AnalysisTemplate/{golden.ANALYSIS}")
+    add("Canary gated by analysis of the canary's own pods",
+        analysis is not None and all(golden.HASH_TARGET_LABEL in m["provider"]["prometheus"]["query"]
+                                     for m in analysis["spec"]["metrics"]),
+        [f"{golden.base_path(spec)}/analysistemplate.yaml", "tests/test_golden.py"])
+    add("Image by digest (signed and attested by the service CI)",
+        "@sha256:" in container.get("image", ""), [container.get("image", "no image")])
+    records = sorted((project / "gitops" / "releases" / spec.team / spec.name).glob(
+        f"*-{prod}-*.yaml"))
+    add(f"Reached {prod} by a recorded promotion", bool(records) or None,
+        [records[-1].relative_to(project).as_posix()] if records else
+        [f"platformctl promote {spec.team}/{spec.name} --to {prod}"])
+    if spec.database:
+        add("Database login from Vault, as files", any(
+            m.get("name") == "database" for m in container.get("volumeMounts", [])), [where])
+    if spec.migrations is not None:
+        add("Migrations run before the release (PreSync hooks)", all(
+            f"Job/{golden.migration_job_name(spec, s.name)}" in objects
+            for s in spec.migrations.steps), [f"{len(spec.migrations.steps)} steps"])
+    return lines
+
+
+def ready(lines: Iterable[Line]) -> bool:
+    return all(line.status in (PASS, NOT_REQUIRED) for line in lines)
+
+
+def markdown(title: str, lines: list[Line]) -> str:
+    counts = {s: sum(1 for line in lines if line.status == s)
+              for s in (PASS, FAIL, NO_EVIDENCE, NOT_REQUIRED)}
+    verdict = "**Ready**" if ready(lines) else "**Not ready**"
+    out = [f"# Readiness: {title}", "",
+           f"{verdict}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n), "",
+           "| | area | control | evidence | detail |", "|---|---|---|---|---|"]
+    for line in lines:
+        evidence = "<br/>".join(e.replace("|", "\\|") for e in line.evidence)
+        out.append(f"| {SYMBOL[line.status]} {line.status} | {line.area} | {line.control} | "
+                   f"{evidence} | {line.detail.replace('|', '/')} |")
+    return "\n".join(out) + "\n"
+
+
+def document(title: str, lines: list[Line]) -> dict[str, Any]:
+    return {"schema": "platformctl.readiness/v1", "title": title, "ready": ready(lines),
+            "lines": [asdict(line) for line in lines]}
+

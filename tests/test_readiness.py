@@ -1,0 +1,108 @@
+"""`platformctl readiness`: each line's status is computed from the review (the recording, the
+verdicts, the cost, drill reports, rendered objects), so a seeded defect turns its line red."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from platformctl import cli, readiness
+from platformctl.costs import cost_report
+from platformctl.guard import check_evaluation
+from stacks import service as service_spec
+from tests.conftest import REPO, mutate, stack_config, write_stack
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def reviews(evaluations):
+    return {name: (e, check_evaluation(e), cost_report(e)) for name, e in evaluations.items()}
+
+
+def _lines(review, project, now=NOW):
+    return {line.control: line for line in readiness.environment(*review, project, now=now)}
+
+
+def _project(tmp_path):
+    shutil.copytree(REPO / "docs" / "runbooks", tmp_path / "docs" / "runbooks")
+    return tmp_path
+
+
+def _drill(project, kind, status, started):
+    directory = project / "drills"
+    directory.mkdir(exist_ok=True)
+    stamp = started.strftime("%Y-%m-%dT%H:%M:%SZ")
+    (directory / f"prod-{kind}-{stamp.replace('-', '').replace(':', '')}.json").write_text(
+        json.dumps({"schema": "platformctl.drill/v1", "kind": kind, "stack": "prod",
+                    "status": status, "started_at": stamp, "rto_seconds": 840.0,
+                    "rpo_seconds": 290.0}))
+
+
+def test_prod_passes_every_control_it_can_prove_and_says_what_lacks_evidence(reviews, tmp_path):
+    lines = _lines(reviews["prod"], _project(tmp_path))
+    statuses = {line.status for line in lines.values()}
+    assert statuses == {readiness.PASS, readiness.NO_EVIDENCE}
+    lacking = [c for c, line in lines.items() if line.status == readiness.NO_EVIDENCE]
+    assert lacking == ["Restore drill passed in the last 90 days",
+                       "Failover drill passed in the last 90 days"]
+    assert not readiness.ready(lines.values())
+    multi_az = lines["Database has a standby in another AZ"]
+    assert "`prod-postgres` (multiAz: True)" in multi_az.evidence[0]
+
+
+def test_drill_reports_are_the_evidence_while_they_are_recent(reviews, tmp_path):
+    project = _project(tmp_path)
+    _drill(project, "restore", "passed", NOW - timedelta(days=3))
+    _drill(project, "failover", "failed", NOW - timedelta(days=3))
+    lines = _lines(reviews["prod"], project)
+    restore = lines["Restore drill passed in the last 90 days"]
+    assert restore.status == readiness.PASS and restore.evidence[0].startswith("drills/prod-")
+    assert "RTO 840 s, RPO 290 s" in restore.detail
+    assert lines["Failover drill passed in the last 90 days"].status == readiness.FAIL
+    # The same passed report, four months on, proves nothing any more.
+    later = _lines(reviews["prod"], project, now=NOW + timedelta(days=120))
+    assert later["Restore drill passed in the last 90 days"].status == readiness.NO_EVIDENCE
+    assert "days old" in later["Restore drill passed in the last 90 days"].detail
+
+
+def test_a_seeded_defect_in_the_recording_turns_its_line_red(reviews, tmp_path):
+    evaluation, guard, costs = reviews["prod"]
+    broken = copy.copy(evaluation)
+    broken.resources = copy.deepcopy(evaluation.resources)
+    for resource in broken.resources:
+        if resource.type == "aws:rds/instance:Instance":
+            resource.inputs["multiAz"] = False
+    lines = _lines((broken, guard, costs), _project(tmp_path))
+    assert lines["Database has a standby in another AZ"].status == readiness.FAIL
+    # In dev the same control is not required.
+    dev = _lines(reviews["dev"], _project(tmp_path / "dev"))
+    assert dev["Database has a standby in another AZ"].status == readiness.NOT_REQUIRED
+    assert readiness.ready(dev.values())
+
+
+def test_a_prod_stack_without_chaos_experiments_is_not_ready(tmp_path, capsys):
+    path = write_stack(tmp_path, mutate(stack_config("prod"), "platform:chaos.fis", False))
+    assert cli.main(["readiness", str(path), "--project-dir", str(REPO)]) == 1
+    out = capsys.readouterr().out
+    assert "| ❌ fail | recovery | Chaos experiments with stop conditions" in out
+    assert out.startswith("# Readiness: environment mutant\n\n**Not ready**")
+
+
+def test_a_service_checklist_follows_its_rendered_objects(tmp_path, capsys):
+    spec = service_spec.load(REPO / "services" / "checkout.yaml")
+    lines = {line.control: line for line in readiness.service(spec, REPO)}
+    assert all(line.status == readiness.PASS for line in lines.values()), lines
+    shutil.copytree(REPO / "gitops", tmp_path / "gitops")
+    rollout = tmp_path / "gitops/teams/checkout/checkout/rollout.yaml"
+    rollout.write_text(rollout.read_text().replace("preStop:", "postStart:"))
+    broken = {line.control: line for line in readiness.service(spec, tmp_path)}
+    drains = "Drains before it stops (preStop, grace above the deregistration delay)"
+    assert broken[drains].status == readiness.FAIL
+    assert cli.main(["readiness", "--service", str(REPO / "services" / "checkout.yaml"),
+                     "--format", "json", "--project-dir", str(REPO)]) == 0
+    assert json.loads(capsys.readouterr().out)["ready"] is True
