@@ -32,10 +32,13 @@ from components.tagging import PlatformComponent
 
 
 class ChaosArgs(ArgsModel):
-    """AWS FIS experiment templates (`platform:chaos`)."""
+    """Chaos experiments (`platform:chaos`): AWS FIS templates, and Chaos Mesh in the cluster."""
 
     fis: bool = Field(False, description="The database-failover and node-termination experiment "
                       "templates (prod by default); nothing runs until a person starts one.")
+    mesh: bool = Field(False, description="Chaos Mesh in the cluster (dev by default): the "
+                       "pod-kill, latency and memory-stress experiments of gitops/chaos/ run "
+                       "when a person applies one. Its daemon is privileged on every node.")
     node_termination_percentage: int = Field(
         25, ge=1, le=50, description="Share of the node group's instances the node-termination "
         "experiment terminates (at most half: the platform holds with one node lost).")
@@ -122,4 +125,50 @@ class ChaosExperiments(PlatformComponent):
         self.register_outputs({"experimentTemplates": {
             key: t.id for key, t in self.templates.items()}})
 
+
+MESH_NAMESPACE = "chaos-mesh"
+# EKS nodes run containerd; the daemon talks to it through its socket on the host.
+CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+
+
+def mesh_values() -> dict[str, Any]:
+    """chaos-mesh chart values, read against the vendored chart (charts/charts.yaml): one
+    controller, the daemon on containerd, webhook certificates from the cluster's cert-manager
+    (deterministic renders, rotated), and nothing exposed: no dashboard (its tokens would reach
+    every namespace), no DNS server, no bundled Prometheus (the platform's scrapes what it
+    needs)."""
+    return {
+        "controllerManager": {
+            "replicaCount": 1,
+            "resources": {"requests": {"cpu": "25m", "memory": "128Mi"},
+                          "limits": {"memory": "512Mi"}},
+        },
+        "chaosDaemon": {
+            "runtime": "containerd", "socketPath": CONTAINERD_SOCKET,
+            "resources": {"requests": {"cpu": "25m", "memory": "64Mi"},
+                          "limits": {"memory": "256Mi"}},
+        },
+        "dashboard": {"create": False},
+        "dnsServer": {"create": False},
+        "prometheus": {"create": False},
+        "webhook": {"certManager": {"enabled": True}},
+    }
+
+
+class ChaosMesh(PlatformComponent):
+    """Chaos Mesh (chart chaos-mesh), for the experiments of gitops/chaos/."""
+
+    service = "chaos"
+    type_token = "platform:index:ChaosMesh"
+
+    def __init__(self, name: str, target: Any, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        # The daemon needs the host's PID namespace and the container runtime's socket:
+        # privileged, in a namespace of its own that nothing else runs in.
+        self.namespace = target.platform_namespace(
+            f"{name}-chaos-mesh", MESH_NAMESPACE, parent=self, pod_security="privileged")
+        self.release = target.helm_release(
+            f"{name}-chaos-mesh", parent=self, release="chaos-mesh", chart="chaos-mesh",
+            namespace=MESH_NAMESPACE, values=mesh_values(), depends_on=[self.namespace])
+        self.register_outputs({})
 

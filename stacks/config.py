@@ -332,6 +332,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vault": {"replicas": 1},
         "gitops": {"ha": False, "autoSync": True},
         "backup": {"retentionDays": 7},
+        "chaos": {"mesh": True},
         # Asleep outside working hours: the nodes and the database run 50 of 168 hours a week.
         "offHours": {"days": ["MON", "TUE", "WED", "THU", "FRI"], "start": "08:00",
                      "stop": "18:00", "timezone": "UTC"},

@@ -14,7 +14,7 @@ import pulumi_aws as aws
 
 from components import costing, tagging
 from components.backup import Backup
-from components.chaos import ChaosExperiments
+from components.chaos import ChaosExperiments, ChaosMesh
 from components.cluster import Cluster
 from components.database import Database
 from components.gitops import GITOPS_PATH, ArgoBootstrap
@@ -86,6 +86,10 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
         monitoring_namespace=cfg.observability.namespace,
         opts=pulumi.ResourceOptions(providers={"aws": provider}, depends_on=[security]))
 
+    # Chaos Mesh in the cluster (dev): the experiments of gitops/chaos/, applied by a person.
+    if cfg.chaos.mesh:
+        ChaosMesh(env, target, opts=pulumi.ResourceOptions(providers={"aws": provider},
+                                                           depends_on=[security]))
     # Chaos experiments on AWS, run by a person, stopped by the platform's alarms.
     if cfg.chaos.fis:
         ChaosExperiments(env, cfg.chaos, cluster_name=cluster.eks.name,
