@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from components.chaos import EXPERIMENTS
+from tests.conftest import REPO
 
 TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -59,3 +62,47 @@ def test_the_fis_role_may_touch_only_this_database_and_this_clusters_nodes(evalu
     writes = {a for s in document["Statement"] for a in s["Action"]
               if not a.split(":")[1].startswith("Describe")}
     assert writes == {"rds:RebootDBInstance", "ec2:TerminateInstances"}
+
+
+CHAOS = REPO / "gitops" / "chaos"
+
+
+def test_the_chaos_mesh_experiments_validate_against_the_vendored_crds(rendered):
+    """Each experiment in gitops/chaos/ is a Chaos Mesh object its CRD (from the chart dev
+    renders) accepts, aims at the reference service, and says its hypothesis, SLO, run and
+    abort."""
+    from platformctl.crds import CrdIndex
+
+    crds = CrdIndex.of(rendered["dev"].rendered)
+    kinds = set()
+    for path in sorted(CHAOS.glob("*.yaml")):
+        (body,) = yaml.safe_load_all(path.read_text())
+        assert crds.serves(body["apiVersion"], body["kind"]), path.name
+        assert crds.errors(body) == [], path.name
+        kinds.add(body["kind"])
+        annotations = body["metadata"]["annotations"]
+        for key in ("hypothesis", "slo", "run", "abort"):
+            assert annotations[f"platform.example.org/{key}"].strip(), (path.name, key)
+        assert annotations["platform.example.org/run"].endswith(path.relative_to(REPO).as_posix())
+        assert body["spec"]["selector"]["labelSelectors"] == {"app.kubernetes.io/name": "checkout"}
+    assert kinds == {"PodChaos", "NetworkChaos", "StressChaos"}
+    # ...and a malformed one is refused.
+    bad = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "PodChaos",
+           "metadata": {"name": "x", "namespace": "checkout"},
+           "spec": {"action": "pod-kill", "mode": "one", "selector": "everything"}}
+    assert crds.errors(bad)
+
+
+def test_chaos_mesh_runs_in_dev_only_privileged_in_its_own_namespace(evaluations):
+    dev, prod = evaluations["dev"], evaluations["prod"]
+    (release,) = [r for r in dev.of_type("kubernetes:helm.sh/v3:Release")
+                  if r.inputs["name"] == "chaos-mesh"]
+    values = release.inputs["values"]
+    assert values["dashboard"]["create"] is False and values["dnsServer"]["create"] is False
+    assert values["chaosDaemon"]["runtime"] == "containerd"
+    (namespace,) = [n for n in dev.of_type("kubernetes:core/v1:Namespace")
+                    if n.inputs["metadata"]["name"] == "chaos-mesh"]
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
+        "privileged")
+    assert not [r for r in prod.of_type("kubernetes:helm.sh/v3:Release")
+                if r.inputs["name"] == "chaos-mesh"]

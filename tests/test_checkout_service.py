@@ -82,6 +82,7 @@ def credentials(postgres, tmp_path, monkeypatch):
 def running(credentials):
     database = checkout_db.Database(timeout=2)
     database.open()
+    database.pool.wait(timeout=30)  # its first connection, before the probes are asked
     import psycopg
 
     with psycopg.connect(**checkout_db.connection_settings()) as conn:
