@@ -470,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate",
         help="check (or --write) the files generated from code: docs/config.md, "
-        "docs/service-spec.md, docs/runbooks/, charts/README.md",
+        "docs/service-spec.md, docs/runbooks/, charts/README.md, the platform's analysis "
+        "template, and docs/design.md's diagram (from a recording of the prod stack)",
     )
     generate.add_argument("--write", action="store_true", help="rewrite stale files")
     generate.add_argument("--project-dir", help="directory holding Pulumi.yaml")

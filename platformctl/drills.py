@@ -28,7 +28,8 @@ import json
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,6 +80,19 @@ class _Clock:
     def __init__(self, monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self.monotonic, self.sleep = monotonic, sleep
+
+
+@contextmanager
+def _outcome(report: Report) -> Iterator[None]:
+    """How a drill ended, recorded: passed when its body returns, failed on a DrillError,
+    interrupted on Ctrl-C (both swallowed: the report says it, the caller cleans up)."""
+    try:
+        yield
+        report.status = "passed"
+    except DrillError as error:
+        report.status, report.error = "failed", str(error)
+    except KeyboardInterrupt:
+        report.status, report.error = "interrupted", "interrupted by the operator"
 
 
 def _step(report: Report, name: str, started: float, clock: _Clock, **details: Any) -> None:
@@ -149,63 +163,66 @@ def restore(rds: Any, *, stack: str, region: str, source: str, username: str, db
     deadline = started + timeout_seconds
     report = Report("restore", stack, region, source, _stamp(began))
     scratch = scratch_name(source, began)
-    created = False
     try:
-        instance = _instance(rds, source)
-        latest = instance.get("LatestRestorableTime")
-        backups = instance.get("BackupRetentionPeriod") or 0
-        if not backups or latest is None:
-            raise DrillError(f"{source} has no recovery point (automated backups "
-                             f"{'off' if not backups else 'not yet taken'})")
-        report.rpo_seconds = round(max(0.0, (began - latest).total_seconds()), 1)
-        _step(report, "latest recovery point", started, clock, latest=_stamp(latest))
-        subnet_group = (instance.get("DBSubnetGroup") or {}).get("DBSubnetGroupName")
-        groups = [g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups") or []]
-        request: dict[str, Any] = {
-            "SourceDBInstanceIdentifier": source, "TargetDBInstanceIdentifier": scratch,
-            "UseLatestRestorableTime": True, "MultiAZ": False, "PubliclyAccessible": False,
-            "DeletionProtection": False, "DBInstanceClass": instance["DBInstanceClass"],
-            "Tags": [{"Key": DRILL_TAG, "Value": "restore"}]}
-        if subnet_group:
-            request["DBSubnetGroupName"] = subnet_group
-        if groups:
-            request["VpcSecurityGroupIds"] = groups
-        from botocore.exceptions import ClientError
-
-        try:
-            rds.restore_db_instance_to_point_in_time(**request)
-        except ClientError as error:
-            raise DrillError(f"restore refused: {error.response['Error']['Message']}") from None
-        created = True
-        report.scratch = scratch
-        _step(report, "restore requested", started, clock, scratch=scratch)
-        _wait_available(rds, scratch, clock, deadline, poll_seconds)
-        _step(report, "restored instance available", started, clock)
-        password = secrets.token_urlsafe(24)
-        rds.modify_db_instance(DBInstanceIdentifier=scratch, MasterUserPassword=password,
-                               ApplyImmediately=True)
-        restored = _wait_available(rds, scratch, clock, deadline, poll_seconds)
-        endpoint = restored.get("Endpoint") or {}
-        result = _query(connect, endpoint, username, password, dbname, checksum_query, clock,
-                        deadline, poll_seconds)
-        report.rto_seconds = round(clock.monotonic() - started, 1)
-        report.checksum = {"query": checksum_query, "result": result, "expected": expect}
-        _step(report, "checksum query answered", started, clock)
-        if expect is not None and result != expect:
-            raise DrillError(f"checksum {result!r}, expected {expect!r}")
-        report.status = "passed"
-    except DrillError as error:
-        report.status, report.error = "failed", str(error)
-    except KeyboardInterrupt:
-        report.status, report.error = "interrupted", "interrupted by the operator"
+        with _outcome(report):
+            _restore_and_check(rds, report, scratch, source, username, dbname,
+                                         checksum_query, expect, connect, clock, began,
+                                         started, deadline, poll_seconds)
     finally:
-        if created:
+        if report.scratch is not None:
             report.cleanup = _delete(rds, scratch)
             if not report.cleanup["deleted"] and report.status == "passed":
                 report.status = "failed"
                 report.error = f"the scratch instance {scratch} was not deleted"
         report.finished_at = _stamp(_now())
     return report
+
+
+def _restore_and_check(rds: Any, report: Report, scratch: str, source: str, username: str,
+                       dbname: str, checksum_query: str, expect: str | None,
+                       connect: Callable[..., Any], clock: _Clock, began: datetime,
+                       started: float, deadline: float, poll_seconds: float) -> None:
+    instance = _instance(rds, source)
+    latest = instance.get("LatestRestorableTime")
+    backups = instance.get("BackupRetentionPeriod") or 0
+    if not backups or latest is None:
+        raise DrillError(f"{source} has no recovery point (automated backups "
+                         f"{'off' if not backups else 'not yet taken'})")
+    report.rpo_seconds = round(max(0.0, (began - latest).total_seconds()), 1)
+    _step(report, "latest recovery point", started, clock, latest=_stamp(latest))
+    subnet_group = (instance.get("DBSubnetGroup") or {}).get("DBSubnetGroupName")
+    groups = [g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups") or []]
+    request: dict[str, Any] = {
+        "SourceDBInstanceIdentifier": source, "TargetDBInstanceIdentifier": scratch,
+        "UseLatestRestorableTime": True, "MultiAZ": False, "PubliclyAccessible": False,
+        "DeletionProtection": False, "DBInstanceClass": instance["DBInstanceClass"],
+        "Tags": [{"Key": DRILL_TAG, "Value": "restore"}]}
+    if subnet_group:
+        request["DBSubnetGroupName"] = subnet_group
+    if groups:
+        request["VpcSecurityGroupIds"] = groups
+    from botocore.exceptions import ClientError
+
+    try:
+        rds.restore_db_instance_to_point_in_time(**request)
+    except ClientError as error:
+        raise DrillError(f"restore refused: {error.response['Error']['Message']}") from None
+    report.scratch = scratch  # from here on, the scratch instance exists: delete it
+    _step(report, "restore requested", started, clock, scratch=scratch)
+    _wait_available(rds, scratch, clock, deadline, poll_seconds)
+    _step(report, "restored instance available", started, clock)
+    password = secrets.token_urlsafe(24)
+    rds.modify_db_instance(DBInstanceIdentifier=scratch, MasterUserPassword=password,
+                           ApplyImmediately=True)
+    restored = _wait_available(rds, scratch, clock, deadline, poll_seconds)
+    endpoint = restored.get("Endpoint") or {}
+    result = _query(connect, endpoint, username, password, dbname, checksum_query, clock,
+                    deadline, poll_seconds)
+    report.rto_seconds = round(clock.monotonic() - started, 1)
+    report.checksum = {"query": checksum_query, "result": result, "expected": expect}
+    _step(report, "checksum query answered", started, clock)
+    if expect is not None and result != expect:
+        raise DrillError(f"checksum {result!r}, expected {expect!r}")
 
 
 def _query(connect: Callable[..., Any], endpoint: dict[str, Any], username: str, password: str,
@@ -263,37 +280,38 @@ def failover(rds: Any, *, stack: str, region: str, source: str,
     deadline = started + timeout_seconds
     report = Report("failover", stack, region, source, _stamp(began))
     try:
-        instance = _instance(rds, source)
-        if not instance.get("MultiAZ"):
-            raise DrillError(f"{source} is single-AZ: there is no standby to fail over to "
-                             "(a reboot would only restart it)")
-        before = instance.get("AvailabilityZone")
-        from botocore.exceptions import ClientError
-
-        try:
-            rds.reboot_db_instance(DBInstanceIdentifier=source, ForceFailover=True)
-        except ClientError as error:
-            raise DrillError(f"failover refused: {error.response['Error']['Message']}") from None
-        _step(report, "failover requested", started, clock, primary_az=before)
-        after = _wait_available(rds, source, clock, deadline, poll_seconds)
-        _step(report, "available", started, clock)
-        endpoint = after.get("Endpoint") or {}
-        while not probe(endpoint.get("Address"), int(endpoint.get("Port") or 5432)):
-            if clock.monotonic() > deadline:
-                raise DrillError("the endpoint did not accept connections in time")
-            clock.sleep(poll_seconds)
-        report.rto_seconds = round(clock.monotonic() - started, 1)
-        _step(report, "writable", started, clock)
-        report.failover = {"primary_az_before": before,
-                           "primary_az_after": after.get("AvailabilityZone")}
-        report.status = "passed"
-    except DrillError as error:
-        report.status, report.error = "failed", str(error)
-    except KeyboardInterrupt:
-        report.status, report.error = "interrupted", "interrupted by the operator"
+        with _outcome(report):
+            _fail_over(rds, report, source, probe, clock, started, deadline, poll_seconds)
     finally:
         report.finished_at = _stamp(_now())
     return report
+
+
+def _fail_over(rds: Any, report: Report, source: str, probe: Callable[[str, int], bool],
+               clock: _Clock, started: float, deadline: float, poll_seconds: float) -> None:
+    instance = _instance(rds, source)
+    if not instance.get("MultiAZ"):
+        raise DrillError(f"{source} is single-AZ: there is no standby to fail over to "
+                         "(a reboot would only restart it)")
+    before = instance.get("AvailabilityZone")
+    from botocore.exceptions import ClientError
+
+    try:
+        rds.reboot_db_instance(DBInstanceIdentifier=source, ForceFailover=True)
+    except ClientError as error:
+        raise DrillError(f"failover refused: {error.response['Error']['Message']}") from None
+    _step(report, "failover requested", started, clock, primary_az=before)
+    after = _wait_available(rds, source, clock, deadline, poll_seconds)
+    _step(report, "available", started, clock)
+    endpoint = after.get("Endpoint") or {}
+    while not probe(endpoint.get("Address"), int(endpoint.get("Port") or 5432)):
+        if clock.monotonic() > deadline:
+            raise DrillError("the endpoint did not accept connections in time")
+        clock.sleep(poll_seconds)
+    report.rto_seconds = round(clock.monotonic() - started, 1)
+    _step(report, "writable", started, clock)
+    report.failover = {"primary_az_before": before,
+                       "primary_az_after": after.get("AvailabilityZone")}
 
 
 def write_report(report: Report, directory: Path) -> Path:
