@@ -376,8 +376,17 @@ def _drill(args: argparse.Namespace) -> int:
                 checksum_query=args.checksum_query, expect=args.expect,
                 timeout_seconds=args.timeout_minutes * 60)
         else:
+            probe = drills.tcp_probe
+            if args.dsn_env:
+                if not os.environ.get(args.dsn_env):
+                    _error(f"--dsn-env {args.dsn_env}: that environment variable is empty; "
+                           "allowed: the name of one holding a libpq DSN (a login that may "
+                           "connect, e.g. from `vault read database/creds/...`)")
+                    return EXIT_USAGE
+                probe = drills.writable_probe(os.environ[args.dsn_env])
             report = drills.failover(rds, stack=config.environment, region=config.region,
-                                     source=source, timeout_seconds=args.timeout_minutes * 60)
+                                     source=source, probe=probe,
+                                     timeout_seconds=args.timeout_minutes * 60)
     except (NoCredentialsError, BotoCoreError) as exc:
         _error(f"AWS: {exc} (credentials for the stack's account, e.g. AWS_PROFILE)")
         return EXIT_USAGE
@@ -540,6 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reboot the stack's multi-AZ database with a forced failover and time it "
         "until RDS reports it available and its endpoint accepts connections.")
     failover_cmd.add_argument("--timeout-minutes", type=int, default=30, metavar="N")
+    failover_cmd.add_argument(
+        "--dsn-env", metavar="NAME", help="time until the database takes writes: the name of "
+        "an environment variable holding a libpq DSN to log in with (without it, until the "
+        "endpoint accepts connections)")
     for cmd in (restore_cmd, failover_cmd):
         cmd.add_argument("stack", help="a stack name (dev -> Pulumi.dev.yaml) or a stack file")
         cmd.add_argument("--dry-run", action="store_true",

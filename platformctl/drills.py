@@ -12,8 +12,9 @@
 
 `platformctl drill failover STACK`
     Reboots the stack's multi-AZ database with a forced failover and times it until RDS reports
-    it available again and its endpoint accepts connections, and records the primary's AZ
-    before and after.
+    it available again and it takes writes (`--dsn-env`: a login, and the server says it is not
+    in recovery) or, without a login, its endpoint accepts connections; records the primary's
+    AZ before and after.
 
 `--dry-run` prints what would be done, with the names it would use, and calls nothing.
 
@@ -259,7 +260,8 @@ def failover_plan(stack: str, region: str, source: str) -> list[str]:
     return [
         f"1. describe {source} ({region}): it must be multi-AZ; note the primary's AZ",
         f"2. reboot {source} with a forced failover (its standby becomes the primary)",
-        "3. time it until RDS reports it available and its endpoint accepts connections",
+        "3. time it until RDS reports it available and it takes writes (--dsn-env) or its "
+        "endpoint accepts connections",
         f"4. record the time and the AZs in {REPORTS_DIR}/{stack}-failover-<time>.json",
     ]
 
@@ -270,6 +272,22 @@ def tcp_probe(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def writable_probe(dsn: str) -> Callable[[str, int], bool]:
+    """A probe that answers True once the database at the endpoint takes writes: a login (the
+    operator's DSN, e.g. from `vault read database/creds/...`) on the primary, not in recovery."""
+    def probe(host: str, port: int) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(dsn, host=host, port=port, connect_timeout=5,
+                                 autocommit=True) as conn:
+                row = conn.execute("SELECT NOT pg_is_in_recovery()").fetchone()
+            return bool(row and row[0])
+        except psycopg.Error:
+            return False
+    return probe
 
 
 def failover(rds: Any, *, stack: str, region: str, source: str,

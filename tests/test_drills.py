@@ -266,3 +266,13 @@ def test_dry_runs_call_nothing_and_bad_input_is_a_usage_error(tmp_path, capsys):
     assert "--checksum-query: empty" in capsys.readouterr().err
     assert cli.main(["drill", "failover", "qa", "--project-dir", str(project)]) == 2
     assert "stack file not found" in capsys.readouterr().err
+
+
+def test_the_writable_probe_asks_the_database_itself(postgres):  # noqa: F811
+    """A primary takes writes; an endpoint that does not answer does not."""
+    import psycopg.conninfo
+
+    dsn = psycopg.conninfo.make_conninfo(user=postgres["user"], dbname=postgres["dbname"])
+    probe = drills.writable_probe(dsn)
+    assert probe(postgres["host"], 5432) is True
+    assert probe("/nonexistent-socket-dir", 5432) is False
