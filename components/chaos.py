@@ -61,6 +61,10 @@ EXPERIMENTS: dict[str, dict[str, str]] = {
 }
 
 
+RUN = "aws fis start-experiment --experiment-template-id <this template's id>"
+ABORT = "aws fis stop-experiment --id <the running experiment's id>"
+
+
 class ChaosExperiments(PlatformComponent):
     service = "chaos"
     type_token = "platform:index:ChaosExperiments"
@@ -96,7 +100,7 @@ class ChaosExperiments(PlatformComponent):
                 stop_conditions=[aws.fis.ExperimentTemplateStopConditionArgs(
                     source="aws:cloudwatch:alarm", value=alarm.arn) for alarm in stops],
                 tags={"Name": f"{name}-{key}", "hypothesis": claim["hypothesis"][:256],
-                      "slo": claim["slo"][:256]},
+                      "slo": claim["slo"][:256], "run": RUN, "abort": ABORT},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role]))
 
         self.templates = {

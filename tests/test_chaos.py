@@ -46,6 +46,8 @@ def test_prod_has_both_experiments_each_stopped_by_the_platforms_alarms(evaluati
         assert stops and all(s["source"] == "aws:cloudwatch:alarm" for s in stops)
         assert template.inputs["tags"]["hypothesis"] == EXPERIMENTS[key]["hypothesis"]
         assert template.inputs["tags"]["slo"] == EXPERIMENTS[key]["slo"]
+        assert template.inputs["tags"]["run"].startswith("aws fis start-experiment")
+        assert template.inputs["tags"]["abort"].startswith("aws fis stop-experiment")
     assert evaluations["dev"].of_type(TEMPLATE) == []
 
 
