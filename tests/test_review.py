@@ -104,6 +104,8 @@ def test_a_violating_stack_exits_1_in_every_format(violating, capsys, monkeypatc
     code, out, _ = run(capsys, "review", str(path), "--format", fmt)
     assert code == 1
     assert "budget-limit" in out
+    if fmt == "text":
+        assert "platform-guard mandatory (1)" in out and "[budget-limit]" in out
     if fmt == "json":
         doc = json.loads(out)
         assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -14.36
