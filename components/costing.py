@@ -16,7 +16,7 @@ from typing import Any
 
 import pulumi
 from platform_guard import sdk_types
-from platform_guard.costmodel import CostInput, estimate
+from platform_guard.costmodel import CostInput, estimate, reads_inputs
 from pulumi import _types
 
 from components.tagging import owner_of
@@ -48,8 +48,12 @@ class CostCollector:
         if isinstance(args.resource, pulumi.CustomResource):
             owner = owner_of(args.opts.parent)
             component = type(owner).type_token.rsplit(":", 1)[-1] if owner else None
-            self._seen.append((args.resource, args.type_, args.name, component,
-                               _wire_names(args.resource, args.props)))
+            # Inputs only where the cost model reads them: resolving every input of every
+            # resource (a team's namespaces, policies, bindings: free) doubled the program's
+            # own cost under the SDK (issue 19).
+            props = (_wire_names(args.resource, args.props) if reads_inputs(args.type_)
+                     else None)
+            self._seen.append((args.resource, args.type_, args.name, component, props))
         return None
 
     def report(self, region: str) -> pulumi.Output[dict[str, Any]]:
@@ -58,6 +62,7 @@ class CostCollector:
         entries = list(self._seen)
         resolved = pulumi.Output.all(*[
             pulumi.Output.all(pulumi.Output.from_input(props), resource.id)
+            if props is not None else ({}, None)
             for resource, _, _, _, props in entries
         ])
 

@@ -837,6 +837,21 @@ def _rds_backup_replication(r: CostInput, ctx: _Context):
               f"{money(monthly)} GB x ${transfer}", assumption, usage=True)]
 
 
+# Types whose inputs another type's rule reads through the context (launch templates for node
+# groups, subnets' tags, off-hours schedules, backup plans, Helm releases' volumes, ...).
+_READ_BY_OTHERS = frozenset({
+    "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/subnet:Subnet",
+    "aws:ec2/natGateway:NatGateway", "aws:scheduler/schedule:Schedule", "aws:backup/plan:Plan",
+    "kubernetes:helm.sh/v3:Release", "aws:rds/instance:Instance"})
+
+
+def reads_inputs(type_token: str) -> bool:
+    """Whether pricing a stack reads this type's inputs (its own rule, or another's); the
+    others are priced by their type alone (free, or unpriced), so a caller that must resolve
+    inputs at a cost (the program's own report, components/costing.py) may skip them."""
+    return type_token in _RULES or type_token in _READ_BY_OTHERS
+
+
 def _free(r: CostInput) -> bool:
     free = price_data()["free"]
     package = r.type.split(":", 1)[0]
