@@ -179,6 +179,10 @@ def check(resources: Iterable[GuardResource], config: Mapping[str, Any],
         # A provider reference is "<provider urn>::<provider id>".
         return providers.get(r.provider.rsplit("::", 1)[0]) if r.provider else None
 
+    # What every policy sees of a resource, made once for all of them (policies read, never
+    # write): its inputs behind the unknown-value check, and, for stack policies, the linked
+    # graph of resources.
+    shared = _Shared({r.urn: unknown_checking_proxy(dict(r.props)) for r in resources})
     report = GuardReport()
     for policy in policies:
         level = _level(policy, config)
@@ -186,9 +190,15 @@ def check(resources: Iterable[GuardResource], config: Mapping[str, Any],
             continue
         if level == EnforcementLevel.REMEDIATE:
             level = EnforcementLevel.MANDATORY  # as the analyzer reports it
-        _PolicyRun(policy, level, _policy_values(policy, config), report, by_urn).run(
+        _PolicyRun(policy, level, _policy_values(policy, config), report, by_urn, shared).run(
             resources, provider_of)
     return report
+
+
+@dataclass
+class _Shared:
+    props: dict[str, Any]
+    linked: dict[str, PolicyResource] | None = None
 
 
 @dataclass
@@ -200,6 +210,7 @@ class _PolicyRun:
     values: dict[str, Any]
     report: GuardReport
     by_urn: Mapping[str, GuardResource]
+    shared: _Shared
 
     def _verdict(self, message: str, subject: GuardResource | None, urn: str | None,
                  enforcement: str, remediation: str | None) -> Verdict:
@@ -235,21 +246,23 @@ class _PolicyRun:
         if isinstance(policy, ResourceValidationPolicy):
             for r in resources:
                 args = ResourceValidationArgs(
-                    r.type, unknown_checking_proxy(dict(r.props)), r.urn, r.name, _options(r),
+                    r.type, self.shared.props[r.urn], r.urn, r.name, _options(r),
                     provider_of(r), dict(self.values))
                 self._attempt(lambda a=args, t=r: policy.validate(a, self._reporter(t)), r)
         elif isinstance(policy, StackValidationPolicy):
-            linked = {r.urn: PolicyResource(r.type, unknown_checking_proxy(dict(r.props)), r.urn,
-                                            r.name, _options(r), provider_of(r), None, [], {})
-                      for r in resources}
-            for r in resources:
-                node = linked[r.urn]
-                node.parent = linked.get(r.parent or "")
-                node.dependencies = [linked[d] for d in r.dependencies if d in linked]
-                node.property_dependencies = {
-                    key: [linked[d] for d in urns if d in linked]
-                    for key, urns in r.property_dependencies.items()}
-            args = StackValidationArgs(list(linked.values()), dict(self.values))
+            if self.shared.linked is None:
+                linked = {r.urn: PolicyResource(r.type, self.shared.props[r.urn], r.urn, r.name,
+                                                _options(r), provider_of(r), None, [], {})
+                          for r in resources}
+                for r in resources:
+                    node = linked[r.urn]
+                    node.parent = linked.get(r.parent or "")
+                    node.dependencies = [linked[d] for d in r.dependencies if d in linked]
+                    node.property_dependencies = {
+                        key: [linked[d] for d in urns if d in linked]
+                        for key, urns in r.property_dependencies.items()}
+                self.shared.linked = linked
+            args = StackValidationArgs(list(self.shared.linked.values()), dict(self.values))
             self._attempt(lambda: policy.validate(args, self._reporter(None)), None)
 
 

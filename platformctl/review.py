@@ -122,7 +122,8 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
     known = evaluation.by_urn()
     formers = evaluation.former_urns()
     resources = []
-    for r in evaluation.resources:
+    # By URN: the SDK registers resources in an order that varies from run to run.
+    for r in sorted(evaluation.resources, key=lambda r: r.urn):
         component = evaluation.component_of(r)
         parent = known.get(r.parent or "")
         resources.append({
@@ -170,7 +171,8 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
                 "assumption": line.assumption,
                 "unpriced_reason": line.unpriced_reason,
                 "usage": line.usage,
-            } for line in costs.lines],
+            } for line in sorted(costs.lines, key=lambda line: (
+                line.component or "", line.resource_type, line.resource_name, line.key))],
             "unpriced_count": len(costs.unpriced),
         },
         "policies": {

@@ -325,3 +325,21 @@ def test_base_tells_a_move_under_an_alias_from_a_replacement(evaluations):
     for r in base["resources"]:
         del r["urn"], r["former_urns"]
     assert review.diff(base, head)["resources"]["replaced"] == []
+
+
+def test_the_same_stack_reviews_to_the_same_document(evaluations):
+    """The SDK registers resources in an order that varies from run to run; the review does not
+    (resources by URN, cost lines by component, type, name and key), so two PR comments of the
+    same change are the same."""
+    from platformctl import review
+    from platformctl.guard import check_evaluation
+    from platformctl.harness import evaluate
+
+    def document(evaluation):
+        return review.build_document(evaluation, check_evaluation(evaluation),
+                                     cost_report(evaluation))
+
+    again = evaluate("dev", project_dir=REPO)
+    first, second = document(evaluations["dev"]), document(again)
+    assert [r["urn"] for r in first["resources"]] == [r["urn"] for r in second["resources"]]
+    assert first["cost"]["lines"] == second["cost"]["lines"]
