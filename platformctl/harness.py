@@ -150,7 +150,14 @@ class Evaluation:
     synced: list[Application] = field(default_factory=list)
 
     def by_urn(self) -> dict[str, RecordedResource]:
-        return {r.urn: r for r in self.resources}
+        """Resources by URN, built once per list of resources (ancestors() asks per resource:
+        rebuilding it each time made walking the tree quadratic)."""
+        key = (id(self.resources), len(self.resources))
+        cached = self.__dict__.get("_by_urn")
+        if cached is None or cached[0] != key:
+            cached = (key, {r.urn: r for r in self.resources})
+            self.__dict__["_by_urn"] = cached
+        return cached[1]
 
     def of_type(self, type_token: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_token]
