@@ -217,7 +217,7 @@ def generated_files(root: Path | None = None, prod: Any = None) -> dict[Path, st
 
 
 def _generate(args: argparse.Namespace) -> int:
-    root = Path(args.project_dir) if args.project_dir else find_project_dir()
+    root = _project(args)
     prod = None
     if (root / "Pulumi.prod.yaml").is_file() and (root / "docs" / "design.md").is_file():
         try:
@@ -247,16 +247,31 @@ def _generate(args: argparse.Namespace) -> int:
 ENVIRONMENTS = ("dev", "prod")  # the stacks whose gitops/environments/<env>/ a service joins
 
 
+def _project(args: argparse.Namespace) -> Path:
+    """The project a command works on: --project-dir, else found from here upwards."""
+    return Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+
+
+def _environments(project: Path) -> dict[str, Any]:
+    """The validated config of each stack a service joins, in promotion order."""
+    from platformctl.harness import load_config
+
+    return {env: load_config(env, project) for env in ENVIRONMENTS}
+
+
+def _project_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+
+
 def _new_service(args: argparse.Namespace) -> int:
     from platformctl import golden, releases
-    from platformctl.harness import find_project_dir, load_config
     from stacks import service as service_spec
 
-    project = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+    project = _project(args)
     spec_path = Path(args.spec)
     try:
         spec = service_spec.load(spec_path)
-        environments = {env: load_config(env, project) for env in ENVIRONMENTS}
+        environments = _environments(project)
         shown = (spec_path.resolve().relative_to(project).as_posix()
                  if spec_path.resolve().is_relative_to(project) else str(spec_path))
         files = golden.render(spec, shown, environments,
@@ -287,11 +302,10 @@ def _new_service(args: argparse.Namespace) -> int:
 
 def _promote(args: argparse.Namespace) -> int:
     from platformctl import releases
-    from platformctl.harness import find_project_dir, load_config
 
-    project = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+    project = _project(args)
     try:
-        environments = {env: load_config(env, project) for env in ENVIRONMENTS}
+        environments = _environments(project)
         promotion = releases.promote(project, args.service, args.to, environments, ENVIRONMENTS,
                                      digest=args.digest, record_path=args.record)
     except ConfigError as exc:
@@ -317,7 +331,7 @@ def _readiness(args: argparse.Namespace) -> int:
     from platformctl.guard import check_evaluation
     from stacks import service as service_spec
 
-    project = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+    project = _project(args)
     try:
         if args.service:
             spec = service_spec.load(Path(args.service))
@@ -343,9 +357,9 @@ def _readiness(args: argparse.Namespace) -> int:
 def _drill(args: argparse.Namespace) -> int:
     from components.database import instance_identifier
     from platformctl import drills
-    from platformctl.harness import find_project_dir, load_config
+    from platformctl.harness import load_config
 
-    project = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+    project = _project(args)
     try:
         config = load_config(args.stack, project)
     except ConfigError as exc:
@@ -473,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget_cmd.add_argument("--format", **{**formats, "help": "text, markdown (a PR comment) or "
                                            "json (schema platformctl.budget/v1)"})
     budget_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
-    budget_cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    _project_dir_option(budget_cmd)
     budget_cmd.set_defaults(handler=_budget)
 
     generate = commands.add_parser(
@@ -483,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
         "template, and docs/design.md's diagram (from a recording of the prod stack)",
     )
     generate.add_argument("--write", action="store_true", help="rewrite stale files")
-    generate.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    _project_dir_option(generate)
     generate.set_defaults(handler=_generate)
 
     new_service = commands.add_parser(
@@ -497,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     new_service.add_argument("spec", help="the service spec file (YAML)")
     new_service.add_argument("--check", action="store_true",
                              help="write nothing; exit 1 if a generated file differs")
-    new_service.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    _project_dir_option(new_service)
     new_service.set_defaults(handler=_new_service)
 
     promote = commands.add_parser(
@@ -520,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "environment runs (what CI tested there)")
     promote.add_argument("--record", metavar="FILE", help="roll back: the release record (a "
                          "file under gitops/releases/) whose digest and revision ENV returns to")
-    promote.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    _project_dir_option(promote)
     promote.set_defaults(handler=_promote)
 
     drill = commands.add_parser(
@@ -557,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("stack", help="a stack name (dev -> Pulumi.dev.yaml) or a stack file")
         cmd.add_argument("--dry-run", action="store_true",
                          help="print what the drill would do, call nothing")
-        cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+        _project_dir_option(cmd)
         cmd.set_defaults(handler=_drill)
 
     ready_cmd = commands.add_parser(
@@ -574,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the checklist of one service instead (its spec file)")
     ready_cmd.add_argument("--format", choices=["markdown", "json"], default="markdown")
     ready_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
-    ready_cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    _project_dir_option(ready_cmd)
     ready_cmd.set_defaults(handler=_readiness)
 
     policy = commands.add_parser(
@@ -585,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
         "`pulumi preview --policy-pack policy-packs/platform-guard --policy-pack-config FILE`.",
     )
     policy.add_argument("stack", help="a stack name or a stack file path")
-    policy.add_argument("--project-dir", help="directory holding Pulumi.yaml")
+    _project_dir_option(policy)
     policy.set_defaults(handler=_policy_config)
     return parser
 
