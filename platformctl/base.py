@@ -22,9 +22,10 @@ from platformctl.review import SCHEMA
 from stacks.config import ConfigError
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                          timeout=120)
+def git(root: Path, *args: str, text: bool = True) -> subprocess.CompletedProcess[Any]:
+    """`git -C root ...`, its output captured (the one way platformctl runs git)."""
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=text,
+                          timeout=120, check=False)
 
 
 def empty_document(stack: str) -> dict[str, Any]:
@@ -40,11 +41,11 @@ class BaseReview:
     def __init__(self, ref: str, stack: str, project_dir: Path):
         self.ref, self.stack = ref, stack
         project_dir = project_dir.resolve()
-        top = _git(project_dir, "rev-parse", "--show-toplevel")
+        top = git(project_dir, "rev-parse", "--show-toplevel")
         if top.returncode != 0:
             raise ConfigError("--base", [f"{project_dir} is not in a git repository"])
         self.root = Path(top.stdout.strip())
-        commit = _git(self.root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        commit = git(self.root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
         if commit.returncode != 0:
             raise ConfigError("--base", [f"{ref!r} is not a revision of {self.root}"])
         self.sha = commit.stdout.strip()
@@ -57,7 +58,7 @@ class BaseReview:
                                              "revision"]) from None
         self.scratch = Path(tempfile.mkdtemp(prefix="platformctl-base-"))
         self.worktree = self.scratch / "base"
-        added = _git(self.root, "worktree", "add", "--detach", "--force", str(self.worktree),
+        added = git(self.root, "worktree", "add", "--detach", "--force", str(self.worktree),
                      self.sha)
         if added.returncode != 0:
             self._cleanup()
@@ -71,7 +72,7 @@ class BaseReview:
             cwd=base_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def _cleanup(self) -> None:
-        _git(self.root, "worktree", "remove", "--force", str(self.worktree))
+        git(self.root, "worktree", "remove", "--force", str(self.worktree))
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def result(self) -> dict[str, Any]:

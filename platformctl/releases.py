@@ -27,6 +27,7 @@ import yaml
 
 from components.gitops import GITOPS_PATH
 from platformctl import golden
+from platformctl.base import git
 from stacks import service as service_spec
 from stacks.config import ConfigError, PlatformConfig
 from stacks.service import ServiceSpec
@@ -104,9 +105,9 @@ def find_spec(project: Path, reference: str) -> tuple[ServiceSpec, str]:
 
 
 def _git(project: Path, *args: str) -> str | None:
+    """What git prints, or None when it fails (or there is no git)."""
     try:
-        result = subprocess.run(["git", "-C", str(project), *args], capture_output=True,
-                                text=True, timeout=30)
+        result = git(project, *args)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() if result.returncode == 0 else None

@@ -16,8 +16,9 @@ ClusterAnalysisTemplate and no pods).
 
 from __future__ import annotations
 
+import functools
+import posixpath
 import re
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import yaml
 from platform_guard.rendered import Application
 
+from platformctl.base import git
 from platformctl.harness import Evaluation, unwrap_secrets
 from stacks import userfile
 from stacks.config import ConfigError
@@ -48,17 +50,28 @@ class _Tree:
     @classmethod
     def at(cls, root: Path, revision: str) -> _Tree:
         """The commit an Application pins, if this clone has it; else the working tree."""
-        if COMMIT.fullmatch(revision) and cls(root, revision)._kind("") == "tree":
-            return cls(root, revision)
+        if COMMIT.fullmatch(revision):
+            pinned = cls(root, revision)
+            if pinned._kinds:
+                return pinned
         return cls(root)
 
-    def _git(self, *args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(["git", "-C", str(self.root), *args], capture_output=True,
-                              timeout=60, check=False)
+    @functools.cached_property
+    def _kinds(self) -> dict[str, str]:
+        """Every path of the commit and its kind (tree or blob), listed once; empty when this
+        clone does not have the commit."""
+        result = git(self.root, "ls-tree", "-r", "-t", str(self.commit))
+        if result.returncode != 0:
+            return {}
+        kinds = {"": "tree"}
+        for line in result.stdout.splitlines():
+            meta, _, path = line.partition("\t")
+            kinds[path] = meta.split()[1]
+        return kinds
 
     def _kind(self, relative: str) -> str | None:
-        result = self._git("cat-file", "-t", f"{self.commit}:{relative}")
-        return result.stdout.decode().strip() if result.returncode == 0 else None
+        path = posixpath.normpath(relative)
+        return self._kinds.get("" if path == "." else path)
 
     def is_dir(self, relative: str) -> bool:
         if self.commit is None:
@@ -80,7 +93,7 @@ class _Tree:
             except ConfigError as error:
                 raise SyncedError(f"{relative}: {'; '.join(error.problems)}") from None
         else:
-            result = self._git("show", f"{self.commit}:{relative}")
+            result = git(self.root, "show", f"{self.commit}:{relative}", text=False)
             if result.returncode != 0:
                 raise SyncedError(f"{where}: not in that commit")
             text = result.stdout.decode("utf-8", errors="replace")
