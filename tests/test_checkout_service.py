@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -124,8 +125,16 @@ def test_probes_and_the_metrics_the_slo_and_canary_read(running):
     assert call(base, "/live")[0] == 200 and call(base, "/healthz")[0] == 200
     assert call(base, "/ready")[0] == 200
     call(base, "/orders/1")
-    status, body = call(base, "/metrics")
-    text = body.decode()
+    # A request is counted just after its response leaves (the handler's `finally`): the
+    # client can ask for /metrics before the server thread has got there.
+    order_bucket = ('http_request_duration_seconds_bucket{le="0.3",method="GET",'
+                    'route="/orders/{id}",service="checkout"}')
+    for _ in range(50):
+        status, body = call(base, "/metrics")
+        text = body.decode()
+        if order_bucket in text:
+            break
+        time.sleep(0.02)
     assert status == 200
     assert 'http_requests_total{code="200",method="GET",route="/ready",service="checkout"}' \
         in text
