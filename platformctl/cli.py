@@ -16,6 +16,8 @@ names the release, the chart and helm's error).
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import sys
 from pathlib import Path
@@ -609,5 +611,28 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.handler(args))
 
 
-if __name__ == "__main__":
+def _batch_process_gc() -> None:
+    """The garbage collector tuned for one command in a process of its own (issue 19).
+
+    A review builds one large object graph (every resource's Outputs, futures and recorded
+    inputs) that lives until the process ends; with the default thresholds the collector's full
+    passes walked all of it about a dozen times and found nothing to free: a third of a 50-team
+    review (1.6 s of 7 s, 5.4 s of 18 s at 200 teams), with no lower peak memory. So: what the
+    imports made is frozen (module state, never garbage), young collections run every 10,000
+    allocations instead of 700 (they still free the SDK's short-lived cycles), full ones
+    practically never, and at exit the heap is frozen too so the interpreter's last collections
+    do not walk it again (another second): the OS takes the memory back. Only the command's own
+    process does this (`entry`); `main` called in a test process keeps Python's defaults."""
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
+    atexit.register(gc.freeze)
+
+
+def entry() -> None:
+    """The `platformctl` command (console script and `python -m platformctl.cli`)."""
+    _batch_process_gc()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -88,3 +88,30 @@ def test_unanswered_invokes_fail_loudly():
 
     with pytest.raises(Exception, match="no answer for the invoke aws:ec2/getVpc:getVpc"):
         evaluate("dev", project_dir=REPO, program=program)
+
+
+def test_no_stack_is_walked_per_resource_and_the_sdk_hook_is_restored(monkeypatch):
+    # The SDK's source positions cost a tenth of a 200-team review (issue 19); the harness turns
+    # them off during the run. If the SDK moves its private hook, this says so.
+    import pulumi.runtime.resource as sdk_resource
+
+    from platformctl.harness import RecordingMonitor
+
+    original = sdk_resource._get_stack_trace
+    frames: list[int] = []
+    register = RecordingMonitor.RegisterResource
+
+    def counting(self, request):
+        frames.append(len(request.stackTrace.frames))
+        return register(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", counting)
+
+    def program(source):
+        config_model.load(source)
+        aws.ssm.Parameter("plain", type="String", value="x")
+        return {}
+
+    evaluate("dev", project_dir=REPO, program=program)
+    assert frames and set(frames) == {0}
+    assert sdk_resource._get_stack_trace is original

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
-from platform_guard.costmodel import CostInput, CostReport, estimate, money
+from platform_guard.costmodel import CostInput, CostReport, estimate, money, reads_inputs
 from platform_guard.policies._base import (
     ADVISORY,
     HIGH,
@@ -33,6 +33,15 @@ def _component(resource: PolicyResource) -> str | None:
     return None
 
 
+def _dependency_urns(resource: PolicyResource) -> dict[str, list[str]]:
+    # Only where the model reads them: the linked graph's URNs for every property of every
+    # resource (a team's namespaces, bindings, policies: free) were most of this policy's time
+    # at 50 teams (issue 19).
+    if not reads_inputs(resource.resource_type):
+        return {}
+    return {k: [d.urn for d in v] for k, v in (resource.property_dependencies or {}).items()}
+
+
 def cost_inputs(resources: list[PolicyResource]) -> list[CostInput]:
     return [
         CostInput(
@@ -41,8 +50,7 @@ def cost_inputs(resources: list[PolicyResource]) -> list[CostInput]:
             props=r.props,
             urn=r.urn,
             component=_component(r),
-            property_dependencies={k: [d.urn for d in v]
-                                   for k, v in (r.property_dependencies or {}).items()},
+            property_dependencies=_dependency_urns(r),
             custom=not (r.resource_type.startswith("platform:")
                         or r.resource_type == "pulumi:pulumi:Stack"),
         )
