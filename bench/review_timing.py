@@ -57,7 +57,14 @@ def one_run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, flo
     return float(seconds), float(peak)
 
 
-def scratch_history() -> Path:
+def commit_all(repo: Path, message: str) -> None:
+    git = ["git", "-C", str(repo), "-c", "user.email=b@example.com", "-c", "user.name=b"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", message], check=True)
+
+
+def scratch_repo() -> Path:
+    """A git repository holding a copy of this project, one commit."""
     repo = Path(tempfile.mkdtemp(prefix="platform-bench-"))
     for name in FILES:
         source = REPO / name
@@ -66,14 +73,17 @@ def scratch_history() -> Path:
                             ignore=shutil.ignore_patterns("__pycache__", "venv", "*.egg-info"))
         else:
             shutil.copy2(source, repo / name)
-    git = ["git", "-C", str(repo), "-c", "user.email=b@example.com", "-c", "user.name=b"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    subprocess.run(["git", "-C", str(repo), "init", "-q", "-b", "main"], check=True)
+    commit_all(repo, "base")
+    return repo
+
+
+def scratch_history() -> Path:
+    repo = scratch_repo()
     dev = repo / "Pulumi.dev.yaml"
     dev.write_text(dev.read_text().replace("    cidr: 10.10.0.0/16\n",
                                            "    cidr: 10.10.0.0/16\n    natStrategy: one-per-az\n"))
-    subprocess.run([*git, "commit", "-qam", "dev: a NAT gateway per AZ"], check=True)
+    commit_all(repo, "dev: a NAT gateway per AZ")
     return repo
 
 

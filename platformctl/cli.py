@@ -611,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.handler(args))
 
 
+GC_THRESHOLDS = (10_000, 50, 100)
+
+
 def _batch_process_gc() -> None:
     """The garbage collector tuned for one command in a process of its own (issue 19).
 
@@ -624,7 +627,7 @@ def _batch_process_gc() -> None:
     do not walk it again (another second): the OS takes the memory back. Only the command's own
     process does this (`entry`); `main` called in a test process keeps Python's defaults."""
     gc.freeze()
-    gc.set_threshold(10_000, 50, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     atexit.register(gc.freeze)
 
 
