@@ -10,7 +10,7 @@ largest resident set of any process of the run (the review, helm, the --base rev
 gateway to dev.
 Rendering the Helm releases is cached (platformctl/rendering.py): `prod` and `dev` run warm
 (the cache filled by a first, unmeasured run), `prod cold` with an empty cache directory each
-run (helm renders all eleven releases). Targets: a review within a few seconds (< 10 s) and 1 GiB;
+run (helm renders every release). Targets: a review within a few seconds (< 10 s) and 1 GiB;
 `--base` at most about twice a single review (< 2.2x); cold prod < 20 s.
 """
 
