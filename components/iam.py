@@ -90,6 +90,21 @@ def flow_logs_delivery(log_group_arn: str) -> Document:
     }
 
 
+def log_agent(log_group_arns: Sequence[str]) -> Document:
+    """What the node log agent (Fluent Bit's cloudwatch_logs output) needs: its own streams in
+    the pipeline's log groups. No CreateLogGroup or PutRetentionPolicy: the program owns the
+    groups and their retention."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "WriteNodeLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [arn for group in log_group_arns for arn in (group, f"{group}:*")],
+        }],
+    }
+
+
 _CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 

@@ -325,6 +325,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "prometheus": {"replicas": 1, "retention": "7d", "storageGib": 20, "resources": {
                 "cpuRequest": "200m", "memoryRequest": "1Gi", "memoryLimit": "2Gi"}},
             "alertmanager": {"replicas": 1},
+            "logs": {"retentionDays": 7},
         },
         "security": {"gatekeeper": {"replicas": 1, "enforcement": "warn", "failClosed": False,
                                     "requireDigest": False, "probesRequired": False},
@@ -362,6 +363,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "prometheus": {"replicas": 2, "retention": "15d", "storageGib": 30, "resources": {
                 "cpuRequest": "500m", "memoryRequest": "2Gi", "memoryLimit": "3Gi"}},
             "alertmanager": {"replicas": 2},
+            # A month of logs to investigate an incident in; older questions go to metrics.
+            "logs": {"retentionDays": 30},
         },
         "security": {"gatekeeper": {"replicas": 3, "enforcement": "deny", "failClosed": True,
                                     "requireDigest": True, "probesRequired": True},

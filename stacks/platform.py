@@ -18,6 +18,7 @@ from components.chaos import ChaosExperiments, ChaosMesh
 from components.cluster import Cluster
 from components.database import Database
 from components.gitops import GITOPS_PATH, ArgoBootstrap
+from components.logs import LogPipeline
 from components.network import Network
 from components.observability import ObservabilityStack
 from components.schedule import OffHours
@@ -69,6 +70,11 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
             monitoring_namespace=cfg.observability.namespace,
             protect=cfg.preset == "prod"),
         target, network, database, cfg.region, opts=aws_only)
+    # Logs: Fluent Bit on every node into CloudWatch Logs (after monitoring, whose
+    # ServiceMonitor kind its chart renders, and Gatekeeper, whose webhooks see its objects).
+    if cfg.observability.logs.enabled:
+        LogPipeline(env, cfg.observability.logs, target, environment=env, region=cfg.region,
+                    monitoring_namespace=cfg.observability.namespace, opts=aws_only)
     # GitOps: Argo CD takes over from here; gitops/ reads the cluster's metadata (gitops-bridge).
     gitops = ArgoBootstrap(
         env, cfg.gitops, env, cfg.teams, target,
