@@ -65,7 +65,8 @@ class ObservabilityArgs(ArgsModel):
     prometheus: PrometheusSizing = Field(description="Prometheus sizing.")
     alertmanager: AlertmanagerSizing = Field(description="Alertmanager sizing.")
     grafana_replicas: int = Field(1, ge=1, le=3, description="Grafana replicas.")
-    logs: LogsArgs = Field(default_factory=LogsArgs, description="Container and node logs (Fluent Bit to CloudWatch Logs).")
+    logs: LogsArgs = Field(default_factory=LogsArgs,
+                           description="Container and node logs (Fluent Bit to CloudWatch Logs).")
     slos: tuple[SloSpec, ...] = Field(
         (), description="Teams' SLOs (docs/slo-template.yaml is the template); the platform's "
         "own SLOs are built in.",

@@ -585,8 +585,16 @@ def _alarm(r: CostInput, ctx: _Context):
     return [_Item("alarm", "CloudWatch alarm", unit, f"1 alarm x ${unit}")]
 
 
+# The node log agent's groups (components/logs.py: /platform/<env>/containers and .../nodes):
+# what they take in grows with the nodes, not per group.
+_PER_NODE_LOGS = re.compile(r"^/platform/[^/]+/(containers|nodes)$")
+
+
 def _log_kind(r: CostInput) -> str:
     name = f"{r.name} {_get(r.props, 'name', default='')}"
+    per_node = _PER_NODE_LOGS.match(str(_get(r.props, "name", default="")))
+    if per_node:
+        return per_node.group(1)
     if "/aws/eks/" in name:
         return "eks-control-plane"
     if "/aws/rds/" in name:
@@ -596,13 +604,38 @@ def _log_kind(r: CostInput) -> str:
     return "other"
 
 
+def _running_nodes(ctx: _Context) -> Decimal:
+    """The stack's nodes averaged over the week: each node group's desired size, times the
+    share of the week it runs when off-hours schedules stop it."""
+    total = Decimal(0)
+    for group in ctx.resources:
+        if group.type == "aws:eks/nodeGroup:NodeGroup":
+            count = Decimal(int(_get(group.props, "scalingConfig", "desiredSize", default=0)))
+            scheduled = _scheduled(group, ctx)
+            total += count * (scheduled[0] if scheduled is not None else 1)
+    return total
+
+
 @_rule("aws:cloudwatch/logGroup:LogGroup")
 def _log_group(r: CostInput, ctx: _Context):
     kind = _log_kind(r)
-    gb = Decimal(ctx.assume("logIngestGbPerMonth")[kind])
     retention = _get(r.props, "retentionInDays", default=0) or 3653  # 0/absent: never expires
     months = min(Decimal(int(retention)) / 30, Decimal(12))
     ingest, storage = ctx.price("logs.ingest"), ctx.price("logs.storage")
+    if kind in ctx.assume("logIngestGbPerNodeMonth"):
+        nodes = _running_nodes(ctx).quantize(Decimal("0.01")).normalize()
+        per_node = Decimal(ctx.assume("logIngestGbPerNodeMonth")[kind])
+        gb = per_node * nodes
+        stored = gb * months
+        why = ctx.assumption_text("logIngestGbPerNodeMonth")
+        return [
+            _Item("ingestion", f"log ingestion ({kind}, {money(gb)} GB from {nodes:f} nodes)",
+                  gb * ingest, f"{per_node} GB x {nodes:f} nodes x ${ingest}", why, usage=True),
+            _Item("storage", f"log storage ({kind}, {money(stored)} GB retained)",
+                  stored * storage, f"{money(gb)} GB x {money(months)} months x ${storage}", why,
+                  usage=True),
+        ]
+    gb = Decimal(ctx.assume("logIngestGbPerMonth")[kind])
     stored = gb * months
     why = ctx.assumption_text("logIngestGbPerMonth")
     return [
