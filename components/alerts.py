@@ -32,6 +32,7 @@ ALERTMANAGER = "{monitoring}/platform-monitoring-alertmanager"
 ARGOCD_CONTROLLER = "argocd/argocd-application-controller-metrics"
 VAULT_SERVERS = "vault/vault-internal"
 API_SERVER = "default/kubernetes"  # every cluster has it
+LOG_AGENT = "logging/fluent-bit"  # components/logs.py: the chart's Service and ServiceMonitor
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,96 @@ PROMETHEUS_ALERTS = (
 )
 
 
+# The log pipeline's own health (components/logs.py), deployed with it. Tickets, not pages: no
+# user feels them, but an incident without its logs is one nobody can explain afterwards.
+_LOG_DASHBOARDS = ("Fluent Bit (Explore: fluentbit_* metrics, job fluent-bit)",
+                   "CloudWatch: the log groups' IncomingBytes")
+LOG_PIPELINE_ALERTS = (
+    Alert(
+        name="PlatformLogAgentMissing", severity="warning",
+        source=KUBE_STATE_METRICS,
+        summary="The log agent is not running on {{ $value }} node(s)",
+        description="Fluent Bit has been unavailable on {{ $value }} of the nodes it should run "
+                    "on for 15 minutes: those nodes' container and journal logs are not "
+                    "shipped (they stay on the node until its log files rotate).",
+        expr='kube_daemonset_status_desired_number_scheduled{namespace="logging",'
+             'daemonset="fluent-bit"}\n- kube_daemonset_status_number_available'
+             '{namespace="logging",daemonset="fluent-bit"} > 0',
+        for_="15m",
+        runbook=Runbook(
+            impact="Logs of the pods on the affected nodes are missing from CloudWatch until "
+                   "the agent runs again; after the kubelet rotates the files they are lost.",
+            dashboards=_LOG_DASHBOARDS,
+            first_10_minutes=(
+                "Which nodes: `kubectl -n logging get pods -o wide` against `kubectl get "
+                "nodes`; `kubectl -n logging describe pod <pod>` for why it is not running "
+                "(Pending for resources, CrashLoopBackOff, image pull).",
+                "Pending: the node is full. The DaemonSet runs as system-node-critical and "
+                "should preempt; check `kubectl describe node <node>` for the allocatable it "
+                "lacks.",
+                "Crashing: `kubectl -n logging logs <pod> --previous` (a bad config after a "
+                "chart or values change, or a state file it cannot open in "
+                "/var/fluent-bit/state).",
+            ),
+            rollback="Revert the last change to components/logs.py or the fluent-bit chart "
+                     "(pull request, `pulumi up`); the agent resumes from its saved positions.",
+        ),
+    ),
+    Alert(
+        name="PlatformLogRecordsDropped", severity="warning",
+        source=LOG_AGENT,
+        summary="{{ $labels.pod }} is dropping log records ({{ $labels.name }})",
+        description="Fluent Bit on {{ $labels.pod }} has dropped records of output "
+                    "{{ $labels.name }} in the last 10 minutes, after exhausting its retries or "
+                    "its disk buffer: those lines are lost.",
+        expr="sum by (pod, name) (increase(fluentbit_output_dropped_records_total[10m])) > 0",
+        runbook=Runbook(
+            impact="Log lines are lost for good: an incident in that window may lack its "
+                   "evidence.",
+            dashboards=_LOG_DASHBOARDS,
+            first_10_minutes=(
+                "`kubectl -n logging logs <pod>` for the output's errors: throttling "
+                "(ThrottlingException), access denied (the role or its Pod Identity "
+                "association), or a missing log group.",
+                "Check PlatformLogDeliveryFailing: drops follow failed deliveries.",
+                "If one pod floods (`topk(5, sum by (namespace) (rate(fluentbit_input_bytes_total"
+                "[5m])))` does not say which; CloudWatch Logs Insights `stats count() by "
+                "kubernetes.namespace_name` does), ask its team to lower its log level.",
+            ),
+            rollback="Revert the change that raised the volume or broke delivery; raise "
+                     "storage.total_limit_size in components/logs.py only with node disk to "
+                     "spare.",
+        ),
+    ),
+    Alert(
+        name="PlatformLogDeliveryFailing", severity="warning",
+        source=LOG_AGENT,
+        summary="{{ $labels.pod }} cannot deliver logs to CloudWatch ({{ $labels.name }})",
+        description="Output {{ $labels.name }} of Fluent Bit on {{ $labels.pod }} has failed "
+                    "to deliver for 15 minutes; records wait in the node's buffer and are "
+                    "dropped once their retries run out.",
+        expr="sum by (pod, name) (rate(fluentbit_output_errors_total[5m])) > 0",
+        for_="15m",
+        runbook=Runbook(
+            impact="Logs arrive late; if delivery does not recover, they are dropped "
+                   "(PlatformLogRecordsDropped).",
+            dashboards=_LOG_DASHBOARDS,
+            first_10_minutes=(
+                "`kubectl -n logging logs <pod>`: AccessDeniedException (the role "
+                "`<env>-log-agent`, its Pod Identity association for logging/fluent-bit, the "
+                "Pod Identity agent add-on), ResourceNotFoundException (a log group deleted by "
+                "hand: `pulumi up` restores it), throttling, or no route to the CloudWatch "
+                "Logs endpoint (NAT).",
+                "Check the AWS side: CloudWatch `ThrottleCount` and CloudTrail for "
+                "`PutLogEvents` denials of the role.",
+            ),
+            rollback="Revert the change to the role, the network or the chart values "
+                     "(pull request, `pulumi up`).",
+        ),
+    ),
+)
+
+
 def database_alarms(max_connections: int) -> tuple[Alert, ...]:
     """CloudWatch alarms on the RDS instance (thresholds from its size)."""
     return (
@@ -286,9 +377,10 @@ def cluster_alarms() -> tuple[Alert, ...]:
     )
 
 
-def prometheus_rule_groups(runbook_base_url: str) -> list[dict[str, Any]]:
+def prometheus_rule_groups(runbook_base_url: str,
+                           deployed: tuple[Alert, ...] = PROMETHEUS_ALERTS) -> list[dict[str, Any]]:
     rules = []
-    for alert in PROMETHEUS_ALERTS:
+    for alert in deployed:
         rule: dict[str, Any] = {
             "alert": alert.name,
             "expr": alert.expr,
@@ -304,7 +396,8 @@ def prometheus_rule_groups(runbook_base_url: str) -> list[dict[str, Any]]:
 
 def all_alerts() -> tuple[Alert, ...]:
     """Every alert of the platform, for the runbooks (the RDS alarms' thresholds don't matter)."""
-    return (SLO_BURN, *PROMETHEUS_ALERTS, *database_alarms(100), *cluster_alarms())
+    return (SLO_BURN, *PROMETHEUS_ALERTS, *LOG_PIPELINE_ALERTS, *database_alarms(100),
+            *cluster_alarms())
 
 
 def render_runbook(alert: Alert) -> str:
@@ -320,7 +413,8 @@ def render_runbook(alert: Alert) -> str:
 <!-- Generated from components/alerts.py by `platformctl generate --write`. Do not edit:
      tests/test_observability.py fails when this file and the alert disagree. -->
 
-**Severity:** {alert.severity} (pages). **Source:** {source}.
+**Severity:** {alert.severity} ({"pages" if alert.paging else "opens a ticket"}). \
+**Source:** {source}.
 
 > {alert.summary}
 >
@@ -354,6 +448,6 @@ def render_runbook(alert: Alert) -> str:
 
 
 def runbooks() -> dict[Path, str]:
-    """docs/runbooks/<alert>.md for every paging alert."""
+    """docs/runbooks/<alert>.md for every paging alert, and every other alert with one."""
     return {RUNBOOK_DIR / f"{alert.slug}.md": render_runbook(alert)
-            for alert in all_alerts() if alert.paging}
+            for alert in all_alerts() if alert.paging or alert.runbook is not None}

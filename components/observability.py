@@ -205,13 +205,21 @@ def alertmanager_config(alerting: AlertingArgs, urls: Mapping[str, str | None]) 
     }
 
 
+def platform_alerts(observability: ObservabilityArgs) -> tuple[alerts.Alert, ...]:
+    """The Prometheus alerts this stack deploys: the log pipeline's only where it runs (their
+    metrics exist nowhere else)."""
+    return (*alerts.PROMETHEUS_ALERTS,
+            *(alerts.LOG_PIPELINE_ALERTS if observability.logs.enabled else ()))
+
+
 def rule_groups(observability: ObservabilityArgs, alerting: AlertingArgs) -> dict[str, list[dict]]:
     """The PrometheusRule specs this stack deploys: the SLOs' and the platform alerts'."""
     burn_runbook = alerts.SLO_BURN.runbook_url(alerting.runbook_base_url)
     slos: Sequence[SloSpec] = (*slo.PLATFORM_SLOS, *observability.slos)
     return {
         "platform-slos": slo.slo_rule_groups(slos, burn_runbook),
-        "platform-alerts": alerts.prometheus_rule_groups(alerting.runbook_base_url),
+        "platform-alerts": alerts.prometheus_rule_groups(alerting.runbook_base_url,
+                                                         platform_alerts(observability)),
     }
 
 
@@ -232,7 +240,7 @@ def metric_sources(observability: ObservabilityArgs) -> dict[str, dict[str, str]
     return {
         "platform-slos": {f"slo-{s.service}": placed(PLATFORM_SLO_SOURCES.get(
             s.service, EXTERNAL_SOURCE)) for s in slos},
-        "platform-alerts": {a.name: placed(a.source) for a in alerts.PROMETHEUS_ALERTS
+        "platform-alerts": {a.name: placed(a.source) for a in platform_alerts(observability)
                             if a.source},
     }
 

@@ -16,7 +16,13 @@ import pytest
 import yaml
 
 from components import alerts, slo
-from components.observability import ALERTMANAGER_SECRET, AlertingArgs, alertmanager_config, max_connections
+from components.observability import (
+    ALERTMANAGER_SECRET,
+    AlertingArgs,
+    alertmanager_config,
+    max_connections,
+    platform_alerts,
+)
 from components.slo import SloSpec
 from platformctl import cli, stackfile
 from platformctl.guard import policy_config
@@ -161,11 +167,58 @@ ALERT_CASES: dict[str, dict[str, Any]] = {
                         "description": "Notifications to slack have been failing for 15 "
                                        "minutes: pages may not reach anyone."},
     },
+    # The log pipeline's (deployed with it; both stacks run it).
+    "PlatformLogAgentMissing": {
+        "series": [('kube_daemonset_status_desired_number_scheduled{namespace="logging",'
+                    'daemonset="fluent-bit"}', "3x40"),
+                   ('kube_daemonset_status_number_available{namespace="logging",'
+                    'daemonset="fluent-bit"}', "3x10 2x30"),
+                   # Another DaemonSet one short: not the log agent's business.
+                   ('kube_daemonset_status_desired_number_scheduled{namespace="kube-system",'
+                    'daemonset="aws-node"}', "3x40"),
+                   ('kube_daemonset_status_number_available{namespace="kube-system",'
+                    'daemonset="aws-node"}', "2x40")],
+        "quiet_at": "20m", "firing_at": "30m",
+        "labels": {"namespace": "logging", "daemonset": "fluent-bit"},
+        "annotations": {"summary": "The log agent is not running on 1 node(s)",
+                        "description": "Fluent Bit has been unavailable on 1 of the nodes it "
+                                       "should run on for 15 minutes: those nodes' container "
+                                       "and journal logs are not shipped (they stay on the node "
+                                       "until its log files rotate)."},
+    },
+    "PlatformLogRecordsDropped": {
+        "series": [('fluentbit_output_dropped_records_total{pod="fluent-bit-a",'
+                    'name="cloudwatch_logs.0"}', "0x20 0+5x20"),
+                   ('fluentbit_output_dropped_records_total{pod="fluent-bit-b",'
+                    'name="cloudwatch_logs.0"}', "7x40")],
+        "quiet_at": "15m", "firing_at": "30m",
+        "labels": {"pod": "fluent-bit-a", "name": "cloudwatch_logs.0"},
+        "annotations": {"summary": "fluent-bit-a is dropping log records (cloudwatch_logs.0)",
+                        "description": "Fluent Bit on fluent-bit-a has dropped records of "
+                                       "output cloudwatch_logs.0 in the last 10 minutes, after "
+                                       "exhausting its retries or its disk buffer: those lines "
+                                       "are lost."},
+    },
+    "PlatformLogDeliveryFailing": {
+        "series": [('fluentbit_output_errors_total{pod="fluent-bit-a",name="cloudwatch_logs.1"}',
+                    "0x10 0+2x40"),
+                   ('fluentbit_output_errors_total{pod="fluent-bit-b",name="cloudwatch_logs.1"}',
+                    "4x50")],
+        "quiet_at": "10m", "firing_at": "35m",
+        "labels": {"pod": "fluent-bit-a", "name": "cloudwatch_logs.1"},
+        "annotations": {"summary": "fluent-bit-a cannot deliver logs to CloudWatch "
+                                   "(cloudwatch_logs.1)",
+                        "description": "Output cloudwatch_logs.1 of Fluent Bit on fluent-bit-a "
+                                       "has failed to deliver for 15 minutes; records wait in "
+                                       "the node's buffer and are dropped once their retries "
+                                       "run out."},
+    },
 }
 
 
 def test_every_platform_alert_has_a_case():
-    assert set(ALERT_CASES) == {a.name for a in alerts.PROMETHEUS_ALERTS}
+    assert set(ALERT_CASES) == {a.name for a in (*alerts.PROMETHEUS_ALERTS,
+                                                 *alerts.LOG_PIPELINE_ALERTS)}
     assert len(alerts.all_alerts()) >= 8 + 1  # platform alerts, SLO burns, RDS alarms
 
 
@@ -174,7 +227,8 @@ def test_each_platform_alert_fires_on_its_bad_series_only(evaluations, tmp_path)
     rule_files(evaluations["dev"], tmp_path)
     base = evaluations["dev"].config.alerting.runbook_base_url
     tests = []
-    for alert in alerts.PROMETHEUS_ALERTS:
+    assert evaluations["dev"].config.observability.logs.enabled
+    for alert in platform_alerts(evaluations["dev"].config.observability):
         case = ALERT_CASES[alert.name]
         firing = {"exp_labels": {**case["labels"], "severity": alert.severity,
                                  "team": alert.team},
@@ -532,4 +586,8 @@ def test_what_pages_and_what_opens_a_ticket(evaluations):
         "PlatformTargetDown": {"warning"},
         "PlatformArgoCDAppDegraded": {"warning"},
         "PlatformArgoCDAppOutOfSync": {"warning"},
+        # The log pipeline: lost logs open a ticket (no user feels them).
+        "PlatformLogAgentMissing": {"warning"},
+        "PlatformLogRecordsDropped": {"warning"},
+        "PlatformLogDeliveryFailing": {"warning"},
     }
