@@ -105,6 +105,20 @@ def log_agent(log_group_arns: Sequence[str]) -> Document:
     }
 
 
+def trace_gateway() -> Document:
+    """What the OpenTelemetry Collector's awsxray exporter needs: putting segments, nothing to
+    read. X-Ray supports no resource-level permissions for these actions."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PutTraces",
+            "Effect": "Allow",
+            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": "*",
+        }],
+    }
+
+
 _CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 

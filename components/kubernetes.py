@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # admission policies (node-exporter, the CNI, Gatekeeper itself need what those policies forbid).
 PLATFORM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default",
                        "gatekeeper-system", "monitoring", "vault", "cosign-system", "argocd",
-                       "cert-manager", "chaos-mesh", "logging")
+                       "cert-manager", "chaos-mesh", "logging", "tracing")
 
 
 class WorkloadIdentity(Protocol):

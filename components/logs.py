@@ -140,7 +140,8 @@ def helm_values(groups: Mapping[str, str], region: str) -> dict[str, Any]:
             "runAsUser": 0, "runAsNonRoot": False, "readOnlyRootFilesystem": True,
             "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"}},
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+        # Tens of MiB at a small cluster's volume (buffers are capped: Mem_Buf_Limit, the disk).
+        "resources": {"requests": {"cpu": "50m", "memory": "32Mi"},
                       "limits": {"memory": "256Mi"}},
         "daemonSetVolumes": [
             host_path("varlog", "/var/log", "Directory"),

@@ -38,6 +38,7 @@ from components.kubernetes import KubernetesTarget
 from components.logs import LogsArgs
 from components.slo import SloSpec
 from components.tagging import PlatformComponent
+from components.traces import TracesArgs
 
 # -- arguments ----------------------------------------------------------------------------------
 
@@ -67,6 +68,8 @@ class ObservabilityArgs(ArgsModel):
     grafana_replicas: int = Field(1, ge=1, le=3, description="Grafana replicas.")
     logs: LogsArgs = Field(default_factory=LogsArgs,
                            description="Container and node logs (Fluent Bit to CloudWatch Logs).")
+    traces: TracesArgs = Field(default_factory=TracesArgs,
+                               description="Traces (OTLP to a collector gateway, then AWS X-Ray).")
     slos: tuple[SloSpec, ...] = Field(
         (), description="Teams' SLOs (docs/slo-template.yaml is the template); the platform's "
         "own SLOs are built in.",

@@ -129,6 +129,8 @@ def _namespace_selector(name: str) -> dict[str, Any]:
 def network_policies(monitoring_namespace: str, load_balancer_cidrs: Sequence[str],
                      database_cidrs: Sequence[str]) -> dict[str, dict[str, Any]]:
     """NetworkPolicy specs of a team namespace, by name."""
+    from components import traces  # (traces builds its policies with this module's meta)
+
     every_pod: dict[str, Any] = {}
     return {
         "default-deny": {"podSelector": every_pod, "policyTypes": ["Ingress", "Egress"]},
@@ -161,6 +163,15 @@ def network_policies(monitoring_namespace: str, load_balancer_cidrs: Sequence[st
             "podSelector": every_pod, "policyTypes": ["Egress"],
             "egress": [{"to": [{"ipBlock": {"cidr": cidr}} for cidr in database_cidrs],
                         "ports": [{"protocol": "TCP", "port": 5432}]}],
+        },
+        # OTLP to the trace gateway (components/traces.py), the endpoint the golden path sets.
+        "allow-tracing": {
+            "podSelector": every_pod, "policyTypes": ["Egress"],
+            "egress": [{"to": [{"namespaceSelector": _namespace_selector(traces.NAMESPACE),
+                                "podSelector": {"matchLabels": {
+                                    "app.kubernetes.io/name": "opentelemetry-collector"}}}],
+                        "ports": [{"protocol": "TCP", "port": traces.OTLP_GRPC_PORT},
+                                  {"protocol": "TCP", "port": traces.OTLP_HTTP_PORT}]}],
         },
     }
 

@@ -326,6 +326,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "cpuRequest": "200m", "memoryRequest": "1Gi", "memoryLimit": "2Gi"}},
             "alertmanager": {"replicas": 1},
             "logs": {"retentionDays": 7},
+            "traces": {"samplingPercent": 10, "replicas": 1, "assumedRequestsPerSecond": 1},
         },
         "security": {"gatekeeper": {"replicas": 1, "enforcement": "warn", "failClosed": False,
                                     "requireDigest": False, "probesRequired": False},
@@ -365,6 +366,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "alertmanager": {"replicas": 2},
             # A month of logs to investigate an incident in; older questions go to metrics.
             "logs": {"retentionDays": 30},
+            # A tenth of the traces: 5 requests a second in all keep ~1.3 M traces a month.
+            "traces": {"samplingPercent": 10, "replicas": 2, "assumedRequestsPerSecond": 5},
         },
         "security": {"gatekeeper": {"replicas": 3, "enforcement": "deny", "failClosed": True,
                                     "requireDigest": True, "probesRequired": True},

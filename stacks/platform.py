@@ -24,6 +24,7 @@ from components.observability import ObservabilityStack
 from components.schedule import OffHours
 from components.secret_store import IN_CLUSTER_ADDRESS as VAULT_ADDRESS
 from components.security import SecurityStack, SecurityStackArgs
+from components.traces import TracePipeline
 from stacks import config as config_model
 
 
@@ -75,6 +76,11 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     if cfg.observability.logs.enabled:
         LogPipeline(env, cfg.observability.logs, target, environment=env, region=cfg.region,
                     monitoring_namespace=cfg.observability.namespace, opts=aws_only)
+    # Traces: an OpenTelemetry Collector gateway the services send OTLP to, into AWS X-Ray.
+    if cfg.observability.traces.enabled:
+        TracePipeline(env, cfg.observability.traces, target, environment=env,
+                      region=cfg.region, monitoring_namespace=cfg.observability.namespace,
+                      opts=aws_only)
     # GitOps: Argo CD takes over from here; gitops/ reads the cluster's metadata (gitops-bridge).
     gitops = ArgoBootstrap(
         env, cfg.gitops, env, cfg.teams, target,

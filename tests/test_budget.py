@@ -41,7 +41,7 @@ def test_the_shipped_stacks_stay_within_the_organisations_cap(shipped, evaluatio
         assert row["fixed_monthly_usd"] + row["usage_monthly_usd"] == pytest.approx(
             row["total_monthly_usd"])
     totals = shipped["totals"]
-    assert totals["total_monthly_usd"] == 464.76 and totals["budget_monthly_usd"] == 500.0
+    assert totals["total_monthly_usd"] == 472.65 and totals["budget_monthly_usd"] == 500.0
     assert shipped["left_for_usage_monthly_usd"] == round(500 - totals["fixed_monthly_usd"], 2)
     assert shipped["problems"] == [] and shipped["exit_code"] == 0
 
@@ -54,7 +54,7 @@ def test_formats(capsys, shipped, monkeypatch):
     assert code == 0 and json.loads(out)["schema"] == "platformctl.budget/v1"
     code, out, _ = run(capsys, "--project-dir", str(REPO), "--format", "markdown")
     assert out.startswith("### Organisation budget: **Within the cap** of $500.00/month")
-    assert "| `prod` | prod | 349.34 |" in out and "Left for usage" in out
+    assert "| `prod` | prod | 355.91 |" in out and "Left for usage" in out
     code, out, _ = run(capsys, "--project-dir", str(REPO))
     assert code == 0 and "within the cap" in out and "left for usage" in out
 
@@ -87,10 +87,10 @@ def test_estimates_over_the_cap_exit_1_with_the_table(tmp_path, capsys):
     code, out, _ = run(capsys, "--project-dir", str(project), "--format", "markdown")
     assert code == 1
     assert "**Over the cap** of $430.00/month" in out
-    assert ("the stacks' estimates add up to $464.76/month, over the organisation's cap of "
+    assert ("the stacks' estimates add up to $472.65/month, over the organisation's cap of "
             "$430.00") in out
     assert "budgets add up" not in out  # 120 + 310 = 430: the budgets fit
-    assert "| `dev` | dev | 115.42 |" in out
+    assert "| `dev` | dev | 116.74 |" in out
 
 
 def test_budgets_over_the_cap_exit_1(tmp_path, capsys, recorded):

@@ -44,8 +44,8 @@ def test_every_release_installs_a_vendored_archive_at_its_version(evaluations):
     for stack in evaluations.values():
         installed |= _installed(stack)
     assert installed == set(charts.catalog())  # nothing vendored that no release installs
-    assert len(evaluations["prod"].of_type(RELEASE)) == 12
-    assert len(evaluations["dev"].of_type(RELEASE)) == 13
+    assert len(evaluations["prod"].of_type(RELEASE)) == 13
+    assert len(evaluations["dev"].of_type(RELEASE)) == 14
 
 
 def _installed(stack) -> set[str]:

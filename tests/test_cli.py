@@ -86,10 +86,10 @@ def test_review_shows_cost_and_verdicts(capsys):
     fails on a mandatory violation: tests/test_review.py, in every format)."""
     assert cli.main(["review", "prod", "--project-dir", str(REPO)]) == cli.EXIT_OK
     out = capsys.readouterr().out
-    assert "Monthly cost estimate (us-east-1" in out and "349.34" in out
-    assert "budget $375.00/month, headroom $25.66" in out
+    assert "Monthly cost estimate (us-east-1" in out and "355.91" in out
+    assert "budget $375.00/month, headroom $19.09" in out
     assert "platform-guard mandatory" not in out
-    # 93% of budget
+    # 95% of budget
     assert "platform-guard advisory (1)" in out and "[budget-warning]" in out
     assert "[node-capacity]" not in out
 

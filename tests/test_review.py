@@ -19,7 +19,7 @@ from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
 
 SCHEMA = json.loads((REPO / "docs" / "review-schema.json").read_text())
-TOTALS = {"dev": 115.42, "prod": 349.34}
+TOTALS = {"dev": 116.74, "prod": 355.91}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -108,9 +108,9 @@ def test_a_violating_stack_exits_1_in_every_format(violating, capsys, monkeypatc
         assert "platform-guard mandatory (1)" in out and "[budget-limit]" in out
     if fmt == "json":
         doc = json.loads(out)
-        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -15.42
+        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -16.74
     if fmt == "markdown":
-        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$15.42)" in out
+        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$16.74)" in out
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
@@ -191,8 +191,8 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
     assert "+$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in summaries
     assert "+$3.65/month: public IPv4 address added (dev-nat-us-east-1b)" in summaries
     # Two gateways and an address instead of the instance, and the VPC's NAT data is now charged.
-    assert change["cost"]["delta_monthly_usd"] == 70.05
-    assert change["cost"]["summary"] == "+$70.05/month in total"
+    assert change["cost"]["delta_monthly_usd"] == 70.04
+    assert change["cost"]["summary"] == "+$70.04/month in total"
     new = change["violations"]["new"]
     assert any(v["policy"] == "required-tags" and "missing or empty tags: owner" in v["message"]
                and v["resource_name"] == "dev-vpc" for v in new)
@@ -208,7 +208,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
 def test_base_markdown_leads_with_the_change(base_review):
     # The markdown of the same document (--format markdown renders exactly this).
     out = review.render_markdown(json.loads(base_review.stdout))
-    assert "**Monthly cost: +$70.05/month in total** ($115.42 → $185.47" in out
+    assert "**Monthly cost: +$70.04/month in total** ($116.74 → $186.78" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
     assert ":x: new **mandatory** `required-tags`" in out

@@ -23,7 +23,7 @@ CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 TENANCY = "platform:index:Tenancy"
 ADMISSION = "platform:index:AdmissionControl"
 POLICIES = {"default-deny", "allow-dns", "allow-same-namespace", "allow-monitoring",
-            "allow-load-balancers", "allow-database"}
+            "allow-load-balancers", "allow-database", "allow-tracing"}
 
 TEAMS = [
     {"name": "checkout", "namespaces": ["checkout", "checkout-jobs"],

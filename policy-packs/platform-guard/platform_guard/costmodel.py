@@ -646,6 +646,28 @@ def _log_group(r: CostInput, ctx: _Context):
     ]
 
 
+# components/traces.py: the environment's X-Ray group carries what the gateway keeps and the
+# traffic the stack assumes (the group itself is free).
+_SAMPLING_TAG = "platform.example.org/sampling-percent"
+_TRAFFIC_TAG = "platform.example.org/assumed-requests-per-second"
+
+
+@_rule("aws:xray/group:Group")
+def _xray_group(r: CostInput, ctx: _Context):
+    tags = _tags(r.props)
+    if _SAMPLING_TAG not in tags or _TRAFFIC_TAG not in tags:
+        return []  # a group of someone else's traces: nothing this stack records through it
+    percent, rate = Decimal(str(tags[_SAMPLING_TAG])), Decimal(str(tags[_TRAFFIC_TAG]))
+    traces = rate * ctx.hours * 3600 * percent / 100
+    unit = ctx.price("xray.trace.recorded")
+    return [_Item("traces", f"X-Ray traces recorded ({percent:f}% of an assumed {rate:f} "
+                  f"requests/s: {money(traces / 1_000_000)} M a month)", traces * unit,
+                  f"{rate:f}/s x {ctx.hours} h x 3600 x {percent:f}% x ${unit}",
+                  "The stack's platform:observability.traces.assumedRequestsPerSecond (the "
+                  "services' requests in all, averaged over the month) and samplingPercent; "
+                  "the free tier (100,000 traces a month) is not subtracted.", usage=True)]
+
+
 @_rule("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 def _load_balancer(r: CostInput, ctx: _Context):
     kind = _get(r.props, "loadBalancerType", default="application")
