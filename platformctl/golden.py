@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from components import alerts, slo
+from components import alerts, slo, traces
 from components.admission import TEAM_LABEL
 from components.cluster import INGRESS_CLASS, SHARED_ALB_ANNOTATIONS
 from components.gitops import ARGO_API, GITOPS_PATH, IN_CLUSTER
@@ -199,6 +199,40 @@ POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 
 MIGRATION_PHASE = "platform.example.org/migration-phase"
 # Where the service finds its database login (host, port, dbname, username, password files).
 DB_CREDENTIALS_DIR = "/var/run/secrets/database"
+# Set per environment by the Application (kustomize commonAnnotations on the pod template) and
+# read back through the downward API: the resource attributes of the service's telemetry.
+VERSION_ANNOTATION = "platform.example.org/version"
+ENVIRONMENT_ANNOTATION = "platform.example.org/environment"
+KUSTOMIZE_CONFIG = "kustomizeconfig.yaml"
+KUSTOMIZE_FILES = ("kustomization.yaml", KUSTOMIZE_CONFIG)  # in a base: not Kubernetes objects
+
+
+def _telemetry_env(spec: ServiceSpec) -> list[dict[str, Any]]:
+    """OpenTelemetry's standard variables: where to send (the platform's gateway), and who is
+    sending: service, team, environment and version (the image digest the environment runs)."""
+    def annotation(name: str, key: str) -> dict[str, Any]:
+        return {"name": name, "valueFrom": {"fieldRef": {
+            "fieldPath": f"metadata.annotations['{key}']"}}}
+
+    return [
+        annotation("PLATFORM_ENVIRONMENT", ENVIRONMENT_ANNOTATION),
+        annotation("SERVICE_VERSION", VERSION_ANNOTATION),
+        {"name": "OTEL_SERVICE_NAME", "value": spec.name},
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": traces.ENDPOINT},
+        {"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "http/protobuf"},
+        {"name": "OTEL_TRACES_SAMPLER", "value": "parentbased_always_on"},
+        # $(VAR) expands the two variables above (defined earlier in this list).
+        {"name": "OTEL_RESOURCE_ATTRIBUTES",
+         "value": f"service.namespace={spec.team},deployment.environment.name="
+                  "$(PLATFORM_ENVIRONMENT),service.version=$(SERVICE_VERSION)"},
+    ]
+
+
+def kustomize_config() -> dict[str, Any]:
+    """Teaches kustomize that a Rollout's pod template takes the Application's
+    commonAnnotations (it knows Deployments and Jobs, not Argo Rollouts' kind)."""
+    return {"commonAnnotations": [{"path": "spec/template/metadata/annotations", "create": True,
+                                   "group": "argoproj.io", "kind": "Rollout"}]}
 
 
 def _container(spec: ServiceSpec) -> dict[str, Any]:
@@ -228,7 +262,8 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
                             "readOnly": True} for name in spec.secrets)],
         # The native sleep action: no shell needed in the image.
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
-        "env": [{"name": "DRAIN_SECONDS", "value": str(DRAIN_SECONDS)}],
+        "env": [{"name": "DRAIN_SECONDS", "value": str(DRAIN_SECONDS)},
+                *_telemetry_env(spec)],
     }
     if spec.database:
         # Files, not environment variables: the Vault Secrets Operator rewrites them when it
@@ -601,7 +636,10 @@ def application(spec: ServiceSpec, namespace: str, config: PlatformConfig,
             "project": spec.team,
             "source": {"repoURL": config.gitops.repo_url, "targetRevision": revision,
                        "path": base,
-                       "kustomize": {"images": [f"{spec.image.repository}@{digest}"]}},
+                       "kustomize": {
+                           "images": [f"{spec.image.repository}@{digest}"],
+                           "commonAnnotations": {VERSION_ANNOTATION: digest,
+                                                 ENVIRONMENT_ANNOTATION: config.environment}}},
             "destination": {"server": IN_CLUSTER, "namespace": namespace},
             "syncPolicy": sync,
             **({"ignoreDifferences": [
@@ -682,9 +720,10 @@ def render(spec: ServiceSpec, spec_path: str,
     objects = manifests(spec, namespace, sorted(runbooks)[0])
     for file_name, body in objects.items():
         files[f"{base}/{file_name}"] = _dump([body], header)
+    files[f"{base}/{KUSTOMIZE_CONFIG}"] = header + _yaml(kustomize_config())
     files[f"{base}/kustomization.yaml"] = header + _yaml({
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": list(objects)})
+        "configurations": [KUSTOMIZE_CONFIG], "resources": list(objects)})
     for position, env in enumerate(order):
         config, current = environments[env], deployed.get(env)
         if position and current is None:

@@ -187,7 +187,7 @@ def service(spec: Any, project: Path, prod: str = "prod") -> list[Line]:
     base = project / golden.base_path(spec)
     objects: dict[str, dict[str, Any]] = {}
     for path in sorted(base.glob("*.yaml")):
-        if path.name == "kustomization.yaml":
+        if path.name in golden.KUSTOMIZE_FILES:
             continue
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if isinstance(doc, dict):

@@ -41,7 +41,9 @@ def _render(spec, environments, deployed=None, history=()):
 
 def generated_objects() -> list[dict[str, Any]]:
     files = [*BASE.glob("*.yaml"), *(REPO / "gitops" / "environments").glob("*/checkout-*.yaml")]
-    return [doc for path in sorted(files) if path.name != "kustomization.yaml"
+    from platformctl.golden import KUSTOMIZE_FILES
+
+    return [doc for path in sorted(files) if path.name not in KUSTOMIZE_FILES
             for doc in yaml.safe_load_all(path.read_text())]
 
 
@@ -49,7 +51,7 @@ def test_the_example_regenerates_byte_for_byte(environments):
     spec = service_spec.load(SPEC)
     files = _render(spec, environments, golden.deployed_releases(REPO, spec, cli.ENVIRONMENTS),
                     releases.history(REPO, spec, "prod"))
-    assert len(files) == 15 + len(spec.migrations.steps) + 2 * len(cli.ENVIRONMENTS)
+    assert len(files) == 16 + len(spec.migrations.steps) + 2 * len(cli.ENVIRONMENTS)
     for path, text in files.items():
         assert (REPO / path).read_text() == text, path
     assert cli.main(["new-service", str(SPEC), "--check", "--project-dir", str(REPO)]) == 0
@@ -520,3 +522,44 @@ def test_the_teams_project_admits_every_kind_the_golden_path_writes():
     written = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in generated_objects()
                if o["kind"] != "Application"}
     assert written <= set(TEAM_KINDS), written - set(TEAM_KINDS)
+
+
+def test_each_environment_stamps_its_version_and_name_on_the_services_telemetry(tmp_path):
+    """What Argo CD does with an environment's Application (its kustomize images and
+    commonAnnotations over the base), done by the real kustomize (kubectl's): the Rollout's
+    pods carry the digest and the environment, and the OpenTelemetry variables read them."""
+    import shutil
+    import subprocess
+
+    from platformctl import golden, helmbin
+
+    app = yaml.safe_load((REPO / "gitops" / "environments" / "dev" /
+                          "checkout-checkout.yaml").read_text())
+    source = app["spec"]["source"]
+    base = tmp_path / "base"
+    shutil.copytree(REPO / source["path"], base)
+    kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
+    repository, digest = source["kustomize"]["images"][0].split("@")
+    kustomization["images"] = [{"name": repository, "digest": digest}]
+    kustomization["commonAnnotations"] = source["kustomize"]["commonAnnotations"]
+    (base / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    done = subprocess.run([str(helmbin.binary("kubectl")), "kustomize", str(base)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (rollout,) = [d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Rollout"]
+    template = rollout["spec"]["template"]
+    assert template["metadata"]["annotations"][golden.VERSION_ANNOTATION] == digest
+    assert template["metadata"]["annotations"][golden.ENVIRONMENT_ANNOTATION] == "dev"
+    (container,) = template["spec"]["containers"]
+    assert container["image"] == f"{repository}@{digest}"
+    env = [e["name"] for e in container["env"]]
+    values = {e["name"]: e.get("value") for e in container["env"]}
+    assert values["OTEL_EXPORTER_OTLP_ENDPOINT"] == \
+        "http://otel-gateway.tracing.svc.cluster.local:4318"
+    assert values["OTEL_SERVICE_NAME"] == "checkout"
+    attributes = values["OTEL_RESOURCE_ATTRIBUTES"]
+    assert attributes == ("service.namespace=checkout,deployment.environment.name="
+                          "$(PLATFORM_ENVIRONMENT),service.version=$(SERVICE_VERSION)")
+    # Kubernetes expands $(VAR) only from variables defined earlier in the list.
+    for name in ("PLATFORM_ENVIRONMENT", "SERVICE_VERSION"):
+        assert env.index(name) < env.index("OTEL_RESOURCE_ATTRIBUTES")
