@@ -317,3 +317,73 @@ def test_the_image_installs_exactly_what_the_tests_ran():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     tested = {*project["dependencies"], *project["optional-dependencies"]["test"]}
     assert set(pins) <= tested, sorted(set(pins) - tested)
+
+
+@pytest.fixture
+def otlp_receiver(monkeypatch):
+    """An OTLP/HTTP endpoint that keeps what it is sent, and the standard variables the golden
+    path sets pointing at it."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    received: list[ExportTraceServiceRequest] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/v1/traces":
+                received.append(ExportTraceServiceRequest.FromString(body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "checkout")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.namespace=checkout,"
+                       "deployment.environment.name=dev,service.version=sha256:" + "a" * 64)
+    yield received
+    server.shutdown()
+
+
+def test_requests_and_queries_are_traced_to_the_gateway(otlp_receiver, running):
+    """The variables the golden path sets are all the service needs: spans reach the OTLP
+    endpoint with the team, environment and version, a query inside its request, the caller's
+    trace continued; probes are not traced."""
+    service, base = running
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    request = urllib.request.Request(
+        base + "/orders", data=json.dumps({"item": "book", "quantity": 1}).encode(),
+        method="POST", headers={"Content-Type": "application/json",
+                                "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"})
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local
+        assert response.status == 201
+    assert call(base, "/ready")[0] == 200
+    assert call(base, "/orders/999999")[0] == 404
+    service.stop()  # flushes the batch, as SIGTERM does
+    spans, resources = [], []
+    for export in otlp_receiver:
+        for resource_spans in export.resource_spans:
+            resources.append({a.key: a.value.string_value
+                              for a in resource_spans.resource.attributes})
+            spans += [s for scope in resource_spans.scope_spans for s in scope.spans]
+    assert resources and all(r["service.name"] == "checkout" for r in resources)
+    assert resources[0]["service.namespace"] == "checkout"
+    assert resources[0]["deployment.environment.name"] == "dev"
+    assert resources[0]["service.version"] == "sha256:" + "a" * 64
+    by_name = {s.name: s for s in spans}
+    assert set(by_name) == {"POST /orders", "INSERT orders", "GET /orders/{id}",
+                            "SELECT orders"}  # no probe spans
+    post, insert = by_name["POST /orders"], by_name["INSERT orders"]
+    assert post.trace_id.hex() == caller_trace  # the caller's trace, continued
+    assert insert.trace_id == post.trace_id and insert.parent_span_id == post.span_id
+    attributes = {a.key: a.value for a in post.attributes}
+    assert attributes["http.route"].string_value == "/orders"
+    assert attributes["http.response.status_code"].int_value == 201

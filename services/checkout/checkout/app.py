@@ -8,8 +8,10 @@
     POST /orders           {"item": str, "quantity": int} -> 201 {"id": int}
     GET  /orders/<id>      200 {"id", "item", "quantity"} or 404
 
-On SIGTERM it turns not-ready at once (the load balancer stops sending), keeps serving for the
-drain period (requests already routed to it), then stops accepting and closes the pool.
+Every request (probes and /metrics aside) is a trace span, and each query a span inside it
+(checkout/tracing.py). On SIGTERM it turns not-ready at once (the load balancer stops sending),
+keeps serving for the drain period (requests already routed to it), then stops accepting,
+flushes its spans and closes the pool.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,6 +29,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from checkout.db import Database
+from checkout.tracing import Tracing
 
 SERVICE = "checkout"
 ORDER = re.compile(r"/orders/(\d{1,18})")
@@ -54,8 +59,9 @@ class Service:
     """The service's state: its database, its metrics, whether it is stopping."""
 
     def __init__(self, database: Database, drain_seconds: float = 5.0,
-                 orders: type[Orders] = Orders):
+                 orders: type[Orders] = Orders, tracing: Tracing | None = None):
         self.database = database
+        self.tracing = tracing or Tracing()
         self.orders = orders
         self.metrics = Metrics()
         self.drain_seconds = drain_seconds
@@ -82,7 +88,13 @@ class Service:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+        self.tracing.shutdown()
         self.database.close()
+
+
+@contextmanager
+def _untraced() -> Iterator[None]:
+    yield None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -103,25 +115,32 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: Any) -> None:
         self._send(status, json.dumps(payload).encode())
 
-    def _observe(self, route: str, handler) -> None:
+    def _observe(self, route: str, handler, traced: bool = True) -> None:
         started = time.perf_counter()
         status = HTTPStatus.INTERNAL_SERVER_ERROR
-        try:
-            status = handler()
-        except Exception:  # noqa: BLE001 - a 500, counted, and the process serves on
-            self._json(status, {"error": "internal error"})
-        finally:
-            metrics = self.owner.metrics
-            metrics.requests.labels(SERVICE, self.command, route, str(int(status))).inc()
-            metrics.duration.labels(SERVICE, self.command, route).observe(
-                time.perf_counter() - started)
+        tracing = self.owner.tracing
+        with (tracing.request(self.command, route, self.path.split("?", 1)[0], self.headers)
+              if traced else _untraced()) as span:
+            try:
+                status = handler()
+            except Exception:  # noqa: BLE001 - a 500, counted, and the process serves on
+                self._json(status, {"error": "internal error"})
+            finally:
+                if span is not None:
+                    tracing.respond(span, int(status))
+                metrics = self.owner.metrics
+                metrics.requests.labels(SERVICE, self.command, route, str(int(status))).inc()
+                metrics.duration.labels(SERVICE, self.command, route).observe(
+                    time.perf_counter() - started)
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         path = self.path.split("?", 1)[0]
+        # Probes are counted, not traced: a span every few seconds per pod says nothing.
         if path in ("/live", "/healthz"):
-            self._observe(path, lambda: self._status(HTTPStatus.OK, {"status": "alive"}))
+            self._observe(path, lambda: self._status(HTTPStatus.OK, {"status": "alive"}),
+                          traced=False)
         elif path == "/ready":
-            self._observe(path, self._ready)
+            self._observe(path, self._ready, traced=False)
         elif path == "/metrics":
             self._send(HTTPStatus.OK, generate_latest(self.owner.metrics.registry),
                        CONTENT_TYPE_LATEST)
@@ -161,12 +180,14 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             return self._status(HTTPStatus.BAD_REQUEST, {
                 "error": "expected {\"item\": 1-200 characters, \"quantity\": 1-1000}"})
-        with self.owner.database.pool.connection() as conn:
+        with self.owner.database.pool.connection() as conn, \
+                self.owner.tracing.query("INSERT", "orders"):
             (order_id,) = conn.execute(self.owner.orders.insert, (item, quantity)).fetchone()
         return self._status(HTTPStatus.CREATED, {"id": order_id})
 
     def _get_order(self, order_id: int) -> int:
-        with self.owner.database.pool.connection() as conn:
+        with self.owner.database.pool.connection() as conn, \
+                self.owner.tracing.query("SELECT", "orders"):
             row = conn.execute(self.owner.orders.select, (order_id,)).fetchone()
         if row is None:
             return self._status(HTTPStatus.NOT_FOUND, {"error": "no such order"})
