@@ -119,6 +119,37 @@ def trace_gateway() -> Document:
     }
 
 
+def grafana_reader(log_group_arns: Sequence[str], traces: bool) -> Document:
+    """What Grafana's CloudWatch and X-Ray data sources need to read the platform's logs and
+    traces: queries on these log groups only; X-Ray's reads, listing groups and stopping a query
+    support no resource-level permissions (parliament's IAM definitions say which do)."""
+    statements: list[dict[str, Any]] = []
+    if log_group_arns:
+        statements += [{
+            "Sid": "QueryThePlatformsLogs",
+            "Effect": "Allow",
+            "Action": ["logs:StartQuery", "logs:GetQueryResults", "logs:GetLogEvents",
+                       "logs:GetLogGroupFields", "logs:DescribeLogStreams",
+                       "logs:FilterLogEvents"],
+            "Resource": [arn for group in log_group_arns for arn in (group, f"{group}:*")],
+        }, {
+            "Sid": "ListGroupsAndStopQueries",
+            "Effect": "Allow",
+            "Action": ["logs:StopQuery", "logs:DescribeLogGroups"],
+            "Resource": "*",
+        }]
+    if traces:
+        statements.append({
+            "Sid": "ReadTraces",
+            "Effect": "Allow",
+            "Action": ["xray:BatchGetTraces", "xray:GetTraceSummaries", "xray:GetTraceGraph",
+                       "xray:GetGroups", "xray:GetTimeSeriesServiceStatistics",
+                       "xray:GetServiceGraph", "xray:GetInsightSummaries", "xray:GetInsight"],
+            "Resource": "*",
+        })
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 _CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import quote
 
 import pulumi
 import pulumi_aws as aws
@@ -35,7 +36,7 @@ from components.args import (
 )
 from components.database import Database
 from components.kubernetes import KubernetesTarget
-from components.logs import LogsArgs
+from components.logs import LogsArgs, log_group_names
 from components.slo import SloSpec
 from components.tagging import PlatformComponent
 from components.traces import TracesArgs
@@ -248,9 +249,39 @@ def metric_sources(observability: ObservabilityArgs) -> dict[str, dict[str, str]
     }
 
 
-def slo_dashboard(slos: Sequence[SloSpec]) -> dict[str, Any]:
+def explore_url(datasource: str, query: dict[str, Any]) -> str:
+    """A Grafana Explore link: one pane, one query, the dashboard's time range."""
+    pane = {"datasource": datasource, "queries": [{"refId": "A", **query}],
+            "range": {"from": "${__from}", "to": "${__to}"}}
+    return "/explore?schemaVersion=1&orgId=1&panes=" + quote(
+        json.dumps({"a": pane}, separators=(",", ":")), safe="${}_")
+
+
+def telemetry_links(service: str, environment: str, logs: bool,
+                    traces: bool) -> list[dict[str, Any]]:
+    """Links from an SLO's panels to the service's logs and traces (the golden path names the
+    container after the service; the gateway stamps the environment on every span)."""
+    links = []
+    if logs:
+        links.append({"title": f"{service}: logs", "url": explore_url(CLOUDWATCH_UID, {
+            "datasource": {"type": "cloudwatch", "uid": CLOUDWATCH_UID},
+            "queryMode": "Logs", "region": "default",
+            "expression": "fields @timestamp, kubernetes.pod_name, log | filter "
+                          f'kubernetes.container_name = "{service}" | sort @timestamp desc'})})
+    if traces:
+        links.append({"title": f"{service}: traces", "url": explore_url(XRAY_UID, {
+            "datasource": {"type": "grafana-x-ray-datasource", "uid": XRAY_UID},
+            "queryType": "getTraceSummaries",
+            "query": f'service("{service}") AND annotation.deployment_environment_name = '
+                     f'"{environment}"'})})
+    return links
+
+
+def slo_dashboard(slos: Sequence[SloSpec], environment: str = "",
+                  logs: bool = False, traces: bool = False) -> dict[str, Any]:
     """A Grafana dashboard: per SLO, the SLI and error budget left over its window, and the burn
-    rate over 1h and 6h (1.0 spends the budget exactly in the window)."""
+    rate over 1h and 6h (1.0 spends the budget exactly in the window); each SLO's burn-rate
+    panel links to its service's logs and traces, when the stack collects them."""
     panels: list[dict[str, Any]] = []
     for row, spec in enumerate(slos):
         selector = f'service="{spec.service}"'
@@ -274,6 +305,7 @@ def slo_dashboard(slos: Sequence[SloSpec]) -> dict[str, Any]:
              "targets": [{"refId": "A", "expr": f"1 - ({ratio} / {spec.error_budget:g})"}]},
             {"type": "timeseries", "title": f"{spec.service}: burn rate (1 = on budget)",
              "gridPos": {"x": 12, "y": y, "w": 12, "h": 8},
+             "links": telemetry_links(spec.service, environment, logs, traces),
              "datasource": {"type": "prometheus", "uid": "prometheus"},
              "targets": [
                  {"refId": "A", "legendFormat": "1h",
@@ -287,7 +319,45 @@ def slo_dashboard(slos: Sequence[SloSpec]) -> dict[str, Any]:
             "refresh": "1m", "time": {"from": "now-24h", "to": "now"}, "panels": panels}
 
 
-def helm_values(observability: ObservabilityArgs, environment: str) -> dict[str, Any]:
+# Grafana's data sources for the logs and traces (components/logs.py, components/traces.py),
+# and the X-Ray plugin Grafana installs at start (the CloudWatch one ships with Grafana).
+CLOUDWATCH_UID, XRAY_UID = "cloudwatch", "xray"
+XRAY_PLUGIN = "grafana-x-ray-datasource@2.17.1"
+
+
+def log_group_arns(environment: str, region: str, account: str,
+                   partition: str = "aws") -> dict[str, str]:
+    """The pipeline's log groups' ARNs by name (deterministic: the program names them)."""
+    return {group: f"arn:{partition}:logs:{region}:{account}:log-group:{group}"
+            for group in log_group_names(environment).values()}
+
+
+def telemetry_data_sources(observability: ObservabilityArgs, environment: str, region: str,
+                           account: str | None = None,
+                           partition: str = "aws") -> list[dict[str, Any]]:
+    """Provisioned as code: CloudWatch (the log groups, preselected when the account is known)
+    and X-Ray (the traces; a log line's traceId links to it), both through Grafana's own AWS
+    role (the SDK's default chain: EKS Pod Identity)."""
+    sources = []
+    if observability.logs.enabled:
+        logs: dict[str, Any] = {"authType": "default", "defaultRegion": region}
+        if account is not None:
+            logs["logGroups"] = [{"arn": arn, "name": group} for group, arn in log_group_arns(
+                environment, region, account, partition).items()]
+        if observability.traces.enabled:
+            logs["tracingDatasourceUid"] = XRAY_UID
+        sources.append({"name": "CloudWatch Logs", "uid": CLOUDWATCH_UID, "type": "cloudwatch",
+                        "access": "proxy", "editable": False, "jsonData": logs})
+    if observability.traces.enabled:
+        sources.append({"name": "X-Ray", "uid": XRAY_UID, "type": "grafana-x-ray-datasource",
+                        "access": "proxy", "editable": False,
+                        "jsonData": {"authType": "default", "defaultRegion": region}})
+    return sources
+
+
+def helm_values(observability: ObservabilityArgs, environment: str,
+                region: str = "default", account: str | None = None,
+                partition: str = "aws") -> dict[str, Any]:
     """kube-prometheus-stack values, read against the vendored chart's values.yaml (grafana.* in
     the grafana subchart's); the tests render them and check that the chart reads every key."""
     prom, manager = observability.prometheus, observability.alertmanager
@@ -335,6 +405,11 @@ def helm_values(observability: ObservabilityArgs, environment: str) -> dict[str,
                                        "searchNamespace": observability.namespace}},
             "resources": {"requests": {"cpu": "50m", "memory": "256Mi"},
                           "limits": {"memory": "512Mi"}},
+            **({"additionalDataSources": sources,
+                "plugins": [XRAY_PLUGIN] if observability.traces.enabled else []}
+               if (sources := telemetry_data_sources(observability, environment, region,
+                                                     account, partition))
+               else {}),
         },
         "prometheus": {"prometheusSpec": {
             "replicas": prom.replicas,
@@ -405,6 +480,7 @@ class ObservabilityStack(PlatformComponent):
         environment: str,
         budget_monthly_usd: float | None = None,
         database: Database | None = None,
+        region: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """`database`: the RDS instance to watch with CloudWatch alarms (none without one);
@@ -459,11 +535,14 @@ class ObservabilityStack(PlatformComponent):
             opts=in_namespace,
         )
 
+        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        partition = target.identity.partition if target.identity else "aws"
         # Vendored chart (charts/charts.yaml).
         self.release = target.helm_release(
             f"{name}-kube-prometheus-stack", parent=self, release="kube-prometheus-stack",
             chart="kube-prometheus-stack", namespace=namespace,
-            values=helm_values(observability, environment), timeout=900,
+            values=helm_values(observability, environment, region or "default",
+                               account if region else None, partition), timeout=900,
             depends_on=[self.namespace, *filter(None, [target.storage_class])])
         # Its CRDs (ServiceMonitor, PrometheusRule, ...) must exist before the charts that render
         # objects of those kinds install (Vault's and Argo CD's ServiceMonitors).
@@ -491,13 +570,25 @@ class ObservabilityStack(PlatformComponent):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name="platform-slo-dashboard", namespace=namespace,
                 labels={"grafana_dashboard": "1", "team": "platform"}),
-            data={"platform-slos.json": json.dumps(slo_dashboard(slos), indent=2)},
+            data={"platform-slos.json": json.dumps(slo_dashboard(
+                slos, environment, logs=observability.logs.enabled,
+                traces=observability.traces.enabled), indent=2)},
             opts=in_namespace,
         )
 
         # AWS side: an SNS topic for alarms and budget notifications.
         self.topic = aws.sns.Topic(f"{name}-alerts", opts=pulumi.ResourceOptions(parent=self))
-        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        # Grafana reads the logs and traces with a role of its own (read only, these groups).
+        if (observability.logs.enabled or observability.traces.enabled) and target.identity:
+            identity = target.identity
+            groups = list(log_group_arns(environment, region or "*", account,
+                                         identity.partition).values())
+            self.grafana_role = identity.service_account_role(
+                f"{name}-grafana", namespace, GRAFANA_FULLNAME,
+                policy=iam.to_json(iam.grafana_reader(
+                    groups if observability.logs.enabled else [],
+                    traces=observability.traces.enabled)),
+                parent=self)
         aws.sns.TopicPolicy(
             f"{name}-alerts",
             arn=self.topic.arn,

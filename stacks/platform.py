@@ -59,7 +59,8 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     # render objects of, and it watches everything installed after it.
     observability = ObservabilityStack(
         env, cfg.observability, cfg.alerting, target, environment=env,
-        budget_monthly_usd=cfg.budget_monthly_usd, database=database, opts=aws_only)
+        budget_monthly_usd=cfg.budget_monthly_usd, database=database, region=cfg.region,
+        opts=aws_only)
     # Then security: Gatekeeper (fail closed: everything after it waits for it), the team
     # namespaces and their baseline, Vault.
     security = SecurityStack(

@@ -591,3 +591,58 @@ def test_what_pages_and_what_opens_a_ticket(evaluations):
         "PlatformLogRecordsDropped": {"warning"},
         "PlatformLogDeliveryFailing": {"warning"},
     }
+
+
+# -- logs and traces in Grafana --------------------------------------------------------------
+
+def test_grafana_reads_the_logs_and_traces_through_data_sources_as_code(rendered):
+    prod = rendered["prod"]
+    config_map = k8s_objects.rendered_object(prod, "kube-prometheus-stack", "ConfigMap",
+                                             "platform-monitoring-grafana-datasource")
+    sources = {s["uid"]: s for s in yaml.safe_load(
+        next(iter(config_map["data"].values())))["datasources"]}
+    cloudwatch, xray = sources["cloudwatch"], sources["xray"]
+    assert cloudwatch["type"] == "cloudwatch" and xray["type"] == "grafana-x-ray-datasource"
+    assert cloudwatch["jsonData"]["authType"] == xray["jsonData"]["authType"] == "default"
+    # The groups it preselects are the pipeline's, by the ARNs AWS gives them.
+    groups = {g.inputs["name"]: g.outputs["arn"] for g in prod.of_type(
+        "aws:cloudwatch/logGroup:LogGroup") if g.inputs.get("name", "").startswith("/platform/")}
+    assert {g["name"]: g["arn"] for g in cloudwatch["jsonData"]["logGroups"]} == groups
+    assert cloudwatch["jsonData"]["tracingDatasourceUid"] == "xray"  # traceId -> X-Ray
+    grafana = k8s_objects.rendered_object(prod, "kube-prometheus-stack", "ConfigMap",
+                                          "platform-monitoring-grafana")
+    assert grafana["data"]["plugins"] == "grafana-x-ray-datasource@2.17.1"  # pinned
+    # Its role reads these groups and X-Ray, nothing else, as Grafana's service account.
+    (policy,) = [p for p in prod.of_type("aws:iam/rolePolicy:RolePolicy")
+                 if p.name == "prod-grafana"]
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert set(statements["QueryThePlatformsLogs"]["Resource"]) == {
+        *groups.values(), *(f"{arn}:*" for arn in groups.values())}
+    actions = {a for s in statements.values() for a in s["Action"]}
+    assert all(a.split(":")[1].startswith(("Get", "Describe", "Start", "Stop", "Filter",
+                                           "BatchGet")) for a in actions), actions
+    (association,) = [a for a in prod.of_type(
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation") if a.name == "prod-grafana"]
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "monitoring", "platform-monitoring-grafana")
+    assert k8s_objects.rendered_object(prod, "kube-prometheus-stack", "ServiceAccount",
+                                       "platform-monitoring-grafana")
+
+
+def test_the_slo_dashboard_links_each_service_to_its_logs_and_traces(evaluations):
+    from urllib.parse import parse_qs, urlsplit
+
+    prod = evaluations["prod"]
+    (config_map,) = [c for c in prod.of_type("kubernetes:core/v1:ConfigMap")
+                     if c.inputs["metadata"]["name"] == "platform-slo-dashboard"]
+    dashboard = json.loads(config_map.inputs["data"]["platform-slos.json"])
+    burn = [p for p in dashboard["panels"] if p["title"].endswith("burn rate (1 = on budget)")]
+    assert burn and all(len(p["links"]) == 2 for p in burn)
+    for panel in burn:
+        service = panel["title"].split(":")[0]
+        logs, traces = (json.loads(parse_qs(urlsplit(link["url"]).query)["panes"][0])["a"]
+                        for link in panel["links"])
+        assert logs["datasource"] == "cloudwatch" and traces["datasource"] == "xray"
+        assert f'kubernetes.container_name = "{service}"' in logs["queries"][0]["expression"]
+        assert traces["queries"][0]["query"] == (
+            f'service("{service}") AND annotation.deployment_environment_name = "prod"')
