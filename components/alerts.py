@@ -33,6 +33,7 @@ ARGOCD_CONTROLLER = "argocd/argocd-application-controller-metrics"
 VAULT_SERVERS = "vault/vault-internal"
 API_SERVER = "default/kubernetes"  # every cluster has it
 LOG_AGENT = "logging/fluent-bit"  # components/logs.py: the chart's Service and ServiceMonitor
+TRACE_GATEWAY = "tracing/otel-gateway"  # components/traces.py: the same, port `metrics`
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,86 @@ LOG_PIPELINE_ALERTS = (
 )
 
 
+# The trace gateway's own health (components/traces.py), deployed with it. Tickets: traces are
+# evidence, not service.
+_TRACE_DASHBOARDS = ("OpenTelemetry Collector (Explore: otelcol_* metrics, job otel-gateway)",
+                     "X-Ray: the environment's group")
+TRACE_PIPELINE_ALERTS = (
+    Alert(
+        name="PlatformTraceGatewayDown", severity="warning",
+        source=KUBE_STATE_METRICS,
+        summary="The trace gateway has no available replica",
+        description="No replica of the OpenTelemetry Collector gateway has been available for "
+                    "10 minutes: the services' spans are refused and dropped by their SDKs.",
+        expr='kube_deployment_status_replicas_available{namespace="tracing",'
+             'deployment="otel-gateway"} < 1',
+        for_="10m",
+        runbook=Runbook(
+            impact="No traces are recorded; services are unaffected (their SDKs drop spans "
+                   "they cannot send).",
+            dashboards=_TRACE_DASHBOARDS,
+            first_10_minutes=(
+                "`kubectl -n tracing get pods` and `kubectl -n tracing describe pod <pod>`: "
+                "Pending (capacity), CrashLoopBackOff (`kubectl -n tracing logs <pod> "
+                "--previous`: a configuration the collector refuses), OOMKilled (the memory "
+                "limiter's share of the limit).",
+                "After a chart or values change, compare the rendered config "
+                "(`platformctl review <stack> --format json`, releases) with the last good one.",
+            ),
+            rollback="Revert the change to components/traces.py or the chart (pull request, "
+                     "`pulumi up`).",
+        ),
+    ),
+    Alert(
+        name="PlatformTraceSpansDropped", severity="warning",
+        source=TRACE_GATEWAY,
+        summary="{{ $labels.pod }} is dropping spans",
+        description="The trace gateway {{ $labels.pod }} has refused spans at its receiver "
+                    "(memory limiter) or could not queue them for export in the last 10 "
+                    "minutes: those spans are lost.",
+        # `or`, not `+`: a counter the collector has not incremented yet may not exist.
+        expr="sum by (pod) (increase(otelcol_receiver_refused_spans_total[10m])) > 0\nor sum "
+             "by (pod) (increase(otelcol_exporter_enqueue_failed_spans_total[10m])) > 0",
+        runbook=Runbook(
+            impact="Some traces are incomplete or missing for the window.",
+            dashboards=_TRACE_DASHBOARDS,
+            first_10_minutes=(
+                "Which: `otelcol_receiver_refused_spans_total` (memory pressure: "
+                "`container_memory_working_set_bytes{namespace=\"tracing\"}` against the "
+                "limit) or `otelcol_exporter_enqueue_failed_spans_total` (the export queue is "
+                "full: see PlatformTraceExportFailing).",
+                "A traffic spike: raise platform:observability.traces.replicas, or lower "
+                "samplingPercent (the sampler runs after the memory limiter).",
+            ),
+            rollback="Revert the change that raised the volume; more replicas are a config "
+                     "change and a `pulumi up`.",
+        ),
+    ),
+    Alert(
+        name="PlatformTraceExportFailing", severity="warning",
+        source=TRACE_GATEWAY,
+        summary="{{ $labels.pod }} cannot send traces to X-Ray ({{ $labels.exporter }})",
+        description="Exporter {{ $labels.exporter }} of the trace gateway {{ $labels.pod }} "
+                    "has failed to send spans for 15 minutes; they are retried, then dropped.",
+        expr="sum by (pod, exporter) (rate(otelcol_exporter_send_failed_spans_total[5m])) > 0",
+        for_="15m",
+        runbook=Runbook(
+            impact="Traces arrive late or not at all.",
+            dashboards=_TRACE_DASHBOARDS,
+            first_10_minutes=(
+                "`kubectl -n tracing logs deploy/otel-gateway`: AccessDenied (the role "
+                "`<env>-trace-gateway`, its Pod Identity association for "
+                "tracing/otel-gateway), throttling (X-Ray's PutTraceSegments quota), or no "
+                "route to the X-Ray endpoint (NAT).",
+                "CloudTrail for `PutTraceSegments` denials of the role.",
+            ),
+            rollback="Revert the change to the role, the network or the chart values "
+                     "(pull request, `pulumi up`).",
+        ),
+    ),
+)
+
+
 def database_alarms(max_connections: int) -> tuple[Alert, ...]:
     """CloudWatch alarms on the RDS instance (thresholds from its size)."""
     return (
@@ -396,8 +477,8 @@ def prometheus_rule_groups(runbook_base_url: str,
 
 def all_alerts() -> tuple[Alert, ...]:
     """Every alert of the platform, for the runbooks (the RDS alarms' thresholds don't matter)."""
-    return (SLO_BURN, *PROMETHEUS_ALERTS, *LOG_PIPELINE_ALERTS, *database_alarms(100),
-            *cluster_alarms())
+    return (SLO_BURN, *PROMETHEUS_ALERTS, *LOG_PIPELINE_ALERTS, *TRACE_PIPELINE_ALERTS,
+            *database_alarms(100), *cluster_alarms())
 
 
 def render_runbook(alert: Alert) -> str:

@@ -213,7 +213,8 @@ def platform_alerts(observability: ObservabilityArgs) -> tuple[alerts.Alert, ...
     """The Prometheus alerts this stack deploys: the log pipeline's only where it runs (their
     metrics exist nowhere else)."""
     return (*alerts.PROMETHEUS_ALERTS,
-            *(alerts.LOG_PIPELINE_ALERTS if observability.logs.enabled else ()))
+            *(alerts.LOG_PIPELINE_ALERTS if observability.logs.enabled else ()),
+            *(alerts.TRACE_PIPELINE_ALERTS if observability.traces.enabled else ()))
 
 
 def rule_groups(observability: ObservabilityArgs, alerting: AlertingArgs) -> dict[str, list[dict]]:

@@ -213,12 +213,54 @@ ALERT_CASES: dict[str, dict[str, Any]] = {
                                        "the node's buffer and are dropped once their retries "
                                        "run out."},
     },
+    # The trace gateway's.
+    "PlatformTraceGatewayDown": {
+        "series": [('kube_deployment_status_replicas_available{namespace="tracing",'
+                    'deployment="otel-gateway"}', "2x5 0x30"),
+                   ('kube_deployment_status_replicas_available{namespace="argocd",'
+                    'deployment="argocd-server"}', "0x35")],
+        "quiet_at": "10m", "firing_at": "20m",
+        "labels": {"namespace": "tracing", "deployment": "otel-gateway"},
+        "annotations": {"summary": "The trace gateway has no available replica",
+                        "description": "No replica of the OpenTelemetry Collector gateway has "
+                                       "been available for 10 minutes: the services' spans are "
+                                       "refused and dropped by their SDKs."},
+    },
+    "PlatformTraceSpansDropped": {
+        # pod a refuses spans and has no enqueue counter yet; pod b is steady.
+        "series": [('otelcol_receiver_refused_spans_total{pod="otel-gateway-a",receiver="otlp"}',
+                    "0x20 0+10x20"),
+                   ('otelcol_receiver_refused_spans_total{pod="otel-gateway-b",receiver="otlp"}',
+                    "3x40"),
+                   ('otelcol_exporter_enqueue_failed_spans_total{pod="otel-gateway-b",'
+                    'exporter="awsxray"}', "0x40")],
+        "quiet_at": "15m", "firing_at": "30m",
+        "labels": {"pod": "otel-gateway-a"},
+        "annotations": {"summary": "otel-gateway-a is dropping spans",
+                        "description": "The trace gateway otel-gateway-a has refused spans at "
+                                       "its receiver (memory limiter) or could not queue them "
+                                       "for export in the last 10 minutes: those spans are "
+                                       "lost."},
+    },
+    "PlatformTraceExportFailing": {
+        "series": [('otelcol_exporter_send_failed_spans_total{pod="otel-gateway-a",'
+                    'exporter="awsxray"}', "0x10 0+4x40"),
+                   ('otelcol_exporter_send_failed_spans_total{pod="otel-gateway-b",'
+                    'exporter="awsxray"}', "9x50")],
+        "quiet_at": "10m", "firing_at": "35m",
+        "labels": {"pod": "otel-gateway-a", "exporter": "awsxray"},
+        "annotations": {"summary": "otel-gateway-a cannot send traces to X-Ray (awsxray)",
+                        "description": "Exporter awsxray of the trace gateway otel-gateway-a "
+                                       "has failed to send spans for 15 minutes; they are "
+                                       "retried, then dropped."},
+    },
 }
 
 
 def test_every_platform_alert_has_a_case():
     assert set(ALERT_CASES) == {a.name for a in (*alerts.PROMETHEUS_ALERTS,
-                                                 *alerts.LOG_PIPELINE_ALERTS)}
+                                                 *alerts.LOG_PIPELINE_ALERTS,
+                                                 *alerts.TRACE_PIPELINE_ALERTS)}
     assert len(alerts.all_alerts()) >= 8 + 1  # platform alerts, SLO burns, RDS alarms
 
 
@@ -590,6 +632,10 @@ def test_what_pages_and_what_opens_a_ticket(evaluations):
         "PlatformLogAgentMissing": {"warning"},
         "PlatformLogRecordsDropped": {"warning"},
         "PlatformLogDeliveryFailing": {"warning"},
+        # The trace gateway: tickets too.
+        "PlatformTraceGatewayDown": {"warning"},
+        "PlatformTraceSpansDropped": {"warning"},
+        "PlatformTraceExportFailing": {"warning"},
     }
 
 

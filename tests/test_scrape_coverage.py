@@ -17,7 +17,8 @@ POLICY = "scrape-coverage"
 
 
 def test_every_prometheus_alert_declares_where_its_metrics_come_from():
-    assert all(a.source for a in (*alerts.PROMETHEUS_ALERTS, *alerts.LOG_PIPELINE_ALERTS))
+    assert all(a.source for a in (*alerts.PROMETHEUS_ALERTS, *alerts.LOG_PIPELINE_ALERTS,
+                                  *alerts.TRACE_PIPELINE_ALERTS))
 
 
 def test_the_shipped_stacks_scrape_what_their_alerts_read(rendered):
