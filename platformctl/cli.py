@@ -120,7 +120,8 @@ def _review(args: argparse.Namespace) -> int:
     finally:
         if base is not None:  # the head review failed: stop the base one
             base.cancel()
-    _render(doc, args, (review.render_text, review.render_markdown))
+    _render(doc, args, (lambda d, console: review.render_text(d, console, args.details),
+                        review.render_markdown))
     return EXIT_FAILED if doc["exit_code"] else EXIT_OK
 
 
@@ -458,6 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
     review_cmd.add_argument("--base", metavar="GIT_REF",
                             help="also review the stack at this revision and show what changed: "
                             "resources, violations and monthly cost")
+    review_cmd.add_argument("--details", action="store_true",
+                            help="text format: after the one-screen summary, the resource tree, "
+                            "rendered releases, capacity, outputs, every cost line and violation "
+                            "(markdown folds them; json always has everything)")
+    review_cmd.add_argument("--quiet", action="store_true",
+                            help="no progress on stderr (there is none unless stderr is a "
+                            "terminal outside CI)")
     review_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     review_cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml (default: "
                             "found from the working directory upwards)")

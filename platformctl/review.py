@@ -361,8 +361,143 @@ def _sorted_lines(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
                   key=lambda x: (x["component"] or "", -(x["monthly_usd"] or 0)))
 
 
-def render_text(doc: Mapping[str, Any], console: Console) -> None:
-    console.print(Text.assemble(("Offline plan of ", "bold"), (doc["stack"], "bold green"),
+SUMMARY_LINES = 24  # an 80x24 terminal: the verdict, the cost and the change on one screen
+BAR_WIDTH = 20
+
+
+def verdict(doc: Mapping[str, Any]) -> tuple[str, str]:
+    """('blocked' | 'advisory' | 'passes', one line saying it, with the policies named)."""
+    policies = doc["policies"]
+    mandatory, advisory = policies["mandatory"], policies["advisory"]
+
+    def named(violations: Sequence[Mapping[str, Any]]) -> str:
+        counts = Counter(v["policy"] for v in violations)
+        return ", ".join(f"{p} x{n}" if n > 1 else p for p, n in counts.most_common())
+
+    if mandatory:
+        return "blocked", (f"BLOCKED: {len(mandatory)} mandatory violation(s): "
+                           f"{named(mandatory)}")
+    if advisory:
+        return "advisory", f"PASSES with {len(advisory)} advisory: {named(advisory)}"
+    return "passes", "PASSES platform-guard: no violations"
+
+
+def component_rows(doc: Mapping[str, Any]) -> list[tuple[str, int, float]]:
+    """(component, resources, USD/month) per component, the costliest first: the same
+    attribution as the cost table (each resource to its nearest platform component)."""
+    resources = Counter(r["component"] or "stack" for r in doc["resources"]
+                        if not r["type"].startswith("platform:"))
+    costs = doc["cost"]["by_component"]
+    names = set(resources) | set(costs)
+    return sorted(((n, resources.get(n, 0), float(costs.get(n, 0.0))) for n in names),
+                  key=lambda row: (-row[2], -row[1], row[0]))
+
+
+def _bar(amount: float, largest: float) -> str:
+    if largest <= 0 or amount <= 0:
+        return ""
+    return "█" * max(1, round(BAR_WIDTH * amount / largest))
+
+
+def _first_line(text: str) -> str:
+    return str(text).strip().splitlines()[0] if str(text).strip() else ""
+
+
+def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool = True) -> None:
+    """The verdict, the cost against the budget, the change and where the money and resources
+    are, in at most SUMMARY_LINES lines, each cut to the terminal's width (long lists end in a
+    count; `--details` and the JSON have them all)."""
+    def line(text: str | Text, style: str = "") -> None:
+        console.print(text if isinstance(text, Text) else Text(text, style=style),
+                      no_wrap=True, overflow="ellipsis", crop=True)
+
+    kind, said = verdict(doc)
+    head: list[tuple[str | Text, str]] = [
+        (Text.assemble(("Review of ", "bold"), (doc["stack"], "bold"),
+                       (f"  {doc['source']} · preset {doc['preset']} · {doc['region']}", "dim")),
+         ""),
+        (said, {"blocked": "bold red", "advisory": "bold yellow", "passes": "bold green"}[kind])]
+    budget, total = doc["budget_monthly_usd"], doc["total_monthly_usd"]
+    share = f" · {total / budget:.0%} of budget" if budget else ""
+    head.append((f"${total:,.2f}/month of ${budget:,.2f} · headroom "
+                 f"{_dollars(doc['headroom_monthly_usd'])}{share} · fixed "
+                 f"${doc['fixed_monthly_usd']:,.2f} + usage ${doc['usage_monthly_usd']:,.2f}",
+                 "bold"))
+    change = doc.get("diff")
+    if change is not None:
+        cost, resources = change["cost"], change["resources"]
+        counts = ", ".join(f"{len(resources.get(k, []))} {k}"
+                           for k in ("added", "removed", "changed", "replaced"))
+        head.append((f"Against {change['base']}: {cost['summary']} "
+                     f"(${cost['base_total_monthly_usd']:,.2f} -> "
+                     f"${cost['total_monthly_usd']:,.2f})", "bold"))
+        head.append((f"Resources against {change['base']}: {counts}", "bold"))
+    policies = doc["policies"]
+    listed = [("mandatory", v) for v in policies["mandatory"]] + [
+        ("advisory", v) for v in policies["advisory"]]
+    warnings = [_first_line(w) for w in doc["warnings"]]
+    section = doc.get("rendered") or {"releases": [], "object_count": 0}
+    tail = 1 + (1 if section["releases"] else 0) + min(len(listed), 4) + (
+        1 if len(listed) > 4 else 0) + min(len(warnings), 2) + (
+        1 if len(warnings) > 2 else 0) + (1 if details_hint else 0)
+    rows = component_rows(doc)
+    room = SUMMARY_LINES - len(head) - 3 - tail  # blank lines around the table, its header
+    shown = rows if len(rows) <= room else rows[:max(1, room - 1)]
+    table = Table(show_edge=False, box=None, padding=(0, 1), pad_edge=False)
+    table.add_column("component", no_wrap=True)
+    table.add_column("resources", justify="right", no_wrap=True)
+    table.add_column("USD/month", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True, style="cyan")
+    largest = max((row[2] for row in rows), default=0.0)
+    for name, count, amount in shown:
+        table.add_row(name, str(count), f"{amount:,.2f}", _bar(amount, largest))
+    if len(shown) < len(rows):
+        rest = rows[len(shown):]
+        table.add_row(Text(f"{len(rest)} others", style="dim"),
+                      str(sum(r[1] for r in rest)), f"{sum(r[2] for r in rest):,.2f}",
+                      _bar(sum(r[2] for r in rest), largest))
+    for text, style in head:
+        line(text, style)
+    console.print()
+    console.print(table)
+    console.print()
+    line(f"{doc['resource_count']} resources in {len(rows)} components")
+    if section["releases"]:
+        biggest = sorted(section["releases"], key=lambda r: -r["object_count"])
+        line(f"{len(biggest)} Helm releases render {section['object_count']} objects: "
+             + ", ".join(f"{r['release']} {r['object_count']}" for r in biggest))
+    for level, v in listed[:4]:
+        line(f"{level:9} [{v['policy']}] {_first_line(v['message'])}",
+             "red" if level == "mandatory" else "yellow")
+    if len(listed) > 4:
+        line(f"          ... and {len(listed) - 4} more", "dim")
+    for warning in warnings[:2]:
+        line(f"warning   {warning}", "yellow")
+    if len(warnings) > 2:
+        line(f"          ... and {len(warnings) - 2} more warnings", "dim")
+    if details_hint:
+        line("--details: the resource tree, releases, capacity, outputs, every cost line and "
+             "violation · --format json: everything", "dim")
+
+
+def _without_outputs(warning: str, outputs: Mapping[str, Any]) -> str:
+    """A warning without the text a stack output already shows (printed once, as the output)."""
+    shown = [(len(value.strip()), key, value.strip()) for key, out in outputs.items()
+             if isinstance(value := out.get("value"), str) and len(value.strip()) > 40
+             and value.strip() in warning]
+    if not shown:
+        return warning
+    _, key, value = max(shown)  # the longest: the whole text, not a command inside it
+    return warning.replace(value, "").strip() + f" (the steps: the {key} output above)"
+
+
+def render_text(doc: Mapping[str, Any], console: Console, details: bool = False) -> None:
+    """The summary (one screen), and with `details` everything behind it."""
+    render_summary(doc, console, details_hint=not details)
+    if not details:
+        return
+    console.print()
+    console.print(Text.assemble(("Details of ", "bold"), (doc["stack"], "bold green"),
                                 (f"  from {doc['source']}", "dim")))
     console.print(Text(f"preset {doc['preset']} · environment {doc['environment']} · "
                        f"{doc['region']} · budget ${doc['budget_monthly_usd']:,.2f}/month",
@@ -391,7 +526,8 @@ def render_text(doc: Mapping[str, Any], console: Console) -> None:
         outputs.add_row(key, Text(text, style="yellow" if out["secret"] else ""))
     console.print(outputs)
     for warning in doc["warnings"]:
-        console.print(Text(f"warning: {warning}", style="yellow"))
+        console.print(Text(f"warning: {_without_outputs(warning, doc['outputs'])}",
+                           style="yellow"))
     console.print()
     render_cost_text(doc, console)
     console.print(Text(f"budget ${doc['budget_monthly_usd']:,.2f}/month, headroom "

@@ -15,9 +15,9 @@ from tests.test_harness import _secret_program
 
 
 def test_review_dev_prints_the_plan_grouped_by_component(capsys):
-    assert cli.main(["review", "dev", "--project-dir", str(REPO)]) == cli.EXIT_OK
+    assert cli.main(["review", "dev", "--details", "--project-dir", str(REPO)]) == cli.EXIT_OK
     out = capsys.readouterr().out
-    assert "Offline plan of dev" in out and "Pulumi.dev.yaml" in out
+    assert "Details of dev" in out and "Pulumi.dev.yaml" in out
     assert "platform:index:Network  dev  (36 resources)" in out
     assert "aws:ec2/subnet:Subnet  dev-private-us-east-1a" in out
     assert "aws:ec2/routeTableAssociation:RouteTableAssociation" in out
@@ -84,12 +84,16 @@ def test_missing_command_is_a_usage_error(capsys):
 def test_review_shows_cost_and_verdicts(capsys):
     """prod's review in the terminal: the cost against the budget and the verdicts (a stack that
     fails on a mandatory violation: tests/test_review.py, in every format)."""
-    assert cli.main(["review", "prod", "--project-dir", str(REPO)]) == cli.EXIT_OK
+    assert cli.main(["review", "prod", "--details", "--project-dir", str(REPO)]) == cli.EXIT_OK
     out = capsys.readouterr().out
+    # The summary first: the verdict, the cost against the budget (95%), the headroom.
+    summary = out[:out.index("Details of prod")]
+    assert "PASSES with 1 advisory: budget-warning" in summary
+    assert "$355.91/month of $375.00 · headroom $19.09 · 95% of budget" in summary
+    # Then the details.
     assert "Monthly cost estimate (us-east-1" in out and "355.91" in out
     assert "budget $375.00/month, headroom $19.09" in out
     assert "platform-guard mandatory" not in out
-    # 95% of budget
     assert "platform-guard advisory (1)" in out and "[budget-warning]" in out
     assert "[node-capacity]" not in out
 

@@ -74,9 +74,9 @@ def test_markdown_is_a_pr_comment(capsys, stack, one_review_per_stack):
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_text_is_a_terminal_report(capsys, stack, one_review_per_stack):
-    code, out, _ = run(capsys, "review", stack)
+    code, out, _ = run(capsys, "review", stack, "--details")
     assert code == 0
-    assert f"Offline plan of {stack}" in out and "Monthly cost estimate" in out
+    assert f"Details of {stack}" in out and "Monthly cost estimate" in out
     assert f"{TOTALS[stack]:,.2f}" in out and "headroom" in out
     assert "[secret]" in out  # the kubeconfig output
 
@@ -104,8 +104,9 @@ def test_a_violating_stack_exits_1_in_every_format(violating, capsys, monkeypatc
     code, out, _ = run(capsys, "review", str(path), "--format", fmt)
     assert code == 1
     assert "budget-limit" in out
-    if fmt == "text":
-        assert "platform-guard mandatory (1)" in out and "[budget-limit]" in out
+    if fmt == "text":  # the summary names the policy that blocks
+        assert "BLOCKED: 1 mandatory violation(s): budget-limit" in out
+        assert "mandatory [budget-limit]" in out
     if fmt == "json":
         doc = json.loads(out)
         assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -16.74
@@ -343,3 +344,67 @@ def test_the_same_stack_reviews_to_the_same_document(evaluations):
     first, second = document(evaluations["dev"]), document(again)
     assert [r["urn"] for r in first["resources"]] == [r["urn"] for r in second["resources"]]
     assert first["cost"]["lines"] == second["cost"]["lines"]
+
+
+# -- the summary: the verdict, the cost and the change on one screen ---------------------------
+
+def _screen(doc, details_hint=True, width=80) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    from platformctl import review
+
+    stream = io.StringIO()
+    review.render_summary(doc, Console(file=stream, width=width, color_system=None),
+                          details_hint=details_hint)
+    return stream.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_summary_of_each_shipped_stack_fits_an_80x24_terminal(stack, one_review_per_stack):
+    doc = cli.review_document(stack, REPO)
+    lines = _screen(doc)
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines), "\n".join(lines)
+    assert lines[1].startswith("PASSES with 1 advisory: budget-warning")
+    assert lines[2].startswith(f"${TOTALS[stack]:,.2f}/month of ")
+    assert "headroom" in lines[2]
+    # The component bars: the costliest first, the same numbers as the cost table.
+    table = {line.split()[0]: line.split()[2] for line in lines[4:]
+             if line.split() and line.split()[0] in doc["cost"]["by_component"]}
+    assert table and all(f"{doc['cost']['by_component'][c]:,.2f}" == amount
+                         for c, amount in table.items())
+    assert "--details" in lines[-1]
+
+
+def test_a_blocked_change_is_summarised_on_one_screen_too(one_review_per_stack):
+    """Many violations and a --base change: still 24 lines, the blocking policies named with
+    their counts, the cost change and the resource changes, the rest counted."""
+    import copy
+
+    doc = copy.deepcopy(cli.review_document("dev", REPO))
+    violation = {"policy": "required-tags", "enforcement": "mandatory", "severity": "high",
+                 "resource_type": "aws:ec2/subnet:Subnet", "resource_name": "x",
+                 "message": "missing or empty tags: owner", "remediation": None}
+    doc["policies"]["mandatory"] = [dict(violation, resource_name=f"r{i}") for i in range(73)]
+    doc["policies"]["advisory"] = []
+    doc["warnings"] = [f"warning {i}" for i in range(5)]
+    doc["diff"] = {"base": "main~1 (abc)", "resources": {
+        "added": [{}] * 3, "removed": [{}], "changed": [{}] * 4, "replaced": [], "moved": []},
+        "cost": {"summary": "+$70.04/month in total", "base_total_monthly_usd": 116.74,
+                 "total_monthly_usd": 186.78, "delta_monthly_usd": 70.04, "lines": []}}
+    lines = _screen(doc)
+    assert len(lines) <= 24, "\n".join(lines)
+    assert lines[1] == "BLOCKED: 73 mandatory violation(s): required-tags x73"
+    assert lines[3] == "Against main~1 (abc): +$70.04/month in total ($116.74 -> $186.78)"
+    assert lines[4] == ("Resources against main~1 (abc): 3 added, 1 removed, 4 changed, "
+                        "0 replaced")
+    assert any("... and 69 more" in line for line in lines)
+    assert any("... and 3 more warnings" in line for line in lines)
+
+
+def test_details_print_the_vault_steps_once(capsys, one_review_per_stack):
+    code, out, _ = run(capsys, "review", "dev", "--details")
+    assert code == 0
+    assert out.count("vault operator init -format=json") == 1  # the output, not the warning too
+    assert "(the steps: the vaultBootstrap output above)" in out
