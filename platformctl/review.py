@@ -701,14 +701,16 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def cost_markdown(doc: Mapping[str, Any]) -> list[str]:
+def cost_markdown(doc: Mapping[str, Any], stack: str | None = None) -> list[str]:
     """The cost table of a review or cost document, as markdown lines (collapsed)."""
-    out = ["<details><summary>Cost by component</summary>", "",
+    out = ["<details><summary>Cost, line by line</summary>", "",
            "| component | item | USD/month |", "|---|---|---:|"]
+    rows = []
     for line in _sorted_lines(doc):
         amount = "unpriced" if line["monthly_usd"] is None else f"{line['monthly_usd']:,.2f}"
         usage = " *(assumed usage or price)*" if line["assumption"] else ""
-        out.append(f"| {line['component'] or ''} | {_md_escape(line['item'])}{usage} | {amount} |")
+        rows.append(f"| {line['component'] or ''} | {_md_escape(line['item'])}{usage} | {amount} |")
+    out += _rows(rows, "cost lines", 2, stack) if stack else rows
     for component, amount in doc["cost"]["by_component"].items():
         out.append(f"| **{component}** | subtotal | **{amount:,.2f}** |")
     out += [f"| **total** | | **{doc['total_monthly_usd']:,.2f}** |",
@@ -718,32 +720,86 @@ def cost_markdown(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def render_markdown(doc: Mapping[str, Any]) -> str:
-    """A pull-request comment: verdict first, then the change, the cost and the plan."""
+COMMENT_LIMIT = 65_536  # GitHub refuses a comment body longer than this
+MAX_ROWS = 40  # per table in a comment; the JSON artefact has every row
+
+
+def _rows(rows: list[str], what: str, columns: int, stack: str) -> list[str]:
+    """A table's rows, cut to MAX_ROWS with a row that says how many more and where they are."""
+    if len(rows) <= MAX_ROWS:
+        return rows
+    more = (f"*{len(rows) - MAX_ROWS} more {what}: `platformctl review {stack} --format json` "
+            "(the review artefact) has every one*")
+    return [*rows[:MAX_ROWS], "| " + more + " |" * columns]
+
+
+def cost_pie(doc: Mapping[str, Any]) -> list[str]:
+    """Where the money goes: a Mermaid pie (GitHub draws it) and the same numbers as a table,
+    per component (components that cost nothing are in the table only)."""
+    rows = component_rows(doc)
+    out = ["```mermaid", "pie showData",
+           f"    title {doc['stack']}: ${doc['total_monthly_usd']:,.2f}/month by component"]
+    out += [f'    "{name}" : {amount:.2f}' for name, _, amount in rows if amount > 0]
+    out += ["```", "", "| component | resources | USD/month |", "|---|---:|---:|"]
+    out += [f"| {name} | {count} | {amount:,.2f} |" for name, count, amount in rows]
+    out += [f"| **total** | **{sum(row[1] for row in rows)}** | "
+            f"**{doc['total_monthly_usd']:,.2f}** |", ""]
+    return out
+
+
+def render_markdown(doc: Mapping[str, Any], limit: int = COMMENT_LIMIT) -> str:
+    """A pull-request comment under GitHub's size limit: verdict first, then the change, where
+    the money goes, and the details folded. Long tables stop at MAX_ROWS rows with a count;
+    if it is still too long, folded sections go, the least needed first."""
+    sections = dict(_markdown_sections(doc))  # in order
+    for dropping in ("plan", "capacity", "releases", "objects", "cost lines", "violations",
+                     "change"):
+        text = "\n".join(line for lines in sections.values() for line in lines)
+        if len(text) < limit:
+            return text
+        if dropping in sections:
+            sections[dropping] = [f"*({dropping} left out: the comment would exceed GitHub's "
+                                  "size limit; the JSON artefact has it)*", ""]
+    text = "\n".join(line for lines in sections.values() for line in lines)
+    if len(text) < limit:
+        return text
+    cut = text[:limit - 200].rsplit("\n", 1)[0]
+    return cut + "\n\n*(cut at GitHub's comment size limit: the JSON artefact has the review)*\n"
+
+
+def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    """The comment's sections, in order, each (name, lines)."""
+    stack = doc["stack"]
     policies = doc["policies"]
     mandatory, advisory = policies["mandatory"], policies["advisory"]
-    verdict = ("**Blocked**: " + f"{len(mandatory)} mandatory violation(s)" if mandatory
-               else "**Passes** platform-guard")
-    out = [f"### `{doc['stack']}`: {verdict}, "
-           f"${doc['total_monthly_usd']:,.2f}/month of ${doc['budget_monthly_usd']:,.2f} "
-           f"(headroom {_dollars(doc['headroom_monthly_usd'])})", ""]
+    kind, said = verdict(doc)
+    named = said.split(": ", 1)[1] if ": " in said else ""
+    head = [f"### `{stack}`: "
+            + {"blocked": f"**Blocked**: {len(mandatory)} mandatory violation(s)",
+               "advisory": f"**Passes** platform-guard ({len(advisory)} advisory)",
+               "passes": "**Passes** platform-guard"}[kind]
+            + f", ${doc['total_monthly_usd']:,.2f}/month of ${doc['budget_monthly_usd']:,.2f} "
+            f"(headroom {_dollars(doc['headroom_monthly_usd'])})", ""]
+    if named and (mandatory or advisory):
+        head += [f"{'Blocked by' if mandatory else 'Advisory'}: {named}", ""]
+    sections: list[tuple[str, list[str]]] = [("verdict", head)]
     change = doc["diff"]
     if change is not None:
         cost = change["cost"]
-        out += [f"**Monthly cost: {cost['summary']}** "
-                f"(${cost['base_total_monthly_usd']:,.2f} → ${cost['total_monthly_usd']:,.2f}, "
-                f"against `{change['base']}`)", ""]
-        for line in cost["lines"]:
-            out.append(f"- {_md_escape(line['summary'])}")
+        out = [f"**Monthly cost: {cost['summary']}** "
+               f"(${cost['base_total_monthly_usd']:,.2f} → ${cost['total_monthly_usd']:,.2f}, "
+               f"against `{change['base']}`)", ""]
+        out += _rows([f"- {_md_escape(line['summary'])}" for line in cost["lines"]],
+                     "cost changes", 0, stack)
         resources = change["resources"]
         counts = ", ".join(f"{len(resources[k])} {k}" for k in ("added", "removed", "changed"))
         out += ["", f"**Resources:** {counts}", ""]
         if any(resources[k] for k in ("added", "removed", "changed")):
             out += ["| change | type | name | inputs changed |", "|---|---|---|---|"]
-            for kind in ("added", "removed", "changed"):
-                for r in resources[kind]:
-                    inputs = ", ".join(f"`{k}`" for k in r.get("changed_inputs", []))
-                    out.append(f"| {kind} | `{r['type']}` | `{r['name']}` | {inputs} |")
+            out += _rows([f"| {kind} | `{r['type']}` | `{r['name']}` | "
+                          + ", ".join(f"`{k}`" for k in r.get("changed_inputs", [])) + " |"
+                          for kind in ("added", "removed", "changed") for r in resources[kind]],
+                         "resource changes", 3, stack)
             out.append("")
         for r in resources.get("replaced", []):
             out.append(f"- :x: **replaced** `{r['type']}` `{r['name']}`: its URN changes without "
@@ -753,54 +809,60 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                        "aliases (nothing replaced)")
         if resources.get("replaced") or resources.get("moved"):
             out.append("")
+        out += _rows([f"- :x: new **{v['enforcement']}** `{v['policy']}`: "
+                      f"{_md_escape(v['message'])}" for v in change["violations"]["new"]],
+                     "new violations", 0, stack)
+        out += _rows([f"- :white_check_mark: resolved `{v['policy']}`: {_md_escape(v['message'])}"
+                      for v in change["violations"]["resolved"]], "resolved violations", 0, stack)
+        out.append("")
+        sections.append(("change", out))
         objects = change.get("rendered") or {}
         if any(objects.get(k) for k in ("added", "removed", "changed")):
-            counts = ", ".join(f"{len(objects.get(k, []))} {k}" for k in ("added", "removed", "changed"))
-            out += [f"<details><summary><b>Objects inside Helm releases:</b> {counts}</summary>", ""]
-            out += [f"- {k}: `{key}`" for k in ("added", "removed", "changed")
-                    for key in objects.get(k, [])]
-            out += ["", "</details>", ""]
-        for v in change["violations"]["new"]:
-            out.append(f"- :x: new **{v['enforcement']}** `{v['policy']}`: "
-                       f"{_md_escape(v['message'])}")
-        for v in change["violations"]["resolved"]:
-            out.append(f"- :white_check_mark: resolved `{v['policy']}`: {_md_escape(v['message'])}")
-        out.append("")
+            counts = ", ".join(f"{len(objects.get(k, []))} {k}"
+                               for k in ("added", "removed", "changed"))
+            folded = [f"<details><summary><b>Objects inside Helm releases:</b> {counts}</summary>",
+                      ""]
+            folded += _rows([f"- {k}: `{key}`" for k in ("added", "removed", "changed")
+                             for key in objects.get(k, [])], "objects", 0, stack)
+            sections.append(("objects", [*folded, "", "</details>", ""]))
     if mandatory or advisory:
-        out += ["| enforcement | policy | resource | message |", "|---|---|---|---|"]
-        for v in [*mandatory, *advisory]:
-            resource = f"`{v['resource_name']}`" if v["resource_name"] else "stack"
-            out.append(f"| {v['enforcement']} | `{v['policy']}` | {resource} | "
-                       f"{_md_escape(v['message'])} |")
-        out.append("")
-    out += cost_markdown(doc)
+        out = ["| enforcement | policy | resource | message |", "|---|---|---|---|"]
+        out += _rows([f"| {v['enforcement']} | `{v['policy']}` | "
+                      f"{'`' + v['resource_name'] + '`' if v['resource_name'] else 'stack'} | "
+                      f"{_md_escape(v['message'])} |" for v in [*mandatory, *advisory]],
+                     "violations", 3, stack)
+        sections.append(("violations", [*out, ""]))
+    sections.append(("cost", ["**Where the money goes**", "", *cost_pie(doc)]))
+    sections.append(("cost lines", cost_markdown(doc, stack)))
     section = doc.get("rendered") or {"releases": []}
     if section["releases"]:
-        out += [f"<details><summary>Helm releases, rendered: {section['object_count']} objects"
-                "</summary>", "", "| release | namespace | chart | objects | workloads, CRDs, webhooks |",
-                "|---|---|---|---:|---|"]
+        out = [f"<details><summary>Helm releases, rendered: {section['object_count']} objects"
+               "</summary>", "", "| release | namespace | chart | objects | workloads, CRDs, "
+               "webhooks |", "|---|---|---|---:|---|"]
         out += [f"| `{r['release']}` | `{r['namespace']}` | {r['chart']} {r['version']} | "
                 f"{r['object_count']} | {_top_kinds(r['object_counts'])} |"
                 for r in section["releases"]]
-        out += ["", "</details>", ""]
+        sections.append(("releases", [*out, "", "</details>", ""]))
     if doc.get("capacity"):
-        out += ["<details><summary>Capacity: "
-                + ", ".join(f"{r['scenario']} {'fits' if r['fits'] else '**does not fit**'}"
-                            for r in doc["capacity"]) + "</summary>", "",
-                "| scenario | nodes | pods | CPU (m) | memory (MiB) |", "|---|---:|---:|---:|---:|"]
+        out = ["<details><summary>Capacity: "
+               + ", ".join(f"{r['scenario']} {'fits' if r['fits'] else '**does not fit**'}"
+                           for r in doc["capacity"]) + "</summary>", "",
+               "| scenario | nodes | pods | CPU (m) | memory (MiB) |", "|---|---:|---:|---:|---:|"]
         out += [f"| {r['scenario']} | {_capacity_nodes(r)} | {_capacity_cell(r['pods'])} | "
                 f"{_capacity_cell(r['cpu_millicores'])} | {_capacity_cell(r['memory_mib'])} |"
                 for r in doc["capacity"]]
         out += ["", *(f"- {line}" for line in _capacity_node_shapes(doc["capacity"])),
                 "", "</details>", ""]
-    out += ["<details><summary>Plan: "
-            f"{doc['resource_count']} resources</summary>", "",
-            "| type | count |", "|---|---:|"]
-    out += [f"| `{t}` | {n} |" for t, n in doc["resource_counts"].items()]
-    out += ["", "</details>", "",
-            f"<sub>platformctl review {doc['stack']}, offline (Pulumi mocks, real stack file "
-            f"`{doc['source']}`); schema {doc['schema']}</sub>", ""]
-    return "\n".join(out)
+        sections.append(("capacity", out))
+    out = [f"<details><summary>Plan: {doc['resource_count']} resources</summary>", "",
+           "| type | count |", "|---|---:|"]
+    out += _rows([f"| `{t}` | {n} |" for t, n in doc["resource_counts"].items()],
+                 "types", 1, stack)
+    sections.append(("plan", [*out, "", "</details>", ""]))
+    sections.append(("footer", [
+        f"<sub>platformctl review {stack}, offline (Pulumi mocks, real stack file "
+        f"`{doc['source']}`); schema {doc['schema']}</sub>", ""]))
+    return sections
 
 
 def render_json(doc: Mapping[str, Any]) -> str:

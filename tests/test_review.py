@@ -65,11 +65,33 @@ def test_json_follows_the_documented_schema(capsys, stack, evaluations, one_revi
 def test_markdown_is_a_pr_comment(capsys, stack, one_review_per_stack):
     code, out, _ = run(capsys, "review", stack, "--format", "markdown")
     assert code == 0
-    assert out.startswith(f"### `{stack}`: **Passes** platform-guard, ${TOTALS[stack]:,.2f}/month")
-    assert "<details><summary>Cost by component</summary>" in out
+    assert out.startswith(f"### `{stack}`: **Passes** platform-guard (1 advisory), "
+                          f"${TOTALS[stack]:,.2f}/month")
+    assert "\nAdvisory: budget-warning\n" in out
+    assert "<details><summary>Cost, line by line</summary>" in out
     assert "| **total** | |" in out
-    if stack == "dev":
-        assert "| advisory | `budget-warning` | stack |" in out
+    assert "| advisory | `budget-warning` | stack |" in out
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_comments_pie_shows_the_tables_numbers(capsys, stack, one_review_per_stack):
+    """The Mermaid pie and the table beside it carry the same numbers, the cost model's per
+    component, and add up to the total."""
+    import re
+
+    code, out, _ = run(capsys, "review", stack, "--format", "markdown")
+    assert code == 0
+    pie = out[out.index("```mermaid\npie showData"):]
+    pie = pie[:pie.index("```\n", 4)]
+    sliced = {name: float(amount) for name, amount in re.findall(r'"(\w+)" : ([\d.]+)', pie)}
+    table = {m[0]: float(m[2].replace(",", "")) for m in re.findall(
+        r"^\| (\w+) \| (\d+) \| ([\d,.]+) \|$", out, re.M)}
+    doc = json.loads(run(capsys, "review", stack, "--format", "json")[1])
+    assert sliced == {c: a for c, a in table.items() if a > 0}
+    assert sliced == {c: a for c, a in doc["cost"]["by_component"].items() if a > 0}
+    # Each subtotal is rounded to the cent on its own: they add up to the total within that.
+    assert abs(sum(table.values()) - doc["total_monthly_usd"]) <= 0.005 * len(table)
+    assert f"title {stack}: ${TOTALS[stack]:,.2f}/month by component" in pie
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
