@@ -68,15 +68,53 @@ def _render(doc: dict, args: argparse.Namespace, renderers) -> None:
             text_renderer(doc, _console(sys.stdout))
 
 
-def review_document(stack: str, project_dir: Path | None) -> dict:
+class Progress:
+    """What a long command is doing, on stderr, while it does it: a spinner with the current
+    step for a person at a terminal; nothing when stderr is a pipe or a file, in CI (`CI` set,
+    as GitHub Actions and most runners set it) or with --quiet."""
+
+    def __init__(self, enabled: bool):
+        self._status = (Console(stderr=True, highlight=False).status("starting")
+                        if enabled else None)
+
+    @staticmethod
+    def wanted(quiet: bool, stream=None, environ=None) -> bool:
+        stream = sys.stderr if stream is None else stream
+        environ = os.environ if environ is None else environ
+        ci = environ.get("CI", "").lower() not in ("", "0", "false")
+        return not quiet and not ci and bool(getattr(stream, "isatty", lambda: False)())
+
+    def step(self, message: str) -> None:
+        if self._status is not None:
+            self._status.update(message)
+
+    def __enter__(self) -> Progress:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+
+SILENT = Progress(False)
+
+
+def review_document(stack: str, project_dir: Path | None, progress: Progress = SILENT) -> dict:
     """Evaluate, judge and price one stack offline: the review document."""
     from platformctl import helmbin, rendering
     from platformctl.costs import cost_report
     from platformctl.guard import check_evaluation
 
     helmbin.binary()  # no helm: say so now, not after the evaluation
+    progress.step(f"evaluating {stack} (the program under Pulumi mocks)")
     evaluation = evaluate(stack, project_dir=project_dir)
+    releases = len(evaluation.of_type("kubernetes:helm.sh/v3:Release"))
+    progress.step(f"rendering {releases} Helm releases with helm ({len(evaluation.resources)} "
+                  "resources evaluated)")
     rendering.render(evaluation)
+    progress.step("running platform-guard's policies and pricing")
     return review.build_document(evaluation, check_evaluation(evaluation),
                                  cost_report(evaluation))
 
@@ -98,10 +136,12 @@ def _review(args: argparse.Namespace) -> int:
             from platformctl.base import BaseReview
 
             base = BaseReview(args.base, args.stack, project_dir or find_project_dir())
-        doc = review_document(args.stack, project_dir)
-        if base is not None:
-            doc["diff"] = review.diff(base.result(), doc)
-            base = None
+        with Progress(Progress.wanted(args.quiet)) as progress:
+            doc = review_document(args.stack, project_dir, progress)
+            if base is not None:
+                progress.step(f"waiting for the review of {args.base} (in parallel)")
+                doc["diff"] = review.diff(base.result(), doc)
+                base = None
     except (ConfigError, ChartError, RenderError, HelmNotFound, SyncedError) as exc:
         # A bad stack file, a vendored chart that cannot be rendered (missing or altered
         # archive, helm refusing the values, no helm binary), or a gitops/ directory the root

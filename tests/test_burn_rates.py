@@ -4,6 +4,7 @@ the longest of the suite, and a file is the unit the test workers share out)."""
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -127,7 +128,13 @@ def burn_runs(evaluations, tmp_path_factory):
     slos.write_text(yaml.safe_dump(rules, sort_keys=False))
     jobs = {}
     for name, (ratio, checks, _, *outage) in SCENARIOS.items():
-        test = {"rule_files": ["platform-slos.yaml"], "evaluation_interval": f"{STEP}m",
+        # The rules are evaluated at every multiple of the evaluation interval up to the last
+        # check. None of them reads another rule over time and no alert has a `for`, so each
+        # value at a check depends on the samples alone: evaluating only at the checks' common
+        # divisor gives the same answers as every STEP, with a fraction of promtool's work (three
+        # days of 3d windows before the step, twice over for the long scenarios).
+        every = math.gcd(*(HEALTHY + minutes for minutes in checks))
+        test = {"rule_files": ["platform-slos.yaml"], "evaluation_interval": f"{every}m",
                 "tests": [burn_test(ratio, checks, *outage)]}
         (directory / f"{name}.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
         jobs[name] = test

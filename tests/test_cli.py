@@ -122,3 +122,52 @@ def test_the_command_runs_with_the_collector_tuned_for_one_batch():
                           capture_output=True, text=True, cwd=REPO, check=True)
     assert done.stdout.strip() == str(cli.GC_THRESHOLDS)
     assert cli.GC_THRESHOLDS[0] > 700  # young collections far rarer than Python's default
+
+
+def test_progress_only_for_a_person_at_a_terminal():
+    """The spinner's rule: a terminal on stderr, outside CI, without --quiet."""
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert cli.Progress.wanted(False, Terminal(), {}) is True
+    assert cli.Progress.wanted(True, Terminal(), {}) is False  # --quiet
+    assert cli.Progress.wanted(False, Terminal(), {"CI": "true"}) is False
+    assert cli.Progress.wanted(False, Terminal(), {"CI": "false"}) is True
+    assert cli.Progress.wanted(False, io.StringIO(), {}) is False  # a pipe or a file
+
+
+def test_a_review_at_a_terminal_shows_its_steps_on_stderr(tmp_path):
+    """For real: stderr on a pseudo-terminal gets the steps; stdout (the JSON) is unchanged.
+    (With stderr piped or captured there is nothing on it: every other review test.)"""
+    import json
+    import os
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    command = [sys.executable, "-m", "platformctl.cli", "review", "dev", "--format", "json",
+               "--project-dir", str(REPO)]
+    controller, terminal = pty.openpty()
+    out = tmp_path / "review.json"  # a file, not a pipe: the JSON is larger than a pipe holds
+    with out.open("wb") as sink, subprocess.Popen(command, stdout=sink, stderr=terminal,
+                                                  env=env, cwd=REPO) as process:
+        os.close(terminal)
+        seen = b""
+        while True:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif process.poll() is not None:
+                break
+        process.wait(timeout=120)
+    os.close(controller)
+    assert process.returncode == 0
+    assert b"evaluating dev" in seen and b"rendering" in seen
+    assert json.loads(out.read_text())["stack"] == "dev"

@@ -38,7 +38,7 @@ def one_review_per_stack():
     original = cli.review_document
     cached = functools.cache(original)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "review_document", lambda stack, project_dir: copy.deepcopy(
+        patch.setattr(cli, "review_document", lambda stack, project_dir, *_: copy.deepcopy(
             cached(stack, project_dir)) if stack in ("dev", "prod") else original(
                 stack, project_dir))
         yield
@@ -96,8 +96,8 @@ def test_the_comments_pie_shows_the_tables_numbers(capsys, stack, one_review_per
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_text_is_a_terminal_report(capsys, stack, one_review_per_stack):
-    code, out, _ = run(capsys, "review", stack, "--details")
-    assert code == 0
+    code, out, err = run(capsys, "review", stack, "--details")
+    assert code == 0 and err == ""  # no progress where stderr is not a terminal
     assert f"Details of {stack}" in out and "Monthly cost estimate" in out
     assert f"{TOTALS[stack]:,.2f}" in out and "headroom" in out
     assert "[secret]" in out  # the kubeconfig output
@@ -117,7 +117,7 @@ def test_a_violating_stack_exits_1_in_every_format(violating, capsys, monkeypatc
     path, documents = violating
     compute = cli.review_document
 
-    def once(stack, project_dir):
+    def once(stack, project_dir, progress=None):
         if (stack, project_dir) not in documents:
             documents[(stack, project_dir)] = compute(stack, project_dir)
         return documents[(stack, project_dir)]
