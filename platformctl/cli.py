@@ -119,11 +119,29 @@ def review_document(stack: str, project_dir: Path | None, progress: Progress = S
                                  cost_report(evaluation))
 
 
+def _review_all(args: argparse.Namespace, project_dir: Path) -> int:
+    from platformctl import allstacks
+
+    if args.base or args.details:
+        _error("--all takes no --base or --details: review one stack for those")
+        return EXIT_USAGE
+    with Progress(Progress.wanted(args.quiet)) as progress:
+        progress.step(f"reviewing every stack of {project_dir} in parallel")
+        doc = allstacks.review_all(project_dir)
+    _render(doc, args, (allstacks.render_text, allstacks.render_markdown))
+    return int(doc["exit_code"])
+
+
 def _review(args: argparse.Namespace) -> int:
     project_dir = Path(args.project_dir) if args.project_dir else None
     if project_dir is not None and not (project_dir / "Pulumi.yaml").is_file():
         _error(f"--project-dir {project_dir}: no Pulumi.yaml there")
         return EXIT_USAGE
+    if bool(args.stack) == bool(args.all):
+        _error("review: name one stack (dev, or a stack file) or give --all, not both")
+        return EXIT_USAGE
+    if args.all:
+        return _review_all(args, (project_dir or find_project_dir()).resolve())
     base = None
     try:
         from platformctl.budget import budget_problems
@@ -493,8 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
         "masked), the platform-guard verdicts and the monthly cost against the budget. Exit 1 on "
         "a mandatory violation, 2 on a usage or configuration error.",
     )
-    review_cmd.add_argument("stack", help="a stack name (dev -> Pulumi.dev.yaml) or a stack "
-                            "file path")
+    review_cmd.add_argument("stack", nargs="?", help="a stack name (dev -> Pulumi.dev.yaml) "
+                            "or a stack file path")
+    review_cmd.add_argument("--all", action="store_true",
+                            help="every stack file of the project, reviewed in parallel "
+                            "processes: one table (verdict, cost, budget, headroom, resources) "
+                            "and the organisation's cap; exit 1 if any is blocked or the cap is "
+                            "exceeded, 2 if any cannot be reviewed")
     review_cmd.add_argument("--format", **formats)
     review_cmd.add_argument("--base", metavar="GIT_REF",
                             help="also review the stack at this revision and show what changed: "

@@ -3,6 +3,7 @@ real git history, and the same cost from real Pulumi runs and from the stack out
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 from platformctl import cli, review
 from platformctl.costs import cost_report
@@ -430,3 +432,41 @@ def test_details_print_the_vault_steps_once(capsys, one_review_per_stack):
     assert code == 0
     assert out.count("vault operator init -format=json") == 1  # the output, not the warning too
     assert "(the steps: the vaultBootstrap output above)" in out
+
+
+# -- every stack at once -------------------------------------------------------------------------
+
+def test_review_all_is_one_table_and_one_exit_code(tmp_path, capsys):
+    """A project with a passing stack, one over its budget and one that does not validate:
+    each reviewed in its own process, one row each, exit 2 (not everything could be reviewed),
+    the broken one's error named; the cap checked on the sum of the estimates."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy2(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    dev = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())
+    (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev))
+    tight = copy.deepcopy(dev)
+    tight["config"]["platform:budgetMonthlyUsd"] = 100
+    (project / "Pulumi.tight.yaml").write_text(yaml.safe_dump(tight))
+    broken = copy.deepcopy(dev)
+    broken["config"]["platform:network"]["cidr"] = "10.0.0.0/33"
+    (project / "Pulumi.broken.yaml").write_text(yaml.safe_dump(broken))
+    code = cli.main(["review", "--all", "--format", "json", "--project-dir", str(project)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == doc["exit_code"] == 2
+    rows = {row["stack"]: row for row in doc["stacks"]}
+    assert rows["dev"]["verdict"] == "advisory" and rows["dev"]["total_monthly_usd"] == TOTALS["dev"]
+    assert rows["tight"]["verdict"] == "blocked" and rows["tight"]["mandatory"] == 1
+    assert rows["broken"]["verdict"] == "error" and "10.0.0.0/33" in rows["broken"]["error"]
+    assert doc["total_monthly_usd"] == round(2 * TOTALS["dev"], 2)
+    assert doc["headroom_monthly_usd"] == round(500 - 2 * TOTALS["dev"], 2)
+    from platformctl import allstacks
+
+    text = allstacks.render_markdown(doc)
+    assert "### Every stack: **Not reviewed**" in text and "| `tight` | blocked (1 mandatory) |" in text
+
+
+def test_review_takes_one_stack_or_all(capsys):
+    assert cli.main(["review", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    assert cli.main(["review", "dev", "--all", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    assert "name one stack" in capsys.readouterr().err

@@ -1,0 +1,132 @@
+"""`platformctl review --all`: every stack file of the project reviewed in parallel processes,
+one table (verdict, cost, budget, headroom, resources) and one exit code, with the organisation's
+cap checked against the sum of the estimates as `platformctl budget` checks it.
+
+Each stack is a `platformctl review <file> --format json` process of its own (as CI runs one per
+stack), as many at a time as the machine has cores; their documents are the rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from platformctl import review, stackfile
+from platformctl.budget import stack_files
+
+SCHEMA = "platformctl.review-all/v1"
+KEY = "platform:organizationBudgetMonthlyUsd"
+
+
+def _one(path: Path, project_dir: Path) -> dict[str, Any]:
+    """One stack's row, from its own review process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "platformctl.cli", "review", str(path), "--format", "json",
+         "--quiet", "--project-dir", str(project_dir)],
+        capture_output=True, text=True, cwd=project_dir, check=False)
+    row: dict[str, Any] = {"stack": stackfile.stack_name_of(path), "source": path.name}
+    if done.returncode not in (0, 1):
+        lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}, no message"]
+        return {**row, "verdict": "error", "error": lines[-1].removeprefix("error: ")}
+    import json
+
+    doc = json.loads(done.stdout)
+    kind, said = review.verdict(doc)
+    return {**row, "verdict": kind, "said": said,
+            "mandatory": len(doc["policies"]["mandatory"]),
+            "advisory": len(doc["policies"]["advisory"]),
+            "total_monthly_usd": doc["total_monthly_usd"],
+            "budget_monthly_usd": doc["budget_monthly_usd"],
+            "headroom_monthly_usd": doc["headroom_monthly_usd"],
+            "resource_count": doc["resource_count"]}
+
+
+def review_all(project_dir: Path, workers: int | None = None) -> dict[str, Any]:
+    from platformctl.harness import project_config
+
+    files = stack_files(project_dir)
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+        rows = list(pool.map(lambda path: _one(path, project_dir), files))
+    cap = project_config(project_dir).get(KEY)
+    reviewed = [r for r in rows if r["verdict"] != "error"]
+    total = sum((Decimal(str(r["total_monthly_usd"])) for r in reviewed), Decimal(0))
+    problems = []
+    if not files:
+        problems.append(f"no stack files (Pulumi.<stack>.yaml) in {project_dir}")
+    if isinstance(cap, (int, float)) and total > Decimal(str(cap)):
+        problems.append(f"the stacks' estimates add up to ${total:,.2f}/month, over the "
+                        f"organisation's cap of ${cap:,.2f} ({KEY} in Pulumi.yaml)")
+    if not files or any(r["verdict"] == "error" for r in rows):
+        exit_code = 2
+    elif problems or any(r["verdict"] == "blocked" for r in rows):
+        exit_code = 1
+    else:
+        exit_code = 0
+    return {"schema": SCHEMA, "stacks": rows, "cap_monthly_usd": cap,
+            "total_monthly_usd": float(total.quantize(Decimal("0.01"))),
+            "headroom_monthly_usd": (float((Decimal(str(cap)) - total).quantize(Decimal("0.01")))
+                                     if isinstance(cap, (int, float)) else None),
+            "problems": problems, "exit_code": exit_code}
+
+
+_STYLE = {"blocked": "bold red", "advisory": "yellow", "passes": "green", "error": "bold red"}
+
+
+def _verdict_text(row: dict[str, Any]) -> str:
+    if row["verdict"] == "error":
+        return f"error: {row['error']}"
+    if row["verdict"] == "blocked":
+        return f"blocked ({row['mandatory']} mandatory)"
+    if row["verdict"] == "advisory":
+        return f"passes ({row['advisory']} advisory)"
+    return "passes"
+
+
+def _money(row: dict[str, Any], key: str) -> str:
+    return f"{row[key]:,.2f}" if key in row else ""
+
+
+def render_text(doc: dict[str, Any], console: Console) -> None:
+    table = Table(title="Every stack, reviewed offline", title_justify="left", show_edge=False)
+    for column in ("stack", "verdict", "USD/month", "budget", "headroom", "resources"):
+        table.add_column(column, justify="left" if column in ("stack", "verdict") else "right")
+    for row in doc["stacks"]:
+        table.add_row(row["stack"], Text(_verdict_text(row), style=_STYLE[row["verdict"]]),
+                      _money(row, "total_monthly_usd"), _money(row, "budget_monthly_usd"),
+                      _money(row, "headroom_monthly_usd"), str(row.get("resource_count", "")))
+    if doc["cap_monthly_usd"] is not None:
+        table.add_row(Text("all", style="bold"), "", Text(f"{doc['total_monthly_usd']:,.2f}",
+                      style="bold"), f"{doc['cap_monthly_usd']:,.2f} (cap)",
+                      f"{doc['headroom_monthly_usd']:,.2f}", "")
+    console.print(table)
+    for problem in doc["problems"]:
+        console.print(Text(f"over: {problem}", style="bold red"))
+    console.print(Text({0: "every stack passes, within the cap", 1: "blocked",
+                        2: "not every stack could be reviewed"}[doc["exit_code"]],
+                       style={0: "bold green", 1: "bold red", 2: "bold red"}[doc["exit_code"]]))
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    verdict = {0: "**Passes**", 1: "**Blocked**", 2: "**Not reviewed**"}[doc["exit_code"]]
+    out = [f"### Every stack: {verdict}", "",
+           "| stack | verdict | USD/month | budget | headroom | resources |",
+           "|---|---|---:|---:|---:|---:|"]
+    for row in doc["stacks"]:
+        out.append(f"| `{row['stack']}` | {review._md_escape(_verdict_text(row))} | "
+                   f"{_money(row, 'total_monthly_usd')} | {_money(row, 'budget_monthly_usd')} | "
+                   f"{_money(row, 'headroom_monthly_usd')} | {row.get('resource_count', '')} |")
+    if doc["cap_monthly_usd"] is not None:
+        out.append(f"| **all** | | **{doc['total_monthly_usd']:,.2f}** | "
+                   f"{doc['cap_monthly_usd']:,.2f} (cap) | {doc['headroom_monthly_usd']:,.2f} | |")
+    out.append("")
+    out += [f"- :x: {p}" for p in doc["problems"]]
+    return "\n".join(out).rstrip("\n") + "\n"
