@@ -15,6 +15,16 @@ REPO = Path(__file__).resolve().parent.parent
 REAL_STACKS = ("dev", "prod")
 
 
+def pytest_configure(config):
+    """Each test worker is a batch process too: the collector tuned as `platformctl` tunes it
+    (cli.GC_THRESHOLDS: full collections were a third of an evaluation's time)."""
+    import gc
+
+    from platformctl import cli
+
+    gc.set_threshold(*cli.GC_THRESHOLDS)
+
+
 @pytest.fixture(scope="session")
 def evaluations() -> dict[str, Evaluation]:
     return {name: evaluate(name, project_dir=REPO) for name in REAL_STACKS}
