@@ -39,9 +39,13 @@ def _one(path: Path, project_dir: Path) -> dict[str, Any]:
         return {**row, "verdict": "error", "error": lines[-1].removeprefix("error: ")}
     import json
 
-    doc = json.loads(done.stdout)
+    return {**row, **row_of(json.loads(done.stdout))}
+
+
+def row_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stack's row of the table, from its review document."""
     kind, said = review.verdict(doc)
-    return {**row, "verdict": kind, "said": said,
+    return {"verdict": kind, "said": said,
             "mandatory": len(doc["policies"]["mandatory"]),
             "advisory": len(doc["policies"]["advisory"]),
             "total_monthly_usd": doc["total_monthly_usd"],

@@ -470,3 +470,35 @@ def test_review_takes_one_stack_or_all(capsys):
     assert cli.main(["review", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
     assert cli.main(["review", "dev", "--all", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
     assert "name one stack" in capsys.readouterr().err
+
+
+def test_the_readmes_samples_are_what_the_commands_print(one_review_per_stack):
+    """The README shows the top of dev's summary, its comment's pie and `--all`'s table: each
+    as the commands print them today."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from platformctl import allstacks
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## What the first command shows"):]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, re.S | re.M)
+    (summary_sample, all_sample) = [body for lang, body in blocks if not lang][:2]
+    docs = {stack: cli.review_document(stack, REPO) for stack in ("dev", "prod")}
+    lines = [line.rstrip() for line in _screen(docs["dev"], width=100)]
+    for line in summary_sample.splitlines():
+        assert line == "..." or line.rstrip() in lines, line
+    (pie,) = [body for lang, body in blocks if lang == "mermaid"][:1]
+    assert pie in review.render_markdown(docs["dev"])
+    doc = {"stacks": [{"stack": s, "source": f"Pulumi.{s}.yaml", **allstacks.row_of(d)}
+                      for s, d in docs.items()],
+           "cap_monthly_usd": 500, "total_monthly_usd": round(sum(TOTALS.values()), 2),
+           "headroom_monthly_usd": round(500 - sum(TOTALS.values()), 2), "problems": [],
+           "exit_code": 0}
+    stream = io.StringIO()
+    allstacks.render_text(doc, Console(file=stream, width=100, color_system=None))
+    printed = [line.rstrip() for line in stream.getvalue().splitlines()]
+    for line in all_sample.splitlines():
+        assert line.rstrip() in printed, line
