@@ -122,8 +122,8 @@ def review_document(stack: str, project_dir: Path | None, progress: Progress = S
 def _review_all(args: argparse.Namespace, project_dir: Path) -> int:
     from platformctl import allstacks
 
-    if args.base or args.details:
-        _error("--all takes no --base or --details: review one stack for those")
+    if args.base or args.details or args.json_output:
+        _error("--all takes no --base, --details or --json: review one stack for those")
         return EXIT_USAGE
     with Progress(Progress.wanted(args.quiet)) as progress:
         progress.step(f"reviewing every stack of {project_dir} in parallel")
@@ -178,6 +178,8 @@ def _review(args: argparse.Namespace) -> int:
     finally:
         if base is not None:  # the head review failed: stop the base one
             base.cancel()
+    if args.json_output:
+        Path(args.json_output).write_text(review.render_json(doc), encoding="utf-8")
     _render(doc, args, (lambda d, console: review.render_text(d, console, args.details),
                         review.render_markdown))
     return EXIT_FAILED if doc["exit_code"] else EXIT_OK
@@ -530,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="no progress on stderr (there is none unless stderr is a "
                             "terminal outside CI)")
     review_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    review_cmd.add_argument("--json", metavar="FILE", dest="json_output",
+                            help="also write the whole JSON document to FILE (what a comment's "
+                            "shortened tables point to: CI keeps it as the run's artefact)")
     review_cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml (default: "
                             "found from the working directory upwards)")
     review_cmd.set_defaults(handler=_review)

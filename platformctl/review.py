@@ -728,8 +728,8 @@ def _rows(rows: list[str], what: str, columns: int, stack: str) -> list[str]:
     """A table's rows, cut to MAX_ROWS with a row that says how many more and where they are."""
     if len(rows) <= MAX_ROWS:
         return rows
-    more = (f"*{len(rows) - MAX_ROWS} more {what}: `platformctl review {stack} --format json` "
-            "(the review artefact) has every one*")
+    more = (f"*{len(rows) - MAX_ROWS} more {what}: the run's `review-{stack}` artefact (the "
+            f"JSON document; `platformctl review {stack} --format json`) has every one*")
     return [*rows[:MAX_ROWS], "| " + more + " |" * columns]
 
 

@@ -502,3 +502,12 @@ def test_the_readmes_samples_are_what_the_commands_print(one_review_per_stack):
     printed = [line.rstrip() for line in stream.getvalue().splitlines()]
     for line in all_sample.splitlines():
         assert line.rstrip() in printed, line
+
+
+def test_json_beside_another_format_is_the_same_document(tmp_path, capsys, one_review_per_stack):
+    """`--json FILE` (CI's artefact) is the document the comment was rendered from."""
+    path = tmp_path / "review.json"
+    code, out, _ = run(capsys, "review", "dev", "--format", "markdown", "--json", str(path))
+    assert code == 0 and out.startswith("### `dev`")
+    doc = json.loads(path.read_text())
+    assert doc["total_monthly_usd"] == TOTALS["dev"] and doc["stack"] == "dev"
