@@ -166,6 +166,18 @@ def environment(evaluation: Evaluation, guard: Any, costs: Any, project: Path,
           bool(config.alerting.receivers or config.alerting.emails),
           [f"platform:alerting: {len(config.alerting.receivers)} receivers, "
            f"{len(config.alerting.emails)} emails"], prod_only=True)
+    groups = [g for g in c.of("aws:cloudwatch/logGroup:LogGroup")
+              if str(g.inputs.get("name", "")).startswith(f"/platform/{config.environment}/")]
+    c.add("operations", "Container and node logs are shipped and kept (a retention set)",
+          bool(c.of("platform:index:LogPipeline")) and bool(groups)
+          and all(g.inputs.get("retentionInDays") for g in groups),
+          [_resource_evidence(g, f"{g.inputs.get('retentionInDays')} days") for g in groups]
+          or ["no LogPipeline (platform:observability.logs.enabled)"], "tests/test_logs.py")
+    xray = c.of("aws:xray/group:Group")
+    c.add("operations", "Traces reach X-Ray from every service (the gateway runs)",
+          bool(c.of("platform:index:TracePipeline")) and bool(xray),
+          [_resource_evidence(g, "X-Ray group") for g in xray]
+          or ["no TracePipeline (platform:observability.traces.enabled)"], "tests/test_traces.py")
     c.add("operations", "Changes reach the environment by a person's sync",
           not config.gitops.auto_sync, [f"platform:gitops.autoSync: {config.gitops.auto_sync}"],
           prod_only=True)

@@ -106,3 +106,17 @@ def test_a_service_checklist_follows_its_rendered_objects(tmp_path, capsys):
     assert cli.main(["readiness", "--service", str(REPO / "services" / "checkout.yaml"),
                      "--format", "json", "--project-dir", str(REPO)]) == 0
     assert json.loads(capsys.readouterr().out)["ready"] is True
+
+
+def test_readiness_counts_logs_and_traces_and_misses_them_when_off(tmp_path):
+    from platformctl.harness import evaluate
+
+    config = mutate(stack_config("dev"), "platform:observability.logs", {"enabled": False})
+    config = mutate(config, "platform:observability.traces", {"enabled": False})
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    lines = {line.control: line for line in readiness.environment(
+        evaluation, check_evaluation(evaluation), cost_report(evaluation), REPO)}
+    logs = lines["Container and node logs are shipped and kept (a retention set)"]
+    traces = lines["Traces reach X-Ray from every service (the gateway runs)"]
+    assert logs.status == traces.status == readiness.FAIL
+    assert "platform:observability.logs.enabled" in logs.evidence[0]
