@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from platformctl import review, stackfile
-from platformctl.budget import stack_files
+from platformctl.budget import cap_problems, stack_files
 
 SCHEMA = "platformctl.review-all/v1"
 KEY = "platform:organizationBudgetMonthlyUsd"
@@ -66,9 +66,9 @@ def review_all(project_dir: Path, workers: int | None = None) -> dict[str, Any]:
     problems = []
     if not files:
         problems.append(f"no stack files (Pulumi.<stack>.yaml) in {project_dir}")
-    if isinstance(cap, (int, float)) and total > Decimal(str(cap)):
-        problems.append(f"the stacks' estimates add up to ${total:,.2f}/month, over the "
-                        f"organisation's cap of ${cap:,.2f} ({KEY} in Pulumi.yaml)")
+    if isinstance(cap, (int, float)):
+        budgets = sum((Decimal(str(r["budget_monthly_usd"])) for r in reviewed), Decimal(0))
+        problems += cap_problems(Decimal(str(cap)), total, budgets)
     if not files or any(r["verdict"] == "error" for r in rows):
         exit_code = 2
     elif problems or any(r["verdict"] == "blocked" for r in rows):

@@ -54,6 +54,20 @@ def budget_problems(project_dir: Path) -> list[str]:
             f"allowed: at least {total:g}, or lower a stack's platform:budgetMonthlyUsd"]
 
 
+def cap_problems(cap: Decimal, estimates: Decimal, budgets: Decimal | None = None) -> list[str]:
+    """The organisation's cap against the sum of the stacks' estimates (and budgets): the one
+    rule `platformctl budget` and `platformctl review --all` both apply."""
+    problems = []
+    if estimates > cap:
+        problems.append(f"the stacks' estimates add up to ${estimates:,.2f}/month, over the "
+                        f"organisation's cap of ${cap:,.2f}")
+    if budgets is not None and budgets > cap:
+        problems.append(f"the stacks' budgets add up to ${budgets:,.2f}/month, over the "
+                        f"organisation's cap of ${cap:,.2f}: lower a platform:budgetMonthlyUsd "
+                        "or raise platform:organizationBudgetMonthlyUsd in Pulumi.yaml")
+    return problems
+
+
 def _usd(value: Decimal) -> float:
     return float(value.quantize(Decimal("0.01")))
 
@@ -85,14 +99,7 @@ def check(project_dir: Path) -> dict[str, Any]:
 
     budgets, estimates = total("budget_monthly_usd"), total("total_monthly_usd")
     fixed, usage = total("fixed_monthly_usd"), total("usage_monthly_usd")
-    problems = []
-    if estimates > cap:
-        problems.append(f"the stacks' estimates add up to ${estimates:,.2f}/month, over the "
-                        f"organisation's cap of ${cap:,.2f}")
-    if budgets > cap:
-        problems.append(f"the stacks' budgets add up to ${budgets:,.2f}/month, over the "
-                        f"organisation's cap of ${cap:,.2f}: lower a platform:budgetMonthlyUsd "
-                        "or raise platform:organizationBudgetMonthlyUsd in Pulumi.yaml")
+    problems = cap_problems(cap, estimates, budgets)
     return {
         "schema": SCHEMA,
         "cap_monthly_usd": _usd(cap),
