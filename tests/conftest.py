@@ -113,3 +113,28 @@ def config_error(path: Path, capsys) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
     return err
+
+
+_REVIEWS: dict[tuple[str, Any], dict[str, Any]] = {}  # per worker: each real stack reviewed once
+
+
+@pytest.fixture(scope="module")
+def one_review_per_stack():
+    """The real stacks' review documents, computed once per worker for the format tests: each
+    format is rendered from the same document (the CLI path is exercised all the same)."""
+    import copy
+
+    from platformctl import cli
+
+    original = cli.review_document
+
+    def cached(stack, project_dir):
+        if (stack, project_dir) not in _REVIEWS:
+            _REVIEWS[(stack, project_dir)] = original(stack, project_dir)
+        return _REVIEWS[(stack, project_dir)]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "review_document", lambda stack, project_dir, *_: copy.deepcopy(
+            cached(stack, project_dir)) if stack in ("dev", "prod") else original(
+                stack, project_dir))
+        yield

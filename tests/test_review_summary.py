@@ -1,0 +1,158 @@
+"""The review as a reviewer reads it (issue 21): the one-screen summary, the details behind it,
+the comment's pie and size, `--all`, the README's samples. Its own file so the test workers can
+share the review tests out."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+
+import pytest
+import yaml
+
+from platformctl import cli, review
+from tests.conftest import REPO
+from tests.test_review import TOTALS, run
+
+# -- the summary: the verdict, the cost and the change on one screen ---------------------------
+
+def _screen(doc, details_hint=True, width=80) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    from platformctl import review
+
+    stream = io.StringIO()
+    review.render_summary(doc, Console(file=stream, width=width, color_system=None),
+                          details_hint=details_hint)
+    return stream.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_summary_of_each_shipped_stack_fits_an_80x24_terminal(stack, one_review_per_stack):
+    doc = cli.review_document(stack, REPO)
+    lines = _screen(doc)
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines), "\n".join(lines)
+    assert lines[1].startswith("PASSES with 1 advisory: budget-warning")
+    assert lines[2].startswith(f"${TOTALS[stack]:,.2f}/month of ")
+    assert "headroom" in lines[2]
+    # The component bars: the costliest first, the same numbers as the cost table.
+    table = {line.split()[0]: line.split()[2] for line in lines[4:]
+             if line.split() and line.split()[0] in doc["cost"]["by_component"]}
+    assert table and all(f"{doc['cost']['by_component'][c]:,.2f}" == amount
+                         for c, amount in table.items())
+    assert "--details" in lines[-1]
+
+
+def test_a_blocked_change_is_summarised_on_one_screen_too(one_review_per_stack):
+    """Many violations and a --base change: still 24 lines, the blocking policies named with
+    their counts, the cost change and the resource changes, the rest counted."""
+    import copy
+
+    doc = copy.deepcopy(cli.review_document("dev", REPO))
+    violation = {"policy": "required-tags", "enforcement": "mandatory", "severity": "high",
+                 "resource_type": "aws:ec2/subnet:Subnet", "resource_name": "x",
+                 "message": "missing or empty tags: owner", "remediation": None}
+    doc["policies"]["mandatory"] = [dict(violation, resource_name=f"r{i}") for i in range(73)]
+    doc["policies"]["advisory"] = []
+    doc["warnings"] = [f"warning {i}" for i in range(5)]
+    doc["diff"] = {"base": "main~1 (abc)", "resources": {
+        "added": [{}] * 3, "removed": [{}], "changed": [{}] * 4, "replaced": [], "moved": []},
+        "cost": {"summary": "+$70.04/month in total", "base_total_monthly_usd": 116.74,
+                 "total_monthly_usd": 186.78, "delta_monthly_usd": 70.04, "lines": []}}
+    lines = _screen(doc)
+    assert len(lines) <= 24, "\n".join(lines)
+    assert lines[1] == "BLOCKED: 73 mandatory violation(s): required-tags x73"
+    assert lines[3] == "Against main~1 (abc): +$70.04/month in total ($116.74 -> $186.78)"
+    assert lines[4] == ("Resources against main~1 (abc): 3 added, 1 removed, 4 changed, "
+                        "0 replaced")
+    assert any("... and 69 more" in line for line in lines)
+    assert any("... and 3 more warnings" in line for line in lines)
+
+
+def test_details_print_the_vault_steps_once(capsys, one_review_per_stack):
+    code, out, _ = run(capsys, "review", "dev", "--details")
+    assert code == 0
+    assert out.count("vault operator init -format=json") == 1  # the output, not the warning too
+    assert "(the steps: the vaultBootstrap output above)" in out
+
+
+# -- every stack at once -------------------------------------------------------------------------
+
+def test_review_all_is_one_table_and_one_exit_code(tmp_path, capsys):
+    """A project with a passing stack, one over its budget and one that does not validate:
+    each reviewed in its own process, one row each, exit 2 (not everything could be reviewed),
+    the broken one's error named; the cap checked on the sum of the estimates."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy2(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    dev = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())
+    (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev))
+    tight = copy.deepcopy(dev)
+    tight["config"]["platform:budgetMonthlyUsd"] = 100
+    (project / "Pulumi.tight.yaml").write_text(yaml.safe_dump(tight))
+    broken = copy.deepcopy(dev)
+    broken["config"]["platform:network"]["cidr"] = "10.0.0.0/33"
+    (project / "Pulumi.broken.yaml").write_text(yaml.safe_dump(broken))
+    code = cli.main(["review", "--all", "--format", "json", "--project-dir", str(project)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == doc["exit_code"] == 2
+    rows = {row["stack"]: row for row in doc["stacks"]}
+    assert rows["dev"]["verdict"] == "advisory" and rows["dev"]["total_monthly_usd"] == TOTALS["dev"]
+    assert rows["tight"]["verdict"] == "blocked" and rows["tight"]["mandatory"] == 1
+    assert rows["broken"]["verdict"] == "error" and "10.0.0.0/33" in rows["broken"]["error"]
+    assert doc["total_monthly_usd"] == round(2 * TOTALS["dev"], 2)
+    assert doc["headroom_monthly_usd"] == round(500 - 2 * TOTALS["dev"], 2)
+    from platformctl import allstacks
+
+    text = allstacks.render_markdown(doc)
+    assert "### Every stack: **Not reviewed**" in text and "| `tight` | blocked (1 mandatory) |" in text
+
+
+def test_review_takes_one_stack_or_all(capsys):
+    assert cli.main(["review", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    assert cli.main(["review", "dev", "--all", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    assert "name one stack" in capsys.readouterr().err
+
+
+def test_the_readmes_samples_are_what_the_commands_print(one_review_per_stack):
+    """The README shows the top of dev's summary, its comment's pie and `--all`'s table: each
+    as the commands print them today."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from platformctl import allstacks
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## What the first command shows"):]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, re.S | re.M)
+    (summary_sample, all_sample) = [body for lang, body in blocks if not lang][:2]
+    docs = {stack: cli.review_document(stack, REPO) for stack in ("dev", "prod")}
+    lines = [line.rstrip() for line in _screen(docs["dev"], width=100)]
+    for line in summary_sample.splitlines():
+        assert line == "..." or line.rstrip() in lines, line
+    (pie,) = [body for lang, body in blocks if lang == "mermaid"][:1]
+    assert pie in review.render_markdown(docs["dev"])
+    doc = {"stacks": [{"stack": s, "source": f"Pulumi.{s}.yaml", **allstacks.row_of(d)}
+                      for s, d in docs.items()],
+           "cap_monthly_usd": 500, "total_monthly_usd": round(sum(TOTALS.values()), 2),
+           "headroom_monthly_usd": round(500 - sum(TOTALS.values()), 2), "problems": [],
+           "exit_code": 0}
+    stream = io.StringIO()
+    allstacks.render_text(doc, Console(file=stream, width=100, color_system=None))
+    printed = [line.rstrip() for line in stream.getvalue().splitlines()]
+    for line in all_sample.splitlines():
+        assert line.rstrip() in printed, line
+
+
+def test_json_beside_another_format_is_the_same_document(tmp_path, capsys, one_review_per_stack):
+    """`--json FILE` (CI's artefact) is the document the comment was rendered from."""
+    path = tmp_path / "review.json"
+    code, out, _ = run(capsys, "review", "dev", "--format", "markdown", "--json", str(path))
+    assert code == 0 and out.startswith("### `dev`")
+    doc = json.loads(path.read_text())
+    assert doc["total_monthly_usd"] == TOTALS["dev"] and doc["stack"] == "dev"
