@@ -365,15 +365,16 @@ SUMMARY_LINES = 24  # an 80x24 terminal: the verdict, the cost and the change on
 BAR_WIDTH = 20
 
 
+def named(violations: Sequence[Mapping[str, Any]]) -> str:
+    """The policies behind some violations, the most frequent first: `required-tags x72, ...`."""
+    counts = Counter(v["policy"] for v in violations)
+    return ", ".join(f"{p} x{n}" if n > 1 else p for p, n in counts.most_common())
+
+
 def verdict(doc: Mapping[str, Any]) -> tuple[str, str]:
     """('blocked' | 'advisory' | 'passes', one line saying it, with the policies named)."""
     policies = doc["policies"]
     mandatory, advisory = policies["mandatory"], policies["advisory"]
-
-    def named(violations: Sequence[Mapping[str, Any]]) -> str:
-        counts = Counter(v["policy"] for v in violations)
-        return ", ".join(f"{p} x{n}" if n > 1 else p for p, n in counts.most_common())
-
     if mandatory:
         return "blocked", (f"BLOCKED: {len(mandatory)} mandatory violation(s): "
                            f"{named(mandatory)}")
@@ -437,11 +438,25 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
         ("advisory", v) for v in policies["advisory"]]
     warnings = [_first_line(w) for w in doc["warnings"]]
     section = doc.get("rendered") or {"releases": [], "object_count": 0}
-    tail = 1 + (1 if section["releases"] else 0) + min(len(listed), 4) + (
-        1 if len(listed) > 4 else 0) + min(len(warnings), 2) + (
-        1 if len(warnings) > 2 else 0) + (1 if details_hint else 0)
     rows = component_rows(doc)
-    room = SUMMARY_LINES - len(head) - 3 - tail  # blank lines around the table, its header
+    # What follows the table, made first: the table gets the lines that are left.
+    tail: list[tuple[str, str]] = [(f"{doc['resource_count']} resources in {len(rows)} "
+                                    "components", "")]
+    if section["releases"]:
+        biggest = sorted(section["releases"], key=lambda r: -r["object_count"])
+        tail.append((f"{len(biggest)} Helm releases render {section['object_count']} objects: "
+                     + ", ".join(f"{r['release']} {r['object_count']}" for r in biggest), ""))
+    tail += [(f"{level:9} [{v['policy']}] {_first_line(v['message'])}",
+              "red" if level == "mandatory" else "yellow") for level, v in listed[:4]]
+    if len(listed) > 4:
+        tail.append((f"          ... and {len(listed) - 4} more", "dim"))
+    tail += [(f"warning   {warning}", "yellow") for warning in warnings[:2]]
+    if len(warnings) > 2:
+        tail.append((f"          ... and {len(warnings) - 2} more warnings", "dim"))
+    if details_hint:
+        tail.append(("--details: the resource tree, releases, capacity, outputs, every cost "
+                     "line and violation · --format json: everything", "dim"))
+    room = SUMMARY_LINES - len(head) - 3 - len(tail)  # blank lines around the table, its header
     shown = rows if len(rows) <= room else rows[:max(1, room - 1)]
     table = Table(show_edge=False, box=None, padding=(0, 1), pad_edge=False)
     table.add_column("component", no_wrap=True)
@@ -461,23 +476,8 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
     console.print()
     console.print(table)
     console.print()
-    line(f"{doc['resource_count']} resources in {len(rows)} components")
-    if section["releases"]:
-        biggest = sorted(section["releases"], key=lambda r: -r["object_count"])
-        line(f"{len(biggest)} Helm releases render {section['object_count']} objects: "
-             + ", ".join(f"{r['release']} {r['object_count']}" for r in biggest))
-    for level, v in listed[:4]:
-        line(f"{level:9} [{v['policy']}] {_first_line(v['message'])}",
-             "red" if level == "mandatory" else "yellow")
-    if len(listed) > 4:
-        line(f"          ... and {len(listed) - 4} more", "dim")
-    for warning in warnings[:2]:
-        line(f"warning   {warning}", "yellow")
-    if len(warnings) > 2:
-        line(f"          ... and {len(warnings) - 2} more warnings", "dim")
-    if details_hint:
-        line("--details: the resource tree, releases, capacity, outputs, every cost line and "
-             "violation · --format json: everything", "dim")
+    for text, style in tail:
+        line(text, style)
 
 
 def _without_outputs(warning: str, outputs: Mapping[str, Any]) -> str:
@@ -772,16 +772,16 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     stack = doc["stack"]
     policies = doc["policies"]
     mandatory, advisory = policies["mandatory"], policies["advisory"]
-    kind, said = verdict(doc)
-    named = said.split(": ", 1)[1] if ": " in said else ""
+    kind, _ = verdict(doc)
     head = [f"### `{stack}`: "
             + {"blocked": f"**Blocked**: {len(mandatory)} mandatory violation(s)",
                "advisory": f"**Passes** platform-guard ({len(advisory)} advisory)",
                "passes": "**Passes** platform-guard"}[kind]
             + f", ${doc['total_monthly_usd']:,.2f}/month of ${doc['budget_monthly_usd']:,.2f} "
             f"(headroom {_dollars(doc['headroom_monthly_usd'])})", ""]
-    if named and (mandatory or advisory):
-        head += [f"{'Blocked by' if mandatory else 'Advisory'}: {named}", ""]
+    if mandatory or advisory:
+        head += [f"{'Blocked by' if mandatory else 'Advisory'}: {named(mandatory or advisory)}",
+                 ""]
     sections: list[tuple[str, list[str]]] = [("verdict", head)]
     change = doc["diff"]
     if change is not None:

@@ -119,6 +119,7 @@ def test_a_violating_stack_exits_1_in_every_format(violating, capsys, monkeypatc
         assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -16.74
     if fmt == "markdown":
         assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$16.74)" in out
+        assert "\nBlocked by: budget-limit\n" in out
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
