@@ -8,6 +8,7 @@ stack), as many at a time as the machine has cores; their documents are the rows
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,10 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from platformctl import review, stackfile
-from platformctl.budget import cap_problems, stack_files
+from platformctl.budget import CAP_KEY, cap_problems, stack_files
 
 SCHEMA = "platformctl.review-all/v1"
-KEY = "platform:organizationBudgetMonthlyUsd"
 
 
 def _one(path: Path, project_dir: Path) -> dict[str, Any]:
@@ -37,8 +37,6 @@ def _one(path: Path, project_dir: Path) -> dict[str, Any]:
     if done.returncode not in (0, 1):
         lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}, no message"]
         return {**row, "verdict": "error", "error": lines[-1].removeprefix("error: ")}
-    import json
-
     return {**row, **row_of(json.loads(done.stdout))}
 
 
@@ -60,7 +58,7 @@ def review_all(project_dir: Path, workers: int | None = None) -> dict[str, Any]:
     files = stack_files(project_dir)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         rows = list(pool.map(lambda path: _one(path, project_dir), files))
-    cap = project_config(project_dir).get(KEY)
+    cap = project_config(project_dir).get(CAP_KEY)
     reviewed = [r for r in rows if r["verdict"] != "error"]
     total = sum((Decimal(str(r["total_monthly_usd"])) for r in reviewed), Decimal(0))
     problems = []

@@ -19,6 +19,7 @@ from platformctl.harness import evaluate, load_config
 from stacks.config import ConfigError
 
 SCHEMA = "platformctl.budget/v1"
+CAP_KEY = "platform:organizationBudgetMonthlyUsd"  # Pulumi.yaml's project-level config
 
 
 def stack_files(project_dir: Path) -> list[Path]:
@@ -31,7 +32,7 @@ def budget_problems(project_dir: Path) -> list[str]:
     from platformctl.harness import project_config
     from stacks import userfile
 
-    key = "platform:organizationBudgetMonthlyUsd"
+    key = CAP_KEY
     cap = project_config(project_dir).get(key)
     if not isinstance(cap, (int, float)) or isinstance(cap, bool):
         return []  # the config model reports a missing or malformed cap, per stack

@@ -701,7 +701,8 @@ def _batch_process_gc() -> None:
     allocations instead of 700 (they still free the SDK's short-lived cycles), full ones
     practically never, and at exit the heap is frozen too so the interpreter's last collections
     do not walk it again (another second): the OS takes the memory back. Only the command's own
-    process does this (`entry`); `main` called in a test process keeps Python's defaults."""
+    process does all of this (`entry`); the test workers take the thresholds alone
+    (tests/conftest.py)."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     atexit.register(gc.freeze)

@@ -5,8 +5,6 @@ fails here. `python -m tests.test_scale --write` takes a new snapshot after a de
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import importlib.util
 import json
 import sys
@@ -26,25 +24,11 @@ def _bench():
     return module
 
 
-@contextlib.contextmanager
-def _collector_as_the_command_tunes_it():
-    """The garbage collector as `platformctl` runs (cli.entry): a third faster at this size."""
-    from platformctl import cli
-
-    before = gc.get_threshold()
-    gc.set_threshold(*cli.GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
 def review_of(teams: int) -> dict:
     from platformctl.cli import review_document
 
     path = _bench().stack_with_teams(teams, Path(tempfile.mkdtemp(prefix=f"scale{teams}-")))
-    with _collector_as_the_command_tunes_it():
-        return review_document(str(path), REPO)
+    return review_document(str(path), REPO)  # the collector tuned by tests/conftest.py
 
 
 def answers() -> dict:
