@@ -80,7 +80,8 @@ def review_all(project_dir: Path, workers: int | None = None) -> dict[str, Any]:
             "problems": problems, "exit_code": exit_code}
 
 
-_STYLE = {"blocked": "bold red", "advisory": "yellow", "passes": "green", "error": "bold red"}
+_STYLE = {"blocked": "bold red", "not evaluated": "bold red", "advisory": "yellow",
+          "passes": "green", "error": "bold red"}
 
 
 def _verdict_text(row: dict[str, Any]) -> str:
@@ -88,6 +89,8 @@ def _verdict_text(row: dict[str, Any]) -> str:
         return f"error: {row['error']}"
     if row["verdict"] == "blocked":
         return f"blocked ({row['mandatory']} mandatory)"
+    if row["verdict"] == "not evaluated":
+        return "not evaluated"
     if row["verdict"] == "advisory":
         return f"passes ({row['advisory']} advisory)"
     return "passes"

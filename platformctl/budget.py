@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from platformctl import stackfile
-from platformctl.harness import evaluate, load_config
+from platformctl.harness import load_config
 from stacks.config import ConfigError
 
 SCHEMA = "platformctl.budget/v1"
@@ -76,14 +76,14 @@ def _usd(value: Decimal) -> float:
 def check(project_dir: Path) -> dict[str, Any]:
     """The organisation's budget document: per stack and in total, against the cap. Raises
     ConfigError for a stack file or config that does not validate."""
-    from platformctl.costs import cost_report
+    from platformctl import pipeline
 
     rows = []
     cap: Decimal | None = None
     for path in stack_files(project_dir):
         cfg = load_config(path, project_dir)
         cap = Decimal(str(cfg.organization_budget_monthly_usd))
-        report = cost_report(evaluate(path, project_dir=project_dir))
+        report = pipeline.review_stack(path, project_dir, pipeline.COST_ONLY).cost
         budget = Decimal(str(cfg.budget_monthly_usd))
         rows.append({
             "stack": stackfile.stack_name_of(path), "source": path.name, "preset": cfg.preset,

@@ -9,8 +9,11 @@
 
 Exit codes: 0 success; 1 a mandatory platform-guard violation, or the program would fail for real
 (a resource's inputs would not pass the provider's Check); 2 a usage or configuration error (the
-message names the file, key and value) or a Helm release that cannot be rendered (the message
-names the release, the chart and helm's error).
+message names the file, key and value), a Helm release that cannot be rendered (the message
+names the release, the chart and helm's error), or a check that could not be evaluated.
+
+Every command that judges or prices a stack gets it from the one pipeline
+(platformctl.pipeline.review_stack), asking for the steps it needs.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from rich.text import Text
 
 from components.charts import ChartError
 from platformctl import review
-from platformctl.harness import InputCheckError, evaluate, find_project_dir
+from platformctl.harness import InputCheckError, find_project_dir
 from platformctl.helmbin import HelmNotFound
 from platformctl.rendering import RenderError
 from platformctl.synced import SyncedError
@@ -102,21 +105,14 @@ SILENT = Progress(False)
 
 
 def review_document(stack: str, project_dir: Path | None, progress: Progress = SILENT) -> dict:
-    """Evaluate, judge and price one stack offline: the review document."""
-    from platformctl import helmbin, rendering
-    from platformctl.costs import cost_report
-    from platformctl.guard import check_evaluation
+    """Evaluate, render, judge and price one stack offline (the pipeline's every step): the
+    review document. A rendering that failed is raised: the review needs every verdict."""
+    from platformctl import pipeline
 
-    helmbin.binary()  # no helm: say so now, not after the evaluation
-    progress.step(f"evaluating {stack} (the program under Pulumi mocks)")
-    evaluation = evaluate(stack, project_dir=project_dir)
-    releases = len(evaluation.of_type("kubernetes:helm.sh/v3:Release"))
-    progress.step(f"rendering {releases} Helm releases with helm ({len(evaluation.resources)} "
-                  "resources evaluated)")
-    rendering.render(evaluation)
-    progress.step("running platform-guard's policies and pricing")
-    return review.build_document(evaluation, check_evaluation(evaluation),
-                                 cost_report(evaluation))
+    result = pipeline.review_stack(stack, project_dir, pipeline.FULL, progress.step)
+    if result.render_failure is not None:
+        raise result.render_failure
+    return result.document()
 
 
 def _review_all(args: argparse.Namespace, project_dir: Path) -> int:
@@ -182,7 +178,7 @@ def _review(args: argparse.Namespace) -> int:
         Path(args.json_output).write_text(review.render_json(doc), encoding="utf-8")
     _render(doc, args, (lambda d, console: review.render_text(d, console, args.details),
                         review.render_markdown))
-    return EXIT_FAILED if doc["exit_code"] else EXIT_OK
+    return int(doc["exit_code"])  # 0 passes, 1 a mandatory violation, 2 not evaluated
 
 
 def _cost(args: argparse.Namespace) -> int:
@@ -283,8 +279,10 @@ def _generate(args: argparse.Namespace) -> int:
     root = _project(args)
     prod = None
     if (root / "Pulumi.prod.yaml").is_file() and (root / "docs" / "design.md").is_file():
-        try:
-            prod = evaluate("prod", project_dir=root)  # the design's diagram is drawn from it
+        from platformctl import pipeline
+
+        try:  # the design's diagram is drawn from the plan
+            prod = pipeline.review_stack("prod", root, pipeline.PLAN_ONLY).evaluation
         except ConfigError as exc:
             _error(str(exc))
             return EXIT_USAGE
@@ -389,31 +387,37 @@ EXIT_INTERRUPTED = 130
 def _readiness(args: argparse.Namespace) -> int:
     import json as _json
 
-    from platformctl import readiness
-    from platformctl.costs import cost_report
-    from platformctl.guard import check_evaluation
+    from platformctl import pipeline, readiness
     from stacks import service as service_spec
 
     project = _project(args)
+    result = None
     try:
         if args.service:
             spec = service_spec.load(Path(args.service))
             title, lines = (f"service {spec.team}/{spec.name}",
                             readiness.service(spec, project))
         else:
-            evaluation = evaluate(args.stack, project_dir=project)
-            title = f"environment {evaluation.stack}"
-            lines = readiness.environment(evaluation, check_evaluation(evaluation),
-                                          cost_report(evaluation), project)
+            # Every step: the checklist reads the same verdicts `review` reports.
+            result = pipeline.review_stack(args.stack, project, pipeline.FULL)
+            title = f"environment {result.evaluation.stack}"
+            lines = readiness.environment(result, project)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    text = (_json.dumps(readiness.document(title, lines), indent=2) + "\n"
+    except InputCheckError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    text = (_json.dumps(readiness.document(title, lines, result), indent=2) + "\n"
             if args.format == "json" else readiness.markdown(title, lines))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    if result is not None and result.render_failure is not None:
+        # Checks that had to run could not: the checklist says which; no verdict is possible.
+        _error(f"not evaluated: {result.render_failure}")
+        return EXIT_USAGE
     return EXIT_OK if readiness.ready(lines) else EXIT_FAILED
 
 
@@ -657,9 +661,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the production-readiness checklist of a stack (or of a service), with evidence",
         description="Each line a control, its evidence (a resource and the input that shows it, "
         "a policy verdict, a runbook, a drill report under drills/, a rendered object, the test "
-        "that keeps it) and a status computed from the review: pass, fail, no evidence, or not "
+        "that keeps it) and a status computed from the review (the same pipeline as `review`): "
+        "pass, fail, no evidence, not evaluated (the check behind it did not run), or not "
         "required (a prod-only control in a non-prod stack). Exit 0 when ready, 1 when a "
-        "required line fails or lacks evidence, 2 on a usage or configuration error.")
+        "required line fails, lacks evidence or was not evaluated, 2 on a usage or "
+        "configuration error or when a check could not be evaluated (no helm, say).")
     ready_cmd.add_argument("stack", nargs="?", default="prod",
                            help="a stack name or file (default prod)")
     ready_cmd.add_argument("--service", metavar="SPEC",

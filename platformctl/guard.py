@@ -9,6 +9,10 @@ policy that reads a value unknown until apply is reported as "can't run during p
 CLI's `--policy-pack-config` shape (`{"all": level, "<policy>": level | {"enforcementLevel":
 level, ...}}`) with schema defaults filled in, as the engine fills them.
 
+Beside the pack's policies it runs the checks of what the Helm releases render
+(platformctl.runtime_checks), configured and reported the same way, when it is given the
+rendered objects; without them those checks are "not evaluated", with the reason.
+
 The policy config of a stack comes from its config model (:func:`policy_config`): the same file
 `platformctl policy-config STACK` writes for the real CLI.
 """
@@ -17,11 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from platform_guard import rendered
 from platform_guard.policies import ALL
 from pulumi_policy import (
     EnforcementLevel,
@@ -38,6 +41,14 @@ from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from platformctl.harness import STACK_TYPE, Evaluation, RecordedResource, unwrap_secrets
+from platformctl.runtime_checks import (
+    CHECKS,
+    RELEASE_TYPE,
+    Application,
+    Release,
+    RenderedCheck,
+    RenderedStack,
+)
 from stacks.config import PlatformConfig
 
 PACK_NAME = "platform-guard"
@@ -76,11 +87,28 @@ class Verdict:
         return {k: v for k, v in self.__dict__.items()}
 
 
+@dataclass(frozen=True)
+class NotEvaluated:
+    """A check that did not run because what it reads was not computed: it neither passed nor
+    failed, and whoever reports it says so."""
+
+    policy: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"policy": self.policy, "reason": self.reason}
+
+
+NOT_RENDERED = ("the objects inside the Helm releases were not rendered for this run; "
+                "`platformctl review` renders them with helm")
+
+
 @dataclass
 class GuardReport:
     violations: list[Verdict] = field(default_factory=list)
     cannot_run: list[Verdict] = field(default_factory=list)  # unknown values during preview
     not_applicable: list[tuple[str, str, str | None]] = field(default_factory=list)
+    not_evaluated: list[NotEvaluated] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[Verdict]:
@@ -92,6 +120,18 @@ class GuardReport:
 
     def of(self, policy: str) -> list[Verdict]:
         return [v for v in self.violations if v.policy == policy]
+
+    def evaluated(self, policy: str) -> bool:
+        return all(n.policy != policy for n in self.not_evaluated)
+
+
+@dataclass(frozen=True)
+class RenderedObjects:
+    """What the Helm releases of a plan render, and the team services Argo CD would sync: the
+    inputs of the rendered checks (platformctl.runtime_checks)."""
+
+    releases: Mapping[str, Release]  # by Release URN
+    applications: Sequence[Application] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +165,7 @@ def from_recording(resource: RecordedResource) -> GuardResource:
     )
 
 
-def _level(policy: Policy, config: Mapping[str, Any]) -> EnforcementLevel:
+def _level(policy: Policy | RenderedCheck, config: Mapping[str, Any]) -> EnforcementLevel:
     own = config.get(policy.name)
     if isinstance(own, str):
         return EnforcementLevel(own)
@@ -136,7 +176,7 @@ def _level(policy: Policy, config: Mapping[str, Any]) -> EnforcementLevel:
     return policy.enforcement_level or EnforcementLevel.ADVISORY
 
 
-def _policy_values(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
+def _policy_values(policy: Policy | RenderedCheck, config: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if policy.config_schema is not None:
         for key, spec in policy.config_schema.properties.items():
@@ -166,7 +206,12 @@ async def _await(result: Any) -> None:
 
 
 def check(resources: Iterable[GuardResource], config: Mapping[str, Any],
-          policies: Iterable[Policy] = ALL) -> GuardReport:
+          policies: Iterable[Policy] = ALL, rendered: RenderedObjects | None = None,
+          checks: Iterable[RenderedCheck] = CHECKS,
+          not_rendered: str = NOT_RENDERED) -> GuardReport:
+    """Run the pack's policies over the resources, as the analyzer would, and the rendered
+    checks over what the releases render; without `rendered`, each rendered check is reported
+    not evaluated (`not_rendered` says why), never passed."""
     resources = [r for r in resources if r.type != STACK_TYPE]
     by_urn = {r.urn: r for r in resources}
     providers: dict[str, PolicyProviderResource] = {}
@@ -182,30 +227,55 @@ def check(resources: Iterable[GuardResource], config: Mapping[str, Any],
     # What every policy sees of a resource, made once for all of them (policies read, never
     # write): its inputs behind the unknown-value check, and, for stack policies, the linked
     # graph of resources.
-    shared = _Shared({r.urn: unknown_checking_proxy(dict(r.props)) for r in resources})
+    shared = _Shared({r.urn: unknown_checking_proxy(dict(r.props)) for r in resources},
+                     resources, provider_of)
     report = GuardReport()
-    for policy in policies:
+    for policy in [*policies, *checks]:
         level = _level(policy, config)
         if level == EnforcementLevel.DISABLED:
             continue
         if level == EnforcementLevel.REMEDIATE:
             level = EnforcementLevel.MANDATORY  # as the analyzer reports it
-        _PolicyRun(policy, level, _policy_values(policy, config), report, by_urn, shared).run(
-            resources, provider_of)
+        run = _PolicyRun(policy, level, _policy_values(policy, config), report, by_urn, shared)
+        if not isinstance(policy, RenderedCheck):
+            run.run(resources, provider_of)
+        elif rendered is None:
+            report.not_evaluated.append(NotEvaluated(policy.name, not_rendered))
+        else:
+            run.run_rendered(rendered)
     return report
 
 
 @dataclass
 class _Shared:
     props: dict[str, Any]
-    linked: dict[str, PolicyResource] | None = None
+    resources: list[GuardResource]
+    provider_of: Any
+    _linked: dict[str, PolicyResource] | None = None
+
+    def linked(self) -> dict[str, PolicyResource]:
+        """The resources as a stack policy sees them: parents and (property) dependencies
+        linked, built once for every policy that asks."""
+        if self._linked is None:
+            linked = {r.urn: PolicyResource(r.type, self.props[r.urn], r.urn, r.name,
+                                            _options(r), self.provider_of(r), None, [], {})
+                      for r in self.resources}
+            for r in self.resources:
+                node = linked[r.urn]
+                node.parent = linked.get(r.parent or "")
+                node.dependencies = [linked[d] for d in r.dependencies if d in linked]
+                node.property_dependencies = {
+                    key: [linked[d] for d in urns if d in linked]
+                    for key, urns in r.property_dependencies.items()}
+            self._linked = linked
+        return self._linked
 
 
 @dataclass
 class _PolicyRun:
     """One policy over the resources, reporting into `report` as the analyzer would."""
 
-    policy: Policy
+    policy: Policy | RenderedCheck
     level: EnforcementLevel
     values: dict[str, Any]
     report: GuardReport
@@ -250,41 +320,44 @@ class _PolicyRun:
                     provider_of(r), dict(self.values))
                 self._attempt(lambda a=args, t=r: policy.validate(a, self._reporter(t)), r)
         elif isinstance(policy, StackValidationPolicy):
-            if self.shared.linked is None:
-                linked = {r.urn: PolicyResource(r.type, self.shared.props[r.urn], r.urn, r.name,
-                                                _options(r), provider_of(r), None, [], {})
-                          for r in resources}
-                for r in resources:
-                    node = linked[r.urn]
-                    node.parent = linked.get(r.parent or "")
-                    node.dependencies = [linked[d] for d in r.dependencies if d in linked]
-                    node.property_dependencies = {
-                        key: [linked[d] for d in urns if d in linked]
-                        for key, urns in r.property_dependencies.items()}
-                self.shared.linked = linked
-            args = StackValidationArgs(list(self.shared.linked.values()), dict(self.values))
+            args = StackValidationArgs(list(self.shared.linked().values()), dict(self.values))
             self._attempt(lambda: policy.validate(args, self._reporter(None)), None)
 
+    def run_rendered(self, rendered: RenderedObjects) -> None:
+        check = self.policy
+        assert isinstance(check, RenderedCheck)
+        linked = self.shared.linked()
+        stack = RenderedStack(
+            resources=list(linked.values()),
+            releases=[rendered.releases[r.urn] for r in self.shared.resources
+                      if r.type == RELEASE_TYPE and r.urn in rendered.releases],
+            applications=tuple(rendered.applications))
 
-def rendered_releases(evaluation: Evaluation) -> dict[str, rendered.Release]:
-    """An evaluation's rendered releases as the pack's policies take them, by Release URN."""
-    return {r.resource.urn: rendered.Release(
+        def validate() -> None:
+            report = self._reporter(None)
+            for message, urn in check.run(stack, dict(self.values)):
+                report(message, urn)
+
+        self._attempt(validate, None)
+
+
+def rendered_releases(evaluation: Evaluation) -> dict[str, Release]:
+    """An evaluation's rendered releases as the rendered checks take them, by Release URN."""
+    return {r.resource.urn: Release(
         urn=r.resource.urn, name=r.release, namespace=r.namespace,
         chart=f"{r.chart.name} {r.chart.version}", objects=[o.object for o in r.objects])
         for r in evaluation.rendered}
 
 
 def check_evaluation(evaluation: Evaluation, config: Mapping[str, Any] | None = None,
-                     policies: Iterable[Policy] = ALL) -> GuardReport:
-    """Run platform-guard over an evaluation with its stack's policy config (or `config`)."""
+                     policies: Iterable[Policy] = ALL, checks: Iterable[RenderedCheck] = CHECKS,
+                     not_rendered: str = NOT_RENDERED) -> GuardReport:
+    """Run platform-guard over an evaluation with its stack's policy config (or `config`), and
+    the rendered checks when its releases were rendered (else they are not evaluated)."""
     if config is None:
         assert evaluation.config is not None
         config = policy_config(evaluation.config)
-    # The objects inside the Helm releases, when the review rendered them: what CrossGuard never
-    # sees for real, handed to the policies that check what the platform would start.
-    releases = rendered_releases(evaluation)
-    resources = [from_recording(r) for r in evaluation.resources]
-    if not releases:
-        return check(resources, config, policies)
-    with rendered.provided(releases, evaluation.synced):
-        return check(resources, config, policies)
+    rendered = (RenderedObjects(rendered_releases(evaluation), tuple(evaluation.synced))
+                if evaluation.is_rendered else None)
+    return check([from_recording(r) for r in evaluation.resources], config, policies, rendered,
+                 checks, not_rendered)

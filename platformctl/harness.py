@@ -40,9 +40,8 @@ from platformctl.mocks import PlatformMocks
 from stacks import config as config_model
 
 if TYPE_CHECKING:
-    from platform_guard.rendered import Application
-
     from platformctl.rendering import RenderedRelease
+    from platformctl.runtime_checks import Application
 
 Program = Callable[[str], Mapping[str, Any]]
 
@@ -150,6 +149,9 @@ class Evaluation:
     # The objects inside each Helm release, rendered by the real helm (platformctl.rendering);
     # empty until rendered: the policies never see them, as CrossGuard never does for real.
     rendered: list[RenderedRelease] = field(default_factory=list)
+    # Whether the releases were rendered (a stack may have none): the checks of rendered objects
+    # run only then, and are "not evaluated" otherwise.
+    is_rendered: bool = False
     # The team services Argo CD would sync into the cluster (platformctl.synced), read with the
     # rendering: their pods share the nodes.
     synced: list[Application] = field(default_factory=list)

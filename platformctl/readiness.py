@@ -7,9 +7,13 @@ the test that keeps it so) and a status computed from the review, never typed by
     pass           the evidence shows the control holds
     fail           the evidence shows it does not
     no evidence    nothing proves it (no drill report yet, or one older than DRILL_MAX_AGE)
+    not evaluated  the check that would prove it did not run (its reason in the detail: the
+                   Helm releases could not be rendered, say); never read as a pass
     not required   a prod-only control in a non-prod stack
 
-The stack is ready when no required line fails or lacks evidence (exit 0; else 1).
+The checklist is computed from the one review pipeline (platformctl.pipeline), every step of it:
+the same verdicts `platformctl review` reports. The stack is ready when every required line
+passes (exit 0; else 1).
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ import yaml
 from components import alerts
 from components.admission import REQUIRED_ATTESTATIONS
 from platformctl.drills import REPORTS_DIR
-from platformctl.harness import Evaluation, RecordedResource
+from platformctl.harness import RecordedResource
+from platformctl.pipeline import Review
 
 DRILL_MAX_AGE = timedelta(days=90)
 PASS, FAIL, NO_EVIDENCE, NOT_REQUIRED = "pass", "fail", "no evidence", "not required"
-SYMBOL = {PASS: "✅", FAIL: "❌", NO_EVIDENCE: "⚠️", NOT_REQUIRED: "➖"}
+NOT_EVALUATED = "not evaluated"
+STATUSES = (PASS, FAIL, NO_EVIDENCE, NOT_EVALUATED, NOT_REQUIRED)
+SYMBOL = {PASS: "✅", FAIL: "❌", NO_EVIDENCE: "⚠️", NOT_EVALUATED: "❔", NOT_REQUIRED: "➖"}
 
 
 @dataclass
@@ -47,19 +54,31 @@ def _resource_evidence(resource: RecordedResource, shown: str) -> str:
 
 
 class _Checks:
-    def __init__(self, evaluation: Evaluation, guard: Any, costs: Any, project: Path,
-                 now: datetime):
-        self.e, self.guard, self.costs, self.project, self.now = (
-            evaluation, guard, costs, project, now)
-        self.prod = evaluation.config.preset == "prod"
+    def __init__(self, review: Review, project: Path, now: datetime):
+        self.e, self.guard, self.costs = review.evaluation, review.verdicts, review.cost
+        self.project, self.now = project, now
+        assert self.e.config is not None
+        self.prod = self.e.config.preset == "prod"
         self.lines: list[Line] = []
 
     def add(self, area: str, control: str, ok: bool | None, evidence: Iterable[str],
-            detail: str = "", prod_only: bool = False) -> None:
-        status = NO_EVIDENCE if ok is None else PASS if ok else FAIL
+            detail: str = "", prod_only: bool = False, not_evaluated: str | None = None) -> None:
+        """A line; `not_evaluated` (the reason) when the check behind `ok` never ran."""
+        status = (NOT_EVALUATED if not_evaluated is not None else NO_EVIDENCE if ok is None
+                  else PASS if ok else FAIL)
+        if not_evaluated is not None:
+            detail = "; ".join(p for p in (not_evaluated, detail) if p)
         if prod_only and not self.prod and status != PASS:
             status = NOT_REQUIRED
         self.lines.append(Line(area, control, status, list(evidence), detail))
+
+    def not_evaluated(self, *policies: str) -> str | None:
+        """Why the named policies (all of them when none is named) were not evaluated."""
+        found = [n for n in self.guard.not_evaluated if not policies or n.policy in policies]
+        if not found:
+            return None
+        reasons = sorted({n.reason for n in found})
+        return (f"not evaluated: {', '.join(n.policy for n in found)} ({'; '.join(reasons)})")
 
     def of(self, type_token: str) -> list[RecordedResource]:
         return self.e.of_type(type_token)
@@ -84,11 +103,12 @@ class _Checks:
         return doc["status"] == "passed", [shown], f"{doc['status']}; {figures}".rstrip("; ")
 
 
-def environment(evaluation: Evaluation, guard: Any, costs: Any, project: Path,
-                now: datetime | None = None) -> list[Line]:
+def environment(review: Review, project: Path, now: datetime | None = None) -> list[Line]:
     """The environment's checklist, from its review (recording, verdicts, cost)."""
-    c = _Checks(evaluation, guard, costs, project, now or datetime.now(UTC))
+    c = _Checks(review, project, now or datetime.now(UTC))
+    evaluation, guard, costs = c.e, c.guard, c.costs
     config = evaluation.config
+    assert config is not None
 
     # -- data and recovery
     db, multi_az = c.one_input("aws:rds/instance:Instance", "multiAz")
@@ -126,13 +146,17 @@ def environment(evaluation: Evaluation, guard: Any, costs: Any, project: Path,
            for t in templates] or ["platform:chaos.fis"], "tests/test_chaos.py",
           prod_only=True)
     capacity = guard.of("node-capacity")
+    unevaluated = c.not_evaluated("node-capacity")
     c.add("recovery", "The platform fits with one node lost", not capacity,
-          ["policy `node-capacity`" + (f": {capacity[0].message}" if capacity else " passes")],
-          prod_only=True)
+          ["policy `node-capacity`" + (f": {capacity[0].message}" if capacity
+                                       else " not evaluated" if unevaluated else " passes")],
+          prod_only=True, not_evaluated=unevaluated)
 
     # -- security
     c.add("security", "No mandatory policy violation", not guard.mandatory,
-          [f"platform-guard: {len(guard.mandatory)} mandatory, {len(guard.advisory)} advisory"])
+          [f"platform-guard: {len(guard.mandatory)} mandatory, {len(guard.advisory)} advisory, "
+           f"{len(guard.not_evaluated)} not evaluated"],
+          not_evaluated=None if guard.mandatory else c.not_evaluated())
     gatekeeper = config.security.gatekeeper
     c.add("security", "Admission policies refuse (fail closed)",
           gatekeeper.enforcement == "deny" and gatekeeper.fail_closed,
@@ -254,8 +278,7 @@ def ready(lines: Iterable[Line]) -> bool:
 
 
 def markdown(title: str, lines: list[Line]) -> str:
-    counts = {s: sum(1 for line in lines if line.status == s)
-              for s in (PASS, FAIL, NO_EVIDENCE, NOT_REQUIRED)}
+    counts = {s: sum(1 for line in lines if line.status == s) for s in STATUSES}
     verdict = "**Ready**" if ready(lines) else "**Not ready**"
     out = [f"# Readiness: {title}", "",
            f"{verdict}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n), "",
@@ -267,7 +290,18 @@ def markdown(title: str, lines: list[Line]) -> str:
     return "\n".join(out) + "\n"
 
 
-def document(title: str, lines: list[Line]) -> dict[str, Any]:
-    return {"schema": "platformctl.readiness/v1", "title": title, "ready": ready(lines),
-            "lines": [asdict(line) for line in lines]}
+def verdicts(review: Review) -> dict[str, Any]:
+    """The policy verdicts the checklist was computed from: the violations as the review
+    reports them, and the checks not evaluated with why."""
+    guard = review.verdicts
+    return {"mandatory": [v.to_dict() for v in guard.mandatory],
+            "advisory": [v.to_dict() for v in guard.advisory],
+            "not_evaluated": [n.to_dict() for n in guard.not_evaluated]}
 
+
+def document(title: str, lines: list[Line], review: Review | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"schema": "platformctl.readiness/v1", "title": title,
+                           "ready": ready(lines), "lines": [asdict(line) for line in lines]}
+    if review is not None:
+        doc["policies"] = verdicts(review)
+    return doc

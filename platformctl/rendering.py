@@ -342,7 +342,7 @@ def render(evaluation: Evaluation, root: Path | None = None, use_cache: bool = T
     evaluation.synced = synced.applications(evaluation, root)
     jobs = [_job(r, root) for r in evaluation.of_type(RELEASE_TYPE)]
     if not jobs:
-        evaluation.rendered = []
+        evaluation.rendered, evaluation.is_rendered = [], True
         return []
     helmbin.binary()  # fail once, clearly, before starting threads
     kube_version = kube_version_of(evaluation)
@@ -356,7 +356,7 @@ def render(evaluation: Evaluation, root: Path | None = None, use_cache: bool = T
         rendered = list(pool.map(lambda j: _render(
             j, kube_version, apis if apis and _uses_capabilities(j.chart, cache_dir) else (),
             cache_dir), jobs))
-    evaluation.rendered = rendered
+    evaluation.rendered, evaluation.is_rendered = rendered, True
     return rendered
 
 

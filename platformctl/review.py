@@ -180,13 +180,15 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             "advisory": [_verdict(v) for v in guard.advisory],
             "cannot_run": [_verdict(v) for v in guard.cannot_run],
             "not_applicable_count": len(guard.not_applicable),
+            # Checks that did not run (what they read was not computed): neither pass nor fail.
+            "not_evaluated": [n.to_dict() for n in guard.not_evaluated],
         },
         "rendered": rendered_section(evaluation),
         "capacity": capacity_section(evaluation),
         "warnings": list(evaluation.warnings),
         "diff": None,
     }
-    document["exit_code"] = 1 if guard.mandatory else 0
+    document["exit_code"] = 1 if guard.mandatory else 2 if guard.not_evaluated else 0
     return document
 
 
@@ -372,12 +374,17 @@ def named(violations: Sequence[Mapping[str, Any]]) -> str:
 
 
 def verdict(doc: Mapping[str, Any]) -> tuple[str, str]:
-    """('blocked' | 'advisory' | 'passes', one line saying it, with the policies named)."""
+    """('blocked' | 'not evaluated' | 'advisory' | 'passes', one line saying it, with the
+    policies named). A review with a check that did not run never passes."""
     policies = doc["policies"]
     mandatory, advisory = policies["mandatory"], policies["advisory"]
+    unevaluated = policies.get("not_evaluated") or []  # absent from documents before it
     if mandatory:
         return "blocked", (f"BLOCKED: {len(mandatory)} mandatory violation(s): "
                            f"{named(mandatory)}")
+    if unevaluated:
+        return "not evaluated", (f"NOT EVALUATED: {len(unevaluated)} check(s) did not run: "
+                                 f"{named(unevaluated)}")
     if advisory:
         return "advisory", f"PASSES with {len(advisory)} advisory: {named(advisory)}"
     return "passes", "PASSES platform-guard: no violations"
@@ -417,7 +424,8 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
         (Text.assemble(("Review of ", "bold"), (doc["stack"], "bold"),
                        (f"  {doc['source']} · preset {doc['preset']} · {doc['region']}", "dim")),
          ""),
-        (said, {"blocked": "bold red", "advisory": "bold yellow", "passes": "bold green"}[kind])]
+        (said, {"blocked": "bold red", "not evaluated": "bold red", "advisory": "bold yellow",
+                "passes": "bold green"}[kind])]
     budget, total = doc["budget_monthly_usd"], doc["total_monthly_usd"]
     share = f" · {total / budget:.0%} of budget" if budget else ""
     head.append((f"${total:,.2f}/month of ${budget:,.2f} · headroom "
@@ -536,8 +544,13 @@ def render_text(doc: Mapping[str, Any], console: Console, details: bool = False)
                        f"${doc['usage_monthly_usd']:,.2f}"))
     console.print()
     policies = doc["policies"]
-    if not (policies["mandatory"] or policies["advisory"] or policies["cannot_run"]):
+    unevaluated = policies.get("not_evaluated") or []
+    if not (policies["mandatory"] or policies["advisory"] or policies["cannot_run"]
+            or unevaluated):
         console.print(Text("platform-guard: no violations", style="green"))
+    for entry in unevaluated:
+        console.print(Text(f"not evaluated [{entry['policy']}] {entry['reason']}",
+                           style="bold red"))
     for title, kind, style in (("mandatory", "mandatory", "bold red"),
                                ("advisory", "advisory", "yellow"),
                                ("could not run", "cannot_run", "dim")):
@@ -775,6 +788,7 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     kind, _ = verdict(doc)
     head = [f"### `{stack}`: "
             + {"blocked": f"**Blocked**: {len(mandatory)} mandatory violation(s)",
+               "not evaluated": f"**Not evaluated**: {named(policies['not_evaluated'])}",
                "advisory": f"**Passes** platform-guard ({len(advisory)} advisory)",
                "passes": "**Passes** platform-guard"}[kind]
             + f", ${doc['total_monthly_usd']:,.2f}/month of ${doc['budget_monthly_usd']:,.2f} "

@@ -4,7 +4,7 @@ The program creates one root Application per environment (components/gitops.py);
 directory `spec.source.path` names (gitops/environments/<env>/), whose kustomization lists the
 environment's Applications; each team service's Application syncs its own directory
 (gitops/teams/<team>/<service>/). None of it is a Pulumi resource, but its pods land on the
-same nodes, so the capacity check counts them (platform_guard.rendered.Application).
+same nodes, so the capacity check counts them (platformctl.runtime_checks.Application).
 
 Read as files, not built with kustomize: the directories `platformctl new-service` writes list
 plain manifests (the environment only swaps the image digest, which takes no room). An
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from platform_guard.rendered import Application
 
 from platformctl.base import git
 from platformctl.harness import Evaluation, unwrap_secrets
+from platformctl.runtime_checks import Application
 from stacks import userfile
 from stacks.config import ConfigError
 

@@ -24,10 +24,10 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def shipped(evaluations):
     """The budget document of the shipped project, from this session's recordings of its stacks
     (the command's own evaluation is exercised by the CLI tests below)."""
-    from platformctl import budget, stackfile
+    from platformctl import budget, pipeline, stackfile
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(budget, "evaluate", lambda path, project_dir: evaluations[
+        patch.setattr(pipeline, "evaluate", lambda path, project_dir: evaluations[
             stackfile.stack_name_of(Path(path))])
         return budget.check(REPO)
 
@@ -63,9 +63,9 @@ def test_formats(capsys, shipped, monkeypatch):
 def recorded(monkeypatch, evaluations):
     """The stacks' recordings of this session stand in for evaluating the copies again (same
     stack files but for the budget keys, which the cost model does not read)."""
-    from platformctl import budget, stackfile
+    from platformctl import pipeline, stackfile
 
-    monkeypatch.setattr(budget, "evaluate", lambda path, project_dir: evaluations[
+    monkeypatch.setattr(pipeline, "evaluate", lambda path, project_dir: evaluations[
         stackfile.stack_name_of(Path(path))])
 
 

@@ -69,8 +69,10 @@ def test_only_the_config_model_reads_pulumi_config():
 def test_policy_docs_list_every_policy_with_its_enforcement():
     from platform_guard.policies import ALL
 
+    from platformctl.runtime_checks import CHECKS
+
     readme = (REPO / "docs" / "cost-and-policies.md").read_text(encoding="utf-8")
-    for policy in ALL:
+    for policy in [*ALL, *CHECKS]:
         assert f"| `{policy.name}` | {policy.enforcement_level.value} |" in readme, policy.name
 
 

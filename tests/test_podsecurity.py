@@ -113,14 +113,15 @@ def test_every_pod_of_the_shipped_stacks_is_admitted(rendered):
     for evaluation in rendered.values():
         report = check_evaluation(evaluation)
         assert report.of("pod-security-admission") == []
-        assert not [n for n in report.not_applicable if n[0] == "pod-security-admission"]
+        assert report.evaluated("pod-security-admission")
 
 
-def test_without_rendered_objects_the_policy_is_not_applicable(evaluations):
+def test_without_rendered_objects_the_check_is_not_evaluated(evaluations):
     report = check_evaluation(dataclasses.replace(evaluations["dev"], rendered=[]))
-    assert [n[1] for n in report.not_applicable if n[0] == "pod-security-admission"] == [
-        "the objects inside Helm releases are rendered only by `platformctl review`; run it for "
-        "this check"]
+    assert [n.reason for n in report.not_evaluated if n.policy == "pod-security-admission"] == [
+        "the objects inside the Helm releases were not rendered for this run; "
+        "`platformctl review` renders them with helm"]
+    assert report.of("pod-security-admission") == []
 
 
 def test_a_pod_without_run_as_non_root_in_a_restricted_namespace_is_refused(rendered):

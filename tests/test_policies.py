@@ -1,5 +1,5 @@
-"""Every platform-guard policy, with a compliant and a violating resource; each violation names
-the resource and says how to fix it."""
+"""Every platform-guard policy and rendered check, with a compliant and a violating resource;
+each violation names the resource and says how to fix it."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from platform_guard import rendered
-from platform_guard.policies import ALL, BY_NAME
+from platform_guard import policies
 
-from platformctl.guard import GuardResource, check
+from platformctl.guard import GuardResource, RenderedObjects, check
+from platformctl.runtime_checks import CHECKS, Release, RenderedCheck
+
+ALL = [*policies.ALL, *CHECKS]  # what the review judges a stack by
+BY_NAME = {policy.name: policy for policy in ALL}
 
 GRAVITON_LT = {"metadataOptions": {"httpTokens": "required"},
                "blockDeviceMappings": [{"ebs": {"encrypted": "true", "volumeType": "gp3"}}]}
@@ -37,11 +40,11 @@ def release(name: str, objects: list[dict[str, Any]], **kwargs) -> GuardResource
     """A Helm release whose rendered objects (what `platformctl review` renders) are `objects`."""
     subject = resource("kubernetes:helm.sh/v3:Release", {"name": name, "namespace": "apps"},
                        name=name, **kwargs)
-    RENDERED[subject.urn] = rendered.Release(subject.urn, name, "apps", "chart 1.0.0", objects)
+    RENDERED[subject.urn] = Release(subject.urn, name, "apps", "chart 1.0.0", objects)
     return subject
 
 
-RENDERED: dict[str, rendered.Release] = {}
+RENDERED: dict[str, Release] = {}
 SERVICE_WEBHOOK = {
     "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
     "metadata": {"name": "lbc"}, "webhooks": [{"name": "mservice", "failurePolicy": "Fail", "rules": [
@@ -264,8 +267,10 @@ CASES: dict[str, tuple[Any, ...]] = {
 
 
 def run(policy_name: str, config: dict[str, Any], resources: list[GuardResource]):
-    with rendered.provided(RENDERED):
-        return check(resources, {policy_name: config}, [BY_NAME[policy_name]])
+    policy = BY_NAME[policy_name]
+    if isinstance(policy, RenderedCheck):
+        return check(resources, {policy_name: config}, [], RenderedObjects(RENDERED), [policy])
+    return check(resources, {policy_name: config}, [policy], checks=[])
 
 
 def test_every_policy_has_a_case():

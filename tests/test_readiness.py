@@ -4,15 +4,14 @@ verdicts, the cost, drill reports, rendered objects), so a seeded defect turns i
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from platformctl import cli, readiness
-from platformctl.costs import cost_report
-from platformctl.guard import check_evaluation
+from platformctl import cli, pipeline, readiness
 from stacks import service as service_spec
 from tests.conftest import REPO, mutate, stack_config, write_stack
 
@@ -20,12 +19,12 @@ NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def reviews(evaluations):
-    return {name: (e, check_evaluation(e), cost_report(e)) for name, e in evaluations.items()}
+def reviews(rendered):
+    return {name: pipeline.review_evaluation(e) for name, e in rendered.items()}
 
 
 def _lines(review, project, now=NOW):
-    return {line.control: line for line in readiness.environment(*review, project, now=now)}
+    return {line.control: line for line in readiness.environment(review, project, now=now)}
 
 
 def _project(tmp_path):
@@ -71,13 +70,13 @@ def test_drill_reports_are_the_evidence_while_they_are_recent(reviews, tmp_path)
 
 
 def test_a_seeded_defect_in_the_recording_turns_its_line_red(reviews, tmp_path):
-    evaluation, guard, costs = reviews["prod"]
+    evaluation = reviews["prod"].evaluation
     broken = copy.copy(evaluation)
     broken.resources = copy.deepcopy(evaluation.resources)
     for resource in broken.resources:
         if resource.type == "aws:rds/instance:Instance":
             resource.inputs["multiAz"] = False
-    lines = _lines((broken, guard, costs), _project(tmp_path))
+    lines = _lines(dataclasses.replace(reviews["prod"], evaluation=broken), _project(tmp_path))
     assert lines["Database has a standby in another AZ"].status == readiness.FAIL
     # In dev the same control is not required.
     dev = _lines(reviews["dev"], _project(tmp_path / "dev"))
@@ -115,7 +114,7 @@ def test_readiness_counts_logs_and_traces_and_misses_them_when_off(tmp_path):
     config = mutate(config, "platform:observability.traces", {"enabled": False})
     evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
     lines = {line.control: line for line in readiness.environment(
-        evaluation, check_evaluation(evaluation), cost_report(evaluation), REPO)}
+        pipeline.review_evaluation(evaluation), REPO)}
     logs = lines["Container and node logs are shipped and kept (a retention set)"]
     traces = lines["Traces reach X-Ray from every service (the gateway runs)"]
     assert logs.status == traces.status == readiness.FAIL

@@ -1,30 +1,101 @@
-"""Will it run? Checks of what the platform would start, over the plan and the objects rendered
-from its Helm releases (platform_guard.rendered): every pod admitted by its namespace's Pod
-Security level; nothing racing a fail-closed admission webhook on a first install; every
-workload that calls AWS with a role of exactly what it calls; every alert reading metrics that
-something scrapes."""
+"""Will it run? The review's checks of what the platform would start, over the plan and the
+objects rendered from its Helm releases: every pod admitted by its namespace's Pod Security
+level; nothing racing a fail-closed admission webhook on a first install; every workload that
+calls AWS with a role of exactly what it calls; every alert reading metrics that something
+scrapes; the pods fitting the nodes.
+
+CrossGuard never sees these objects (a `helm.v3.Release` is one opaque resource to the engine),
+so these are not policies of the pack: they are plain functions of a :class:`RenderedStack`, run
+by the review pipeline (platformctl.pipeline) once it has rendered the releases, and reported
+beside the pack's verdicts under their own names and enforcement levels. Without a rendering
+they are never run and the review says "not evaluated" with the reason.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import functools
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pulumi_policy import StackValidationArgs
-
-from platform_guard import capacity, podsecurity, rendered
+import platform_guard
+from platform_guard import capacity, podsecurity
 from platform_guard.policies._base import (
     HIGH,
     MANDATORY,
     PRODUCTION,
     get,
-    stack_policy,
+    schema,
     violation,
 )
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, Severity
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CLUSTER_SCOPED = frozenset({
+    "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
+    "PriorityClass", "StorageClass", "PersistentVolume", "IngressClass", "RuntimeClass",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "CSIDriver"})
+
+
+@dataclass(frozen=True)
+class Release:
+    """The objects one Helm release renders (platformctl.rendering), by its Release's URN."""
+
+    urn: str
+    name: str  # the Helm release name
+    namespace: str
+    chart: str  # "<chart> <version>"
+    objects: Sequence[Mapping[str, Any]]
+
+    def namespace_of(self, body: Mapping[str, Any]) -> str | None:
+        """Where helm creates the object: its own namespace, else the release's."""
+        if body.get("kind") in CLUSTER_SCOPED:
+            return None
+        return (body.get("metadata") or {}).get("namespace") or self.namespace
+
+
+@dataclass(frozen=True)
+class Application:
+    """A team service Argo CD syncs into this environment once the stack is up (the root
+    Application's directory in gitops/ lists it): not a Pulumi resource, but its pods need room
+    on the same nodes."""
+
+    name: str  # the Argo CD Application
+    path: str  # its manifests' directory in the repository
+    objects: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class RenderedStack:
+    """What these checks read: the plan's resources as the policies see them (pulumi_policy's
+    linked `PolicyResource`s), the rendered releases of its Release resources and the team
+    services Argo CD would sync."""
+
+    resources: Sequence[PolicyResource]
+    releases: Sequence[Release] = ()
+    applications: Sequence[Application] = ()
+
+
+Finding = tuple[str, str | None]  # (message, urn of the resource it is about, or None)
+
+
+@dataclass(frozen=True)
+class RenderedCheck:
+    """A check of the rendered platform, described as a policy is (name, enforcement, severity,
+    remediation, config schema) so the adapter configures and reports it the same way."""
+
+    name: str
+    description: str
+    enforcement_level: EnforcementLevel
+    severity: Severity
+    remediation_steps: str
+    run: Callable[[RenderedStack, dict[str, Any]], Iterator[Finding]]
+    config_schema: PolicyConfigSchema | None = field(default=None)
+
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 
@@ -36,9 +107,9 @@ class _Namespaces(dict[str, dict[str, Any]]):
     """The labels of each namespace the plan or a release creates, with the one the API server
     adds; a namespace created elsewhere (kube-system, ...) has only that one."""
 
-    def __init__(self, args: StackValidationArgs, releases: list[rendered.Release]):
+    def __init__(self, resources: Sequence[PolicyResource], releases: Sequence[Release]):
         super().__init__()
-        bodies: list[Mapping[str, Any]] = [r.props for r in args.resources
+        bodies: list[Mapping[str, Any]] = [r.props for r in resources
                                            if r.resource_type == NAMESPACE]
         bodies += [o for rel in releases for o in rel.objects if o.get("kind") == "Namespace"]
         for body in bodies:
@@ -55,9 +126,9 @@ class _Namespaces(dict[str, dict[str, Any]]):
         return str(self.labels(name).get(podsecurity.LEVEL_LABEL, "privileged"))
 
 
-def _pod_security(args: StackValidationArgs, config: dict[str, Any]):
-    releases = rendered.releases(args)
-    namespaces = _Namespaces(args, releases)
+def _pod_security(stack: RenderedStack, config: dict[str, Any]):
+    releases = stack.releases
+    namespaces = _Namespaces(stack.resources, releases)
     for release in releases:
         for body in release.objects:
             found = podsecurity.pod_template(body)
@@ -135,7 +206,7 @@ def _rule_matches(rule: Mapping[str, Any], group: str, version: str, kind: str,
 @dataclass(frozen=True)
 class _Webhook:
     name: str
-    release: rendered.Release
+    release: Release
     configuration: Mapping[str, Any]
     webhook: Mapping[str, Any]
 
@@ -160,7 +231,7 @@ class _Webhook:
                                  namespaces.labels(namespace))
 
 
-def _fail_closed_webhooks(releases: list[rendered.Release]) -> list[_Webhook]:
+def _fail_closed_webhooks(releases: Sequence[Release]) -> list[_Webhook]:
     found = []
     for release in releases:
         for body in release.objects:
@@ -203,27 +274,27 @@ def _waits_for(resource, target_urn: str, children: Mapping[str, list]) -> bool:
     return False
 
 
-def _install_order(args: StackValidationArgs, config: dict[str, Any]):
-    releases = rendered.releases(args)
+def _install_order(stack: RenderedStack, config: dict[str, Any]):
+    releases = stack.releases
     webhooks = _fail_closed_webhooks(releases)
     if not webhooks:
         return
-    by_urn = {r.urn: r for r in args.resources}
+    by_urn = {r.urn: r for r in stack.resources}
     children: dict[str, list] = {}
-    for r in args.resources:
+    for r in stack.resources:
         if r.parent is not None:
             children.setdefault(r.parent.urn, []).append(r)
-    namespaces = _Namespaces(args, releases)
+    namespaces = _Namespaces(stack.resources, releases)
     # Who creates what: each release its rendered objects, each Kubernetes resource itself.
     creators: list[tuple[Any, str, list[tuple[Mapping[str, Any], str | None]]]] = []
     for release in releases:
         creators.append((by_urn[release.urn], f"Helm release '{release.name}'",
                          [(o, release.namespace_of(o)) for o in release.objects]))
-    for resource in args.resources:
+    for resource in stack.resources:
         body = _manifest(resource)
         if body is not None:
             namespace = body["metadata"].get("namespace")
-            namespaced = body["kind"] not in rendered.CLUSTER_SCOPED
+            namespaced = body["kind"] not in CLUSTER_SCOPED
             creators.append((resource, f"{body['kind']} '{resource.name}'",
                              [(body, (namespace or "default") if namespaced else None)]))
     for webhook in webhooks:
@@ -260,7 +331,8 @@ ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 @functools.cache
 def identities() -> dict[str, Any]:
-    return json.loads((Path(__file__).resolve().parent.parent / "identities.json").read_text())
+    path = Path(platform_guard.__file__).resolve().parent / "identities.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _granted(role, resources) -> tuple[set[str], list[str]]:
@@ -286,11 +358,11 @@ def _covers(patterns: set[str], action: str) -> bool:
     return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in patterns)
 
 
-def _identity(args: StackValidationArgs, config: dict[str, Any]):
-    releases = rendered.releases(args)
-    yield from _addon_identities(args)
+def _identity(stack: RenderedStack, config: dict[str, Any]):
+    releases = stack.releases
+    yield from _addon_identities(stack)
     declared = identities()["workloads"]
-    associations = [r for r in args.resources if r.resource_type == ASSOCIATION]
+    associations = [r for r in stack.resources if r.resource_type == ASSOCIATION]
     for release in releases:
         chart = release.chart.split(" ")[0]
         if chart not in declared:
@@ -320,7 +392,7 @@ def _identity(args: StackValidationArgs, config: dict[str, Any]):
         (role, *_) = association.property_dependencies.get("roleArn") or [None]
         if role is None:
             continue
-        granted, managed = _granted(role, args.resources)
+        granted, managed = _granted(role, stack.resources)
         missing = [a for a in need["actions"] if not _covers(granted, a)]
         allowed = {a.lower() for a in need["actions"]}
         extra = sorted(a for a in granted if a.lower() not in allowed)
@@ -355,8 +427,8 @@ BUILT_IN_SERVICES: dict[str, dict[str, Any]] = {
 }
 
 
-def _scrape_coverage(args: StackValidationArgs, config: dict[str, Any]):
-    releases = rendered.releases(args)
+def _scrape_coverage(stack: RenderedStack, config: dict[str, Any]):
+    releases = stack.releases
     services: dict[str, dict[str, Any]] = dict(BUILT_IN_SERVICES)
     monitors: list[tuple[str, Mapping[str, Any]]] = []
     prometheuses: list[tuple[str, Mapping[str, Any]]] = []
@@ -373,9 +445,9 @@ def _scrape_coverage(args: StackValidationArgs, config: dict[str, Any]):
             elif body.get("kind") == "Prometheus":
                 prometheuses.append((str(namespace), body))
     monitors += [(str(get(r.props, "metadata", "namespace", default="default")), r.props)
-                 for r in args.resources
+                 for r in stack.resources
                  if r.resource_type == "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"]
-    namespaces = _Namespaces(args, releases)
+    namespaces = _Namespaces(stack.resources, releases)
 
     def scraped(monitor_namespace: str, monitor: Mapping[str, Any]) -> bool:
         labels = get(monitor, "metadata", "labels", default={})
@@ -398,7 +470,7 @@ def _scrape_coverage(args: StackValidationArgs, config: dict[str, Any]):
         ports = [get(e, "port") for e in get(spec, "endpoints", default=[])]
         return any(p in service["ports"] for p in ports)
 
-    for rule in (r for r in args.resources if r.resource_type == PROMETHEUS_RULE):
+    for rule in (r for r in stack.resources if r.resource_type == PROMETHEUS_RULE):
         declared = get(rule.props, "metadata", "annotations", SOURCES_ANNOTATION)
         if not declared:
             continue
@@ -429,11 +501,11 @@ def _scrape_coverage(args: StackValidationArgs, config: dict[str, Any]):
 ADDON = "aws:eks/addon:Addon"
 
 
-def _addon_identities(args: StackValidationArgs):
+def _addon_identities(stack: RenderedStack):
     """The EKS add-ons that call AWS: a role (IRSA or Pod Identity) with exactly the AWS managed
     policy AWS documents for each."""
     declared = identities()["addons"]
-    for addon in (r for r in args.resources if r.resource_type == ADDON):
+    for addon in (r for r in stack.resources if r.resource_type == ADDON):
         name = str(get(addon.props, "addonName", default=""))
         if name not in declared:
             continue
@@ -447,7 +519,7 @@ def _addon_identities(args: StackValidationArgs):
                             f"give it a role with {', '.join(need['managedPolicies'])}"), addon.urn
             continue
         for role in roles:
-            actions, managed = _granted(role, args.resources)
+            actions, managed = _granted(role, stack.resources)
             names = {arn.rsplit("/", 1)[-1] for arn in managed}
             missing = sorted(set(need["managedPolicies"]) - names)
             extra = sorted(names - set(need["managedPolicies"])) + sorted(actions)
@@ -464,9 +536,9 @@ def _addon_identities(args: StackValidationArgs):
 
 # -- capacity ----------------------------------------------------------------------------------
 
-def _node_capacity(args: StackValidationArgs, config: dict[str, Any]):
-    releases = rendered.releases(args)
-    for r in args.resources:
+def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
+    releases = stack.releases
+    for r in stack.resources:
         if r.resource_type == capacity.NODE_GROUP:
             for problem in capacity.shape_problems(list(get(r.props, "instanceTypes") or ())):
                 yield violation("node group", r.name, problem,
@@ -476,8 +548,8 @@ def _node_capacity(args: StackValidationArgs, config: dict[str, Any]):
     resources = [capacity.PlannedResource(
         r.resource_type, r.name, r.props,
         {key: [d.props for d in linked] for key, linked in (r.property_dependencies or {}).items()})
-        for r in args.resources if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
-    for found in capacity.plan(resources, releases, rendered.applications(),
+        for r in stack.resources if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
+    for found in capacity.plan(resources, releases, stack.applications,
                                bool(config.get("production"))):
         if found.fits:
             continue
@@ -493,35 +565,41 @@ def _node_capacity(args: StackValidationArgs, config: dict[str, Any]):
             "admitted reserves 11 MiB), within the budget"), None
 
 
-POLICIES = [
-    stack_policy(
+def _check(name: str, description: str, *, enforcement: EnforcementLevel,
+           severity: Severity, remediation: str, check, config=None) -> RenderedCheck:
+    return RenderedCheck(name, description, enforcement, severity, remediation, check,
+                         schema(config) if config else None)
+
+
+CHECKS = [
+    _check(
         "pod-security-admission",
         "Every pod the platform starts (the Helm releases' rendered workloads) is admitted by its "
         "namespace's Pod Security level (`pod-security.kubernetes.io/enforce`), per the Pod "
         "Security Standards.",
         enforcement=MANDATORY, severity=HIGH, check=_pod_security,
         remediation="Meet the namespace's Pod Security level in the chart values."),
-    stack_policy(
+    _check(
         "webhook-install-order",
         "Whatever creates objects that a fail-closed admission webhook (a Helm release's rendered "
         "webhook configuration with failurePolicy Fail) intercepts depends on that webhook's "
         "release, or that release on it, so a first install does not race it.",
         enforcement=MANDATORY, severity=HIGH, check=_install_order,
         remediation="Depend on the webhook's release (KubernetesTarget.add_prerequisite)."),
-    stack_policy(
+    _check(
         "workload-identity",
         "Every workload of the Helm releases and every EKS add-on that calls AWS "
         "(platform_guard/identities.json) has a role in the plan granting what it calls, and "
         "nothing more.",
         enforcement=MANDATORY, severity=HIGH, check=_identity,
         remediation="Give the service account a role with exactly the actions it calls."),
-    stack_policy(
+    _check(
         "scrape-coverage",
         "Every alert and SLO the platform ships reads metrics from a Service (its declared "
         "source) that a rendered chart creates, a ServiceMonitor selects and Prometheus scrapes.",
         enforcement=MANDATORY, severity=HIGH, check=_scrape_coverage,
         remediation="Enable the chart's metrics and ServiceMonitor for the alert's source."),
-    stack_policy(
+    _check(
         "node-capacity",
         "The pods the platform schedules (rendered workloads, operator-made pods, DaemonSets per "
         "node, EKS add-ons, the team services Argo CD syncs) fit the node groups at their minimum "
