@@ -10,7 +10,7 @@ Shows two views: the project's own functions (components/, stacks/, platformctl/
 pack), and everything (the Pulumi SDK's Output machinery and asyncio included), so a change can
 be judged by where the time moved; then the collections per generation and their time. The
 collector is tuned as the `platformctl` command tunes it (cli._batch_process_gc) unless
-`--default-gc`. What it found (issue 19): the program's cost collector resolving every input of
+`--default-gc`. What it found: the program's cost collector resolving every input of
 every resource (Output.from_input), the policy adapter building each resource's view per policy,
 Evaluation.by_urn() rebuilt per ancestors() call, the budget policy linking every resource's
 dependencies; then, invisible to cProfile, full collections walking the whole live graph about a

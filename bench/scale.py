@@ -13,7 +13,7 @@ excluded), `floor proc s` its whole process; the review is judged against the fi
 stricter. Ratios, not seconds, are what compare across machines. `--base` is measured at 50
 teams in a scratch git repository (prod grown to 50 teams) whose last commit gives one team a
 second namespace (a typical pull request), next to the same review without `--base`.
-Targets (issue 19): 50 teams <= 3x the floor; 200 teams <= 4.5x the 50-team time; peak memory
+Targets: 50 teams <= 3x the floor; 200 teams <= 4.5x the 50-team time; peak memory
 <= 400 MiB at 200 teams; `--base` at 50 teams <= 1.5x its review.
 """
 

@@ -48,6 +48,7 @@ from components.cluster import (
 )
 from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget
 from components.tagging import PlatformComponent
+from components.wellknown import SIGSTORE_INCLUDE_LABEL, TEAM_LABEL
 
 if TYPE_CHECKING:
     from components.tenancy import Team
@@ -179,14 +180,10 @@ NAMESPACE = "gatekeeper-system"
 SIGSTORE_NAMESPACE = "cosign-system"
 # The chart's webhook service account (policy-controller.fullname + "-webhook").
 SIGSTORE_SERVICE_ACCOUNT = "policy-controller-webhook"
-# policy-controller checks pods only in namespaces with this label (Tenancy sets it).
-SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
 FULCIO_URL = "https://fulcio.sigstore.dev"
 REKOR_URL = "https://rekor.sigstore.dev"
 TEMPLATE_API = "templates.gatekeeper.sh/v1"
 CONSTRAINT_API = "constraints.gatekeeper.sh/v1beta1"
-# Team namespaces carry this label (components/tenancy.py); the constraints select on it.
-TEAM_LABEL = "platform.example.org/team"
 EXEMPTION_PREFIX = "exempt.platform.example.org/"
 
 # Everything that makes pods: their own kinds and every controller with a pod template.

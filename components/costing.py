@@ -2,7 +2,7 @@
 model (platform_guard.costmodel), so `pulumi stack output costReport` answers "what does this
 cost" after every `up`.
 
-An SDK-side stack transformation (it runs for the real engine and under mocks alike, PLATFORM.md)
+An SDK-side stack transformation (it runs for the real engine and under mocks alike: docs/harness.md)
 sees every resource as it registers; its inputs are turned into the engine's shape (the SDK's own
 Python-to-Pulumi names, nested input types as their Pulumi dicts), resolved, and priced once the
 program has built everything. During a preview most values are unknown, so the outputs are too;
@@ -50,7 +50,7 @@ class CostCollector:
             component = type(owner).type_token.rsplit(":", 1)[-1] if owner else None
             # Inputs only where the cost model reads them: resolving every input of every
             # resource (a team's namespaces, policies, bindings: free) doubled the program's
-            # own cost under the SDK (issue 19).
+            # own cost under the SDK (docs/review.md, "At scale").
             props = (_wire_names(args.resource, args.props) if reads_inputs(args.type_)
                      else None)
             self._seen.append((args.resource, args.type_, args.name, component, props))

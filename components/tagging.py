@@ -1,10 +1,10 @@
 """The one tagging mechanism of the program.
 
-Every AWS resource whose SDK class takes a `tags` map gets the standard tags (PLATFORM.md:
+Every AWS resource whose SDK class takes a `tags` map gets the standard tags (docs/harness.md:
 `team`, `service`, `environment`, `cost-center`, `owner`, `managed-by`) merged into its own
 `tags` input, so a policy sees them in a preview. It is an SDK-side stack transformation
 (`register_stack_transformation`): it runs for the real engine and under mocks alike, where the
-engine-side `register_resource_transform` is silently skipped (PLATFORM.md).
+engine-side `register_resource_transform` is silently skipped (docs/harness.md).
 
 `service` is the owning component's: each :class:`PlatformComponent` names its service, and a
 resource takes the service of the nearest component above it. A taggable AWS resource outside

@@ -22,7 +22,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
 
-from components.admission import SIGSTORE_INCLUDE_LABEL, TEAM_LABEL
 from components.args import (
     ArgsModel,
     GroupName,
@@ -35,6 +34,15 @@ from components.args import (
 from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget
 from components.network import Network
 from components.tagging import PlatformComponent
+from components.wellknown import (
+    EXPOSURE_LABEL,
+    OTLP_GRPC_PORT,
+    OTLP_HTTP_PORT,
+    READINESS_GATE_LABEL,
+    SIGSTORE_INCLUDE_LABEL,
+    TEAM_LABEL,
+    TRACE_NAMESPACE,
+)
 
 # -- arguments ----------------------------------------------------------------------------------
 
@@ -112,10 +120,8 @@ class Team(ArgsModel):
 
 
 TEAM_ADMIN_ROLE = "platform:team-admin"
-EXPOSURE_LABEL = "platform.example.org/exposure"  # "public": reachable from the load balancers
 ARGOCD_NAMESPACE = "argocd"
 ARGOCD_CONTROLLER = "argocd-application-controller"
-READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted"
                 for mode in ("enforce", "warn", "audit")}
 
@@ -129,8 +135,6 @@ def _namespace_selector(name: str) -> dict[str, Any]:
 def network_policies(monitoring_namespace: str, load_balancer_cidrs: Sequence[str],
                      database_cidrs: Sequence[str]) -> dict[str, dict[str, Any]]:
     """NetworkPolicy specs of a team namespace, by name."""
-    from components import traces  # (traces builds its policies with this module's meta)
-
     every_pod: dict[str, Any] = {}
     return {
         "default-deny": {"podSelector": every_pod, "policyTypes": ["Ingress", "Egress"]},
@@ -167,11 +171,11 @@ def network_policies(monitoring_namespace: str, load_balancer_cidrs: Sequence[st
         # OTLP to the trace gateway (components/traces.py), the endpoint the golden path sets.
         "allow-tracing": {
             "podSelector": every_pod, "policyTypes": ["Egress"],
-            "egress": [{"to": [{"namespaceSelector": _namespace_selector(traces.NAMESPACE),
+            "egress": [{"to": [{"namespaceSelector": _namespace_selector(TRACE_NAMESPACE),
                                 "podSelector": {"matchLabels": {
                                     "app.kubernetes.io/name": "opentelemetry-collector"}}}],
-                        "ports": [{"protocol": "TCP", "port": traces.OTLP_GRPC_PORT},
-                                  {"protocol": "TCP", "port": traces.OTLP_HTTP_PORT}]}],
+                        "ports": [{"protocol": "TCP", "port": OTLP_GRPC_PORT},
+                                  {"protocol": "TCP", "port": OTLP_HTTP_PORT}]}],
         },
     }
 

@@ -32,12 +32,13 @@ from pydantic import Field
 from components import iam
 from components.args import ArgsModel
 from components.tagging import PlatformComponent
-from components.tenancy import meta
+from components.wellknown import OTLP_GRPC_PORT, OTLP_HTTP_PORT, TRACE_NAMESPACE
 
-NAMESPACE = "tracing"
+meta = k8s.meta.v1.ObjectMetaArgs
+NAMESPACE = TRACE_NAMESPACE
 RELEASE = "otel-gateway"  # the chart's fullname: the Deployment, Service and ServiceMonitor
 SERVICE_ACCOUNT = "otel-gateway"
-OTLP_GRPC_PORT, OTLP_HTTP_PORT, METRICS_PORT = 4317, 4318, 8888
+METRICS_PORT = 8888
 ENDPOINT = f"http://{RELEASE}.{NAMESPACE}.svc.cluster.local:{OTLP_HTTP_PORT}"
 IMAGE = "otel/opentelemetry-collector-contrib"
 # Cost inputs, as tags of the environment's X-Ray group (the cost model reads them).

@@ -697,7 +697,7 @@ GC_THRESHOLDS = (10_000, 50, 100)
 
 
 def _batch_process_gc() -> None:
-    """The garbage collector tuned for one command in a process of its own (issue 19).
+    """The garbage collector tuned for one command in a process of its own.
 
     A review builds one large object graph (every resource's Outputs, futures and recorded
     inputs) that lives until the process ends; with the default thresholds the collector's full

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from platform_guard.costmodel import CostInput, CostReport, estimate
 
-from platformctl.harness import Evaluation, unwrap_secrets
+from platformctl.recording import Evaluation, unwrap_secrets
 
 
 def cost_inputs(evaluation: Evaluation) -> list[CostInput]:

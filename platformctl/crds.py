@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from platformctl.rendering import RenderedObject
+from platformctl.recording import RenderedObject
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from platformctl.harness import STACK_TYPE, Evaluation, RecordedResource, unwrap_secrets
+from platformctl.recording import STACK_TYPE, Evaluation, RecordedResource, unwrap_secrets
 from platformctl.runtime_checks import (
     CHECKS,
     RELEASE_TYPE,

@@ -20,7 +20,7 @@ import pulumi
 from platform_guard import sdk_types
 from pulumi import _types
 
-from platformctl.harness import RecordedResource, Secret
+from platformctl.recording import RecordedResource, Secret
 
 _SEQUENCE_ORIGINS = (list, abc.Sequence, typing.Sequence)  # noqa: UP006 - what the SDKs use
 _MAPPING_ORIGINS = (dict, abc.Mapping, typing.Mapping)  # noqa: UP006

@@ -28,8 +28,9 @@ from platform_guard.costmodel import CostReport
 
 from components.charts import ChartError
 from platformctl.guard import NOT_RENDERED, GuardReport, check_evaluation
-from platformctl.harness import Evaluation, evaluate
+from platformctl.harness import evaluate
 from platformctl.helmbin import HelmNotFound
+from platformctl.recording import Evaluation
 from platformctl.rendering import RenderError
 from platformctl.synced import SyncedError
 

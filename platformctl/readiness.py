@@ -30,8 +30,8 @@ import yaml
 from components import alerts
 from components.admission import REQUIRED_ATTESTATIONS
 from platformctl.drills import REPORTS_DIR
-from platformctl.harness import RecordedResource
 from platformctl.pipeline import Review
+from platformctl.recording import RecordedResource
 
 DRILL_MAX_AGE = timedelta(days=90)
 PASS, FAIL, NO_EVIDENCE, NOT_REQUIRED = "pass", "fail", "no evidence", "not required"

@@ -31,10 +31,9 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,13 @@ from pulumi.runtime import rpc
 
 from components import charts
 from platformctl import helmbin, synced
-from platformctl.harness import Evaluation, RecordedResource, Secret
+from platformctl.recording import (
+    Evaluation,
+    RecordedResource,
+    RenderedObject,
+    RenderedRelease,
+    Secret,
+)
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 SECRET_PLACEHOLDER = "PLATFORMCTL-SECRET-NOT-RENDERED"
@@ -64,41 +69,6 @@ _Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.c
 
 class RenderError(Exception):
     """A release that cannot be rendered: one line naming the release, the chart and why."""
-
-
-@dataclass(frozen=True)
-class RenderedObject:
-    """One object a release would create, as helm rendered it."""
-
-    release: str  # the Release resource's name in the recording
-    api_version: str
-    kind: str
-    namespace: str | None
-    name: str
-    source: str  # the template that made it, e.g. gatekeeper/templates/gatekeeper-audit-deployment.yaml
-    object: dict[str, Any] = field(compare=False, repr=False)
-
-    @property
-    def key(self) -> str:
-        return f"{self.api_version}/{self.kind}/{self.namespace or ''}/{self.name}"
-
-
-@dataclass
-class RenderedRelease:
-    resource: RecordedResource
-    release: str
-    namespace: str
-    chart: charts.VendoredChart
-    objects: list[RenderedObject]
-    placeholders: list[str]  # value paths rendered with a placeholder
-    cached: bool
-    seconds: float
-
-    def counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(o.kind for o in self.objects).items()))
-
-    def find(self, kind: str, name: str | None = None) -> list[RenderedObject]:
-        return [o for o in self.objects if o.kind == kind and (name is None or o.name == name)]
 
 
 # -- values -------------------------------------------------------------------------------

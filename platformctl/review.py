@@ -20,7 +20,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from platformctl.guard import GuardReport, Verdict
-from platformctl.harness import Evaluation, mask_secrets, unwrap_secrets
+from platformctl.recording import Evaluation, mask_secrets, unwrap_secrets
 
 SCHEMA = "platformctl.review/v1"
 

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from platformctl.base import git
-from platformctl.harness import Evaluation, unwrap_secrets
+from platformctl.recording import Evaluation, unwrap_secrets
 from platformctl.runtime_checks import Application
 from stacks import userfile
 from stacks.config import ConfigError

@@ -48,7 +48,7 @@ from components.tenancy import Team, host_covers
 
 PROJECT_NAMESPACE = "platform"
 
-# Tag keys every AWS resource carries (PLATFORM.md). `service` is set per component,
+# Tag keys every AWS resource carries (docs/harness.md, "The tags"). `service` is set per component,
 # `managed-by` is always "pulumi"; the others come from this model.
 REQUIRED_TAG_KEYS = ("team", "service", "environment", "cost-center", "owner", "managed-by")
 
@@ -281,7 +281,7 @@ class PlatformConfig(ArgsModel):
         return self
 
     def standard_tags(self, service: str) -> dict[str, str]:
-        """The standard tags (PLATFORM.md) of a resource that belongs to `service`."""
+        """The standard tags (docs/harness.md) of a resource that belongs to `service`."""
         tags = {
             "team": self.tags.team,
             "service": service,

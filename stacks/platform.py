@@ -3,7 +3,7 @@ the install order: configuration, tagging, network, cluster, database, observabi
 (admission control, the team baseline, Vault), GitOps.
 
 `run()` is the whole program. It returns the stack outputs instead of exporting them, because
-`pulumi.export` registers nothing under the test runtime (PLATFORM.md); `__main__.py` exports
+`pulumi.export` registers nothing under the test runtime (docs/harness.md); `__main__.py` exports
 what it returns, and the offline harness resolves the same dict.
 """
 

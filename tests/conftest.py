@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from platformctl.harness import Evaluation, evaluate
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_STACKS = ("dev", "prod")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformctl.harness import Evaluation, RecordedResource, unwrap_secrets
+from platformctl.recording import Evaluation, RecordedResource, unwrap_secrets
 
 # Top-level fields of the kinds the platform owns (the rest of a recording is Pulumi's).
 MANIFEST_FIELDS = (

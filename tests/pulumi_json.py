@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformctl.harness import Evaluation, Secret
+from platformctl.recording import Evaluation, Secret
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 

@@ -10,7 +10,7 @@ from platform_guard import capacity
 
 from platformctl import review
 from platformctl.guard import check_evaluation, rendered_releases
-from platformctl.harness import Evaluation
+from platformctl.recording import Evaluation
 from platformctl.runtime_checks import Application
 from tests.conftest import with_resources
 
@@ -18,7 +18,7 @@ POLICY = "node-capacity"
 
 
 @pytest.mark.parametrize(("instance_type", "pods", "cpu", "memory"), [
-    # max pods = ENIs x (IPv4 per ENI - 1) + 2 (PLATFORM.md: 17, 8, 35, 29)
+    # max pods = ENIs x (IPv4 per ENI - 1) + 2 (t4g.medium 17, m7g.medium 8, t4g.large 35, m7g.large 29)
     ("t4g.medium", 17, 1930, 4096 - (11 * 17 + 255) - 100),
     ("m7g.medium", 8, 940, 4096 - (11 * 8 + 255) - 100),
     ("t4g.large", 35, 1930, 8192 - (11 * 35 + 255) - 100),

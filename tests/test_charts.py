@@ -16,7 +16,7 @@ import pytest
 
 from components import charts
 from platformctl import cli, helmbin, rendering, review
-from platformctl.harness import Evaluation, Secret
+from platformctl.recording import Evaluation, Secret
 from tests.conftest import REPO
 
 RELEASE = rendering.RELEASE_TYPE

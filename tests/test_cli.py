@@ -110,7 +110,7 @@ def test_policy_config_command_derives_from_the_stack_config(capsys):
 
 
 def test_the_command_runs_with_the_collector_tuned_for_one_batch():
-    # The garbage collector's tuning (issue 19: a third of a large review) lives in cli.entry;
+    # The garbage collector's tuning (a third of a large review) lives in cli.entry;
     # a console script pointing at main would silently drop it.
     import tomllib
 

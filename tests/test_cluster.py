@@ -9,7 +9,8 @@ import pytest
 from components import tagging
 from components.cluster import Cluster
 from components.network import Network
-from platformctl.harness import Evaluation, evaluate
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation
 from stacks import config as config_model
 from tests.conftest import REPO, mutate, stack_config, write_stack
 

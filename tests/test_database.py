@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from platformctl.harness import Evaluation, Secret, evaluate, mask_secrets
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation, Secret, mask_secrets
 from stacks.config import ConfigError
 from tests.conftest import REPO, mutate, stack_config, write_stack
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from components import gitops
-from platformctl.harness import Evaluation, Secret, evaluate
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation, Secret
 from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest, owned_objects

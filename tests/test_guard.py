@@ -18,7 +18,8 @@ from platformctl.guard import (
     from_recording,
     policy_config,
 )
-from platformctl.harness import Evaluation, evaluate
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation
 from tests.conftest import REPO, mutate, stack_config, write_stack
 
 

@@ -9,7 +9,8 @@ import pulumi_random as random
 import pytest
 
 from platformctl import stackfile
-from platformctl.harness import Secret, evaluate, mask_secrets
+from platformctl.harness import evaluate
+from platformctl.recording import Secret, mask_secrets
 from stacks import config as config_model
 from tests.conftest import REPO, stack_config, write_stack
 
@@ -91,7 +92,7 @@ def test_unanswered_invokes_fail_loudly():
 
 
 def test_no_stack_is_walked_per_resource_and_the_sdk_hook_is_restored(monkeypatch):
-    # The SDK's source positions cost a tenth of a 200-team review (issue 19); the harness turns
+    # The SDK's source positions cost a tenth of a 200-team review; the harness turns
     # them off during the run. If the SDK moves its private hook, this says so.
     import pulumi.runtime.resource as sdk_resource
 

@@ -8,7 +8,7 @@ import json
 import parliament
 import pytest
 
-from platformctl.harness import Evaluation
+from platformctl.recording import Evaluation
 
 # (finding, what its detail must contain, why it is not a problem)
 KNOWN_FALSE_POSITIVES = [

@@ -8,7 +8,7 @@ import json
 
 from platformctl import runtime_checks as runtime
 from platformctl.guard import check_evaluation
-from platformctl.harness import Evaluation
+from platformctl.recording import Evaluation
 from tests.conftest import with_resources
 
 POLICY = "workload-identity"

@@ -10,7 +10,8 @@ import pytest
 from components import tagging
 from components.network import Network
 from platformctl import inputcheck
-from platformctl.harness import InputCheckError, RecordedResource, evaluate
+from platformctl.harness import InputCheckError, evaluate
+from platformctl.recording import RecordedResource
 from stacks import config as config_model
 from tests.conftest import REPO
 

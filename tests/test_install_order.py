@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from platformctl.guard import check_evaluation
-from platformctl.harness import Evaluation
+from platformctl.recording import Evaluation
 from tests.conftest import with_resources
 
 POLICY = "webhook-install-order"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from platformctl.harness import Evaluation
+from platformctl.recording import Evaluation
 
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from components.network import subnet_layout
-from platformctl.harness import Evaluation, evaluate
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation
 from tests.conftest import REPO, mutate, stack_config, write_stack
 
 SUBNET = "aws:ec2/subnet:Subnet"

@@ -26,7 +26,8 @@ from components.observability import (
 from components.slo import SloSpec
 from platformctl import cli, stackfile
 from platformctl.guard import policy_config
-from platformctl.harness import Evaluation, Secret, evaluate, unwrap_secrets
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation, Secret, unwrap_secrets
 from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest, owned_objects

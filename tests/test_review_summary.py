@@ -1,4 +1,4 @@
-"""The review as a reviewer reads it (issue 21): the one-screen summary, the details behind it,
+"""The review as a reviewer reads it: the one-screen summary, the details behind it,
 the comment's pie and size, `--all`, the README's samples. Its own file so the test workers can
 share the review tests out."""
 

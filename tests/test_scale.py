@@ -1,6 +1,6 @@
 """Team scale must not change what the review says: a generated 50-team prod stack (bench/scale.py)
 reviews to the verdicts, cost, capacity and resource count recorded in tests/fixtures/scale50.json
-when that snapshot was taken, so an optimisation of the review (issue 19) that changes an answer
+when that snapshot was taken, so an optimisation of the review that changes an answer
 fails here. `python -m tests.test_scale --write` takes a new snapshot after a deliberate change."""
 
 from __future__ import annotations

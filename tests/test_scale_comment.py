@@ -1,4 +1,4 @@
-"""The largest pull-request comment (issue 21): a generated 200-team stack. Its own file so the
+"""The largest pull-request comment: a generated 200-team stack. Its own file so the
 test workers can run it beside the 50-team snapshot (tests/test_scale.py)."""
 
 from __future__ import annotations

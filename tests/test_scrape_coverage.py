@@ -10,7 +10,7 @@ import json
 from components import alerts
 from components.observability import METRIC_SOURCES_ANNOTATION
 from platformctl.guard import check_evaluation
-from platformctl.harness import Evaluation
+from platformctl.recording import Evaluation
 from tests.conftest import with_resources
 
 POLICY = "scrape-coverage"

@@ -10,7 +10,8 @@ from platform_guard import sdk_types
 
 from components import tagging
 from components.network import Network
-from platformctl.harness import Evaluation, evaluate
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation
 from stacks import config as config_model
 from stacks.config import REQUIRED_TAG_KEYS
 from tests.conftest import REPO

@@ -15,7 +15,8 @@ import yaml
 
 from components.admission import TEAM_LABEL
 from components.tenancy import EXPOSURE_LABEL, TEAM_ADMIN_ROLE
-from platformctl.harness import Evaluation, evaluate
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest, owned_objects
 

@@ -15,7 +15,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from platformctl.harness import Evaluation, evaluate, make_urn
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation, make_urn
 
 SNAPSHOTS = Path(__file__).parent / "fixtures" / "urns"
 

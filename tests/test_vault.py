@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from components import secret_store
-from platformctl.harness import Evaluation, Secret, evaluate, unwrap_secrets
+from platformctl.harness import evaluate
+from platformctl.recording import Evaluation, Secret, unwrap_secrets
 from platformctl.stackfile import SECRET_PLACEHOLDER
 from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack

@@ -36,7 +36,7 @@ def _component(resource: PolicyResource) -> str | None:
 def _dependency_urns(resource: PolicyResource) -> dict[str, list[str]]:
     # Only where the model reads them: the linked graph's URNs for every property of every
     # resource (a team's namespaces, bindings, policies: free) were most of this policy's time
-    # at 50 teams (issue 19).
+    # at 50 teams (docs/review.md, "At scale").
     if not reads_inputs(resource.resource_type):
         return {}
     return {k: [d.urn for d in v] for k, v in (resource.property_dependencies or {}).items()}
