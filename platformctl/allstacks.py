@@ -23,6 +23,7 @@ from rich.text import Text
 
 from platformctl import review, stackfile
 from platformctl.budget import CAP_KEY, cap_problems, stack_files
+from platformctl.document import usd
 
 SCHEMA = "platformctl.review-all/v1"
 
@@ -74,8 +75,8 @@ def review_all(project_dir: Path, workers: int | None = None) -> dict[str, Any]:
     else:
         exit_code = 0
     return {"schema": SCHEMA, "stacks": rows, "cap_monthly_usd": cap,
-            "total_monthly_usd": float(total.quantize(Decimal("0.01"))),
-            "headroom_monthly_usd": (float((Decimal(str(cap)) - total).quantize(Decimal("0.01")))
+            "total_monthly_usd": usd(total),
+            "headroom_monthly_usd": (usd(Decimal(str(cap)) - total)
                                      if isinstance(cap, (int, float)) else None),
             "problems": problems, "exit_code": exit_code}
 

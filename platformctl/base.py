@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from platformctl.review import SCHEMA
+from platformctl.document import SCHEMA
 from stacks.config import ConfigError
 
 

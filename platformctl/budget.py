@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from platformctl import stackfile
+from platformctl.document import usd
 from platformctl.harness import load_config
 from stacks.config import ConfigError
 
@@ -69,10 +70,6 @@ def cap_problems(cap: Decimal, estimates: Decimal, budgets: Decimal | None = Non
     return problems
 
 
-def _usd(value: Decimal) -> float:
-    return float(value.quantize(Decimal("0.01")))
-
-
 def check(project_dir: Path) -> dict[str, Any]:
     """The organisation's budget document: per stack and in total, against the cap. Raises
     ConfigError for a stack file or config that does not validate."""
@@ -87,9 +84,9 @@ def check(project_dir: Path) -> dict[str, Any]:
         budget = Decimal(str(cfg.budget_monthly_usd))
         rows.append({
             "stack": stackfile.stack_name_of(path), "source": path.name, "preset": cfg.preset,
-            "budget_monthly_usd": _usd(budget), "total_monthly_usd": _usd(report.total),
-            "fixed_monthly_usd": _usd(report.fixed), "usage_monthly_usd": _usd(report.usage),
-            "headroom_monthly_usd": _usd(budget - report.total),
+            "budget_monthly_usd": usd(budget), "total_monthly_usd": usd(report.total),
+            "fixed_monthly_usd": usd(report.fixed), "usage_monthly_usd": usd(report.usage),
+            "headroom_monthly_usd": usd(budget - report.total),
         })
     if cap is None:
         return {"schema": SCHEMA, "cap_monthly_usd": None, "stacks": [], "exit_code": 0,
@@ -103,14 +100,14 @@ def check(project_dir: Path) -> dict[str, Any]:
     problems = cap_problems(cap, estimates, budgets)
     return {
         "schema": SCHEMA,
-        "cap_monthly_usd": _usd(cap),
+        "cap_monthly_usd": usd(cap),
         "stacks": rows,
-        "totals": {"budget_monthly_usd": _usd(budgets), "total_monthly_usd": _usd(estimates),
-                   "fixed_monthly_usd": _usd(fixed), "usage_monthly_usd": _usd(usage)},
+        "totals": {"budget_monthly_usd": usd(budgets), "total_monthly_usd": usd(estimates),
+                   "fixed_monthly_usd": usd(fixed), "usage_monthly_usd": usd(usage)},
         # The cap minus what the plans cost whatever they serve: all there is for usage; the
         # model's own usage assumptions take `usage_monthly_usd` of it.
-        "left_for_usage_monthly_usd": _usd(cap - fixed),
-        "headroom_monthly_usd": _usd(cap - estimates),
+        "left_for_usage_monthly_usd": usd(cap - fixed),
+        "headroom_monthly_usd": usd(cap - estimates),
         "problems": problems,
         "exit_code": 1 if problems else 0,
     }

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.text import Text
 
 from components.charts import ChartError
-from platformctl import review
+from platformctl import document, review
 from platformctl.harness import InputCheckError, find_project_dir
 from platformctl.helmbin import HelmNotFound
 from platformctl.rendering import RenderError
@@ -259,13 +259,15 @@ def _budget(args: argparse.Namespace) -> int:
 
 
 def generated_files(root: Path | None = None, prod: Any = None) -> dict[Path, str]:
-    """Every checked-in file generated from code: the config reference, the runbooks, the
-    vendored charts' README, the platform's analysis template, and, given a recording of the
-    prod stack (`prod`) and the project's docs/design.md, the design's diagram."""
+    """Every checked-in file generated from code: the config reference, the review JSON schema,
+    the runbooks, the vendored charts' README, the platform's analysis template, and, given a
+    recording of the prod stack (`prod`) and the project's docs/design.md, the design's
+    diagram."""
     from components import alerts, charts
     from platformctl import configdoc, design, golden
 
     files = {configdoc.DOC_PATH: configdoc.render(),
+             document.SCHEMA_PATH: document.json_schema(),
              configdoc.SERVICE_DOC_PATH: configdoc.render_service_spec(),
              charts.README_PATH: charts.readme(), **alerts.runbooks(),
              golden.CLUSTER_ANALYSIS_PATH: golden.cluster_analysis_template()}
@@ -508,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     formats = {"choices": ["text", "markdown", "json"], "default": "text",
                "help": "text (terminal tables), markdown (a PR comment) or json (schema "
-                       f"{review.SCHEMA}, docs/review-schema.json)"}
+                       f"{document.SCHEMA}, docs/review-schema.json)"}
     review_cmd = commands.add_parser(
         "review",
         help="evaluate a stack offline: plan, platform-guard verdicts and monthly cost",
@@ -575,8 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate",
         help="check (or --write) the files generated from code: docs/config.md, "
-        "docs/service-spec.md, docs/runbooks/, charts/README.md, the platform's analysis "
-        "template, and docs/design.md's diagram (from a recording of the prod stack)",
+        "docs/service-spec.md, docs/review-schema.json, docs/runbooks/, charts/README.md, the "
+        "platform's analysis template, and docs/design.md's diagram (from a recording of the prod stack)",
     )
     generate.add_argument("--write", action="store_true", help="rewrite stale files")
     _project_dir_option(generate)

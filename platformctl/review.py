@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from platform_guard.costmodel import CostReport
@@ -19,16 +19,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from platformctl.document import SCHEMA, Diff, ReviewDocument, usd
 from platformctl.guard import GuardReport, Verdict
 from platformctl.recording import Evaluation, mask_secrets, unwrap_secrets
-
-SCHEMA = "platformctl.review/v1"
-
-
-def _usd(value: Decimal | float | str | None) -> float | None:
-    if value is None:
-        return None
-    return float(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def resource_key(type_token: str, name: str) -> str:
@@ -138,8 +131,8 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             "urn": r.urn,
             "former_urns": sorted(formers.get(r.urn, ())),
         })
-    total = _usd(costs.total)
-    budget = _usd(cfg.budget_monthly_usd)
+    total = usd(costs.total)
+    budget = usd(cfg.budget_monthly_usd)
     document = {
         "schema": SCHEMA,
         "stack": evaluation.stack,
@@ -150,23 +143,23 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
         "budget_monthly_usd": budget,
         "total_monthly_usd": total,
         # What the plan costs whatever it serves, and the usage lines at the model's assumptions.
-        "fixed_monthly_usd": _usd(costs.fixed),
-        "usage_monthly_usd": _usd(costs.usage),
-        "headroom_monthly_usd": _usd(Decimal(str(budget)) - Decimal(str(total))),
+        "fixed_monthly_usd": usd(costs.fixed),
+        "usage_monthly_usd": usd(costs.usage),
+        "headroom_monthly_usd": usd(Decimal(str(budget)) - Decimal(str(total))),
         "resource_count": len(resources),
         "resource_counts": dict(sorted(Counter(r.type for r in evaluation.resources).items())),
         "resources": resources,
         "outputs": {k: {"value": v.shown(), "secret": v.secret}
                     for k, v in evaluation.outputs.items()},
         "cost": {
-            "by_component": {k: _usd(v) for k, v in costs.by_component().items()},
+            "by_component": {k: usd(v) for k, v in costs.by_component().items()},
             "lines": [{
                 "component": line.component,
                 "resource_type": line.resource_type,
                 "resource_name": line.resource_name,
                 "key": line.key,
                 "item": line.item,
-                "monthly_usd": _usd(line.monthly_usd),
+                "monthly_usd": usd(line.monthly_usd),
                 "detail": line.detail,
                 "assumption": line.assumption,
                 "unpriced_reason": line.unpriced_reason,
@@ -189,7 +182,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
         "diff": None,
     }
     document["exit_code"] = 1 if guard.mandatory else 2 if guard.not_evaluated else 0
-    return document
+    return ReviewDocument.model_validate(document).to_dict()
 
 
 # -- diff ----------------------------------------------------------------------------------
@@ -263,11 +256,11 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
     for key in sorted(set(old_l) | set(new_l), key=str):
         was = old_l.get(key, {}).get("monthly_usd") or 0.0
         now = new_l.get(key, {}).get("monthly_usd") or 0.0
-        if round(now - was, 2) == 0:
+        delta = usd(Decimal(str(now)) - Decimal(str(was)))
+        if delta == 0:
             continue
         line = new_l.get(key) or old_l[key]
         change = "added" if key not in old_l else "removed" if key not in new_l else "changed"
-        delta = round(now - was, 2)
         cost_changes.append({
             "resource_type": key[0], "resource_name": key[1], "key": key[2],
             "item": line["item"], "change": change, "before_monthly_usd": was,
@@ -275,7 +268,8 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
             "summary": f"{_money_text(delta)}: {line['item']} {change} ({key[1]})",
         })
     cost_changes.sort(key=lambda c: (-abs(c["delta_monthly_usd"]), c["summary"]))
-    total_delta = round((head["total_monthly_usd"] or 0) - (base["total_monthly_usd"] or 0), 2)
+    total_delta = usd(Decimal(str(head["total_monthly_usd"] or 0))
+                      - Decimal(str(base["total_monthly_usd"] or 0)))
 
     def rendered(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
         return {f"{release['release']}: {o['kind']} {o['namespace'] or '-'}/{o['name']}": o["object"]
@@ -287,7 +281,7 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
     if "rendered" not in base:  # a revision from before the review rendered Helm releases
         old_o, new_o = {}, {}
         note = "the base revision does not render Helm releases; nothing to compare"
-    return {
+    return Diff.model_validate({
         "base": base.get("revision"),
         "resources": {
             "added": [{"key": k, "type": after[k]["type"], "name": after[k]["name"]}
@@ -315,7 +309,7 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
             "summary": f"{_money_text(total_delta)} in total",
             "lines": cost_changes,
         },
-    }
+    }).model_dump(mode="python", by_alias=True)
 
 
 # -- renderers -----------------------------------------------------------------------------

@@ -192,9 +192,11 @@ def test_instance_types_of_two_shapes_or_unknown_are_refused(rendered):
 def test_the_base_diff_tells_the_two_prod_scenarios_apart():
     def doc(*messages):
         return {"resources": [], "cost": {"lines": []}, "total_monthly_usd": 0.0,
-                "policies": {"mandatory": [], "advisory": [
-                    {"policy": "node-capacity", "resource_type": None, "resource_name": None,
-                     "message": m} for m in messages]}}
+                "policies": {"mandatory": [
+                    {"policy": "node-capacity", "enforcement": "mandatory", "severity": "high",
+                     "resource_type": None, "resource_name": None, "message": m,
+                     "remediation": "Resize the node groups."} for m in messages],
+                    "advisory": []}}
 
     lost = "stack 'node groups one node lost': with 2 node(s) the platform's pods do not fit"
     minimum = "stack 'node groups at minimum size': with 3 node(s) the platform's pods do not fit"

@@ -29,6 +29,31 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def test_the_schema_is_generated_from_the_typed_model():
+    from platformctl import document
+
+    assert (REPO / document.SCHEMA_PATH).read_text(encoding="utf-8") == document.json_schema(), (
+        "docs/review-schema.json is stale: run `platformctl generate --write`")
+    assert SCHEMA["$id"] == "platformctl.review/v1"
+    # v1 stays compatible: what older documents lack is not required.
+    assert not {"rendered", "capacity", "fixed_monthly_usd"} & set(SCHEMA["required"])
+
+
+def test_the_model_refuses_a_document_the_schema_refuses():
+    import pydantic
+
+    from platformctl import document
+
+    bad = {"policy": "p", "enforcement": "sometimes", "severity": None, "resource_type": None,
+           "resource_name": None, "message": "m", "remediation": None}
+    with pytest.raises(pydantic.ValidationError, match="enforcement"):
+        document.Verdict.model_validate(bad)
+    verdict_schema = {"$defs": SCHEMA["$defs"], "$ref": "#/$defs/Verdict"}
+    jsonschema.validate({**bad, "enforcement": "advisory"}, verdict_schema)
+    with pytest.raises(jsonschema.ValidationError, match="sometimes"):
+        jsonschema.validate(bad, verdict_schema)
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_json_follows_the_documented_schema(capsys, stack, evaluations, one_review_per_stack):
     code, out, _ = run(capsys, "review", stack, "--format", "json")

@@ -110,6 +110,7 @@ class CostLine:
 
 
 def money(value: Decimal) -> Decimal:
+    """The one money rounding: to the cent, half up (every cost table, review and budget)."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 

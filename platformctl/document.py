@@ -1,0 +1,299 @@
+"""The review document as a typed model (schema `platformctl.review/v1`).
+
+`platformctl review --format json` is the serialisation of :class:`ReviewDocument`;
+docs/review-schema.json is generated from it (`platformctl generate` checks it for drift, as it
+checks the other generated files). Version 1 only ever gains fields: a field added within v1 has
+a default, so documents made before it still validate; removing a field or changing its meaning
+is v2, with a migration note in docs/review.md.
+
+The terminal and markdown renderers (platformctl.review) read the model's serialisation, the
+same mapping a consumer of the JSON reads, so no format can show what another does not carry.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from platform_guard.costmodel import money
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA = "platformctl.review/v1"
+SCHEMA_PATH = Path("docs") / "review-schema.json"
+
+USD = "US dollars per month, rounded to the cent (half up)"
+
+
+def usd(value: Decimal | float | str | None) -> float | None:
+    """Money as every document carries it: US dollars rounded to the cent, half up (the cost
+    model's one rounding, platform_guard.costmodel.money)."""
+    if value is None:
+        return None
+    return float(money(Decimal(str(value))))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _absent_when_none(value: Any) -> bool:
+    return value is None
+
+
+class Resource(_Model):
+    key: str = Field(description="<type>::<name>")
+    type: str
+    name: str
+    component: str | None
+    parent: str | None
+    custom: bool
+    protect: bool
+    inputs: dict[str, Any] = Field(
+        description='engine-shaped (camelCase) inputs; secrets replaced by "[secret]"')
+    urn: str | None = Field(None, description="the URN as the engine makes it (the parent's "
+                                              "whole type chain)")
+    former_urns: list[str] = Field([], description="URNs this resource takes over from state "
+                                                   "through aliases (its own and its parents')")
+
+
+class Output(_Model):
+    value: Any
+    secret: bool
+
+
+class CostLine(_Model):
+    component: str | None
+    resource_type: str
+    resource_name: str
+    key: str = Field(description="stable within a resource; diffs match lines on "
+                                 "(resource_type, resource_name, key)")
+    item: str
+    monthly_usd: float | None = Field(description="null: unpriced (see unpriced_reason), never "
+                                                  "zero")
+    detail: str | None = None
+    assumption: str | None = Field(None, description="set on usage-based or assumed lines")
+    unpriced_reason: str | None = None
+    usage: bool = Field(False, description="a charge by usage at an assumed amount")
+
+
+class Cost(_Model):
+    by_component: dict[str, float] = Field(description=USD)
+    lines: list[CostLine]
+    unpriced_count: int
+
+
+class Verdict(_Model):
+    policy: str
+    enforcement: Literal["mandatory", "advisory"]
+    severity: str | None
+    resource_type: str | None
+    resource_name: str | None
+    message: str
+    remediation: str | None
+
+
+class NotEvaluated(_Model):
+    policy: str
+    reason: str
+
+
+class Policies(_Model):
+    mandatory: list[Verdict]
+    advisory: list[Verdict]
+    cannot_run: list[Verdict] = Field(description="policies that read a value unknown until "
+                                                  "apply (\"can't run during preview\")")
+    not_applicable_count: int = 0
+    not_evaluated: list[NotEvaluated] = Field(
+        [], description="Checks that did not run because what they read was not computed (the "
+        "Helm releases not rendered, say): neither a pass nor a failure; a review with any never "
+        "passes (exit 2). Added in v1, absent from documents made before it.")
+
+
+class RenderedObject(_Model):
+    apiVersion: str  # noqa: N815 - the Kubernetes field name
+    kind: str
+    namespace: str | None
+    name: str
+    source: str = Field(description="the chart template that made it")
+    object: dict[str, Any] = Field(description="the object; Secret data masked, CRD schemas "
+                                               "summarised by size and sha256")
+
+
+class RenderedRelease(_Model):
+    key: str = Field(description="the Release resource's key in resources")
+    release: str = Field(description="the Helm release name")
+    namespace: str
+    chart: str
+    version: str
+    archive: str = Field(description="the vendored archive, relative to the project")
+    sha256: str
+    object_count: int
+    object_counts: dict[str, int]
+    placeholders: list[str] = Field(description="value paths rendered with a marked "
+                                                "placeholder (secret, or unknown offline)")
+    objects: list[RenderedObject]
+
+
+class Rendered(_Model):
+    """The objects inside each Helm release, rendered by the real helm from the vendored
+    chart. Added in v1, absent from documents made before it."""
+
+    object_count: int
+    releases: list[RenderedRelease]
+
+
+class Amount(_Model):
+    requested: int
+    allocatable: int
+
+
+class NodeGroupShape(_Model):
+    name: str
+    nodes: int
+    instance_types: str
+    pods_per_node: int
+    cpu_millicores_per_node: int
+    memory_mib_per_node: int
+
+
+class CapacityScenario(_Model):
+    """Pods, CPU and memory the platform schedules against what its node groups hold in one
+    scenario (at minimum size; in prod also with one node lost)."""
+
+    scenario: str
+    nodes: int
+    fits: bool
+    pods: Amount
+    cpu_millicores: Amount
+    memory_mib: Amount
+    requests_unknown: list[str]
+    node_groups: list[NodeGroupShape] = Field(
+        [], description="Each node group in this scenario: its nodes and what one node holds "
+        "(allocatable; pods: the kubelet's maxPods bounded by the VPC CNI's addresses).")
+
+
+class ResourceRef(_Model):
+    key: str
+    type: str
+    name: str
+
+
+class ChangedResource(ResourceRef):
+    changed_inputs: list[str]
+
+
+class MovedResource(ResourceRef):
+    base_urn: str
+    urn: str
+
+
+class ResourceChanges(_Model):
+    added: list[ResourceRef]
+    removed: list[ResourceRef]
+    changed: list[ChangedResource]
+    replaced: list[MovedResource] = Field(
+        [], description="in both revisions, under a URN the engine cannot match: deleted and "
+        "created anew")
+    moved: list[MovedResource] = Field(
+        [], description="in both revisions, under a new URN its aliases cover: adopted in place")
+
+
+class RenderedChanges(_Model):
+    """Objects inside Helm releases added, removed or changed, as 'release: Kind
+    namespace/name'."""
+
+    note: str | None = Field(None, exclude_if=_absent_when_none,
+                             description="set when the base revision did not render Helm "
+                                         "releases (then the lists are empty)")
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class ViolationChanges(_Model):
+    new: list[Verdict]
+    resolved: list[Verdict]
+
+
+class CostChange(_Model):
+    resource_type: str
+    resource_name: str
+    key: str
+    item: str
+    change: Literal["added", "removed", "changed"]
+    before_monthly_usd: float
+    after_monthly_usd: float
+    delta_monthly_usd: float
+    summary: str = Field(description='e.g. "+$32.85/month: NAT gateway in us-east-1b added '
+                                     '(prod-nat-us-east-1b)"')
+
+
+class CostDiff(_Model):
+    base_total_monthly_usd: float = Field(description=USD)
+    total_monthly_usd: float = Field(description=USD)
+    delta_monthly_usd: float = Field(description=USD)
+    summary: str = Field(description='e.g. "+$36.50/month in total"')
+    lines: list[CostChange]
+
+
+class Diff(_Model):
+    """What changed from the base revision (`--base`)."""
+
+    base: str | None
+    resources: ResourceChanges
+    rendered: RenderedChanges | None = None
+    violations: ViolationChanges
+    cost: CostDiff
+
+
+class ReviewDocument(_Model):
+    """One stack's offline preview: plan, platform-guard verdicts, monthly cost and, with
+    --base, what changed. Version 1: fields are only ever added within v1; a removal or a change
+    of meaning is v2."""
+
+    schema_: Literal["platformctl.review/v1"] = Field(SCHEMA, alias="schema")
+    stack: str
+    source: str = Field(description="the stack file")
+    revision: str | None = Field(None, exclude_if=_absent_when_none,
+                                 description="set on a base document: the git revision reviewed")
+    preset: str
+    environment: str
+    region: str
+    budget_monthly_usd: float = Field(description=USD)
+    total_monthly_usd: float = Field(description="the stack's estimated monthly cost (priced "
+                                                 "lines only)")
+    fixed_monthly_usd: float | None = Field(None, description="every priced line but usage: "
+                                            "what the plan costs whatever it serves")
+    usage_monthly_usd: float | None = Field(None, description="the usage lines (data, logs, "
+                                            "capacity units) at the cost model's assumptions")
+    headroom_monthly_usd: float = Field(description="budget minus total; negative when over "
+                                                    "budget")
+    resource_count: int
+    resource_counts: dict[str, int]
+    resources: list[Resource]
+    outputs: dict[str, Output]
+    cost: Cost
+    policies: Policies
+    rendered: Rendered | None = None
+    capacity: list[CapacityScenario] = Field([], description="empty when the releases are not "
+                                                             "rendered")
+    warnings: list[str]
+    diff: Diff | None
+    exit_code: Literal[0, 1, 2] = Field(description="1 when a mandatory violation blocks the "
+                                        "change; 2 when a check could not be evaluated (and "
+                                        "none blocks)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as JSON carries it (and as the renderers read it)."""
+        return self.model_dump(mode="python", by_alias=True)
+
+
+def json_schema() -> str:
+    """docs/review-schema.json: the JSON Schema of ReviewDocument."""
+    generated = ReviewDocument.model_json_schema(by_alias=True)
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA,
+              "title": "platformctl review --format json",
+              **{k: v for k, v in generated.items() if k != "title"}}
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
