@@ -147,7 +147,7 @@ def _review(args: argparse.Namespace) -> int:
         if problems:
             raise ConfigError("Pulumi.yaml", problems)
         if args.base:
-            from platformctl.base import BaseReview
+            from platformctl.base_revision import BaseReview
 
             base = BaseReview(args.base, args.stack, project_dir or find_project_dir())
         with Progress(Progress.wanted(args.quiet)) as progress:

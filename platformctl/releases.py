@@ -27,7 +27,7 @@ import yaml
 
 from components.gitops import GITOPS_PATH
 from platformctl import golden
-from platformctl.base import git
+from platformctl.gitcmd import git
 from stacks import service as service_spec
 from stacks.config import ConfigError, PlatformConfig
 from stacks.service import ServiceSpec

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from platformctl.base import git
+from platformctl.gitcmd import git
 from platformctl.recording import Evaluation, unwrap_secrets
 from platformctl.runtime_checks import Application
 from stacks import userfile

@@ -11,7 +11,7 @@ def test_the_pr_comment_of_a_200_team_stack_stays_under_githubs_limit():
     resources added) with a violation on every resource. It stays under GitHub's limit, folds
     and counts what it cannot show, and keeps the verdict, the cost change and the pie."""
     from platformctl import review
-    from platformctl.base import empty_document
+    from platformctl.base_revision import empty_document
 
     doc = review_of(200)
     assert doc["resource_count"] > 3000

@@ -19,13 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from platformctl.document import SCHEMA
+from platformctl.gitcmd import git
 from stacks.config import ConfigError
-
-
-def git(root: Path, *args: str, text: bool = True) -> subprocess.CompletedProcess[Any]:
-    """`git -C root ...`, its output captured (the one way platformctl runs git)."""
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=text,
-                          timeout=120, check=False)
 
 
 def empty_document(stack: str) -> dict[str, Any]:
