@@ -490,7 +490,7 @@ def _drill(args: argparse.Namespace) -> int:
 def _policy_config(args: argparse.Namespace) -> int:
     import json
 
-    from platformctl import guard
+    from platformctl import crossguard
     from platformctl.harness import load_config
 
     try:
@@ -498,7 +498,7 @@ def _policy_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    sys.stdout.write(json.dumps(guard.policy_config(cfg), indent=2) + "\n")
+    sys.stdout.write(json.dumps(crossguard.policy_config(cfg), indent=2) + "\n")
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ gets them here (`review`, `review --all` and `--base` through `review` processes
     evaluate   the real program under Pulumi's mocks with the real stack file (always)
     render     every Helm release rendered by the real helm, and the team services Argo CD
                would sync (platformctl.rendering, platformctl.synced)
-    verdicts   platform-guard's policies (platformctl.guard) and the rendered checks
+    verdicts   platform-guard's policies (platformctl.crossguard) and the rendered checks
                (platformctl.runtime_checks), which read what `render` made
     cost       the cost model over the plan (platformctl.costs)
 
@@ -27,7 +27,7 @@ from typing import Any
 from platform_guard.costmodel import CostReport
 
 from components.charts import ChartError
-from platformctl.guard import NOT_RENDERED, GuardReport, check_evaluation
+from platformctl.crossguard import NOT_RENDERED, GuardReport, check_evaluation
 from platformctl.harness import evaluate
 from platformctl.helmbin import HelmNotFound
 from platformctl.recording import Evaluation

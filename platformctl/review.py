@@ -19,8 +19,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from platformctl.crossguard import GuardReport, Verdict
 from platformctl.document import SCHEMA, Diff, ReviewDocument, usd
-from platformctl.guard import GuardReport, Verdict
 from platformctl.recording import Evaluation, mask_secrets, unwrap_secrets
 
 
@@ -86,7 +86,7 @@ def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:
     assert evaluation.config is not None
     from platform_guard import capacity
 
-    from platformctl.guard import rendered_releases
+    from platformctl.crossguard import rendered_releases
 
     known = evaluation.by_urn()
     resources = [capacity.PlannedResource(

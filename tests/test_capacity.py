@@ -9,7 +9,7 @@ import pytest
 from platform_guard import capacity
 
 from platformctl import review
-from platformctl.guard import check_evaluation, rendered_releases
+from platformctl.crossguard import check_evaluation, rendered_releases
 from platformctl.recording import Evaluation
 from platformctl.runtime_checks import Application
 from tests.conftest import with_resources

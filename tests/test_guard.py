@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pulumi_policy import StackValidationPolicy
 
-from platformctl.guard import (
+from platformctl.crossguard import (
     GuardResource,
     check,
     check_evaluation,

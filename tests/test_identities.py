@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 from platformctl import runtime_checks as runtime
-from platformctl.guard import check_evaluation
+from platformctl.crossguard import check_evaluation
 from platformctl.recording import Evaluation
 from tests.conftest import with_resources
 

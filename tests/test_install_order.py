@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from platformctl.guard import check_evaluation
+from platformctl.crossguard import check_evaluation
 from platformctl.recording import Evaluation
 from tests.conftest import with_resources
 

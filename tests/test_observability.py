@@ -25,7 +25,7 @@ from components.observability import (
 )
 from components.slo import SloSpec
 from platformctl import cli, stackfile
-from platformctl.guard import policy_config
+from platformctl.crossguard import policy_config
 from platformctl.harness import evaluate
 from platformctl.recording import Evaluation, Secret, unwrap_secrets
 from tests import k8s_objects

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from platformctl import cli, pipeline, readiness
-from platformctl.guard import NOT_RENDERED
+from platformctl.crossguard import NOT_RENDERED
 from platformctl.runtime_checks import CHECKS
 from tests.conftest import REPO, mutate, stack_config, write_stack
 

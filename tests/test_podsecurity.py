@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 from platform_guard import podsecurity
 
-from platformctl.guard import check_evaluation
+from platformctl.crossguard import check_evaluation
 
 GOOD = {
     "metadata": {"annotations": {}},

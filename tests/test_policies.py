@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from platform_guard import policies
 
-from platformctl.guard import GuardResource, RenderedObjects, check
+from platformctl.crossguard import GuardResource, RenderedObjects, check
 from platformctl.runtime_checks import CHECKS, Release, RenderedCheck
 
 ALL = [*policies.ALL, *CHECKS]  # what the review judges a stack by

@@ -336,7 +336,7 @@ def test_cost_input_errors_are_usage_errors(tmp_path, capsys):
 def test_base_tells_a_move_under_an_alias_from_a_replacement(evaluations):
 
     from platformctl import review
-    from platformctl.guard import check_evaluation
+    from platformctl.crossguard import check_evaluation
 
     dev = evaluations["dev"]
     base = review.build_document(dev, check_evaluation(dev), cost_report(dev))
@@ -365,7 +365,7 @@ def test_the_same_stack_reviews_to_the_same_document(evaluations):
     (resources by URN, cost lines by component, type, name and key), so two PR comments of the
     same change are the same."""
     from platformctl import review
-    from platformctl.guard import check_evaluation
+    from platformctl.crossguard import check_evaluation
     from platformctl.harness import evaluate
 
     def document(evaluation):

@@ -9,7 +9,7 @@ import json
 
 from components import alerts
 from components.observability import METRIC_SOURCES_ANNOTATION
-from platformctl.guard import check_evaluation
+from platformctl.crossguard import check_evaluation
 from platformctl.recording import Evaluation
 from tests.conftest import with_resources
 

@@ -1,5 +1,5 @@
 """All platform-guard policies, in one list. Only the pack's `__main__.py` builds a PolicyPack
-from it; the offline adapter (platformctl.guard) runs the same objects. The checks of what the
+from it; the offline adapter (platformctl.crossguard) runs the same objects. The checks of what the
 Helm releases render are not here: CrossGuard never sees those objects, so the review pipeline
 runs them itself (platformctl/runtime_checks.py)."""
 
