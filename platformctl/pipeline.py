@@ -9,7 +9,7 @@ gets them here (`review`, `review --all` and `--base` through `review` processes
                would sync (platformctl.rendering, platformctl.synced)
     verdicts   platform-guard's policies (platformctl.crossguard) and the rendered checks
                (platformctl.runtime_checks), which read what `render` made
-    cost       the cost model over the plan (platformctl.costs)
+    cost       the cost model over the plan (platformctl.pricing)
 
 The pipeline knows what each check reads: a rendered check whose rendering was not asked for,
 or failed (no helm, a chart helm refuses), is *not evaluated*, with the reason, in the verdicts:
@@ -102,7 +102,7 @@ def review_evaluation(evaluation: Evaluation, steps: Steps = FULL,
     per real stack; a rendering already done is not redone). `render_failure`: the rendering
     is known to be impossible (no helm) and is not tried."""
     from platformctl import rendering
-    from platformctl.costs import cost_report
+    from platformctl.pricing import cost_report
 
     result = Review(evaluation, steps, render_failure=render_failure)
     if steps.render and not evaluation.is_rendered and render_failure is None:

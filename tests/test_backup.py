@@ -8,7 +8,7 @@ import pytest
 
 from components.backup import CLUSTER_TAG, NAMESPACE_TAG
 from platformctl import cli
-from platformctl.costs import cost_report
+from platformctl.pricing import cost_report
 from tests import k8s_objects
 from tests.conftest import mutate, stack_config, write_stack
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from platformctl import cli
-from platformctl.costs import cost_report
+from platformctl.pricing import cost_report
 from tests.conftest import REPO
 
 

@@ -31,8 +31,8 @@ def test_review_dev_prints_the_plan_grouped_by_component(capsys):
 
 def _document(evaluation):
     from platformctl import review
-    from platformctl.costs import cost_report
     from platformctl.crossguard import check_evaluation
+    from platformctl.pricing import cost_report
 
     return review.build_document(evaluation, check_evaluation(evaluation),
                                  cost_report(evaluation))

@@ -11,7 +11,7 @@ import pytest
 from platform_guard import costmodel
 from platform_guard.costmodel import CostInput, estimate
 
-from platformctl.costs import cost_report
+from platformctl.pricing import cost_report
 
 TEMPLATE_URN = "urn:pulumi:t::p::aws:ec2/launchTemplate:LaunchTemplate::lt"
 

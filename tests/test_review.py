@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from platformctl import cli, review
-from platformctl.costs import cost_report
+from platformctl.pricing import cost_report
 from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
 

@@ -76,7 +76,7 @@ def test_dev_sleeps_outside_working_hours(evaluations):
 
 
 def test_the_nodes_and_database_are_priced_for_the_hours_they_run(evaluations):
-    from platformctl.costs import cost_report
+    from platformctl.pricing import cost_report
 
     lines = {(line.resource_name, line.key): line for line in cost_report(evaluations["dev"]).lines}
     nodes, database = lines[("dev-system", "nodes")], lines[("dev-postgres", "instance")]

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from components import traces
-from platformctl.costs import cost_report
 from platformctl.harness import evaluate
+from platformctl.pricing import cost_report
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import rendered_object
 
