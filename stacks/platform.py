@@ -12,7 +12,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components import costing, tagging
+from components import cost_outputs, tagging
 from components.backup import Backup
 from components.chaos import ChaosExperiments, ChaosMesh
 from components.cluster import Cluster
@@ -35,7 +35,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     env = cfg.environment
 
     tagging.install(cfg.standard_tags)
-    costs = costing.install()
+    costs = cost_outputs.install()
 
     # One explicit AWS provider whose region is the config model's: the region the program
     # reasons about (subnet AZs, endpoint names, prices) is the region it deploys to.

@@ -904,7 +904,7 @@ _READ_BY_OTHERS = frozenset({
 def reads_inputs(type_token: str) -> bool:
     """Whether pricing a stack reads this type's inputs (its own rule, or another's); the
     others are priced by their type alone (free, or unpriced), so a caller that must resolve
-    inputs at a cost (the program's own report, components/costing.py) may skip them."""
+    inputs at a cost (the program's own report, components/cost_outputs.py) may skip them."""
     return type_token in _RULES or type_token in _READ_BY_OTHERS
 
 
