@@ -32,7 +32,7 @@ from components.admission import AdmissionArgs, AdmissionControl
 from components.database import Database
 from components.kubernetes import KubernetesTarget
 from components.network import Network
-from components.secret_store import SecretsStack, VaultArgs
+from components.secrets import SecretsStack, VaultArgs
 from components.tagging import PlatformComponent
 from components.tenancy import Team, Tenancy
 

@@ -43,7 +43,7 @@ from components.gitops import GitOpsArgs
 from components.network import NetworkArgs
 from components.observability import AlertingArgs, ObservabilityArgs
 from components.schedule import OffHoursArgs
-from components.secret_store import VaultArgs
+from components.secrets import VaultArgs
 from components.tenancy import Team, host_covers
 
 PROJECT_NAMESPACE = "platform"

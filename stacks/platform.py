@@ -22,7 +22,7 @@ from components.logs import LogPipeline
 from components.network import Network
 from components.observability import ObservabilityStack
 from components.schedule import OffHours
-from components.secret_store import IN_CLUSTER_ADDRESS as VAULT_ADDRESS
+from components.secrets import IN_CLUSTER_ADDRESS as VAULT_ADDRESS
 from components.security import SecurityStack, SecurityStackArgs
 from components.traces import TracePipeline
 from stacks import config as config_model
