@@ -576,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser(
         "generate",
-        help="check (or --write) the files generated from code: docs/config.md, "
+        help="check (or --write) the files generated from code: docs/config-reference.md, "
         "docs/service-spec.md, docs/review-schema.json, docs/runbooks/, charts/README.md, the "
         "platform's analysis template, and docs/design.md's diagram (from a recording of the prod stack)",
     )

@@ -1,4 +1,4 @@
-"""The configuration reference (`docs/config.md`), generated from the config model and its
+"""The configuration reference (`docs/config-reference.md`), generated from the config model and its
 presets so it cannot drift: `platformctl generate --write` regenerates it and a test
 fails when the committed file differs."""
 
@@ -15,7 +15,7 @@ from pydantic.fields import FieldInfo
 
 from stacks import config as config_model
 
-DOC_PATH = Path("docs") / "config.md"
+DOC_PATH = Path("docs") / "config-reference.md"
 
 _HEADER = """\
 # Configuration reference

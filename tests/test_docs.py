@@ -14,7 +14,7 @@ from tests.conftest import REPO
 def test_config_reference_is_generated_from_the_model():
     committed = (REPO / configdoc.DOC_PATH).read_text(encoding="utf-8")
     assert committed == configdoc.render(), (
-        "docs/config.md is stale: run `platformctl generate --write`"
+        "docs/config-reference.md is stale: run `platformctl generate --write`"
     )
 
 
@@ -53,7 +53,7 @@ def test_review_docs_show_a_pr_comment_for_a_real_change():
 
 
 def test_readme_links_the_config_reference():
-    assert "docs/config.md" in (REPO / "README.md").read_text(encoding="utf-8")
+    assert "docs/config-reference.md" in (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def test_only_the_config_model_reads_pulumi_config():
