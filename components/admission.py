@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
-from platform_guard import podsecurity
 from pydantic import Field, model_validator
 
 from components import iam
@@ -49,6 +48,7 @@ from components.cluster import (
 from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget
 from components.tagging import PlatformComponent
 from components.wellknown import SIGSTORE_INCLUDE_LABEL, TEAM_LABEL
+from platform_facts import podsecurity
 
 if TYPE_CHECKING:
     from components.tenancy import Team

@@ -176,7 +176,7 @@ class PodResources(ArgsModel):
 
     @model_validator(mode="after")
     def _request_within_limit(self) -> PodResources:
-        from platform_guard.capacity import memory_mib
+        from platform_facts.capacity import memory_mib
 
         if memory_mib(self.memory_request) > memory_mib(self.memory_limit):
             raise Invalid("memoryRequest", self.memory_request,

@@ -1,5 +1,5 @@
 """The stack's monthly cost estimate as stack outputs, computed in the program by the one cost
-model (platform_guard.costmodel), so `pulumi stack output costReport` answers "what does this
+model (platform_facts.costmodel), so `pulumi stack output costReport` answers "what does this
 cost" after every `up`.
 
 An SDK-side stack transformation (it runs for the real engine and under mocks alike: docs/harness.md)
@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from platform_guard import sdk_types
-from platform_guard.costmodel import CostInput, estimate, reads_inputs
 from pulumi import _types
 
 from components.tagging import owner_of
+from platform_facts import sdk_types
+from platform_facts.costmodel import CostInput, estimate, reads_inputs
 
 
 def _engine_shape(value: Any) -> Any:

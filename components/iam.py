@@ -161,7 +161,7 @@ def load_balancer_controller(partition: str, vpc_id: str) -> Document:
     the upstream example policy. WAF and Shield integration are switched off in its Helm values,
     so none of their permissions are granted. The actions are those of upstream's
     docs/install/iam_policy.json at the vendored controller version, less WAF and Shield (the
-    `workload-identity` policy compares them: platform_guard/identities.json)."""
+    `workload-identity` policy compares them: platform_facts/identities.json)."""
     elb = f"arn:{partition}:elasticloadbalancing:*:*"
     ec2 = f"arn:{partition}:ec2:*:*"
     security_groups = f"{ec2}:security-group/*"

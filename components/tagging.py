@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 import pulumi
-from platform_guard import sdk_types
+
+from platform_facts import sdk_types
 
 
 class PlatformComponent(pulumi.ComponentResource):

@@ -182,8 +182,7 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from platform_guard.costmodel import CostReport  # noqa: F401 - documents the source
-
+    from platform_facts.costmodel import CostReport  # noqa: F401 - documents the source
     from platformctl import realruns
 
     try:

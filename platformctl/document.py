@@ -17,8 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from platform_guard.costmodel import money
 from pydantic import BaseModel, ConfigDict, Field
+
+from platform_facts.costmodel import money
 
 SCHEMA = "platformctl.review/v1"
 SCHEMA_PATH = Path("docs") / "review-schema.json"
@@ -28,7 +29,7 @@ USD = "US dollars per month, rounded to the cent (half up)"
 
 def usd(value: Decimal | float | str | None) -> float | None:
     """Money as every document carries it: US dollars rounded to the cent, half up (the cost
-    model's one rounding, platform_guard.costmodel.money)."""
+    model's one rounding, platform_facts.costmodel.money)."""
     if value is None:
         return None
     return float(money(Decimal(str(value))))

@@ -108,9 +108,8 @@ def quota_problems(spec: ServiceSpec, team: Any, env: str) -> list[str]:
     """What the service would ask of its team's namespace at its largest (maxReplicas) against
     the namespace's ResourceQuota and LimitRange, which would otherwise refuse its pods only in
     the cluster, after the merge (a canary's extra pods need room on top)."""
-    from platform_guard.capacity import cpu_millicores, memory_mib
-
     from components.tenancy import LIMIT_RANGE
+    from platform_facts.capacity import cpu_millicores, memory_mib
 
     replicas, pod, quota = spec.scaling.max_replicas, spec.resources, team.quota
     where = f"platform:teams[{team.name}].quota of the {env} stack"

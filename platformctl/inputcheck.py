@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import pulumi
-from platform_guard import sdk_types
 from pulumi import _types
 
+from platform_facts import sdk_types
 from platformctl.recording import RecordedResource, Secret
 
 _SEQUENCE_ORIGINS = (list, abc.Sequence, typing.Sequence)  # noqa: UP006 - what the SDKs use

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
-from platform_guard import sdk_types
+
+from platform_facts import sdk_types
 
 ACCOUNT_ID = "123456789012"
 

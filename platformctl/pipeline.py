@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from platform_guard.costmodel import CostReport
-
 from components.charts import ChartError
+from platform_facts.costmodel import CostReport
 from platformctl.crossguard import NOT_RENDERED, GuardReport, check_evaluation
 from platformctl.harness import evaluate
 from platformctl.helmbin import HelmNotFound

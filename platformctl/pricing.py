@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from platform_guard.costmodel import CostInput, CostReport, estimate
-
+from platform_facts.costmodel import CostInput, CostReport, estimate
 from platformctl.recording import Evaluation, unwrap_secrets
 
 

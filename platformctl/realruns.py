@@ -15,8 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from platform_guard.costmodel import CostInput, CostReport, estimate
-
+from platform_facts.costmodel import CostInput, CostReport, estimate
 from stacks import userfile
 from stacks.config import ConfigError
 

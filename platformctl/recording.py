@@ -72,7 +72,7 @@ class RecordedResource:
 
     @property
     def tags(self) -> dict[str, Any] | None:
-        from platform_guard.sdk_types import LISTED_TAG_TYPES, tag_map
+        from platform_facts.sdk_types import LISTED_TAG_TYPES, tag_map
 
         tags = self.inputs.get("tags")
         if self.type in LISTED_TAG_TYPES and isinstance(tags, list):

@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from platform_guard.costmodel import CostReport
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from platform_facts.costmodel import CostReport
 from platformctl.crossguard import GuardReport, Verdict
 from platformctl.document import SCHEMA, Diff, ReviewDocument, usd
 from platformctl.recording import Evaluation, mask_secrets, unwrap_secrets
@@ -79,13 +79,12 @@ def rendered_section(evaluation: Evaluation) -> dict[str, Any]:
 
 
 def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:
-    """Pods, CPU and memory requested against what the node groups hold (platform_guard.capacity,
+    """Pods, CPU and memory requested against what the node groups hold (platform_facts.capacity,
     the same computation as the node-capacity policy); empty until the releases are rendered."""
     if not evaluation.rendered:
         return []
     assert evaluation.config is not None
-    from platform_guard import capacity
-
+    from platform_facts import capacity
     from platformctl.crossguard import rendered_releases
 
     known = evaluation.by_urn()

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platform_guard
-from platform_guard import capacity, podsecurity
 from platform_guard.policies._base import (
     HIGH,
     MANDATORY,
@@ -32,6 +30,9 @@ from platform_guard.policies._base import (
     violation,
 )
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, Severity
+
+import platform_facts
+from platform_facts import capacity, podsecurity
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CLUSTER_SCOPED = frozenset({
@@ -331,7 +332,7 @@ ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 @functools.cache
 def identities() -> dict[str, Any]:
-    path = Path(platform_guard.__file__).resolve().parent / "identities.json"
+    path = Path(platform_facts.__file__).resolve().parent / "identities.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -376,7 +377,7 @@ def _identity(stack: RenderedStack, config: dict[str, Any]):
             yield violation("Helm release", release.name,
                             f"renders no ServiceAccount '{account}', the identity its workload "
                             f"calls AWS with ({release.chart})",
-                            "update platform_guard/identities.json for this chart version"), \
+                            "update platform_facts/identities.json for this chart version"), \
                 release.urn
             continue
         association = next((a for a in associations if get(a.props, "namespace") == namespace
@@ -589,7 +590,7 @@ CHECKS = [
     _check(
         "workload-identity",
         "Every workload of the Helm releases and every EKS add-on that calls AWS "
-        "(platform_guard/identities.json) has a role in the plan granting what it calls, and "
+        "(platform_facts/identities.json) has a role in the plan granting what it calls, and "
         "nothing more.",
         enforcement=MANDATORY, severity=HIGH, check=_identity,
         remediation="Give the service account a role with exactly the actions it calls."),

@@ -696,7 +696,7 @@ def test_an_unconfined_apparmor_annotation_is_refused(on_template):
 
 
 def test_sandbox_parameters_are_the_pod_security_standards_lists():
-    from platform_guard import podsecurity
+    from platform_facts import podsecurity
 
     parameters = parameters_of("sandbox")
     assert set(parameters["safeSysctls"]) == podsecurity.SAFE_SYSCTLS

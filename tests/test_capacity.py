@@ -1,13 +1,13 @@
 """node-capacity: the pods the platform schedules against what its node groups hold
-(platform_guard/capacity.py, facts in capacity.json)."""
+(platform_facts/capacity.py, facts in capacity.json)."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
-from platform_guard import capacity
 
+from platform_facts import capacity
 from platformctl import review
 from platformctl.crossguard import check_evaluation, rendered_releases
 from platformctl.recording import Evaluation
@@ -186,7 +186,7 @@ def test_instance_types_of_two_shapes_or_unknown_are_refused(rendered):
     assert "short of CPU" in short.message
     unknown = _with_node_group(rendered["dev"], instanceTypes=["t4g.medium", "m9g.large"])
     (verdict,) = check_evaluation(unknown).of(POLICY)
-    assert "m9g.large are not in platform_guard/capacity.json" in verdict.message
+    assert "m9g.large are not in platform_facts/capacity.json" in verdict.message
 
 
 def test_the_base_diff_tells_the_two_prod_scenarios_apart():

@@ -8,9 +8,9 @@ import re
 from decimal import Decimal
 
 import pytest
-from platform_guard import costmodel
-from platform_guard.costmodel import CostInput, estimate
 
+from platform_facts import costmodel
+from platform_facts.costmodel import CostInput, estimate
 from platformctl.pricing import cost_report
 
 TEMPLATE_URN = "urn:pulumi:t::p::aws:ec2/launchTemplate:LaunchTemplate::lt"

@@ -1,5 +1,5 @@
 """workload-identity: every workload of the Helm releases that calls AWS has a Pod Identity role
-granting what it calls and nothing more (platform_guard/identities.json)."""
+granting what it calls and nothing more (platform_facts/identities.json)."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ import copy
 import dataclasses
 
 import pytest
-from platform_guard import podsecurity
 
+from platform_facts import podsecurity
 from platformctl.crossguard import check_evaluation
 
 GOOD = {

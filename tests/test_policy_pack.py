@@ -50,8 +50,9 @@ def test_the_pack_is_self_contained(tmp_path):
     # directory and the third-party packages a pack venv would hold are on the path.
     probe = (
         "import sys; sys.path[:0] = [sys.argv[1]]; sys.path.append(sys.argv[2]);"
-        "import platform_guard, platform_guard.policies as p, platform_guard.costmodel as c;"
+        "import platform_guard, platform_guard.policies as p, platform_facts.costmodel as c;"
         "assert platform_guard.__file__.startswith(sys.argv[1]), platform_guard.__file__;"
+        "assert c.__file__.startswith(sys.argv[1]), c.__file__;"
         "assert 'components' not in sys.modules and 'stacks' not in sys.modules;"
         "print(len(p.ALL), c.price_data()['hoursPerMonth'])"
     )

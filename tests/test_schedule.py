@@ -7,8 +7,8 @@ import json
 from decimal import Decimal
 
 import pytest
-from platform_guard.costmodel import running_fraction
 
+from platform_facts.costmodel import running_fraction
 from tests.conftest import DELETE, config_error, mutate, stack_config, write_stack
 
 SCHEDULE = "aws:scheduler/schedule:Schedule"

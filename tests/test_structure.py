@@ -11,7 +11,7 @@ from tests.conftest import REPO
 
 # The top-level packages and where they live (pyproject.toml's package-dir).
 PACKAGES = {"components": REPO / "components", "stacks": REPO / "stacks",
-            "platformctl": REPO / "platformctl",
+            "platformctl": REPO / "platformctl", "platform_facts": REPO / "platform_facts",
             "platform_guard": REPO / "policy-packs" / "platform-guard" / "platform_guard"}
 
 

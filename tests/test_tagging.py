@@ -6,10 +6,10 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 import pytest
-from platform_guard import sdk_types
 
 from components import tagging
 from components.network import Network
+from platform_facts import sdk_types
 from platformctl.harness import evaluate
 from platformctl.recording import Evaluation
 from stacks import config as config_model

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
-from platform_guard.costmodel import CostInput, CostReport, estimate, money, reads_inputs
+from platform_facts.costmodel import CostInput, CostReport, estimate, money, reads_inputs
 from platform_guard.policies._base import (
     ADVISORY,
     HIGH,

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs
 
-from platform_guard import sdk_types
+from platform_facts import sdk_types
 from platform_guard.policies._base import MANDATORY, MEDIUM, get, resource_policy, violation
 
 REQUIRED_TAGS = ("team", "service", "environment", "cost-center", "owner", "managed-by")

@@ -244,7 +244,7 @@ def _get(props: Mapping[str, Any], *path: str, default: Any = None) -> Any:
 
 def _tags(props: Mapping[str, Any]) -> Mapping[str, Any]:
     """A resource's tags as a map (sdk_types.tag_map); none while they are unknown."""
-    from platform_guard.sdk_types import tag_map
+    from platform_facts.sdk_types import tag_map
 
     try:
         return tag_map(props.get("tags"))
@@ -431,7 +431,7 @@ def _surplus_credits(r: CostInput, ctx: _Context, instance_type: str,
             if template is not None else "unlimited")  # what T4g/T3 launch as by default
     if mode != "unlimited":
         return None
-    from platform_guard.capacity import data as capacity_data
+    from platform_facts.capacity import data as capacity_data
 
     shape = capacity_data()["instanceTypes"].get(instance_type)
     if shape is None:

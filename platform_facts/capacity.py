@@ -306,7 +306,7 @@ def shape_problems(instance_types: Sequence[str]) -> list[str]:
     problems = []
     if unknown:
         problems.append(f"instance type(s) {', '.join(unknown)} are not in "
-                        "platform_guard/capacity.json, so what their nodes hold is not known")
+                        "platform_facts/capacity.json, so what their nodes hold is not known")
     shapes = {t: (known[t]["vcpu"], known[t]["memoryMiB"]) for t in instance_types if t in known}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{t} ({v} vCPU, {m:,} MiB)" for t, (v, m) in shapes.items())
