@@ -32,9 +32,9 @@ from components.admission import AdmissionArgs, AdmissionControl
 from components.database import Database
 from components.kubernetes import KubernetesTarget
 from components.network import Network
-from components.secrets import SecretsStack, VaultArgs
 from components.tagging import PlatformComponent
 from components.tenancy import Team, Tenancy
+from components.vault import SecretsStack, VaultArgs
 
 
 @dataclass(frozen=True)

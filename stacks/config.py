@@ -43,8 +43,8 @@ from components.gitops import GitOpsArgs
 from components.network import NetworkArgs
 from components.observability import AlertingArgs, ObservabilityArgs
 from components.schedule import OffHoursArgs
-from components.secrets import VaultArgs
 from components.tenancy import Team, host_covers
+from components.vault import VaultArgs
 
 PROJECT_NAMESPACE = "platform"
 

@@ -22,9 +22,9 @@ from components.logs import LogPipeline
 from components.network import Network
 from components.observability import ObservabilityStack
 from components.schedule import OffHours
-from components.secrets import IN_CLUSTER_ADDRESS as VAULT_ADDRESS
 from components.security import SecurityStack, SecurityStackArgs
 from components.traces import TracePipeline
+from components.vault import IN_CLUSTER_ADDRESS as VAULT_ADDRESS
 from stacks import config as config_model
 
 

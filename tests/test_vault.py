@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import secrets
+from components import vault
 from platformctl.harness import evaluate
 from platformctl.recording import Evaluation, Secret, unwrap_secrets
 from platformctl.stackfile import SECRET_PLACEHOLDER
@@ -106,7 +106,7 @@ def test_services_get_their_credentials_through_the_operator(stack, crds):
     assert secret["spec"]["path"] == "creds/checkout-checkout"
     assert secret["spec"]["destination"]["name"] == "checkout-db"
     assert _release(stack, "vault-secrets-operator").inputs["values"][
-        "defaultVaultConnection"]["address"] == secrets.IN_CLUSTER_ADDRESS
+        "defaultVaultConnection"]["address"] == vault.IN_CLUSTER_ADDRESS
 
 
 # -- configured -----------------------------------------------------------------------------
@@ -228,12 +228,12 @@ def test_after_the_bootstrap_pulumi_logs_in_as_the_deploying_role(tmp_path):
     assert "token" not in provider.inputs
     login = json.loads(provider.inputs["authLoginAws"]) if isinstance(
         provider.inputs["authLoginAws"], str) else provider.inputs["authLoginAws"]
-    assert login["role"] == secrets.PULUMI_ROLE
+    assert login["role"] == vault.PULUMI_ROLE
     assert login["headerValue"] == "platform-prod-vault"
     (role,) = evaluation.of_type("vault:aws/authBackendRole:AuthBackendRole")
     assert role.inputs["boundIamPrincipalArns"] == [evaluation.config.cluster.admin_role_arn]
     assert role.inputs["authType"] == "iam" and role.inputs["tokenPolicies"] == [
-        secrets.PULUMI_ROLE]
+        vault.PULUMI_ROLE]
     (client,) = evaluation.of_type("vault:aws/authBackendClient:AuthBackendClient")
     assert client.inputs["iamServerIdHeaderValue"] == "platform-prod-vault"
 
@@ -257,7 +257,7 @@ def test_the_scoped_policy_covers_what_the_program_manages_and_not_its_own_login
     is allowed by the platform-pulumi policy; its own role and policy are read-only."""
     policies = {p.inputs["name"]: p.inputs["policy"] for p in _of(configured,
                                                                  "vault:index/policy:Policy")}
-    grants = _grants(policies[secrets.PULUMI_ROLE])
+    grants = _grants(policies[vault.PULUMI_ROLE])
     written = [f"sys/audit/{a.inputs['path']}" for a in _of(configured, "vault:index/audit:Audit")]
     written += [f"sys/auth/{a.inputs['path']}"
                 for a in _of(configured, "vault:index/authBackend:AuthBackend")]
@@ -271,8 +271,8 @@ def test_the_scoped_policy_covers_what_the_program_manages_and_not_its_own_login
     written += ["database/config/platform", "database/rotate-root/platform"]
     for path in written:
         assert _allows(grants, path, "update") or _allows(grants, path, "create"), path
-    for own in (f"sys/policies/acl/{secrets.PULUMI_ROLE}",
-                f"auth/aws/role/{secrets.PULUMI_ROLE}"):
+    for own in (f"sys/policies/acl/{vault.PULUMI_ROLE}",
+                f"auth/aws/role/{vault.PULUMI_ROLE}"):
         assert _allows(grants, own, "read") and not _allows(grants, own, "update"), own
     assert not _allows(grants, "sys/audit/other", "delete")  # only its own audit device
     assert not _allows(grants, "secret/data/checkout/x", "read")  # no team secrets
@@ -289,27 +289,27 @@ def test_vault_serves_tls_with_a_certificate_the_platform_issues(rendered, crds)
         values = _release(evaluation, "vault").inputs["values"]
         hcl = values["server"]["ha"]["raft"]["config"]
         assert "tls_disable" not in hcl
-        assert f'tls_cert_file   = "{secrets.TLS_DIR}/tls.crt"' in hcl
+        assert f'tls_cert_file   = "{vault.TLS_DIR}/tls.crt"' in hcl
         assert 'leader_api_addr = "https://' in hcl and "leader_ca_cert_file" in hcl
         server = k8s_objects.rendered_object(evaluation, "vault", "StatefulSet", "vault")
         container = server["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["VAULT_ADDR"] == "https://127.0.0.1:8200"
-        assert env["VAULT_CACERT"] == f"{secrets.TLS_DIR}/ca.crt"
+        assert env["VAULT_CACERT"] == f"{vault.TLS_DIR}/ca.crt"
         mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-        assert mounts[secrets.TLS_DIR] == secrets.TLS_SECRET
+        assert mounts[vault.TLS_DIR] == vault.TLS_SECRET
         probe = container["readinessProbe"]["httpGet"]
         assert probe["scheme"] == "HTTPS"
         # The certificate: issued by the Vault CA, for every name Vault is reached by.
         certificates = {c.inputs["metadata"]["name"]: c for c in evaluation.of_type(CERTIFICATE)}
-        server_cert = certificates[secrets.TLS_SECRET]
+        server_cert = certificates[vault.TLS_SECRET]
         spec = server_cert.inputs["spec"]
         assert spec["issuerRef"] == {"name": "vault-ca", "kind": "Issuer"}
         assert {"vault.vault.svc", "vault-0.vault-internal", "*.vault-internal.vault.svc"} <= set(
             spec["dnsNames"]) and spec["ipAddresses"] == ["127.0.0.1"]
         assert server_cert.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == (
             "condition=Ready")
-        assert certificates[secrets.CA_SECRET].inputs["spec"]["isCA"] is True
+        assert certificates[vault.CA_SECRET].inputs["spec"]["isCA"] is True
         assert server_cert.urn in _release(evaluation, "vault").dependencies
         for resource in [*evaluation.of_type(CERTIFICATE), *evaluation.of_type(ISSUER)]:
             assert crds.errors(manifest(resource)) == [], resource.name
@@ -322,12 +322,12 @@ def test_everything_that_talks_to_vault_verifies_its_certificate(rendered):
         connection = _release(evaluation, "vault-secrets-operator").inputs["values"][
             "defaultVaultConnection"]
         assert connection["address"].startswith("https://")
-        assert connection["caCertSecret"] == secrets.TLS_SECRET
+        assert connection["caCertSecret"] == vault.TLS_SECRET
         monitor = k8s_objects.rendered_object(evaluation, "vault", "ServiceMonitor", "vault")
         (endpoint,) = monitor["spec"]["endpoints"]
         assert endpoint["scheme"] == "https"
         assert endpoint["tlsConfig"] == {
-            "ca": {"secret": {"name": secrets.TLS_SECRET, "key": "ca.crt"}},
+            "ca": {"secret": {"name": vault.TLS_SECRET, "key": "ca.crt"}},
             "serverName": "vault.vault.svc"}  # not insecureSkipVerify
 
 
@@ -379,7 +379,7 @@ def test_a_missing_or_wrong_ca_bundle_is_a_config_error(tmp_path, capsys, monkey
 
 def test_vault_logs_in_to_postgresql_as_its_own_role_made_by_a_one_shot_job(configured):
     postgresql = _connection(configured)
-    assert postgresql["username"] == secrets.VAULT_DB_ROLE  # not the master user
+    assert postgresql["username"] == vault.VAULT_DB_ROLE  # not the master user
     (job,) = configured.of_type("kubernetes:batch/v1:Job")
     assert job.inputs["metadata"]["name"] == "vault-db-handover-v1"
     (connection,) = configured.of_type(
@@ -394,12 +394,12 @@ def test_vault_logs_in_to_postgresql_as_its_own_role_made_by_a_one_shot_job(conf
     assert pod["automountServiceAccountToken"] is False
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PGSSLMODE"] == "require" and "PGPASSWORD" not in env  # from the Secret only
-    sql = secrets.handover_sql()
+    sql = vault.handover_sql()
     assert "CREATEROLE NOSUPERUSER" in sql and "SUPERUSER" not in sql.replace("NOSUPERUSER", "")
     assert "createrole_self_grant = 'set, inherit'" in sql
     assert "WITH ADMIN OPTION" in sql
     # ...and then nobody knows the master password (break-glass: masterPasswordVersion).
-    assert "ALTER ROLE CURRENT_USER PASSWORD" in secrets.HANDOVER_SCRIPT
+    assert "ALTER ROLE CURRENT_USER PASSWORD" in vault.HANDOVER_SCRIPT
     (handover_secret,) = [s for s in configured.of_type("kubernetes:core/v1:Secret")
                           if s.inputs["metadata"]["name"] == "vault-db-handover-v1"]
     data = handover_secret.inputs["stringData"]
@@ -418,14 +418,14 @@ def test_the_sql_vault_and_the_handover_job_run_parses_as_postgresql():
                 (body,) = [a.arg.sval for a in statement.args if a.defname == "as"]
                 pglast.parse_plpgsql(f"DO $$ {body} $$")
 
-    handover = "\n".join(line for line in secrets.handover_sql().splitlines()
+    handover = "\n".join(line for line in vault.handover_sql().splitlines()
                           if not line.startswith("\\"))
     check(handover.replace(":'admin_password'", "'x'").replace(':"dbname"', '"platform"'))
-    check(secrets.HANDOVER_SCRIPT.split('printf "')[1].split("\\n")[0].replace(
+    check(vault.HANDOVER_SCRIPT.split('printf "')[1].split("\\n")[0].replace(
         ":'new_password'", "'x'"))
     filled = {"{{name}}": "v-checkout-1", "{{password}}": "x", "{{expiration}}": "2030-01-01"}
-    for statement in (*secrets.creation_statements("checkout"),
-                      *secrets.revocation_statements("checkout")):
+    for statement in (*vault.creation_statements("checkout"),
+                      *vault.revocation_statements("checkout")):
         for template, value in filled.items():
             statement = statement.replace(template, value)
         check(statement)
