@@ -53,7 +53,7 @@ from components.args import (
 )
 from components.backup import CLUSTER_TAG, NAMESPACE_TAG
 from components.kubernetes import KubernetesTarget
-from components.network import Network
+from components.network import NetworkRef
 from components.tagging import PlatformComponent
 
 # -- arguments ----------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ class Cluster(PlatformComponent):
         self,
         name: str,
         config: ClusterArgs,
-        network: Network,
+        network: NetworkRef,
         region: str,
         tags_for: Callable[[str], Mapping[str, str]],
         opts: pulumi.ResourceOptions | None = None,
@@ -405,7 +405,7 @@ class Cluster(PlatformComponent):
         self.cluster_name = f"platform-{name}"
         self._tags_for = tags_for
         # Where the control plane's network interfaces (and the pods) have their addresses.
-        self.vpc_cidr = network.vpc.cidr_block
+        self.vpc_cidr = network.vpc_cidr
 
         # -- encryption key for Kubernetes secrets ---------------------------------------
         self.secrets_key = aws.kms.Key(
@@ -439,7 +439,7 @@ class Cluster(PlatformComponent):
         # rules of its own; node traffic is governed by the cluster security group.
         self.node_security_group = aws.ec2.SecurityGroup(
             f"{name}-nodes",
-            vpc_id=network.vpc.id,
+            vpc_id=network.vpc_id,
             description=f"Nodes of {self.cluster_name}",
             tags={"Name": f"{self.cluster_name}-nodes"},
             opts=child,
@@ -474,7 +474,7 @@ class Cluster(PlatformComponent):
             version=config.kubernetes_version,
             role_arn=self.cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=[s.id for s in network.subnets["private"]],
+                subnet_ids=list(network.private_subnet_ids),
                 endpoint_private_access=True,
                 endpoint_public_access=public.enabled,
                 public_access_cidrs=list(public.cidrs) if public.enabled else None,
@@ -675,7 +675,7 @@ class Cluster(PlatformComponent):
             **kwargs,
         )
 
-    def _node_group(self, name: str, pool_name: str, pool, network: Network,
+    def _node_group(self, name: str, pool_name: str, pool, network: NetworkRef,
                     before: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
         resource_name = f"{name}-{pool_name}"
         instance_tags = dict(self._tags_for("cluster"))
@@ -723,7 +723,7 @@ class Cluster(PlatformComponent):
             cluster_name=self.eks.name,
             version=self.config.kubernetes_version,
             node_role_arn=self.node_role.arn,
-            subnet_ids=[s.id for s in network.subnets["private"]],
+            subnet_ids=list(network.private_subnet_ids),
             ami_type=AMI_TYPES[pool.architecture],
             instance_types=list(pool.instance_types),
             capacity_type=pool.capacity_type,
@@ -763,7 +763,7 @@ class Cluster(PlatformComponent):
             "current-context": self.cluster_name,
         }
 
-    def _cluster_services(self, name: str, network: Network) -> None:
+    def _cluster_services(self, name: str, network: NetworkRef) -> None:
         self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -787,7 +787,7 @@ class Cluster(PlatformComponent):
         ha = max(p.min_size for p in self.config.node_groups.values()) > 1
         lbc_role = self.service_account_role(
             f"{name}-load-balancer-controller", "kube-system", "aws-load-balancer-controller",
-            policy=network.vpc.id.apply(
+            policy=pulumi.Output.from_input(network.vpc_id).apply(
                 lambda vpc_id: iam.to_json(iam.load_balancer_controller(self.partition, vpc_id))),
             parent=self)
         lb_tags = dict(self._tags_for("load-balancing"))
@@ -799,7 +799,7 @@ class Cluster(PlatformComponent):
             values={
                 "clusterName": self.cluster_name,
                 "region": self.region,
-                "vpcId": network.vpc.id,  # no IMDS for pods (hop limit 1): say it explicitly
+                "vpcId": network.vpc_id,  # no IMDS for pods (hop limit 1): say it explicitly
                 "replicaCount": 2 if ha else 1,
                 "podDisruptionBudget": {"maxUnavailable": 1},
                 "serviceAccount": {"create": True, "name": "aws-load-balancer-controller"},

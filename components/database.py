@@ -41,7 +41,7 @@ from components.args import (
     PgIdentifier,
     PostgresVersion,
 )
-from components.network import Network
+from components.network import NetworkRef
 from components.tagging import PlatformComponent
 
 # -- arguments ----------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ class Database(PlatformComponent):
         self,
         name: str,
         config: DatabaseArgs,
-        network: Network,
+        network: NetworkRef,
         client_security_group: aws.ec2.SecurityGroup,
         region: str,
         key_administrators: Sequence[str],
@@ -216,13 +216,13 @@ class Database(PlatformComponent):
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-db",
             description=f"Database subnets of {self.identifier}",
-            subnet_ids=[s.id for s in network.subnets["database"]],
+            subnet_ids=list(network.database_subnet_ids),
             opts=child,
         )
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-db",
-            vpc_id=network.vpc.id,
+            vpc_id=network.vpc_id,
             description=f"PostgreSQL {self.identifier}: 5432 from the cluster's nodes only",
             tags={"Name": f"{self.identifier}-db"},
             opts=child,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -216,6 +217,20 @@ def subnet_layout(vpc_cidr: str, az_count: int) -> SubnetLayout:
     )
 
 
+@dataclass(frozen=True)
+class NetworkRef:
+    """What the other components need of a network: ids and address ranges, never the `Network`
+    itself, so a cluster or database can be built in a VPC this program did not make (the unit
+    tests build them from hand-made references)."""
+
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]
+    private_subnet_ids: Sequence[pulumi.Input[str]]  # nodes and pods, one per AZ
+    database_subnet_ids: Sequence[pulumi.Input[str]]
+    public_cidrs: Sequence[str] = ()  # where the load balancers are (team network policies)
+    database_cidrs: Sequence[str] = ()
+
+
 class Network(PlatformComponent):
     """The VPC, its subnets, routing, NAT, endpoints and flow logs."""
 
@@ -384,6 +399,16 @@ class Network(PlatformComponent):
             "availabilityZones": self.availability_zones,
             **{f"{tier}SubnetIds": self.subnet_ids(tier) for tier in TIERS},
         })
+
+    @property
+    def ref(self) -> NetworkRef:
+        """This network as the other components take it."""
+        return NetworkRef(
+            vpc_id=self.vpc.id, vpc_cidr=self.vpc.cidr_block,
+            private_subnet_ids=[s.id for s in self.subnets["private"]],
+            database_subnet_ids=[s.id for s in self.subnets["database"]],
+            public_cidrs=[str(c) for c in self.layout.public],
+            database_cidrs=[str(c) for c in self.layout.database])
 
     def subnet_ids(self, tier: str) -> pulumi.Output[list[str]]:
         return pulumi.Output.all(*[s.id for s in self.subnets[tier]])

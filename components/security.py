@@ -31,7 +31,7 @@ import pulumi
 from components.admission import AdmissionArgs, AdmissionControl
 from components.database import Database
 from components.kubernetes import KubernetesTarget
-from components.network import Network
+from components.network import NetworkRef
 from components.tagging import PlatformComponent
 from components.tenancy import Team, Tenancy
 from components.vault import SecretsStack, VaultArgs
@@ -67,7 +67,7 @@ class SecurityStack(PlatformComponent):
     type_token = "platform:index:SecurityStack"
 
     def __init__(self, name: str, args: SecurityStackArgs, target: KubernetesTarget,
-                 network: Network, database: Database, region: str,
+                 network: NetworkRef, database: Database, region: str,
                  opts: pulumi.ResourceOptions | None = None):
         """`network` and `database`: the team baseline keeps team pods off the public and
         database subnets; Vault issues the teams' database credentials."""

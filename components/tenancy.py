@@ -32,7 +32,7 @@ from components.args import (
     pattern,
 )
 from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget
-from components.network import Network
+from components.network import NetworkRef
 from components.tagging import PlatformComponent
 from components.wellknown import (
     EXPOSURE_LABEL,
@@ -237,7 +237,7 @@ class Tenancy(PlatformComponent):
     service = "tenancy"
     type_token = "platform:index:Tenancy"
 
-    def __init__(self, name: str, teams: Sequence[Team], target: KubernetesTarget, network: Network,
+    def __init__(self, name: str, teams: Sequence[Team], target: KubernetesTarget, network: NetworkRef,
                  monitoring_namespace: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self._target = target
@@ -250,7 +250,7 @@ class Tenancy(PlatformComponent):
         )
         policies = network_policies(
             monitoring_namespace,
-            [str(c) for c in network.layout.public], [str(c) for c in network.layout.database])
+            list(network.public_cidrs), list(network.database_cidrs))
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
         for team in teams:
             for namespace in team.namespaces:

@@ -43,12 +43,12 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     aws_only = pulumi.ResourceOptions(providers={"aws": provider})
 
     network = Network(env, cfg.network, cfg.region, opts=aws_only)
-    cluster = Cluster(env, cfg.cluster, network, cfg.region, tags_for=cfg.standard_tags,
+    cluster = Cluster(env, cfg.cluster, network.ref, cfg.region, tags_for=cfg.standard_tags,
                       opts=aws_only)
     # Everything Kubernetes-side installs through the cluster's target, in this order (each
     # release that fails closed or brings CRDs is a prerequisite of what follows it).
     target = cluster.target
-    database = Database(env, cfg.database, network, cluster.node_security_group, cfg.region,
+    database = Database(env, cfg.database, network.ref, cluster.node_security_group, cfg.region,
                         cluster.key_administrators, opts=aws_only)
     # Backups: the platform's volumes (AWS Backup) and, with a copy region, the database's
     # point-in-time recovery there too.
@@ -71,7 +71,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
             key_administrators=cluster.key_administrators,
             monitoring_namespace=cfg.observability.namespace,
             protect=cfg.preset == "prod"),
-        target, network, database, cfg.region, opts=aws_only)
+        target, network.ref, database, cfg.region, opts=aws_only)
     # Logs: Fluent Bit on every node into CloudWatch Logs (after monitoring, whose
     # ServiceMonitor kind its chart renders, and Gatekeeper, whose webhooks see its objects).
     if cfg.observability.logs.enabled:

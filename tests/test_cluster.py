@@ -247,7 +247,7 @@ def _helper_program(source):
     cfg = config_model.load(source)
     tagging.install(cfg.standard_tags)
     network = Network(cfg.environment, cfg.network, cfg.region)
-    cluster = Cluster(cfg.environment, cfg.cluster, network, cfg.region,
+    cluster = Cluster(cfg.environment, cfg.cluster, network.ref, cfg.region,
                       tags_for=cfg.standard_tags)
     cluster.service_account_role("demo-pod-identity", "apps", "demo",
                                  managed_policies=["AmazonS3ReadOnlyAccess"], parent=cluster)
