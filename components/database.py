@@ -23,6 +23,7 @@ never sent to RDS again. Break-glass: bump `platform:database.masterPasswordVers
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -159,6 +160,22 @@ class DatabaseArgs(ArgsModel):
 
 ENGINE = "postgres"
 PORT = 5432
+
+
+@dataclass(frozen=True)
+class DatabaseRef:
+    """What the other components need of a database, never the `Database` itself: where it is,
+    the master login's password (the handle Vault's one-shot handover uses, then rotates away),
+    what to wait for before connecting, and its settings (instance class, storage, CA bundle)."""
+
+    identifier: str  # the RDS instance identifier (CloudWatch's DBInstanceIdentifier)
+    address: pulumi.Input[str]
+    port: pulumi.Input[int]
+    db_name: pulumi.Input[str]
+    username: pulumi.Input[str]
+    master_password: pulumi.Input[str]  # secret
+    ready: pulumi.Resource  # the instance: connect only once it exists
+    config: DatabaseArgs
 
 
 class Database(PlatformComponent):
@@ -320,6 +337,10 @@ class Database(PlatformComponent):
             ),
         )
 
+        self.ref = DatabaseRef(
+            identifier=self.identifier, address=self.instance.address, port=self.instance.port,
+            db_name=self.instance.db_name, username=self.instance.username,
+            master_password=self.master_password.result, ready=self.instance, config=config)
         self.register_outputs({
             "address": self.instance.address,
             "port": self.instance.port,

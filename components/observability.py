@@ -34,7 +34,7 @@ from components.args import (
     SlackChannel,
     Slug,
 )
-from components.database import Database
+from components.database import DatabaseRef
 from components.kubernetes import KubernetesTarget
 from components.logs import LogsArgs, log_group_names
 from components.slo import SloSpec
@@ -480,7 +480,7 @@ class ObservabilityStack(PlatformComponent):
         *,
         environment: str,
         budget_monthly_usd: float | None = None,
-        database: Database | None = None,
+        database: DatabaseRef | None = None,
         region: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
@@ -641,7 +641,7 @@ class ObservabilityStack(PlatformComponent):
         }
         self.register_outputs({"alertsTopicArn": self.topic.arn})
 
-    def _database_alarms(self, name: str, database: Database, alerting: AlertingArgs) -> None:
+    def _database_alarms(self, name: str, database: DatabaseRef, alerting: AlertingArgs) -> None:
         db = database.config
         for alarm in alerts.database_alarms(max_connections(db.instance_class)):
             spec = alarm.cloudwatch
@@ -649,7 +649,7 @@ class ObservabilityStack(PlatformComponent):
             if "threshold_fraction" in spec:  # of the allocated storage, in bytes
                 threshold = db.allocated_storage_gib * 1024**3 * spec["threshold_fraction"]
             self._alarm(name, alarm, alerting, {"DBInstanceIdentifier": database.identifier},
-                        float(threshold), [database.instance])
+                        float(threshold), [database.ready])
 
     def _alarm(self, name: str, alarm: alerts.Alert, alerting: AlertingArgs,
                dimensions: dict[str, Any], threshold: float,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.admission import AdmissionArgs, AdmissionControl
-from components.database import Database
+from components.database import DatabaseRef
 from components.kubernetes import KubernetesTarget
 from components.network import NetworkRef
 from components.tagging import PlatformComponent
@@ -67,7 +67,7 @@ class SecurityStack(PlatformComponent):
     type_token = "platform:index:SecurityStack"
 
     def __init__(self, name: str, args: SecurityStackArgs, target: KubernetesTarget,
-                 network: NetworkRef, database: Database, region: str,
+                 network: NetworkRef, database: DatabaseRef, region: str,
                  opts: pulumi.ResourceOptions | None = None):
         """`network` and `database`: the team baseline keeps team pods off the public and
         database subnets; Vault issues the teams' database credentials."""

@@ -49,7 +49,7 @@ from components.args import (
     ArgsModel,
     Invalid,
 )
-from components.database import Database
+from components.database import DatabaseRef
 from components.kubernetes import KubernetesTarget
 from components.tagging import PlatformComponent
 from components.tenancy import Team, isolate_namespace
@@ -390,7 +390,7 @@ class SecretsStack(PlatformComponent):
     type_token = "platform:index:SecretsStack"
 
     def __init__(self, name: str, config: VaultArgs, teams: Sequence[Team],
-                 target: KubernetesTarget, database: Database, region: str, protect: bool,
+                 target: KubernetesTarget, database: DatabaseRef, region: str, protect: bool,
                  monitoring_namespace: str, *, admin_role_arn: str,
                  key_administrators: Sequence[pulumi.Input[str]],
                  opts: pulumi.ResourceOptions | None = None):
@@ -458,7 +458,7 @@ class SecretsStack(PlatformComponent):
                 "deployed but not configured (no auth, engines or database roles yet).\n"
                 + self.bootstrap, resource=self)
 
-    def _handover(self, name: str, database: Database,
+    def _handover(self, name: str, database: DatabaseRef,
                   target: KubernetesTarget) -> tuple[pulumi.Output, pulumi.Resource]:
         """The login Vault's database engine uses: a one-shot Job, as the master user, makes
         `vault_admin` (handover_sql) and then replaces the master user's password with one
@@ -468,13 +468,13 @@ class SecretsStack(PlatformComponent):
         password = random.RandomPassword(
             f"{name}-vault-db-admin-v{version}", length=32, special=False,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]))
-        opts = target.options(self, depends_on=[self.namespace, database.instance])
+        opts = target.options(self, depends_on=[self.namespace, database.ready])
         labels = {"team": "platform", "app.kubernetes.io/name": "vault-db-handover"}
         secret = k8s.core.v1.Secret(
             f"{name}-vault-db-handover-v{version}",
             metadata={"name": f"vault-db-handover-v{version}", "namespace": NAMESPACE,
                       "labels": labels},
-            string_data={"PGPASSWORD": database.master_password.result,
+            string_data={"PGPASSWORD": database.master_password,
                          "VAULT_ADMIN_PASSWORD": password.result},
             opts=opts)
         script = k8s.core.v1.ConfigMap(
@@ -483,7 +483,6 @@ class SecretsStack(PlatformComponent):
                       "labels": labels},
             data={"handover.sql": handover_sql(), "handover.sh": HANDOVER_SCRIPT},
             opts=opts)
-        instance = database.instance
         job = k8s.batch.v1.Job(
             f"{name}-vault-db-handover-v{version}",
             metadata={"name": f"vault-db-handover-v{version}", "namespace": NAMESPACE,
@@ -504,10 +503,11 @@ class SecretsStack(PlatformComponent):
                             "image": PSQL_IMAGE,
                             "command": ["sh", "/handover/handover.sh"],
                             "env": [
-                                {"name": "PGHOST", "value": instance.address},
-                                {"name": "PGPORT", "value": instance.port.apply(str)},
-                                {"name": "PGDATABASE", "value": instance.db_name},
-                                {"name": "PGUSER", "value": instance.username},
+                                {"name": "PGHOST", "value": database.address},
+                                {"name": "PGPORT", "value": pulumi.Output.from_input(
+                                    database.port).apply(str)},
+                                {"name": "PGDATABASE", "value": database.db_name},
+                                {"name": "PGUSER", "value": database.username},
                                 {"name": "PGSSLMODE", "value": "require"},
                                 {"name": "PSQLRC", "value": "/dev/null"},
                             ],
@@ -525,8 +525,7 @@ class SecretsStack(PlatformComponent):
                     },
                 },
             },
-            opts=target.options(self, depends_on=[secret, script,
-                                                             database.instance]))
+            opts=target.options(self, depends_on=[secret, script, database.ready]))
         return password.result, job
 
     def _tls(self, name: str, config: VaultArgs, target: KubernetesTarget) -> pulumi.Resource:
@@ -567,7 +566,7 @@ class SecretsStack(PlatformComponent):
             depends_on=[issuer], annotations=ready)
 
     def _delivery(self, name: str, teams: Sequence[Team], target: KubernetesTarget,
-                  database: Database) -> None:
+                  database: DatabaseRef) -> None:
         """In each team namespace: the service account VSO authenticates as, its VaultAuth,
         and per service a VaultDynamicSecret syncing database credentials to `<service>-db`."""
         for team in teams:
@@ -606,13 +605,13 @@ class SecretsStack(PlatformComponent):
                                              "app.kubernetes.io/name": service},
                                   # Where to connect, next to the login: the files the service reads.
                                   "transformation": {"templates": {
-                                      "host": {"text": database.instance.address},
+                                      "host": {"text": database.address},
                                       "port": {"text": "5432"},
                                       "dbname": {"text": database.config.database_name}}}}},
                         opts=opts)
 
     def _configure(self, name: str, config: VaultArgs, teams: Sequence[Team],
-                   database: Database, target: KubernetesTarget, region: str) -> None:
+                   database: DatabaseRef, target: KubernetesTarget, region: str) -> None:
         assert config.address is not None
         header = login_header(name)
         if config.token is not None:
@@ -657,7 +656,6 @@ class SecretsStack(PlatformComponent):
         engine = vault.Mount(f"{name}-database", path="database", type="database",
                              description="Short-lived PostgreSQL credentials", opts=opts)
         roles = [f"{t.name}-{s}" for t in teams for s in t.services]
-        instance = database.instance
         admin_password, handover = self._handover(name, database, target)
         bundle = database.config.ca_bundle_file
         if bundle is None:
@@ -675,8 +673,8 @@ class SecretsStack(PlatformComponent):
             verify_connection=True,
             postgresql=vault.database.SecretBackendConnectionPostgresqlArgs(
                 connection_url=pulumi.Output.concat(
-                    "postgresql://{{username}}:{{password}}@", instance.address, ":",
-                    instance.port.apply(str), "/", instance.db_name,
+                    "postgresql://{{username}}:{{password}}@", database.address, ":",
+                    pulumi.Output.from_input(database.port).apply(str), "/", database.db_name,
                     f"?sslmode={tls['sslmode']}"),
                 # The RDS CA (public), which verify-full checks the server's certificate and
                 # name against.

@@ -59,7 +59,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     # render objects of, and it watches everything installed after it.
     observability = ObservabilityStack(
         env, cfg.observability, cfg.alerting, target, environment=env,
-        budget_monthly_usd=cfg.budget_monthly_usd, database=database, region=cfg.region,
+        budget_monthly_usd=cfg.budget_monthly_usd, database=database.ref, region=cfg.region,
         opts=aws_only)
     # Then security: Gatekeeper (fail closed: everything after it waits for it), the team
     # namespaces and their baseline, Vault.
@@ -71,7 +71,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
             key_administrators=cluster.key_administrators,
             monitoring_namespace=cfg.observability.namespace,
             protect=cfg.preset == "prod"),
-        target, network.ref, database, cfg.region, opts=aws_only)
+        target, network.ref, database.ref, cfg.region, opts=aws_only)
     # Logs: Fluent Bit on every node into CloudWatch Logs (after monitoring, whose
     # ServiceMonitor kind its chart renders, and Gatekeeper, whose webhooks see its objects).
     if cfg.observability.logs.enabled:
