@@ -130,3 +130,43 @@ def test_security_stack_outputs(evaluations):
     dev = evaluations["dev"]
     assert dev.outputs["admissionPolicies"].value
     assert dev.outputs["teamNamespaces"].value == ["checkout"]
+
+
+# -- components built from references, no other component in sight ---------------------------
+
+EXISTING_VPC = dict(vpc_id="vpc-0existing", vpc_cidr="10.99.0.0/16",
+                    private_subnet_ids=["subnet-0priv-a", "subnet-0priv-b"],
+                    database_subnet_ids=["subnet-0db-a", "subnet-0db-b"])
+
+
+def _cluster_and_database_in_an_existing_vpc(source):
+    from components.cluster import Cluster
+    from components.database import Database
+    from components.network import NetworkRef
+
+    cfg = config_model.load(source)
+    tagging.install(cfg.standard_tags)
+    network = NetworkRef(**EXISTING_VPC)
+    cluster = Cluster("lab", cfg.cluster, network, cfg.region, tags_for=cfg.standard_tags)
+    database = Database("lab", cfg.database, network, cluster.node_security_group, cfg.region,
+                        cluster.key_administrators)
+    assert database.ref.ready is database.instance and database.ref.config is cfg.database
+    return {}
+
+
+def test_a_cluster_and_database_take_a_network_reference_not_a_network():
+    evaluation = evaluate("dev", project_dir=REPO, program=_cluster_and_database_in_an_existing_vpc)
+    types = {r.type for r in evaluation.resources}
+    assert "platform:index:Network" not in types and "aws:ec2/vpc:Vpc" not in types
+    (eks,) = evaluation.of_type("aws:eks/cluster:Cluster")
+    assert eks.inputs["vpcConfig"]["subnetIds"] == EXISTING_VPC["private_subnet_ids"]
+    for group in evaluation.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert group.inputs["subnetIds"] == EXISTING_VPC["private_subnet_ids"]
+    (subnets,) = evaluation.of_type("aws:rds/subnetGroup:SubnetGroup")
+    assert subnets.inputs["subnetIds"] == EXISTING_VPC["database_subnet_ids"]
+    groups = {r.inputs.get("vpcId") for r in evaluation.of_type(
+        "aws:ec2/securityGroup:SecurityGroup")}
+    assert groups == {EXISTING_VPC["vpc_id"]}
+    (lbc,) = [r for r in evaluation.of_type(RELEASE)
+              if r.inputs["name"] == "aws-load-balancer-controller"]
+    assert lbc.inputs["values"]["vpcId"] == EXISTING_VPC["vpc_id"]
