@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -27,18 +28,25 @@ def squeezed_prod(directory):
 
 
 @pytest.fixture(scope="module")
-def calls(tmp_path_factory):
-    """Every call the commands make to the pipeline, each stack reviewed for real once (the
-    commands then share that Review: what they print differs only by what they do with it)."""
+def calls(tmp_path_factory, rendered):
+    """Every call the commands make to the pipeline, each stack reviewed once (the commands
+    then share that Review: what they print differs only by what they do with it). The real
+    stacks start from this session's rendered recordings; the squeezed one is evaluated."""
+    import dataclasses
+
+    from platformctl import stackfile
+
     squeezed = squeezed_prod(tmp_path_factory.mktemp("squeezed"))
-    original = REVIEW_STACK
     seen: list[tuple[str, pipeline.Steps]] = []
     done: dict[tuple[str, pipeline.Steps], pipeline.Review] = {}
 
     def recorded(stack, project_dir=None, steps=pipeline.FULL, progress=None):
         seen.append((str(stack), steps))
+        name = stackfile.stack_name_of(Path(stack)) if str(stack).endswith(".yaml") else stack
         if (str(stack), steps) not in done:
-            done[(str(stack), steps)] = original(stack, project_dir, steps)
+            done[(str(stack), steps)] = (
+                pipeline.review_evaluation(dataclasses.replace(rendered[name]), steps)
+                if name in rendered else REVIEW_STACK(stack, project_dir, steps))
         return done[(str(stack), steps)]
 
     with pytest.MonkeyPatch.context() as patch:
