@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import REPO, stack_with_teams  # noqa: E402
 
-OWN = ("/components/", "/stacks/", "/platformctl/", "/platform_guard/")
+OWN = ("/components/", "/stacks/", "/platformctl/", "/platform_guard/", "/platform_facts/")
 
 
 def main() -> int:
