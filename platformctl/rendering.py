@@ -49,8 +49,8 @@ from platformctl.recording import (
     RenderedRelease,
     Secret,
 )
+from platformctl.runtime_checks import RELEASE_TYPE
 
-RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 SECRET_PLACEHOLDER = "PLATFORMCTL-SECRET-NOT-RENDERED"
 UNKNOWN_PLACEHOLDER = "PLATFORMCTL-UNKNOWN-OFFLINE"
 CACHE_VERSION = 2  # bump when what is cached changes shape
