@@ -501,15 +501,7 @@ def _policy_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="platformctl",
-        description="Review the platform's Pulumi stacks offline.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    formats = {"choices": ["text", "markdown", "json"], "default": "text",
-               "help": "text (terminal tables), markdown (a PR comment) or json (schema "
-                       f"{document.SCHEMA}, docs/review-schema.json)"}
+def _add_review(commands: Any, formats: dict[str, Any]) -> None:
     review_cmd = commands.add_parser(
         "review",
         help="evaluate a stack offline: plan, platform-guard verdicts and monthly cost",
@@ -544,6 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "found from the working directory upwards)")
     review_cmd.set_defaults(handler=_review)
 
+
+def _add_cost(commands: Any, formats: dict[str, Any]) -> None:
     cost = commands.add_parser(
         "cost",
         help="the cost table from a real `pulumi preview --json` or `pulumi stack output --json`",
@@ -559,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     cost.set_defaults(handler=_cost)
 
+
+def _add_budget(commands: Any, formats: dict[str, Any]) -> None:
     budget_cmd = commands.add_parser(
         "budget",
         help="every stack against the organisation's monthly cap (Pulumi.yaml)",
@@ -573,6 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     _project_dir_option(budget_cmd)
     budget_cmd.set_defaults(handler=_budget)
 
+
+def _add_generate(commands: Any) -> None:
     generate = commands.add_parser(
         "generate",
         help="check (or --write) the files generated from code: docs/config-reference.md, "
@@ -583,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
     _project_dir_option(generate)
     generate.set_defaults(handler=_generate)
 
+
+def _add_new_service(commands: Any) -> None:
     new_service = commands.add_parser(
         "new-service",
         help="the golden path: turn a service spec into its manifests under gitops/",
@@ -597,6 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     _project_dir_option(new_service)
     new_service.set_defaults(handler=_new_service)
 
+
+def _add_promote(commands: Any) -> None:
     promote = commands.add_parser(
         "promote",
         help="move the digest and base revision one environment runs to the next, with a "
@@ -620,6 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
     _project_dir_option(promote)
     promote.set_defaults(handler=_promote)
 
+
+def _add_drill(commands: Any) -> None:
     drill = commands.add_parser(
         "drill",
         help="disaster-recovery drills on a stack's real database (boto3): restore, failover",
@@ -657,6 +661,8 @@ def build_parser() -> argparse.ArgumentParser:
         _project_dir_option(cmd)
         cmd.set_defaults(handler=_drill)
 
+
+def _add_readiness(commands: Any) -> None:
     ready_cmd = commands.add_parser(
         "readiness",
         help="the production-readiness checklist of a stack (or of a service), with evidence",
@@ -676,6 +682,8 @@ def build_parser() -> argparse.ArgumentParser:
     _project_dir_option(ready_cmd)
     ready_cmd.set_defaults(handler=_readiness)
 
+
+def _add_policy_config(commands: Any) -> None:
     policy = commands.add_parser(
         "policy-config",
         help="print the platform-guard policy config of a stack (for --policy-pack-config)",
@@ -686,6 +694,26 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("stack", help="a stack name or a stack file path")
     _project_dir_option(policy)
     policy.set_defaults(handler=_policy_config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="platformctl",
+        description="Review the platform's Pulumi stacks offline.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    formats = {"choices": ["text", "markdown", "json"], "default": "text",
+               "help": "text (terminal tables), markdown (a PR comment) or json (schema "
+                       f"{document.SCHEMA}, docs/review-schema.json)"}
+    _add_review(commands, formats)
+    _add_cost(commands, formats)
+    _add_budget(commands, formats)
+    _add_generate(commands)
+    _add_new_service(commands)
+    _add_promote(commands)
+    _add_drill(commands)
+    _add_readiness(commands)
+    _add_policy_config(commands)
     return parser
 
 
