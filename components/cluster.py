@@ -398,7 +398,6 @@ class Cluster(PlatformComponent):
         super().__init__(name, opts)
         self.config = config
         self.region = region
-        child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
         self.account = aws.get_caller_identity(opts=invoke).account_id
         self.partition = aws.get_partition(opts=invoke).partition
@@ -407,13 +406,39 @@ class Cluster(PlatformComponent):
         # Where the control plane's network interfaces (and the pods) have their addresses.
         self.vpc_cidr = network.vpc_cidr
 
+        secrets_key_policy = self._before_the_control_plane(name, network)
+        self._control_plane(name, network, secrets_key_policy)
+        self._who_may_use_it(name)
+        before_nodes = self._addons_before_nodes(name)
+        self.node_groups = [
+            self._node_group(name, pool_name, pool, network, before_nodes)
+            for pool_name, pool in config.node_groups.items()
+        ]
+        self.addons = before_nodes + self._addons_after_nodes(name)
+        self._kubernetes_target(name, region)
+        self._cluster_services(name, network)
+
+        self.register_outputs({
+            "clusterName": self.eks.name,
+            "endpoint": self.eks.endpoint,
+            "oidcProviderArn": self.oidc_provider.arn,
+            "nodeSecurityGroupId": self.node_security_group.id,
+        })
+
+    # -- the constructor's steps, in order ---------------------------------------------
+
+    def _before_the_control_plane(self, name: str, network: NetworkRef) -> aws.kms.KeyPolicy:
+        """The KMS key EKS envelope-encrypts Kubernetes secrets with, the control-plane log
+        group (with retention, before EKS writes to it), the roles of the control plane and
+        the nodes, the nodes' security group, and the key's policy (returned: the control
+        plane waits for it)."""
         # -- encryption key for Kubernetes secrets ---------------------------------------
         self.secrets_key = aws.kms.Key(
             f"{name}-eks-secrets",
             description=f"Envelope encryption of Kubernetes secrets in {self.cluster_name}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         aws.kms.Alias(f"{name}-eks-secrets", name=f"alias/{self.cluster_name}-secrets",
                       target_key_id=self.secrets_key.key_id,
@@ -423,8 +448,8 @@ class Cluster(PlatformComponent):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
             name=f"/aws/eks/{self.cluster_name}/cluster",
-            retention_in_days=config.log_retention_days,
-            opts=child,
+            retention_in_days=self.config.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         # -- IAM -------------------------------------------------------------------------
@@ -442,13 +467,13 @@ class Cluster(PlatformComponent):
             vpc_id=network.vpc_id,
             description=f"Nodes of {self.cluster_name}",
             tags={"Name": f"{self.cluster_name}-nodes"},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         # Who administers the platform's KMS keys (never uses them): the account, so it never
         # loses a key, and the role `pulumi up` runs as.
         self.key_administrators = [f"arn:{self.partition}:iam::{self.account}:root",
-                                   config.admin_role_arn]
+                                   self.config.admin_role_arn]
         secrets_key_policy = aws.kms.KeyPolicy(
             f"{name}-eks-secrets",
             key_id=self.secrets_key.key_id,
@@ -459,19 +484,22 @@ class Cluster(PlatformComponent):
                                  "kms:DescribeKey"]),
                     # Creating the cluster creates EKS's grant on the key (DescribeKey the
                     # role has as an administrator; the condition applies to grants only).
-                    iam.key_use("CreateTheClustersGrant", config.admin_role_arn,
+                    iam.key_use("CreateTheClustersGrant", self.config.admin_role_arn,
                                 ["kms:CreateGrant"],
                                 {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
                 ]))),
             opts=pulumi.ResourceOptions(parent=self.secrets_key),
         )
+        return secrets_key_policy
 
+    def _control_plane(self, name: str, network: NetworkRef,
+                       secrets_key_policy: aws.kms.KeyPolicy) -> None:
         # -- control plane ---------------------------------------------------------------
-        public = config.public_endpoint
+        public = self.config.public_endpoint
         self.eks = aws.eks.Cluster(
             f"{name}-eks",
             name=self.cluster_name,
-            version=config.kubernetes_version,
+            version=self.config.kubernetes_version,
             role_arn=self.cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=list(network.private_subnet_ids),
@@ -489,23 +517,24 @@ class Cluster(PlatformComponent):
                     key_arn=self.secrets_key.arn),
                 resources=["secrets"],
             ),
-            enabled_cluster_log_types=list(config.log_types),
-            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=config.support_type),
+            enabled_cluster_log_types=list(self.config.log_types),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=self.config.support_type),
             # The add-ons below are EKS-managed at pinned versions instead.
             bootstrap_self_managed_addons=False,
-            deletion_protection=config.deletion_protection,
+            deletion_protection=self.config.deletion_protection,
             tags={"Name": self.cluster_name},
             opts=pulumi.ResourceOptions(parent=self,
                                         depends_on=[self.log_group, secrets_key_policy]),
         )
 
+    def _who_may_use_it(self, name: str) -> None:
         # -- who may use the cluster -----------------------------------------------------
-        self._access(f"{name}-admin", config.admin_role_arn, "AmazonEKSClusterAdminPolicy")
+        self._access(f"{name}-admin", self.config.admin_role_arn, "AmazonEKSClusterAdminPolicy")
         # Read-only: no Secrets (AmazonEKSAdminViewPolicy would read every credential in the
         # cluster); that wider access is its own list, chosen by name.
-        for index, arn in enumerate(config.read_only_role_arns):
+        for index, arn in enumerate(self.config.read_only_role_arns):
             self._access(f"{name}-read-only-{index}", arn, "AmazonEKSViewPolicy")
-        for index, arn in enumerate(config.secret_reader_role_arns):
+        for index, arn in enumerate(self.config.secret_reader_role_arns):
             self._access(f"{name}-secret-reader-{index}", arn, "AmazonEKSAdminViewPolicy")
 
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
@@ -515,41 +544,38 @@ class Cluster(PlatformComponent):
             opts=pulumi.ResourceOptions(parent=self.eks),
         )
 
+    def _addons_before_nodes(self, name: str) -> list[aws.eks.Addon]:
         # -- add-ons the nodes need before they can become Ready --------------------------
         # The CNI uses IRSA, not Pod Identity: it must work before the Pod Identity agent can.
         cni_role = self.service_account_role(
             f"{name}-vpc-cni", "kube-system", "aws-node",
             managed_policies=["AmazonEKS_CNI_Policy"], via="irsa", parent=self)
         before_nodes = [
-            self._addon("vpc-cni", config.addon_versions.vpc_cni,
+            self._addon("vpc-cni", self.config.addon_versions.vpc_cni,
                         service_account_role_arn=cni_role.arn,
                         configuration_values=json.dumps(VPC_CNI_CONFIGURATION)),
-            self._addon("kube-proxy", config.addon_versions.kube_proxy),
-            self._addon("eks-pod-identity-agent", config.addon_versions.eks_pod_identity_agent),
+            self._addon("kube-proxy", self.config.addon_versions.kube_proxy),
+            self._addon("eks-pod-identity-agent", self.config.addon_versions.eks_pod_identity_agent),
         ]
+        return before_nodes
 
-        # -- nodes -----------------------------------------------------------------------
-        self.node_groups = [
-            self._node_group(name, pool_name, pool, network, before_nodes)
-            for pool_name, pool in config.node_groups.items()
-        ]
-
+    def _addons_after_nodes(self, name: str) -> list[aws.eks.Addon]:
         # -- add-ons that run as Deployments: after the nodes ------------------------------
         ebs_role = self.service_account_role(
             f"{name}-ebs-csi", "kube-system", "ebs-csi-controller-sa",
             managed_policies=["service-role/AmazonEBSCSIDriverPolicy"], associate=False,
             parent=self)
         self.ebs_csi_addon = self._addon(
-            "aws-ebs-csi-driver", config.addon_versions.aws_ebs_csi_driver,
+            "aws-ebs-csi-driver", self.config.addon_versions.aws_ebs_csi_driver,
             pod_identity_associations=[aws.eks.AddonPodIdentityAssociationArgs(
                 role_arn=ebs_role.arn, service_account="ebs-csi-controller-sa")],
             depends_on=self.node_groups)
-        after_nodes = [
-            self._addon("coredns", config.addon_versions.coredns, depends_on=self.node_groups),
+        return [
+            self._addon("coredns", self.config.addon_versions.coredns, depends_on=self.node_groups),
             self.ebs_csi_addon,
         ]
-        self.addons = before_nodes + after_nodes
 
+    def _kubernetes_target(self, name: str, region: str) -> None:
         # -- the Kubernetes provider later components receive ------------------------------
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
             self.eks.endpoint, self.eks.certificate_authority.data,
@@ -567,14 +593,6 @@ class Cluster(PlatformComponent):
         # identity (Pod Identity / IRSA roles) for the components that give pods AWS roles.
         self.target = KubernetesTarget(provider=self.provider, cluster_name=self.cluster_name,
                                        api_server_cidr=self.vpc_cidr, identity=self)
-        self._cluster_services(name, network)
-
-        self.register_outputs({
-            "clusterName": self.eks.name,
-            "endpoint": self.eks.endpoint,
-            "oidcProviderArn": self.oidc_provider.arn,
-            "nodeSecurityGroupId": self.node_security_group.id,
-        })
 
     # -- public helpers ------------------------------------------------------------------
 
