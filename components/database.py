@@ -199,18 +199,36 @@ class Database(PlatformComponent):
         role that creates the instance, whose request RDS uses the key on."""
         super().__init__(name, opts)
         self.config = config
-        # Everything that holds data or decrypts it is protected together.
-        keep = pulumi.ResourceOptions(parent=self, protect=config.protect)
-        child = pulumi.ResourceOptions(parent=self)
         self.identifier = instance_identifier(name)
-        major = config.engine_version.split(".")[0]
 
+        key_policy = self._encryption_key(name, region, key_administrators)
+        subnet_group = self._where_it_lives(name, network, client_security_group)
+        parameters = self._parameters_and_logs(name)
+        self._instance(name, subnet_group, parameters, key_policy)
+
+        self.ref = DatabaseRef(
+            identifier=self.identifier, address=self.instance.address, port=self.instance.port,
+            db_name=self.instance.db_name, username=self.instance.username,
+            master_password=self.master_password.result, ready=self.instance, config=config)
+        self.register_outputs({
+            "address": self.instance.address,
+            "port": self.instance.port,
+            "securityGroupId": self.security_group.id,
+        })
+
+    # -- the constructor's steps, in order -------------------------------------------
+
+    def _encryption_key(self, name: str, region: str,
+                        key_administrators: Sequence[str]) -> aws.kms.KeyPolicy:
+        """The instance's own KMS key, protected with the data it decrypts (everything that
+        holds data or decrypts it is protected together), usable only through RDS; the key
+        policy is returned (the instance waits for it)."""
         self.key = aws.kms.Key(
             f"{name}-rds",
             description=f"Storage and Performance Insights encryption of {self.identifier}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            opts=keep,
+            opts=pulumi.ResourceOptions(parent=self, protect=self.config.protect),
         )
         aws.kms.Alias(f"{name}-rds", name=f"alias/{self.identifier}",
                       target_key_id=self.key.key_id, opts=pulumi.ResourceOptions(parent=self.key))
@@ -229,12 +247,16 @@ class Database(PlatformComponent):
                                   "kms:CallerAccount": account}})])),
             opts=pulumi.ResourceOptions(parent=self.key),
         )
+        return key_policy
 
+    def _where_it_lives(self, name: str, network: NetworkRef,
+                        client_security_group: aws.ec2.SecurityGroup) -> aws.rds.SubnetGroup:
+        """The database subnets and a security group admitting 5432 from the nodes only."""
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-db",
             description=f"Database subnets of {self.identifier}",
             subnet_ids=list(network.database_subnet_ids),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         self.security_group = aws.ec2.SecurityGroup(
@@ -242,7 +264,7 @@ class Database(PlatformComponent):
             vpc_id=network.vpc_id,
             description=f"PostgreSQL {self.identifier}: 5432 from the cluster's nodes only",
             tags={"Name": f"{self.identifier}-db"},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-db-from-nodes",
@@ -254,7 +276,11 @@ class Database(PlatformComponent):
             description="PostgreSQL from the EKS nodes",
             opts=pulumi.ResourceOptions(parent=self.security_group),
         )
+        return subnet_group
 
+    def _parameters_and_logs(self, name: str) -> aws.rds.ParameterGroup:
+        """TLS forced and slow queries logged; the log group RDS exports into."""
+        major = self.config.engine_version.split(".")[0]
         parameters = aws.rds.ParameterGroup(
             f"{name}-pg{major}",
             family=f"{ENGINE}{major}",
@@ -262,24 +288,28 @@ class Database(PlatformComponent):
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
                 aws.rds.ParameterGroupParameterArgs(
-                    name="log_min_duration_statement", value=str(config.slow_query_ms)),
+                    name="log_min_duration_statement", value=str(self.config.slow_query_ms)),
                 aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
                 aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
                 aws.rds.ParameterGroupParameterArgs(name="log_lock_waits", value="1"),
             ],
             # A new major version means a new family: Pulumi creates the new group, moves the
             # instance to it, then deletes the old one.
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         # RDS creates this group on first export with no retention; create it first, with one.
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-postgresql-log",
             name=f"/aws/rds/instance/{self.identifier}/postgresql",
-            retention_in_days=config.log_retention_days,
-            opts=child,
+            retention_in_days=self.config.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        return parameters
 
+    def _instance(self, name: str, subnet_group: aws.rds.SubnetGroup,
+                  parameters: aws.rds.ParameterGroup, key_policy: aws.kms.KeyPolicy) -> None:
+        """The master password (Vault takes it over) and the instance."""
         self.master_password = random.RandomPassword(
             f"{name}-master-password",
             length=32,
@@ -293,56 +323,46 @@ class Database(PlatformComponent):
             f"{name}-postgres",
             identifier=self.identifier,
             engine=ENGINE,
-            engine_version=config.engine_version,
+            engine_version=self.config.engine_version,
             # Standard support only; RDS otherwise enrols old majors in paid extended support.
             engine_lifecycle_support="open-source-rds-extended-support-disabled",
-            instance_class=config.instance_class,
-            db_name=config.database_name,
-            username=config.master_username,
+            instance_class=self.config.instance_class,
+            db_name=self.config.database_name,
+            username=self.config.master_username,
             password_wo=self.master_password.result,
-            password_wo_version=config.master_password_version,
+            password_wo_version=self.config.master_password_version,
             port=PORT,
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
             publicly_accessible=False,
             parameter_group_name=parameters.name,
             storage_type="gp3",
-            allocated_storage=config.allocated_storage_gib,
-            max_allocated_storage=config.max_allocated_storage_gib,
+            allocated_storage=self.config.allocated_storage_gib,
+            max_allocated_storage=self.config.max_allocated_storage_gib,
             storage_encrypted=True,
             kms_key_id=self.key.arn,
-            multi_az=config.multi_az,
-            backup_retention_period=config.backup_retention_days,
-            backup_window=config.backup_window,
-            maintenance_window=config.maintenance_window,
+            multi_az=self.config.multi_az,
+            backup_retention_period=self.config.backup_retention_days,
+            backup_window=self.config.backup_window,
+            maintenance_window=self.config.maintenance_window,
             copy_tags_to_snapshot=True,
-            delete_automated_backups=not config.final_snapshot,
-            deletion_protection=config.deletion_protection,
-            skip_final_snapshot=not config.final_snapshot,
-            final_snapshot_identifier=(f"{self.identifier}-final" if config.final_snapshot
+            delete_automated_backups=not self.config.final_snapshot,
+            deletion_protection=self.config.deletion_protection,
+            skip_final_snapshot=not self.config.final_snapshot,
+            final_snapshot_identifier=(f"{self.identifier}-final" if self.config.final_snapshot
                                        else None),
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False,
-            apply_immediately=config.apply_immediately,
-            performance_insights_enabled=config.performance_insights,
-            performance_insights_kms_key_id=self.key.arn if config.performance_insights else None,
-            performance_insights_retention_period=7 if config.performance_insights else None,
+            apply_immediately=self.config.apply_immediately,
+            performance_insights_enabled=self.config.performance_insights,
+            performance_insights_kms_key_id=self.key.arn if self.config.performance_insights else None,
+            performance_insights_retention_period=7 if self.config.performance_insights else None,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             ca_cert_identifier="rds-ca-rsa2048-g1",
             tags={"Name": self.identifier},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                protect=config.protect,
+                protect=self.config.protect,
                 depends_on=[self.log_group, key_policy],
             ),
         )
-
-        self.ref = DatabaseRef(
-            identifier=self.identifier, address=self.instance.address, port=self.instance.port,
-            db_name=self.instance.db_name, username=self.instance.username,
-            master_password=self.master_password.result, ready=self.instance, config=config)
-        self.register_outputs({
-            "address": self.instance.address,
-            "port": self.instance.port,
-            "securityGroupId": self.security_group.id,
-        })
