@@ -245,7 +245,6 @@ class Network(PlatformComponent):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__(name, opts)
-        child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
 
         zones = aws.get_availability_zones(
@@ -261,9 +260,34 @@ class Network(PlatformComponent):
                 f"({', '.join(zones.names)}); platform:network.azCount asks for {config.az_count}"
             )
         self.availability_zones: list[str] = sorted(zones.names)[: config.az_count]
-        layout = subnet_layout(config.cidr, config.az_count)
-        self.layout = layout
+        self.layout = subnet_layout(config.cidr, config.az_count)
 
+        self._vpc(name, config)
+        self._subnets(name)
+        self._public_routing(name)
+        self._nat(name, config, region)
+        self._private_and_database_routing(name)
+        self._s3_endpoint(name, region)
+        vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
+
+        self.interface_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
+        if config.interface_endpoints:
+            self._interface_endpoints(name, config, region, vpc_opts)
+
+        self.flow_log_group: aws.cloudwatch.LogGroup | None = None
+        if config.flow_logs.enabled:
+            self._flow_logs(name, config, vpc_opts)
+
+        self.register_outputs({
+            "vpcId": self.vpc.id,
+            "availabilityZones": self.availability_zones,
+            **{f"{tier}SubnetIds": self.subnet_ids(tier) for tier in TIERS},
+        })
+
+    # -- the constructor's steps, in order -------------------------------------------
+
+    def _vpc(self, name: str, config: NetworkArgs) -> None:
+        """The VPC, its default security group locked down, the internet gateway."""
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=config.cidr,
@@ -271,7 +295,7 @@ class Network(PlatformComponent):
             enable_dns_support=True,
             enable_dns_hostnames=True,
             tags={"Name": f"{name}-vpc"},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
 
@@ -287,6 +311,8 @@ class Network(PlatformComponent):
             f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": f"{name}-igw"}, opts=vpc_opts
         )
 
+    def _subnets(self, name: str) -> None:
+        vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
         # Subnets. The role tags are how the AWS Load Balancer Controller picks subnets for
         # internet-facing and internal load balancers.
         tier_tags = {
@@ -296,7 +322,7 @@ class Network(PlatformComponent):
         }
         self.subnets: dict[str, list[aws.ec2.Subnet]] = {tier: [] for tier in TIERS}
         for tier in TIERS:
-            for az, cidr in zip(self.availability_zones, layout.tier(tier), strict=True):
+            for az, cidr in zip(self.availability_zones, self.layout.tier(tier), strict=True):
                 self.subnets[tier].append(aws.ec2.Subnet(
                     f"{name}-{tier}-{az}",
                     vpc_id=self.vpc.id,
@@ -309,6 +335,8 @@ class Network(PlatformComponent):
                     opts=vpc_opts,
                 ))
 
+    def _public_routing(self, name: str) -> None:
+        vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
         # Public routing: one table, default route to the internet gateway.
         public_rt = aws.ec2.RouteTable(
             f"{name}-public-rt", vpc_id=self.vpc.id, tags={"Name": f"{name}-public"}, opts=vpc_opts
@@ -322,6 +350,8 @@ class Network(PlatformComponent):
         )
         self._associate(name, "public", public_rt, self.subnets["public"])
 
+    def _nat(self, name: str, config: NetworkArgs, region: str) -> None:
+        vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
         # NAT gateways: in the public subnet of the first AZ (single) or of every AZ.
         nat_azs = {"none": 0, "instance": 0, "single": 1,
                    "one-per-az": config.az_count}[config.nat_strategy]
@@ -347,6 +377,8 @@ class Network(PlatformComponent):
         if config.nat_strategy == "instance":
             self._nat_instance(name, config, region)
 
+    def _private_and_database_routing(self, name: str) -> None:
+        vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
         # Private routing: one table per AZ, whatever the NAT strategy, so changing the strategy
         # changes routes and never re-associates subnets.
         self.private_route_tables: list[aws.ec2.RouteTable] = []
@@ -375,6 +407,9 @@ class Network(PlatformComponent):
         self._associate(name, "database", database_rt, self.subnets["database"])
         self.database_route_table = database_rt
 
+    def _s3_endpoint(self, name: str, region: str) -> None:
+        database_rt = self.database_route_table
+        vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
         # S3 gateway endpoint: free, and ECR image layers come from S3.
         self.s3_endpoint = aws.ec2.VpcEndpoint(
             f"{name}-s3",
@@ -385,20 +420,6 @@ class Network(PlatformComponent):
             tags={"Name": f"{name}-s3"},
             opts=vpc_opts,
         )
-
-        self.interface_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
-        if config.interface_endpoints:
-            self._interface_endpoints(name, config, region, vpc_opts)
-
-        self.flow_log_group: aws.cloudwatch.LogGroup | None = None
-        if config.flow_logs.enabled:
-            self._flow_logs(name, config, vpc_opts)
-
-        self.register_outputs({
-            "vpcId": self.vpc.id,
-            "availabilityZones": self.availability_zones,
-            **{f"{tier}SubnetIds": self.subnet_ids(tier) for tier in TIERS},
-        })
 
     @property
     def ref(self) -> NetworkRef:
