@@ -488,14 +488,35 @@ class ObservabilityStack(PlatformComponent):
         `budget_monthly_usd`: the environment's AWS Budget on its `environment`-tagged spend
         (none without one)."""
         super().__init__(name, opts)
-        observability = args
-        self.observability, self.alerting = observability, alerting
-        namespace = observability.namespace
+        self.observability, self.alerting = args, alerting
+        self._namespace(name, target)
+        self._grafana_admin(name, target)
+        self._alertmanager_config(name, target)
+        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        self._chart(name, target, environment, region, account)
+        self._rules_and_dashboards(name, target, environment)
+        self._aws_side(name, target, environment, region, account)
+        self._alarms(name, target, database)
+        self._budget(name, environment, budget_monthly_usd)
+        namespace, service = args.namespace, f"svc/{RELEASE}"
+        self.port_forwards = {
+            "grafana": f"kubectl -n {namespace} port-forward svc/{GRAFANA_FULLNAME} 3000:80",
+            "prometheus": f"kubectl -n {namespace} port-forward {service}-prometheus 9090",
+            "alertmanager": f"kubectl -n {namespace} port-forward {service}-alertmanager 9093",
+        }
+        self.register_outputs({"alertsTopicArn": self.topic.arn})
+
+    # -- the constructor's steps, in order -------------------------------------------
+
+    def _namespace(self, name: str, target: KubernetesTarget) -> None:
+        namespace = self.observability.namespace
         # node-exporter reads the host (hostNetwork, hostPID, hostPath): privileged.
         self.namespace = target.platform_namespace(
             f"{name}-monitoring", namespace, parent=self, pod_security="privileged",
             labels={"app.kubernetes.io/part-of": "platform"})
-        in_namespace = target.options(self, depends_on=[self.namespace])
+        # What lives in the namespace waits for it (options taken before the chart becomes a
+        # prerequisite of what follows: the dashboards need not wait for the chart).
+        self._in_namespace = in_namespace = target.options(self, depends_on=[self.namespace])
         for policy_name, spec in network_policies(namespace, target.api_server_cidr).items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-monitoring-{policy_name}",
@@ -503,6 +524,9 @@ class ObservabilityStack(PlatformComponent):
                                                     labels={"team": "platform"}),
                 spec=spec, opts=in_namespace)
 
+    def _grafana_admin(self, name: str, target: KubernetesTarget) -> None:
+        namespace = self.observability.namespace
+        in_namespace = self._in_namespace
         # Grafana's admin credentials: generated, kept as a secret, never in chart values.
         self.grafana_password = random.RandomPassword(
             f"{name}-grafana-admin", length=24, special=False,
@@ -516,6 +540,10 @@ class ObservabilityStack(PlatformComponent):
             opts=in_namespace,
         )
 
+    def _alertmanager_config(self, name: str, target: KubernetesTarget) -> None:
+        alerting = self.alerting
+        namespace = self.observability.namespace
+        in_namespace = self._in_namespace
         # Alertmanager's configuration, with the receivers' secret URLs.
         missing = [r.name for r in alerting.receivers
                    if r.slack_webhook_url is None and r.webhook_url is None]
@@ -536,7 +564,10 @@ class ObservabilityStack(PlatformComponent):
             opts=in_namespace,
         )
 
-        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+    def _chart(self, name: str, target: KubernetesTarget, environment: str, region: str | None,
+               account: pulumi.Input[str]) -> None:
+        observability = self.observability
+        namespace = self.observability.namespace
         partition = target.identity.partition if target.identity else "aws"
         # Vendored chart (charts/charts.yaml).
         self.release = target.helm_release(
@@ -549,6 +580,11 @@ class ObservabilityStack(PlatformComponent):
         # objects of those kinds install (Vault's and Argo CD's ServiceMonitors).
         target.add_prerequisite(self.release)
 
+    def _rules_and_dashboards(self, name: str, target: KubernetesTarget,
+                              environment: str) -> None:
+        observability, alerting = self.observability, self.alerting
+        namespace = self.observability.namespace
+        in_namespace = self._in_namespace
         # Rules and dashboards: first-class objects, created once the chart (and its CRDs) is in.
         after_chart = target.options(self, depends_on=[self.release])
         self.rules = {}
@@ -577,6 +613,10 @@ class ObservabilityStack(PlatformComponent):
             opts=in_namespace,
         )
 
+    def _aws_side(self, name: str, target: KubernetesTarget, environment: str,
+                  region: str | None, account: pulumi.Input[str]) -> None:
+        observability, alerting = self.observability, self.alerting
+        namespace = self.observability.namespace
         # AWS side: an SNS topic for alarms and budget notifications.
         self.topic = aws.sns.Topic(f"{name}-alerts", opts=pulumi.ResourceOptions(parent=self))
         # Grafana reads the logs and traces with a role of its own (read only, these groups).
@@ -602,6 +642,9 @@ class ObservabilityStack(PlatformComponent):
                                       protocol="email", endpoint=email,
                                       opts=pulumi.ResourceOptions(parent=self.topic))
 
+    def _alarms(self, name: str, target: KubernetesTarget,
+                database: DatabaseRef | None) -> None:
+        alerting = self.alerting
         # CloudWatch alarms, by slug: what the chaos experiments stop on (components/chaos.py).
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         if database is not None:
@@ -611,6 +654,8 @@ class ObservabilityStack(PlatformComponent):
                 self._alarm(name, alarm, alerting, {"ClusterName": target.cluster_name},
                             float(alarm.cloudwatch["threshold"]), [])
 
+    def _budget(self, name: str, environment: str, budget_monthly_usd: float | None) -> None:
+        alerting = self.alerting
         # The environment's AWS Budget: the same figure the policy pack checks the estimate
         # against, on the environment's tagged spend (activate the `environment` cost allocation
         # tag in the billing console).
@@ -632,14 +677,6 @@ class ObservabilityStack(PlatformComponent):
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )
-
-        service = f"svc/{RELEASE}"
-        self.port_forwards = {
-            "grafana": f"kubectl -n {namespace} port-forward svc/{GRAFANA_FULLNAME} 3000:80",
-            "prometheus": f"kubectl -n {namespace} port-forward {service}-prometheus 9090",
-            "alertmanager": f"kubectl -n {namespace} port-forward {service}-alertmanager 9093",
-        }
-        self.register_outputs({"alertsTopicArn": self.topic.arn})
 
     def _database_alarms(self, name: str, database: DatabaseRef, alerting: AlertingArgs) -> None:
         db = database.config
