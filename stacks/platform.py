@@ -9,6 +9,8 @@ what it returns, and the offline harness resolves the same dict.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
@@ -118,7 +120,17 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
                                                 cluster.node_groups, strict=True)],
                  database.instance, nat_instance=network.nat_instance_group, opts=aws_only)
 
-    cost_report = costs.report(cfg.region)
+    return _outputs(cfg, network, cluster, database, backup, observability, security, gitops,
+                    costs.report(cfg.region))
+
+
+def _outputs(cfg: config_model.PlatformConfig, network: Network, cluster: Cluster,
+             database: Database, backup: Backup, observability: ObservabilityStack,
+             security: SecurityStack, gitops: ArgoBootstrap,
+             cost_report: pulumi.Output[dict[str, Any]]) -> dict[str, pulumi.Input[object]]:
+    """The stack outputs: what an operator copies (kubectl, port-forwards), what CI reads (the
+    cost report) and the ids other stacks may need; secrets stay secret."""
+    env = cfg.environment
     return {
         "environment": env,
         "region": cfg.region,
