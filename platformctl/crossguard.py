@@ -84,7 +84,12 @@ class Verdict:
     urn: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        """The verdict as the review document (and readiness beside it) carries it: no URN,
+        which differs between the offline harness and the engine."""
+        return {"policy": self.policy, "enforcement": self.enforcement,
+                "severity": self.severity, "resource_type": self.resource_type,
+                "resource_name": self.resource_name, "message": self.message,
+                "remediation": self.remediation}
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,7 @@ def check(resources: Iterable[GuardResource], config: Mapping[str, Any],
     shared = _Shared({r.urn: unknown_checking_proxy(dict(r.props)) for r in resources},
                      resources, provider_of)
     report = GuardReport()
+    stack: RenderedStack | None = None  # what the rendered checks read, made once for all
     for policy in [*policies, *checks]:
         level = _level(policy, config)
         if level == EnforcementLevel.DISABLED:
@@ -242,7 +248,13 @@ def check(resources: Iterable[GuardResource], config: Mapping[str, Any],
         elif rendered is None:
             report.not_evaluated.append(NotEvaluated(policy.name, not_rendered))
         else:
-            run.run_rendered(rendered)
+            if stack is None:
+                stack = RenderedStack(
+                    resources=list(shared.linked().values()),
+                    releases=[rendered.releases[r.urn] for r in resources
+                              if r.type == RELEASE_TYPE and r.urn in rendered.releases],
+                    applications=tuple(rendered.applications))
+            run.run_rendered(stack)
     return report
 
 
@@ -323,15 +335,9 @@ class _PolicyRun:
             args = StackValidationArgs(list(self.shared.linked().values()), dict(self.values))
             self._attempt(lambda: policy.validate(args, self._reporter(None)), None)
 
-    def run_rendered(self, rendered: RenderedObjects) -> None:
+    def run_rendered(self, stack: RenderedStack) -> None:
         check = self.policy
         assert isinstance(check, RenderedCheck)
-        linked = self.shared.linked()
-        stack = RenderedStack(
-            resources=list(linked.values()),
-            releases=[rendered.releases[r.urn] for r in self.shared.resources
-                      if r.type == RELEASE_TYPE and r.urn in rendered.releases],
-            applications=tuple(rendered.applications))
 
         def validate() -> None:
             report = self._reporter(None)

@@ -19,19 +19,13 @@ from rich.text import Text
 from rich.tree import Tree
 
 from platform_facts.costmodel import CostReport
-from platformctl.crossguard import GuardReport, Verdict
+from platformctl.crossguard import GuardReport
 from platformctl.document import SCHEMA, Diff, ReviewDocument, usd
 from platformctl.recording import Evaluation, mask_secrets, unwrap_secrets
 
 
 def resource_key(type_token: str, name: str) -> str:
     return f"{type_token}::{name}"
-
-
-def _verdict(v: Verdict) -> dict[str, Any]:
-    return {"policy": v.policy, "enforcement": v.enforcement, "severity": v.severity,
-            "resource_type": v.resource_type, "resource_name": v.resource_name,
-            "message": v.message, "remediation": v.remediation}
 
 
 def _shown_object(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,9 +162,9 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             "unpriced_count": len(costs.unpriced),
         },
         "policies": {
-            "mandatory": [_verdict(v) for v in guard.mandatory],
-            "advisory": [_verdict(v) for v in guard.advisory],
-            "cannot_run": [_verdict(v) for v in guard.cannot_run],
+            "mandatory": [v.to_dict() for v in guard.mandatory],
+            "advisory": [v.to_dict() for v in guard.advisory],
+            "cannot_run": [v.to_dict() for v in guard.cannot_run],
             "not_applicable_count": len(guard.not_applicable),
             # Checks that did not run (what they read was not computed): neither pass nor fail.
             "not_evaluated": [n.to_dict() for n in guard.not_evaluated],
