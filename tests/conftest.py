@@ -1,5 +1,7 @@
 """Shared fixtures: each real stack is evaluated once per session (about a second each) and the
-many assertions read that one recording; only mutants get evaluations of their own."""
+many assertions read that one recording; only mutants get evaluations of their own. The
+commands the tests run in-process (`cli.main`) get a copy of that recording too, through the
+one pipeline, when they review a real stack of this repository."""
 
 from __future__ import annotations
 
@@ -26,9 +28,45 @@ def pytest_configure(config):
     gc.set_threshold(*cli.GC_THRESHOLDS)
 
 
+_SHARED: dict[str, tuple[bytes, Evaluation]] = {}  # per worker: stack -> (its file, recording)
+
+
+def shared_evaluation(name: str) -> Evaluation:
+    """The real stack `name` of this repository, evaluated once per worker (again if its stack
+    file changed). The recording is shared: read it, never change it."""
+    source = (REPO / f"Pulumi.{name}.yaml").read_bytes()
+    if name not in _SHARED or _SHARED[name][0] != source:
+        _SHARED[name] = (source, evaluate(name, project_dir=REPO))
+    return _SHARED[name][1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pipeline_shares_the_real_stacks():
+    """`review_stack("dev")` in-process evaluates the same program with the same inputs as the
+    `evaluations` fixture (test_harness proves evaluations repeatable): it gets a deep copy of
+    the shared recording, which it may render and change. Anything else (a stack file's path,
+    another project directory) is evaluated as before."""
+    import copy
+
+    from platformctl import pipeline
+    from platformctl.harness import find_project_dir
+
+    original = pipeline.evaluate
+
+    def evaluate_or_share(stack, project_dir=None, **kwargs):
+        if (not kwargs and stack in REAL_STACKS
+                and Path(project_dir or find_project_dir()).resolve() == REPO):
+            return copy.deepcopy(shared_evaluation(stack))
+        return original(stack, project_dir=project_dir, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "evaluate", evaluate_or_share)
+        yield
+
+
 @pytest.fixture(scope="session")
 def evaluations() -> dict[str, Evaluation]:
-    return {name: evaluate(name, project_dir=REPO) for name in REAL_STACKS}
+    return {name: shared_evaluation(name) for name in REAL_STACKS}
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +91,21 @@ def crds(rendered):
     from platformctl.crds import CrdIndex
 
     return CrdIndex.of(rendered["prod"].rendered)
+
+
+TEAMS = [
+    {"name": "checkout", "namespaces": ["checkout", "checkout-jobs"],
+     "adminGroups": ["checkout-oncall"], "quota": {"pods": 20, "requestsCpu": "2"}},
+    {"name": "search"},
+]
+
+
+@pytest.fixture(scope="session")
+def two_teams(tmp_path_factory) -> Evaluation:
+    """prod with two teams, one of them with two namespaces, its own admins and quota."""
+    directory = tmp_path_factory.mktemp("teams")
+    return evaluate(write_stack(directory, mutate(stack_config("prod"), "platform:teams",
+                                                  TEAMS)), project_dir=REPO)
 
 
 @pytest.fixture(params=REAL_STACKS)

@@ -1,44 +1,22 @@
 """The team baseline over the real stacks and a stack with more teams: every team namespace has
-all of it; the objects validate strictly and pass checkov's Kubernetes checks; bad team config is
+all of it; the objects validate strictly (checkov: tests/test_checkov.py); bad team config is
 a clear error."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import kubernetes_validate
 import pytest
-import yaml
 
 from components.admission import TEAM_LABEL
 from components.tenancy import EXPOSURE_LABEL, TEAM_ADMIN_ROLE
-from platformctl.harness import evaluate
 from platformctl.recording import Evaluation
-from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
+from tests.conftest import config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest, owned_objects
 
-CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 TENANCY = "platform:index:Tenancy"
 ADMISSION = "platform:index:AdmissionControl"
 POLICIES = {"default-deny", "allow-dns", "allow-same-namespace", "allow-monitoring",
             "allow-load-balancers", "allow-database", "allow-tracing"}
-
-TEAMS = [
-    {"name": "checkout", "namespaces": ["checkout", "checkout-jobs"],
-     "adminGroups": ["checkout-oncall"], "quota": {"pods": 20, "requestsCpu": "2"}},
-    {"name": "search"},
-]
-
-
-@pytest.fixture(scope="module")
-def two_teams(tmp_path_factory) -> Evaluation:
-    directory = tmp_path_factory.mktemp("teams")
-    return evaluate(write_stack(directory, mutate(stack_config("prod"), "platform:teams",
-                                                  TEAMS)), project_dir=REPO)
-
 
 def _objects(evaluation: Evaluation, namespace: str) -> dict[tuple[str, str], dict]:
     found = {}
@@ -135,24 +113,6 @@ def test_owned_objects_validate_strictly(two_teams, stack):
         assert len(bodies) >= 15  # a namespace's 13 objects, the admin role, Gatekeeper's
         for body in bodies:
             kubernetes_validate.validate(body, "1.36.0", strict=True)
-
-
-@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov's own virtualenv is installed by "
-                    "`bash .ci/run` (.venv-checkov); run that to include this check")
-def test_checkov_kubernetes_checks_pass(two_teams, tmp_path: Path):
-    bodies = _owned_manifests(two_teams)
-    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(bodies, sort_keys=False))
-    result = subprocess.run(
-        [str(CHECKOV), "-d", str(tmp_path), "--framework", "kubernetes", "--quiet",
-         "--compact", "-o", "json"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
-    report = json.loads(result.stdout)
-    report = report[0] if isinstance(report, list) else report
-    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
-    assert report["summary"]["parsing_errors"] == 0
-    assert report["summary"]["passed"] > 0
-    assert failed == []
 
 
 @pytest.mark.parametrize(("teams", "message"), [
