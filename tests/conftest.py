@@ -20,12 +20,16 @@ REAL_STACKS = ("dev", "prod")
 
 def pytest_configure(config):
     """Each test worker is a batch process too: the collector tuned as `platformctl` tunes it
-    (cli.GC_THRESHOLDS: full collections were a third of an evaluation's time)."""
+    (cli.GC_THRESHOLDS: full collections were a third of an evaluation's time), and the heap
+    frozen at exit, so the interpreter's last collections do not walk the session's recordings
+    (about two seconds a worker)."""
+    import atexit
     import gc
 
     from platformctl import cli
 
     gc.set_threshold(*cli.GC_THRESHOLDS)
+    atexit.register(gc.freeze)
 
 
 _SHARED: dict[str, tuple[bytes, Evaluation]] = {}  # per worker: stack -> (its file, recording)
@@ -106,6 +110,15 @@ def two_teams(tmp_path_factory) -> Evaluation:
     directory = tmp_path_factory.mktemp("teams")
     return evaluate(write_stack(directory, mutate(stack_config("prod"), "platform:teams",
                                                   TEAMS)), project_dir=REPO)
+
+
+@pytest.fixture(scope="session")
+def dev_without_logs_or_traces(tmp_path_factory) -> Evaluation:
+    """dev with both telemetry pipelines switched off (each is an opt-out of its own)."""
+    config = mutate(stack_config("dev"), "platform:observability.logs", {"enabled": False})
+    config = mutate(config, "platform:observability.traces", {"enabled": False})
+    return evaluate(write_stack(tmp_path_factory.mktemp("no-telemetry"), config),
+                    project_dir=REPO)
 
 
 @pytest.fixture(params=REAL_STACKS)

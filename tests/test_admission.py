@@ -465,12 +465,15 @@ def test_unsigned_images_warn_in_dev_and_are_rejected_in_prod(evaluations, crds)
 
 
 def test_a_public_key_can_replace_keyless(tmp_path):
-    from platformctl.harness import evaluate
+    from components.admission import AdmissionControl
+    from tests.units import eks_cluster, evaluate_alone
 
     key = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"
     config = mutate(stack_config("prod"), "platform:security.imageSignatures",
                     {"publicKey": key})
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    evaluation = evaluate_alone(write_stack(tmp_path, config), lambda cfg: AdmissionControl(
+        cfg.environment, cfg.security, eks_cluster(cfg).target,
+        [cfg.observability.namespace], cfg.teams))
     (policy,) = evaluation.of_type(POLICY_TYPE)
     (authority,) = policy.inputs["spec"]["authorities"]
     assert authority["key"]["data"].startswith("-----BEGIN PUBLIC KEY-----")

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import ast
 
-import pulumi_kubernetes as k8s
 import pytest
 
 from components import tagging
 from components.admission import AdmissionArgs, AdmissionControl
-from components.kubernetes import KubernetesTarget
 from components.network import NetworkArgs
 from components.observability import AlertingArgs, ObservabilityArgs, ObservabilityStack
 from platformctl.harness import evaluate
 from stacks import config as config_model
 from tests.conftest import REPO
+from tests.units import EXISTING_VPC, existing_network, plain_target
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -48,16 +47,10 @@ def test_component_args_are_the_config_models_sections():
                     flowLogs={"retentionDays": 14})
 
 
-def _plain_target() -> KubernetesTarget:
-    provider = k8s.Provider("existing", kubeconfig="{}", enable_server_side_apply=True)
-    return KubernetesTarget(provider=provider, cluster_name="existing",
-                            api_server_cidr="192.168.0.0/16")
-
-
 def _observability_on_a_plain_cluster(source):
     cfg = config_model.load(source)
     tagging.install(cfg.standard_tags)
-    stack = ObservabilityStack("lab", cfg.observability, cfg.alerting, _plain_target(),
+    stack = ObservabilityStack("lab", cfg.observability, cfg.alerting, plain_target(),
                                environment="lab")
     return {"topic": stack.topic.arn}
 
@@ -90,7 +83,7 @@ def _admission_without_identity(source):
     cfg = config_model.load(source)
     tagging.install(cfg.standard_tags)
     with pytest.raises(ValueError, match="needs a target with a workload identity"):
-        AdmissionControl("lab", cfg.security, _plain_target())
+        AdmissionControl("lab", cfg.security, plain_target())
     return {}
 
 
@@ -134,19 +127,13 @@ def test_security_stack_outputs(evaluations):
 
 # -- components built from references, no other component in sight ---------------------------
 
-EXISTING_VPC = dict(vpc_id="vpc-0existing", vpc_cidr="10.99.0.0/16",
-                    private_subnet_ids=["subnet-0priv-a", "subnet-0priv-b"],
-                    database_subnet_ids=["subnet-0db-a", "subnet-0db-b"])
-
-
 def _cluster_and_database_in_an_existing_vpc(source):
     from components.cluster import Cluster
     from components.database import Database
-    from components.network import NetworkRef
 
     cfg = config_model.load(source)
     tagging.install(cfg.standard_tags)
-    network = NetworkRef(**EXISTING_VPC)
+    network = existing_network()
     cluster = Cluster("lab", cfg.cluster, network, cfg.region, tags_for=cfg.standard_tags)
     database = Database("lab", cfg.database, network, cluster.node_security_group, cfg.region,
                         cluster.key_administrators)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from platformctl import cli
 from platformctl.harness import evaluate
+from platformctl.recording import Evaluation
 from stacks import config as config_model
 from stacks.config import ConfigError, build
 from tests.conftest import DELETE, REPO, config_error, mutate, stack_config, write_stack
@@ -226,12 +229,20 @@ def test_stack_files_set_only_what_differs_from_the_preset():
                 assert mine.get(sub) != default, f"Pulumi.{name}.yaml repeats preset {key}.{sub}"
 
 
-def test_a_third_stack_is_just_another_stack_file(tmp_path):
+@pytest.fixture(scope="module")
+def staging(tmp_path_factory) -> Evaluation:
+    """A third stack from prod's settings, its own network, and no region (the default's)."""
     config = mutate(stack_config("prod"), "platform:environment", "staging")
     config = mutate(config, "platform:network.cidr", "10.30.0.0/16")
     config = mutate(config, "platform:network.azCount", 2)
     config = mutate(config, "platform:network.natStrategy", DELETE)  # the preset's, per AZ
-    evaluation = evaluate(write_stack(tmp_path, config, "staging"), project_dir=REPO)
+    config = mutate(config, "aws:region", DELETE)
+    return evaluate(write_stack(tmp_path_factory.mktemp("staging"), config, "staging"),
+                    project_dir=REPO)
+
+
+def test_a_third_stack_is_just_another_stack_file(staging):
+    evaluation = staging
     assert evaluation.stack == "staging"
     assert evaluation.config.preset == "prod" and evaluation.config.environment == "staging"
     vpc = evaluation.of_type("aws:ec2/vpc:Vpc")[0]
@@ -240,10 +251,9 @@ def test_a_third_stack_is_just_another_stack_file(tmp_path):
     assert len(evaluation.of_type("aws:ec2/natGateway:NatGateway")) == 2  # prod preset, 2 AZs
 
 
-def test_region_defaults_to_us_east_1(tmp_path):
-    config = stack_config("dev")
-    del config["aws:region"]
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+def test_region_defaults_to_us_east_1(staging):
+    evaluation = staging
+    assert "aws:region" not in yaml.safe_load(Path(evaluation.source).read_text())["config"]
     assert evaluation.config.region == "us-east-1"
     provider = evaluation.of_type("pulumi:providers:aws")[0]
     assert provider.inputs["region"] == "us-east-1"

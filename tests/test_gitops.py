@@ -12,11 +12,12 @@ import pytest
 import yaml
 
 from components import gitops
-from platformctl.harness import evaluate
+from components.gitops import ArgoBootstrap
 from platformctl.recording import Evaluation, Secret
 from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest, owned_objects
+from tests.units import evaluate_alone, plain_target
 
 APP = "kubernetes:argoproj.io/v1alpha1:Application"
 PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject"
@@ -132,7 +133,9 @@ def test_sso_disables_the_local_admin_and_keeps_its_secret(tmp_path):
     config = mutate(stack_config("prod"), "platform:gitops.sso", {
         "issuer": "https://login.example.com", "clientId": "argocd",
         "clientSecret": {"secure": "v1:c2VjcmV0"}, "adminGroup": "platform-admins"})
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    evaluation = evaluate_alone(write_stack(tmp_path, config), lambda cfg: ArgoBootstrap(
+        cfg.environment, cfg.gitops, cfg.environment, cfg.teams, plain_target(), metadata={},
+        addons={}, monitoring_namespace=cfg.observability.namespace))
     values = _release(evaluation, "argo-cd").inputs["values"]
     if isinstance(values, Secret):
         values = values.value

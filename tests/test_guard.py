@@ -95,24 +95,48 @@ def test_an_unprotected_prod_database_fires(evaluations):
     assert "the Pulumi resource is not protected" in verdict.message
 
 
+def _network_alone(cfg):
+    from components.network import Network
+
+    Network(cfg.environment, cfg.network, cfg.region)
+
+
+def _cluster_alone(cfg):
+    from tests.units import eks_cluster
+
+    eks_cluster(cfg)
+
+
+# (stack, settings, the policy that must fire, the component that makes the resource it judges:
+# built alone under mocks; None for the budget, which judges the whole stack's cost)
 CONFIG_MUTATIONS = [
-    ("dev", {"platform:network.natStrategy": "one-per-az"}, "nat-per-az-outside-prod"),
+    ("dev", {"platform:network.natStrategy": "one-per-az"}, "nat-per-az-outside-prod",
+     _network_alone),
     ("dev", {"platform:cluster.nodeGroups": {"system": {"capacityType": "ON_DEMAND"}}},
-     "on-demand-nodes-outside-prod"),
-    ("dev", {"platform:cluster.supportType": "EXTENDED"}, "no-extended-support"),
-    ("dev", {"platform:budgetMonthlyUsd": 100}, "budget-limit"),
+     "on-demand-nodes-outside-prod", _cluster_alone),
+    ("dev", {"platform:cluster.supportType": "EXTENDED"}, "no-extended-support",
+     _cluster_alone),
+    ("dev", {"platform:budgetMonthlyUsd": 100}, "budget-limit", None),
 ]
 
 
-@pytest.mark.parametrize(("stack_name", "mutations", "policy"), CONFIG_MUTATIONS,
-                         ids=[m[-1] for m in CONFIG_MUTATIONS])
-def test_turning_off_a_control_in_the_stack_config_fires_its_policy(tmp_path, stack_name,
-                                                                    mutations, policy):
+@pytest.mark.parametrize(("stack_name", "mutations", "policy", "alone"), CONFIG_MUTATIONS,
+                         ids=[m[2] for m in CONFIG_MUTATIONS])
+def test_turning_off_a_control_in_the_stack_config_fires_its_policy(
+        tmp_path, evaluations, stack_name, mutations, policy, alone):
+    from tests.units import evaluate_alone
+
     config = stack_config(stack_name)
     for key, value in mutations.items():
         config = mutate(config, key, value)
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    path = write_stack(tmp_path, config)
+    evaluation = (evaluate(path, project_dir=REPO) if alone is None
+                  else evaluate_alone(path, alone))
     assert check_evaluation(evaluation).of(policy)
+    # ...and only because of the setting: the same component from the stack as it is passes.
+    unchanged = (evaluations[stack_name] if alone is None
+                 else evaluate_alone(stack_name, alone))
+    assert not check_evaluation(unchanged).of(policy)
 
 
 def test_instance_families_come_from_policy_config(evaluations):

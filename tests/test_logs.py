@@ -10,9 +10,8 @@ from decimal import Decimal
 import pytest
 
 from components.logs import log_group_names
-from platformctl.harness import evaluate
 from platformctl.pricing import cost_report
-from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
+from tests.conftest import config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import rendered_object
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -80,10 +79,8 @@ def test_log_ingestion_is_priced_per_running_node(evaluations):
     assert lines["dev"][("dev-logs-containers", "ingestion")] == Decimal("0.90")
 
 
-def test_without_logs_there_is_no_pipeline_and_no_log_cost(tmp_path):
-    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:observability.logs",
-                                        {"enabled": False}))
-    evaluation = evaluate(path, project_dir=REPO)
+def test_without_logs_there_is_no_pipeline_and_no_log_cost(dev_without_logs_or_traces):
+    evaluation = dev_without_logs_or_traces
     assert evaluation.of_type("platform:index:LogPipeline") == []
     assert not [g for g in evaluation.of_type(LOG_GROUP) if g.inputs.get("name", "").startswith(
         "/platform/")]

@@ -19,6 +19,7 @@ from components import alerts, slo
 from components.observability import (
     ALERTMANAGER_SECRET,
     AlertingArgs,
+    ObservabilityStack,
     alertmanager_config,
     max_connections,
     platform_alerts,
@@ -26,11 +27,11 @@ from components.observability import (
 from components.slo import SloSpec
 from platformctl import cli, stackfile
 from platformctl.crossguard import policy_config
-from platformctl.harness import evaluate
 from platformctl.recording import Evaluation, Secret, unwrap_secrets
 from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest, owned_objects
+from tests.units import evaluate_alone, plain_target
 
 PROMTOOL, AMTOOL = shutil.which("promtool"), shutil.which("amtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package "
@@ -405,12 +406,18 @@ def test_warnings_are_inhibited_by_their_critical_twin():
     assert "slack_configs" not in receivers["payments-chat"]  # no URL: drops, and warns
 
 
+def _observability_alone(cfg) -> None:
+    """The observability stack of a stack file's config on an existing cluster, alone."""
+    ObservabilityStack(cfg.environment, cfg.observability, cfg.alerting, plain_target(),
+                       environment=cfg.environment)
+
+
 def test_receivers_without_a_url_warn_and_the_config_is_a_secret(evaluations, tmp_path):
     dev = evaluations["dev"]
     assert any("receiver 'platform' has no slackWebhookUrl" in w for w in dev.warnings)
     config = stack_config("dev")
     config["platform:alerting"]["receivers"][0]["slackWebhookUrl"] = {"secure": "v1:AAAA"}
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    evaluation = evaluate_alone(write_stack(tmp_path, config), _observability_alone)
     assert not any("has no slackWebhookUrl" in w for w in evaluation.warnings)
     (secret,) = [s for s in evaluation.of_type("kubernetes:core/v1:Secret")
                  if s.inputs["metadata"]["name"] == ALERTMANAGER_SECRET]
@@ -496,7 +503,7 @@ def test_the_slo_template_is_a_valid_spec_with_valid_rules(tmp_path):
 def test_a_team_slo_in_the_stack_config_becomes_rules(tmp_path):
     team = yaml.safe_load(TEMPLATE.read_text())
     config = mutate(stack_config("dev"), "platform:observability.slos", [team])
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    evaluation = evaluate_alone(write_stack(tmp_path, config), _observability_alone)
     (rules,) = [r for r in evaluation.of_type(RULE)
                 if r.inputs["metadata"]["name"] == "platform-slos"]
     names = [g["name"] for g in rules.inputs["spec"]["groups"]]

@@ -107,14 +107,9 @@ def test_a_service_checklist_follows_its_rendered_objects(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["ready"] is True
 
 
-def test_readiness_counts_logs_and_traces_and_misses_them_when_off(tmp_path):
-    from platformctl.harness import evaluate
-
-    config = mutate(stack_config("dev"), "platform:observability.logs", {"enabled": False})
-    config = mutate(config, "platform:observability.traces", {"enabled": False})
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+def test_readiness_counts_logs_and_traces_and_misses_them_when_off(dev_without_logs_or_traces):
     lines = {line.control: line for line in readiness.environment(
-        pipeline.review_evaluation(evaluation), REPO)}
+        pipeline.review_evaluation(dev_without_logs_or_traces), REPO)}
     logs = lines["Container and node logs are shipped and kept (a retention set)"]
     traces = lines["Traces reach X-Ray from every service (the gateway runs)"]
     assert logs.status == traces.status == readiness.FAIL

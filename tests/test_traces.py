@@ -11,9 +11,8 @@ import pytest
 import yaml
 
 from components import traces
-from platformctl.harness import evaluate
 from platformctl.pricing import cost_report
-from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
+from tests.conftest import config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import rendered_object
 
 GROUP = "aws:xray/group:Group"
@@ -98,10 +97,8 @@ def test_the_environments_group_and_its_price(evaluations):
                                     * Decimal("0.000005"))
 
 
-def test_without_traces_there_is_no_gateway_and_no_group(tmp_path):
-    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:observability.traces",
-                                        {"enabled": False}))
-    evaluation = evaluate(path, project_dir=REPO)
+def test_without_traces_there_is_no_gateway_and_no_group(dev_without_logs_or_traces):
+    evaluation = dev_without_logs_or_traces
     assert evaluation.of_type("platform:index:TracePipeline") == []
     assert evaluation.of_type(GROUP) == []
 

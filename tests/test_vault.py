@@ -19,6 +19,7 @@ from platformctl.stackfile import SECRET_PLACEHOLDER
 from tests import k8s_objects
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest
+from tests.units import eks_cluster, evaluate_alone, existing_database
 
 SECRETS_STACK = "platform:index:SecretsStack"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -219,11 +220,23 @@ def test_bad_vault_settings_are_config_errors(tmp_path, capsys, vault, message):
     assert "v1:x" not in err
 
 
+def _vault_alone(cfg) -> None:
+    """The secrets stack of a stack file's config, alone: on an EKS cluster in an existing VPC,
+    with an existing database."""
+    cluster = eks_cluster(cfg)
+    vault.SecretsStack(cfg.environment, cfg.vault, cfg.teams, cluster.target,
+                       existing_database(cfg, cluster.node_security_group), cfg.region,
+                       protect=cfg.preset == "prod",
+                       monitoring_namespace=cfg.observability.namespace,
+                       admin_role_arn=cfg.cluster.admin_role_arn,
+                       key_administrators=cluster.key_administrators)
+
+
 def test_after_the_bootstrap_pulumi_logs_in_as_the_deploying_role(tmp_path):
     """Address without token: the provider logs in through the AWS auth method as the role
     `pulumi up` runs as; the root token is no longer needed (and revoked)."""
     config = mutate(stack_config("prod"), "platform:vault", {"address": "https://127.0.0.1:8200"})
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    evaluation = evaluate_alone(write_stack(tmp_path, config), _vault_alone)
     (provider,) = evaluation.of_type("pulumi:providers:vault")
     assert "token" not in provider.inputs
     login = json.loads(provider.inputs["authLoginAws"]) if isinstance(
@@ -334,7 +347,7 @@ def test_everything_that_talks_to_vault_verifies_its_certificate(rendered):
 def test_pulumi_verifies_vault_with_the_configured_ca(tmp_path):
     config = mutate(stack_config("prod"), "platform:vault", {
         "address": "https://127.0.0.1:8200", "caCertFile": "vault-ca.pem"})
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    evaluation = evaluate_alone(write_stack(tmp_path, config), _vault_alone)
     (provider,) = evaluation.of_type("pulumi:providers:vault")
     assert provider.inputs["caCertFile"] == "vault-ca.pem"
 
@@ -355,7 +368,7 @@ def test_with_the_rds_ca_bundle_vault_verifies_the_database(tmp_path, configured
     bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     config = yaml.safe_load(configured_stack(tmp_path).read_text())["config"]
     config = mutate(config, "platform:database.caBundleFile", str(bundle))
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    evaluation = evaluate_alone(write_stack(tmp_path, config), _vault_alone)
     postgresql = _connection(evaluation)
     assert postgresql["connectionUrl"].endswith("?sslmode=verify-full")
     assert postgresql["tlsCa"] == bundle.read_text()
