@@ -111,6 +111,55 @@ def test_review_all_is_one_table_and_one_exit_code(tmp_path, capsys):
     assert "### Every stack: **Not reviewed**" in text and "| `tight` | blocked (1 mandatory) |" in text
 
 
+def test_review_all_runs_the_same_command_forked_or_in_a_new_interpreter(tmp_path):
+    """Where the OS cannot fork, each stack's review is a new interpreter: the same command,
+    the same exit code and the same error."""
+    from platformctl import allstacks
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy2(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    broken = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())
+    broken["config"]["platform:network"]["cidr"] = "10.0.0.0/33"
+    path = project / "Pulumi.broken.yaml"
+    path.write_text(yaml.safe_dump(broken))
+    (forked,) = allstacks._forked([path], project, workers=1)
+    fresh = allstacks._in_new_interpreter(path, project)
+    assert forked.returncode == fresh.returncode == 2
+    assert forked.stderr == fresh.stderr and "10.0.0.0/33" in forked.stderr
+    assert forked.stdout == fresh.stdout == ""
+
+
+def test_an_interrupted_review_all_leaves_no_review_running(tmp_path, monkeypatch):
+    import os
+
+    import pytest
+
+    from platformctl import allstacks
+
+    shutil.copy2(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy2(REPO / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
+    forked = []
+    real_fork = os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(allstacks.os, "fork", fork)
+    monkeypatch.setattr(allstacks.time, "sleep", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        allstacks._forked([tmp_path / "Pulumi.dev.yaml"], tmp_path, workers=1)
+    (pid,) = forked
+    with pytest.raises(ChildProcessError):  # stopped and reaped: no such child any more
+        os.waitpid(pid, os.WNOHANG)
+
+
 def test_review_takes_one_stack_or_all(capsys):
     assert cli.main(["review", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
     assert cli.main(["review", "dev", "--all", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
