@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -69,7 +70,11 @@ def _in_new_interpreter(path: Path, project_dir: Path) -> _Done:
     return _Done(done.returncode, done.stdout, done.stderr)
 
 
-def _child(argv: list[str], project_dir: Path, out: int, err: int) -> NoReturn:
+Command = Callable[[list[str]], int]  # platformctl's main: arguments in, exit code out
+
+
+def _child(command: Command, argv: list[str], project_dir: Path, out: int,
+           err: int) -> NoReturn:
     """The forked process: the command on its own stdout and stderr files, then gone without
     running the parent's exit handlers."""
     code = 70  # EX_SOFTWARE: the review itself failed to run
@@ -82,9 +87,7 @@ def _child(argv: list[str], project_dir: Path, out: int, err: int) -> NoReturn:
         # The fork has one thread: the parent's event loop (the SDK runs its mocked calls in
         # that loop's executor threads, which stayed behind) would wait on them for ever.
         asyncio.set_event_loop(asyncio.new_event_loop())
-        from platformctl import cli
-
-        code = cli.main(argv)
+        code = command(argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 2
     except BaseException:
@@ -96,8 +99,10 @@ def _child(argv: list[str], project_dir: Path, out: int, err: int) -> NoReturn:
         os._exit(code)
 
 
-def _forked(files: list[Path], project_dir: Path, workers: int) -> list[_Done]:
-    """Each stack's review in a fork of this process, `workers` at a time."""
+def _forked(command: Command, files: list[Path], project_dir: Path,
+            workers: int) -> list[_Done]:
+    """Each stack's review (`command`, in-process) in a fork of this process, `workers` at a
+    time."""
     import stacks.platform  # noqa: F401  (imported once here, shared by every fork)
 
     results: list[_Done | None] = [None] * len(files)
@@ -112,7 +117,8 @@ def _forked(files: list[Path], project_dir: Path, workers: int) -> list[_Done]:
                 sys.stderr.flush()
                 pid = os.fork()
                 if pid == 0:
-                    _child(_argv(path, project_dir), project_dir, out.fileno(), err.fileno())
+                    _child(command, _argv(path, project_dir), project_dir, out.fileno(),
+                           err.fileno())
                 running[pid] = (index, out, err)
             for pid in list(running):
                 finished, status = os.waitpid(pid, os.WNOHANG)
@@ -150,13 +156,15 @@ def row_of(doc: dict[str, Any]) -> dict[str, Any]:
             "resource_count": doc["resource_count"]}
 
 
-def review_all(project_dir: Path, workers: int | None = None) -> dict[str, Any]:
+def review_all(project_dir: Path, command: Command, workers: int | None = None) -> dict[str, Any]:
+    """Every stack file of `project_dir` reviewed by `command` (platformctl's `main`), one
+    process a stack."""
     from platformctl.harness import project_config
 
     files = stack_files(project_dir)
     workers = workers or os.cpu_count() or 2
     if CAN_FORK:
-        done = _forked(files, project_dir, workers)
+        done = _forked(command, files, project_dir, workers)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             done = list(pool.map(lambda path: _in_new_interpreter(path, project_dir), files))

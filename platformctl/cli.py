@@ -123,7 +123,7 @@ def _review_all(args: argparse.Namespace, project_dir: Path) -> int:
         return EXIT_USAGE
     with Progress(Progress.wanted(args.quiet)) as progress:
         progress.step(f"reviewing every stack of {project_dir} in parallel")
-        doc = allstacks.review_all(project_dir)
+        doc = allstacks.review_all(project_dir, main)
     _render(doc, args, (allstacks.render_text, allstacks.render_markdown))
     return int(doc["exit_code"])
 

@@ -123,7 +123,7 @@ def test_review_all_runs_the_same_command_forked_or_in_a_new_interpreter(tmp_pat
     broken["config"]["platform:network"]["cidr"] = "10.0.0.0/33"
     path = project / "Pulumi.broken.yaml"
     path.write_text(yaml.safe_dump(broken))
-    (forked,) = allstacks._forked([path], project, workers=1)
+    (forked,) = allstacks._forked(cli.main, [path], project, workers=1)
     fresh = allstacks._in_new_interpreter(path, project)
     assert forked.returncode == fresh.returncode == 2
     assert forked.stderr == fresh.stderr and "10.0.0.0/33" in forked.stderr
@@ -154,7 +154,7 @@ def test_an_interrupted_review_all_leaves_no_review_running(tmp_path, monkeypatc
     monkeypatch.setattr(allstacks.os, "fork", fork)
     monkeypatch.setattr(allstacks.time, "sleep", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        allstacks._forked([tmp_path / "Pulumi.dev.yaml"], tmp_path, workers=1)
+        allstacks._forked(cli.main, [tmp_path / "Pulumi.dev.yaml"], tmp_path, workers=1)
     (pid,) = forked
     with pytest.raises(ChildProcessError):  # stopped and reaped: no such child any more
         os.waitpid(pid, os.WNOHANG)
