@@ -6,13 +6,13 @@ whole process, beside the Pulumi SDK's own floor for the same resource count, wi
 
 The stacks are prod's stack file with generated teams added (`team-001`, ... each with its
 namespace and the baseline every team gets); the review runs warm (rendering cached by a first,
-unmeasured run). The floor is `../shared/bench/sdk_floor.py N` (the SDK registering N comparable
-Kubernetes objects under mocks, nothing else), run in the same process of measurement, when that
-file is beside this repository: `floor s` is the time it prints (its registrations, imports
-excluded), `floor proc s` its whole process; the review is judged against the first, the
-stricter. Ratios, not seconds, are what compare across machines. `--base` is measured at 50
-teams in a scratch git repository (prod grown to 50 teams) whose last commit gives one team a
-second namespace (a typical pull request), next to the same review without `--base`.
+unmeasured run). The floor is `bench/sdk_floor.py N` (the SDK registering N comparable
+Kubernetes objects under mocks, nothing else), run in the same process of measurement: `floor s`
+is the time it prints (its registrations, imports excluded), `floor proc s` its whole process;
+the review is judged against the first, the stricter. Ratios, not seconds, are what compare
+across machines. `--base` is measured at 50 teams in a scratch git repository (prod grown to 50
+teams) whose last commit gives one team a second namespace (a typical pull request), next to the
+same review without `--base`.
 Targets: 50 teams <= 3x the floor; 200 teams <= 4.5x the 50-team time; peak memory
 <= 400 MiB at 200 teams; `--base` at 50 teams <= 1.5x its review.
 """
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from review_timing import commit_all, one_run, scratch_repo  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-FLOOR = REPO.parent / "shared" / "bench" / "sdk_floor.py"
+FLOOR = REPO / "bench" / "sdk_floor.py"
 TARGET_FLOOR_RATIO, TARGET_LINEAR_RATIO, TARGET_MIB, TARGET_BASE_RATIO = 3.0, 4.5, 400.0, 1.5
 
 

@@ -182,12 +182,11 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from platform_facts.costmodel import CostReport  # noqa: F401 - documents the source
-    from platformctl import realruns
+    from platformctl import pipeline, realruns
 
     try:
         if args.preview_json:
-            report = realruns.from_preview(Path(args.preview_json), args.region).to_dict()
+            report = pipeline.price_preview(Path(args.preview_json), args.region).to_dict()
             source = f"pulumi preview --json ({args.preview_json})"
         else:
             report = realruns.from_stack_outputs(Path(args.stack_output))

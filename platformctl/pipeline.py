@@ -2,7 +2,8 @@
 
 Every command that needs a stack's plan, rendered objects, verdicts, capacity, cost or outputs
 gets them here (`review`, `review --all` and `--base` through `review` processes, `readiness`,
-`budget`, `generate`'s design diagram), asking only for the steps it needs:
+`budget`, `generate`'s design diagram), asking only for the steps it needs; `cost` brings a
+real plan (`pulumi preview --json`) to the same cost step (:func:`price_preview`):
 
     evaluate   the real program under Pulumi's mocks with the real stack file (always)
     render     every Helm release rendered by the real helm, and the team services Argo CD
@@ -138,3 +139,14 @@ def review_stack(stack: str | Path, project_dir: Path | None = None, steps: Step
     progress(f"evaluating {stack} (the program under Pulumi mocks)")
     evaluation = evaluate(stack, project_dir=project_dir)
     return review_evaluation(evaluation, steps, progress, failure)
+
+
+def price_preview(path: Path, region: str | None = None) -> CostReport:
+    """A real plan, `pulumi preview --json` with credentials, through the cost step: the
+    resources it plans priced by the same cost model as an offline review's. (Its verdicts are
+    CrossGuard's own, from `pulumi preview --policy-pack`.)"""
+    from platform_facts.costmodel import estimate
+    from platformctl import realruns
+
+    inputs, region = realruns.preview_plan(path, region)
+    return estimate(inputs, region)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from platform_facts.costmodel import CostInput, CostReport, estimate
+from platform_facts.costmodel import CostInput
 from stacks import userfile
 from stacks.config import ConfigError
 
@@ -53,7 +53,9 @@ def _load(path: Path, what: str) -> Any:
         raise ConfigError(str(path), [f"not valid JSON ({exc.msg} at line {exc.lineno})"]) from None
 
 
-def from_preview(path: Path, region: str | None = None) -> CostReport:
+def preview_plan(path: Path, region: str | None = None) -> tuple[list[CostInput], str]:
+    """A `pulumi preview --json` digest's planned resources, as the cost model's inputs, and
+    the region to price them in (given, else the digest's `aws:region`, else us-east-1)."""
     digest = _load(path, "preview JSON")
     if not isinstance(digest, dict) or "steps" not in digest:
         raise ConfigError(str(path), ["not a `pulumi preview --json` digest (no steps)"])
@@ -73,7 +75,7 @@ def from_preview(path: Path, region: str | None = None) -> CostReport:
             property_dependencies=state.get("propertyDependencies") or {},
             custom=bool(state.get("custom", True)),
         ))
-    return estimate(inputs, region)
+    return inputs, region
 
 
 def from_stack_outputs(path: Path) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def rendered_section(evaluation: Evaluation) -> dict[str, Any]:
 def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:
     """Pods, CPU and memory requested against what the node groups hold (platform_facts.capacity,
     the same computation as the node-capacity policy); empty until the releases are rendered."""
-    if not evaluation.rendered:
+    if not evaluation.is_rendered:
         return []
     assert evaluation.config is not None
     from platform_facts import capacity

@@ -160,3 +160,19 @@ def test_without_helm_the_review_exits_2_naming_why(no_helm, capsys):
     assert cli.main(["review", "prod", "--project-dir", str(REPO)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: PLATFORMCTL_HELM=/nonexistent/helm: not an executable file")
+
+
+def test_cost_brings_a_real_plan_to_the_same_cost_step(monkeypatch, capsys):
+    """`platformctl cost --preview-json` prices through the pipeline's cost step, once."""
+    seen = []
+    real = pipeline.price_preview
+
+    def recorded(path, region=None):
+        seen.append((Path(path).name, region))
+        return real(path, region)
+
+    monkeypatch.setattr(pipeline, "price_preview", recorded)
+    fixture = REPO / "tests" / "fixtures" / "preview-update.json"
+    assert cli.main(["cost", "--preview-json", str(fixture), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_monthly_usd"] == 173.80
+    assert seen == [("preview-update.json", None)]
