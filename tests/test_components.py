@@ -16,7 +16,16 @@ from components.observability import AlertingArgs, ObservabilityArgs, Observabil
 from platformctl.harness import evaluate
 from stacks import config as config_model
 from tests.conftest import REPO
-from tests.units import EXISTING_VPC, existing_network, plain_target
+from tests.units import (
+    EXISTING_VPC,
+    eks_cluster,
+    evaluate_alone,
+    existing_alarms,
+    existing_database,
+    existing_instance,
+    existing_network,
+    plain_target,
+)
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -157,3 +166,111 @@ def test_a_cluster_and_database_take_a_network_reference_not_a_network():
     (lbc,) = [r for r in evaluation.of_type(RELEASE)
               if r.inputs["name"] == "aws-load-balancer-controller"]
     assert lbc.inputs["values"]["vpcId"] == EXISTING_VPC["vpc_id"]
+
+
+# -- every component alone ---------------------------------------------------------------------
+
+def _tenancy(cfg):
+    from components.tenancy import Tenancy
+
+    return Tenancy(cfg.environment, cfg.teams, plain_target(), existing_network(),
+                   cfg.observability.namespace)
+
+
+def _logs(cfg):
+    from components.logs import LogPipeline
+
+    return LogPipeline(cfg.environment, cfg.observability.logs, eks_cluster(cfg).target,
+                       environment=cfg.environment, region=cfg.region,
+                       monitoring_namespace=cfg.observability.namespace)
+
+
+def _traces(cfg):
+    from components.traces import TracePipeline
+
+    return TracePipeline(cfg.environment, cfg.observability.traces, eks_cluster(cfg).target,
+                         environment=cfg.environment, region=cfg.region,
+                         monitoring_namespace=cfg.observability.namespace)
+
+
+def _chaos_mesh(cfg):
+    from components.chaos import ChaosMesh
+
+    return ChaosMesh(cfg.environment, plain_target())
+
+
+def _backup(cfg):
+    from components.backup import Backup
+
+    return Backup(cfg.environment, cfg.backup, region=cfg.region, cluster_name="existing",
+                  database=existing_instance(cfg), key_administrators=[cfg.cluster.admin_role_arn],
+                  protect=cfg.preset == "prod")
+
+
+def _off_hours(cfg):
+    from components.schedule import OffHours
+
+    cluster = eks_cluster(cfg)
+    return OffHours(cfg.environment, cfg.off_hours, cluster.eks.name, [
+        (f"{cfg.environment}-{name}", group, pool.min_size, pool.desired_size, pool.max_size)
+        for (name, pool), group in zip(cfg.cluster.node_groups.items(), cluster.node_groups,
+                                       strict=True)], existing_instance(cfg))
+
+
+def _chaos_experiments(cfg):
+    from components.chaos import ChaosExperiments
+
+    cluster = eks_cluster(cfg)
+    return ChaosExperiments(cfg.environment, cfg.chaos, cluster_name=cluster.eks.name,
+                            node_groups=cluster.node_groups, database=existing_instance(cfg),
+                            alarms=existing_alarms(), account=cluster.account,
+                            partition=cluster.partition, region=cfg.region)
+
+
+def _security(cfg):
+    from components.security import SecurityStack, SecurityStackArgs
+
+    cluster = eks_cluster(cfg)
+    return SecurityStack(cfg.environment, SecurityStackArgs(
+        admission=cfg.security, vault=cfg.vault, teams=cfg.teams,
+        admin_role_arn=cfg.cluster.admin_role_arn, key_administrators=cluster.key_administrators,
+        monitoring_namespace=cfg.observability.namespace, protect=cfg.preset == "prod"),
+        cluster.target, existing_network(), existing_database(cfg, cluster.node_security_group),
+        cfg.region)
+
+
+# (component, the stack whose config it takes, how to build it alone from references)
+ALONE = [
+    ("Tenancy", "dev", _tenancy),
+    ("LogPipeline", "dev", _logs),
+    ("TracePipeline", "dev", _traces),
+    ("ChaosMesh", "dev", _chaos_mesh),
+    ("Backup", "prod", _backup),
+    ("OffHours", "dev", _off_hours),
+    ("ChaosExperiments", "dev", _chaos_experiments),
+    ("SecurityStack", "prod", _security),
+]
+PLATFORM_COMPONENTS = {"Network", "Cluster", "Database", "ObservabilityStack", "SecurityStack",
+                       "AdmissionControl", "Tenancy", "SecretsStack", "LogPipeline",
+                       "TracePipeline", "ArgoBootstrap", "ChaosMesh", "ChaosExperiments",
+                       "Backup", "OffHours"}
+
+
+@pytest.mark.parametrize(("component", "stack", "build"), ALONE, ids=[a[0] for a in ALONE])
+def test_each_component_builds_alone_from_references(component, stack, build):
+    """No component needs another platform component to exist: given references (an existing
+    VPC, database, alarms; a cluster target), it builds, and the platform's other components
+    are nowhere in the plan (a Cluster only where the component needs an EKS target's workload
+    identity or node groups, which only EKS has)."""
+    evaluation = evaluate_alone(stack, build)
+    made = {r.type.rsplit(":", 1)[-1] for r in evaluation.resources
+            if r.type.startswith("platform:index:")}
+    assert component in made
+    children = [r for r in evaluation.resources if r.custom and any(
+        a.type == f"platform:index:{component}" for a in evaluation.ancestors(r))]
+    assert children, f"{component} made nothing of its own"
+    expected = {component} | ({"Cluster"} if build in (
+        _logs, _traces, _off_hours, _chaos_experiments, _security) else set())
+    if component == "SecurityStack":
+        expected |= {"AdmissionControl", "Tenancy", "SecretsStack"}
+    assert made & PLATFORM_COMPONENTS == expected

@@ -80,6 +80,42 @@ def eks_cluster(cfg: config_model.PlatformConfig):
                    tags_for=cfg.standard_tags)
 
 
+def _stand_in(name: str, service: str):
+    """A component standing for a part of the platform a unit does not build (the tagging
+    mechanism wants every AWS resource inside one)."""
+    from components.tagging import PlatformComponent
+
+    class StandIn(PlatformComponent):
+        type_token = "tests:index:StandIn"
+
+    StandIn.service = service
+    return StandIn(name)
+
+
+def existing_instance(cfg: config_model.PlatformConfig):
+    """An RDS instance made elsewhere (what Backup, OffHours and chaos experiments act on)."""
+    import pulumi
+    import pulumi_aws as aws
+
+    return aws.rds.Instance(
+        "existing-db", engine="postgres", instance_class=cfg.database.instance_class,
+        allocated_storage=20, identifier=f"{cfg.environment}-existing-db",
+        opts=pulumi.ResourceOptions(parent=_stand_in("existing-db", "database")))
+
+
+def existing_alarms() -> dict:
+    """The platform's alarms a chaos experiment stops on, made elsewhere."""
+    import pulumi
+    import pulumi_aws as aws
+
+    owner = _stand_in("alarms", "observability")
+    return {slug: aws.cloudwatch.MetricAlarm(
+        slug, comparison_operator="GreaterThanThreshold", evaluation_periods=1,
+        metric_name="CPUUtilization", namespace="AWS/RDS", period=60, statistic="Average",
+        threshold=90, opts=pulumi.ResourceOptions(parent=owner))
+        for slug in ("database-cpu-high", "cluster-pods-unschedulable")}
+
+
 Build = Callable[[config_model.PlatformConfig], Any]
 
 
