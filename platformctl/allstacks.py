@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from platformctl import review, stackfile
+from platformctl import report, review, stackfile
 from platformctl.budget import CAP_KEY, cap_problems, stack_files
 from platformctl.document import usd
 
@@ -237,7 +237,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
            "| stack | verdict | USD/month | budget | headroom | resources |",
            "|---|---|---:|---:|---:|---:|"]
     for row in doc["stacks"]:
-        out.append(f"| `{row['stack']}` | {review._md_escape(_verdict_text(row))} | "
+        out.append(f"| `{row['stack']}` | {report._md_escape(_verdict_text(row))} | "
                    f"{_money(row, 'total_monthly_usd')} | {_money(row, 'budget_monthly_usd')} | "
                    f"{_money(row, 'headroom_monthly_usd')} | {row.get('resource_count', '')} |")
     if doc["cap_monthly_usd"] is not None:

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.text import Text
 
 from components.charts import ChartError
-from platformctl import document, review
+from platformctl import document, report, review
 from platformctl.harness import InputCheckError, find_project_dir
 from platformctl.helmbin import HelmNotFound
 from platformctl.rendering import RenderError
@@ -60,7 +60,7 @@ def _emit(text: str, args: argparse.Namespace) -> None:
 def _render(doc: dict, args: argparse.Namespace, renderers) -> None:
     text_renderer, markdown_renderer = renderers
     if args.format == "json":
-        _emit(review.render_json(doc), args)
+        _emit(report.render_json(doc), args)
     elif args.format == "markdown":
         _emit(markdown_renderer(doc), args)
     else:
@@ -175,9 +175,9 @@ def _review(args: argparse.Namespace) -> int:
         if base is not None:  # the head review failed: stop the base one
             base.cancel()
     if args.json_output:
-        Path(args.json_output).write_text(review.render_json(doc), encoding="utf-8")
-    _render(doc, args, (lambda d, console: review.render_text(d, console, args.details),
-                        review.render_markdown))
+        Path(args.json_output).write_text(report.render_json(doc), encoding="utf-8")
+    _render(doc, args, (lambda d, console: report.render_text(d, console, args.details),
+                        report.render_markdown))
     return int(doc["exit_code"])  # 0 passes, 1 a mandatory violation, 2 not evaluated
 
 
@@ -186,24 +186,24 @@ def _cost(args: argparse.Namespace) -> int:
 
     try:
         if args.preview_json:
-            report = pipeline.price_preview(Path(args.preview_json), args.region).to_dict()
+            priced = pipeline.price_preview(Path(args.preview_json), args.region).to_dict()
             source = f"pulumi preview --json ({args.preview_json})"
         else:
-            report = realruns.from_stack_outputs(Path(args.stack_output))
+            priced = realruns.from_stack_outputs(Path(args.stack_output))
             source = f"pulumi stack output --json ({args.stack_output})"
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    doc = realruns.cost_document(report, source)
+    doc = realruns.cost_document(priced, source)
 
     def text(document, console):
         console.print(Text(f"Cost from {document['source']}", style="bold"))
-        review.render_cost_text(document, console)
+        report.render_cost_text(document, console)
 
     def markdown(document):
         return "\n".join([f"### Monthly cost: ${document['total_monthly_usd']:,.2f}",
                           f"<sub>from {document['source']}</sub>", "",
-                          *review.cost_markdown(document)])
+                          *report.cost_markdown(document)])
 
     _render(doc, args, (text, markdown))
     return EXIT_OK

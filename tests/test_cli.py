@@ -8,7 +8,7 @@ import sys
 
 from rich.console import Console
 
-from platformctl import cli
+from platformctl import cli, report
 from platformctl.harness import evaluate
 from tests.conftest import REPO
 from tests.test_harness import _secret_program
@@ -39,11 +39,10 @@ def _document(evaluation):
 
 
 def test_the_tree_nests_children_under_their_parents(evaluations):
-    from platformctl import review
 
     doc = _document(evaluations["dev"])
     console = Console(file=io.StringIO(), width=200)
-    console.print(review._tree(doc))
+    console.print(report._tree(doc))
     lines = console.file.getvalue().splitlines()
     depth = {line.split("aws:")[-1].split()[-1]: len(line) - len(line.lstrip("│├└─ "))
              for line in lines if "aws:" in line}
@@ -51,13 +50,12 @@ def test_the_tree_nests_children_under_their_parents(evaluations):
 
 
 def test_review_masks_secret_outputs():
-    from platformctl import review
 
     evaluation = evaluate("dev", project_dir=REPO, program=_secret_program)
     doc = _document(evaluation)
     console = Console(file=io.StringIO(), width=200)
-    review.render_text(doc, console)
-    text = console.file.getvalue() + review.render_markdown(doc) + review.render_json(doc)
+    report.render_text(doc, console)
+    text = console.file.getvalue() + report.render_markdown(doc) + report.render_json(doc)
     assert "[secret]" in text
     assert evaluation.outputs["password"].value not in text
     assert "s3cr3t" not in text

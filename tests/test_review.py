@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from platformctl import cli, review
+from platformctl import cli, report, review
 from platformctl.pricing import cost_report
 from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
@@ -241,7 +241,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
 
 def test_base_markdown_leads_with_the_change(base_review):
     # The markdown of the same document (--format markdown renders exactly this).
-    out = review.render_markdown(json.loads(base_review.stdout))
+    out = report.render_markdown(json.loads(base_review.stdout))
     assert "**Monthly cost: +$70.04/month in total** ($116.74 → $186.78" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
@@ -335,7 +335,7 @@ def test_cost_input_errors_are_usage_errors(tmp_path, capsys):
 
 def test_base_tells_a_move_under_an_alias_from_a_replacement(evaluations):
 
-    from platformctl import review
+    from platformctl import report
     from platformctl.crossguard import check_evaluation
 
     dev = evaluations["dev"]
@@ -351,7 +351,7 @@ def test_base_tells_a_move_under_an_alias_from_a_replacement(evaluations):
     assert [(r["name"], r["base_urn"]) for r in change["replaced"]] == [("dev-postgres", old_db)]
     assert [r["name"] for r in change["moved"]] == ["dev-vpc"]
     assert change["added"] == change["removed"] == []
-    markdown = review.render_markdown({**head, "diff": review.diff(base, head)})
+    markdown = report.render_markdown({**head, "diff": review.diff(base, head)})
     assert ("- :x: **replaced** `aws:rds/instance:Instance` `dev-postgres`: its URN changes "
             "without an alias") in markdown
     # A base from before URNs were recorded: nothing claimed either way.
@@ -364,7 +364,6 @@ def test_the_same_stack_reviews_to_the_same_document(evaluations):
     """The SDK registers resources in an order that varies from run to run; the review does not
     (resources by URN, cost lines by component, type, name and key), so two PR comments of the
     same change are the same."""
-    from platformctl import review
     from platformctl.crossguard import check_evaluation
     from platformctl.harness import evaluate
 

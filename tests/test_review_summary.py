@@ -11,7 +11,7 @@ import shutil
 import pytest
 import yaml
 
-from platformctl import cli, review
+from platformctl import cli, report
 from tests.conftest import REPO
 from tests.test_review import TOTALS, run
 
@@ -22,10 +22,10 @@ def _screen(doc, details_hint=True, width=80) -> list[str]:
 
     from rich.console import Console
 
-    from platformctl import review
+    from platformctl import report
 
     stream = io.StringIO()
-    review.render_summary(doc, Console(file=stream, width=width, color_system=None),
+    report.render_summary(doc, Console(file=stream, width=width, color_system=None),
                           details_hint=details_hint)
     return stream.getvalue().splitlines()
 
@@ -185,7 +185,7 @@ def test_the_readmes_samples_are_what_the_commands_print(one_review_per_stack):
     for line in summary_sample.splitlines():
         assert line == "..." or line.rstrip() in lines, line
     (pie,) = [body for lang, body in blocks if lang == "mermaid"][:1]
-    assert pie in review.render_markdown(docs["dev"])
+    assert pie in report.render_markdown(docs["dev"])
     doc = {"stacks": [{"stack": s, "source": f"Pulumi.{s}.yaml", **allstacks.row_of(d)}
                       for s, d in docs.items()],
            "cap_monthly_usd": 500, "total_monthly_usd": round(sum(TOTALS.values()), 2),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from platformctl import pipeline
+from platformctl import pipeline, report
 from platformctl.document import ReviewDocument
 
 TEAMS = 200
@@ -53,15 +53,15 @@ def test_the_pr_comment_of_a_200_team_stack_stays_under_githubs_limit(rendered):
                                     for r in doc["resources"]]
     doc["diff"] = review.diff(empty_document(doc["stack"]), doc)
     assert len(doc["diff"]["resources"]["added"]) > 3000
-    comment = review.render_markdown(doc)
-    assert len(comment) < review.COMMENT_LIMIT
+    comment = report.render_markdown(doc)
+    assert len(comment) < report.COMMENT_LIMIT
     assert comment.startswith(f"### `{doc['stack']}`: **Blocked**: "
                               f"{len(doc['policies']['mandatory'])} mandatory violation(s)")
     assert "**Monthly cost: +$" in comment and "```mermaid\npie showData" in comment
     added = len(doc["diff"]["resources"]["added"])
-    assert f"*{added - review.MAX_ROWS} more resource changes: the run's `review-{doc['stack']}`" in comment
+    assert f"*{added - report.MAX_ROWS} more resource changes: the run's `review-{doc['stack']}`" in comment
     # The row limits suffice: nothing had to be left out, though the rows alone would not fit.
     assert "left out" not in comment
     assert sum(len(f"| added | `{r['type']}` | `{r['name']}` |  |")
-               for r in doc["diff"]["resources"]["added"]) > review.COMMENT_LIMIT
+               for r in doc["diff"]["resources"]["added"]) > report.COMMENT_LIMIT
 
