@@ -262,7 +262,9 @@ class Database(PlatformComponent):
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-db",
             vpc_id=network.vpc_id,
-            description=f"PostgreSQL {self.identifier}: 5432 from the cluster's nodes only",
+            # EC2 allows only a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$* here (no
+            # apostrophe; tests/test_aws_api_rules.py reads the rule from botocore).
+            description=f"PostgreSQL {self.identifier}: 5432 from the cluster nodes only",
             tags={"Name": f"{self.identifier}-db"},
             opts=pulumi.ResourceOptions(parent=self),
         )
