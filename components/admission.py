@@ -333,8 +333,11 @@ def constraint_template(policy: Policy) -> dict[str, Any]:
                 "validation": {"openAPIV3Schema": {"type": "object",
                                                    "properties": policy.parameters}},
             }},
-            "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": policy.rego,
-                         "libs": [library()]}],
+            # Rego v1 (`code`, Gatekeeper >= 3.19): the syntax the OPA Gatekeeper embeds parses
+            # by default, and the one the tests run on real OPA (tests/opa.py).
+            "targets": [{"target": "admission.k8s.gatekeeper.sh", "code": [{
+                "engine": "Rego",
+                "source": {"version": "v1", "rego": policy.rego, "libs": [library()]}}]}],
         },
     }
 

@@ -1,7 +1,8 @@
-"""The admission policies: the Rego of every ConstraintTemplate run by a real Rego engine
-(regorus, in Gatekeeper's v0 syntax) on a table of admission requests, exemptions that expire,
-and the templates and constraints the real stacks deploy: schema-valid, warn in dev, deny in
-prod, team namespaces only, created in an order an empty cluster accepts."""
+"""The admission policies: the Rego of every ConstraintTemplate (Rego v1) run on real OPA,
+Gatekeeper's engine, and on regorus, which must agree, on a table of admission requests,
+exemptions that expire, and the templates and constraints the real stacks deploy: schema-valid,
+warn in dev, deny in prod, team namespaces only, created in an order an empty cluster
+accepts."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from components import admission
 from components.admission import POLICIES, Gatekeeper, constraint_template
 from components.kubernetes import PLATFORM_NAMESPACES
 from components.tenancy import Team
-from tests import k8s_objects
+from tests import k8s_objects, opa
 from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest
 
@@ -46,14 +47,21 @@ def parameters_of(policy_id: str) -> dict[str, Any]:
 
 @cache
 def _engine(policy_id: str) -> regorus.Engine:
-    template = constraint_template(BY_ID[policy_id])
-    (target,) = template["spec"]["targets"]
+    source = template_source(policy_id)
     engine = regorus.Engine()
-    engine.set_rego_v0(True)  # Gatekeeper's ConstraintTemplates are Rego v0
-    for index, lib in enumerate(target["libs"]):
+    engine.set_rego_v0(False)  # the templates declare Rego v1
+    for index, lib in enumerate(source["libs"]):
         engine.add_policy(f"lib{index}.rego", lib)
-    engine.add_policy(f"{policy_id}.rego", target["rego"])
+    engine.add_policy(f"{policy_id}.rego", source["rego"])
     return engine
+
+
+def template_source(policy_id: str) -> dict[str, Any]:
+    """The Rego source of a policy's ConstraintTemplate, as Gatekeeper reads it."""
+    (target,) = constraint_template(BY_ID[policy_id])["spec"]["targets"]
+    (code,) = target["code"]
+    assert code["engine"] == "Rego" and code["source"]["version"] == "v1"
+    return code["source"]
 
 
 def violations(policy_id: str, obj: dict[str, Any],
@@ -61,15 +69,26 @@ def violations(policy_id: str, obj: dict[str, Any],
     """What Gatekeeper would report for `obj` under one policy (its messages)."""
     policy = BY_ID[policy_id]
     engine = _engine(policy_id).clone()
-    engine.set_input_json(json.dumps({
+    engine_input = json.dumps({
         "review": {"object": obj, "kind": {"kind": obj["kind"]}, "operation": "CREATE",
                    "namespace": "checkout"},
         "parameters": parameters_of(policy_id) if parameters is None else parameters,
-    }))
+    })
+    engine.set_input_json(engine_input)
     package = policy.template_name
     result = json.loads(engine.eval_query_as_json(f"data.{package}.violation"))
     (expression,) = result["result"][0]["expressions"]
-    return sorted(v["msg"] for v in expression["value"])
+    by_regorus = sorted(v["msg"] for v in expression["value"])
+    # The same case on real OPA, Gatekeeper's engine: the verdict that counts.
+    source = template_source(policy_id)
+    modules = (*((f"lib{i}.rego", lib) for i, lib in enumerate(source["libs"])),
+               (f"{policy_id}.rego", source["rego"]))
+    by_opa = sorted(v["msg"] for v in opa.query(modules, f"data.{package}.violation",
+                                                 json.loads(engine_input)) or [])
+    assert by_opa == by_regorus, (
+        f"{policy_id}: OPA says {by_opa}, regorus says {by_regorus} for {obj.get('kind')} "
+        f"{obj.get('metadata', {}).get('name')}")
+    return by_opa
 
 
 # -- admission requests ----------------------------------------------------------------------

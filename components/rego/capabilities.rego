@@ -5,7 +5,7 @@ import data.lib.platform
 
 policy := "drop-capabilities"
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	# Empty when `drop` (or the whole securityContext) is missing.
@@ -15,7 +15,7 @@ violation[{"msg": msg}] {
 		[platform.describe(entry), policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	allowed := {upper(c) | c := object.get(input.parameters, "allowedCapabilities", [])[_]}

@@ -6,7 +6,7 @@ import data.lib.platform
 
 policy := "host-isolation"
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	spec := platform.pod_spec(input.review.object)
 	field := ["hostNetwork", "hostPID", "hostIPC"][_]
@@ -14,21 +14,21 @@ violation[{"msg": msg}] {
 	msg := sprintf("the pod must not set %s: true [%s]", [field, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	volume := platform.pod_spec(input.review.object).volumes[_]
 	volume.hostPath
 	msg := sprintf("volume %q must not be a hostPath [%s]", [volume.name, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	entry.container.securityContext.privileged == true
 	msg := sprintf("%s must not be privileged [%s]", [platform.describe(entry), policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	port := entry.container.ports[_]

@@ -6,11 +6,11 @@ import data.lib.platform
 
 policy := "allowed-images"
 
-approved(image) {
+approved(image) if {
 	startswith(image, input.parameters.registries[_])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	not approved(entry.container.image)
@@ -18,7 +18,7 @@ violation[{"msg": msg}] {
 		[platform.describe(entry), entry.container.image, input.parameters.registries, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	input.parameters.requireDigest == true
 	entry := platform.containers[_]

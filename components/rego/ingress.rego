@@ -27,26 +27,26 @@ alb_prefix := "alb.ingress.kubernetes.io/"
 
 # A claimed host (exact, or *.domain for any name under it) covers a host: stacks/config.py
 # host_covers is the same rule.
-covers(owned, host) {
+covers(owned, host) if {
 	owned == host
 }
 
-covers(owned, host) {
+covers(owned, host) if {
 	startswith(owned, "*.")
 	suffix := substring(owned, 1, -1)
 	endswith(host, suffix)
 	host != substring(owned, 2, -1)
 }
 
-hosts[host] {
+hosts contains host if {
 	host := obj.spec.rules[_].host
 }
 
-hosts[host] {
+hosts contains host if {
 	host := obj.spec.tls[_].hosts[_]
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	obj.kind == "Ingress"
 	not platform.exempt(policy)
 	class := object.get(obj.spec, "ingressClassName", "")
@@ -55,7 +55,7 @@ violation[{"msg": msg}] {
 		[describe, input.parameters.ingressClassName, class, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	obj.kind == "Ingress"
 	not platform.exempt(policy)
 	rule := obj.spec.rules[index]
@@ -64,7 +64,7 @@ violation[{"msg": msg}] {
 		[describe, index, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	obj.kind == "Ingress"
 	not platform.exempt(policy)
 	obj.spec.defaultBackend
@@ -72,7 +72,7 @@ violation[{"msg": msg}] {
 		[describe, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	obj.kind == "Ingress"
 	not platform.exempt(policy)
 	host := hosts[_]
@@ -81,11 +81,11 @@ violation[{"msg": msg}] {
 		[describe, host, namespace, claimed, policy])
 }
 
-any_covers(host) {
+any_covers(host) if {
 	covers(claimed[_], host)
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	obj.kind == "Ingress"
 	not platform.exempt(policy)
 	value := input.parameters.annotations[key]
@@ -94,7 +94,7 @@ violation[{"msg": msg}] {
 		[describe, key, value, object.get(annotations, key, ""), policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	obj.kind == "Ingress"
 	not platform.exempt(policy)
 	annotations[key]
@@ -105,7 +105,7 @@ violation[{"msg": msg}] {
 		[describe, key, input.parameters.freeAnnotations, policy])
 }
 
-free_annotation(key) {
+free_annotation(key) if {
 	input.parameters.freeAnnotations[_] == key
 }
 
@@ -115,19 +115,19 @@ free_annotation(key) {
 # target group), a redirect, a fixed response.
 action_prefix := "alb.ingress.kubernetes.io/actions."
 
-free_annotation(key) {
+free_annotation(key) if {
 	startswith(key, action_prefix)
 	routes_through_action(substring(key, count(action_prefix), -1))
 	forwards_to_services(annotations[key])
 }
 
-routes_through_action(name) {
+routes_through_action(name) if {
 	backend := obj.spec.rules[_].http.paths[_].backend.service
 	backend.name == name
 	backend.port.name == "use-annotation"
 }
 
-forwards_to_services(value) {
+forwards_to_services(value) if {
 	json.is_valid(value)
 	action := json.unmarshal(value)
 	only_keys(action, {"type", "forwardconfig"})
@@ -139,32 +139,32 @@ forwards_to_services(value) {
 	not not_a_service(groups)
 }
 
-not_a_service(groups) {
+not_a_service(groups) if {
 	group := groups[_]
 	not a_service(group)
 }
 
-a_service(group) {
+a_service(group) if {
 	only_keys(group, {"servicename", "serviceport", "weight"})
 	field(group, "servicename") != ""
 }
 
 # The load balancer controller reads these keys case-insensitively (Go's JSON): compare them
 # lower-cased, and refuse one key written twice in two cases.
-only_keys(o, allowed) {
+only_keys(o, allowed) if {
 	is_object(o)
 	keys := {lower(k) | o[k]}
 	count(keys) == count(o)
 	count(keys - allowed) == 0
 }
 
-field(o, name) := value {
+field(o, name) := value if {
 	some k
 	lower(k) == name
 	value := o[k]
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	obj.kind == "Ingress"
 	not platform.exempt(policy)
 	annotations["kubernetes.io/ingress.class"]
@@ -172,7 +172,7 @@ violation[{"msg": msg}] {
 		[describe, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	obj.kind == "Service"
 	not platform.exempt(policy)
 	type := object.get(obj.spec, "type", "ClusterIP")
@@ -181,6 +181,4 @@ violation[{"msg": msg}] {
 		[obj.metadata.name, type, policy])
 }
 
-type_refused["LoadBalancer"]
-
-type_refused["NodePort"]
+type_refused := {"LoadBalancer", "NodePort"}

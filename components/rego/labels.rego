@@ -6,7 +6,7 @@ import data.lib.platform
 
 policy := "required-labels"
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	label := input.parameters.labels[_]
 	not non_empty(object.get(input.review.object.metadata, "labels", {}), label)
@@ -14,7 +14,7 @@ violation[{"msg": msg}] {
 		[input.review.object.kind, input.review.object.metadata.name, label, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	input.review.object.kind != "Pod"
 	meta := platform.pod_metadata(input.review.object)
@@ -24,6 +24,6 @@ violation[{"msg": msg}] {
 		[input.review.object.kind, input.review.object.metadata.name, label, policy])
 }
 
-non_empty(labels, key) {
+non_empty(labels, key) if {
 	labels[key] != ""
 }

@@ -1,4 +1,5 @@
-# Shared by every platform ConstraintTemplate (Gatekeeper `libs`; Rego v0, as Gatekeeper runs it).
+# Shared by every platform ConstraintTemplate (Gatekeeper `libs`, in Rego v1: the templates'
+# `code` declares the version, and Gatekeeper's OPA parses them so).
 # What an admission request's object holds, however it is wrapped, and whether a policy is
 # exempted for it by an entry of the stack config that has not expired.
 package lib.platform
@@ -8,23 +9,23 @@ package lib.platform
 template_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
 	"ReplicationController", "Rollout"}
 
-pod_spec(obj) = spec {
+pod_spec(obj) := spec if {
 	obj.kind == "Pod"
 	spec := obj.spec
 }
 
-pod_spec(obj) = spec {
+pod_spec(obj) := spec if {
 	template_kinds[obj.kind]
 	spec := obj.spec.template.spec
 }
 
-pod_spec(obj) = spec {
+pod_spec(obj) := spec if {
 	obj.kind == "CronJob"
 	spec := obj.spec.jobTemplate.spec.template.spec
 }
 
 # Every container of the object under review, with the field that holds it.
-containers[entry] {
+containers contains entry if {
 	spec := pod_spec(input.review.object)
 	field := ["containers", "initContainers", "ephemeralContainers"][_]
 	container := spec[field][_]
@@ -32,22 +33,22 @@ containers[entry] {
 }
 
 # The pod's metadata: the object's own for a Pod, the template's for a workload.
-pod_metadata(obj) = meta {
+pod_metadata(obj) := meta if {
 	obj.kind == "Pod"
 	meta := obj.metadata
 }
 
-pod_metadata(obj) = meta {
+pod_metadata(obj) := meta if {
 	template_kinds[obj.kind]
 	meta := object.get(obj.spec.template, "metadata", {})
 }
 
-pod_metadata(obj) = meta {
+pod_metadata(obj) := meta if {
 	obj.kind == "CronJob"
 	meta := object.get(obj.spec.jobTemplate.spec.template, "metadata", {})
 }
 
-describe(entry) = text {
+describe(entry) := text if {
 	text := sprintf("%s %q", [trim_suffix(entry.field, "s"), entry.container.name])
 }
 
@@ -62,11 +63,11 @@ exemption_prefix := "exempt.platform.example.org/"
 
 default_max_exemption_days := 30
 
-annotation_sets[annotations] {
+annotation_sets contains annotations if {
 	annotations := input.review.object.metadata.annotations
 }
 
-annotation_sets[annotations] {
+annotation_sets contains annotations if {
 	annotations := pod_metadata(input.review.object).annotations
 }
 
@@ -74,12 +75,12 @@ review_namespace := object.get(input.review.object.metadata, "namespace", input.
 
 # A date as YYYY-MM-DD: such strings order like the dates, so the dates are compared and never
 # parsed (a malformed date is then simply not honoured, in every Rego engine).
-day(ns) = text {
+day(ns) := text if {
 	[y, m, d] := time.date(ns)
 	text := sprintf("%04d-%02d-%02d", [y, m, d])
 }
 
-exempt(policy) {
+exempt(policy) if {
 	key := concat("", [exemption_prefix, policy])
 	id := annotation_sets[_][key]
 	entry := object.get(input.parameters, "exemptions", {})[id]

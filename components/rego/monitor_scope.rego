@@ -19,26 +19,26 @@ describe := sprintf("%s %q", [obj.kind, obj.metadata.name])
 
 # What the monitor scrapes with: each endpoint of a ServiceMonitor or PodMonitor, and a Probe's
 # own spec (its prober settings).
-endpoints[entry] {
+endpoints contains entry if {
 	field := ["endpoints", "podMetricsEndpoints"][_]
 	endpoint := obj.spec[field][index]
 	entry := {"where": sprintf("%s[%d]", [field, index]), "endpoint": endpoint}
 }
 
-endpoints[entry] {
+endpoints contains entry if {
 	obj.kind == "Probe"
 	entry := {"where": "spec", "endpoint": obj.spec}
 }
 
 # Fields that name a file in the Prometheus container.
-file_fields[entry] {
+file_fields contains entry if {
 	some e
 	endpoints[e]
 	e.endpoint.bearerTokenFile
 	entry := {"where": e.where, "field": "bearerTokenFile"}
 }
 
-file_fields[entry] {
+file_fields contains entry if {
 	some e
 	endpoints[e]
 	field := ["caFile", "certFile", "keyFile"][_]
@@ -46,28 +46,28 @@ file_fields[entry] {
 	entry := {"where": e.where, "field": concat(".", ["tlsConfig", field])}
 }
 
-file_fields[entry] {
+file_fields contains entry if {
 	some e
 	endpoints[e]
 	e.endpoint.authorization.credentialsFile
 	entry := {"where": e.where, "field": "authorization.credentialsFile"}
 }
 
-file_fields[entry] {
+file_fields contains entry if {
 	some e
 	endpoints[e]
 	e.endpoint.oauth2.clientSecretFile
 	entry := {"where": e.where, "field": "oauth2.clientSecretFile"}
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	obj.spec.namespaceSelector.any == true
 	msg := sprintf("%s must not select every namespace (namespaceSelector.any); it may watch %q only [%s]",
 		[describe, namespace, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	other := obj.spec.namespaceSelector.matchNames[_]
 	other != namespace
@@ -75,14 +75,14 @@ violation[{"msg": msg}] {
 		[describe, other, namespace, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := file_fields[_]
 	msg := sprintf("%s %s.%s reads a file in Prometheus's container; use a Secret in %q (bearerTokenSecret, tlsConfig.ca/cert/keySecret, authorization.credentials) [%s]",
 		[describe, entry.where, entry.field, namespace, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	some e
 	endpoints[e]

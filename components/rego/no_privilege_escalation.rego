@@ -6,7 +6,7 @@ import data.lib.platform
 
 policy := "no-privilege-escalation"
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	not entry.container.securityContext.allowPrivilegeEscalation == false

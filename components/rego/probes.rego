@@ -6,7 +6,7 @@ import data.lib.platform
 
 policy := "probes"
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	entry.field == "containers"

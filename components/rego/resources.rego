@@ -8,7 +8,7 @@ policy := "resources"
 
 required := [["requests", "cpu"], ["requests", "memory"], ["limits", "memory"]]
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	entry.field != "ephemeralContainers"

@@ -13,13 +13,13 @@ spec := platform.pod_spec(input.review.object)
 
 pod_security := object.get(spec, "securityContext", {})
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	pod_security.seccompProfile.type == "Unconfined"
 	msg := sprintf("the pod must not set seccompProfile.type: Unconfined [%s]", [policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	entry.container.securityContext.seccompProfile.type == "Unconfined"
@@ -27,13 +27,13 @@ violation[{"msg": msg}] {
 		[platform.describe(entry), policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	pod_security.appArmorProfile.type == "Unconfined"
 	msg := sprintf("the pod must not set appArmorProfile.type: Unconfined [%s]", [policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	entry.container.securityContext.appArmorProfile.type == "Unconfined"
@@ -41,7 +41,7 @@ violation[{"msg": msg}] {
 		[platform.describe(entry), policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	value := platform.annotation_sets[_][key]
 	startswith(key, "container.apparmor.security.beta.kubernetes.io/")
@@ -49,14 +49,14 @@ violation[{"msg": msg}] {
 	msg := sprintf("annotation %s must not be unconfined [%s]", [key, policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	entry.container.securityContext.procMount == "Unmasked"
 	msg := sprintf("%s must not set procMount: Unmasked [%s]", [platform.describe(entry), policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	sysctl := pod_security.sysctls[_]
 	not safe_sysctl(sysctl.name)
@@ -64,11 +64,11 @@ violation[{"msg": msg}] {
 		[sysctl.name, input.parameters.safeSysctls, policy])
 }
 
-safe_sysctl(name) {
+safe_sysctl(name) if {
 	input.parameters.safeSysctls[_] == name
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	volume := spec.volumes[_]
 	kind := object.keys(volume)[_]
@@ -78,17 +78,17 @@ violation[{"msg": msg}] {
 		[volume.name, kind, input.parameters.volumeTypes, policy])
 }
 
-allowed_volume(kind) {
+allowed_volume(kind) if {
 	input.parameters.volumeTypes[_] == kind
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	pod_security.windowsOptions.hostProcess == true
 	msg := sprintf("the pod must not run as a Windows host process [%s]", [policy])
 }
 
-violation[{"msg": msg}] {
+violation contains {"msg": msg} if {
 	not platform.exempt(policy)
 	entry := platform.containers[_]
 	entry.container.securityContext.windowsOptions.hostProcess == true
