@@ -47,21 +47,28 @@ def parameters_of(policy_id: str) -> dict[str, Any]:
 
 @cache
 def _engine(policy_id: str) -> regorus.Engine:
-    source = template_source(policy_id)
     engine = regorus.Engine()
     engine.set_rego_v0(False)  # the templates declare Rego v1
-    for index, lib in enumerate(source["libs"]):
-        engine.add_policy(f"lib{index}.rego", lib)
-    engine.add_policy(f"{policy_id}.rego", source["rego"])
+    for name, source in _modules(policy_id):
+        engine.add_policy(name, source)
     return engine
 
 
+@cache
 def template_source(policy_id: str) -> dict[str, Any]:
-    """The Rego source of a policy's ConstraintTemplate, as Gatekeeper reads it."""
+    """The Rego source of a policy's ConstraintTemplate, as Gatekeeper reads it (read-only)."""
     (target,) = constraint_template(BY_ID[policy_id])["spec"]["targets"]
     (code,) = target["code"]
     assert code["engine"] == "Rego" and code["source"]["version"] == "v1"
     return code["source"]
+
+
+@cache
+def _modules(policy_id: str) -> tuple[tuple[str, str], ...]:
+    """The template's Rego as (file name, source) modules: its libs, then its own."""
+    source = template_source(policy_id)
+    return (*((f"lib{i}.rego", lib) for i, lib in enumerate(source["libs"])),
+            (f"{policy_id}.rego", source["rego"]))
 
 
 def violations(policy_id: str, obj: dict[str, Any],
@@ -69,22 +76,19 @@ def violations(policy_id: str, obj: dict[str, Any],
     """What Gatekeeper would report for `obj` under one policy (its messages)."""
     policy = BY_ID[policy_id]
     engine = _engine(policy_id).clone()
-    engine_input = json.dumps({
+    request = {
         "review": {"object": obj, "kind": {"kind": obj["kind"]}, "operation": "CREATE",
                    "namespace": "checkout"},
         "parameters": parameters_of(policy_id) if parameters is None else parameters,
-    })
-    engine.set_input_json(engine_input)
+    }
+    engine.set_input_json(json.dumps(request))
     package = policy.template_name
     result = json.loads(engine.eval_query_as_json(f"data.{package}.violation"))
     (expression,) = result["result"][0]["expressions"]
     by_regorus = sorted(v["msg"] for v in expression["value"])
     # The same case on real OPA, Gatekeeper's engine: the verdict that counts.
-    source = template_source(policy_id)
-    modules = (*((f"lib{i}.rego", lib) for i, lib in enumerate(source["libs"])),
-               (f"{policy_id}.rego", source["rego"]))
-    by_opa = sorted(v["msg"] for v in opa.query(modules, f"data.{package}.violation",
-                                                 json.loads(engine_input)) or [])
+    by_opa = sorted(v["msg"] for v in opa.query(_modules(policy_id),
+                                                 f"data.{package}.violation", request) or [])
     assert by_opa == by_regorus, (
         f"{policy_id}: OPA says {by_opa}, regorus says {by_regorus} for {obj.get('kind')} "
         f"{obj.get('metadata', {}).get('name')}")

@@ -30,10 +30,11 @@ pytestmark = pytest.mark.skipif(
 
 def _documents(text: str) -> list[Any]:
     """checkov prints one JSON document per scanned root and framework, one after another."""
-    decoder, found, at = json.JSONDecoder(), [], 0
-    while (at := len(text) - len(text[at:].lstrip()) if at < len(text) else at) < len(text):
-        document, at = decoder.raw_decode(text, at)
+    decoder, found, at, text = json.JSONDecoder(), [], 0, text.strip()
+    while at < len(text):
+        document, end = decoder.raw_decode(text, at)
         found += document if isinstance(document, list) else [document]
+        at = len(text) - len(text[end:].lstrip())
     return found
 
 

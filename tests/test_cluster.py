@@ -13,7 +13,7 @@ from platformctl.harness import evaluate
 from platformctl.recording import Evaluation
 from stacks import config as config_model
 from tests.conftest import REPO, mutate, stack_config, write_stack
-from tests.units import evaluate_alone, existing_network
+from tests.units import eks_cluster, evaluate_alone
 
 EKS = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -77,15 +77,10 @@ def test_endpoint_is_private_and_public_access_restricted(stack):
     assert set(vpc_config["subnetIds"]) == private_ids
 
 
-def _cluster_alone(cfg: config_model.PlatformConfig) -> Cluster:
-    return Cluster(cfg.environment, cfg.cluster, existing_network(), cfg.region,
-                   tags_for=cfg.standard_tags)
-
-
 def test_public_endpoint_can_be_closed(tmp_path):
     config = mutate(stack_config("dev"), "platform:cluster.publicEndpoint",
                     {"enabled": False})
-    evaluation = evaluate_alone(write_stack(tmp_path, config), _cluster_alone)
+    evaluation = evaluate_alone(write_stack(tmp_path, config), eks_cluster)
     vpc_config = _eks(evaluation).inputs["vpcConfig"]
     assert vpc_config["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in vpc_config
@@ -114,7 +109,7 @@ def test_reading_secrets_is_a_separate_named_choice(tmp_path):
     reader = "arn:aws:iam::222222222222:role/break-glass"
     path = write_stack(tmp_path, mutate(stack_config("prod"),
                                         "platform:cluster.secretReaderRoleArns", [reader]))
-    evaluation = evaluate_alone(path, _cluster_alone)
+    evaluation = evaluate_alone(path, eks_cluster)
     (association,) = [a for a in evaluation.of_type(
         "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
         if a.inputs["principalArn"] == reader]

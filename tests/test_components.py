@@ -9,11 +9,9 @@ import ast
 
 import pytest
 
-from components import tagging
 from components.admission import AdmissionArgs, AdmissionControl
 from components.network import NetworkArgs
 from components.observability import AlertingArgs, ObservabilityArgs, ObservabilityStack
-from platformctl.harness import evaluate
 from stacks import config as config_model
 from tests.conftest import REPO
 from tests.units import (
@@ -56,16 +54,14 @@ def test_component_args_are_the_config_models_sections():
                     flowLogs={"retentionDays": 14})
 
 
-def _observability_on_a_plain_cluster(source):
-    cfg = config_model.load(source)
-    tagging.install(cfg.standard_tags)
+def _observability_on_a_plain_cluster(cfg):
     stack = ObservabilityStack("lab", cfg.observability, cfg.alerting, plain_target(),
                                environment="lab")
     return {"topic": stack.topic.arn}
 
 
 def test_observability_stack_on_a_plain_kubernetes_provider():
-    evaluation = evaluate("dev", project_dir=REPO, program=_observability_on_a_plain_cluster)
+    evaluation = evaluate_alone("dev", _observability_on_a_plain_cluster)
     types = {r.type for r in evaluation.resources}
     assert not any(t.startswith("aws:eks") or t.startswith("aws:ec2") for t in types)
     assert "platform:index:Cluster" not in types
@@ -88,16 +84,13 @@ def test_observability_stack_on_a_plain_kubernetes_provider():
     assert provider.name == "existing"
 
 
-def _admission_without_identity(source):
-    cfg = config_model.load(source)
-    tagging.install(cfg.standard_tags)
+def _admission_without_identity(cfg):
     with pytest.raises(ValueError, match="needs a target with a workload identity"):
         AdmissionControl("lab", cfg.security, plain_target())
-    return {}
 
 
 def test_a_component_that_gives_pods_aws_roles_refuses_a_target_without_identity():
-    evaluate("dev", project_dir=REPO, program=_admission_without_identity)
+    evaluate_alone("dev", _admission_without_identity)
 
 
 def test_security_stack_composes_admission_tenancy_and_secrets(evaluations):
@@ -136,22 +129,19 @@ def test_security_stack_outputs(evaluations):
 
 # -- components built from references, no other component in sight ---------------------------
 
-def _cluster_and_database_in_an_existing_vpc(source):
+def _cluster_and_database_in_an_existing_vpc(cfg):
     from components.cluster import Cluster
     from components.database import Database
 
-    cfg = config_model.load(source)
-    tagging.install(cfg.standard_tags)
     network = existing_network()
     cluster = Cluster("lab", cfg.cluster, network, cfg.region, tags_for=cfg.standard_tags)
     database = Database("lab", cfg.database, network, cluster.node_security_group, cfg.region,
                         cluster.key_administrators)
     assert database.ref.ready is database.instance and database.ref.config is cfg.database
-    return {}
 
 
 def test_a_cluster_and_database_take_a_network_reference_not_a_network():
-    evaluation = evaluate("dev", project_dir=REPO, program=_cluster_and_database_in_an_existing_vpc)
+    evaluation = evaluate_alone("dev", _cluster_and_database_in_an_existing_vpc)
     types = {r.type for r in evaluation.resources}
     assert "platform:index:Network" not in types and "aws:ec2/vpc:Vpc" not in types
     (eks,) = evaluation.of_type("aws:eks/cluster:Cluster")
@@ -239,16 +229,19 @@ def _security(cfg):
         cfg.region)
 
 
-# (component, the stack whose config it takes, how to build it alone from references)
+# (component, the stack whose config it takes, how to build it alone from references, the
+# platform components in its plan beside it: an EKS Cluster where it needs a target with
+# workload identity or node groups, which only EKS has; its own children)
 ALONE = [
-    ("Tenancy", "dev", _tenancy),
-    ("LogPipeline", "dev", _logs),
-    ("TracePipeline", "dev", _traces),
-    ("ChaosMesh", "dev", _chaos_mesh),
-    ("Backup", "prod", _backup),
-    ("OffHours", "dev", _off_hours),
-    ("ChaosExperiments", "dev", _chaos_experiments),
-    ("SecurityStack", "prod", _security),
+    ("Tenancy", "dev", _tenancy, set()),
+    ("LogPipeline", "dev", _logs, {"Cluster"}),
+    ("TracePipeline", "dev", _traces, {"Cluster"}),
+    ("ChaosMesh", "dev", _chaos_mesh, set()),
+    ("Backup", "prod", _backup, set()),
+    ("OffHours", "dev", _off_hours, {"Cluster"}),
+    ("ChaosExperiments", "dev", _chaos_experiments, {"Cluster"}),
+    ("SecurityStack", "prod", _security,
+     {"Cluster", "AdmissionControl", "Tenancy", "SecretsStack"}),
 ]
 PLATFORM_COMPONENTS = {"Network", "Cluster", "Database", "ObservabilityStack", "SecurityStack",
                        "AdmissionControl", "Tenancy", "SecretsStack", "LogPipeline",
@@ -256,8 +249,9 @@ PLATFORM_COMPONENTS = {"Network", "Cluster", "Database", "ObservabilityStack", "
                        "Backup", "OffHours"}
 
 
-@pytest.mark.parametrize(("component", "stack", "build"), ALONE, ids=[a[0] for a in ALONE])
-def test_each_component_builds_alone_from_references(component, stack, build):
+@pytest.mark.parametrize(("component", "stack", "build", "beside"), ALONE,
+                         ids=[a[0] for a in ALONE])
+def test_each_component_builds_alone_from_references(component, stack, build, beside):
     """No component needs another platform component to exist: given references (an existing
     VPC, database, alarms; a cluster target), it builds, and the platform's other components
     are nowhere in the plan (a Cluster only where the component needs an EKS target's workload
@@ -269,8 +263,4 @@ def test_each_component_builds_alone_from_references(component, stack, build):
     children = [r for r in evaluation.resources if r.custom and any(
         a.type == f"platform:index:{component}" for a in evaluation.ancestors(r))]
     assert children, f"{component} made nothing of its own"
-    expected = {component} | ({"Cluster"} if build in (
-        _logs, _traces, _off_hours, _chaos_experiments, _security) else set())
-    if component == "SecurityStack":
-        expected |= {"AdmissionControl", "Tenancy", "SecretsStack"}
-    assert made & PLATFORM_COMPONENTS == expected
+    assert made & PLATFORM_COMPONENTS == {component} | beside

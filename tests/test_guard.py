@@ -21,6 +21,7 @@ from platformctl.crossguard import (
 from platformctl.harness import evaluate
 from platformctl.recording import Evaluation
 from tests.conftest import REPO, mutate, stack_config, write_stack
+from tests.units import eks_cluster, evaluate_alone, own_network
 
 
 def test_unmodified_stacks_have_no_mandatory_violations(stack):
@@ -95,27 +96,15 @@ def test_an_unprotected_prod_database_fires(evaluations):
     assert "the Pulumi resource is not protected" in verdict.message
 
 
-def _network_alone(cfg):
-    from components.network import Network
-
-    Network(cfg.environment, cfg.network, cfg.region)
-
-
-def _cluster_alone(cfg):
-    from tests.units import eks_cluster
-
-    eks_cluster(cfg)
-
-
 # (stack, settings, the policy that must fire, the component that makes the resource it judges:
 # built alone under mocks; None for the budget, which judges the whole stack's cost)
 CONFIG_MUTATIONS = [
     ("dev", {"platform:network.natStrategy": "one-per-az"}, "nat-per-az-outside-prod",
-     _network_alone),
+     own_network),
     ("dev", {"platform:cluster.nodeGroups": {"system": {"capacityType": "ON_DEMAND"}}},
-     "on-demand-nodes-outside-prod", _cluster_alone),
+     "on-demand-nodes-outside-prod", eks_cluster),
     ("dev", {"platform:cluster.supportType": "EXTENDED"}, "no-extended-support",
-     _cluster_alone),
+     eks_cluster),
     ("dev", {"platform:budgetMonthlyUsd": 100}, "budget-limit", None),
 ]
 
@@ -124,8 +113,6 @@ CONFIG_MUTATIONS = [
                          ids=[m[2] for m in CONFIG_MUTATIONS])
 def test_turning_off_a_control_in_the_stack_config_fires_its_policy(
         tmp_path, evaluations, stack_name, mutations, policy, alone):
-    from tests.units import evaluate_alone
-
     config = stack_config(stack_name)
     for key, value in mutations.items():
         config = mutate(config, key, value)

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from components.network import Network, subnet_layout
+from components.network import subnet_layout
 from platformctl.recording import Evaluation
 from tests.conftest import mutate, stack_config, write_stack
-from tests.units import evaluate_alone
+from tests.units import evaluate_alone, own_network
 
 SUBNET = "aws:ec2/subnet:Subnet"
 ROUTE = "aws:ec2/route:Route"
@@ -171,8 +171,7 @@ def no_nat(tmp_path_factory) -> Evaluation:
     config = mutate(stack_config("dev"), "platform:network.natStrategy", "none")
     config = mutate(config, "platform:network.interfaceEndpoints",
                     ["ec2", "ecr.api", "ecr.dkr", "sts", "logs", "eks-auth"])
-    return evaluate_alone(write_stack(tmp_path_factory.mktemp("no-nat"), config),
-                          lambda cfg: Network(cfg.environment, cfg.network, cfg.region))
+    return evaluate_alone(write_stack(tmp_path_factory.mktemp("no-nat"), config), own_network)
 
 
 def test_without_nat_private_subnets_have_no_default_route_but_endpoints(no_nat):

@@ -40,22 +40,27 @@ def plain_target():
                             api_server_cidr="192.168.0.0/16")
 
 
+def _stand_in(name: str, service: str):
+    """A component standing for a part of the platform a unit does not build (the tagging
+    mechanism wants every AWS resource inside one)."""
+    from components.tagging import PlatformComponent
+
+    class StandIn(PlatformComponent):
+        type_token = "tests:index:StandIn"
+
+    StandIn.service = service
+    return StandIn(name)
+
+
 def client_security_group():
-    """The security group of the database's clients (on EKS, the nodes'), in a component of
-    its own as every AWS resource of the program is (the tagging mechanism requires it)."""
+    """The security group of the database's clients (on EKS, the nodes')."""
     import pulumi
     import pulumi_aws as aws
 
-    from components.tagging import PlatformComponent
-
-    class Clients(PlatformComponent):
-        service = "cluster"
-        type_token = "tests:index:Clients"
-
-    clients = Clients("clients")
     return aws.ec2.SecurityGroup("clients", vpc_id=EXISTING_VPC["vpc_id"],
                                  description="Database clients",
-                                 opts=pulumi.ResourceOptions(parent=clients))
+                                 opts=pulumi.ResourceOptions(parent=_stand_in("clients",
+                                                                              "cluster")))
 
 
 def existing_database(cfg: config_model.PlatformConfig, ready):
@@ -71,6 +76,13 @@ def existing_database(cfg: config_model.PlatformConfig, ready):
                        ready=ready, config=cfg.database)
 
 
+def own_network(cfg: config_model.PlatformConfig):
+    """The stack's own Network component, from its config (nothing else of the platform)."""
+    from components.network import Network
+
+    return Network(cfg.environment, cfg.network, cfg.region)
+
+
 def eks_cluster(cfg: config_model.PlatformConfig):
     """The EKS cluster of a stack's config in the existing VPC: its `target` carries the
     workload identity the components that give pods AWS roles need."""
@@ -78,18 +90,6 @@ def eks_cluster(cfg: config_model.PlatformConfig):
 
     return Cluster(cfg.environment, cfg.cluster, existing_network(), cfg.region,
                    tags_for=cfg.standard_tags)
-
-
-def _stand_in(name: str, service: str):
-    """A component standing for a part of the platform a unit does not build (the tagging
-    mechanism wants every AWS resource inside one)."""
-    from components.tagging import PlatformComponent
-
-    class StandIn(PlatformComponent):
-        type_token = "tests:index:StandIn"
-
-    StandIn.service = service
-    return StandIn(name)
 
 
 def existing_instance(cfg: config_model.PlatformConfig):
