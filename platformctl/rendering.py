@@ -1,10 +1,10 @@
 """Render the Helm releases of a recording with the real helm: what `pulumi up` would start.
 
-For each `kubernetes:helm.sh/v3:Release` in an evaluation, `helm template` runs on the vendored
-archive the release installs (charts/charts.yaml, sha256 checked), with exactly the release's
-name, namespace and values, the cluster's Kubernetes version and the API versions of every CRD
-the platform's charts install. The objects helm prints become :class:`RenderedObject`s, children
-of their release, on `evaluation.rendered`.
+For each `kubernetes:helm.sh/v3:Release` in an evaluation, `helm template` (Helm 3, the installer's
+major: platformctl/helmbin.py) runs on the vendored archive the release installs
+(charts/charts.yaml, sha256 checked), with exactly the release's name, namespace and values,
+the cluster's Kubernetes version and the API versions of every CRD the platform's charts install.
+The objects helm prints become :class:`RenderedObject`s, children of their release, on `evaluation.rendered`.
 
 * Secrets in values are never handed to helm: each is replaced by :data:`SECRET_PLACEHOLDER`
   (so rendered objects and the cache hold no secret), and values that are unknown offline by
@@ -103,10 +103,11 @@ class _Job:
     values: dict[str, Any]
     placeholders: tuple[str, ...]
     include_crds: bool
+    helm: str = "helm"  # which helm renders (platformctl.helmbin.TOOLS): the installer's major
 
     def key(self, kube_version: str, api_versions: tuple[str, ...]) -> str:
         material = json.dumps({
-            "v": CACHE_VERSION, "helm": helmbin.identity(), "sha256": self.chart.sha256,
+            "v": CACHE_VERSION, "helm": helmbin.identity(self.helm), "sha256": self.chart.sha256,
             "release": self.release, "namespace": self.namespace, "values": self.values,
             "kube": kube_version, "apis": list(api_versions), "crds": self.include_crds,
         }, sort_keys=True, default=str)
@@ -175,7 +176,7 @@ def _run_helm(job: _Job, kube_version: str, api_versions: tuple[str, ...]) -> li
     with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as values_file:
         json.dump(job.values, values_file)
         values_file.flush()
-        command = [str(helmbin.binary()), "template", job.release, str(job.chart.archive_path),
+        command = [str(helmbin.binary(job.helm)), "template", job.release, str(job.chart.archive_path),
                    "--namespace", job.namespace, "--kube-version", kube_version,
                    "--values", values_file.name, "--skip-tests"]
         if job.include_crds:
@@ -303,18 +304,20 @@ def kube_version_of(evaluation: Evaluation) -> str:
 
 
 def render(evaluation: Evaluation, root: Path | None = None, use_cache: bool = True,
-           workers: int | None = None) -> list[RenderedRelease]:
-    """Render every Helm release of `evaluation` (also stored on `evaluation.rendered`).
+           workers: int | None = None, helm: str = "helm") -> list[RenderedRelease]:
+    """Render every Helm release of `evaluation` (also stored on `evaluation.rendered`), with
+    `helm` (Helm 3, the installer's major, unless the helm 3/4 differential asks for `helm4`).
 
     Raises :class:`RenderError` (one line: release, chart, helm's error) or
     :class:`platformctl.helmbin.HelmNotFound`."""
     root = root or charts.PROJECT_ROOT
     evaluation.synced = synced.applications(evaluation, root)
-    jobs = [_job(r, root) for r in evaluation.of_type(RELEASE_TYPE)]
+    jobs = [dataclasses.replace(_job(r, root), helm=helm)
+            for r in evaluation.of_type(RELEASE_TYPE)]
     if not jobs:
         evaluation.rendered, evaluation.is_rendered = [], True
         return []
-    helmbin.binary()  # fail once, clearly, before starting threads
+    helmbin.binary(helm)  # fail once, clearly, before starting threads
     kube_version = kube_version_of(evaluation)
     cache_dir = helmbin.cache_dir() / "renders" if use_cache else None
     workers = workers or max(2, os.cpu_count() or 2)
@@ -411,25 +414,28 @@ def _trial(values: Mapping[str, Any], path: list[str]) -> dict[str, Any]:
     return copy
 
 
-def _comparable(documents: list[dict[str, Any]]) -> str:
-    """Rendered documents without what a chart generates afresh on every render (keys and
-    certificates, their CA bundles and checksums), so two renders compare by what was asked."""
-    def scrub(value: Any, key: str = "") -> Any:
+def without_generated(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A rendered object without what a chart generates afresh on every render (keys and
+    certificates, their CA bundles and checksums, `rollme` annotations of random letters), so two
+    renders compare by what was asked."""
+    def scrub(value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {k: scrub(v, k) for k, v in value.items()
-                    if k != "caBundle" and not str(k).startswith("checksum/")}
+            return {k: scrub(v) for k, v in value.items()
+                    if k not in ("caBundle", "rollme") and not str(k).startswith("checksum/")}
         if isinstance(value, list):
             return [scrub(v) for v in value]
         return value
 
-    scrubbed = []
-    for doc in documents:
-        body = dict(doc["object"])
-        if body.get("kind") == "Secret":
-            body.pop("data", None)
-            body.pop("stringData", None)
-        scrubbed.append(scrub(body))
-    return json.dumps(scrubbed, sort_keys=True, default=str)
+    copy = dict(body)
+    if copy.get("kind") == "Secret":
+        copy.pop("data", None)
+        copy.pop("stringData", None)
+    return scrub(copy)
+
+
+def _comparable(documents: list[dict[str, Any]]) -> str:
+    return json.dumps([without_generated(doc["object"]) for doc in documents], sort_keys=True,
+                      default=str)
 
 
 def ignored_values(evaluation: Evaluation, resource: RecordedResource,

@@ -75,21 +75,32 @@ def evaluations() -> dict[str, Evaluation]:
     return {name: shared_evaluation(name) for name in REAL_STACKS}
 
 
-@pytest.fixture(scope="session")
-def rendered(evaluations) -> dict[str, Evaluation]:
-    """The real stacks with their Helm releases rendered by the real helm (cached between runs
-    under the platformctl cache directory). Copies: `evaluations` stay unrendered, so what a
-    test of them sees does not depend on which tests ran before it."""
+def _rendered_copies(evaluations: dict[str, Evaluation], helm: str) -> dict[str, Evaluation]:
     import dataclasses
 
     from platformctl import rendering
 
     copies = {name: dataclasses.replace(evaluation, rendered=[])
               for name, evaluation in evaluations.items()}
-    with _one_worker_at_a_time("render-real-stacks"):
+    with _one_worker_at_a_time(f"render-real-stacks-{helm}"):
         for evaluation in copies.values():
-            rendering.render(evaluation)
+            rendering.render(evaluation, helm=helm)
     return copies
+
+
+@pytest.fixture(scope="session")
+def rendered(evaluations) -> dict[str, Evaluation]:
+    """The real stacks with their Helm releases rendered by the real helm (Helm 3, the
+    installer's major; cached between runs under the platformctl cache directory). Copies:
+    `evaluations` stay unrendered, so what a test of them sees does not depend on which tests
+    ran before it."""
+    return _rendered_copies(evaluations, "helm")
+
+
+@pytest.fixture(scope="session")
+def rendered_by_helm4(evaluations) -> dict[str, Evaluation]:
+    """The same, rendered by Helm 4 (the helm 3/4 differential)."""
+    return _rendered_copies(evaluations, "helm4")
 
 
 @contextlib.contextmanager
