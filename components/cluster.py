@@ -99,8 +99,10 @@ class NodeGroup(ArgsModel):
     )
     taints: tuple[Taint, ...] = Field((), description="Kubernetes taints on every node.")
     cpu_credits: Literal["standard", "unlimited"] = Field(
-        "standard", description="CPU credit mode of burstable types (t4g, ...), set in the "
-        "launch template: `standard` throttles a node to its baseline once its credits are "
+        "standard", description="CPU credit mode of burstable types (t4g, ...), set as the "
+        "family's default in the account and region (it applies to other instances of the family "
+        "launched without a mode of their own; node groups sharing a family must agree): "
+        "`standard` throttles a node to its baseline once its credits are "
         "spent (no charge beyond the hourly price); `unlimited` lets it run above the baseline "
         "and bills the surplus per vCPU-hour (priced at an assumed 10% above baseline).",
     )
@@ -123,10 +125,11 @@ class NodeGroup(ArgsModel):
         return instance_architecture(self.instance_types[0])
 
     @property
-    def burstable(self) -> bool:
-        """Whether the group may launch burstable types (T family), which have a CPU credit
-        mode (in a mixed group EC2 applies it to those only)."""
-        return any(t.startswith("t") for t in self.instance_types)
+    def burstable_families(self) -> tuple[str, ...]:
+        """The burstable families (T: t4g, t3, ...) the group may launch, which have a CPU
+        credit mode (in a mixed group it applies to those only)."""
+        return tuple(sorted({t.split(".", 1)[0] for t in self.instance_types
+                             if t.startswith("t")}))
 
 
 class PublicEndpoint(ArgsModel):
@@ -257,12 +260,28 @@ class ClusterArgs(ArgsModel):
                     raise Invalid(f"nodeGroups.{name}.instanceTypes", list(group.instance_types),
                                f"{instance_type} is outside the allowed families; allowed: "
                                + ", ".join(self.allowed_instance_families))
+        modes: dict[str, tuple[str, str]] = {}
+        for name, group in self.node_groups.items():
+            for family in group.burstable_families:
+                other = modes.setdefault(family, (name, group.cpu_credits))
+                if other[1] != group.cpu_credits:
+                    raise Invalid(f"nodeGroups.{name}.cpuCredits", group.cpu_credits,
+                                  f"differs from node group {other[0]}'s {other[1]!r} for the "
+                                  f"same family {family} (a family has one credit mode per "
+                                  f"account and region); allowed: {other[1]!r}")
         proxy_minor = ".".join(self.addon_versions.kube_proxy.lstrip("v").split(".")[:2])
         if proxy_minor != self.kubernetes_version:
             raise Invalid("addonVersions.kubeProxy", self.addon_versions.kube_proxy,
                        f"is built for Kubernetes {proxy_minor}, the cluster runs "
                        f"{self.kubernetes_version}; allowed: a v{self.kubernetes_version}.x build")
         return self
+
+
+    @property
+    def credit_modes(self) -> dict[str, str]:
+        """{burstable family: CPU credit mode} of the node groups (validated to agree)."""
+        return {family: group.cpu_credits for group in self.node_groups.values()
+                for family in group.burstable_families}
 
 
 AMI_TYPES = {"arm64": "AL2023_ARM_64_STANDARD", "x86_64": "AL2023_x86_64_STANDARD"}
@@ -409,7 +428,7 @@ class Cluster(PlatformComponent):
         secrets_key_policy = self._before_the_control_plane(name, network)
         self._control_plane(name, network, secrets_key_policy)
         self._who_may_use_it(name)
-        before_nodes = self._addons_before_nodes(name)
+        before_nodes = self._addons_before_nodes(name) + self._credit_modes(name)
         self.node_groups = [
             self._node_group(name, pool_name, pool, network, before_nodes)
             for pool_name, pool in config.node_groups.items()
@@ -693,6 +712,18 @@ class Cluster(PlatformComponent):
             **kwargs,
         )
 
+    def _credit_modes(self, name: str) -> list[pulumi.Resource]:
+        """The CPU credit mode of each burstable family the node groups launch (t4g, ...), as
+        the account's default for the family in this region: a node group's launch template
+        cannot carry it (see _node_group), and EC2 launches T4g/T3 `unlimited` otherwise, billed
+        for CPU above the baseline. Standard throttles to the baseline instead. It is a
+        regional account setting: it also applies to other instances of the family this
+        account launches without a credit specification of their own."""
+        return [aws.ec2.DefaultCreditSpecification(
+                    f"{name}-{family}-credits", instance_family=family, cpu_credits=mode,
+                    opts=pulumi.ResourceOptions(parent=self))
+                for family, mode in sorted(self.config.credit_modes.items())]
+
     def _node_group(self, name: str, pool_name: str, pool, network: NetworkRef,
                     before: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
         resource_name = f"{name}-{pool_name}"
@@ -717,10 +748,10 @@ class Cluster(PlatformComponent):
                     delete_on_termination="true",
                 ),
             )],
-            # Burstable types: the CPU credit mode said, never EC2's default (unlimited, billed
-            # for CPU above baseline). Standard throttles to the baseline instead.
-            credit_specification=(aws.ec2.LaunchTemplateCreditSpecificationArgs(
-                cpu_credits=pool.cpu_credits) if pool.burstable else None),
+            # No credit specification: the template names no instance type (the node group
+            # does), and the provider sends one only with a burstable instance type of the
+            # template's own (terraform-provider-aws, expandRequestLaunchTemplateData). The
+            # family's default says it instead (_credit_modes).
             # The cluster security group keeps node <-> control plane traffic working; the node
             # group's own is the identity the database admits.
             vpc_security_group_ids=[

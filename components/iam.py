@@ -423,11 +423,11 @@ def cluster_autoscaler(partition: str, region: str, account: str,
 
 def nat_instance(partition: str, region: str, account: str, eni_id: str,
                  allocation_id: str, name_tag: str) -> Document:
-    """The fck-nat instance at boot (AndrewGuenther/fck-nat service/fck-nat.sh): attach the
-    static interface the private routes point at, and take the Elastic IP. Only that interface
-    and that address, and only onto what carries the NAT instance's Name tag (the instance and
-    its own interface, tagged by its launch template; the interface and the address, by the
-    Network component)."""
+    """The fck-nat instance at boot (AndrewGuenther/fck-nat service/fck-nat.sh): take the Elastic
+    IP, turn off the source/destination check of its own primary interface, attach the static
+    interface the private routes point at. Only that interface and that address, and only onto
+    what carries the NAT instance's Name tag (the instance and its own interface, tagged by its
+    launch template; the interface and the address, by the Network component)."""
     ec2 = f"arn:{partition}:ec2:{region}:{account}"
     tagged = {"StringEquals": {"aws:ResourceTag/Name": name_tag}}
     return {
@@ -437,6 +437,9 @@ def nat_instance(partition: str, region: str, account: str, eni_id: str,
              "Action": "ec2:AttachNetworkInterface",
              "Resource": [f"{ec2}:instance/*", f"{ec2}:network-interface/{eni_id}"],
              "Condition": tagged},
+            {"Sid": "NoSourceDestCheckOnItsOwnInterface", "Effect": "Allow",
+             "Action": "ec2:ModifyNetworkInterfaceAttribute",
+             "Resource": f"{ec2}:network-interface/*", "Condition": tagged},
             {"Sid": "TakeTheAddress", "Effect": "Allow", "Action": "ec2:AssociateAddress",
              "Resource": [f"{ec2}:elastic-ip/{allocation_id}", f"{ec2}:instance/*",
                           f"{ec2}:network-interface/*"],

@@ -422,13 +422,23 @@ def _node_group(r: CostInput, ctx: _Context):
 def _surplus_credits(r: CostInput, ctx: _Context, instance_type: str,
                      count: int, template: CostInput | None = None) -> _Item | None:
     """Burstable types in unlimited mode are billed for CPU above their baseline; in standard
-    mode (the platform's launch templates say which) they are throttled to it instead."""
+    mode they are throttled to it instead. The mode EC2 applies: the launch template's, if the
+    template names the instance type itself (the provider sends a template's credit
+    specification only then: terraform-provider-aws expandRequestLaunchTemplateData), else the
+    family's default in the plan (aws.ec2.DefaultCreditSpecification), else unlimited (what
+    T4g/T3 launch as by default)."""
     family = instance_type.split(".", 1)[0]
     if not family.startswith("t"):
         return None
     template = template or _launch_template(r, ctx)
-    mode = (_get(template.props, "creditSpecification", "cpuCredits", default="unlimited")
-            if template is not None else "unlimited")  # what T4g/T3 launch as by default
+    mode = None
+    if template is not None and _get(template.props, "instanceType"):
+        mode = _get(template.props, "creditSpecification", "cpuCredits")
+    if mode is None:
+        defaults = [_get(d.props, "cpuCredits") for d in ctx.resources
+                    if d.type == "aws:ec2/defaultCreditSpecification:DefaultCreditSpecification"
+                    and _get(d.props, "instanceFamily") == family]
+        mode = defaults[0] if defaults else "unlimited"
     if mode != "unlimited":
         return None
     from platform_facts.capacity import data as capacity_data
@@ -898,7 +908,8 @@ def _rds_backup_replication(r: CostInput, ctx: _Context):
 _READ_BY_OTHERS = frozenset({
     "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/subnet:Subnet",
     "aws:ec2/natGateway:NatGateway", "aws:scheduler/schedule:Schedule", "aws:backup/plan:Plan",
-    "kubernetes:helm.sh/v3:Release", "aws:rds/instance:Instance"})
+    "kubernetes:helm.sh/v3:Release", "aws:rds/instance:Instance",
+    "aws:ec2/defaultCreditSpecification:DefaultCreditSpecification"})
 
 
 def reads_inputs(type_token: str) -> bool:

@@ -272,3 +272,20 @@ def test_service_account_role_helper():
     assert "system:serviceaccount:apps:legacy" in conditions["StringEquals"].values()
     assert evaluation.one("aws:iam/rolePolicy:RolePolicy", "demo-irsa")
     assert pod_role.tags["service"] == "cluster"
+
+
+def test_node_groups_sharing_a_burstable_family_must_agree_on_its_credit_mode(tmp_path, capsys):
+    """The mode is the family's default in the account and region (a launch template without
+    an instance type cannot carry one): two modes for one family are a config error."""
+    from tests.conftest import config_error
+
+    config = stack_config("prod")
+    assert "nodeGroups" not in config["platform:cluster"]  # the preset's: add a second group
+    config = mutate(config, "platform:cluster.nodeGroups", {
+        "system": {"instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND", "minSize": 4,
+                   "desiredSize": 4, "maxSize": 8, "diskSizeGib": 20, "maxPods": 40},
+        "burst": {"instanceTypes": ["t4g.large"], "capacityType": "ON_DEMAND", "minSize": 1,
+                  "desiredSize": 1, "maxSize": 2, "cpuCredits": "unlimited"}})
+    err = config_error(write_stack(tmp_path, config), capsys)
+    assert ("nodeGroups.burst.cpuCredits: 'unlimited': differs from node group system's "
+            "'standard' for the same family t4g") in err, err

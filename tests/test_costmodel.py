@@ -21,8 +21,9 @@ SMALL_STACK = [
     CostInput("aws:ec2/natGateway:NatGateway", "nat", {"connectivityType": "public"},
               component="Network"),
     CostInput("aws:ec2/launchTemplate:LaunchTemplate", "lt", {"blockDeviceMappings": [
-        {"ebs": {"volumeSize": 30, "volumeType": "gp3"}}],
-        "creditSpecification": {"cpuCredits": "standard"}}, urn=TEMPLATE_URN, component="Cluster"),
+        {"ebs": {"volumeSize": 30, "volumeType": "gp3"}}]}, urn=TEMPLATE_URN, component="Cluster"),
+    CostInput("aws:ec2/defaultCreditSpecification:DefaultCreditSpecification", "t4g",
+              {"instanceFamily": "t4g", "cpuCredits": "standard"}, component="Cluster"),
     CostInput("aws:eks/nodeGroup:NodeGroup", "nodes", {
         "instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
         "scalingConfig": {"minSize": 2, "desiredSize": 2, "maxSize": 4}},
@@ -50,7 +51,9 @@ def test_small_stack_matches_hand_computation_to_the_cent():
     assert report.total == Decimal("175.94")  # 73 + 32.85 + 2.25 + 49.056 + 4.80 + 11.68 + 2.30
     assert report.by_component() == {"Cluster": Decimal("126.86"), "Database": Decimal("13.98"),
                                      "Network": Decimal("35.10")}
-    assert report.free == [("aws:ec2/launchTemplate:LaunchTemplate", "lt")]
+    assert report.free == [
+        ("aws:ec2/launchTemplate:LaunchTemplate", "lt"),
+        ("aws:ec2/defaultCreditSpecification:DefaultCreditSpecification", "t4g")]
 
 
 def test_variants_follow_their_inputs():
@@ -210,23 +213,48 @@ def test_kms_rotation_is_priced_at_the_assumed_key_age(props, expected):
     assert report.total == Decimal(expected)
 
 
-def test_burstable_nodes_in_unlimited_mode_pay_for_cpu_above_baseline():
-    def nodes(credits):
-        template = {"blockDeviceMappings": [{"ebs": {"volumeSize": 20, "volumeType": "gp3"}}]}
-        if credits:
-            template["creditSpecification"] = {"cpuCredits": credits}
-        return estimate([
-            CostInput("aws:ec2/launchTemplate:LaunchTemplate", "lt", template, urn=TEMPLATE_URN),
-            CostInput("aws:eks/nodeGroup:NodeGroup", "n", {
-                "instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
-                "scalingConfig": {"desiredSize": 2}},
-                property_dependencies={"launchTemplate": [TEMPLATE_URN]})], "us-east-1")
+def _burstable_nodes(template_credits=None, family_default=None, template_type=None):
+    template = {"blockDeviceMappings": [{"ebs": {"volumeSize": 20, "volumeType": "gp3"}}]}
+    if template_credits:
+        template["creditSpecification"] = {"cpuCredits": template_credits}
+    if template_type:
+        template["instanceType"] = template_type
+    resources = [
+        CostInput("aws:ec2/launchTemplate:LaunchTemplate", "lt", template, urn=TEMPLATE_URN),
+        CostInput("aws:eks/nodeGroup:NodeGroup", "n", {
+            "instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
+            "scalingConfig": {"desiredSize": 2}},
+            property_dependencies={"launchTemplate": [TEMPLATE_URN]})]
+    if family_default:
+        resources.append(CostInput(
+            "aws:ec2/defaultCreditSpecification:DefaultCreditSpecification", "t4g",
+            {"instanceFamily": "t4g", "cpuCredits": family_default}))
+    return [line.key for line in estimate(resources, "us-east-1").priced], estimate(
+        resources, "us-east-1")
 
-    assert [line.key for line in nodes("standard").priced] == ["nodes", "root-volumes"]
-    for mode in ("unlimited", None):  # EC2 launches T4g unlimited unless told otherwise
-        (surplus,) = [line for line in nodes(mode).priced if line.key == "cpu-surplus"]
+
+@pytest.mark.parametrize(("template_credits", "family_default", "template_type", "surplus"), [
+    # The provider drops a template's credit specification when the template names no
+    # instance type: the nodes launch unlimited (EC2's default for T4g).
+    ("standard", None, None, True),
+    (None, None, None, True),
+    ("unlimited", None, None, True),
+    # What the platform does: the family's default in the account and region.
+    (None, "standard", None, False),
+    ("standard", "unlimited", None, True),
+    # A template with its own burstable instance type: its credit specification is sent.
+    ("standard", None, "t4g.medium", False),
+    ("standard", "unlimited", "t4g.medium", False),
+    (None, "standard", "t4g.medium", False),  # not said in the template: the family's default
+])
+def test_burstable_nodes_are_priced_in_the_credit_mode_ec2_applies(
+        template_credits, family_default, template_type, surplus):
+    keys, report = _burstable_nodes(template_credits, family_default, template_type)
+    assert ("cpu-surplus" in keys) is surplus
+    if surplus:
+        (line,) = [line for line in report.priced if line.key == "cpu-surplus"]
         # 4 vCPUs x 0.1 x 730 h x $0.04
-        assert costmodel.money(surplus.monthly_usd) == Decimal("11.68") and surplus.usage
+        assert costmodel.money(line.monthly_usd) == Decimal("11.68") and line.usage
 
 
 def test_nat_data_is_the_vpcs_shared_among_its_gateways():
@@ -238,10 +266,22 @@ def test_nat_data_is_the_vpcs_shared_among_its_gateways():
     assert sum(costmodel.money(line.monthly_usd) for line in data) == Decimal("2.25")
 
 
-def test_the_shipped_launch_templates_set_standard_credits(evaluations):
-    for evaluation in evaluations.values():
+def test_the_shipped_burstable_instances_run_standard_credits(evaluations):
+    """Node groups: the family's default (their launch templates name no instance type, so a
+    credit specification there would never be sent); the NAT instance: its own template, which
+    names its type."""
+    for name, evaluation in evaluations.items():
+        defaults = evaluation.of_type(
+            "aws:ec2/defaultCreditSpecification:DefaultCreditSpecification")
+        assert [(d.inputs["instanceFamily"], d.inputs["cpuCredits"]) for d in defaults] == [
+            ("t4g", "standard")], name
         for template in evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
-            assert template.inputs["creditSpecification"] == {"cpuCredits": "standard"}
+            if template.inputs.get("instanceType"):
+                assert template.inputs["creditSpecification"] == {"cpuCredits": "standard"}
+            else:
+                assert "creditSpecification" not in template.inputs
+        report = cost_report(evaluation)
+        assert not [line for line in report.lines if line.key == "cpu-surplus"], name
 
 
 def test_an_auto_scaling_group_is_priced_from_its_launch_template():

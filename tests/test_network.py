@@ -277,3 +277,42 @@ def test_a_nat_instance_in_prod_or_of_an_x86_type_is_refused(tmp_path, capsys, s
 
     path = write_stack(tmp_path, mutate(stack_config(stack), key, value))
     assert expected in config_error(path, capsys)
+
+
+# What fck-nat's service calls at boot (AndrewGuenther/fck-nat service/fck-nat.sh at commit
+# 193c58c24d02527cff563a5109d39b792ed6ef57, read 2026-12-07) when eni_id and eip_id are set:
+# the action and the resource it acts on. "own-interface" is the instance's primary network
+# interface (tagged by the launch template), "static-interface" the one the routes point at.
+FCK_NAT_CALLS = [
+    ("ec2:AssociateAddress", "elastic-ip"),
+    ("ec2:AssociateAddress", "own-interface"),
+    ("ec2:ModifyNetworkInterfaceAttribute", "own-interface"),  # --no-source-dest-check
+    ("ec2:AttachNetworkInterface", "instance"),
+    ("ec2:AttachNetworkInterface", "static-interface"),
+]
+
+
+def test_the_nat_instance_role_allows_every_call_fck_nat_makes(evaluations):
+    """Evaluated by moto's IAM policy engine (action, resource and condition). Without
+    ModifyNetworkInterfaceAttribute the service cannot turn off its interface's
+    source/destination check and dev's nodes have no egress."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    dev = evaluations["dev"]
+    (policy,) = [p for p in dev.of_type("aws:iam/rolePolicy:RolePolicy")
+                 if p.name == "dev-nat-instance"]
+    (interface,) = dev.of_type("aws:ec2/networkInterface:NetworkInterface")
+    (address,) = dev.of_type("aws:ec2/eip:Eip")
+    ec2 = "arn:aws:ec2:us-east-1:123456789012"
+    resources = {"elastic-ip": f"{ec2}:elastic-ip/{address.id}",
+                 "own-interface": f"{ec2}:network-interface/eni-0primary",
+                 "static-interface": f"{ec2}:network-interface/{interface.id}",
+                 "instance": f"{ec2}:instance/i-0nat"}
+    engine = IAMPolicy(policy.inputs["policy"])
+    tagged = {"aws:ResourceTag/Name": "dev-nat-instance"}
+    for action, what in FCK_NAT_CALLS:
+        assert engine.is_action_permitted(action, resources[what], None, tagged) \
+            == PermissionResult.PERMITTED, (action, what)
+        # ...and only on what carries the NAT instance's Name tag.
+        assert engine.is_action_permitted(action, resources[what], None, {
+            "aws:ResourceTag/Name": "someone-else"}) != PermissionResult.PERMITTED, (action, what)
