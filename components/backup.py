@@ -43,6 +43,9 @@ Cron = Annotated[str, pattern(r"cron\([0-9*,/ ?LW#A-Z-]+\)",
 
 BACKUP_POLICIES = ("service-role/AWSBackupServiceRolePolicyForBackup",
                    "service-role/AWSBackupServiceRolePolicyForRestores")
+# What the principals that use a vault's key may do with it (through the services only).
+BACKUP_KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                  "kms:CreateGrant", "kms:ListGrants", "kms:DescribeKey")
 
 
 class BackupArgs(ArgsModel):
@@ -103,7 +106,8 @@ class Backup(PlatformComponent):
 
         self.vault_name, self.copy_vault_name = f"platform-{name}", f"platform-{name}-dr"
         self.vault, self.key = self._vault(name, self.vault_name, region, account,
-                                           key_administrators, keep, protect, args.retention_days)
+                                           key_administrators, role.arn, keep, protect,
+                                           args.retention_days)
         self.copy_vault = None
         copy_provider = None
         if args.copy_region is not None:
@@ -112,7 +116,7 @@ class Backup(PlatformComponent):
             in_dr = pulumi.ResourceOptions(parent=self, protect=protect, provider=copy_provider)
             self.copy_vault, self.copy_key = self._vault(
                 f"{name}-dr", self.copy_vault_name, args.copy_region, account,
-                key_administrators, in_dr, protect, args.copy_retention_days,
+                key_administrators, role.arn, in_dr, protect, args.copy_retention_days,
                 extra_services=("rds",))
 
         # The vaults by name and ARN as plain strings (what they will be), so the plan's rule
@@ -157,24 +161,27 @@ class Backup(PlatformComponent):
                                "copyVaultArn": self.copy_vault.arn if self.copy_vault else None})
 
     def _vault(self, name: str, vault_name: str, region: str, account: str,
-               administrators: Sequence[str],
+               administrators: Sequence[str], backup_role_arn: pulumi.Input[str],
                opts: pulumi.ResourceOptions, lock: bool, retention_days: int,
                extra_services: tuple[str, ...] = ()) -> tuple[aws.backup.Vault, aws.kms.Key]:
-        """A backup vault with its own key, which only AWS Backup (and, in the copy region,
-        RDS for the replicated backups) uses, on the deploying role's requests."""
+        """A backup vault with its own key, used only through AWS Backup and EC2 (EBS snapshots
+        are copied into the vault's key by EC2), and in the copy region RDS for the replicated
+        backups, on the requests of the two principals that use it: the backup role, which
+        AWS Backup's jobs and copy jobs run as, and the deploying role (the vault and the
+        replication are created with it)."""
         key = aws.kms.Key(f"{name}-backup", description=f"AWS Backup vault of {name} ({region})",
                           enable_key_rotation=True, deletion_window_in_days=30, opts=opts)
         child = pulumi.ResourceOptions(parent=key)
         aws.kms.Alias(f"{name}-backup", name=f"alias/platform-{name}-backup",
                       target_key_id=key.key_id, opts=child)
-        services = [f"{s}.{region}.amazonaws.com" for s in ("backup", *extra_services)]
+        services = [f"{s}.{region}.amazonaws.com" for s in ("backup", "ec2", *extra_services)]
         policy = aws.kms.KeyPolicy(
             f"{name}-backup", key_id=key.key_id,
-            policy=iam.to_json(iam.key_policy(administrators, [iam.key_use(
-                "ThroughBackupOnly", administrators[-1],
-                ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                 "kms:CreateGrant", "kms:ListGrants", "kms:DescribeKey"],
-                {"StringEquals": {"kms:ViaService": services, "kms:CallerAccount": account}})])),
+            policy=pulumi.Output.from_input(backup_role_arn).apply(
+                lambda backup_role: iam.to_json(iam.key_policy(administrators, [iam.key_use(
+                    "ThroughBackupOnly", [administrators[-1], backup_role], BACKUP_KEY_USE,
+                    {"StringEquals": {"kms:ViaService": services,
+                                      "kms:CallerAccount": account}})]))),
             opts=child)
         vault = aws.backup.Vault(f"{name}-backup", name=vault_name,
                                  kms_key_arn=key.arn, force_destroy=False,

@@ -480,10 +480,11 @@ KEY_ADMINISTRATION = [
 ]
 
 
-def key_use(sid: str, principal: str, actions: Sequence[str],
+def key_use(sid: str, principal: str | Sequence[str], actions: Sequence[str],
             condition: Document | None = None) -> Document:
-    """One statement of a key policy that lets `principal` use the key."""
-    statement: Document = {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": principal},
+    """One statement of a key policy that lets `principal` (one, or several) use the key."""
+    who = principal if isinstance(principal, str) else sorted(set(principal))
+    statement: Document = {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": who},
                            "Action": list(actions), "Resource": "*"}
     if condition:
         statement["Condition"] = condition

@@ -42,9 +42,63 @@ _ID_PREFIX = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
     "aws:ec2/flowLog:FlowLog": "fl-",
     "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
+    "aws:ec2/networkInterface:NetworkInterface": "eni-",
 }
-# The AWS service name in an ARN, where it differs from the SDK module name.
-_ARN_SERVICE = {"cloudwatch": "logs"}
+# The ARNs the provider returns, per type: (output, IAM service prefix, IAM resource type, the
+# resource part). The prefix and resource type name the ARN format in AWS's service
+# authorization reference (the IAM definitions parliament ships: tests/test_mocks.py checks each
+# mock ARN against its template); the resource part fills the template's variables from
+# `{id}` (the resource's id), `{name}` (its physical name), `{uuid}`, `{group}` (a schedule's
+# group) and the inputs (`{clusterName}`, ...). Only types whose SDK class has that output get
+# it: a route, a key policy or a Kubernetes object has no ARN.
+_ARNS: dict[str, tuple[str, str, str, str]] = {
+    "aws:autoscaling/group:Group": (
+        "arn", "autoscaling", "autoScalingGroup", "autoScalingGroup:{uuid}:autoScalingGroupName/{id}"),
+    "aws:backup/plan:Plan": ("arn", "backup", "backupPlan", "backup-plan:{uuid}"),
+    "aws:backup/vault:Vault": ("arn", "backup", "backupVault", "backup-vault:{name}"),
+    "aws:budgets/budget:Budget": ("arn", "budgets", "budget", "budget/{name}"),
+    "aws:cloudwatch/logGroup:LogGroup": ("arn", "logs", "log-group", "log-group:{name}"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("arn", "cloudwatch", "alarm", "alarm:{name}"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": (
+        "arn", "ec2", "security-group", "security-group/{id}"),
+    "aws:ec2/eip:Eip": ("arn", "ec2", "elastic-ip", "elastic-ip/{id}"),
+    "aws:ec2/flowLog:FlowLog": ("arn", "ec2", "vpc-flow-log", "vpc-flow-log/{id}"),
+    "aws:ec2/internetGateway:InternetGateway": (
+        "arn", "ec2", "internet-gateway", "internet-gateway/{id}"),
+    "aws:ec2/launchTemplate:LaunchTemplate": (
+        "arn", "ec2", "launch-template", "launch-template/{id}"),
+    "aws:ec2/networkInterface:NetworkInterface": (
+        "arn", "ec2", "network-interface", "network-interface/{id}"),
+    "aws:ec2/routeTable:RouteTable": ("arn", "ec2", "route-table", "route-table/{id}"),
+    "aws:ec2/securityGroup:SecurityGroup": ("arn", "ec2", "security-group", "security-group/{id}"),
+    "aws:ec2/subnet:Subnet": ("arn", "ec2", "subnet", "subnet/{id}"),
+    "aws:ec2/vpc:Vpc": ("arn", "ec2", "vpc", "vpc/{id}"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("arn", "ec2", "vpc-endpoint", "vpc-endpoint/{id}"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (
+        "arn", "ec2", "security-group-rule", "security-group-rule/{id}"),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": (
+        "arn", "ec2", "security-group-rule", "security-group-rule/{id}"),
+    "aws:eks/accessEntry:AccessEntry": (
+        "accessEntryArn", "eks", "access-entry",
+        "access-entry/{clusterName}/role/{account}/{principalName}/{uuid}"),
+    "aws:eks/addon:Addon": ("arn", "eks", "addon", "addon/{clusterName}/{addonName}/{uuid}"),
+    "aws:eks/cluster:Cluster": ("arn", "eks", "cluster", "cluster/{name}"),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": (
+        "associationArn", "eks", "podidentityassociation",
+        "podidentityassociation/{clusterName}/a-{id}"),
+    "aws:iam/instanceProfile:InstanceProfile": (
+        "arn", "iam", "instance-profile", "instance-profile/{name}"),
+    "aws:iam/role:Role": ("arn", "iam", "role", "role/{name}"),
+    "aws:kms/alias:Alias": ("arn", "kms", "alias", "{name}"),
+    "aws:kms/key:Key": ("arn", "kms", "key", "key/{id}"),
+    "aws:rds/parameterGroup:ParameterGroup": ("arn", "rds", "pg", "pg:{name}"),
+    "aws:rds/subnetGroup:SubnetGroup": ("arn", "rds", "subgrp", "subgrp:{name}"),
+    "aws:scheduler/schedule:Schedule": ("arn", "scheduler", "schedule", "schedule/{group}/{name}"),
+    "aws:sns/topic:Topic": ("arn", "sns", "topic", "{name}"),
+    "aws:xray/group:Group": ("arn", "xray", "group", "group/{name}/{uuid}"),
+}
+# Global services: no region in their ARNs.
+_GLOBAL_SERVICES = {"iam", "budgets"}
 # Resources whose id is a UUID (KMS keys).
 _UUID_IDS = {"aws:kms/key:Key"}
 
@@ -53,9 +107,16 @@ def _digest(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
+def _uuid(*parts: str) -> str:
+    h = _digest("uuid", *parts, length=32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str):
         self.region = region
+        # Each explicit AWS provider's region, by the id its resources reference it with.
+        self._provider_regions: dict[str, str] = {}
         self._invokes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": self._availability_zones,
             "aws:index/getCallerIdentity:getCallerIdentity": lambda _: {
@@ -111,6 +172,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if not args.custom:
             return f"{name}-component", {}
         if token.startswith("pulumi:providers:"):
+            if token == "pulumi:providers:aws" and inputs.get("region"):
+                self._provider_regions[f"{name}-provider-id"] = str(inputs["region"])
             return f"{name}-provider-id", inputs
         prefix = _ID_PREFIX.get(token)
         state: dict[str, Any] = dict(inputs)
@@ -124,25 +187,27 @@ class PlatformMocks(pulumi.runtime.Mocks):
             resource_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         else:
             resource_id = physical or f"{name}-{_digest(token, name, length=8)}"
+        region = self._region_of(args.provider)
         if token == "aws:eks/nodeGroup:NodeGroup":
             # The provider names an unnamed node group after its resource, and its id is
             # `<cluster>:<node group>` (what the off-hours schedules and the cost model use).
             group_name = inputs.get("nodeGroupName") or f"{name}-{_digest(token, name, length=8)}"
             state["nodeGroupName"] = group_name
             resource_id = f"{inputs.get('clusterName')}:{group_name}"
-            h = _digest("nodegroup-uuid", name, length=32)
-            state["arn"] = (f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:nodegroup/"
-                            f"{inputs.get('clusterName')}/{group_name}/"
-                            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-        if token == "aws:autoscaling/group:Group":
-            h = _digest("asg-uuid", name, length=32)
-            state["arn"] = (f"arn:aws:autoscaling:{self.region}:{ACCOUNT_ID}:autoScalingGroup:"
-                            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}:"
-                            f"autoScalingGroupName/{resource_id}")
+            state["arn"] = (f"arn:aws:eks:{region}:{ACCOUNT_ID}:nodegroup/"
+                            f"{inputs.get('clusterName')}/{group_name}/{_uuid('nodegroup', name)}")
         if token == "aws:rds/instance:Instance" and inputs.get("identifier"):
             # An instance's ARN names its identifier, whatever its resource id.
-            state["arn"] = f"arn:aws:rds:{self.region}:{ACCOUNT_ID}:db:{inputs['identifier']}"
-        state.setdefault("arn", self._arn(token, resource_id))
+            state["arn"] = f"arn:aws:rds:{region}:{ACCOUNT_ID}:db:{inputs['identifier']}"
+        if token == "aws:sns/topicPolicy:TopicPolicy":
+            state["arn"] = inputs.get("arn")  # the topic's
+        if token == "aws:sns/topicSubscription:TopicSubscription":
+            # The topic's ARN and the subscription's id (SNS API reference, Subscribe).
+            state["arn"] = f"{inputs.get('topic')}:{_uuid('subscription', name)}"
+        known = _ARNS.get(token)
+        if known is not None:
+            output = known[0]
+            state.setdefault(output, self._arn(token, name, resource_id, physical, inputs, region))
         if "tags" in inputs:
             state.setdefault("tagsAll", inputs["tags"])
         extra = _COMPUTED.get(token)
@@ -159,22 +224,26 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return None
         return f"{name}-{_digest(token, name, length=7)}"
 
-    def _arn(self, token: str, resource_id: str) -> str:
-        module = token.split(":")[1].split("/")[0]
-        service = _ARN_SERVICE.get(module, module)
-        kind = token.split(":")[-1].lower()
-        if service == "iam":
-            return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{resource_id}"
-        if service == "logs":
-            return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{resource_id}"
-        if service == "eks" and kind == "cluster":
-            return f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{resource_id}"
-        if service == "kms":
-            return f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{resource_id}"
-        if service == "rds":
-            kinds = {"instance": "db", "subnetgroup": "subgrp", "parametergroup": "pg"}
-            return f"arn:aws:rds:{self.region}:{ACCOUNT_ID}:{kinds.get(kind, kind)}:{resource_id}"
-        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{resource_id}"
+    def _region_of(self, provider: str | None) -> str:
+        """The region of the provider a resource is registered with (its reference is
+        `<urn>::<id>`): a second provider (the backup copy region) is not the stack's."""
+        if provider:
+            return self._provider_regions.get(provider.rsplit("::", 1)[-1], self.region)
+        return self.region
+
+    @staticmethod
+    def _arn(token: str, name: str, resource_id: str, physical: str | None,
+             inputs: dict[str, Any], region: str) -> str:
+        _, service, _, resource = _ARNS[token]
+        principal = str(inputs.get("principalArn", ""))
+        fields = {
+            **{k: v for k, v in inputs.items() if isinstance(v, str)},
+            "id": resource_id, "name": physical or resource_id, "uuid": _uuid(token, name),
+            "group": inputs.get("groupName") or "default", "account": ACCOUNT_ID,
+            "principalName": principal.rsplit("/", 1)[-1],
+        }
+        where = "" if service in _GLOBAL_SERVICES else region
+        return f"arn:aws:{service}:{where}:{ACCOUNT_ID}:{resource.format(**fields)}"
 
     # Per-type computed outputs (see _COMPUTED).
 

@@ -3,6 +3,8 @@ are independent and repeatable."""
 
 from __future__ import annotations
 
+import re
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
@@ -116,3 +118,104 @@ def test_no_stack_is_walked_per_resource_and_the_sdk_hook_is_restored(monkeypatc
     evaluate("dev", project_dir=REPO, program=program)
     assert frames and set(frames) == {0}
     assert sdk_resource._get_stack_trace is original
+
+
+# -- the mocks' ARNs ------------------------------------------------------------------------
+
+# Where an ARN's service is not the SDK module's name.
+_ARN_SERVICE_OF_MODULE = {"cloudwatch/logGroup": "logs", "vpc": "ec2"}
+# Types with an ARN the IAM definitions have no template for, and the documented shape.
+_ARN_WITHOUT_TEMPLATE = {
+    # SNS API reference, Subscribe: SubscriptionArn is the topic's ARN and an id.
+    "aws:sns/topicSubscription:TopicSubscription":
+        r"arn:aws:sns:{region}:123456789012:[\w-]+:[0-9a-f-]{{36}}",
+}
+
+
+def _iam_templates() -> dict[tuple[str, str], str]:
+    import json as json_
+    from importlib import resources
+
+    data = json_.loads(resources.files("parliament").joinpath("iam_definition.json").read_text())
+    return {(service["prefix"], r["resource"]): r["arn"]
+            for service in data for r in service["resources"]}
+
+
+def _arn_pattern(template: str, region: str) -> re.Pattern[str]:
+    parts = re.split(r"(\$\{\w+\})", template)
+    pattern = ""
+    for part in parts:
+        if part == "${Partition}":
+            pattern += "aws"
+        elif part == "${Region}":
+            pattern += re.escape(region)
+        elif part == "${Account}":
+            pattern += "123456789012"
+        elif part.startswith("${"):
+            pattern += r"[^:]+" if not part.endswith("WithPath}") else r".+"
+        else:
+            pattern += re.escape(part)
+    return re.compile(pattern)
+
+
+def _provider_regions(evaluation) -> dict[str, str]:
+    regions = {r.urn: r.inputs.get("region") for r in evaluation.of_type("pulumi:providers:aws")}
+    return {urn: region for urn, region in regions.items() if region}
+
+
+def test_every_mock_arn_has_the_shape_and_region_aws_gives_it(evaluations):
+    """Each ARN output the mocks give matches the ARN format of AWS's service authorization
+    reference (the IAM definitions parliament ships) for its resource type, with the region of
+    the provider the resource is registered with (the backup copy region's resources carry
+    that region); a type whose SDK class has no such output gets none."""
+    from platform_facts import sdk_types
+    from platformctl.mocks import _ARNS
+
+    templates = _iam_templates()
+    checked: set[str] = set()
+    for evaluation in evaluations.values():
+        regions = _provider_regions(evaluation)
+        for resource in evaluation.resources:
+            if not resource.type.startswith("aws:"):
+                assert "arn" not in resource.outputs, resource.type
+                continue
+            cls = sdk_types.resource_class(resource.type)
+            region = regions.get((resource.provider or "").rsplit("::", 1)[0],
+                                 evaluation.config.region)
+            outputs = {"arn", "accessEntryArn", "associationArn"}
+            declared = {o for o in outputs
+                        if isinstance(getattr(cls, _snake(o), None), property)}
+            assert {o for o in outputs if o in resource.outputs} == declared, resource.type
+            for output in declared:
+                value = resource.outputs[output]
+                if resource.type in _ARN_WITHOUT_TEMPLATE:
+                    pattern = re.compile(_ARN_WITHOUT_TEMPLATE[resource.type].format(
+                        region=re.escape(region)))
+                else:
+                    module = resource.type.split(":")[1]
+                    service = _ARN_SERVICE_OF_MODULE.get(
+                        module, _ARN_SERVICE_OF_MODULE.get(module.split("/")[0],
+                                                           module.split("/")[0]))
+                    if resource.type in _ARNS:
+                        assert _ARNS[resource.type][1] == service, resource.type
+                        key = (service, _ARNS[resource.type][2])
+                    else:  # made by the mocks' per-type code
+                        key = {"aws:eks/nodeGroup:NodeGroup": ("eks", "nodegroup"),
+                               "aws:rds/instance:Instance": ("rds", "db"),
+                               "aws:sns/topicPolicy:TopicPolicy": ("sns", "topic"),
+                               "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+                                   ("iam", "oidc-provider")}[resource.type]
+                    pattern = _arn_pattern(templates[key], "" if service in ("iam", "budgets")
+                                           else region)
+                assert pattern.fullmatch(value), (resource.type, value, pattern.pattern)
+                checked.add(resource.type)
+    # The copy region's vault is where it is.
+    (dr_vault,) = [v for v in evaluations["prod"].of_type("aws:backup/vault:Vault")
+                   if v.name == "prod-dr-backup"]
+    assert dr_vault.outputs["arn"] == ("arn:aws:backup:us-west-2:123456789012:backup-vault:"
+                                       "platform-prod-dr")
+    assert len(checked) >= 35, sorted(checked)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
