@@ -102,8 +102,38 @@ def nat(name: str) -> GuardResource:
     return resource("aws:ec2/natGateway:NatGateway", {"connectivityType": "public"}, name=name)
 
 
+def backup_stack(key_users: list[str], via: list[str]) -> list[GuardResource]:
+    """A backup selection, its plan, its vault in us-east-1 and the vault key's policy."""
+    role = "arn:aws:iam::123456789012:role/backup"
+    key = resource("aws:kms/key:Key", {}, name="key")
+    vault = resource("aws:backup/vault:Vault", {
+        "name": "v", "arn": "arn:aws:backup:us-east-1:123456789012:backup-vault:v"}, name="vault",
+        property_dependencies={"kmsKeyArn": [key.urn]})
+    plan = resource("aws:backup/plan:Plan", {"rules": [{"targetVaultName": "v"}]}, name="plan")
+    selection = resource("aws:backup/selection:Selection", {"iamRoleArn": role},
+                         name="selection", property_dependencies={"planId": [plan.urn]})
+    document = {"Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": key_users}, "Action": [
+            "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+            "kms:CreateGrant", "kms:DescribeKey"],
+        "Resource": "*", "Condition": {"StringEquals": {
+            "kms:ViaService": [f"{s}.us-east-1.amazonaws.com" for s in via]}}}]}
+    policy = resource("aws:kms/keyPolicy:KeyPolicy", {"policy": json.dumps(document)},
+                      name="key-policy", property_dependencies={"keyId": [key.urn]})
+    return [key, vault, plan, selection, policy]
+
+
+DEPLOYER = "arn:aws:iam::123456789012:role/deployer"
+BACKUP_ROLE = "arn:aws:iam::123456789012:role/backup"
+
 # policy -> (config, compliant resources, violating resources)
 CASES: dict[str, tuple[Any, ...]] = {
+    "backup-key-users": (
+        {},
+        backup_stack([DEPLOYER, BACKUP_ROLE], ["backup", "ec2"]),
+        # What the platform had: only the deploying role may use the key.
+        backup_stack([DEPLOYER], ["backup", "ec2"]),
+    ),
     "required-tags": (
         {"environment": "dev"},
         [resource("aws:ec2/vpc:Vpc", {"tags": TAGS})],
@@ -326,3 +356,38 @@ def test_specific_findings():
     # Types that take no tags are not checked.
     assert run("required-tags", {}, [resource(
         "aws:ec2/routeTableAssociation:RouteTableAssociation", {})]).violations == []
+
+
+@pytest.mark.parametrize(("users", "via", "refused"), [
+    ([DEPLOYER, BACKUP_ROLE], ["backup", "ec2"], False),
+    ([BACKUP_ROLE], ["backup", "ec2", "rds"], False),
+    ([DEPLOYER], ["backup", "ec2"], True),  # the role the jobs run as is not named
+    ([DEPLOYER, BACKUP_ROLE], ["backup"], True),  # EBS copies go through EC2
+    ([DEPLOYER, BACKUP_ROLE], ["ec2"], True),
+])
+def test_backup_key_users_boundary(users, via, refused):
+    report = run("backup-key-users", {}, backup_stack(users, via))
+    assert bool(report.violations) is refused, report.violations
+    if refused:
+        assert "role/backup" in report.violations[0].message
+
+
+def test_the_shipped_backup_keys_let_the_backup_role_use_them(evaluations):
+    from platformctl.crossguard import from_recording
+
+    prod = evaluations["prod"]
+    resources = [from_recording(r) for r in prod.resources]
+    assert run("backup-key-users", {}, resources).violations == []
+    # With the key policies of before (the deploying role alone), both vaults are refused.
+    admin = prod.config.cluster.admin_role_arn
+    older = []
+    for r in resources:
+        if r.type == "aws:kms/keyPolicy:KeyPolicy" and r.name.endswith("backup"):
+            document = json.loads(r.props["policy"])
+            for statement in document["Statement"][1:]:
+                statement["Principal"]["AWS"] = admin
+            r = dataclasses.replace(r, props={**r.props, "policy": json.dumps(document)})
+        older.append(r)
+    refused = run("backup-key-users", {}, older).violations
+    assert {v.resource_name for v in refused} == {"prod-backup", "prod-dr-backup"}
+    assert any("copy jobs" in v.message and "us-west-2" in v.message for v in refused)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -352,6 +353,121 @@ _EXCEPTIONS = {"exceptions": {
     "items": {"type": "object"}}}
 
 
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+BACKUP_VAULT = "aws:backup/vault:Vault"
+KMS_KEY = "aws:kms/key:Key"
+KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+# What AWS Backup needs of a vault's key, as the role its jobs run as (a copy job re-encrypts
+# EBS snapshots into the destination vault's key through EC2).
+BACKUP_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant",
+                      "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:DescribeKey")
+
+
+def _linked(resource: Any, prop: str, kind: str) -> list[Any]:
+    """The resources of type `kind` that `prop` of `resource` was computed from (CrossGuard
+    links property dependencies as resources)."""
+    deps = (getattr(resource, "property_dependencies", None) or {}).get(prop) or ()
+    return [d for d in deps if d.resource_type == kind]
+
+
+def _allows(document: Mapping[str, Any], principal: str, action: str, service: str) -> bool:
+    """Whether a key policy lets `principal` call `action` through `service` (kms:ViaService)."""
+    import fnmatch
+    import json
+
+    statements = document.get("Statement") or ()
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    for st in statements:
+        if st.get("Effect") != "Allow":
+            continue
+        who = (st.get("Principal") or {})
+        who = who.get("AWS", ()) if isinstance(who, Mapping) else who
+        who = [who] if isinstance(who, str) else list(who)
+        if principal not in who and "*" not in who:
+            continue
+        actions = st.get("Action") or ()
+        actions = [actions] if isinstance(actions, str) else list(actions)
+        if not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions):
+            continue
+        via = json.dumps(st.get("Condition") or {})
+        if "kms:ViaService" in via and not re.search(
+                re.escape(service).replace(r"\*", r"[a-z0-9-]+"), via):
+            continue
+        return True
+    return False
+
+
+def _region(resource: Any) -> str:
+    """The region a resource is made in: its provider's (a second provider for the copy
+    region), else what its ARN says; `*` when neither says."""
+    provider = getattr(resource, "provider", None)
+    region = get(provider.props, "region") if provider is not None else None
+    if not region:
+        parts = str(get(resource.props, "arn", default="")).split(":")
+        region = parts[3] if len(parts) > 3 else None
+    return str(region or "*")
+
+
+def _backup_key_users(args: StackValidationArgs, config: dict[str, Any]):
+    import json
+
+    vaults = {get(r.props, "name"): r for r in args.resources
+              if r.resource_type == BACKUP_VAULT}
+    policies = {}
+    for r in args.resources:
+        if r.resource_type == KMS_KEY_POLICY:
+            for key in _linked(r, "keyId", KMS_KEY):
+                policies[key.urn] = r
+    for selection in args.resources:
+        if selection.resource_type != BACKUP_SELECTION:
+            continue
+        role = get(selection.props, "iamRoleArn")
+        for plan in _linked(selection, "planId", BACKUP_PLAN):
+            targets = []
+            for rule in get(plan.props, "rules", default=()):
+                targets.append((get(rule, "targetVaultName"), "backup jobs"))
+                for copy in get(rule, "copyActions", default=()):
+                    arn = str(get(copy, "destinationVaultArn", default=""))
+                    targets.append((arn.rsplit(":", 1)[-1], "copy jobs"))
+            for vault_name, what in targets:
+                vault = vaults.get(vault_name)
+                if vault is None:
+                    continue
+                region = _region(vault)
+                for key in _linked(vault, "kmsKeyArn", KMS_KEY):
+                    key_policy = policies.get(key.urn)
+                    if key_policy is None:
+                        yield violation(
+                            BACKUP_VAULT, vault.name, f"its key {key.name} has no key policy of "
+                            "the stack, so who may use it is not said here",
+                            "give the key a KeyPolicy naming the backup role"), vault.urn
+                        continue
+                    document = json.loads(str(get(key_policy.props, "policy", default="{}")))
+                    missing = [
+                        f"{action} via {service}.{region}"
+                        for service in ("backup", "ec2") for action in BACKUP_KEY_ACTIONS
+                        if not _allows(document, str(role), action,
+                                       f"{service}.{region}.amazonaws.com")]
+                    if missing:
+                        yield violation(
+                            KMS_KEY_POLICY, key_policy.name,
+                            f"the key of vault {vault_name} does not let the backup role "
+                            f"{role}, which AWS Backup's {what} run as, use it: "
+                            f"{', '.join(missing)}; the {what} would fail",
+                            "name the backup role in the key policy's use statement, through "
+                            f"backup.{region} and ec2.{region}"), key_policy.urn
+
+
+backup_key_users = stack_policy(
+    "backup-key-users",
+    "Every role an AWS Backup job runs as may use the key of each vault it writes to (its own "
+    "vault, and the copy region's), through AWS Backup and EC2.",
+    enforcement=MANDATORY, severity=HIGH, check=_backup_key_users,
+    remediation="Add the backup selection's role to the vault key's use statement.")
+
+
 def _today() -> str:
     return datetime.datetime.now(datetime.UTC).date().isoformat()
 
@@ -388,4 +504,4 @@ prod_exception_expired = stack_policy(
 POLICIES = [storage_encrypted, rds_not_public, prod_data_protection, eks_secrets_encryption,
             eks_control_plane_logs, eks_public_endpoint_restricted, security_group_open_ingress,
             imdsv2_required, container_images_pinned, no_privileged_pods, prod_exception,
-            prod_exception_expired]
+            prod_exception_expired, backup_key_users]
