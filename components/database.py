@@ -51,7 +51,7 @@ from components.tagging import PlatformComponent
 _NO_PERFORMANCE_INSIGHTS = ("db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small")
 
 
-def _window_minutes(window: str) -> list[tuple[int, int]]:
+def window_minutes(window: str) -> list[tuple[int, int]]:
     """A daily hh:mm-hh:mm or weekly ddd:hh:mm-ddd:hh:mm window as minute ranges of the week."""
     days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -145,8 +145,8 @@ class DatabaseArgs(ArgsModel):
         if self.master_username in ("postgres", "rdsadmin", "admin", "root"):
             raise Invalid("masterUsername", self.master_username,
                        "is reserved; allowed: another identifier, e.g. platform_admin")
-        backup = _window_minutes(self.backup_window)
-        maintenance = _window_minutes(self.maintenance_window)
+        backup = window_minutes(self.backup_window)
+        maintenance = window_minutes(self.maintenance_window)
         if any(a < d and c < b for a, b in backup for c, d in maintenance):
             raise Invalid("maintenanceWindow", self.maintenance_window,
                        f"overlaps the backup window {self.backup_window}; allowed: a window "
@@ -160,6 +160,8 @@ class DatabaseArgs(ArgsModel):
 
 ENGINE = "postgres"
 PORT = 5432
+# The logs RDS for PostgreSQL exports to CloudWatch (the engine's log, and major-version upgrades).
+EXPORTED_LOGS = ("postgresql", "upgrade")
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ class DatabaseRef:
     master_password: pulumi.Input[str]  # secret
     ready: pulumi.Resource  # the instance: connect only once it exists
     config: DatabaseArgs
+    sleeps: bool = False  # stopped outside working hours (off-hours): it reports no metrics then
 
 
 class Database(PlatformComponent):
@@ -300,13 +303,14 @@ class Database(PlatformComponent):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        # RDS creates this group on first export with no retention; create it first, with one.
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-postgresql-log",
-            name=f"/aws/rds/instance/{self.identifier}/postgresql",
+        # RDS creates the group of each log it exports on first export, with no retention
+        # (kept forever, billed forever): create each first, with one.
+        self.log_groups = [aws.cloudwatch.LogGroup(
+            f"{name}-{log}-log",
+            name=f"/aws/rds/instance/{self.identifier}/{log}",
             retention_in_days=self.config.log_retention_days,
             opts=pulumi.ResourceOptions(parent=self),
-        )
+        ) for log in EXPORTED_LOGS]
         return parameters
 
     def _instance(self, name: str, subnet_group: aws.rds.SubnetGroup,
@@ -359,12 +363,12 @@ class Database(PlatformComponent):
             performance_insights_enabled=self.config.performance_insights,
             performance_insights_kms_key_id=self.key.arn if self.config.performance_insights else None,
             performance_insights_retention_period=7 if self.config.performance_insights else None,
-            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            enabled_cloudwatch_logs_exports=list(EXPORTED_LOGS),
             ca_cert_identifier="rds-ca-rsa2048-g1",
             tags={"Name": self.identifier},
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=self.config.protect,
-                depends_on=[self.log_group, key_policy],
+                depends_on=[*self.log_groups, key_policy],
             ),
         )

@@ -451,9 +451,11 @@ def nat_instance(partition: str, region: str, account: str, eni_id: str,
 
 
 def off_hours(database_arn: str, node_group_arns: Sequence[str],
-              nat_group_arn: str | None = None) -> Document:
+              nat_group_arn: str | None = None,
+              alarm_arns: Sequence[str] = ()) -> Document:
     """EventBridge Scheduler putting a stack to sleep and waking it: resize its node groups (and
-    its NAT instance's group), stop and start its database, nothing else."""
+    its NAT instance's group), stop and start its database, turn its alarms' actions off and on,
+    nothing else."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ResizeTheNodeGroups", "Effect": "Allow",
          "Action": "eks:UpdateNodegroupConfig", "Resource": sorted(node_group_arns)},
@@ -464,6 +466,11 @@ def off_hours(database_arn: str, node_group_arns: Sequence[str],
         statements.append({"Sid": "ResizeTheNatInstance", "Effect": "Allow",
                            "Action": "autoscaling:UpdateAutoScalingGroup",
                            "Resource": nat_group_arn})
+    if alarm_arns:
+        statements.append({"Sid": "QuietTheAlarmsWhileAsleep", "Effect": "Allow",
+                           "Action": ["cloudwatch:DisableAlarmActions",
+                                      "cloudwatch:EnableAlarmActions"],
+                           "Resource": sorted(alarm_arns)})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

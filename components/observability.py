@@ -686,11 +686,14 @@ class ObservabilityStack(PlatformComponent):
             if "threshold_fraction" in spec:  # of the allocated storage, in bytes
                 threshold = db.allocated_storage_gib * 1024**3 * spec["threshold_fraction"]
             self._alarm(name, alarm, alerting, {"DBInstanceIdentifier": database.identifier},
-                        float(threshold), [database.ready])
+                        float(threshold), [database.ready], sleeps=database.sleeps)
 
     def _alarm(self, name: str, alarm: alerts.Alert, alerting: AlertingArgs,
                dimensions: dict[str, Any], threshold: float,
-               depends_on: list[pulumi.Resource]) -> None:
+               depends_on: list[pulumi.Resource], sleeps: bool = False) -> None:
+        """A CloudWatch alarm. A paging alarm treats missing data as breaching (a resource that
+        stops reporting is down), unless what it watches sleeps on schedule (off-hours): then
+        missing data is not breaching, or it would page every night."""
         spec = alarm.cloudwatch
         self.alarms[alarm.slug] = aws.cloudwatch.MetricAlarm(
             f"{name}-{alarm.slug}",
@@ -704,7 +707,7 @@ class ObservabilityStack(PlatformComponent):
             evaluation_periods=spec["periods"],
             comparison_operator=spec["comparison"],
             threshold=threshold,
-            treat_missing_data="breaching" if alarm.paging else "notBreaching",
+            treat_missing_data="breaching" if alarm.paging and not sleeps else "notBreaching",
             alarm_actions=[self.topic.arn],
             ok_actions=[self.topic.arn],
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),

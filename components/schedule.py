@@ -14,6 +14,7 @@ node groups' minimum back, waking the nodes: run it in working hours.
 
 from __future__ import annotations
 
+import datetime
 import json
 import zoneinfo
 from collections.abc import Sequence
@@ -31,6 +32,9 @@ Day = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
 DAYS: tuple[str, ...] = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 # The schedules' descriptions start with these: what the cost model reads to pair them.
 STOP, START = "off-hours: stop", "off-hours: start"
+# Minutes from the start until the stack's alarms act again: nodes join in ~3-5 minutes, the
+# database starts in ~5-10; the unschedulable-pods alarm looks back 15 minutes.
+WAKE_MINUTES = 30
 Clock = Annotated[str, pattern(r"([01]\d|2[0-3]):[0-5]\d", "hh:mm, 00:00 to 23:59, e.g. 08:00")]
 
 
@@ -76,6 +80,52 @@ class OffHoursArgs(ArgsModel):
         return f"cron({int(minute)} {int(hour)} ? * {days} *)"
 
     @property
+    def alarms_back(self) -> str:
+        """When the alarms' actions come back on: WAKE_MINUTES after the start (the nodes are
+        up and the pods placed by then), or at the stop if the day is shorter."""
+        hour, minute = (int(p) for p in self.start.split(":"))
+        back = min(hour * 60 + minute + WAKE_MINUTES,
+                   int(self.stop[:2]) * 60 + int(self.stop[3:]))
+        return f"{back // 60:02d}:{back % 60:02d}"
+
+    def awake_utc(self) -> list[tuple[int, int]]:
+        """When the stack runs, as UTC minute ranges of the week (Monday 00:00 = 0), the same
+        in winter and in summer time: a range that daylight saving time moves is cut to what
+        both offsets share."""
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        offsets = {int(datetime.datetime(2026, month, 15, 12, tzinfo=zone).utcoffset()
+                       .total_seconds() // 60) for month in (1, 7)}
+
+        def minutes(clock: str) -> int:
+            hour, minute = clock.split(":")
+            return int(hour) * 60 + int(minute)
+
+        ranges = []
+        for day in self.days:
+            local = DAYS.index(day) * 1440
+            starts = [local + minutes(self.start) - o for o in offsets]
+            stops = [local + minutes(self.stop) - o for o in offsets]
+            start, stop = max(starts), min(stops)
+            if start < stop:
+                ranges.append((start % (7 * 1440), start % (7 * 1440) + stop - start))
+        return ranges
+
+    def holds(self, window: list[tuple[int, int]], every_day: bool) -> bool:
+        """Whether a window (UTC minute ranges of the week, as components.database's
+        window_minutes gives them) falls while the stack is awake, in winter and in summer time:
+        with `every_day` (a daily window), one occurrence within each day's awake hours;
+        otherwise (a weekly window), all of it within awake hours."""
+        week = 7 * 1440
+
+        def inside(start: int, stop: int, a: int, b: int) -> bool:
+            return any(a <= start + shift and stop + shift <= b for shift in (0, week, -week))
+
+        awake = self.awake_utc()
+        if every_day:
+            return all(any(inside(s, e, a, b) for s, e in window) for a, b in awake)
+        return all(any(inside(s, e, a, b) for a, b in awake) for s, e in window)
+
+    @property
     def hours_per_week(self) -> float:
         def minutes(clock: str) -> int:
             hour, minute = clock.split(":")
@@ -93,10 +143,14 @@ class OffHours(PlatformComponent):
                  node_groups: Sequence[tuple[str, aws.eks.NodeGroup, int, int, int]],
                  database: aws.rds.Instance,
                  nat_instance: aws.autoscaling.Group | None = None,
+                 alarms: Sequence[aws.cloudwatch.MetricAlarm] = (),
                  opts: pulumi.ResourceOptions | None = None):
         """`node_groups`: each node group (its resource name, the resource) with its configured
         minimum, desired and maximum size, which the morning restores; `nat_instance`: the NAT
-        instance's group of one, which sleeps too (nothing in the private subnets runs)."""
+        instance's group of one, which sleeps too (nothing in the private subnets runs);
+        `alarms`: the stack's CloudWatch alarms, whose actions are off while it sleeps (pods
+        pending on no nodes and a stopped database are the schedule, not an incident) and back
+        on WAKE_MINUTES after the start, once the nodes have taken the pods again."""
         super().__init__(name, opts)
         invoke = pulumi.InvokeOptions(parent=self)
         account = aws.get_caller_identity(opts=invoke).account_id
@@ -108,8 +162,9 @@ class OffHours(PlatformComponent):
             f"{name}-off-hours", role=role.id,
             policy=pulumi.Output.all(
                 database.arn, nat_instance.arn if nat_instance is not None else None,
+                pulumi.Output.all(*(a.arn for a in alarms)),
                 *(g.arn for _, g, *_ in node_groups)).apply(
-                lambda arns: iam.to_json(iam.off_hours(arns[0], arns[2:], arns[1]))),
+                lambda arns: iam.to_json(iam.off_hours(arns[0], arns[3:], arns[1], arns[2]))),
             opts=pulumi.ResourceOptions(parent=role))
         child = pulumi.ResourceOptions(parent=self, depends_on=[role])
 
@@ -150,4 +205,11 @@ class OffHours(PlatformComponent):
                      f"arn:aws:scheduler:::aws-sdk:rds:{api}",
                      database.identifier.apply(
                          lambda i: json.dumps({"DbInstanceIdentifier": i})))
+        if alarms:
+            names = pulumi.Output.all(*(a.name for a in alarms)).apply(
+                lambda n: json.dumps({"AlarmNames": sorted(n)}))
+            for action, when, api in ((STOP, args.stop, "disableAlarmActions"),
+                                      (START, args.alarms_back, "enableAlarmActions")):
+                schedule(f"{name}-alarms-{action.split(': ')[1]}", action, when,
+                         f"arn:aws:scheduler:::aws-sdk:cloudwatch:{api}", names)
         self.register_outputs({"hoursPerWeek": args.hours_per_week})

@@ -609,7 +609,7 @@ def _log_kind(r: CostInput) -> str:
     if "/aws/eks/" in name:
         return "eks-control-plane"
     if "/aws/rds/" in name:
-        return "rds"
+        return "rds-upgrade" if name.endswith("/upgrade") else "rds"
     if "flow-log" in name:
         return "flow-logs"
     return "other"

@@ -38,7 +38,7 @@ from components.args import ArgsModel, AwsRegion, GitHubHandle, Invalid, Slug, T
 from components.backup import BackupArgs
 from components.chaos import ChaosArgs
 from components.cluster import ClusterArgs
-from components.database import DatabaseArgs
+from components.database import DatabaseArgs, window_minutes
 from components.gitops import GitOpsArgs
 from components.network import NetworkArgs
 from components.observability import AlertingArgs, ObservabilityArgs
@@ -199,6 +199,29 @@ class PlatformConfig(ArgsModel):
         return self
 
     @model_validator(mode="after")
+    def _database_windows_while_awake(self) -> PlatformConfig:
+        """RDS takes no automated backup of a stopped instance and applies no maintenance to it:
+        with off-hours, both windows fall in working hours."""
+        hours = self.off_hours
+        if hours is None or not hours.enabled:
+            return self
+        awake = (f"{', '.join(hours.days)} {hours.start}-{hours.stop} {hours.timezone}")
+        db = self.database
+        if not hours.holds(window_minutes(db.backup_window), every_day=True):
+            raise Invalid("database.backupWindow", db.backup_window,
+                          f"falls while off-hours has the database stopped ({awake} awake), "
+                          "and RDS backs up no stopped instance; allowed: a daily UTC window "
+                          "within the working hours of each working day, e.g. 08:30-09:00 for "
+                          "08:00-18:00 UTC")
+        if not hours.holds(window_minutes(db.maintenance_window), every_day=False):
+            raise Invalid("database.maintenanceWindow", db.maintenance_window,
+                          f"falls while off-hours has the database stopped ({awake} awake), "
+                          "and RDS maintains no stopped instance (it waits for the next "
+                          "start); allowed: a weekly UTC window within working hours, e.g. "
+                          "wed:17:00-wed:17:30 for 08:00-18:00 UTC")
+        return self
+
+    @model_validator(mode="after")
     def _copies_elsewhere(self) -> PlatformConfig:
         if self.backup.copy_region == self.region:
             raise Invalid("backup.copyRegion", self.backup.copy_region,
@@ -319,8 +342,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                            "maxPods": 40},
             },
         },
+        # Its windows in working hours: off-hours has the instance stopped outside them, and RDS
+        # neither backs up nor maintains a stopped instance.
         "database": {"instanceClass": "db.t4g.micro", "maxAllocatedStorageGib": 50,
-                     "applyImmediately": True},
+                     "applyImmediately": True, "backupWindow": "08:30-09:00",
+                     "maintenanceWindow": "wed:17:00-wed:17:30"},
         "observability": {
             "prometheus": {"replicas": 1, "retention": "7d", "storageGib": 20, "resources": {
                 "cpuRequest": "200m", "memoryRequest": "1Gi", "memoryLimit": "2Gi"}},

@@ -9,6 +9,7 @@ what it returns, and the offline harness resolves the same dict.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi
@@ -61,7 +62,9 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     # render objects of, and it watches everything installed after it.
     observability = ObservabilityStack(
         env, cfg.observability, cfg.alerting, target, environment=env,
-        budget_monthly_usd=cfg.budget_monthly_usd, database=database.ref, region=cfg.region,
+        budget_monthly_usd=cfg.budget_monthly_usd, region=cfg.region,
+        database=dataclasses.replace(database.ref, sleeps=cfg.off_hours is not None
+                                     and cfg.off_hours.enabled),
         opts=aws_only)
     # Then security: Gatekeeper (fail closed: everything after it waits for it), the team
     # namespaces and their baseline, Vault.
@@ -118,7 +121,8 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
             (f"{env}-{pool_name}", group, pool.min_size, pool.desired_size, pool.max_size)
             for (pool_name, pool), group in zip(cfg.cluster.node_groups.items(),
                                                 cluster.node_groups, strict=True)],
-                 database.instance, nat_instance=network.nat_instance_group, opts=aws_only)
+                 database.instance, nat_instance=network.nat_instance_group,
+                 alarms=list(observability.alarms.values()), opts=aws_only)
 
     return _outputs(cfg, network, cluster, database, backup, observability, security, gitops,
                     costs.report(cfg.region))

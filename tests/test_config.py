@@ -131,8 +131,8 @@ BAD_CONFIGS = [
      "platform:database.maxAllocatedStorageGib", "50", "at least the allocated storage"),
     ("reserved-master-user", {"platform:database.masterUsername": "rdsadmin"},
      "platform:database.masterUsername", "rdsadmin", "is reserved"),
-    ("maintenance-overlaps-backups", {"platform:database.maintenanceWindow": "mon:03:30-mon:04:30"},
-     "platform:database.maintenanceWindow", "mon:03:30-mon:04:30", "overlaps the backup window"),
+    ("maintenance-overlaps-backups", {"platform:database.maintenanceWindow": "wed:08:45-wed:09:15"},
+     "platform:database.maintenanceWindow", "wed:08:45-wed:09:15", "overlaps the backup window"),
     ("bad-instance-class", {"platform:database.instanceClass": "t4g.micro"},
      "platform:database.instanceClass", "t4g.micro", "allowed: an RDS instance class"),
 ]

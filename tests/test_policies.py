@@ -128,6 +128,20 @@ BACKUP_ROLE = "arn:aws:iam::123456789012:role/backup"
 
 # policy -> (config, compliant resources, violating resources)
 CASES: dict[str, tuple[Any, ...]] = {
+    "exported-logs-retained": (
+        {},
+        [resource("aws:rds/instance:Instance", {"identifier": "db", "enabledCloudwatchLogsExports": [
+            "postgresql", "upgrade"]}),
+         resource("aws:cloudwatch/logGroup:LogGroup", {
+             "name": "/aws/rds/instance/db/postgresql", "retentionInDays": 30}, name="pg-log"),
+         resource("aws:cloudwatch/logGroup:LogGroup", {
+             "name": "/aws/rds/instance/db/upgrade", "retentionInDays": 30}, name="up-log")],
+        # What the platform had: the upgrade log exported, its group never made.
+        [resource("aws:rds/instance:Instance", {"identifier": "db", "enabledCloudwatchLogsExports": [
+            "postgresql", "upgrade"]}),
+         resource("aws:cloudwatch/logGroup:LogGroup", {
+             "name": "/aws/rds/instance/db/postgresql", "retentionInDays": 30}, name="pg-log")],
+    ),
     "backup-key-users": (
         {},
         backup_stack([DEPLOYER, BACKUP_ROLE], ["backup", "ec2"]),
@@ -391,3 +405,17 @@ def test_the_shipped_backup_keys_let_the_backup_role_use_them(evaluations):
     refused = run("backup-key-users", {}, older).violations
     assert {v.resource_name for v in refused} == {"prod-backup", "prod-dr-backup"}
     assert any("copy jobs" in v.message and "us-west-2" in v.message for v in refused)
+
+
+@pytest.mark.parametrize(("resources", "refused"), [
+    ([resource("aws:eks/cluster:Cluster", {"name": "c", "enabledClusterLogTypes": ["api"]}),
+      resource("aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/eks/c/cluster",
+                                                    "retentionInDays": 90}, name="g")], False),
+    ([resource("aws:eks/cluster:Cluster", {"name": "c", "enabledClusterLogTypes": ["api"]}),
+      resource("aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/eks/c/cluster"}, name="g")],
+     True),  # no retention
+    ([resource("aws:eks/cluster:Cluster", {"name": "c", "enabledClusterLogTypes": []})], False),
+    ([resource("aws:rds/instance:Instance", {"identifier": "db"})], False),  # exports nothing
+])
+def test_exported_logs_retained_boundary(resources, refused):
+    assert bool(run("exported-logs-retained", {}, resources).violations) is refused

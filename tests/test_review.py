@@ -225,8 +225,8 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
     assert "+$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in summaries
     assert "+$3.65/month: public IPv4 address added (dev-nat-us-east-1b)" in summaries
     # Two gateways and an address instead of the instance, and the VPC's NAT data is now charged.
-    assert change["cost"]["delta_monthly_usd"] == 70.04
-    assert change["cost"]["summary"] == "+$70.04/month in total"
+    assert change["cost"]["delta_monthly_usd"] == 70.05
+    assert change["cost"]["summary"] == "+$70.05/month in total"
     new = change["violations"]["new"]
     assert any(v["policy"] == "required-tags" and "missing or empty tags: owner" in v["message"]
                and v["resource_name"] == "dev-vpc" for v in new)
@@ -242,7 +242,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
 def test_base_markdown_leads_with_the_change(base_review):
     # The markdown of the same document (--format markdown renders exactly this).
     out = report.render_markdown(json.loads(base_review.stdout))
-    assert "**Monthly cost: +$70.04/month in total** ($116.74 → $186.78" in out
+    assert "**Monthly cost: +$70.05/month in total** ($116.74 → $186.79" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
     assert ":x: new **mandatory** `required-tags`" in out

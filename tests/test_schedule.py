@@ -35,7 +35,8 @@ def test_an_expression_the_model_does_not_read_prices_the_full_month():
 def test_dev_sleeps_outside_working_hours(evaluations):
     dev = evaluations["dev"]
     schedules = {s.name: s for s in dev.of_type(SCHEDULE)}
-    assert sorted(schedules) == ["dev-database-start", "dev-database-stop",
+    assert sorted(schedules) == ["dev-alarms-start", "dev-alarms-stop",
+                                 "dev-database-start", "dev-database-stop",
                                  "dev-nat-instance-start", "dev-nat-instance-stop",
                                  "dev-system-start", "dev-system-stop"]
     for name, schedule in schedules.items():
@@ -64,7 +65,8 @@ def test_dev_sleeps_outside_working_hours(evaluations):
     policy = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy", "dev-off-hours").inputs["policy"])
     actions = sorted(a for s in policy["Statement"] for a in (
         s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
-    assert actions == ["autoscaling:UpdateAutoScalingGroup", "eks:UpdateNodegroupConfig",
+    assert actions == ["autoscaling:UpdateAutoScalingGroup", "cloudwatch:DisableAlarmActions",
+                       "cloudwatch:EnableAlarmActions", "eks:UpdateNodegroupConfig",
                        "rds:StartDBInstance", "rds:StopDBInstance"]
     (nat,) = dev.of_type("aws:autoscaling/group:Group")
     assert json.loads(schedules["dev-nat-instance-stop"].inputs["target"]["input"]) == {
@@ -115,3 +117,88 @@ def test_a_dev_stack_can_stay_awake(tmp_path):
     assert not evaluation.of_type(SCHEDULE)
     # Removing the key keeps the preset's schedule.
     assert mutate(stack_config("dev"), "platform:offHours", DELETE) == stack_config("dev")
+
+
+def test_the_database_windows_of_a_sleeping_stack_fall_in_working_hours(evaluations):
+    """RDS takes no automated backup of a stopped instance and defers maintenance: dev's windows
+    are inside its working hours, and the instance gets them."""
+    from components.database import window_minutes
+
+    dev = evaluations["dev"]
+    hours, db = dev.config.off_hours, dev.config.database
+    assert hours.holds(window_minutes(db.backup_window), every_day=True)
+    assert hours.holds(window_minutes(db.maintenance_window), every_day=False)
+    (instance,) = dev.of_type("aws:rds/instance:Instance")
+    assert (instance.inputs["backupWindow"], instance.inputs["maintenanceWindow"]) == (
+        "08:30-09:00", "wed:17:00-wed:17:30")
+
+
+@pytest.mark.parametrize(("changes", "refused"), [
+    # The windows of before: 03:00 and Sunday, while the instance is stopped.
+    ({"platform:database.backupWindow": "03:00-04:00"}, "database.backupWindow: '03:00-04:00'"),
+    ({"platform:database.maintenanceWindow": "sun:04:30-sun:05:30"},
+     "database.maintenanceWindow: 'sun:04:30-sun:05:30'"),
+    # Just outside either end of 08:00-18:00.
+    ({"platform:database.backupWindow": "07:45-08:15"}, "database.backupWindow"),
+    ({"platform:database.maintenanceWindow": "fri:17:45-fri:18:15"}, "database.maintenanceWindow"),
+    ({"platform:database.maintenanceWindow": "sat:10:00-sat:10:30"}, "database.maintenanceWindow"),
+    # Just inside.
+    ({"platform:database.backupWindow": "08:00-08:30",
+      "platform:database.maintenanceWindow": "fri:17:30-fri:18:00"}, None),
+    # Europe/Berlin 08:00-18:00 is 07:00-17:00 UTC in winter and 06:00-16:00 in summer: a
+    # window must hold in both.
+    ({"platform:offHours.timezone": "Europe/Berlin",
+      "platform:database.backupWindow": "06:30-07:00"}, "database.backupWindow"),
+    ({"platform:offHours.timezone": "Europe/Berlin",
+      "platform:database.backupWindow": "07:00-07:30",
+      "platform:database.maintenanceWindow": "wed:15:30-wed:16:00"}, None),
+    ({"platform:offHours.timezone": "Europe/Berlin",
+      "platform:database.backupWindow": "07:00-07:30",
+      "platform:database.maintenanceWindow": "wed:16:00-wed:16:30"}, "database.maintenanceWindow"),
+    # Awake: any window.
+    ({"platform:offHours.enabled": False,
+      "platform:database.backupWindow": "03:00-04:00"}, None),
+])
+def test_database_windows_while_the_stack_sleeps_are_refused(tmp_path, capsys, changes, refused):
+    from stacks import config as config_model
+
+    config = stack_config("dev")
+    for key, value in changes.items():
+        config = mutate(config, key, value)
+    path = write_stack(tmp_path, config)
+    if refused is None:
+        raw = {k.removeprefix("platform:"): v for k, v in config.items()
+               if k.startswith("platform:")}
+        raw["organizationBudgetMonthlyUsd"] = 500
+        config_model.build(raw, config["aws:region"], str(path))  # no error
+    else:
+        err = config_error(path, capsys)
+        assert refused in err and "RDS" in err, err
+
+
+def test_the_alarms_are_quiet_while_the_stack_sleeps(evaluations):
+    """Asleep, pods wait on no nodes and the database reports nothing: every alarm's actions are
+    off from the stop until 30 minutes after the start, and the database's alarms do not treat
+    its silence as breaching (or each morning would report it recovered)."""
+    dev = evaluations["dev"]
+    alarms = dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    schedules = {s.name: s.inputs for s in dev.of_type(SCHEDULE)}
+    quiet, loud = schedules["dev-alarms-stop"], schedules["dev-alarms-start"]
+    assert quiet["target"]["arn"] == "arn:aws:scheduler:::aws-sdk:cloudwatch:disableAlarmActions"
+    assert loud["target"]["arn"] == "arn:aws:scheduler:::aws-sdk:cloudwatch:enableAlarmActions"
+    names = sorted(a.outputs["name"] for a in alarms)
+    assert len(names) == 4
+    assert json.loads(quiet["target"]["input"]) == json.loads(loud["target"]["input"]) == {
+        "AlarmNames": names}
+    assert quiet["scheduleExpression"] == "cron(0 18 ? * MON,TUE,WED,THU,FRI *)"
+    assert loud["scheduleExpression"] == "cron(30 8 ? * MON,TUE,WED,THU,FRI *)"
+    policy = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy", "dev-off-hours").inputs["policy"])
+    (statement,) = [s for s in policy["Statement"] if s["Sid"] == "QuietTheAlarmsWhileAsleep"]
+    assert statement["Resource"] == sorted(a.outputs["arn"] for a in alarms)
+    for alarm in alarms:
+        if "database" in alarm.name:
+            assert alarm.inputs["treatMissingData"] == "notBreaching", alarm.name
+    # Prod is awake: a paging alarm there treats silence as an outage.
+    storage = evaluations["prod"].one("aws:cloudwatch/metricAlarm:MetricAlarm",
+                                      "prod-database-storage-low")
+    assert storage.inputs["treatMissingData"] == "breaching"

@@ -170,5 +170,40 @@ no_gp2 = resource_policy(
     check=_gp2, types=(RDS_INSTANCE, EBS_VOLUME, LAUNCH_TEMPLATE, STORAGE_CLASS),
 )
 
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+def _exported_logs(args: StackValidationArgs, config: dict[str, Any]):
+    """The log groups AWS services create on first export, with no retention: RDS's
+    /aws/rds/instance/<id>/<log> for each exported log, EKS's /aws/eks/<name>/cluster."""
+    retained = {get(r.props, "name"): get(r.props, "retentionInDays")
+                for r in args.resources if r.resource_type == LOG_GROUP}
+    for r in args.resources:
+        if r.resource_type == RDS_INSTANCE:
+            identifier = get(r.props, "identifier", default=r.name)
+            wanted = [f"/aws/rds/instance/{identifier}/{log}"
+                      for log in get(r.props, "enabledCloudwatchLogsExports", default=())]
+        elif r.resource_type == EKS_CLUSTER:
+            wanted = ([f"/aws/eks/{get(r.props, 'name', default=r.name)}/cluster"]
+                      if get(r.props, "enabledClusterLogTypes", default=()) else [])
+        else:
+            continue
+        for group in wanted:
+            if not retained.get(group):
+                state = "has no retention" if group in retained else "is not in the stack"
+                yield (violation(r.resource_type, r.name,
+                                 f"exports logs to {group}, which {state}: AWS creates it on the "
+                                 "first export and keeps (and bills) every event forever",
+                                 "create the log group in the stack, with retentionInDays, "
+                                 "before the resource that exports to it"), r.urn)
+
+
+exported_logs_retained = stack_policy(
+    "exported-logs-retained",
+    "Every log group an RDS instance or EKS cluster exports to is in the stack with a retention.",
+    enforcement=MANDATORY, severity=MEDIUM, check=_exported_logs,
+    remediation="Create each /aws/rds/instance/<id>/<log> and /aws/eks/<name>/cluster log group "
+                "with retentionInDays, and make the exporting resource depend on it.")
+
 POLICIES = [nat_per_az_outside_prod, on_demand_nodes_outside_prod, allowed_instance_families,
-            no_extended_support, no_gp2]
+            no_extended_support, no_gp2, exported_logs_retained]
