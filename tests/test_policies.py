@@ -123,11 +123,33 @@ def backup_stack(key_users: list[str], via: list[str]) -> list[GuardResource]:
     return [key, vault, plan, selection, policy]
 
 
+def sleeping_stack(quieted: bool, stops: bool = True) -> list[GuardResource]:
+    """A database stopped at night by a schedule, an alarm on it, and maybe the schedule that
+    turns the alarm's actions off."""
+    target = "arn:aws:scheduler:::aws-sdk:rds:" + ("stopDBInstance" if stops else "startDBInstance")
+    found = [
+        resource("aws:scheduler/schedule:Schedule", {"target": {
+            "arn": target, "input": json.dumps({"DbInstanceIdentifier": "db"})}}, name="stop"),
+        resource("aws:cloudwatch/metricAlarm:MetricAlarm", {
+            "name": "db-storage", "alarmActions": ["arn:aws:sns:us-east-1:1:t"],
+            "dimensions": {"DBInstanceIdentifier": "db"}}, name="db-storage")]
+    if quieted:
+        found.append(resource("aws:scheduler/schedule:Schedule", {"target": {
+            "arn": "arn:aws:scheduler:::aws-sdk:cloudwatch:disableAlarmActions",
+            "input": json.dumps({"AlarmNames": ["db-storage"]})}}, name="quiet"))
+    return found
+
+
 DEPLOYER = "arn:aws:iam::123456789012:role/deployer"
 BACKUP_ROLE = "arn:aws:iam::123456789012:role/backup"
 
 # policy -> (config, compliant resources, violating resources)
 CASES: dict[str, tuple[Any, ...]] = {
+    "alarms-quiet-while-asleep": (
+        {},
+        sleeping_stack(quieted=True),
+        sleeping_stack(quieted=False),  # what the platform had: the alarms acted all night
+    ),
     "exported-logs-retained": (
         {},
         [resource("aws:rds/instance:Instance", {"identifier": "db", "enabledCloudwatchLogsExports": [
@@ -419,3 +441,19 @@ def test_the_shipped_backup_keys_let_the_backup_role_use_them(evaluations):
 ])
 def test_exported_logs_retained_boundary(resources, refused):
     assert bool(run("exported-logs-retained", {}, resources).violations) is refused
+
+
+def test_alarms_quiet_while_asleep_boundary(evaluations):
+    from platformctl.crossguard import from_recording
+
+    # An alarm on a database no schedule stops: nothing sleeps.
+    assert not run("alarms-quiet-while-asleep", {}, sleeping_stack(False, stops=False)).violations
+    dev = [from_recording(r) for r in evaluations["dev"].resources]
+    assert run("alarms-quiet-while-asleep", {}, dev).violations == []
+    # Without the quieting schedules, every alarm on what sleeps is refused: the database's
+    # three and the cluster's unschedulable-pods alarm (its nodes go to zero).
+    loud = [r for r in dev if r.name not in ("dev-alarms-stop", "dev-alarms-start")]
+    refused = run("alarms-quiet-while-asleep", {}, loud).violations
+    assert sorted(v.resource_name for v in refused) == [
+        "dev-cluster-pods-unschedulable", "dev-database-connections-high", "dev-database-cpu-high",
+        "dev-database-storage-low"]

@@ -5,9 +5,10 @@ runs them itself (platformctl/runtime_checks.py)."""
 
 from __future__ import annotations
 
-from platform_guard.policies import budget, cost_traps, security, tagging
+from platform_guard.policies import budget, cost_traps, operations, security, tagging
 
-ALL = [*tagging.POLICIES, *budget.POLICIES, *cost_traps.POLICIES, *security.POLICIES]
+ALL = [*tagging.POLICIES, *budget.POLICIES, *cost_traps.POLICIES, *security.POLICIES,
+       *operations.POLICIES]
 BY_NAME = {policy.name: policy for policy in ALL}
 
 assert len(BY_NAME) == len(ALL), "policy names must be unique"
