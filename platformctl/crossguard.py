@@ -20,6 +20,7 @@ The policy config of a stack comes from its config model (:func:`policy_config`)
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,9 +159,16 @@ class GuardResource:
 
 
 def from_recording(resource: RecordedResource) -> GuardResource:
+    """What a policy sees of a recorded resource: its inputs, as the engine hands them to an
+    analyzer after the provider's Check, which fills an auto-named `name` in (`<name>-<hex>`;
+    the mocks record it as an output). Length and pattern rules on names need it."""
+    props = unwrap_secrets(resource.inputs)
+    if ("name" not in props and isinstance(resource.outputs.get("name"), str)
+            and _autonamed(resource.type)):
+        props = {**props, "name": resource.outputs["name"]}
     return GuardResource(
         type=resource.type, name=resource.name, urn=resource.urn,
-        props=unwrap_secrets(resource.inputs), parent=resource.parent,
+        props=props, parent=resource.parent,
         dependencies=tuple(resource.dependencies),
         property_dependencies=dict(resource.property_dependencies),
         provider=resource.provider, protect=resource.protect,
@@ -168,6 +176,16 @@ def from_recording(resource: RecordedResource) -> GuardResource:
         ignore_changes=tuple(resource.ignore_changes),
         additional_secret_outputs=tuple(resource.additional_secret_outputs),
     )
+
+
+@functools.cache
+def _autonamed(type_token: str) -> bool:
+    """Whether the type's SDK takes a `name` input (which Pulumi auto-names when unset)."""
+    from platform_facts import sdk_types
+
+    cls = sdk_types.resource_class(type_token)
+    args = sdk_types.args_class(cls) if cls else None
+    return args is not None and "name" in sdk_types.input_types(args)
 
 
 def _level(policy: Policy | RenderedCheck, config: Mapping[str, Any]) -> EnforcementLevel:

@@ -76,3 +76,110 @@ def test_every_security_group_description_is_one_ec2_accepts(stack):
 def test_a_description_outside_the_rule_is_caught(value):
     characters, _ = documented_rule("CreateSecurityGroupRequest", "Description")
     assert set(value) - characters
+
+
+# -- the review's aws-api-rules ---------------------------------------------------------------
+
+
+def _constrained(rule) -> bool:
+    return bool(rule.minimum is not None or rule.maximum is not None or rule.pattern
+                or rule.enum or rule.characters)
+
+
+def test_the_mapping_covers_every_api_constrained_input_of_both_plans(evaluations):
+    """Every AWS type of both plans has its create operation; every input path resolves to a
+    member of botocore's model; every constrained member of the operation is reached by an
+    input of the plans, by an SDK input of the same name (matched by itself once set), or is
+    declared as set by no input, with why."""
+    from platform_facts import awsapi, sdk_types
+    from platformctl.crossguard import from_recording
+
+    covered: dict[str, set[str]] = {}
+    for evaluation in evaluations.values():
+        for resource in evaluation.resources:
+            if not resource.type.startswith("aws:"):
+                continue
+            assert resource.type in awsapi.OPERATIONS, resource.type
+            props = from_recording(resource).props
+            service, operation, _ = awsapi.OPERATIONS[resource.type]
+            for member in awsapi.mapping(resource.type, props).values():
+                if member is None:
+                    continue
+                call, _, path = member.rpartition(":")
+                awsapi.rule_for(service, call or operation, path.replace("*", "IpRanges"))
+                covered.setdefault(resource.type, set()).add(
+                    path.split(".")[0].removesuffix("[]").lower())
+    assert len(covered) >= 40
+    for type_token in covered:
+        service, operation, _ = awsapi.OPERATIONS[type_token]
+        cls = sdk_types.resource_class(type_token)
+        sdk_inputs = {k.lower() for k in sdk_types.input_types(sdk_types.args_class(cls))}
+        declared = awsapi.NOT_FROM_INPUTS.get(type_token, {})
+        members = awsapi._model(service).operation_model(operation).input_shape.members
+        for member in members:
+            if not _constrained(awsapi.rule_for(service, operation, member)):
+                continue
+            assert (member.lower() in covered[type_token] or member.lower() in sdk_inputs
+                    or member in declared), (type_token, member)
+        assert set(declared) <= set(members), type_token
+
+
+@pytest.mark.parametrize(("type_token", "props", "expected"), [
+    ("aws:ec2/securityGroup:SecurityGroup", {"description": "the cluster's nodes"},
+     "description \"the cluster's nodes\" is refused by the AWS API "
+     "(ec2.CreateSecurityGroup.Description): has \"'\""),
+    # A rule naming another group allows no '&'; one naming a CIDR range does.
+    ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+     {"description": "a&b", "referencedSecurityGroupId": "sg-1"}, "UserIdGroupPairs[].Description"),
+    ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+     {"description": "a&b", "cidrIpv4": "10.0.0.0/8"}, None),
+    ("aws:ec2/securityGroup:SecurityGroup",
+     {"ingress": [{"description": "ok", "cidrBlocks": ["10.0.0.0/8"]},
+                  {"description": "a&b", "securityGroups": ["sg-1"]}]},
+     "ingress[1].description 'a&b'"),
+    ("aws:xray/group:Group", {"groupName": "g" * 32}, None),
+    ("aws:xray/group:Group", {"groupName": "g" * 33}, "33 characters, more than the 32"),
+    ("aws:iam/role:Role", {"name": "r" * 64}, None),
+    ("aws:iam/role:Role", {"name": "r" * 65}, "iam.CreateRole.RoleName"),
+    ("aws:iam/role:Role", {"name": "has space"}, "does not match the pattern"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", {"alarmActions": ["a"] * 5}, None),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", {"alarmActions": ["a"] * 6}, "6 entries"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", {"statistic": "Mean"}, "not one of"),
+    ("aws:iam/rolePolicy:RolePolicy", {"role": "r" * 65}, "iam.PutRolePolicy.RoleName"),
+])
+def test_aws_api_rules_boundary(type_token, props, expected):
+    from platform_guard.policies import BY_NAME
+
+    from platformctl.crossguard import GuardResource, check
+
+    subject = GuardResource(type=type_token, name="subject",
+                            urn=f"urn:pulumi:t::p::{type_token}::subject", props=props)
+    report = check([subject], {}, [BY_NAME["aws-api-rules"]], checks=[])
+    messages = [v.message for v in report.violations]
+    if expected is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and expected in messages[0], messages
+        assert report.violations[0].enforcement == "mandatory"
+
+
+def test_the_review_refuses_a_value_the_aws_api_refuses(tmp_path, capsys):
+    """A stack whose values break an AWS API rule exits 1 with the resource, input and rule
+    named: a long runbook URL makes the alarms' descriptions (which end with it) longer than
+    the 1024 characters PutMetricAlarm takes."""
+    import json
+
+    from platformctl import cli
+    from tests.conftest import REPO, mutate, stack_config, write_stack
+
+    url = "https://github.com/example-org/platform/blob/main/" + "d/" * 480 + "runbooks"
+    path = write_stack(tmp_path, mutate(stack_config("dev"), "platform:alerting.runbookBaseUrl",
+                                        url))
+    code = cli.main(["review", str(path), "--project-dir", str(REPO), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    refused = [v for v in json.loads(out)["policies"]["mandatory"]]
+    assert {v["policy"] for v in refused} == {"aws-api-rules"}
+    assert len(refused) == 4  # every alarm of the stack
+    assert all("alarmDescription" in v["message"] and "PutMetricAlarm.AlarmDescription" in
+               v["message"] and "more than the 1024 allowed" in v["message"] for v in refused)

@@ -145,6 +145,12 @@ BACKUP_ROLE = "arn:aws:iam::123456789012:role/backup"
 
 # policy -> (config, compliant resources, violating resources)
 CASES: dict[str, tuple[Any, ...]] = {
+    "aws-api-rules": (
+        {},
+        [resource("aws:ec2/securityGroup:SecurityGroup", {"description": "the nodes"})],
+        # What the platform had: an apostrophe, which EC2 refuses at create.
+        [resource("aws:ec2/securityGroup:SecurityGroup", {"description": "the cluster's nodes"})],
+    ),
     "alarms-quiet-while-asleep": (
         {},
         sleeping_stack(quieted=True),

@@ -5,10 +5,10 @@ runs them itself (platformctl/runtime_checks.py)."""
 
 from __future__ import annotations
 
-from platform_guard.policies import budget, cost_traps, operations, security, tagging
+from platform_guard.policies import aws_api, budget, cost_traps, operations, security, tagging
 
 ALL = [*tagging.POLICIES, *budget.POLICIES, *cost_traps.POLICIES, *security.POLICIES,
-       *operations.POLICIES]
+       *operations.POLICIES, *aws_api.POLICIES]
 BY_NAME = {policy.name: policy for policy in ALL}
 
 assert len(BY_NAME) == len(ALL), "policy names must be unique"

@@ -1,0 +1,321 @@
+"""The AWS API's own rules on the values a plan sends, from botocore's service models.
+
+Each AWS resource type the platform creates maps to the API operation the provider calls to create
+it and each of its inputs to the request member it becomes (`OPERATIONS`: an input named like
+its member, camelCase to PascalCase, maps by itself; the table says the others). A member's rules
+come from its shape in the model: `min`/`max` (a string's length, a number's value, a list's or
+map's size), `pattern` and `enum`; EC2 states its rules only in the member's documentation
+("Constraints: Up to 255 characters in length. Valid characters: a-z, A-Z, 0-9, spaces, and
+._-:/()#,@[]+=&;{}!$*"), which is parsed, never typed by hand. The provider checks few of these,
+so a value outside them passes a preview and fails `pulumi up` at create.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+# type -> (service, operation, {input path: member path}). Paths: `a.b` for nested structures,
+# `a[]` for each element of a list, `*` the list a security group rule's peer decides (_peer),
+# `Operation:` first when another call of the provider's create sends it; an input mapped to
+# None is not sent as a member (said why). A member reached by automatic matching needs no entry.
+OPERATIONS: dict[str, tuple[str, str, dict[str, str | None]]] = {
+    "aws:autoscaling/group:Group": ("autoscaling", "CreateAutoScalingGroup", {
+        "name": "AutoScalingGroupName", "vpcZoneIdentifiers": "VPCZoneIdentifier"}),
+    "aws:backup/plan:Plan": ("backup", "CreateBackupPlan", {
+        "name": "BackupPlan.BackupPlanName", "rules[].ruleName": "BackupPlan.Rules[].RuleName",
+        "rules[].targetVaultName": "BackupPlan.Rules[].TargetBackupVaultName",
+        "rules[].schedule": "BackupPlan.Rules[].ScheduleExpression"}),
+    "aws:backup/selection:Selection": ("backup", "CreateBackupSelection", {
+        "name": "BackupSelection.SelectionName", "iamRoleArn": "BackupSelection.IamRoleArn"}),
+    "aws:backup/vault:Vault": ("backup", "CreateBackupVault", {
+        "name": "BackupVaultName", "kmsKeyArn": "EncryptionKeyArn"}),
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration": (
+        "backup", "PutBackupVaultLockConfiguration", {}),
+    "aws:budgets/budget:Budget": ("budgets", "CreateBudget", {
+        "name": "Budget.BudgetName", "notifications": "NotificationsWithSubscribers"}),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs", "CreateLogGroup", {
+        "name": "logGroupName", "retentionInDays": None}),  # PutRetentionPolicy, an enum in prose
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "PutMetricAlarm", {
+        "name": "AlarmName", "alarmActions": "AlarmActions", "okActions": "OKActions",
+        "evaluateLowSampleCountPercentiles": "EvaluateLowSampleCountPercentile"}),
+    "aws:ec2/defaultCreditSpecification:DefaultCreditSpecification": (
+        "ec2", "ModifyDefaultCreditSpecification", {"cpuCredits": "CpuCredits"}),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("ec2", "AuthorizeSecurityGroupIngress", {
+        "ingress[].description": "AuthorizeSecurityGroupIngress:IpPermissions[].*[].Description",
+        "egress[].description": "AuthorizeSecurityGroupEgress:IpPermissions[].*[].Description"}),
+    "aws:ec2/eip:Eip": ("ec2", "AllocateAddress", {}),
+    "aws:ec2/flowLog:FlowLog": ("ec2", "CreateFlowLogs", {}),
+    "aws:ec2/internetGateway:InternetGateway": ("ec2", "CreateInternetGateway", {}),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("ec2", "CreateLaunchTemplate", {
+        "name": "LaunchTemplateName", "description": "VersionDescription",
+        "instanceType": "LaunchTemplateData.InstanceType"}),
+    "aws:ec2/natGateway:NatGateway": ("ec2", "CreateNatGateway", {}),
+    "aws:ec2/networkInterface:NetworkInterface": ("ec2", "CreateNetworkInterface", {}),
+    "aws:ec2/route:Route": ("ec2", "CreateRoute", {}),
+    "aws:ec2/routeTable:RouteTable": ("ec2", "CreateRouteTable", {}),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("ec2", "AssociateRouteTable", {}),
+    "aws:ec2/securityGroup:SecurityGroup": ("ec2", "CreateSecurityGroup", {
+        "name": "GroupName",
+        # Inline rules: AuthorizeSecurityGroupIngress/Egress, per kind of peer (see _peer).
+        "ingress[].description": "AuthorizeSecurityGroupIngress:IpPermissions[].*[].Description",
+        "egress[].description": "AuthorizeSecurityGroupEgress:IpPermissions[].*[].Description"}),
+    "aws:ec2/subnet:Subnet": ("ec2", "CreateSubnet", {}),
+    "aws:ec2/vpc:Vpc": ("ec2", "CreateVpc", {}),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("ec2", "CreateVpcEndpoint", {}),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (
+        "ec2", "AuthorizeSecurityGroupIngress", {"description": "IpPermissions[].*[].Description"}),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": (
+        "ec2", "AuthorizeSecurityGroupEgress", {"description": "IpPermissions[].*[].Description"}),
+    "aws:eks/accessEntry:AccessEntry": ("eks", "CreateAccessEntry", {}),
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": (
+        "eks", "AssociateAccessPolicy", {}),
+    "aws:eks/addon:Addon": ("eks", "CreateAddon", {
+        "resolveConflictsOnCreate": "resolveConflicts", "resolveConflictsOnUpdate": None}),
+    "aws:eks/cluster:Cluster": ("eks", "CreateCluster", {}),
+    "aws:eks/nodeGroup:NodeGroup": ("eks", "CreateNodegroup", {"nodeGroupName": "nodegroupName"}),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": (
+        "eks", "CreatePodIdentityAssociation", {}),
+    "aws:fis/experimentTemplate:ExperimentTemplate": ("fis", "CreateExperimentTemplate", {}),
+    "aws:iam/instanceProfile:InstanceProfile": ("iam", "CreateInstanceProfile", {
+        "name": "InstanceProfileName"}),
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": (
+        "iam", "CreateOpenIDConnectProvider", {}),
+    "aws:iam/role:Role": ("iam", "CreateRole", {
+        "name": "RoleName", "assumeRolePolicy": "AssumeRolePolicyDocument"}),
+    "aws:iam/rolePolicy:RolePolicy": ("iam", "PutRolePolicy", {
+        "name": "PolicyName", "policy": "PolicyDocument", "role": "RoleName"}),  # id = name
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam", "AttachRolePolicy", {
+        "role": "RoleName"}),
+    "aws:kms/alias:Alias": ("kms", "CreateAlias", {"name": "AliasName"}),
+    "aws:kms/key:Key": ("kms", "CreateKey", {"customerMasterKeySpec": "KeySpec"}),
+    "aws:kms/keyPolicy:KeyPolicy": ("kms", "PutKeyPolicy", {}),
+    "aws:rds/instance:Instance": ("rds", "CreateDBInstance", {
+        "identifier": "DBInstanceIdentifier", "instanceClass": "DBInstanceClass"}),
+    "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": (
+        "rds", "StartDBInstanceAutomatedBackupsReplication", {}),
+    "aws:rds/parameterGroup:ParameterGroup": ("rds", "CreateDBParameterGroup", {
+        "name": "DBParameterGroupName", "family": "DBParameterGroupFamily"}),
+    "aws:rds/subnetGroup:SubnetGroup": ("rds", "CreateDBSubnetGroup", {
+        "name": "DBSubnetGroupName", "description": "DBSubnetGroupDescription"}),
+    "aws:scheduler/schedule:Schedule": ("scheduler", "CreateSchedule", {}),
+    "aws:sns/topic:Topic": ("sns", "CreateTopic", {}),
+    "aws:sns/topicPolicy:TopicPolicy": ("sns", "SetTopicAttributes", {}),
+    "aws:sns/topicSubscription:TopicSubscription": ("sns", "Subscribe", {}),
+    "aws:xray/group:Group": ("xray", "CreateGroup", {}),
+}
+
+# Constrained members of an operation that no input of the SDK sets (so no value of the plan
+# can break them), each with why: the coverage test accepts a constrained member only if an
+# input maps to it, an SDK input of the same name would (automatic matching), or it is here.
+NOT_FROM_INPUTS: dict[str, dict[str, str]] = {
+    "aws:autoscaling/group:Group": {
+        "LaunchConfigurationName": "launch configurations are not used (launch templates are)",
+        "InstanceId": "a group is not created from an instance",
+        "DeletionProtection": "the provider does not send it at create"},
+    "aws:budgets/budget:Budget": {"ResourceTags": "the provider tags a budget afterwards"},
+    "aws:ec2/flowLog:FlowLog": {"ResourceType": "the provider derives it (VPC, subnet, ENI)"},
+    "aws:fis/experimentTemplate:ExperimentTemplate": {"clientToken": "the provider's own"},
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": {
+        "IdentityCenterInstanceArn": "not an input of the SDK"},
+    "aws:iam/role:Role": {"MaxSigninSessionDuration": "not an input of the SDK"},
+    "aws:kms/key:Key": {"Origin": "the provider sends AWS_KMS (a key made in KMS)"},
+    "aws:kms/keyPolicy:KeyPolicy": {"PolicyName": "always `default`, set by the provider"},
+    "aws:rds/instance:Instance": {
+        "DBCapacityReservationIdentifier": "not an input of the SDK",
+        "MasterUserAuthenticationType": "not an input of the SDK"},
+    "aws:scheduler/schedule:Schedule": {"ClientToken": "the provider's own"},
+}
+
+_PROSE_RULE = re.compile(r"(?:Valid characters:|Allowed characters are)\s*(.+?)(?:</p>|$)")
+_PROSE_LENGTH = re.compile(r"Up to (\d+) characters")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What the API accepts for one member."""
+
+    member: str  # service.Operation.Member.Path
+    kind: str  # string, integer, long, list, map, ...
+    minimum: float | None = None
+    maximum: float | None = None
+    pattern: str | None = None
+    enum: tuple[str, ...] = ()
+    characters: frozenset[str] | None = None  # EC2's documented character set
+
+    def problems(self, value: Any) -> Iterator[str]:
+        """What is wrong with `value` under this rule, one message each."""
+        if self.kind in ("list", "map") and isinstance(value, (list, Mapping)):
+            if self.kind == "list" and isinstance(value, Mapping):
+                value = [value]  # one block in the SDK, a list of one in the API
+            if self.maximum is not None and len(value) > self.maximum:
+                yield f"{len(value)} entries, more than the {self.maximum:g} allowed"
+            if self.minimum is not None and len(value) < self.minimum:
+                yield f"{len(value)} entries, fewer than the {self.minimum:g} required"
+            return
+        if self.kind in ("integer", "long", "float", "double") and isinstance(value, (int, float)) \
+                and not isinstance(value, bool):
+            if self.maximum is not None and value > self.maximum:
+                yield f"above the maximum {self.maximum:g}"
+            if self.minimum is not None and value < self.minimum:
+                yield f"below the minimum {self.minimum:g}"
+            return
+        if not isinstance(value, str):
+            return
+        if self.maximum is not None and len(value) > self.maximum:
+            yield f"{len(value)} characters, more than the {self.maximum:g} allowed"
+        if self.minimum is not None and len(value) < self.minimum:
+            yield f"{len(value)} characters, fewer than the {self.minimum:g} required"
+        if self.enum and value not in self.enum:
+            shown = ", ".join(self.enum[:8]) + (", ..." if len(self.enum) > 8 else "")
+            yield f"not one of {shown}"
+        if self.pattern is not None:
+            compiled = _compiled(self.pattern)
+            if compiled is not None and not compiled.fullmatch(value):
+                yield f"does not match the pattern {self.pattern}"
+        if self.characters is not None:
+            bad = sorted(set(value) - self.characters)
+            if bad:
+                yield f"has {''.join(bad)!r}, outside the characters EC2 documents"
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    """A model pattern as a Python regex (Java's syntax mostly agrees; one that does not compile
+    is not judged)."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+@cache
+def _model(service: str) -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service)
+
+
+def _prose(documentation: str) -> tuple[frozenset[str] | None, int | None]:
+    """EC2's rules stated in a member's documentation: the characters and the length."""
+    characters: set[str] | None = None
+    found = _PROSE_RULE.findall(documentation)
+    if found:
+        allowed = html.unescape(found[0]).strip().rstrip(".")
+        head, _, literal = allowed.partition(", and ")
+        characters = set(literal)
+        for part in head.split(", "):
+            if re.fullmatch(r"\w-\w", part):
+                characters |= {chr(c) for c in range(ord(part[0]), ord(part[2]) + 1)}
+            elif part == "spaces":
+                characters.add(" ")
+            else:
+                raise ValueError(f"cannot read {part!r} in {allowed!r}")
+    length = _PROSE_LENGTH.findall(documentation)
+    return (frozenset(characters) if characters is not None else None,
+            int(length[0]) if length else None)
+
+
+def _member(service: str, operation: str, path: str) -> Any:
+    """The botocore shape a member path names (`*` picks no branch: see rule_for)."""
+    shape = _model(service).operation_model(operation).input_shape
+    for part in path.split("."):
+        listed = part.endswith("[]")
+        name = part.removesuffix("[]")
+        members = shape.members
+        match = next((m for m in members if m.lower() == name.lower()), None)
+        if match is None:
+            raise KeyError(f"{service}.{operation}: no member {part!r} in {path!r}")
+        shape = members[match]
+        if listed:
+            if shape.type_name != "list":
+                raise KeyError(f"{service}.{operation}: {part!r} of {path!r} is not a list")
+            shape = shape.member
+    return shape
+
+
+@cache
+def rule_for(service: str, operation: str, path: str) -> Rule:
+    shape = _member(service, operation, path)
+    meta = shape.metadata
+    characters, length = _prose(shape.documentation or "")
+    maximum = meta.get("max", length)
+    return Rule(member=f"{service}.{operation}.{path}", kind=shape.type_name,
+                minimum=meta.get("min"), maximum=maximum, pattern=meta.get("pattern"),
+                enum=tuple(getattr(shape, "enum", None) or ()), characters=characters)
+
+
+def _auto(service: str, operation: str, key: str) -> str | None:
+    members = _model(service).operation_model(operation).input_shape.members
+    return next((m for m in members if m.lower() == key.lower()), None)
+
+
+def _values(props: Mapping[str, Any], path: str) -> Iterator[tuple[str, Any, Any]]:
+    """(concrete path, value, the list element it sits in) for an input path with `[]`."""
+    head, _, rest = path.partition(".")
+    key = head.removesuffix("[]")
+    value = props.get(key) if isinstance(props, Mapping) else None
+    if value is None:
+        return
+    if head.endswith("[]"):
+        for index, item in enumerate(value if isinstance(value, list) else ()):
+            if rest:
+                for concrete, leaf, _ in _values(item, rest):
+                    yield f"{key}[{index}].{concrete}", leaf, item
+            else:
+                yield f"{key}[{index}]", item, item
+    elif rest:
+        for concrete, leaf, element in _values(value, rest):
+            yield f"{key}.{concrete}", leaf, element
+    else:
+        yield key, value, props
+
+
+def _peer(element: Mapping[str, Any]) -> str:
+    """Which IpPermissions list a security group rule's description goes into: another group
+    (UserIdGroupPairs, which allows no '&'), a prefix list, an IPv6 or an IPv4 range."""
+    if element.get("referencedSecurityGroupId") or element.get("securityGroups") \
+            or element.get("self"):
+        return "UserIdGroupPairs"
+    if element.get("prefixListId") or element.get("prefixListIds"):
+        return "PrefixListIds"
+    if element.get("cidrIpv6") or element.get("ipv6CidrBlocks"):
+        return "Ipv6Ranges"
+    return "IpRanges"
+
+
+def mapping(type_token: str, props: Mapping[str, Any]) -> dict[str, str | None]:
+    """{input path: member path or None} for the inputs of one resource (top-level inputs
+    matched by name, then the table's entries)."""
+    service, operation, table = OPERATIONS[type_token]
+    found: dict[str, str | None] = {}
+    for key in props:
+        member = _auto(service, operation, key)
+        if member is not None:
+            found[key] = member
+    found.update(table)
+    return found
+
+
+def problems(type_token: str, props: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:
+    """(input path, value, member, problem) for every input of a resource the API would refuse.
+    A type this module does not know gives nothing (the coverage test keeps it complete)."""
+    if type_token not in OPERATIONS:
+        return []
+    service, operation, _ = OPERATIONS[type_token]
+    found = []
+    for input_path, member_path in mapping(type_token, props).items():
+        if member_path is None:
+            continue
+        for concrete, value, element in _values(props, input_path):
+            call, _, path = member_path.rpartition(":")
+            if "*" in path:
+                path = path.replace("*", _peer(element if isinstance(element, Mapping) else {}))
+            rule = rule_for(service, call or operation, path)
+            for problem in rule.problems(value):
+                found.append((concrete, value, rule.member, problem))
+    return found
