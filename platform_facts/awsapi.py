@@ -185,8 +185,11 @@ class Rule:
 
 @cache
 def _compiled(pattern: str) -> re.Pattern[str] | None:
-    """A model pattern as a Python regex (Java's syntax mostly agrees; one that does not compile
-    is not judged)."""
+    """A model pattern as a Python regex. Java's syntax mostly agrees; a range of the
+    supplementary planes written as UTF-16 surrogate pairs (`\uD800\uDC00-\uDBFF\uDFFF`,
+    Auto Scaling's) becomes Python's code points. A pattern that still does not compile is not
+    judged (the test over every operation of the mapping keeps that list empty)."""
+    pattern = pattern.replace(r"\uD800\uDC00-\uDBFF\uDFFF", r"\U00010000-\U0010FFFF")
     try:
         return re.compile(pattern)
     except re.error:
