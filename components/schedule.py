@@ -38,6 +38,12 @@ WAKE_MINUTES = 30
 Clock = Annotated[str, pattern(r"([01]\d|2[0-3]):[0-5]\d", "hh:mm, 00:00 to 23:59, e.g. 08:00")]
 
 
+def _minutes(clock: str) -> int:
+    """Minutes since midnight of an hh:mm clock."""
+    hour, minute = clock.split(":")
+    return int(hour) * 60 + int(minute)
+
+
 class OffHoursArgs(ArgsModel):
     """Working hours of a non-prod stack (`platform:offHours`): outside them its nodes are scaled
     to zero and its database is stopped. Not for a prod-preset stack."""
@@ -83,9 +89,7 @@ class OffHoursArgs(ArgsModel):
     def alarms_back(self) -> str:
         """When the alarms' actions come back on: WAKE_MINUTES after the start (the nodes are
         up and the pods placed by then), or at the stop if the day is shorter."""
-        hour, minute = (int(p) for p in self.start.split(":"))
-        back = min(hour * 60 + minute + WAKE_MINUTES,
-                   int(self.stop[:2]) * 60 + int(self.stop[3:]))
+        back = min(_minutes(self.start) + WAKE_MINUTES, _minutes(self.stop))
         return f"{back // 60:02d}:{back % 60:02d}"
 
     def awake_utc(self) -> list[tuple[int, int]]:
@@ -95,16 +99,11 @@ class OffHoursArgs(ArgsModel):
         zone = zoneinfo.ZoneInfo(self.timezone)
         offsets = {int(datetime.datetime(2026, month, 15, 12, tzinfo=zone).utcoffset()
                        .total_seconds() // 60) for month in (1, 7)}
-
-        def minutes(clock: str) -> int:
-            hour, minute = clock.split(":")
-            return int(hour) * 60 + int(minute)
-
         ranges = []
         for day in self.days:
             local = DAYS.index(day) * 1440
-            starts = [local + minutes(self.start) - o for o in offsets]
-            stops = [local + minutes(self.stop) - o for o in offsets]
+            starts = [local + _minutes(self.start) - o for o in offsets]
+            stops = [local + _minutes(self.stop) - o for o in offsets]
             start, stop = max(starts), min(stops)
             if start < stop:
                 ranges.append((start % (7 * 1440), start % (7 * 1440) + stop - start))
@@ -127,10 +126,7 @@ class OffHoursArgs(ArgsModel):
 
     @property
     def hours_per_week(self) -> float:
-        def minutes(clock: str) -> int:
-            hour, minute = clock.split(":")
-            return int(hour) * 60 + int(minute)
-        return len(self.days) * (minutes(self.stop) - minutes(self.start)) / 60
+        return len(self.days) * (_minutes(self.stop) - _minutes(self.start)) / 60
 
 
 class OffHours(PlatformComponent):

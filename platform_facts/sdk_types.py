@@ -61,6 +61,15 @@ def input_types(input_cls: type) -> dict[str, typing.Any]:
 
 
 @functools.cache
+def takes_name(type_token: str) -> bool:
+    """Whether a type's SDK takes a `name` input, which Pulumi auto-names (`<name>-<7 hex>`)
+    when the program leaves it unset."""
+    cls = resource_class(type_token)
+    args = args_class(cls) if cls else None
+    return args is not None and "name" in input_types(args)
+
+
+@functools.cache
 def required_inputs(input_cls: type) -> frozenset[str]:
     """Wire names of the properties an input type's constructor requires."""
     import inspect

@@ -20,7 +20,6 @@ The policy config of a stack comes from its config model (:func:`policy_config`)
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
+from platform_facts import sdk_types
 from platformctl.recording import STACK_TYPE, Evaluation, RecordedResource, unwrap_secrets
 from platformctl.runtime_checks import (
     CHECKS,
@@ -164,7 +164,7 @@ def from_recording(resource: RecordedResource) -> GuardResource:
     the mocks record it as an output). Length and pattern rules on names need it."""
     props = unwrap_secrets(resource.inputs)
     if ("name" not in props and isinstance(resource.outputs.get("name"), str)
-            and _autonamed(resource.type)):
+            and sdk_types.takes_name(resource.type)):
         props = {**props, "name": resource.outputs["name"]}
     return GuardResource(
         type=resource.type, name=resource.name, urn=resource.urn,
@@ -176,16 +176,6 @@ def from_recording(resource: RecordedResource) -> GuardResource:
         ignore_changes=tuple(resource.ignore_changes),
         additional_secret_outputs=tuple(resource.additional_secret_outputs),
     )
-
-
-@functools.cache
-def _autonamed(type_token: str) -> bool:
-    """Whether the type's SDK takes a `name` input (which Pulumi auto-names when unset)."""
-    from platform_facts import sdk_types
-
-    cls = sdk_types.resource_class(type_token)
-    args = sdk_types.args_class(cls) if cls else None
-    return args is not None and "name" in sdk_types.input_types(args)
 
 
 def _level(policy: Policy | RenderedCheck, config: Mapping[str, Any]) -> EnforcementLevel:

@@ -107,9 +107,13 @@ def _digest(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
-def _uuid(*parts: str) -> str:
-    h = _digest("uuid", *parts, length=32)
+def _as_uuid(h: str) -> str:
+    """32 hex digits in a UUID's 8-4-4-4-12 groups."""
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _uuid(*parts: str) -> str:
+    return _as_uuid(_digest("uuid", *parts, length=32))
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
@@ -183,8 +187,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if prefix is not None:
             resource_id = prefix + _digest(token, name)
         elif token in _UUID_IDS:
-            h = _digest(token, name, length=32)
-            resource_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            resource_id = _as_uuid(_digest(token, name, length=32))
         else:
             resource_id = physical or f"{name}-{_digest(token, name, length=8)}"
         region = self._region_of(args.provider)
@@ -218,9 +221,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
     @staticmethod
     def _autoname(token: str, name: str) -> str | None:
         """What Pulumi's auto-naming gives a resource with a `name` property: `<name>-<7 hex>`."""
-        cls = sdk_types.resource_class(token)
-        args = sdk_types.args_class(cls) if cls else None
-        if args is None or "name" not in sdk_types.input_types(args):
+        if not sdk_types.takes_name(token):
             return None
         return f"{name}-{_digest(token, name, length=7)}"
 

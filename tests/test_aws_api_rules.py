@@ -6,9 +6,6 @@ passes a preview and fails `pulumi up` at create."""
 
 from __future__ import annotations
 
-import html
-import re
-
 import botocore.session
 import pytest
 
@@ -22,26 +19,14 @@ DESCRIPTIONS = {
     ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "description"):
         ("IpRange", "Description"),
 }
-_RULE = re.compile(r"(?:Valid characters:|Allowed characters are)\s*(.+?)(?:</p>|$)")
-_LENGTH = re.compile(r"Up to (\d+) characters")
-
-
 def documented_rule(shape: str, member: str) -> tuple[frozenset[str], int]:
-    """The characters and the length a member's documentation allows."""
-    text = EC2.shape_for(shape).members[member].documentation
-    (allowed,) = _RULE.findall(text)
-    allowed = html.unescape(allowed).strip().rstrip(".")
-    head, _, literal = allowed.partition(", and ")
-    characters: set[str] = set(literal)
-    for part in head.split(", "):
-        if re.fullmatch(r"\w-\w", part):
-            characters |= {chr(c) for c in range(ord(part[0]), ord(part[2]) + 1)}
-        elif part == "spaces":
-            characters.add(" ")
-        else:
-            raise AssertionError(f"{shape}.{member}: cannot read {part!r} in {allowed!r}")
-    (length,) = _LENGTH.findall(text)
-    return frozenset(characters), int(length)
+    """The characters and the length a member's documentation allows (parsed by the review's
+    own reader, platform_facts.awsapi)."""
+    from platform_facts.awsapi import _prose
+
+    characters, length = _prose(EC2.shape_for(shape).members[member].documentation)
+    assert characters is not None and length is not None, (shape, member)
+    return characters, length
 
 
 def test_the_documented_rules_read_as_ec2_states_them():

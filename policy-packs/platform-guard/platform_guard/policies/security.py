@@ -4,7 +4,9 @@ EKS control plane, no open ingress, IMDSv2, pinned images and no privileged pods
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import ipaddress
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -373,9 +375,6 @@ def _linked(resource: Any, prop: str, kind: str) -> list[Any]:
 
 def _allows(document: Mapping[str, Any], principal: str, action: str, service: str) -> bool:
     """Whether a key policy lets `principal` call `action` through `service` (kms:ViaService)."""
-    import fnmatch
-    import json
-
     statements = document.get("Statement") or ()
     if isinstance(statements, Mapping):
         statements = [statements]
@@ -411,8 +410,6 @@ def _region(resource: Any) -> str:
 
 
 def _backup_key_users(args: StackValidationArgs, config: dict[str, Any]):
-    import json
-
     vaults = {get(r.props, "name"): r for r in args.resources
               if r.resource_type == BACKUP_VAULT}
     policies = {}
