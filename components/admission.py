@@ -29,7 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
 
-from components import iam
+from components import iam, pod_resources
 from components.args import (
     ArgsModel,
     Capability,
@@ -393,7 +393,9 @@ def helm_values(gatekeeper: Gatekeeper, excluded: Sequence[str]) -> dict[str, An
         "audit": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                                 "limits": {"memory": "512Mi"}}},
         # Our namespace object is created by Pulumi, labelled already (see below).
-        "postInstall": {"labelNamespace": {"enabled": False}},
+        "postInstall": {"labelNamespace": {"enabled": False},
+                        "resources": pod_resources.values("gatekeeper.postInstall")},
+        "crds": {"resources": pod_resources.values("gatekeeper.crds")},
         "disabledBuiltins": ["{http.send}"],
     }
 
@@ -468,7 +470,8 @@ def sigstore_values(signatures: ImageSignatures) -> dict[str, Any]:
                                 "seccompProfile": {"type": "RuntimeDefault"}},
         },
         # The chainguard kubectl image runs as 65532 (nonroot).
-        "leasescleanup": {"podSecurityContext": {**_RESTRICTED_CONTAINER, "runAsUser": 65532}},
+        "leasescleanup": {"podSecurityContext": {**_RESTRICTED_CONTAINER, "runAsUser": 65532},
+                          "resources": pod_resources.values("policy-controller.leasescleanup")},
     }
 
 

@@ -36,7 +36,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
 
-from components import iam
+from components import iam, pod_resources
 from components.args import (
     AnyCidr,
     ArgsModel,
@@ -233,6 +233,13 @@ class ClusterArgs(ArgsModel):
         "AZ), `internal` (reachable only from the VPC and what is peered or VPN'd into it) or "
         "`none` (no load balancer and no IngressClass: Ingresses stay inert, services are "
         "reached in the cluster or by `kubectl port-forward`; the cheapest, for a dev stack).",
+    )
+    controller_replicas: int = Field(
+        2, ge=1, le=3,
+        description="Replicas of the cluster's own controllers: the load balancer controller "
+        "(its webhook fails closed on every Service), metrics-server, the Cluster Autoscaler and "
+        "cert-manager. 2 keeps each serving through a node's loss or drain (each then gets a "
+        "disruption budget of one pod down); 1 halves their requests, for a dev stack.",
     )
     addon_versions: AddonVersions = Field(
         default_factory=AddonVersions, description="Pinned EKS add-on versions."
@@ -833,7 +840,8 @@ class Cluster(PlatformComponent):
             opts=self.target.options(self, depends_on=[self.ebs_csi_addon]),
         )
 
-        ha = max(p.min_size for p in self.config.node_groups.values()) > 1
+        replicas = self.config.controller_replicas
+        ha = replicas > 1
         lbc_role = self.service_account_role(
             f"{name}-load-balancer-controller", "kube-system", "aws-load-balancer-controller",
             policy=pulumi.Output.from_input(network.vpc_id).apply(
@@ -849,8 +857,9 @@ class Cluster(PlatformComponent):
                 "clusterName": self.cluster_name,
                 "region": self.region,
                 "vpcId": network.vpc_id,  # no IMDS for pods (hop limit 1): say it explicitly
-                "replicaCount": 2 if ha else 1,
+                "replicaCount": replicas,
                 "podDisruptionBudget": {"maxUnavailable": 1},
+                "resources": pod_resources.values("aws-load-balancer-controller"),
                 "serviceAccount": {"create": True, "name": "aws-load-balancer-controller"},
                 # Targets are pod IPs (VPC CNI): traffic skips kube-proxy, and the injected
                 # readiness gates plus deregistration delay give connection draining on rollout.
@@ -881,12 +890,12 @@ class Cluster(PlatformComponent):
             f"{name}-metrics-server", parent=self, release="metrics-server",
             chart="metrics-server", namespace="kube-system",
             values={
-                "replicas": 2 if ha else 1,
-                "podDisruptionBudget": {"enabled": ha, "minAvailable": 1},
+                "replicas": replicas,
+                "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if ha else {},
             },
         )
-        self.cluster_autoscaler = self._cluster_autoscaler(name, ha)
-        self.cert_manager = self._cert_manager(name, ha)
+        self.cluster_autoscaler = self._cluster_autoscaler(name, replicas)
+        self.cert_manager = self._cert_manager(name, replicas)
         # Its CRDs (Certificate, Issuer) and fail-closed webhooks: what comes later waits.
         self.target.add_prerequisite(self.cert_manager)
         # What the cluster itself installs; an admission controller installed later waits for
@@ -896,12 +905,12 @@ class Cluster(PlatformComponent):
             self.storage_class, self.load_balancer_controller, self.metrics_server,
             self.cluster_autoscaler, self.cert_manager])
 
-    def _cert_manager(self, name: str, ha: bool) -> k8s.helm.v3.Release:
+    def _cert_manager(self, name: str, replicas: int) -> k8s.helm.v3.Release:
         """cert-manager: issues and renews the certificates the platform's own services serve
         (Vault's). Its CRDs come with the chart and stay when it is uninstalled."""
         namespace = self.target.platform_namespace(f"{name}-cert-manager", CERT_MANAGER_NAMESPACE,
                                             parent=self, pod_security="restricted")
-        replicas = 2 if ha else 1
+        ha = replicas > 1
 
         def requests(memory: str) -> dict[str, Any]:
             return {"requests": {"cpu": "10m", "memory": memory}, "limits": {"memory": "256Mi"}}
@@ -914,17 +923,18 @@ class Cluster(PlatformComponent):
                 "crds": {"enabled": True, "keep": True},
                 "global": {"leaderElection": {"namespace": CERT_MANAGER_NAMESPACE}},
                 "replicaCount": replicas,
-                "podDisruptionBudget": {"enabled": ha, "minAvailable": 1},
+                "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if ha else {},
                 "resources": requests("64Mi"),
                 "webhook": {"replicaCount": replicas, "resources": requests("32Mi"),
-                            "podDisruptionBudget": {"enabled": ha, "minAvailable": 1}},
+                            "podDisruptionBudget": {"enabled": True, "minAvailable": 1}
+                            if ha else {}},
                 "cainjector": {"replicaCount": 1, "resources": requests("64Mi")},
                 "startupapicheck": {"resources": requests("32Mi")},
             },
             depends_on=[namespace, *self.node_groups],
         )
 
-    def _cluster_autoscaler(self, name: str, ha: bool) -> k8s.helm.v3.Release:
+    def _cluster_autoscaler(self, name: str, replicas: int) -> k8s.helm.v3.Release:
         """Cluster Autoscaler: adds nodes when pods are Pending for want of room, removes the
         ones it can empty, between each node group's minSize and maxSize (it owns desiredSize
         after creation). It finds the node groups by the tags EKS puts on their Auto Scaling
@@ -948,7 +958,7 @@ class Cluster(PlatformComponent):
                 # Its leader-election lease is "cluster-autoscaler", the one name its role may
                 # update: a second replica takes over within seconds, not after a reschedule.
                 "fullnameOverride": "cluster-autoscaler",
-                "replicaCount": 2 if ha else 1,
+                "replicaCount": replicas,
                 "rbac": {"serviceAccount": {"create": True, "name": "cluster-autoscaler"}},
                 "extraArgs": {
                     "logtostderr": True, "stderrthreshold": "info", "v": 2,

@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field, SecretStr
 
+from components import pod_resources
 from components.args import (
     ArgsModel,
     GroupName,
@@ -127,25 +128,44 @@ def argocd_values(config: GitOpsArgs, sso_secret: str | None) -> dict[str, Any]:
             "params": {"controller.diff.server.side": "true"},
             **({"secret": {"extra": {"oidc.clientSecret": sso_secret}}} if sso_secret else {}),
         },
-        "redis-ha": {"enabled": config.ha},
+        "redisSecretInit": {"resources": pod_resources.values("argocd.redisSecretInit")},
+        **({"redis-ha": {
+            "enabled": True,
+            "redis": {"resources": pod_resources.values("argocd.redis-ha.redis")},
+            "sentinel": {"resources": pod_resources.values("argocd.redis-ha.sidecar")},
+            "splitBrainDetection": {"resources": pod_resources.values("argocd.redis-ha.sidecar")},
+            "init": {"resources": pod_resources.values("argocd.redis-ha.sidecar")},
+            "haproxy": {"resources": pod_resources.values("argocd.redis-ha.haproxy"),
+                        "init": {"resources": pod_resources.values("argocd.redis-ha.sidecar")}},
+        }} if config.ha else {
+            "redis-ha": {"enabled": False},
+            "redis": {"resources": pod_resources.values("argocd.redis")}}),
         # The application controller exports argocd_app_info and argocd_app_sync_total, which
         # the Argo CD alerts and SLO read: its metrics Service and ServiceMonitor are off by
         # default in the chart.
-        "controller": {"replicas": replicas, "metrics": {
+        "controller": {"replicas": replicas,
+                       "resources": pod_resources.values("argocd.controller"), "metrics": {
             "enabled": True, "serviceMonitor": {"enabled": True,
                                                 "additionalLabels": {"team": "platform"}}}},
         "server": {"replicas": replicas, "service": {"type": "ClusterIP"},
-                   "ingress": {"enabled": False}},
-        "repoServer": {"replicas": replicas},
-        "applicationSet": {"replicas": replicas},
+                   "ingress": {"enabled": False},
+                   "resources": pod_resources.values("argocd.server")},
+        "repoServer": {"replicas": replicas,
+                       "resources": pod_resources.values("argocd.repoServer"),
+                       "copyutil": {"resources": pod_resources.values(
+                           "argocd.repoServer.copyutil")}},
+        "applicationSet": {"replicas": replicas,
+                           "resources": pod_resources.values("argocd.applicationSet")},
         "dex": {"enabled": False},  # OIDC straight to the IdP
-        "notifications": {"enabled": True},
+        "notifications": {"enabled": True,
+                          "resources": pod_resources.values("argocd.notifications")},
     }
 
 
 def rollouts_values(config: GitOpsArgs) -> dict[str, Any]:
     """argo-rollouts chart values (controller.replicas, dashboard.enabled)."""
-    return {"controller": {"replicas": 2 if config.ha else 1},
+    return {"controller": {"replicas": 2 if config.ha else 1,
+                           "resources": pod_resources.values("argo-rollouts.controller")},
             "dashboard": {"enabled": False}}
 
 

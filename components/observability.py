@@ -22,7 +22,7 @@ import pulumi_random as random
 import yaml
 from pydantic import Field, model_validator
 
-from components import alerts, iam, slo
+from components import alerts, iam, pod_resources, slo
 from components.args import (
     ArgsModel,
     Email,
@@ -381,6 +381,16 @@ def helm_values(observability: ObservabilityArgs, environment: str,
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
         "kubeProxy": {"enabled": False},
+        "prometheusOperator": {
+            "resources": pod_resources.values("kube-prometheus-stack.prometheusOperator"),
+            "prometheusConfigReloader": {"resources": pod_resources.values(
+                "kube-prometheus-stack.prometheusConfigReloader")},
+            "admissionWebhooks": {"patch": {"resources": pod_resources.values(
+                "kube-prometheus-stack.admissionWebhooks.patch")}}},
+        "kube-state-metrics": {
+            "resources": pod_resources.values("kube-prometheus-stack.kube-state-metrics")},
+        "prometheus-node-exporter": {
+            "resources": pod_resources.values("kube-prometheus-stack.node-exporter")},
         "alertmanager": {
             "podDisruptionBudget": {"enabled": manager.replicas > 1, "minAvailable": 1},
             "alertmanagerSpec": {
@@ -401,7 +411,8 @@ def helm_values(observability: ObservabilityArgs, environment: str,
             "defaultDashboardsTimezone": "utc",
             # Dashboards from the monitoring namespace only: a team's labelled ConfigMap would
             # otherwise become a dashboard every Grafana user opens.
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
+            "sidecar": {"resources": pod_resources.values("kube-prometheus-stack.grafana.sidecar"),
+                        "dashboards": {"enabled": True, "label": "grafana_dashboard",
                                        "labelValue": "1",
                                        "searchNamespace": observability.namespace}},
             "resources": {"requests": {"cpu": "50m", "memory": "256Mi"},

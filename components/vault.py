@@ -235,6 +235,9 @@ def helm_values(config: VaultArgs, key_id: str, region: str) -> dict[str, Any]:
         "injector": {"enabled": False},  # delivery is the Vault Secrets Operator
         "server": {
             "ha": {"enabled": True, "replicas": config.replicas,
+                   # The chart's budget allows floor((n-1)/2) down: 0 for one server, which
+                   # blocks every drain; one server has nothing to keep up anyway.
+                   "disruptionBudget": {"enabled": config.replicas > 1},
                    "raft": {"enabled": True, "setNodeId": True,
                             "config": raft_config(key_id, region, config.replicas)}},
             "dataStorage": volume(config.storage_gib),

@@ -61,18 +61,68 @@ class Workload:
     source: str  # the release or add-on
     kind: str
     name: str
-    replicas: int | None  # None: a DaemonSet, one pod per node
-    cpu_m: float | None  # per pod; None: not known
+    replicas: int | None  # None: a DaemonSet, one pod per node; 0: a Job (comes and goes)
+    cpu_m: float | None  # per pod, what its containers request; None: not known
     memory_mib: float | None
+    # Containers that request no CPU or no memory ("<container>: cpu, memory"): the scheduler
+    # counts them as zero, so what they use is nowhere in the plan.
+    missing: tuple[str, ...] = ()
+    namespace: str | None = None
+    labels: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
-def _requests(containers: Iterable[Mapping[str, Any]]) -> tuple[float, float]:
-    cpu = memory = 0.0
-    for container in containers:
-        requests = (container.get("resources") or {}).get("requests") or {}
-        cpu += cpu_millicores(requests["cpu"]) if "cpu" in requests else 0.0
-        memory += memory_mib(requests["memory"]) if "memory" in requests else 0.0
-    return cpu, memory
+def matches_selector(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions); none or {} selects all."""
+    if not selector:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or ():
+        key, operator = expression.get("key"), expression.get("operator")
+        values = list(expression.get("values") or ())
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _container_requests(container: Mapping[str, Any]) -> tuple[float, float, str | None]:
+    """(CPU m, memory MiB, what it misses) of one container."""
+    resources = container.get("resources") or {}
+    # The API server copies a limit into a request the container does not make.
+    requests = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+    cpu = cpu_millicores(requests["cpu"]) if "cpu" in requests else 0.0
+    memory = memory_mib(requests["memory"]) if "memory" in requests else 0.0
+    absent = [key for key, value in (("cpu", cpu), ("memory", memory)) if value <= 0]
+    missing = f"{container.get('name')}: {', '.join(absent)}" if absent else None
+    return cpu, memory, missing
+
+
+def pod_requests(pod: Mapping[str, Any]) -> tuple[float, float, tuple[str, ...]]:
+    """What the scheduler reserves for a pod: its containers and sidecars (init containers
+    with restartPolicy Always) together, or its largest init container if larger; and the
+    containers that request no CPU or memory."""
+    cpu = memory = init_cpu = init_memory = 0.0
+    missing = []
+    for container in pod.get("containers") or ():
+        c, m, absent = _container_requests(container)
+        cpu, memory = cpu + c, memory + m
+        missing += [absent] if absent else []
+    for container in pod.get("initContainers") or ():
+        c, m, absent = _container_requests(container)
+        missing += [absent] if absent else []
+        if container.get("restartPolicy") == "Always":
+            cpu, memory = cpu + c, memory + m
+        else:
+            init_cpu, init_memory = max(init_cpu, c), max(init_memory, m)
+    return max(cpu, init_cpu), max(memory, init_memory), tuple(missing)
 
 
 def _autoscaled_minimum(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
@@ -88,35 +138,159 @@ def _autoscaled_minimum(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str,
     return found
 
 
+RELOADER_FLAG = "--prometheus-config-reloader="
+
+
+def _config_reloader(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The config-reloader sidecar the prometheus-operator adds to every Prometheus and
+    Alertmanager pod, with the requests its Deployment's flags give it (`0`: none); None when
+    the release renders no operator."""
+    for body in objects:
+        if body.get("kind") != "Deployment":
+            continue
+        for container in ((body.get("spec") or {}).get("template") or {}).get(
+                "spec", {}).get("containers") or ():
+            args = [str(a) for a in container.get("args") or ()]
+            if any(a.startswith(RELOADER_FLAG) for a in args):
+                flags = dict(a[2:].split("=", 1) for a in args if "=" in a and a.startswith("--"))
+                requests = {key: flags.get(f"config-reloader-{key}-request", "0")
+                            for key in ("cpu", "memory")}
+                return {"name": "config-reloader", "resources": {"requests": {
+                    key: value for key, value in requests.items() if value not in ("0", "")}}}
+    return None
+
+
+def _operator_labels(kind: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The labels the prometheus-operator puts on the pods of a Prometheus or Alertmanager,
+    with the object's podMetadata labels."""
+    kind_label = kind.lower()
+    return {**((spec.get("podMetadata") or {}).get("labels") or {}),
+            "app.kubernetes.io/name": kind_label, "app.kubernetes.io/instance": name,
+            "app.kubernetes.io/managed-by": "prometheus-operator",
+            "operator.prometheus.io/name": name, kind_label: name}
+
+
+def _namespace(source: Any, body: Mapping[str, Any]) -> str | None:
+    namespace_of = getattr(source, "namespace_of", None)
+    if namespace_of is not None:
+        return namespace_of(body)
+    return (body.get("metadata") or {}).get("namespace")
+
+
 def workloads(sources: Iterable[Any]) -> list[Workload]:
     """What the rendered releases or synced applications schedule (`sources`: objects with a
-    `name` and `objects`, platform_guard.rendered.Release or Application)."""
+    `name` and `objects`, platformctl.runtime_checks.Release or Application). Jobs (install
+    hooks, CronJobs' runs) come with 0 replicas: they come and go, but request like the rest."""
     found = []
     for source in sources:
         minimum = _autoscaled_minimum(source.objects)
+        reloader = None
         for body in source.objects:
             kind, spec = body.get("kind"), body.get("spec") or {}
             name = str((body.get("metadata") or {}).get("name"))
-            if kind in POD_TEMPLATE_KINDS:
-                pod = (spec.get("template") or {}).get("spec") or {}
-                cpu, memory = _requests(pod.get("containers") or ())
-                init_cpu, init_memory = _requests(pod.get("initContainers") or ())
-                replicas = None if kind == "DaemonSet" else max(
-                    int(spec.get("replicas", 1)), minimum.get((str(kind), name), 0))
-                found.append(Workload(source.name, str(kind), name, replicas,
-                                      max(cpu, init_cpu), max(memory, init_memory)))
+            template = None
+            if kind in POD_TEMPLATE_KINDS or kind == "Job":
+                template = spec.get("template") or {}
+            elif kind == "CronJob":
+                template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get(
+                    "template") or {}
+            if template is not None:
+                cpu, memory, missing = pod_requests(template.get("spec") or {})
+                if kind in ("Job", "CronJob"):
+                    replicas: int | None = 0
+                elif kind == "DaemonSet":
+                    replicas = None
+                else:
+                    replicas = max(int(spec.get("replicas", 1)),
+                                   minimum.get((str(kind), name), 0))
+                found.append(Workload(source.name, str(kind), name, replicas, cpu, memory,
+                                      missing, _namespace(source, body),
+                                      dict((template.get("metadata") or {}).get("labels")
+                                           or {})))
             elif kind in OPERATOR_KINDS:
-                cpu, memory = _requests([{"resources": spec.get("resources") or {}}])
+                if reloader is None:
+                    reloader = _config_reloader(source.objects) or {
+                        "name": "config-reloader (no prometheus-operator in this release)"}
+                cpu, memory, missing = pod_requests({"containers": [
+                    {"name": kind.lower(), "resources": spec.get("resources") or {}},
+                    reloader]})
                 found.append(Workload(source.name, kind, name, int(spec.get("replicas", 1)),
-                                      cpu, memory))
+                                      cpu, memory, missing, _namespace(source, body),
+                                      _operator_labels(kind, name, spec)))
+    return found
+
+
+def _scaled(value: Any, total: int) -> int:
+    """An IntOrString of a PodDisruptionBudget against `total` pods; a percentage rounds up,
+    as the disruption controller rounds both maxUnavailable and minAvailable."""
+    text = str(value).strip()
+    if text.endswith("%"):
+        return -(-int(text[:-1]) * total // 100)
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A PodDisruptionBudget and the pods it guards."""
+
+    source: str
+    name: str
+    namespace: str | None
+    pods: int  # the pods it selects (replicas of the workloads it matches)
+    workloads: tuple[str, ...]
+    allowed: int  # evictions it allows with every pod healthy
+    rule: str  # "maxUnavailable: 0", "minAvailable: 1"
+
+
+def disruption_budgets(sources: Iterable[Any], scheduled: Sequence[Workload]) -> list[Budget]:
+    """Every PodDisruptionBudget of `sources` (releases, applications) that selects pods of
+    `scheduled` (same namespace, selector matching the pod template's labels), with the
+    evictions it allows when all those pods are healthy: 0 means a drain, the autoscaler's
+    scale-down and a managed node group's update wait on it for ever (EKS gives up after 15
+    minutes and fails the update). DaemonSet pods and Jobs are not evicted by a drain."""
+    found = []
+    for source in sources:
+        for body in source.objects:
+            spec = body.get("spec") or {}
+            if body.get("kind") != "PodDisruptionBudget" or "selector" not in spec:
+                continue  # policy/v1: a PDB without a selector selects nothing
+            namespace = _namespace(source, body)
+            selected = [w for w in scheduled if w.namespace == namespace and w.replicas
+                        and matches_selector(spec.get("selector"), w.labels)]
+            if not selected:
+                continue
+            pods = sum(w.replicas or 0 for w in selected)
+            if "maxUnavailable" in spec:
+                rule = f"maxUnavailable: {spec['maxUnavailable']}"
+                allowed = _scaled(spec["maxUnavailable"], pods)
+            elif "minAvailable" in spec:
+                rule = f"minAvailable: {spec['minAvailable']}"
+                allowed = pods - _scaled(spec["minAvailable"], pods)
+            else:
+                continue
+            found.append(Budget(source.name, str((body.get("metadata") or {}).get("name")),
+                                namespace, pods, tuple(f"{w.kind} {w.name}" for w in selected),
+                                max(allowed, 0), rule))
     return found
 
 
 def addon_workloads(addon_names: Iterable[str]) -> list[Workload]:
+    """The EKS add-ons' pods, from capacity.json: EKS installs and owns their manifests, so
+    their requests are facts read upstream, not values of ours. A request the manifest does
+    not make is 0 there (the scheduler counts it as 0 too: see `Scenario.unrequested`); one
+    that could not be read is null and refused as unknown."""
     pods = data()["addonPods"]
-    return [Workload(f"add-on {name}", p["kind"], p["name"], p.get("replicas"), p["cpuM"],
-                     p["memoryMiB"])
-            for name in addon_names for p in pods.get(name, ())]
+    found = []
+    for name in addon_names:
+        for p in pods.get(name, ()):
+            unknown = [key for key, fact in (("cpu", p["cpuM"]), ("memory", p["memoryMiB"]))
+                       if fact is None]
+            found.append(Workload(
+                f"add-on {name}", p["kind"], p["name"], p.get("replicas"), p["cpuM"],
+                p["memoryMiB"],
+                (f"{p['name']}: {', '.join(unknown)} not known (capacity.json)",) if unknown
+                else (), "kube-system"))
+    return found
 
 
 @dataclass(frozen=True)
@@ -234,7 +408,12 @@ class Scenario:
     pods: tuple[float, float]  # (requested, allocatable)
     cpu_m: tuple[float, float]
     memory_mib: tuple[float, float]
-    unknown: list[str] = field(default_factory=list)  # workloads whose requests are unknown
+    # Workloads some container of which requests no CPU or memory, or whose requests are not
+    # known: the node-capacity check refuses them.
+    unknown: list[str] = field(default_factory=list)
+    # EKS add-on pods whose own manifest requests no CPU or no memory (counted as 0, as the
+    # scheduler does): listed, not refused (EKS owns those manifests).
+    unrequested: list[str] = field(default_factory=list)
     # Per node group: its name, nodes in this scenario and what one node holds.
     groups: list[tuple[str, int, NodeShape]] = field(default_factory=list)
 
@@ -264,16 +443,19 @@ def scenario(label: str, groups: Sequence[NodeGroup], lost: int, scheduled: Sequ
     held_cpu = sum(c * s.cpu_m for c, s in zip(counts, shapes, strict=True))
     held_memory = sum(c * s.memory_mib for c, s in zip(counts, shapes, strict=True))
     pods = cpu = memory = 0.0
-    unknown = []
+    unknown, unrequested = [], []
     for w in scheduled:
         count = nodes if w.replicas is None else w.replicas
         pods += count
         cpu += count * (w.cpu_m or 0)
         memory += count * (w.memory_mib or 0)
-        if w.cpu_m is None or w.memory_mib is None:
+        if w.missing:
             unknown.append(f"{w.source}: {w.kind} {w.name}")
+        elif w.source.startswith("add-on ") and not (w.cpu_m and w.memory_mib):
+            unrequested.append(f"{w.source}: {w.kind} {w.name}")
     return Scenario(label, nodes, (pods, held_pods), (cpu, held_cpu), (memory, held_memory),
-                    unknown, [(g.name, c, s) for g, c, s in zip(groups, counts, shapes, strict=True)])
+                    unknown, unrequested,
+                    [(g.name, c, s) for g, c, s in zip(groups, counts, shapes, strict=True)])
 
 
 def prefix_delegation(addons: Iterable[Mapping[str, Any]]) -> bool:

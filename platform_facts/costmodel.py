@@ -412,9 +412,7 @@ def _node_group(r: CostInput, ctx: _Context):
                    f"{count} x {instance_type} {capacity.lower().replace('_', '-')} nodes"
                    f"{priced_as}", amount, detail, assumption)]
     size, volume_type = _root_volume(r, ctx)
-    unit = ctx.price(f"ebs.{volume_type}")
-    lines.append(_Item("root-volumes", f"{count} x {size} GiB {volume_type} root volumes",
-                       unit * size * count, f"{count} x {size} GiB x ${unit}"))
+    lines.append(_root_volumes(r, ctx, count, size, volume_type, scheduled, "root volumes"))
     surplus = _surplus_credits(r, ctx, instance_type, count)
     return lines + ([surplus] if surplus else [])
 
@@ -472,6 +470,22 @@ def _template_volume(template: CostInput) -> tuple[int, str] | None:
     return int(size), str(kind)
 
 
+def _root_volumes(r: CostInput, ctx: _Context, count: int, size: int, kind: str,
+                  scheduled: tuple[Decimal, str] | None, noun: str) -> _Item:
+    """The instances' root volumes: EBS bills a volume for the hours it exists, and one that
+    is deleted with its instance (deleteOnTermination, as EKS's and the platform's templates
+    set) exists only while the schedule keeps the instance up."""
+    unit = ctx.price(f"ebs.{kind}")
+    amount, detail = unit * size * count, f"{count} x {size} GiB x ${unit}"
+    template = _launch_template(r, ctx)
+    deleted = (template is None or _template_volume(template) is None or str(_get(
+        template.props, "blockDeviceMappings", "0", "ebs", "deleteOnTermination",
+        default="true")).lower() == "true")
+    if scheduled is not None and deleted:
+        amount, detail = amount * scheduled[0], detail + scheduled[1]
+    return _Item("root-volumes", f"{count} x {size} GiB {kind} {noun}", amount, detail)
+
+
 def _root_volume(r: CostInput, ctx: _Context) -> tuple[int, str]:
     template = _launch_template(r, ctx)
     volume = _template_volume(template) if template is not None else None
@@ -496,9 +510,7 @@ def _auto_scaling_group(r: CostInput, ctx: _Context):
     volume = _template_volume(template)
     if volume is not None:
         size, kind = volume
-        unit = ctx.price(f"ebs.{kind}")
-        items.append(_Item("root-volumes", f"{count} x {size} GiB {kind} root volume",
-                           unit * size * count, f"{count} x {size} GiB x ${unit}"))
+        items.append(_root_volumes(r, ctx, count, size, kind, scheduled, "root volume"))
     surplus = _surplus_credits(r, ctx, instance_type, count, template)
     return items + ([surplus] if surplus else [])
 

@@ -168,28 +168,6 @@ def _plural(kind: str) -> str:
     return lower + "s"
 
 
-def _matches_selector(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:
-    """A Kubernetes label selector (matchLabels, matchExpressions); none or {} selects all."""
-    if not selector:
-        return True
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions") or ():
-        key, operator = expression.get("key"), expression.get("operator")
-        values = list(expression.get("values") or ())
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-    return True
-
-
 def _rule_matches(rule: Mapping[str, Any], group: str, version: str, kind: str,
                   namespaced: bool) -> bool:
     def allows(field: str, value: str) -> bool:
@@ -220,15 +198,15 @@ class _Webhook:
                    for rule in self.webhook.get("rules") or ()):
             return False
         labels = (body.get("metadata") or {}).get("labels") or {}
-        if not _matches_selector(self.webhook.get("objectSelector"), labels):
+        if not capacity.matches_selector(self.webhook.get("objectSelector"), labels):
             return False
         if kind == "Namespace":
             name = (body.get("metadata") or {}).get("name")
-            return _matches_selector(self.webhook.get("namespaceSelector"),
+            return capacity.matches_selector(self.webhook.get("namespaceSelector"),
                                      {**labels, METADATA_NAME: name})
         if namespace is None:
             return True  # namespaceSelector does not apply to other cluster-scoped objects
-        return _matches_selector(self.webhook.get("namespaceSelector"),
+        return capacity.matches_selector(self.webhook.get("namespaceSelector"),
                                  namespaces.labels(namespace))
 
 
@@ -453,8 +431,8 @@ def _scrape_coverage(stack: RenderedStack, config: dict[str, Any]):
     def scraped(monitor_namespace: str, monitor: Mapping[str, Any]) -> bool:
         labels = get(monitor, "metadata", "labels", default={})
         ns_labels = namespaces.labels(monitor_namespace)
-        return any(_matches_selector(get(p, "spec", "serviceMonitorSelector"), labels)
-                   and _matches_selector(get(p, "spec", "serviceMonitorNamespaceSelector"),
+        return any(capacity.matches_selector(get(p, "spec", "serviceMonitorSelector"), labels)
+                   and capacity.matches_selector(get(p, "spec", "serviceMonitorNamespaceSelector"),
                                          ns_labels)
                    for _, p in prometheuses)
 
@@ -466,7 +444,7 @@ def _scrape_coverage(stack: RenderedStack, config: dict[str, Any]):
                 get(where, "matchNames") or [monitor_namespace]):
             return False
         service = services[key]
-        if not _matches_selector(get(spec, "selector"), service["labels"]):
+        if not capacity.matches_selector(get(spec, "selector"), service["labels"]):
             return False
         ports = [get(e, "port") for e in get(spec, "endpoints", default=[])]
         return any(p in service["ports"] for p in ports)
@@ -550,6 +528,14 @@ def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
         r.resource_type, r.name, r.props,
         {key: [d.props for d in linked] for key, linked in (r.property_dependencies or {}).items()})
         for r in stack.resources if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
+    for w in capacity.workloads([*releases, *stack.applications]):
+        if w.missing:
+            yield violation(
+                w.kind, f"{w.source}/{w.name}",
+                f"requests no CPU or memory in {'; '.join(w.missing)}: the scheduler counts it "
+                "as zero, so what it uses is in no capacity figure and it lands on any node",
+                "set resources.requests (cpu and memory) for every container, init containers "
+                "and install hooks included, in the chart's values"), None
     for found in capacity.plan(resources, releases, stack.applications,
                                bool(config.get("production"))):
         if found.fits:
@@ -564,6 +550,19 @@ def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
                if found.unknown else ""),
             "raise the node groups' minSize or instance type, or their maxPods (pods; each pod "
             "admitted reserves 11 MiB), within the budget"), None
+
+
+def _disruption_budgets(stack: RenderedStack, config: dict[str, Any]):
+    sources = [*stack.releases, *stack.applications]
+    for budget in capacity.disruption_budgets(sources, capacity.workloads(sources)):
+        if budget.allowed <= 0:
+            yield violation(
+                "PodDisruptionBudget", f"{budget.source}/{budget.name}",
+                f"{budget.rule} over {budget.pods} pod(s) ({', '.join(budget.workloads)}) never "
+                "allows an eviction: every node drain, Cluster Autoscaler scale-down and "
+                "managed node group update waits on it (EKS fails the update after 15 minutes)",
+                "allow one pod down (maxUnavailable: 1, or minAvailable below the replicas), "
+                "or run more replicas; a single replica needs no budget"), None
 
 
 def _check(name: str, description: str, *, enforcement: EnforcementLevel,
@@ -605,7 +604,15 @@ CHECKS = [
         "The pods the platform schedules (rendered workloads, operator-made pods, DaemonSets per "
         "node, EKS add-ons, the team services Argo CD syncs) fit the node groups at their minimum "
         "size, and in production with one node lost: pods, CPU and memory requests against "
-        "allocatable; each node group's instance types are of one shape.",
+        "allocatable; every container (install hooks included) requests CPU and memory; each "
+        "node group's instance types are of one shape.",
         enforcement=MANDATORY, severity=HIGH, check=_node_capacity, config=PRODUCTION,
         remediation="Resize the node groups (minSize, instance type, maxPods)."),
+    _check(
+        "disruption-budgets",
+        "No PodDisruptionBudget of the rendered releases or the synced team services blocks "
+        "eviction: with all the pods it selects healthy, it allows at least one to go "
+        "(maxUnavailable above 0, minAvailable below the replicas; percentages round up).",
+        enforcement=MANDATORY, severity=HIGH, check=_disruption_budgets,
+        remediation="Allow one pod down, or run more replicas; a single replica needs no budget."),
 ]

@@ -335,6 +335,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             # No shared load balancer in dev: services are reached in the cluster or by
             # port-forward ($23.72/month less than an internet-facing ALB in two AZs).
             "ingressScheme": "none",
+            # One replica of each cluster controller: they fit the two nodes with the rest.
+            "controllerReplicas": 1,
             "nodeGroups": {
                 # Two spot pools of one shape (2 vCPU, 4 GiB): the autoscaler plans with one.
                 "system": {"instanceTypes": ["t4g.medium", "c7g.large"], "capacityType": "SPOT",
@@ -376,18 +378,21 @@ PRESETS: dict[str, dict[str, Any]] = {
             "deletionProtection": True,
             "allowedInstanceFamilies": GRAVITON_FAMILIES,
             "nodeGroups": {
-                # Four: the platform still fits with one node lost (the node-capacity check).
+                # Five: with every pod's requests counted, the platform still fits with one
+                # node lost (the node-capacity check; four did not).
                 # Root volumes of EKS's default size: images and logs only (data is on EBS
                 # volumes of its own).
                 "system": {"instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
-                           "minSize": 4, "desiredSize": 4, "maxSize": 8, "diskSizeGib": 20,
+                           "minSize": 5, "desiredSize": 5, "maxSize": 8, "diskSizeGib": 20,
                            "maxPods": 40},
             },
         },
         "database": {"instanceClass": "db.t4g.small", "maxAllocatedStorageGib": 100},
         "observability": {
-            # 15 days of a small cluster's series fit in a few GB; 30 GiB leaves room to grow.
-            "prometheus": {"replicas": 2, "retention": "15d", "storageGib": 30, "resources": {
+            # 15 days of a small cluster's series fit in a few GB (~100k series scraped every
+            # 30 s at ~1.3 bytes a sample: ~6 GB); 20 GiB leaves three times that, and the gp3
+            # class allows growing a volume in place.
+            "prometheus": {"replicas": 2, "retention": "15d", "storageGib": 20, "resources": {
                 "cpuRequest": "500m", "memoryRequest": "2Gi", "memoryLimit": "3Gi"}},
             "alertmanager": {"replicas": 2},
             # A month of logs to investigate an incident in; older questions go to metrics.

@@ -41,7 +41,7 @@ def test_the_shipped_stacks_stay_within_the_organisations_cap(shipped, evaluatio
         assert row["fixed_monthly_usd"] + row["usage_monthly_usd"] == pytest.approx(
             row["total_monthly_usd"])
     totals = shipped["totals"]
-    assert totals["total_monthly_usd"] == 472.65 and totals["budget_monthly_usd"] == 500.0
+    assert totals["total_monthly_usd"] == 496.34 and totals["budget_monthly_usd"] == 500.0
     assert shipped["left_for_usage_monthly_usd"] == round(500 - totals["fixed_monthly_usd"], 2)
     assert shipped["problems"] == [] and shipped["exit_code"] == 0
 
@@ -54,7 +54,7 @@ def test_formats(capsys, shipped, monkeypatch):
     assert code == 0 and json.loads(out)["schema"] == "platformctl.budget/v1"
     code, out, _ = run(capsys, "--project-dir", str(REPO), "--format", "markdown")
     assert out.startswith("### Organisation budget: **Within the cap** of $500.00/month")
-    assert "| `prod` | prod | 355.91 |" in out and "Left for usage" in out
+    assert "| `prod` | prod | 382.30 |" in out and "Left for usage" in out
     code, out, _ = run(capsys, "--project-dir", str(REPO))
     assert code == 0 and "within the cap" in out and "left for usage" in out
 
@@ -76,7 +76,7 @@ def _project(tmp_path: Path, cap: int, budgets: dict[str, int] | None = None) ->
     for stack in ("dev", "prod"):
         body = (REPO / f"Pulumi.{stack}.yaml").read_text()
         if budgets and stack in budgets:
-            body = body.replace(f"platform:budgetMonthlyUsd: {125 if stack == 'dev' else 375}",
+            body = body.replace(f"platform:budgetMonthlyUsd: {116 if stack == 'dev' else 384}",
                                 f"platform:budgetMonthlyUsd: {budgets[stack]}")
         (tmp_path / f"Pulumi.{stack}.yaml").write_text(body)
     return tmp_path
@@ -87,19 +87,19 @@ def test_estimates_over_the_cap_exit_1_with_the_table(tmp_path, capsys):
     code, out, _ = run(capsys, "--project-dir", str(project), "--format", "markdown")
     assert code == 1
     assert "**Over the cap** of $430.00/month" in out
-    assert ("the stacks' estimates add up to $472.65/month, over the organisation's cap of "
+    assert ("the stacks' estimates add up to $496.34/month, over the organisation's cap of "
             "$430.00") in out
     assert "budgets add up" not in out  # 120 + 310 = 430: the budgets fit
-    assert "| `dev` | dev | 116.74 |" in out
+    assert "| `dev` | dev | 114.04 |" in out
 
 
 def test_budgets_over_the_cap_exit_1(tmp_path, capsys, recorded):
-    project = _project(tmp_path, 495)
+    project = _project(tmp_path, 497)  # above the estimates, below the budgets
     code, out, _ = run(capsys, "--project-dir", str(project), "--format", "json")
     doc = json.loads(out)
     assert code == 1 and doc["exit_code"] == 1
     assert doc["problems"] == [
-        "the stacks' budgets add up to $500.00/month, over the organisation's cap of $495.00: "
+        "the stacks' budgets add up to $500.00/month, over the organisation's cap of $497.00: "
         "lower a platform:budgetMonthlyUsd or raise platform:organizationBudgetMonthlyUsd in "
         "Pulumi.yaml"]
 
@@ -108,7 +108,7 @@ def test_a_stack_budget_over_the_cap_is_a_config_error(tmp_path, capsys, recorde
     project = _project(tmp_path, 300)  # prod's 330 alone is over it
     code, _, err = run(capsys, "--project-dir", str(project))
     assert code == 2
-    assert ("platform:budgetMonthlyUsd: 375.0: exceeds the organisation's cap of 300 "
+    assert ("platform:budgetMonthlyUsd: 384.0: exceeds the organisation's cap of 300 "
             "(organizationBudgetMonthlyUsd, Pulumi.yaml)") in err
 
 
@@ -137,7 +137,7 @@ def test_a_cap_below_the_budgets_is_a_config_error_of_the_review(tmp_path, capsy
     assert code == 2
     assert ("invalid configuration in Pulumi.yaml (1 problem):\n  - "
             "platform:organizationBudgetMonthlyUsd: 495: below the sum of the stacks' budgets "
-            "(dev 125 + prod 375 = 500); allowed: at least 500, or lower a stack's "
+            "(dev 116 + prod 384 = 500); allowed: at least 500, or lower a stack's "
             "platform:budgetMonthlyUsd") in err
 
 
@@ -147,6 +147,6 @@ def test_another_stacks_broken_file_does_not_stop_a_review(tmp_path, capsys, rec
                                                   b"  platform:preset: prod\n")
     from platformctl import budget
 
-    assert budget.budget_problems(project) == []  # dev 125 + prod 375; the sandbox is skipped
+    assert budget.budget_problems(project) == []  # dev 116 + prod 384; the sandbox is skipped
     code, _, err = run(capsys, "--project-dir", str(project))
     assert code == 2 and "Pulumi.sandbox.yaml" in err  # the budget command names it

@@ -138,10 +138,10 @@ def test_both_stacks_have_a_total_with_line_items(evaluations):
 
 def test_dev_and_prod_estimates(evaluations):
     dev, prod = (cost_report(evaluations[n]) for n in ("dev", "prod"))
-    assert dev.total == Decimal("116.74")
-    assert prod.total == Decimal("355.91")
+    assert dev.total == Decimal("114.04")
+    assert prod.total == Decimal("382.30")
     assert dev.total + prod.total < Decimal(500)
-    assert (dev.fixed, prod.fixed) == (Decimal("108.05"), Decimal("318.03"))
+    assert (dev.fixed, prod.fixed) == (Decimal("105.35"), Decimal("342.56"))
     # Prod's shared ALB is internet-facing in its three public subnets; dev has none.
     prod_alb = {line.key: costmodel.money(line.monthly_usd) for line in prod.priced
                 if line.resource_name == "prod-shared-alb"}
@@ -300,3 +300,18 @@ def test_an_auto_scaling_group_is_priced_from_its_launch_template():
                      "us-east-1")
     assert [line.unpriced_reason for line in alone.unpriced] == [
         "launchTemplate is unknown until apply"]
+
+
+def test_root_volumes_deleted_with_their_instances_cost_only_while_they_run(evaluations):
+    # Dev's nodes and NAT instance sleep 118 of 168 hours, and their root volumes
+    # (deleteOnTermination) go with them; prod's run all month.
+    def volumes(stack: str) -> dict[str, Decimal]:
+        return {line.resource_name: line.monthly_usd
+                for line in cost_report(evaluations[stack]).priced if line.key == "root-volumes"}
+
+    dev, prod = volumes("dev"), volumes("prod")
+    week = Decimal(50) / Decimal(168)
+    assert costmodel.money(dev["dev-system"]) == costmodel.money(2 * 20 * Decimal("0.08") * week)
+    assert prod["prod-system"] == 5 * 20 * Decimal("0.08")
+    assert all("runs 50 of 168 h a week" in line.detail for line in cost_report(
+        evaluations["dev"]).priced if line.key == "root-volumes")

@@ -82,6 +82,21 @@ def deployment_body(name: str, replicas: int) -> dict[str, Any]:
                 "requests": {"cpu": "50m", "memory": "64Mi"}}}]}}}}
 
 
+def labelled(body: dict[str, Any], labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """`body` with its pod template labelled (what a PodDisruptionBudget selects)."""
+    body["spec"]["template"]["metadata"] = {"labels": labels or {"app": "api"}}
+    return body
+
+
+def budget(rule: dict[str, Any], selector: dict[str, Any] | None = None,
+           namespace: str | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "api"}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": metadata,
+            "spec": {**rule, "selector": selector or {"matchLabels": {"app": "api"}}}}
+
+
 def vault_identity(actions: list[str]) -> list[GuardResource]:
     """The vault release (its service account rendered), its role with `actions`, the
     association of the role with the service account."""
@@ -326,6 +341,11 @@ CASES: dict[str, tuple[Any, ...]] = {
         [NODES, release("small", [deployment_body("api", 10)])],
         [NODES, release("large", [deployment_body("api", 40)])],
     ),
+    "disruption-budgets": (
+        {},
+        [release("two", [labelled(deployment_body("api", 2)), budget({"maxUnavailable": 1})])],
+        [release("one", [labelled(deployment_body("api", 1)), budget({"minAvailable": 1})])],
+    ),
     "pod-security-admission": (
         {},
         [RESTRICTED_NS, release("good", [
@@ -463,3 +483,72 @@ def test_alarms_quiet_while_asleep_boundary(evaluations):
     assert sorted(v.resource_name for v in refused) == [
         "dev-cluster-pods-unschedulable", "dev-database-connections-high", "dev-database-cpu-high",
         "dev-database-storage-low"]
+
+
+@pytest.mark.parametrize(("replicas", "rule", "refused"), [
+    (1, {"maxUnavailable": 0}, True),  # what the vault chart renders for one server
+    (3, {"maxUnavailable": 0}, True),
+    (3, {"maxUnavailable": 1}, False),
+    (1, {"maxUnavailable": 1}, False),
+    (2, {"minAvailable": 2}, True),  # every replica must stay: none may go
+    (2, {"minAvailable": 1}, False),
+    (1, {"minAvailable": 1}, True),
+    (3, {"minAvailable": "100%"}, True),
+    (3, {"minAvailable": "67%"}, True),  # rounds up: 3 of 3 must stay
+    (3, {"minAvailable": "66%"}, False),  # 2 of 3
+    (4, {"maxUnavailable": "10%"}, False),  # rounds up to 1
+    (4, {"maxUnavailable": "0%"}, True),
+    (2, {"minAvailable": 0}, False),
+])
+def test_disruption_budget_boundary(replicas, rule, refused):
+    report = run("disruption-budgets", {}, [release("r", [
+        labelled(deployment_body("api", replicas)), budget(rule)])])
+    assert bool(report.violations) is refused, report.violations
+    if refused:
+        assert "never allows an eviction" in report.violations[0].message
+        assert f"over {replicas} pod(s)" in report.violations[0].message
+
+
+def test_a_disruption_budget_counts_only_the_pods_it_selects():
+    # Another workload's replicas do not make a blocking budget allow evictions; a budget
+    # whose selector or namespace matches no pod blocks nothing; an HPA's minReplicas counts.
+    other = labelled(deployment_body("web", 5), {"app": "web"})
+    assert run("disruption-budgets", {}, [release("r", [
+        labelled(deployment_body("api", 1)), other, budget({"minAvailable": 1})])]).violations
+    assert not run("disruption-budgets", {}, [release("r", [
+        labelled(deployment_body("api", 1)), budget({"minAvailable": 1},
+                                                    {"matchLabels": {"app": "none"}})])]).violations
+    assert not run("disruption-budgets", {}, [release("r", [
+        labelled(deployment_body("api", 1)),
+        budget({"minAvailable": 1}, namespace="elsewhere")])]).violations
+    hpa = {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "api"}, "spec": {
+        "scaleTargetRef": {"kind": "Deployment", "name": "api"}, "minReplicas": 2}}
+    assert not run("disruption-budgets", {}, [release("r", [
+        labelled(deployment_body("api", 1)), hpa, budget({"minAvailable": 1})])]).violations
+
+
+@pytest.mark.parametrize(("container", "refused"), [
+    ({"requests": {"cpu": "10m", "memory": "16Mi"}}, False),
+    ({"requests": {"cpu": "10m"}}, True),
+    ({"requests": {"memory": "16Mi"}}, True),
+    ({"requests": {"cpu": "0", "memory": "16Mi"}}, True),
+    ({"limits": {"cpu": "10m", "memory": "16Mi"}}, False),  # the API server copies them
+    ({"limits": {"cpu": "10m"}, "requests": {"memory": "16Mi"}}, False),
+    ({"limits": {"memory": "16Mi"}}, True),
+    ({}, True),
+])
+def test_every_container_requests_cpu_and_memory(container, refused):
+    # Containers, init containers and Jobs alike; a limit without a request is the request
+    # (the API server copies it).
+    good = {"name": "ok", "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}
+    probe = {"name": "probe", "resources": container}
+    for pod in ({"containers": [good, probe]},
+                {"initContainers": [probe], "containers": [good]}):
+        for kind in ("Deployment", "Job", "DaemonSet"):
+            body = {"kind": kind, "metadata": {"name": "w"},
+                    "spec": {"template": {"spec": pod}}}
+            report = run("node-capacity", {"production": False}, [NODES, release("r", [body])])
+            messages = [v.message for v in report.violations]
+            assert bool(messages) is refused, (kind, pod, messages)
+            if refused:
+                assert "probe:" in messages[0] and f"{kind} 'r/w'" in messages[0]

@@ -20,7 +20,7 @@ from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
 
 SCHEMA = json.loads((REPO / "docs" / "review-schema.json").read_text())
-TOTALS = {"dev": 116.74, "prod": 355.91}
+TOTALS = {"dev": 114.04, "prod": 382.30}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -141,9 +141,9 @@ def test_a_violating_stack_exits_1_in_every_format(violating, capsys, monkeypatc
         assert "mandatory [budget-limit]" in out
     if fmt == "json":
         doc = json.loads(out)
-        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -16.74
+        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -14.04
     if fmt == "markdown":
-        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$16.74)" in out
+        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$14.04)" in out
         assert "\nBlocked by: budget-limit\n" in out
 
 
@@ -225,8 +225,8 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
     assert "+$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in summaries
     assert "+$3.65/month: public IPv4 address added (dev-nat-us-east-1b)" in summaries
     # Two gateways and an address instead of the instance, and the VPC's NAT data is now charged.
-    assert change["cost"]["delta_monthly_usd"] == 70.05
-    assert change["cost"]["summary"] == "+$70.05/month in total"
+    assert change["cost"]["delta_monthly_usd"] == 70.5
+    assert change["cost"]["summary"] == "+$70.50/month in total"
     new = change["violations"]["new"]
     assert any(v["policy"] == "required-tags" and "missing or empty tags: owner" in v["message"]
                and v["resource_name"] == "dev-vpc" for v in new)
@@ -242,7 +242,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
 def test_base_markdown_leads_with_the_change(base_review):
     # The markdown of the same document (--format markdown renders exactly this).
     out = report.render_markdown(json.loads(base_review.stdout))
-    assert "**Monthly cost: +$70.05/month in total** ($116.74 → $186.79" in out
+    assert "**Monthly cost: +$70.50/month in total** ($114.04 → $184.54" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
     assert ":x: new **mandatory** `required-tags`" in out
