@@ -98,6 +98,14 @@ class NodeGroup(ArgsModel):
         default_factory=dict, description="Kubernetes labels on every node."
     )
     taints: tuple[Taint, ...] = Field((), description="Kubernetes taints on every node.")
+    zonal: bool = Field(
+        False, description="One EKS node group per AZ of the private subnets (named "
+        "`<group>-<az>`) instead of one spanning them. The sizes are then totals split across "
+        "the AZs (the first AZs get the remainder: 5 over three AZs is 2, 2, 1). Required where "
+        "pods keep data on EBS volumes, which live in one AZ: the Cluster Autoscaler can add a "
+        "node in the AZ of a pending pod's volume only to a group of that AZ "
+        "(docs/adr/0011-zonal-node-groups.md).",
+    )
     cpu_credits: Literal["standard", "unlimited"] = Field(
         "standard", description="CPU credit mode of burstable types (t4g, ...), set as the "
         "family's default in the account and region (it applies to other instances of the family "
@@ -119,6 +127,17 @@ class NodeGroup(ArgsModel):
                        "mixes arm64 (Graviton) and x86_64 types; allowed: one architecture per "
                        "node group (they share one AMI)")
         return self
+
+    def sizes_per_zone(self, zones: int) -> list[tuple[int, int, int]]:
+        """(minSize, desiredSize, maxSize) of each AZ's group when zonal, else [the sizes]."""
+        if not self.zonal:
+            return [(self.min_size, self.desired_size, self.max_size)]
+
+        def split(total: int) -> list[int]:
+            return [total // zones + (1 if i < total % zones else 0) for i in range(zones)]
+
+        return list(zip(split(self.min_size), split(self.desired_size), split(self.max_size),
+                        strict=True))
 
     @property
     def architecture(self) -> str:
@@ -436,10 +455,12 @@ class Cluster(PlatformComponent):
         self._control_plane(name, network, secrets_key_policy)
         self._who_may_use_it(name)
         before_nodes = self._addons_before_nodes(name) + self._credit_modes(name)
-        self.node_groups = [
-            self._node_group(name, pool_name, pool, network, before_nodes)
-            for pool_name, pool in config.node_groups.items()
-        ]
+        # (Pulumi name, node group, minSize, desiredSize, maxSize) of each EKS node group: one
+        # per configured group, or one per AZ of a zonal group.
+        self.node_group_sizes: list[tuple[str, aws.eks.NodeGroup, int, int, int]] = [
+            group for pool_name, pool in config.node_groups.items()
+            for group in self._node_groups(name, pool_name, pool, network, before_nodes)]
+        self.node_groups = [group for _, group, *_ in self.node_group_sizes]
         self.addons = before_nodes + self._addons_after_nodes(name)
         self._kubernetes_target(name, region)
         self._cluster_services(name, network)
@@ -731,8 +752,9 @@ class Cluster(PlatformComponent):
                     opts=pulumi.ResourceOptions(parent=self))
                 for family, mode in sorted(self.config.credit_modes.items())]
 
-    def _node_group(self, name: str, pool_name: str, pool, network: NetworkRef,
-                    before: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
+    def _node_groups(self, name: str, pool_name: str, pool, network: NetworkRef,
+                     before: Sequence[pulumi.Resource]
+                     ) -> list[tuple[str, aws.eks.NodeGroup, int, int, int]]:
         resource_name = f"{name}-{pool_name}"
         instance_tags = dict(self._tags_for("cluster"))
         template = aws.ec2.LaunchTemplate(
@@ -774,24 +796,44 @@ class Cluster(PlatformComponent):
             tags={"Name": f"{self.cluster_name}-{pool_name}"},
             opts=pulumi.ResourceOptions(parent=self),
         )
+        if not pool.zonal:
+            placements = [(resource_name, pool_name, list(network.private_subnet_ids),
+                           pool.sizes_per_zone(1)[0])]
+        else:
+            zones = list(network.private_subnet_zones)
+            if len(zones) != len(network.private_subnet_ids):
+                raise ValueError(f"node group {pool_name} is zonal, but the network names no AZ "
+                                 "for its private subnets (NetworkRef.private_subnet_zones)")
+            placements = [(f"{resource_name}-{zone}", f"{pool_name}-{zone}", [subnet], sizes)
+                          for zone, subnet, sizes in zip(
+                              zones, network.private_subnet_ids,
+                              pool.sizes_per_zone(len(zones)), strict=True)]
+        return [(group_name, self._node_group(group_name, group_label, pool_name, pool, subnets,
+                                              sizes, template, before), *sizes)
+                for group_name, group_label, subnets, sizes in placements]
+
+    def _node_group(self, resource_name: str, group_label: str, pool_name: str, pool,
+                    subnets: list, sizes: tuple[int, int, int], template: aws.ec2.LaunchTemplate,
+                    before: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
+        minimum, desired, maximum = sizes
         return aws.eks.NodeGroup(
             resource_name,
             cluster_name=self.eks.name,
             version=self.config.kubernetes_version,
             node_role_arn=self.node_role.arn,
-            subnet_ids=list(network.private_subnet_ids),
+            subnet_ids=subnets,
             ami_type=AMI_TYPES[pool.architecture],
             instance_types=list(pool.instance_types),
             capacity_type=pool.capacity_type,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=pool.min_size, desired_size=pool.desired_size, max_size=pool.max_size),
+                min_size=minimum, desired_size=desired, max_size=maximum),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)),
             labels={"node-group": pool_name, **pool.labels},
             taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value or None, effect=t.effect)
                     for t in pool.taints] or None,
-            tags={"Name": f"{self.cluster_name}-{pool_name}"},
+            tags={"Name": f"{self.cluster_name}-{group_label}"},
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(before),

@@ -227,6 +227,9 @@ class NetworkRef:
     vpc_cidr: pulumi.Input[str]
     private_subnet_ids: Sequence[pulumi.Input[str]]  # nodes and pods, one per AZ
     database_subnet_ids: Sequence[pulumi.Input[str]]
+    # The AZ of each private subnet, in the same order: zonal node groups (one per AZ) need
+    # them; a network given by ids only, without them, cannot have zonal node groups.
+    private_subnet_zones: Sequence[str] = ()
     public_cidrs: Sequence[str] = ()  # where the load balancers are (team network policies)
     database_cidrs: Sequence[str] = ()
 
@@ -427,6 +430,7 @@ class Network(PlatformComponent):
         return NetworkRef(
             vpc_id=self.vpc.id, vpc_cidr=self.vpc.cidr_block,
             private_subnet_ids=[s.id for s in self.subnets["private"]],
+            private_subnet_zones=list(self.availability_zones),
             database_subnet_ids=[s.id for s in self.subnets["database"]],
             public_cidrs=[str(c) for c in self.layout.public],
             database_cidrs=[str(c) for c in self.layout.database])

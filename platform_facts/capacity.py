@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import email
 import functools
 import json
@@ -69,6 +70,12 @@ class Workload:
     missing: tuple[str, ...] = ()
     namespace: str | None = None
     labels: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    # Its pods keep data on volumes of their own (a StatefulSet's volumeClaimTemplates, the
+    # operator's storage): EBS volumes, which live in the AZ where the pod first ran.
+    zonal_volumes: bool = False
+    # Topology keys of a hard anti-affinity among its own pods (kubernetes.io/hostname: one per
+    # node; topology.kubernetes.io/zone: one per AZ).
+    apart: tuple[str, ...] = ()
 
 
 def matches_selector(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:
@@ -170,6 +177,15 @@ def _operator_labels(kind: str, name: str, spec: Mapping[str, Any]) -> dict[str,
             "operator.prometheus.io/name": name, kind_label: name}
 
 
+def _apart(affinity: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> tuple[str, ...]:
+    """The topology keys of required pod anti-affinity terms that select the pod's own labels."""
+    terms = (((affinity or {}).get("podAntiAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution") or ())
+    return tuple(sorted({str(t.get("topologyKey")) for t in terms
+                         if t.get("labelSelector") is not None
+                         and matches_selector(t.get("labelSelector"), labels)}))
+
+
 def _namespace(source: Any, body: Mapping[str, Any]) -> str | None:
     namespace_of = getattr(source, "namespace_of", None)
     if namespace_of is not None:
@@ -203,10 +219,12 @@ def workloads(sources: Iterable[Any]) -> list[Workload]:
                 else:
                     replicas = max(int(spec.get("replicas", 1)),
                                    minimum.get((str(kind), name), 0))
-                found.append(Workload(source.name, str(kind), name, replicas, cpu, memory,
-                                      missing, _namespace(source, body),
-                                      dict((template.get("metadata") or {}).get("labels")
-                                           or {})))
+                labels = dict((template.get("metadata") or {}).get("labels") or {})
+                found.append(Workload(
+                    source.name, str(kind), name, replicas, cpu, memory, missing,
+                    _namespace(source, body), labels,
+                    kind == "StatefulSet" and bool(spec.get("volumeClaimTemplates")),
+                    _apart((template.get("spec") or {}).get("affinity"), labels)))
             elif kind in OPERATOR_KINDS:
                 if reloader is None:
                     reloader = _config_reloader(source.objects) or {
@@ -214,9 +232,12 @@ def workloads(sources: Iterable[Any]) -> list[Workload]:
                 cpu, memory, missing = pod_requests({"containers": [
                     {"name": kind.lower(), "resources": spec.get("resources") or {}},
                     reloader]})
-                found.append(Workload(source.name, kind, name, int(spec.get("replicas", 1)),
-                                      cpu, memory, missing, _namespace(source, body),
-                                      _operator_labels(kind, name, spec)))
+                labels = _operator_labels(kind, name, spec)
+                found.append(Workload(
+                    source.name, kind, name, int(spec.get("replicas", 1)), cpu, memory, missing,
+                    _namespace(source, body), labels,
+                    bool((spec.get("storage") or {}).get("volumeClaimTemplate")),
+                    _apart(spec.get("affinity"), labels)))
     return found
 
 
@@ -391,6 +412,8 @@ class NodeGroup:
     min_size: int
     instance_types: tuple[str, ...]
     kubelet: KubeletSettings = KubeletSettings()
+    zones: tuple[str, ...] = ()  # the AZs of its subnets (empty: not known)
+    max_size: int | None = None
 
     def shape(self, prefix_delegation: bool) -> NodeShape:
         """The smallest of its instance types, attribute by attribute (what spot may hand out);
@@ -505,19 +528,35 @@ def node_groups(resources: Iterable[PlannedResource]) -> list[NodeGroup]:
         if r.type != NODE_GROUP or not any(t in known for t in r.props.get("instanceTypes") or ()):
             continue
         templates = [t for t in r.linked.get("launchTemplate", ()) if "userData" in t]
+        scaling = r.props.get("scalingConfig") or {}
+        subnets = r.linked.get("subnetIds", ())
+        zones = tuple(sorted({str(s["availabilityZone"]) for s in subnets
+                              if s.get("availabilityZone")}))
         groups.append(NodeGroup(
             str(r.props.get("nodeGroupName") or r.name),
-            int((r.props.get("scalingConfig") or {}).get("minSize", 0)),
+            int(scaling.get("minSize", 0)),
             tuple(r.props["instanceTypes"]),
-            kubelet_settings(templates[0]["userData"]) if templates else KubeletSettings()))
+            kubelet_settings(templates[0]["userData"]) if templates else KubeletSettings(),
+            zones if zones and len(subnets) == len(r.props.get("subnetIds") or ()) else (),
+            int(scaling["maxSize"]) if "maxSize" in scaling else None))
     return groups
 
 
-def plan(resources: Iterable[PlannedResource], releases: Iterable[Any],
-         applications: Iterable[Any], production: bool) -> list[Scenario]:
-    """The capacity scenarios of a stack: at minimum size, and (production) with one node lost.
-    `resources`: the plan; `releases`: the rendered releases; `applications`: the team services
-    Argo CD would sync (platform_guard.rendered.Application)."""
+@dataclass
+class Assessment:
+    """What a stack's nodes hold of what it schedules."""
+
+    groups: list[NodeGroup]
+    scheduled: list[Workload]
+    scenarios: list[Scenario]  # the sums: at minimum size, and (production) one node lost
+    placement: Placement | None  # pod by pod, and (production) each node drained
+    zone_problems: list[str]
+
+
+def assess(resources: Iterable[PlannedResource], releases: Iterable[Any],
+           applications: Iterable[Any], production: bool) -> Assessment:
+    """`resources`: the plan; `releases`: the rendered releases; `applications`: the team
+    services Argo CD would sync (platformctl.runtime_checks.Application)."""
     resources = list(resources)
     groups = node_groups(resources)
     addons = [r.props for r in resources if r.type == ADDON]
@@ -525,8 +564,166 @@ def plan(resources: Iterable[PlannedResource], releases: Iterable[Any],
     scheduled = [*workloads(releases), *workloads(applications),
                  *addon_workloads(str(a.get("addonName")) for a in addons)]
     if not groups:
-        return []
+        return Assessment(groups, scheduled, [], None, [])
     found = [scenario("at minimum size", groups, 0, scheduled, delegation)]
     if production:
         found.append(scenario("one node lost", groups, 1, scheduled, delegation))
-    return found
+    return Assessment(groups, scheduled, found,
+                      placement(groups, scheduled, delegation, drains=production),
+                      zone_problems(groups, scheduled))
+
+
+def plan(resources: Iterable[PlannedResource], releases: Iterable[Any],
+         applications: Iterable[Any], production: bool) -> list[Scenario]:
+    """The capacity scenarios of a stack: at minimum size, and (production) with one node lost."""
+    return assess(resources, releases, applications, production).scenarios
+
+
+# -- volumes and zones, placement and drains --------------------------------------------------
+
+def zone_problems(groups: Sequence[NodeGroup], scheduled: Sequence[Workload]) -> list[str]:
+    """Node groups that pods with EBS volumes may land on but that span several AZs (or whose
+    AZs are not known): when such a pod's node goes, the pod can run only in its volume's AZ,
+    and the Cluster Autoscaler adds a node to a multi-AZ group in whichever AZ the Auto
+    Scaling group picks. A group per AZ lets it add one where the volume is."""
+    zonal = sorted({f"{w.kind} {w.name}" for w in scheduled if w.zonal_volumes and w.replicas})
+    if not zonal:
+        return []
+    problems = []
+    for group in groups:
+        if len(group.zones) != 1:
+            where = (f"spans {', '.join(group.zones)}" if group.zones
+                     else "has subnets whose AZs the plan does not name")
+            problems.append(f"node group {group.name} {where} while {', '.join(zonal)} keep "
+                            "data on EBS volumes, which live in one AZ")
+    return problems
+
+
+@dataclass
+class _Node:
+    label: str
+    group: str
+    zone: str
+    pods: int  # free slots
+    cpu_m: float  # free
+    memory_mib: float
+    placed: list[tuple[Workload, int]] = field(default_factory=list)
+    allocatable: tuple[float, float] = (1.0, 1.0)  # CPU m, memory MiB
+
+    def score(self) -> float:
+        """kube-scheduler's LeastAllocated: the mean of CPU's and memory's free shares."""
+        return (self.cpu_m / self.allocatable[0] + self.memory_mib / self.allocatable[1]) / 2
+
+
+def _fits(node: _Node, w: Workload, nodes: Sequence[_Node], zone: str | None) -> bool:
+    if zone is not None and node.zone != zone:
+        return False
+    if node.pods < 1 or node.cpu_m < (w.cpu_m or 0) or node.memory_mib < (w.memory_mib or 0):
+        return False
+    for key in w.apart:
+        if key == "topology.kubernetes.io/zone":
+            if any(p is w for n in nodes if n.zone == node.zone for p, _ in n.placed):
+                return False
+        elif any(p is w for p, _ in node.placed):  # hostname, and any key we do not model
+            return False
+    return True
+
+
+def _place(w: Workload, nodes: Sequence[_Node], zone: str | None, index: int) -> _Node | None:
+    """Onto the node with the most room left (the scheduler's least-allocated scoring)."""
+    fitting = [n for n in nodes if _fits(n, w, nodes, zone)]
+    if not fitting:
+        return None
+    node = max(fitting, key=lambda n: (n.score(), n.label))
+    node.pods, node.cpu_m, node.memory_mib = (node.pods - 1, node.cpu_m - (w.cpu_m or 0),
+                                              node.memory_mib - (w.memory_mib or 0))
+    node.placed.append((w, index))
+    return node
+
+
+def _largest_first(pods: Iterable[tuple[Workload, int]]) -> list[tuple[Workload, int]]:
+    return sorted(pods, key=lambda p: (-(p[0].memory_mib or 0), -(p[0].cpu_m or 0),
+                                       p[0].source, p[0].name, p[1]))
+
+
+def _pod(w: Workload, index: int) -> str:
+    return f"{w.source}: {w.kind} {w.name} #{index} ({w.cpu_m or 0:,.0f}m, " \
+           f"{w.memory_mib or 0:,.0f} MiB)"
+
+
+@dataclass
+class Drain:
+    """Draining one node: where its pods go."""
+
+    node: str
+    zone: str
+    pending: list[str] = field(default_factory=list)  # no node takes them: refused
+    # Pods bound to their volume's AZ that wait for the autoscaler to add a node there.
+    waiting: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Placement:
+    """Every pod placed, one by one, on the nodes at minimum size; then each node drained."""
+
+    nodes: list[str]
+    unplaced: list[str]  # pods no node at minimum size takes (though the sums may fit)
+    drains: list[Drain]
+
+
+def placement(groups: Sequence[NodeGroup], scheduled: Sequence[Workload],
+              prefix_delegation: bool, drains: bool) -> Placement:
+    """Place the pods on the nodes at minimum size (DaemonSet pods on every node first, then
+    the rest largest first, each on the node with the most room left that fits it, honouring
+    hard anti-affinity among a workload's own pods); pods with EBS volumes stay in the AZ they
+    were placed in. Then (`drains`) drain each node in turn: its pods go to the other nodes,
+    largest first; a pod bound to an AZ where no other node has room waits for the autoscaler
+    if its group of that one AZ can grow, and is pending otherwise. Nodes of a group spread
+    over its AZs in turn, as the Auto Scaling group balances them."""
+    nodes: list[_Node] = []
+    for group in groups:
+        shape = group.shape(prefix_delegation)
+        for i in range(group.min_size):
+            zone = group.zones[i % len(group.zones)] if group.zones else "?"
+            nodes.append(_Node(f"{group.name}#{i + 1}", group.name, zone, shape.max_pods,
+                               shape.cpu_m, shape.memory_mib, [],
+                               (shape.cpu_m, shape.memory_mib)))
+    daemons = [w for w in scheduled if w.replicas is None]
+    for node in nodes:
+        for w in daemons:
+            node.pods, node.cpu_m, node.memory_mib = (node.pods - 1, node.cpu_m - (w.cpu_m or 0),
+                                                      node.memory_mib - (w.memory_mib or 0))
+    pods = _largest_first((w, i) for w in scheduled if w.replicas for i in range(w.replicas))
+    bound: dict[tuple[int, int], str] = {}
+    unplaced = []
+    for w, i in pods:
+        node = _place(w, nodes, None, i)
+        if node is None:
+            unplaced.append(_pod(w, i))
+        elif w.zonal_volumes:
+            bound[(id(w), i)] = node.zone
+    if any(n.pods < 0 or n.cpu_m < 0 or n.memory_mib < 0 for n in nodes):
+        unplaced.append("DaemonSet pods: they alone exceed a node")
+    result = Placement([f"{n.label} ({n.zone})" for n in nodes], unplaced, [])
+    if not drains:
+        return result
+    by_group = {g.name: g for g in groups}
+    for drained in nodes:
+        others = [dataclasses.replace(n, placed=list(n.placed)) for n in nodes if n is not drained]
+        drain = Drain(drained.label, drained.zone)
+        for w, i in _largest_first(drained.placed):
+            zone = bound.get((id(w), i))
+            if _place(w, others, zone, i) is not None:
+                continue
+            group = by_group[drained.group]
+            grows = (zone is not None and group.zones == (zone,) and group.max_size is not None
+                     and group.max_size > group.min_size)
+            if grows and (w.replicas or 0) > 1:
+                drain.waiting.append(_pod(w, i))
+            elif grows:
+                drain.pending.append(_pod(w, i) + f": its only pod, bound to {zone}, waits for "
+                                     "a new node there")
+            else:
+                drain.pending.append(_pod(w, i))
+        result.drains.append(drain)
+    return result

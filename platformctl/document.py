@@ -175,6 +175,23 @@ class CapacityScenario(_Model):
         "(allocatable; pods: the kubelet's maxPods bounded by the VPC CNI's addresses).")
 
 
+class Drain(_Model):
+    node: str
+    zone: str
+    pending: list[str] = Field(description="pods no other node takes (a violation)")
+    waiting: list[str] = Field(description="pods bound to their EBS volume's AZ that wait for "
+                                           "the autoscaler to add a node there")
+
+
+class Placement(_Model):
+    """The pods placed one by one on the nodes at minimum size, then (production) each node
+    drained in turn (platform_facts.capacity.placement)."""
+
+    nodes: list[str]
+    unplaced: list[str]
+    drains: list[Drain]
+
+
 class ResourceRef(_Model):
     key: str
     type: str
@@ -280,6 +297,8 @@ class ReviewDocument(_Model):
     rendered: Rendered | None = None
     capacity: list[CapacityScenario] = Field([], description="empty when the releases are not "
                                                              "rendered")
+    placement: Placement | None = Field(None, description="none when the releases are not "
+                                                          "rendered or there are no node groups")
     warnings: list[str]
     diff: Diff | None
     exit_code: Literal[0, 1, 2] = Field(description="1 when a mandatory violation blocks the "

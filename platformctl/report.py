@@ -321,7 +321,30 @@ def render_capacity_text(doc: Mapping[str, Any], console: Console) -> None:
     if unknown:
         console.print(Text(f"  requests not known (counted as pod slots only): "
                            f"{', '.join(unknown)}", style="dim"))
+    for line in placement_lines(doc.get("placement")):
+        console.print(Text(f"  {line}", style="dim"))
     console.print()
+
+
+def placement_lines(placement: Mapping[str, Any] | None) -> list[str]:
+    """What placing the pods one by one, and draining each node, found."""
+    if not placement:
+        return []
+    lines = [f"placed pod by pod on {len(placement['nodes'])} node(s): "
+             + (f"{len(placement['unplaced'])} find no node" if placement["unplaced"]
+                else "every pod finds a node")]
+    drains = placement["drains"]
+    if drains:
+        pending = [d for d in drains if d["pending"]]
+        lines.append("each node drained in turn: "
+                     + (f"{len(pending)} drain(s) leave pods with nowhere to go" if pending
+                        else "every other pod finds another node"))
+        for d in drains:
+            if d["waiting"]:
+                lines.append(f"draining {d['node']} ({d['zone']}): "
+                             f"{len(d['waiting'])} pod(s) wait for a new node in {d['zone']} "
+                             "(EBS volume): " + ", ".join(w.split(" (")[0] for w in d["waiting"]))
+    return lines
 
 
 def render_cost_text(doc: Mapping[str, Any], console: Console) -> None:

@@ -67,11 +67,11 @@ def rendered_section(evaluation: Evaluation) -> dict[str, Any]:
     return {"object_count": sum(r["object_count"] for r in releases), "releases": releases}
 
 
-def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:
-    """Pods, CPU and memory requested against what the node groups hold (platform_facts.capacity,
-    the same computation as the node-capacity policy); empty until the releases are rendered."""
+def _assessment(evaluation: Evaluation):
+    """platform_facts.capacity's assessment, the same computation as the node-capacity check;
+    None until the releases are rendered."""
     if not evaluation.is_rendered:
-        return []
+        return None
     assert evaluation.config is not None
     from platform_facts import capacity
     from platformctl.crossguard import rendered_releases
@@ -82,8 +82,15 @@ def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:
         {key: [unwrap_secrets(known[u].inputs) for u in urns if u in known]
          for key, urns in r.property_dependencies.items()})
         for r in evaluation.resources if r.type in (capacity.NODE_GROUP, capacity.ADDON)]
-    scenarios = capacity.plan(resources, rendered_releases(evaluation).values(), evaluation.synced,
-                              evaluation.config.preset == "prod")
+    return capacity.assess(resources, rendered_releases(evaluation).values(), evaluation.synced,
+                           evaluation.config.preset == "prod")
+
+
+def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """Pods, CPU and memory requested against what the node groups hold; empty until the
+    releases are rendered."""
+    assessment = _assessment(evaluation)
+    scenarios = assessment.scenarios if assessment is not None else []
     return [{"scenario": s.label, "nodes": s.nodes, "fits": s.fits,
              "pods": {"requested": s.pods[0], "allocatable": s.pods[1]},
              "cpu_millicores": {"requested": round(s.cpu_m[0]), "allocatable": round(s.cpu_m[1])},
@@ -95,6 +102,17 @@ def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:
                               "cpu_millicores_per_node": round(shape.cpu_m),
                               "memory_mib_per_node": round(shape.memory_mib)}
                              for name, count, shape in s.groups]} for s in scenarios]
+
+
+def placement_section(evaluation: Evaluation) -> dict[str, Any] | None:
+    """The pods placed one by one, and each node drained (production)."""
+    assessment = _assessment(evaluation)
+    if assessment is None or assessment.placement is None:
+        return None
+    placed = assessment.placement
+    return {"nodes": placed.nodes, "unplaced": placed.unplaced,
+            "drains": [{"node": d.node, "zone": d.zone, "pending": d.pending,
+                        "waiting": d.waiting} for d in placed.drains]}
 
 
 def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport) -> dict[str, Any]:
@@ -166,6 +184,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
         },
         "rendered": rendered_section(evaluation),
         "capacity": capacity_section(evaluation),
+        "placement": placement_section(evaluation),
         "warnings": list(evaluation.warnings),
         "diff": None,
     }

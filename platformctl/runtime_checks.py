@@ -515,8 +515,16 @@ def _addon_identities(stack: RenderedStack):
 
 # -- capacity ----------------------------------------------------------------------------------
 
+def _assessment(stack: RenderedStack, config: dict[str, Any]) -> capacity.Assessment:
+    resources = [capacity.PlannedResource(
+        r.resource_type, r.name, r.props,
+        {key: [d.props for d in linked] for key, linked in (r.property_dependencies or {}).items()})
+        for r in stack.resources if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
+    return capacity.assess(resources, stack.releases, stack.applications,
+                           bool(config.get("production")))
+
+
 def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
-    releases = stack.releases
     for r in stack.resources:
         if r.resource_type == capacity.NODE_GROUP:
             for problem in capacity.shape_problems(list(get(r.props, "instanceTypes") or ())):
@@ -524,11 +532,7 @@ def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
                                 "use instance types of one shape per node group (t4g.medium "
                                 "with c7g.large; m7g.large with m8g.large), or one group per "
                                 "shape; add a new type's facts to capacity.json"), r.urn
-    resources = [capacity.PlannedResource(
-        r.resource_type, r.name, r.props,
-        {key: [d.props for d in linked] for key, linked in (r.property_dependencies or {}).items()})
-        for r in stack.resources if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
-    for w in capacity.workloads([*releases, *stack.applications]):
+    for w in capacity.workloads([*stack.releases, *stack.applications]):
         if w.missing:
             yield violation(
                 w.kind, f"{w.source}/{w.name}",
@@ -536,8 +540,8 @@ def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
                 "as zero, so what it uses is in no capacity figure and it lands on any node",
                 "set resources.requests (cpu and memory) for every container, init containers "
                 "and install hooks included, in the chart's values"), None
-    for found in capacity.plan(resources, releases, stack.applications,
-                               bool(config.get("production"))):
+    assessment = _assessment(stack, config)
+    for found in assessment.scenarios:
         if found.fits:
             continue
         over = [label for label, (used, held) in (("pods", found.pods), ("CPU", found.cpu_m),
@@ -550,6 +554,30 @@ def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
                if found.unknown else ""),
             "raise the node groups' minSize or instance type, or their maxPods (pods; each pod "
             "admitted reserves 11 MiB), within the budget"), None
+    placed = assessment.placement
+    if placed is None or not all(s.fits for s in assessment.scenarios):
+        return
+    if placed.unplaced:
+        yield violation(
+            "stack", "node groups at minimum size",
+            f"placed pod by pod, {len(placed.unplaced)} pod(s) find no node with room although "
+            f"the sums fit: {'; '.join(placed.unplaced[:5])}",
+            "raise minSize, or use larger nodes: the free room is split across nodes"), None
+    for drain in placed.drains:
+        if drain.pending:
+            yield violation(
+                "stack", f"drain of {drain.node}",
+                f"draining {drain.node} ({drain.zone}) leaves {len(drain.pending)} pod(s) with "
+                f"no node to go to: {'; '.join(drain.pending[:5])}",
+                "raise minSize (in that AZ for pods with EBS volumes), or run such a workload "
+                "with more than one replica"), None
+
+
+def _volume_zones(stack: RenderedStack, config: dict[str, Any]):
+    for problem in _assessment(stack, config).zone_problems:
+        yield violation("stack", "node groups", problem,
+                        "make the node group zonal (cluster.nodeGroups.<name>.zonal: true): "
+                        "one group per AZ, so the autoscaler adds a node where the volume is"), None
 
 
 def _disruption_budgets(stack: RenderedStack, config: dict[str, Any]):
@@ -604,10 +632,20 @@ CHECKS = [
         "The pods the platform schedules (rendered workloads, operator-made pods, DaemonSets per "
         "node, EKS add-ons, the team services Argo CD syncs) fit the node groups at their minimum "
         "size, and in production with one node lost: pods, CPU and memory requests against "
-        "allocatable; every container (install hooks included) requests CPU and memory; each "
-        "node group's instance types are of one shape.",
+        "allocatable, and pod by pod (each on the node with most room, hard anti-affinity "
+        "honoured), in production with each node drained in turn (pods with EBS volumes stay in "
+        "their AZ); every container (install hooks included) requests CPU and memory; each node "
+        "group's instance types are of one shape.",
         enforcement=MANDATORY, severity=HIGH, check=_node_capacity, config=PRODUCTION,
         remediation="Resize the node groups (minSize, instance type, maxPods)."),
+    _check(
+        "volume-zones",
+        "Pods that keep data on EBS volumes (StatefulSets with volume claim templates, the "
+        "operator's Prometheus and Alertmanager storage) run on node groups of one AZ each: an "
+        "EBS volume lives in one AZ, and the Cluster Autoscaler can add a node in a given AZ only "
+        "to a group of that AZ.",
+        enforcement=MANDATORY, severity=HIGH, check=_volume_zones,
+        remediation="Make the node groups zonal (one per AZ)."),
     _check(
         "disruption-budgets",
         "No PodDisruptionBudget of the rendered releases or the synced team services blocks "

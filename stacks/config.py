@@ -230,6 +230,16 @@ class PlatformConfig(ArgsModel):
         return self
 
     @model_validator(mode="after")
+    def _zonal_groups_reach_every_zone(self) -> PlatformConfig:
+        zones = self.network.az_count
+        for name, group in self.cluster.node_groups.items():
+            if group.zonal and group.max_size < zones:
+                raise Invalid(f"cluster.nodeGroups.{name}.maxSize", group.max_size,
+                              f"is split across {zones} AZs (zonal), leaving an AZ's group with "
+                              f"no node ever; allowed: at least {zones} (network.azCount)")
+        return self
+
+    @model_validator(mode="after")
     def _no_nat_instance_in_prod(self) -> PlatformConfig:
         if self.preset == "prod" and self.network.nat_strategy == "instance":
             raise Invalid("network.natStrategy", "instance",
@@ -339,9 +349,11 @@ PRESETS: dict[str, dict[str, Any]] = {
             "controllerReplicas": 1,
             "nodeGroups": {
                 # Two spot pools of one shape (2 vCPU, 4 GiB): the autoscaler plans with one.
+                # Zonal: one group per AZ (1 node each), so the autoscaler can add a node
+                # where an EBS volume is.
                 "system": {"instanceTypes": ["t4g.medium", "c7g.large"], "capacityType": "SPOT",
                            "minSize": 2, "desiredSize": 2, "maxSize": 4, "diskSizeGib": 20,
-                           "maxPods": 40},
+                           "maxPods": 40, "zonal": True},
             },
         },
         # Its windows in working hours: off-hours has the instance stopped outside them, and RDS
@@ -379,12 +391,13 @@ PRESETS: dict[str, dict[str, Any]] = {
             "allowedInstanceFamilies": GRAVITON_FAMILIES,
             "nodeGroups": {
                 # Five: with every pod's requests counted, the platform still fits with one
-                # node lost (the node-capacity check; four did not).
+                # node lost (the node-capacity check; four did not). Zonal: 2, 2 and 1 nodes in
+                # groups of one AZ each (Vault, Prometheus and Alertmanager keep EBS volumes).
                 # Root volumes of EKS's default size: images and logs only (data is on EBS
                 # volumes of its own).
                 "system": {"instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
                            "minSize": 5, "desiredSize": 5, "maxSize": 8, "diskSizeGib": 20,
-                           "maxPods": 40},
+                           "maxPods": 40, "zonal": True},
             },
         },
         "database": {"instanceClass": "db.t4g.small", "maxAllocatedStorageGib": 100},

@@ -117,10 +117,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
 
     # A non-prod stack asleep outside working hours (nodes to zero, the database stopped).
     if cfg.off_hours is not None and cfg.off_hours.enabled:
-        OffHours(env, cfg.off_hours, cluster.eks.name, [
-            (f"{env}-{pool_name}", group, pool.min_size, pool.desired_size, pool.max_size)
-            for (pool_name, pool), group in zip(cfg.cluster.node_groups.items(),
-                                                cluster.node_groups, strict=True)],
+        OffHours(env, cfg.off_hours, cluster.eks.name, cluster.node_group_sizes,
                  database.instance, nat_instance=network.nat_instance_group,
                  alarms=list(observability.alarms.values()), opts=aws_only)
 

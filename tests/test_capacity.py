@@ -109,10 +109,13 @@ def test_the_shipped_stacks_fit_their_nodes(rendered):
         assert [a.name for a in evaluation.synced] == ["checkout-checkout"]
     (minimum, lost) = review.capacity_section(rendered["prod"])
     assert minimum["nodes"] == 5 and lost["nodes"] == 4 and lost["fits"]
-    (group,) = lost["node_groups"]
-    assert group == {"name": "prod-system", "nodes": 4, "instance_types": "t4g.medium",
-                     "pods_per_node": 40, "cpu_millicores_per_node": 1930,
-                     "memory_mib_per_node": 4096 - (11 * 40 + 255) - 100}
+    # Zonal: 2, 2 and 1 nodes; the node lost comes out of a group with the largest nodes.
+    assert [(g["name"], g["nodes"]) for g in minimum["node_groups"]] == [
+        ("prod-system-us-east-1a", 2), ("prod-system-us-east-1b", 2), ("prod-system-us-east-1c", 1)]
+    for group in lost["node_groups"]:
+        assert {k: v for k, v in group.items() if k not in ("name", "nodes")} == {
+            "instance_types": "t4g.medium", "pods_per_node": 40, "cpu_millicores_per_node": 1930,
+            "memory_mib_per_node": 4096 - (11 * 40 + 255) - 100}
     assert lost["memory_mib"]["allocatable"] == 4 * group["memory_mib_per_node"]
     (dev,) = review.capacity_section(rendered["dev"])
     assert dev["nodes"] == 2 and dev["fits"]
@@ -158,9 +161,13 @@ def test_four_prod_nodes_do_not_survive_losing_one(rendered):
     # What prod ran before every container's requests were counted: four nodes "fitted with
     # one lost, 99 MiB to spare"; counted, three hold neither its memory nor its CPU.
     prod = rendered["prod"]
-    group = prod.of_type(capacity.NODE_GROUP)[0]
-    smaller = _with_node_group(prod, scalingConfig={**group.inputs["scalingConfig"], "minSize": 4})
-    (verdict,) = check_evaluation(smaller).of(POLICY)
+    resources = []
+    for r in prod.resources:
+        if r.name == "prod-system-us-east-1a":  # 2, 2, 1 -> 1, 2, 1
+            r = dataclasses.replace(r, inputs={**r.inputs, "scalingConfig": {
+                **r.inputs["scalingConfig"], "minSize": 1}})
+        resources.append(r)
+    (verdict,) = check_evaluation(with_resources(prod, resources)).of(POLICY)
     assert verdict.enforcement == "mandatory"
     assert "node groups one node lost" in verdict.message and "with 3 node(s)" in verdict.message
     assert "short of CPU, memory" in verdict.message
@@ -181,13 +188,15 @@ def test_nodes_without_the_nodeconfig_reserve_memory_for_110_pods(rendered):
 def test_instance_types_of_two_shapes_or_unknown_are_refused(rendered):
     mixed = _with_node_group(rendered["dev"], instanceTypes=["t4g.medium", "m7g.medium"])
     # Refused for the two shapes, and counted as the smaller: 2 x 940m do not hold dev's CPU.
-    (shapes, short) = check_evaluation(mixed).of(POLICY)
-    assert shapes.resource_name == "dev-system"
-    assert "t4g.medium (2 vCPU, 4,096 MiB), m7g.medium (1 vCPU, 4,096 MiB)" in shapes.message
+    (*shapes, short) = check_evaluation(mixed).of(POLICY)
+    assert [s.resource_name for s in shapes] == ["dev-system-us-east-1a", "dev-system-us-east-1b"]
+    for verdict in shapes:
+        assert "t4g.medium (2 vCPU, 4,096 MiB), m7g.medium (1 vCPU, 4,096 MiB)" in verdict.message
     assert "short of CPU" in short.message
     unknown = _with_node_group(rendered["dev"], instanceTypes=["t4g.medium", "m9g.large"])
-    (verdict,) = check_evaluation(unknown).of(POLICY)
-    assert "m9g.large are not in platform_facts/capacity.json" in verdict.message
+    verdicts = check_evaluation(unknown).of(POLICY)
+    assert len(verdicts) == 2
+    assert all("m9g.large are not in platform_facts/capacity.json" in v.message for v in verdicts)
 
 
 def test_the_base_diff_tells_the_two_prod_scenarios_apart():

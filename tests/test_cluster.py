@@ -162,18 +162,27 @@ def test_addons_are_pinned_and_ordered_around_the_nodes(stack):
 
 
 def test_node_groups_sit_in_private_subnets_with_imdsv2(stack):
-    private_ids = set(stack.outputs["privateSubnetIds"].value)
+    private_ids = list(stack.outputs["privateSubnetIds"].value)
+    zones = list(stack.outputs["availabilityZones"].value)
     templates = {t.id: t for t in stack.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
     groups = stack.of_type(NODE_GROUP)
-    assert len(groups) == len(stack.config.cluster.node_groups)
-    for group in groups:
-        pool = stack.config.cluster.node_groups[group.name.split("-", 1)[1]]
-        assert set(group.inputs["subnetIds"]) == private_ids
+    # Zonal: one group per AZ, in that AZ's private subnet, the sizes split across them.
+    (pool,) = stack.config.cluster.node_groups.values()
+    assert pool.zonal
+    assert [g.name for g in groups] == [f"{stack.stack}-system-{zone}" for zone in zones]
+    sizes = pool.sizes_per_zone(len(zones))
+    assert [sum(s[i] for s in sizes) for i in range(3)] == [
+        pool.min_size, pool.desired_size, pool.max_size]
+    for group, zone, subnet, (minimum, desired, maximum) in zip(
+            groups, zones, private_ids, sizes, strict=True):
+        assert group.inputs["subnetIds"] == [subnet]
+        assert group.inputs["tags"]["Name"].endswith(f"-system-{zone}")
+        assert group.inputs["labels"] == {"node-group": "system"}
         assert group.inputs["instanceTypes"] == list(pool.instance_types)
         assert group.inputs["capacityType"] == pool.capacity_type
         assert group.inputs["amiType"] == "AL2023_ARM_64_STANDARD"  # Graviton by default
         assert group.inputs["scalingConfig"] == {
-            "minSize": pool.min_size, "desiredSize": pool.desired_size, "maxSize": pool.max_size}
+            "minSize": minimum, "desiredSize": desired, "maxSize": maximum}
         # The autoscaler owns the count after creation.
         assert "scalingConfig.desiredSize" in group.ignore_changes
         template = templates[group.inputs["launchTemplate"]["id"]]

@@ -146,8 +146,11 @@ def test_a_cluster_and_database_take_a_network_reference_not_a_network():
     assert "platform:index:Network" not in types and "aws:ec2/vpc:Vpc" not in types
     (eks,) = evaluation.of_type("aws:eks/cluster:Cluster")
     assert eks.inputs["vpcConfig"]["subnetIds"] == EXISTING_VPC["private_subnet_ids"]
-    for group in evaluation.of_type("aws:eks/nodeGroup:NodeGroup"):
-        assert group.inputs["subnetIds"] == EXISTING_VPC["private_subnet_ids"]
+    # Zonal node groups: one per AZ the reference names, each in that AZ's subnet.
+    assert [(g.name.rsplit("-", 3)[-3:], g.inputs["subnetIds"])
+            for g in evaluation.of_type("aws:eks/nodeGroup:NodeGroup")] == [
+        (zone.split("-"), [subnet]) for zone, subnet in zip(
+            EXISTING_VPC["private_subnet_zones"], EXISTING_VPC["private_subnet_ids"], strict=True)]
     (subnets,) = evaluation.of_type("aws:rds/subnetGroup:SubnetGroup")
     assert subnets.inputs["subnetIds"] == EXISTING_VPC["database_subnet_ids"]
     groups = {r.inputs.get("vpcId") for r in evaluation.of_type(
@@ -201,10 +204,8 @@ def _off_hours(cfg):
     from components.schedule import OffHours
 
     cluster = eks_cluster(cfg)
-    return OffHours(cfg.environment, cfg.off_hours, cluster.eks.name, [
-        (f"{cfg.environment}-{name}", group, pool.min_size, pool.desired_size, pool.max_size)
-        for (name, pool), group in zip(cfg.cluster.node_groups.items(), cluster.node_groups,
-                                       strict=True)], existing_instance(cfg))
+    return OffHours(cfg.environment, cfg.off_hours, cluster.eks.name, cluster.node_group_sizes,
+                    existing_instance(cfg))
 
 
 def _chaos_experiments(cfg):

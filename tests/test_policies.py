@@ -82,6 +82,24 @@ def deployment_body(name: str, replicas: int) -> dict[str, Any]:
                 "requests": {"cpu": "50m", "memory": "64Mi"}}}]}}}}
 
 
+STATEFUL = {"kind": "StatefulSet", "metadata": {"name": "db"}, "spec": {
+    "replicas": 2, "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+    "template": {"spec": {"containers": [{"name": "db", "resources": {
+        "requests": {"cpu": "10m", "memory": "16Mi"}}}]}}}}
+
+
+def zonal_nodes(name: str, zones: list[str], minimum: int = 1, maximum: int = 2,
+                shape: str = "t4g.medium") -> list[GuardResource]:
+    """A node group and its subnets (linked, as the engine links them), which sit in `zones`."""
+    subnets = [resource("aws:ec2/subnet:Subnet", {"availabilityZone": z}, name=f"{name}-{z}")
+               for z in zones]
+    return [*subnets, resource("aws:eks/nodeGroup:NodeGroup", {
+        "nodeGroupName": name, "instanceTypes": [shape],
+        "subnetIds": [f"subnet-{z}" for z in zones],
+        "scalingConfig": {"minSize": minimum, "maxSize": maximum, "desiredSize": minimum}},
+        name=name, property_dependencies={"subnetIds": [s.urn for s in subnets]})]
+
+
 def labelled(body: dict[str, Any], labels: dict[str, str] | None = None) -> dict[str, Any]:
     """`body` with its pod template labelled (what a PodDisruptionBudget selects)."""
     body["spec"]["template"]["metadata"] = {"labels": labels or {"app": "api"}}
@@ -341,6 +359,12 @@ CASES: dict[str, tuple[Any, ...]] = {
         [NODES, release("small", [deployment_body("api", 10)])],
         [NODES, release("large", [deployment_body("api", 40)])],
     ),
+    "volume-zones": (
+        {},
+        [*zonal_nodes("a", ["us-east-1a"]), *zonal_nodes("b", ["us-east-1b"]),
+         release("db", [STATEFUL])],
+        [*zonal_nodes("ab", ["us-east-1a", "us-east-1b"]), release("db", [STATEFUL])],
+    ),
     "disruption-budgets": (
         {},
         [release("two", [labelled(deployment_body("api", 2)), budget({"maxUnavailable": 1})])],
@@ -552,3 +576,82 @@ def test_every_container_requests_cpu_and_memory(container, refused):
             assert bool(messages) is refused, (kind, pod, messages)
             if refused:
                 assert "probe:" in messages[0] and f"{kind} 'r/w'" in messages[0]
+
+
+def test_volume_zones_boundary():
+    one_zone = [*zonal_nodes("a", ["us-east-1a"]), *zonal_nodes("b", ["us-east-1b"])]
+    two_zones = zonal_nodes("ab", ["us-east-1a", "us-east-1b"])
+    stateless = {**STATEFUL, "spec": {**STATEFUL["spec"], "volumeClaimTemplates": []}}
+    prometheus = {"kind": "Prometheus", "metadata": {"name": "p"}, "spec": {
+        "replicas": 1, "storage": {"volumeClaimTemplate": {"spec": {}}}}}
+    # A StatefulSet without volumes, or no StatefulSet at all, may run on a multi-AZ group.
+    assert not run("volume-zones", {}, [*two_zones, release("db", [stateless])]).violations
+    assert not run("volume-zones", {}, [*one_zone, release("db", [STATEFUL])]).violations
+    (verdict,) = run("volume-zones", {}, [*two_zones, release("db", [STATEFUL])]).violations
+    assert "node group ab spans us-east-1a, us-east-1b while StatefulSet db" in verdict.message
+    # The operator's storage counts like a volume claim template.
+    assert run("volume-zones", {}, [*two_zones, release("mon", [prometheus])]).violations
+    # A group whose subnets' AZs are not in the plan is not taken to be of one AZ.
+    unknown = [resource("aws:eks/nodeGroup:NodeGroup", {
+        "nodeGroupName": "x", "instanceTypes": ["t4g.medium"], "subnetIds": ["subnet-1"],
+        "scalingConfig": {"minSize": 1, "maxSize": 2}}, name="x")]
+    (verdict,) = run("volume-zones", {}, [*unknown, release("db", [STATEFUL])]).violations
+    assert "whose AZs the plan does not name" in verdict.message
+
+
+def _pods(name: str, replicas: int, memory: str, **spec: Any) -> dict[str, Any]:
+    kind = "StatefulSet" if spec.get("volumeClaimTemplates") else "Deployment"
+    labels = {"app": name}
+    return {"kind": kind, "metadata": {"name": name}, "spec": {
+        "replicas": replicas, **spec, "template": {"metadata": {"labels": labels}, "spec": {
+            **({"affinity": {"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [{
+                    "topologyKey": "kubernetes.io/hostname",
+                    "labelSelector": {"matchLabels": labels}}]}}}
+               if spec.pop("apart", False) else {}),
+            "containers": [{"name": name, "resources": {
+                "requests": {"cpu": "10m", "memory": memory}}}]}}}}
+
+
+def _drains(groups: list[GuardResource], objects: list[dict[str, Any]]) -> list[str]:
+    report = run("node-capacity", {"production": True}, [*groups, release("r", objects)])
+    return [v.message for v in report.violations]
+
+
+def test_a_drain_places_each_pod_of_the_node_on_another():
+    # Two nodes of 3,301 MiB allocatable, one 1,000 MiB pod: its node drained, the other takes it.
+    two = zonal_nodes("a", ["us-east-1a"], minimum=2, maximum=3)
+    assert _drains(two, [_pods("api", 1, "1000Mi")]) == []
+    # Three nodes, one 1,400 MiB pod on each: a drained node's pod fits beside another's.
+    three = zonal_nodes("a", ["us-east-1a"], minimum=3, maximum=4)
+    assert _drains(three, [_pods("api", 3, "1400Mi")]) == []
+    # 2,000 MiB each on three nodes: the sums with one lost (6,000 of 6,602) fit, but no
+    # remaining node has 2,000 MiB left beside its own: every drain leaves a pod pending.
+    messages = _drains(three, [_pods("api", 3, "2000Mi")])
+    assert len(messages) == 3 and all("no node to go to" in m for m in messages)
+
+
+def test_a_drain_honours_anti_affinity():
+    # Three replicas, one per node (hard anti-affinity) on three nodes: a drained node's pod
+    # cannot join another replica; without the rule it can.
+    three = zonal_nodes("a", ["us-east-1a"], minimum=3, maximum=3)
+    apart = _drains(three, [_pods("raft", 3, "100Mi", apart=True)])
+    assert len(apart) == 3 and "Deployment raft" in apart[0]
+    assert _drains(three, [_pods("raft", 3, "100Mi")]) == []
+
+
+def test_a_pod_with_a_volume_stays_in_its_zone_and_waits_for_a_node_there():
+    data = {"volumeClaimTemplates": [{"metadata": {"name": "data"}}]}
+    a, b = zonal_nodes("a", ["us-east-1a"]), zonal_nodes("b", ["us-east-1b"])
+    # Two replicas, one per AZ: draining either node, its pod cannot move to the other AZ;
+    # its group can grow, so it waits for the autoscaler (not a violation).
+    assert _drains([*a, *b], [_pods("db", 2, "100Mi", **data)]) == []
+    # The same without room to grow: pending.
+    fixed = [*zonal_nodes("a", ["us-east-1a"], 1, 1), *zonal_nodes("b", ["us-east-1b"], 1, 1)]
+    messages = _drains(fixed, [_pods("db", 2, "100Mi", **data)])
+    assert len(messages) == 2 and all("StatefulSet db" in m for m in messages)
+    # One replica: it waits, and nothing else serves meanwhile.
+    (message, *_) = _drains([*a, *b], [_pods("db", 1, "100Mi", **data)])
+    assert "its only pod, bound to us-east-1" in message
+    # Without a volume the pod crosses AZs.
+    assert _drains(fixed, [_pods("web", 2, "100Mi")]) == []

@@ -38,22 +38,28 @@ def test_dev_sleeps_outside_working_hours(evaluations):
     assert sorted(schedules) == ["dev-alarms-start", "dev-alarms-stop",
                                  "dev-database-start", "dev-database-stop",
                                  "dev-nat-instance-start", "dev-nat-instance-stop",
-                                 "dev-system-start", "dev-system-stop"]
+                                 "dev-system-us-east-1a-start", "dev-system-us-east-1a-stop",
+                                 "dev-system-us-east-1b-start", "dev-system-us-east-1b-stop"]
     for name, schedule in schedules.items():
         assert schedule.inputs["scheduleExpressionTimezone"] == "UTC"
         assert schedule.inputs["description"].startswith(
             "off-hours: stop" if name.endswith("stop") else "off-hours: start")
-    stop, start = schedules["dev-system-stop"].inputs, schedules["dev-system-start"].inputs
-    assert stop["scheduleExpression"] == "cron(0 18 ? * MON,TUE,WED,THU,FRI *)"
-    assert start["scheduleExpression"] == "cron(0 8 ? * MON,TUE,WED,THU,FRI *)"
-    (group,) = dev.of_type("aws:eks/nodeGroup:NodeGroup")
-    pool = dev.config.cluster.node_groups["system"]
-    assert json.loads(stop["target"]["input"]) == {
-        "ClusterName": group.inputs["clusterName"], "NodegroupName": group.outputs["nodeGroupName"],
-        "ScalingConfig": {"MinSize": 0, "DesiredSize": 0, "MaxSize": pool.max_size}}
-    assert json.loads(start["target"]["input"])["ScalingConfig"] == {
-        "MinSize": pool.min_size, "DesiredSize": pool.desired_size, "MaxSize": pool.max_size}
-    assert stop["target"]["arn"] == "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig"
+    groups = dev.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) == 2  # zonal: one per AZ, each woken to its own sizes
+    for group in groups:
+        stop = schedules[f"{group.name}-stop"].inputs
+        start = schedules[f"{group.name}-start"].inputs
+        assert stop["scheduleExpression"] == "cron(0 18 ? * MON,TUE,WED,THU,FRI *)"
+        assert start["scheduleExpression"] == "cron(0 8 ? * MON,TUE,WED,THU,FRI *)"
+        sizes = group.inputs["scalingConfig"]
+        assert json.loads(stop["target"]["input"]) == {
+            "ClusterName": group.inputs["clusterName"],
+            "NodegroupName": group.outputs["nodeGroupName"],
+            "ScalingConfig": {"MinSize": 0, "DesiredSize": 0, "MaxSize": sizes["maxSize"]}}
+        assert json.loads(start["target"]["input"])["ScalingConfig"] == {
+            "MinSize": sizes["minSize"], "DesiredSize": sizes["desiredSize"],
+            "MaxSize": sizes["maxSize"]}
+        assert stop["target"]["arn"] == "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig"
     database = schedules["dev-database-stop"].inputs["target"]
     assert database["arn"] == "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance"
     assert json.loads(database["input"]) == {"DbInstanceIdentifier": "platform-dev"}
@@ -72,7 +78,7 @@ def test_dev_sleeps_outside_working_hours(evaluations):
     assert json.loads(schedules["dev-nat-instance-stop"].inputs["target"]["input"]) == {
         "AutoScalingGroupName": nat.outputs["name"], "MinSize": 0, "MaxSize": 0,
         "DesiredCapacity": 0}
-    assert policy["Statement"][0]["Resource"] == [group.outputs["arn"]]
+    assert policy["Statement"][0]["Resource"] == [g.outputs["arn"] for g in groups]
     # Prod never sleeps.
     assert not evaluations["prod"].of_type(SCHEDULE)
 
@@ -81,10 +87,12 @@ def test_the_nodes_and_database_are_priced_for_the_hours_they_run(evaluations):
     from platformctl.pricing import cost_report
 
     lines = {(line.resource_name, line.key): line for line in cost_report(evaluations["dev"]).lines}
-    nodes, database = lines[("dev-system", "nodes")], lines[("dev-postgres", "instance")]
-    assert "runs 50 of 168 h a week" in nodes.detail and "runs 50 of 168 h a week" in database.detail
+    nodes = [lines[(f"dev-system-{zone}", "nodes")] for zone in ("us-east-1a", "us-east-1b")]
+    database = lines[("dev-postgres", "instance")]
+    assert all("runs 50 of 168 h a week" in n.detail for n in nodes)
+    assert "runs 50 of 168 h a week" in database.detail
     # 2 x 730 h x $0.0336 x 0.35 (spot) x 50/168 ; 730 h x $0.016 x 50/168
-    assert (round(nodes.monthly_usd, 2), round(database.monthly_usd, 2)) == (
+    assert (round(sum(n.monthly_usd for n in nodes), 2), round(database.monthly_usd, 2)) == (
         Decimal("5.11"), Decimal("3.48"))
     # Storage and volumes bill while asleep.
     assert "runs" not in lines[("dev-postgres", "storage")].detail

@@ -20,6 +20,7 @@ from tests.conftest import REPO
 # A VPC this program did not make, as a NetworkRef names it.
 EXISTING_VPC = dict(vpc_id="vpc-0existing", vpc_cidr="10.99.0.0/16",
                     private_subnet_ids=["subnet-0priv-a", "subnet-0priv-b"],
+                    private_subnet_zones=["us-east-1a", "us-east-1b"],
                     database_subnet_ids=["subnet-0db-a", "subnet-0db-b"])
 
 
