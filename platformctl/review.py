@@ -73,6 +73,10 @@ def _assessment(evaluation: Evaluation):
     if not evaluation.is_rendered:
         return None
     assert evaluation.config is not None
+    key = (id(evaluation.resources), len(evaluation.resources), len(evaluation.rendered))
+    cached = evaluation.__dict__.get("_assessment")
+    if cached is not None and cached[0] == key:
+        return cached[1]
     from platform_facts import capacity
     from platformctl.crossguard import rendered_releases
 
@@ -82,8 +86,10 @@ def _assessment(evaluation: Evaluation):
         {key: [unwrap_secrets(known[u].inputs) for u in urns if u in known]
          for key, urns in r.property_dependencies.items()})
         for r in evaluation.resources if r.type in (capacity.NODE_GROUP, capacity.ADDON)]
-    return capacity.assess(resources, rendered_releases(evaluation).values(), evaluation.synced,
-                           evaluation.config.preset == "prod")
+    found = capacity.assess(resources, rendered_releases(evaluation).values(), evaluation.synced,
+                            evaluation.config.preset == "prod")
+    evaluation.__dict__["_assessment"] = (key, found)
+    return found
 
 
 def capacity_section(evaluation: Evaluation) -> list[dict[str, Any]]:

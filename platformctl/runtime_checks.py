@@ -516,12 +516,26 @@ def _addon_identities(stack: RenderedStack):
 # -- capacity ----------------------------------------------------------------------------------
 
 def _assessment(stack: RenderedStack, config: dict[str, Any]) -> capacity.Assessment:
+    """One assessment per stack and config (node-capacity and volume-zones both read it)."""
+    key = bool(config.get("production"))
+    cached = _ASSESSED.get(id(stack))
+    if cached is not None and cached[0] is stack and cached[1] == key:
+        return cached[2]
+    found = _assess(stack, key)
+    _ASSESSED.clear()  # one stack at a time: keep no other stack alive
+    _ASSESSED[id(stack)] = (stack, key, found)
+    return found
+
+
+_ASSESSED: dict[int, tuple[RenderedStack, bool, capacity.Assessment]] = {}
+
+
+def _assess(stack: RenderedStack, production: bool) -> capacity.Assessment:
     resources = [capacity.PlannedResource(
         r.resource_type, r.name, r.props,
         {key: [d.props for d in linked] for key, linked in (r.property_dependencies or {}).items()})
         for r in stack.resources if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
-    return capacity.assess(resources, stack.releases, stack.applications,
-                           bool(config.get("production")))
+    return capacity.assess(resources, stack.releases, stack.applications, production)
 
 
 def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
