@@ -287,15 +287,19 @@ def _capacity_nodes(row: Mapping[str, Any]) -> str:
 
 
 def _capacity_node_shapes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One line per node group: what one of its nodes holds (allocatable)."""
-    seen: dict[str, str] = {}
+    """One line per node shape: the groups of that shape (a zonal group's per-AZ groups share
+    one) and what one of their nodes holds (allocatable)."""
+    shapes: dict[tuple[Any, ...], list[str]] = {}
     for row in rows:
         for g in row.get("node_groups") or []:
-            seen.setdefault(g["name"], (
-                f"{g['name']} ({g['instance_types']}): one node holds {g['pods_per_node']} pods, "
-                f"{g['cpu_millicores_per_node']:,}m CPU, {g['memory_mib_per_node']:,} MiB "
-                "(allocatable)"))
-    return list(seen.values())
+            shape = (g["instance_types"], g["pods_per_node"], g["cpu_millicores_per_node"],
+                     g["memory_mib_per_node"])
+            names = shapes.setdefault(shape, [])
+            if g["name"] not in names:
+                names.append(g["name"])
+    return [f"{', '.join(names)} ({types}): one node holds {pods} pods, {cpu:,}m CPU, "
+            f"{memory:,} MiB (allocatable)"
+            for (types, pods, cpu, memory), names in shapes.items()]
 
 
 def render_capacity_text(doc: Mapping[str, Any], console: Console) -> None:

@@ -268,3 +268,11 @@ def test_a_single_vault_server_has_no_budget_to_block_drains(rendered):
     prod = next(r for r in rendered_releases(rendered["prod"]).values() if r.name == "vault")
     (budget,) = [o for o in prod.objects if o.get("kind") == "PodDisruptionBudget"]
     assert budget["spec"]["maxUnavailable"] == 1
+
+
+def test_zonal_groups_of_one_shape_share_one_line(rendered):
+    from platformctl.report import _capacity_node_shapes
+
+    (line,) = _capacity_node_shapes(review.capacity_section(rendered["prod"]))
+    assert line.startswith("prod-system-us-east-1a, prod-system-us-east-1b, "
+                           "prod-system-us-east-1c (t4g.medium): one node holds 40 pods")
