@@ -546,15 +546,16 @@ def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
                                 "use instance types of one shape per node group (t4g.medium "
                                 "with c7g.large; m7g.large with m8g.large), or one group per "
                                 "shape; add a new type's facts to capacity.json"), r.urn
-    for w in capacity.workloads([*stack.releases, *stack.applications]):
+    assessment = _assessment(stack, config)
+    for w in assessment.scheduled:
         if w.missing:
             yield violation(
                 w.kind, f"{w.source}/{w.name}",
                 f"requests no CPU or memory in {'; '.join(w.missing)}: the scheduler counts it "
                 "as zero, so what it uses is in no capacity figure and it lands on any node",
                 "set resources.requests (cpu and memory) for every container, init containers "
-                "and install hooks included, in the chart's values"), None
-    assessment = _assessment(stack, config)
+                "and install hooks included, in the chart's values (an EKS add-on's: its facts "
+                "in capacity.json)"), None
     for found in assessment.scenarios:
         if found.fits:
             continue
@@ -595,8 +596,8 @@ def _volume_zones(stack: RenderedStack, config: dict[str, Any]):
 
 
 def _disruption_budgets(stack: RenderedStack, config: dict[str, Any]):
-    sources = [*stack.releases, *stack.applications]
-    for budget in capacity.disruption_budgets(sources, capacity.workloads(sources)):
+    scheduled = _assessment(stack, config).scheduled
+    for budget in capacity.disruption_budgets([*stack.releases, *stack.applications], scheduled):
         if budget.allowed <= 0:
             yield violation(
                 "PodDisruptionBudget", f"{budget.source}/{budget.name}",

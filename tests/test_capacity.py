@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -276,3 +277,13 @@ def test_zonal_groups_of_one_shape_share_one_line(rendered):
     (line,) = _capacity_node_shapes(review.capacity_section(rendered["prod"]))
     assert line.startswith("prod-system-us-east-1a, prod-system-us-east-1b, "
                            "prod-system-us-east-1c (t4g.medium): one node holds 40 pods")
+
+
+def test_an_add_on_whose_requests_are_not_known_is_refused(rendered, monkeypatch):
+    # capacity.json's null means "could not be read": refused, not counted as zero.
+    facts = copy.deepcopy(capacity.data())
+    facts["addonPods"]["coredns"][0]["memoryMiB"] = None
+    monkeypatch.setattr(capacity, "data", lambda: facts)
+    messages = [v.message for v in check_evaluation(rendered["dev"]).of(POLICY)]
+    assert any("add-on coredns/coredns" in m and "coredns: memory not known" in m
+               for m in messages), messages
