@@ -154,7 +154,7 @@ def _review(args: argparse.Namespace) -> int:
             doc = review_document(args.stack, project_dir, progress)
             if base is not None:
                 progress.step(f"waiting for the review of {args.base} (in parallel)")
-                doc["diff"] = review.diff(base.result(), doc)
+                review.attach_diff(base.result(), doc)
                 base = None
     except (ConfigError, ChartError, RenderError, HelmNotFound, SyncedError) as exc:
         # A bad stack file, a vendored chart that cannot be rendered (missing or altered

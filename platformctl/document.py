@@ -43,6 +43,10 @@ def _absent_when_none(value: Any) -> bool:
     return value is None
 
 
+def _absent_when_empty(value: Any) -> bool:
+    return not value
+
+
 class Resource(_Model):
     key: str = Field(description="<type>::<name>")
     type: str
@@ -57,6 +61,15 @@ class Resource(_Model):
                                               "whole type chain)")
     former_urns: list[str] = Field([], description="URNs this resource takes over from state "
                                                    "through aliases (its own and its parents')")
+    ignore_changes: list[str] = Field([], exclude_if=_absent_when_empty,
+                                      description="the ignoreChanges option: input paths the "
+                                                  "engine leaves out of the diff")
+    dependencies: list[str] = Field([], exclude_if=_absent_when_empty,
+                                    description="keys of the resources this one depends on "
+                                                "(through its inputs or dependsOn)")
+    property_dependencies: dict[str, list[str]] = Field(
+        {}, exclude_if=_absent_when_empty,
+        description="input name -> keys of the resources its value comes from")
 
 
 class Output(_Model):
@@ -200,6 +213,22 @@ class ResourceRef(_Model):
 
 class ChangedResource(ResourceRef):
     changed_inputs: list[str]
+    action: Literal["update", "replace", "unknown"] = Field(
+        "update", description="what the provider does, as `pulumi preview` says it: update in "
+        "place, replace (delete and create anew), or unknown (no facts to judge by)")
+    replace_fields: list[str] = Field(
+        [], description="replace: the inputs whose change forces it; unknown: the inputs it "
+        "cannot judge")
+    replaced_because: list[str] = Field(
+        [], description="keys of replaced resources whose outputs this one's inputs use (their "
+        "new values are unknown until they are created again)")
+    conditional: bool = Field(False, description="the provider replaces on some changes of "
+                              "these fields only; counted as a replacement")
+    reason: str | None = Field(None, exclude_if=_absent_when_none)
+    protect: bool = False
+    dependents: list[str] = Field(
+        [], description="replace: keys of the resources that depend on this one and are not "
+        "replaced themselves")
 
 
 class MovedResource(ResourceRef):
@@ -216,6 +245,9 @@ class ResourceChanges(_Model):
         "created anew")
     moved: list[MovedResource] = Field(
         [], description="in both revisions, under a new URN its aliases cover: adopted in place")
+    counts: dict[str, int] = Field(
+        {}, description="as `pulumi preview` counts them: create, update, replace, delete, "
+        "unchanged (custom resources and their providers), and unknown")
 
 
 class RenderedChanges(_Model):

@@ -377,16 +377,55 @@ def render_cost_text(doc: Mapping[str, Any], console: Console) -> None:
         console.print(Text(f"[{index}] {note}", style="dim"))
 
 
+def preview_counts(counts: Mapping[str, int]) -> str:
+    """`pulumi preview`'s footer: "2 to create, 1 to update, 8 to replace, 1 to delete, 220
+    unchanged" (and how many it cannot judge)."""
+    words = [f"{counts[k]} to {k}" for k in ("create", "update", "replace", "delete")
+             if counts.get(k)]
+    if counts.get("unknown"):
+        words.append(f"{counts['unknown']} replace or update not known")
+    words.append(f"{counts.get('unchanged', 0)} unchanged")
+    return ", ".join(words)
+
+
+def _change_detail(r: Mapping[str, Any], markdown: bool = False) -> str:
+    """The inputs that changed, the ones forcing a replacement marked, and why."""
+    code = (lambda x: f"`{x}`") if markdown else (lambda x: x)  # noqa: E731
+    forced = set(r.get("replace_fields", ()))
+    inputs = ", ".join(code(k) + (" (forces replacement)" if k in forced
+                                  and r.get("action") == "replace" else "")
+                       for k in r.get("changed_inputs", []))
+    parts = [inputs] if inputs else []
+    if r.get("replaced_because"):
+        parts.append("uses the outputs of replaced " + ", ".join(
+            code(k.split("::", 1)[1]) for k in r["replaced_because"]))
+    if r.get("action") == "replace" and r.get("dependents"):
+        parts.append(f"{len(r['dependents'])} other resource(s) depend on it")
+    if r.get("conditional"):
+        parts.append("the provider replaces on some changes of it only")
+    if r.get("action") == "unknown" and r.get("reason"):
+        parts.append(r["reason"])
+    if r.get("protect") and r.get("action") == "replace":
+        parts.append("PROTECTED")
+    return "; ".join(parts)
+
+
 def _render_diff_text(change: Mapping[str, Any], console: Console) -> None:
     console.print(Text(f"Changes against {change['base']}", style="bold"))
     resources = change["resources"]
-    for kind, style in (("added", "green"), ("removed", "red"), ("changed", "yellow")):
+    for kind, word, style in (("added", "create", "green"), ("removed", "delete", "red")):
         for r in resources[kind]:
-            extra = (f"  ({', '.join(r['changed_inputs'])})" if kind == "changed" else "")
-            console.print(Text(f"  {kind:8} {r['type']}  {r['name']}{extra}", style=style))
+            console.print(Text(f"  {word:8} {r['type']}  {r['name']}", style=style))
+    for r in resources["changed"]:
+        action = r.get("action", "update")
+        console.print(Text(f"  {action:8} {r['type']}  {r['name']}  {_change_detail(r)}",
+                           style={"replace": "bold red", "unknown": "magenta"}.get(action,
+                                                                                   "yellow")))
     for r in resources.get("replaced", []):
-        console.print(Text(f"  replaced {r['type']}  {r['name']}  (its URN changes without an "
+        console.print(Text(f"  replace  {r['type']}  {r['name']}  (its URN changes without an "
                            f"alias: pulumi up deletes it and creates it anew)", style="bold red"))
+    if resources.get("counts"):
+        console.print(Text("  " + preview_counts(resources["counts"]), style="bold"))
     moved = resources.get("moved", [])
     if moved:
         console.print(Text(f"  moved    {len(moved)} resources to a new place in the tree, adopted "
@@ -507,14 +546,23 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
         out += _rows([f"- {_md_escape(line['summary'])}" for line in cost["lines"]],
                      "cost changes", 0, stack)
         resources = change["resources"]
-        counts = ", ".join(f"{len(resources[k])} {k}" for k in ("added", "removed", "changed"))
+        counts = (preview_counts(resources["counts"]) if resources.get("counts") else
+                  ", ".join(f"{len(resources[k])} {k}" for k in ("added", "removed", "changed")))
         out += ["", f"**Resources:** {counts}", ""]
         if any(resources[k] for k in ("added", "removed", "changed")):
             out += ["| change | type | name | inputs changed |", "|---|---|---|---|"]
-            out += _rows([f"| {kind} | `{r['type']}` | `{r['name']}` | "
-                          + ", ".join(f"`{k}`" for k in r.get("changed_inputs", [])) + " |"
-                          for kind in ("added", "removed", "changed") for r in resources[kind]],
-                         "resource changes", 3, stack)
+            rows = [f"| {word} | `{r['type']}` | `{r['name']}` |  |"
+                    for kind, word in (("added", "create"), ("removed", "delete"))
+                    for r in resources[kind]]
+            # Replacements first: they are what a reviewer must not miss.
+            order = {"replace": 0, "unknown": 1, "update": 2}
+            for r in sorted(resources["changed"],
+                            key=lambda r: (order.get(r.get("action", "update"), 2), r["key"])):
+                action = r.get("action", "update")
+                word = {"replace": "**replace**", "unknown": "unknown"}.get(action, action)
+                rows.append(f"| {word} | `{r['type']}` | `{r['name']}` | "
+                            + _md_escape(_change_detail(r, markdown=True)) + " |")
+            out += _rows(rows, "resource changes", 3, stack)
             out.append("")
         for r in resources.get("replaced", []):
             out.append(f"- :x: **replaced** `{r['type']}` `{r['name']}`: its URN changes without "

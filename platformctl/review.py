@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from platform_facts import replacement
 from platform_facts.costmodel import CostReport
 from platformctl.crossguard import GuardReport
 from platformctl.document import SCHEMA, Diff, ReviewDocument, usd
@@ -127,10 +128,15 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
     known = evaluation.by_urn()
     formers = evaluation.former_urns()
     resources = []
+
+    def keys(urns: Sequence[str]) -> list[str]:
+        return sorted({resource_key(known[u].type, known[u].name) for u in urns if u in known})
+
     # By URN: the SDK registers resources in an order that varies from run to run.
     for r in sorted(evaluation.resources, key=lambda r: r.urn):
         component = evaluation.component_of(r)
         parent = known.get(r.parent or "")
+        property_dependencies = {k: keys(v) for k, v in sorted(r.property_dependencies.items())}
         resources.append({
             "key": resource_key(r.type, r.name),
             "type": r.type,
@@ -142,6 +148,9 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             "inputs": mask_secrets(r.inputs),
             "urn": r.urn,
             "former_urns": sorted(formers.get(r.urn, ())),
+            "ignore_changes": list(r.ignore_changes),
+            "dependencies": keys(r.dependencies),
+            "property_dependencies": {k: v for k, v in property_dependencies.items() if v},
         })
     total = usd(costs.total)
     budget = usd(cfg.budget_monthly_usd)
@@ -200,6 +209,162 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
 
 # -- diff ----------------------------------------------------------------------------------
 
+PROTECTED_POLICY = "protected-resources"
+
+
+def _changed_resources(before: Mapping[str, Mapping[str, Any]],
+                       after: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every resource in both revisions whose inputs change, or whose inputs use a replaced
+    resource's outputs, with what the provider does with it (`platform_facts.replacement`):
+    the engine's own order of business: ignoreChanges first, then the provider's diff, then the
+    replacements cascading through the inputs that use a replaced resource's outputs."""
+    providers = {k: r["inputs"] for k, r in after.items()
+                 if r["type"] == "pulumi:providers:kubernetes"}
+    k8s_provider = next(iter(providers.values()), None) if len(providers) == 1 else None
+    entries: dict[str, dict[str, Any]] = {}
+    for key in sorted(set(before) & set(after)):
+        was, now = before[key], after[key]
+        inputs = replacement.without_ignored(was["inputs"], now["inputs"],
+                                             now.get("ignore_changes", ()))
+        keys = _changed_keys(was["inputs"], inputs)
+        protect_changed = was["protect"] != now["protect"]
+        new_urn = (was.get("urn") is not None and now.get("urn") is not None
+                   and was["urn"] != now["urn"] and was["urn"] not in now.get("former_urns", ()))
+        if not keys and not protect_changed and not new_urn:
+            continue
+        entry: dict[str, Any] = {
+            "key": key, "type": now["type"], "name": now["name"],
+            "changed_inputs": keys + (["(protect)"] if protect_changed else []),
+            "protect": bool(was["protect"] or now["protect"])}
+        if new_urn and now.get("custom", True):
+            entry.update(action="replace", replace_fields=[], conditional=False,
+                         reason="its URN changes without an alias: the engine deletes it and "
+                                "creates it anew")
+        elif keys and now.get("custom", True):
+            decision = replacement.decide(now["type"], was["inputs"], inputs, k8s_provider)
+            entry.update(action=decision.action, replace_fields=list(decision.fields),
+                         conditional=decision.conditional, reason=decision.reason)
+        entries[key] = entry
+    # Cascade: a replaced resource's outputs are unknown until it is created again, so every
+    # input that uses them changes; where such an input forces a replacement, the dependent is
+    # replaced too (what `pulumi preview` shows as `+-` on, say, every subnet of a new VPC).
+    grew = True
+    while grew:
+        grew = False
+        replaced = {k for k, e in entries.items() if e.get("action") == "replace"}
+        for key in sorted(set(before) & set(after)):
+            now = after[key]
+            if not now.get("custom", True):
+                continue
+            for input_name, sources in sorted(now.get("property_dependencies", {}).items()):
+                hit = sorted(set(sources) & replaced)
+                if not hit:
+                    continue
+                entry = entries.setdefault(key, {
+                    "key": key, "type": now["type"], "name": now["name"], "changed_inputs": [],
+                    "protect": bool(before[key]["protect"] or now["protect"]),
+                    "action": "update", "replace_fields": []})
+                if input_name not in entry["changed_inputs"]:
+                    entry["changed_inputs"] = sorted({*entry["changed_inputs"], input_name})
+                new_sources = sorted(set(hit) - set(entry.get("replaced_because", [])))
+                if new_sources:
+                    entry["replaced_because"] = sorted({*entry.get("replaced_because", []),
+                                                        *hit})
+                forces = replacement.forces_replacement(now["type"], input_name)
+                if forces and entry.get("action") != "replace":
+                    entry.update(action="replace", conditional=False,
+                                 replace_fields=sorted({*entry.get("replace_fields", []),
+                                                        input_name}))
+                    grew = True
+                elif forces is None and entry.get("action") == "update":
+                    entry.update(action="unknown", replace_fields=[input_name],
+                                 reason="whether this input forces a replacement is not known")
+    replaced = {k for k, e in entries.items() if e.get("action") == "replace"}
+    for key, entry in entries.items():
+        if entry.get("action") == "replace":
+            entry["dependents"] = sorted(
+                k for k, r in after.items()
+                if key in r.get("dependencies", ()) and k not in replaced)
+        if not entry.get("replaced_because"):
+            entry.pop("replaced_because", None)
+    return [entries[k] for k in sorted(entries)]
+
+
+def _protected_verdicts(before: Mapping[str, Mapping[str, Any]],
+                        after: Mapping[str, Mapping[str, Any]],
+                        changed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The engine refuses to delete a protected resource, and a replacement deletes it: `pulumi
+    up` stops there, after everything before it in the plan was applied."""
+    verdicts = []
+    for entry in changed:
+        if entry.get("action") == "replace" and entry["protect"]:
+            why = (f"its input(s) {', '.join(entry['replace_fields'])} force a new resource"
+                   if entry["replace_fields"] else entry.get("reason") or "")
+            if entry.get("replaced_because"):
+                why = (why + "; " if why else "") + ("it uses the outputs of replaced "
+                                                     + ", ".join(entry["replaced_because"]))
+            verdicts.append(_protected_verdict(entry["type"], entry["name"],
+                                               f"replaced, but protected: {why}"))
+    for key in sorted(set(before) - set(after)):
+        if before[key]["protect"] and before[key].get("custom", True):
+            verdicts.append(_protected_verdict(before[key]["type"], before[key]["name"],
+                                               "deleted by this change, but protected"))
+    return verdicts
+
+
+def _protected_unseen(after: Mapping[str, Mapping[str, Any]],
+                      changed: Sequence[Mapping[str, Any]]) -> dict[str, str] | None:
+    """A changed resource whose action is unknown hides whether a protected resource is
+    replaced: the resource itself if protected, or, for a provider, every protected resource
+    of its package."""
+    protected_packages = {r["type"].split(":", 1)[0] for r in after.values() if r["protect"]}
+    unseen = []
+    for entry in changed:
+        if entry.get("action") != "unknown":
+            continue
+        package = (entry["type"].split(":")[2] if entry["type"].startswith("pulumi:providers:")
+                   else None)
+        if entry["protect"] or (package and package in protected_packages):
+            unseen.append(f"{entry['name']} ({entry.get('reason') or 'action not known'})")
+    if not unseen:
+        return None
+    return {"policy": PROTECTED_POLICY,
+            "reason": "whether a protected resource is replaced cannot be told: "
+                      + "; ".join(unseen)}
+
+
+def _protected_verdict(type_token: str, name: str, message: str) -> dict[str, Any]:
+    return {"policy": PROTECTED_POLICY, "enforcement": "mandatory", "severity": "critical",
+            "resource_type": type_token, "resource_name": name,
+            "message": f"{name}: {message}. The engine refuses to delete a protected resource, "
+                       "so `pulumi up` fails part-way",
+            "remediation": "Keep the inputs that force a new resource as they are, or migrate "
+                           "deliberately: unprotect in one reviewed change (with a snapshot or "
+                           "backup of its data), then replace in the next."}
+
+
+def _preview_counts(before: Mapping[str, Mapping[str, Any]],
+                    after: Mapping[str, Mapping[str, Any]],
+                    changed: Sequence[Mapping[str, Any]],
+                    replaced_by_urn: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    def counted(r: Mapping[str, Any]) -> bool:
+        return bool(r.get("custom", True))
+
+    actions = {e["key"]: e.get("action", "update") for e in changed
+               if counted(after[e["key"]]) and e.get("action")}
+    for entry in replaced_by_urn:
+        actions[entry["key"]] = "replace"
+    both = [k for k in set(before) & set(after) if counted(after[k])]
+    return {
+        "create": sum(1 for k in set(after) - set(before) if counted(after[k])),
+        "update": sum(1 for a in actions.values() if a == "update"),
+        "replace": sum(1 for a in actions.values() if a == "replace"),
+        "delete": sum(1 for k in set(before) - set(after) if counted(before[k])),
+        "unknown": sum(1 for a in actions.values() if a == "unknown"),
+        "unchanged": sum(1 for k in both if k not in actions),
+    }
+
+
 
 def _changed_keys(before: Any, after: Any, path: str = "", depth: int = 2) -> list[str]:
     if before == after:
@@ -229,17 +394,30 @@ def _money_text(amount: float) -> str:
     return f"{sign}${abs(amount):,.2f}/month"
 
 
+def attach_diff(base: Mapping[str, Any], head: dict[str, Any]) -> dict[str, Any]:
+    """`head` with what changed from `base` (`head["diff"]`) and the verdicts only a change can
+    have (a protected resource replaced or deleted) among its mandatory ones, its exit code
+    following."""
+    before = {r["key"]: r for r in base["resources"]}
+    after = {r["key"]: r for r in head["resources"]}
+    changed = _changed_resources(before, after)
+    protected = _protected_verdicts(before, after, changed)
+    if protected:
+        head["policies"]["mandatory"] = [*head["policies"]["mandatory"], *protected]
+    blind = _protected_unseen(after, changed)
+    if blind:
+        head["policies"]["not_evaluated"] = [*head["policies"].get("not_evaluated", []), blind]
+    head["exit_code"] = (1 if head["policies"]["mandatory"]
+                         else 2 if head["policies"].get("not_evaluated") else 0)
+    head["diff"] = diff(base, head)
+    return head
+
+
 def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
     """What changed from `base` to `head` (two review documents of the same stack)."""
     before = {r["key"]: r for r in base["resources"]}
     after = {r["key"]: r for r in head["resources"]}
-    changed = []
-    for key in sorted(set(before) & set(after)):
-        keys = _changed_keys(before[key]["inputs"], after[key]["inputs"])
-        if keys or before[key]["protect"] != after[key]["protect"]:
-            changed.append({"key": key, "type": after[key]["type"], "name": after[key]["name"],
-                            "changed_inputs": keys + (["(protect)"] if before[key]["protect"]
-                                                      != after[key]["protect"] else [])})
+    changed = _changed_resources(before, after)
 
     def violations(doc: Mapping[str, Any]) -> dict[tuple[Any, ...], Mapping[str, Any]]:
         return {_violation_key(v): v for kind in ("mandatory", "advisory")
@@ -304,6 +482,7 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
             "changed": changed,
             "replaced": replaced,
             "moved": moved,
+            "counts": _preview_counts(before, after, changed, replaced),
         },
         "rendered": {
             **({"note": note} if note else {}),

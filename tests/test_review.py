@@ -167,8 +167,8 @@ def _git(repo: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory) -> Path:
-    """A git repository of this project whose last commit adds a NAT gateway to dev and drops
-    the owner tag from the tagging mechanism."""
+    """A git repository of this project whose last commit adds a NAT gateway to dev, moves
+    dev's VPC to another CIDR and drops the owner tag from the tagging mechanism."""
     repo = tmp_path_factory.mktemp("history")
     for name in PROJECT_FILES:
         source = REPO / name
@@ -182,13 +182,13 @@ def history(tmp_path_factory) -> Path:
     _git(repo, "commit", "-qm", "base")
     dev = repo / "Pulumi.dev.yaml"
     dev.write_text(dev.read_text().replace(
-        "    cidr: 10.10.0.0/16\n", "    cidr: 10.10.0.0/16\n    natStrategy: one-per-az\n"))
+        "    cidr: 10.10.0.0/16\n", "    cidr: 10.30.0.0/16\n    natStrategy: one-per-az\n"))
     config = repo / "stacks" / "config.py"
     text = config.read_text()
     assert '            "owner": self.tags.owner,\n' in text
     config.write_text(text.replace('            "owner": self.tags.owner,\n', "").replace(
         "        assert tuple(tags) == REQUIRED_TAG_KEYS\n", ""))
-    _git(repo, "commit", "-qam", "a NAT gateway per AZ in dev; owner tag dropped")
+    _git(repo, "commit", "-qam", "a NAT gateway per AZ in dev, a new VPC CIDR; owner tag dropped")
     return repo
 
 
@@ -231,8 +231,25 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
     assert any(v["policy"] == "required-tags" and "missing or empty tags: owner" in v["message"]
                and v["resource_name"] == "dev-vpc" for v in new)
     vpc = next(c for c in change["resources"]["changed"] if c["name"] == "dev-vpc")
-    assert vpc["changed_inputs"] == ["tags.owner"]
-    # Both revisions name URNs as the engine does, and none moved: nothing replaced.
+    assert vpc["changed_inputs"] == ["cidrBlock", "tags.owner"]
+    # The provider replaces a VPC whose CIDR changes (ForceNew), every subnet with it (their
+    # own CIDRs change, and their VPC id is unknown until the new VPC exists), and the cluster
+    # on those subnets.
+    assert (vpc["action"], vpc["replace_fields"]) == ("replace", ["cidrBlock"])
+    by_name = {c["name"]: c for c in change["resources"]["changed"]}
+    subnets = [c for c in change["resources"]["changed"] if c["type"] == "aws:ec2/subnet:Subnet"]
+    assert len(subnets) == 6
+    assert all(s["action"] == "replace" and "cidrBlock" in s["replace_fields"]
+               and s["replaced_because"] == ["aws:ec2/vpc:Vpc::dev-vpc"] for s in subnets)
+    assert by_name["dev-eks"]["action"] == "replace"
+    assert by_name["dev-eks"]["replace_fields"] == ["vpcConfig"]
+    # The database is updated in place: only its security groups and subnet group move.
+    assert by_name["dev-postgres"]["action"] == "update"
+    counts = change["resources"]["counts"]
+    assert counts["replace"] >= 1 + 6 + 1 and counts["create"] == 3 and counts["delete"] >= 1
+    assert counts["replace"] == sum(c["action"] == "replace"
+                                    for c in change["resources"]["changed"])
+    # Both revisions name URNs as the engine does, and none moved: nothing replaced by a URN.
     assert change["resources"]["replaced"] == change["resources"]["moved"] == []
     jsonschema.validate(doc, SCHEMA)
     # The worktree is gone afterwards.
@@ -244,7 +261,8 @@ def test_base_markdown_leads_with_the_change(base_review):
     out = report.render_markdown(json.loads(base_review.stdout))
     assert "**Monthly cost: +$70.50/month in total** ($114.04 → $184.54" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
-    assert "| added | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
+    assert "| create | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
+    assert "| **replace** | `aws:ec2/vpc:Vpc` | `dev-vpc` | `cidrBlock` (forces replacement)" in out
     assert ":x: new **mandatory** `required-tags`" in out
 
 

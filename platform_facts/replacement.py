@@ -1,0 +1,169 @@
+"""Replace or update: what the provider does with a changed resource, as `pulumi preview` would
+say it (`~` update, `+-` replace).
+
+The facts are the providers' own, extracted from their sources into `replacement.json` by
+:mod:`platform_facts.replacement_extract` (terraform-provider-aws's `ForceNew` and
+`RequiresReplace`, pulumi-kubernetes's replace-on-change table, terraform-provider-random's
+plan modifiers). A change this module cannot judge (a type with no facts, a nested block whose
+schema the extraction could not follow, a provider's own configuration) is "unknown", never
+"update".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+FACTS_FILE = Path(__file__).with_name("replacement.json")
+_MISSING = object()
+
+Action = Literal["update", "replace", "unknown"]
+
+
+@cache
+def facts() -> dict[str, Any]:
+    return json.loads(FACTS_FILE.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    fields: tuple[str, ...] = ()  # the inputs that force it (replace) or that it cannot judge
+    conditional: bool = False  # replace on some changes of the field only (the provider decides)
+    reason: str | None = None
+
+
+def values_at(value: Any, path: Sequence[str]) -> Any:
+    """The value at a dotted input path, mapped over lists (`a.b` of `{"a": [{"b": 1}]}` is
+    `[1]`); missing parts are `_MISSING`."""
+    if not path:
+        return value
+    if isinstance(value, list):
+        return [values_at(v, path) for v in value]
+    if isinstance(value, Mapping):
+        return values_at(value.get(path[0], _MISSING), path[1:])
+    return _MISSING
+
+
+def _differs(before: Any, after: Any, path: str) -> bool:
+    parts = [p for p in path.replace("[*]", "").split(".") if p]
+    was, now = values_at(before, parts), values_at(after, parts)
+    return _norm(was) != _norm(now)
+
+
+def _norm(value: Any) -> Any:
+    # An input left out and one set to null are the same to the provider.
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    return value
+
+
+def without_ignored(before: Mapping[str, Any], after: Mapping[str, Any],
+                    ignore_changes: Iterable[str]) -> dict[str, Any]:
+    """`after` with every `ignoreChanges` path set back to its value in `before` (the engine
+    applies ignoreChanges before it asks the provider for a diff)."""
+    result = json.loads(json.dumps(after))
+    for path in ignore_changes:
+        parts = path.split(".")
+        src: Any = before
+        for p in parts:
+            src = src.get(p, _MISSING) if isinstance(src, Mapping) else _MISSING
+        dst: Any = result
+        for p in parts[:-1]:
+            if not isinstance(dst, dict):
+                dst = None
+                break
+            dst = dst.setdefault(p, {})
+        if isinstance(dst, dict):
+            if src is _MISSING:
+                dst.pop(parts[-1], None)
+            else:
+                dst[parts[-1]] = src
+    return result
+
+
+def _kubernetes_paths(type_token: str, after: Mapping[str, Any],
+                      provider: Mapping[str, Any] | None) -> list[str]:
+    k8s = facts()["kubernetes"]
+    _, api, kind = type_token.split(":")
+    if api == "helm.sh/v3" and kind == "Release":
+        return [p.lstrip(".") for p in k8s["helm_release"]]
+    group, _, version = api.rpartition("/")
+    group = group or "core"
+    paths = list(k8s["metadata"])
+    provider = provider or {}
+    known = k8s["kinds"].get(group, {}).get(version, {})
+    immutable = after.get("immutable") is True
+    secret_mutable = str(provider.get("enableSecretMutable", "false")).lower() == "true"
+    configmap_mutable = str(provider.get("enableConfigMapMutable", "false")).lower() == "true"
+    if group == "core" and kind == "Secret" and (not secret_mutable or immutable):
+        paths += k8s["secret_unless_mutable"]
+    elif kind in known:
+        paths += known[kind]
+    elif group == "core" and kind == "ConfigMap" and (not configmap_mutable or immutable):
+        paths += k8s["configmap_unless_mutable"]
+    return [p.lstrip(".") for p in paths]
+
+
+def decide(type_token: str, before: Mapping[str, Any], after: Mapping[str, Any],
+           provider: Mapping[str, Any] | None = None) -> Decision:
+    """What the provider does when a resource's inputs go from `before` to `after` (both with
+    ignoreChanges already applied). `provider` is the inputs of the Kubernetes provider the
+    resource uses (its enableSecretMutable/enableConfigMapMutable decide Secrets and
+    ConfigMaps)."""
+    if _norm(dict(before)) == _norm(dict(after)):
+        return Decision("update")
+    package = type_token.split(":", 1)[0]
+    if type_token.startswith("pulumi:providers:"):
+        return Decision("unknown", tuple(sorted(k for k in set(before) | set(after)
+                                                if before.get(k) != after.get(k))),
+                        reason="a provider's own configuration changed: whether the engine "
+                               "replaces the provider, and every resource it manages, is not "
+                               "modelled")
+    if package == "kubernetes":
+        hits = [p for p in _kubernetes_paths(type_token, after, provider)
+                if _differs(before, after, p)]
+        return Decision("replace", tuple(hits)) if hits else Decision("update")
+    table = facts().get(package, {}) if package in ("aws", "random") else {}
+    entry = table.get(type_token)
+    if entry is None:
+        return Decision("unknown", reason=f"no replacement facts for {type_token}")
+    hits = [p for p in entry["force_new"] if _differs(before, after, p)]
+    if hits:
+        return Decision("replace", tuple(_outermost(hits)))
+    maybe = [p for p in entry["conditional"] if _differs(before, after, p)]
+    if maybe:
+        return Decision("replace", tuple(maybe), conditional=True,
+                        reason="the provider replaces on some changes of these fields only")
+    blind = [p for p in entry["unresolved"] if _differs(before, after, p)]
+    if blind:
+        return Decision("unknown", tuple(blind),
+                        reason="the provider's schema for these inputs was not read")
+    return Decision("update")
+
+
+def _outermost(paths: Sequence[str]) -> list[str]:
+    """`a` and `a.b` both changed: `a` says it."""
+    return [p for p in paths if not any(p.startswith(q + ".") for q in paths if q != p)]
+
+
+def forces_replacement(type_token: str, input_name: str) -> bool | None:
+    """Does a change of the top-level input `input_name` (its value unknown after a dependency
+    is replaced) make the provider replace the resource? None where not known."""
+    package = type_token.split(":", 1)[0]
+    if package == "kubernetes":
+        return any(p.split(".")[0] == input_name for p in _kubernetes_paths(type_token, {}, None))
+    entry = facts().get(package, {}).get(type_token) if package in ("aws", "random") else None
+    if entry is None:
+        return None
+    if any(p.split(".")[0] == input_name for p in entry["force_new"] + entry["conditional"]):
+        return True
+    if any(p.split(".")[0] == input_name for p in entry["unresolved"]):
+        return None
+    return False
