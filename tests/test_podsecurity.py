@@ -148,3 +148,127 @@ def test_a_pod_without_run_as_non_root_in_a_restricted_namespace_is_refused(rend
             "have its pods refused by Pod Security 'restricted' in namespace cosign-system: "
             "Running as Non-root: spec.template.spec.containers[0].securityContext.runAsNonRoot "
             "must be true") in verdict.message
+
+
+# -- each control's edge, in every kind of container -----------------------------------------
+
+CONTAINER_KINDS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def _everywhere():
+    """GOOD with a compliant init container and ephemeral container beside the app."""
+    template = copy.deepcopy(GOOD)
+    app = template["spec"]["containers"][0]
+    template["spec"]["initContainers"] = [{**copy.deepcopy(app), "name": "init", "ports": []}]
+    template["spec"]["ephemeralContainers"] = [{**copy.deepcopy(app), "name": "debug",
+                                                "ports": []}]
+    return template
+
+
+def _set(template, path, value):
+    node = template
+    keys = path.replace("[", ".[").split(".")
+    for key, following in zip(keys, keys[1:] + [None], strict=True):
+        index = int(key[1:-1]) if key.startswith("[") else key
+        if following is None:
+            if value is _UNSET:
+                node.pop(index, None)
+            else:
+                node[index] = value
+        else:
+            if not isinstance(index, int) and index not in node:
+                node[index] = {}
+            node = node[index]
+    return template
+
+
+_UNSET = object()
+
+# (level, control, path with {c} for each kind of container, just inside, just outside)
+EDGES = [
+    ("baseline", "HostProcess", "spec.{c}[0].securityContext.windowsOptions",
+     {"hostProcess": False}, {"hostProcess": True}),
+    ("baseline", "HostProcess", "spec.securityContext.windowsOptions",
+     {"hostProcess": False}, {"hostProcess": True}),
+    ("baseline", "Host Namespaces", "spec.hostIPC", False, True),
+    ("baseline", "Host Namespaces", "spec.hostPID", False, True),
+    ("baseline", "Host Namespaces", "spec.hostNetwork", False, True),
+    ("baseline", "Privileged Containers", "spec.{c}[0].securityContext.privileged", False, True),
+    ("baseline", "Capabilities", "spec.{c}[0].securityContext.capabilities.add",
+     ["SYS_CHROOT"], ["SYS_ADMIN"]),
+    ("baseline", "HostPath Volumes", "spec.volumes[0]", {"name": "v", "emptyDir": {}},
+     {"name": "v", "hostPath": {"path": "/tmp"}}),
+    ("baseline", "Host Ports", "spec.{c}[0].ports", [{"containerPort": 80, "hostPort": 0}],
+     [{"containerPort": 80, "hostPort": 1}]),
+    ("baseline", "AppArmor", "metadata.annotations",
+     {"container.apparmor.security.beta.kubernetes.io/app": "localhost/profile"},
+     {"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}),
+    ("baseline", "AppArmor", "spec.{c}[0].securityContext.appArmorProfile",
+     {"type": "Localhost"}, {"type": "Unconfined"}),
+    ("baseline", "AppArmor", "spec.securityContext.appArmorProfile",
+     {"type": "RuntimeDefault"}, {"type": "Unconfined"}),
+    ("baseline", "SELinux", "spec.{c}[0].securityContext.seLinuxOptions",
+     {"type": "container_init_t", "level": "s0:c1"}, {"type": "spc_t"}),
+    ("baseline", "SELinux", "spec.securityContext.seLinuxOptions",
+     {"type": "container_t"}, {"type": "container_t", "user": "system_u"}),
+    ("baseline", "SELinux", "spec.{c}[0].securityContext.seLinuxOptions",
+     {"level": "s0"}, {"role": "sysadm_r"}),
+    ("baseline", "/proc Mount Type", "spec.{c}[0].securityContext.procMount",
+     "Default", "Unmasked"),
+    ("baseline", "Seccomp", "spec.{c}[0].securityContext.seccompProfile",
+     {"type": "Localhost", "localhostProfile": "p.json"}, {"type": "Unconfined"}),
+    ("baseline", "Sysctls", "spec.securityContext.sysctls",
+     [{"name": "net.ipv4.tcp_keepalive_time", "value": "60"}],
+     [{"name": "net.core.somaxconn", "value": "1024"}]),
+    ("restricted", "Volume Types", "spec.volumes[0]",
+     {"name": "v", "projected": {"sources": []}}, {"name": "v", "awsElasticBlockStore": {}}),
+    ("restricted", "Privilege Escalation",
+     "spec.{c}[0].securityContext.allowPrivilegeEscalation", False, _UNSET),
+    ("restricted", "Running as Non-root", "spec.{c}[0].securityContext.runAsNonRoot",
+     True, False),
+    ("restricted", "Running as Non-root user", "spec.{c}[0].securityContext.runAsUser", 1, 0),
+    ("restricted", "Running as Non-root user", "spec.securityContext.runAsUser", 1, 0),
+    ("restricted", "Seccomp", "spec.{c}[0].securityContext.seccompProfile",
+     {"type": "RuntimeDefault"}, {"type": "Unconfined"}),
+    ("restricted", "Capabilities", "spec.{c}[0].securityContext.capabilities",
+     {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}, {"drop": ["ALL"], "add": ["CHOWN"]}),
+    ("restricted", "Capabilities", "spec.{c}[0].securityContext.capabilities",
+     {"drop": ["NET_RAW", "ALL"]}, {"drop": ["NET_RAW"]}),
+]
+
+
+def _edge_cases():
+    for level, control, path, inside, outside in EDGES:
+        kinds = CONTAINER_KINDS if "{c}" in path else (None,)
+        for kind in kinds:
+            where = path.format(c=kind) if kind else path
+            yield pytest.param(level, control, where, inside, outside,
+                               id=f"{level}:{control}:{where}")
+
+
+@pytest.mark.parametrize(("level", "control", "path", "inside", "outside"), list(_edge_cases()))
+def test_each_control_admits_just_inside_and_refuses_just_outside(level, control, path, inside,
+                                                                  outside):
+    admitted = _set(_everywhere(), path, inside)
+    assert [f for f in podsecurity.findings(admitted, level) if f.control == control] == []
+    refused = _set(_everywhere(), path, outside)
+    found = [f for f in podsecurity.findings(refused, level) if f.control == control]
+    assert found, (control, path)
+    # The finding names the container (or pod field) that broke it.
+    container = path.split(".")[1] if path.startswith("spec.") and "[0]" in path else None
+    if container in CONTAINER_KINDS:
+        assert all(f.field.startswith(f"spec.{container}[0]") for f in found), found
+    # A restricted control is not a baseline finding; nothing is refused when privileged.
+    if level == "restricted" and control not in ("Seccomp", "Capabilities"):
+        assert not [f for f in podsecurity.findings(refused, "baseline") if f.control == control]
+    assert podsecurity.findings(refused, "privileged") == []
+
+
+def test_the_pods_non_root_covers_every_container_unless_one_says_otherwise():
+    template = _everywhere()
+    for kind in CONTAINER_KINDS:
+        assert "runAsNonRoot" not in template["spec"][kind][0].get("securityContext", {})
+    assert podsecurity.findings(template, "restricted") == []
+    _set(template, "spec.securityContext.runAsNonRoot", _UNSET)
+    fields = {f.field for f in podsecurity.findings(template, "restricted")}
+    assert fields == {f"spec.{k}[0].securityContext.runAsNonRoot" for k in CONTAINER_KINDS}
