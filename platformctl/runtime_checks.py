@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,22 +316,37 @@ def identities() -> dict[str, Any]:
 
 
 def _granted(role, resources) -> tuple[set[str], list[str]]:
-    """Actions the role's inline policies allow, and its managed policy attachments."""
+    """Actions the role's inline policies allow, and its managed policy attachments. A policy
+    counts when it names the role through the role's outputs (the engine's link) or by the
+    role's own name. An `Allow` with `NotAction` allows everything it does not list: it is
+    returned as `NotAction:<actions>`, which covers nothing and is always more than needed."""
     actions: set[str] = set()
     managed: list[str] = []
+    role_name = get(role.props, "name")
     for r in resources:
         linked = [d.urn for d in (r.property_dependencies.get("role") or [])]
-        if role.urn not in linked:
+        by_name = role_name is not None and get(r.props, "role") == role_name
+        if role.urn not in linked and not by_name:
             continue
         if r.resource_type == ROLE_POLICY:
             document = json.loads(str(get(r.props, "policy", default="{}")))
-            for statement in document.get("Statement") or ():
-                if statement.get("Effect") == "Allow":
-                    action = statement.get("Action") or []
-                    actions.update([action] if isinstance(action, str) else action)
+            statements = document.get("Statement") or ()
+            for statement in [statements] if isinstance(statements, dict) else statements:
+                if statement.get("Effect") != "Allow":
+                    continue
+                action = statement.get("Action") or []
+                actions.update([action] if isinstance(action, str) else action)
+                if "NotAction" in statement:
+                    excluded = statement["NotAction"]
+                    excluded = [excluded] if isinstance(excluded, str) else excluded
+                    actions.add("NotAction:" + ",".join(excluded))
         elif r.resource_type == ROLE_POLICY_ATTACHMENT:
             managed.append(str(get(r.props, "policyArn", default="")))
     return actions, managed
+
+
+# An AWS managed policy's ARN (any partition); a customer policy of the same name is not it.
+AWS_MANAGED_POLICY = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
 
 
 def _covers(patterns: set[str], action: str) -> bool:
@@ -499,9 +515,12 @@ def _addon_identities(stack: RenderedStack):
             continue
         for role in roles:
             actions, managed = _granted(role, stack.resources)
-            names = {arn.rsplit("/", 1)[-1] for arn in managed}
-            missing = sorted(set(need["managedPolicies"]) - names)
-            extra = sorted(names - set(need["managedPolicies"])) + sorted(actions)
+            aws_managed = {m.group(1): arn for arn in managed
+                           if (m := AWS_MANAGED_POLICY.match(arn))}
+            missing = sorted(set(need["managedPolicies"]) - set(aws_managed))
+            extra = (sorted(set(managed) - {aws_managed[n] for n in need["managedPolicies"]
+                                            if n in aws_managed})
+                     + sorted(actions))
             if missing:
                 yield violation("IAM role", role.name,
                                 f"role of the {name} add-on lacks {', '.join(missing)} "
