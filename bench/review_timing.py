@@ -12,6 +12,11 @@ Rendering the Helm releases is cached (platformctl/rendering.py): `prod` and `de
 (the cache filled by a first, unmeasured run), `prod cold` with an empty cache directory each
 run (helm renders every release). Targets: a review within a few seconds (< 10 s) and 1 GiB;
 `--base` at most about twice a single review (< 2.2x); cold prod < 20 s.
+
+The import floor: a fresh process that only imports every module a `review prod` process had
+loaded when it finished (the SDKs, the program, platformctl, the policies: what the review cannot
+do without), timed the same way. Warm `prod` is judged against it: <= 1.5x (the review's own
+work, the evaluation, checks, cost and rendering from cache, at most half again its imports).
 """
 
 from __future__ import annotations
@@ -29,6 +34,47 @@ REPO = Path(__file__).resolve().parent.parent
 FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "stacks", "charts",
          "components", "platformctl", "policy-packs", "pyproject.toml", "gitops"]
 TARGET_SECONDS, TARGET_MIB, TARGET_BASE_RATIO, TARGET_COLD_SECONDS = 10.0, 1024.0, 2.2, 20.0
+TARGET_IMPORT_RATIO = 1.5
+
+# Runs the review in this process, then writes the names of every module it loaded.
+_MODULES = """
+import json, sys
+sys.argv = ["platformctl", "review", *sys.argv[2:]]
+from platformctl import cli
+try:
+    cli.main(sys.argv[1:])
+finally:
+    with open(OUT, "w") as f:
+        json.dump(sorted(m for m in sys.modules if not m.startswith("__main__")), f)
+"""
+
+# Imports every module named in a file, nothing else.
+_IMPORT_ONLY = """
+import importlib, json, sys
+for name in json.load(open(sys.argv[1])):
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+"""
+
+
+def import_floor(repo: Path, env: dict[str, str], runs: int) -> float:
+    """Median wall seconds of a fresh process importing what `review prod` imports."""
+    listing = Path(tempfile.mkdtemp(prefix="platform-modules-")) / "modules.json"
+    code = _MODULES.replace("OUT", repr(str(listing)))
+    subprocess.run([sys.executable, "-c", code, "x", "prod", "--project-dir", str(repo)],
+                   cwd=repo, env=env, capture_output=True, check=False)
+    if not listing.exists():
+        raise SystemExit("could not list the modules of a review")
+    seconds = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", _WRAPPER, sys.executable, "-c",
+                               _IMPORT_ONLY, str(listing)], cwd=repo, env=env,
+                              capture_output=True, text=True, check=True)
+        seconds.append(float(done.stdout.split()[0]))
+    shutil.rmtree(listing.parent, ignore_errors=True)
+    return statistics.median(seconds)
 
 
 # Each run goes through a fresh wrapper process, so its RUSAGE_CHILDREN is that run's process
@@ -119,14 +165,20 @@ def main() -> int:
                   f"{peak:>9.1f}")
             limit = TARGET_COLD_SECONDS if label.endswith("cold") else TARGET_SECONDS
             failed |= max(seconds) > limit or peak > TARGET_MIB
+        floor = import_floor(repo, env, args.runs)
     finally:
         shutil.rmtree(repo, ignore_errors=True)
         shutil.rmtree(warm, ignore_errors=True)
+    imports = medians["prod"] / floor
+    failed |= imports > TARGET_IMPORT_RATIO
+    print(f"import floor (what review prod imports, nothing else): {floor:.2f} s; "
+          f"prod / import floor: {imports:.2f}x")
     ratio = medians["dev --base"] / medians["dev"]
     failed |= ratio > TARGET_BASE_RATIO
     print(f"--base / single review: {ratio:.2f}x")
     print(f"targets: < {TARGET_SECONDS:.0f} s, < {TARGET_MIB:.0f} MiB per review, --base < "
-          f"{TARGET_BASE_RATIO}x" + ("  -- MISSED" if failed else "  -- met"))
+          f"{TARGET_BASE_RATIO}x, prod <= {TARGET_IMPORT_RATIO}x its import floor"
+          + ("  -- MISSED" if failed else "  -- met"))
     return 1 if failed else 0
 
 
