@@ -146,6 +146,7 @@ class Rule:
     pattern: str | None = None
     enum: tuple[str, ...] = ()
     characters: frozenset[str] | None = None  # EC2's documented character set
+    reserved_prefixes: tuple[str, ...] = ()  # documented: "May not begin with aws:"
 
     def problems(self, value: Any) -> Iterator[str]:
         """What is wrong with `value` under this rule, one message each."""
@@ -177,10 +178,38 @@ class Rule:
             compiled = _compiled(self.pattern)
             if compiled is not None and not compiled.fullmatch(value):
                 yield f"does not match the pattern {self.pattern}"
+        for prefix in self.reserved_prefixes:
+            if value.lower().startswith(prefix.lower()):
+                yield f"begins with {prefix!r}, which AWS reserves"
         if self.characters is not None:
             bad = sorted(set(value) - self.characters)
             if bad:
                 yield f"has {''.join(bad)!r}, outside the characters EC2 documents"
+
+
+# A character class with Java's Unicode categories (`[\p{L}\p{Z}\p{N}_.:/=+\-@]`, the tag
+# rules of IAM, CloudWatch Logs, RDS): Python's `re` has no `\p{..}`, so the class becomes an
+# alternation: letters and numbers as `[^\W_]` (str.isalnum), separators as the Z category's
+# code points listed, the rest as written.
+_UNICODE_CLASS = re.compile(r"\[((?:\\p\{[LZN]\}|\\.|[^\]\\])*\\p\{[LZN]\}(?:\\p\{[LZN]\}|\\.|[^\]\\])*)\]")
+_SEPARATORS = "\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _unicode_class(match: re.Match[str]) -> str:
+    body = match.group(1)
+    categories = set(re.findall(r"\\p\{([LZN])\}", body))
+    rest = re.sub(r"\\p\{[LZN]\}", "", body)
+    if "Z" in categories:
+        rest += _SEPARATORS
+    options = []
+    if categories & {"L", "N"}:
+        if categories >= {"L", "N"}:
+            options.append(r"[^\W_]")
+        else:
+            options.append(r"[^\W\d_]" if "L" in categories else r"\d")
+    if rest:
+        options.append(f"[{rest}]")
+    return "(?:" + "|".join(options) + ")"
 
 
 @cache
@@ -190,6 +219,7 @@ def _compiled(pattern: str) -> re.Pattern[str] | None:
     Auto Scaling's) becomes Python's code points. A pattern that still does not compile is not
     judged (the test over every operation of the mapping keeps that list empty)."""
     pattern = pattern.replace(r"\uD800\uDC00-\uDBFF\uDFFF", r"\U00010000-\U0010FFFF")
+    pattern = _UNICODE_CLASS.sub(_unicode_class, pattern)
     try:
         return re.compile(pattern)
     except re.error:
@@ -250,6 +280,74 @@ def rule_for(service: str, operation: str, path: str) -> Rule:
     return Rule(member=f"{service}.{operation}.{path}", kind=shape.type_name,
                 minimum=meta.get("min"), maximum=maximum, pattern=meta.get("pattern"),
                 enum=tuple(getattr(shape, "enum", None) or ()), characters=characters)
+
+
+# Rules a tag's documentation states in prose (EC2, RDS): its length in Unicode characters, the
+# prefixes AWS reserves, and (RDS) the Java regex it is held to.
+_PROSE_UNICODE_MAX = re.compile(r"maximum of (\d+) Unicode characters")
+_PROSE_UNICODE_RANGE = re.compile(r"from (\d+) to (\d+) Unicode characters")
+_PROSE_PREFIXES = re.compile(r"(?:[Mm]ay not begin with|can't be prefixed with)\s*"
+                             r"<code>([^<]+)</code>(?:\s*or\s*<code>([^<]+)</code>)?")
+_PROSE_JAVA_REGEX = re.compile(r'Java regex: "(.+?)"\)')
+
+
+def _shape_rule(shape: Any, member: str) -> Rule:
+    meta = shape.metadata
+    doc = html.unescape(shape.documentation or "")
+    characters, length = _prose(shape.documentation or "")
+    minimum, maximum = meta.get("min"), meta.get("max", length)
+    if (m := _PROSE_UNICODE_RANGE.search(doc)) and maximum is None:
+        minimum, maximum = int(m.group(1)), int(m.group(2))
+    if (m := _PROSE_UNICODE_MAX.search(doc)) and maximum is None:
+        maximum = int(m.group(1))
+    pattern = meta.get("pattern")
+    if pattern is None and (m := _PROSE_JAVA_REGEX.search(doc)):
+        pattern = m.group(1).replace("\\\\", "\\")
+    reserved = _PROSE_PREFIXES.search(shape.documentation or "")
+    prefixes = tuple(p for p in reserved.groups() if p) if reserved else ()
+    return Rule(member=member, kind=shape.type_name, minimum=minimum, maximum=maximum,
+                pattern=pattern, enum=tuple(getattr(shape, "enum", None) or ()),
+                characters=characters, reserved_prefixes=prefixes)
+
+
+@cache
+def tag_rules(type_token: str) -> tuple[Rule, Rule] | None:
+    """(key rule, value rule) of the tags the create call sends for a type, or None when it
+    sends none. Found in the operation's own model: a map or a list of Key/Value structures
+    named like tags, or EC2's TagSpecifications[].Tags[]."""
+    if type_token not in OPERATIONS:
+        return None
+    service, operation, _ = OPERATIONS[type_token]
+    shape = _model(service).operation_model(operation).input_shape
+    for name, member in shape.members.items():
+        if "tag" not in name.lower() or member.type_name not in ("map", "list"):
+            continue
+        where = f"{service}.{operation}.{name}"
+        if member.type_name == "map":
+            return (_shape_rule(member.key, f"{where} (key)"),
+                    _shape_rule(member.value, f"{where} (value)"))
+        element = member.member
+        if element.type_name != "structure":
+            continue
+        if "Tags" in element.members and element.members["Tags"].type_name == "list":
+            element, where = element.members["Tags"].member, f"{where}[].Tags"
+        key = next((element.members[k] for k in ("Key", "TagKey") if k in element.members), None)
+        value = next((element.members[k] for k in ("Value", "TagValue")
+                      if k in element.members), None)
+        if key is not None and value is not None:
+            return (_shape_rule(key, f"{where}[].Key"), _shape_rule(value, f"{where}[].Value"))
+    return None
+
+
+def _tags(props: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The tags of a resource's inputs as (key, value): a map, or (Auto Scaling) a list of
+    {key, value}."""
+    tags = props.get("tags")
+    if isinstance(tags, Mapping):
+        return list(tags.items())
+    if isinstance(tags, list):
+        return [(t.get("key"), t.get("value")) for t in tags if isinstance(t, Mapping)]
+    return []
 
 
 def _auto(service: str, operation: str, key: str) -> str | None:
@@ -321,4 +419,12 @@ def problems(type_token: str, props: Mapping[str, Any]) -> list[tuple[str, Any, 
             rule = rule_for(service, call or operation, path)
             for problem in rule.problems(value):
                 found.append((concrete, value, rule.member, problem))
+    rules = tag_rules(type_token)
+    if rules is not None:
+        key_rule, value_rule = rules
+        for key, value in _tags(props):
+            for problem in key_rule.problems(key):
+                found.append((f"tags.{key}", key, key_rule.member, f"the key {problem}"))
+            for problem in value_rule.problems(value):
+                found.append((f"tags.{key}", value, value_rule.member, problem))
     return found

@@ -186,3 +186,48 @@ def test_every_pattern_of_the_mapped_operations_is_judged():
     rule = awsapi.rule_for("autoscaling", "CreateAutoScalingGroup", "AutoScalingGroupName")
     assert list(rule.problems("dev-nat-instance")) == []
     assert list(rule.problems("bad\x00name"))
+
+
+# -- tags ------------------------------------------------------------------------------------
+
+def test_every_tagged_type_of_both_plans_has_its_tag_rules(evaluations):
+    from platform_facts import awsapi
+
+    tagged = {r.type for ev in evaluations.values() for r in ev.resources
+              if r.type.startswith("aws:") and r.inputs.get("tags")}
+    assert tagged
+    assert {t for t in tagged if awsapi.tag_rules(t) is None} == set()
+
+
+@pytest.mark.parametrize("type_token, key, value, refused", [
+    ("aws:ec2/vpc:Vpc", "k" * 127, "v" * 256, None),
+    ("aws:ec2/vpc:Vpc", "k" * 128, "v", "more than the 127 allowed"),
+    ("aws:ec2/vpc:Vpc", "k", "v" * 257, "more than the 256 allowed"),
+    ("aws:ec2/vpc:Vpc", "aws:team", "v", "which AWS reserves"),
+    ("aws:iam/role:Role", "owner", "platform-team@example.com", None),
+    ("aws:iam/role:Role", "owner", "Platform Team <team@example.com>", "does not match"),
+    ("aws:cloudwatch/logGroup:LogGroup", "cost-center", "cc/1=a+b", None),
+    ("aws:cloudwatch/logGroup:LogGroup", "cost-center", "cc#1", "does not match"),
+    ("aws:rds/instance:Instance", "team", "platform", None),
+    ("aws:rds/instance:Instance", "rds:team", "platform", "which AWS reserves"),
+    ("aws:rds/instance:Instance", "team", "tab\there", "does not match"),
+    ("aws:kms/key:Key", "k" * 128, "v", None),
+    ("aws:kms/key:Key", "k" * 129, "v", "more than the 128 allowed"),
+])
+def test_tag_keys_and_values_are_held_to_each_services_rules(type_token, key, value, refused):
+    from platform_facts import awsapi
+
+    found = awsapi.problems(type_token, {"tags": {key: value}})
+    if refused is None:
+        assert found == []
+    else:
+        assert found and all(f[0] == f"tags.{key}" for f in found)
+        assert any(refused in f[3] for f in found), found
+
+
+def test_auto_scaling_tags_are_a_list_of_key_and_value():
+    from platform_facts import awsapi
+
+    found = awsapi.problems("aws:autoscaling/group:Group", {"tags": [
+        {"key": "k" * 129, "value": "v", "propagateAtLaunch": True}]})
+    assert [f[3] for f in found] == ["the key 129 characters, more than the 128 allowed"]
