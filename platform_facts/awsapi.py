@@ -273,13 +273,7 @@ def _member(service: str, operation: str, path: str) -> Any:
 
 @cache
 def rule_for(service: str, operation: str, path: str) -> Rule:
-    shape = _member(service, operation, path)
-    meta = shape.metadata
-    characters, length = _prose(shape.documentation or "")
-    maximum = meta.get("max", length)
-    return Rule(member=f"{service}.{operation}.{path}", kind=shape.type_name,
-                minimum=meta.get("min"), maximum=maximum, pattern=meta.get("pattern"),
-                enum=tuple(getattr(shape, "enum", None) or ()), characters=characters)
+    return _shape_rule(_member(service, operation, path), f"{service}.{operation}.{path}")
 
 
 # Rules a tag's documentation states in prose (EC2, RDS): its length in Unicode characters, the
@@ -292,6 +286,9 @@ _PROSE_JAVA_REGEX = re.compile(r'Java regex: "(.+?)"\)')
 
 
 def _shape_rule(shape: Any, member: str) -> Rule:
+    """A member's rules: the model's `min`/`max`/`pattern`/`enum`, and what its documentation
+    states in prose (EC2's characters and length, a length in Unicode characters, a Java regex,
+    prefixes AWS reserves)."""
     meta = shape.metadata
     doc = html.unescape(shape.documentation or "")
     characters, length = _prose(shape.documentation or "")

@@ -111,6 +111,12 @@ def _kubernetes_paths(type_token: str, after: Mapping[str, Any],
     return [p.lstrip(".") for p in paths]
 
 
+def _provider_entry(type_token: str) -> dict[str, Any] | None:
+    """The extracted facts of a Terraform-bridged type (aws, random), None for any other."""
+    package = type_token.split(":", 1)[0]
+    return facts().get(package, {}).get(type_token) if package in ("aws", "random") else None
+
+
 def decide(type_token: str, before: Mapping[str, Any], after: Mapping[str, Any],
            provider: Mapping[str, Any] | None = None) -> Decision:
     """What the provider does when a resource's inputs go from `before` to `after` (both with
@@ -130,8 +136,7 @@ def decide(type_token: str, before: Mapping[str, Any], after: Mapping[str, Any],
         hits = [p for p in _kubernetes_paths(type_token, after, provider)
                 if _differs(before, after, p)]
         return Decision("replace", tuple(hits)) if hits else Decision("update")
-    table = facts().get(package, {}) if package in ("aws", "random") else {}
-    entry = table.get(type_token)
+    entry = _provider_entry(type_token)
     if entry is None:
         return Decision("unknown", reason=f"no replacement facts for {type_token}")
     hits = [p for p in entry["force_new"] if _differs(before, after, p)]
@@ -159,7 +164,7 @@ def forces_replacement(type_token: str, input_name: str) -> bool | None:
     package = type_token.split(":", 1)[0]
     if package == "kubernetes":
         return any(p.split(".")[0] == input_name for p in _kubernetes_paths(type_token, {}, None))
-    entry = facts().get(package, {}).get(type_token) if package in ("aws", "random") else None
+    entry = _provider_entry(type_token)
     if entry is None:
         return None
     if any(p.split(".")[0] == input_name for p in entry["force_new"] + entry["conditional"]):

@@ -34,6 +34,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,44 +144,49 @@ def _skip(text: str, i: int) -> int:
     return i
 
 
-def matching(text: str, i: int) -> int:
-    """Index of the bracket closing the one at i."""
-    pairs = {"{": "}", "(": ")", "[": "]"}
-    stack = [pairs[text[i]]]
-    j = i + 1
-    while stack:
+def _code(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """(index, character) of every character from `start` outside strings, runes and comments."""
+    j = start
+    while j < len(text):
         k = _skip(text, j)
         if k != j:
             j = k
             continue
-        c = text[j]
+        yield j, text[j]
+        j += 1
+
+
+def _top_level(text: str) -> Iterator[tuple[int, str]]:
+    """(index, character) of the code characters where no bracket is open (brackets omitted)."""
+    depth = 0
+    for j, c in _code(text):
+        if c in "{([":
+            depth += 1
+        elif c in "})]":
+            depth -= 1
+        elif depth == 0:
+            yield j, c
+
+
+def matching(text: str, i: int) -> int:
+    """Index of the bracket closing the one at i."""
+    pairs = {"{": "}", "(": ")", "[": "]"}
+    stack: list[str] = []
+    for j, c in _code(text, i):
         if c in pairs:
             stack.append(pairs[c])
         elif c in ")}]":
             if c != stack.pop():
                 raise ValueError(f"unbalanced {c!r} at {j}")
-        j += 1
-    return j - 1
+            if not stack:
+                return j
+    raise ValueError(f"no bracket closes the one at {i}")
 
 
 def split_top(body: str, sep: str = ",") -> list[str]:
     """`body` cut at `sep` where no bracket is open (strings and comments skipped)."""
-    parts, depth, start, j = [], 0, 0, 0
-    while j < len(body):
-        k = _skip(body, j)
-        if k != j:
-            j = k
-            continue
-        c = body[j]
-        if c in "{([":
-            depth += 1
-        elif c in "})]":
-            depth -= 1
-        elif c == sep and depth == 0:
-            parts.append(body[start:j])
-            start = j + 1
-        j += 1
-    parts.append(body[start:])
+    cuts = [j for j, c in _top_level(body) if c == sep]
+    parts = [body[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(body)], strict=True)]
     return [p for p in (_strip_comments(p).strip() for p in parts) if p]
 
 
@@ -199,21 +205,9 @@ def _strip_comments(text: str) -> str:
 
 
 def key_value(part: str) -> tuple[str, str] | None:
-    depth, j = 0, 0
-    while j < len(part):
-        k = _skip(part, j)
-        if k != j:
-            j = k
-            continue
-        c = part[j]
-        if c in "{([":
-            depth += 1
-        elif c in "})]":
-            depth -= 1
-        elif c == ":" and depth == 0:
-            return part[:j].strip(), part[j + 1:].strip()
-        j += 1
-    return None
+    """`key: value` cut at its first top-level colon, or None when it has none."""
+    j = next((j for j, c in _top_level(part) if c == ":"), None)
+    return None if j is None else (part[:j].strip(), part[j + 1:].strip())
 
 
 def literal_body(text: str, marker: str, start: int = 0) -> str | None:

@@ -266,10 +266,7 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
                     "action": "update", "replace_fields": []})
                 if input_name not in entry["changed_inputs"]:
                     entry["changed_inputs"] = sorted({*entry["changed_inputs"], input_name})
-                new_sources = sorted(set(hit) - set(entry.get("replaced_because", [])))
-                if new_sources:
-                    entry["replaced_because"] = sorted({*entry.get("replaced_because", []),
-                                                        *hit})
+                entry["replaced_because"] = sorted({*entry.get("replaced_because", []), *hit})
                 forces = replacement.forces_replacement(now["type"], input_name)
                 if forces and entry.get("action") != "replace":
                     entry.update(action="replace", conditional=False,
@@ -409,15 +406,17 @@ def attach_diff(base: Mapping[str, Any], head: dict[str, Any]) -> dict[str, Any]
         head["policies"]["not_evaluated"] = [*head["policies"].get("not_evaluated", []), blind]
     head["exit_code"] = (1 if head["policies"]["mandatory"]
                          else 2 if head["policies"].get("not_evaluated") else 0)
-    head["diff"] = diff(base, head)
+    head["diff"] = diff(base, head, changed)
     return head
 
 
-def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]:
+def diff(base: Mapping[str, Any], head: Mapping[str, Any],
+         changed: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """What changed from `base` to `head` (two review documents of the same stack)."""
     before = {r["key"]: r for r in base["resources"]}
     after = {r["key"]: r for r in head["resources"]}
-    changed = _changed_resources(before, after)
+    if changed is None:  # attach_diff passes what it already worked out
+        changed = _changed_resources(before, after)
 
     def violations(doc: Mapping[str, Any]) -> dict[tuple[Any, ...], Mapping[str, Any]]:
         return {_violation_key(v): v for kind in ("mandatory", "advisory")

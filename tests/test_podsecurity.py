@@ -22,20 +22,31 @@ GOOD = {
 }
 
 
-def _with(path: str, value):
-    """GOOD with one field set (dotted path, [n] for a list index)."""
-    template = copy.deepcopy(GOOD)
+_UNSET = object()
+
+
+def _set(template, path, value):
+    """`template` with one field set in place (dotted path, [n] for a list index; _UNSET takes
+    it out)."""
     node = template
     keys = path.replace("[", ".[").split(".")
     for key, following in zip(keys, keys[1:] + [None], strict=True):
         index = int(key[1:-1]) if key.startswith("[") else key
         if following is None:
-            node[index] = value
+            if value is _UNSET:
+                node.pop(index, None)
+            else:
+                node[index] = value
         else:
             if not isinstance(index, int) and index not in node:
                 node[index] = {}
             node = node[index]
     return template
+
+
+def _with(path: str, value):
+    """GOOD with one field set (dotted path, [n] for a list index)."""
+    return _set(copy.deepcopy(GOOD), path, value)
 
 
 # (control, level it belongs to, a field that breaks it, the bad value)
@@ -164,25 +175,6 @@ def _everywhere():
                                                 "ports": []}]
     return template
 
-
-def _set(template, path, value):
-    node = template
-    keys = path.replace("[", ".[").split(".")
-    for key, following in zip(keys, keys[1:] + [None], strict=True):
-        index = int(key[1:-1]) if key.startswith("[") else key
-        if following is None:
-            if value is _UNSET:
-                node.pop(index, None)
-            else:
-                node[index] = value
-        else:
-            if not isinstance(index, int) and index not in node:
-                node[index] = {}
-            node = node[index]
-    return template
-
-
-_UNSET = object()
 
 # (level, control, path with {c} for each kind of container, just inside, just outside)
 EDGES = [
