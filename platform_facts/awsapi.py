@@ -8,16 +8,27 @@ map's size), `pattern` and `enum`; EC2 states its rules only in the member's doc
 ("Constraints: Up to 255 characters in length. Valid characters: a-z, A-Z, 0-9, spaces, and
 ._-:/()#,@[]+=&;{}!$*"), which is parsed, never typed by hand. The provider checks few of these,
 so a value outside them passes a preview and fails `pulumi up` at create.
+
+The review does not load botocore: the rules of the members the mapping can reach are written to
+`awsapi_rules.json` by `python -m platform_facts.awsapi --write` (from the pinned botocore's
+models; a test regenerates it and fails on any difference), and `problems` reads that table.
+Loading fourteen service models costs a review a quarter of a second; the table, milliseconds.
 """
 
 from __future__ import annotations
 
+import argparse
 import html
+import json
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
+
+RULES_FILE = Path(__file__).with_name("awsapi_rules.json")
 
 # type -> (service, operation, {input path: member path}). Paths: `a.b` for nested structures,
 # `a[]` for each element of a list, `*` the list a security group rule's peer decides (_peer),
@@ -147,6 +158,11 @@ class Rule:
     enum: tuple[str, ...] = ()
     characters: frozenset[str] | None = None  # EC2's documented character set
     reserved_prefixes: tuple[str, ...] = ()  # documented: "May not begin with aws:"
+
+    @property
+    def constrained(self) -> bool:
+        return bool(self.minimum is not None or self.maximum is not None or self.pattern
+                    or self.enum or self.characters is not None or self.reserved_prefixes)
 
     def problems(self, value: Any) -> Iterator[str]:
         """What is wrong with `value` under this rule, one message each."""
@@ -399,29 +415,130 @@ def mapping(type_token: str, props: Mapping[str, Any]) -> dict[str, str | None]:
     return found
 
 
+# -- the review's table ---------------------------------------------------------------------
+
+_PEERS = ("UserIdGroupPairs", "PrefixListIds", "Ipv6Ranges", "IpRanges")  # what _peer picks
+_FIELDS = ("kind", "minimum", "maximum", "pattern", "enum", "characters", "reserved_prefixes")
+
+
+def _as_json(rule: Rule) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": rule.kind}
+    for field in _FIELDS[1:]:
+        value = getattr(rule, field)
+        if value is not None and value != ():
+            out[field] = "".join(sorted(value)) if field == "characters" else value
+    return out
+
+
+def _from_json(member: str, data: Mapping[str, Any]) -> Rule:
+    characters = data.get("characters")
+    return Rule(member=member, kind=data["kind"], minimum=data.get("minimum"),
+                maximum=data.get("maximum"), pattern=data.get("pattern"),
+                enum=tuple(data.get("enum", ())),
+                characters=frozenset(characters) if characters is not None else None,
+                reserved_prefixes=tuple(data.get("reserved_prefixes", ())))
+
+
+def build() -> dict[str, Any]:
+    """The table the review reads, from botocore's models: per `service.Operation`, the rule of
+    every constrained member an input can reach (each top-level member, each path of the
+    mapping, `*` spelled out for every kind of peer); per type, its tags' key and value rules."""
+    import botocore
+
+    operations: dict[str, dict[str, Any]] = {}
+    tags: dict[str, Any] = {}
+
+    def add(service: str, operation: str, path: str) -> None:
+        rule = rule_for(service, operation, path)
+        if rule.constrained:
+            operations.setdefault(f"{service}.{operation}", {})[path] = _as_json(rule)
+
+    for type_token, (service, operation, table) in sorted(OPERATIONS.items()):
+        for member in _model(service).operation_model(operation).input_shape.members:
+            add(service, operation, member)
+        for member_path in table.values():
+            if member_path is None:
+                continue
+            call, _, path = member_path.rpartition(":")
+            for concrete in ([path.replace("*", p) for p in _PEERS] if "*" in path else [path]):
+                add(service, call or operation, concrete)
+        if (rules := tag_rules(type_token)) is not None:
+            tags[type_token] = [{"member": r.member, **_as_json(r)} for r in rules]
+    return {"about": "The AWS API's rules on the members the platform's inputs reach. Generated "
+                     "by `python -m platform_facts.awsapi --write`; do not edit by hand.",
+            "source": f"botocore {botocore.__version__} service models",
+            "operations": {k: dict(sorted(v.items())) for k, v in sorted(operations.items())},
+            "tags": tags}
+
+
+@dataclass(frozen=True)
+class _Table:
+    rules: dict[str, dict[str, Rule]]  # service.Operation -> member path -> rule
+    top: dict[str, dict[str, str]]  # service.Operation -> lower-case member -> member
+    tags: dict[str, tuple[Rule, Rule]]
+
+
+@cache
+def _table() -> _Table:
+    data = json.loads(RULES_FILE.read_text(encoding="utf-8"))
+    rules = {op: {path: _from_json(f"{op}.{path}", rule) for path, rule in paths.items()}
+             for op, paths in data["operations"].items()}
+    top = {op: {path.lower(): path for path in paths if "." not in path and "[" not in path}
+           for op, paths in rules.items()}
+    tags = {t: (_from_json(k.pop("member"), k), _from_json(v.pop("member"), v))
+            for t, (k, v) in data["tags"].items()}
+    return _Table(rules, top, tags)
+
+
 def problems(type_token: str, props: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:
-    """(input path, value, member, problem) for every input of a resource the API would refuse.
-    A type this module does not know gives nothing (the coverage test keeps it complete)."""
+    """(input path, value, member, problem) for every input of a resource the API would refuse,
+    read from the generated table (members it lacks are unconstrained). A type this module does
+    not know gives nothing (the coverage test keeps it complete)."""
     if type_token not in OPERATIONS:
         return []
-    service, operation, _ = OPERATIONS[type_token]
+    service, operation, table = OPERATIONS[type_token]
+    known = _table()
+    top = known.top.get(f"{service}.{operation}", {})
+    paths: dict[str, str | None] = {k: top[k.lower()] for k in props if k.lower() in top}
+    paths.update(table)
     found = []
-    for input_path, member_path in mapping(type_token, props).items():
+    for input_path, member_path in paths.items():
         if member_path is None:
             continue
+        call, _, path = member_path.rpartition(":")
+        rules = known.rules.get(f"{service}.{call or operation}", {})
         for concrete, value, element in _values(props, input_path):
-            call, _, path = member_path.rpartition(":")
-            if "*" in path:
-                path = path.replace("*", _peer(element if isinstance(element, Mapping) else {}))
-            rule = rule_for(service, call or operation, path)
-            for problem in rule.problems(value):
+            where = path.replace("*", _peer(element if isinstance(element, Mapping) else {})) \
+                if "*" in path else path
+            rule = rules.get(where)
+            for problem in rule.problems(value) if rule is not None else ():
                 found.append((concrete, value, rule.member, problem))
-    rules = tag_rules(type_token)
-    if rules is not None:
-        key_rule, value_rule = rules
+    if type_token in known.tags:
+        key_rule, value_rule = known.tags[type_token]
         for key, value in _tags(props):
             for problem in key_rule.problems(key):
                 found.append((f"tags.{key}", key, key_rule.member, f"the key {problem}"))
             for problem in value_rule.problems(value):
                 found.append((f"tags.{key}", value, value_rule.member, problem))
     return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write (or check) awsapi_rules.json from the "
+                                                 "installed botocore's service models.")
+    parser.add_argument("--write", action="store_true", help="write the file (else: check it)")
+    args = parser.parse_args(argv)
+    text = json.dumps(build(), indent=1, sort_keys=False) + "\n"
+    if args.write:
+        RULES_FILE.write_text(text, encoding="utf-8")
+        print(f"wrote {RULES_FILE.name}", file=sys.stderr)
+        return 0
+    if RULES_FILE.read_text(encoding="utf-8") != text:
+        print(f"{RULES_FILE.name} is not what botocore's models give: run "
+              "`python -m platform_facts.awsapi --write`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

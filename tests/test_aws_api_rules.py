@@ -231,3 +231,31 @@ def test_auto_scaling_tags_are_a_list_of_key_and_value():
     found = awsapi.problems("aws:autoscaling/group:Group", {"tags": [
         {"key": "k" * 129, "value": "v", "propagateAtLaunch": True}]})
     assert [f[3] for f in found] == ["the key 129 characters, more than the 128 allowed"]
+
+
+def test_the_reviews_table_is_what_botocores_models_give():
+    """The review reads awsapi_rules.json, not botocore: regenerated from the pinned botocore,
+    it is byte-identical (a botocore bump or a mapping change without `--write` fails here)."""
+    import json
+
+    from platform_facts import awsapi
+
+    assert json.dumps(awsapi.build(), indent=1) + "\n" == \
+        awsapi.RULES_FILE.read_text(encoding="utf-8")
+    assert awsapi.main([]) == 0
+
+
+def test_the_table_holds_the_rule_of_every_constrained_member_an_input_reaches():
+    """The table and botocore agree member by member: each mapped path's rule read from the
+    model equals the table's (so the review's verdicts are botocore's)."""
+    from platform_facts import awsapi
+
+    table = awsapi._table()
+    checked = 0
+    for service, operation, _ in awsapi.OPERATIONS.values():
+        for member in awsapi._model(service).operation_model(operation).input_shape.members:
+            rule = awsapi.rule_for(service, operation, member)
+            assert table.rules.get(f"{service}.{operation}", {}).get(member) == \
+                (rule if rule.constrained else None), (operation, member)
+            checked += 1
+    assert checked > 300
