@@ -12,6 +12,7 @@ schema the extraction could not follow, a provider's own configuration) is "unkn
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -21,7 +22,33 @@ from typing import Any, Literal
 FACTS_FILE = Path(__file__).with_name("replacement.json")
 _MISSING = object()
 
-Action = Literal["update", "replace", "unknown"]
+Action = Literal["update", "replace", "unknown", "refused"]
+
+# Fields the Kubernetes API server itself refuses to update that pulumi-kubernetes's own
+# replace-on-change table (replacement.json) does not list: the provider plans an update, the
+# API server answers 422 "field is immutable" or "Forbidden", and `pulumi preview` (its
+# server-side dry run) and `pulumi up` fail on that resource. Per built-in kind the platform
+# creates directly, read in the API server's update validation (kubernetes/kubernetes,
+# pkg/apis/<group>/validation/validation.go, `Validate<Kind>Update`); a kind listed with no
+# fields was read and has none beyond pulumi-kubernetes's table. A custom resource's are its
+# CRD's transition rules (`x-kubernetes-validations: self == oldSelf`, platformctl.crds).
+KUBERNETES_API_IMMUTABLE: dict[str, tuple[str, ...]] = {
+    # ValidateStorageClassUpdate: parameters, provisioner (both in pulumi-kubernetes's table),
+    # reclaimPolicy (Forbidden) and volumeBindingMode (ValidateImmutableField).
+    "storage.k8s.io/v1/StorageClass": ("reclaimPolicy", "volumeBindingMode"),
+    # ValidateResourceQuotaUpdate: spec.scopes only (in pulumi-kubernetes's table).
+    "v1/ResourceQuota": (),
+    # ValidateSecretUpdate / ValidateConfigMapUpdate: type, and data once immutable (in
+    # pulumi-kubernetes's table with its enableSecretMutable/enableConfigMapMutable rule).
+    "v1/Secret": (), "v1/ConfigMap": (),
+    # ValidateRoleBindingUpdate / ValidateClusterRoleBindingUpdate: roleRef (in the table).
+    "rbac.authorization.k8s.io/v1/RoleBinding": (),
+    "rbac.authorization.k8s.io/v1/ClusterRoleBinding": (),
+    # Metadata only (name and namespace, in the table); the rest of these kinds is mutable.
+    "v1/Namespace": (), "v1/ServiceAccount": (), "v1/LimitRange": (),
+    "rbac.authorization.k8s.io/v1/ClusterRole": (), "rbac.authorization.k8s.io/v1/Role": (),
+    "networking.k8s.io/v1/NetworkPolicy": (),
+}
 
 
 @cache
@@ -117,14 +144,61 @@ def _provider_entry(type_token: str) -> dict[str, Any] | None:
     return facts().get(package, {}).get(type_token) if package in ("aws", "random") else None
 
 
+def kubernetes_api_version(type_token: str) -> str | None:
+    """`kubernetes:storage.k8s.io/v1:StorageClass` -> `storage.k8s.io/v1/StorageClass` (core
+    kinds: `v1/Secret`); None for a type that is not a Kubernetes object."""
+    parts = type_token.split(":")
+    if len(parts) != 3 or parts[0] != "kubernetes" or parts[1] == "helm.sh/v3":
+        return None
+    api = parts[1].removeprefix("core/")
+    return f"{api}/{parts[2]}"
+
+
+def _roc_hits(before: Mapping[str, Any], after: Mapping[str, Any],
+              replace_on_changes: Sequence[str]) -> list[str]:
+    """The `replaceOnChanges` paths whose value changes (the engine turns a change under any of
+    them into a replacement, whatever the provider says; `*` is every input)."""
+    hits = []
+    for path in replace_on_changes:
+        if path == "*":
+            if _norm(dict(before)) != _norm(dict(after)):
+                hits.append(path)
+            continue
+        dotted = re.sub(r'\["([^"]+)"\]', r".\1", path).replace("[*]", "")
+        if _differs(before, after, dotted):
+            hits.append(path)
+    return hits
+
+
 def decide(type_token: str, before: Mapping[str, Any], after: Mapping[str, Any],
-           provider: Mapping[str, Any] | None = None) -> Decision:
-    """What the provider does when a resource's inputs go from `before` to `after` (both with
-    ignoreChanges already applied). `provider` is the inputs of the Kubernetes provider the
-    resource uses (its enableSecretMutable/enableConfigMapMutable decide Secrets and
-    ConfigMaps)."""
+           provider: Mapping[str, Any] | None = None, replace_on_changes: Sequence[str] = (),
+           api_immutable: Mapping[str, Sequence[str]] | None = None) -> Decision:
+    """What the engine does when a resource's inputs go from `before` to `after` (both with
+    ignoreChanges already applied): the provider's decision, then the resource's
+    `replaceOnChanges`, then (an update of a Kubernetes object) the API server's own immutable
+    fields, which refuse it. `provider` is the inputs of the Kubernetes provider the resource
+    uses (its enableSecretMutable/enableConfigMapMutable decide Secrets and ConfigMaps);
+    `api_immutable` adds custom resources' immutable fields (`group/version/Kind` -> paths,
+    from their CRDs' transition rules)."""
     if _norm(dict(before)) == _norm(dict(after)):
         return Decision("update")
+    decision = _provider_decision(type_token, before, after, provider)
+    if decision.action != "replace" and (roc := _roc_hits(before, after, replace_on_changes)):
+        return Decision("replace", tuple(roc), reason="its replaceOnChanges option")
+    kind = kubernetes_api_version(type_token)
+    if decision.action == "update" and kind is not None:
+        frozen = [*KUBERNETES_API_IMMUTABLE.get(kind, ()), *(api_immutable or {}).get(kind, ())]
+        hits = [p for p in frozen if _differs(before, after, p)]
+        if hits:
+            return Decision("refused", tuple(hits), reason=(
+                "the Kubernetes API server refuses to update these fields, and "
+                "pulumi-kubernetes updates rather than replaces on them: `pulumi preview` "
+                "and `pulumi up` fail on this resource"))
+    return decision
+
+
+def _provider_decision(type_token: str, before: Mapping[str, Any], after: Mapping[str, Any],
+                       provider: Mapping[str, Any] | None) -> Decision:
     package = type_token.split(":", 1)[0]
     if type_token.startswith("pulumi:providers:"):
         return Decision("unknown", tuple(sorted(k for k in set(before) | set(after)

@@ -11,6 +11,7 @@ fields, CEL rules) are not evaluated by it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,3 +84,24 @@ class CrdIndex:
         return sorted(
             f"{'.'.join(map(str, e.absolute_path)) or '(object)'}: {e.message}"
             for e in self._validators[key].iter_errors(dict(body)))
+
+
+# A transition rule that freezes a field: the API server evaluates it on every update with the
+# stored value as `oldSelf` and refuses the update when it is false.
+_FROZEN = re.compile(r"^\s*(?:self\s*==\s*oldSelf|oldSelf\s*==\s*self)\s*$")
+
+
+def immutable_paths(schema: Mapping[str, Any], path: str = "") -> list[str]:
+    """The dotted paths of an openAPIV3Schema that a CEL transition rule `self == oldSelf`
+    makes immutable (what `x-kubernetes-validations` says; a list's items are the list's path
+    with `[*]`)."""
+    found = []
+    for rule in schema.get("x-kubernetes-validations") or ():
+        if isinstance(rule, Mapping) and _FROZEN.match(str(rule.get("rule", ""))):
+            found.append(path or "(object)")
+    for name, sub in (schema.get("properties") or {}).items():
+        if isinstance(sub, Mapping):
+            found += immutable_paths(sub, f"{path}.{name}" if path else name)
+    if isinstance(schema.get("items"), Mapping):
+        found += immutable_paths(schema["items"], f"{path}[*]")
+    return found

@@ -64,6 +64,10 @@ class Resource(_Model):
     ignore_changes: list[str] = Field([], exclude_if=_absent_when_empty,
                                       description="the ignoreChanges option: input paths the "
                                                   "engine leaves out of the diff")
+    replace_on_changes: list[str] = Field([], exclude_if=_absent_when_empty,
+                                          description="the replaceOnChanges option: input paths "
+                                                      "whose change the engine makes a "
+                                                      "replacement")
     dependencies: list[str] = Field([], exclude_if=_absent_when_empty,
                                     description="keys of the resources this one depends on "
                                                 "(through its inputs or dependsOn)")
@@ -213,12 +217,13 @@ class ResourceRef(_Model):
 
 class ChangedResource(ResourceRef):
     changed_inputs: list[str]
-    action: Literal["update", "replace", "unknown"] = Field(
-        "update", description="what the provider does, as `pulumi preview` says it: update in "
-        "place, replace (delete and create anew), or unknown (no facts to judge by)")
+    action: Literal["update", "replace", "unknown", "refused"] = Field(
+        "update", description="what the engine does, as `pulumi preview` says it: update in "
+        "place, replace (delete and create anew), unknown (no facts to judge by), or refused "
+        "(an update the Kubernetes API server refuses: an immutable field)")
     replace_fields: list[str] = Field(
-        [], description="replace: the inputs whose change forces it; unknown: the inputs it "
-        "cannot judge")
+        [], description="replace: the inputs whose change forces it (or the replaceOnChanges "
+        "paths that did); unknown: the inputs it cannot judge; refused: the immutable fields")
     replaced_because: list[str] = Field(
         [], description="keys of replaced resources whose outputs this one's inputs use (their "
         "new values are unknown until they are created again)")
@@ -247,7 +252,8 @@ class ResourceChanges(_Model):
         [], description="in both revisions, under a new URN its aliases cover: adopted in place")
     counts: dict[str, int] = Field(
         {}, description="as `pulumi preview` counts them: create, update, replace, delete, "
-        "unchanged (custom resources and their providers), and unknown")
+        "unchanged (custom resources and their providers), unknown, and refused (updates the "
+        "Kubernetes API server refuses)")
 
 
 class RenderedChanges(_Model):

@@ -69,6 +69,8 @@ class RecordedResource:
     # The `aliases` option as the engine receives it: a former URN ({"urn": ...}) or a spec
     # ({"name", "type", "stack", "project", "parentUrn", "noParent"}; empty means "the same").
     aliases: list[dict[str, Any]] = field(default_factory=list)
+    # The `replaceOnChanges` option: input paths whose change the engine makes a replacement.
+    replace_on_changes: list[str] = field(default_factory=list)
 
     @property
     def tags(self) -> dict[str, Any] | None:

@@ -384,6 +384,8 @@ def preview_counts(counts: Mapping[str, int]) -> str:
              if counts.get(k)]
     if counts.get("unknown"):
         words.append(f"{counts['unknown']} replace or update not known")
+    if counts.get("refused"):
+        words.append(f"{counts['refused']} refused by the Kubernetes API")
     words.append(f"{counts.get('unchanged', 0)} unchanged")
     return ", ".join(words)
 
@@ -392,8 +394,8 @@ def _change_detail(r: Mapping[str, Any], markdown: bool = False) -> str:
     """The inputs that changed, the ones forcing a replacement marked, and why."""
     code = (lambda x: f"`{x}`") if markdown else (lambda x: x)  # noqa: E731
     forced = set(r.get("replace_fields", ()))
-    inputs = ", ".join(code(k) + (" (forces replacement)" if k in forced
-                                  and r.get("action") == "replace" else "")
+    marks = {"replace": " (forces replacement)", "refused": " (immutable)"}
+    inputs = ", ".join(code(k) + (marks.get(r.get("action"), "") if k in forced else "")
                        for k in r.get("changed_inputs", []))
     parts = [inputs] if inputs else []
     if r.get("replaced_because"):
@@ -403,8 +405,10 @@ def _change_detail(r: Mapping[str, Any], markdown: bool = False) -> str:
         parts.append(f"{len(r['dependents'])} other resource(s) depend on it")
     if r.get("conditional"):
         parts.append("the provider replaces on some changes of it only")
-    if r.get("action") == "unknown" and r.get("reason"):
+    if r.get("action") in ("unknown", "refused") and r.get("reason"):
         parts.append(r["reason"])
+    if r.get("action") == "replace" and r.get("reason") == "its replaceOnChanges option":
+        parts.append("replaced by " + r["reason"])
     if r.get("protect") and r.get("action") == "replace":
         parts.append("PROTECTED")
     return "; ".join(parts)
@@ -419,8 +423,8 @@ def _render_diff_text(change: Mapping[str, Any], console: Console) -> None:
     for r in resources["changed"]:
         action = r.get("action", "update")
         console.print(Text(f"  {action:8} {r['type']}  {r['name']}  {_change_detail(r)}",
-                           style={"replace": "bold red", "unknown": "magenta"}.get(action,
-                                                                                   "yellow")))
+                           style={"replace": "bold red", "refused": "bold red",
+                                  "unknown": "magenta"}.get(action, "yellow")))
     for r in resources.get("replaced", []):
         console.print(Text(f"  replace  {r['type']}  {r['name']}  (its URN changes without an "
                            f"alias: pulumi up deletes it and creates it anew)", style="bold red"))
@@ -555,11 +559,12 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
                     for kind, word in (("added", "create"), ("removed", "delete"))
                     for r in resources[kind]]
             # Replacements first: they are what a reviewer must not miss.
-            order = {"replace": 0, "unknown": 1, "update": 2}
+            order = {"refused": 0, "replace": 0, "unknown": 1, "update": 2}
             for r in sorted(resources["changed"],
                             key=lambda r: (order.get(r.get("action", "update"), 2), r["key"])):
                 action = r.get("action", "update")
-                word = {"replace": "**replace**", "unknown": "unknown"}.get(action, action)
+                word = {"replace": "**replace**", "refused": "**refused**",
+                        "unknown": "unknown"}.get(action, action)
                 rows.append(f"| {word} | `{r['type']}` | `{r['name']}` | "
                             + _md_escape(_change_detail(r, markdown=True)) + " |")
             out += _rows(rows, "resource changes", 3, stack)

@@ -15,6 +15,7 @@ from typing import Any
 
 from platform_facts import replacement
 from platform_facts.costmodel import CostReport
+from platformctl.crds import immutable_paths
 from platformctl.crossguard import GuardReport
 from platformctl.document import SCHEMA, Diff, ReviewDocument, usd
 from platformctl.recording import Evaluation, mask_secrets, unwrap_secrets
@@ -26,7 +27,8 @@ def resource_key(type_token: str, name: str) -> str:
 
 def _shown_object(body: Mapping[str, Any]) -> dict[str, Any]:
     """A rendered object as the review document carries it: Secret data masked (charts generate
-    keys and certificates), CRD schemas (megabytes) replaced by their size and digest."""
+    keys and certificates), CRD schemas (megabytes) replaced by their size and digest, and the
+    fields their transition rules make immutable (`immutable`, when there are any)."""
     shown = dict(body)
     if body.get("kind") == "Secret":
         for key in ("data", "stringData"):
@@ -38,9 +40,13 @@ def _shown_object(body: Mapping[str, Any]) -> dict[str, Any]:
         for version in spec.get("versions") or ():
             version = dict(version)
             if "schema" in version:
-                text = json.dumps(version["schema"], sort_keys=True)
+                schema = version["schema"]
+                text = json.dumps(schema, sort_keys=True)
                 version["schema"] = {"omitted": f"{len(text)} bytes",
                                      "sha256": hashlib.sha256(text.encode()).hexdigest()}
+                frozen = immutable_paths((schema or {}).get("openAPIV3Schema") or {})
+                if frozen:
+                    version["schema"]["immutable"] = frozen
             versions.append(version)
         shown["spec"] = {**spec, "versions": versions}
     return shown
@@ -149,6 +155,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             "urn": r.urn,
             "former_urns": sorted(formers.get(r.urn, ())),
             "ignore_changes": list(r.ignore_changes),
+            "replace_on_changes": list(r.replace_on_changes),
             "dependencies": keys(r.dependencies),
             "property_dependencies": {k: v for k, v in property_dependencies.items() if v},
         })
@@ -210,10 +217,13 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
 # -- diff ----------------------------------------------------------------------------------
 
 PROTECTED_POLICY = "protected-resources"
+REFUSED_POLICY = "update-refused"
 
 
 def _changed_resources(before: Mapping[str, Mapping[str, Any]],
-                       after: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+                       after: Mapping[str, Mapping[str, Any]],
+                       api_immutable: Mapping[str, Sequence[str]] | None = None,
+                       ) -> list[dict[str, Any]]:
     """Every resource in both revisions whose inputs change, or whose inputs use a replaced
     resource's outputs, with what the provider does with it (`platform_facts.replacement`):
     the engine's own order of business: ignoreChanges first, then the provider's diff, then the
@@ -221,6 +231,7 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
     providers = {k: r["inputs"] for k, r in after.items()
                  if r["type"] == "pulumi:providers:kubernetes"}
     k8s_provider = next(iter(providers.values()), None) if len(providers) == 1 else None
+    frozen = api_immutable or {}
     entries: dict[str, dict[str, Any]] = {}
     for key in sorted(set(before) & set(after)):
         was, now = before[key], after[key]
@@ -241,7 +252,8 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
                          reason="its URN changes without an alias: the engine deletes it and "
                                 "creates it anew")
         elif keys and now.get("custom", True):
-            decision = replacement.decide(now["type"], was["inputs"], inputs, k8s_provider)
+            decision = replacement.decide(now["type"], was["inputs"], inputs, k8s_provider,
+                                          now.get("replace_on_changes", ()), frozen)
             entry.update(action=decision.action, replace_fields=list(decision.fields),
                          conditional=decision.conditional, reason=decision.reason)
         entries[key] = entry
@@ -294,7 +306,10 @@ def _protected_verdicts(before: Mapping[str, Mapping[str, Any]],
     up` stops there, after everything before it in the plan was applied."""
     verdicts = []
     for entry in changed:
-        if entry.get("action") == "replace" and entry["protect"]:
+        # The engine refuses when the resource is protected in its state and in the program;
+        # unprotecting and replacing in one change is allowed (and shown as a replacement).
+        key = entry["key"]
+        if entry.get("action") == "replace" and before[key]["protect"] and after[key]["protect"]:
             why = (f"its input(s) {', '.join(entry['replace_fields'])} force a new resource"
                    if entry["replace_fields"] else entry.get("reason") or "")
             if entry.get("replaced_because"):
@@ -330,6 +345,37 @@ def _protected_unseen(after: Mapping[str, Mapping[str, Any]],
                       + "; ".join(unseen)}
 
 
+def _refused_verdicts(changed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """An update the Kubernetes API server refuses (an immutable field): the provider plans an
+    update, and `pulumi preview`'s dry run and `pulumi up` fail on it."""
+    return [{
+        "policy": REFUSED_POLICY, "enforcement": "mandatory", "severity": "high",
+        "resource_type": e["type"], "resource_name": e["name"],
+        "message": f"{e['name']}: {', '.join(e['replace_fields'])} cannot change in place. "
+                   f"{e.get('reason') or ''}".strip(),
+        "remediation": "Keep the field as it is, or have the engine replace the object: add the "
+                       "field to the resource's replaceOnChanges option (with "
+                       "deleteBeforeReplace when the name stays the same)."}
+        for e in changed if e.get("action") == "refused"]
+
+
+def api_immutable(document: Mapping[str, Any]) -> dict[str, list[str]]:
+    """`group/version/Kind` -> the fields its CRD's transition rules freeze, from the CRDs a
+    review document's releases render."""
+    frozen: dict[str, list[str]] = {}
+    for release in (document.get("rendered") or {}).get("releases") or ():
+        for o in release.get("objects") or ():
+            if o.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = o["object"].get("spec") or {}
+            for version in spec.get("versions") or ():
+                paths = (version.get("schema") or {}).get("immutable")
+                if paths:
+                    kind = (spec.get("names") or {}).get("kind")
+                    frozen[f"{spec.get('group')}/{version.get('name')}/{kind}"] = list(paths)
+    return frozen
+
+
 def _protected_verdict(type_token: str, name: str, message: str) -> dict[str, Any]:
     return {"policy": PROTECTED_POLICY, "enforcement": "mandatory", "severity": "critical",
             "resource_type": type_token, "resource_name": name,
@@ -358,6 +404,7 @@ def _preview_counts(before: Mapping[str, Mapping[str, Any]],
         "replace": sum(1 for a in actions.values() if a == "replace"),
         "delete": sum(1 for k in set(before) - set(after) if counted(before[k])),
         "unknown": sum(1 for a in actions.values() if a == "unknown"),
+        "refused": sum(1 for a in actions.values() if a == "refused"),
         "unchanged": sum(1 for k in both if k not in actions),
     }
 
@@ -397,10 +444,10 @@ def attach_diff(base: Mapping[str, Any], head: dict[str, Any]) -> dict[str, Any]
     following."""
     before = {r["key"]: r for r in base["resources"]}
     after = {r["key"]: r for r in head["resources"]}
-    changed = _changed_resources(before, after)
-    protected = _protected_verdicts(before, after, changed)
-    if protected:
-        head["policies"]["mandatory"] = [*head["policies"]["mandatory"], *protected]
+    changed = _changed_resources(before, after, api_immutable(head))
+    blocking = [*_protected_verdicts(before, after, changed), *_refused_verdicts(changed)]
+    if blocking:
+        head["policies"]["mandatory"] = [*head["policies"]["mandatory"], *blocking]
     blind = _protected_unseen(after, changed)
     if blind:
         head["policies"]["not_evaluated"] = [*head["policies"].get("not_evaluated", []), blind]
@@ -416,7 +463,7 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any],
     before = {r["key"]: r for r in base["resources"]}
     after = {r["key"]: r for r in head["resources"]}
     if changed is None:  # attach_diff passes what it already worked out
-        changed = _changed_resources(before, after)
+        changed = _changed_resources(before, after, api_immutable(head))
 
     def violations(doc: Mapping[str, Any]) -> dict[tuple[Any, ...], Mapping[str, Any]]:
         return {_violation_key(v): v for kind in ("mandatory", "advisory")

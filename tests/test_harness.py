@@ -219,3 +219,21 @@ def test_every_mock_arn_has_the_shape_and_region_aws_gives_it(evaluations):
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def _options_program(_config):
+    import pulumi
+    import pulumi_aws as aws
+
+    aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16", opts=pulumi.ResourceOptions(
+        replace_on_changes=["enableDnsHostnames"], ignore_changes=["tags"], protect=True))
+    return {}
+
+
+def test_the_options_the_engine_diffs_with_are_recorded():
+    """ignoreChanges, replaceOnChanges and protect reach the recording as the engine gets them
+    (the review's `--base` applies them as the engine does)."""
+    evaluation = evaluate("dev", project_dir=REPO, program=_options_program)
+    vpc = evaluation.one("aws:ec2/vpc:Vpc", "vpc")
+    assert (vpc.replace_on_changes, vpc.ignore_changes, vpc.protect) == (
+        ["enableDnsHostnames"], ["tags"], True)

@@ -24,6 +24,12 @@ def documents(evaluations):
             for name, ev in evaluations.items()}
 
 
+@pytest.fixture(scope="module")
+def rendered_documents(rendered):
+    return {name: review.build_document(ev, check_evaluation(ev), cost_report(ev))
+            for name, ev in rendered.items()}
+
+
 def _change(doc, name, edit, type_token=None):
     """A head document: `doc` with resource `name`'s inputs edited in place by `edit`."""
     head = copy.deepcopy(doc)
@@ -236,10 +242,142 @@ func labelSelectorForceNewProperties(prefix string) properties {
      ("length",)),
     ("pulumi:providers:aws", {"region": "us-east-1"}, {"region": "us-west-2"}, "unknown",
      ("region",)),
+    # The API server's own immutable fields that pulumi-kubernetes updates (and fails on).
+    ("kubernetes:storage.k8s.io/v1:StorageClass", {"reclaimPolicy": "Delete"},
+     {"reclaimPolicy": "Retain"}, "refused", ("reclaimPolicy",)),
+    ("kubernetes:storage.k8s.io/v1:StorageClass", {"volumeBindingMode": "Immediate"},
+     {"volumeBindingMode": "WaitForFirstConsumer"}, "refused", ("volumeBindingMode",)),
+    ("kubernetes:storage.k8s.io/v1:StorageClass", {"allowVolumeExpansion": False},
+     {"allowVolumeExpansion": True}, "update", ()),
+    # A field both tables name replaces (pulumi-kubernetes's table wins: it replaces).
+    ("kubernetes:storage.k8s.io/v1:StorageClass",
+     {"parameters": {"type": "gp2"}, "reclaimPolicy": "Delete"},
+     {"parameters": {"type": "gp3"}, "reclaimPolicy": "Retain"}, "replace", ("parameters",)),
 ])
 def test_decide(type_token, before, after, action, fields):
     decision = replacement.decide(type_token, before, after)
     assert (decision.action, decision.fields) == (action, fields)
+
+
+def test_replace_on_changes_makes_the_engine_replace_what_the_provider_would_update():
+    """The engine applies a resource's replaceOnChanges after the provider's diff: a change
+    under one of its paths is a replacement, whatever the provider says; `*` is every input."""
+    aws = ("aws:ec2/vpc:Vpc", {"enableDnsHostnames": False}, {"enableDnsHostnames": True})
+    assert replacement.decide(*aws).action == "update"
+    decision = replacement.decide(*aws, replace_on_changes=["enableDnsHostnames"])
+    assert (decision.action, decision.fields, decision.reason) == (
+        "replace", ("enableDnsHostnames",), "its replaceOnChanges option")
+    assert replacement.decide(*aws, replace_on_changes=["tags"]).action == "update"
+    assert replacement.decide(*aws, replace_on_changes=["*"]).action == "replace"
+    nested = replacement.decide("kubernetes:apps/v1:Deployment",
+                                {"spec": {"replicas": 1, "template": {"x": 1}}},
+                                {"spec": {"replicas": 2, "template": {"x": 1}}},
+                                replace_on_changes=["spec.template"])
+    assert nested.action == "update"
+    # An immutable field under replaceOnChanges is replaced, no longer refused.
+    sc = ("kubernetes:storage.k8s.io/v1:StorageClass", {"reclaimPolicy": "Delete"},
+          {"reclaimPolicy": "Retain"})
+    assert replacement.decide(*sc).action == "refused"
+    assert replacement.decide(*sc, replace_on_changes=["reclaimPolicy"]).action == "replace"
+
+
+def test_a_crds_transition_rule_refuses_the_update_of_its_field():
+    rollout = ("kubernetes:argoproj.io/v1alpha1:Rollout",
+               {"spec": {"selector": {"matchLabels": {"app": "a"}}, "replicas": 1}})
+    frozen = {"argoproj.io/v1alpha1/Rollout": ["spec.selector"]}
+    moved = {"spec": {"selector": {"matchLabels": {"app": "b"}}, "replicas": 1}}
+    scaled = {"spec": {"selector": {"matchLabels": {"app": "a"}}, "replicas": 3}}
+    assert replacement.decide(*rollout, moved, api_immutable=frozen).action == "refused"
+    assert replacement.decide(*rollout, scaled, api_immutable=frozen).action == "update"
+    assert replacement.decide(*rollout, moved).action == "update"  # no CRD facts: the provider's
+
+
+def test_transition_rules_are_read_from_a_crd_schema():
+    from platformctl.crds import immutable_paths
+
+    schema = {"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {
+            "selector": {"type": "object",
+                         "x-kubernetes-validations": [{"rule": "self == oldSelf",
+                                                       "message": ".spec.selector is immutable"}]},
+            "ports": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string",
+                         "x-kubernetes-validations": [{"rule": "oldSelf == self"}]}}}},
+            "size": {"type": "integer",
+                     "x-kubernetes-validations": [{"rule": "self >= oldSelf"}]}}}}}
+    assert immutable_paths(schema) == ["spec.selector", "spec.ports[*].name"]
+
+
+def test_the_vendored_crds_transition_rules_reach_the_review_document(rendered_documents):
+    """The Rollout CRD (argo-rollouts) freezes spec.selector; the document carries it with the
+    CRD's digest, and the diff reads it from there."""
+    assert review.api_immutable(rendered_documents["prod"]) == {
+        "argoproj.io/v1alpha1/Rollout": ["spec.selector"]}
+
+
+def test_every_kubernetes_kind_the_plans_create_was_read_for_immutable_fields(
+        rendered_documents):
+    """A built-in kind the program creates directly has been read in the API server's update
+    validation (listed, with the fields pulumi-kubernetes's table lacks); a new kind fails here
+    until it is."""
+    documents = rendered_documents
+    kinds = {replacement.kubernetes_api_version(r["type"]) for doc in documents.values()
+             for r in doc["resources"] if r["type"].startswith("kubernetes:")}
+    crds = {k for doc in documents.values() for rel in doc["rendered"]["releases"]
+            for o in rel["objects"] if o["kind"] == "CustomResourceDefinition"
+            for k in (f"{o['object']['spec']['group']}/{v['name']}/"
+                      f"{o['object']['spec']['names']['kind']}"
+                      for v in o["object"]["spec"]["versions"])}
+    # Gatekeeper makes each constraint kind's CRD from the program's own ConstraintTemplate
+    # (parameters only, no transition rules); a `...Patch` type is a server-side patch.
+    built_in = {k for k in kinds - crds if k is not None and not k.endswith("Patch")
+                and not k.startswith("constraints.gatekeeper.sh/")}
+    assert built_in and built_in <= set(replacement.KUBERNETES_API_IMMUTABLE), (
+        built_in - set(replacement.KUBERNETES_API_IMMUTABLE))
+
+
+def test_an_update_the_kubernetes_api_refuses_is_a_mandatory_violation(documents):
+    dev = documents["dev"]
+
+    def retain(r):
+        r["inputs"]["reclaimPolicy"] = "Retain"
+
+    head = review.attach_diff(dev, _change(dev, "dev-gp3", retain,
+                                           "kubernetes:storage.k8s.io/v1:StorageClass"))
+    entry = _changed(dev, head)["kubernetes:storage.k8s.io/v1:StorageClass::dev-gp3"]
+    assert (entry["action"], entry["replace_fields"]) == ("refused", ["reclaimPolicy"])
+    refused = [v for v in head["policies"]["mandatory"] if v["policy"] == "update-refused"]
+    assert [v["resource_name"] for v in refused] == ["dev-gp3"]
+    assert head["exit_code"] == 1 and head["diff"]["resources"]["counts"]["refused"] == 1
+    assert "**refused**" in report.render_markdown(head)
+    # Asking the engine to replace it instead is what the remediation says, and it passes.
+    def retain_by_replacing(r):
+        retain(r)
+        r["replace_on_changes"] = ["reclaimPolicy"]
+
+    head = review.attach_diff(dev, _change(dev, "dev-gp3", retain_by_replacing,
+                                           "kubernetes:storage.k8s.io/v1:StorageClass"))
+    entry = _changed(dev, head)["kubernetes:storage.k8s.io/v1:StorageClass::dev-gp3"]
+    assert entry["action"] == "replace"
+    assert not [v for v in head["policies"]["mandatory"] if v["policy"] == "update-refused"]
+
+
+def test_unprotecting_and_replacing_in_one_change_is_what_the_engine_allows(documents):
+    """The engine refuses a replacement only when the resource is protected in its state and
+    in the program: unprotecting it in the same change lets the replacement through (shown)."""
+    prod = documents["prod"]
+
+    def unprotect_and_rename(r):
+        r["inputs"]["username"] = "someone_else"
+        r["protect"] = False
+
+    head = review.attach_diff(prod, _change(prod, "prod-postgres", unprotect_and_rename,
+                                            "aws:rds/instance:Instance"))
+    entry = _changed(prod, head)["aws:rds/instance:Instance::prod-postgres"]
+    assert entry["action"] == "replace" and entry["protect"]
+    names = [v["resource_name"] for v in head["policies"]["mandatory"]
+             if v["policy"] == "protected-resources"]
+    assert "prod-postgres" not in names
 
 
 def test_a_mutable_configmap_is_updated_when_the_provider_allows_it():
