@@ -57,6 +57,12 @@ class Resource(_Model):
     protect: bool
     inputs: dict[str, Any] = Field(
         description='engine-shaped (camelCase) inputs; secrets replaced by "[secret]"')
+    secret_digests: dict[str, str] = Field(
+        {}, exclude_if=_absent_when_empty,
+        description="input path -> the first 16 hex digits of the SHA-256 of the secret there, "
+                    "as the offline evaluation holds it (config secrets are placeholders "
+                    "naming their ciphertext's digest; never a real secret): `--base` compares "
+                    "them")
     urn: str | None = Field(None, description="the URN as the engine makes it (the parent's "
                                               "whole type chain)")
     former_urns: list[str] = Field([], description="URNs this resource takes over from state "

@@ -7,6 +7,8 @@ document); `platformctl.harness` makes it, `platformctl.rendering` adds the rend
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,6 +48,25 @@ def mask_secrets(value: Any) -> Any:
     if isinstance(value, list):
         return [mask_secrets(v) for v in value]
     return value
+
+
+def secret_digests(value: Any, path: str = "") -> dict[str, str]:
+    """{input path: digest} for every secret in `value`, where mask_secrets shows `[secret]`:
+    the first 16 hex digits of the SHA-256 of what the offline evaluation holds there, so two
+    revisions' secrets can be compared without showing them. Offline, that is never a real
+    secret: config secrets are placeholders (each naming its ciphertext's digest), provider
+    outputs are the mocks'."""
+    if isinstance(value, Secret):
+        text = json.dumps(unwrap_secrets(value.value), sort_keys=True, default=str)
+        return {path or "(value)": hashlib.sha256(text.encode()).hexdigest()[:16]}
+    found: dict[str, str] = {}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found.update(secret_digests(v, f"{path}.{k}" if path else str(k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found.update(secret_digests(v, f"{path}[{i}]"))
+    return found
 
 
 @dataclass

@@ -18,7 +18,7 @@ from platform_facts.costmodel import CostReport
 from platformctl.crds import immutable_paths
 from platformctl.crossguard import GuardReport
 from platformctl.document import SCHEMA, Diff, ReviewDocument, usd
-from platformctl.recording import Evaluation, mask_secrets, unwrap_secrets
+from platformctl.recording import Evaluation, mask_secrets, secret_digests, unwrap_secrets
 
 
 def resource_key(type_token: str, name: str) -> str:
@@ -152,6 +152,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             "custom": r.custom,
             "protect": r.protect,
             "inputs": mask_secrets(r.inputs),
+            "secret_digests": secret_digests(r.inputs),
             "urn": r.urn,
             "former_urns": sorted(formers.get(r.urn, ())),
             "ignore_changes": list(r.ignore_changes),
@@ -234,7 +235,7 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
     frozen = api_immutable or {}
     entries: dict[str, dict[str, Any]] = {}
     for key in sorted(set(before) & set(after)):
-        was, now = before[key], after[key]
+        was, now = _with_digests(before[key], after[key])
         inputs = replacement.without_ignored(was["inputs"], now["inputs"],
                                              now.get("ignore_changes", ()))
         keys = _changed_keys(was["inputs"], inputs)
@@ -297,6 +298,36 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
         if not entry.get("replaced_because"):
             entry.pop("replaced_because", None)
     return [entries[k] for k in sorted(entries)]
+
+
+def _with_digests(was: Mapping[str, Any], now: Mapping[str, Any]
+                  ) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """Both revisions of a resource with each masked secret both record a digest of shown as
+    `[secret <digest>]`, so a changed secret is a changed input (and can force a replacement)
+    while neither value is shown. A secret only one side has a digest for (a base reviewed
+    before digests were recorded) stays `[secret]` on both: not compared."""
+    old, new = was.get("secret_digests") or {}, now.get("secret_digests") or {}
+    common = sorted(set(old) & set(new))
+    if not common:
+        return was, now
+
+    def overlay(resource: Mapping[str, Any], digests: Mapping[str, str]) -> dict[str, Any]:
+        inputs = json.loads(json.dumps(resource["inputs"]))
+        for path in common:
+            _set_path(inputs, path, f"[secret {digests[path]}]")
+        return {**resource, "inputs": inputs}
+
+    return overlay(was, old), overlay(now, new)
+
+
+def _set_path(value: Any, path: str, new: Any) -> None:
+    """Set `a.b[2].c` in nested dicts and lists (a path secret_digests made)."""
+    parts = [int(p) if p.isdigit() else p
+             for p in path.replace("[", ".").replace("]", "").split(".") if p]
+    for part in parts[:-1]:
+        value = value[part]
+    if parts:
+        value[parts[-1]] = new
 
 
 def _protected_verdicts(before: Mapping[str, Mapping[str, Any]],

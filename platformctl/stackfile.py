@@ -3,12 +3,15 @@
 The CLI passes every config value to the program as a string: scalars as their text (`true`,
 `3`), objects and lists as JSON; keys without a namespace get the project's. Encrypted
 `secure:` values cannot be decrypted offline (that needs the stack's secrets provider), so they
-become marked placeholders and their keys are flagged secret, as the CLI would flag them.
+become marked placeholders and their keys are flagged secret, as the CLI would flag them. Each
+placeholder ends with a digest of its ciphertext (public: it is in the stack file), so a secret
+set anew changes what the program makes of it, and `review --base` sees the change.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +21,8 @@ from typing import Any
 from stacks import userfile
 from stacks.config import ConfigError
 
-# URL-shaped, so a secret URL setting validates with it (.invalid never resolves: RFC 2606).
+# URL-shaped, so a secret URL setting validates with it (.invalid never resolves: RFC 2606);
+# followed by the first 12 hex digits of the ciphertext's SHA-256.
 SECRET_PLACEHOLDER = "https://offline-secret-placeholder.invalid/"
 # Config namespaces besides the project's: the providers the program uses and Pulumi's own.
 PROVIDER_NAMESPACES = ("aws", "kubernetes", "vault", "random", "pulumi")
@@ -41,7 +45,8 @@ def _is_secure(value: Any) -> bool:
 
 def _replace_secure(value: Any) -> tuple[Any, bool]:
     if _is_secure(value):
-        return SECRET_PLACEHOLDER, True
+        digest = hashlib.sha256(str(value["secure"]).encode()).hexdigest()[:12]
+        return SECRET_PLACEHOLDER + digest, True
     if isinstance(value, dict):
         found = False
         out = {}

@@ -77,8 +77,18 @@ def test_secure_values_become_flagged_placeholders(tmp_path):
     config["platform:someToken"] = {"secure": "v1:abcdef"}
     config["platform:nested"] = {"url": {"secure": "v1:zzz"}, "plain": 1}
     read = stackfile.read(write_stack(tmp_path, config), "platform")
-    assert read.config["platform:someToken"] == stackfile.SECRET_PLACEHOLDER
-    assert f'"url": "{stackfile.SECRET_PLACEHOLDER}"' in read.config["platform:nested"]
+    token = read.config["platform:someToken"]
+    assert token.startswith(stackfile.SECRET_PLACEHOLDER)
+    assert f'"url": "{stackfile.SECRET_PLACEHOLDER}' in read.config["platform:nested"]
+    # Each placeholder names its ciphertext's digest: a secret set anew is a changed value,
+    # the same ciphertext the same one (what `review --base` compares).
+    config["platform:someToken"] = {"secure": "v1:abcdeg"}
+    again = stackfile.read(write_stack(tmp_path, config), "platform")
+    assert again.config["platform:someToken"] != token
+    config["platform:someToken"] = {"secure": "v1:abcdef"}
+    assert stackfile.read(write_stack(tmp_path, config), "platform").config[
+        "platform:someToken"] == token
+    assert "v1:abcdef" not in token
     assert set(read.secret_keys) == {"platform:someToken", "platform:nested"}
     assert read.config["platform:network"].startswith("{")  # objects travel as JSON, as the CLI does
 

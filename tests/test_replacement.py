@@ -500,3 +500,37 @@ def test_extract_cli_documents_its_sources():
     assert "terraform-provider-aws" in doc and "pulumi-kubernetes" in doc
     assert set(FACTS["sources"]) == {"aws", "kubernetes", "random"}
     assert all(len(s["commit"]) == 40 for s in FACTS["sources"].values())
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+def test_a_secret_set_anew_is_a_change_without_showing_it(tmp_path):
+    """Two revisions whose stack files differ only in a secret's ciphertext: the alerting
+    config Secret that embeds it changes (its stringData forces a replacement, unless the
+    provider makes Secrets mutable); the same ciphertext is no change; no value is shown."""
+    from tests.conftest import stack_config, write_stack
+    from tests.test_observability import _observability_alone
+    from tests.units import evaluate_alone
+
+    def document(ciphertext, name):
+        config = stack_config("dev")
+        config["platform:alerting"]["receivers"][0]["slackWebhookUrl"] = {"secure": ciphertext}
+        directory = tmp_path / name
+        directory.mkdir()
+        ev = evaluate_alone(write_stack(directory, config), _observability_alone)
+        return review.build_document(ev, check_evaluation(ev), cost_report(ev))
+
+    base, same, head = (document("v1:AAAA", "a"), document("v1:AAAA", "b"),
+                        document("v1:BBBB", "c"))
+    key = next(r["key"] for r in head["resources"] if r["name"].endswith("alertmanager-config"))
+    assert "stringData" in {r["key"]: r for r in head["resources"]}[key]["secret_digests"]
+    assert key not in _changed(base, same)
+    entry = _changed(base, head)[key]
+    assert (entry["action"], entry["replace_fields"]) == ("replace", ["stringData"])
+    shown = str(review.diff(base, head))
+    assert "v1:BBBB" not in shown and "hooks.slack" not in shown
+    # A base reviewed before digests were recorded: the secret is not compared (no claim).
+    old = copy.deepcopy(base)
+    for r in old["resources"]:
+        r.pop("secret_digests", None)
+    assert key not in _changed(old, head)
