@@ -22,7 +22,7 @@ import html
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -36,19 +36,26 @@ RULES_FILE = Path(__file__).with_name("awsapi_rules.json")
 # None is not sent as a member (said why). A member reached by automatic matching needs no entry.
 OPERATIONS: dict[str, tuple[str, str, dict[str, str | None]]] = {
     "aws:autoscaling/group:Group": ("autoscaling", "CreateAutoScalingGroup", {
-        "name": "AutoScalingGroupName", "vpcZoneIdentifiers": "VPCZoneIdentifier"}),
+        "name": "AutoScalingGroupName", "vpcZoneIdentifiers": "VPCZoneIdentifier",
+        "instanceRefresh": "StartInstanceRefresh:"}),  # its strategy, preferences: the call's
     "aws:backup/plan:Plan": ("backup", "CreateBackupPlan", {
-        "name": "BackupPlan.BackupPlanName", "rules[].ruleName": "BackupPlan.Rules[].RuleName",
+        "name": "BackupPlan.BackupPlanName", "rules": "BackupPlan.Rules",
         "rules[].targetVaultName": "BackupPlan.Rules[].TargetBackupVaultName",
         "rules[].schedule": "BackupPlan.Rules[].ScheduleExpression"}),
     "aws:backup/selection:Selection": ("backup", "CreateBackupSelection", {
-        "name": "BackupSelection.SelectionName", "iamRoleArn": "BackupSelection.IamRoleArn"}),
+        "name": "BackupSelection.SelectionName", "iamRoleArn": "BackupSelection.IamRoleArn",
+        "resources": "BackupSelection.Resources", "conditions": "BackupSelection.Conditions",
+        "planId": "BackupPlanId"}),
     "aws:backup/vault:Vault": ("backup", "CreateBackupVault", {
-        "name": "BackupVaultName", "kmsKeyArn": "EncryptionKeyArn"}),
+        "name": "BackupVaultName", "kmsKeyArn": "EncryptionKeyArn",
+        "forceDestroy": None}),  # the provider's own (empties the vault on delete)
     "aws:backup/vaultLockConfiguration:VaultLockConfiguration": (
         "backup", "PutBackupVaultLockConfiguration", {}),
     "aws:budgets/budget:Budget": ("budgets", "CreateBudget", {
-        "name": "Budget.BudgetName", "notifications": "NotificationsWithSubscribers"}),
+        "name": "Budget.BudgetName", "notifications": "NotificationsWithSubscribers",
+        "budgetType": "Budget.BudgetType", "timeUnit": "Budget.TimeUnit",
+        "limitAmount": "Budget.BudgetLimit.Amount", "limitUnit": "Budget.BudgetLimit.Unit",
+        "costFilters": None}),  # a list of {name, values} made into the CostFilters map
     "aws:cloudwatch/logGroup:LogGroup": ("logs", "CreateLogGroup", {
         "name": "logGroupName", "retentionInDays": None}),  # PutRetentionPolicy, an enum in prose
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "PutMetricAlarm", {
@@ -57,16 +64,28 @@ OPERATIONS: dict[str, tuple[str, str, dict[str, str | None]]] = {
     "aws:ec2/defaultCreditSpecification:DefaultCreditSpecification": (
         "ec2", "ModifyDefaultCreditSpecification", {"cpuCredits": "CpuCredits"}),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("ec2", "AuthorizeSecurityGroupIngress", {
+        "vpcId": None,  # finds the VPC's default group; the rules name it by its id
         "ingress[].description": "AuthorizeSecurityGroupIngress:IpPermissions[].*[].Description",
         "egress[].description": "AuthorizeSecurityGroupEgress:IpPermissions[].*[].Description"}),
     "aws:ec2/eip:Eip": ("ec2", "AllocateAddress", {}),
-    "aws:ec2/flowLog:FlowLog": ("ec2", "CreateFlowLogs", {}),
-    "aws:ec2/internetGateway:InternetGateway": ("ec2", "CreateInternetGateway", {}),
+    "aws:ec2/flowLog:FlowLog": ("ec2", "CreateFlowLogs", {
+        "vpcId": "ResourceIds[]", "iamRoleArn": "DeliverLogsPermissionArn"}),
+    "aws:ec2/internetGateway:InternetGateway": ("ec2", "CreateInternetGateway", {
+        "vpcId": "AttachInternetGateway:VpcId"}),
     "aws:ec2/launchTemplate:LaunchTemplate": ("ec2", "CreateLaunchTemplate", {
         "name": "LaunchTemplateName", "description": "VersionDescription",
-        "instanceType": "LaunchTemplateData.InstanceType"}),
+        # The template's data: top-level inputs in the SDK, LaunchTemplateData in the API.
+        **{key: f"LaunchTemplateData.{member}" for key, member in (
+            ("instanceType", "InstanceType"), ("blockDeviceMappings", "BlockDeviceMappings"),
+            ("creditSpecification", "CreditSpecification"),
+            ("iamInstanceProfile", "IamInstanceProfile"), ("imageId", "ImageId"),
+            ("metadataOptions", "MetadataOptions"), ("networkInterfaces", "NetworkInterfaces"),
+            ("userData", "UserData"), ("vpcSecurityGroupIds", "SecurityGroupIds"))},
+        "updateDefaultVersion": None}),  # the provider's own (ModifyLaunchTemplate after)
     "aws:ec2/natGateway:NatGateway": ("ec2", "CreateNatGateway", {}),
-    "aws:ec2/networkInterface:NetworkInterface": ("ec2", "CreateNetworkInterface", {}),
+    "aws:ec2/networkInterface:NetworkInterface": ("ec2", "CreateNetworkInterface", {
+        "securityGroups": "Groups",
+        "sourceDestCheck": "ModifyNetworkInterfaceAttribute:SourceDestCheck"}),
     "aws:ec2/route:Route": ("ec2", "CreateRoute", {}),
     "aws:ec2/routeTable:RouteTable": ("ec2", "CreateRouteTable", {}),
     "aws:ec2/routeTableAssociation:RouteTableAssociation": ("ec2", "AssociateRouteTable", {}),
@@ -75,27 +94,37 @@ OPERATIONS: dict[str, tuple[str, str, dict[str, str | None]]] = {
         # Inline rules: AuthorizeSecurityGroupIngress/Egress, per kind of peer (see _peer).
         "ingress[].description": "AuthorizeSecurityGroupIngress:IpPermissions[].*[].Description",
         "egress[].description": "AuthorizeSecurityGroupEgress:IpPermissions[].*[].Description"}),
-    "aws:ec2/subnet:Subnet": ("ec2", "CreateSubnet", {}),
-    "aws:ec2/vpc:Vpc": ("ec2", "CreateVpc", {}),
+    "aws:ec2/subnet:Subnet": ("ec2", "CreateSubnet", {
+        "mapPublicIpOnLaunch": "ModifySubnetAttribute:MapPublicIpOnLaunch"}),
+    "aws:ec2/vpc:Vpc": ("ec2", "CreateVpc", {
+        "enableDnsHostnames": "ModifyVpcAttribute:EnableDnsHostnames",
+        "enableDnsSupport": "ModifyVpcAttribute:EnableDnsSupport"}),
     "aws:ec2/vpcEndpoint:VpcEndpoint": ("ec2", "CreateVpcEndpoint", {}),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (
-        "ec2", "AuthorizeSecurityGroupIngress", {"description": "IpPermissions[].*[].Description"}),
+        "ec2", "AuthorizeSecurityGroupIngress", {
+            "description": "IpPermissions[].*[].Description", "securityGroupId": "GroupId",
+            "referencedSecurityGroupId": "IpPermissions[].UserIdGroupPairs[].GroupId"}),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": (
-        "ec2", "AuthorizeSecurityGroupEgress", {"description": "IpPermissions[].*[].Description"}),
+        "ec2", "AuthorizeSecurityGroupEgress", {
+            "description": "IpPermissions[].*[].Description", "securityGroupId": "GroupId",
+            "referencedSecurityGroupId": "IpPermissions[].UserIdGroupPairs[].GroupId"}),
     "aws:eks/accessEntry:AccessEntry": ("eks", "CreateAccessEntry", {}),
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": (
         "eks", "AssociateAccessPolicy", {}),
     "aws:eks/addon:Addon": ("eks", "CreateAddon", {
         "resolveConflictsOnCreate": "resolveConflicts", "resolveConflictsOnUpdate": None}),
-    "aws:eks/cluster:Cluster": ("eks", "CreateCluster", {}),
-    "aws:eks/nodeGroup:NodeGroup": ("eks", "CreateNodegroup", {"nodeGroupName": "nodegroupName"}),
+    "aws:eks/cluster:Cluster": ("eks", "CreateCluster", {
+        "vpcConfig": "resourcesVpcConfig",
+        "enabledClusterLogTypes": "logging.clusterLogging[].types"}),
+    "aws:eks/nodeGroup:NodeGroup": ("eks", "CreateNodegroup", {
+        "nodeGroupName": "nodegroupName", "nodeRoleArn": "nodeRole", "subnetIds": "subnets"}),
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": (
         "eks", "CreatePodIdentityAssociation", {}),
     "aws:fis/experimentTemplate:ExperimentTemplate": ("fis", "CreateExperimentTemplate", {}),
     "aws:iam/instanceProfile:InstanceProfile": ("iam", "CreateInstanceProfile", {
-        "name": "InstanceProfileName"}),
+        "name": "InstanceProfileName", "role": "AddRoleToInstanceProfile:RoleName"}),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": (
-        "iam", "CreateOpenIDConnectProvider", {}),
+        "iam", "CreateOpenIDConnectProvider", {"clientIdLists": "ClientIDList"}),
     "aws:iam/role:Role": ("iam", "CreateRole", {
         "name": "RoleName", "assumeRolePolicy": "AssumeRolePolicyDocument"}),
     "aws:iam/rolePolicy:RolePolicy": ("iam", "PutRolePolicy", {
@@ -103,20 +132,41 @@ OPERATIONS: dict[str, tuple[str, str, dict[str, str | None]]] = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam", "AttachRolePolicy", {
         "role": "RoleName"}),
     "aws:kms/alias:Alias": ("kms", "CreateAlias", {"name": "AliasName"}),
-    "aws:kms/key:Key": ("kms", "CreateKey", {"customerMasterKeySpec": "KeySpec"}),
+    "aws:kms/key:Key": ("kms", "CreateKey", {
+        "customerMasterKeySpec": "KeySpec",
+        "deletionWindowInDays": "ScheduleKeyDeletion:PendingWindowInDays",
+        "enableKeyRotation": None}),  # a flag: EnableKeyRotation is called when it is true
     "aws:kms/keyPolicy:KeyPolicy": ("kms", "PutKeyPolicy", {}),
     "aws:rds/instance:Instance": ("rds", "CreateDBInstance", {
-        "identifier": "DBInstanceIdentifier", "instanceClass": "DBInstanceClass"}),
+        "identifier": "DBInstanceIdentifier", "instanceClass": "DBInstanceClass",
+        "username": "MasterUsername", "passwordWo": "MasterUserPassword",
+        "backupWindow": "PreferredBackupWindow",
+        "maintenanceWindow": "PreferredMaintenanceWindow",
+        "parameterGroupName": "DBParameterGroupName",
+        "caCertIdentifier": "CACertificateIdentifier",
+        "enabledCloudwatchLogsExports": "EnableCloudwatchLogsExports",
+        "performanceInsightsEnabled": "EnablePerformanceInsights",
+        "finalSnapshotIdentifier": "DeleteDBInstance:FinalDBSnapshotIdentifier",
+        "skipFinalSnapshot": "DeleteDBInstance:SkipFinalSnapshot",
+        "deleteAutomatedBackups": "DeleteDBInstance:DeleteAutomatedBackups",
+        # The provider's own: when to apply a change, whether a major upgrade may, and the
+        # write-only password's version (it sends the password when that changes).
+        "applyImmediately": None, "allowMajorVersionUpgrade": None, "passwordWoVersion": None}),
     "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": (
-        "rds", "StartDBInstanceAutomatedBackupsReplication", {}),
+        "rds", "StartDBInstanceAutomatedBackupsReplication", {
+            "retentionPeriod": "BackupRetentionPeriod"}),
     "aws:rds/parameterGroup:ParameterGroup": ("rds", "CreateDBParameterGroup", {
-        "name": "DBParameterGroupName", "family": "DBParameterGroupFamily"}),
+        "name": "DBParameterGroupName", "family": "DBParameterGroupFamily",
+        "parameters[].name": "ModifyDBParameterGroup:Parameters[].ParameterName",
+        "parameters[].value": "ModifyDBParameterGroup:Parameters[].ParameterValue",
+        "parameters[].applyMethod": "ModifyDBParameterGroup:Parameters[].ApplyMethod"}),
     "aws:rds/subnetGroup:SubnetGroup": ("rds", "CreateDBSubnetGroup", {
         "name": "DBSubnetGroupName", "description": "DBSubnetGroupDescription"}),
     "aws:scheduler/schedule:Schedule": ("scheduler", "CreateSchedule", {}),
     "aws:sns/topic:Topic": ("sns", "CreateTopic", {}),
-    "aws:sns/topicPolicy:TopicPolicy": ("sns", "SetTopicAttributes", {}),
-    "aws:sns/topicSubscription:TopicSubscription": ("sns", "Subscribe", {}),
+    "aws:sns/topicPolicy:TopicPolicy": ("sns", "SetTopicAttributes", {
+        "arn": "TopicArn", "policy": "AttributeValue"}),
+    "aws:sns/topicSubscription:TopicSubscription": ("sns", "Subscribe", {"topic": "TopicArn"}),
     "aws:xray/group:Group": ("xray", "CreateGroup", {}),
 }
 
@@ -439,42 +489,80 @@ def _from_json(member: str, data: Mapping[str, Any]) -> Rule:
                 reserved_prefixes=tuple(data.get("reserved_prefixes", ())))
 
 
+_NESTED_DEPTH = 6  # EC2's shapes nest (and recurse); no input of the plans goes deeper
+
+
+def _nested(shape: Any, prefix: str, depth: int, seen: tuple[str, ...]) -> Iterator[
+        tuple[str, Any]]:
+    """(member path, shape) of every member under a structure, lists as `[]`."""
+    if depth == 0 or shape.type_name != "structure" or shape.name in seen:
+        return
+    for name, member in shape.members.items():
+        path = f"{prefix}.{name}" if prefix else name
+        yield path, member
+        inner, listed = member, ""
+        while inner.type_name == "list":
+            inner, listed = inner.member, listed + "[]"
+            yield path + listed, inner
+        yield from _nested(inner, path + listed, depth - 1, (*seen, shape.name))
+
+
 def build() -> dict[str, Any]:
     """The table the review reads, from botocore's models: per `service.Operation`, the rule of
-    every constrained member an input can reach (each top-level member, each path of the
-    mapping, `*` spelled out for every kind of peer); per type, its tags' key and value rules."""
+    every constrained member an input can reach (every member at any depth, lists as `[]`; each
+    path of the mapping, `*` spelled out for every kind of peer) and the names of the members
+    under each structure (what an input's name is matched against); per type, its tags' key
+    and value rules."""
     import botocore
 
     operations: dict[str, dict[str, Any]] = {}
+    names: dict[str, dict[str, list[str]]] = {}
     tags: dict[str, Any] = {}
 
-    def add(service: str, operation: str, path: str) -> None:
-        rule = rule_for(service, operation, path)
+    def add(op: str, path: str, shape: Any) -> None:
+        rule = _shape_rule(shape, f"{op}.{path}")
         if rule.constrained:
-            operations.setdefault(f"{service}.{operation}", {})[path] = _as_json(rule)
+            operations.setdefault(op, {})[path] = _as_json(rule)
+
+    def walk(service: str, operation: str) -> None:
+        op = f"{service}.{operation}"
+        if op in names:
+            return
+        tree = names.setdefault(op, {})
+        root = _model(service).operation_model(operation).input_shape
+        for path, shape in _nested(root, "", _NESTED_DEPTH, ()):
+            parent, _, name = path.rpartition(".")
+            if not name.endswith("[]"):
+                tree.setdefault(parent, []).append(
+                    name + ("[]" if shape.type_name == "list" else ""))
+            add(op, path, shape)
 
     for type_token, (service, operation, table) in sorted(OPERATIONS.items()):
-        for member in _model(service).operation_model(operation).input_shape.members:
-            add(service, operation, member)
+        walk(service, operation)
         for member_path in table.values():
             if member_path is None:
                 continue
             call, _, path = member_path.rpartition(":")
+            walk(service, call or operation)
             for concrete in ([path.replace("*", p) for p in _PEERS] if "*" in path else [path]):
-                add(service, call or operation, concrete)
+                if concrete:  # "Call:" alone: the inputs under it match the call's members
+                    rule_for(service, call or operation, concrete)  # a path the model lacks fails
         if (rules := tag_rules(type_token)) is not None:
             tags[type_token] = [{"member": r.member, **_as_json(r)} for r in rules]
     return {"about": "The AWS API's rules on the members the platform's inputs reach. Generated "
                      "by `python -m platform_facts.awsapi --write`; do not edit by hand.",
             "source": f"botocore {botocore.__version__} service models",
             "operations": {k: dict(sorted(v.items())) for k, v in sorted(operations.items())},
+            "names": {k: {p: sorted(n) for p, n in sorted(v.items())}
+                      for k, v in sorted(names.items())},
             "tags": tags}
 
 
 @dataclass(frozen=True)
 class _Table:
     rules: dict[str, dict[str, Rule]]  # service.Operation -> member path -> rule
-    top: dict[str, dict[str, str]]  # service.Operation -> lower-case member -> member
+    # service.Operation -> structure's member path -> lower-case member -> member (`[]`: list)
+    names: dict[str, dict[str, dict[str, str]]]
     tags: dict[str, tuple[Rule, Rule]]
 
 
@@ -483,44 +571,95 @@ def _table() -> _Table:
     data = json.loads(RULES_FILE.read_text(encoding="utf-8"))
     rules = {op: {path: _from_json(f"{op}.{path}", rule) for path, rule in paths.items()}
              for op, paths in data["operations"].items()}
-    top = {op: {path.lower(): path for path in paths if "." not in path and "[" not in path}
-           for op, paths in rules.items()}
+    names = {op: {parent: {n.removesuffix("[]").lower(): n for n in members}
+                  for parent, members in tree.items()}
+             for op, tree in data["names"].items()}
     tags = {t: (_from_json(k.pop("member"), k), _from_json(v.pop("member"), v))
             for t, (k, v) in data["tags"].items()}
-    return _Table(rules, top, tags)
+    return _Table(rules, names, tags)
 
 
-def problems(type_token: str, props: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:
-    """(input path, value, member, problem) for every input of a resource the API would refuse,
-    read from the generated table (members it lacks are unconstrained). A type this module does
-    not know gives nothing (the coverage test keeps it complete)."""
+def _matched(props: Mapping[str, Any], parent: str, names: Mapping[str, Mapping[str, str]],
+             where: str = "") -> Iterator[tuple[str, Any, str]]:
+    """(concrete input path, value, member path) for every input, at any depth, whose name
+    matches a member's (case aside) under the structure it sits in; a list member's elements
+    as `[]`, a single block where the API takes a list of one as that list's element."""
+    children = names.get(parent, {})
+    for key, value in props.items():
+        name = children.get(str(key).lower())
+        if name is None or value is None:
+            continue
+        base = name.removesuffix("[]")
+        path = f"{parent}.{base}" if parent else base
+        concrete = f"{where}.{key}" if where else str(key)
+        yield concrete, value, path
+        if not where and key == "tags":
+            continue  # tag keys are not members: the tag rules judge them (tag_rules)
+        if name.endswith("[]") and isinstance(value, list):
+            for index, item in enumerate(value):
+                yield f"{concrete}[{index}]", item, f"{path}[]"
+                if isinstance(item, Mapping):
+                    yield from _matched(item, f"{path}[]", names, f"{concrete}[{index}]")
+        elif isinstance(value, Mapping):
+            yield from _matched(value, f"{path}[]" if name.endswith("[]") else path, names,
+                                concrete)
+
+
+def judged(type_token: str, props: Mapping[str, Any]) -> Iterator[tuple[str, Any, Rule]]:
+    """(input path, value, rule) for every input of a resource a rule of the API holds:
+    inputs matched to members by name at any depth, the table's paths (and, under a structure
+    the table maps, its inputs matched by name), the tags. Members the table lacks are
+    unconstrained. A type this module does not know gives nothing (the coverage test keeps it
+    complete)."""
     if type_token not in OPERATIONS:
-        return []
+        return
     service, operation, table = OPERATIONS[type_token]
     known = _table()
-    top = known.top.get(f"{service}.{operation}", {})
-    paths: dict[str, str | None] = {k: top[k.lower()] for k in props if k.lower() in top}
-    paths.update(table)
-    found = []
-    for input_path, member_path in paths.items():
+
+    def under(op: str, items: Iterable[tuple[str, Any]], parent: str
+              ) -> Iterator[tuple[str, Any, Rule]]:
+        rules, tree = known.rules.get(op, {}), known.names.get(op, {})
+        for at, item in items:
+            for concrete, value, path in _matched(item, parent, tree, at):
+                if (rule := rules.get(path)) is not None:
+                    yield concrete, value, rule
+
+    own = f"{service}.{operation}"
+    yield from under(own, [("", {k: v for k, v in props.items() if k not in table})], "")
+    for input_path, member_path in table.items():
         if member_path is None:
             continue
         call, _, path = member_path.rpartition(":")
-        rules = known.rules.get(f"{service}.{call or operation}", {})
+        op = f"{service}.{call or operation}"
         for concrete, value, element in _values(props, input_path):
             where = path.replace("*", _peer(element if isinstance(element, Mapping) else {})) \
                 if "*" in path else path
-            rule = rules.get(where)
-            for problem in rule.problems(value) if rule is not None else ():
-                found.append((concrete, value, rule.member, problem))
+            if (rule := known.rules.get(op, {}).get(where)) is not None:
+                yield concrete, value, rule
+            # A structure the table maps (an SDK input that sits a level up in the API): its
+            # own inputs are matched by name under it.
+            blocks = ([(concrete, value)] if isinstance(value, Mapping) else
+                      [(f"{concrete}[{i}]", v) for i, v in enumerate(value)
+                       if isinstance(v, Mapping)] if isinstance(value, list) else [])
+            tree = known.names.get(op, {})
+            yield from under(op, blocks, where if where in tree else f"{where}[]")
     if type_token in known.tags:
         key_rule, value_rule = known.tags[type_token]
         for key, value in _tags(props):
-            for problem in key_rule.problems(key):
-                found.append((f"tags.{key}", key, key_rule.member, f"the key {problem}"))
-            for problem in value_rule.problems(value):
-                found.append((f"tags.{key}", value, value_rule.member, problem))
-    return found
+            yield f"tags.{key}", _TagKey(key), key_rule
+            yield f"tags.{key}", value, value_rule
+
+
+class _TagKey(str):
+    """A tag's key, judged by the key rule (its problems say "the key ...")."""
+
+
+def problems(type_token: str, props: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:
+    """(input path, value, member, problem) for every input of a resource the API would refuse."""
+    return [(concrete, str(value) if isinstance(value, _TagKey) else value, rule.member,
+             f"the key {problem}" if isinstance(value, _TagKey) else problem)
+            for concrete, value, rule in judged(type_token, props)
+            for problem in rule.problems(value)]
 
 
 def main(argv: list[str] | None = None) -> int:
