@@ -168,9 +168,12 @@ def price_data() -> dict[str, Any]:
 
 
 class _Context:
-    def __init__(self, region: str, resources: Sequence[CostInput]):
+    def __init__(self, region: str, resources: Sequence[CostInput], ceiling: bool = False):
         data = price_data()
         self.region = region
+        # The ceiling: every node group and Auto Scaling group at its maxSize, a database's
+        # storage at its autoscaling maximum, and what scales with the nodes scaled with them.
+        self.ceiling = ceiling
         self.hours = Decimal(data["hoursPerMonth"])
         self.prices = data["regions"].get(region)
         self.assumptions = data["assumptions"]
@@ -392,9 +395,29 @@ def _eks(r: CostInput, ctx: _Context):
                   detail)]
 
 
+def _group_size(r: CostInput, ctx: _Context) -> int:
+    """How many instances a node group or Auto Scaling group runs: its desired size, or its
+    maxSize at the ceiling."""
+    if r.type == "aws:eks/nodeGroup:NodeGroup":
+        key = "maxSize" if ctx.ceiling else "desiredSize"
+        return int(_get(r.props, "scalingConfig", key, default=0))
+    if ctx.ceiling:
+        return int(_get(r.props, "maxSize", default=0))
+    return int(_get(r.props, "desiredCapacity", default=None) or _get(r.props, "minSize",
+                                                                     default=0))
+
+
+def _db_storage(r: CostInput, ctx: _Context) -> int:
+    """A database's storage in GiB: allocated, or at the ceiling its autoscaling maximum."""
+    size = int(_get(r.props, "allocatedStorage", default=20))
+    if ctx.ceiling:
+        size = max(size, int(_get(r.props, "maxAllocatedStorage", default=0) or 0))
+    return size
+
+
 @_rule("aws:eks/nodeGroup:NodeGroup")
 def _node_group(r: CostInput, ctx: _Context):
-    count = int(_get(r.props, "scalingConfig", "desiredSize", default=0))
+    count = _group_size(r, ctx)
     types = _get(r.props, "instanceTypes", default=["t3.medium"])  # EKS's default type
     instance_type = str(types[0])
     capacity = _get(r.props, "capacityType", default="ON_DEMAND")
@@ -496,8 +519,7 @@ def _root_volume(r: CostInput, ctx: _Context) -> tuple[int, str]:
 def _auto_scaling_group(r: CostInput, ctx: _Context):
     """An Auto Scaling group's instances (the NAT instance): its desired count of the launch
     template's type, their root volumes, and CPU above baseline in unlimited mode."""
-    count = int(_get(r.props, "desiredCapacity", default=None) or _get(r.props, "minSize",
-                                                                          default=0))
+    count = _group_size(r, ctx)
     template = _launch_template(r, ctx)
     if template is None:
         raise _Unknown("launchTemplate")
@@ -562,7 +584,7 @@ def _rds(r: CostInput, ctx: _Context):
         amount, detail = amount * scheduled[0], detail + scheduled[1]
     az = "multi-AZ" if multi_az else "single-AZ"
     storage_type = _get(r.props, "storageType", default="gp2")  # RDS's default
-    size = int(_get(r.props, "allocatedStorage", default=20))
+    size = _db_storage(r, ctx)
     unit = ctx.price(f"rds.storage.{storage_type}.{az.lower()}")
     return [
         _Item("instance", f"RDS {instance_class} {az}", amount, detail),
@@ -628,12 +650,12 @@ def _log_kind(r: CostInput) -> str:
 
 
 def _running_nodes(ctx: _Context) -> Decimal:
-    """The stack's nodes averaged over the week: each node group's desired size, times the
-    share of the week it runs when off-hours schedules stop it."""
+    """The stack's nodes averaged over the week: each node group's desired size (its maxSize at
+    the ceiling), times the share of the week it runs when off-hours schedules stop it."""
     total = Decimal(0)
     for group in ctx.resources:
         if group.type == "aws:eks/nodeGroup:NodeGroup":
-            count = Decimal(int(_get(group.props, "scalingConfig", "desiredSize", default=0)))
+            count = Decimal(_group_size(group, ctx))
             scheduled = _scheduled(group, ctx)
             total += count * (scheduled[0] if scheduled is not None else 1)
     return total
@@ -901,7 +923,7 @@ def _rds_backup_replication(r: CostInput, ctx: _Context):
                        and o.props.get("identifier") == identifier), None)
     if source is None:
         raise _NoPrice("the replicated database instance is not in the plan")
-    size = Decimal(int(_get(source.props, "allocatedStorage", default=20)))
+    size = Decimal(_db_storage(source, ctx))
     keep = int(_get(r.props, "retentionPeriod", default=7))
     stored = _stored_backup_gb(ctx, size, keep)
     unit, transfer = ctx.price("rds.backup.storage"), ctx.price("datatransfer.interregion")
@@ -937,10 +959,13 @@ def _free(r: CostInput) -> bool:
     return r.type in free["types"] or package in free["packages"]
 
 
-def estimate(resources: Iterable[CostInput], region: str) -> CostReport:
-    """Price every resource; see the module docstring for what lines mean."""
+def estimate(resources: Iterable[CostInput], region: str, ceiling: bool = False) -> CostReport:
+    """Price every resource; see the module docstring for what lines mean. `ceiling`: the
+    most the plan can cost as planned (every node group and Auto Scaling group at its maxSize,
+    databases' storage at its autoscaling maximum, per-node usage scaled with them), the same
+    rules and prices as the expected figure."""
     resources = list(resources)
-    ctx = _Context(region, resources)
+    ctx = _Context(region, resources, ceiling)
     lines: list[CostLine] = []
     free: list[tuple[str, str]] = []
     for r in resources:

@@ -22,6 +22,7 @@ def cost_inputs(evaluation: Evaluation) -> list[CostInput]:
     return inputs
 
 
-def cost_report(evaluation: Evaluation) -> CostReport:
+def cost_report(evaluation: Evaluation, ceiling: bool = False) -> CostReport:
+    """The evaluation priced as expected, or (`ceiling`) at the most its plan can cost."""
     assert evaluation.config is not None
-    return estimate(cost_inputs(evaluation), evaluation.config.region)
+    return estimate(cost_inputs(evaluation), evaluation.config.region, ceiling)
