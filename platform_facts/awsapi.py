@@ -582,8 +582,7 @@ def _table() -> _Table:
 def _matched(props: Mapping[str, Any], parent: str, names: Mapping[str, Mapping[str, str]],
              where: str = "") -> Iterator[tuple[str, Any, str]]:
     """(concrete input path, value, member path) for every input, at any depth, whose name
-    matches a member's (case aside) under the structure it sits in; a list member's elements
-    as `[]`, a single block where the API takes a list of one as that list's element."""
+    matches a member's (case aside) under the structure it sits in."""
     children = names.get(parent, {})
     for key, value in props.items():
         name = children.get(str(key).lower())
@@ -592,57 +591,59 @@ def _matched(props: Mapping[str, Any], parent: str, names: Mapping[str, Mapping[
         base = name.removesuffix("[]")
         path = f"{parent}.{base}" if parent else base
         concrete = f"{where}.{key}" if where else str(key)
-        yield concrete, value, path
         if not where and key == "tags":
-            continue  # tag keys are not members: the tag rules judge them (tag_rules)
-        if name.endswith("[]") and isinstance(value, list):
-            for index, item in enumerate(value):
-                yield f"{concrete}[{index}]", item, f"{path}[]"
-                if isinstance(item, Mapping):
-                    yield from _matched(item, f"{path}[]", names, f"{concrete}[{index}]")
-        elif isinstance(value, Mapping):
-            yield from _matched(value, f"{path}[]" if name.endswith("[]") else path, names,
-                                concrete)
+            yield concrete, value, path  # tag keys are not members: tag_rules judges them
+            continue
+        yield from _descend(value, path, name.endswith("[]"), names, concrete)
+
+
+def _descend(value: Any, path: str, listed: bool, names: Mapping[str, Mapping[str, str]],
+             concrete: str) -> Iterator[tuple[str, Any, str]]:
+    """The value at a member and what lies under it: a list member's elements as `[]`, a
+    structure's inputs matched by name (a single block where the API takes a list of one as
+    that list's element)."""
+    yield concrete, value, path
+    if listed and isinstance(value, list):
+        for index, item in enumerate(value):
+            yield f"{concrete}[{index}]", item, f"{path}[]"
+            if isinstance(item, Mapping):
+                yield from _matched(item, f"{path}[]", names, f"{concrete}[{index}]")
+    elif isinstance(value, Mapping):
+        yield from _matched(value, f"{path}[]" if listed else path, names, concrete)
 
 
 def judged(type_token: str, props: Mapping[str, Any]) -> Iterator[tuple[str, Any, Rule]]:
     """(input path, value, rule) for every input of a resource a rule of the API holds:
-    inputs matched to members by name at any depth, the table's paths (and, under a structure
-    the table maps, its inputs matched by name), the tags. Members the table lacks are
-    unconstrained. A type this module does not know gives nothing (the coverage test keeps it
-    complete)."""
+    inputs matched to members by name at any depth, the table's paths (and what lies under
+    them, matched the same way), the tags. Members the table lacks are unconstrained. A type
+    this module does not know gives nothing (the coverage test keeps it complete)."""
     if type_token not in OPERATIONS:
         return
     service, operation, table = OPERATIONS[type_token]
     known = _table()
 
-    def under(op: str, items: Iterable[tuple[str, Any]], parent: str
+    def ruled(op: str, found: Iterable[tuple[str, Any, str]]
               ) -> Iterator[tuple[str, Any, Rule]]:
-        rules, tree = known.rules.get(op, {}), known.names.get(op, {})
-        for at, item in items:
-            for concrete, value, path in _matched(item, parent, tree, at):
-                if (rule := rules.get(path)) is not None:
-                    yield concrete, value, rule
+        rules = known.rules.get(op, {})
+        for concrete, value, path in found:
+            if (rule := rules.get(path)) is not None:
+                yield concrete, value, rule
 
     own = f"{service}.{operation}"
-    yield from under(own, [("", {k: v for k, v in props.items() if k not in table})], "")
+    yield from ruled(own, _matched({k: v for k, v in props.items() if k not in table}, "",
+                                   known.names.get(own, {})))
     for input_path, member_path in table.items():
         if member_path is None:
             continue
         call, _, path = member_path.rpartition(":")
         op = f"{service}.{call or operation}"
+        tree = known.names.get(op, {})
         for concrete, value, element in _values(props, input_path):
             where = path.replace("*", _peer(element if isinstance(element, Mapping) else {})) \
                 if "*" in path else path
-            if (rule := known.rules.get(op, {}).get(where)) is not None:
-                yield concrete, value, rule
-            # A structure the table maps (an SDK input that sits a level up in the API): its
-            # own inputs are matched by name under it.
-            blocks = ([(concrete, value)] if isinstance(value, Mapping) else
-                      [(f"{concrete}[{i}]", v) for i, v in enumerate(value)
-                       if isinstance(v, Mapping)] if isinstance(value, list) else [])
-            tree = known.names.get(op, {})
-            yield from under(op, blocks, where if where in tree else f"{where}[]")
+            parent, _, base = where.rpartition(".")
+            listed = tree.get(parent, {}).get(base.lower(), "").endswith("[]")
+            yield from ruled(op, _descend(value, where, listed, tree, concrete))
     if type_token in known.tags:
         key_rule, value_rule = known.tags[type_token]
         for key, value in _tags(props):
