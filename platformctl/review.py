@@ -232,7 +232,6 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
     providers = {k: r["inputs"] for k, r in after.items()
                  if r["type"] == "pulumi:providers:kubernetes"}
     k8s_provider = next(iter(providers.values()), None) if len(providers) == 1 else None
-    frozen = api_immutable or {}
     entries: dict[str, dict[str, Any]] = {}
     for key in sorted(set(before) & set(after)):
         was, now = _with_digests(before[key], after[key])
@@ -254,7 +253,7 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
                                 "creates it anew")
         elif keys and now.get("custom", True):
             decision = replacement.decide(now["type"], was["inputs"], inputs, k8s_provider,
-                                          now.get("replace_on_changes", ()), frozen)
+                                          now.get("replace_on_changes", ()), api_immutable)
             entry.update(action=decision.action, replace_fields=list(decision.fields),
                          conditional=decision.conditional, reason=decision.reason)
         entries[key] = entry
