@@ -63,7 +63,14 @@ class GitOpsArgs(ArgsModel):
                                "https://github.com/<org>/platform.git.")
     revision: str = Field("main", min_length=1, max_length=100,
                           description="Branch, tag or commit Argo CD follows.")
-    ha: bool = Field(description="Argo CD highly available (replicated components, Redis HA).")
+    ha: bool = Field(description="Argo CD highly available: two replicas of its API server, "
+                     "repository server and ApplicationSet controller (one application "
+                     "controller: a second one would only shard clusters).")
+    redis_ha: bool = Field(
+        False, description="Redis HA (three Redis servers with Sentinel behind three HAProxy "
+        "pods, about 390m CPU and 480 MiB of requests) instead of one Redis. Redis is Argo CD's "
+        "cache: losing it costs a cache rebuild (slower UI and syncs for minutes), not a "
+        "failed deployment.")
     auto_sync: bool = Field(
         description="Sync automatically with prune and self-heal (dev). Off: every change is "
         "synced by hand (promotion), inside the sync windows (prod).")
@@ -137,13 +144,15 @@ def argocd_values(config: GitOpsArgs, sso_secret: str | None) -> dict[str, Any]:
             "init": {"resources": pod_resources.values("argocd.redis-ha.sidecar")},
             "haproxy": {"resources": pod_resources.values("argocd.redis-ha.haproxy"),
                         "init": {"resources": pod_resources.values("argocd.redis-ha.sidecar")}},
-        }} if config.ha else {
+        }} if config.redis_ha else {
             "redis-ha": {"enabled": False},
             "redis": {"resources": pod_resources.values("argocd.redis")}}),
         # The application controller exports argocd_app_info and argocd_app_sync_total, which
         # the Argo CD alerts and SLO read: its metrics Service and ServiceMonitor are off by
         # default in the chart.
-        "controller": {"replicas": replicas,
+        # One application controller: a second one only shards clusters (the chart sets
+        # ARGOCD_CONTROLLER_REPLICAS), and Argo CD here manages one; its StatefulSet restarts it.
+        "controller": {"replicas": 1,
                        "resources": pod_resources.values("argocd.controller"), "metrics": {
             "enabled": True, "serviceMonitor": {"enabled": True,
                                                 "additionalLabels": {"team": "platform"}}}},

@@ -127,6 +127,11 @@ class NetworkArgs(ArgsModel):
         description="How many availability zones to span (the first ones `getAvailabilityZones` "
         "returns)."
     )
+    load_balancer_az_count: Literal[2, 3] | None = Field(
+        None, description="How many of the AZs' public subnets internet-facing load balancers "
+        "use (the first ones; the `kubernetes.io/role/elb` tag): an ALB needs two and bills a "
+        "public IPv4 address in each ($3.65/month); its targets stay in every AZ (an ALB's "
+        "cross-zone traffic is free). Default: every AZ.")
     nat_strategy: Literal["none", "instance", "single", "one-per-az"] = Field(
         description="Egress for private subnets: `single` NAT gateway (one AZ's failure cuts "
         "egress), `one-per-az` (highly available), `instance` (a NAT instance, fck-nat on a "
@@ -266,7 +271,7 @@ class Network(PlatformComponent):
         self.layout = subnet_layout(config.cidr, config.az_count)
 
         self._vpc(name, config)
-        self._subnets(name)
+        self._subnets(name, config)
         self._public_routing(name)
         self._nat(name, config, region)
         self._private_and_database_routing(name)
@@ -314,7 +319,7 @@ class Network(PlatformComponent):
             f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": f"{name}-igw"}, opts=vpc_opts
         )
 
-    def _subnets(self, name: str) -> None:
+    def _subnets(self, name: str, config: NetworkArgs) -> None:
         vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
         # Subnets. The role tags are how the AWS Load Balancer Controller picks subnets for
         # internet-facing and internal load balancers.
@@ -324,8 +329,11 @@ class Network(PlatformComponent):
             "database": {},
         }
         self.subnets: dict[str, list[aws.ec2.Subnet]] = {tier: [] for tier in TIERS}
+        balanced = config.load_balancer_az_count or len(self.availability_zones)
         for tier in TIERS:
-            for az, cidr in zip(self.availability_zones, self.layout.tier(tier), strict=True):
+            for index, (az, cidr) in enumerate(zip(self.availability_zones,
+                                                   self.layout.tier(tier), strict=True)):
+                role = tier_tags[tier] if tier != "public" or index < balanced else {}
                 self.subnets[tier].append(aws.ec2.Subnet(
                     f"{name}-{tier}-{az}",
                     vpc_id=self.vpc.id,
@@ -334,7 +342,7 @@ class Network(PlatformComponent):
                     # Nothing gets a public IPv4 address by accident (they cost money, too):
                     # load balancers and NAT gateways get theirs explicitly.
                     map_public_ip_on_launch=False,
-                    tags={"Name": f"{name}-{tier}-{az}", "tier": tier, **tier_tags[tier]},
+                    tags={"Name": f"{name}-{tier}-{az}", "tier": tier, **role},
                     opts=vpc_opts,
                 ))
 

@@ -82,9 +82,12 @@ def _merge_listed(existing: object, standard: Mapping[str, str]) -> object:
     return pulumi.Output.from_input(existing).apply(merged)
 
 
-def stack_transformation(standard_tags: StandardTags):
+def stack_transformation(standard_tags: StandardTags,
+                         type_tags: Mapping[str, Mapping[str, str]] | None = None):
     """A stack transformation that merges `standard_tags(service)` into every AWS resource's
-    `tags`, `service` being the owning component's."""
+    `tags`, `service` being the owning component's, and `type_tags[type]` into every resource
+    of that type (the year a KMS key was created, which the cost model prices it by)."""
+    type_tags = type_tags or {}
 
     def transform(args: pulumi.ResourceTransformationArgs):
         resource = args.resource
@@ -114,12 +117,14 @@ def stack_transformation(standard_tags: StandardTags):
                 "`service` tag; create it with parent=<the component that owns it>"
             )
         props = dict(args.props)
-        props["tags"] = _merge(props.get("tags"), standard_tags(service))
+        props["tags"] = _merge(props.get("tags"), {**type_tags.get(args.type_, {}),
+                                                   **standard_tags(service)})
         return pulumi.ResourceTransformationResult(props=props, opts=args.opts)
 
     return transform
 
 
-def install(standard_tags: StandardTags) -> None:
+def install(standard_tags: StandardTags,
+            type_tags: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Tag every AWS resource registered from now on in this stack."""
-    pulumi.runtime.register_stack_transformation(stack_transformation(standard_tags))
+    pulumi.runtime.register_stack_transformation(stack_transformation(standard_tags, type_tags))

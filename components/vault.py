@@ -76,7 +76,9 @@ class VaultArgs(ArgsModel):
 
     replicas: int = Field(ge=1, le=5, description="Vault servers (integrated raft storage); "
                           "odd, so a quorum survives losing a minority.")
-    storage_gib: int = Field(10, ge=1, le=500, description="gp3 raft volume per server, GiB.")
+    storage_gib: int = Field(5, ge=1, le=500, description="gp3 raft volume per server, GiB: "
+                             "raft holds the KV data, leases and tokens (megabytes for a "
+                             "platform's Vault); the gp3 class grows a volume in place.")
     audit_storage_gib: int = Field(10, ge=1, le=500, description="gp3 audit-log volume per "
                                    "server, GiB.")
     address: VaultAddress | None = Field(

@@ -678,7 +678,7 @@ def placement(groups: Sequence[NodeGroup], scheduled: Sequence[Workload],
     hard anti-affinity among a workload's own pods); pods with EBS volumes stay in the AZ they
     were placed in. Then (`drains`) drain each node in turn: its pods go to the other nodes,
     largest first; a pod bound to an AZ where no other node has room waits for the autoscaler
-    if its group of that one AZ can grow, and is pending otherwise. Nodes of a group spread
+    if a group of that one AZ can grow, and is pending otherwise. Nodes of a group spread
     over its AZs in turn, as the Auto Scaling group balances them."""
     nodes: list[_Node] = []
     for group in groups:
@@ -707,7 +707,6 @@ def placement(groups: Sequence[NodeGroup], scheduled: Sequence[Workload],
     result = Placement([f"{n.label} ({n.zone})" for n in nodes], unplaced, [])
     if not drains:
         return result
-    by_group = {g.name: g for g in groups}
     for drained in nodes:
         others = [dataclasses.replace(n, placed=list(n.placed)) for n in nodes if n is not drained]
         drain = Drain(drained.label, drained.zone)
@@ -715,9 +714,10 @@ def placement(groups: Sequence[NodeGroup], scheduled: Sequence[Workload],
             zone = bound.get((id(w), i))
             if _place(w, others, zone, i) is not None:
                 continue
-            group = by_group[drained.group]
-            grows = (zone is not None and group.zones == (zone,) and group.max_size is not None
-                     and group.max_size > group.min_size)
+            # The autoscaler adds a node for it to any group of that one AZ that can grow.
+            grows = zone is not None and any(
+                g.zones == (zone,) and g.max_size is not None and g.max_size > g.min_size
+                for g in groups)
             if grows and (w.replicas or 0) > 1:
                 drain.waiting.append(_pod(w, i))
             elif grows:

@@ -189,10 +189,36 @@ class _Context:
         self.public_nat_gateways = sum(
             1 for r in resources if r.type == "aws:ec2/natGateway:NatGateway"
             and _get(r.props, "connectivityType", default="public") != "private")
+        # The AZs the VPC's subnets are in (traffic between them is billed).
+        self.zones = len({str(_get(r.props, "availabilityZone", default="")) for r in resources
+                          if r.type == "aws:ec2/subnet:Subnet"} - {""})
         # Subnets the load balancer controller places internet-facing load balancers in.
         self.public_subnets = sum(
             1 for r in resources if r.type == "aws:ec2/subnet:Subnet"
             and (_tags(r.props).get("kubernetes.io/role/elb") == "1"))
+
+    def load_factor(self) -> Decimal:
+        """How much more traffic the stack serves at the ceiling: its nodes running at maxSize
+        over its nodes running as expected (the autoscaler adds nodes as the load grows); 1 for
+        the expected figure."""
+        if not self.ceiling:
+            return Decimal(1)
+        self.ceiling = False
+        try:
+            expected = _running_nodes(self)
+        finally:
+            self.ceiling = True
+        return _running_nodes(self) / expected if expected else Decimal(1)
+
+    def assumed_rate(self) -> Decimal | None:
+        """The requests a second the stack's services serve, as its X-Ray group states it
+        (platform:observability.traces.assumedRequestsPerSecond), or None."""
+        for r in self.resources:
+            if r.type == "aws:xray/group:Group":
+                rate = _tags(r.props).get(_TRAFFIC_TAG)
+                if rate is not None:
+                    return Decimal(str(rate))
+        return None
 
     def related(self, r: CostInput, prop: str, type_token: str, id_value: Any) -> CostInput | None:
         """The resource `r` takes `prop` from: by property dependency (previews, CrossGuard),
@@ -437,7 +463,22 @@ def _node_group(r: CostInput, ctx: _Context):
     size, volume_type = _root_volume(r, ctx)
     lines.append(_root_volumes(r, ctx, count, size, volume_type, scheduled, "root volumes"))
     surplus = _surplus_credits(r, ctx, instance_type, count)
-    return lines + ([surplus] if surplus else [])
+    return lines + ([surplus] if surplus else []) + _cross_az(ctx, count, scheduled)
+
+
+def _cross_az(ctx: _Context, count: int, scheduled: tuple[Decimal, str] | None) -> list[_Item]:
+    """Traffic the nodes send across AZs (the share that leaves their AZ), while they run."""
+    if ctx.zones < 2 or not count:
+        return []
+    running = Decimal(count) * (scheduled[0] if scheduled is not None else 1)
+    crossing = Decimal(ctx.zones - 1) / ctx.zones
+    gb = running * Decimal(ctx.assume("crossAzGbPerNodeMonth")) * crossing
+    unit = ctx.price("datatransfer.interaz")
+    shown = running.quantize(Decimal("0.01")).normalize()
+    return [_Item("cross-az", f"traffic across AZs from {shown:f} nodes ({money(gb)} GB)",
+                  gb * unit, f"{shown:f} nodes x {ctx.assume('crossAzGbPerNodeMonth')} GB x "
+                  f"{ctx.zones - 1}/{ctx.zones} x ${unit}",
+                  ctx.assumption_text("crossAzGbPerNodeMonth"), usage=True)]
 
 
 def _surplus_credits(r: CostInput, ctx: _Context, instance_type: str,
@@ -601,21 +642,38 @@ def _volume(r: CostInput, ctx: _Context):
     return [_Item("volume", f"{size} GiB {kind} volume", unit * size, f"{size} GiB x ${unit}")]
 
 
+# The year a stack's keys were created (platform:createdYear), tagged on each KMS key by the
+# program; a key without it is priced as created this year.
+CREATED_YEAR_TAG = "platform.example.org/created-year"
+
+
+def this_year() -> int:
+    import datetime
+
+    return datetime.date.today().year
+
+
 @_rule("aws:kms/key:Key")
 def _kms(r: CostInput, ctx: _Context):
     unit = ctx.price("kms.key")
     if not _get(r.props, "enableKeyRotation", default=False):
         return [_Item("key", "KMS key", unit, f"1 key x ${unit}")]
     # The first and second rotation of a key's material each add to its monthly price; later
-    # ones do not. Priced at the key's age the assumption names.
-    year = int(ctx.assume("kmsKeyAgeYears"))
+    # ones do not: priced for the key's age, with the steady state it reaches.
+    created = _tags(r.props).get(CREATED_YEAR_TAG)
+    now = this_year()
+    year = max(1, now - int(created) + 1) if str(created or "").isdigit() else 1
+    stated = (f"created {created}" if str(created or "").isdigit()
+              else "created this year (platform:createdYear not stated)")
     period = int(_get(r.props, "rotationPeriodInDays", default=365))
     rotations = min(2, (year - 1) * 365 // period)
+    steady = 2
     rotation = ctx.price("kms.rotation")
-    return [_Item("key", f"KMS key, rotation every {period} days (year {year}: {rotations} "
-                  f"billed rotations)", unit + rotation * rotations,
+    return [_Item("key", f"KMS key, rotation every {period} days ({stated}: year {year}, "
+                  f"{rotations} billed rotations; ${money(unit + rotation * steady)} once "
+                  f"{steady} are)", unit + rotation * rotations,
                   f"1 key x ${unit} + {rotations} x ${rotation}",
-                  ctx.assumption_text("kmsKeyAgeYears"))]
+                  ctx.assumption_text("kmsKeyAge"))]
 
 
 @_rule("aws:secretsmanager/secret:Secret")
@@ -661,6 +719,70 @@ def _running_nodes(ctx: _Context) -> Decimal:
     return total
 
 
+def _awake(ctx: _Context) -> Decimal:
+    """The share of the week the cluster's nodes (and so its in-cluster controllers) run: the
+    running nodes over the nodes the groups hold when up; 1 without off-hours schedules."""
+    held = running = Decimal(0)
+    for group in ctx.resources:
+        if group.type == "aws:eks/nodeGroup:NodeGroup":
+            count = Decimal(_group_size(group, ctx))
+            scheduled = _scheduled(group, ctx)
+            held += count
+            running += count * (scheduled[0] if scheduled is not None else 1)
+    return running / held if held else Decimal(1)
+
+
+_GATEKEEPER_CONSTRAINTS = "kubernetes:constraints.gatekeeper.sh/"
+
+
+def _audited_kinds(ctx: _Context) -> tuple[int, int] | None:
+    """(kinds Gatekeeper's audit lists, its interval in seconds), or None without Gatekeeper.
+    With auditMatchKindOnly it lists the kinds its constraints match, else every kind."""
+    release = next((r for r in ctx.resources if r.type == "kubernetes:helm.sh/v3:Release"
+                    and _chart_name(r.props) == "gatekeeper"), None)
+    if release is None:
+        return None
+    values = _get(release.props, "values", default={}) or {}
+    interval = int(_get(values, "auditInterval", default=60) or 60)  # the chart's default
+    if not _get(values, "auditMatchKindOnly", default=False):
+        return int(ctx.assume("controlPlaneAudit")["allKinds"]), interval
+    kinds = set()
+    for constraint in ctx.resources:
+        if constraint.type.startswith(_GATEKEEPER_CONSTRAINTS):
+            for match in _get(constraint.props, "spec", "match", "kinds", default=[]) or []:
+                for group in _get(match, "apiGroups", default=[""]) or [""]:
+                    kinds |= {(group, k) for k in _get(match, "kinds", default=[]) or []}
+    return len(kinds), interval
+
+
+def _control_plane_gb(ctx: _Context) -> tuple[Decimal, str]:
+    """What the EKS control plane logs in a month, from what the platform asks of the API
+    server: every request is one audit event (the api and authenticator logs are a small
+    fraction beside it). Requests: Gatekeeper's audit lists each audited kind every interval;
+    each leader-elected controller renews its lease; each node's kubelet renews its lease and
+    reports status; the rest of the controllers' and users' requests at a stated rate. The
+    in-cluster part runs only while the nodes do."""
+    facts = ctx.assume("controlPlaneAudit")
+    awake = _awake(ctx)
+    charts = [_chart_name(r.props) for r in ctx.resources
+              if r.type == "kubernetes:helm.sh/v3:Release"]
+    addons = [str(_get(r.props, "addonName", default="")) for r in ctx.resources
+              if r.type == "aws:eks/addon:Addon"]
+    per_workload = facts["leasesPerWorkload"]
+    leases = sum(int(per_workload.get(name, 0)) for name in [*charts, *addons])
+    audited = _audited_kinds(ctx)
+    lists = Decimal(audited[0]) / audited[1] if audited else Decimal(0)
+    nodes = _running_nodes(ctx)
+    in_cluster = (lists + leases * Decimal(facts["leaseRenewalsPerSecond"])
+                  + Decimal(facts["otherRequestsPerSecond"])) * awake
+    per_second = in_cluster + nodes * Decimal(facts["nodeRequestsPerSecond"]) + Decimal(
+        facts["controlPlaneRequestsPerSecond"])
+    gb = per_second * ctx.hours * 3600 * Decimal(facts["bytesPerEvent"]) / 10 ** 9
+    kinds = f"{audited[0]} kinds every {audited[1]} s" if audited else "no Gatekeeper"
+    return gb, (f"{per_second.quantize(Decimal('0.01'))} requests/s: audit of {kinds}, "
+                f"{leases} leases, {nodes.quantize(Decimal('0.01')).normalize():f} nodes")
+
+
 @_rule("aws:cloudwatch/logGroup:LogGroup")
 def _log_group(r: CostInput, ctx: _Context):
     kind = _log_kind(r)
@@ -680,14 +802,31 @@ def _log_group(r: CostInput, ctx: _Context):
                   stored * storage, f"{money(gb)} GB x {money(months)} months x ${storage}", why,
                   usage=True),
         ]
+    if kind == "eks-control-plane":
+        gb, reasoning = _control_plane_gb(ctx)
+        stored = gb * months
+        why = ctx.assumption_text("controlPlaneAudit")
+        return [
+            _Item("ingestion", f"log ingestion ({kind}, {money(gb)} GB: {reasoning})",
+                  gb * ingest, f"{money(gb)} GB x ${ingest}", why, usage=True),
+            _Item("storage", f"log storage ({kind}, {money(stored)} GB retained)",
+                  stored * storage, f"{money(gb)} GB x {money(months)} months x ${storage}",
+                  why, usage=True),
+        ]
     gb = Decimal(ctx.assume("logIngestGbPerMonth")[kind])
+    what, detail = f"{gb} GB", f"{gb} GB"
+    awake = _awake(ctx) if kind == "flow-logs" else Decimal(1)
+    if awake < 1:  # the VPC's traffic stops while off-hours has its instances down
+        gb = gb * awake
+        what = f"{money(gb)} GB while the nodes run"
+        detail = f"{detail} x {awake.quantize(Decimal('0.0001'))}"
     stored = gb * months
     why = ctx.assumption_text("logIngestGbPerMonth")
     return [
-        _Item("ingestion", f"log ingestion ({kind}, {gb} GB)", gb * ingest,
-              f"{gb} GB x ${ingest}", why, usage=True),
+        _Item("ingestion", f"log ingestion ({kind}, {what})", gb * ingest,
+              f"{detail} x ${ingest}", why, usage=True),
         _Item("storage", f"log storage ({kind}, {money(stored)} GB retained)", stored * storage,
-              f"{gb} GB x {money(months)} months x ${storage}", why, usage=True),
+              f"{money(gb)} GB x {money(months)} months x ${storage}", why, usage=True),
     ]
 
 
@@ -703,6 +842,7 @@ def _xray_group(r: CostInput, ctx: _Context):
     if _SAMPLING_TAG not in tags or _TRAFFIC_TAG not in tags:
         return []  # a group of someone else's traces: nothing this stack records through it
     percent, rate = Decimal(str(tags[_SAMPLING_TAG])), Decimal(str(tags[_TRAFFIC_TAG]))
+    rate = (rate * ctx.load_factor()).quantize(Decimal("0.01")).normalize()
     traces = rate * ctx.hours * 3600 * percent / 100
     unit = ctx.price("xray.trace.recorded")
     return [_Item("traces", f"X-Ray traces recorded ({percent:f}% of an assumed {rate:f} "
@@ -723,6 +863,19 @@ def _load_balancer(r: CostInput, ctx: _Context):
             _Item("capacity", f"{kind} load balancer capacity units", capacity,
                   capacity_detail, ctx.assumption_text("loadBalancerCapacityUnitsPerHour"),
                   usage=True)]
+
+
+@_rule("aws:fis/experimentTemplate:ExperimentTemplate")
+def _fis(r: CostInput, ctx: _Context):
+    """Nothing until a person runs it; each run is billed per action-minute."""
+    actions = len(_get(r.props, "actions", default=[]) or [])
+    runs = Decimal(ctx.assume("fisRunsPerMonth"))
+    minutes = Decimal(ctx.assume("fisActionMinutesPerRun"))
+    unit = ctx.price("fis.action.minute")
+    return [_Item("runs", f"FIS experiment runs ({runs:f} a month, {actions} action(s) of "
+                  f"{minutes:f} min)", runs * actions * minutes * unit,
+                  f"{runs:f} x {actions} x {minutes:f} min x ${unit}",
+                  ctx.assumption_text("fisRunsPerMonth"), usage=True)]
 
 
 @_rule("aws:ec2/instance:Instance")
@@ -761,7 +914,7 @@ def _shared_load_balancer(r: CostInput, ctx: _Context):
             "$16.43/month plus capacity units)")
     scheme = str(_get(r.props, "spec", "scheme", default="internal"))  # the controller's default
     amount, detail = _hourly(ctx, "elb.application.hour")
-    units = Decimal(ctx.assume("loadBalancerCapacityUnitsPerHour"))
+    units = Decimal(ctx.assume("loadBalancerCapacityUnitsPerHour")) * ctx.load_factor()
     capacity, capacity_detail = _hourly(ctx, "elb.application.lcu", units)
     items = [
         _Item("alb", f"shared ALB '{group}' ({scheme}), made at run time", amount, detail),
@@ -773,6 +926,16 @@ def _shared_load_balancer(r: CostInput, ctx: _Context):
         addresses, address_detail = _hourly(ctx, "publicipv4.hour", ctx.public_subnets)
         items.append(_Item("alb-addresses", f"shared ALB '{group}': {ctx.public_subnets} public "
                            "IPv4 addresses (one per public subnet)", addresses, address_detail))
+    rate = ctx.assumed_rate()
+    if scheme == "internet-facing" and rate is not None:
+        rate = (rate * ctx.load_factor()).quantize(Decimal("0.01")).normalize()
+        per_request = Decimal(ctx.assume("internetEgressKbPerRequest"))
+        gb = rate * ctx.hours * 3600 * per_request / 10 ** 6
+        unit = ctx.price("datatransfer.internet")
+        items.append(_Item("egress", f"shared ALB '{group}': responses to the internet "
+                           f"({rate:f} requests/s x {per_request} KB: {money(gb)} GB)", gb * unit,
+                           f"{money(gb)} GB x ${unit}",
+                           ctx.assumption_text("internetEgressKbPerRequest"), usage=True))
     return items
 
 
@@ -942,7 +1105,7 @@ def _rds_backup_replication(r: CostInput, ctx: _Context):
 _READ_BY_OTHERS = frozenset({
     "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/subnet:Subnet",
     "aws:ec2/natGateway:NatGateway", "aws:scheduler/schedule:Schedule", "aws:backup/plan:Plan",
-    "kubernetes:helm.sh/v3:Release", "aws:rds/instance:Instance",
+    "kubernetes:helm.sh/v3:Release", "aws:rds/instance:Instance", "aws:eks/addon:Addon",
     "aws:ec2/defaultCreditSpecification:DefaultCreditSpecification"})
 
 
@@ -950,7 +1113,8 @@ def reads_inputs(type_token: str) -> bool:
     """Whether pricing a stack reads this type's inputs (its own rule, or another's); the
     others are priced by their type alone (free, or unpriced), so a caller that must resolve
     inputs at a cost (the program's own report, components/cost_outputs.py) may skip them."""
-    return type_token in _RULES or type_token in _READ_BY_OTHERS
+    return (type_token in _RULES or type_token in _READ_BY_OTHERS
+            or type_token.startswith(_GATEKEEPER_CONSTRAINTS))
 
 
 def _free(r: CostInput) -> bool:
@@ -999,3 +1163,67 @@ def estimate(resources: Iterable[CostInput], region: str, ceiling: bool = False)
             lines.append(CostLine(r.type, r.name, r.component, "no price", None,
                                   key="unpriced", unpriced_reason=str(missing)))
     return CostReport(region=region, lines=lines, free=free)
+
+
+# -- the ceiling, node group by node group ----------------------------------------------------
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+POOL_LABEL = "node-group"  # the label every node of a configured node group carries
+
+
+@dataclass(frozen=True)
+class PoolCeiling:
+    """A configured node group (its label `node-group`; one EKS node group per AZ when zonal)
+    at the ceiling: its maxSize over its EKS node groups, its desired size, and what one more
+    node adds to the stack's ceiling (the node, its root volume, and the usage that scales
+    with nodes, at the same prices)."""
+
+    pool: str
+    groups: tuple[str, ...]
+    max_size: int
+    desired_size: int
+    per_node_usd: Decimal
+
+    def largest_max(self, over: Decimal) -> int:
+        """The largest maxSize that takes `over` off the ceiling (at least desiredSize)."""
+        if over <= 0:
+            return self.max_size
+        import math
+
+        nodes = math.ceil(over / self.per_node_usd) if self.per_node_usd > 0 else self.max_size
+        return max(self.desired_size, self.max_size - nodes)
+
+
+def _with_max(r: CostInput, delta: int) -> CostInput:
+    scaling = dict(_get(r.props, "scalingConfig", default={}) or {})
+    scaling["maxSize"] = int(scaling.get("maxSize", 0)) + delta
+    return CostInput(r.type, r.name, {**dict(r.props), "scalingConfig": scaling}, r.urn,
+                     r.component, r.property_dependencies, r.custom, r.id)
+
+
+def node_pools(resources: Iterable[CostInput], region: str) -> list[PoolCeiling]:
+    """Every configured node group of the plan that can grow (maxSize above its desired size),
+    with the price of one more node at the ceiling: the ceiling with one of its EKS node
+    groups one node larger, minus the ceiling (the model is linear in nodes)."""
+    resources = list(resources)
+    ceiling = estimate(resources, region, ceiling=True).total
+    pools: dict[str, list[int]] = {}
+    for index, r in enumerate(resources):
+        if r.type == NODE_GROUP and r.custom:
+            try:
+                pool = str(_get(r.props, "labels", POOL_LABEL, default=None) or r.name)
+                _get(r.props, "scalingConfig")
+            except _Unknown:
+                continue
+            pools.setdefault(pool, []).append(index)
+    found = []
+    for pool, indices in pools.items():
+        sizes = [_get(resources[i].props, "scalingConfig", default={}) or {} for i in indices]
+        grown = list(resources)
+        grown[indices[0]] = _with_max(resources[indices[0]], 1)
+        per_node = estimate(grown, region, ceiling=True).total - ceiling
+        found.append(PoolCeiling(
+            pool, tuple(resources[i].name for i in indices),
+            sum(int(s.get("maxSize", 0)) for s in sizes),
+            sum(int(s.get("desiredSize", 0)) for s in sizes), per_node))
+    return found

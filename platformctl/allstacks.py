@@ -153,6 +153,9 @@ def row_of(doc: dict[str, Any]) -> dict[str, Any]:
             "total_monthly_usd": doc["total_monthly_usd"],
             "budget_monthly_usd": doc["budget_monthly_usd"],
             "headroom_monthly_usd": doc["headroom_monthly_usd"],
+            **({"ceiling_monthly_usd": doc["ceiling"]["total_monthly_usd"],
+                "ceiling_budget_monthly_usd": doc["ceiling"]["budget_monthly_usd"]}
+               if doc.get("ceiling") else {}),
             "resource_count": doc["resource_count"]}
 
 
@@ -172,12 +175,14 @@ def review_all(project_dir: Path, command: Command, workers: int | None = None) 
     cap = project_config(project_dir).get(CAP_KEY)
     reviewed = [r for r in rows if r["verdict"] != "error"]
     total = sum((Decimal(str(r["total_monthly_usd"])) for r in reviewed), Decimal(0))
+    ceilings = sum((Decimal(str(r.get("ceiling_monthly_usd", r["total_monthly_usd"])))
+                    for r in reviewed), Decimal(0))
     problems = []
     if not files:
         problems.append(f"no stack files (Pulumi.<stack>.yaml) in {project_dir}")
     if isinstance(cap, (int, float)):
         budgets = sum((Decimal(str(r["budget_monthly_usd"])) for r in reviewed), Decimal(0))
-        problems += cap_problems(Decimal(str(cap)), total, budgets)
+        problems += cap_problems(Decimal(str(cap)), total, budgets, ceilings)
     if not files or any(r["verdict"] == "error" for r in rows):
         exit_code = 2
     elif problems or any(r["verdict"] == "blocked" for r in rows):
@@ -188,6 +193,9 @@ def review_all(project_dir: Path, command: Command, workers: int | None = None) 
             "total_monthly_usd": usd(total),
             "headroom_monthly_usd": (usd(Decimal(str(cap)) - total)
                                      if isinstance(cap, (int, float)) else None),
+            "ceiling_monthly_usd": usd(ceilings),
+            "ceiling_headroom_monthly_usd": (usd(Decimal(str(cap)) - ceilings)
+                                             if isinstance(cap, (int, float)) else None),
             "problems": problems, "exit_code": exit_code}
 
 
@@ -213,16 +221,21 @@ def _money(row: dict[str, Any], key: str) -> str:
 
 def render_text(doc: dict[str, Any], console: Console) -> None:
     table = Table(title="Every stack, reviewed offline", title_justify="left", show_edge=False)
-    for column in ("stack", "verdict", "USD/month", "budget", "headroom", "resources"):
+    # Expected against the stack's budget, and at the ceiling against its share of the cap.
+    for column in ("stack", "verdict", "expected", "budget", "ceiling", "share", "resources"):
         table.add_column(column, justify="left" if column in ("stack", "verdict") else "right")
     for row in doc["stacks"]:
         table.add_row(row["stack"], Text(_verdict_text(row), style=_STYLE[row["verdict"]]),
                       _money(row, "total_monthly_usd"), _money(row, "budget_monthly_usd"),
-                      _money(row, "headroom_monthly_usd"), str(row.get("resource_count", "")))
+                      _money(row, "ceiling_monthly_usd"),
+                      _money(row, "ceiling_budget_monthly_usd"),
+                      str(row.get("resource_count", "")))
     if doc["cap_monthly_usd"] is not None:
-        table.add_row(Text("all", style="bold"), "", Text(f"{doc['total_monthly_usd']:,.2f}",
-                      style="bold"), f"{doc['cap_monthly_usd']:,.2f} (cap)",
-                      f"{doc['headroom_monthly_usd']:,.2f}", "")
+        table.add_row(Text("all", style="bold"), f"cap {doc['cap_monthly_usd']:,.2f}",
+                      Text(f"{doc['total_monthly_usd']:,.2f}", style="bold"),
+                      f"{doc['headroom_monthly_usd']:,.2f} left",
+                      Text(f"{doc['ceiling_monthly_usd']:,.2f}", style="bold"),
+                      f"{doc['ceiling_headroom_monthly_usd']:,.2f} left", "")
     console.print(table)
     for problem in doc["problems"]:
         console.print(Text(f"over: {problem}", style="bold red"))
@@ -234,15 +247,19 @@ def render_text(doc: dict[str, Any], console: Console) -> None:
 def render_markdown(doc: dict[str, Any]) -> str:
     verdict = {0: "**Passes**", 1: "**Blocked**", 2: "**Not reviewed**"}[doc["exit_code"]]
     out = [f"### Every stack: {verdict}", "",
-           "| stack | verdict | USD/month | budget | headroom | resources |",
-           "|---|---|---:|---:|---:|---:|"]
+           "| stack | verdict | expected | budget | ceiling | share of the cap | resources |",
+           "|---|---|---:|---:|---:|---:|---:|"]
     for row in doc["stacks"]:
         out.append(f"| `{row['stack']}` | {report._md_escape(_verdict_text(row))} | "
                    f"{_money(row, 'total_monthly_usd')} | {_money(row, 'budget_monthly_usd')} | "
-                   f"{_money(row, 'headroom_monthly_usd')} | {row.get('resource_count', '')} |")
+                   f"{_money(row, 'ceiling_monthly_usd')} | "
+                   f"{_money(row, 'ceiling_budget_monthly_usd')} | "
+                   f"{row.get('resource_count', '')} |")
     if doc["cap_monthly_usd"] is not None:
-        out.append(f"| **all** | | **{doc['total_monthly_usd']:,.2f}** | "
-                   f"{doc['cap_monthly_usd']:,.2f} (cap) | {doc['headroom_monthly_usd']:,.2f} | |")
+        out.append(f"| **all** | cap {doc['cap_monthly_usd']:,.2f} | "
+                   f"**{doc['total_monthly_usd']:,.2f}** | {doc['headroom_monthly_usd']:,.2f} left"
+                   f" | **{doc['ceiling_monthly_usd']:,.2f}** | "
+                   f"{doc['ceiling_headroom_monthly_usd']:,.2f} left | |")
     out.append("")
     out += [f"- :x: {p}" for p in doc["problems"]]
     return "\n".join(out).rstrip("\n") + "\n"

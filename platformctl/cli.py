@@ -231,17 +231,20 @@ def _budget(args: argparse.Namespace) -> int:
             return
         table = Table(title=f"Organisation budget: ${document['cap_monthly_usd']:,.2f}/month "
                       "across every stack", title_justify="left")
-        for column in ("stack", "preset", "estimate", "fixed", "usage (assumed)", "budget",
-                       "headroom"):
+        for column in ("stack", "preset", "expected", "fixed", "usage (assumed)", "budget",
+                       "headroom", "ceiling", "its share", "headroom "):
             table.add_column(column, justify="left" if column in ("stack", "preset") else "right")
         for row in document["stacks"]:
             table.add_row(row["stack"], row["preset"], *(f"{row[k]:,.2f}" for k in (
                 "total_monthly_usd", "fixed_monthly_usd", "usage_monthly_usd",
-                "budget_monthly_usd", "headroom_monthly_usd")))
+                "budget_monthly_usd", "headroom_monthly_usd", "ceiling_monthly_usd",
+                "ceiling_budget_monthly_usd", "ceiling_headroom_monthly_usd")))
         totals = document["totals"]
         table.add_row("all", "", *(f"{v:,.2f}" for v in (
             totals["total_monthly_usd"], totals["fixed_monthly_usd"], totals["usage_monthly_usd"],
-            totals["budget_monthly_usd"], document["headroom_monthly_usd"])), style="bold")
+            totals["budget_monthly_usd"], document["headroom_monthly_usd"],
+            totals["ceiling_monthly_usd"], totals["ceiling_budget_monthly_usd"],
+            document["ceiling_headroom_monthly_usd"])), style="bold")
         console.print(table)
         console.print(f"left for usage once the plans' fixed cost is paid: "
                       f"${document['left_for_usage_monthly_usd']:,.2f}/month (the model's usage "

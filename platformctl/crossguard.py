@@ -63,6 +63,8 @@ def policy_config(cfg: PlatformConfig) -> dict[str, Any]:
         "required-tags": {"environment": cfg.environment},
         "budget-warning": {**budget, "thresholdPercent": 80},
         "budget-limit": budget,
+        "budget-ceiling": {"budgetCeilingMonthlyUsd": cfg.budget_ceiling_monthly_usd,
+                           "region": cfg.region},
         "nat-per-az-outside-prod": {"production": production},
         "on-demand-nodes-outside-prod": {"production": production},
         "allowed-instance-families": {"families": list(cfg.cluster.allowed_instance_families)},

@@ -108,6 +108,39 @@ class Cost(_Model):
     unpriced_count: int
 
 
+class CeilingLine(_Model):
+    resource_type: str
+    resource_name: str
+    key: str
+    item: str = Field(description="the line as priced at the ceiling")
+    expected_monthly_usd: float = Field(description=USD)
+    ceiling_monthly_usd: float = Field(description=USD)
+
+
+class NodePool(_Model):
+    pool: str = Field(description="the configured node group (cluster.nodeGroups.<pool>)")
+    max_size: int = Field(description="maxSize over its EKS node groups (one per AZ when zonal)")
+    desired_size: int
+    per_node_monthly_usd: float = Field(description="what one more node adds at the ceiling: "
+                                        "the node, its root volume, usage scaling with nodes")
+    largest_allowed_max_size: int = Field(description="the largest maxSize within the stack's "
+                                          "ceiling budget, the other node groups unchanged")
+
+
+class Ceiling(_Model):
+    """The most the plan can cost as planned: every node group and Auto Scaling group at
+    maxSize, database storage at its autoscaling maximum, usage that grows with nodes scaled
+    with them; the same rules and prices as the expected figure."""
+
+    total_monthly_usd: float = Field(description=USD)
+    budget_monthly_usd: float = Field(description="the stack's share of the organisation's cap "
+                                      "(platform:budgetCeilingMonthlyUsd)")
+    headroom_monthly_usd: float = Field(description="budget minus total; negative when over")
+    lines: list[CeilingLine] = Field(description="the lines the ceiling prices differently")
+    node_groups: list[NodePool] = Field(description="node groups that can grow (maxSize above "
+                                        "the desired size)")
+
+
 class Verdict(_Model):
     policy: str
     enforcement: Literal["mandatory", "advisory"]
@@ -332,6 +365,8 @@ class ReviewDocument(_Model):
                                             "capacity units) at the cost model's assumptions")
     headroom_monthly_usd: float = Field(description="budget minus total; negative when over "
                                                     "budget")
+    ceiling: Ceiling | None = Field(None, description="none where the plan's ceiling was not "
+                                    "priced (a document of a real preview)")
     resource_count: int
     resource_counts: dict[str, int]
     resources: list[Resource]

@@ -106,6 +106,8 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
                  f"{dollars(doc['headroom_monthly_usd'])}{share} · fixed "
                  f"${doc['fixed_monthly_usd']:,.2f} + usage ${doc['usage_monthly_usd']:,.2f}",
                  "bold"))
+    if doc.get("ceiling"):
+        head.append((ceiling_text(doc["ceiling"]), "bold"))
     change = doc.get("diff")
     if change is not None:
         cost, resources = change["cost"], change["resources"]
@@ -216,6 +218,10 @@ def render_text(doc: Mapping[str, Any], console: Console, details: bool = False)
                        f"{dollars(doc['headroom_monthly_usd'])}", style="bold"))
     console.print(Text(f"fixed ${doc['fixed_monthly_usd']:,.2f} + usage at the assumptions "
                        f"${doc['usage_monthly_usd']:,.2f}"))
+    if doc.get("ceiling"):
+        console.print(Text(ceiling_text(doc["ceiling"]), style="bold"))
+        for pool in doc["ceiling"]["node_groups"]:
+            console.print(Text(pool_text(pool)))
     console.print()
     policies = doc["policies"]
     unevaluated = policies.get("not_evaluated") or []
@@ -454,6 +460,20 @@ def _render_diff_text(change: Mapping[str, Any], console: Console) -> None:
                        f" -> ${change['cost']['total_monthly_usd']:,.2f})", style="bold"))
 
 
+def ceiling_text(ceiling: Mapping[str, Any]) -> str:
+    """One line: the plan at its ceiling against the stack's share of the organisation's cap."""
+    return (f"ceiling ${ceiling['total_monthly_usd']:,.2f}/month of "
+            f"${ceiling['budget_monthly_usd']:,.2f} · headroom "
+            f"{dollars(ceiling['headroom_monthly_usd'])} (every node group at maxSize)")
+
+
+def pool_text(pool: Mapping[str, Any]) -> str:
+    return (f"  node group {pool['pool']}: {pool['desired_size']} desired, maxSize "
+            f"{pool['max_size']} (largest within the ceiling budget: "
+            f"{pool['largest_allowed_max_size']}); one more node "
+            f"${pool['per_node_monthly_usd']:,.2f}/month")
+
+
 def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -537,6 +557,12 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
                "passes": "**Passes** platform-guard"}[kind]
             + f", ${doc['total_monthly_usd']:,.2f}/month of ${doc['budget_monthly_usd']:,.2f} "
             f"(headroom {dollars(doc['headroom_monthly_usd'])})", ""]
+    if doc.get("ceiling"):
+        ceiling = doc["ceiling"]
+        head += [f"At the ceiling (every node group at maxSize): "
+                       f"${ceiling['total_monthly_usd']:,.2f}/month of "
+                       f"${ceiling['budget_monthly_usd']:,.2f} "
+                       f"(headroom {dollars(ceiling['headroom_monthly_usd'])})", ""]
     if mandatory or advisory:
         head += [f"{'Blocked by' if mandatory else 'Advisory'}: {named(mandatory or advisory)}",
                  ""]

@@ -128,6 +128,44 @@ def placement_section(evaluation: Evaluation) -> dict[str, Any] | None:
                         "waiting": d.waiting} for d in placed.drains]}
 
 
+def ceiling_section(evaluation: Evaluation, costs: CostReport) -> dict[str, Any]:
+    """The plan at its ceiling beside the expected `costs`: the total against the stack's share
+    of the organisation's cap, the lines that differ, and what each node group's nodes cost."""
+    from platform_facts.costmodel import node_pools
+    from platformctl.pricing import cost_inputs, cost_report
+
+    cfg = evaluation.config
+    assert cfg is not None
+    ceiling = cost_report(evaluation, ceiling=True)
+    expected = {(line.resource_type, line.resource_name, line.key): line.monthly_usd
+                for line in costs.priced}
+    allowance = Decimal(str(cfg.budget_ceiling_monthly_usd))
+    over = ceiling.total - allowance
+    pools = [p for p in node_pools(cost_inputs(evaluation), cfg.region)
+             if p.max_size > p.desired_size]
+    return {
+        "total_monthly_usd": usd(ceiling.total),
+        "budget_monthly_usd": usd(allowance),
+        "headroom_monthly_usd": usd(-over),
+        "lines": [{
+            "resource_type": line.resource_type, "resource_name": line.resource_name,
+            "key": line.key, "item": line.item,
+            "expected_monthly_usd": usd(expected.get(
+                (line.resource_type, line.resource_name, line.key), Decimal(0))),
+            "ceiling_monthly_usd": usd(line.monthly_usd),
+        } for line in sorted(ceiling.priced, key=lambda line: (
+            line.component or "", line.resource_type, line.resource_name, line.key))
+            if line.monthly_usd != expected.get(
+                (line.resource_type, line.resource_name, line.key))],
+        "node_groups": [{
+            "pool": p.pool, "max_size": p.max_size, "desired_size": p.desired_size,
+            "per_node_monthly_usd": usd(p.per_node_usd),
+            "largest_allowed_max_size": p.largest_max(over) if over > 0 else p.max_size + (
+                int((-over) / p.per_node_usd) if p.per_node_usd > 0 else 0),
+        } for p in pools],
+    }
+
+
 def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport) -> dict[str, Any]:
     cfg = evaluation.config
     assert cfg is not None
@@ -175,6 +213,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
         "fixed_monthly_usd": usd(costs.fixed),
         "usage_monthly_usd": usd(costs.usage),
         "headroom_monthly_usd": usd(Decimal(str(budget)) - Decimal(str(total))),
+        "ceiling": ceiling_section(evaluation, costs),
         "resource_count": len(resources),
         "resource_counts": dict(sorted(Counter(r.type for r in evaluation.resources).items())),
         "resources": resources,

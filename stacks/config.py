@@ -160,12 +160,26 @@ class PlatformConfig(ArgsModel):
         description="The environment's monthly budget in US dollars: at most the organisation's "
         "cap; all stacks' budgets together are checked against the cap by `platformctl budget`.",
     )
+    budget_ceiling_monthly_usd: float = Field(
+        gt=0,
+        description="The most the environment may cost at its ceiling (every node group at "
+        "maxSize, database storage at its autoscaling maximum), in US dollars a month: its share "
+        "of the organisation's cap, judged by the mandatory `budget-ceiling` policy. At least "
+        "`budgetMonthlyUsd`, which is its default; all stacks' shares together may not exceed "
+        "the cap (checked across the project's stack files).",
+    )
     organization_budget_monthly_usd: float = Field(
         gt=0,
         description="The organisation's monthly cap in US dollars across every stack, set once "
         "in Pulumi.yaml's project-level `config:` (a stack file may not set it). `platformctl "
         "budget` checks the sum of the stacks' estimates and of their budgets against it.",
     )
+    created_year: int | None = Field(
+        None, ge=2014,
+        description="The year the environment was first deployed: its KMS keys carry it (tag "
+        "`platform.example.org/created-year`) and the cost model prices their rotations for "
+        "their age ($1/month in a key's first year, $3 from its third). Not set: priced as "
+        "created this year; set it on an older stack.")
     tags: Tags = Field(description="Values of the standard tags.")
     network: NetworkArgs = Field(description="The VPC.")
     cluster: ClusterArgs = Field(description="The EKS cluster.")
@@ -190,6 +204,24 @@ class PlatformConfig(ArgsModel):
     teams: tuple[Team, ...] = Field(
         (), description="The teams whose workloads run on the platform, each with its own "
         "namespaces.")
+
+    @model_validator(mode="after")
+    def _created_in_the_past(self) -> PlatformConfig:
+        import datetime
+
+        now = datetime.date.today().year
+        if self.created_year is not None and self.created_year > now:
+            raise Invalid("createdYear", self.created_year,
+                          f"is after this year; allowed: 2014 to {now}")
+        return self
+
+    def type_tags(self) -> dict[str, dict[str, str]]:
+        """Tags the program adds to every resource of a type (beside the standard tags)."""
+        from platform_facts.costmodel import CREATED_YEAR_TAG
+
+        if self.created_year is None:
+            return {}
+        return {"aws:kms/key:Key": {CREATED_YEAR_TAG: str(self.created_year)}}
 
     @model_validator(mode="after")
     def _no_off_hours_in_prod(self) -> PlatformConfig:
@@ -251,6 +283,16 @@ class PlatformConfig(ArgsModel):
     def _within_the_organisation(self) -> PlatformConfig:
         if self.budget_monthly_usd > self.organization_budget_monthly_usd:
             raise Invalid("budgetMonthlyUsd", self.budget_monthly_usd,
+                          f"exceeds the organisation's cap of "
+                          f"{self.organization_budget_monthly_usd:g} (organizationBudgetMonthlyUsd"
+                          ", Pulumi.yaml); allowed: at most the cap")
+        if self.budget_ceiling_monthly_usd < self.budget_monthly_usd:
+            raise Invalid("budgetCeilingMonthlyUsd", self.budget_ceiling_monthly_usd,
+                          f"is below budgetMonthlyUsd ({self.budget_monthly_usd:g}), and the "
+                          "ceiling is never below the expected cost; allowed: at least "
+                          f"{self.budget_monthly_usd:g}")
+        if self.budget_ceiling_monthly_usd > self.organization_budget_monthly_usd:
+            raise Invalid("budgetCeilingMonthlyUsd", self.budget_ceiling_monthly_usd,
                           f"exceeds the organisation's cap of "
                           f"{self.organization_budget_monthly_usd:g} (organizationBudgetMonthlyUsd"
                           ", Pulumi.yaml); allowed: at most the cap")
@@ -352,17 +394,17 @@ PRESETS: dict[str, dict[str, Any]] = {
                 # Zonal: one group per AZ (1 node each), so the autoscaler can add a node
                 # where an EBS volume is.
                 "system": {"instanceTypes": ["t4g.medium", "c7g.large"], "capacityType": "SPOT",
-                           "minSize": 2, "desiredSize": 2, "maxSize": 4, "diskSizeGib": 20,
+                           "minSize": 2, "desiredSize": 2, "maxSize": 3, "diskSizeGib": 20,
                            "maxPods": 40, "zonal": True},
             },
         },
         # Its windows in working hours: off-hours has the instance stopped outside them, and RDS
         # neither backs up nor maintains a stopped instance.
-        "database": {"instanceClass": "db.t4g.micro", "maxAllocatedStorageGib": 50,
+        "database": {"instanceClass": "db.t4g.micro", "maxAllocatedStorageGib": 30,
                      "applyImmediately": True, "backupWindow": "08:30-09:00",
                      "maintenanceWindow": "wed:17:00-wed:17:30"},
         "observability": {
-            "prometheus": {"replicas": 1, "retention": "7d", "storageGib": 20, "resources": {
+            "prometheus": {"replicas": 1, "retention": "7d", "storageGib": 10, "resources": {
                 "cpuRequest": "200m", "memoryRequest": "1Gi", "memoryLimit": "2Gi"}},
             "alertmanager": {"replicas": 1},
             "logs": {"retentionDays": 7},
@@ -382,6 +424,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "prod": {
         "network": {
             "azCount": 3,
+            # The shared ALB in two AZs' public subnets (its targets in all three): one public
+            # IPv4 address less ($3.65/month); it serves on through the loss of either AZ.
+            "loadBalancerAzCount": 2,
             "natStrategy": "one-per-az",
             "flowLogs": {"retentionDays": 90},
         },
@@ -390,30 +435,42 @@ PRESETS: dict[str, dict[str, Any]] = {
             "deletionProtection": True,
             "allowedInstanceFamilies": GRAVITON_FAMILIES,
             "nodeGroups": {
-                # Five: with every pod's requests counted, the platform still fits with one
-                # node lost (the node-capacity check; four did not). Zonal: 2, 2 and 1 nodes in
-                # groups of one AZ each (Vault, Prometheus and Alertmanager keep EBS volumes).
-                # Root volumes of EKS's default size: images and logs only (data is on EBS
-                # volumes of its own).
+                # An on-demand node in each AZ holds what must not go with a spot reclaim
+                # (Vault, Prometheus, Alertmanager keep EBS volumes there: zonal, one group per
+                # AZ); a spot group beside it holds the rest and grows for the teams, up to one
+                # node per AZ (docs/adr/0012-prod-capacity-under-the-cap.md). Root volumes of
+                # EKS's default size: images and logs only (data is on EBS volumes of its own).
                 "system": {"instanceTypes": ["t4g.medium"], "capacityType": "ON_DEMAND",
-                           "minSize": 5, "desiredSize": 5, "maxSize": 8, "diskSizeGib": 20,
+                           "minSize": 3, "desiredSize": 3, "maxSize": 3, "diskSizeGib": 20,
                            "maxPods": 40, "zonal": True},
+                # Two spot pools of one shape (2 vCPU, 4 GiB): the autoscaler plans with one.
+                "spot": {"instanceTypes": ["t4g.medium", "c7g.large"], "capacityType": "SPOT",
+                         "minSize": 1, "desiredSize": 1, "maxSize": 3, "diskSizeGib": 20,
+                         "maxPods": 40, "zonal": True},
             },
         },
-        "database": {"instanceClass": "db.t4g.small", "maxAllocatedStorageGib": 100},
+        # Storage grows by itself up to twice what is allocated; more is a decision (and a
+        # ceiling the budget has to hold).
+        "database": {"instanceClass": "db.t4g.small", "maxAllocatedStorageGib": 40},
         "observability": {
             # 15 days of a small cluster's series fit in a few GB (~100k series scraped every
             # 30 s at ~1.3 bytes a sample: ~6 GB); 20 GiB leaves three times that, and the gp3
             # class allows growing a volume in place.
-            "prometheus": {"replicas": 2, "retention": "15d", "storageGib": 20, "resources": {
-                "cpuRequest": "500m", "memoryRequest": "2Gi", "memoryLimit": "3Gi"}},
+            # 15 days of a small cluster's series fit in a few GB (~100k series scraped every
+            # 30 s at ~1.3 bytes a sample: ~6 GB); 10 GiB leaves room for compaction, and the
+            # gp3 class grows a volume in place. Requests: ~100k series hold well under 1 GiB of
+            # head and index; compaction and queries burst within the 3 GiB limit
+            # (docs/adr/0012-prod-capacity-under-the-cap.md).
+            "prometheus": {"replicas": 2, "retention": "15d", "storageGib": 10, "resources": {
+                "cpuRequest": "200m", "memoryRequest": "1Gi", "memoryLimit": "3Gi"}},
             "alertmanager": {"replicas": 2},
             # A month of logs to investigate an incident in; older questions go to metrics.
             "logs": {"retentionDays": 30},
             # A tenth of the traces: 5 requests a second in all keep ~1.3 M traces a month.
             "traces": {"samplingPercent": 10, "replicas": 2, "assumedRequestsPerSecond": 5},
         },
-        "security": {"gatekeeper": {"replicas": 3, "enforcement": "deny", "failClosed": True,
+        # Two admission replicas on different nodes: one serves while the other goes.
+        "security": {"gatekeeper": {"replicas": 2, "enforcement": "deny", "failClosed": True,
                                     "requireDigest": True, "probesRequired": True},
                      "imageSignatures": {"mode": "enforce", "replicas": 2}},
         "vault": {"replicas": 3},
@@ -575,6 +632,8 @@ def build(raw: Mapping[str, Any], region: str | None, source: str) -> PlatformCo
         raw = {k: v for k, v in raw.items() if k != "region"}
     merged = _deep_merge(PRESETS[preset], raw)
     merged.setdefault("environment", preset)
+    if "budgetMonthlyUsd" in merged:  # the ceiling's share defaults to the budget
+        merged.setdefault("budgetCeilingMonthlyUsd", merged["budgetMonthlyUsd"])
     merged["region"] = region if region is not None else DEFAULT_REGION
     try:
         model = PlatformConfig.model_validate(merged)

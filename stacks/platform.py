@@ -37,7 +37,7 @@ def run(source: str | None = None) -> dict[str, pulumi.Input[object]]:
     cfg = config_model.load(source)
     env = cfg.environment
 
-    tagging.install(cfg.standard_tags)
+    tagging.install(cfg.standard_tags, cfg.type_tags())
     costs = cost_outputs.install()
 
     # One explicit AWS provider whose region is the config model's: the region the program

@@ -32,7 +32,7 @@ BY_ID = {p.id: p for p in POLICIES}
 # The prod stack's Gatekeeper settings: digests and probes required.
 APPROVER = "@example-security-lead"
 PROD = Gatekeeper.model_validate({
-    "replicas": 3, "enforcement": "deny", "failClosed": True, "allowedRegistries": [REGISTRY],
+    "replicas": 2, "enforcement": "deny", "failClosed": True, "allowedRegistries": [REGISTRY],
     "requireDigest": True, "probesRequired": True,
     "exemptionApprovers": [APPROVER, "@example-platform-lead"]})
 POLICY_TYPE = "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy"
@@ -438,7 +438,7 @@ def test_gatekeeper_release_is_pinned_and_fails_closed_in_prod(evaluations):
     assert dev.inputs["version"] == prod.inputs["version"] == "3.23.0"
     assert dev.inputs["values"]["validatingWebhookFailurePolicy"] == "Ignore"
     assert prod.inputs["values"]["validatingWebhookFailurePolicy"] == "Fail"
-    assert prod.inputs["values"]["replicas"] == 3
+    assert prod.inputs["values"]["replicas"] == 2
     exempt = prod.inputs["values"]["validatingWebhookExemptNamespacesLabels"]
     assert "kube-system" in exempt["kubernetes.io/metadata.name"]
 

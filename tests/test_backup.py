@@ -88,8 +88,8 @@ def test_backups_are_priced(evaluations):
         lines = [line for line in report.lines if line.component == "Backup"]
         assert lines and all(line.unpriced_reason is None for line in lines), name
         snapshots = next(line for line in lines if line.key == "snapshots")
-        # 3 (prod) or 1 (dev) Vault servers x (10 GiB raft data + 10 GiB audit log).
-        gib = 60 if name == "prod" else 20
+        # 3 (prod) or 1 (dev) Vault servers x (5 GiB raft data + 10 GiB audit log).
+        gib = 45 if name == "prod" else 15
         days = evaluation.config.backup.retention_days
         assert float(snapshots.monthly_usd) == pytest.approx(gib * (0.5 + 0.02 * days) * 0.05,
                                                              abs=0.01)

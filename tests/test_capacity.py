@@ -101,23 +101,27 @@ def test_the_review_shows_capacity_per_scenario(rendered):
 
 
 def test_the_shipped_stacks_fit_their_nodes(rendered):
-    """prod: 5 x t4g.medium (maxPods 40, prefix delegation), and with one lost, 4 still hold the
-    platform; dev: 2 spot nodes of one shape. Both count the team service Argo CD syncs."""
+    """prod: 3 on-demand t4g.medium (one per AZ) and 1 spot node (maxPods 40, prefix
+    delegation), and with one lost, 3 still hold the platform; dev: 2 spot nodes of one shape.
+    Both count the team service Argo CD syncs."""
     for name, evaluation in rendered.items():
         report = check_evaluation(evaluation)
         assert report.of(POLICY) == [], name
         assert report.evaluated(POLICY)
         assert [a.name for a in evaluation.synced] == ["checkout-checkout"]
     (minimum, lost) = review.capacity_section(rendered["prod"])
-    assert minimum["nodes"] == 5 and lost["nodes"] == 4 and lost["fits"]
-    # Zonal: 2, 2 and 1 nodes; the node lost comes out of a group with the largest nodes.
+    assert minimum["nodes"] == 4 and lost["nodes"] == 3 and lost["fits"]
+    # Zonal: 1, 1 and 1 on-demand nodes and the spot node in the first AZ; the node lost
+    # comes out of a group with the largest nodes.
     assert [(g["name"], g["nodes"]) for g in minimum["node_groups"]] == [
-        ("prod-system-us-east-1a", 2), ("prod-system-us-east-1b", 2), ("prod-system-us-east-1c", 1)]
+        ("prod-system-us-east-1a", 1), ("prod-system-us-east-1b", 1),
+        ("prod-system-us-east-1c", 1), ("prod-spot-us-east-1a", 1), ("prod-spot-us-east-1b", 0),
+        ("prod-spot-us-east-1c", 0)]
     for group in lost["node_groups"]:
         assert {k: v for k, v in group.items() if k not in ("name", "nodes")} == {
-            "instance_types": "t4g.medium", "pods_per_node": 40, "cpu_millicores_per_node": 1930,
+            "instance_types": group["instance_types"], "pods_per_node": 40, "cpu_millicores_per_node": 1930,
             "memory_mib_per_node": 4096 - (11 * 40 + 255) - 100}
-    assert lost["memory_mib"]["allocatable"] == 4 * group["memory_mib_per_node"]
+    assert lost["memory_mib"]["allocatable"] == 3 * group["memory_mib_per_node"]
     (dev,) = review.capacity_section(rendered["dev"])
     assert dev["nodes"] == 2 and dev["fits"]
 
@@ -158,19 +162,21 @@ def _with_node_group(evaluation: Evaluation, **changes) -> Evaluation:
     return with_resources(evaluation, resources)
 
 
-def test_four_prod_nodes_do_not_survive_losing_one(rendered):
-    # What prod ran before every container's requests were counted: four nodes "fitted with
-    # one lost, 99 MiB to spare"; counted, three hold neither its memory nor its CPU.
+
+
+def test_three_prod_nodes_do_not_survive_losing_one(rendered):
+    # Without the spot node prod has three: with one lost, two hold neither its memory nor
+    # its CPU.
     prod = rendered["prod"]
     resources = []
     for r in prod.resources:
-        if r.name == "prod-system-us-east-1a":  # 2, 2, 1 -> 1, 2, 1
+        if r.name == "prod-spot-us-east-1a":  # 1, 1, 1 + 1 -> 1, 1, 1 + 0
             r = dataclasses.replace(r, inputs={**r.inputs, "scalingConfig": {
-                **r.inputs["scalingConfig"], "minSize": 1}})
+                **r.inputs["scalingConfig"], "minSize": 0}})
         resources.append(r)
     (verdict,) = check_evaluation(with_resources(prod, resources)).of(POLICY)
     assert verdict.enforcement == "mandatory"
-    assert "node groups one node lost" in verdict.message and "with 3 node(s)" in verdict.message
+    assert "node groups one node lost" in verdict.message and "with 2 node(s)" in verdict.message
     assert "short of CPU, memory" in verdict.message
 
 
@@ -251,7 +257,7 @@ def test_every_rendered_container_of_the_platform_requests_cpu_and_memory(render
 def test_operator_pods_count_their_config_reloader(rendered):
     # The chart passes the operator "0" unless set: the sidecar would request nothing.
     prometheus = [w for w in _scheduled(rendered["prod"]) if w.kind == "Prometheus"]
-    assert [(w.cpu_m, w.memory_mib, w.missing) for w in prometheus] == [(500 + 10, 2048 + 50, ())]
+    assert [(w.cpu_m, w.memory_mib, w.missing) for w in prometheus] == [(200 + 10, 1024 + 50, ())]
     release = next(r for r in rendered_releases(rendered["prod"]).values()
                    if r.name == "kube-prometheus-stack")
     without = [o for o in release.objects if o.get("kind") != "Deployment"
@@ -274,9 +280,11 @@ def test_a_single_vault_server_has_no_budget_to_block_drains(rendered):
 def test_zonal_groups_of_one_shape_share_one_line(rendered):
     from platformctl.report import _capacity_node_shapes
 
-    (line,) = _capacity_node_shapes(review.capacity_section(rendered["prod"]))
-    assert line.startswith("prod-system-us-east-1a, prod-system-us-east-1b, "
-                           "prod-system-us-east-1c (t4g.medium): one node holds 40 pods")
+    (system, spot) = _capacity_node_shapes(review.capacity_section(rendered["prod"]))
+    assert system.startswith("prod-system-us-east-1a, prod-system-us-east-1b, "
+                             "prod-system-us-east-1c (t4g.medium): one node holds 40 pods")
+    assert spot.startswith("prod-spot-us-east-1a, prod-spot-us-east-1b, "
+                           "prod-spot-us-east-1c (t4g.medium/c7g.large): one node holds 40 pods")
 
 
 def test_an_add_on_whose_requests_are_not_known_is_refused(rendered, monkeypatch):

@@ -87,10 +87,15 @@ def test_review_shows_cost_and_verdicts(capsys):
     # The summary first: the verdict, the cost against the budget (95%), the headroom.
     summary = out[:out.index("Details of prod")]
     assert "PASSES with 1 advisory: budget-warning" in summary
-    assert "$382.30/month of $384.00 · headroom $1.70 · 100% of budget" in summary
+    assert "$343.31/month of $345.00 · headroom $1.69 · 100% of budget" in summary
+    # Both figures: expected, and at the ceiling against the stack's share of the cap.
+    assert "ceiling $386.20/month of $389.00 · headroom $2.80" in summary
     # Then the details.
-    assert "Monthly cost estimate (us-east-1" in out and "382.30" in out
-    assert "budget $384.00/month, headroom $1.70" in out
+    assert "Monthly cost estimate (us-east-1" in out and "343.31" in out
+    assert "budget $345.00/month, headroom $1.69" in out
+    # The spot group can grow by no node: one more would cost more than the ceiling's headroom.
+    assert ("node group spot: 1 desired, maxSize 3 (largest within the ceiling budget: 3)"
+            in out)
     assert "platform-guard mandatory" not in out
     assert "platform-guard advisory (1)" in out and "[budget-warning]" in out
     assert "[node-capacity]" not in out
@@ -101,7 +106,8 @@ def test_policy_config_command_derives_from_the_stack_config(capsys):
 
     assert cli.main(["policy-config", "prod", "--project-dir", str(REPO)]) == cli.EXIT_OK
     config = json.loads(capsys.readouterr().out)
-    assert config["budget-limit"] == {"budgetMonthlyUsd": 384.0, "region": "us-east-1"}
+    assert config["budget-limit"] == {"budgetMonthlyUsd": 345.0, "region": "us-east-1"}
+    assert config["budget-ceiling"] == {"budgetCeilingMonthlyUsd": 389.0, "region": "us-east-1"}
     assert config["required-tags"] == {"environment": "prod"}
     assert config["prod-data-protection"]["production"] is True
     assert cli.main(["policy-config", "qa", "--project-dir", str(REPO)]) == cli.EXIT_USAGE

@@ -165,19 +165,23 @@ def test_node_groups_sit_in_private_subnets_with_imdsv2(stack):
     private_ids = list(stack.outputs["privateSubnetIds"].value)
     zones = list(stack.outputs["availabilityZones"].value)
     templates = {t.id: t for t in stack.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
-    groups = stack.of_type(NODE_GROUP)
     # Zonal: one group per AZ, in that AZ's private subnet, the sizes split across them.
-    (pool,) = stack.config.cluster.node_groups.values()
-    assert pool.zonal
-    assert [g.name for g in groups] == [f"{stack.stack}-system-{zone}" for zone in zones]
-    sizes = pool.sizes_per_zone(len(zones))
-    assert [sum(s[i] for s in sizes) for i in range(3)] == [
-        pool.min_size, pool.desired_size, pool.max_size]
+    for name, pool in stack.config.cluster.node_groups.items():
+        groups = [g for g in stack.of_type(NODE_GROUP) if g.inputs["labels"]["node-group"] == name]
+        assert pool.zonal
+        assert [g.name for g in groups] == [f"{stack.stack}-{name}-{zone}" for zone in zones]
+        sizes = pool.sizes_per_zone(len(zones))
+        assert [sum(s[i] for s in sizes) for i in range(3)] == [
+            pool.min_size, pool.desired_size, pool.max_size]
+        _zonal_groups(stack, name, pool, groups, zones, private_ids, sizes, templates)
+
+
+def _zonal_groups(stack, name, pool, groups, zones, private_ids, sizes, templates):
     for group, zone, subnet, (minimum, desired, maximum) in zip(
             groups, zones, private_ids, sizes, strict=True):
         assert group.inputs["subnetIds"] == [subnet]
-        assert group.inputs["tags"]["Name"].endswith(f"-system-{zone}")
-        assert group.inputs["labels"] == {"node-group": "system"}
+        assert group.inputs["tags"]["Name"].endswith(f"-{name}-{zone}")
+        assert group.inputs["labels"] == {"node-group": name}
         assert group.inputs["instanceTypes"] == list(pool.instance_types)
         assert group.inputs["capacityType"] == pool.capacity_type
         assert group.inputs["amiType"] == "AL2023_ARM_64_STANDARD"  # Graviton by default
@@ -196,10 +200,15 @@ def test_node_groups_sit_in_private_subnets_with_imdsv2(stack):
         assert instance_tags["instance"]["cost-center"] == stack.config.tags.cost_center
 
 
-def test_dev_uses_spot_and_prod_on_demand(evaluations):
+def test_dev_uses_spot_and_prod_on_demand_beside_spot(evaluations):
     assert {g.inputs["capacityType"] for g in evaluations["dev"].of_type(NODE_GROUP)} == {"SPOT"}
-    assert {g.inputs["capacityType"] for g in evaluations["prod"].of_type(NODE_GROUP)} == {
-        "ON_DEMAND"}
+    # Prod: an on-demand node in every AZ (what keeps EBS volumes), spot beside it.
+    capacity = {(g.inputs["labels"]["node-group"], g.inputs["capacityType"])
+                for g in evaluations["prod"].of_type(NODE_GROUP)}
+    assert capacity == {("system", "ON_DEMAND"), ("spot", "SPOT")}
+    system = [g for g in evaluations["prod"].of_type(NODE_GROUP)
+              if g.inputs["capacityType"] == "ON_DEMAND"]
+    assert [g.inputs["scalingConfig"]["minSize"] for g in system] == [1, 1, 1]
 
 
 def test_default_storage_class_is_encrypted_gp3(stack):

@@ -84,9 +84,12 @@ def test_argo_is_private_pinned_and_ha_in_prod(evaluations):
         assert argocd.inputs["version"] == "10.1.1"
         assert values["server"]["service"]["type"] == "ClusterIP"
         assert values["server"]["ingress"]["enabled"] is False
-        assert values["redis-ha"]["enabled"] is ha
-        assert values["controller"]["replicas"] == values["server"]["replicas"] == (
+        # Redis is a cache: one server in both (gitops.redisHa turns Redis HA on).
+        assert values["redis-ha"]["enabled"] is False
+        assert values["server"]["replicas"] == values["repoServer"]["replicas"] == (
             2 if ha else 1)
+        # One application controller: a second one only shards clusters, and there is one.
+        assert values["controller"]["replicas"] == 1
         # A signed-in user outside the admin group gets nothing.
         assert values["configs"]["rbac"]["policy.default"] == ""
         rollouts = _release(evaluations[name], "argo-rollouts")

@@ -72,9 +72,9 @@ def test_log_ingestion_is_priced_per_running_node(evaluations):
                      for line in cost_report(evaluations[stack]).priced
                      if line.resource_name.startswith(f"{stack}-logs-")}
              for stack in ("dev", "prod")}
-    # prod: 5 nodes all week, 3 GB (containers) and 0.5 GB (journal) each, $0.50/GB.
-    assert lines["prod"][("prod-logs-containers", "ingestion")] == Decimal("7.50")
-    assert lines["prod"][("prod-logs-nodes", "ingestion")] == Decimal("1.25")
+    # prod: 4 nodes all week, 3 GB (containers) and 0.5 GB (journal) each, $0.50/GB.
+    assert lines["prod"][("prod-logs-containers", "ingestion")] == Decimal("6.00")
+    assert lines["prod"][("prod-logs-nodes", "ingestion")] == Decimal("1.00")
     # dev: 2 nodes asleep outside working hours (50 of 168 hours): 0.6 nodes on average.
     assert lines["dev"][("dev-logs-containers", "ingestion")] == Decimal("0.90")
 

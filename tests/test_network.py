@@ -129,8 +129,12 @@ def test_default_security_group_is_locked_down(stack):
 
 
 def test_load_balancer_subnet_tags(stack):
-    for subnet in _subnets(stack, "public"):
-        assert subnet.inputs["tags"]["kubernetes.io/role/elb"] == "1"
+    # Internet-facing load balancers in the first loadBalancerAzCount AZs (prod: two of three).
+    balanced = stack.config.network.load_balancer_az_count or stack.config.network.az_count
+    public = _subnets(stack, "public")
+    assert [s.inputs["tags"].get("kubernetes.io/role/elb") for s in public] == (
+        ["1"] * balanced + [None] * (len(public) - balanced))
+    assert balanced == {"dev": 2, "prod": 2}[stack.stack]
     for subnet in _subnets(stack, "private"):
         assert subnet.inputs["tags"]["kubernetes.io/role/internal-elb"] == "1"
     for subnet in _subnets(stack, "database"):

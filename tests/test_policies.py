@@ -230,6 +230,15 @@ CASES: dict[str, tuple[Any, ...]] = {
         [resource("aws:kms/key:Key", {})],
         [resource("aws:eks/cluster:Cluster", {"upgradePolicy": {"supportType": "STANDARD"}})],
     ),
+    "budget-ceiling": (
+        {"budgetCeilingMonthlyUsd": 35, "region": "us-east-1"},
+        [resource("aws:eks/nodeGroup:NodeGroup", {
+            "instanceTypes": ["m7g.medium"], "labels": {"node-group": "system"},
+            "scalingConfig": {"minSize": 1, "desiredSize": 1, "maxSize": 1}})],
+        [resource("aws:eks/nodeGroup:NodeGroup", {
+            "instanceTypes": ["m7g.medium"], "labels": {"node-group": "system"},
+            "scalingConfig": {"minSize": 1, "desiredSize": 1, "maxSize": 3}})],
+    ),
     "nat-per-az-outside-prod": (
         {"production": False},
         [nat("nat-a")],

@@ -65,8 +65,9 @@ def test_a_blocked_change_is_summarised_on_one_screen_too(one_review_per_stack):
     lines = _screen(doc)
     assert len(lines) <= 24, "\n".join(lines)
     assert lines[1] == "BLOCKED: 73 mandatory violation(s): required-tags x73"
-    assert lines[3] == "Against main~1 (abc): +$70.04/month in total ($116.74 -> $186.78)"
-    assert lines[4] == ("Resources against main~1 (abc): 3 added, 1 removed, 4 changed, "
+    assert lines[3].startswith("ceiling $")  # both figures, then the change
+    assert lines[4] == "Against main~1 (abc): +$70.04/month in total ($116.74 -> $186.78)"
+    assert lines[5] == ("Resources against main~1 (abc): 3 added, 1 removed, 4 changed, "
                         "0 replaced")
     assert any("... and 69 more" in line for line in lines)
     assert any("... and 3 more warnings" in line for line in lines)
@@ -190,6 +191,10 @@ def test_the_readmes_samples_are_what_the_commands_print(one_review_per_stack):
                       for s, d in docs.items()],
            "cap_monthly_usd": 500, "total_monthly_usd": round(sum(TOTALS.values()), 2),
            "headroom_monthly_usd": round(500 - sum(TOTALS.values()), 2), "problems": [],
+           "ceiling_monthly_usd": round(sum(d["ceiling"]["total_monthly_usd"]
+                                            for d in docs.values()), 2),
+           "ceiling_headroom_monthly_usd": round(500 - sum(
+               d["ceiling"]["total_monthly_usd"] for d in docs.values()), 2),
            "exit_code": 0}
     stream = io.StringIO()
     allstacks.render_text(doc, Console(file=stream, width=100, color_system=None))

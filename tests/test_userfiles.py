@@ -36,8 +36,8 @@ def test_a_utf16_file_is_refused_and_a_utf8_bom_is_accepted(tmp_path, capsys):
 
 
 def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, capsys):
-    data = DEV.replace(b"  platform:budgetMonthlyUsd: 116\n",
-                       b"  platform:budgetMonthlyUsd: 116\n  platform:budgetMonthlyUsd: 900\n")
+    data = DEV.replace(b"  platform:budgetMonthlyUsd: 106\n",
+                       b"  platform:budgetMonthlyUsd: 106\n  platform:budgetMonthlyUsd: 900\n")
     assert data != DEV
     first = data[:data.index(b"platform:budgetMonthlyUsd")].count(b"\n") + 1
     err = config_error(_write(tmp_path, data), capsys)

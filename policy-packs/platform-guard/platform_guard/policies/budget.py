@@ -1,4 +1,7 @@
-"""Budget: the stack's estimated monthly cost (the one cost model) against its budget."""
+"""Budget: the stack's monthly cost (the one cost model) against its budgets: expected against
+`budgetMonthlyUsd`, and at the ceiling (every node group at maxSize) against
+`budgetCeilingMonthlyUsd`, the stack's share of the organisation's cap (the stacks' shares add up
+to at most the cap, which the config model checks across the project's stack files)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,14 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
-from platform_facts.costmodel import CostInput, CostReport, estimate, money, reads_inputs
+from platform_facts.costmodel import (
+    CostInput,
+    CostReport,
+    estimate,
+    money,
+    node_pools,
+    reads_inputs,
+)
 from platform_guard.policies._base import (
     ADVISORY,
     HIGH,
@@ -58,8 +68,9 @@ def cost_inputs(resources: list[PolicyResource]) -> list[CostInput]:
     ]
 
 
-def stack_estimate(args: StackValidationArgs, config: dict[str, Any]) -> CostReport:
-    return estimate(cost_inputs(list(args.resources)), config["region"])
+def stack_estimate(args: StackValidationArgs, config: dict[str, Any],
+                   ceiling: bool = False) -> CostReport:
+    return estimate(cost_inputs(list(args.resources)), config["region"], ceiling)
 
 
 def _summary(report: CostReport, budget: Decimal) -> str:
@@ -114,4 +125,67 @@ budget_limit = stack_policy(
     config=BUDGET_CONFIG,
 )
 
-POLICIES = [budget_warning, budget_limit]
+
+
+CEILING_CONFIG = {
+    "budgetCeilingMonthlyUsd": {
+        "type": "number", "default": 0, "minimum": 0,
+        "description": "The most the stack may cost at its ceiling, in USD a month: its share "
+                       "of the organisation's cap (0: not set)."},
+    "region": BUDGET_CONFIG["region"],
+}
+
+
+def ceiling_findings(inputs: list[CostInput], region: str, allowance: Decimal) -> list[str]:
+    """Why the stack's ceiling breaks its allowance: the figure, the limit, and per node group
+    that can grow the largest maxSize that fits (others unchanged); empty when it fits."""
+    ceiling = estimate(inputs, region, ceiling=True)
+    over = ceiling.total - allowance
+    if over <= 0:
+        return []
+    head = (f"at its ceiling (every node group at maxSize, storage at its autoscaling "
+            f"maximum, usage scaled with the nodes) the stack costs ${ceiling.total}/month, "
+            f"${money(over)} over its share of the organisation's cap, "
+            f"budgetCeilingMonthlyUsd ${money(allowance)}")
+    pools = [p for p in node_pools(inputs, region) if p.max_size > p.desired_size]
+    fixes = []
+    for pool in pools:
+        largest = pool.largest_max(over)
+        saved = (pool.max_size - largest) * pool.per_node_usd
+        key = f"platform:cluster.nodeGroups.{pool.pool}.maxSize"
+        if saved >= over:
+            fixes.append(f"{key} {pool.max_size} -> at most {largest} (one node adds "
+                         f"${money(pool.per_node_usd)} at the ceiling)")
+        else:
+            fixes.append(f"{key} {pool.max_size}: even at its desired size "
+                         f"{pool.desired_size} the ceiling stays over")
+    if not any("at most" in fix for fix in fixes):
+        fixes.append("lower the expected cost (smaller or fewer nodes, a smaller database "
+                     "class), or raise platform:budgetCeilingMonthlyUsd within the cap")
+    return [f"{head}. Fix: {'; '.join(fixes)}"]
+
+
+def _ceiling_check(args: StackValidationArgs, config: dict[str, Any]):
+    allowance = Decimal(str(config.get("budgetCeilingMonthlyUsd") or 0))
+    if allowance <= 0:
+        args.not_applicable("no ceiling budget configured (budgetCeilingMonthlyUsd)")
+    return [(f"stack: {finding}", None) for finding in ceiling_findings(
+        cost_inputs(list(args.resources)), config["region"], allowance)]
+
+
+budget_ceiling = stack_policy(
+    "budget-ceiling",
+    "The stack's cost at its ceiling (every node group and Auto Scaling group at maxSize, "
+    "database storage at its autoscaling maximum, usage that grows with nodes scaled with them) "
+    "stays within its share of the organisation's cap, so the cap holds however far the "
+    "autoscalers go.",
+    enforcement=MANDATORY, severity=HIGH,
+    remediation="Lower the node groups' maxSize to the largest allowed (the message names it), "
+                "or lower the expected cost; platform:budgetCeilingMonthlyUsd may rise only as "
+                "far as the organisation's cap leaves once the other stacks' shares are counted "
+                "(`platformctl budget`).",
+    check=_ceiling_check,
+    config=CEILING_CONFIG,
+)
+
+POLICIES = [budget_warning, budget_limit, budget_ceiling]
