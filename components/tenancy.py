@@ -63,12 +63,16 @@ def host_covers(claimed: str, host: str) -> bool:
 
 
 class TeamQuota(ArgsModel):
-    """A team namespace's ResourceQuota (`platform:teams[].quota`)."""
+    """A team namespace's ResourceQuota (`platform:teams[].quota`). Quotas are capacity: the
+    review's `quota-capacity` check refuses quotas that, with the platform's own pods, do not
+    fit the node groups at their maxSize (in production with one node lost), and prices each
+    team's quota (docs/cost-and-policies.md, showback). The defaults fit two teams beside the
+    shipped prod platform and one beside dev's."""
 
-    requests_cpu: Quantity = Field("4", description="Sum of CPU requests.")
-    requests_memory: Quantity = Field("8Gi", description="Sum of memory requests.")
-    limits_memory: Quantity = Field("16Gi", description="Sum of memory limits.")
-    pods: int = Field(50, ge=1, le=1000, description="Pods.")
+    requests_cpu: Quantity = Field("2", description="Sum of CPU requests.")
+    requests_memory: Quantity = Field("3Gi", description="Sum of memory requests.")
+    limits_memory: Quantity = Field("6Gi", description="Sum of memory limits.")
+    pods: int = Field(20, ge=1, le=1000, description="Pods.")
     persistent_volume_claims: int = Field(10, ge=0, le=200, description="PVCs.")
     requests_storage: Quantity = Field("100Gi", description="Sum of PVC storage requests.")
 

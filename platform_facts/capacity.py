@@ -31,6 +31,8 @@ import yaml
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ADDON = "aws:eks/addon:Addon"
+RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
+ASSESSED_TYPES = (NODE_GROUP, ADDON, RESOURCE_QUOTA)  # what `assess` reads of the plan
 POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")  # Rollout: Argo's
 OPERATOR_KINDS = ("Prometheus", "Alertmanager")  # pods the prometheus-operator makes
 
@@ -414,6 +416,7 @@ class NodeGroup:
     kubelet: KubeletSettings = KubeletSettings()
     zones: tuple[str, ...] = ()  # the AZs of its subnets (empty: not known)
     max_size: int | None = None
+    resource: str = ""  # the plan's resource name (what the cost model's lines name)
 
     def shape(self, prefix_delegation: bool) -> NodeShape:
         """The smallest of its instance types, attribute by attribute (what spot may hand out);
@@ -452,11 +455,13 @@ class Scenario:
 
 
 def scenario(label: str, groups: Sequence[NodeGroup], lost: int, scheduled: Sequence[Workload],
-             prefix_delegation: bool) -> Scenario:
-    nodes = sum(g.min_size for g in groups) - lost
+             prefix_delegation: bool, at_max: bool = False) -> Scenario:
+    """The sums of what `scheduled` requests against what the groups hold at their minimum size
+    (`at_max`: at their maxSize, where the plan states one), less `lost` nodes."""
+    counts = [g.max_size if at_max and g.max_size is not None else g.min_size for g in groups]
+    nodes = sum(counts) - lost
     shapes = [g.shape(prefix_delegation) for g in groups]
     # Nodes lost come out of the group with the largest nodes (the worst case).
-    counts = [g.min_size for g in groups]
     for _ in range(lost):
         index = max((i for i in range(len(groups)) if counts[i] > 0),
                     key=lambda i: (shapes[i].memory_mib, shapes[i].cpu_m), default=None)
@@ -538,8 +543,125 @@ def node_groups(resources: Iterable[PlannedResource]) -> list[NodeGroup]:
             tuple(r.props["instanceTypes"]),
             kubelet_settings(templates[0]["userData"]) if templates else KubeletSettings(),
             zones if zones and len(subnets) == len(r.props.get("subnetIds") or ()) else (),
-            int(scaling["maxSize"]) if "maxSize" in scaling else None))
+            int(scaling["maxSize"]) if "maxSize" in scaling else None, r.name))
     return groups
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A team namespace's ResourceQuota as the plan creates it: what the team may request."""
+
+    team: str
+    namespace: str
+    cpu_m: float
+    memory_mib: float
+    pods: int | None  # None: the quota does not bound pods
+
+
+def team_quotas(resources: Iterable[PlannedResource]) -> list[Quota]:
+    """The plan's ResourceQuotas that bound CPU and memory requests, each with its team (the
+    quota's `team` label, else its namespace), sorted by team and namespace."""
+    found = []
+    for r in resources:
+        if r.type != RESOURCE_QUOTA:
+            continue
+        metadata = r.props.get("metadata") or {}
+        hard = (r.props.get("spec") or {}).get("hard") or {}
+        cpu = hard.get("requests.cpu", hard.get("cpu"))
+        memory = hard.get("requests.memory", hard.get("memory"))
+        namespace = metadata.get("namespace")
+        if cpu is None or memory is None or not namespace:
+            continue
+        team = (metadata.get("labels") or {}).get("team") or namespace
+        pods = hard.get("pods")
+        found.append(Quota(str(team), str(namespace), cpu_millicores(cpu), memory_mib(memory),
+                           int(pods) if pods is not None else None))
+    return sorted(found, key=lambda q: (q.team, q.namespace))
+
+
+@dataclass(frozen=True)
+class TeamRoom:
+    """One team's quotas (over its namespaces) against the room the platform leaves."""
+
+    team: str
+    namespaces: tuple[str, ...]
+    cpu_m: float
+    memory_mib: float
+    pods: float
+    # What this team could be given with every other team's quota as it is (never below 0).
+    room_cpu_m: float
+    room_memory_mib: float
+    room_pods: float
+
+    @property
+    def fits_alone(self) -> bool:
+        return (self.cpu_m <= self.room_cpu_m and self.memory_mib <= self.room_memory_mib
+                and self.pods <= self.room_pods)
+
+
+@dataclass
+class QuotaFit:
+    """The team quotas against the node groups at their maximum (in production with one node
+    lost), after the platform's own pods: quotas are promises of capacity, so their sum plus
+    what the platform requests must be there when every group has grown as far as it may."""
+
+    label: str
+    nodes: int
+    held: tuple[float, float, float]  # pods, CPU (m), memory (MiB) allocatable
+    platform: tuple[float, float, float]  # what the platform's pods request (DaemonSets per node)
+    teams: list[TeamRoom]
+    # Node groups whose maxSize the plan does not state: counted at their minimum size.
+    unbounded: list[str] = field(default_factory=list)
+
+    @property
+    def quotas(self) -> tuple[float, float, float]:
+        return (sum(t.pods for t in self.teams), sum(t.cpu_m for t in self.teams),
+                sum(t.memory_mib for t in self.teams))
+
+    @property
+    def free(self) -> tuple[float, float, float]:
+        """What the nodes hold beyond the platform's requests: all the teams can be promised."""
+        return tuple(h - p for h, p in zip(self.held, self.platform, strict=True))  # type: ignore[return-value]
+
+    @property
+    def short(self) -> list[str]:
+        """The dimensions the quotas overrun ("CPU by 1,200m")."""
+        return [f"{label} by {q - f:,.0f}{unit}" for label, unit, q, f in zip(
+            ("pods", "CPU", "memory"), ("", "m", " MiB"), self.quotas, self.free, strict=True)
+            if q > f]
+
+    @property
+    def fits(self) -> bool:
+        return not self.short
+
+
+def quota_fit(groups: Sequence[NodeGroup], scheduled: Sequence[Workload],
+              quotas: Sequence[Quota], prefix_delegation: bool, production: bool) -> QuotaFit:
+    """`scheduled` minus the pods in the quotas' namespaces (those count against their team's
+    quota) is the platform; the groups are taken at maxSize, less one node in production."""
+    team_namespaces = {q.namespace for q in quotas}
+    platform = [w for w in scheduled if w.namespace not in team_namespaces]
+    lost = 1 if production else 0
+    found = scenario("at maximum size" + (" with one node lost" if production else ""),
+                     groups, lost, platform, prefix_delegation, at_max=True)
+    held = (found.pods[1], found.cpu_m[1], found.memory_mib[1])
+    used = (found.pods[0], found.cpu_m[0], found.memory_mib[0])
+    by_team: dict[str, list[Quota]] = {}
+    for q in quotas:
+        by_team.setdefault(q.team, []).append(q)
+    # A quota without a pods bound is bounded by what the nodes hold.
+    sums = {team: (sum(q.pods if q.pods is not None else held[0] for q in qs),
+                   sum(q.cpu_m for q in qs), sum(q.memory_mib for q in qs))
+            for team, qs in by_team.items()}
+    totals = [sum(s[i] for s in sums.values()) for i in range(3)]
+    teams = []
+    for team, (pods, cpu, memory) in sums.items():
+        room = [max(0.0, held[i] - used[i] - (totals[i] - own))
+                for i, own in enumerate((pods, cpu, memory))]
+        teams.append(TeamRoom(team, tuple(q.namespace for q in by_team[team]), cpu, memory, pods,
+                              room[1], room[2], room[0]))
+    return QuotaFit(found.label, found.nodes, held, used, teams,
+                    [g.name for g in groups if g.max_size is None])
 
 
 @dataclass
@@ -551,6 +673,7 @@ class Assessment:
     scenarios: list[Scenario]  # the sums: at minimum size, and (production) one node lost
     placement: Placement | None  # pod by pod, and (production) each node drained
     zone_problems: list[str]
+    quotas: QuotaFit | None = None  # the team quotas at maxSize (None: no groups or no quotas)
 
 
 def assess(resources: Iterable[PlannedResource], releases: Iterable[Any],
@@ -568,9 +691,12 @@ def assess(resources: Iterable[PlannedResource], releases: Iterable[Any],
     found = [scenario("at minimum size", groups, 0, scheduled, delegation)]
     if production:
         found.append(scenario("one node lost", groups, 1, scheduled, delegation))
+    quotas = team_quotas(resources)
     return Assessment(groups, scheduled, found,
                       placement(groups, scheduled, delegation, drains=production),
-                      zone_problems(groups, scheduled))
+                      zone_problems(groups, scheduled),
+                      quota_fit(groups, scheduled, quotas, delegation, production)
+                      if quotas else None)
 
 
 def plan(resources: Iterable[PlannedResource], releases: Iterable[Any],

@@ -17,7 +17,7 @@ from typing import Any
 from platformctl import stackfile
 from platformctl.document import usd
 from platformctl.harness import load_config
-from platformctl.pricing import cost_report
+from platformctl.pricing import cost_report, team_showback
 from stacks.config import ConfigError
 
 SCHEMA = "platformctl.budget/v1"
@@ -101,7 +101,9 @@ def check(project_dir: Path) -> dict[str, Any]:
         cap = Decimal(str(cfg.organization_budget_monthly_usd))
         review = pipeline.review_stack(path, project_dir, pipeline.COST_ONLY)
         report = review.cost
-        ceiling = cost_report(review.evaluation, ceiling=True).total
+        priced = cost_report(review.evaluation, ceiling=True)
+        ceiling = priced.total
+        showback = team_showback(review.evaluation, priced)
         budget = Decimal(str(cfg.budget_monthly_usd))
         share = Decimal(str(cfg.budget_ceiling_monthly_usd))
         rows.append({
@@ -111,6 +113,10 @@ def check(project_dir: Path) -> dict[str, Any]:
             "headroom_monthly_usd": usd(budget - report.total),
             "ceiling_monthly_usd": usd(ceiling), "ceiling_budget_monthly_usd": usd(share),
             "ceiling_headroom_monthly_usd": usd(share - ceiling),
+            # Each team's quota at list price: its dominant share of the nodes at maxSize.
+            "teams": [{"team": t.team, "monthly_usd": usd(t.monthly_usd),
+                       "share_percent": round(float(t.share * 100), 1), "dominant": t.dominant}
+                      for t in (showback.teams if showback else ())],
         })
     if cap is None:
         return {"schema": SCHEMA, "cap_monthly_usd": None, "stacks": [], "exit_code": 0,
@@ -166,5 +172,19 @@ def render_markdown(doc: dict[str, Any]) -> str:
             f"Left for usage once the plans' fixed cost is paid: "
             f"**${doc['left_for_usage_monthly_usd']:,.2f}/month**, of which the cost model's "
             f"usage assumptions take ${totals['usage_monthly_usd']:,.2f}.", ""]
+    out += teams_markdown(doc)
     out += [f"- :x: {p}" for p in doc["problems"]]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def teams_markdown(doc: dict[str, Any]) -> list[str]:
+    """Showback: each team's quota at list price, per stack (docs/cost-and-policies.md)."""
+    rows = [(row["stack"], team) for row in doc["stacks"] for team in row.get("teams", ())]
+    if not rows:
+        return []
+    out = ["Team quotas at list price (each team's dominant share of the stack's nodes at "
+           "maxSize):", "", "| stack | team | share of the nodes | USD/month |",
+           "|---|---|---:|---:|"]
+    out += [f"| `{stack}` | {team['team']} | {team['share_percent']:g}% {team['dominant']} | "
+            f"{team['monthly_usd']:,.2f} |" for stack, team in rows]
+    return out + [""]

@@ -249,6 +249,11 @@ def _budget(args: argparse.Namespace) -> int:
         console.print(f"left for usage once the plans' fixed cost is paid: "
                       f"${document['left_for_usage_monthly_usd']:,.2f}/month (the model's usage "
                       f"assumptions take ${totals['usage_monthly_usd']:,.2f})")
+        for row in document["stacks"]:
+            for team in row.get("teams", ()):
+                console.print(f"team {team['team']} in {row['stack']}: quota "
+                              f"${team['monthly_usd']:,.2f}/month ({team['share_percent']:g}% of "
+                              f"the nodes' {team['dominant']} at maxSize)")
         for problem in document["problems"]:
             console.print(Text(f"over: {problem}", style="bold red"))
         if not document["problems"]:

@@ -70,6 +70,7 @@ def policy_config(cfg: PlatformConfig) -> dict[str, Any]:
         "allowed-instance-families": {"families": list(cfg.cluster.allowed_instance_families)},
         "prod-data-protection": {"production": production, "minBackupRetentionDays": 14},
         "node-capacity": {"production": production},
+        "quota-capacity": {"production": production},
         **{name: {"exceptions": [e.model_dump(by_alias=True) for e in cfg.prod_exceptions]}
            for name in ("prod-exception", "prod-exception-expired")},
     }

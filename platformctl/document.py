@@ -127,6 +127,19 @@ class NodePool(_Model):
                                           "ceiling budget, the other node groups unchanged")
 
 
+class Commitment(_Model):
+    """What a 1-year commitment (Savings Plan, reserved instances) would need to save to matter:
+    the model prices no commitment rates (none sourced), so it says the bar instead."""
+
+    on_demand_monthly_usd: float = Field(description="the lines a commitment could cover: "
+                                         "on-demand nodes and database instances at the ceiling")
+    needed_monthly_usd: float = Field(description="what would have to be saved for one more "
+                                      "node of the cheapest growable node group at the ceiling "
+                                      "(0: the headroom already buys one)")
+    needed_percent: float | None = Field(description="needed over the on-demand lines, in %; none "
+                                         "without on-demand lines or a growable node group")
+
+
 class Ceiling(_Model):
     """The most the plan can cost as planned: every node group and Auto Scaling group at
     maxSize, database storage at its autoscaling maximum, usage that grows with nodes scaled
@@ -139,6 +152,30 @@ class Ceiling(_Model):
     lines: list[CeilingLine] = Field(description="the lines the ceiling prices differently")
     node_groups: list[NodePool] = Field(description="node groups that can grow (maxSize above "
                                         "the desired size)")
+    commitment: Commitment | None = Field(None, description="none without on-demand lines")
+
+
+class TeamShowback(_Model):
+    team: str
+    namespaces: list[str]
+    cpu_millicores: float = Field(description="the quotas' CPU requests, over its namespaces")
+    memory_mib: float = Field(description="the quotas' memory requests, over its namespaces")
+    share_percent: float = Field(description="its dominant share of the fleet's allocatable "
+                                 "CPU or memory, in %")
+    dominant: Literal["CPU", "memory"]
+    monthly_usd: float = Field(description="that share of the fleet's node cost at the ceiling")
+
+
+class Showback(_Model):
+    """Each team's quota priced as its dominant share of the node groups at maxSize
+    (platform_facts.showback; docs/cost-and-policies.md: Showback)."""
+
+    nodes: int = Field(description="the fleet: every node group at maxSize")
+    cpu_millicores: float = Field(description="the fleet's allocatable CPU")
+    memory_mib: float = Field(description="the fleet's allocatable memory")
+    fleet_monthly_usd: float = Field(description="the fleet's node lines at the ceiling")
+    teams_monthly_usd: float = Field(description="the teams' lines added up")
+    teams: list[TeamShowback]
 
 
 class Verdict(_Model):
@@ -367,6 +404,8 @@ class ReviewDocument(_Model):
                                                     "budget")
     ceiling: Ceiling | None = Field(None, description="none where the plan's ceiling was not "
                                     "priced (a document of a real preview)")
+    showback: Showback | None = Field(None, description="none without node groups or team "
+                                      "quotas, or where the ceiling was not priced")
     resource_count: int
     resource_counts: dict[str, int]
     resources: list[Resource]

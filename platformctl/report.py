@@ -117,6 +117,8 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
                      f"(${cost['base_total_monthly_usd']:,.2f} -> "
                      f"${cost['total_monthly_usd']:,.2f})", "bold"))
         head.append((f"Resources against {change['base']}: {counts}", "bold"))
+    if doc.get("showback"):
+        head.append((showback_text(doc["showback"]), ""))
     policies = doc["policies"]
     listed = [("mandatory", v) for v in policies["mandatory"]] + [
         ("advisory", v) for v in policies["advisory"]]
@@ -222,6 +224,12 @@ def render_text(doc: Mapping[str, Any], console: Console, details: bool = False)
         console.print(Text(ceiling_text(doc["ceiling"]), style="bold"))
         for pool in doc["ceiling"]["node_groups"]:
             console.print(Text(pool_text(pool)))
+        if doc["ceiling"].get("commitment"):
+            console.print(Text(commitment_text(doc["ceiling"]["commitment"])))
+    if doc.get("showback"):
+        console.print(Text(showback_text(doc["showback"])))
+        for team in doc["showback"]["teams"]:
+            console.print(Text(team_text(team)))
     console.print()
     policies = doc["policies"]
     unevaluated = policies.get("not_evaluated") or []
@@ -467,6 +475,30 @@ def ceiling_text(ceiling: Mapping[str, Any]) -> str:
             f"{dollars(ceiling['headroom_monthly_usd'])} (every node group at maxSize)")
 
 
+def showback_text(showback: Mapping[str, Any]) -> str:
+    """One line: each team's quota priced (its dominant share of the nodes at maxSize)."""
+    teams = ", ".join(f"{t['team']} ${t['monthly_usd']:,.2f}" for t in showback["teams"])
+    return (f"team quotas ${showback['teams_monthly_usd']:,.2f}/month of the nodes' "
+            f"${showback['fleet_monthly_usd']:,.2f} at maxSize: {teams}")
+
+
+def team_text(team: Mapping[str, Any]) -> str:
+    return (f"  team {team['team']} ({', '.join(team['namespaces'])}): quota "
+            f"{team['cpu_millicores']:,.0f}m CPU, {team['memory_mib'] / 1024:,.2f} GiB = "
+            f"{team['share_percent']:g}% of the nodes' {team['dominant']} at maxSize, "
+            f"${team['monthly_usd']:,.2f}/month")
+
+
+def commitment_text(commitment: Mapping[str, Any]) -> str:
+    percent = commitment["needed_percent"]
+    bar = (f"would need to save ${commitment['needed_monthly_usd']:,.2f} "
+           f"({percent:g}%) to buy one more node at the ceiling" if percent else
+           "is not needed for one more node at the ceiling")
+    return (f"  a 1-year commitment on the on-demand lines "
+            f"(${commitment['on_demand_monthly_usd']:,.2f}/month at the ceiling) {bar}; "
+            "the model prices none (no sourced rates)")
+
+
 def pool_text(pool: Mapping[str, Any]) -> str:
     return (f"  node group {pool['pool']}: {pool['desired_size']} desired, maxSize "
             f"{pool['max_size']} (largest within the ceiling budget: "
@@ -563,6 +595,14 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
                        f"${ceiling['total_monthly_usd']:,.2f}/month of "
                        f"${ceiling['budget_monthly_usd']:,.2f} "
                        f"(headroom {dollars(ceiling['headroom_monthly_usd'])})", ""]
+    if doc.get("showback"):
+        showback = doc["showback"]
+        head += [f"Team quotas at list price (share of the nodes at maxSize, "
+                 f"${showback['fleet_monthly_usd']:,.2f}/month):", ""]
+        head += [f"- `{t['team']}`: ${t['monthly_usd']:,.2f}/month "
+                 f"({t['cpu_millicores']:,.0f}m CPU, {t['memory_mib'] / 1024:,.2f} GiB: "
+                 f"{t['share_percent']:g}% of the nodes' {t['dominant']})"
+                 for t in showback["teams"]] + [""]
     if mandatory or advisory:
         head += [f"{'Blocked by' if mandatory else 'Advisory'}: {named(mandatory or advisory)}",
                  ""]

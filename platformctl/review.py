@@ -18,6 +18,7 @@ from platform_facts.costmodel import CostReport
 from platformctl.crds import immutable_paths
 from platformctl.crossguard import GuardReport
 from platformctl.document import SCHEMA, Diff, ReviewDocument, usd
+from platformctl.pricing import cost_report
 from platformctl.recording import Evaluation, mask_secrets, secret_digests, unwrap_secrets
 
 
@@ -86,15 +87,10 @@ def _assessment(evaluation: Evaluation):
         return cached[1]
     from platform_facts import capacity
     from platformctl.crossguard import rendered_releases
+    from platformctl.pricing import capacity_inputs
 
-    known = evaluation.by_urn()
-    resources = [capacity.PlannedResource(
-        r.type, r.name, unwrap_secrets(r.inputs),
-        {key: [unwrap_secrets(known[u].inputs) for u in urns if u in known]
-         for key, urns in r.property_dependencies.items()})
-        for r in evaluation.resources if r.type in (capacity.NODE_GROUP, capacity.ADDON)]
-    found = capacity.assess(resources, rendered_releases(evaluation).values(), evaluation.synced,
-                            evaluation.config.preset == "prod")
+    found = capacity.assess(capacity_inputs(evaluation), rendered_releases(evaluation).values(),
+                            evaluation.synced, evaluation.config.preset == "prod")
     evaluation.__dict__["_assessment"] = (key, found)
     return found
 
@@ -128,15 +124,52 @@ def placement_section(evaluation: Evaluation) -> dict[str, Any] | None:
                         "waiting": d.waiting} for d in placed.drains]}
 
 
-def ceiling_section(evaluation: Evaluation, costs: CostReport) -> dict[str, Any]:
+ON_DEMAND_LINES = {("aws:eks/nodeGroup:NodeGroup", "nodes"), ("aws:rds/instance:Instance", "instance")}
+
+
+def commitment_section(evaluation: Evaluation, ceiling: CostReport, over: Decimal,
+                       per_node: Sequence[Decimal]) -> dict[str, Any] | None:
+    """What a 1-year commitment would have to save to matter: enough, with the ceiling's
+    headroom, for one more node of the cheapest growable node group. The lines it could cover:
+    on-demand nodes and database instances (spot is never covered)."""
+    spot = {r.name for r in evaluation.of_type("aws:eks/nodeGroup:NodeGroup")
+            if unwrap_secrets(r.inputs).get("capacityType") == "SPOT"}
+    covered = sum((line.monthly_usd for line in ceiling.priced
+                   if (line.resource_type, line.key) in ON_DEMAND_LINES
+                   and line.resource_name not in spot), Decimal(0))
+    if covered <= 0:
+        return None
+    needed = max(Decimal(0), min(per_node) + over) if per_node else Decimal(0)
+    return {"on_demand_monthly_usd": usd(covered), "needed_monthly_usd": usd(needed),
+            "needed_percent": round(float(needed / covered * 100), 1) if per_node else None}
+
+
+def showback_section(evaluation: Evaluation, ceiling: CostReport) -> dict[str, Any] | None:
+    """Each team's quota priced (platform_facts.showback)."""
+    from platformctl.pricing import team_showback
+
+    found = team_showback(evaluation, ceiling)
+    if found is None:
+        return None
+    return {"nodes": found.nodes, "cpu_millicores": round(found.cpu_m),
+            "memory_mib": round(found.memory_mib), "fleet_monthly_usd": usd(found.monthly_usd),
+            "teams_monthly_usd": usd(found.teams_monthly_usd),
+            "teams": [{"team": t.team, "namespaces": list(t.namespaces),
+                       "cpu_millicores": round(t.cpu_m), "memory_mib": round(t.memory_mib),
+                       "share_percent": round(float(t.share * 100), 1), "dominant": t.dominant,
+                       "monthly_usd": usd(t.monthly_usd)} for t in found.teams]}
+
+
+def ceiling_section(evaluation: Evaluation, costs: CostReport,
+                    ceiling: CostReport | None = None) -> dict[str, Any]:
     """The plan at its ceiling beside the expected `costs`: the total against the stack's share
     of the organisation's cap, the lines that differ, and what each node group's nodes cost."""
     from platform_facts.costmodel import node_pools
-    from platformctl.pricing import cost_inputs, cost_report
+    from platformctl.pricing import cost_inputs
 
     cfg = evaluation.config
     assert cfg is not None
-    ceiling = cost_report(evaluation, ceiling=True)
+    ceiling = ceiling or cost_report(evaluation, ceiling=True)
     expected = {(line.resource_type, line.resource_name, line.key): line.monthly_usd
                 for line in costs.priced}
     allowance = Decimal(str(cfg.budget_ceiling_monthly_usd))
@@ -163,6 +196,8 @@ def ceiling_section(evaluation: Evaluation, costs: CostReport) -> dict[str, Any]
             "largest_allowed_max_size": p.largest_max(over) if over > 0 else p.max_size + (
                 int((-over) / p.per_node_usd) if p.per_node_usd > 0 else 0),
         } for p in pools],
+        "commitment": commitment_section(evaluation, ceiling, over,
+                                         [p.per_node_usd for p in pools]),
     }
 
 
@@ -200,6 +235,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
         })
     total = usd(costs.total)
     budget = usd(cfg.budget_monthly_usd)
+    ceiling = cost_report(evaluation, ceiling=True)
     document = {
         "schema": SCHEMA,
         "stack": evaluation.stack,
@@ -213,7 +249,8 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
         "fixed_monthly_usd": usd(costs.fixed),
         "usage_monthly_usd": usd(costs.usage),
         "headroom_monthly_usd": usd(Decimal(str(budget)) - Decimal(str(total))),
-        "ceiling": ceiling_section(evaluation, costs),
+        "ceiling": ceiling_section(evaluation, costs, ceiling),
+        "showback": showback_section(evaluation, ceiling),
         "resource_count": len(resources),
         "resource_counts": dict(sorted(Counter(r.type for r in evaluation.resources).items())),
         "resources": resources,

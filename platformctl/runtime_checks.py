@@ -553,7 +553,7 @@ def _assess(stack: RenderedStack, production: bool) -> capacity.Assessment:
     resources = [capacity.PlannedResource(
         r.resource_type, r.name, r.props,
         {key: [d.props for d in linked] for key, linked in (r.property_dependencies or {}).items()})
-        for r in stack.resources if r.resource_type in (capacity.NODE_GROUP, capacity.ADDON)]
+        for r in stack.resources if r.resource_type in capacity.ASSESSED_TYPES]
     return capacity.assess(resources, stack.releases, stack.applications, production)
 
 
@@ -605,6 +605,42 @@ def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
                 f"no node to go to: {'; '.join(drain.pending[:5])}",
                 "raise minSize (in that AZ for pods with EBS volumes), or run such a workload "
                 "with more than one replica"), None
+
+
+def _gib(mib: float) -> str:
+    return f"{mib / 1024:,.2f} GiB"
+
+
+def _quota_capacity(stack: RenderedStack, config: dict[str, Any]):
+    fit = _assessment(stack, config).quotas
+    if fit is None or fit.fits and not fit.unbounded:
+        return
+    if fit.unbounded:
+        yield violation(
+            "stack", "node groups", f"{', '.join(fit.unbounded)} state(s) no maxSize, so what "
+            "the team quotas may grow into is not known; counted at minimum size",
+            "set scalingConfig.maxSize (cluster.nodeGroups.<name>.maxSize)"), None
+    if fit.fits:
+        return
+    free_pods, free_cpu, free_memory = fit.free
+    summary = (f"{fit.label}, the node groups are {fit.nodes} nodes holding "
+               f"{fit.held[1]:,.0f}m CPU, {_gib(fit.held[2])} and {fit.held[0]:,.0f} pods; the "
+               f"platform requests {fit.platform[1]:,.0f}m, {_gib(fit.platform[2])} and "
+               f"{fit.platform[0]:,.0f} pods, leaving {free_cpu:,.0f}m, {_gib(free_memory)} and "
+               f"{free_pods:,.0f} pods for the teams; their quotas promise "
+               f"{fit.quotas[1]:,.0f}m, {_gib(fit.quotas[2])} and {fit.quotas[0]:,.0f} pods: "
+               f"short of {', '.join(fit.short)}")
+    for team in fit.teams:
+        keys = "platform:teams[" + team.team + "].quota"
+        yield violation(
+            "team", team.team,
+            f"{summary}. Team {team.team} ({', '.join(team.namespaces)}) is promised "
+            f"{team.cpu_m:,.0f}m CPU, {_gib(team.memory_mib)} and {team.pods:,.0f} pods; with "
+            f"the other teams' quotas as they are it can have at most {team.room_cpu_m:,.0f}m, "
+            f"{_gib(team.room_memory_mib)} and {team.room_pods:,.0f} pods",
+            f"lower {keys} (requestsCpu, requestsMemory, pods; per namespace) or another "
+            "team's, or raise a node group's maxSize within the budget ceiling (the review "
+            "names the largest allowed)"), None
 
 
 def _volume_zones(stack: RenderedStack, config: dict[str, Any]):
@@ -672,6 +708,15 @@ CHECKS = [
         "group's instance types are of one shape.",
         enforcement=MANDATORY, severity=HIGH, check=_node_capacity, config=PRODUCTION,
         remediation="Resize the node groups (minSize, instance type, maxPods)."),
+    _check(
+        "quota-capacity",
+        "The team quotas are capacity: the sum of the team namespaces' ResourceQuota requests "
+        "(CPU, memory, pods) plus what the platform's own pods request (DaemonSets on every "
+        "node) fits the node groups at their maxSize, and in production with one node lost. "
+        "Each team whose quota cannot fit is named, with the most it could have.",
+        enforcement=MANDATORY, severity=HIGH, check=_quota_capacity, config=PRODUCTION,
+        remediation="Lower a team's quota, or raise a node group's maxSize within the budget "
+                    "ceiling."),
     _check(
         "volume-zones",
         "Pods that keep data on EBS volumes (StatefulSets with volume claim templates, the "

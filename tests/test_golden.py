@@ -327,9 +327,9 @@ def test_an_internal_service_gets_no_ingress():
     ({"host": None}, "host: null: required with exposure: public"),
     ({"host": "Not A Host"}, "host: 'Not A Host'"),
     ({"resources": {"cpuRequest": "64", "memoryRequest": "256Mi", "memoryLimit": "512Mi"}},
-     "resources.cpuRequest: 64,000m x maxReplicas 6 = 384,000m, above the 4,000m of "
+     "resources.cpuRequest: 64,000m x maxReplicas 6 = 384,000m, above the 2,000m of "
      "platform:teams[checkout].quota of the dev stack"),
-    ({"scaling": {"minReplicas": 2, "maxReplicas": 200}}, "scaling.maxReplicas: 200: above the 50 "
+    ({"scaling": {"minReplicas": 2, "maxReplicas": 200}}, "scaling.maxReplicas: 200: above the 20 "
      "pods"),
     ({"resources": {"cpuRequest": "250m", "memoryRequest": "1Gi", "memoryLimit": "512Mi"}},
      "resources.memoryRequest: '1Gi': is above memoryLimit (512Mi)"),

@@ -82,6 +82,16 @@ def deployment_body(name: str, replicas: int) -> dict[str, Any]:
                 "requests": {"cpu": "50m", "memory": "64Mi"}}}]}}}}
 
 
+def team_quota(team: str, cpu: str, memory: str, pods: int = 20,
+               namespace: str | None = None) -> GuardResource:
+    """A team namespace's ResourceQuota as components/tenancy.py plans it."""
+    namespace = namespace or team
+    return resource("kubernetes:core/v1:ResourceQuota", {
+        "metadata": {"name": "team-quota", "namespace": namespace, "labels": {"team": team}},
+        "spec": {"hard": {"requests.cpu": cpu, "requests.memory": memory, "pods": str(pods)}}},
+        name=f"{namespace}-quota")
+
+
 STATEFUL = {"kind": "StatefulSet", "metadata": {"name": "db"}, "spec": {
     "replicas": 2, "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
     "template": {"spec": {"containers": [{"name": "db", "resources": {
@@ -368,6 +378,11 @@ CASES: dict[str, tuple[Any, ...]] = {
         [NODES, release("small", [deployment_body("api", 10)])],
         [NODES, release("large", [deployment_body("api", 40)])],
     ),
+    "quota-capacity": (
+        {"production": True},
+        [NODES, release("small", [deployment_body("api", 10)]), team_quota("pay", "2", "3Gi")],
+        [NODES, release("small", [deployment_body("api", 10)]), team_quota("pay", "4", "3Gi")],
+    ),
     "volume-zones": (
         {},
         [*zonal_nodes("a", ["us-east-1a"]), *zonal_nodes("b", ["us-east-1b"]),
@@ -585,6 +600,50 @@ def test_every_container_requests_cpu_and_memory(container, refused):
             assert bool(messages) is refused, (kind, pod, messages)
             if refused:
                 assert "probe:" in messages[0] and f"{kind} 'r/w'" in messages[0]
+
+
+def test_quota_capacity_boundary():
+    """Two t4g.medium of three left with one lost (3,860m, 7,108 MiB, 34 pods); the platform's
+    10 pods request 500m and 640 MiB: the teams have 3,360m, 6,468 MiB and 24 pods between
+    them, whichever dimension runs out, and each team is named with the most it could have."""
+    platform = release("small", [deployment_body("api", 10)])
+
+    def verdicts(*quotas, production=True, nodes=NODES):
+        return run("quota-capacity", {"production": production},
+                   [nodes, platform, *quotas]).violations
+
+    assert not verdicts(team_quota("pay", "3360m", "6468Mi", pods=24))
+    (cpu,) = verdicts(team_quota("pay", "3361m", "1Gi"))
+    assert "short of CPU by 1m" in cpu.message and "Team pay (pay)" in cpu.message
+    assert "platform:teams[pay].quota" in cpu.message
+    (memory,) = verdicts(team_quota("pay", "1", "6469Mi"))
+    assert "short of memory by 1 MiB" in memory.message
+    (pods,) = verdicts(team_quota("pay", "1", "1Gi", pods=25))
+    assert "short of pods by 1" in pods.message
+    # Two teams that fit alone but not together: both named, each with its room beside the
+    # other's quota.
+    both = verdicts(team_quota("pay", "2", "1Gi", pods=5),
+                    team_quota("ship", "2", "1Gi", pods=5))
+    assert sorted(v.message.split(": ", 1)[0] for v in both) == ["team 'pay'", "team 'ship'"]
+    assert all("it can have at most 1,360m" in v.message for v in both)
+    # A team's namespaces add up.
+    assert verdicts(team_quota("pay", "2", "1Gi", pods=5, namespace="pay-a"),
+                    team_quota("pay", "2", "1Gi", pods=5, namespace="pay-b"))
+    # Outside production no node is lost: three nodes hold 5,790m.
+    assert not verdicts(team_quota("pay", "5", "1Gi"), production=False)
+    # The groups count at maxSize: room to grow is room for quotas.
+    grown = resource("aws:eks/nodeGroup:NodeGroup", {"nodeGroupName": "system", "instanceTypes": [
+        "t4g.medium"], "scalingConfig": {"minSize": 3, "maxSize": 4, "desiredSize": 3}},
+        name="nodes")
+    assert not verdicts(team_quota("pay", "5", "1Gi"), nodes=grown)
+    # A team's pods count against its quota, not twice as the platform's.
+    mine = release("mine", [deployment_body("api", 10)])
+    RENDERED[mine.urn] = Release(mine.urn, "mine", "pay", "chart 1.0.0",
+                                 [deployment_body("api", 10)])
+    assert not run("quota-capacity", {"production": True},
+                   [NODES, platform, mine, team_quota("pay", "3360m", "1Gi")]).violations
+    # No quotas, nothing to judge.
+    assert not run("quota-capacity", {"production": True}, [NODES, platform]).violations
 
 
 def test_volume_zones_boundary():
