@@ -595,6 +595,9 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
                        f"${ceiling['total_monthly_usd']:,.2f}/month of "
                        f"${ceiling['budget_monthly_usd']:,.2f} "
                        f"(headroom {dollars(ceiling['headroom_monthly_usd'])})", ""]
+    if mandatory or advisory:
+        head += [f"{'Blocked by' if mandatory else 'Advisory'}: {named(mandatory or advisory)}",
+                 ""]
     if doc.get("showback"):
         showback = doc["showback"]
         head += [f"Team quotas at list price (share of the nodes at maxSize, "
@@ -603,9 +606,6 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
                  f"({t['cpu_millicores']:,.0f}m CPU, {t['memory_mib'] / 1024:,.2f} GiB: "
                  f"{t['share_percent']:g}% of the nodes' {t['dominant']})"
                  for t in showback["teams"]] + [""]
-    if mandatory or advisory:
-        head += [f"{'Blocked by' if mandatory else 'Advisory'}: {named(mandatory or advisory)}",
-                 ""]
     sections: list[tuple[str, list[str]]] = [("verdict", head)]
     change = doc["diff"]
     if change is not None:
