@@ -40,12 +40,19 @@ FLOOR = REPO / "bench" / "sdk_floor.py"
 TARGET_FLOOR_RATIO, TARGET_LINEAR_RATIO, TARGET_MIB, TARGET_BASE_RATIO = 2.0, 4.5, 400.0, 1.5
 
 
+# A generated team's quota: small enough that 49 of them fit beside prod's platform and
+# checkout at maxSize with one node lost (quota-capacity), so the 50-team review measures a
+# stack that passes; quotas are capacity, and prod's nodes do not hold 50 default ones.
+GENERATED_QUOTA = {"requestsCpu": "40m", "requestsMemory": "64Mi", "limitsMemory": "128Mi",
+                   "pods": 1}
+
+
 def with_teams(raw: dict, count: int) -> dict:
     """A stack file's content with `count` teams in all (its own first, then generated)."""
     config = raw["config"]
     teams = list(config.get("platform:teams") or [])
     for index in range(len(teams), count):
-        teams.append({"name": f"team-{index:03d}"})
+        teams.append({"name": f"team-{index:03d}", "quota": dict(GENERATED_QUOTA)})
     config["platform:teams"] = teams[:count]
     return raw
 

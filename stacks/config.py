@@ -272,6 +272,38 @@ class PlatformConfig(ArgsModel):
         return self
 
     @model_validator(mode="after")
+    def _quotas_within_the_nodes(self) -> PlatformConfig:
+        """What the config alone can know of quota-capacity (the review's check, which also
+        counts the platform's pods): the teams' quotas together cannot promise more CPU or
+        memory than the node groups hold at maxSize with no pod of the platform at all."""
+        from platform_facts.capacity import KubeletSettings, cpu_millicores, memory_mib, node_shape
+
+        known = [(group, [t for t in group.instance_types if t in _capacity_types()])
+                 for group in self.cluster.node_groups.values()]
+        if not self.teams or any(not listed for _, listed in known):
+            return self  # an unknown type: the review's node-capacity check names it
+        cpu = memory = 0.0
+        for group, listed in known:
+            shapes = [node_shape(t, True, KubeletSettings(max_pods=group.max_pods))
+                      for t in listed]
+            cpu += group.max_size * min(s.cpu_m for s in shapes)
+            memory += group.max_size * min(s.memory_mib for s in shapes)
+        for label, key, held, unit, measure in (
+                ("CPU", "requestsCpu", cpu, "m", cpu_millicores),
+                ("memory", "requestsMemory", memory, " MiB", memory_mib)):
+            promised = {team.name: measure(getattr(team.quota, _snake(key))) * len(team.namespaces)
+                        for team in self.teams}
+            if sum(promised.values()) > held:
+                listed = ", ".join(f"{name} {value:,.0f}{unit}" for name, value in promised.items())
+                raise Invalid(f"teams[].quota.{key}", listed,
+                              f"adds up to {sum(promised.values()):,.0f}{unit} of {label} over "
+                              f"the teams' namespaces, more than every node group at maxSize "
+                              f"holds ({held:,.0f}{unit}) before the platform's own pods; "
+                              "allowed: smaller quotas, or a larger maxSize within the budget "
+                              "ceiling")
+        return self
+
+    @model_validator(mode="after")
     def _no_nat_instance_in_prod(self) -> PlatformConfig:
         if self.preset == "prod" and self.network.nat_strategy == "instance":
             raise Invalid("network.natStrategy", "instance",
@@ -488,6 +520,16 @@ DEFAULT_REGION = "us-east-1"
 
 # --------------------------------------------------------------------------------------------
 # Reading and validating
+
+
+def _capacity_types() -> Mapping[str, Any]:
+    from platform_facts.capacity import data
+
+    return data()["instanceTypes"]
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

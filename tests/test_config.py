@@ -19,6 +19,12 @@ from tests.conftest import DELETE, REPO, config_error, mutate, stack_config, wri
 
 # (id, mutations, key path named, bad value named, what is allowed named)
 BAD_CONFIGS = [
+    # dev's node groups hold 5,790m at maxSize (three t4g.medium) before any platform pod.
+    ("quotas-beyond-every-node", {"platform:teams": [
+        {"name": "checkout", "services": ["checkout"], "hosts": ["checkout.example.com"],
+         "quota": {"requestsCpu": "6"}}]},
+     "platform:teams[].quota.requestsCpu", "checkout 6,000m",
+     "more than every node group at maxSize holds (5,790m)"),
     ("cidr-not-an-ip", {"platform:network.cidr": "10.10.0.300/16"},
      "platform:network.cidr", "10.10.0.300/16", "allowed: e.g. 10.20.0.0/16"),
     ("cidr-host-bits-set", {"platform:network.cidr": "10.10.0.1/16"},
