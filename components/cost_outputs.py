@@ -19,7 +19,7 @@ from pulumi import _types
 
 from components.tagging import owner_of
 from platform_facts import sdk_types
-from platform_facts.costmodel import CostInput, estimate, reads_inputs
+from platform_facts.costmodel import CostInput, priced_both_ways, reads_inputs
 
 
 def _engine_shape(value: Any) -> Any:
@@ -73,7 +73,7 @@ class CostCollector:
                 for (_, type_token, name, component, _), (props, resource_id)
                 in zip(entries, values, strict=True)
             ]
-            return estimate(inputs, region).to_dict()
+            return priced_both_ways(inputs, region)
 
         return pulumi.Output.unsecret(resolved.apply(price))
 

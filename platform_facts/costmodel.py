@@ -162,6 +162,15 @@ class CostReport:
         }
 
 
+def priced_both_ways(resources: Iterable[CostInput], region: str) -> dict[str, Any]:
+    """The expected report's dict form with the ceiling's total beside it
+    (`ceilingMonthlyUsd`): what the stack outputs and a real preview's cost carry."""
+    resources = list(resources)
+    report = estimate(resources, region).to_dict()
+    report["ceilingMonthlyUsd"] = str(estimate(resources, region, ceiling=True).total)
+    return report
+
+
 @cache
 def price_data() -> dict[str, Any]:
     return json.loads(PRICES_FILE.read_text(encoding="utf-8"))

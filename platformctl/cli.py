@@ -186,7 +186,7 @@ def _cost(args: argparse.Namespace) -> int:
 
     try:
         if args.preview_json:
-            priced = pipeline.price_preview(Path(args.preview_json), args.region).to_dict()
+            priced = pipeline.price_preview(Path(args.preview_json), args.region)
             source = f"pulumi preview --json ({args.preview_json})"
         else:
             priced = realruns.from_stack_outputs(Path(args.stack_output))
@@ -196,12 +196,19 @@ def _cost(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     doc = realruns.cost_document(priced, source)
 
+    ceiling = doc.get("ceiling_monthly_usd")
+    at_ceiling = ("" if ceiling is None else
+                  f"at the ceiling (every node group at maxSize): ${ceiling:,.2f}/month")
+
     def text(document, console):
         console.print(Text(f"Cost from {document['source']}", style="bold"))
+        if at_ceiling:
+            console.print(Text(at_ceiling, style="bold"))
         report.render_cost_text(document, console)
 
     def markdown(document):
         return "\n".join([f"### Monthly cost: ${document['total_monthly_usd']:,.2f}",
+                          *([at_ceiling[0].upper() + at_ceiling[1:], ""] if at_ceiling else []),
                           f"<sub>from {document['source']}</sub>", "",
                           *report.cost_markdown(document)])
 

@@ -141,12 +141,13 @@ def review_stack(stack: str | Path, project_dir: Path | None = None, steps: Step
     return review_evaluation(evaluation, steps, progress, failure)
 
 
-def price_preview(path: Path, region: str | None = None) -> CostReport:
+def price_preview(path: Path, region: str | None = None) -> dict[str, Any]:
     """A real plan, `pulumi preview --json` with credentials, through the cost step: the
-    resources it plans priced by the same cost model as an offline review's. (Its verdicts are
-    CrossGuard's own, from `pulumi preview --policy-pack`.)"""
-    from platform_facts.costmodel import estimate
+    resources it plans priced by the same cost model as an offline review's, expected and at
+    the ceiling (the report's dict form). (Its verdicts are CrossGuard's own, from
+    `pulumi preview --policy-pack`.)"""
+    from platform_facts.costmodel import priced_both_ways
     from platformctl import realruns
 
     inputs, region = realruns.preview_plan(path, region)
-    return estimate(inputs, region)
+    return priced_both_ways(inputs, region)

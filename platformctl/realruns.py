@@ -114,6 +114,9 @@ def cost_document(report: dict[str, Any], source: str) -> dict[str, Any]:
         # Reports from before the split carry no usage flags: all fixed, as they were read.
         "fixed_monthly_usd": float(Decimal(report.get("fixedMonthlyUsd", total - usage))),
         "usage_monthly_usd": float(Decimal(report.get("usageMonthlyUsd", usage))),
+        # Every node group at maxSize (reports from before the ceiling carry none).
+        "ceiling_monthly_usd": (float(Decimal(report["ceilingMonthlyUsd"]))
+                                if report.get("ceilingMonthlyUsd") is not None else None),
         "cost": {
             "by_component": {k: float(Decimal(v)) for k, v in report["byComponent"].items()},
             "lines": lines,

@@ -300,6 +300,8 @@ def test_cost_from_a_real_preview_matches_the_offline_review(evaluations, tmp_pa
         doc = json.loads(capsys.readouterr().out)
         assert doc["total_monthly_usd"] == TOTALS[name], name
         assert doc["region"] == "us-east-1"
+        # Both figures, as every cost view shows them.
+        assert doc["ceiling_monthly_usd"] == float(cost_report(evaluation, ceiling=True).total)
 
 
 def test_cost_from_a_hand_written_preview_digest(capsys):
@@ -328,6 +330,8 @@ def test_cost_from_stack_outputs_matches(evaluations, tmp_path, capsys):
         assert cli.main(["cost", "--stack-output", str(path), "--format", "markdown"]) == 0
         out = capsys.readouterr().out
         assert out.startswith(f"### Monthly cost: ${TOTALS[name]:,.2f}")
+        ceiling = cost_report(evaluation, ceiling=True).total
+        assert f"At the ceiling (every node group at maxSize): ${ceiling:,.2f}/month" in out
 
 
 def test_the_program_exports_its_cost_with_line_items(evaluations):
