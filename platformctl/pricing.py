@@ -7,6 +7,18 @@ from platformctl.recording import Evaluation, unwrap_secrets
 
 
 def cost_inputs(evaluation: Evaluation) -> list[CostInput]:
+    """The evaluation's resources as the cost model reads them; made once per evaluation (the
+    expected figure, the ceiling and each node group's next node all price the same inputs)."""
+    key = (id(evaluation.resources), len(evaluation.resources))
+    cached = evaluation.__dict__.get("_cost_inputs")
+    if cached is not None and cached[0] == key:
+        return list(cached[1])
+    inputs = _cost_inputs(evaluation)
+    evaluation.__dict__["_cost_inputs"] = (key, tuple(inputs))
+    return inputs
+
+
+def _cost_inputs(evaluation: Evaluation) -> list[CostInput]:
     inputs = []
     for resource in evaluation.resources:
         component = evaluation.component_of(resource)
