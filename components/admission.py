@@ -479,6 +479,61 @@ def sigstore_values(signatures: ImageSignatures) -> dict[str, Any]:
     }
 
 
+# -- Kubernetes-native admission (ValidatingAdmissionPolicy) -------------------------------------
+
+# What the API server itself refuses, in every environment (Gatekeeper's constraints only warn in
+# dev): CEL, evaluated in the API server, no webhook to be down. Each (name, expression, message,
+# team namespaces only).
+NATIVE_POLICIES = (
+    # CVE-2020-8554: a Service's externalIPs make kube-proxy on every node send traffic for those
+    # addresses (the database's, say) to the Service's pods. Nothing the platform runs uses them,
+    # so no namespace may.
+    ("platform-no-external-ips",
+     "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+     "spec.externalIPs is refused in every namespace: kube-proxy would send every pod's traffic "
+     "for those addresses to this Service (CVE-2020-8554); expose a service through an Ingress",
+     False),
+    # A team's Service makes no load balancer or node port of its own (the ingress policy says
+    # the same in Gatekeeper; this denies it in dev too).
+    ("platform-team-service-types",
+     "!has(object.spec.type) || !(object.spec.type in ['LoadBalancer', 'NodePort'])",
+     "a team's Service must not be of type LoadBalancer or NodePort: expose it through the "
+     "shared load balancer (an Ingress, the golden path's exposure: public)",
+     True),
+)
+
+
+def native_policies() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(ValidatingAdmissionPolicy, its binding) for each of NATIVE_POLICIES: Services, on
+    create and update, denied (not warned) when the expression is false."""
+    found = []
+    for name, expression, message, teams_only in NATIVE_POLICIES:
+        policy = {
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name, "labels": {"team": "platform"}},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{
+                    "apiGroups": [""], "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE"], "resources": ["services"]}]},
+                "validations": [{"expression": expression, "message": message,
+                                 "reason": "Forbidden"}],
+            },
+        }
+        binding_spec: dict[str, Any] = {"policyName": name, "validationActions": ["Deny"]}
+        if teams_only:
+            binding_spec["matchResources"] = {"namespaceSelector": {"matchExpressions": [
+                {"key": TEAM_LABEL, "operator": "Exists"}]}}
+        binding = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name, "labels": {"team": "platform"}},
+            "spec": binding_spec,
+        }
+        found.append((policy, binding))
+    return found
+
+
 class AdmissionControl(PlatformComponent):
     """Gatekeeper, the platform's ConstraintTemplates and their constraints."""
 
@@ -507,6 +562,15 @@ class AdmissionControl(PlatformComponent):
         # every object outside the exempt namespaces: everything after it waits for it.
         target.add_prerequisite(self.release)
         self._signed_images(name, signatures, gatekeeper.allowed_registries, target)
+        # The API server's own policies: no webhook, so nothing to wait for.
+        self.native: list[k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding] = []
+        for policy, binding in native_policies():
+            created = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                f"{name}-{policy['metadata']['name']}", metadata=policy["metadata"],
+                spec=policy["spec"], opts=target.options(self))
+            self.native.append(k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                f"{name}-{binding['metadata']['name']}", metadata=binding["metadata"],
+                spec=binding["spec"], opts=target.options(self, depends_on=[created])))
         self.templates: dict[str, k8s.apiextensions.CustomResource] = {}
         self.constraints: dict[str, k8s.apiextensions.CustomResource] = {}
         for policy in POLICIES:

@@ -48,6 +48,10 @@ KUBERNETES_API_IMMUTABLE: dict[str, tuple[str, ...]] = {
     "v1/Namespace": (), "v1/ServiceAccount": (), "v1/LimitRange": (),
     "rbac.authorization.k8s.io/v1/ClusterRole": (), "rbac.authorization.k8s.io/v1/Role": (),
     "networking.k8s.io/v1/NetworkPolicy": (),
+    # ValidateValidatingAdmissionPolicyUpdate / ...BindingUpdate: the object validated anew
+    # (old expressions tolerated), no field frozen.
+    "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": (),
+    "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": (),
 }
 
 

@@ -737,3 +737,94 @@ def test_the_config_knows_every_policy_by_its_id():
     from components.admission import ADMISSION_POLICY_IDS
 
     assert sorted(ADMISSION_POLICY_IDS) == sorted(BY_ID)
+
+
+# -- the API server's own policies (ValidatingAdmissionPolicy, CEL) ----------------------------
+
+def _cel_denials(obj: dict[str, Any], namespace_labels: dict[str, str]) -> list[str]:
+    """What the API server would deny `obj` for under the platform's ValidatingAdmissionPolicies:
+    each binding's namespace selector matched, each validation's CEL evaluated by a real CEL
+    engine (cel-python) with `object` bound as the API server binds it; a false result denies
+    with the validation's message."""
+    import celpy
+
+    from components.admission import native_policies
+    from platform_facts.capacity import matches_selector
+
+    env = celpy.Environment()
+    denied = []
+    for policy, binding in native_policies():
+        selector = binding["spec"].get("matchResources", {}).get("namespaceSelector")
+        if not matches_selector(selector, namespace_labels):
+            continue
+        assert binding["spec"]["validationActions"] == ["Deny"]
+        rules = policy["spec"]["matchConstraints"]["resourceRules"]
+        if not any(obj["kind"] == "Service" and "services" in r["resources"] for r in rules):
+            continue
+        for validation in policy["spec"]["validations"]:
+            program = env.program(env.compile(validation["expression"]))
+            if not program.evaluate({"object": celpy.json_to_cel(obj)}):
+                denied.append(validation["message"])
+    return denied
+
+
+TEAM_NAMESPACE = {"platform.example.org/team": "checkout", "team": "checkout"}
+PLATFORM_NAMESPACE = {"kubernetes.io/metadata.name": "monitoring"}
+SERVICE_CASES = [
+    # (case, spec, refused by Gatekeeper's ingress policy, refused by the API server in a team
+    #  namespace, in a platform namespace)
+    ("cluster-ip", {"ports": [{"port": 80}]}, False, False, False),
+    ("cluster-ip-typed", {"type": "ClusterIP", "ports": [{"port": 80}]}, False, False, False),
+    ("empty-external-ips", {"ports": [{"port": 80}], "externalIPs": []}, False, False, False),
+    ("database-address", {"ports": [{"port": 5432}], "externalIPs": ["10.20.21.5"]},
+     True, True, True),
+    ("two-addresses", {"ports": [{"port": 443}], "externalIPs": ["10.0.0.1", "10.0.0.2"]},
+     True, True, True),
+    ("load-balancer", {"type": "LoadBalancer", "ports": [{"port": 80}]}, True, True, False),
+    ("node-port", {"type": "NodePort", "ports": [{"port": 80}]}, True, True, False),
+    ("external-name", {"type": "ExternalName", "externalName": "db.example.com"},
+     False, False, False),
+]
+
+
+@pytest.mark.parametrize(("case", "spec", "by_gatekeeper", "in_team", "in_platform"),
+                         SERVICE_CASES, ids=[c[0] for c in SERVICE_CASES])
+def test_services_that_intercept_or_expose_are_refused_by_gatekeeper_and_the_api_server(
+        case, spec, by_gatekeeper, in_team, in_platform):
+    """The same cases on the Rego (regorus and OPA) and on the CEL the API server runs: the
+    API server denies in every environment (Gatekeeper only warns in dev), and externalIPs in
+    every namespace, the platform's included."""
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "checkout", "namespace": "checkout"}, "spec": spec}
+    assert bool(violations("ingress", service)) is by_gatekeeper, case
+    assert bool(_cel_denials(service, TEAM_NAMESPACE)) is in_team, case
+    assert bool(_cel_denials(service, PLATFORM_NAMESPACE)) is in_platform, case
+    if spec.get("externalIPs"):
+        (message,) = _cel_denials(service, TEAM_NAMESPACE)
+        assert "CVE-2020-8554" in message
+        assert any("must not set externalIPs" in m for m in violations("ingress", service))
+
+
+def test_both_stacks_deny_external_ips_natively_in_every_namespace(evaluations):
+    """Dev and prod alike (not Gatekeeper's warn/deny): the policies and their Deny bindings
+    are in both plans, bound to each policy by name; no platform chart renders a Service with
+    externalIPs or a team-namespace selector the platform's namespaces would match."""
+    for evaluation in evaluations.values():
+        policies = {r.inputs["metadata"]["name"]: r for r in evaluation.of_type(
+            "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")}
+        bindings = {r.inputs["metadata"]["name"]: r for r in evaluation.of_type(
+            "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")}
+        assert set(policies) == set(bindings) == {
+            "platform-no-external-ips", "platform-team-service-types"}
+        for name, binding in bindings.items():
+            assert binding.inputs["spec"]["policyName"] == name
+            assert binding.inputs["spec"]["validationActions"] == ["Deny"]
+        assert "matchResources" not in bindings["platform-no-external-ips"].inputs["spec"]
+
+
+def test_no_platform_chart_renders_a_service_with_external_ips(rendered):
+    for evaluation in rendered.values():
+        for release in evaluation.rendered:
+            for o in release.objects:
+                if o.kind == "Service":
+                    assert not (o.object.get("spec") or {}).get("externalIPs"), o.name

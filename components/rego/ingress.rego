@@ -182,3 +182,14 @@ violation contains {"msg": msg} if {
 }
 
 type_refused := {"LoadBalancer", "NodePort"}
+
+# CVE-2020-8554: externalIPs make kube-proxy on every node send the traffic for those addresses
+# (the database's, say) to this Service's pods. The API server refuses them in every namespace
+# (the platform-no-external-ips ValidatingAdmissionPolicy); this says so in Gatekeeper's audit too.
+violation contains {"msg": msg} if {
+	obj.kind == "Service"
+	not platform.exempt(policy)
+	count(object.get(obj.spec, "externalIPs", [])) > 0
+	msg := sprintf("Service %q must not set externalIPs: kube-proxy would send every pod's traffic for %v to it (CVE-2020-8554) [%s]",
+		[obj.metadata.name, obj.spec.externalIPs, policy])
+}
