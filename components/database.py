@@ -123,9 +123,12 @@ class DatabaseArgs(ArgsModel):
         None, min_length=1, max_length=500,
         description="The RDS CA bundle of the stack's region (PEM file, relative to where "
         "`pulumi up` runs), from AWS's trust store: `curl -o rds-ca.pem https://truststore.pki"
-        ".rds.amazonaws.com/<region>/<region>-bundle.pem`. Set: Vault connects with "
-        "`sslmode=verify-full` against it. Unset: the connection is encrypted but the "
-        "certificate is not verified, and `pulumi up` warns.")
+        ".rds.amazonaws.com/<region>/<region>-bundle.pem` (the shipped stacks name "
+        "certs/rds-ca-us-east-1.pem). Set: every client (Vault, its handover Job, the team "
+        "namespaces' services through their `postgres-tls` ConfigMap, the drills) verifies the "
+        "server with `sslmode=verify-full` against it; it must hold the region's RSA2048 G1 "
+        "root. Unset (never in prod: the prod lock): encrypted but not verified, and "
+        "`pulumi up` warns.")
 
     @model_validator(mode="after")
     def _consistent(self) -> DatabaseArgs:
@@ -135,7 +138,7 @@ class DatabaseArgs(ArgsModel):
                 raise Invalid("caBundleFile", self.ca_bundle_file,
                            f"is not a file (from {Path.cwd()}); allowed: the path of the PEM "
                            "bundle downloaded from AWS's RDS trust store")
-            if "-----BEGIN CERTIFICATE-----" not in path.read_text(errors="replace"):
+            if not bundle_subjects(path.read_bytes()):
                 raise Invalid("caBundleFile", self.ca_bundle_file,
                            "holds no PEM certificate; allowed: the RDS CA bundle (PEM)")
         if self.max_allocated_storage_gib < self.allocated_storage_gib:
@@ -292,6 +295,10 @@ class Database(PlatformComponent):
             description=f"{self.identifier}: TLS required, slow queries logged",
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                # Passwords stored as SCRAM verifiers, so clients can require channel binding
+                # (SCRAM-SHA-256-PLUS binds the login to the TLS session the client verified).
+                aws.rds.ParameterGroupParameterArgs(name="password_encryption",
+                                                    value="scram-sha-256"),
                 aws.rds.ParameterGroupParameterArgs(
                     name="log_min_duration_statement", value=str(self.config.slow_query_ms)),
                 aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
@@ -372,3 +379,40 @@ class Database(PlatformComponent):
                 depends_on=[*self.log_groups, key_policy],
             ),
         )
+
+
+# -- what a client needs to verify the server --------------------------------------------------
+
+# The certificate authority the instance is created with (Database: ca_cert_identifier).
+SERVER_CA = "rds-ca-rsa2048-g1"
+
+
+def bundle_subjects(pem: bytes) -> list[str]:
+    """The common names of the certificates in a PEM bundle (empty: none parse)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return []
+    return [str(a.value) for c in certificates
+            for a in c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+
+
+def server_root(region: str) -> str:
+    """The common name of the root the instance's certificate chains to (SERVER_CA)."""
+    return f"Amazon RDS {region} Root CA RSA2048 G1"
+
+
+def client_tls(config: DatabaseArgs) -> dict[str, str]:
+    """What every PostgreSQL client of the platform is given (libpq's settings, as the
+    `postgres-tls` ConfigMap's keys): verify the server's certificate and name against the RDS
+    CA bundle (`verify-full`) where the stack names one, else encrypt only (`require`, never in
+    prod: the prod lock); and require SCRAM channel binding, which ties the password exchange to
+    the TLS session (the parameter group stores SCRAM verifiers)."""
+    settings = {"sslmode": "verify-full" if config.ca_bundle_file else "require",
+                "channelbinding": "require"}
+    if config.ca_bundle_file:
+        settings["root.crt"] = Path(config.ca_bundle_file).read_text()
+    return settings

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.admission import AdmissionArgs, AdmissionControl
-from components.database import DatabaseRef
+from components.database import DatabaseRef, client_tls
 from components.kubernetes import KubernetesTarget
 from components.network import NetworkRef
 from components.tagging import PlatformComponent
@@ -79,7 +79,7 @@ class SecurityStack(PlatformComponent):
             name, args.admission, target, [args.monitoring_namespace], args.teams,
             opts=adopted)
         self.tenancy = Tenancy(name, args.teams, target, network, args.monitoring_namespace,
-                               opts=adopted)
+                               client_tls(database.config), opts=adopted)
         self.secrets = SecretsStack(
             name, args.vault, args.teams, target, database, region, args.protect,
             args.monitoring_namespace, admin_role_arn=args.admin_role_arn,

@@ -38,6 +38,7 @@ from components.wellknown import (
     EXPOSURE_LABEL,
     OTLP_GRPC_PORT,
     OTLP_HTTP_PORT,
+    POSTGRES_TLS_CONFIGMAP,
     READINESS_GATE_LABEL,
     SIGSTORE_INCLUDE_LABEL,
     TEAM_LABEL,
@@ -242,9 +243,13 @@ class Tenancy(PlatformComponent):
     type_token = "platform:index:Tenancy"
 
     def __init__(self, name: str, teams: Sequence[Team], target: KubernetesTarget, network: NetworkRef,
-                 monitoring_namespace: str, opts: pulumi.ResourceOptions | None = None):
+                 monitoring_namespace: str, database_tls: Mapping[str, str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
+        """`database_tls`: what the namespaces' PostgreSQL clients are given
+        (components/database.py client_tls), as the `postgres-tls` ConfigMap."""
         super().__init__(name, opts)
         self._target = target
+        self._database_tls = dict(database_tls or {})
         k8s_opts = target.options(self)
         self.admin_role = k8s.rbac.v1.ClusterRole(
             f"{name}-team-admin",
@@ -281,6 +286,11 @@ class Tenancy(PlatformComponent):
                                   spec={"hard": quota(team)}, opts=opts)
         k8s.core.v1.LimitRange(f"{prefix}-limits", metadata=m("container-defaults"),
                                spec={"limits": LIMIT_RANGE}, opts=opts)
+        if self._database_tls:
+            # libpq's settings for the team's database clients (the golden path mounts it):
+            # verify the server against the RDS CA bundle, require channel binding.
+            k8s.core.v1.ConfigMap(f"{prefix}-postgres-tls", metadata=m(POSTGRES_TLS_CONFIGMAP),
+                                  data=self._database_tls, opts=opts)
         for policy_name, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(f"{prefix}-{policy_name}", metadata=m(policy_name),
                                             spec=spec, opts=opts)

@@ -49,7 +49,7 @@ from components.args import (
     ArgsModel,
     Invalid,
 )
-from components.database import DatabaseRef
+from components.database import DatabaseRef, client_tls
 from components.kubernetes import KubernetesTarget
 from components.tagging import PlatformComponent
 from components.tenancy import Team, isolate_namespace
@@ -470,6 +470,9 @@ class SecretsStack(PlatformComponent):
         nobody keeps. Re-run (a new Job) when masterPasswordVersion is bumped, which first sets
         the master password again through the RDS API."""
         version = database.config.master_password_version
+        # The server verified as every client verifies it; no channel binding: the master
+        # password may predate the SCRAM parameter (an md5 verifier cannot bind).
+        tls = client_tls(database.config)
         password = random.RandomPassword(
             f"{name}-vault-db-admin-v{version}", length=32, special=False,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]))
@@ -486,7 +489,8 @@ class SecretsStack(PlatformComponent):
             f"{name}-vault-db-handover-v{version}",
             metadata={"name": f"vault-db-handover-v{version}", "namespace": NAMESPACE,
                       "labels": labels},
-            data={"handover.sql": handover_sql(), "handover.sh": HANDOVER_SCRIPT},
+            data={"handover.sql": handover_sql(), "handover.sh": HANDOVER_SCRIPT,
+                  **({"root.crt": tls["root.crt"]} if "root.crt" in tls else {})},
             opts=opts)
         job = k8s.batch.v1.Job(
             f"{name}-vault-db-handover-v{version}",
@@ -513,7 +517,8 @@ class SecretsStack(PlatformComponent):
                                     database.port).apply(str)},
                                 {"name": "PGDATABASE", "value": database.db_name},
                                 {"name": "PGUSER", "value": database.username},
-                                {"name": "PGSSLMODE", "value": "require"},
+                                {"name": "PGSSLMODE", "value": tls["sslmode"]},
+                                {"name": "PGSSLROOTCERT", "value": "/handover/root.crt"},
                                 {"name": "PSQLRC", "value": "/dev/null"},
                             ],
                             "envFrom": [{"secretRef": {"name": secret.metadata["name"]}}],

@@ -17,3 +17,9 @@ READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 # The trace gateway (TracePipeline): its namespace and OTLP ports, which team pods may reach.
 TRACE_NAMESPACE = "tracing"
 OTLP_GRPC_PORT, OTLP_HTTP_PORT = 4317, 4318
+
+# The ConfigMap every team namespace gets with what a PostgreSQL client needs to verify the
+# database (components/database.py client_tls; components/tenancy.py makes it), and where the
+# golden path mounts it.
+POSTGRES_TLS_CONFIGMAP = "postgres-tls"
+POSTGRES_TLS_DIR = "/etc/postgres-tls"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import gc
 import os
 import sys
@@ -470,7 +471,10 @@ def _drill(args: argparse.Namespace) -> int:
                 rds, stack=config.environment, region=config.region, source=source,
                 username=config.database.master_username, dbname=config.database.database_name,
                 checksum_query=args.checksum_query, expect=args.expect,
-                timeout_seconds=args.timeout_minutes * 60)
+                timeout_seconds=args.timeout_minutes * 60,
+                connect=functools.partial(drills.psycopg_connect, ca_bundle=(
+                    str((project / config.database.ca_bundle_file).resolve())
+                    if config.database.ca_bundle_file else None)))
         else:
             probe = drills.tcp_probe
             if args.dsn_env:

@@ -123,11 +123,16 @@ def _wait_available(rds: Any, identifier: str, clock: _Clock, deadline: float,
         clock.sleep(poll)
 
 
-def psycopg_connect(host: str, port: int, user: str, password: str, dbname: str) -> Any:
+def psycopg_connect(host: str, port: int, user: str, password: str, dbname: str,
+                    ca_bundle: str | None = None) -> Any:
+    """A login to the scratch instance: its certificate and name verified against the stack's
+    RDS CA bundle (an absolute path) where it names one, else encrypted only."""
     import psycopg
 
+    tls = ({"sslmode": "verify-full", "sslrootcert": ca_bundle} if ca_bundle
+           else {"sslmode": "require"})
     return psycopg.connect(host=host, port=port, user=user, password=password, dbname=dbname,
-                           sslmode="require", connect_timeout=10, autocommit=True)
+                           connect_timeout=10, autocommit=True, **tls)
 
 
 def scratch_name(source: str, moment: datetime) -> str:

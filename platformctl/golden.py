@@ -31,6 +31,7 @@ from components.gitops import ARGO_API, GITOPS_PATH, IN_CLUSTER
 from components.observability import RELEASE as MONITORING_RELEASE
 from components.slo import SloSpec
 from components.tenancy import EXPOSURE_LABEL, host_covers
+from components.wellknown import POSTGRES_TLS_CONFIGMAP, POSTGRES_TLS_DIR
 from stacks.config import ConfigError, PlatformConfig
 from stacks.service import ServiceSpec
 
@@ -234,6 +235,12 @@ def kustomize_config() -> dict[str, Any]:
                                    "group": "argoproj.io", "kind": "Rollout"}]}
 
 
+def _database_volumes(spec: ServiceSpec) -> list[dict[str, Any]]:
+    """The login Vault keeps rotated, and the platform's TLS settings for the namespace."""
+    return [{"name": "database", "secret": {"secretName": f"{spec.name}-db"}},
+            {"name": "postgres-tls", "configMap": {"name": POSTGRES_TLS_CONFIGMAP}}]
+
+
 def _container(spec: ServiceSpec) -> dict[str, Any]:
     probe = {"httpGet": {"path": spec.probes.readiness_path, "port": METRICS_PORT_NAME},
              "periodSeconds": 5, "failureThreshold": 3}
@@ -269,8 +276,18 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
         # rotates the login, and the service reads them again for every new connection.
         container["volumeMounts"].append({"name": "database", "mountPath": DB_CREDENTIALS_DIR,
                                           "readOnly": True})
-        container["env"] += [{"name": "DB_CREDENTIALS_DIR", "value": DB_CREDENTIALS_DIR},
-                             {"name": "PGSSLMODE", "value": "require"}]
+        # TLS as the platform sets it for the namespace (its postgres-tls ConfigMap): verify the
+        # server against the RDS CA bundle, bind the login to that TLS session (libpq reads
+        # PGSSLMODE, PGSSLROOTCERT and PGCHANNELBINDING itself).
+        container["volumeMounts"].append({"name": "postgres-tls", "mountPath": POSTGRES_TLS_DIR,
+                                          "readOnly": True})
+        container["env"] += [
+            {"name": "DB_CREDENTIALS_DIR", "value": DB_CREDENTIALS_DIR},
+            *({"name": variable, "valueFrom": {"configMapKeyRef": {
+                "name": POSTGRES_TLS_CONFIGMAP, "key": key}}}
+              for variable, key in (("PGSSLMODE", "sslmode"),
+                                    ("PGCHANNELBINDING", "channelbinding"))),
+            {"name": "PGSSLROOTCERT", "value": f"{POSTGRES_TLS_DIR}/root.crt"}]
     return container
 
 
@@ -310,9 +327,7 @@ def rollout(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
                                 *({"name": f"secret-{name}",
                                    "secret": {"secretName": f"{spec.name}-{name}"}}
                                   for name in spec.secrets),
-                                *([{"name": "database",
-                                    "secret": {"secretName": f"{spec.name}-db"}}]
-                                  if spec.database else [])],
+                                *(_database_volumes(spec) if spec.database else [])],
                 },
             },
             "strategy": {"canary": canary_strategy(spec, namespace, steps)},
@@ -562,10 +577,10 @@ def migration_job(spec: ServiceSpec, namespace: str, index: int) -> dict[str, An
                     "securityContext": container["securityContext"],
                     "env": [e for e in container["env"] if e["name"] != "DRAIN_SECONDS"],
                     "volumeMounts": [m for m in container["volumeMounts"]
-                                     if m["name"] in ("tmp", "database")],
+                                     if m["name"] in ("tmp", "database", "postgres-tls")],
                 }],
                 "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                            {"name": "database", "secret": {"secretName": f"{spec.name}-db"}}],
+                            *_database_volumes(spec)],
             },
         },
     }}, name=migration_job_name(spec, step.name))

@@ -210,7 +210,8 @@ def load_config(stack: str | Path, project_dir: Path | None = None) -> config_mo
     stack_file = read_stack_file(stack, project_dir)
     pulumi.runtime.set_all_config(stack_file.config, stack_file.secret_keys)
     try:
-        return config_model.load(stack_file.label)
+        with contextlib.chdir((project_dir or find_project_dir()).resolve()):
+            return config_model.load(stack_file.label)
     finally:
         pulumi.runtime.set_all_config({}, [])
 
@@ -287,13 +288,16 @@ def evaluate(
         return pulumi.Output.from_input(collect())
 
     try:
-        with _without_source_positions():
+        # The program runs where Pulumi runs it, in the project directory: the paths a stack
+        # file names (platform:database.caBundleFile) are relative to it.
+        with _without_source_positions(), contextlib.chdir(
+                (project_dir or find_project_dir()).resolve()):
             # A fresh root stack (and no transformations) per evaluation.
             pulumi_settings.ROOT.set(None)
             pulumi.runtime.set_mocks(mocks, project=stack_file.project, stack=stack_file.stack,
                                      preview=False, logger=logger, monitor=monitor)
             _run()
-        cfg = config_model.load(label)  # the run validated it; keep the model for the report
+            cfg = config_model.load(label)  # the run validated it; keep it for the report
     finally:
         pulumi.runtime.set_all_config({}, [])
 

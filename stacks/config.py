@@ -27,6 +27,7 @@ import json
 import types
 import typing
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
@@ -97,6 +98,8 @@ PROD_CONTROLS: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
     ("database.protect", "true", lambda c: c.database.protect, "Pulumi refuses to delete it"),
     ("database.backupRetentionDays", "14 to 35", lambda c: c.database.backup_retention_days >= 14,
      "two weeks of point-in-time recovery"),
+    ("database.caBundleFile", "set", lambda c: c.database.ca_bundle_file is not None,
+     "every database client verifies the server's certificate and name (sslmode=verify-full)"),
     ("cluster.deletionProtection", "true", lambda c: c.cluster.deletion_protection,
      "EKS refuses to delete the cluster"),
     ("network.flowLogs.enabled", "true", lambda c: c.network.flow_logs.enabled,
@@ -269,6 +272,23 @@ class PlatformConfig(ArgsModel):
                 raise Invalid(f"cluster.nodeGroups.{name}.maxSize", group.max_size,
                               f"is split across {zones} AZs (zonal), leaving an AZ's group with "
                               f"no node ever; allowed: at least {zones} (network.azCount)")
+        return self
+
+    @model_validator(mode="after")
+    def _bundle_of_the_region(self) -> PlatformConfig:
+        """The CA bundle must hold the root the instance's certificate chains to in this
+        stack's region, or every verify-full client would refuse the server."""
+        from components.database import SERVER_CA, bundle_subjects, server_root
+
+        bundle = self.database.ca_bundle_file
+        if bundle is not None:
+            root = server_root(self.region)
+            if root not in bundle_subjects(Path(bundle).read_bytes()):
+                raise Invalid("database.caBundleFile", bundle,
+                              f"holds no '{root}' certificate, the root of the database's "
+                              f"{SERVER_CA} certificate in {self.region}; allowed: the region's "
+                              f"bundle, https://truststore.pki.rds.amazonaws.com/{self.region}/"
+                              f"{self.region}-bundle.pem")
         return self
 
     @model_validator(mode="after")

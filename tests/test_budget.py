@@ -82,6 +82,7 @@ SHIPPED = {"dev": (106, 111), "prod": (345, 389)}  # (budget, ceiling share) of 
 def _project(tmp_path: Path, cap: int, budgets: dict[str, int] | None = None,
              ceilings: dict[str, int] | None = None) -> Path:
     text = (REPO / "Pulumi.yaml").read_text()
+    shutil.copytree(REPO / "certs", tmp_path / "certs", dirs_exist_ok=True)  # the stack files name it
     (tmp_path / "Pulumi.yaml").write_text(text.replace(
         "platform:organizationBudgetMonthlyUsd: 500", f"platform:organizationBudgetMonthlyUsd: {cap}"))
     for stack in ("dev", "prod"):

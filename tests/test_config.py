@@ -363,6 +363,7 @@ def test_a_project_without_the_cap_says_where_to_set_it(tmp_path, capsys):
     (tmp_path / "Pulumi.yaml").write_text("name: platform\nruntime: python\n")
     for name in ("Pulumi.dev.yaml",):
         shutil.copy2(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "certs", tmp_path / "certs")
     assert cli.main(["review", "dev", "--project-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "platform:organizationBudgetMonthlyUsd: (not set): required" in err

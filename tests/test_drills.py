@@ -6,6 +6,7 @@ instance that will not go), each recorded and cleaned up; the failover drill lik
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,7 @@ def test_the_cli_writes_the_report_and_exits_1_on_a_failed_drill(aws, tmp_path, 
     project.mkdir()
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
         (project / name).write_text((REPO / name).read_text())
+    shutil.copytree(REPO / "certs", project / "certs")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     code = cli.main(["drill", "restore", "prod", "--checksum-query", "SELECT 1",
                      "--project-dir", str(project)])

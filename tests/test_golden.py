@@ -83,6 +83,9 @@ def test_the_rollout_passes_every_admission_policy_of_prod(evaluations):
                       next(p for p in POLICIES if p.id == "allowed-images").values(gatekeeper))
 
 
+TLS_ENV = {"PGSSLMODE", "PGSSLROOTCERT", "PGCHANNELBINDING"}
+
+
 def test_the_rollout_is_a_gated_canary_with_vault_credentials():
     (rollout,) = yaml.safe_load_all((BASE / "rollout.yaml").read_text())
     canary = rollout["spec"]["strategy"]["canary"]
@@ -93,7 +96,16 @@ def test_the_rollout_is_a_gated_canary_with_vault_credentials():
     env = {e["name"]: e for e in container["env"]}
     # The database login arrives as files the service reads again for each new connection (no
     # password in the environment), from the Secret the Vault Secrets Operator keeps current.
-    assert not any(name.startswith("PG") and name != "PGSSLMODE" for name in env)
+    assert not any(name.startswith("PG") and name not in TLS_ENV for name in env)
+    # TLS as the platform sets it for the namespace: verify-full against the bundle, channel
+    # binding, from the postgres-tls ConfigMap the Tenancy component makes.
+    assert env["PGSSLMODE"]["valueFrom"] == {"configMapKeyRef": {
+        "name": "postgres-tls", "key": "sslmode"}}
+    assert env["PGCHANNELBINDING"]["valueFrom"] == {"configMapKeyRef": {
+        "name": "postgres-tls", "key": "channelbinding"}}
+    assert env["PGSSLROOTCERT"]["value"] == "/etc/postgres-tls/root.crt"
+    assert {"name": "postgres-tls", "configMap": {"name": "postgres-tls"}} in (
+        rollout["spec"]["template"]["spec"]["volumes"])
     assert env["DB_CREDENTIALS_DIR"]["value"] == golden.DB_CREDENTIALS_DIR
     assert {"name": "database", "mountPath": golden.DB_CREDENTIALS_DIR,
             "readOnly": True} in container["volumeMounts"]
@@ -378,6 +390,7 @@ def _project_copy(tmp_path: Path) -> Path:
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
         shutil.copy2(REPO / name, project / name)
     shutil.copytree(REPO / "gitops", project / "gitops")
+    shutil.copytree(REPO / "certs", project / "certs")
     shutil.copytree(REPO / "services", project / "services",
                     ignore=shutil.ignore_patterns("__pycache__"))
     return project

@@ -156,7 +156,7 @@ def test_a_bad_config_exits_2_in_every_format(tmp_path, capsys, fmt):
 
 
 PROJECT_FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "stacks", "charts",
-                 "components", "platformctl", "policy-packs", "pyproject.toml"]
+                 "certs", "components", "platformctl", "policy-packs", "pyproject.toml"]
 
 
 def _git(repo: Path, *args: str) -> str:

@@ -89,6 +89,7 @@ def test_review_all_is_one_table_and_one_exit_code(tmp_path, capsys):
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy2(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    shutil.copytree(REPO / "certs", project / "certs")
     dev = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())
     (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev))
     tight = copy.deepcopy(dev)
@@ -120,6 +121,7 @@ def test_review_all_runs_the_same_command_forked_or_in_a_new_interpreter(tmp_pat
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy2(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    shutil.copytree(REPO / "certs", project / "certs")
     broken = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())
     broken["config"]["platform:network"]["cidr"] = "10.0.0.0/33"
     path = project / "Pulumi.broken.yaml"

@@ -6,6 +6,7 @@ database roles' TTLs are bounded."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from platformctl.harness import evaluate
 from platformctl.recording import Evaluation, Secret, unwrap_secrets
 from platformctl.stackfile import SECRET_PLACEHOLDER
 from tests import k8s_objects
-from tests.conftest import REPO, config_error, mutate, stack_config, write_stack
+from tests.conftest import DELETE, REPO, config_error, mutate, stack_config, write_stack
 from tests.k8s_objects import manifest
 from tests.units import eks_cluster, evaluate_alone, existing_database
 
@@ -360,32 +361,55 @@ def _connection(evaluation: Evaluation):
 
 
 def test_with_the_rds_ca_bundle_vault_verifies_the_database(tmp_path, configured):
-    # Without the bundle: encrypted, not verified, and said so.
-    assert _connection(configured)["connectionUrl"].endswith("?sslmode=require")
-    assert "tlsCa" not in _connection(configured)
-    assert any("platform:database.caBundleFile is not set" in w for w in configured.warnings)
-    bundle = tmp_path / "rds-ca.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-    config = yaml.safe_load(configured_stack(tmp_path).read_text())["config"]
-    config = mutate(config, "platform:database.caBundleFile", str(bundle))
-    evaluation = evaluate_alone(write_stack(tmp_path, config), _vault_alone)
-    postgresql = _connection(evaluation)
+    # The shipped stacks name the region's bundle: verified, against exactly that bundle.
+    postgresql = _connection(configured)
     assert postgresql["connectionUrl"].endswith("?sslmode=verify-full")
-    assert postgresql["tlsCa"] == bundle.read_text()
-    assert not any("caBundleFile is not set" in w for w in evaluation.warnings)
+    assert postgresql["tlsCa"] == (REPO / "certs" / "rds-ca-us-east-1.pem").read_text()
+    assert not any("caBundleFile is not set" in w for w in configured.warnings)
+    # Without one (allowed outside prod): encrypted, not verified, and said so.
+    config = yaml.safe_load(configured_stack(tmp_path, base="dev").read_text())["config"]
+    config = mutate(config, "platform:database.caBundleFile", DELETE)
+    config = mutate(config, "platform:teams", [{"name": "checkout", "services": ["checkout"]}])
+    evaluation = evaluate_alone(write_stack(tmp_path, config), _vault_alone)
+    assert _connection(evaluation)["connectionUrl"].endswith("?sslmode=require")
+    assert "tlsCa" not in _connection(evaluation)
+    assert any("platform:database.caBundleFile is not set" in w for w in evaluation.warnings)
 
 
-def test_a_missing_or_wrong_ca_bundle_is_a_config_error(tmp_path, capsys, monkeypatch):
+def test_a_missing_or_wrong_ca_bundle_is_a_config_error(tmp_path, capsys):
+    """Relative to the project directory (where `pulumi up` runs the program)."""
     from platformctl import cli
 
-    monkeypatch.chdir(tmp_path)  # the path is relative to where `pulumi up` runs
-    (tmp_path / "notes.txt").write_text("not a certificate\n")
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "certs", project / "certs")
+    shutil.copy2(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    (project / "notes.txt").write_text("not a certificate\n")
+    # A real bundle, of another region: the database's root is not in it.
+    other = project / "eu-west-1.pem"
+    other.write_text((REPO / "certs" / "rds-ca-us-east-1.pem").read_text())
     for value, message in (("nope.pem", "is not a file"),
                            ("notes.txt", "holds no PEM certificate")):
         config = mutate(stack_config("prod"), "platform:database.caBundleFile", value)
-        path = write_stack(tmp_path, config)
-        assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+        path = write_stack(project, config)
+        assert cli.main(["review", str(path), "--project-dir", str(project)]) == cli.EXIT_USAGE
         assert f"platform:database.caBundleFile: '{value}': {message}" in capsys.readouterr().err
+    config = mutate(stack_config("prod"), "aws:region", "eu-west-1")
+    config = mutate(config, "platform:database.caBundleFile", "eu-west-1.pem")
+    path = write_stack(project, config)
+    assert cli.main(["review", str(path), "--project-dir", str(project)]) == cli.EXIT_USAGE
+    assert ("platform:database.caBundleFile: 'eu-west-1.pem': holds no 'Amazon RDS eu-west-1 "
+            "Root CA RSA2048 G1' certificate") in capsys.readouterr().err
+
+
+def test_prod_refuses_to_run_without_the_ca_bundle(tmp_path, capsys):
+    """The prod lock: no client of a prod database connects without verifying it."""
+    from platformctl import cli
+
+    config = mutate(stack_config("prod"), "platform:database.caBundleFile", DELETE)
+    path = write_stack(tmp_path, config)
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "platform:database.caBundleFile" in err and "prod-preset stack" in err
 
 
 # -- Vault's own database login (not the master user) ---------------------------------------
@@ -406,7 +430,12 @@ def test_vault_logs_in_to_postgresql_as_its_own_role_made_by_a_one_shot_job(conf
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["automountServiceAccountToken"] is False
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["PGSSLMODE"] == "require" and "PGPASSWORD" not in env  # from the Secret only
+    # The server verified against the stack's bundle (mounted beside the script).
+    assert env["PGSSLMODE"] == "verify-full" and "PGPASSWORD" not in env  # from the Secret only
+    assert env["PGSSLROOTCERT"] == "/handover/root.crt"
+    (script,) = [c for c in configured.of_type("kubernetes:core/v1:ConfigMap")
+                 if c.inputs["metadata"]["name"] == "vault-db-handover-v1"]
+    assert script.inputs["data"]["root.crt"] == (REPO / "certs" / "rds-ca-us-east-1.pem").read_text()
     sql = vault.handover_sql()
     assert "CREATEROLE NOSUPERUSER" in sql and "SUPERUSER" not in sql.replace("NOSUPERUSER", "")
     assert "createrole_self_grant = 'set, inherit'" in sql
