@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 # The admission policies' ids (POLICIES below; a test keeps them equal).
 ADMISSION_POLICY_IDS = ("non-root", "no-privilege-escalation", "drop-capabilities", "resources",
                         "allowed-images", "required-labels", "sandbox", "host-isolation",
-                        "monitor-scope", "ingress", "probes")
+                        "monitor-scope", "ingress", "probes", "team-telemetry")
 
 
 class Exemption(ArgsModel):
@@ -207,6 +207,13 @@ def ingress_hosts(teams: Sequence[Team]) -> dict[str, list[str]]:
 MONITORS = (
     {"apiGroups": ["monitoring.coreos.com"], "kinds": ["ServiceMonitor", "PodMonitor", "Probe"]},
 )
+TELEMETRY = (
+    {"apiGroups": ["monitoring.coreos.com"], "kinds": ["PrometheusRule"]},
+    {"apiGroups": ["argoproj.io"], "kinds": ["AnalysisTemplate", "Rollout"]},
+)
+# The severities Alertmanager routes (components/observability.py: critical pages, warning
+# files a ticket) and `info`, which it routes nowhere.
+ALERT_SEVERITIES = ("critical", "warning", "info")
 LONG_RUNNING = (
     {"apiGroups": ["apps"], "kinds": ["Deployment"]},
     {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
@@ -303,6 +310,16 @@ POLICIES: tuple[Policy, ...] = (
                       "annotations": dict(SHARED_ALB_ANNOTATIONS),
                       "freeAnnotations": list(FREE_ALB_ANNOTATIONS)},
            kinds=INGRESSES, team_values=lambda teams: {"hosts": ingress_hosts(teams)}),
+    Policy("team-telemetry", "K8sPlatformTeamTelemetry", "telemetry.rego",
+           "A team's PrometheusRules alert as its own team with a routed severity and name no "
+           "other team or namespace; its AnalysisTemplates query its own namespace's series "
+           "only; its Rollouts pass their analysis no other namespace.",
+           {**_EXEMPTION_DAYS, "severities": _STRINGS,
+            "teams": {"type": "object", "additionalProperties": {"type": "string"}}},
+           lambda g: {**_days(g), "severities": list(ALERT_SEVERITIES)},
+           kinds=TELEMETRY,
+           team_values=lambda teams: {"teams": {namespace: t.name for t in teams
+                                                for namespace in t.namespaces}}),
     Policy("probes", "K8sPlatformProbes", "probes.rego",
            "Deployments and Rollouts declare readiness and liveness probes.",
            dict(_EXEMPTION_DAYS), _days, kinds=LONG_RUNNING,

@@ -35,7 +35,7 @@ from components.args import (
     Slug,
 )
 from components.database import DatabaseRef
-from components.kubernetes import KubernetesTarget
+from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget
 from components.logs import LogsArgs, log_group_names
 from components.slo import SloSpec
 from components.tagging import PlatformComponent
@@ -434,8 +434,21 @@ def helm_values(observability: ObservabilityArgs, environment: str,
             "serviceMonitorSelectorNilUsesHelmValues": False,
             "podMonitorSelectorNilUsesHelmValues": False,
             "externalLabels": {"environment": environment},
+            # Every series a team's monitor scrapes, and every rule and alert of a team's
+            # PrometheusRule, carries the namespace it came from, set by the operator after the
+            # object's own relabelings (which cannot forge it); a team's rule expressions are
+            # confined to its namespace's series. The platform's own monitors and rules read
+            # every namespace and are excluded, namespace by namespace.
+            "enforcedNamespaceLabel": ENFORCED_NAMESPACE_LABEL,
+            "excludedFromEnforcement": [
+                {"group": "monitoring.coreos.com", "resource": resource, "namespace": namespace}
+                for namespace in sorted({*PLATFORM_NAMESPACES, observability.namespace})
+                for resource in ("prometheusrules", "servicemonitors", "podmonitors", "probes")],
         }},
     }
+
+
+ENFORCED_NAMESPACE_LABEL = "namespace"
 
 
 # Argo Rollouts' controller (in Argo CD's namespace) queries Prometheus for canary analysis.

@@ -456,18 +456,22 @@ def network_policy(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
                    name=f"{spec.name}-dependencies")
 
 
-def slo_spec(spec: ServiceSpec) -> SloSpec:
+def slo_spec(spec: ServiceSpec, namespace: str) -> SloSpec:
+    """The service's SLO over its own namespace's series only (Prometheus also confines a team
+    rule to them: enforcedNamespaceLabel), so another namespace's `service` label counts for
+    nothing."""
+    selector = f'namespace="{namespace}",service="{spec.name}"'
     return SloSpec.model_validate({
         "service": spec.name, "team": spec.team,
         "description": f"{spec.name} HTTP requests answered without a server error",
         "objective": spec.slo.availability,
-        "total": f'http_requests_total{{service="{spec.name}"}}',
-        "errors": f'http_requests_total{{service="{spec.name}",code=~"5.."}}',
+        "total": f"http_requests_total{{{selector}}}",
+        "errors": f'http_requests_total{{{selector},code=~"5.."}}',
     })
 
 
 def prometheus_rule(spec: ServiceSpec, namespace: str, runbook_base_url: str) -> dict[str, Any]:
-    groups = slo.slo_rule_groups([slo_spec(spec)],
+    groups = slo.slo_rule_groups([slo_spec(spec, namespace)],
                                  alerts.SLO_BURN.runbook_url(runbook_base_url))
     if spec.tier == "standard":  # tickets only: a standard service does not page
         for group in groups:

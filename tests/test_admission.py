@@ -403,7 +403,8 @@ def test_constraints_match_team_namespaces_and_never_the_platforms(stack):
         assert not excluded & {ns for t in stack.config.teams for ns in t.namespaces}
         kinds = {k for group in match["kinds"] for k in group["kinds"]}
         assert {"Deployment", "Rollout"} <= kinds or kinds in (
-            {"ServiceMonitor", "PodMonitor", "Probe"}, {"Ingress", "Service"})
+            {"ServiceMonitor", "PodMonitor", "Probe"}, {"Ingress", "Service"},
+            {"PrometheusRule", "AnalysisTemplate", "Rollout"})
 
 
 def test_templates_are_the_rego_under_test_and_valid_upstream(stack, crds):
@@ -450,7 +451,7 @@ def test_every_rego_file_is_deployed():
 
 def test_the_policy_table_covers_every_policy():
     covered = {c[0] for c in CONTAINER_CASES} | {c[0] for c in POD_CASES} | {
-        "required-labels", "monitor-scope", "ingress"}
+        "required-labels", "monitor-scope", "ingress", "team-telemetry"}
     assert covered == set(BY_ID)
 
 
@@ -828,3 +829,127 @@ def test_no_platform_chart_renders_a_service_with_external_ips(rendered):
             for o in release.objects:
                 if o.kind == "Service":
                     assert not (o.object.get("spec") or {}).get("externalIPs"), o.name
+
+
+@pytest.mark.parametrize("kind", ["ServiceMonitor", "PodMonitor"])
+@pytest.mark.parametrize("field", ["relabelings", "metricRelabelings"])
+@pytest.mark.parametrize("label", ["namespace", "job", "__address__", "__scheme__",
+                                   "__metrics_path__"])
+def test_a_monitor_cannot_relabel_where_its_series_come_from(kind, field, label):
+    """Every endpoint field of both monitor kinds, every protected label; the label just
+    outside the set is admitted, and labelmap is refused as a whole."""
+    endpoints = {"ServiceMonitor": "endpoints", "PodMonitor": "podMetricsEndpoints"}[kind]
+
+    def monitor(config):
+        return _monitor(kind, **{endpoints: [{"port": "http", field: [config]}]})
+
+    (message,) = violations("monitor-scope", monitor({"targetLabel": label, "replacement": "x"}))
+    assert f"{endpoints}[0].{field}[0] must not write {label}" in message
+    assert violations("monitor-scope", monitor({"targetLabel": "tier", "replacement": "x"})) == []
+    assert violations("monitor-scope", monitor({"targetLabel": f"{label}_x",
+                                                "replacement": "x"})) == []
+    (labelmap,) = violations("monitor-scope", monitor({"action": "LabelMap", "regex": "(.*)"}))
+    assert "must not use action labelmap" in labelmap
+
+
+def test_a_probe_cannot_relabel_where_its_series_come_from():
+    probe = {"apiVersion": "monitoring.coreos.com/v1", "kind": "Probe",
+             "metadata": {"name": "p", "namespace": "checkout"},
+             "spec": {"metricRelabelings": [{"targetLabel": "job", "replacement": "x"}],
+                      "targets": {"staticConfig": {"static": ["a"], "relabelingConfigs": [
+                          {"targetLabel": "namespace", "replacement": "payments"}]}}}}
+    assert sorted(m.split(" must")[0] for m in violations("monitor-scope", probe)) == [
+        'Probe "p" spec.metricRelabelings[0]',
+        'Probe "p" spec.targets.staticConfig.relabelingConfigs[0]']
+
+
+# -- team telemetry: alerts, canary analysis ---------------------------------------------------
+
+def _rule(**rule) -> dict[str, Any]:
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": "r", "namespace": "checkout"},
+            "spec": {"groups": [{"name": "g", "rules": [rule]}]}}
+
+
+def test_the_golden_paths_rules_analysis_and_rollout_pass_as_generated():
+    for name in ("prometheusrule.yaml", "analysistemplate.yaml", "rollout.yaml"):
+        (body,) = yaml.safe_load_all((REPO / "gitops/teams/checkout/checkout" / name).read_text())
+        assert violations("team-telemetry", body) == [], name
+
+
+@pytest.mark.parametrize(("case", "labels", "expected"), [
+    ("own team, paging", {"team": "checkout", "severity": "critical"}, None),
+    ("own team, ticket", {"team": "checkout", "severity": "warning"}, None),
+    ("own team, info", {"team": "checkout", "severity": "info"}, None),
+    ("pages as the platform", {"team": "platform", "severity": "critical"},
+     'must carry team: "checkout"'),
+    ("another team", {"team": "payments", "severity": "warning"}, 'must carry team: "checkout"'),
+    ("no team (the default receiver)", {"severity": "critical"}, 'must carry team: "checkout"'),
+    ("a severity nothing routes", {"team": "checkout", "severity": "page"},
+     "must set severity to one of"),
+    ("severity in another case", {"team": "checkout", "severity": "Critical"},
+     "must set severity to one of"),
+    ("another namespace", {"team": "checkout", "severity": "warning", "namespace": "payments"},
+     'must not set namespace: "payments"'),
+])
+def test_a_teams_alert_speaks_for_its_team_only(case, labels, expected):
+    found = violations("team-telemetry", _rule(alert="A", expr="vector(1)", labels=labels))
+    if expected is None:
+        assert found == [], case
+    else:
+        assert len(found) == 1 and expected in found[0], (case, found)
+
+
+def test_a_teams_recording_rule_cannot_label_another_team():
+    assert violations("team-telemetry", _rule(record="r:x", expr="vector(1)")) == []
+    assert violations("team-telemetry", _rule(record="r:x", expr="vector(1)",
+                                              labels={"team": "checkout"})) == []
+    (message,) = violations("team-telemetry", _rule(record="r:x", expr="vector(1)",
+                                                    labels={"team": "payments"}))
+    assert 'must not label its series team: "payments"' in message
+
+
+def _analysis(query: str) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+            "metadata": {"name": "a", "namespace": "checkout"},
+            "spec": {"metrics": [{"name": "m", "provider": {"prometheus": {
+                "address": "http://prometheus:9090", "query": query}}}]}}
+
+
+@pytest.mark.parametrize(("query", "refused"), [
+    ('sum(rate(http_requests_total{namespace="checkout",code=~"5.."}[5m]))', None),
+    ('sum by (le, code) (rate(x_bucket{namespace="{{args.namespace}}"}[5m])) offset 5m', None),
+    ('histogram_quantile(0.99, sum without (pod) (rate(x{ namespace = "checkout" }[2m])))',
+     None),
+    ('sum(rate(http_requests_total{code=~"5.."}[5m]))', "without namespace"),
+    ('sum(rate(http_requests_total{namespace="payments"}[5m]))', "without namespace"),
+    ('sum(rate(http_requests_total{namespace=~"checkout|payments"}[5m]))', "without namespace"),
+    ('a{namespace="checkout"} / b{service="x"}', "without namespace"),
+    ("sum(rate(http_requests_total[5m]))", "names http_requests_total without a selector"),
+    ('up and on (job) up{namespace="checkout"}', "names up without a selector"),
+])
+def test_a_canary_analysis_reads_its_own_namespace_only(query, refused):
+    found = violations("team-telemetry", _analysis(query))
+    if refused is None:
+        assert found == [], (query, found)
+    else:
+        assert found and all(refused in m or "without" in m for m in found), (query, found)
+        assert any(refused in m for m in found), (query, found)
+
+
+def test_a_rollout_passes_its_analysis_no_other_namespace():
+    (rollout,) = yaml.safe_load_all(
+        (REPO / "gitops/teams/checkout/checkout/rollout.yaml").read_text())
+    args = rollout["spec"]["strategy"]["canary"]["analysis"]["args"]
+    for arg in args:
+        if arg["name"] == "namespace":
+            arg["value"] = "payments"
+    (message,) = violations("team-telemetry", rollout)
+    assert 'passes namespace "payments" to its analysis' in message
+    step = {"analysis": {"templates": [{"templateName": "t"}],
+                         "args": [{"name": "namespace", "valueFrom": {"fieldRef": {
+                             "fieldPath": "metadata.labels['x']"}}}]}}
+    rollout["spec"]["strategy"]["canary"]["analysis"]["args"] = []
+    rollout["spec"]["strategy"]["canary"]["steps"] = [step]
+    (message,) = violations("team-telemetry", rollout)
+    assert "strategy.canary.steps[0].analysis passes namespace" in message

@@ -44,10 +44,10 @@ def test_the_shipped_stacks_stay_within_the_organisations_cap(shipped, evaluatio
         assert row["ceiling_monthly_usd"] == float(ceiling)
         assert row["ceiling_monthly_usd"] <= row["ceiling_budget_monthly_usd"]
     totals = shipped["totals"]
-    assert totals["total_monthly_usd"] == 447.83 and totals["budget_monthly_usd"] == 451.0
-    assert totals["ceiling_monthly_usd"] == 496.15
+    assert totals["total_monthly_usd"] == 447.89 and totals["budget_monthly_usd"] == 451.0
+    assert totals["ceiling_monthly_usd"] == 496.21
     assert totals["ceiling_budget_monthly_usd"] == 500.0
-    assert shipped["ceiling_headroom_monthly_usd"] == 3.85
+    assert shipped["ceiling_headroom_monthly_usd"] == 3.79
     assert shipped["left_for_usage_monthly_usd"] == round(500 - totals["fixed_monthly_usd"], 2)
     assert shipped["problems"] == [] and shipped["exit_code"] == 0
 
@@ -60,8 +60,8 @@ def test_formats(capsys, shipped, monkeypatch):
     assert code == 0 and json.loads(out)["schema"] == "platformctl.budget/v1"
     code, out, _ = run(capsys, "--project-dir", str(REPO), "--format", "markdown")
     assert out.startswith("### Organisation budget: **Within the cap** of $500.00/month")
-    assert "| `prod` | prod | 343.31 |" in out and "Left for usage" in out
-    assert "| 386.20 | 389.00 | 2.80 |" in out  # prod at its ceiling, its share, headroom
+    assert "| `prod` | prod | 343.36 |" in out and "Left for usage" in out
+    assert "| 386.25 | 389.00 | 2.75 |" in out  # prod at its ceiling, its share, headroom
     code, out, _ = run(capsys, "--project-dir", str(REPO))
     assert code == 0 and "within the cap" in out and "left for usage" in out
 
@@ -103,12 +103,12 @@ def test_estimates_and_ceilings_over_the_cap_exit_1_with_the_table(tmp_path, cap
     code, out, _ = run(capsys, "--project-dir", str(project), "--format", "markdown")
     assert code == 1
     assert "**Over the cap** of $430.00/month" in out
-    assert ("the stacks' estimates add up to $447.83/month, over the organisation's cap of "
+    assert ("the stacks' estimates add up to $447.89/month, over the organisation's cap of "
             "$430.00") in out
-    assert ("at their ceiling (every node group at maxSize) the stacks cost $496.15/month, over "
+    assert ("at their ceiling (every node group at maxSize) the stacks cost $496.21/month, over "
             "the organisation's cap of $430.00") in out
     assert "budgets add up" not in out  # 100 + 300 = 400: the budgets fit
-    assert "| `dev` | dev | 104.52 |" in out
+    assert "| `dev` | dev | 104.53 |" in out
 
 
 def test_shares_over_the_cap_are_a_config_error_of_the_review(tmp_path, capsys, recorded):

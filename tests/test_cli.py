@@ -87,12 +87,12 @@ def test_review_shows_cost_and_verdicts(capsys):
     # The summary first: the verdict, the cost against the budget (95%), the headroom.
     summary = out[:out.index("Details of prod")]
     assert "PASSES with 1 advisory: budget-warning" in summary
-    assert "$343.31/month of $345.00 · headroom $1.69 · 100% of budget" in summary
+    assert "$343.36/month of $345.00 · headroom $1.64 · 100% of budget" in summary
     # Both figures: expected, and at the ceiling against the stack's share of the cap.
-    assert "ceiling $386.20/month of $389.00 · headroom $2.80" in summary
+    assert "ceiling $386.25/month of $389.00 · headroom $2.75" in summary
     # Then the details.
-    assert "Monthly cost estimate (us-east-1" in out and "343.31" in out
-    assert "budget $345.00/month, headroom $1.69" in out
+    assert "Monthly cost estimate (us-east-1" in out and "343.36" in out
+    assert "budget $345.00/month, headroom $1.64" in out
     # The spot group can grow by no node: one more would cost more than the ceiling's headroom.
     assert ("node group spot: 1 desired, maxSize 3 (largest within the ceiling budget: 3)"
             in out)

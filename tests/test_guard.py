@@ -35,7 +35,7 @@ def test_dev_is_warned_near_its_budget(evaluations):
     # (node-capacity is advisory too while the stacks do not fit their nodes)
     assert {v.policy for v in report.advisory} <= {"budget-warning", "node-capacity"}
     (warning,) = report.of("budget-warning")
-    assert "estimated $104.52/month is 99% of the $106.00 budget" in warning.message
+    assert "estimated $104.53/month is 99% of the $106.00 budget" in warning.message
 
 
 def _with(evaluation: Evaluation, type_token: str, path: str, value: Any,
@@ -144,7 +144,7 @@ def test_budget_limit_is_mandatory_and_names_the_largest_lines(evaluations):
     config["budget-limit"]["budgetMonthlyUsd"] = 100
     (verdict,) = check_evaluation(dev, config).of("budget-limit")
     assert verdict.enforcement == "mandatory"
-    assert "estimated $104.52/month is 105% of the $100.00 budget" in verdict.message
+    assert "estimated $104.53/month is 105% of the $100.00 budget" in verdict.message
     assert "EKS control plane (standard support) $73.00" in verdict.message
 
 

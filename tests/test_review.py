@@ -20,7 +20,7 @@ from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
 
 SCHEMA = json.loads((REPO / "docs" / "review-schema.json").read_text())
-TOTALS = {"dev": 104.52, "prod": 343.31}
+TOTALS = {"dev": 104.53, "prod": 343.36}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -141,9 +141,9 @@ def test_a_violating_stack_exits_1_in_every_format(violating, capsys, monkeypatc
         assert "mandatory [budget-limit]" in out
     if fmt == "json":
         doc = json.loads(out)
-        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -4.52
+        assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -4.53
     if fmt == "markdown":
-        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$4.52)" in out
+        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$4.53)" in out
         assert "\nBlocked by: budget-limit\n" in out
 
 
@@ -259,7 +259,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
 def test_base_markdown_leads_with_the_change(base_review):
     # The markdown of the same document (--format markdown renders exactly this).
     out = report.render_markdown(json.loads(base_review.stdout))
-    assert "**Monthly cost: +$70.50/month in total** ($104.52 → $175.02" in out
+    assert "**Monthly cost: +$70.50/month in total** ($104.53 → $175.03" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
     assert "| create | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
     assert "| **replace** | `aws:ec2/vpc:Vpc` | `dev-vpc` | `cidrBlock` (forces replacement)" in out

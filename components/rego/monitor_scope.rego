@@ -90,3 +90,41 @@ violation contains {"msg": msg} if {
 	msg := sprintf("%s %s.honorLabels must not be true: a target could overwrite the labels that say where its metrics come from [%s]",
 		[describe, e.where, policy])
 }
+
+# Relabelings that write the labels which say where a series comes from (its namespace, job and
+# address) or how it is scraped: a team could pass its series off as another team's, or scrape
+# something else under its monitor's name. `labelmap` is refused: its replacement can write any
+# of them. The operator stamps `namespace` after these anyway (enforcedNamespaceLabel).
+protected_labels := {"namespace", "job", "__address__", "__scheme__", "__metrics_path__"}
+
+relabelings contains entry if {
+	some e
+	endpoints[e]
+	field := ["relabelings", "metricRelabelings"][_]
+	config := e.endpoint[field][index]
+	entry := {"where": sprintf("%s.%s[%d]", [e.where, field, index]), "config": config}
+}
+
+relabelings contains entry if {
+	obj.kind == "Probe"
+	field := ["staticConfig", "ingress"][_]
+	config := obj.spec.targets[field].relabelingConfigs[index]
+	entry := {"where": sprintf("spec.targets.%s.relabelingConfigs[%d]", [field, index]), "config": config}
+}
+
+violation contains {"msg": msg} if {
+	not platform.exempt(policy)
+	entry := relabelings[_]
+	target := object.get(entry.config, "targetLabel", "")
+	protected_labels[target]
+	msg := sprintf("%s %s must not write %s: it says where a series comes from and how it is scraped [%s]",
+		[describe, entry.where, target, policy])
+}
+
+violation contains {"msg": msg} if {
+	not platform.exempt(policy)
+	entry := relabelings[_]
+	lower(object.get(entry.config, "action", "replace")) == "labelmap"
+	msg := sprintf("%s %s must not use action labelmap: its replacement can write any label, %v included [%s]",
+		[describe, entry.where, sort([l | l := protected_labels[_]]), policy])
+}
