@@ -37,6 +37,10 @@ class SloSpec(ArgsModel):
     total: MetricSelector = Field(description="Counter of all events (a selector).")
     errors: MetricSelector | None = Field(None, description="Counter of bad events; or `good`.")
     good: MetricSelector | None = Field(None, description="Counter of good events; or `errors`.")
+    namespace: Slug | None = Field(
+        None, description="The namespace whose series the selectors read (a team service's): "
+        "its recording rules carry it and its alerts select it, so no other namespace's "
+        "series or rules can feed them.")
 
     @model_validator(mode="after")
     def _one_sli(self) -> SloSpec:
@@ -88,7 +92,10 @@ PLATFORM_SLOS = (
 
 
 def _labels(slo: SloSpec) -> dict[str, str]:
-    return {"service": slo.service, "team": slo.team, "slo": f"{slo.service}-availability"}
+    labels = {"service": slo.service, "team": slo.team, "slo": f"{slo.service}-availability"}
+    if slo.namespace:
+        labels["namespace"] = slo.namespace
+    return labels
 
 
 def _selector_labels(slo: SloSpec) -> str:

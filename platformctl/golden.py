@@ -462,7 +462,7 @@ def slo_spec(spec: ServiceSpec, namespace: str) -> SloSpec:
     nothing."""
     selector = f'namespace="{namespace}",service="{spec.name}"'
     return SloSpec.model_validate({
-        "service": spec.name, "team": spec.team,
+        "service": spec.name, "team": spec.team, "namespace": namespace,
         "description": f"{spec.name} HTTP requests answered without a server error",
         "objective": spec.slo.availability,
         "total": f"http_requests_total{{{selector}}}",
