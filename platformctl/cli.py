@@ -377,6 +377,28 @@ def _new_service(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_gitops(args: argparse.Namespace) -> int:
+    """gitops/ as a pull request may change it (platformctl.gitopscheck): local team
+    kustomizations, and every service spec's manifests as new-service writes them."""
+    from platformctl import gitopscheck
+
+    project = _project(args)
+    problems = gitopscheck.check(project)
+    for problem in problems:
+        print(f"refused: {problem}")
+    stale = 0
+    for spec in sorted((project / "services").glob("*.yaml")):
+        code = _new_service(argparse.Namespace(spec=str(spec), check=True,
+                                               project_dir=str(project)))
+        if code == EXIT_USAGE:
+            return EXIT_USAGE
+        stale += code != EXIT_OK
+    if problems or stale:
+        return EXIT_FAILED
+    print("gitops/: every team kustomization is local, every service's manifests up to date")
+    return EXIT_OK
+
+
 def _promote(args: argparse.Namespace) -> int:
     from platformctl import releases
 
@@ -600,6 +622,18 @@ def _add_generate(commands: Any) -> None:
     generate.set_defaults(handler=_generate)
 
 
+def _add_check_gitops(commands: Any) -> None:
+    check = commands.add_parser(
+        "check-gitops",
+        help="refuse remote kustomize sources in gitops/teams/ and stale generated manifests",
+        description="What a pull request may change under gitops/: every team kustomization "
+        "local (no remote base, component or resource, no Helm chart or plugin, nothing "
+        "outside its team's directory), and every services/*.yaml's manifests as "
+        "`new-service` writes them. Exit 1 on a problem, each naming the file and key.")
+    _project_dir_option(check)
+    check.set_defaults(handler=_check_gitops)
+
+
 def _add_new_service(commands: Any) -> None:
     new_service = commands.add_parser(
         "new-service",
@@ -728,6 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_budget(commands, formats)
     _add_generate(commands)
     _add_new_service(commands)
+    _add_check_gitops(commands)
     _add_promote(commands)
     _add_drill(commands)
     _add_readiness(commands)

@@ -104,8 +104,16 @@ class _Tree:
 
     def listed(self, directory: str) -> list[dict[str, Any]]:
         """The objects a kustomization directory lists (its `resources`, files only)."""
+        from platformctl.gitopscheck import remote_problems
+
         found: list[dict[str, Any]] = []
         for kustomize in self.documents(f"{directory}/kustomization.yaml"):
+            # What Argo CD would fetch from elsewhere at sync time is not readable here:
+            # refused, never counted as nothing.
+            problems = remote_problems(kustomize, f"{directory}/kustomization.yaml",
+                                       directory, None)
+            if problems:
+                raise SyncedError(problems[0])
             for entry in kustomize.get("resources") or ():
                 target = f"{directory}/{entry}"
                 found += self.listed(target) if self.is_dir(target) else self.documents(target)
