@@ -32,6 +32,7 @@ from pydantic import Field, model_validator
 from components import iam, pod_resources
 from components.args import (
     ArgsModel,
+    CalendarDate,
     Capability,
     GitHubHandle,
     HttpsUrl,
@@ -68,11 +69,19 @@ class Exemption(ArgsModel):
     policy: Literal[ADMISSION_POLICY_IDS] = Field(  # type: ignore[valid-type]
         description="The one admission policy it exempts from.")
     namespace: Slug = Field(description="The team namespace it holds in.")
-    until: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
-                       description="Last day is the day before (00:00 UTC); at most "
-                       "maxExemptionDays ahead, or it is not honoured.")
+    until: CalendarDate = Field(description="Last day is the day before (00:00 UTC); at most "
+                                "maxExemptionDays ahead (the config refuses later dates, and "
+                                "the policies would not honour them).")
     approved_by: GitHubHandle = Field(description="Who approved it (one of exemptionApprovers).")
     reason: str = Field(min_length=10, max_length=500, description="Why, and what ends it.")
+
+
+def horizon(days: int) -> str:
+    """The latest date an exemption (or a prod exception) may name, from today (UTC)."""
+    import datetime
+
+    today = datetime.datetime.now(datetime.UTC).date()
+    return (today + datetime.timedelta(days=days)).isoformat()
 
 
 class Gatekeeper(ArgsModel):
@@ -117,6 +126,11 @@ class Gatekeeper(ArgsModel):
             if ids.count(exemption.id) > 1:
                 raise Invalid(f"exemptions[{index}].id", exemption.id, "is used twice; allowed: "
                            "one entry per id")
+            latest = horizon(self.max_exemption_days)
+            if exemption.until > latest:
+                raise Invalid(f"exemptions[{index}].until", exemption.until,
+                           f"is more than maxExemptionDays ({self.max_exemption_days}) ahead; "
+                           f"allowed: {latest} at the latest")
             if exemption.approved_by not in self.exemption_approvers:
                 raise Invalid(f"exemptions[{index}].approvedBy", exemption.approved_by,
                            "is not an exemption approver; allowed: "

@@ -51,6 +51,23 @@ def _any_cidr(value: str) -> str:
 
 
 AnyCidr = Annotated[str, AfterValidator(_any_cidr)]
+
+
+def _calendar_date(value: str) -> str:
+    import datetime
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("does not match; allowed: a date YYYY-MM-DD, e.g. 2027-01-31")
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("is not a day of the calendar; allowed: a real date YYYY-MM-DD, e.g. "
+                         "2027-02-28") from None
+    return value
+
+
+# A day of the calendar, YYYY-MM-DD (2027-02-31 is refused, not read as 2027-03-03).
+CalendarDate = Annotated[str, AfterValidator(_calendar_date)]
 # AWS tag values: 0-256 of letters, digits, spaces and + - = . _ : / @. We also forbid empty.
 TagValue = Annotated[
     str,

@@ -58,6 +58,7 @@ PACK_NAME = "platform-guard"
 def policy_config(cfg: PlatformConfig) -> dict[str, Any]:
     """The pack's config for a stack, from its config model (the one source of these facts)."""
     production = cfg.preset == "prod"
+    exceptions = [e.model_dump(by_alias=True) for e in cfg.prod_exceptions]
     budget = {"budgetMonthlyUsd": cfg.budget_monthly_usd, "region": cfg.region}
     return {
         "required-tags": {"environment": cfg.environment},
@@ -68,10 +69,11 @@ def policy_config(cfg: PlatformConfig) -> dict[str, Any]:
         "nat-per-az-outside-prod": {"production": production},
         "on-demand-nodes-outside-prod": {"production": production},
         "allowed-instance-families": {"families": list(cfg.cluster.allowed_instance_families)},
-        "prod-data-protection": {"production": production, "minBackupRetentionDays": 14},
+        "prod-data-protection": {"production": production, "minBackupRetentionDays": 14,
+                                 "exceptions": exceptions},
         "node-capacity": {"production": production},
         "quota-capacity": {"production": production},
-        **{name: {"exceptions": [e.model_dump(by_alias=True) for e in cfg.prod_exceptions]}
+        **{name: {"exceptions": exceptions}
            for name in ("prod-exception", "prod-exception-expired")},
     }
 

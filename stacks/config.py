@@ -34,8 +34,8 @@ import pulumi
 from pulumi.runtime import config as _runtime_config
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
-from components.admission import AdmissionArgs
-from components.args import ArgsModel, AwsRegion, GitHubHandle, Invalid, Slug, TagValue
+from components.admission import AdmissionArgs, horizon
+from components.args import ArgsModel, AwsRegion, CalendarDate, GitHubHandle, Invalid, Slug, TagValue
 from components.backup import BackupArgs
 from components.chaos import ChaosArgs
 from components.cluster import ClusterArgs
@@ -135,9 +135,9 @@ class ProdException(ArgsModel):
 
     key: Literal[tuple(k for k, *_ in PROD_CONTROLS)] = Field(  # type: ignore[misc]
         description="The control it weakens (a key of the prod lock, docs/configuration.md).")
-    until: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
-                       description="When it ends (YYYY-MM-DD); after it the review refuses the "
-                       "stack (a mandatory verdict).")
+    until: CalendarDate = Field(description="When it ends (YYYY-MM-DD), at most "
+                                "security.gatekeeper.maxExemptionDays ahead; after it the review "
+                                "refuses the stack (a mandatory verdict).")
     approved_by: GitHubHandle = Field(description="Who approved it (one of "
                                       "security.gatekeeper.exemptionApprovers).")
     reason: str = Field(min_length=10, max_length=500, description="Why, and what ends it.")
@@ -385,7 +385,17 @@ class PlatformConfig(ArgsModel):
         """The prod lock: a prod-preset stack keeps every control of PROD_CONTROLS, or names
         the weakening in prodExceptions (approved by an exemption approver)."""
         excepted = {e.key for e in self.prod_exceptions}
+        keys = [e.key for e in self.prod_exceptions]
+        days = self.security.gatekeeper.max_exemption_days
         for index, exception in enumerate(self.prod_exceptions):
+            if exception.key in keys[:index]:
+                raise Invalid(f"prodExceptions[{index}].key", exception.key,
+                           "has two entries; allowed: one entry per control")
+            if exception.until > horizon(days):
+                raise Invalid(f"prodExceptions[{index}].until", exception.until,
+                           f"is more than security.gatekeeper.maxExemptionDays ({days}) ahead; "
+                           f"allowed: {horizon(days)} at the latest, renewed with a new "
+                           "approval")
             if exception.approved_by not in self.security.gatekeeper.exemption_approvers:
                 raise Invalid(f"prodExceptions[{index}].approvedBy", exception.approved_by,
                            "is not an approver; allowed: one of "

@@ -3,6 +3,7 @@ one clear message (stack file, key path, bad value, what is allowed) and exit co
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from stacks.config import ConfigError, build
 from tests.conftest import DELETE, REPO, config_error, mutate, stack_config, write_stack
 
 # (id, mutations, key path named, bad value named, what is allowed named)
+# A date inside every horizon (exemptions and prod exceptions end within 30 days).
+SOON = (datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=10)).isoformat()
 BAD_CONFIGS = [
     # dev's node groups hold 5,790m at maxSize (three t4g.medium) before any platform pod.
     ("quotas-beyond-every-node", {"platform:teams": [
@@ -108,12 +111,12 @@ BAD_CONFIGS = [
      "platform:teams[0].hosts[0]", "https://x.io", "a DNS name, or *.<name>"),
     ("exemption-approved-by-nobody-listed", {"platform:security.gatekeeper.exemptions": [
         {"id": "legacy-root", "policy": "non-root", "namespace": "checkout",
-         "until": "2099-01-01", "approvedBy": "@the-author",
+         "until": SOON, "approvedBy": "@the-author",
          "reason": "vendor image runs as root until 2.0"}]},
      "platform:security.gatekeeper.exemptions[0].approvedBy", "@the-author",
      "is not an exemption approver; allowed: @example-security-lead"),
     ("exemption-from-an-unknown-policy", {"platform:security.gatekeeper.exemptions": [
-        {"id": "x", "policy": "everything", "namespace": "checkout", "until": "2099-01-01",
+        {"id": "x", "policy": "everything", "namespace": "checkout", "until": SOON,
          "approvedBy": "@example-security-lead", "reason": "because it is easier"}]},
      "platform:security.gatekeeper.exemptions[0].policy", "everything", "'non-root'"),
     # secrets must be Pulumi secrets (`--secret`), never plaintext in the stack file
@@ -340,6 +343,96 @@ def test_a_prod_exception_needs_an_approver_and_a_weakened_control(tmp_path, cap
          "approvedBy": "@example-security-lead", "reason": "the control is kept anyway"}])
     assert "excepts a control the stack keeps" in config_error(write_stack(tmp_path, unused),
                                                                capsys)
+
+
+EXCEPTION = {"key": "database.backupRetentionDays", "approvedBy": "@example-security-lead",
+             "reason": "a restore test on a copy, ends with its ticket"}
+
+
+def _exception_stack(tmp_path, *entries, retention: int = 7, base: str = "prod"):
+    config = mutate(stack_config(base), "platform:database.backupRetentionDays", retention)
+    return write_stack(tmp_path, mutate(config, "platform:prodExceptions", list(entries)))
+
+
+@pytest.mark.parametrize(("offset", "accepted"), [(0, True), (29, True), (30, True),
+                                                  (31, False), (365, False)])
+def test_a_prod_exception_ends_within_the_exemption_horizon(tmp_path, capsys, offset, accepted):
+    """At most maxExemptionDays (30) ahead, like an exemption; today + 30 just inside."""
+    path = _exception_stack(tmp_path, {**EXCEPTION, "until": _day(offset)})
+    if accepted:
+        evaluate(path, project_dir=REPO)
+    else:
+        err = config_error(path, capsys)
+        assert (f"prodExceptions[0].until: '{_day(offset)}': is more than "
+                "security.gatekeeper.maxExemptionDays (30) ahead") in err
+
+
+@pytest.mark.parametrize("field", ["prodExceptions", "exemptions"])
+def test_dates_are_days_of_the_calendar(tmp_path, capsys, field):
+    """2027-02-31 is no date (a string comparison would take it for one)."""
+    if field == "prodExceptions":
+        path = _exception_stack(tmp_path, {**EXCEPTION, "until": "2027-02-31"})
+        key = "platform:prodExceptions[0].until"
+    else:
+        config = mutate(stack_config("prod"), "platform:security.gatekeeper.exemptions", [
+            {"id": "ex-1", "policy": "probes", "namespace": "checkout", "until": "2027-02-31",
+             "approvedBy": "@example-security-lead", "reason": "a migration, ends soon"}])
+        path = write_stack(tmp_path, config)
+        key = "platform:security.gatekeeper.exemptions[0].until"
+    err = config_error(path, capsys)
+    assert f"{key}: '2027-02-31': is not a day of the calendar" in err
+
+
+def test_an_exemption_further_ahead_than_its_horizon_is_refused(tmp_path, capsys):
+    def stack(offset):
+        return write_stack(tmp_path, mutate(
+            stack_config("prod"), "platform:security.gatekeeper.exemptions", [
+                {"id": "ex-1", "policy": "probes", "namespace": "checkout",
+                 "until": _day(offset), "approvedBy": "@example-security-lead",
+                 "reason": "a migration, ends soon"}]))
+    evaluate(stack(30), project_dir=REPO)
+    assert "is more than maxExemptionDays (30) ahead" in config_error(stack(31), capsys)
+
+
+def test_one_prod_exception_per_control_and_none_outside_prod(tmp_path, capsys):
+    twice = _exception_stack(tmp_path, {**EXCEPTION, "until": _day(5)},
+                             {**EXCEPTION, "until": _day(9)})
+    assert ("prodExceptions[1].key: 'database.backupRetentionDays': has two entries"
+            in config_error(twice, capsys))
+    dev = _exception_stack(tmp_path, {**EXCEPTION, "until": _day(5)}, base="dev")
+    assert 'platform:prodExceptions: ["database.backupRetentionDays"]: are for prod-preset ' \
+        "stacks" in config_error(dev, capsys)
+
+
+def test_an_accepted_prod_exception_is_honoured_by_the_policies(tmp_path, capsys):
+    """The config accepts 7 days of backups with a live, approved entry: the review shows it
+    (advisory) and does not block on prod-data-protection; the day the entry ends, it does."""
+    from platformctl import cli
+
+    path = _exception_stack(tmp_path, {**EXCEPTION, "until": _day(1)})
+    assert cli.main(["review", str(path), "--project-dir", str(REPO), "--details"]) == \
+        cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "[prod-exception] stack 'prod exception database.backupRetentionDays'" in out
+    assert "[prod-data-protection]" not in out
+    # Its last day is the day before `until`: on `until` itself it has ended.
+    path = _exception_stack(tmp_path, {**EXCEPTION, "until": _day(0)})
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "[prod-exception-expired]" in out and "[prod-data-protection]" in out
+    assert "backups kept 7 days (< 14)" in out
+    # Another control stays blocked: the entry covers its key only.
+    config = mutate(stack_config("prod"), "platform:database.backupRetentionDays", 7)
+    config = mutate(config, "platform:database.finalSnapshot", False)
+    config = mutate(config, "platform:prodExceptions", [
+        {**EXCEPTION, "until": _day(3)},
+        {**EXCEPTION, "key": "database.finalSnapshot", "until": _day(3)}])
+    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
+    from platformctl.crossguard import check_evaluation
+
+    assert check_evaluation(evaluation).of("prod-data-protection") == []
+    config = mutate(config, "platform:prodExceptions", [{**EXCEPTION, "until": _day(3)}])
+    assert "database.finalSnapshot" in config_error(write_stack(tmp_path, config), capsys)
 
 
 def test_the_organisation_cap_is_project_level_config_only(tmp_path, capsys):

@@ -203,18 +203,6 @@ def test_drift_check_fails_on_changes_and_reports():
     assert "gh issue create" in report["run"]
 
 
-def test_code_owners_cover_what_decides_access():
-    owners = {}
-    for line in (REPO / ".github" / "CODEOWNERS").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            path, *teams = line.split()
-            owners[path] = teams
-    security = "@example-org/platform-security"
-    for path in ("/.github/", "/components/rego/", "/policy-packs/", "/Pulumi.*.yaml"):
-        assert security in owners[path], path
-    assert owners["*"] == ["@example-org/platform-team"]
-
-
 def test_every_exemption_in_gitops_is_granted_in_the_stack_config(evaluations):
     """An object opts in to an exemption by id; the id must be an entry of the stack config
     (reviewed by the security owners) for the object's namespace and the policy."""

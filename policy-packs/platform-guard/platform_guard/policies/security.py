@@ -97,18 +97,35 @@ rds_not_public = resource_policy(
 )
 
 
+_EXCEPTIONS = {"exceptions": {
+    "type": "array", "default": [],
+    "description": "The stack's prodExceptions (key, until, approvedBy, reason).",
+    "items": {"type": "object"}}}
+
+
+def _live_exceptions(config: dict[str, Any]) -> set[str]:
+    """The prod lock's keys a prodExceptions entry weakens until a date still ahead."""
+    return {str(e["key"]) for e in config.get("exceptions") or ()
+            if _today() < str(e["until"])}
+
+
 def _protected(args: ResourceValidationArgs, config: dict[str, Any]) -> list[str]:
     if not config["production"]:
         args.not_applicable("not a production stack")
+    # A control weakened by a live, approved prodExceptions entry is the prod-exception
+    # policy's to show (advisory, every review), not a block: the config accepted it.
+    excepted = _live_exceptions(config)
     problems = []
-    if get(args.props, "deletionProtection") is not True:
+    if get(args.props, "deletionProtection") is not True \
+            and "database.deletionProtection" not in excepted:
         problems.append("deletionProtection is off")
     retention = get(args.props, "backupRetentionPeriod", default=1)  # RDS's default
-    if int(retention) < int(config["minBackupRetentionDays"]):
+    if int(retention) < int(config["minBackupRetentionDays"]) \
+            and "database.backupRetentionDays" not in excepted:
         problems.append(f"backups kept {retention} days (< {config['minBackupRetentionDays']})")
-    if get(args.props, "skipFinalSnapshot") is True:
+    if get(args.props, "skipFinalSnapshot") is True and "database.finalSnapshot" not in excepted:
         problems.append("no final snapshot")
-    if not args.opts.protect:
+    if not args.opts.protect and "database.protect" not in excepted:
         problems.append("the Pulumi resource is not protected")
     if not problems:
         return []
@@ -124,7 +141,7 @@ prod_data_protection = resource_policy(
     remediation="deletionProtection: true, skipFinalSnapshot: false, backupRetentionPeriod >= "
                 "14 and the Pulumi `protect` option on the database.",
     check=_protected, types=(RDS_INSTANCE, RDS_CLUSTER),
-    config={**PRODUCTION,
+    config={**PRODUCTION, **_EXCEPTIONS,
             "minBackupRetentionDays": {"type": "integer", "default": 14, "minimum": 1,
                                        "description": "Fewest days of backups in production."}},
 )
@@ -348,12 +365,6 @@ no_privileged_pods = resource_policy(
 )
 
 # -- the prod lock's exceptions ----------------------------------------------------------------
-
-_EXCEPTIONS = {"exceptions": {
-    "type": "array", "default": [],
-    "description": "The stack's prodExceptions (key, until, approvedBy, reason).",
-    "items": {"type": "object"}}}
-
 
 BACKUP_SELECTION = "aws:backup/selection:Selection"
 BACKUP_PLAN = "aws:backup/plan:Plan"
