@@ -222,6 +222,20 @@ def platform_project(config: GitOpsArgs, teams: Sequence[Team]) -> dict[str, Any
             }}
 
 
+def locked_default_project() -> dict[str, Any]:
+    """Argo CD's `default` AppProject, which it creates allowing every repository, cluster,
+    namespace and kind: emptied, so an Application that names no project of the platform's can
+    deploy nothing (each team's and the root app name their own)."""
+    return {"apiVersion": ARGO_API, "kind": "AppProject",
+            "metadata": {"name": "default", "namespace": NAMESPACE,
+                         "labels": {"team": "platform"},
+                         # Take the fields over from Argo CD's own manager (server-side apply).
+                         "annotations": {"pulumi.com/patchForce": "true"}},
+            "spec": {"description": "Locked: no sources, no destinations, no kinds",
+                     "sourceRepos": [], "destinations": [],
+                     "clusterResourceWhitelist": [], "namespaceResourceWhitelist": []}}
+
+
 def root_application(config: GitOpsArgs, environment: str) -> dict[str, Any]:
     sync: dict[str, Any] = {"syncOptions": ["ServerSideApply=true"],
                             "retry": {"limit": 5, "backoff": {"duration": "10s",
@@ -294,6 +308,11 @@ class ArgoBootstrap(PlatformComponent):
                 f"{name}-project-{body['metadata']['name']}", api_version=body["apiVersion"],
                 kind=body["kind"], metadata=body["metadata"], spec=body["spec"],
                 opts=after_argocd)
+        locked = locked_default_project()
+        self.default_project = k8s.apiextensions.CustomResourcePatch(
+            f"{name}-project-default-locked", api_version=locked["apiVersion"],
+            kind=locked["kind"], metadata=locked["metadata"], spec=locked["spec"],
+            opts=after_argocd)
         root = root_application(config, environment)
         self.root = k8s.apiextensions.CustomResource(
             f"{name}-root-app", api_version=root["apiVersion"], kind=root["kind"],

@@ -63,6 +63,11 @@ def host_covers(claimed: str, host: str) -> bool:
     return False
 
 
+# `platform` labels the platform's own objects and alerts (and names its Argo CD project);
+# `default` is Argo CD's project, which the platform locks (components/gitops.py).
+RESERVED_TEAM_NAMES = ("platform", "default")
+
+
 class TeamQuota(ArgsModel):
     """A team namespace's ResourceQuota (`platform:teams[].quota`). Quotas are capacity: the
     review's `quota-capacity` check refuses quotas that, with the platform's own pods, do not
@@ -116,6 +121,9 @@ class Team(ArgsModel):
 
     @model_validator(mode="after")
     def _not_platform(self) -> Team:
+        if self.name in RESERVED_TEAM_NAMES:
+            raise Invalid("name", self.name, "is the platform's own (its `team` label, or an "
+                          "Argo CD project it locks); allowed: any other name")
         for namespace in self.namespaces:
             if namespace in PLATFORM_NAMESPACES:
                 raise Invalid("namespaces", namespace, "is a platform namespace; allowed: any "

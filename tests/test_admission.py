@@ -953,3 +953,24 @@ def test_a_rollout_passes_its_analysis_no_other_namespace():
     rollout["spec"]["strategy"]["canary"]["steps"] = [step]
     (message,) = violations("team-telemetry", rollout)
     assert "strategy.canary.steps[0].analysis passes namespace" in message
+
+
+@pytest.mark.parametrize(("drop", "refused"), [
+    (["ALL"], False), (["ALL", "NET_RAW"], False), (["all"], True), (["All"], True),
+    (["NET_RAW"], True), ([], True)])
+def test_drop_must_be_exactly_all_as_pod_security_reads_it(drop, refused):
+    spec = good_pod_spec()
+    spec["containers"][0]["securityContext"]["capabilities"] = {"drop": drop}
+    found = violations("drop-capabilities", wrap("Deployment", spec))
+    assert bool(found) is refused, (drop, found)
+
+
+@pytest.mark.parametrize(("add", "refused"), [
+    (["NET_BIND_SERVICE"], False), (["net_bind_service"], False),
+    (["CAP_NET_BIND_SERVICE"], False), (["SYS_ADMIN"], True), (["cap_sys_admin"], True)])
+def test_added_capabilities_are_compared_as_the_runtime_reads_them(add, refused):
+    spec = good_pod_spec()
+    spec["containers"][0]["securityContext"]["capabilities"] = {"drop": ["ALL"], "add": add}
+    parameters = {**parameters_of("drop-capabilities"), "allowedCapabilities": ["NET_BIND_SERVICE"]}
+    found = violations("drop-capabilities", wrap("Deployment", spec), parameters)
+    assert bool(found) is refused, (add, found)

@@ -225,3 +225,25 @@ def test_prod_requires_sso_and_its_admin_is_off(tmp_path, capsys, evaluations):
     assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
     assert "platform:gitops.sso: null: is weakened in a prod-preset stack" in \
         capsys.readouterr().err
+
+
+def test_argo_cds_default_project_is_locked(evaluations):
+    """Argo CD creates `default` allowing every source, destination and kind; the platform
+    empties it (server-side apply, forced), so an Application without a project of the
+    platform's deploys nothing."""
+    for evaluation in evaluations.values():
+        (patch,) = [r for r in evaluation.of_type(
+            "kubernetes:argoproj.io/v1alpha1:AppProjectPatch")
+            if r.inputs["metadata"]["name"] == "default"]
+        assert patch.inputs["metadata"]["namespace"] == "argocd"
+        assert patch.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
+        spec = patch.inputs["spec"]
+        assert spec["sourceRepos"] == [] and spec["destinations"] == []
+        assert spec["clusterResourceWhitelist"] == [] and spec["namespaceResourceWhitelist"] == []
+
+
+@pytest.mark.parametrize("name", ["platform", "default"])
+def test_a_team_cannot_take_the_platforms_names(tmp_path, capsys, name):
+    config = mutate(stack_config("dev"), "platform:teams", [{"name": name}])
+    assert f"platform:teams[0].name: '{name}': is the platform's own" in config_error(
+        write_stack(tmp_path, config), capsys)
