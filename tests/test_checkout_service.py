@@ -120,6 +120,49 @@ def test_orders_round_trip_through_postgresql(running):
     assert call(base, "/orders", {"item": "", "quantity": 0})[0] == 400
 
 
+def _raw(base: str, request: bytes, wait: float = 5.0) -> bytes:
+    """Send bytes as they are (what urllib would refuse to send) and read the answer."""
+    import socket
+
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize(("length", "status"), [
+    ("-1", b"400"), ("abc", b"400"), ("10001", b"413"), ("99999999999", b"413")])
+def test_a_bad_or_oversized_content_length_is_refused_without_reading(running, length, status):
+    """-1 would have read until the client closed (a thread held for ever)."""
+    _, base = running
+    answer = _raw(base, b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                  + length.encode() + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 " + status) or answer.startswith(b"HTTP/1.1 " + status)
+
+
+def test_a_slow_client_is_cut_off(credentials):
+    """A client that stops half way through its headers loses its connection after the
+    client timeout, and the service keeps answering others."""
+    import time
+
+    database = checkout_db.Database(timeout=2)
+    service = Service(database, drain_seconds=0, client_timeout=0.5)
+    server = service.serve(host="127.0.0.1", port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        started = time.monotonic()
+        answer = _raw(base, b"GET /live HTTP/1.1\r\nHost: x\r\n", wait=10)
+        assert answer == b"" and time.monotonic() - started < 5
+        assert call(base, "/live")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_probes_and_the_metrics_the_slo_and_canary_read(running):
     _, base = running
     assert call(base, "/live")[0] == 200 and call(base, "/healthz")[0] == 200

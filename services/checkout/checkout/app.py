@@ -55,11 +55,19 @@ class Orders:
     select = "SELECT id, sku, quantity FROM orders WHERE id = %s"
 
 
+MAX_BODY_BYTES = 10_000
+CLIENT_TIMEOUT_SECONDS = 10.0
+
+
 class Service:
     """The service's state: its database, its metrics, whether it is stopping."""
 
     def __init__(self, database: Database, drain_seconds: float = 5.0,
-                 orders: type[Orders] = Orders, tracing: Tracing | None = None):
+                 orders: type[Orders] = Orders, tracing: Tracing | None = None,
+                 client_timeout: float = CLIENT_TIMEOUT_SECONDS):
+        # A client that sends its request slower than this (headers or body) is cut off: a
+        # handful of slow ones would otherwise hold every thread.
+        self.client_timeout = client_timeout
         self.database = database
         self.tracing = tracing or Tracing()
         self.orders = orders
@@ -76,6 +84,7 @@ class Service:
 
         class Handler(_Handler):
             owner = service
+            timeout = service.client_timeout  # the connection's socket timeout
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
@@ -168,8 +177,13 @@ class _Handler(BaseHTTPRequestHandler):
         return self._status(HTTPStatus.SERVICE_UNAVAILABLE, {"status": reason})
 
     def _create_order(self) -> int:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 10_000:
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit():  # "-1" would read until the client closes; "x" is no size
+            self.close_connection = True
+            return self._status(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
+        length = int(declared)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the body is not read
             return self._status(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "too large"})
         try:
             body = json.loads(self.rfile.read(length) or b"null")
