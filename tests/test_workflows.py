@@ -143,7 +143,18 @@ def test_pull_request_code_never_reaches_a_deploy_role_or_runner():
     assert prod["environment"] == "preview-prod" and dev["environment"] == "preview-dev"
     for job in (prod, dev):
         assert job["runs-on"] == PREVIEW_RUNNER and job["needs"] == "offline-review"
-        assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+        assert job["if"].startswith(
+            "github.event.pull_request.head.repo.full_name == github.repository")
+    # dev's preview, which needs no approval, runs for the organisation's members only.
+    assert dev["if"].endswith("&& contains(fromJSON('[\"OWNER\", \"MEMBER\"]'), "
+                              "github.event.pull_request.author_association)")
+
+
+def test_the_review_comment_edited_in_place_is_the_bots_own():
+    """Anyone can post a comment starting with the marker; only the workflow's own is edited."""
+    job = _jobs("pull-request.yml")["offline-review"]
+    step = next(s for s in job["steps"] if s.get("name", "").startswith("Comment on the pull"))
+    assert 'select(.user.login == \\"github-actions[bot]\\")' in step["run"]
     assert _load(REPO / ".github" / "workflows" / "pull-request.yml")[True] == {
         "pull_request": {"branches": ["main"]}}
 
