@@ -331,30 +331,40 @@ def login_header(environment: str) -> str:
     return f"platform-{environment}-vault"
 
 
-def pulumi_policy(kubernetes_auth: str, database: str, audit: str) -> str:
-    """HCL: what `pulumi up` changes in Vault and nothing else. It manages the one audit device,
-    the auth methods and mounts, the Kubernetes auth roles, the teams' policies (`team-*` only)
-    and the database engine; it may read, not change, its own login and policy, so it cannot
-    widen them (changing them takes the root token again: `vault operator generate-root`).
-    Scoped, not harmless: a team policy it writes can grant what a team role then uses; the
-    audit device records every such change."""
-    paths = {
+def pulumi_policy(kubernetes_auth: str, database: str, audit: str,
+                  auth_mounts: Sequence[str], mounts: Sequence[str], team_policies: Sequence[str],
+                  kubernetes_roles: Sequence[str], database_roles: Sequence[str]) -> str:
+    """HCL: what `pulumi up` changes in Vault and nothing else. It writes the one audit device,
+    the auth methods and mounts it manages, the Kubernetes auth roles, team policies and
+    database roles of the configured teams by name, and the database engine's connection; it
+    may read, not change, its own login and policy, so it cannot widen them (changing them takes
+    the root token again: `vault operator generate-root`). It cannot delete the audit device,
+    an auth method or a mount (the audit trail, every login, the secrets they hold): that takes
+    the root token too. It may delete team policies and roles (a team removed from the config),
+    which denies, never grants. Scoped, not harmless: a team policy it writes can grant what a
+    team role then uses; the audit device records every such change."""
+    write = ["create", "read", "update"]
+    paths: dict[str, list[str]] = {
         "sys/audit": ["read", "sudo"],
-        f"sys/audit/{audit}": ["create", "read", "update", "delete", "sudo"],
+        f"sys/audit/{audit}": [*write, "sudo"],
         "sys/auth": ["read"],
-        "sys/auth/*": ["create", "read", "update", "delete", "sudo"],
+        **{f"sys/auth/{m}": [*write, "sudo"] for m in auth_mounts},
         "sys/mounts": ["read"],
-        "sys/mounts/*": ["create", "read", "update", "delete"],
-        f"auth/{kubernetes_auth}/config": ["create", "read", "update", "delete"],
-        f"auth/{kubernetes_auth}/role/*": ["create", "read", "update", "delete", "list"],
-        f"auth/{AWS_AUTH_PATH}/config/client": ["create", "read", "update", "delete"],
+        **{f"sys/mounts/{m}": write for m in mounts},
+        f"auth/{kubernetes_auth}/config": write,
+        **{f"auth/{kubernetes_auth}/role/{r}": write for r in kubernetes_roles},
+        f"auth/{kubernetes_auth}/role/*": ["delete", "list"],
+        f"auth/{AWS_AUTH_PATH}/config/client": write,
         f"auth/{AWS_AUTH_PATH}/role/{PULUMI_ROLE}": ["read"],
-        "sys/policies/acl/team-*": ["create", "read", "update", "delete"],
-        "sys/policy/team-*": ["create", "read", "update", "delete"],
+        **{f"sys/policies/acl/{p}": write for p in team_policies},
+        **{f"sys/policy/{p}": write for p in team_policies},
+        "sys/policies/acl/team-*": ["delete"],
+        "sys/policy/team-*": ["delete"],
         f"sys/policies/acl/{PULUMI_ROLE}": ["read"],
         f"sys/policy/{PULUMI_ROLE}": ["read"],
-        f"{database}/config/*": ["create", "read", "update", "delete"],
-        f"{database}/roles/*": ["create", "read", "update", "delete", "list"],
+        f"{database}/config/*": [*write, "delete"],
+        **{f"{database}/roles/{r}": write for r in database_roles},
+        f"{database}/roles/*": ["delete", "list"],
         f"{database}/rotate-root/*": ["update"],
         # The provider's own token: renew and look it up.
         "auth/token/lookup-self": ["read"],
@@ -650,7 +660,13 @@ class SecretsStack(PlatformComponent):
             sts_region=region, opts=opts)
         own_policy = vault.Policy(
             f"{name}-pulumi", name=PULUMI_ROLE,
-            policy=pulumi_policy("kubernetes", "database", "file"), opts=opts)
+            policy=pulumi_policy(
+                "kubernetes", "database", "file", auth_mounts=(AWS_AUTH_PATH, "kubernetes"),
+                mounts=("secret", "database"),
+                team_policies=[f"team-{t.name}" for t in teams],
+                kubernetes_roles=[f"team-{t.name}" for t in teams],
+                database_roles=[f"{t.name}-{s}" for t in teams for s in t.services]),
+            opts=opts)
         vault.aws.AuthBackendRole(
             f"{name}-pulumi", backend=aws_auth.path, role=PULUMI_ROLE, auth_type="iam",
             bound_iam_principal_arns=[self._admin_role_arn],

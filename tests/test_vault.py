@@ -290,6 +290,18 @@ def test_the_scoped_policy_covers_what_the_program_manages_and_not_its_own_login
         assert _allows(grants, own, "read") and not _allows(grants, own, "update"), own
     assert not _allows(grants, "sys/audit/other", "delete")  # only its own audit device
     assert not _allows(grants, "secret/data/checkout/x", "read")  # no team secrets
+    # The audit trail, every login method and the mounts' secrets outlive anything it does:
+    # deleting them takes the root token.
+    for path in ("sys/audit/file", "sys/auth/aws", "sys/auth/kubernetes", "sys/mounts/secret",
+                 "sys/mounts/database"):
+        assert _allows(grants, path, "update") and not _allows(grants, path, "delete"), path
+    # It writes the configured teams' policies and roles by name, nothing else.
+    assert not _allows(grants, "sys/auth/userpass", "create")
+    assert not _allows(grants, "sys/policies/acl/team-intruder", "update")
+    assert not _allows(grants, "sys/policies/acl/admin", "update")
+    assert not _allows(grants, "auth/kubernetes/role/anything", "update")
+    assert not _allows(grants, "database/roles/checkout-intruder", "create")
+    assert _allows(grants, "sys/policies/acl/team-intruder", "delete")  # removing denies only
 
 
 # -- TLS inside the cluster -----------------------------------------------------------------
