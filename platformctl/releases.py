@@ -76,6 +76,32 @@ def read_record(path: Path, shown: str) -> Record:
                   str(raw["sourceCommit"]), raw["previousDigest"], str(raw["time"]))
 
 
+def _trusted(project: Path, spec: ServiceSpec, record: Record, shown: str,
+             order: Sequence[str]) -> None:
+    """A record is a file anyone can write in a pull request: a rollback takes from it only a
+    digest the first environment has run (its records, or what it runs now) and a commit of
+    main's history, both well formed; else a clear error naming the field."""
+    problems = []
+    if not re.fullmatch(r"sha256:[a-f0-9]{64}", record.digest):
+        problems.append(f"digest: {record.digest!r}: not an image digest; allowed: "
+                        "sha256:<64 hex>")
+    elif record.digest not in history(project, spec, order[0]):
+        problems.append(f"digest: {record.digest}: never ran in {order[0]} (its release records "
+                        "and its Application); allowed: a digest that did")
+    if not re.fullmatch(r"[0-9a-f]{40}", record.commit):
+        problems.append(f"sourceCommit: {record.commit!r}: not a commit; allowed: 40 hex "
+                        "characters")
+    else:
+        main = _git(project, "rev-parse", "--verify", "--quiet", "main^{commit}") or \
+            _git(project, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        if not main or _git(project, "merge-base", "--is-ancestor", record.commit,
+                            main.strip()) is None:
+            problems.append(f"sourceCommit: {record.commit}: not in main's history; allowed: a "
+                            "commit main contains")
+    if problems:
+        raise ConfigError(shown, problems)
+
+
 def records(project: Path, spec: ServiceSpec) -> list[Record]:
     """The service's release records, oldest first."""
     directory = project / records_dir(spec)
@@ -161,6 +187,7 @@ def promote(project: Path, reference: str, target: str,
             raise ConfigError(record_path, [
                 f"a record of {record.team}/{record.service} in {record.target}; allowed: a "
                 f"record of {spec.team}/{spec.name} in {target}"])
+        _trusted(project, spec, record, record_path, order)
         # The first environment follows its branch whatever it runs; a later one returns to
         # the revision of the record too.
         revision = (environments[target].gitops.revision if first else record.commit)

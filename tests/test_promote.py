@@ -191,3 +191,30 @@ def test_a_contract_step_waits_for_its_release_in_prod(project, capsys):
     job = yaml.safe_load((project / "gitops/teams/checkout/checkout/"
                           "migration-0004-orders-drop-item.yaml").read_text())
     assert job["metadata"]["annotations"]["platform.example.org/migration-phase"] == "contract"
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("sourceCommit", "refs/heads/attacker-branch",
+     "sourceCommit: 'refs/heads/attacker-branch': not a commit"),
+    ("sourceCommit", "f" * 40, f"sourceCommit: {'f' * 40}: not in main's history"),
+    ("digest", "sha256:" + "e" * 64, f"digest: sha256:{'e' * 64}: never ran in dev"),
+    ("digest", "latest", "digest: 'latest': not an image digest"),
+])
+def test_a_crafted_record_cannot_roll_prod_anywhere(project, capsys, field, value, message):
+    """A record is a file a pull request can write: a rollback takes only a digest dev has
+    run and a commit of main's history."""
+    assert _promote(project, "checkout", "--to", "dev", "--digest", BUILT) == 0
+    _commit(project, "release b")
+    assert _promote(project, "checkout", "--to", "prod") == 0
+    _commit(project, "promote b")
+    (good,) = (project / RECORDS).glob(f"*-prod-promotion-{BUILT[7:19]}.yaml")
+    crafted = yaml.safe_load(good.read_text())
+    crafted[field] = value
+    path = good.with_name("crafted.yaml")
+    path.write_text(yaml.safe_dump(crafted))
+    files = _files(project)
+    assert _promote(project, "checkout", "--to", "prod", "--record",
+                    path.relative_to(project).as_posix()) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert _files(project) == files
