@@ -974,3 +974,50 @@ def test_added_capabilities_are_compared_as_the_runtime_reads_them(add, refused)
     parameters = {**parameters_of("drop-capabilities"), "allowedCapabilities": ["NET_BIND_SERVICE"]}
     found = violations("drop-capabilities", wrap("Deployment", spec), parameters)
     assert bool(found) is refused, (add, found)
+
+
+@pytest.mark.parametrize(("service", "refused"), [
+    ("checkout", False), ("checkout-stable", False), ("checkout-canary", False),
+    ("checkout-admin", True), ("payments-stable", True), ("checkout-canary-x", True),
+    ("", True)])
+def test_a_canary_action_forwards_to_the_rollouts_own_services_only(service, refused):
+    """The action named after the rollout's root Service may forward to it and its stable and
+    canary Services, nothing else of the namespace."""
+    group = {"ServiceName": service, "ServicePort": "80", "Weight": 10}
+    body = _ingress(**{f"metadata|annotations|{ALB}actions.checkout": _split(group, STABLE)})
+    found = violations("ingress", body)
+    assert bool(found) is refused, (service, found)
+
+
+DIGEST = "a" * 64
+
+
+@pytest.mark.parametrize(("image", "refused"), [
+    (f"{REGISTRY}checkout@sha256:{DIGEST}", False),
+    (f"{REGISTRY}checkout:1.2@sha256:{DIGEST}", False),  # the kubelet pulls by the digest
+    (f"{REGISTRY}checkout@sha256:{DIGEST[:-1]}", True),  # 63 hex
+    (f"{REGISTRY}checkout@sha256:{DIGEST}0", True),  # 65
+    (f"{REGISTRY}checkout@sha256:{DIGEST.upper()}", True),  # not a digest as OCI writes one
+    (f"{REGISTRY}checkout@sha256:{DIGEST}:latest", True),
+    (f"{REGISTRY}checkout:sha256-{DIGEST}", True),  # a tag that looks like one
+    (f"{REGISTRY}checkout@sha512:{'a' * 128}", True),
+    (f"{REGISTRY}checkout:1.2", True),
+])
+def test_an_image_is_pinned_only_by_a_whole_sha256_digest(image, refused):
+    body = bad_object("Deployment", _in_slot("containers", _set("image", image)))
+    found = [m for m in violations("allowed-images", body)
+             if "must be pinned by digest" in m and f'"{image}"' in m]
+    assert bool(found) is refused, (image, found)
+
+
+@pytest.mark.parametrize(("prefix", "refused"), [
+    ("", False), ("evil.example.com/", True),
+    (REGISTRY.rstrip("/") + ".evil.example.com/", True),  # the approved name as a prefix
+])
+def test_an_image_comes_from_an_approved_registry_exactly(prefix, refused):
+    image = (f"{REGISTRY}checkout@sha256:{DIGEST}" if not prefix
+             else f"{prefix}checkout@sha256:{DIGEST}")
+    body = bad_object("Deployment", _in_slot("containers", _set("image", image)))
+    found = [m for m in violations("allowed-images", body)
+             if "approved registry" in m and f'"{image}"' in m]
+    assert bool(found) is refused, (image, found)

@@ -461,3 +461,43 @@ def test_a_project_without_the_cap_says_where_to_set_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "platform:organizationBudgetMonthlyUsd: (not set): required" in err
     assert "Pulumi.yaml's project-level `config:`" in err
+
+
+# Each control of the prod lock just outside what it keeps (numbers at their boundary): every
+# one refused in a prod-preset stack, so a loosened threshold or a dropped control fails here.
+PROD_LOCK_EDGES = [
+    ("platform:database.multiAz", False),
+    ("platform:database.deletionProtection", False),
+    ("platform:database.finalSnapshot", False),
+    ("platform:database.protect", False),
+    ("platform:database.backupRetentionDays", 13),
+    ("platform:database.caBundleFile", DELETE),
+    ("platform:cluster.deletionProtection", False),
+    ("platform:network.flowLogs.enabled", False),
+    ("platform:security.gatekeeper.enforcement", "warn"),
+    ("platform:security.gatekeeper.failClosed", False),
+    ("platform:security.gatekeeper.requireDigest", False),
+    ("platform:security.imageSignatures.mode", "warn"),
+    ("platform:backup.copyRegion", None),  # the preset sets one: null unsets it
+    ("platform:gitops.autoSync", True),
+    ("platform:gitops.sso", DELETE),
+]
+
+
+def test_every_control_of_the_prod_lock_has_its_edge_here():
+    from stacks.config import PROD_CONTROLS
+
+    assert {k.removeprefix("platform:") for k, _ in PROD_LOCK_EDGES} == {
+        k for k, *_ in PROD_CONTROLS}
+
+
+@pytest.mark.parametrize(("key", "value"), PROD_LOCK_EDGES, ids=[k for k, _ in PROD_LOCK_EDGES])
+def test_the_prod_lock_refuses_each_control_just_outside_its_bound(tmp_path, capsys, key, value):
+    err = config_error(write_stack(tmp_path, mutate(stack_config("prod"), key, value)), capsys)
+    assert f"{key}: " in err and "is weakened in a prod-preset stack" in err, err
+
+
+def test_backups_kept_fourteen_days_are_inside_the_prod_lock(tmp_path):
+    evaluate(write_stack(tmp_path, mutate(stack_config("prod"),
+                                          "platform:database.backupRetentionDays", 14)),
+             project_dir=REPO)

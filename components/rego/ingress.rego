@@ -110,16 +110,20 @@ free_annotation(key) if {
 }
 
 # A canary's traffic split, as the Argo Rollouts controller writes it: the action of a backend
-# this Ingress routes through the `use-annotation` port, forwarding by weight to Services of the
-# Ingress's own namespace. Nothing else an action can do passes: a target group ARN (anyone's
-# target group), a redirect, a fixed response.
+# this Ingress routes through the `use-annotation` port (the rollout's root Service), forwarding
+# by weight to the rollout's own Services: the root, `<root>-stable` and `<root>-canary` (the
+# golden path's names). Nothing else an action can do passes: another Service of the namespace,
+# a target group ARN (anyone's target group), a redirect, a fixed response.
 action_prefix := "alb.ingress.kubernetes.io/actions."
 
 free_annotation(key) if {
 	startswith(key, action_prefix)
-	routes_through_action(substring(key, count(action_prefix), -1))
-	forwards_to_services(annotations[key])
+	name := substring(key, count(action_prefix), -1)
+	routes_through_action(name)
+	forwards_to_services(annotations[key], name)
 }
+
+rollout_services(name) := {name, sprintf("%s-stable", [name]), sprintf("%s-canary", [name])}
 
 routes_through_action(name) if {
 	backend := obj.spec.rules[_].http.paths[_].backend.service
@@ -127,7 +131,7 @@ routes_through_action(name) if {
 	backend.port.name == "use-annotation"
 }
 
-forwards_to_services(value) if {
+forwards_to_services(value, name) if {
 	json.is_valid(value)
 	action := json.unmarshal(value)
 	only_keys(action, {"type", "forwardconfig"})
@@ -136,17 +140,17 @@ forwards_to_services(value) if {
 	only_keys(config, {"targetgroups", "targetgroupstickinessconfig"})
 	groups := field(config, "targetgroups")
 	count(groups) > 0
-	not not_a_service(groups)
+	not not_a_service(groups, name)
 }
 
-not_a_service(groups) if {
+not_a_service(groups, name) if {
 	group := groups[_]
-	not a_service(group)
+	not a_service(group, name)
 }
 
-a_service(group) if {
+a_service(group, name) if {
 	only_keys(group, {"servicename", "serviceport", "weight"})
-	field(group, "servicename") != ""
+	rollout_services(name)[field(group, "servicename")]
 }
 
 # The load balancer controller reads these keys case-insensitively (Go's JSON): compare them
