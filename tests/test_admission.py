@@ -989,17 +989,17 @@ def test_a_canary_action_forwards_to_the_rollouts_own_services_only(service, ref
     assert bool(found) is refused, (service, found)
 
 
-DIGEST = "a" * 64
+HEX64 = "a" * 64
 
 
 @pytest.mark.parametrize(("image", "refused"), [
-    (f"{REGISTRY}checkout@sha256:{DIGEST}", False),
-    (f"{REGISTRY}checkout:1.2@sha256:{DIGEST}", False),  # the kubelet pulls by the digest
-    (f"{REGISTRY}checkout@sha256:{DIGEST[:-1]}", True),  # 63 hex
-    (f"{REGISTRY}checkout@sha256:{DIGEST}0", True),  # 65
-    (f"{REGISTRY}checkout@sha256:{DIGEST.upper()}", True),  # not a digest as OCI writes one
-    (f"{REGISTRY}checkout@sha256:{DIGEST}:latest", True),
-    (f"{REGISTRY}checkout:sha256-{DIGEST}", True),  # a tag that looks like one
+    (f"{REGISTRY}checkout@sha256:{HEX64}", False),
+    (f"{REGISTRY}checkout:1.2@sha256:{HEX64}", False),  # the kubelet pulls by the digest
+    (f"{REGISTRY}checkout@sha256:{HEX64[:-1]}", True),  # 63 hex
+    (f"{REGISTRY}checkout@sha256:{HEX64}0", True),  # 65
+    (f"{REGISTRY}checkout@sha256:{HEX64.upper()}", True),  # not a digest as OCI writes one
+    (f"{REGISTRY}checkout@sha256:{HEX64}:latest", True),
+    (f"{REGISTRY}checkout:sha256-{HEX64}", True),  # a tag that looks like one
     (f"{REGISTRY}checkout@sha512:{'a' * 128}", True),
     (f"{REGISTRY}checkout:1.2", True),
 ])
@@ -1015,8 +1015,8 @@ def test_an_image_is_pinned_only_by_a_whole_sha256_digest(image, refused):
     (REGISTRY.rstrip("/") + ".evil.example.com/", True),  # the approved name as a prefix
 ])
 def test_an_image_comes_from_an_approved_registry_exactly(prefix, refused):
-    image = (f"{REGISTRY}checkout@sha256:{DIGEST}" if not prefix
-             else f"{prefix}checkout@sha256:{DIGEST}")
+    image = (f"{REGISTRY}checkout@sha256:{HEX64}" if not prefix
+             else f"{prefix}checkout@sha256:{HEX64}")
     body = bad_object("Deployment", _in_slot("containers", _set("image", image)))
     found = [m for m in violations("allowed-images", body)
              if "approved registry" in m and f'"{image}"' in m]
