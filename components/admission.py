@@ -19,6 +19,7 @@ on its template. So the order is release, template, created, constraint, in one 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -473,6 +474,51 @@ def image_policy(signatures: ImageSignatures, registries: Sequence[str]) -> dict
     }
 
 
+# The provenance a team's image must carry (Rego the policy-controller evaluates through cosign:
+# package `sigstore`, rule `isCompliant`, over the in-toto statement; written so that it parses as
+# Rego v0, which cosign uses, and as v1). The reusable service CI writes the calling repository
+# into the predicate from GitHub's own context, which a caller cannot set.
+PROVENANCE_SOURCE_REGO = """package sigstore
+
+import future.keywords.if
+import future.keywords.in
+
+default isCompliant := false
+
+isCompliant if {
+	input.predicateType == "https://slsa.dev/provenance/v1"
+	input.predicate.buildDefinition.externalParameters.workflow.repository in data_sources
+}
+
+data_sources := %s
+"""
+
+
+def team_image_policies(signatures: ImageSignatures,
+                        teams: Sequence[Team]) -> list[dict[str, Any]]:
+    """A ClusterImagePolicy per team with images: its repositories' images need, on top of the
+    organisation's signature (every policy an image matches must pass), a provenance whose
+    source is one of the team's build repositories. Keyless only: a key signs for everyone."""
+    if signatures.public_key is not None:
+        return []
+    found = []
+    for team in teams:
+        if not team.images:
+            continue
+        authority = image_policy(signatures, ())["spec"]["authorities"][0]
+        sources = json.dumps(sorted(team.build_repositories))
+        authority["name"] = f"{team.name}-ci"
+        authority["attestations"] = [
+            {"name": "provenance", "predicateType": REQUIRED_ATTESTATIONS["provenance"],
+             "policy": {"type": "rego", "data": PROVENANCE_SOURCE_REGO % sources}}]
+        found.append({
+            "apiVersion": "policy.sigstore.dev/v1beta1", "kind": "ClusterImagePolicy",
+            "metadata": {"name": f"built-by-{team.name}", "labels": {"team": "platform"}},
+            "spec": {"images": [{"glob": f"{image}**"} for image in team.images],
+                     "authorities": [authority], "mode": signatures.mode}})
+    return found
+
+
 # Pod Security `restricted` (the level of its namespace) for every container the chart starts.
 # The chart's names are misleading (read in templates/webhook/*.yaml of the vendored 0.10.6):
 # `webhook.podSecurityContext` is the *container's* securityContext, `webhook.securityContext` the
@@ -592,7 +638,7 @@ class AdmissionControl(PlatformComponent):
         # Its webhooks fail closed on every namespace written (both stacks) and, in prod, on
         # every object outside the exempt namespaces: everything after it waits for it.
         target.add_prerequisite(self.release)
-        self._signed_images(name, signatures, gatekeeper.allowed_registries, target)
+        self._signed_images(name, signatures, gatekeeper.allowed_registries, target, teams)
         # The API server's own policies: no webhook, so nothing to wait for.
         self.native: list[k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding] = []
         for policy, binding in native_policies():
@@ -623,7 +669,8 @@ class AdmissionControl(PlatformComponent):
             )
 
     def _signed_images(self, name: str, signatures: ImageSignatures,
-                       registries: Sequence[str], target: KubernetesTarget) -> None:
+                       registries: Sequence[str], target: KubernetesTarget,
+                       teams: Sequence[Team] = ()) -> None:
         identity = target.require_identity("AdmissionControl (the policy-controller)")
         namespace = target.platform_namespace(
             f"{name}-cosign", SIGSTORE_NAMESPACE, parent=self, pod_security="restricted")
@@ -644,3 +691,9 @@ class AdmissionControl(PlatformComponent):
             metadata=body["metadata"], spec=body["spec"],
             opts=target.options(self, depends_on=[self.sigstore_release]),
         )
+        for team_body in team_image_policies(signatures, teams):
+            k8s.apiextensions.CustomResource(
+                f"{name}-image-policy-{team_body['metadata']['name']}",
+                api_version=team_body["apiVersion"], kind=team_body["kind"],
+                metadata=team_body["metadata"], spec=team_body["spec"],
+                opts=target.options(self, depends_on=[self.sigstore_release]))

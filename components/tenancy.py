@@ -47,6 +47,10 @@ from components.wellknown import (
 
 # -- arguments ----------------------------------------------------------------------------------
 
+ImageRepository = Annotated[
+    str, pattern(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+",
+                 "an image repository without tag or digest, e.g. "
+                 "111111111111.dkr.ecr.us-east-1.amazonaws.com/checkout")]
 IngressHost = Annotated[
     str, pattern(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
                   "a DNS name, or *.<name> for every name under it, e.g. checkout.example.com")]
@@ -104,6 +108,14 @@ class Team(ArgsModel):
         (), description="The team's services that use the database: each gets short-lived "
         "PostgreSQL credentials from Vault, synced into the Secret `<service>-db` of the team's "
         "first namespace.")
+    images: tuple[ImageRepository, ...] = Field(
+        (), description="Image repositories the team's services ship from (e.g. "
+        "`111111111111.dkr.ecr.us-east-1.amazonaws.com/checkout`, in an approved registry): an "
+        "image there runs only with a provenance, signed by the organisation's CI, that names one "
+        "of `buildRepositories` as its source; another team's CI cannot ship into them.")
+    build_repositories: tuple[HttpsUrl, ...] = Field(
+        (), description="GitHub repositories whose service CI (the reusable service-ci.yml) "
+        "builds the team's images: the source a provenance must name. Required with `images`.")
     hosts: tuple[IngressHost, ...] = Field(
         (), description="DNS names the team's services may serve on the shared internet-facing "
         "load balancer (`checkout.example.com`, or `*.checkout.example.com` for every name under "
@@ -118,6 +130,14 @@ class Team(ArgsModel):
             data = {"namespaces": [name], "adminGroups": [f"{name}-admins"],
                     "viewerGroups": [f"{name}-viewers"], **data}
         return data
+
+    @model_validator(mode="after")
+    def _images_have_a_source(self) -> Team:
+        if self.images and not self.build_repositories:
+            raise Invalid("buildRepositories", [], "is empty while images are set; allowed: the "
+                          "GitHub repositories whose CI builds them, e.g. "
+                          "https://github.com/example-org/checkout")
+        return self
 
     @model_validator(mode="after")
     def _not_platform(self) -> Team:

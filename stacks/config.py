@@ -275,6 +275,23 @@ class PlatformConfig(ArgsModel):
         return self
 
     @model_validator(mode="after")
+    def _team_images_in_approved_registries(self) -> PlatformConfig:
+        registries = self.security.gatekeeper.allowed_registries
+        for index, team in enumerate(self.teams):
+            for image in team.images:
+                if not any(image.startswith(r) for r in registries):
+                    raise Invalid(f"teams[{index}].images", image,
+                                  "is not in an approved registry; allowed: under "
+                                  + ", ".join(registries))
+        images = [(team.name, image) for team in self.teams for image in team.images]
+        for name, image in images:
+            for other, theirs in images:
+                if other != name and (image.startswith(theirs) or theirs.startswith(image)):
+                    raise Invalid("teams", image, f"is an image repository of team {name!r} "
+                                  f"and of team {other!r} ({theirs}); allowed: one owner")
+        return self
+
+    @model_validator(mode="after")
     def _bundle_of_the_region(self) -> PlatformConfig:
         """The CA bundle must hold the root the instance's certificate chains to in this
         stack's region, or every verify-full client would refuse the server."""

@@ -467,7 +467,8 @@ def test_the_prod_settings_used_here_are_the_prod_stacks(evaluations):
 def test_unsigned_images_warn_in_dev_and_are_rejected_in_prod(evaluations, crds):
     modes = {}
     for name, evaluation in evaluations.items():
-        (policy,) = evaluation.of_type(POLICY_TYPE)
+        (policy,) = [p for p in evaluation.of_type(POLICY_TYPE)
+                     if p.inputs["metadata"]["name"] == "signed-by-organisation"]
         body = manifest(policy)
         assert crds.errors(body) == []
         modes[name] = body["spec"]["mode"]
@@ -498,7 +499,8 @@ def test_a_public_key_can_replace_keyless(tmp_path):
     evaluation = evaluate_alone(write_stack(tmp_path, config), lambda cfg: AdmissionControl(
         cfg.environment, cfg.security, eks_cluster(cfg).target,
         [cfg.observability.namespace], cfg.teams))
-    (policy,) = evaluation.of_type(POLICY_TYPE)
+    (policy,) = [p for p in evaluation.of_type(POLICY_TYPE)
+                 if p.inputs["metadata"]["name"] == "signed-by-organisation"]
     (authority,) = policy.inputs["spec"]["authorities"]
     assert authority["key"]["data"].startswith("-----BEGIN PUBLIC KEY-----")
     assert "keyless" not in authority
@@ -1021,3 +1023,85 @@ def test_an_image_comes_from_an_approved_registry_exactly(prefix, refused):
     found = [m for m in violations("allowed-images", body)
              if "approved registry" in m and f'"{image}"' in m]
     assert bool(found) is refused, (image, found)
+
+
+# -- a team's images ship from its own CI only -------------------------------------------------
+
+def _provenance(repository: str, predicate_type: str = "https://slsa.dev/provenance/v1"):
+    """The in-toto statement service-ci.yml attests (its jq template), as cosign hands it to the
+    policy."""
+    return {"_type": "https://in-toto.io/Statement/v1", "predicateType": predicate_type,
+            "subject": [{"name": "x", "digest": {"sha256": "a" * 64}}],
+            "predicate": {"buildDefinition": {
+                "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+                "externalParameters": {"workflow": {
+                    "ref": "refs/heads/main", "repository": repository,
+                    "path": ".github/workflows/ci.yml"}}},
+                "runDetails": {"builder": {"id": "https://github.com/actions/runner"}}}}
+
+
+def _team_policy(evaluation):
+    (policy,) = [r for r in evaluation.of_type(
+        "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy")
+        if r.inputs["metadata"]["name"] == "built-by-checkout"]
+    return policy.inputs["spec"]
+
+
+@pytest.mark.parametrize(("repository", "compliant"), [
+    ("https://github.com/example-org/checkout", True),
+    ("https://github.com/example-org/payments", False),  # another team's CI
+    ("https://github.com/example-org/checkout-fork", False),
+    ("https://github.com/example-org/checkout/", False),
+])
+def test_a_teams_images_need_a_provenance_from_its_own_repository(evaluations, repository,
+                                                                 compliant):
+    """The policy cosign evaluates (package sigstore, isCompliant) on the statement, by OPA;
+    it parses as Rego v1 and, through its future imports, as v0 (cosign's)."""
+    spec = _team_policy(evaluations["prod"])
+    assert spec["images"] == [{"glob": "111111111111.dkr.ecr.us-east-1.amazonaws.com/checkout**"}]
+    (authority,) = spec["authorities"]
+    assert authority["keyless"]["identities"] == [{
+        "issuer": "https://token.actions.githubusercontent.com",
+        "subjectRegExp": evaluations["prod"].config.security.image_signatures
+        .keyless_subject_reg_exp}]
+    (attestation,) = authority["attestations"]
+    assert (attestation["name"], attestation["predicateType"]) == ("provenance", "slsaprovenance1")
+    module = (("sigstore.rego", attestation["policy"]["data"]),)
+    assert opa.query(module, "data.sigstore.isCompliant", _provenance(repository)) is compliant
+    # Another predicate type (an SBOM posing as provenance) is not compliant either.
+    assert opa.query(module, "data.sigstore.isCompliant", _provenance(
+        "https://github.com/example-org/checkout", "https://spdx.dev/Document")) is False
+
+
+def test_team_images_stay_in_approved_registries_with_one_owner(tmp_path, capsys):
+    team = {"name": "checkout", "images": ["evil.example.com/checkout"],
+            "buildRepositories": ["https://github.com/example-org/checkout"]}
+    config = mutate(stack_config("prod"), "platform:teams", [team])
+    assert "platform:teams[0].images: 'evil.example.com/checkout': is not in an approved " \
+        "registry" in config_error(write_stack(tmp_path, config), capsys)
+    mine = "111111111111.dkr.ecr.us-east-1.amazonaws.com/checkout"
+    config = mutate(stack_config("prod"), "platform:teams", [
+        {**team, "images": [mine]},
+        {"name": "payments", "images": [mine + "-worker"],
+         "buildRepositories": ["https://github.com/example-org/payments"]}])
+    assert "is an image repository of team" in config_error(write_stack(tmp_path, config), capsys)
+    config = mutate(stack_config("prod"), "platform:teams", [
+        {"name": "checkout", "images": [mine]}])
+    assert "platform:teams[0].buildRepositories: []: is empty while images are set" in \
+        config_error(write_stack(tmp_path, config), capsys)
+
+
+@pytest.mark.parametrize("v0", [True, False])
+def test_the_provenance_policy_parses_as_cosign_reads_it(evaluations, v0):
+    """cosign evaluates attestation policies as Rego v0; the module must mean the same there."""
+    import regorus
+
+    (attestation,) = _team_policy(evaluations["prod"])["authorities"][0]["attestations"]
+    engine = regorus.Engine()
+    engine.set_rego_v0(v0)
+    engine.add_policy("sigstore.rego", attestation["policy"]["data"])
+    for repository, compliant in (("https://github.com/example-org/checkout", True),
+                                  ("https://github.com/example-org/payments", False)):
+        engine.set_input_json(json.dumps(_provenance(repository)))
+        result = json.loads(engine.eval_query_as_json("data.sigstore.isCompliant"))
+        assert result["result"][0]["expressions"][0]["value"] is compliant

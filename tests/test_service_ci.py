@@ -42,7 +42,9 @@ def _identity(repository: str, ref: str = "refs/heads/main") -> str:
 
 
 def _authority(evaluation) -> dict:
-    (policy,) = evaluation.of_type("kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy")
+    (policy,) = [p for p in evaluation.of_type(
+        "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy")
+        if p.inputs["metadata"]["name"] == "signed-by-organisation"]
     (authority,) = k8s_objects.manifest(policy)["spec"]["authorities"]
     return authority
 
