@@ -406,7 +406,8 @@ def _promote(args: argparse.Namespace) -> int:
     try:
         environments = _environments(project)
         promotion = releases.promote(project, args.service, args.to, environments, ENVIRONMENTS,
-                                     digest=args.digest, record_path=args.record)
+                                     digest=args.digest, record_path=args.record,
+                                     from_commit=args.from_commit)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -666,9 +667,14 @@ def _add_promote(commands: Any) -> None:
     )
     promote.add_argument("service", help="the service: NAME or TEAM/NAME (services/*.yaml)")
     promote.add_argument("--to", required=True, metavar="ENV",
-                         help=f"the environment to promote to: {', '.join(ENVIRONMENTS[1:])}")
-    promote.add_argument("--digest", help="refuse unless this is the digest the source "
-                         "environment runs (what CI tested there)")
+                         help=f"the environment: {ENVIRONMENTS[0]} (a new build, with "
+                         f"--digest) or {', '.join(ENVIRONMENTS[1:])} (what the environment "
+                         "before it runs)")
+    promote.add_argument("--digest", help=f"with --to {ENVIRONMENTS[0]}: the digest CI built; "
+                         "later: refuse unless it is the digest the source environment runs")
+    promote.add_argument("--from-commit", metavar="REV", help="read what the source "
+                         "environment runs at this commit (default HEAD); its Application and "
+                         "the service's base must be committed")
     promote.add_argument("--record", metavar="FILE", help="roll back: the release record (a "
                          "file under gitops/releases/) whose digest and revision ENV returns to")
     _project_dir_option(promote)

@@ -765,17 +765,23 @@ def existing_applications(project_dir: Path, environments: Sequence[str]) -> dic
     return found
 
 
+def deployed_in(text: str, spec: ServiceSpec) -> Deployed | None:
+    """What an Application (its YAML text) runs of the service: its image digest exactly as the
+    kustomize image entry names it, and the revision it syncs; None when it names none."""
+    source = ((yaml.safe_load(text) or {}).get("spec") or {}).get("source") or {}
+    for image in (source.get("kustomize") or {}).get("images") or []:
+        repository, _, digest = str(image).partition("@")
+        if repository == spec.image.repository and digest:
+            return Deployed(digest, str(source.get("targetRevision", "")))
+    return None
+
+
 def deployed_releases(project_dir: Path, spec: ServiceSpec,
                       environments: Sequence[str]) -> dict[str, Deployed]:
     """What each environment's Application runs now (kept when regenerating)."""
     found = {}
     for env in environments:
         path = project_dir / application_path(spec, env)
-        if not path.is_file():
-            continue
-        source = (yaml.safe_load(path.read_text()) or {}).get("spec", {}).get("source", {})
-        for image in source.get("kustomize", {}).get("images", []):
-            repository, _, digest = str(image).partition("@")
-            if repository == spec.image.repository and digest:
-                found[env] = Deployed(digest, str(source.get("targetRevision", "")))
+        if path.is_file() and (deployed := deployed_in(path.read_text(), spec)) is not None:
+            found[env] = deployed
     return found

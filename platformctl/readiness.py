@@ -260,9 +260,19 @@ def service(spec: Any, project: Path, prod: str = "prod") -> list[Line]:
         "@sha256:" in container.get("image", ""), [container.get("image", "no image")])
     records = sorted((project / "gitops" / "releases" / spec.team / spec.name).glob(
         f"*-{prod}-*.yaml"))
-    add(f"Reached {prod} by a recorded promotion", bool(records) or None,
-        [records[-1].relative_to(project).as_posix()] if records else
-        [f"platformctl promote {spec.team}/{spec.name} --to {prod}"])
+    if records:
+        from platformctl import releases
+
+        shown = records[-1].relative_to(project).as_posix()
+        last = releases.read_record(records[-1], shown)
+        # Checked against Git: the commit is history, and the digest was committed into the
+        # environment it came from (what it ran there), not only written in a record.
+        problems = (releases.record_problems(project, spec, last, last.source)
+                    if last.kind == "promotion" else [])
+        add(f"Reached {prod} by a recorded promotion", not problems, [shown, *problems])
+    else:
+        add(f"Reached {prod} by a recorded promotion", None,
+            [f"platformctl promote {spec.team}/{spec.name} --to {prod}"])
     if spec.database:
         add("Database login from Vault, as files", any(
             m.get("name") == "database" for m in container.get("volumeMounts", [])), [where])

@@ -102,6 +102,19 @@ def _trusted(project: Path, spec: ServiceSpec, record: Record, shown: str,
         raise ConfigError(shown, problems)
 
 
+def record_problems(project: Path, spec: ServiceSpec, record: Record,
+                    source: str) -> list[str]:
+    """What Git history says against a promotion record: its commit must be in HEAD's history,
+    and its digest must have been committed into `source`'s Application (what it ran)."""
+    problems = []
+    if _git(project, "merge-base", "--is-ancestor", record.commit, "HEAD") is None:
+        problems.append(f"sourceCommit {record.commit[:12]} is not in this branch's history")
+    application = golden.application_path(spec, source)
+    if not _git(project, "log", "--format=%H", "-S", record.digest, "--", application):
+        problems.append(f"{record.digest} was never committed into {application}")
+    return problems
+
+
 def records(project: Path, spec: ServiceSpec) -> list[Record]:
     """The service's release records, oldest first."""
     directory = project / records_dir(spec)
@@ -139,16 +152,42 @@ def _git(project: Path, *args: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def source_commit(project: Path, spec: ServiceSpec) -> str:
+def _committed_source(project: Path, spec: ServiceSpec, spec_path: str, source: str,
+                      from_commit: str | None) -> tuple[str, golden.Deployed]:
+    """(the commit, what `source`'s Application runs there): read from Git at `from_commit`
+    (default HEAD), with the files a promotion reads committed as they are."""
+    wanted = from_commit or "HEAD"
+    at = _git(project, "rev-parse", "--verify", "--quiet", f"{wanted}^{{commit}}")
+    if not at:
+        raise ConfigError("promote", [f"--from-commit: {wanted!r}: not a commit of this "
+                                      "repository; allowed: a commit, branch or tag"])
+    application = golden.application_path(spec, source)
+    dirty = _git(project, "status", "--porcelain", "--untracked-files=all", "--",
+                 application, golden.base_path(spec))
+    if dirty:
+        files = ", ".join(line.split(maxsplit=1)[-1] for line in dirty.splitlines()[:5])
+        raise ConfigError("promote", [
+            f"{files}: uncommitted changes in what a promotion reads; commit them first: "
+            f"{source}'s Application and the service's base are read as committed"])
+    text = _git(project, "show", f"{at}:{application}")
+    running = golden.deployed_in(text, spec) if text else None
+    if running is None:
+        raise ConfigError("promote", [f"{spec.team}/{spec.name} does not run in {source} at "
+                                      f"{at[:12]} ({application}); run `platformctl "
+                                      f"new-service {spec_path}` and commit first"])
+    return at, running
+
+
+def source_commit(project: Path, spec: ServiceSpec, at: str = "HEAD") -> str:
     """The commit the promotion pins: the last one that changed the service's base, as of
-    HEAD (so promoting again with no change of the base changes nothing); the base must be
+    `at` (so promoting again with no change of the base changes nothing); the base must be
     committed as it is."""
     base = golden.base_path(spec)
-    commit = _git(project, "log", "-1", "--format=%H", "HEAD", "--", base)
+    commit = _git(project, "log", "-1", "--format=%H", at, "--", base)
     if not commit:
         raise ConfigError("promote", [f"{project}: no commit of {base} in Git; promote pins "
                                       "the environment to the commit that last changed it"])
-    dirty = _git(project, "status", "--porcelain", "--", base)
+    dirty = _git(project, "status", "--porcelain", "--untracked-files=all", "--", base)
     if dirty:
         raise ConfigError("promote", [f"{golden.base_path(spec)}: uncommitted changes "
                                       f"({len(dirty.splitlines())} files); commit them first: "
@@ -166,7 +205,9 @@ class Promotion:
 def promote(project: Path, reference: str, target: str,
             environments: Mapping[str, PlatformConfig], order: Sequence[str], *,
             digest: str | None = None, record_path: str | None = None,
-            now: datetime | None = None) -> Promotion:
+            from_commit: str | None = None, now: datetime | None = None) -> Promotion:
+    """`from_commit`: where the source environment's Application is read (default HEAD): a
+    promotion moves what it ran there, as committed, never what a working tree says."""
     spec, spec_path = find_spec(project, reference)
     if target not in order:
         raise ConfigError("promote", [f"--to: {target!r}: not an environment of the "
@@ -206,18 +247,13 @@ def promote(project: Path, reference: str, target: str,
                                           f"{spec_path}` first"])
         kind, wanted, origin = "release", golden.Deployed(digest, current.revision), NEW_BUILD
     else:
-        running = deployed.get(source)
-        if running is None:
-            raise ConfigError("promote", [f"{spec.team}/{spec.name} does not run in {source} "
-                                          f"({golden.application_path(spec, source)} is "
-                                          "missing); run `platformctl new-service "
-                                          f"{spec_path}` first"])
+        at, running = _committed_source(project, spec, spec_path, source, from_commit)
         if digest is not None and digest != running.digest:
             raise ConfigError("promote", [
-                f"--digest: {digest}: not the digest {source} runs ({running.digest}); "
-                f"allowed: only what {source} runs moves to {target}"])
+                f"--digest: {digest}: not the digest {source} runs at {at[:12]} "
+                f"({running.digest}); allowed: only what {source} runs moves to {target}"])
         kind, wanted = "promotion", golden.Deployed(running.digest,
-                                                    source_commit(project, spec))
+                                                    source_commit(project, spec, at))
         origin = source
     if current == wanted:
         return Promotion({}, None, f"{spec.team}/{spec.name}: {target} already runs "

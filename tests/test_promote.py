@@ -157,7 +157,8 @@ def test_an_uncommitted_base_is_not_promoted(project, capsys):
     rollout.write_text(rollout.read_text() + "# a hand edit\n")
     files = _files(project)
     assert _promote(project, "checkout", "--to", "prod") == 2
-    assert "gitops/teams/checkout/checkout: uncommitted changes" in capsys.readouterr().err
+    assert ("gitops/teams/checkout/checkout/rollout.yaml: uncommitted changes in what a "
+            "promotion reads") in capsys.readouterr().err
     assert _files(project) == files
 
 
@@ -218,3 +219,84 @@ def test_a_crafted_record_cannot_roll_prod_anywhere(project, capsys, field, valu
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert _files(project) == files
+
+
+
+def test_prod_gets_what_dev_runs_as_committed_never_an_uncommitted_dev(project, capsys):
+    """`promote --to dev` written but not committed: prod refuses (dev's Application is read
+    at HEAD); committed, prod gets exactly that digest, pinned to the commit it was read at."""
+    assert _promote(project, "checkout", "--to", "dev", "--digest", BUILT) == 0
+    files = _files(project)
+    assert _promote(project, "checkout", "--to", "prod", "--digest", BUILT) == 2
+    err = capsys.readouterr().err
+    assert "gitops/environments/dev/checkout-checkout.yaml: uncommitted changes" in err
+    assert _files(project) == files
+    released = _commit(project, "release b")
+    assert _promote(project, "checkout", "--to", "prod", "--digest", BUILT) == 0
+    assert _app(project, "prod")[0] == BUILT
+    assert _records(project)[-1]["sourceCommit"] == _git(
+        project, "log", "-1", "--format=%H", released, "--", "gitops/teams/checkout/checkout")
+
+
+def test_the_digest_is_the_one_dev_runs_at_the_commit_not_one_it_ever_ran(project, capsys):
+    assert _promote(project, "checkout", "--to", "dev", "--digest", BUILT) == 0
+    first = _commit(project, "release b")
+    assert _promote(project, "checkout", "--to", "dev", "--digest", NEWER) == 0
+    _commit(project, "release c")
+    # BUILT ran in dev, but dev runs NEWER now: not promotable from HEAD...
+    assert _promote(project, "checkout", "--to", "prod", "--digest", BUILT) == 2
+    assert f"--digest: {BUILT}: not the digest dev runs at" in capsys.readouterr().err
+    # ...and a digest differing by a character is another digest.
+    assert _promote(project, "checkout", "--to", "prod", "--digest", NEWER[:-1] + "d") == 2
+    capsys.readouterr()
+    # From the commit where dev ran BUILT, it is.
+    assert _promote(project, "checkout", "--to", "prod", "--from-commit", first) == 0
+    assert _app(project, "prod")[0] == BUILT
+
+
+def test_an_untracked_file_under_the_base_is_not_promoted(project, capsys):
+    assert _promote(project, "checkout", "--to", "dev", "--digest", BUILT) == 0
+    _commit(project, "release b")
+    (project / "gitops/teams/checkout/checkout/extra.yaml").write_text("kind: ConfigMap\n")
+    assert _promote(project, "checkout", "--to", "prod") == 2
+    assert "gitops/teams/checkout/checkout/extra.yaml: uncommitted changes" in \
+        capsys.readouterr().err
+
+
+def test_a_bad_from_commit_is_a_clear_error(project, capsys):
+    assert _promote(project, "checkout", "--to", "prod", "--from-commit", "nope") == 2
+    assert "--from-commit: 'nope': not a commit of this repository" in capsys.readouterr().err
+
+
+def test_readiness_checks_the_prod_record_against_git_history(project):
+    """A promotion through the command passes; a record whose digest dev never ran as
+    committed (written by hand) does not, whatever the record says."""
+    from platformctl import readiness
+    from stacks import service as service_spec
+
+    spec = service_spec.load(project / "services" / "checkout.yaml")
+    line = "Reached prod by a recorded promotion"
+    # The copy's history is one commit: the shipped record's commit is not in it, so it fails
+    # here (it passes in the repository itself); start without records.
+    shipped = {x.control: x for x in readiness.service(spec, project)}[line]
+    assert shipped.status == readiness.FAIL
+    assert any("is not in this branch's history" in e for e in shipped.evidence)
+    for path in (project / RECORDS).glob("*.yaml"):
+        path.unlink()
+    _commit(project, "no records")
+    assert {x.control: x for x in readiness.service(spec, project)}[line].status == \
+        readiness.NO_EVIDENCE
+    assert _promote(project, "checkout", "--to", "dev", "--digest", BUILT) == 0
+    _commit(project, "release b")
+    assert _promote(project, "checkout", "--to", "prod") == 0
+    _commit(project, "promote b")
+    assert {x.control: x for x in readiness.service(spec, project)}[line].status == \
+        readiness.PASS
+    (good,) = (project / RECORDS).glob("*-prod-promotion-*.yaml")
+    forged = yaml.safe_load(good.read_text())
+    forged["digest"] = NEWER
+    (good.parent / "99999999T000000Z-prod-promotion-forged.yaml").write_text(
+        yaml.safe_dump(forged))
+    checked = {x.control: x for x in readiness.service(spec, project)}[line]
+    assert checked.status == readiness.FAIL
+    assert any(f"{NEWER} was never committed into" in e for e in checked.evidence)
