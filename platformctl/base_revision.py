@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from platformctl import interrupts
 from platformctl.document import SCHEMA
 from platformctl.gitcmd import git
 from stacks.config import ConfigError
@@ -65,8 +66,11 @@ class BaseReview:
             [sys.executable, "-m", "platformctl.cli", "review", stack_arg, "--format", "json",
              "--project-dir", str(base_project)],
             cwd=base_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._interrupt = interrupts.on_interrupt(self.cancel)
 
     def _cleanup(self) -> None:
+        if hasattr(self, "_interrupt"):
+            interrupts.done(self._interrupt)
         git(self.root, "worktree", "remove", "--force", str(self.worktree))
         shutil.rmtree(self.scratch, ignore_errors=True)
 

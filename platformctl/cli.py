@@ -23,6 +23,7 @@ import atexit
 import functools
 import gc
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,13 @@ from platformctl.synced import SyncedError
 from stacks.config import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# Loaded: a Ctrl-C is a KeyboardInterrupt again, which `entry` reports (platformctl/__init__.py).
+if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    from platformctl import _interrupted_while_starting
+
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _console(stream) -> Console:
@@ -167,6 +175,8 @@ def _review(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_FAILED
     except Exception as exc:  # the program itself failed: a bug to fix, not a usage error
+        if INTERRUPTED:  # a Ctrl-C the SDK's event loop turned into another error
+            raise KeyboardInterrupt from None
         if os.environ.get("PLATFORMCTL_DEBUG"):
             raise
         _error(f"the program failed under the offline evaluation: {type(exc).__name__}: {exc} "
@@ -776,8 +786,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def output_problems(args: argparse.Namespace) -> list[str]:
+    """Files the command would write, checked before any work: a review takes seconds, and a
+    missing directory found after it is all lost."""
+    problems = []
+    for flag, attribute in (("--output", "output"), ("--json", "json_output")):
+        value = getattr(args, attribute, None)
+        if not value:
+            continue
+        path = Path(value)
+        directory = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            problems.append(f"{flag} {value}: is a directory; allowed: a file path")
+        elif not directory.is_dir():
+            problems.append(f"{flag} {value}: the directory {directory} does not exist; "
+                            "allowed: a file in an existing directory")
+        elif not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            problems.append(f"{flag} {value}: not writable here; allowed: a file you can write")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    problems = output_problems(args)
+    if problems:
+        for problem in problems:
+            _error(problem)
+        return EXIT_USAGE
     return int(args.handler(args))
 
 
@@ -802,10 +837,24 @@ def _batch_process_gc() -> None:
     atexit.register(gc.freeze)
 
 
+# An error that follows a Ctrl-C raised as KeyboardInterrupt (main() called in-process: no
+# handler of the command's own) is the interrupt, not a failure of the program.
+INTERRUPTED: list[bool] = []
+
+
 def entry() -> None:
-    """The `platformctl` command (console script and `python -m platformctl.cli`)."""
+    """The `platformctl` command (console script and `python -m platformctl.cli`). Ctrl-C at
+    any stage is one line and exit 130, never a traceback (the commands clean up what they
+    started in their own `finally` blocks)."""
     _batch_process_gc()
-    sys.exit(main())
+    from platformctl import interrupts
+
+    signal.signal(signal.SIGINT, interrupts.handler)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
