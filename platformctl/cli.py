@@ -26,14 +26,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.text import Text
 
 from components.charts import ChartError
 from platformctl import document, report, review
-from platformctl.harness import InputCheckError, find_project_dir
+from platformctl.harness import PROJECT_FILE, InputCheckError, find_project_dir
 from platformctl.helmbin import HelmNotFound
 from platformctl.rendering import RenderError
 from platformctl.synced import SyncedError
@@ -764,8 +764,20 @@ def _add_policy_config(commands: Any) -> None:
     policy.set_defaults(handler=_policy_config)
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviations (`--detail` is not `--details`), and a mistake is one line naming the
+    command and its help, not a usage block."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="platformctl",
         description="Review the platform's Pulumi stacks offline.",
     )
@@ -784,6 +796,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_readiness(commands)
     _add_policy_config(commands)
     return parser
+
+
+def _in_a_project() -> bool:
+    here = Path.cwd().resolve()
+    return any((d / PROJECT_FILE).is_file() for d in (here, *here.parents))
 
 
 def output_problems(args: argparse.Namespace) -> list[str]:
@@ -807,7 +824,15 @@ def output_problems(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, not the top level's
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(args, "project_dir", "unused") is None and not _in_a_project():
+        _error(f"no {PROJECT_FILE} in {Path.cwd()} or above: run platformctl inside the "
+               "project's checkout, or pass --project-dir DIR")
+        return EXIT_USAGE
     problems = output_problems(args)
     if problems:
         for problem in problems:

@@ -102,6 +102,11 @@ def read(path: Path, project: str, label: str | None = None,
                        if p.is_file())
         known = f"; stacks in {path.parent}: {', '.join(found)}" if found else ""
         raise ConfigError(label, [f"stack file not found: {path}{known}"])
+    if path.name in ("Pulumi.yaml", "Pulumi.yml"):
+        found = sorted(stack_name_of(p) for p in path.parent.glob("Pulumi.*.yaml") if p.is_file())
+        raise ConfigError(label, [f"{path.name} is the project file, not a stack file; allowed: "
+                                  "a stack (" + (", ".join(found) or "none here")
+                                  + ") or its Pulumi.<stack>.yaml"])
     document = userfile.read_yaml(path, label) or {}
     if not isinstance(document, dict):
         raise ConfigError(label, ["the stack file must be a mapping with a `config:` key"])
