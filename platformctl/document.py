@@ -21,6 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from platform_facts.costmodel import money
 
+
+def counted(n: int, noun: str) -> str:
+    """`1 check`, `2 checks`: never `check(s)`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
 SCHEMA = "platformctl.review/v1"
 SCHEMA_PATH = Path("docs") / "review-schema.json"
 

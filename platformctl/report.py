@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from platformctl.review import dollars, named, verdict
+from platformctl.review import counted, dollars, named, verdict
 
 
 def _tree(doc: Mapping[str, Any]) -> Tree:
@@ -348,7 +348,7 @@ def placement_lines(placement: Mapping[str, Any] | None) -> list[str]:
     """What placing the pods one by one, and draining each node, found."""
     if not placement:
         return []
-    lines = [f"placed pod by pod on {len(placement['nodes'])} node(s): "
+    lines = [f"placed pod by pod on {counted(len(placement['nodes']), 'node')}: "
              + (f"{len(placement['unplaced'])} find no node" if placement["unplaced"]
                 else "every pod finds a node")]
     drains = placement["drains"]
@@ -360,7 +360,7 @@ def placement_lines(placement: Mapping[str, Any] | None) -> list[str]:
         for d in drains:
             if d["waiting"]:
                 lines.append(f"draining {d['node']} ({d['zone']}): "
-                             f"{len(d['waiting'])} pod(s) wait for a new node in {d['zone']} "
+                             f"{counted(len(d['waiting']), 'pod')} wait for a new node in {d['zone']} "
                              "(EBS volume): " + ", ".join(w.split(" (")[0] for w in d["waiting"]))
     return lines
 
@@ -583,7 +583,7 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     mandatory, advisory = policies["mandatory"], policies["advisory"]
     kind, _ = verdict(doc)
     head = [f"### `{stack}`: "
-            + {"blocked": f"**Blocked**: {len(mandatory)} mandatory violation(s)",
+            + {"blocked": f"**Blocked**: {counted(len(mandatory), 'mandatory violation')}",
                "not evaluated": f"**Not evaluated**: {named(policies['not_evaluated'])}",
                "advisory": f"**Passes** platform-guard ({len(advisory)} advisory)",
                "passes": "**Passes** platform-guard"}[kind]

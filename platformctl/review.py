@@ -17,7 +17,7 @@ from platform_facts import replacement
 from platform_facts.costmodel import CostReport
 from platformctl.crds import immutable_paths
 from platformctl.crossguard import GuardReport
-from platformctl.document import SCHEMA, Diff, ReviewDocument, usd
+from platformctl.document import SCHEMA, Diff, ReviewDocument, counted, usd
 from platformctl.pricing import cost_report
 from platformctl.recording import Evaluation, mask_secrets, secret_digests, unwrap_secrets
 
@@ -671,10 +671,11 @@ def verdict(doc: Mapping[str, Any]) -> tuple[str, str]:
     mandatory, advisory = policies["mandatory"], policies["advisory"]
     unevaluated = policies.get("not_evaluated") or []  # absent from documents before it
     if mandatory:
-        return "blocked", (f"BLOCKED: {len(mandatory)} mandatory violation(s): "
+        return "blocked", (f"BLOCKED: {counted(len(mandatory), 'mandatory violation')}: "
                            f"{named(mandatory)}")
     if unevaluated:
-        return "not evaluated", (f"NOT EVALUATED: {len(unevaluated)} check(s) did not run: "
+        return "not evaluated", (f"NOT EVALUATED: {counted(len(unevaluated), 'check')} did "
+                                 "not run: "
                                  f"{named(unevaluated)}")
     if advisory:
         return "advisory", f"PASSES with {len(advisory)} advisory: {named(advisory)}"

@@ -34,6 +34,7 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, 
 
 import platform_facts
 from platform_facts import capacity, podsecurity
+from platformctl.document import counted
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CLUSTER_SCOPED = frozenset({
@@ -582,7 +583,7 @@ def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
                                                   ("memory", found.memory_mib)) if used > held]
         yield violation(
             "stack", f"node groups {found.label}",
-            f"with {found.nodes} node(s) the platform's pods do not fit: "
+            f"with {counted(found.nodes, 'node')} the platform's pods do not fit: "
             f"{found.short()} requested vs allocatable; short of {', '.join(over)}"
             + (f" ({len(found.unknown)} workloads without known requests counted as slots only)"
                if found.unknown else ""),
@@ -594,14 +595,16 @@ def _node_capacity(stack: RenderedStack, config: dict[str, Any]):
     if placed.unplaced:
         yield violation(
             "stack", "node groups at minimum size",
-            f"placed pod by pod, {len(placed.unplaced)} pod(s) find no node with room although "
+            f"placed pod by pod, {counted(len(placed.unplaced), 'pod')} find no node with room "
+            "although "
             f"the sums fit: {'; '.join(placed.unplaced[:5])}",
             "raise minSize, or use larger nodes: the free room is split across nodes"), None
     for drain in placed.drains:
         if drain.pending:
             yield violation(
                 "stack", f"drain of {drain.node}",
-                f"draining {drain.node} ({drain.zone}) leaves {len(drain.pending)} pod(s) with "
+                f"draining {drain.node} ({drain.zone}) leaves {counted(len(drain.pending), 'pod')} "
+                "with "
                 f"no node to go to: {'; '.join(drain.pending[:5])}",
                 "raise minSize (in that AZ for pods with EBS volumes), or run such a workload "
                 "with more than one replica"), None
@@ -656,7 +659,8 @@ def _disruption_budgets(stack: RenderedStack, config: dict[str, Any]):
         if budget.allowed <= 0:
             yield violation(
                 "PodDisruptionBudget", f"{budget.source}/{budget.name}",
-                f"{budget.rule} over {budget.pods} pod(s) ({', '.join(budget.workloads)}) never "
+                f"{budget.rule} over {counted(budget.pods, 'pod')} ({', '.join(budget.workloads)}) "
+                "never "
                 "allows an eviction: every node drain, Cluster Autoscaler scale-down and "
                 "managed node group update waits on it (EKS fails the update after 15 minutes)",
                 "allow one pod down (maxUnavailable: 1, or minAvailable below the replicas), "

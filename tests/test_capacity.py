@@ -176,7 +176,7 @@ def test_three_prod_nodes_do_not_survive_losing_one(rendered):
         resources.append(r)
     (verdict,) = check_evaluation(with_resources(prod, resources)).of(POLICY)
     assert verdict.enforcement == "mandatory"
-    assert "node groups one node lost" in verdict.message and "with 2 node(s)" in verdict.message
+    assert "node groups one node lost" in verdict.message and "with 2 nodes" in verdict.message
     assert "short of CPU, memory" in verdict.message
 
 
@@ -215,8 +215,8 @@ def test_the_base_diff_tells_the_two_prod_scenarios_apart():
                      "remediation": "Resize the node groups."} for m in messages],
                     "advisory": []}}
 
-    lost = "stack 'node groups one node lost': with 2 node(s) the platform's pods do not fit"
-    minimum = "stack 'node groups at minimum size': with 3 node(s) the platform's pods do not fit"
+    lost = "stack 'node groups one node lost': with 2 nodes the platform's pods do not fit"
+    minimum = "stack 'node groups at minimum size': with 3 nodes the platform's pods do not fit"
     change = review.diff(doc(), doc(minimum, lost))
     assert [v["message"] for v in change["violations"]["new"]] == sorted([minimum, lost])
     # ...and a verdict whose numbers change is not reported as resolved and new.

@@ -48,7 +48,7 @@ def test_readme_starts_with_the_two_commands():
 
 def test_review_docs_show_a_pr_comment_for_a_real_change():
     readme = (REPO / "docs" / "review.md").read_text(encoding="utf-8")
-    assert "### `dev`: **Blocked**: 2 mandatory violation(s), $175.03/month of $106.00" in readme
+    assert "### `dev`: **Blocked**: 2 mandatory violations, $175.03/month of $106.00" in readme
     assert "($104.53 → $175.03, against" in readme
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in readme
 

@@ -554,7 +554,7 @@ def test_disruption_budget_boundary(replicas, rule, refused):
     assert bool(report.violations) is refused, report.violations
     if refused:
         assert "never allows an eviction" in report.violations[0].message
-        assert f"over {replicas} pod(s)" in report.violations[0].message
+        assert f"over {replicas} pod{'' if replicas == 1 else 's'}" in report.violations[0].message
 
 
 def test_a_disruption_budget_counts_only_the_pods_it_selects():

@@ -137,13 +137,13 @@ def test_a_violating_stack_exits_1_in_every_format(violating, capsys, monkeypatc
     assert code == 1
     assert "budget-limit" in out
     if fmt == "text":  # the summary names the policy that blocks
-        assert "BLOCKED: 1 mandatory violation(s): budget-limit" in out
+        assert "BLOCKED: 1 mandatory violation: budget-limit" in out
         assert "mandatory [budget-limit]" in out
     if fmt == "json":
         doc = json.loads(out)
         assert doc["exit_code"] == 1 and doc["headroom_monthly_usd"] == -4.53
     if fmt == "markdown":
-        assert "**Blocked**: 1 mandatory violation(s)" in out and "(headroom -$4.53)" in out
+        assert "**Blocked**: 1 mandatory violation," in out and "(headroom -$4.53)" in out
         assert "\nBlocked by: budget-limit\n" in out
 
 

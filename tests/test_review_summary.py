@@ -64,7 +64,7 @@ def test_a_blocked_change_is_summarised_on_one_screen_too(one_review_per_stack):
                  "total_monthly_usd": 186.78, "delta_monthly_usd": 70.04, "lines": []}}
     lines = _screen(doc)
     assert len(lines) <= 24, "\n".join(lines)
-    assert lines[1] == "BLOCKED: 73 mandatory violation(s): required-tags x73"
+    assert lines[1] == "BLOCKED: 73 mandatory violations: required-tags x73"
     assert lines[3].startswith("ceiling $")  # both figures, then the change
     assert lines[4] == "Against main~1 (abc): +$70.04/month in total ($116.74 -> $186.78)"
     assert lines[5] == ("Resources against main~1 (abc): 3 added, 1 removed, 4 changed, "

@@ -55,8 +55,9 @@ def test_the_pr_comment_of_a_200_team_stack_stays_under_githubs_limit(rendered):
     assert len(doc["diff"]["resources"]["added"]) > 3000
     comment = report.render_markdown(doc)
     assert len(comment) < report.COMMENT_LIMIT
-    assert comment.startswith(f"### `{doc['stack']}`: **Blocked**: "
-                              f"{len(doc['policies']['mandatory'])} mandatory violation(s)")
+    count = len(doc["policies"]["mandatory"])
+    assert comment.startswith(f"### `{doc['stack']}`: **Blocked**: {count} mandatory violation"
+                              + ("s" if count != 1 else ""))
     assert "**Monthly cost: +$" in comment and "```mermaid\npie showData" in comment
     added = len(doc["diff"]["resources"]["added"])
     assert f"*{added - report.MAX_ROWS} more resource changes: the run's `review-{doc['stack']}`" in comment
