@@ -325,9 +325,13 @@ def _generate(args: argparse.Namespace) -> int:
     if args.write:
         for relative in stale:
             print(f"wrote {relative}")
+        if not stale:
+            print("every generated file is up to date")
         return EXIT_OK
     for relative in stale:
         print(f"stale: {relative}")
+    if not stale:
+        print("every generated file is up to date")
     return EXIT_FAILED if stale else EXIT_OK
 
 
@@ -458,7 +462,8 @@ def _readiness(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_FAILED
     text = (_json.dumps(readiness.document(title, lines, result), indent=2) + "\n"
-            if args.format == "json" else readiness.markdown(title, lines))
+            if args.format == "json" else readiness.markdown(title, lines)
+            if args.format == "markdown" else readiness.text(title, lines))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -745,7 +750,8 @@ def _add_readiness(commands: Any) -> None:
                            help="a stack name or file (default prod)")
     ready_cmd.add_argument("--service", metavar="SPEC",
                            help="the checklist of one service instead (its spec file)")
-    ready_cmd.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    ready_cmd.add_argument("--format", choices=["text", "markdown", "json"], default="text",
+                           help="text (a terminal), markdown (a table, e.g. for a PR) or json")
     ready_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     _project_dir_option(ready_cmd)
     ready_cmd.set_defaults(handler=_readiness)

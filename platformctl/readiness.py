@@ -300,6 +300,20 @@ def markdown(title: str, lines: list[Line]) -> str:
     return "\n".join(out) + "\n"
 
 
+def text(title: str, lines: list[Line]) -> str:
+    """For a terminal: one control a line, its evidence indented under it."""
+    counts = {s: sum(1 for line in lines if line.status == s) for s in STATUSES}
+    verdict = "READY" if ready(lines) else "NOT READY"
+    out = [f"Readiness: {title}",
+           f"{verdict}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n), ""]
+    for line in lines:
+        out.append(f"{SYMBOL[line.status]} {line.status:<13} {line.area}: {line.control}")
+        out += [f"      {e}" for e in line.evidence]
+        if line.detail:
+            out.append(f"      ({line.detail})")
+    return "\n".join(out) + "\n"
+
+
 def verdicts(review: Review) -> dict[str, Any]:
     """The policy verdicts the checklist was computed from: the violations as the review
     reports them, and the checks not evaluated with why."""

@@ -86,10 +86,17 @@ def test_a_seeded_defect_in_the_recording_turns_its_line_red(reviews, tmp_path):
 
 def test_a_prod_stack_without_chaos_experiments_is_not_ready(tmp_path, capsys):
     path = write_stack(tmp_path, mutate(stack_config("prod"), "platform:chaos.fis", False))
-    assert cli.main(["readiness", str(path), "--project-dir", str(REPO)]) == 1
+    assert cli.main(["readiness", str(path), "--project-dir", str(REPO),
+                     "--format", "markdown"]) == 1
     out = capsys.readouterr().out
     assert "| ❌ fail | recovery | Chaos experiments with stop conditions" in out
     assert out.startswith("# Readiness: environment mutant\n\n**Not ready**")
+    # A terminal gets lines, not a table with <br/>.
+    assert cli.main(["readiness", str(path), "--project-dir", str(REPO)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("Readiness: environment mutant\nNOT READY: ")
+    assert "❌ fail          recovery: Chaos experiments with stop conditions" in out
+    assert "<br/>" not in out and "|" not in out.splitlines()[3]
 
 
 def test_a_service_checklist_follows_its_rendered_objects(tmp_path, capsys):
