@@ -73,13 +73,15 @@ def stack_estimate(args: StackValidationArgs, config: dict[str, Any],
     return estimate(cost_inputs(list(args.resources)), config["region"], ceiling)
 
 
-def _summary(report: CostReport, budget: Decimal) -> str:
+def _summary(report: CostReport, budget: Decimal, line: str) -> str:
     top = sorted(report.priced, key=lambda line: line.monthly_usd, reverse=True)[:3]
     biggest = "; ".join(f"{line.item} ${money(line.monthly_usd)}" for line in top)
-    unpriced = f"; {len(report.unpriced)} unpriced line(s) not included" if report.unpriced else ""
+    unpriced = (f"; {len(report.unpriced)} unpriced "
+                f"{'line' if len(report.unpriced) == 1 else 'lines'} not included"
+                if report.unpriced else "")
     share = (report.total / budget * 100).quantize(Decimal("1"))
-    return (f"estimated ${report.total}/month is {share}% of the ${money(budget)} budget "
-            f"(largest: {biggest}{unpriced})")
+    return (f"estimated ${report.total}/month is {share}% of the ${money(budget)} budget, "
+            f"{line} (largest: {biggest}{unpriced})")
 
 
 def _over(fraction: Decimal):
@@ -90,8 +92,13 @@ def _over(fraction: Decimal):
         report = stack_estimate(args, config)
         threshold = budget * fraction
         if report.total > threshold:
-            return [(f"stack: {_summary(report, budget)}. Fix: shrink the largest lines (node "
-                     "count or type, NAT strategy, database class) or raise "
+            line = (f"${money(report.total - budget)} over it" if fraction >= 1 else
+                    f"above the {(fraction * 100).normalize():f}% warning line "
+                    f"(${money(threshold)}), "
+                    + (f"${money(budget - report.total)} left" if report.total <= budget
+                       else "and over the budget (budget-limit)"))
+            return [(f"stack: {_summary(report, budget, line)}. Fix: shrink the largest lines "
+                     "(node count or type, NAT strategy, database class) or raise "
                      "platform:budgetMonthlyUsd", None)]
         return []
     return check
