@@ -52,7 +52,8 @@ class _Done:
 
 
 def _argv(path: Path, project_dir: Path) -> list[str]:
-    return ["review", str(path), "--format", "json", "--quiet", "--project-dir", str(project_dir)]
+    return ["review", str(path), "--format", "json", "--quiet", "--no-project-checks",
+            "--project-dir", str(project_dir)]
 
 
 def _row(path: Path, done: _Done) -> dict[str, Any]:
@@ -60,7 +61,11 @@ def _row(path: Path, done: _Done) -> dict[str, Any]:
     row: dict[str, Any] = {"stack": stackfile.stack_name_of(path), "source": path.name}
     if done.returncode not in (0, 1):
         lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}, no message"]
-        return {**row, "verdict": "error", "error": lines[-1].removeprefix("error: ")}
+        # Every problem the file has, not only the last: "  - key: value: why" lines after a
+        # heading, or one "error: ..." line.
+        problems = [line.strip().removeprefix("- ") for line in lines
+                    if line.startswith("  - ")] or [lines[-1].removeprefix("error: ")]
+        return {**row, "verdict": "error", "error": "; ".join(problems)}
     return {**row, **row_of(json.loads(done.stdout))}
 
 
@@ -177,7 +182,9 @@ def review_all(project_dir: Path, command: Command, workers: int | None = None) 
     total = sum((Decimal(str(r["total_monthly_usd"])) for r in reviewed), Decimal(0))
     ceilings = sum((Decimal(str(r.get("ceiling_monthly_usd", r["total_monthly_usd"])))
                     for r in reviewed), Decimal(0))
-    problems = []
+    from platformctl.budget import budget_problems
+
+    problems = [f"Pulumi.yaml: {p}" for p in budget_problems(project_dir)]
     if not files:
         problems.append(f"no stack files (Pulumi.<stack>.yaml) in {project_dir}")
     if isinstance(cap, (int, float)):

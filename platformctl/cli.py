@@ -151,10 +151,11 @@ def _review(args: argparse.Namespace) -> int:
     try:
         from platformctl.budget import budget_problems
 
-        # The organisation's cap against every stack's budget: refused before anything runs.
-        problems = budget_problems((project_dir or find_project_dir()).resolve())
-        if problems:
-            raise ConfigError("Pulumi.yaml", problems)
+        # The organisation's cap against every stack file's share: a problem of the project as
+        # a whole, said with this stack's review, which it does not hide (nor pass).
+        problems = ([] if args.no_project_checks else
+                    [f"Pulumi.yaml: {p}" for p in
+                     budget_problems((project_dir or find_project_dir()).resolve())])
         if args.base:
             from platformctl.base_revision import BaseReview
 
@@ -185,6 +186,9 @@ def _review(args: argparse.Namespace) -> int:
     finally:
         if base is not None:  # the head review failed: stop the base one
             base.cancel()
+    doc["project_problems"] = problems
+    if problems and doc["exit_code"] == 0:
+        doc["exit_code"] = 1
     if args.json_output:
         Path(args.json_output).write_text(report.render_json(doc), encoding="utf-8")
     _render(doc, args, (lambda d, console: report.render_text(d, console, args.details),
@@ -581,6 +585,9 @@ def _add_review(commands: Any, formats: dict[str, Any]) -> None:
                             help="text format: after the one-screen summary, the resource tree, "
                             "rendered releases, capacity, outputs, every cost line and violation "
                             "(markdown folds them; json always has everything)")
+    # `review --all` checks the project once, not in each stack's process.
+    review_cmd.add_argument("--no-project-checks", action="store_true",
+                            help=argparse.SUPPRESS)
     review_cmd.add_argument("--quiet", action="store_true",
                             help="no progress on stderr (there is none unless stderr is a "
                             "terminal outside CI)")

@@ -423,10 +423,14 @@ class ReviewDocument(_Model):
     placement: Placement | None = Field(None, description="none when the releases are not "
                                                           "rendered or there are no node groups")
     warnings: list[str]
+    project_problems: list[str] = Field(
+        [], description="what is wrong with the project as a whole (every stack file's shares "
+        "against the organisation's cap in Pulumi.yaml): the stack is reviewed all the same, "
+        "and the review does not pass")
     diff: Diff | None
     exit_code: Literal[0, 1, 2] = Field(description="1 when a mandatory violation blocks the "
-                                        "change; 2 when a check could not be evaluated (and "
-                                        "none blocks)")
+                                        "change or the project has a problem; 2 when a check "
+                                        "could not be evaluated (and none blocks)")
 
     def to_dict(self) -> dict[str, Any]:
         """The document as JSON carries it (and as the renderers read it)."""

@@ -100,6 +100,7 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
          ""),
         (said, {"blocked": "bold red", "not evaluated": "bold red", "advisory": "bold yellow",
                 "passes": "bold green"}[kind])]
+    head += [(f"PROJECT: {p}", "bold red") for p in doc.get("project_problems") or ()]
     budget, total = doc["budget_monthly_usd"], doc["total_monthly_usd"]
     share = f" · {total / budget:.0%} of budget" if budget else ""
     head.append((f"${total:,.2f}/month of ${budget:,.2f} · headroom "
@@ -211,6 +212,8 @@ def render_text(doc: Mapping[str, Any], console: Console, details: bool = False)
         text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         outputs.add_row(key, Text(text, style="yellow" if out["secret"] else ""))
     console.print(outputs)
+    for problem in doc.get("project_problems") or ():
+        console.print(Text(f"project: {problem}", style="bold red"))
     for warning in doc["warnings"]:
         console.print(Text(f"warning: {_without_outputs(warning, doc['outputs'])}",
                            style="yellow"))
@@ -589,6 +592,9 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
                "passes": "**Passes** platform-guard"}[kind]
             + f", ${doc['total_monthly_usd']:,.2f}/month of ${doc['budget_monthly_usd']:,.2f} "
             f"(headroom {dollars(doc['headroom_monthly_usd'])})", ""]
+    head += [f":x: **The project:** {_md_escape(p)}" for p in doc.get("project_problems") or ()]
+    if doc.get("project_problems"):
+        head.append("")
     if doc.get("ceiling"):
         ceiling = doc["ceiling"]
         head += [f"At the ceiling (every node group at maxSize): "

@@ -673,6 +673,9 @@ def verdict(doc: Mapping[str, Any]) -> tuple[str, str]:
     if mandatory:
         return "blocked", (f"BLOCKED: {counted(len(mandatory), 'mandatory violation')}: "
                            f"{named(mandatory)}")
+    if doc.get("project_problems"):
+        return "blocked", (f"BLOCKED: {counted(len(doc['project_problems']), 'problem')} of "
+                           "the project (Pulumi.yaml and the stack files together)")
     if unevaluated:
         return "not evaluated", (f"NOT EVALUATED: {counted(len(unevaluated), 'check')} did "
                                  "not run: "

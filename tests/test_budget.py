@@ -111,16 +111,23 @@ def test_estimates_and_ceilings_over_the_cap_exit_1_with_the_table(tmp_path, cap
     assert "| `dev` | dev | 104.53 |" in out
 
 
-def test_shares_over_the_cap_are_a_config_error_of_the_review(tmp_path, capsys, recorded):
+def test_shares_over_the_cap_are_a_problem_of_the_project_the_review_says(tmp_path, capsys,
+                                                                         recorded):
     # Each stack's share within the cap, together over it: the per-stack policy alone could
-    # not hold the cap, so the project is refused before anything runs.
+    # not hold the cap, so the review does not pass; it still shows the stack asked for.
     project = _project(tmp_path, 497)
     code = cli.main(["review", "dev", "--project-dir", str(project)])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert ("platform:organizationBudgetMonthlyUsd: 497: below the sum of the stacks' shares at "
-            "the ceiling (platform:budgetCeilingMonthlyUsd, else platform:budgetMonthlyUsd: "
-            "dev 111 + prod 389 = 500); allowed: at least 500, or lower a stack's share") in err
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.splitlines()[1] == ("BLOCKED: 1 problem of the project (Pulumi.yaml and the "
+                                   "stack files together)")
+    assert out.splitlines()[0].startswith("Review of dev")
+    cli.main(["review", "dev", "--project-dir", str(project), "--format", "json"])
+    (problem,) = json.loads(capsys.readouterr().out)["project_problems"]
+    assert problem == (
+        "Pulumi.yaml: platform:organizationBudgetMonthlyUsd: 497: below the sum of the stacks' "
+        "shares at the ceiling (platform:budgetCeilingMonthlyUsd, else platform:budgetMonthlyUsd"
+        ": dev 111 + prod 389 = 500); allowed: at least 500, or lower a stack's share")
 
 
 def test_a_share_below_the_budget_or_over_the_cap_is_a_config_error(tmp_path, capsys, recorded):

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from platformctl import cli, synced
-from tests.conftest import REPO
+from tests.conftest import REPO, stack_config, write_stack
 
 
 def test_each_stack_syncs_its_environments_team_services(evaluations):
@@ -74,12 +74,15 @@ def test_applications_of_other_repositories_and_missing_environments_are_skipped
     assert synced.applications(evaluations["prod"], root) == []
 
 
-def test_the_review_reports_a_broken_gitops_directory_without_a_traceback(monkeypatch, capsys):
+def test_the_review_reports_a_broken_gitops_directory_without_a_traceback(monkeypatch, capsys,
+                                                                          tmp_path):
     def broken(evaluation, root):
         raise synced.SyncedError("gitops/environments/dev/kustomization.yaml: No such file")
 
     monkeypatch.setattr(synced, "applications", broken)
-    assert cli.main(["review", "dev", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    # A stack file of its own: evaluated and rendered afresh, never a shared recording.
+    path = write_stack(tmp_path, stack_config("dev"))
+    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert "error: gitops/environments/dev/kustomization.yaml: No such file" in err
     assert "Traceback" not in err
