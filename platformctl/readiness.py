@@ -174,8 +174,14 @@ def environment(review: Review, project: Path, now: datetime | None = None) -> l
     c.add("security", "Every KMS key has its own key policy and rotates",
           len(key_policies) == len(keys) and all(k.inputs.get("enableKeyRotation") for k in keys),
           [f"{len(keys)} keys, {len(key_policies)} key policies", "tests/test_kms.py"])
-    c.add("security", "Argo CD sign-in through the IdP, no local admin", config.gitops.sso is not None,
-          ["platform:gitops.sso"], prod_only=True)
+    # The same facts the program warns about: an IdP without its client secret cannot sign
+    # anyone in (the secret is the operator's to set; until it is, there is no evidence).
+    sso = config.gitops.sso
+    c.add("security", "Argo CD sign-in through the IdP, no local admin",
+          False if sso is None else True if sso.client_secret is not None else None,
+          ["platform:gitops.sso"] if sso is None or sso.client_secret is not None else
+          ["platform:gitops.sso.clientSecret is not set: `pulumi config set --secret --path "
+           "platform:gitops.sso.clientSecret <secret>`"], prod_only=True)
 
     # -- operations
     missing = [a.name for a in alerts.all_alerts() if a.paging and not (
@@ -186,10 +192,16 @@ def environment(review: Review, project: Path, now: datetime | None = None) -> l
     c.add("operations", "SLO burn-rate alerts are deployed", bool(rules),
           [_resource_evidence(r, "rules") for r in rules[:3]] or ["no PrometheusRule"],
           "tests/test_burn_rates.py")
+    # A receiver without a destination drops its alerts (the program warns so): none of them
+    # reaches a person until its URL is set (an operator's secret: no evidence until then).
+    receivers = config.alerting.receivers
+    silent = [r.name for r in receivers if r.slack_webhook_url is None and r.webhook_url is None]
     c.add("operations", "Alerts reach a person (receivers configured)",
-          bool(config.alerting.receivers or config.alerting.emails),
-          [f"platform:alerting: {len(config.alerting.receivers)} receivers, "
-           f"{len(config.alerting.emails)} emails"], prod_only=True)
+          False if not receivers else None if silent else True,
+          [f"platform:alerting: {len(receivers)} receivers"] + [
+              f"receiver {name!r} has no slackWebhookUrl or webhookUrl (its alerts are dropped): "
+              f"`pulumi config set --secret --path 'platform:alerting.receivers[...]."
+              "slackWebhookUrl' <url>`" for name in silent], prod_only=True)
     groups = [g for g in c.of("aws:cloudwatch/logGroup:LogGroup")
               if str(g.inputs.get("name", "")).startswith(f"/platform/{config.environment}/")]
     c.add("operations", "Container and node logs are shipped and kept (a retention set)",

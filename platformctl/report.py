@@ -672,6 +672,14 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
                       f"{_md_escape(v['message'])} |" for v in [*mandatory, *advisory]],
                      "violations", 3, stack)
         sections.append(("violations", [*out, ""]))
+    # What the program itself warned about, as the terminal shows it (not-evaluated checks are
+    # in the verdict line above).
+    if doc["warnings"]:
+        sections.append(("warnings", [
+            f"**Warnings** ({len(doc['warnings'])}, from the program, as `pulumi preview` "
+            "prints them):", "",
+            *(f"- :warning: {_md_escape(_first_line(_without_outputs(w, doc['outputs'])))}"
+              for w in doc["warnings"]), ""]))
     sections.append(("cost", ["**Where the money goes**", "", *cost_pie(doc)]))
     sections.append(("cost lines", cost_markdown(doc, stack)))
     section = doc.get("rendered") or {"releases": []}
