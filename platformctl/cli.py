@@ -191,8 +191,9 @@ def _review(args: argparse.Namespace) -> int:
         doc["exit_code"] = 1
     if args.json_output:
         Path(args.json_output).write_text(report.render_json(doc), encoding="utf-8")
-    _render(doc, args, (lambda d, console: report.render_text(d, console, args.details),
-                        report.render_markdown))
+    _render(doc, args, (lambda d, console: report.render_text(d, console, args.details,
+                                                              args.diff),
+                        lambda d: report.render_markdown(d, diff=args.diff)))
     return int(doc["exit_code"])  # 0 passes, 1 a mandatory violation, 2 not evaluated
 
 
@@ -585,6 +586,9 @@ def _add_review(commands: Any, formats: dict[str, Any]) -> None:
                             help="text format: after the one-screen summary, the resource tree, "
                             "rendered releases, capacity, outputs, every cost line and violation "
                             "(markdown folds them; json always has everything)")
+    review_cmd.add_argument("--diff", action="store_true",
+                            help="with --base: each changed input's old and new value (secrets "
+                            "masked), as `pulumi preview --diff` shows them")
     # `review --all` checks the project once, not in each stack's process.
     review_cmd.add_argument("--no-project-checks", action="store_true",
                             help=argparse.SUPPRESS)

@@ -296,8 +296,15 @@ class ResourceRef(_Model):
     name: str
 
 
+class ValueChange(_Model):
+    old: str = Field(description="as shown, cut to 160 characters; (not set) when absent")
+    new: str
+
+
 class ChangedResource(ResourceRef):
     changed_inputs: list[str]
+    values: dict[str, ValueChange] = Field(
+        {}, description="each changed input's old and new value, secrets masked (`--diff`)")
     action: Literal["update", "replace", "unknown", "refused"] = Field(
         "update", description="what the engine does, as `pulumi preview` says it: update in "
         "place, replace (delete and create anew), unknown (no facts to judge by), or refused "

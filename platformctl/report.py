@@ -112,8 +112,10 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
     change = doc.get("diff")
     if change is not None:
         cost, resources = change["cost"], change["resources"]
-        counts = ", ".join(f"{len(resources.get(k, []))} {k}"
-                           for k in ("added", "removed", "changed", "replaced"))
+        # `pulumi preview`'s footer where the change counts it; else the lists' lengths.
+        counts = (preview_counts(resources["counts"]) if resources.get("counts") else
+                  ", ".join(f"{len(resources.get(k, []))} {k}"
+                            for k in ("added", "removed", "changed", "replaced")))
         head.append((f"Against {change['base']}: {cost['summary']} "
                      f"(${cost['base_total_monthly_usd']:,.2f} -> "
                      f"${cost['total_monthly_usd']:,.2f})", "bold"))
@@ -178,9 +180,14 @@ def _without_outputs(warning: str, outputs: Mapping[str, Any]) -> str:
     return warning.replace(value, "").strip() + f" (the steps: the {key} output above)"
 
 
-def render_text(doc: Mapping[str, Any], console: Console, details: bool = False) -> None:
-    """The summary (one screen), and with `details` everything behind it."""
+def render_text(doc: Mapping[str, Any], console: Console, details: bool = False,
+                diff: bool = False) -> None:
+    """The summary (one screen), and with `details` everything behind it; `diff`: the old and
+    new value of each changed input (`pulumi preview --diff`), with the change."""
     render_summary(doc, console, details_hint=not details)
+    if diff and doc["diff"] is not None and not details:
+        console.print()
+        _render_diff_text(doc["diff"], console, values=True)
     if not details:
         return
     console.print()
@@ -251,7 +258,7 @@ def render_text(doc: Mapping[str, Any], console: Console, details: bool = False)
                 console.print(Text(f"  [{v['policy']}] {v['message']}", style=style))
     if doc["diff"] is not None:
         console.print()
-        _render_diff_text(doc["diff"], console)
+        _render_diff_text(doc["diff"], console, values=diff)
 
 
 _HIGHLIGHTS = (("deploy", ("Deployment",)), ("sts", ("StatefulSet",)), ("ds", ("DaemonSet",)),
@@ -407,19 +414,28 @@ def preview_counts(counts: Mapping[str, int]) -> str:
     return ", ".join(words)
 
 
-def _change_detail(r: Mapping[str, Any], markdown: bool = False) -> str:
-    """The inputs that changed, the ones forcing a replacement marked, and why."""
+def _change_detail(r: Mapping[str, Any], markdown: bool = False, values: bool = False) -> str:
+    """The inputs that changed, the ones forcing a replacement marked, and why; `values`: each
+    with its old and new value (secrets masked), as `pulumi preview --diff` shows them."""
     code = (lambda x: f"`{x}`") if markdown else (lambda x: x)  # noqa: E731
     forced = set(r.get("replace_fields", ()))
     marks = {"replace": " (forces replacement)", "refused": " (immutable)"}
-    inputs = ", ".join(code(k) + (marks.get(r.get("action"), "") if k in forced else "")
+
+    def shown(key: str) -> str:
+        value = (r.get("values") or {}).get(key)
+        if not values or value is None:
+            return ""
+        return f": {code(value['old'])} → {code(value['new'])}"
+
+    inputs = ", ".join(code(k) + shown(k) + (marks.get(r.get("action"), "") if k in forced
+                                             else "")
                        for k in r.get("changed_inputs", []))
     parts = [inputs] if inputs else []
     if r.get("replaced_because"):
         parts.append("uses the outputs of replaced " + ", ".join(
             code(k.split("::", 1)[1]) for k in r["replaced_because"]))
     if r.get("action") == "replace" and r.get("dependents"):
-        parts.append(f"{len(r['dependents'])} other resource(s) depend on it")
+        parts.append(f"{counted(len(r['dependents']), 'other resource')} depend on it")
     if r.get("conditional"):
         parts.append("the provider replaces on some changes of it only")
     if r.get("action") in ("unknown", "refused") and r.get("reason"):
@@ -431,7 +447,7 @@ def _change_detail(r: Mapping[str, Any], markdown: bool = False) -> str:
     return "; ".join(parts)
 
 
-def _render_diff_text(change: Mapping[str, Any], console: Console) -> None:
+def _render_diff_text(change: Mapping[str, Any], console: Console, values: bool = False) -> None:
     console.print(Text(f"Changes against {change['base']}", style="bold"))
     resources = change["resources"]
     for kind, word, style in (("added", "create", "green"), ("removed", "delete", "red")):
@@ -439,7 +455,8 @@ def _render_diff_text(change: Mapping[str, Any], console: Console) -> None:
             console.print(Text(f"  {word:8} {r['type']}  {r['name']}", style=style))
     for r in resources["changed"]:
         action = r.get("action", "update")
-        console.print(Text(f"  {action:8} {r['type']}  {r['name']}  {_change_detail(r)}",
+        console.print(Text(f"  {action:8} {r['type']}  {r['name']}  "
+                           f"{_change_detail(r, values=values)}",
                            style={"replace": "bold red", "refused": "bold red",
                                   "unknown": "magenta"}.get(action, "yellow")))
     for r in resources.get("replaced", []):
@@ -559,11 +576,12 @@ def cost_pie(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def render_markdown(doc: Mapping[str, Any], limit: int = COMMENT_LIMIT) -> str:
+def render_markdown(doc: Mapping[str, Any], limit: int = COMMENT_LIMIT,
+                    diff: bool = False) -> str:
     """A pull-request comment under GitHub's size limit: verdict first, then the change, where
     the money goes, and the details folded. Long tables stop at MAX_ROWS rows with a count;
     if it is still too long, folded sections go, the least needed first."""
-    sections = dict(_markdown_sections(doc))  # in order
+    sections = dict(_markdown_sections(doc, diff))  # in order
     for dropping in ("plan", "capacity", "releases", "objects", "cost lines", "violations",
                      "change"):
         text = "\n".join(line for lines in sections.values() for line in lines)
@@ -579,7 +597,8 @@ def render_markdown(doc: Mapping[str, Any], limit: int = COMMENT_LIMIT) -> str:
     return cut + "\n\n*(cut at GitHub's comment size limit: the JSON artefact has the review)*\n"
 
 
-def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+def _markdown_sections(doc: Mapping[str, Any],
+                       diff: bool = False) -> list[tuple[str, list[str]]]:
     """The comment's sections, in order, each (name, lines)."""
     stack = doc["stack"]
     policies = doc["policies"]
@@ -638,7 +657,7 @@ def _markdown_sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
                 word = {"replace": "**replace**", "refused": "**refused**",
                         "unknown": "unknown"}.get(action, action)
                 rows.append(f"| {word} | `{r['type']}` | `{r['name']}` | "
-                            + _md_escape(_change_detail(r, markdown=True)) + " |")
+                            + _md_escape(_change_detail(r, markdown=True, values=diff)) + " |")
             out += _rows(rows, "resource changes", 3, stack)
             out.append("")
         for r in resources.get("replaced", []):

@@ -322,7 +322,10 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
         entry: dict[str, Any] = {
             "key": key, "type": now["type"], "name": now["name"],
             "changed_inputs": keys + (["(protect)"] if protect_changed else []),
-            "protect": bool(was["protect"] or now["protect"])}
+            "protect": bool(was["protect"] or now["protect"]),
+            # Old and new, as the documents hold them (secrets masked): what --diff shows.
+            "values": {path: {"old": _shown_value(old), "new": _shown_value(new)}
+                       for path, old, new in _changed_values(was["inputs"], inputs)}}
         if new_urn and now.get("custom", True):
             entry.update(action="replace", replace_fields=[], conditional=False,
                          reason="its URN changes without an alias: the engine deletes it and "
@@ -514,6 +517,32 @@ def _preview_counts(before: Mapping[str, Mapping[str, Any]],
         "unchanged": sum(1 for k in both if k not in actions),
     }
 
+
+
+def _changed_values(before: Any, after: Any, path: str = "",
+                    depth: int = 2) -> list[tuple[str, Any, Any]]:
+    """(path, old, new) of each changed input, as _changed_keys names them."""
+    if before == after:
+        return []
+    if depth and isinstance(before, Mapping) and isinstance(after, Mapping):
+        changed = []
+        for key in sorted(set(before) | set(after)):
+            here = f"{path}.{key}" if path else str(key)
+            changed.extend(_changed_values(before.get(key), after.get(key), here, depth - 1))
+        return changed
+    return [(path or "(value)", before, after)]
+
+
+DIFF_VALUE_CHARS = 160
+
+
+def _shown_value(value: Any) -> str:
+    """A value as `pulumi preview --diff` would show it, cut short (secrets are masked in the
+    documents already)."""
+    if value is None:
+        return "(not set)"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= DIFF_VALUE_CHARS else text[:DIFF_VALUE_CHARS - 1] + "…"
 
 
 def _changed_keys(before: Any, after: Any, path: str = "", depth: int = 2) -> list[str]:

@@ -4,6 +4,7 @@ real git history, and the same cost from real Pulumi runs and from the stack out
 from __future__ import annotations
 
 import copy
+import io
 import json
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from rich.console import Console
 
 from platformctl import cli, report, review
 from platformctl.pricing import cost_report
@@ -397,3 +399,27 @@ def test_the_same_stack_reviews_to_the_same_document(evaluations):
     first, second = document(evaluations["dev"]), document(again)
     assert [r["urn"] for r in first["resources"]] == [r["urn"] for r in second["resources"]]
     assert first["cost"]["lines"] == second["cost"]["lines"]
+
+
+def test_diff_shows_each_changed_inputs_old_and_new_value(history, base_review, capsys):
+    """Like `pulumi preview --diff`: the document carries old and new for every changed input;
+    --diff prints them with the change, in text and in the comment."""
+    doc = json.loads(base_review.stdout)
+    (vpc,) = [r for r in doc["diff"]["resources"]["changed"] if r["name"] == "dev-vpc"]
+    assert vpc["values"]["cidrBlock"] == {"old": "10.10.0.0/16", "new": "10.30.0.0/16"}
+    assert vpc["values"]["tags.owner"]["new"] == "(not set)"
+    markdown = report.render_markdown(doc, diff=True)
+    assert "`cidrBlock`: `10.10.0.0/16` → `10.30.0.0/16` (forces replacement)" in markdown
+    assert "10.10.0.0/16" not in report.render_markdown(doc)  # only with --diff
+    console_out = io.StringIO()
+    report.render_text(doc, Console(file=console_out, width=300), diff=True)
+    assert "cidrBlock: 10.10.0.0/16 → 10.30.0.0/16 (forces replacement)" in console_out.getvalue()
+
+
+def test_the_summary_ends_the_change_with_previews_footer(history, base_review):
+    doc = json.loads(base_review.stdout)
+    console_out = io.StringIO()
+    report.render_summary(doc, Console(file=console_out, width=300))
+    footer = report.preview_counts(doc["diff"]["resources"]["counts"])
+    assert "to create" in footer and "unchanged" in footer
+    assert f"Resources against {doc['diff']['base']}: {footer}" in console_out.getvalue()
