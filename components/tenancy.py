@@ -105,9 +105,10 @@ class Team(ArgsModel):
         (), description="Git repositories the team's Argo CD project may deploy from, besides "
         "this one's `gitops/teams/<team>/`.")
     services: tuple[Slug, ...] = Field(
-        (), description="The team's services that use the database: each gets short-lived "
-        "PostgreSQL credentials from Vault, synced into the Secret `<service>-db` of the team's "
-        "first namespace.")
+        (), description="Database credentials, and nothing else: the team's services that use "
+        "the database, each given short-lived PostgreSQL credentials from Vault, synced into "
+        "the Secret `<service>-db` of the team's first namespace (a service without database "
+        "needs no entry here; `platformctl new-team --database-service`).")
     images: tuple[ImageRepository, ...] = Field(
         (), description="Image repositories the team's services ship from (e.g. "
         "`111111111111.dkr.ecr.us-east-1.amazonaws.com/checkout`, in an approved registry): an "

@@ -396,6 +396,22 @@ def _new_service(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _new_team(args: argparse.Namespace) -> int:
+    from platformctl import newteam
+
+    project = _project(args)
+    try:
+        written = newteam.add(project, args.name, args.host, args.database_service)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    for path in written:
+        print(f"wrote {path.relative_to(project).as_posix()}")
+    print(f"team {args.name}: in every stack; its services join with `platformctl new-service "
+          "<spec>` (team: " + args.name + "), its stack files go through review")
+    return EXIT_OK
+
+
 def _check_gitops(args: argparse.Namespace) -> int:
     """gitops/ as a pull request may change it (platformctl.gitopscheck): local team
     kustomizations, and every service spec's manifests as new-service writes them."""
@@ -649,6 +665,23 @@ def _add_generate(commands: Any) -> None:
     generate.set_defaults(handler=_generate)
 
 
+def _add_new_team(commands: Any) -> None:
+    team = commands.add_parser(
+        "new-team", help="add a team to every stack file (validated like a hand edit)",
+        description="Add a team to every Pulumi.<stack>.yaml: its namespace (named after it), "
+        "quota, groups (<name>-admins, <name>-viewers) and the baseline, with the same "
+        "validation as a hand edit; nothing is written unless every stack accepts it.")
+    team.add_argument("name", help="the team's name (a slug: its namespace, label and groups)")
+    team.add_argument("--host", action="append", default=[], metavar="HOST",
+                      help="a DNS name its services may serve on the shared load balancer "
+                      "(repeat for more)")
+    team.add_argument("--database-service", action="append", default=[], metavar="SERVICE",
+                      help="a service that gets short-lived PostgreSQL credentials from Vault "
+                      "(teams[].services; repeat for more)")
+    _project_dir_option(team)
+    team.set_defaults(handler=_new_team)
+
+
 def _add_check_gitops(commands: Any) -> None:
     check = commands.add_parser(
         "check-gitops",
@@ -808,6 +841,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(commands)
     _add_new_service(commands)
     _add_check_gitops(commands)
+    _add_new_team(commands)
     _add_promote(commands)
     _add_drill(commands)
     _add_readiness(commands)

@@ -80,7 +80,8 @@ def check_against(spec: ServiceSpec, source: str,
         team = next((t for t in config.teams if t.name == spec.team), None)
         if team is None:
             problems.append(f"team: {spec.team!r}: not a team of the {env} stack; allowed: "
-                            + ", ".join(repr(t.name) for t in config.teams))
+                            + ", ".join(repr(t.name) for t in config.teams)
+                            + f", or add it: `platformctl new-team {spec.team}`")
             continue
         namespaces.add(team.namespaces[0])
         if spec.database and spec.name not in team.services:
