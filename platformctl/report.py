@@ -668,8 +668,10 @@ def _markdown_sections(doc: Mapping[str, Any],
                        "aliases (nothing replaced)")
         if resources.get("replaced") or resources.get("moved"):
             out.append("")
-        out += _rows([f"- :x: new **{v['enforcement']}** `{v['policy']}`: "
-                      f"{_md_escape(v['message'])}" for v in change["violations"]["new"]],
+        # New violations are named here and said once, in the violations table below.
+        out += _rows([f"- :x: new **{v['enforcement']}** `{v['policy']}` on "
+                      f"{'`' + v['resource_name'] + '`' if v['resource_name'] else 'the stack'}"
+                      " (below)" for v in change["violations"]["new"]],
                      "new violations", 0, stack)
         out += _rows([f"- :white_check_mark: resolved `{v['policy']}`: {_md_escape(v['message'])}"
                       for v in change["violations"]["resolved"]], "resolved violations", 0, stack)

@@ -423,3 +423,14 @@ def test_the_summary_ends_the_change_with_previews_footer(history, base_review):
     footer = report.preview_counts(doc["diff"]["resources"]["counts"])
     assert "to create" in footer and "unchanged" in footer
     assert f"Resources against {doc['diff']['base']}: {footer}" in console_out.getvalue()
+
+
+def test_each_violation_is_said_once_in_the_comment(history, base_review):
+    doc = json.loads(base_review.stdout)
+    assert doc["diff"]["violations"]["new"]
+    comment = report.render_markdown(doc)
+    listed = [*doc["policies"]["mandatory"], *doc["policies"]["advisory"]]
+    # Never twice (the table stops at MAX_ROWS rows, the rest counted); the first ones once.
+    for v in listed:
+        assert comment.count(report._md_escape(v["message"])) <= 1, v["policy"]
+    assert comment.count(report._md_escape(listed[0]["message"])) == 1
