@@ -512,6 +512,12 @@ def _drill(args: argparse.Namespace) -> int:
         _error("--checksum-query: empty; allowed: a query whose first column the drill records "
                "(e.g. SELECT count(*) FROM orders)")
         return EXIT_USAGE
+    if args.drill == "failover" and not config.database.multi_az:
+        # What the real run would find (its instance single-AZ), said before anything runs.
+        _error(f"drill failover {config.environment}: the stack's database is single-AZ "
+               "(platform:database.multiAz: false), so there is no standby to fail over to; "
+               "allowed: a multi-AZ stack (prod)")
+        return EXIT_USAGE
     if args.dry_run:
         lines = (drills.restore_plan(config.environment, config.region, source,
                                      args.checksum_query)

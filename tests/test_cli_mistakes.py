@@ -33,6 +33,9 @@ MISTAKES = [
     (["drill", "restore", "nope", "--checksum-query", "select 1", "--dry-run"], "repo",
      "stack file not found"),
     (["check-gitops", "extra"], "repo", "unrecognized arguments: extra"),
+    # What the real run refuses, the dry run refuses too (dev's database is single-AZ).
+    (["drill", "failover", "dev", "--dry-run"], "repo", "is single-AZ"),
+    (["drill", "failover", "dev"], "repo", "is single-AZ"),
     (["nonsense"], "repo", "invalid choice: 'nonsense'"),
 ]
 
