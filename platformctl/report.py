@@ -61,6 +61,13 @@ def _sorted_lines(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 SUMMARY_LINES = 24  # an 80x24 terminal: the verdict, the cost and the change on one screen
+
+
+def summary_lines(console: Console) -> int:
+    """The lines the summary may take: the terminal's height (24 when not a terminal, as an
+    80x24 one), less one for the prompt that follows, so its first line does not scroll off."""
+    height = console.size.height if console.is_terminal else SUMMARY_LINES
+    return max(SUMMARY_LINES, height) - 1
 BAR_WIDTH = 20
 
 
@@ -103,10 +110,13 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
     head += [(f"PROJECT: {p}", "bold red") for p in doc.get("project_problems") or ()]
     budget, total = doc["budget_monthly_usd"], doc["total_monthly_usd"]
     share = f" · {total / budget:.0%} of budget" if budget else ""
-    head.append((f"${total:,.2f}/month of ${budget:,.2f} · headroom "
-                 f"{dollars(doc['headroom_monthly_usd'])}{share} · fixed "
-                 f"${doc['fixed_monthly_usd']:,.2f} + usage ${doc['usage_monthly_usd']:,.2f}",
-                 "bold"))
+    money = (f"${total:,.2f}/month of ${budget:,.2f} · headroom "
+             f"{dollars(doc['headroom_monthly_usd'])}{share}")
+    parts = f"fixed ${doc['fixed_monthly_usd']:,.2f} + usage ${doc['usage_monthly_usd']:,.2f}"
+    if len(money) + 3 + len(parts) <= console.size.width:
+        head.append((f"{money} · {parts}", "bold"))
+    else:  # never cut a figure: two lines on a narrow terminal
+        head += [(money, "bold"), (parts, "bold")]
     if doc.get("ceiling"):
         head.append((ceiling_text(doc["ceiling"]), "bold"))
     change = doc.get("diff")
@@ -135,17 +145,28 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
         biggest = sorted(section["releases"], key=lambda r: -r["object_count"])
         tail.append((f"{len(biggest)} Helm releases render {section['object_count']} objects: "
                      + ", ".join(f"{r['release']} {r['object_count']}" for r in biggest), ""))
-    tail += [(f"{level:9} [{v['policy']}] {_first_line(v['message'])}",
-              "red" if level == "mandatory" else "yellow") for level, v in listed[:4]]
-    if len(listed) > 4:
-        tail.append((f"          ... and {len(listed) - 4} more", "dim"))
-    tail += [(f"warning   {warning}", "yellow") for warning in warnings[:2]]
-    if len(warnings) > 2:
-        tail.append((f"          ... and {len(warnings) - 2} more warnings", "dim"))
-    if details_hint:
-        tail.append(("--details: the resource tree, releases, capacity, outputs, every cost "
-                     "line and violation · --format json: everything", "dim"))
-    room = SUMMARY_LINES - len(head) - 3 - len(tail)  # blank lines around the table, its header
+    hint = [("--details: the resource tree, releases, capacity, outputs, every cost line "
+             "and violation · --format json: everything", "dim")] if details_hint else []
+
+    def listing(violations: int, warned: int) -> list[tuple[str, str]]:
+        out = [(f"{level:9} [{v['policy']}] {_first_line(v['message'])}",
+                "red" if level == "mandatory" else "yellow") for level, v in listed[:violations]]
+        if len(listed) > violations:
+            out.append((f"          ... and {len(listed) - violations} more", "dim"))
+        out += [(f"warning   {warning}", "yellow") for warning in warnings[:warned]]
+        if len(warnings) > warned:
+            out.append((f"          ... and {len(warnings) - warned} more warnings", "dim"))
+        return out
+
+    # The table needs its header and two rows; on a short screen, fewer violations and
+    # warnings are listed (all are counted) rather than the screen overflowing.
+    budget_lines = summary_lines(console) - len(head) - 3
+    for violations, warned in ((4, 2), (3, 1), (2, 1), (1, 1), (1, 0)):
+        lines_after = [*tail, *listing(violations, warned), *hint]
+        if budget_lines - len(lines_after) >= 2:
+            break
+    tail = lines_after
+    room = budget_lines - len(tail)  # blank lines around the table, its header
     shown = rows if len(rows) <= room else rows[:max(1, room - 1)]
     table = Table(show_edge=False, box=None, padding=(0, 1), pad_edge=False)
     table.add_column("component", no_wrap=True)
