@@ -139,8 +139,13 @@ def render_summary(doc: Mapping[str, Any], console: Console, details_hint: bool 
     section = doc.get("rendered") or {"releases": [], "object_count": 0}
     rows = component_rows(doc)
     # What follows the table, made first: the table gets the lines that are left.
-    tail: list[tuple[str, str]] = [(f"{doc['resource_count']} resources in {len(rows)} "
-                                    "components", "")]
+    # One count everywhere: the plan's resources, of which the components themselves (the
+    # rows' total is the rest, the same number as the comment's table).
+    grouped = sum(row[1] for row in rows)
+    tail: list[tuple[str, str]] = [(f"{doc['resource_count']} resources: {grouped} in "
+                                    f"{len(rows)} components, and the "
+                                    f"{doc['resource_count'] - grouped} components themselves",
+                                    "")]
     if section["releases"]:
         biggest = sorted(section["releases"], key=lambda r: -r["object_count"])
         tail.append((f"{len(biggest)} Helm releases render {section['object_count']} objects: "
@@ -592,8 +597,9 @@ def cost_pie(doc: Mapping[str, Any]) -> list[str]:
     out += [f'    "{name}" : {amount:.2f}' for name, _, amount in rows if amount > 0]
     out += ["```", "", "| component | resources | USD/month |", "|---|---:|---:|"]
     out += [f"| {name} | {count} | {amount:,.2f} |" for name, count, amount in rows]
-    out += [f"| **total** | **{sum(row[1] for row in rows)}** | "
-            f"**{doc['total_monthly_usd']:,.2f}** |", ""]
+    grouped = sum(row[1] for row in rows)
+    out += [f"| **total** | **{grouped}** (+ {doc['resource_count'] - grouped} components "
+            f"= {doc['resource_count']}) | **{doc['total_monthly_usd']:,.2f}** |", ""]
     return out
 
 
