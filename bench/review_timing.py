@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "stacks", "charts",
-         "components", "platformctl", "policy-packs", "pyproject.toml", "gitops"]
+         "components", "platformctl", "policy-packs", "pyproject.toml", "gitops", "certs"]
 TARGET_SECONDS, TARGET_MIB, TARGET_BASE_RATIO, TARGET_COLD_SECONDS = 10.0, 1024.0, 2.2, 20.0
 TARGET_IMPORT_RATIO = 1.5
 
