@@ -559,18 +559,20 @@ def _md_escape(text: str) -> str:
 def cost_markdown(doc: Mapping[str, Any], stack: str | None = None) -> list[str]:
     """The cost table of a review or cost document, as markdown lines (collapsed)."""
     out = ["<details><summary>Cost, line by line</summary>", "",
-           "| component | item | USD/month |", "|---|---|---:|"]
+           "| component | resource | item | USD/month |", "|---|---|---|---:|"]
     rows = []
     for line in _sorted_lines(doc):
         amount = "unpriced" if line["monthly_usd"] is None else f"{line['monthly_usd']:,.2f}"
         usage = " *(assumed usage or price)*" if line["assumption"] else ""
-        rows.append(f"| {line['component'] or ''} | {_md_escape(line['item'])}{usage} | {amount} |")
-    out += _rows(rows, "cost lines", 2, stack) if stack else rows
+        # The resource, so four CloudWatch alarms are four rows one can tell apart.
+        rows.append(f"| {line['component'] or ''} | `{line['resource_name']}` | "
+                    f"{_md_escape(line['item'])}{usage} | {amount} |")
+    out += _rows(rows, "cost lines", 3, stack) if stack else rows
     for component, amount in doc["cost"]["by_component"].items():
-        out.append(f"| **{component}** | subtotal | **{amount:,.2f}** |")
-    out += [f"| **total** | | **{doc['total_monthly_usd']:,.2f}** |",
-            f"| fixed | | {doc['fixed_monthly_usd']:,.2f} |",
-            f"| usage at the assumptions | | {doc['usage_monthly_usd']:,.2f} |",
+        out.append(f"| **{component}** | | subtotal | **{amount:,.2f}** |")
+    out += [f"| **total** | | | **{doc['total_monthly_usd']:,.2f}** |",
+            f"| fixed | | | {doc['fixed_monthly_usd']:,.2f} |",
+            f"| usage at the assumptions | | | {doc['usage_monthly_usd']:,.2f} |",
             "", "</details>", ""]
     return out
 
@@ -588,13 +590,28 @@ def _rows(rows: list[str], what: str, columns: int, stack: str) -> list[str]:
     return [*rows[:MAX_ROWS], "| " + more + " |" * columns]
 
 
+PIE_MIN_SHARE = 0.02  # a slice under 2% is a sliver Mermaid draws without room for its label
+
+
+def pie_slices(rows: Sequence[tuple[str, int, float]]) -> list[tuple[str, float]]:
+    """(label, amount) of the pie: the components that cost something, those under
+    PIE_MIN_SHARE of the total merged into one "N others" slice (the table lists each)."""
+    priced = [(name, amount) for name, _, amount in rows if amount > 0]
+    total = sum(amount for _, amount in priced)
+    big = [(n, a) for n, a in priced if total and a / total >= PIE_MIN_SHARE]
+    small = [(n, a) for n, a in priced if (n, a) not in big]
+    if len(small) > 1:
+        return [*big, (f"{len(small)} others", round(sum(a for _, a in small), 2))]
+    return priced
+
+
 def cost_pie(doc: Mapping[str, Any]) -> list[str]:
     """Where the money goes: a Mermaid pie (GitHub draws it) and the same numbers as a table,
     per component (components that cost nothing are in the table only)."""
     rows = component_rows(doc)
     out = ["```mermaid", "pie showData",
            f"    title {doc['stack']}: ${doc['total_monthly_usd']:,.2f}/month by component"]
-    out += [f'    "{name}" : {amount:.2f}' for name, _, amount in rows if amount > 0]
+    out += [f'    "{name}" : {amount:.2f}' for name, amount in pie_slices(rows)]
     out += ["```", "", "| component | resources | USD/month |", "|---|---:|---:|"]
     out += [f"| {name} | {count} | {amount:,.2f} |" for name, count, amount in rows]
     grouped = sum(row[1] for row in rows)

@@ -95,12 +95,20 @@ def test_the_comments_pie_shows_the_tables_numbers(capsys, stack, one_review_per
     assert code == 0
     pie = out[out.index("```mermaid\npie showData"):]
     pie = pie[:pie.index("```\n", 4)]
-    sliced = {name: float(amount) for name, amount in re.findall(r'"(\w+)" : ([\d.]+)', pie)}
+    sliced = {name: float(amount) for name, amount in re.findall(r'"([\w ]+)" : ([\d.]+)', pie)}
     table = {m[0]: float(m[2].replace(",", "")) for m in re.findall(
         r"^\| (\w+) \| (\d+) \| ([\d,.]+) \|$", out, re.M)}
     doc = json.loads(run(capsys, "review", stack, "--format", "json")[1])
-    assert sliced == {c: a for c, a in table.items() if a > 0}
-    assert sliced == {c: a for c, a in doc["cost"]["by_component"].items() if a > 0}
+    priced = {c: a for c, a in doc["cost"]["by_component"].items() if a > 0}
+    assert {c: a for c, a in table.items() if a > 0} == priced
+    # Slices of at least 2% as they are; the rest merged into one "N others" slice, no sliver
+    # Mermaid would draw without room for its label.
+    total = sum(priced.values())
+    big = {c: a for c, a in priced.items() if a / total >= report.PIE_MIN_SHARE}
+    small = {c: a for c, a in priced.items() if c not in big}
+    others = {f"{len(small)} others": round(sum(small.values()), 2)} if len(small) > 1 else small
+    assert sliced == {**big, **others}
+    assert all(a / total >= report.PIE_MIN_SHARE for c, a in sliced.items())
     # Each subtotal is rounded to the cent on its own: they add up to the total within that.
     assert abs(sum(table.values()) - doc["total_monthly_usd"]) <= 0.005 * len(table)
     assert f"title {stack}: ${TOTALS[stack]:,.2f}/month by component" in pie
