@@ -107,10 +107,21 @@ class CostLine(_Model):
     usage: bool = Field(False, description="a charge by usage at an assumed amount")
 
 
+class Coverage(_Model):
+    """What the cost model made of every resource of the plan."""
+
+    resources: int
+    priced: int = Field(description="resources with a priced line")
+    free: int = Field(description="resources that cost nothing themselves")
+    unpriced: int = Field(description="resources with a line the model could not price")
+    components: int = Field(description="component resources (groupings, no bill)")
+
+
 class Cost(_Model):
     by_component: dict[str, float] = Field(description=USD)
     lines: list[CostLine]
     unpriced_count: int
+    coverage: Coverage | None = Field(None, description="none in documents of real runs")
 
 
 class CeilingLine(_Model):

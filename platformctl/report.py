@@ -617,7 +617,15 @@ def cost_pie(doc: Mapping[str, Any]) -> list[str]:
     grouped = sum(row[1] for row in rows)
     out += [f"| **total** | **{grouped}** (+ {doc['resource_count'] - grouped} components "
             f"= {doc['resource_count']}) | **{doc['total_monthly_usd']:,.2f}** |", ""]
+    if doc["cost"].get("coverage"):
+        out += [coverage_text(doc["cost"]["coverage"]), ""]
     return out
+
+
+def coverage_text(c: Mapping[str, int]) -> str:
+    """Infracost's coverage line: what the cost model made of every resource."""
+    return (f"{c['resources']} resources: {c['priced']} priced, {c['free']} free, "
+            f"{c['unpriced']} not priced, {c['components']} components (no bill of their own)")
 
 
 def render_markdown(doc: Mapping[str, Any], limit: int = COMMENT_LIMIT,

@@ -201,6 +201,18 @@ def ceiling_section(evaluation: Evaluation, costs: CostReport,
     }
 
 
+def coverage(evaluation: Evaluation, costs: CostReport) -> dict[str, int]:
+    """What the cost model made of every resource of the plan (Infracost's coverage line):
+    priced (a line with a price), free (costs nothing itself), unpriced (a line without a
+    price: unknown until apply, or no rule), and the components (groupings, no bill)."""
+    priced = {(line.resource_type, line.resource_name) for line in costs.priced}
+    unpriced = {(line.resource_type, line.resource_name) for line in costs.unpriced} - priced
+    free = set(costs.free) - priced - unpriced
+    components = sum(1 for r in evaluation.resources if not r.custom)
+    return {"resources": len(evaluation.resources), "priced": len(priced), "free": len(free),
+            "unpriced": len(unpriced), "components": components}
+
+
 def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport) -> dict[str, Any]:
     cfg = evaluation.config
     assert cfg is not None
@@ -272,6 +284,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
             } for line in sorted(costs.lines, key=lambda line: (
                 line.component or "", line.resource_type, line.resource_name, line.key))],
             "unpriced_count": len(costs.unpriced),
+            "coverage": coverage(evaluation, costs),
         },
         "policies": {
             "mandatory": [v.to_dict() for v in guard.mandatory],

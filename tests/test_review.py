@@ -442,3 +442,16 @@ def test_each_violation_is_said_once_in_the_comment(history, base_review):
     for v in listed:
         assert comment.count(report._md_escape(v["message"])) <= 1, v["policy"]
     assert comment.count(report._md_escape(listed[0]["message"])) == 1
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_coverage_line_accounts_for_every_resource(capsys, stack, one_review_per_stack):
+    code, out, _ = run(capsys, "review", stack, "--format", "json")
+    doc = json.loads(out)
+    c = doc["cost"]["coverage"]
+    assert c["priced"] + c["free"] + c["unpriced"] + c["components"] == c["resources"] == \
+        doc["resource_count"]
+    assert c["priced"] == len({(line["resource_type"], line["resource_name"])
+                               for line in doc["cost"]["lines"]
+                               if line["monthly_usd"] is not None})
+    assert report.coverage_text(c) in report.render_markdown(doc)
