@@ -564,9 +564,11 @@ def cost_markdown(doc: Mapping[str, Any], stack: str | None = None) -> list[str]
     for line in _sorted_lines(doc):
         amount = "unpriced" if line["monthly_usd"] is None else f"{line['monthly_usd']:,.2f}"
         usage = " *(assumed usage or price)*" if line["assumption"] else ""
+        # How it is priced, with the unit price ("131.40 GB x $0.09"), as Infracost shows it.
+        how = f" <sub>{_md_escape(line['detail'])}</sub>" if line.get("detail") else ""
         # The resource, so four CloudWatch alarms are four rows one can tell apart.
         rows.append(f"| {line['component'] or ''} | `{line['resource_name']}` | "
-                    f"{_md_escape(line['item'])}{usage} | {amount} |")
+                    f"{_md_escape(line['item'])}{usage}{how} | {amount} |")
     out += _rows(rows, "cost lines", 3, stack) if stack else rows
     for component, amount in doc["cost"]["by_component"].items():
         out.append(f"| **{component}** | | subtotal | **{amount:,.2f}** |")

@@ -455,3 +455,10 @@ def test_the_coverage_line_accounts_for_every_resource(capsys, stack, one_review
                                for line in doc["cost"]["lines"]
                                if line["monthly_usd"] is not None})
     assert report.coverage_text(c) in report.render_markdown(doc)
+
+
+def test_the_cost_table_shows_each_lines_unit_price_and_resource(capsys, one_review_per_stack):
+    code, out, _ = run(capsys, "review", "prod", "--format", "markdown")
+    assert ("| Cluster | `prod-shared-alb` | shared ALB 'platform-public': responses to the "
+            "internet") in out
+    assert "<sub>131.40 GB x $0.09</sub> | 11.83 |" in out
