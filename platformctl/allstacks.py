@@ -51,9 +51,9 @@ class _Done:
     stderr: str
 
 
-def _argv(path: Path, project_dir: Path) -> list[str]:
+def _argv(path: Path, project_dir: Path, base: str | None = None) -> list[str]:
     return ["review", str(path), "--format", "json", "--quiet", "--no-project-checks",
-            "--project-dir", str(project_dir)]
+            "--project-dir", str(project_dir), *(["--base", base] if base else [])]
 
 
 def _row(path: Path, done: _Done) -> dict[str, Any]:
@@ -69,8 +69,9 @@ def _row(path: Path, done: _Done) -> dict[str, Any]:
     return {**row, **row_of(json.loads(done.stdout))}
 
 
-def _in_new_interpreter(path: Path, project_dir: Path) -> _Done:
-    done = subprocess.run([sys.executable, "-m", "platformctl.cli", *_argv(path, project_dir)],
+def _in_new_interpreter(path: Path, project_dir: Path, base: str | None = None) -> _Done:
+    done = subprocess.run([sys.executable, "-m", "platformctl.cli",
+                           *_argv(path, project_dir, base)],
                           capture_output=True, text=True, cwd=project_dir, check=False)
     return _Done(done.returncode, done.stdout, done.stderr)
 
@@ -105,7 +106,7 @@ def _child(command: Command, argv: list[str], project_dir: Path, out: int,
 
 
 def _forked(command: Command, files: list[Path], project_dir: Path,
-            workers: int) -> list[_Done]:
+            workers: int, base: str | None = None) -> list[_Done]:
     """Each stack's review (`command`, in-process) in a fork of this process, `workers` at a
     time."""
     import stacks.platform  # noqa: F401  (imported once here, shared by every fork)
@@ -122,7 +123,7 @@ def _forked(command: Command, files: list[Path], project_dir: Path,
                 sys.stderr.flush()
                 pid = os.fork()
                 if pid == 0:
-                    _child(command, _argv(path, project_dir), project_dir, out.fileno(),
+                    _child(command, _argv(path, project_dir, base), project_dir, out.fileno(),
                            err.fileno())
                 running[pid] = (index, out, err)
             for pid in list(running):
@@ -161,22 +162,29 @@ def row_of(doc: dict[str, Any]) -> dict[str, Any]:
             **({"ceiling_monthly_usd": doc["ceiling"]["total_monthly_usd"],
                 "ceiling_budget_monthly_usd": doc["ceiling"]["budget_monthly_usd"]}
                if doc.get("ceiling") else {}),
-            "resource_count": doc["resource_count"]}
+            "resource_count": doc["resource_count"],
+            **({"change_monthly_usd": doc["diff"]["cost"]["delta_monthly_usd"],
+                "base_total_monthly_usd": doc["diff"]["cost"]["base_total_monthly_usd"]}
+               if doc.get("diff") else {})}
 
 
-def review_all(project_dir: Path, command: Command, workers: int | None = None) -> dict[str, Any]:
+def review_all(project_dir: Path, command: Command, workers: int | None = None,
+               base: str | None = None) -> dict[str, Any]:
     """Every stack file of `project_dir` reviewed by `command` (platformctl's `main`), one
-    process a stack."""
+    process a stack; `base`: each against that git revision (`review --base`). The stacks'
+    own documents are kept (`documents`) for the comment; the JSON leaves them out."""
     from platformctl.harness import project_config
 
     files = stack_files(project_dir)
     workers = workers or os.cpu_count() or 2
     if CAN_FORK:
-        done = _forked(command, files, project_dir, workers)
+        done = _forked(command, files, project_dir, workers, base)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            done = list(pool.map(lambda path: _in_new_interpreter(path, project_dir), files))
+            done = list(pool.map(lambda path: _in_new_interpreter(path, project_dir, base),
+                                 files))
     rows = [_row(path, result) for path, result in zip(files, done, strict=True)]
+    documents = [json.loads(result.stdout) for result in done if result.returncode in (0, 1)]
     cap = project_config(project_dir).get(CAP_KEY)
     reviewed = [r for r in rows if r["verdict"] != "error"]
     total = sum((Decimal(str(r["total_monthly_usd"])) for r in reviewed), Decimal(0))
@@ -203,7 +211,7 @@ def review_all(project_dir: Path, command: Command, workers: int | None = None) 
             "ceiling_monthly_usd": usd(ceilings),
             "ceiling_headroom_monthly_usd": (usd(Decimal(str(cap)) - ceilings)
                                              if isinstance(cap, (int, float)) else None),
-            "problems": problems, "exit_code": exit_code}
+            "problems": problems, "exit_code": exit_code, "documents": documents}
 
 
 _STYLE = {"blocked": "bold red", "not evaluated": "bold red", "advisory": "yellow",
@@ -251,22 +259,47 @@ def render_text(doc: dict[str, Any], console: Console) -> None:
                        style={0: "bold green", 1: "bold red", 2: "bold red"}[doc["exit_code"]]))
 
 
+def _change(row: dict[str, Any]) -> str:
+    if "change_monthly_usd" not in row:
+        return ""
+    delta, before = row["change_monthly_usd"], row["base_total_monthly_usd"]
+    percent = f" ({delta / before:+.0%})" if before else " (new)"
+    return f"{'+' if delta >= 0 else '-'}${abs(delta):,.2f}{percent}"
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
+    """One comment for every stack: the table (with the change against the base, when there
+    is one), then each stack's own comment folded, all under GitHub's limit."""
     verdict = {0: "**Passes**", 1: "**Blocked**", 2: "**Not reviewed**"}[doc["exit_code"]]
+    changed = any("change_monthly_usd" in row for row in doc["stacks"])
     out = [f"### Every stack: {verdict}", "",
-           "| stack | verdict | expected | budget | ceiling | share of the cap | resources |",
-           "|---|---|---:|---:|---:|---:|---:|"]
+           "| stack | verdict | expected | " + ("change | " if changed else "")
+           + "budget | ceiling | share of the cap | resources |",
+           "|---|---|---:|" + ("---:|" if changed else "") + "---:|---:|---:|---:|"]
     for row in doc["stacks"]:
         out.append(f"| `{row['stack']}` | {report._md_escape(_verdict_text(row))} | "
-                   f"{_money(row, 'total_monthly_usd')} | {_money(row, 'budget_monthly_usd')} | "
+                   f"{_money(row, 'total_monthly_usd')} | "
+                   + (f"{_change(row)} | " if changed else "")
+                   + f"{_money(row, 'budget_monthly_usd')} | "
                    f"{_money(row, 'ceiling_monthly_usd')} | "
                    f"{_money(row, 'ceiling_budget_monthly_usd')} | "
                    f"{row.get('resource_count', '')} |")
     if doc["cap_monthly_usd"] is not None:
         out.append(f"| **all** | cap {doc['cap_monthly_usd']:,.2f} | "
-                   f"**{doc['total_monthly_usd']:,.2f}** | {doc['headroom_monthly_usd']:,.2f} left"
+                   f"**{doc['total_monthly_usd']:,.2f}** | " + ("| " if changed else "")
+                   + f"{doc['headroom_monthly_usd']:,.2f} left"
                    f" | **{doc['ceiling_monthly_usd']:,.2f}** | "
                    f"{doc['ceiling_headroom_monthly_usd']:,.2f} left | |")
     out.append("")
     out += [f"- :x: {p}" for p in doc["problems"]]
+    documents = doc.get("documents") or []
+    if documents:
+        head = "\n".join(out).rstrip("\n") + "\n\n"
+        # Each stack's comment, folded, in an equal share of what GitHub takes.
+        share = (report.COMMENT_LIMIT - len(head) - 200) // len(documents)
+        for stack_doc in documents:
+            kind, said = review.verdict(stack_doc)
+            body = report.render_markdown(stack_doc, limit=share - 120)
+            out += ["", f"<details><summary><b>{stack_doc['stack']}</b>: "
+                        f"{report._md_escape(said)}</summary>", "", body, "</details>"]
     return "\n".join(out).rstrip("\n") + "\n"

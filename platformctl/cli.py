@@ -127,12 +127,15 @@ def review_document(stack: str, project_dir: Path | None, progress: Progress = S
 def _review_all(args: argparse.Namespace, project_dir: Path) -> int:
     from platformctl import allstacks
 
-    if args.base or args.details or args.json_output:
-        _error("--all takes no --base, --details or --json: review one stack for those")
+    if args.details or args.json_output:
+        _error("--all takes no --details or --json: review one stack for those")
         return EXIT_USAGE
     with Progress(Progress.wanted(args.quiet)) as progress:
-        progress.step(f"reviewing every stack of {project_dir} in parallel")
-        doc = allstacks.review_all(project_dir, main)
+        progress.step(f"reviewing every stack of {project_dir} in parallel"
+                      + (f", each against {args.base}" if args.base else ""))
+        doc = allstacks.review_all(project_dir, main, base=args.base)
+    if args.format == "json":  # the rows; each stack's document is its own review's JSON
+        doc.pop("documents", None)
     _render(doc, args, (allstacks.render_text, allstacks.render_markdown))
     return int(doc["exit_code"])
 

@@ -462,3 +462,22 @@ def test_the_cost_table_shows_each_lines_unit_price_and_resource(capsys, one_rev
     assert ("| Cluster | `prod-shared-alb` | shared ALB 'platform-public': responses to the "
             "internet") in out
     assert "<sub>131.40 GB x $0.09</sub> | 11.83 |" in out
+
+
+def test_one_comment_for_every_stack_with_the_change(history):
+    """`review --all --base REF --format markdown`: one comment, the table with each stack's
+    change against the base and its percentage, then each stack's own comment folded, under
+    GitHub's limit."""
+    result = review_in(history, "--all", "--base", "HEAD~1", "--format", "markdown")
+    assert result.returncode == 1, result.stderr  # dev's dropped tag blocks
+    comment = result.stdout
+    assert len(comment) < report.COMMENT_LIMIT
+    dev = next(line for line in comment.splitlines() if line.startswith("| `dev` |"))
+    assert "| 175.03 | +$70.50 (+67%) |" in dev
+    prod = next(line for line in comment.splitlines() if line.startswith("| `prod` |"))
+    assert "+$0.00 (+0%)" in prod or "-$" in prod or "+$" in prod
+    assert comment.count("<details><summary><b>dev</b>: BLOCKED") == 1
+    assert comment.count("<details><summary><b>prod</b>: ") == 1
+    assert "**Monthly cost: +$70.50/month in total**" in comment  # dev's own section
+    json_result = review_in(history, "--all", "--base", "HEAD~1", "--format", "json")
+    assert "documents" not in json.loads(json_result.stdout)
