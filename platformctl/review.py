@@ -646,11 +646,19 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any],
             continue
         line = new_l.get(key) or old_l[key]
         change = "added" if key not in old_l else "removed" if key not in new_l else "changed"
+        if change == "changed":
+            # Old -> new, the quantities in the items' own words ("2 x t4g.medium" -> "3 x").
+            before_item = old_l[key]["item"]
+            what = (f"{line['item']}" if before_item == line["item"]
+                    else f"{before_item} -> {line['item']}")
+            said = f"{what} (${was:,.2f} -> ${now:,.2f})"
+        else:
+            said = f"{line['item']} {change}"
         cost_changes.append({
             "resource_type": key[0], "resource_name": key[1], "key": key[2],
             "item": line["item"], "change": change, "before_monthly_usd": was,
             "after_monthly_usd": now, "delta_monthly_usd": delta,
-            "summary": f"{_money_text(delta)}: {line['item']} {change} ({key[1]})",
+            "summary": f"{_money_text(delta)}: {said} ({key[1]})",
         })
     cost_changes.sort(key=lambda c: (-abs(c["delta_monthly_usd"]), c["summary"]))
     total_delta = usd(Decimal(str(head["total_monthly_usd"] or 0))

@@ -481,3 +481,20 @@ def test_one_comment_for_every_stack_with_the_change(history):
     assert "**Monthly cost: +$70.50/month in total**" in comment  # dev's own section
     json_result = review_in(history, "--all", "--base", "HEAD~1", "--format", "json")
     assert "documents" not in json.loads(json_result.stdout)
+
+
+def test_a_changed_cost_line_says_old_and_new_with_its_quantities(one_review_per_stack):
+    head = copy.deepcopy(cli.review_document("prod", REPO))
+    base = copy.deepcopy(head)
+    (line,) = [x for x in base["cost"]["lines"]
+               if x["resource_name"] == "prod-spot-us-east-1a" and x["key"] == "nodes"]
+    now_item, now_usd = line["item"], line["monthly_usd"]
+    line["item"] = now_item.replace("1 x ", "2 x ", 1)
+    line["monthly_usd"] = round(now_usd * 2, 2)
+    base["total_monthly_usd"] = round(base["total_monthly_usd"] + now_usd, 2)
+    review.attach_diff(base, head)
+    (change,) = [c for c in head["diff"]["cost"]["lines"]
+                 if c["resource_name"] == "prod-spot-us-east-1a"]
+    assert change["change"] == "changed"
+    assert f"{line['item']} -> {now_item} (${line['monthly_usd']:,.2f} -> ${now_usd:,.2f})" in \
+        change["summary"]
