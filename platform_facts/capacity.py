@@ -579,6 +579,14 @@ def team_quotas(resources: Iterable[PlannedResource]) -> list[Quota]:
     return sorted(found, key=lambda q: (q.team, q.namespace))
 
 
+def quotas_by_team(quotas: Iterable[Quota]) -> dict[str, list[Quota]]:
+    """The quotas of each team (over its namespaces), in the order given."""
+    by_team: dict[str, list[Quota]] = {}
+    for q in quotas:
+        by_team.setdefault(q.team, []).append(q)
+    return by_team
+
+
 @dataclass(frozen=True)
 class TeamRoom:
     """One team's quotas (over its namespaces) against the room the platform leaves."""
@@ -646,9 +654,7 @@ def quota_fit(groups: Sequence[NodeGroup], scheduled: Sequence[Workload],
                      groups, lost, platform, prefix_delegation, at_max=True)
     held = (found.pods[1], found.cpu_m[1], found.memory_mib[1])
     used = (found.pods[0], found.cpu_m[0], found.memory_mib[0])
-    by_team: dict[str, list[Quota]] = {}
-    for q in quotas:
-        by_team.setdefault(q.team, []).append(q)
+    by_team = quotas_by_team(quotas)
     # A quota without a pods bound is bounded by what the nodes hold.
     sums = {team: (sum(q.pods if q.pods is not None else held[0] for q in qs),
                    sum(q.cpu_m for q in qs), sum(q.memory_mib for q in qs))

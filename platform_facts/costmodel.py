@@ -797,31 +797,18 @@ def _log_group(r: CostInput, ctx: _Context):
     kind = _log_kind(r)
     retention = _get(r.props, "retentionInDays", default=0) or 3653  # 0/absent: never expires
     months = min(Decimal(int(retention)) / 30, Decimal(12))
-    ingest, storage = ctx.price("logs.ingest"), ctx.price("logs.storage")
     if kind in ctx.assume("logIngestGbPerNodeMonth"):
         nodes = _running_nodes(ctx).quantize(Decimal("0.01")).normalize()
         per_node = Decimal(ctx.assume("logIngestGbPerNodeMonth")[kind])
         gb = per_node * nodes
-        stored = gb * months
-        why = ctx.assumption_text("logIngestGbPerNodeMonth")
-        return [
-            _Item("ingestion", f"log ingestion ({kind}, {money(gb)} GB from {nodes:f} nodes)",
-                  gb * ingest, f"{per_node} GB x {nodes:f} nodes x ${ingest}", why, usage=True),
-            _Item("storage", f"log storage ({kind}, {money(stored)} GB retained)",
-                  stored * storage, f"{money(gb)} GB x {money(months)} months x ${storage}", why,
-                  usage=True),
-        ]
+        return _ingested_and_stored(
+            kind, gb, f"{money(gb)} GB from {nodes:f} nodes",
+            f"{per_node} GB x {nodes:f} nodes", months, ctx,
+            ctx.assumption_text("logIngestGbPerNodeMonth"))
     if kind == "eks-control-plane":
         gb, reasoning = _control_plane_gb(ctx)
-        stored = gb * months
-        why = ctx.assumption_text("controlPlaneAudit")
-        return [
-            _Item("ingestion", f"log ingestion ({kind}, {money(gb)} GB: {reasoning})",
-                  gb * ingest, f"{money(gb)} GB x ${ingest}", why, usage=True),
-            _Item("storage", f"log storage ({kind}, {money(stored)} GB retained)",
-                  stored * storage, f"{money(gb)} GB x {money(months)} months x ${storage}",
-                  why, usage=True),
-        ]
+        return _ingested_and_stored(kind, gb, f"{money(gb)} GB: {reasoning}", f"{money(gb)} GB",
+                                    months, ctx, ctx.assumption_text("controlPlaneAudit"))
     gb = Decimal(ctx.assume("logIngestGbPerMonth")[kind])
     what, detail = f"{gb} GB", f"{gb} GB"
     awake = _awake(ctx) if kind == "flow-logs" else Decimal(1)
@@ -829,8 +816,16 @@ def _log_group(r: CostInput, ctx: _Context):
         gb = gb * awake
         what = f"{money(gb)} GB while the nodes run"
         detail = f"{detail} x {awake.quantize(Decimal('0.0001'))}"
+    return _ingested_and_stored(kind, gb, what, detail, months, ctx,
+                                ctx.assumption_text("logIngestGbPerMonth"))
+
+
+def _ingested_and_stored(kind: str, gb: Decimal, what: str, detail: str, months: Decimal,
+                         ctx: _Context, why: str | None) -> list[_Item]:
+    """A log group's two usage lines: `gb` ingested a month (`what`, `detail` without the
+    price) and what its retention keeps of it."""
+    ingest, storage = ctx.price("logs.ingest"), ctx.price("logs.storage")
     stored = gb * months
-    why = ctx.assumption_text("logIngestGbPerMonth")
     return [
         _Item("ingestion", f"log ingestion ({kind}, {what})", gb * ingest,
               f"{detail} x ${ingest}", why, usage=True),

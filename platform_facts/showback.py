@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from platform_facts.capacity import NodeGroup, Quota
+from platform_facts.capacity import NodeGroup, Quota, quotas_by_team
 
 CENT = Decimal("0.01")
 
@@ -75,9 +75,7 @@ def showback(groups: Sequence[NodeGroup], node_costs: Mapping[str, Decimal],
         cpu += count * shape.cpu_m
         memory += count * shape.memory_mib
     fleet = sum((node_costs.get(g.resource, Decimal(0)) for g in groups), Decimal(0))
-    by_team: dict[str, list[Quota]] = {}
-    for q in quotas:
-        by_team.setdefault(q.team, []).append(q)
+    by_team = quotas_by_team(quotas)
     teams = []
     for team, own in sorted(by_team.items()):
         team_cpu = sum(q.cpu_m for q in own)

@@ -179,8 +179,6 @@ def _review(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_FAILED
     except Exception as exc:  # the program itself failed: a bug to fix, not a usage error
-        if INTERRUPTED:  # a Ctrl-C the SDK's event loop turned into another error
-            raise KeyboardInterrupt from None
         if os.environ.get("PLATFORMCTL_DEBUG"):
             raise
         _error(f"the program failed under the offline evaluation: {type(exc).__name__}: {exc} "
@@ -920,11 +918,6 @@ def _batch_process_gc() -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     atexit.register(gc.freeze)
-
-
-# An error that follows a Ctrl-C raised as KeyboardInterrupt (main() called in-process: no
-# handler of the command's own) is the interrupt, not a failure of the program.
-INTERRUPTED: list[bool] = []
 
 
 def entry() -> None:

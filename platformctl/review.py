@@ -326,7 +326,8 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
         was, now = _with_digests(before[key], after[key])
         inputs = replacement.without_ignored(was["inputs"], now["inputs"],
                                              now.get("ignore_changes", ()))
-        keys = _changed_keys(was["inputs"], inputs)
+        values = _changed_values(was["inputs"], inputs)
+        keys = [path for path, _, _ in values]
         protect_changed = was["protect"] != now["protect"]
         new_urn = (was.get("urn") is not None and now.get("urn") is not None
                    and was["urn"] != now["urn"] and was["urn"] not in now.get("former_urns", ()))
@@ -338,7 +339,7 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
             "protect": bool(was["protect"] or now["protect"]),
             # Old and new, as the documents hold them (secrets masked): what --diff shows.
             "values": {path: {"old": _shown_value(old), "new": _shown_value(new)}
-                       for path, old, new in _changed_values(was["inputs"], inputs)}}
+                       for path, old, new in values}}
         if new_urn and now.get("custom", True):
             entry.update(action="replace", replace_fields=[], conditional=False,
                          reason="its URN changes without an alias: the engine deletes it and "
@@ -534,7 +535,8 @@ def _preview_counts(before: Mapping[str, Mapping[str, Any]],
 
 def _changed_values(before: Any, after: Any, path: str = "",
                     depth: int = 2) -> list[tuple[str, Any, Any]]:
-    """(path, old, new) of each changed input, as _changed_keys names them."""
+    """(path, old, new) of each changed input: mappings entered two levels deep, each path
+    dotted ("tags.Name")."""
     if before == after:
         return []
     if depth and isinstance(before, Mapping) and isinstance(after, Mapping):
@@ -556,18 +558,6 @@ def _shown_value(value: Any) -> str:
         return "(not set)"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text if len(text) <= DIFF_VALUE_CHARS else text[:DIFF_VALUE_CHARS - 1] + "…"
-
-
-def _changed_keys(before: Any, after: Any, path: str = "", depth: int = 2) -> list[str]:
-    if before == after:
-        return []
-    if depth and isinstance(before, Mapping) and isinstance(after, Mapping):
-        changed = []
-        for key in sorted(set(before) | set(after)):
-            here = f"{path}.{key}" if path else str(key)
-            changed.extend(_changed_keys(before.get(key), after.get(key), here, depth - 1))
-        return changed
-    return [path or "(value)"]
 
 
 def _violation_key(v: Mapping[str, Any]) -> tuple[Any, ...]:
