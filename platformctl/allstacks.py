@@ -163,6 +163,9 @@ def row_of(doc: dict[str, Any]) -> dict[str, Any]:
                 "ceiling_budget_monthly_usd": doc["ceiling"]["budget_monthly_usd"]}
                if doc.get("ceiling") else {}),
             "resource_count": doc["resource_count"],
+            # Each team's quota at list price in this stack (showback), for the teams' table.
+            **({"showback": {t["team"]: t["monthly_usd"] for t in doc["showback"]["teams"]}}
+               if doc.get("showback") else {}),
             **({"change_monthly_usd": doc["diff"]["cost"]["delta_monthly_usd"],
                 "base_total_monthly_usd": doc["diff"]["cost"]["base_total_monthly_usd"]}
                if doc.get("diff") else {})}
@@ -204,7 +207,12 @@ def review_all(project_dir: Path, command: Command, workers: int | None = None,
         exit_code = 1
     else:
         exit_code = 0
-    return {"schema": SCHEMA, "stacks": rows, "cap_monthly_usd": cap,
+    changes = {}
+    if reviewed and all("change_monthly_usd" in r for r in reviewed):  # --base: the sum's change
+        changes = {key: usd(sum((Decimal(str(r[key])) for r in reviewed), Decimal(0)))
+                   for key in ("change_monthly_usd", "base_total_monthly_usd")}
+    return {"schema": SCHEMA, "stacks": rows, "teams": team_rows(reviewed), **changes,
+            "cap_monthly_usd": cap,
             "total_monthly_usd": usd(total),
             "headroom_monthly_usd": (usd(Decimal(str(cap)) - total)
                                      if isinstance(cap, (int, float)) else None),
@@ -212,6 +220,19 @@ def review_all(project_dir: Path, command: Command, workers: int | None = None,
             "ceiling_headroom_monthly_usd": (usd(Decimal(str(cap)) - ceilings)
                                              if isinstance(cap, (int, float)) else None),
             "problems": problems, "exit_code": exit_code, "documents": documents}
+
+
+def team_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each team's showback across the stacks: its quota's list price in each stack that
+    gives it one, and the sum, the costliest team first."""
+    teams: dict[str, dict[str, float]] = {}
+    for row in rows:
+        for team, amount in (row.get("showback") or {}).items():
+            teams.setdefault(team, {})[row["stack"]] = amount
+    out = [{"team": team, "by_stack": by_stack,
+            "monthly_usd": usd(sum((Decimal(str(a)) for a in by_stack.values()), Decimal(0)))}
+           for team, by_stack in teams.items()]
+    return sorted(out, key=lambda t: (-t["monthly_usd"], t["team"]))
 
 
 _STYLE = {"blocked": "bold red", "not evaluated": "bold red", "advisory": "yellow",
@@ -252,6 +273,11 @@ def render_text(doc: dict[str, Any], console: Console) -> None:
                       Text(f"{doc['ceiling_monthly_usd']:,.2f}", style="bold"),
                       f"{doc['ceiling_headroom_monthly_usd']:,.2f} left", "")
     console.print(table)
+    if doc.get("teams"):
+        console.print(Text("Team quotas at list price (showback), a month: " + "; ".join(
+            f"{t['team']} ${t['monthly_usd']:,.2f} ("
+            + ", ".join(f"{s} ${a:,.2f}" for s, a in t["by_stack"].items()) + ")"
+            for t in doc["teams"])))
     for problem in doc["problems"]:
         console.print(Text(f"over: {problem}", style="bold red"))
     console.print(Text({0: "every stack passes, within the cap", 1: "blocked",
@@ -263,13 +289,16 @@ def _change(row: dict[str, Any]) -> str:
     if "change_monthly_usd" not in row:
         return ""
     delta, before = row["change_monthly_usd"], row["base_total_monthly_usd"]
+    if delta == 0:
+        return "no change"
     percent = f" ({delta / before:+.0%})" if before else " (new)"
-    return f"{'+' if delta >= 0 else '-'}${abs(delta):,.2f}{percent}"
+    return f"{review.signed_dollars(delta)}{percent}"
 
 
-def render_markdown(doc: dict[str, Any]) -> str:
+def render_markdown(doc: dict[str, Any], diff: bool = False) -> str:
     """One comment for every stack: the table (with the change against the base, when there
-    is one), then each stack's own comment folded, all under GitHub's limit."""
+    is one), then each stack's own comment folded (`diff`: with the changed inputs' old and
+    new values), all under GitHub's limit."""
     verdict = {0: "**Passes**", 1: "**Blocked**", 2: "**Not reviewed**"}[doc["exit_code"]]
     changed = any("change_monthly_usd" in row for row in doc["stacks"])
     out = [f"### Every stack: {verdict}", "",
@@ -286,12 +315,26 @@ def render_markdown(doc: dict[str, Any]) -> str:
                    f"{row.get('resource_count', '')} |")
     if doc["cap_monthly_usd"] is not None:
         out.append(f"| **all** | cap {doc['cap_monthly_usd']:,.2f} | "
-                   f"**{doc['total_monthly_usd']:,.2f}** | " + ("| " if changed else "")
+                   f"**{doc['total_monthly_usd']:,.2f}** | "
+                   + (f"{_change(doc)} | " if changed else "")
                    + f"{doc['headroom_monthly_usd']:,.2f} left"
                    f" | **{doc['ceiling_monthly_usd']:,.2f}** | "
                    f"{doc['ceiling_headroom_monthly_usd']:,.2f} left | |")
     out.append("")
     out += [f"- :x: {p}" for p in doc["problems"]]
+    if doc.get("teams"):
+        stacks = [row["stack"] for row in doc["stacks"]
+                  if any(row["stack"] in t["by_stack"] for t in doc["teams"])]
+        if out[-1]:
+            out.append("")
+        out += ["**Team quotas at list price** (each team's share of the nodes at maxSize, "
+                "USD/month; `platformctl budget` says how):", "",
+                "| team | " + " | ".join(f"`{s}`" for s in stacks) + " | all |",
+                "|---|" + "---:|" * (len(stacks) + 1)]
+        out += [f"| `{t['team']}` | "
+                + " | ".join(f"{t['by_stack'][s]:,.2f}" if s in t["by_stack"] else "" for s in stacks)
+                + f" | **{t['monthly_usd']:,.2f}** |" for t in doc["teams"]]
+        out.append("")
     documents = doc.get("documents") or []
     if documents:
         head = "\n".join(out).rstrip("\n") + "\n\n"
@@ -299,7 +342,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         share = (report.COMMENT_LIMIT - len(head) - 200) // len(documents)
         for stack_doc in documents:
             kind, said = review.verdict(stack_doc)
-            body = report.render_markdown(stack_doc, limit=share - 120)
-            out += ["", f"<details><summary><b>{stack_doc['stack']}</b>: "
-                        f"{report._md_escape(said)}</summary>", "", body, "</details>"]
+            body = report.render_markdown(stack_doc, limit=share - 120, diff=diff)
+            if out[-1]:
+                out.append("")
+            out += [f"<details><summary><b>{stack_doc['stack']}</b>: "
+                    f"{report._md_escape(said)}</summary>", "", body, "</details>"]
     return "\n".join(out).rstrip("\n") + "\n"

@@ -127,16 +127,19 @@ def review_document(stack: str, project_dir: Path | None, progress: Progress = S
 def _review_all(args: argparse.Namespace, project_dir: Path) -> int:
     from platformctl import allstacks
 
-    if args.details or args.json_output:
-        _error("--all takes no --details or --json: review one stack for those")
+    if args.details:
+        _error("--all takes no --details: review one stack for those")
         return EXIT_USAGE
     with Progress(Progress.wanted(args.quiet)) as progress:
         progress.step(f"reviewing every stack of {project_dir} in parallel"
                       + (f", each against {args.base}" if args.base else ""))
         doc = allstacks.review_all(project_dir, main, base=args.base)
+    if args.json_output:  # everything: the rows and each stack's whole document (CI's artefact)
+        Path(args.json_output).write_text(report.render_json(doc), encoding="utf-8")
     if args.format == "json":  # the rows; each stack's document is its own review's JSON
         doc.pop("documents", None)
-    _render(doc, args, (allstacks.render_text, allstacks.render_markdown))
+    _render(doc, args, (allstacks.render_text,
+                        lambda d: allstacks.render_markdown(d, diff=args.diff)))
     return int(doc["exit_code"])
 
 
@@ -621,7 +624,8 @@ def _add_review(commands: Any, formats: dict[str, Any]) -> None:
     review_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     review_cmd.add_argument("--json", metavar="FILE", dest="json_output",
                             help="also write the whole JSON document to FILE (what a comment's "
-                            "shortened tables point to: CI keeps it as the run's artefact)")
+                            "shortened tables point to: CI keeps it as the run's artefact); "
+                            "with --all, the rows and every stack's document (`documents`)")
     review_cmd.add_argument("--project-dir", help="directory holding Pulumi.yaml (default: "
                             "found from the working directory upwards)")
     review_cmd.set_defaults(handler=_review)

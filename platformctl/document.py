@@ -391,6 +391,10 @@ class CostDiff(_Model):
     delta_monthly_usd: float = Field(description=USD)
     summary: str = Field(description='e.g. "+$36.50/month in total"')
     lines: list[CostChange]
+    base_by_component: dict[str, float] = Field(
+        default_factory=dict,
+        description="the base revision's USD/month per component (the document's "
+                    "cost.by_component is the head's): the change per component, its pie")
 
 
 class Diff(_Model):

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from platformctl.review import counted, dollars, named, verdict
+from platformctl.review import counted, dollars, named, signed_dollars, verdict
 
 
 def _tree(doc: Mapping[str, Any]) -> Tree:
@@ -587,38 +587,84 @@ def _rows(rows: list[str], what: str, columns: int, stack: str) -> list[str]:
     """A table's rows, cut to MAX_ROWS with a row that says how many more and where they are."""
     if len(rows) <= MAX_ROWS:
         return rows
-    more = (f"*{len(rows) - MAX_ROWS} more {what}: the run's `review-{stack}` artefact (the "
-            f"JSON document; `platformctl review {stack} --format json`) has every one*")
+    more = (f"*{len(rows) - MAX_ROWS} more {what}: the run's `review` artefact (`{stack}` in "
+            f"review.json's `documents`; `platformctl review {stack} --format json`) has every "
+            "one*")
     return [*rows[:MAX_ROWS], "| " + more + " |" * columns]
 
 
-PIE_MIN_SHARE = 0.02  # a slice under 2% is a sliver Mermaid draws without room for its label
+# A slice under 4% is merged into "N others": smaller ones, side by side, put their labels on
+# top of each other (Mermaid draws each label at 0.75 of the radius; at 3% a row of them already
+# overlaps); Mermaid leaves out a slice under 1% altogether. tests/test_mermaid.py renders the
+# pies with the real Mermaid and measures where the labels land.
+PIE_MIN_SHARE = 0.04
+PIE_DRAWN_SHARE = 0.01  # Mermaid (pieRenderer) drops a slice under 1% of the pie
 
 
 def pie_slices(rows: Sequence[tuple[str, int, float]]) -> list[tuple[str, float]]:
     """(label, amount) of the pie: the components that cost something, those under
-    PIE_MIN_SHARE of the total merged into one "N others" slice (the table lists each)."""
+    PIE_MIN_SHARE of the total as one slice ("N others", or its own name when alone), left out
+    when even together they are under the 1% Mermaid draws (the table lists each)."""
     priced = [(name, amount) for name, _, amount in rows if amount > 0]
     total = sum(amount for _, amount in priced)
-    big = [(n, a) for n, a in priced if total and a / total >= PIE_MIN_SHARE]
+    big = [(n, a) for n, a in priced if a / total >= PIE_MIN_SHARE]
     small = [(n, a) for n, a in priced if (n, a) not in big]
-    if len(small) > 1:
-        return [*big, (f"{len(small)} others", round(sum(a for _, a in small), 2))]
-    return priced
+    together = round(sum(a for _, a in small), 2)
+    if not small or together / total < PIE_DRAWN_SHARE:
+        return big
+    return [*big, small[0] if len(small) == 1 else (f"{len(small)} others", together)]
+
+
+def component_changes(doc: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """(before, after) USD/month per component that changed against the base revision, from
+    the base's and the head's cost by component (empty without --base or a base breakdown)."""
+    change = doc.get("diff")
+    if not change or not change["cost"].get("base_by_component"):
+        return {}
+    before, after = change["cost"]["base_by_component"], doc["cost"]["by_component"]
+    return {n: (float(before.get(n, 0.0)), float(after.get(n, 0.0)))
+            for n in sorted(set(before) | set(after))
+            if round(float(after.get(n, 0.0)) - float(before.get(n, 0.0)), 2) != 0}
+
+
+def _pie(title: str, slices: Sequence[tuple[str, float]]) -> list[str]:
+    return ["```mermaid", "pie showData", f"    title {title}",
+            *(f'    "{name}" : {amount:.2f}' for name, amount in slices), "```", ""]
 
 
 def cost_pie(doc: Mapping[str, Any]) -> list[str]:
     """Where the money goes: a Mermaid pie (GitHub draws it) and the same numbers as a table,
-    per component (components that cost nothing are in the table only)."""
+    per component (components that cost nothing are in the table only). With --base, the
+    change too: a pie of the cost the change adds and one of what it removes, by component,
+    and the table's before and change columns."""
     rows = component_rows(doc)
-    out = ["```mermaid", "pie showData",
-           f"    title {doc['stack']}: ${doc['total_monthly_usd']:,.2f}/month by component"]
-    out += [f'    "{name}" : {amount:.2f}' for name, amount in pie_slices(rows)]
-    out += ["```", "", "| component | resources | USD/month |", "|---|---:|---:|"]
-    out += [f"| {name} | {count} | {amount:,.2f} |" for name, count, amount in rows]
+    changes = component_changes(doc)
+    out = _pie(f"{doc['stack']}: ${doc['total_monthly_usd']:,.2f}/month by component",
+               pie_slices(rows))
+    for sign, word in ((1, "adds"), (-1, "removes")):
+        moved = [(n, 0, round(sign * (after - before), 2))
+                 for n, (before, after) in changes.items() if sign * (after - before) > 0]
+        if moved:
+            amount = sum(a for _, _, a in moved)
+            out += _pie(f"the change {word} ${amount:,.2f}/month: by component",
+                        pie_slices(sorted(moved, key=lambda m: (-m[2], m[0]))))
+    if changes:
+        base = doc["diff"]["cost"]["base_by_component"]
+        out += ["| component | resources | before | USD/month | change |",
+                "|---|---:|---:|---:|---:|"]
+        out += [f"| {name} | {count} | {float(base.get(name, 0.0)):,.2f} | {amount:,.2f} | "
+                + (signed_dollars(changes[name][1] - changes[name][0]) if name in changes
+                   else "") + " |" for name, count, amount in rows]
+        before_total = doc["diff"]["cost"]["base_total_monthly_usd"]
+        tail = (f" | {before_total:,.2f} | **{doc['total_monthly_usd']:,.2f}** | "
+                f"{signed_dollars(doc['total_monthly_usd'] - before_total)} |")
+    else:
+        out += ["| component | resources | USD/month |", "|---|---:|---:|"]
+        out += [f"| {name} | {count} | {amount:,.2f} |" for name, count, amount in rows]
+        tail = f" | **{doc['total_monthly_usd']:,.2f}** |"
     grouped = sum(row[1] for row in rows)
     out += [f"| **total** | **{grouped}** (+ {doc['resource_count'] - grouped} components "
-            f"= {doc['resource_count']}) | **{doc['total_monthly_usd']:,.2f}** |", ""]
+            f"= {doc['resource_count']})" + tail, ""]
     if doc["cost"].get("coverage"):
         out += [coverage_text(doc["cost"]["coverage"]), ""]
     return out

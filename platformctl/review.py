@@ -571,9 +571,13 @@ def dollars(amount: float) -> str:
     return f"-${abs(amount):,.2f}" if amount < 0 else f"${amount:,.2f}"
 
 
+def signed_dollars(amount: float) -> str:
+    """A change in USD: +$1.50, -$2.00 (zero is +$0.00)."""
+    return f"{'+' if amount >= 0 else '-'}${abs(amount):,.2f}"
+
+
 def _money_text(amount: float) -> str:
-    sign = "+" if amount >= 0 else "-"
-    return f"{sign}${abs(amount):,.2f}/month"
+    return f"{signed_dollars(amount)}/month"
 
 
 def attach_diff(base: Mapping[str, Any], head: dict[str, Any]) -> dict[str, Any]:
@@ -692,6 +696,7 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any],
             "delta_monthly_usd": total_delta,
             "summary": f"{_money_text(total_delta)} in total",
             "lines": cost_changes,
+            "base_by_component": dict(base["cost"].get("by_component") or {}),
         },
     }).model_dump(mode="python", by_alias=True)
 

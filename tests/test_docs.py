@@ -46,13 +46,6 @@ def test_readme_starts_with_the_two_commands():
     assert ci[-1] == ".venv/bin/pytest"
 
 
-def test_review_docs_show_a_pr_comment_for_a_real_change():
-    readme = (REPO / "docs" / "review.md").read_text(encoding="utf-8")
-    assert "### `dev`: **Blocked**: 2 mandatory violations, $175.03/month of $106.00" in readme
-    assert "($104.53 → $175.03, against" in readme
-    assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in readme
-
-
 def test_readme_links_the_config_reference():
     assert "docs/config-reference.md" in (REPO / "README.md").read_text(encoding="utf-8")
 

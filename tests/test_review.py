@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from platformctl import cli, report, review
+from platformctl import allstacks, cli, report, review
 from platformctl.pricing import cost_report
 from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
@@ -101,14 +102,14 @@ def test_the_comments_pie_shows_the_tables_numbers(capsys, stack, one_review_per
     doc = json.loads(run(capsys, "review", stack, "--format", "json")[1])
     priced = {c: a for c, a in doc["cost"]["by_component"].items() if a > 0}
     assert {c: a for c, a in table.items() if a > 0} == priced
-    # Slices of at least 2% as they are; the rest merged into one "N others" slice, no sliver
-    # Mermaid would draw without room for its label.
+    # Slices of at least 4% as they are; the rest merged into one "N others" slice, no sliver
+    # Mermaid would draw without room for its label (tests/test_mermaid.py measures them).
     total = sum(priced.values())
     big = {c: a for c, a in priced.items() if a / total >= report.PIE_MIN_SHARE}
     small = {c: a for c, a in priced.items() if c not in big}
-    others = {f"{len(small)} others": round(sum(small.values()), 2)} if len(small) > 1 else small
-    assert sliced == {**big, **others}
-    assert all(a / total >= report.PIE_MIN_SHARE for c, a in sliced.items())
+    assert len(small) > 1
+    assert sliced == {**big, f"{len(small)} others": round(sum(small.values()), 2)}
+    assert all(a / total >= report.PIE_DRAWN_SHARE for c, a in sliced.items())
     # Each subtotal is rounded to the cent on its own: they add up to the total within that.
     assert abs(sum(table.values()) - doc["total_monthly_usd"]) <= 0.005 * len(table)
     assert f"title {stack}: ${TOTALS[stack]:,.2f}/month by component" in pie
@@ -464,23 +465,62 @@ def test_the_cost_table_shows_each_lines_unit_price_and_resource(capsys, one_rev
     assert "<sub>131.40 GB x $0.09</sub> | 11.83 |" in out
 
 
-def test_one_comment_for_every_stack_with_the_change(history):
+def test_one_comment_for_every_stack_with_the_change(history, tmp_path):
     """`review --all --base REF --format markdown`: one comment, the table with each stack's
     change against the base and its percentage, then each stack's own comment folded, under
-    GitHub's limit."""
-    result = review_in(history, "--all", "--base", "HEAD~1", "--format", "markdown")
+    GitHub's limit. `--json FILE` keeps everything (every stack's document, CI's artefact);
+    the JSON on stdout is the rows."""
+    whole = tmp_path / "review.json"
+    result = review_in(history, "--all", "--base", "HEAD~1", "--format", "json",
+                       "--json", str(whole))
     assert result.returncode == 1, result.stderr  # dev's dropped tag blocks
-    comment = result.stdout
+    assert "documents" not in json.loads(result.stdout)
+    doc = json.loads(whole.read_text())
+    assert [d["stack"] for d in doc["documents"]] == ["dev", "prod"]
+    assert all(d["diff"]["base"].startswith("HEAD~1") for d in doc["documents"])
+    comment = allstacks.render_markdown(doc)
     assert len(comment) < report.COMMENT_LIMIT
     dev = next(line for line in comment.splitlines() if line.startswith("| `dev` |"))
     assert "| 175.03 | +$70.50 (+67%) |" in dev
+    assert "| **518.39** | +$70.50 (+16%) |" in comment  # the sum and its change
     prod = next(line for line in comment.splitlines() if line.startswith("| `prod` |"))
-    assert "+$0.00 (+0%)" in prod or "-$" in prod or "+$" in prod
+    assert "| 343.36 | no change |" in prod  # prod is untouched by the change
     assert comment.count("<details><summary><b>dev</b>: BLOCKED") == 1
     assert comment.count("<details><summary><b>prod</b>: ") == 1
     assert "**Monthly cost: +$70.50/month in total**" in comment  # dev's own section
-    json_result = review_in(history, "--all", "--base", "HEAD~1", "--format", "json")
-    assert "documents" not in json.loads(json_result.stdout)
+    # The pie of the change: what it adds, by component; the table's before and change.
+    assert "title the change adds $70.49/month: by component" in comment
+    assert '"Network" : 70.49' in comment
+    assert "| 5.52 | 76.01 | +$70.49 |" in comment
+    assert "| 104.53 | **175.03** | +$70.50 |" in comment
+    # Each team's quota at list price, per stack and for all of them.
+    assert "| team | `dev` | `prod` | all |" in comment
+    assert "| `checkout` | 3.14 | 18.81 | **21.95** |" in comment
+
+
+def test_the_pie_of_a_change_shows_what_it_adds_and_what_it_removes(one_review_per_stack):
+    """A change that moves money between components: one pie of what it adds, one of what it
+    removes, each by component; unchanged components have no change in the table."""
+    head = copy.deepcopy(cli.review_document("prod", REPO))
+    base = copy.deepcopy(head)
+    by = base["cost"]["by_component"]
+    by["Network"] = round(by["Network"] + 12.5, 2)   # the change removes $12.50 of Network
+    by["Cluster"] = round(by["Cluster"] - 30.25, 2)  # and adds $30.25 of Cluster
+    base["total_monthly_usd"] = round(base["total_monthly_usd"] - 17.75, 2)
+    review.attach_diff(base, head)
+    text = "\n".join(report.cost_pie(head))
+    assert text.count("```mermaid") == 3
+    adds = text.split("title the change adds $30.25/month: by component")[1].split("```")[0]
+    assert adds.strip() == '"Cluster" : 30.25'
+    removes = text.split("title the change removes $12.50/month: by component")[1]
+    assert removes.split("```")[0].strip() == '"Network" : 12.50'
+    assert re.search(r"\| Cluster \| \d+ \| [\d,.]+ \| [\d,.]+ \| \+\$30\.25 \|", text)
+    assert re.search(r"\| Network \| \d+ \| [\d,.]+ \| [\d,.]+ \| -\$12\.50 \|", text)
+    assert re.search(r"\| Database \| \d+ \| [\d,.]+ \| [\d,.]+ \|  \|", text)
+    assert "+$17.75 |" in text  # the total's change
+    # Without a base: one pie, no change columns.
+    plain = "\n".join(report.cost_pie(cli.review_document("prod", REPO)))
+    assert plain.count("```mermaid") == 1 and "| before |" not in plain
 
 
 def test_a_changed_cost_line_says_old_and_new_with_its_quantities(one_review_per_stack):

@@ -226,6 +226,7 @@ def test_the_readmes_samples_are_what_the_commands_print(one_review_per_stack):
            "ceiling_headroom_monthly_usd": round(500 - sum(
                d["ceiling"]["total_monthly_usd"] for d in docs.values()), 2),
            "exit_code": 0}
+    doc["teams"] = allstacks.team_rows(doc["stacks"])
     stream = io.StringIO()
     allstacks.render_text(doc, Console(file=stream, width=100, color_system=None))
     printed = [line.rstrip() for line in stream.getvalue().splitlines()]

@@ -60,7 +60,8 @@ def test_the_pr_comment_of_a_200_team_stack_stays_under_githubs_limit(rendered):
                               + ("s" if count != 1 else ""))
     assert "**Monthly cost: +$" in comment and "```mermaid\npie showData" in comment
     added = len(doc["diff"]["resources"]["added"])
-    assert f"*{added - report.MAX_ROWS} more resource changes: the run's `review-{doc['stack']}`" in comment
+    assert (f"*{added - report.MAX_ROWS} more resource changes: the run's `review` artefact "
+            f"(`{doc['stack']}` in review.json's `documents`") in comment
     # The row limits suffice: nothing had to be left out, though the rows alone would not fit.
     assert "left out" not in comment
     assert sum(len(f"| added | `{r['type']}` | `{r['name']}` |  |")

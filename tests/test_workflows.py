@@ -150,13 +150,87 @@ def test_pull_request_code_never_reaches_a_deploy_role_or_runner():
                               "github.event.pull_request.author_association)")
 
 
-def test_the_review_comment_edited_in_place_is_the_bots_own():
-    """Anyone can post a comment starting with the marker; only the workflow's own is edited."""
+def _comment_step() -> dict:
     job = _jobs("pull-request.yml")["offline-review"]
-    step = next(s for s in job["steps"] if s.get("name", "").startswith("Comment on the pull"))
-    assert 'select(.user.login == \\"github-actions[bot]\\")' in step["run"]
+    return next(s for s in job["steps"] if s.get("name", "").startswith("Comment on the pull"))
+
+
+# `gh` for the comment step: `gh api ... --jq FILTER` runs the filter with the real jq on the
+# comments the test gives (gh embeds gojq, the same language); every other call is logged.
+GH_STUB = """#!/usr/bin/env bash
+echo "$*" >> "$GH_LOG"
+filter=""
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--jq" ]; then filter="$2"; shift; fi
+  shift
+done
+if [ -n "$filter" ]; then jq -r "$filter" "$GH_COMMENTS"; fi
+"""
+
+
+def _run_comment_step(tmp_path: Path, comments: list[dict]) -> list[str]:
+    """The workflow's comment step, as bash runs it in the job, against a stub `gh`: the calls
+    it made, in order."""
+    (tmp_path / "bin").mkdir()
+    gh = tmp_path / "bin" / "gh"
+    gh.write_text(GH_STUB)
+    gh.chmod(0o755)
+    (tmp_path / "comments.json").write_text(json.dumps(comments))
+    (tmp_path / "review.md").write_text("### Every stack: **Passes**\n")
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "GH_LOG": str(tmp_path / "gh.log"), "GH_COMMENTS": str(tmp_path / "comments.json"),
+           "REPOSITORY": "org/platform", "PR_NUMBER": "7", "GH_TOKEN": "x"}
+    result = subprocess.run(["bash", "-e", "-c", _comment_step()["run"]], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "comment.md").read_text().startswith(
+        "<!-- platformctl-review:all -->\n### Every stack: **Passes**")
+    return [line for line in (tmp_path / "gh.log").read_text().splitlines()
+            if "--paginate" not in line]
+
+
+BOT = {"login": "github-actions[bot]"}
+
+
+def test_the_review_comment_edited_in_place_is_the_bots_own(tmp_path):
+    """One comment for every stack, edited in place: only the workflow's own (anyone can post
+    the marker); the bot's comments of one stack each, from before, are deleted."""
     assert _load(REPO / ".github" / "workflows" / "pull-request.yml")[True] == {
         "pull_request": {"branches": ["main"]}}
+    calls = _run_comment_step(tmp_path, [
+        {"id": 1, "user": {"login": "mallory"}, "body": "<!-- platformctl-review:all -->\nforged"},
+        {"id": 2, "user": BOT, "body": "<!-- platformctl-review:dev -->\n### `dev`"},
+        {"id": 3, "user": BOT, "body": "<!-- platformctl-review:all -->\n### Every stack"},
+        {"id": 4, "user": BOT, "body": "<!-- platformctl-review:prod -->\n### `prod`"},
+        {"id": 5, "user": BOT, "body": "some other bot comment"},
+        {"id": 6, "user": BOT, "body": "<!-- platformctl-review:all -->\n(a race's second)"},
+    ])
+    assert calls == [
+        "api --method DELETE repos/org/platform/issues/comments/2",
+        "api --method DELETE repos/org/platform/issues/comments/4",
+        "api --method DELETE repos/org/platform/issues/comments/6",
+        "api --method PATCH repos/org/platform/issues/comments/3 -F body=@comment.md",
+    ]
+
+
+def test_the_first_review_comment_is_posted(tmp_path):
+    calls = _run_comment_step(tmp_path, [
+        {"id": 1, "user": {"login": "mallory"}, "body": "<!-- platformctl-review:all -->\nforged"}])
+    assert calls == ["api --method POST repos/org/platform/issues/7/comments -F body=@comment.md"]
+
+
+def test_the_pull_request_review_is_one_run_for_every_stack():
+    """One job reviews every stack against the base (no matrix of one comment per stack), keeps
+    the whole document (every stack's) as the artefact and fails on its exit code."""
+    job = _jobs("pull-request.yml")["offline-review"]
+    assert "strategy" not in job
+    review = next(s for s in job["steps"] if s.get("id") == "review")
+    assert ('platformctl review --all --base "$BASE_SHA" --diff --format markdown'
+            in review["run"])
+    assert "--output review.md --json review.json" in review["run"]
+    (keep,) = [s for s in job["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert keep["with"]["path"] == "review.json" and keep["with"]["name"] == "review"
+    assert job["steps"][-1]["run"] == 'exit "$STATUS"'
 
 
 def test_only_main_deploys_and_only_on_the_deploy_runners():
@@ -180,8 +254,6 @@ def test_pull_requests_preview_with_the_policy_pack_and_review_offline_with_base
         assert preview["with"]["stack-name"] == "${{ env.STACK }}"
         assert preview["with"]["policyPacks"] == "policy-packs/platform-guard"
         assert preview["with"]["comment-on-pr"] is True
-    review = next(s for s in jobs["offline-review"]["steps"] if s.get("id") == "review")
-    assert "--base \"$BASE_SHA\" --format markdown" in review["run"]
 
 
 def test_pull_requests_check_every_stack_against_the_organisations_cap():
