@@ -61,13 +61,15 @@ def _sorted_lines(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 SUMMARY_LINES = 24  # an 80x24 terminal: the verdict, the cost and the change on one screen
+PROMPT_LINES = 2  # the shell's prompt after it may take two lines (a path line, then "$ ")
 
 
 def summary_lines(console: Console) -> int:
     """The lines the summary may take: the terminal's height (24 when not a terminal, as an
-    80x24 one), less one for the prompt that follows, so its first line does not scroll off."""
+    80x24 one), less a two-line prompt that follows, so its first line does not scroll off."""
     height = console.size.height if console.is_terminal else SUMMARY_LINES
-    return max(SUMMARY_LINES, height) - 1
+    return max(SUMMARY_LINES, height) - PROMPT_LINES
+
 BAR_WIDTH = 20
 
 

@@ -1,17 +1,20 @@
 """docs/pr-comment.md is the comment the pull-request workflow posts, for a real change: this
 repository with dev switched from its NAT instance to a NAT gateway per AZ, reviewed with the
-workflow's command (`review --all --base main~1 --diff --format markdown`). The test makes that
+workflow's command (`review --all --base main~1 --diff --format markdown --output review.md
+--json review.json`). The test makes that
 change in a scratch repository and compares; `python -m tests.test_pr_comment --write`
 regenerates the sample after a change that moves its figures."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from platformctl import allstacks, report
 from tests.conftest import REPO
 
 SAMPLE = REPO / "docs" / "pr-comment.md"
@@ -36,9 +39,10 @@ def _git(repo: Path, *args: str) -> str:
                           check=True, capture_output=True, text=True).stdout
 
 
-def comment(scratch: Path) -> str:
+def comment(scratch: Path) -> tuple[str, dict]:
     """The comment for the change, from a scratch copy of the repository's files (tracked and
-    new ones, as they are in the working tree)."""
+    new ones, as they are in the working tree), by the workflow's command; and the JSON
+    document it keeps as the run's artefact."""
     files = _git(REPO, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
     for name in filter(None, files.split("\0")):
         source = REPO / name
@@ -57,23 +61,44 @@ def comment(scratch: Path) -> str:
            "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-m", "platformctl.cli", "review", "--all",
                              "--base", "main~1", "--diff", "--format", "markdown", "--quiet",
+                             "--output", "review.md", "--json", "review.json",
                              "--project-dir", str(scratch)],
                             cwd=scratch, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr  # dev over its budget
     # The base's commit id changes with every commit of this repository: named by its ref.
-    return re.sub(r"main~1 \([0-9a-f]{12}\)", "main~1", result.stdout)
+    markdown = re.sub(r"main~1 \([0-9a-f]{12}\)", "main~1", (scratch / "review.md").read_text())
+    return markdown, json.loads((scratch / "review.json").read_text())
 
 
 def test_the_comment_sample_is_what_the_workflow_posts(tmp_path):
-    made = comment(tmp_path)
+    made, doc = comment(tmp_path)
     assert SAMPLE.read_text(encoding="utf-8") == HEAD + made + TAIL, (
         "docs/pr-comment.md is stale: python -m tests.test_pr_comment --write")
-    # What the sample shows, said in figures the other tests pin.
-    assert "| `dev` | blocked (2 mandatory) | 175.03 | +$70.50 (+67%) |" in made
+    # The artefact: the rows and every stack's whole document, the comment's source.
+    assert [d["stack"] for d in doc["documents"]] == ["dev", "prod"]
+    assert all(d["diff"]["base"].startswith("main~1 (") for d in doc["documents"])
+    assert re.sub(r"main~1 \([0-9a-f]{12}\)", "main~1",
+                  allstacks.render_markdown(doc, diff=True)) == made
+    assert len(made) < report.COMMENT_LIMIT
+    # One table with each stack's change and the sum's, then each stack's comment folded.
+    rows = {line.split(" | ")[0]: line for line in made.splitlines() if line.startswith("| ")}
+    assert "| 175.03 | +$70.50 (+67%) |" in rows["| `dev`"]
+    assert "| 343.36 | no change |" in rows["| `prod`"]  # prod is untouched by the change
+    assert "| **518.39** | +$70.50 (+16%) |" in rows["| **all**"]
+    assert made.count("<details><summary><b>dev</b>: BLOCKED: 2 mandatory violations") == 1
+    assert made.count("<details><summary><b>prod</b>: PASSES") == 1
     assert "### `dev`: **Blocked**: 2 mandatory violations, $175.03/month of $106.00" in made
-    assert "($104.53 → $175.03, against `main~1`)" in made
+    assert "**Monthly cost: +$70.50/month in total** ($104.53 → $175.03, against `main~1`)" \
+        in made
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in made
-    assert "title the change adds $70.49/month: by component" in made
+    # The pie of the change, by component; the component table's before and change.
+    assert "title the change adds $70.49/month: by component\n    \"Network\" : 70.49\n```" \
+        in made
+    assert "| 5.52 | 76.01 | +$70.49 |" in made
+    assert "| 104.53 | **175.03** | +$70.50 |" in made
+    # Each team's quota at list price, per stack and for all of them.
+    assert "| team | `dev` | `prod` | all |\n|---|---:|---:|---:|\n" \
+           "| `checkout` | 3.14 | 18.81 | **21.95** |" in made
 
 
 if __name__ == "__main__":
@@ -82,5 +107,5 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         sys.exit("usage: python -m tests.test_pr_comment --write")
     with tempfile.TemporaryDirectory() as scratch:
-        SAMPLE.write_text(HEAD + comment(Path(scratch)) + TAIL, encoding="utf-8")
+        SAMPLE.write_text(HEAD + comment(Path(scratch))[0] + TAIL, encoding="utf-8")
     print(f"wrote {SAMPLE.relative_to(REPO)}")

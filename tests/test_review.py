@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from platformctl import allstacks, cli, report, review
+from platformctl import cli, report, review
 from platformctl.pricing import cost_report
 from tests.conftest import REPO, mutate, stack_config, write_stack
 from tests.pulumi_json import preview_json, stack_output_json
@@ -463,39 +463,6 @@ def test_the_cost_table_shows_each_lines_unit_price_and_resource(capsys, one_rev
     assert ("| Cluster | `prod-shared-alb` | shared ALB 'platform-public': responses to the "
             "internet") in out
     assert "<sub>131.40 GB x $0.09</sub> | 11.83 |" in out
-
-
-def test_one_comment_for_every_stack_with_the_change(history, tmp_path):
-    """`review --all --base REF --format markdown`: one comment, the table with each stack's
-    change against the base and its percentage, then each stack's own comment folded, under
-    GitHub's limit. `--json FILE` keeps everything (every stack's document, CI's artefact);
-    the JSON on stdout is the rows."""
-    whole = tmp_path / "review.json"
-    result = review_in(history, "--all", "--base", "HEAD~1", "--format", "json",
-                       "--json", str(whole))
-    assert result.returncode == 1, result.stderr  # dev's dropped tag blocks
-    assert "documents" not in json.loads(result.stdout)
-    doc = json.loads(whole.read_text())
-    assert [d["stack"] for d in doc["documents"]] == ["dev", "prod"]
-    assert all(d["diff"]["base"].startswith("HEAD~1") for d in doc["documents"])
-    comment = allstacks.render_markdown(doc)
-    assert len(comment) < report.COMMENT_LIMIT
-    dev = next(line for line in comment.splitlines() if line.startswith("| `dev` |"))
-    assert "| 175.03 | +$70.50 (+67%) |" in dev
-    assert "| **518.39** | +$70.50 (+16%) |" in comment  # the sum and its change
-    prod = next(line for line in comment.splitlines() if line.startswith("| `prod` |"))
-    assert "| 343.36 | no change |" in prod  # prod is untouched by the change
-    assert comment.count("<details><summary><b>dev</b>: BLOCKED") == 1
-    assert comment.count("<details><summary><b>prod</b>: ") == 1
-    assert "**Monthly cost: +$70.50/month in total**" in comment  # dev's own section
-    # The pie of the change: what it adds, by component; the table's before and change.
-    assert "title the change adds $70.49/month: by component" in comment
-    assert '"Network" : 70.49' in comment
-    assert "| 5.52 | 76.01 | +$70.49 |" in comment
-    assert "| 104.53 | **175.03** | +$70.50 |" in comment
-    # Each team's quota at list price, per stack and for all of them.
-    assert "| team | `dev` | `prod` | all |" in comment
-    assert "| `checkout` | 3.14 | 18.81 | **21.95** |" in comment
 
 
 def test_the_pie_of_a_change_shows_what_it_adds_and_what_it_removes(one_review_per_stack):
