@@ -385,12 +385,24 @@ class CostChange(_Model):
                                      '(prod-nat-us-east-1b)"')
 
 
+class ResourceCostChange(_Model):
+    """A resource whose monthly cost changes: all its cost lines, before and after."""
+
+    resource_type: str
+    resource_name: str
+    before_monthly_usd: float
+    after_monthly_usd: float
+
+
 class CostDiff(_Model):
     base_total_monthly_usd: float = Field(description=USD)
     total_monthly_usd: float = Field(description=USD)
     delta_monthly_usd: float = Field(description=USD)
     summary: str = Field(description='e.g. "+$36.50/month in total"')
     lines: list[CostChange]
+    by_resource: list[ResourceCostChange] = Field(
+        default_factory=list, description="each resource whose monthly cost changes, with "
+        "all its cost lines summed before and after (a created one has 0 before)")
     base_by_component: dict[str, float] = Field(
         default_factory=dict,
         description="the base revision's USD/month per component (the document's "

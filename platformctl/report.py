@@ -475,15 +475,34 @@ def _change_detail(r: Mapping[str, Any], markdown: bool = False, values: bool = 
     return "; ".join(parts)
 
 
+def resource_cost_changes(change: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """What each resource's monthly cost does in a change (all its cost lines): "+$33.98" for
+    one created or a cost it gains, "-$1.10" for one deleted or a cost it loses, "$a -> $b"
+    for one whose cost moves (Infracost's per-resource column)."""
+    out = {}
+    for r in change["cost"].get("by_resource") or ():
+        before, after = r["before_monthly_usd"], r["after_monthly_usd"]
+        out[(r["resource_type"], r["resource_name"])] = (
+            signed_dollars(after - before) if 0 in (before, after)
+            else f"${before:,.2f} -> ${after:,.2f}")
+    return out
+
+
 def _render_diff_text(change: Mapping[str, Any], console: Console, values: bool = False) -> None:
     console.print(Text(f"Changes against {change['base']}", style="bold"))
     resources = change["resources"]
+    costs = resource_cost_changes(change)
+
+    def cost(r: Mapping[str, Any]) -> str:
+        said = costs.get((r["type"], r["name"]))
+        return f"  {said}/month" if said else ""
+
     for kind, word, style in (("added", "create", "green"), ("removed", "delete", "red")):
         for r in resources[kind]:
-            console.print(Text(f"  {word:8} {r['type']}  {r['name']}", style=style))
+            console.print(Text(f"  {word:8} {r['type']}  {r['name']}{cost(r)}", style=style))
     for r in resources["changed"]:
         action = r.get("action", "update")
-        console.print(Text(f"  {action:8} {r['type']}  {r['name']}  "
+        console.print(Text(f"  {action:8} {r['type']}  {r['name']}{cost(r)}  "
                            f"{_change_detail(r, values=values)}",
                            style={"replace": "bold red", "refused": "bold red",
                                   "unknown": "magenta"}.get(action, "yellow")))
@@ -747,8 +766,11 @@ def _markdown_sections(doc: Mapping[str, Any],
                   ", ".join(f"{len(resources[k])} {k}" for k in ("added", "removed", "changed")))
         out += ["", f"**Resources:** {counts}", ""]
         if any(resources[k] for k in ("added", "removed", "changed")):
-            out += ["| change | type | name | inputs changed |", "|---|---|---|---|"]
-            rows = [f"| {word} | `{r['type']}` | `{r['name']}` |  |"
+            costs = resource_cost_changes(change)
+            out += ["| change | type | name | USD/month | inputs changed |",
+                    "|---|---|---|---:|---|"]
+            rows = [f"| {word} | `{r['type']}` | `{r['name']}` | "
+                    f"{_md_escape(costs.get((r['type'], r['name']), ''))} |  |"
                     for kind, word in (("added", "create"), ("removed", "delete"))
                     for r in resources[kind]]
             # Replacements first: they are what a reviewer must not miss.
@@ -759,8 +781,9 @@ def _markdown_sections(doc: Mapping[str, Any],
                 word = {"replace": "**replace**", "refused": "**refused**",
                         "unknown": "unknown"}.get(action, action)
                 rows.append(f"| {word} | `{r['type']}` | `{r['name']}` | "
+                            f"{_md_escape(costs.get((r['type'], r['name']), ''))} | "
                             + _md_escape(_change_detail(r, markdown=True, values=diff)) + " |")
-            out += _rows(rows, "resource changes", 3, stack)
+            out += _rows(rows, "resource changes", 4, stack)
             out.append("")
         for r in resources.get("replaced", []):
             out.append(f"- :x: **replaced** `{r['type']}` `{r['name']}`: its URN changes without "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -338,7 +339,7 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
             "changed_inputs": keys + (["(protect)"] if protect_changed else []),
             "protect": bool(was["protect"] or now["protect"]),
             # Old and new, as the documents hold them (secrets masked): what --diff shows.
-            "values": {path: {"old": _shown_value(old), "new": _shown_value(new)}
+            "values": {path: dict(zip(("old", "new"), _shown_values(old, new), strict=True))
                        for path, old, new in values}}
         if new_urn and now.get("custom", True):
             entry.update(action="replace", replace_fields=[], conditional=False,
@@ -548,16 +549,21 @@ def _changed_values(before: Any, after: Any, path: str = "",
     return [(path or "(value)", before, after)]
 
 
-DIFF_VALUE_CHARS = 160
+DIFF_VALUE_CHARS = 160  # a value longer than this is cut
+DIFF_CONTEXT_CHARS = 24  # what a long value shows before its first difference
 
 
-def _shown_value(value: Any) -> str:
-    """A value as `pulumi preview --diff` would show it, cut short (secrets are masked in the
-    documents already)."""
-    if value is None:
-        return "(not set)"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= DIFF_VALUE_CHARS else text[:DIFF_VALUE_CHARS - 1] + "…"
+def _shown_values(old: Any, new: Any) -> tuple[str, str]:
+    """Old and new value as `pulumi preview --diff` would show them, cut short (secrets are
+    masked in the documents already). Two long texts that start alike are shown from a little
+    before where they differ, so the cut never hides the change."""
+    texts = [("(not set)" if v is None else v if isinstance(v, str)
+              else json.dumps(v, sort_keys=True)) for v in (old, new)]
+    start = len(os.path.commonprefix(texts)) - DIFF_CONTEXT_CHARS
+    if max(map(len, texts)) > DIFF_VALUE_CHARS and start > 0:
+        texts = ["…" + t[start:] for t in texts]
+    return tuple(t if len(t) <= DIFF_VALUE_CHARS else t[:DIFF_VALUE_CHARS - 1] + "…"
+                 for t in texts)  # type: ignore[return-value]
 
 
 def _violation_key(v: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -655,6 +661,21 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any],
             "summary": f"{_money_text(delta)}: {said} ({key[1]})",
         })
     cost_changes.sort(key=lambda c: (-abs(c["delta_monthly_usd"]), c["summary"]))
+
+    def per_resource(lines: Mapping[tuple[str, str, str], Mapping[str, Any]]
+                     ) -> dict[tuple[str, str], Decimal]:
+        sums: dict[tuple[str, str], Decimal] = {}
+        for (kind, name, _), line in lines.items():
+            sums[(kind, name)] = sums.get((kind, name), Decimal(0)) + Decimal(
+                str(line["monthly_usd"]))
+        return sums
+
+    old_r, new_r = per_resource(old_l), per_resource(new_l)
+    by_resource = [{"resource_type": k[0], "resource_name": k[1],
+                    "before_monthly_usd": usd(old_r.get(k, Decimal(0))),
+                    "after_monthly_usd": usd(new_r.get(k, Decimal(0)))}
+                   for k in sorted(set(old_r) | set(new_r))
+                   if usd(old_r.get(k, Decimal(0))) != usd(new_r.get(k, Decimal(0)))]
     total_delta = usd(Decimal(str(head["total_monthly_usd"] or 0))
                       - Decimal(str(base["total_monthly_usd"] or 0)))
 
@@ -696,6 +717,7 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any],
             "delta_monthly_usd": total_delta,
             "summary": f"{_money_text(total_delta)} in total",
             "lines": cost_changes,
+            "by_resource": by_resource,
             "base_by_component": dict(base["cost"].get("by_component") or {}),
         },
     }).model_dump(mode="python", by_alias=True)

@@ -91,6 +91,11 @@ def test_the_comment_sample_is_what_the_workflow_posts(tmp_path):
     assert "**Monthly cost: +$70.50/month in total** ($104.53 → $175.03, against `main~1`)" \
         in made
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in made
+    # Each created, deleted or updated resource with what its monthly cost does.
+    assert "| create | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1a` | +$33.98 |  |" \
+        in made
+    assert "| delete | `aws:autoscaling/group:Group` | `dev-nat-instance` | -$1.10 |  |" in made
+    assert "| delete | `aws:iam/role:Role` | `dev-nat-instance` |  |  |" in made  # free
     # The pie of the change, by component; the component table's before and change.
     assert "title the change adds $70.49/month: by component\n    \"Network\" : 70.49\n```" \
         in made

@@ -272,8 +272,9 @@ def test_base_markdown_leads_with_the_change(base_review):
     out = report.render_markdown(json.loads(base_review.stdout))
     assert "**Monthly cost: +$70.50/month in total** ($104.53 → $175.03" in out
     assert "- +$32.85/month: NAT gateway in us-east-1b added (dev-nat-us-east-1b)" in out
-    assert "| create | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` |  |" in out
-    assert "| **replace** | `aws:ec2/vpc:Vpc` | `dev-vpc` | `cidrBlock` (forces replacement)" in out
+    assert "| create | `aws:ec2/natGateway:NatGateway` | `dev-nat-us-east-1b` | +$33.98 |  |" in out
+    assert ("| **replace** | `aws:ec2/vpc:Vpc` | `dev-vpc` |  | `cidrBlock` (forces replacement)"
+            in out)
     assert ":x: new **mandatory** `required-tags`" in out
 
 
@@ -425,6 +426,23 @@ def test_diff_shows_each_changed_inputs_old_and_new_value(history, base_review, 
     assert "cidrBlock: 10.10.0.0/16 → 10.30.0.0/16 (forces replacement)" in console_out.getvalue()
 
 
+def test_a_long_changed_value_is_shown_where_it_differs():
+    """A policy document that changes near its end: both sides from a little before the first
+    difference, not two identical beginnings cut off before it."""
+    statement = {"Action": "eks:UpdateNodegroupConfig", "Effect": "Allow",
+                 "Resource": [f"arn:aws:eks:us-east-1:123456789012:nodegroup/x/{n}"
+                              for n in range(4)]}
+    old = {"Statement": [statement]}
+    new = {"Statement": [statement, {"Action": "rds:StopDBInstance", "Effect": "Allow"}]}
+    was, now = review._shown_values(old, new)
+    assert was.startswith("…") and now.startswith("…")
+    assert "rds:StopDBInstance" in now and "rds:StopDBInstance" not in was
+    assert len(was) <= review.DIFF_VALUE_CHARS and len(now) <= review.DIFF_VALUE_CHARS
+    assert review._shown_values(None, "10.30.0.0/16") == ("(not set)", "10.30.0.0/16")
+    long_new = "x" * 300
+    assert review._shown_values(None, long_new)[1] == "x" * (review.DIFF_VALUE_CHARS - 1) + "…"
+
+
 def test_the_summary_ends_the_change_with_previews_footer(history, base_review):
     doc = json.loads(base_review.stdout)
     console_out = io.StringIO()
@@ -505,3 +523,10 @@ def test_a_changed_cost_line_says_old_and_new_with_its_quantities(one_review_per
     assert change["change"] == "changed"
     assert f"{line['item']} -> {now_item} (${line['monthly_usd']:,.2f} -> ${now_usd:,.2f})" in \
         change["summary"]
+    # The resource's own cost, old -> new, in the change table (both its lines together).
+    spot = [x for x in head["cost"]["lines"] if x["resource_name"] == "prod-spot-us-east-1a"]
+    before = sum(x["monthly_usd"] for x in spot) + now_usd
+    after = sum(x["monthly_usd"] for x in spot)
+    assert report.resource_cost_changes(head["diff"])[
+        ("aws:eks/nodeGroup:NodeGroup", "prod-spot-us-east-1a")] == \
+        f"${before:,.2f} -> ${after:,.2f}"
