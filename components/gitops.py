@@ -78,6 +78,10 @@ class GitOpsArgs(ArgsModel):
         (), description="When the team projects may sync (UTC).")
     sso: Sso | None = Field(None, description="OIDC SSO; without it, the local admin (its "
                             "password in the `argocd-initial-admin-secret` Secret).")
+    ui_url: HttpsUrl | None = Field(
+        None, description="Where people reach Argo CD's UI (e.g. through the organisation's "
+        "access proxy): the software catalog (`catalog-info.yaml`) links each service's "
+        "Application there. Not set: no such link.")
 
 
 NAMESPACE = "argocd"

@@ -67,6 +67,10 @@ class ObservabilityArgs(ArgsModel):
     prometheus: PrometheusSizing = Field(description="Prometheus sizing.")
     alertmanager: AlertmanagerSizing = Field(description="Alertmanager sizing.")
     grafana_replicas: int = Field(1, ge=1, le=3, description="Grafana replicas.")
+    grafana_url: HttpsUrl | None = Field(
+        None, description="Where people reach Grafana (e.g. through the organisation's access "
+        "proxy): the software catalog (`catalog-info.yaml`) links each service's SLO "
+        "dashboard, logs and traces there. Not set: no such links.")
     logs: LogsArgs = Field(default_factory=LogsArgs,
                            description="Container and node logs (Fluent Bit to CloudWatch Logs).")
     traces: TracesArgs = Field(default_factory=TracesArgs,
@@ -250,31 +254,37 @@ def metric_sources(observability: ObservabilityArgs) -> dict[str, dict[str, str]
     }
 
 
-def explore_url(datasource: str, query: dict[str, Any]) -> str:
-    """A Grafana Explore link: one pane, one query, the dashboard's time range."""
+DASHBOARD_RANGE = ("${__from}", "${__to}")  # a link from a panel: the dashboard's time range
+
+
+def explore_url(datasource: str, query: dict[str, Any],
+                time_range: tuple[str, str] = DASHBOARD_RANGE) -> str:
+    """A Grafana Explore link: one pane, one query, the dashboard's time range (or another)."""
     pane = {"datasource": datasource, "queries": [{"refId": "A", **query}],
-            "range": {"from": "${__from}", "to": "${__to}"}}
+            "range": {"from": time_range[0], "to": time_range[1]}}
     return "/explore?schemaVersion=1&orgId=1&panes=" + quote(
         json.dumps({"a": pane}, separators=(",", ":")), safe="${}_")
 
 
-def telemetry_links(service: str, environment: str, logs: bool,
-                    traces: bool) -> list[dict[str, Any]]:
-    """Links from an SLO's panels to the service's logs and traces (the golden path names the
-    container after the service; the gateway stamps the environment on every span)."""
+def telemetry_links(service: str, environment: str, logs: bool, traces: bool,
+                    time_range: tuple[str, str] = DASHBOARD_RANGE) -> list[dict[str, Any]]:
+    """Links to the service's logs and traces in Explore, from an SLO's panels (the dashboard's
+    range) or the software catalog (a fixed one): the golden path names the container after
+    the service; the gateway stamps the environment on every span."""
     links = []
     if logs:
         links.append({"title": f"{service}: logs", "url": explore_url(CLOUDWATCH_UID, {
             "datasource": {"type": "cloudwatch", "uid": CLOUDWATCH_UID},
             "queryMode": "Logs", "region": "default",
             "expression": "fields @timestamp, kubernetes.pod_name, log | filter "
-                          f'kubernetes.container_name = "{service}" | sort @timestamp desc'})})
+                          f'kubernetes.container_name = "{service}" | sort @timestamp desc'},
+            time_range)})
     if traces:
         links.append({"title": f"{service}: traces", "url": explore_url(XRAY_UID, {
             "datasource": {"type": "grafana-x-ray-datasource", "uid": XRAY_UID},
             "queryType": "getTraceSummaries",
             "query": f'service("{service}") AND annotation.deployment_environment_name = '
-                     f'"{environment}"'})})
+                     f'"{environment}"'}, time_range)})
     return links
 
 

@@ -295,7 +295,7 @@ def generated_files(root: Path | None = None, prod: Any = None) -> dict[Path, st
     """Every checked-in file generated from code: the config reference, the review JSON schema,
     the runbooks, the vendored charts' README, the platform's analysis template, and, given a
     recording of the prod stack (`prod`) and the project's docs/design.md, the design's
-    diagram."""
+    diagram; given the project (`root`), the software catalog's platform entities."""
     from components import alerts, charts
     from platformctl import configdoc, design, golden
 
@@ -307,6 +307,12 @@ def generated_files(root: Path | None = None, prod: Any = None) -> dict[Path, st
     page = (root / design.DESIGN_PATH) if root is not None else None
     if prod is not None and page is not None and page.is_file():
         files[design.DESIGN_PATH] = design.render(page.read_text(encoding="utf-8"), prod)
+    if root is not None and all((root / f"Pulumi.{env}.yaml").is_file() for env in ENVIRONMENTS):
+        # The software catalog's platform entities, from the stack files, and the Location.
+        from platformctl import catalog
+
+        files[Path(catalog.PLATFORM_PATH)] = catalog.platform_text(_environments(root))
+        files[Path(catalog.LOCATION_PATH)] = catalog.location_text(golden.catalog_targets(root))
     return files
 
 
@@ -322,7 +328,12 @@ def _generate(args: argparse.Namespace) -> int:
             _error(str(exc))
             return EXIT_USAGE
     stale = []
-    for relative, text in generated_files(root, prod).items():
+    try:
+        files = generated_files(root, prod)
+    except ConfigError as exc:  # a stack file the catalog's entities are read from
+        _error(str(exc))
+        return EXIT_USAGE
+    for relative, text in files.items():
         target = root / relative
         current = target.read_text(encoding="utf-8") if target.is_file() else None
         if current == text:
@@ -377,7 +388,8 @@ def _new_service(args: argparse.Namespace) -> int:
         files = golden.render(spec, shown, environments,
                               golden.existing_applications(project, ENVIRONMENTS),
                               golden.deployed_releases(project, spec, ENVIRONMENTS),
-                              releases.history(project, spec, ENVIRONMENTS[-1]))
+                              releases.history(project, spec, ENVIRONMENTS[-1]),
+                              golden.catalog_targets(project))
         problems = golden.clashes(files, spec, shown, project)
         if problems:
             raise ConfigError(str(spec_path), problems)

@@ -32,6 +32,7 @@ from components.observability import RELEASE as MONITORING_RELEASE
 from components.slo import SloSpec
 from components.tenancy import EXPOSURE_LABEL, host_covers
 from components.wellknown import POSTGRES_TLS_CONFIGMAP, POSTGRES_TLS_DIR
+from platformctl import catalog
 from stacks.config import ConfigError, PlatformConfig
 from stacks.service import ServiceSpec
 
@@ -162,6 +163,12 @@ def clashes(files: Mapping[str, str], spec: ServiceSpec, spec_path: str,
                 problems.append(f"name: {spec.name!r}: {path} was generated from {owner}; "
                                 f"allowed: a name no other spec of team {spec.team!r} uses")
                 break
+    if spec.api is not None:
+        definition = (project_dir / spec_path).parent / spec.api.definition
+        if not definition.is_file():
+            problems.append(f"api.definition: {spec.api.definition!r}: no such file next to "
+                            f"{spec_path}; allowed: the API's definition, relative to the spec")
+    problems += catalog_clashes(spec, spec_path, project_dir)
     if spec.host is not None:
         for ingress in sorted((project_dir / GITOPS_PATH / "teams").glob("*/*/ingress.yaml")):
             text = ingress.read_text(encoding="utf-8", errors="replace")
@@ -176,6 +183,25 @@ def clashes(files: Mapping[str, str], spec: ServiceSpec, spec_path: str,
                                 f"{owner or 'a hand-written file'}); allowed: one service per "
                                 "host")
     return problems
+
+
+def catalog_clashes(spec: ServiceSpec, spec_path: str, project_dir: Path) -> list[str]:
+    """Another spec's entity of the same name in the software catalog (names are the catalog's
+    keys: two teams' `api` services cannot both be `component:api`)."""
+    ours = catalog.service_path(spec, spec_path)
+    names = {spec.name, *([f"{spec.name}-api"] if spec.api else [])}
+    for target in catalog_targets(project_dir):
+        path = project_dir / target
+        if target in (ours, catalog.PLATFORM_PATH) or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        taken = {d.get("metadata", {}).get("name") for d in yaml.safe_load_all(text)
+                 if isinstance(d, dict)}
+        for name in sorted(names & taken):
+            return [f"name: {spec.name!r}: the software catalog already has an entity "
+                    f"{name!r} ({target}, from {generated_by(text) or 'a hand-written file'}); "
+                    "allowed: a name no other service uses"]
+    return []
 
 
 def _labels(spec: ServiceSpec) -> dict[str, str]:
@@ -716,7 +742,8 @@ def render(spec: ServiceSpec, spec_path: str,
            environments: Mapping[str, PlatformConfig],
            existing_apps: Mapping[str, Sequence[str]],
            deployed: Mapping[str, Deployed] | None = None,
-           prod_history: Collection[str] = ()) -> dict[str, str]:
+           prod_history: Collection[str] = (),
+           catalog_targets: Collection[str] = ()) -> dict[str, str]:
     """Every file the service needs, by path relative to the project. `environments` are in
     promotion order (dev, then prod): the first gets the service at once, tracking the
     stack's revision; a later one only by `platformctl promote`, which pins its Application to
@@ -725,7 +752,8 @@ def render(spec: ServiceSpec, spec_path: str,
     Application runs now (kept); `prod_history`, every digest the last environment has run
     (the release records): a contract step ships only after its `after` release is among them.
     `existing_apps` lists, per environment, the Application files in
-    gitops/environments/<env>/ (its kustomization lists them all)."""
+    gitops/environments/<env>/ (its kustomization lists them all); `catalog_targets`, what the
+    root catalog-info.yaml lists now (the service's catalog file joins them)."""
     namespace = check_against(spec, spec_path, environments)
     deployed = deployed or {}
     order = list(environments)
@@ -754,7 +782,19 @@ def render(spec: ServiceSpec, spec_path: str,
         files[f"{GITOPS_PATH}/environments/{env}/kustomization.yaml"] = (
             environment_kustomization(env, {*existing_apps.get(env, ()),
                                             f"{spec.team}-{spec.name}.yaml"}))
+    # The software catalog: the service's entities, and the root Location listing them.
+    running = [env for position, env in enumerate(order) if not position or env in deployed]
+    path = catalog.service_path(spec, spec_path)
+    files[path] = _dump(catalog.service_entities(spec, spec_path, namespace, environments,
+                                                 running), header)
+    files[catalog.LOCATION_PATH] = catalog.location_text({*catalog_targets, path})
     return files
+
+
+def catalog_targets(project_dir: Path) -> list[str]:
+    """What the root catalog-info.yaml lists now (none before the first service)."""
+    path = project_dir / catalog.LOCATION_PATH
+    return catalog.location_targets(path.read_text()) if path.is_file() else []
 
 
 def existing_applications(project_dir: Path, environments: Sequence[str]) -> dict[str, list[str]]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from components.gitops import GITOPS_PATH
-from platformctl import golden
+from platformctl import catalog, golden
 from platformctl.gitcmd import git
 from stacks import service as service_spec
 from stacks.config import ConfigError, PlatformConfig
@@ -262,9 +262,13 @@ def promote(project: Path, reference: str, target: str,
         spec, spec_path, environments, golden.existing_applications(project, order),
         # A contract step's release must have run in prod *before* (its PreSync Job runs
         # while prod still runs what it ran): the history as it is, not with this promotion.
-        {**deployed, target: wanted}, history(project, spec, order[-1]))
+        {**deployed, target: wanted}, history(project, spec, order[-1]),
+        golden.catalog_targets(project))
+    # The environment's Application, and the catalog's entities (a service prod runs is in
+    # production).
+    catalog_file = catalog.service_path(spec, spec_path)
     wanted_files = {path: text for path, text in files.items()
-                    if f"/environments/{target}/" in path}
+                    if f"/environments/{target}/" in path or path == catalog_file}
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     commit = (wanted.revision if kind != "release"
               else _git(project, "rev-parse", "--verify", "HEAD^{commit}") or "unknown")

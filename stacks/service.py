@@ -69,6 +69,28 @@ class Dependency(ArgsModel):
     port: int = Field(ge=1, le=65535, description="Its container port.")
 
 
+RelativePath = Annotated[str, pattern(r"[A-Za-z0-9_][A-Za-z0-9._/-]*",
+                                      "a path relative to the spec file, e.g. "
+                                      "checkout/openapi.yaml (no leading / and no ..)")]
+
+
+class Api(ArgsModel):
+    """The API a service provides: an API entity in the software catalog, its definition read
+    from the file."""
+
+    type: Literal["openapi", "asyncapi", "graphql", "grpc"] = Field(
+        description="The definition's format (Backstage's API types).")
+    definition: RelativePath = Field(
+        description="The definition file, relative to the spec file.")
+
+    @model_validator(mode="after")
+    def _inside(self) -> Api:
+        if ".." in self.definition.split("/"):
+            raise Invalid("definition", self.definition, "stays below the spec's directory; "
+                          "allowed: a path without ..")
+        return self
+
+
 class CanaryStep(ArgsModel):
     weight: int = Field(ge=1, le=100, description="Share of requests sent to the new version, "
                         "%: the shared ALB splits them for a public service; an internal one "
@@ -186,6 +208,8 @@ class ServiceSpec(ArgsModel):
     migrations: Migrations | None = Field(
         None, description="Schema migrations, expand-migrate-contract (needs `database: "
         "true`).")
+    api: Api | None = Field(
+        None, description="The API it provides (the software catalog's API entity).")
     canary: tuple[CanaryStep, ...] = Field(
         (CanaryStep(weight=10), CanaryStep(weight=50), CanaryStep(weight=100, pauseMinutes=0)),
         min_length=1, description="Canary steps; the last must reach 100.")
