@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from platformctl import catalog, cli, golden
+from platformctl import catalog, cli, golden, releases
 from stacks import service as service_spec
 from tests.conftest import REPO
 
@@ -114,7 +114,8 @@ def test_the_catalog_files_are_what_the_commands_write():
     rendered = golden.render(spec, "services/checkout.yaml", cli._environments(REPO),
                              golden.existing_applications(REPO, cli.ENVIRONMENTS),
                              golden.deployed_releases(REPO, spec, cli.ENVIRONMENTS),
-                             catalog_targets=golden.catalog_targets(REPO))
+                             releases.history(REPO, spec, cli.ENVIRONMENTS[-1]),
+                             golden.catalog_targets(REPO))
     path = catalog.service_path(spec, "services/checkout.yaml")
     assert path == "services/checkout/catalog-info.yaml"
     assert (REPO / path).read_text() == rendered[path], (
