@@ -31,15 +31,30 @@ class Invalid(ValueError):
         self.key, self.value, self.message = key, value, message
 
 
-def pattern(regex: str, allowed: str):
-    compiled = re.compile(regex)
+class pattern:  # noqa: N801 - used as a field type's annotation, like pydantic's own
+    """A string that must match `regex` entirely: refused with "does not match; allowed:
+    <allowed>". Its JSON schema (the service template's form, tools that read the schema)
+    carries the same rule, anchored, and the same words."""
 
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(f"does not match; allowed: {allowed}")
+    def __init__(self, regex: str, allowed: str):
+        self.regex, self.allowed = regex, allowed
+        self.compiled = re.compile(regex)
+
+    def check(self, value: str) -> str:
+        if not self.compiled.fullmatch(value):
+            raise ValueError(f"does not match; allowed: {self.allowed}")
         return value
 
-    return AfterValidator(check)
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        json_schema = handler(schema)
+        json_schema["pattern"] = f"^(?:{self.regex})$"
+        json_schema["x-allowed"] = self.allowed
+        return json_schema
 
 
 def _any_cidr(value: str) -> str:

@@ -309,10 +309,12 @@ def generated_files(root: Path | None = None, prod: Any = None) -> dict[Path, st
         files[design.DESIGN_PATH] = design.render(page.read_text(encoding="utf-8"), prod)
     if root is not None and all((root / f"Pulumi.{env}.yaml").is_file() for env in ENVIRONMENTS):
         # The software catalog's platform entities, from the stack files, and the Location.
-        from platformctl import catalog
+        from platformctl import catalog, template
 
-        files[Path(catalog.PLATFORM_PATH)] = catalog.platform_text(_environments(root))
+        environments = _environments(root)
+        files[Path(catalog.PLATFORM_PATH)] = catalog.platform_text(environments)
         files[Path(catalog.LOCATION_PATH)] = catalog.location_text(golden.catalog_targets(root))
+        files.update({Path(k): v for k, v in template.files(environments).items()})
     return files
 
 

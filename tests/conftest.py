@@ -6,6 +6,7 @@ one pipeline, when they review a real stack of this repository."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,23 @@ from platformctl.recording import Evaluation
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_STACKS = ("dev", "prod")
+# What the golden path reads and writes: the stack files, their certificates, gitops/,
+# services/ and the software catalog.
+GOLDEN_PATH_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "certs", "gitops",
+                     "services", "catalog", "catalog-info.yaml")
+
+
+def golden_path_copy(project: Path) -> Path:
+    """A project directory with this repository's golden-path files (for commands that write)."""
+    project.mkdir(parents=True, exist_ok=True)
+    for name in GOLDEN_PATH_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, project / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, project / name)
+    return project
 
 
 def pytest_configure(config):

@@ -16,7 +16,7 @@ import yaml
 
 from platformctl import catalog, cli, golden, releases
 from stacks import service as service_spec
-from tests.conftest import REPO
+from tests.conftest import REPO, golden_path_copy
 
 TOOLS = REPO / "tools" / "backstage"
 NODE = shutil.which("node")
@@ -166,11 +166,7 @@ def test_a_service_prod_does_not_run_yet_is_experimental():
 
 
 def _project(tmp_path: Path) -> Path:
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "gitops", "services",
-                 "catalog", "catalog-info.yaml", "certs"):
-        source = REPO / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / name)
-    return tmp_path
+    return golden_path_copy(tmp_path / "project")
 
 
 def test_a_missing_api_definition_and_a_taken_name_are_refused(tmp_path, capsys):

@@ -5,14 +5,12 @@ too. And every service's generated manifests are what `new-service` writes."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import yaml
 
 from platformctl import cli
 from platformctl.gitopscheck import check, remote_problems
-from tests.conftest import REPO
+from tests.conftest import REPO, golden_path_copy
 
 SERVICE_DIR = "gitops/teams/checkout/checkout"
 TEAM_DIR = "gitops/teams/checkout"
@@ -56,13 +54,7 @@ def test_charts_and_plugins_are_refused(key):
 
 
 def _copy(tmp_path):
-    project = tmp_path / "project"
-    for name in ("gitops", "services", "certs"):
-        shutil.copytree(REPO / name, project / name,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
-        shutil.copy2(REPO / name, project / name)
-    return project
+    return golden_path_copy(tmp_path / "project")
 
 
 def test_the_repository_passes_and_a_remote_base_fails_the_pull_request(tmp_path, capsys):

@@ -19,7 +19,7 @@ from components.admission import POLICIES
 from platformctl import cli, golden, releases
 from platformctl.harness import load_config
 from stacks import service as service_spec
-from tests.conftest import REPO
+from tests.conftest import REPO, golden_path_copy
 from tests.test_admission import violations
 
 SPEC = REPO / "services" / "checkout.yaml"
@@ -49,7 +49,8 @@ def test_the_example_regenerates_byte_for_byte(environments):
     spec = service_spec.load(SPEC)
     files = _render(spec, environments, golden.deployed_releases(REPO, spec, cli.ENVIRONMENTS),
                     releases.history(REPO, spec, "prod"))
-    assert len(files) == 16 + len(spec.migrations.steps) + 2 * len(cli.ENVIRONMENTS)
+    # ... and the service's catalog-info.yaml and the root Location (the software catalog).
+    assert len(files) == 16 + len(spec.migrations.steps) + 2 * len(cli.ENVIRONMENTS) + 2
     for path, text in files.items():
         assert (REPO / path).read_text() == text, path
     assert cli.main(["new-service", str(SPEC), "--check", "--project-dir", str(REPO)]) == 0
@@ -384,16 +385,8 @@ def test_every_committed_spec_is_in_sync_with_gitops(spec_path):
 
 
 def _project_copy(tmp_path: Path) -> Path:
-    """What the golden path reads and writes: the stack files, gitops/ and services/."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
-        shutil.copy2(REPO / name, project / name)
-    shutil.copytree(REPO / "gitops", project / "gitops")
-    shutil.copytree(REPO / "certs", project / "certs")
-    shutil.copytree(REPO / "services", project / "services",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return project
+    """What the golden path reads and writes."""
+    return golden_path_copy(tmp_path / "project")
 
 
 def test_a_second_spec_never_overwrites_another_specs_service(tmp_path, capsys):
