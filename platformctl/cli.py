@@ -678,6 +678,90 @@ def _add_budget(commands: Any, formats: dict[str, Any]) -> None:
     budget_cmd.set_defaults(handler=_budget)
 
 
+def _dora_date(text: str) -> Any:
+    """A --since/--until value: YYYY-MM-DD (00:00 UTC) or YYYY-MM-DDTHH:MM:SSZ."""
+    from datetime import UTC, datetime
+
+    for shape in ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(text, shape).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"{text!r}: allowed: a date, YYYY-MM-DD (UTC), or "
+                                     "YYYY-MM-DDTHH:MM:SSZ")
+
+
+def _dora_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1
+    if not 0 < days <= 90:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: days, more than 0, at most 90")
+    return days
+
+
+def _dora(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from platformctl import dora
+
+    project = _project(args)
+    if args.since and args.until and args.since >= args.until:
+        _error(f"--since {args.since:%Y-%m-%d}: not before --until {args.until:%Y-%m-%d}; "
+               "allowed: a window that starts before it ends")
+        return EXIT_USAGE
+    try:
+        doc = dora.report(project, args.since, args.until, timedelta(days=args.window))
+    except ConfigError as exc:  # a malformed release record or spec, named
+        _error(str(exc))
+        return EXIT_USAGE
+
+    def text(document, console):
+        from rich.table import Table
+
+        if not document["records"]:
+            console.print(f"no promotion or rollback of prod between {document['since'][:10]} "
+                          f"and {document['until'][:10]} (gitops/releases/)")
+        for kind, first in (("services", "service"), ("teams", "team")):
+            table = Table(title=f"Delivery per {first}, {document['since'][:10]} to "
+                          f"{document['until'][:10]}", title_justify="left")
+            header = [first, *dora.COLUMNS[1:]] if kind == "services" else [
+                "team", *dora.COLUMNS[2:]]
+            for column in header:
+                table.add_column(column)
+            for row in dora.rows(document, kind):
+                table.add_row(*(row if kind == "services" else row[1:]))
+            console.print(table)
+
+    _render(doc, args, (text, dora.render_markdown))
+    return EXIT_OK
+
+
+def _add_dora(commands: Any, formats: dict[str, Any]) -> None:
+    command = commands.add_parser(
+        "dora",
+        help="the four keys of delivery per service and team, from the release records and Git",
+        description="Deployment frequency (promotions to prod per week), lead time for changes "
+        "(each commit that changed a service, to the prod promotion that shipped it), change "
+        "failure rate (promotions rolled back within the change window) and time to restore "
+        "(a failed promotion to the next good one), per service and per team, from "
+        "gitops/releases/ and the Git history (docs/developer-portal.md).",
+    )
+    command.add_argument("--since", type=_dora_date, metavar="DATE",
+                         help="the window's start (default: 90 days before --until)")
+    command.add_argument("--until", type=_dora_date, metavar="DATE",
+                         help="the window's end (default: now)")
+    command.add_argument("--window", type=_dora_days, default=7, metavar="DAYS",
+                         help="the change window: a rollback of prod this soon after a "
+                         "promotion (and before the next) fails it (default 7)")
+    command.add_argument("--format", **{**formats, "help": "text, markdown or json (schema "
+                                        "platformctl.dora/v1)"})
+    command.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    _project_dir_option(command)
+    command.set_defaults(handler=_dora)
+
+
 def _add_generate(commands: Any) -> None:
     generate = commands.add_parser(
         "generate",
@@ -863,6 +947,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_review(commands, formats)
     _add_cost(commands, formats)
     _add_budget(commands, formats)
+    _add_dora(commands, formats)
     _add_generate(commands)
     _add_new_service(commands)
     _add_check_gitops(commands)
