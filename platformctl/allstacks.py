@@ -257,18 +257,22 @@ def _money(row: dict[str, Any], key: str) -> str:
 
 def render_text(doc: dict[str, Any], console: Console) -> None:
     table = Table(title="Every stack, reviewed offline", title_justify="left", show_edge=False)
-    # Expected against the stack's budget, and at the ceiling against its share of the cap.
-    for column in ("stack", "verdict", "expected", "budget", "ceiling", "share", "resources"):
+    # Expected against the stack's budget, and at the ceiling against its share of the cap;
+    # with --base, the change of the expected cost.
+    changed = any("change_monthly_usd" in row for row in doc["stacks"])
+    for column in ("stack", "verdict", "expected", *(["change"] if changed else []), "budget",
+                   "ceiling", "share", "resources"):
         table.add_column(column, justify="left" if column in ("stack", "verdict") else "right")
     for row in doc["stacks"]:
         table.add_row(row["stack"], Text(_verdict_text(row), style=_STYLE[row["verdict"]]),
-                      _money(row, "total_monthly_usd"), _money(row, "budget_monthly_usd"),
-                      _money(row, "ceiling_monthly_usd"),
+                      _money(row, "total_monthly_usd"), *([_change(row)] if changed else []),
+                      _money(row, "budget_monthly_usd"), _money(row, "ceiling_monthly_usd"),
                       _money(row, "ceiling_budget_monthly_usd"),
                       str(row.get("resource_count", "")))
     if doc["cap_monthly_usd"] is not None:
         table.add_row(Text("all", style="bold"), f"cap {doc['cap_monthly_usd']:,.2f}",
                       Text(f"{doc['total_monthly_usd']:,.2f}", style="bold"),
+                      *([_change(doc)] if changed else []),
                       f"{doc['headroom_monthly_usd']:,.2f} left",
                       Text(f"{doc['ceiling_monthly_usd']:,.2f}", style="bold"),
                       f"{doc['ceiling_headroom_monthly_usd']:,.2f} left", "")

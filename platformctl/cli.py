@@ -466,6 +466,8 @@ def _promote(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for path, text in promotion.files.items():
         target = project / path
+        if target.is_file() and target.read_text(encoding="utf-8") == text:
+            continue  # e.g. the environment's list, or the catalog entry, as they were
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
@@ -479,14 +481,17 @@ EXIT_INTERRUPTED = 130
 def _readiness(args: argparse.Namespace) -> int:
     import json as _json
 
-    from platformctl import pipeline, readiness
+    from platformctl import pipeline, readiness, releases
     from stacks import service as service_spec
 
     project = _project(args)
     result = None
     try:
         if args.service:
-            spec = service_spec.load(Path(args.service))
+            # A spec file, or a service's name (checkout, or checkout/checkout) as promote
+            # takes it.
+            spec = (service_spec.load(Path(args.service)) if Path(args.service).is_file()
+                    else releases.find_spec(project, args.service, "--service")[0])
             title, lines = (f"service {spec.team}/{spec.name}",
                             readiness.service(spec, project))
         else:
@@ -901,8 +906,9 @@ def _add_readiness(commands: Any) -> None:
         "configuration error or when a check could not be evaluated (no helm, say).")
     ready_cmd.add_argument("stack", nargs="?", default="prod",
                            help="a stack name or file (default prod)")
-    ready_cmd.add_argument("--service", metavar="SPEC",
-                           help="the checklist of one service instead (its spec file)")
+    ready_cmd.add_argument("--service", metavar="SERVICE",
+                           help="the checklist of one service instead: its name (checkout, "
+                           "or team/name) or its spec file")
     ready_cmd.add_argument("--format", choices=["text", "markdown", "json"], default="text",
                            help="text (a terminal), markdown (a table, e.g. for a PR) or json")
     ready_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")

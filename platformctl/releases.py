@@ -129,8 +129,10 @@ def history(project: Path, spec: ServiceSpec, env: str) -> set[str]:
     return ran | ({current.digest} if current else set())
 
 
-def find_spec(project: Path, reference: str) -> tuple[ServiceSpec, str]:
-    """The spec of `name` or `team/name` among services/*.yaml, and its path as shown."""
+def find_spec(project: Path, reference: str,
+              source: str = "promote") -> tuple[ServiceSpec, str]:
+    """The spec of `name` or `team/name` among services/*.yaml, and its path as shown;
+    `source` is what a refusal names (the command or its option)."""
     specs = {}
     for path in sorted((project / "services").glob("*.yaml")):
         spec = service_spec.load(path)
@@ -138,8 +140,9 @@ def find_spec(project: Path, reference: str) -> tuple[ServiceSpec, str]:
     matches = [v for k, v in specs.items() if reference in (k, k.split("/", 1)[1])]
     if len(matches) != 1:
         why = "is ambiguous" if matches else "is not a service of services/*.yaml"
-        raise ConfigError("promote", [f"service: {reference!r} {why}; allowed: "
-                                      + (", ".join(sorted(specs)) or "none")])
+        raise ConfigError(source, [f"service: {reference!r} {why}; allowed: "
+                                   + (", ".join(sorted(specs)) or "none")
+                                   + (" (or a spec file)" if source != "promote" else "")])
     return matches[0]
 
 
