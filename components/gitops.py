@@ -78,6 +78,12 @@ class GitOpsArgs(ArgsModel):
         (), description="When the team projects may sync (UTC).")
     sso: Sso | None = Field(None, description="OIDC SSO; without it, the local admin (its "
                             "password in the `argocd-initial-admin-secret` Secret).")
+    canary_pause_minutes: int | None = Field(
+        None, ge=1, le=120,
+        description="The longest a canary pauses at a step in this environment (dev: 1): its "
+        "Applications patch each service's Rollout, so a change reaches the environment in "
+        "minutes while prod keeps the pauses each spec asks for (the prod lock refuses it "
+        "there). Not set: each spec's own pauses.")
     ui_url: HttpsUrl | None = Field(
         None, description="Where people reach Argo CD's UI (e.g. through the organisation's "
         "access proxy): the software catalog (`catalog-info.yaml`) links each service's "

@@ -16,6 +16,7 @@ the SecurityStack's Vault Secrets Operator keeps filled.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -318,13 +319,30 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
     return container
 
 
-def rollout(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
-    labels = _labels(spec)
+def canary_steps(spec: ServiceSpec) -> list[dict[str, Any]]:
+    """The Rollout's canary steps: each weight, then its pause (none at 100 or at 0 minutes)."""
     steps: list[dict[str, Any]] = []
     for step in spec.canary:
         steps.append({"setWeight": step.weight})
         if step.weight < 100 and step.pause_minutes:
             steps.append({"pause": {"duration": f"{step.pause_minutes}m"}})
+    return steps
+
+
+def pause_patches(spec: ServiceSpec, longest: int | None) -> list[dict[str, Any]]:
+    """JSON patches (RFC 6902) that cap each canary pause of the Rollout at `longest` minutes:
+    what an environment's Application applies (kustomize, as Argo CD runs it)."""
+    if longest is None:
+        return []
+    return [{"op": "replace", "path": f"/spec/strategy/canary/steps/{index}/pause/duration",
+             "value": f"{longest}m"}
+            for index, step in enumerate(canary_steps(spec))
+            if "pause" in step and int(step["pause"]["duration"].removesuffix("m")) > longest]
+
+
+def rollout(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
+    labels = _labels(spec)
+    steps = canary_steps(spec)
     annotations = {
         # checkov's Kubernetes checks this template deliberately does not follow, and why:
         "checkov.io/skip1": "CKV_K8S_11=No CPU limit by design: CFS quotas throttle "
@@ -673,6 +691,14 @@ def application(spec: ServiceSpec, namespace: str, config: PlatformConfig,
     sync: dict[str, Any] = {"syncOptions": ["ServerSideApply=true"]}
     if config.gitops.auto_sync:
         sync["automated"] = {"prune": True, "selfHeal": True}
+    kustomize: dict[str, Any] = {"images": [f"{spec.image.repository}@{digest}"],
+                                 "commonAnnotations": {VERSION_ANNOTATION: digest,
+                                                       ENVIRONMENT_ANNOTATION: config.environment}}
+    patches = pause_patches(spec, config.gitops.canary_pause_minutes)
+    if patches:  # the environment's shorter canary pauses (dev), on the Rollout
+        kustomize["patches"] = [{"target": {"group": "argoproj.io", "kind": "Rollout",
+                                            "name": spec.name},
+                                 "patch": json.dumps(patches)}]
     return {
         "apiVersion": ARGO_API, "kind": "Application",
         "metadata": {"name": f"{spec.team}-{spec.name}", "namespace": "argocd",
@@ -681,10 +707,7 @@ def application(spec: ServiceSpec, namespace: str, config: PlatformConfig,
             "project": spec.team,
             "source": {"repoURL": config.gitops.repo_url, "targetRevision": revision,
                        "path": base,
-                       "kustomize": {
-                           "images": [f"{spec.image.repository}@{digest}"],
-                           "commonAnnotations": {VERSION_ANNOTATION: digest,
-                                                 ENVIRONMENT_ANNOTATION: config.environment}}},
+                       "kustomize": kustomize},
             "destination": {"server": IN_CLUSTER, "namespace": namespace},
             "syncPolicy": sync,
             **({"ignoreDifferences": [

@@ -118,6 +118,8 @@ PROD_CONTROLS: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
      "changes reach prod when a person syncs them, inside the sync windows"),
     ("gitops.sso", "set", lambda c: c.gitops.sso is not None,
      "no shared local admin holds every deployment"),
+    ("gitops.canaryPauseMinutes", "not set", lambda c: c.gitops.canary_pause_minutes is None,
+     "every canary observes each step as long as its service's spec says"),
 )
 
 
@@ -493,7 +495,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                                     "requireDigest": False, "probesRequired": False},
                      "imageSignatures": {"mode": "warn", "replicas": 1}},
         "vault": {"replicas": 1},
-        "gitops": {"ha": False, "autoSync": True},
+        "gitops": {"ha": False, "autoSync": True, "canaryPauseMinutes": 1},
         "backup": {"retentionDays": 7},
         "chaos": {"mesh": True},
         # Asleep outside working hours: the nodes and the database run 50 of 168 hours a week.

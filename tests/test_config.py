@@ -481,6 +481,7 @@ PROD_LOCK_EDGES = [
     ("platform:backup.copyRegion", None),  # the preset sets one: null unsets it
     ("platform:gitops.autoSync", True),
     ("platform:gitops.sso", DELETE),
+    ("platform:gitops.canaryPauseMinutes", 1),
 ]
 
 

@@ -504,29 +504,50 @@ def test_the_teams_project_admits_every_kind_the_golden_path_writes():
     assert written <= set(TEAM_KINDS), written - set(TEAM_KINDS)
 
 
-def test_each_environment_stamps_its_version_and_name_on_the_services_telemetry(tmp_path):
-    """What Argo CD does with an environment's Application (its kustomize images and
-    commonAnnotations over the base), done by the real kustomize (kubectl's): the Rollout's
-    pods carry the digest and the environment, and the OpenTelemetry variables read them."""
-    import shutil
-    import subprocess
+def _built_by_argocd(tmp_path: Path, env: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What Argo CD does with an environment's Application (its kustomize images,
+    commonAnnotations and patches over the base), done by the real kustomize (kubectl's):
+    (the Application's source, the Rollout it applies)."""
+    from platformctl import helmbin
 
-    from platformctl import golden, helmbin
-
-    app = yaml.safe_load((REPO / "gitops" / "environments" / "dev" /
+    app = yaml.safe_load((REPO / "gitops" / "environments" / env /
                           "checkout-checkout.yaml").read_text())
     source = app["spec"]["source"]
-    base = tmp_path / "base"
+    base = tmp_path / env
     shutil.copytree(REPO / source["path"], base)
     kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
     repository, digest = source["kustomize"]["images"][0].split("@")
     kustomization["images"] = [{"name": repository, "digest": digest}]
     kustomization["commonAnnotations"] = source["kustomize"]["commonAnnotations"]
+    if source["kustomize"].get("patches"):
+        kustomization["patches"] = source["kustomize"]["patches"]
     (base / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
     done = subprocess.run([str(helmbin.binary("kubectl")), "kustomize", str(base)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     (rollout,) = [d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Rollout"]
+    return source, rollout
+
+
+def test_dev_pauses_its_canaries_a_minute_and_prod_as_each_spec_says(tmp_path):
+    """dev's stack caps every canary pause (platform:gitops.canaryPauseMinutes, 1 in the dev
+    preset) through its Application's patch; prod runs the spec's own five-minute pauses."""
+    spec = service_spec.load(SPEC)
+    for env, pause in (("dev", "1m"), ("prod", "5m")):
+        _, rollout = _built_by_argocd(tmp_path, env)
+        steps = rollout["spec"]["strategy"]["canary"]["steps"]
+        assert [s for s in steps if "setWeight" in s] == [
+            {"setWeight": step.weight} for step in spec.canary]
+        assert [s["pause"]["duration"] for s in steps if "pause" in s] == [pause, pause]
+
+
+def test_each_environment_stamps_its_version_and_name_on_the_services_telemetry(tmp_path):
+    """The Rollout's pods carry the digest and the environment, and the OpenTelemetry
+    variables read them."""
+    from platformctl import golden
+
+    source, rollout = _built_by_argocd(tmp_path, "dev")
+    repository, digest = source["kustomize"]["images"][0].split("@")
     template = rollout["spec"]["template"]
     assert template["metadata"]["annotations"][golden.VERSION_ANNOTATION] == digest
     assert template["metadata"]["annotations"][golden.ENVIRONMENT_ANNOTATION] == "dev"
