@@ -36,9 +36,9 @@ def _scratch(project: Path) -> Path:
                            check=True).stdout
     for name in filter(None, files.split("\0")):
         source = REPO / name
-        if source.is_file() and not name.startswith(str(RECORDS)):
+        if (source.is_file() or source.is_symlink()) and not name.startswith(str(RECORDS)):
             (project / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, project / name)
+            shutil.copy2(source, project / name, follow_symlinks=False)  # links stay links
     (project / ".venv").symlink_to(REPO / ".venv")
     setup = ("git init -q -b main && git add -A && git commit -qm 'the platform' && "
              ".venv/bin/platformctl promote checkout --to prod && git add -A && "

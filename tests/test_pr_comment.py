@@ -46,9 +46,9 @@ def comment(scratch: Path) -> tuple[str, dict]:
     files = _git(REPO, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
     for name in filter(None, files.split("\0")):
         source = REPO / name
-        if source.is_file():
+        if source.is_file() or source.is_symlink():
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, scratch / name)
+            shutil.copy2(source, scratch / name, follow_symlinks=False)  # links stay links
     _git(scratch, "init", "-q", "-b", "main")
     _git(scratch, "add", "-A")
     _git(scratch, "commit", "-qm", "base")
