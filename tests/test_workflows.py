@@ -303,3 +303,64 @@ def test_every_exemption_in_gitops_is_granted_in_the_stack_config(evaluations):
                 for key, value in (metadata.get("annotations") or {}).items():
                     if key.startswith(prefix):
                         assert (value, key[len(prefix):], namespace) in granted, path
+
+
+def _step(job: dict, starts: str) -> dict:
+    return next(s for s in job["steps"] if s.get("name", "").startswith(starts))
+
+
+def test_a_spec_only_pull_request_gets_its_manifests_from_the_base_code():
+    """The template's pull request changes only a spec: the base branch's platformctl (trusted)
+    writes the manifests into the pull request's files, and the platform's bot pushes them;
+    nothing of the pull request runs, and a fork's branch is never written."""
+    job = _jobs("pull-request.yml")["golden-path"]
+    assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert job["permissions"] == {"contents": "read"}
+    base, head = (s for s in job["steps"] if "actions/checkout" in s.get("uses", ""))
+    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    assert head["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    assert base["with"]["persist-credentials"] is False is head["with"]["persist-credentials"]
+    generate = _step(job, "Generate the manifests")
+    assert "pip install --disable-pip-version-check --quiet ./base" in generate["run"]
+    assert '.venv/bin/platformctl new-service "head/$spec" --project-dir head' in generate["run"]
+    bot = _step(job, "The platform bot's token")
+    assert bot["with"]["permission-contents"] == "write"
+    push = _step(job, "Commit the manifests")
+    assert push["env"]["TOKEN"] == "${{ steps.bot.outputs.token }}"
+    assert "${{" not in push["run"]  # the branch name reaches the shell as a variable only
+
+
+@pytest.mark.parametrize("changed, specs_only", [
+    (["services/ledger.yaml"], True),
+    (["services/ledger.yaml", "services/checkout.yaml"], True),
+    (["services/ledger.yaml", "stacks/config.py"], False),
+    (["services/ledger.yaml", "gitops/teams/x/y/rollout.yaml"], False),
+])
+def test_only_a_pull_request_of_specs_alone_is_generated(tmp_path, changed, specs_only):
+    """The scope step, run by bash on a real history: specs alone, or nothing is generated."""
+    head = tmp_path / "head"
+    head.mkdir()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(head), "-c", "user.email=t@example.com",
+                               "-c", "user.name=t", *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    (head / "README.md").write_text("base\n")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    base_sha = git("rev-parse", "HEAD")
+    for name in changed:
+        (head / name).parent.mkdir(parents=True, exist_ok=True)
+        (head / name).write_text("changed\n")
+    git("add", "-A")
+    git("commit", "-qm", "change")
+    output = tmp_path / "output"
+    output.write_text("")
+    step = _step(_jobs("pull-request.yml")["golden-path"], "Only service specs changed?")
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "BASE_SHA": base_sha,
+                                          "GITHUB_OUTPUT": str(output)})
+    assert done.returncode == 0, done.stderr
+    assert ("specs_only=true" in output.read_text()) is specs_only
