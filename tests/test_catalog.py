@@ -51,6 +51,7 @@ def entities(root: Path = REPO) -> list[dict]:
             if isinstance(d, dict)]
 
 
+@pytest.mark.e2e
 def test_every_entity_is_valid_by_backstages_validators():
     code, results = validate(*catalog_files())
     assert code == 0, [r for r in results if r["error"]]
@@ -60,6 +61,7 @@ def test_every_entity_is_valid_by_backstages_validators():
             ("Component", "checkout"), ("API", "checkout-api")} <= kinds
 
 
+@pytest.mark.e2e
 def test_the_validators_refuse_what_backstage_refuses(tmp_path):
     """A name Backstage's field formats refuse, a Component without its lifecycle, and an API
     whose definition file is missing (the catalog resolves $text before it validates)."""

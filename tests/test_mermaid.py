@@ -22,6 +22,8 @@ import pytest
 from platformctl import cli, report, review
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.e2e  # pytest -m e2e (.ci/run runs it after the suite)
+
 MMDC = REPO / "tools" / "mermaid" / "node_modules" / ".bin" / "mmdc"
 CHROMIUM = (os.environ.get("PUPPETEER_EXECUTABLE_PATH") or shutil.which("chromium")
             or shutil.which("chromium-browser"))

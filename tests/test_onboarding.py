@@ -10,9 +10,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e  # pytest -m e2e (.ci/run runs it after the suite)
 
 GUIDE = REPO / "docs" / "onboarding.md"
 BLOCK = re.compile(r"^```bash\n(.*?)^```$", re.DOTALL | re.MULTILINE)

@@ -14,8 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from platformctl import allstacks, report
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e  # pytest -m e2e (.ci/run runs it after the suite)
 
 SAMPLE = REPO / "docs" / "pr-comment.md"
 HEAD = """# The pull-request comment, for a real change

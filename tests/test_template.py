@@ -70,6 +70,7 @@ def _project(tmp_path: Path) -> Path:
     return golden_path_copy(tmp_path / "project")
 
 
+@pytest.mark.e2e
 def test_the_template_is_generated_and_valid_by_backstage():
     files = cli.generated_files(REPO)
     for path in (template.TEMPLATE_PATH, template.SKELETON_PATH):
@@ -84,6 +85,7 @@ def test_the_form_asks_for_every_field_of_the_spec():
     assert asked == set(service_spec.ServiceSpec.model_json_schema(by_alias=True)["properties"])
 
 
+@pytest.mark.e2e
 def test_the_scaffolders_spec_becomes_the_committed_manifests(dry_runs, tmp_path, capsys):
     run = dry_runs[0]
     assert run["status"] == 200, run
@@ -105,6 +107,7 @@ def test_the_scaffolders_spec_becomes_the_committed_manifests(dry_runs, tmp_path
     assert any('"branchName": "service-checkout"' in line for line in run["log"])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("index", range(len(BAD)), ids=[bad[0] for bad in BAD])
 def test_the_form_refuses_what_new_service_refuses(index, dry_runs, tmp_path, capsys):
     key, change, *form_key = BAD[index]
