@@ -120,6 +120,38 @@ def test_orders_round_trip_through_postgresql(running):
     assert call(base, "/orders", {"item": "", "quantity": 0})[0] == 400
 
 
+def test_the_service_answers_as_its_openapi_definition_says(running):
+    """The catalog's API entity reads services/checkout/openapi.yaml: every documented operation
+    and response, called on the running service, answers with that status and a body its
+    schema admits (jsonschema); and the service routes nothing the definition leaves out."""
+    import jsonschema
+    import yaml
+
+    api = yaml.safe_load((SERVICE / "openapi.yaml").read_text())
+    components = api["components"]
+
+    def schema(response: dict) -> dict:
+        if "$ref" in response:
+            response = components["responses"][response["$ref"].rsplit("/", 1)[1]]
+        return response["content"]["application/json"]["schema"]
+
+    _, base = running
+    assert set(api["paths"]) == {"/orders", "/orders/{id}"}
+    create = api["paths"]["/orders"]["post"]["responses"]
+    for body, status in (({"item": "book", "quantity": 2}, 201),
+                         ({"item": "", "quantity": 0}, 400)):
+        got, raw = call(base, "/orders", body)
+        assert got == status
+        jsonschema.validate(json.loads(raw), schema(create[str(status)]))
+    order = json.loads(call(base, "/orders", {"item": "pen", "quantity": 1})[1])["id"]
+    read = api["paths"]["/orders/{id}"]["get"]["responses"]
+    for path, status in ((f"/orders/{order}", 200), ("/orders/999999", 404)):
+        got, raw = call(base, path)
+        assert got == status
+        jsonschema.validate(json.loads(raw), schema(read[str(status)]))
+    assert call(base, "/carts")[0] == 404  # not in the definition: not served
+
+
 def _raw(base: str, request: bytes, wait: float = 5.0) -> bytes:
     """Send bytes as they are (what urllib would refuse to send) and read the answer."""
     import socket
