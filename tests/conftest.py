@@ -25,6 +25,18 @@ GOLDEN_PATH_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "cert
                      "services", "catalog", "catalog-info.yaml")
 
 
+def require_tool(present: bool, message: str) -> None:
+    """A test's outside tool (Node's Mermaid, Backstage): skipped when missing, except under
+    .ci/run (PLATFORM_CI), which installs it and where a missing tool fails, never skips."""
+    import os
+
+    if present:
+        return
+    if os.environ.get("PLATFORM_CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def golden_path_copy(project: Path) -> Path:
     """A project directory with this repository's golden-path files (for commands that write)."""
     project.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ files are what the commands write, and the service's entities say what the envir
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,20 +15,16 @@ import yaml
 
 from platformctl import catalog, cli, golden, releases
 from stacks import service as service_spec
-from tests.conftest import REPO, golden_path_copy
+from tests.conftest import REPO, golden_path_copy, require_tool
 
 TOOLS = REPO / "tools" / "backstage"
 NODE = shutil.which("node")
 
 
 def needs_backstage() -> None:
-    if NODE and (TOOLS / "node_modules" / "@backstage" / "catalog-model").is_dir():
-        return
-    message = ("Backstage's packages are not installed: .ci/run installs them (`npm ci` in "
-               "tools/backstage)")
-    if os.environ.get("PLATFORM_CI"):  # .ci/run: never a silent skip
-        pytest.fail(message)
-    pytest.skip(message)
+    require_tool(bool(NODE) and (TOOLS / "node_modules" / "@backstage" / "catalog-model").is_dir(),
+                 "Backstage's packages are not installed: .ci/run installs them (`npm ci` in "
+                 "tools/backstage)")
 
 
 def validate(*files: Path) -> tuple[int, list[dict]]:
