@@ -213,8 +213,10 @@ def team_project(team: Team, config: GitOpsArgs) -> dict[str, Any]:
             "spec": spec}
 
 
-def platform_project(config: GitOpsArgs, teams: Sequence[Team]) -> dict[str, Any]:
-    """The root app's project: this repository only, Applications into argocd only."""
+def platform_project(config: GitOpsArgs, teams: Sequence[Team],
+                     monitoring_namespace: str = "monitoring") -> dict[str, Any]:
+    """The root app's project: this repository only, Applications into argocd only, and the
+    delivery facts' ConfigMap into the monitoring namespace (gitops/platform/dora/)."""
     return {"apiVersion": ARGO_API, "kind": "AppProject",
             "metadata": {"name": PLATFORM_PROJECT, "namespace": NAMESPACE,
                          "labels": {"team": "platform"}},
@@ -223,12 +225,14 @@ def platform_project(config: GitOpsArgs, teams: Sequence[Team]) -> dict[str, Any
                                "gitops/environments/<env>) and the platform apps of "
                                "gitops/platform/",
                 "sourceRepos": [config.repo_url],
-                "destinations": [{"server": IN_CLUSTER, "namespace": NAMESPACE}],
+                "destinations": [{"server": IN_CLUSTER, "namespace": NAMESPACE},
+                                 {"server": IN_CLUSTER, "namespace": monitoring_namespace}],
                 "clusterResourceWhitelist": [
                     {"group": "argoproj.io", "kind": "ClusterAnalysisTemplate"}],
                 "namespaceResourceWhitelist": [
                     {"group": "argoproj.io", "kind": "Application"},
-                    {"group": "argoproj.io", "kind": "ApplicationSet"}],
+                    {"group": "argoproj.io", "kind": "ApplicationSet"},
+                    {"group": "", "kind": "ConfigMap"}],
             }}
 
 
@@ -311,7 +315,8 @@ class ArgoBootstrap(PlatformComponent):
             opts=in_namespace)
 
         after_argocd = target.options(self, depends_on=[self.argocd])
-        projects = [platform_project(config, teams), *(team_project(t, config) for t in teams)]
+        projects = [platform_project(config, teams, monitoring_namespace),
+                    *(team_project(t, config) for t in teams)]
         self.projects = {}
         for body in projects:
             self.projects[body["metadata"]["name"]] = k8s.apiextensions.CustomResource(

@@ -288,6 +288,74 @@ def telemetry_links(service: str, environment: str, logs: bool, traces: bool,
     return links
 
 
+# Delivery (DORA): the facts `platformctl dora` counts, one series per prod promotion and per
+# change, written into gitops/platform/dora/ by `platformctl promote` (a ConfigMap Argo CD syncs
+# into the monitoring namespace) and served by node-exporter's textfile collector (every node
+# serves the same file: the queries take the max per series). Labelled platform_service and
+# platform_team: `service` is the scrape's own label (the node-exporter Service).
+DELIVERY_UID = "platform-delivery"
+DELIVERY_CONFIGMAP, DELIVERY_FILE = "platform-dora", "dora.prom"
+DELIVERY_TEXTFILE_DIR = "/var/lib/platform-dora"
+DELIVERY_METRICS = {
+    "platform_dora_promotion_timestamp_seconds": "When a promotion to prod was recorded.",
+    "platform_dora_promotion_failed": "1 when the promotion was rolled back within the change "
+                                      "window (a failed change), else 0.",
+    "platform_dora_restore_seconds": "A failed promotion: the time to the next good one.",
+    "platform_dora_change_lead_time_seconds": "A commit that changed the service: the time to "
+                                              "the prod promotion that shipped it.",
+    "platform_dora_change_promoted_timestamp_seconds": "A commit that changed the service: when "
+                                                       "the promotion that shipped it came.",
+}
+
+
+def delivery_queries(by: str, window: str = "$__range_s") -> dict[str, str]:
+    """The four keys as PromQL over the facts, per `by` (platform_service or platform_team),
+    over the `window` (seconds) that ends at the query's time: what the dashboard shows and
+    tests/test_dora.py evaluates with promtool against `platformctl dora`'s figures."""
+    def one(metric: str, *labels: str) -> str:
+        return f"max by ({', '.join((by, *labels))}) ({metric})"
+
+    def inside(metric: str, *labels: str) -> str:  # the facts whose time is in the window
+        return f"(({one(metric, *labels)} > (time() - {window})) <= time())"
+
+    promoted = inside("platform_dora_promotion_timestamp_seconds", "record")
+    shipped = inside("platform_dora_change_promoted_timestamp_seconds", "commit", "record")
+    return {
+        "deployments per week": f"count by ({by}) ({promoted}) / ({window} / 604800)",
+        "lead time (median)": f"quantile by ({by}) (0.5, "
+                              f"{one('platform_dora_change_lead_time_seconds', 'commit', 'record')}"
+                              f" and on ({by}, commit, record) {shipped})",
+        "change failure rate": f"sum by ({by}) ({one('platform_dora_promotion_failed', 'record')}"
+                               f" and on ({by}, record) {promoted}) / count by ({by}) "
+                               f"({promoted})",
+        "time to restore (median)": f"quantile by ({by}) (0.5, "
+                                    f"{one('platform_dora_restore_seconds', 'record')} and on "
+                                    f"({by}, record) {promoted})",
+    }
+
+
+def delivery_dashboard() -> dict[str, Any]:
+    """Grafana: the four keys per service and per team over the dashboard's time range."""
+    units = {"deployments per week": "short", "lead time (median)": "s",
+             "change failure rate": "percentunit", "time to restore (median)": "s"}
+    panels: list[dict[str, Any]] = []
+    for row, (by, what) in enumerate((("platform_service", "service"),
+                                      ("platform_team", "team"))):
+        for column, (title, expr) in enumerate(delivery_queries(by).items()):
+            panels.append({
+                "type": "bargauge", "title": f"{title} per {what}",
+                "gridPos": {"x": column * 6, "y": row * 8, "w": 6, "h": 8},
+                "datasource": {"type": "prometheus", "uid": "prometheus"},
+                "fieldConfig": {"defaults": {"unit": units[title]}},
+                "targets": [{"refId": "A", "expr": expr, "instant": True,
+                             "legendFormat": f"{{{{{by}}}}}"}]})
+    return {"uid": DELIVERY_UID, "title": "Platform / Delivery (DORA)",
+            "description": "Deployment frequency, lead time for changes, change failure rate "
+                           "and time to restore, from the release records (platformctl dora).",
+            "tags": ["platform", "dora"], "timezone": "utc", "schemaVersion": 39,
+            "time": {"from": "now-30d", "to": "now"}, "panels": panels}
+
+
 def slo_dashboard(slos: Sequence[SloSpec], environment: str = "",
                   logs: bool = False, traces: bool = False) -> dict[str, Any]:
     """A Grafana dashboard: per SLO, the SLI and error budget left over its window, and the burn
@@ -400,7 +468,14 @@ def helm_values(observability: ObservabilityArgs, environment: str,
         "kube-state-metrics": {
             "resources": pod_resources.values("kube-prometheus-stack.kube-state-metrics")},
         "prometheus-node-exporter": {
-            "resources": pod_resources.values("kube-prometheus-stack.node-exporter")},
+            "resources": pod_resources.values("kube-prometheus-stack.node-exporter"),
+            # The delivery facts (platformctl dora), from the ConfigMap Argo CD syncs; optional,
+            # so node-exporter starts before it exists.
+            "extraArgs": [f"--collector.textfile.directory={DELIVERY_TEXTFILE_DIR}"],
+            "extraVolumes": [{"name": DELIVERY_CONFIGMAP, "configMap": {
+                "name": DELIVERY_CONFIGMAP, "optional": True}}],
+            "extraVolumeMounts": [{"name": DELIVERY_CONFIGMAP, "mountPath": DELIVERY_TEXTFILE_DIR,
+                                   "readOnly": True}]},
         "alertmanager": {
             "podDisruptionBudget": {"enabled": manager.replicas > 1, "minAvailable": 1},
             "alertmanagerSpec": {
@@ -641,9 +716,11 @@ class ObservabilityStack(PlatformComponent):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name="platform-slo-dashboard", namespace=namespace,
                 labels={"grafana_dashboard": "1", "team": "platform"}),
+            # Every key is a dashboard to Grafana's sidecar: the SLOs, and delivery (DORA).
             data={"platform-slos.json": json.dumps(slo_dashboard(
                 slos, environment, logs=observability.logs.enabled,
-                traces=observability.traces.enabled), indent=2)},
+                traces=observability.traces.enabled), indent=2),
+                  "platform-delivery.json": json.dumps(delivery_dashboard(), indent=2)},
             opts=in_namespace,
         )
 

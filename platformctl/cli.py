@@ -471,6 +471,9 @@ def _promote(args: argparse.Namespace) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
+    if promotion.record is not None and (project / _dora_metrics_path()).parent.is_dir():
+        # The delivery facts, with this record (node-exporter serves them to the dashboard).
+        _write_dora_metrics(project)
     print(promotion.summary)
     return EXIT_OK
 
@@ -718,6 +721,9 @@ def _dora(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         doc = dora.report(project, args.since, args.until, timedelta(days=args.window))
+        if args.write_metrics:
+            _write_dora_metrics(project)
+            return EXIT_OK
     except ConfigError as exc:  # a malformed release record or spec, named
         _error(str(exc))
         return EXIT_USAGE
@@ -743,6 +749,23 @@ def _dora(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _dora_metrics_path() -> str:
+    from platformctl import dora
+
+    return dora.METRICS_PATH
+
+
+def _write_dora_metrics(project: Path) -> None:
+    from platformctl import dora
+
+    target = project / dora.METRICS_PATH
+    text = dora.metrics_configmap(project)
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {dora.METRICS_PATH}")
+
+
 def _add_dora(commands: Any, formats: dict[str, Any]) -> None:
     command = commands.add_parser(
         "dora",
@@ -763,6 +786,9 @@ def _add_dora(commands: Any, formats: dict[str, Any]) -> None:
     command.add_argument("--format", **{**formats, "help": "text, markdown or json (schema "
                                         "platformctl.dora/v1)"})
     command.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    command.add_argument("--write-metrics", action="store_true",
+                         help="write the facts the delivery dashboard reads "
+                         "(gitops/platform/dora/platform-dora.yaml; promote does this too)")
     _project_dir_option(command)
     command.set_defaults(handler=_dora)
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from components.observability import DELIVERY_CONFIGMAP, DELIVERY_FILE, DELIVERY_METRICS
 from platformctl import golden
 from platformctl.gitcmd import git
 from platformctl.releases import RELEASES, Record, read_record
@@ -90,40 +91,93 @@ def _commits(project: Path, paths: Sequence[str]) -> list[tuple[datetime, str]]:
     return sorted(out)
 
 
-def service_keys(project: Path, spec: service_spec.ServiceSpec, spec_path: str,
-                 records: Sequence[Record], since: datetime, until: datetime,
-                 window: timedelta = DEFAULT_WINDOW) -> Keys:
-    keys = Keys(spec.name, spec.team)
+@dataclass(frozen=True)
+class Promotion:
+    record: str  # the release record's file name, without .yaml
+    at: datetime
+    failed: bool  # rolled back within the change window, before the next promotion
+    restored_at: datetime | None  # failed: when the next promotion that did not fail came
+
+
+@dataclass(frozen=True)
+class Change:
+    commit: str
+    committed: datetime
+    promoted: datetime  # the prod promotion that shipped it
+    record: str
+
+
+@dataclass(frozen=True)
+class History:
+    """What happened to one service in prod, the whole recorded history: the facts the four
+    keys are counted from, in a window (`keys`) or as metrics (`metrics_text`)."""
+
+    service: str
+    team: str
+    promotions: tuple[Promotion, ...]
+    changes: tuple[Change, ...]
+    rollbacks: tuple[datetime, ...]
+
+
+def service_history(project: Path, spec: service_spec.ServiceSpec, spec_path: str,
+                    records: Sequence[Record], window: timedelta = DEFAULT_WINDOW) -> History:
     prod = sorted((r for r in records if r.target == PROD), key=lambda r: (r.time, r.path))
-    promotions = [r for r in prod if r.kind == "promotion"]
-    changes = _commits(project, [spec_path, golden.base_path(spec),
+    promoted = [r for r in prod if r.kind == "promotion"]
+    rollbacks = [parse_time(r.time) for r in prod if r.kind == "rollback"]
+    commits = _commits(project, [spec_path, golden.base_path(spec),
                                  golden.application_path(spec, DEV)])
-    failed_at: list[datetime] = []
-    for index, promotion in enumerate(promotions):
-        at = parse_time(promotion.time)
-        before = parse_time(promotions[index - 1].time) if index else None
-        after = parse_time(promotions[index + 1].time) if index + 1 < len(promotions) else None
-        rolled_back = any(r.kind == "rollback" and at < parse_time(r.time) <= at + window
-                          and (after is None or parse_time(r.time) < after) for r in prod)
-        if not since <= at <= until:
+    failed, changes = [], []
+    for index, record in enumerate(promoted):
+        at = parse_time(record.time)
+        before = parse_time(promoted[index - 1].time) if index else None
+        after = parse_time(promoted[index + 1].time) if index + 1 < len(promoted) else None
+        failed.append(any(at < back <= at + window and (after is None or back < after)
+                          for back in rollbacks))
+        name = Path(record.path).stem
+        changes += [Change(commit, when, at, name) for when, commit in commits
+                    if when <= at and (before is None or when > before)]
+    promotions = []
+    for index, record in enumerate(promoted):
+        at = parse_time(record.time)
+        restored = (next((parse_time(r.time) for r, bad in zip(promoted[index + 1:],
+                                                                 failed[index + 1:],
+                                                                 strict=True) if not bad), None)
+                    if failed[index] else None)
+        promotions.append(Promotion(Path(record.path).stem, at, failed[index], restored))
+    return History(spec.name, spec.team, tuple(promotions), tuple(changes), tuple(rollbacks))
+
+
+def keys(history: History, since: datetime, until: datetime) -> Keys:
+    """The four keys of one service's history over [since, until]."""
+    out = Keys(history.service, history.team)
+    inside = [p for p in history.promotions if since <= p.at <= until]
+    out.deployments = len(inside)
+    out.lead_times = [(c.promoted - c.committed).total_seconds() for c in history.changes
+                      if since <= c.promoted <= until]
+    out.rollbacks = sum(1 for back in history.rollbacks if since <= back <= until)
+    for promotion in inside:
+        if not promotion.failed:
             continue
-        keys.deployments += 1
-        keys.lead_times += [(at - when).total_seconds() for when, _ in changes
-                            if when <= at and (before is None or when > before)]
-        if rolled_back:
-            keys.failed += 1
-            failed_at.append(at)
-    keys.rollbacks = sum(1 for r in prod if r.kind == "rollback"
-                         and since <= parse_time(r.time) <= until)
-    # Time to restore: from a failed promotion to the next promotion that did not fail.
-    good = [parse_time(p.time) for p in promotions if parse_time(p.time) not in failed_at]
-    for failure in failed_at:
-        restored = next((t for t in good if t > failure), None)
-        if restored is None:
-            keys.open_failures += 1
+        out.failed += 1
+        if promotion.restored_at is None:
+            out.open_failures += 1
         else:
-            keys.restore_times.append((restored - failure).total_seconds())
-    return keys
+            out.restore_times.append((promotion.restored_at - promotion.at).total_seconds())
+    return out
+
+
+def histories(project: Path, window: timedelta = DEFAULT_WINDOW) -> list[History]:
+    """Every service of services/*.yaml, its history. Raises ConfigError naming a malformed
+    record or spec."""
+    out = []
+    for path in sorted((project / "services").glob("*.yaml")):
+        spec = service_spec.load(path)
+        directory = project / RELEASES / spec.team / spec.name
+        records = [read_record(p, p.relative_to(project).as_posix())
+                   for p in sorted(directory.glob("*.yaml"))]
+        out.append(service_history(project, spec, path.relative_to(project).as_posix(),
+                                   records, window))
+    return out
 
 
 def report(project: Path, since: datetime | None = None, until: datetime | None = None,
@@ -134,15 +188,10 @@ def report(project: Path, since: datetime | None = None, until: datetime | None 
     since = since or until - timedelta(days=DEFAULT_DAYS)
     weeks = max((until - since).total_seconds() / (7 * 86400), 1 / 7)
     services, teams = [], {}
-    for path in sorted((project / "services").glob("*.yaml")):
-        spec = service_spec.load(path)
-        directory = project / RELEASES / spec.team / spec.name
-        records = [read_record(p, p.relative_to(project).as_posix())
-                   for p in sorted(directory.glob("*.yaml"))]
-        keys = service_keys(project, spec, path.relative_to(project).as_posix(), records,
-                            since, until, window)
-        services.append(keys)
-        teams.setdefault(spec.team, Keys(spec.team, spec.team)).merge(keys)
+    for history in histories(project, window):
+        counted = keys(history, since, until)
+        services.append(counted)
+        teams.setdefault(history.team, Keys(history.team, history.team)).merge(counted)
     return {
         "schema": "platformctl.dora/v1",
         "since": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -152,6 +201,53 @@ def report(project: Path, since: datetime | None = None, until: datetime | None 
         "services": [k.document(weeks) for k in services],
         "teams": [k.document(weeks) for k in teams.values()],
     }
+
+
+def metrics_text(all_histories: Sequence[History]) -> str:
+    """The facts as Prometheus text (node-exporter's textfile collector serves the file): one
+    series per promotion and per change, labelled by service and team, so the dashboard counts
+    the four keys over any window with PromQL (components/observability.py: delivery_queries).
+    No series depends on the time it is written."""
+    samples: dict[str, list[str]] = {name: [] for name in DELIVERY_METRICS}
+
+    def add(name: str, labels: Mapping[str, str], value: float) -> None:
+        shown = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        samples[name].append(f"{name}{{{shown}}} {value:.0f}")  # whole seconds
+
+    for history in all_histories:
+        base = {"platform_service": history.service, "platform_team": history.team}
+        for p in history.promotions:
+            labels = {**base, "record": p.record}
+            add("platform_dora_promotion_timestamp_seconds", labels, p.at.timestamp())
+            add("platform_dora_promotion_failed", labels, int(p.failed))
+            if p.failed and p.restored_at is not None:
+                add("platform_dora_restore_seconds", labels,
+                    (p.restored_at - p.at).total_seconds())
+        for c in history.changes:
+            labels = {**base, "commit": c.commit[:12], "record": c.record}
+            add("platform_dora_change_lead_time_seconds", labels,
+                (c.promoted - c.committed).total_seconds())
+            add("platform_dora_change_promoted_timestamp_seconds", labels,
+                c.promoted.timestamp())
+    out = []
+    for name, lines in samples.items():
+        out += [f"# HELP {name} {DELIVERY_METRICS[name]}", f"# TYPE {name} gauge", *lines]
+    return "\n".join(out) + "\n"
+
+
+METRICS_PATH = "gitops/platform/dora/platform-dora.yaml"
+METRICS_HEADER = ("# Generated by `platformctl promote` (and `platformctl dora --write-metrics`) from\n"
+                  "# the release records and Git: the delivery facts node-exporter serves. Do not edit.\n")
+
+
+def metrics_configmap(project: Path, window: timedelta = DEFAULT_WINDOW) -> str:
+    """gitops/platform/dora/platform-dora.yaml: the facts as a ConfigMap (Argo CD syncs it into
+    the monitoring namespace, node-exporter's textfile collector serves it); the file as a
+    literal block, one line per series."""
+    text = metrics_text(histories(project, window))
+    return (METRICS_HEADER + "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+            f"  name: {DELIVERY_CONFIGMAP}\n  labels:\n    team: platform\ndata:\n"
+            f"  {DELIVERY_FILE}: |\n" + "".join(f"    {line}\n" for line in text.splitlines()))
 
 
 def duration(seconds: float | None) -> str:

@@ -153,3 +153,92 @@ def test_bad_arguments_are_one_line(args, message, history, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+# -- the dashboard: the same four keys from the facts, by Prometheus's own engine (promtool) --
+
+UNTIL = "2026-12-01T00:00:00Z"
+EVAL_S = 40 * 86400  # promtool's clock starts at 0: the facts are shifted so UNTIL is 40 days
+
+
+def test_the_facts_are_the_records_and_the_history(history):
+    from platformctl import dora
+
+    text = dora.metrics_text(dora.histories(history))
+    series = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in text.splitlines() if not line.startswith("#")}
+    base = 'platform_service="checkout",platform_team="checkout"'
+    promotions = {k: v for k, v in series.items()
+                  if k.startswith("platform_dora_promotion_timestamp_seconds")}
+    assert sorted(promotions.values()) == [dora.parse_time(t).timestamp() for t in PROMOTIONS]
+    failed = {k.split('record="')[1]: v for k, v in series.items()
+              if k.startswith("platform_dora_promotion_failed")}
+    assert sum(failed.values()) == 2  # P2 and P5
+    assert [v for k, v in series.items() if k.startswith("platform_dora_restore_seconds")] == \
+        [48 * HOUR]
+    leads = sorted(v for k, v in series.items()
+                   if k.startswith("platform_dora_change_lead_time_seconds"))
+    assert leads == [6 * HOUR, 12 * HOUR, 24 * HOUR, 24 * HOUR]
+    assert all(base in k for k in series)
+
+
+def test_the_dashboard_counts_what_platformctl_dora_counts(history, tmp_path):
+    """The dashboard's queries, evaluated by promtool on the facts as node-exporter serves
+    them (two nodes, the same file), give `platformctl dora`'s figures for the same window."""
+    from tests.test_observability import PROMTOOL
+
+    if PROMTOOL is None:
+        pytest.skip("promtool is installed by .ci/run")
+    from components.observability import delivery_queries
+    from platformctl import dora
+
+    until = dora.parse_time(UNTIL)
+    shift = until.timestamp() - EVAL_S
+    report = dora.report(history, dora.parse_time("2026-11-01T00:00:00Z"), until)
+    (expected,) = report["services"]
+    series = []
+    for line in dora.metrics_text(dora.histories(history)).splitlines():
+        if line.startswith("#"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        value = float(value)
+        if "timestamp_seconds{" in name:
+            value -= shift
+        for node in ("a", "b"):
+            labelled = name.replace("{", f'{{instance="{node}",job="node-exporter",', 1)
+            series.append({"series": labelled, "values": f"{value:.0f}x{EVAL_S // 60 + 1}"})
+    window = 30 * 86400
+    queries = delivery_queries("platform_service", str(window))
+    wanted = {
+        "deployments per week": expected["deployments_per_week"],
+        "lead time (median)": expected["lead_time_median_seconds"],
+        "change failure rate": expected["change_failure_rate"],
+        "time to restore (median)": expected["time_to_restore_median_seconds"],
+    }
+    tests = [{"interval": "1m", "input_series": series, "promql_expr_test": [
+        {"expr": f"round({queries[key]}, 0.01)", "eval_time": f"{EVAL_S}s",
+         "exp_samples": [{"labels": '{platform_service="checkout"}',
+                          "value": round(value, 2)}]}
+        for key, value in wanted.items()]}]
+    (tmp_path / "rules.yaml").write_text("groups: []\n")
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(
+        {"rule_files": ["rules.yaml"], "tests": tests}, sort_keys=False))
+    done = subprocess.run([PROMTOOL, "test", "rules", "test.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert wanted == {"deployments per week": 1.17, "lead time (median)": 18 * HOUR,
+                      "change failure rate": 0.4, "time to restore (median)": 48 * HOUR}
+
+
+def test_the_facts_in_gitops_are_this_repositorys(capsys):
+    """gitops/platform/dora/platform-dora.yaml is what `dora --write-metrics` writes now (a
+    promotion rewrites it); it needs the whole history (a shallow clone cannot say)."""
+    from platformctl import dora
+    from tests.conftest import REPO
+
+    shallow = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--is-shallow-repository"],
+                             capture_output=True, text=True).stdout.strip()
+    if shallow != "false":
+        pytest.skip("a shallow clone: the lead times need the whole history")
+    assert (REPO / dora.METRICS_PATH).read_text() == dora.metrics_configmap(REPO), (
+        "stale: platformctl dora --write-metrics")
