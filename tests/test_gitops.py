@@ -69,10 +69,14 @@ def test_team_projects_confine_each_team(stack, crds):
         else:
             assert windows == []
     platform = projects[gitops.PLATFORM_PROJECT]["spec"]
-    assert platform["destinations"] == [{"server": gitops.IN_CLUSTER, "namespace": "argocd"}]
+    # Applications into argocd; the delivery facts' ConfigMap into the monitoring namespace.
+    assert platform["destinations"] == [
+        {"server": gitops.IN_CLUSTER, "namespace": "argocd"},
+        {"server": gitops.IN_CLUSTER, "namespace": stack.config.observability.namespace}]
     assert platform["namespaceResourceWhitelist"] == [
         {"group": "argoproj.io", "kind": "Application"},
-        {"group": "argoproj.io", "kind": "ApplicationSet"}]
+        {"group": "argoproj.io", "kind": "ApplicationSet"},
+        {"group": "", "kind": "ConfigMap"}]
     assert platform["clusterResourceWhitelist"] == [
         {"group": "argoproj.io", "kind": "ClusterAnalysisTemplate"}]
 
@@ -171,17 +175,25 @@ def test_each_environment_lists_its_applications_and_the_platform_apps(env, crds
     listed = yaml.safe_load((directory / "kustomization.yaml").read_text())["resources"]
     present = sorted(p.name for p in directory.glob("*.yaml") if p.name != "kustomization.yaml")
     assert listed == present and "platform-addons.yaml" in listed
-    (appset,) = yaml.safe_load_all((directory / "platform-addons.yaml").read_text())
-    assert crds.errors(appset) == []
-    template = appset["spec"]["template"]["spec"]
-    assert template["project"] == gitops.PLATFORM_PROJECT
-    # gitops-bridge: where to read comes from the cluster Secret, not from this file.
-    assert template["source"]["repoURL"] == "{{.metadata.annotations.addons_repo_url}}"
-    path = template["source"]["path"].replace("{{.metadata.annotations.addons_repo_basepath}}",
-                                              "gitops")
-    assert (REPO / path / "kustomization.yaml").is_file()
-    selector = appset["spec"]["generators"][0]["clusters"]["selector"]["matchLabels"]
-    assert selector == {"enable_argo_rollouts": "true"}
+    appsets = {a["metadata"]["name"]: a for a in
+               yaml.safe_load_all((directory / "platform-addons.yaml").read_text())}
+    assert set(appsets) == {"platform-analysis", "platform-dora"}
+    for appset in appsets.values():
+        assert crds.errors(appset) == []
+        template = appset["spec"]["template"]["spec"]
+        assert template["project"] == gitops.PLATFORM_PROJECT
+        # gitops-bridge: where to read comes from the cluster Secret, not from this file.
+        assert template["source"]["repoURL"] == "{{.metadata.annotations.addons_repo_url}}"
+        path = template["source"]["path"].replace(
+            "{{.metadata.annotations.addons_repo_basepath}}", "gitops")
+        assert (REPO / path / "kustomization.yaml").is_file()
+    selectors = {name: a["spec"]["generators"][0]["clusters"]["selector"]["matchLabels"]
+                 for name, a in appsets.items()}
+    assert selectors == {"platform-analysis": {"enable_argo_rollouts": "true"},
+                         "platform-dora": {"enable_kube_prometheus_stack": "true"}}
+    # The facts go where node-exporter is: the cluster Secret names the monitoring namespace.
+    assert appsets["platform-dora"]["spec"]["template"]["spec"]["destination"]["namespace"] == \
+        "{{.metadata.annotations.monitoring_namespace}}"
 
 
 def test_the_platform_analysis_template_is_valid(tmp_path, crds):

@@ -618,6 +618,32 @@ def test_grafana_loads_dashboards_from_the_monitoring_namespace_only(rendered):
     assert env["NAMESPACE"] == evaluation.config.observability.namespace  # not ALL
 
 
+def test_node_exporter_serves_the_delivery_facts_and_grafana_shows_them(rendered):
+    """node-exporter (as the vendored chart renders it) reads the textfile directory where the
+    delivery facts' ConfigMap is mounted, optional, so it starts before Argo CD syncs it; the
+    dashboard ships beside the SLOs'."""
+    from components.observability import (
+        DELIVERY_CONFIGMAP,
+        DELIVERY_TEXTFILE_DIR,
+        DELIVERY_UID,
+    )
+
+    evaluation = rendered["prod"]
+    (daemonset,) = [o.object for r in evaluation.rendered if r.release == "kube-prometheus-stack"
+                    for o in r.objects if o.kind == "DaemonSet" and "node-exporter" in o.name]
+    pod = daemonset["spec"]["template"]["spec"]
+    (container,) = [c for c in pod["containers"] if c["name"] == "node-exporter"]
+    assert f"--collector.textfile.directory={DELIVERY_TEXTFILE_DIR}" in container["args"]
+    assert {"name": DELIVERY_CONFIGMAP, "mountPath": DELIVERY_TEXTFILE_DIR,
+            "readOnly": True} in container["volumeMounts"]
+    assert {"name": DELIVERY_CONFIGMAP, "configMap": {"name": DELIVERY_CONFIGMAP,
+                                                      "optional": True}} in pod["volumes"]
+    (dashboards,) = [r for r in evaluation.of_type("kubernetes:core/v1:ConfigMap")
+                     if r.inputs["metadata"]["name"] == "platform-slo-dashboard"]
+    delivery = json.loads(dashboards.inputs["data"]["platform-delivery.json"])
+    assert delivery["uid"] == DELIVERY_UID and len(delivery["panels"]) == 8
+
+
 def test_what_pages_and_what_opens_a_ticket(evaluations):
     """The severity of every alert the platform ships, as a fixed table: who gets woken is a
     decision, so a change to it shows up here, not only as regenerated rules."""
