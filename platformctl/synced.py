@@ -32,6 +32,7 @@ from stacks import userfile
 from stacks.config import ConfigError
 
 APPLICATION_TYPE = "kubernetes:argoproj.io/v1alpha1:Application"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class SyncedError(Exception):
@@ -98,7 +99,9 @@ class _Tree:
                 raise SyncedError(f"{where}: not in that commit")
             text = result.stdout.decode("utf-8", errors="replace")
         try:
-            return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+            # libyaml's parser, safe like SafeLoader (a fifth of the time: every review reads
+            # every synced file).
+            return [d for d in yaml.load_all(text, Loader=_LOADER) if isinstance(d, dict)]
         except yaml.YAMLError as error:
             raise SyncedError(f"{where}: not YAML ({error})") from None
 
