@@ -58,6 +58,9 @@ CLUSTER_ANALYSIS = "platform-http-slo"
 CLUSTER_ANALYSIS_PATH = Path(GITOPS_PATH) / "platform" / "analysis" / "http-slo.yaml"
 
 
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, safe like SafeLoader
+
+
 class _PlainDumper(yaml.SafeDumper):
     """No anchors and aliases: every object is written out where it is."""
 
@@ -832,7 +835,7 @@ def existing_applications(project_dir: Path, environments: Sequence[str]) -> dic
 def deployed_in(text: str, spec: ServiceSpec) -> Deployed | None:
     """What an Application (its YAML text) runs of the service: its image digest exactly as the
     kustomize image entry names it, and the revision it syncs; None when it names none."""
-    source = ((yaml.safe_load(text) or {}).get("spec") or {}).get("source") or {}
+    source = ((yaml.load(text, Loader=_FAST_LOADER) or {}).get("spec") or {}).get("source") or {}
     for image in (source.get("kustomize") or {}).get("images") or []:
         repository, _, digest = str(image).partition("@")
         if repository == spec.image.repository and digest:

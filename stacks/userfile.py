@@ -6,6 +6,8 @@ the Pulumi CLI refuses it)."""
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +61,19 @@ def read_text(path: Path, label: str | None = None, max_bytes: int = MAX_BYTES) 
             "allowed: UTF-8 text (save the file as UTF-8)"]) from None
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Any:
+    """The document of a text, parsed once per process (a review reads the project file and the
+    stack files several times; the duplicate-key-checking loader is pure Python)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml(path: Path, label: str | None = None) -> Any:
     """The file's YAML document, or `ConfigError` with the line and column of the problem."""
     label = label or str(path)
     text = read_text(path, label)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return copy.deepcopy(_parsed(text))  # a copy: callers may change what they get
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

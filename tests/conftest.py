@@ -204,7 +204,9 @@ def with_resources(evaluation: Evaluation, resources: list) -> Evaluation:
 
 def stack_config(name: str = "dev") -> dict[str, Any]:
     """The `config:` mapping of a real stack file, to derive mutants from."""
-    return yaml.safe_load((REPO / f"Pulumi.{name}.yaml").read_text())["config"]
+    from stacks import userfile
+
+    return userfile.read_yaml(REPO / f"Pulumi.{name}.yaml")["config"]  # parsed once, a copy
 
 
 def write_stack(directory: Path, config: dict[str, Any], name: str = "mutant") -> Path:
