@@ -453,7 +453,7 @@ def _check_gitops(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from platformctl import releases
+    from platformctl import dora, releases
 
     project = _project(args)
     try:
@@ -471,7 +471,7 @@ def _promote(args: argparse.Namespace) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
-    if promotion.record is not None and (project / _dora_metrics_path()).parent.is_dir():
+    if promotion.record is not None and (project / dora.METRICS_PATH).parent.is_dir():
         # The delivery facts, with this record (node-exporter serves them to the dashboard).
         _write_dora_metrics(project)
     print(promotion.summary)
@@ -720,10 +720,10 @@ def _dora(args: argparse.Namespace) -> int:
                "allowed: a window that starts before it ends")
         return EXIT_USAGE
     try:
-        doc = dora.report(project, args.since, args.until, timedelta(days=args.window))
-        if args.write_metrics:
+        if args.write_metrics:  # the facts (every window's): no report to count
             _write_dora_metrics(project)
             return EXIT_OK
+        doc = dora.report(project, args.since, args.until, timedelta(days=args.window))
     except ConfigError as exc:  # a malformed release record or spec, named
         _error(str(exc))
         return EXIT_USAGE
@@ -737,22 +737,14 @@ def _dora(args: argparse.Namespace) -> int:
         for kind, first in (("services", "service"), ("teams", "team")):
             table = Table(title=f"Delivery per {first}, {document['since'][:10]} to "
                           f"{document['until'][:10]}", title_justify="left")
-            header = [first, *dora.COLUMNS[1:]] if kind == "services" else [
-                "team", *dora.COLUMNS[2:]]
-            for column in header:
+            for column in dora.header(kind):
                 table.add_column(column)
             for row in dora.rows(document, kind):
-                table.add_row(*(row if kind == "services" else row[1:]))
+                table.add_row(*row)
             console.print(table)
 
     _render(doc, args, (text, dora.render_markdown))
     return EXIT_OK
-
-
-def _dora_metrics_path() -> str:
-    from platformctl import dora
-
-    return dora.METRICS_PATH
 
 
 def _write_dora_metrics(project: Path) -> None:
@@ -788,7 +780,8 @@ def _add_dora(commands: Any, formats: dict[str, Any]) -> None:
     command.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     command.add_argument("--write-metrics", action="store_true",
                          help="write the facts the delivery dashboard reads "
-                         "(gitops/platform/dora/platform-dora.yaml; promote does this too)")
+                         "(gitops/platform/dora/platform-dora.yaml; promote does this too): "
+                         "the whole history, with the default change window")
     _project_dir_option(command)
     command.set_defaults(handler=_dora)
 

@@ -27,7 +27,7 @@ from typing import Any
 from components.observability import DELIVERY_CONFIGMAP, DELIVERY_FILE, DELIVERY_METRICS
 from platformctl import golden
 from platformctl.gitcmd import git
-from platformctl.releases import RELEASES, Record, read_record
+from platformctl.releases import Record, records
 from stacks import service as service_spec
 
 PROD, DEV = "prod", "dev"
@@ -122,29 +122,24 @@ class History:
 def service_history(project: Path, spec: service_spec.ServiceSpec, spec_path: str,
                     records: Sequence[Record], window: timedelta = DEFAULT_WINDOW) -> History:
     prod = sorted((r for r in records if r.target == PROD), key=lambda r: (r.time, r.path))
-    promoted = [r for r in prod if r.kind == "promotion"]
+    promoted = [(parse_time(r.time), Path(r.path).stem) for r in prod if r.kind == "promotion"]
     rollbacks = [parse_time(r.time) for r in prod if r.kind == "rollback"]
     commits = _commits(project, [spec_path, golden.base_path(spec),
                                  golden.application_path(spec, DEV)])
     failed, changes = [], []
-    for index, record in enumerate(promoted):
-        at = parse_time(record.time)
-        before = parse_time(promoted[index - 1].time) if index else None
-        after = parse_time(promoted[index + 1].time) if index + 1 < len(promoted) else None
+    for index, (at, name) in enumerate(promoted):
+        before = promoted[index - 1][0] if index else None
+        after = promoted[index + 1][0] if index + 1 < len(promoted) else None
         failed.append(any(at < back <= at + window and (after is None or back < after)
                           for back in rollbacks))
-        name = Path(record.path).stem
         changes += [Change(commit, when, at, name) for when, commit in commits
                     if when <= at and (before is None or when > before)]
-    promotions = []
-    for index, record in enumerate(promoted):
-        at = parse_time(record.time)
-        restored = (next((parse_time(r.time) for r, bad in zip(promoted[index + 1:],
-                                                                 failed[index + 1:],
-                                                                 strict=True) if not bad), None)
-                    if failed[index] else None)
-        promotions.append(Promotion(Path(record.path).stem, at, failed[index], restored))
-    return History(spec.name, spec.team, tuple(promotions), tuple(changes), tuple(rollbacks))
+    # A failed promotion is restored by the next promotion that did not fail.
+    good = [at for (at, _), bad in zip(promoted, failed, strict=True) if not bad]
+    promotions = tuple(
+        Promotion(name, at, bad, next((t for t in good if t > at), None) if bad else None)
+        for (at, name), bad in zip(promoted, failed, strict=True))
+    return History(spec.name, spec.team, promotions, tuple(changes), tuple(rollbacks))
 
 
 def keys(history: History, since: datetime, until: datetime) -> Keys:
@@ -172,11 +167,8 @@ def histories(project: Path, window: timedelta = DEFAULT_WINDOW) -> list[History
     out = []
     for path in sorted((project / "services").glob("*.yaml")):
         spec = service_spec.load(path)
-        directory = project / RELEASES / spec.team / spec.name
-        records = [read_record(p, p.relative_to(project).as_posix())
-                   for p in sorted(directory.glob("*.yaml"))]
         out.append(service_history(project, spec, path.relative_to(project).as_posix(),
-                                   records, window))
+                                   records(project, spec), window))
     return out
 
 
@@ -268,7 +260,13 @@ COLUMNS = ("service", "team", "deployments/week", "lead time (median)", "change 
            "time to restore (median)")
 
 
+def header(kind: str) -> list[str]:
+    """The columns of the services' table or the teams' (no team column: the team is the row)."""
+    return [*COLUMNS] if kind == "services" else ["team", *COLUMNS[2:]]
+
+
 def rows(doc: Mapping[str, Any], kind: str) -> list[list[str]]:
+    """The table's rows, as `header(kind)` names the columns."""
     out = []
     for k in doc[kind]:
         rate = k["change_failure_rate"]
@@ -279,7 +277,7 @@ def rows(doc: Mapping[str, Any], kind: str) -> list[list[str]]:
                                              f"{k['deployments']})",
                     duration(k["time_to_restore_median_seconds"])
                     + (f" ({k['open_failures']} open)" if k["open_failures"] else "")])
-    return out
+    return out if kind == "services" else [row[1:] for row in out]  # a team's name is its team
 
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
@@ -287,10 +285,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     if not doc["records"]:
         out += ["No promotion or rollback of prod in this window (gitops/releases/ has none).",
                 ""]
-    for kind, first in (("services", "service"), ("teams", "team")):
-        header = [first, *COLUMNS[1:]] if kind == "services" else ["team", *COLUMNS[2:]]
-        out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        out += ["| " + " | ".join(r if kind == "services" else r[1:]) + " |"
-                for r in rows(doc, kind)]
+    for kind in ("services", "teams"):
+        columns = header(kind)
+        out += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        out += ["| " + " | ".join(row) + " |" for row in rows(doc, kind)]
         out.append("")
     return "\n".join(out)
