@@ -12,7 +12,6 @@ as a table; docs/gitops.md quotes a run.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ sys.path.insert(0, str(REPO))
 from platformctl import golden  # noqa: E402
 from stacks import service as service_spec  # noqa: E402
 from stacks.config import PRESETS  # noqa: E402
+from tests.conftest import repository_copy  # noqa: E402  (the scratch copy the tests make)
 
 # What cannot run here, from the settings the platform writes and the defaults it relies on.
 ARGO_RECONCILIATION_S = 180  # components/gitops.py: argocd-cm timeout.reconciliation
@@ -42,11 +42,7 @@ def timed(command: list[str], cwd: Path) -> float:
 
 
 def scratch(root: Path) -> Path:
-    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True,
-                           text=True, check=True).stdout
-    for name in filter(None, files.split("\0")):
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, root / name, follow_symlinks=False)  # links stay links
+    repository_copy(root)
     env = ["-c", "user.email=b@example.com", "-c", "user.name=bench",
            "-c", "commit.gpgsign=false"]
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)

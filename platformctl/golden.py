@@ -34,6 +34,7 @@ from components.slo import SloSpec
 from components.tenancy import EXPOSURE_LABEL, host_covers
 from components.wellknown import POSTGRES_TLS_CONFIGMAP, POSTGRES_TLS_DIR
 from platformctl import catalog
+from stacks import userfile
 from stacks.config import ConfigError, PlatformConfig
 from stacks.service import ServiceSpec
 
@@ -56,9 +57,6 @@ HASH_TARGET_LABEL = "rollouts_pod_template_hash"  # ...as a series label (podTar
 ROLLOUTS_MANAGER = "rollouts-controller"  # its field manager: Argo CD leaves its fields alone
 CLUSTER_ANALYSIS = "platform-http-slo"
 CLUSTER_ANALYSIS_PATH = Path(GITOPS_PATH) / "platform" / "analysis" / "http-slo.yaml"
-
-
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, safe like SafeLoader
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -835,7 +833,8 @@ def existing_applications(project_dir: Path, environments: Sequence[str]) -> dic
 def deployed_in(text: str, spec: ServiceSpec) -> Deployed | None:
     """What an Application (its YAML text) runs of the service: its image digest exactly as the
     kustomize image entry names it, and the revision it syncs; None when it names none."""
-    source = ((yaml.load(text, Loader=_FAST_LOADER) or {}).get("spec") or {}).get("source") or {}
+    document = yaml.load(text, Loader=userfile.FAST_SAFE_LOADER) or {}
+    source = (document.get("spec") or {}).get("source") or {}
     for image in (source.get("kustomize") or {}).get("images") or []:
         repository, _, digest = str(image).partition("@")
         if repository == spec.image.repository and digest:

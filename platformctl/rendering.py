@@ -50,6 +50,7 @@ from platformctl.recording import (
     Secret,
 )
 from platformctl.runtime_checks import RELEASE_TYPE
+from stacks import userfile
 
 SECRET_PLACEHOLDER = "PLATFORMCTL-SECRET-NOT-RENDERED"
 UNKNOWN_PLACEHOLDER = "PLATFORMCTL-UNKNOWN-OFFLINE"
@@ -58,7 +59,7 @@ CACHE_VERSION = 2  # bump when what is cached changes shape
 _SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class _Loader(userfile.FAST_SAFE_LOADER):  # type: ignore[misc,valid-type]
     """The C loader where PyYAML has libyaml (charts render megabytes of CRDs). A plain `=`
     (an enum value in prometheus-operator's CRDs) is YAML 1.1's `value` tag, which PyYAML's
     safe loaders cannot construct; Kubernetes reads it as the string "="."""

@@ -61,6 +61,11 @@ def read_text(path: Path, label: str | None = None, max_bytes: int = MAX_BYTES) 
             "allowed: UTF-8 text (save the file as UTF-8)"]) from None
 
 
+# libyaml's parser where PyYAML has it, safe like SafeLoader: for documents that need no
+# duplicate-key check (generated files, rendered manifests), read many times per review.
+FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @functools.lru_cache(maxsize=256)
 def _parsed(text: str) -> Any:
     """The document of a text, parsed once per process (a review reads the project file and the

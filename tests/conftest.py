@@ -37,6 +37,23 @@ def require_tool(present: bool, message: str) -> None:
     pytest.skip(message)
 
 
+def repository_copy(project: Path, leave_out: str | None = None) -> Path:
+    """This repository's files as they are in the working tree (tracked, and new ones git does
+    not ignore), links kept as links, in `project`; `leave_out`: a path prefix not copied."""
+    import subprocess
+
+    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "--cached", "--others",
+                            "--exclude-standard", "-z"], capture_output=True, text=True,
+                           check=True).stdout
+    for name in filter(None, files.split("\0")):
+        source = REPO / name
+        if (source.is_file() or source.is_symlink()) and not (
+                leave_out and name.startswith(leave_out)):
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, project / name, follow_symlinks=False)
+    return project
+
+
 def golden_path_copy(project: Path) -> Path:
     """A project directory with this repository's golden-path files (for commands that write)."""
     project.mkdir(parents=True, exist_ok=True)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, repository_copy
 
 pytestmark = pytest.mark.e2e  # pytest -m e2e (.ci/run runs it after the suite)
 
@@ -34,14 +33,7 @@ def _run(project: Path, script: str) -> subprocess.CompletedProcess[str]:
 def _scratch(project: Path) -> Path:
     """This repository's files as they are (tracked and new), `.venv` the one installed, a Git
     history of its own, and prod running checkout by a promotion recorded in that history."""
-    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "--cached", "--others",
-                            "--exclude-standard", "-z"], capture_output=True, text=True,
-                           check=True).stdout
-    for name in filter(None, files.split("\0")):
-        source = REPO / name
-        if (source.is_file() or source.is_symlink()) and not name.startswith(str(RECORDS)):
-            (project / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, project / name, follow_symlinks=False)  # links stay links
+    repository_copy(project, leave_out=str(RECORDS))
     (project / ".venv").symlink_to(REPO / ".venv")
     setup = ("git init -q -b main && git add -A && git commit -qm 'the platform' && "
              ".venv/bin/platformctl promote checkout --to prod && git add -A && "

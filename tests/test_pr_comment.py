@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from platformctl import allstacks, report
-from tests.conftest import REPO
+from tests.conftest import REPO, repository_copy
 
 pytestmark = pytest.mark.e2e  # pytest -m e2e (.ci/run runs it after the suite)
 
@@ -47,12 +46,7 @@ def comment(scratch: Path) -> tuple[str, dict]:
     """The comment for the change, from a scratch copy of the repository's files (tracked and
     new ones, as they are in the working tree), by the workflow's command; and the JSON
     document it keeps as the run's artefact."""
-    files = _git(REPO, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
-    for name in filter(None, files.split("\0")):
-        source = REPO / name
-        if source.is_file() or source.is_symlink():
-            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, scratch / name, follow_symlinks=False)  # links stay links
+    repository_copy(scratch)
     _git(scratch, "init", "-q", "-b", "main")
     _git(scratch, "add", "-A")
     _git(scratch, "commit", "-qm", "base")
