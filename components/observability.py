@@ -296,6 +296,7 @@ def telemetry_links(service: str, environment: str, logs: bool, traces: bool,
 DELIVERY_UID = "platform-delivery"
 DELIVERY_CONFIGMAP, DELIVERY_FILE = "platform-dora", "dora.prom"
 DELIVERY_TEXTFILE_DIR = "/var/lib/platform-dora"
+DELIVERY_SERVICE_LABEL, DELIVERY_TEAM_LABEL = "platform_service", "platform_team"
 DELIVERY_METRICS = {
     "platform_dora_promotion_timestamp_seconds": "When a promotion to prod was recorded.",
     "platform_dora_promotion_failed": "1 when the promotion was rolled back within the change "
@@ -339,8 +340,8 @@ def delivery_dashboard() -> dict[str, Any]:
     units = {"deployments per week": "short", "lead time (median)": "s",
              "change failure rate": "percentunit", "time to restore (median)": "s"}
     panels: list[dict[str, Any]] = []
-    for row, (by, what) in enumerate((("platform_service", "service"),
-                                      ("platform_team", "team"))):
+    for row, (by, what) in enumerate(((DELIVERY_SERVICE_LABEL, "service"),
+                                      (DELIVERY_TEAM_LABEL, "team"))):
         for column, (title, expr) in enumerate(delivery_queries(by).items()):
             panels.append({
                 "type": "bargauge", "title": f"{title} per {what}",

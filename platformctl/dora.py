@@ -24,7 +24,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from components.observability import DELIVERY_CONFIGMAP, DELIVERY_FILE, DELIVERY_METRICS
+from components.observability import (
+    DELIVERY_CONFIGMAP,
+    DELIVERY_FILE,
+    DELIVERY_METRICS,
+    DELIVERY_SERVICE_LABEL,
+    DELIVERY_TEAM_LABEL,
+)
 from platformctl import golden
 from platformctl.gitcmd import git
 from platformctl.releases import Record, records
@@ -207,7 +213,7 @@ def metrics_text(all_histories: Sequence[History]) -> str:
         samples[name].append(f"{name}{{{shown}}} {value:.0f}")  # whole seconds
 
     for history in all_histories:
-        base = {"platform_service": history.service, "platform_team": history.team}
+        base = {DELIVERY_SERVICE_LABEL: history.service, DELIVERY_TEAM_LABEL: history.team}
         for p in history.promotions:
             labels = {**base, "record": p.record}
             add("platform_dora_promotion_timestamp_seconds", labels, p.at.timestamp())
