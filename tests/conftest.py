@@ -99,7 +99,19 @@ def shared_evaluation(name: str) -> Evaluation:
     source = (REPO / f"Pulumi.{name}.yaml").read_bytes()
     if name not in _SHARED or _SHARED[name][0] != source:
         _SHARED[name] = (source, evaluate(name, project_dir=REPO))
-    return _SHARED[name][1]
+    evaluation = _SHARED[name][1]
+    assert not evaluation.rendered, (
+        f"the shared recording of {name} was rendered in place by an earlier test: hand the "
+        "pipeline recording_copy(), never the recording itself")
+    return evaluation
+
+
+def recording_copy(name: str) -> Evaluation:
+    """A deep copy of the shared recording of the real stack `name`: what the pipeline may
+    render and change (in-process reviews get one instead of evaluating again)."""
+    import copy
+
+    return copy.deepcopy(shared_evaluation(name))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -108,8 +120,6 @@ def _pipeline_shares_the_real_stacks():
     `evaluations` fixture (test_harness proves evaluations repeatable): it gets a deep copy of
     the shared recording, which it may render and change. Anything else (a stack file's path,
     another project directory) is evaluated as before."""
-    import copy
-
     from platformctl import pipeline
     from platformctl.harness import find_project_dir
 
@@ -118,7 +128,7 @@ def _pipeline_shares_the_real_stacks():
     def evaluate_or_share(stack, project_dir=None, **kwargs):
         if (not kwargs and stack in REAL_STACKS
                 and Path(project_dir or find_project_dir()).resolve() == REPO):
-            return copy.deepcopy(shared_evaluation(stack))
+            return recording_copy(stack)
         return original(stack, project_dir=project_dir, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:

@@ -11,7 +11,7 @@ import pytest
 
 from platformctl import cli
 from platformctl.pricing import cost_report
-from tests.conftest import REPO
+from tests.conftest import REPO, recording_copy
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -21,14 +21,14 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def shipped(evaluations):
+def shipped():
     """The budget document of the shipped project, from this session's recordings of its stacks
     (the command's own evaluation is exercised by the CLI tests below)."""
     from platformctl import budget, pipeline, stackfile
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "evaluate", lambda path, project_dir: evaluations[
-            stackfile.stack_name_of(Path(path))])
+        patch.setattr(pipeline, "evaluate", lambda path, project_dir: recording_copy(
+            stackfile.stack_name_of(Path(path))))
         return budget.check(REPO)
 
 
@@ -67,13 +67,13 @@ def test_formats(capsys, shipped, monkeypatch):
 
 
 @pytest.fixture
-def recorded(monkeypatch, evaluations):
+def recorded(monkeypatch):
     """The stacks' recordings of this session stand in for evaluating the copies again (same
     stack files but for the budget keys, which the cost model does not read)."""
     from platformctl import pipeline, stackfile
 
-    monkeypatch.setattr(pipeline, "evaluate", lambda path, project_dir: evaluations[
-        stackfile.stack_name_of(Path(path))])
+    monkeypatch.setattr(pipeline, "evaluate", lambda path, project_dir: recording_copy(
+        stackfile.stack_name_of(Path(path))))
 
 
 SHIPPED = {"dev": (106, 111), "prod": (345, 389)}  # (budget, ceiling share) of the stack files
