@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.test_policies import RENDERED, release, resource, run, vault_identity
+from tests.test_policies import release, resource, run, vault_identity
 
 NEEDED = ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "iam:GetRole"]
 ROLE = "aws:iam/role:Role"
@@ -152,7 +152,6 @@ def _scrape(service=None, monitor=None, prometheus=None, monitor_namespace="apps
                                 "spec": {"serviceMonitorSelector": {
                                     "matchLabels": {"release": "platform"}},
                                     "serviceMonitorNamespaceSelector": {}}}
-    RENDERED.clear()
     stack = [release("exporter", [service, monitor]), release("prom", [prometheus])]
     stack.append(resource("kubernetes:core/v1:Namespace", {"metadata": {
         "name": monitor_namespace, "labels": namespace_labels or {}}}, name=monitor_namespace))

@@ -36,15 +36,22 @@ def deployment(pod_spec: dict[str, Any], labels: dict[str, str] | None = None) -
         "spec": {"template": {"spec": pod_spec}}})
 
 
-def release(name: str, objects: list[dict[str, Any]], **kwargs) -> GuardResource:
-    """A Helm release whose rendered objects (what `platformctl review` renders) are `objects`."""
-    subject = resource("kubernetes:helm.sh/v3:Release", {"name": name, "namespace": "apps"},
-                       name=name, **kwargs)
-    RENDERED[subject.urn] = Release(subject.urn, name, "apps", "chart 1.0.0", objects)
-    return subject
+@dataclasses.dataclass(frozen=True)
+class RenderedRelease(GuardResource):
+    """A Helm release resource with what it renders (as `platformctl review` renders it): each
+    case's releases carry their own objects, so no test sees another's."""
+
+    rendered: Release | None = None
 
 
-RENDERED: dict[str, Release] = {}
+def release(name: str, objects: list[dict[str, Any]], namespace: str = "apps",
+            chart: str = "chart 1.0.0", **kwargs) -> GuardResource:
+    """A Helm release in `namespace` whose rendered objects are `objects`."""
+    type_token = "kubernetes:helm.sh/v3:Release"
+    urn = f"urn:pulumi:t::p::{type_token}::{name}"
+    return RenderedRelease(type=type_token, name=name, urn=urn,
+                           props={"name": name, "namespace": "apps"},
+                           rendered=Release(urn, name, namespace, chart, objects), **kwargs)
 SERVICE_WEBHOOK = {
     "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
     "metadata": {"name": "lbc"}, "webhooks": [{"name": "mservice", "failurePolicy": "Fail", "rules": [
@@ -129,8 +136,7 @@ def vault_identity(actions: list[str]) -> list[GuardResource]:
     """The vault release (its service account rendered), its role with `actions`, the
     association of the role with the service account."""
     vault = release("vault", [{"apiVersion": "v1", "kind": "ServiceAccount",
-                               "metadata": {"name": "vault"}}])
-    RENDERED[vault.urn] = dataclasses.replace(RENDERED[vault.urn], chart="vault 0.34.1")
+                               "metadata": {"name": "vault"}}], chart="vault 0.34.1")
     role = resource("aws:iam/role:Role", {"name": "vault"}, name="vault-role")
     document = {"Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
     return [vault, role,
@@ -409,7 +415,8 @@ CASES: dict[str, tuple[Any, ...]] = {
 def run(policy_name: str, config: dict[str, Any], resources: list[GuardResource]):
     policy = BY_NAME[policy_name]
     if isinstance(policy, RenderedCheck):
-        return check(resources, {policy_name: config}, [], RenderedObjects(RENDERED), [policy])
+        rendered = {r.urn: r.rendered for r in resources if isinstance(r, RenderedRelease)}
+        return check(resources, {policy_name: config}, [], RenderedObjects(rendered), [policy])
     return check(resources, {policy_name: config}, [policy], checks=[])
 
 
@@ -637,9 +644,7 @@ def test_quota_capacity_boundary():
         name="nodes")
     assert not verdicts(team_quota("pay", "5", "1Gi"), nodes=grown)
     # A team's pods count against its quota, not twice as the platform's.
-    mine = release("mine", [deployment_body("api", 10)])
-    RENDERED[mine.urn] = Release(mine.urn, "mine", "pay", "chart 1.0.0",
-                                 [deployment_body("api", 10)])
+    mine = release("mine", [deployment_body("api", 10)], namespace="pay")
     assert not run("quota-capacity", {"production": True},
                    [NODES, platform, mine, team_quota("pay", "3360m", "1Gi")]).violations
     # No quotas, nothing to judge.
