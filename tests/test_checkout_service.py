@@ -90,12 +90,19 @@ def running(credentials):
         migrate(conn)
     service = Service(database, drain_seconds=0.2)
     server = service.serve(host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_background(server)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     yield service, base
     if not service.stopping.is_set():
+        service.drain_seconds = 0  # the drain period has a test of its own
         service.stop()
+
+
+def serve_in_background(server) -> None:
+    """The server's loop in a daemon thread, checking for shutdown every 20 ms (the default
+    half second was most of each test's teardown)."""
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                     daemon=True).start()
 
 
 def call(base: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
@@ -183,7 +190,7 @@ def test_a_slow_client_is_cut_off(credentials):
     database = checkout_db.Database(timeout=2)
     service = Service(database, drain_seconds=0, client_timeout=0.5)
     server = service.serve(host="127.0.0.1", port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(server)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         started = time.monotonic()
@@ -236,7 +243,7 @@ def test_not_ready_without_its_database(credentials):
     database.open()
     service = Service(database, drain_seconds=0)
     server = service.serve(host="127.0.0.1", port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(server)
     try:
         status, body = call(f"http://127.0.0.1:{server.server_address[1]}", "/ready")
         assert status == 503 and json.loads(body) == {"status": "database unavailable"}
@@ -305,7 +312,7 @@ def _start(orders) -> tuple[Service, str]:
     database.open()
     service = Service(database, drain_seconds=0, orders=orders)
     server = service.serve(host="127.0.0.1", port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(server)
     return service, f"http://127.0.0.1:{server.server_address[1]}"
 
 
@@ -419,7 +426,7 @@ def otlp_receiver(monkeypatch):
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(server)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "checkout")
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.namespace=checkout,"
