@@ -59,8 +59,9 @@ CLUSTER_ANALYSIS = "platform-http-slo"
 CLUSTER_ANALYSIS_PATH = Path(GITOPS_PATH) / "platform" / "analysis" / "http-slo.yaml"
 
 
-class _PlainDumper(yaml.SafeDumper):
-    """No anchors and aliases: every object is written out where it is."""
+class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
+    """No anchors and aliases: every object is written out where it is. libyaml's emitter when
+    PyYAML has it (the same text as the Python one's, a fifth of the time)."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True

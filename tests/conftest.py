@@ -136,6 +136,32 @@ def _pipeline_shares_the_real_stacks():
         yield
 
 
+@pytest.fixture
+def evaluated_once(monkeypatch):
+    """Within one test, a stack the commands are run on several times (another format, another
+    command) is evaluated once: each later run gets a copy of the first recording while the
+    stack file and its project's Pulumi.yaml are unchanged (any change evaluates again)."""
+    import copy
+
+    from platformctl import pipeline, stackfile
+    from platformctl.harness import find_project_dir
+
+    inner = pipeline.evaluate  # the session's own (it shares the real stacks)
+    recorded: dict[tuple[str, bytes, bytes], Evaluation] = {}
+
+    def once(stack, project_dir=None, **kwargs):
+        project = Path(project_dir or find_project_dir()).resolve()
+        path = stackfile.resolve(stack, project).resolve()
+        if kwargs or not path.is_file():
+            return inner(stack, project_dir=project_dir, **kwargs)
+        key = (str(path), path.read_bytes(), (project / "Pulumi.yaml").read_bytes())
+        if key not in recorded:
+            recorded[key] = inner(stack, project_dir=project_dir)
+        return copy.deepcopy(recorded[key])
+
+    monkeypatch.setattr(pipeline, "evaluate", once)
+
+
 @pytest.fixture(scope="session")
 def evaluations() -> dict[str, Evaluation]:
     return {name: shared_evaluation(name) for name in REAL_STACKS}

@@ -17,6 +17,7 @@ from platformctl.recording import Evaluation
 from stacks import config as config_model
 from stacks.config import ConfigError, build
 from tests.conftest import DELETE, REPO, config_error, mutate, stack_config, write_stack
+from tests.units import database, evaluate_alone, nothing
 
 # (id, mutations, key path named, bad value named, what is allowed named)
 # A date inside every horizon (exemptions and prod exceptions end within 30 days).
@@ -317,6 +318,7 @@ def test_prod_cannot_weaken_a_control_without_a_named_dated_exception(tmp_path, 
 
 def test_an_exception_is_advisory_while_it_lasts_and_mandatory_once_expired(tmp_path, capsys):
     from platformctl import cli
+    from platformctl.crossguard import check_evaluation
 
     key = "security.gatekeeper.enforcement"
     weakened = mutate(stack_config("prod"), f"platform:{key}", "warn")
@@ -326,10 +328,12 @@ def test_an_exception_is_advisory_while_it_lasts_and_mandatory_once_expired(tmp_
                                         [{**exception, "until": _day(10)}]))
     assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_OK
     assert f"[prod-exception] stack 'prod exception {key}'" in capsys.readouterr().out
+    # Expired: the stack policy that reads the entries blocks (it judges the config alone, so
+    # no component is built; the review's exit code follows a mandatory verdict).
     path = write_stack(tmp_path, mutate(weakened, "platform:prodExceptions",
                                         [{**exception, "until": _day(-1)}]))
-    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_FAILED
-    assert "[prod-exception-expired]" in capsys.readouterr().out
+    (expired,) = check_evaluation(evaluate_alone(path, nothing)).of("prod-exception-expired")
+    assert expired.enforcement == "mandatory" and f"prod exception {key}" in expired.message
 
 
 def test_a_prod_exception_needs_an_approver_and_a_weakened_control(tmp_path, capsys):
@@ -405,32 +409,32 @@ def test_one_prod_exception_per_control_and_none_outside_prod(tmp_path, capsys):
 
 
 def test_an_accepted_prod_exception_is_honoured_by_the_policies(tmp_path, capsys):
-    """The config accepts 7 days of backups with a live, approved entry: the review shows it
-    (advisory) and does not block on prod-data-protection; the day the entry ends, it does."""
-    from platformctl import cli
+    """The config accepts 7 days of backups with a live, approved entry: the policies show it
+    (advisory) and do not block on prod-data-protection; the day the entry ends, they do. The
+    database is built alone: it is what prod-data-protection judges (the review of a live
+    exception is tested above)."""
+    from platformctl.crossguard import check_evaluation
 
-    path = _exception_stack(tmp_path, {**EXCEPTION, "until": _day(1)})
-    assert cli.main(["review", str(path), "--project-dir", str(REPO), "--details"]) == \
-        cli.EXIT_OK
-    out = capsys.readouterr().out
-    assert "[prod-exception] stack 'prod exception database.backupRetentionDays'" in out
-    assert "[prod-data-protection]" not in out
+    def verdicts(path):
+        return check_evaluation(evaluate_alone(path, database))
+
+    report = verdicts(_exception_stack(tmp_path, {**EXCEPTION, "until": _day(1)}))
+    (shown,) = report.of("prod-exception")
+    assert shown.enforcement == "advisory"
+    assert shown.message.startswith("stack 'prod exception database.backupRetentionDays'")
+    assert report.of("prod-data-protection") == []
     # Its last day is the day before `until`: on `until` itself it has ended.
-    path = _exception_stack(tmp_path, {**EXCEPTION, "until": _day(0)})
-    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_FAILED
-    out = capsys.readouterr().out
-    assert "[prod-exception-expired]" in out and "[prod-data-protection]" in out
-    assert "backups kept 7 days (< 14)" in out
+    report = verdicts(_exception_stack(tmp_path, {**EXCEPTION, "until": _day(0)}))
+    assert [v.enforcement for v in report.of("prod-exception-expired")] == ["mandatory"]
+    (blocked,) = report.of("prod-data-protection")
+    assert blocked.enforcement == "mandatory" and "backups kept 7 days (< 14)" in blocked.message
     # Another control stays blocked: the entry covers its key only.
     config = mutate(stack_config("prod"), "platform:database.backupRetentionDays", 7)
     config = mutate(config, "platform:database.finalSnapshot", False)
     config = mutate(config, "platform:prodExceptions", [
         {**EXCEPTION, "until": _day(3)},
         {**EXCEPTION, "key": "database.finalSnapshot", "until": _day(3)}])
-    evaluation = evaluate(write_stack(tmp_path, config), project_dir=REPO)
-    from platformctl.crossguard import check_evaluation
-
-    assert check_evaluation(evaluation).of("prod-data-protection") == []
+    assert verdicts(write_stack(tmp_path, config)).of("prod-data-protection") == []
     config = mutate(config, "platform:prodExceptions", [{**EXCEPTION, "until": _day(3)}])
     assert "database.finalSnapshot" in config_error(write_stack(tmp_path, config), capsys)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from components.database import Database
 from platformctl.harness import evaluate
 from platformctl.recording import Evaluation, Secret, mask_secrets
 from stacks.config import ConfigError
 from tests.conftest import REPO, mutate, stack_config, write_stack
-from tests.units import client_security_group, evaluate_alone, existing_network
+from tests.units import database as database_alone
+from tests.units import evaluate_alone
 
 RDS = "aws:rds/instance:Instance"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -103,9 +103,7 @@ def test_performance_insights_where_the_class_supports_it(evaluations, tmp_path)
     for name in ("dev", "prod"):  # db.t4g.micro and db.t4g.small do not offer it
         assert not _db(evaluations[name]).inputs.get("performanceInsightsEnabled")
     config = mutate(stack_config("dev"), "platform:database.instanceClass", "db.m7g.large")
-    evaluation = evaluate_alone(write_stack(tmp_path, config), lambda cfg: Database(
-        cfg.environment, cfg.database, existing_network(), client_security_group(), cfg.region,
-        key_administrators=[cfg.cluster.admin_role_arn]))
+    evaluation = evaluate_alone(write_stack(tmp_path, config), database_alone)
     db = _db(evaluation)
     assert db.inputs["performanceInsightsEnabled"] is True
     assert db.inputs["performanceInsightsKmsKeyId"] == db.inputs["kmsKeyId"]

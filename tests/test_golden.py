@@ -56,6 +56,25 @@ def test_the_example_regenerates_byte_for_byte(environments):
     assert cli.main(["new-service", str(SPEC), "--check", "--project-dir", str(REPO)]) == 0
 
 
+def test_libyaml_and_pythons_emitter_write_the_same_text():
+    """The generated files are written by libyaml's emitter where PyYAML has it: a machine
+    without it (the pure-Python emitter) must write the same bytes, or the drift check would
+    differ between machines. Every generated document, and values at the emitters' edges."""
+    class Python(yaml.SafeDumper):
+        def ignore_aliases(self, data):
+            return True
+
+    assert golden._PlainDumper.__mro__[1] is yaml.CSafeDumper  # libyaml is what ran
+    edges = {"long": "word " * 60, "lines": "one\ntwo\n", "trailing": "space ", "quote": "it's",
+             "unicode": "Grüße ✓", "colon": "a: b", "empty": "", "yes": "yes", "null": None,
+             "number-like": "0123", "tab": "a\tb", "list": [[], {}, [1, 2.5, True]],
+             "url": "https://grafana.example.org/d/platform-slo?var-service=checkout&x=1",
+             "shared": (shared := {"k": "v"}), "again": shared}
+    for document in [*generated_objects(), edges]:
+        assert golden._yaml(document) == yaml.dump(document, Dumper=Python, sort_keys=False,
+                                                   width=100)
+
+
 def test_generated_objects_validate(environments, crds):
     objects = generated_objects()
     kinds = {o["kind"] for o in objects}

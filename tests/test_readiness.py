@@ -88,7 +88,7 @@ def test_a_seeded_defect_in_the_recording_turns_its_line_red(reviews, tmp_path):
     assert readiness.ready(dev.values())
 
 
-def test_a_prod_stack_without_chaos_experiments_is_not_ready(tmp_path, capsys):
+def test_a_prod_stack_without_chaos_experiments_is_not_ready(tmp_path, capsys, evaluated_once):
     path = write_stack(tmp_path, mutate(stack_config("prod"), "platform:chaos.fis", False))
     assert cli.main(["readiness", str(path), "--project-dir", str(REPO),
                      "--format", "markdown"]) == 1

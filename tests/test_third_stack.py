@@ -33,7 +33,7 @@ def _staging(budget: int) -> dict:
     return raw
 
 
-def test_a_stack_over_the_shares_does_not_hide_dev(tmp_path, capsys):
+def test_a_stack_over_the_shares_does_not_hide_dev(tmp_path, capsys, evaluated_once):
     project = _project(tmp_path, _staging(100))
     code = cli.main(["review", "dev", "--project-dir", str(project), "--format", "json"])
     doc = json.loads(capsys.readouterr().out)

@@ -93,6 +93,19 @@ def eks_cluster(cfg: config_model.PlatformConfig):
                    tags_for=cfg.standard_tags)
 
 
+def database(cfg: config_model.PlatformConfig):
+    """The stack's Database component in the existing VPC, for the nodes' security group."""
+    from components.database import Database
+
+    return Database(cfg.environment, cfg.database, existing_network(), client_security_group(),
+                    cfg.region, key_administrators=[cfg.cluster.admin_role_arn])
+
+
+def nothing(cfg: config_model.PlatformConfig) -> None:
+    """No component: what the policies that read only the stack's config judge."""
+    return None
+
+
 def existing_instance(cfg: config_model.PlatformConfig):
     """An RDS instance made elsewhere (what Backup, OffHours and chaos experiments act on)."""
     import pulumi
