@@ -102,11 +102,19 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self._status is not None:
+            from platformctl import interrupts
+
             self._status.start()
+            # A Ctrl-C leaves at once (platformctl.interrupts): the spinner stops first, so the
+            # terminal gets its cursor back and "interrupted" is the last thing on it.
+            self._on_interrupt = interrupts.on_interrupt(self._status.stop)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._status is not None:
+            from platformctl import interrupts
+
+            interrupts.done(self._on_interrupt)
             self._status.stop()
 
 

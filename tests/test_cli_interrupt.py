@@ -5,6 +5,9 @@ before any work."""
 from __future__ import annotations
 
 import os
+import pty
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -15,15 +18,52 @@ import pytest
 from platformctl import cli
 from tests.conftest import REPO
 
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
 
-def _interrupted(args: list[str], after: float) -> subprocess.CompletedProcess[str]:
+
+def _interrupted(args: list[str], stage: str | None,
+                 after: float = 0.0) -> tuple[int, str, str]:
+    """Run `platformctl ARGS` with stderr on a terminal (so it shows its steps), press Ctrl-C
+    `after` seconds once the step that starts with `stage` shows (None: `after` seconds from the
+    start, before any step); returns the exit code, the lines the terminal shows and what it
+    was sent (escape sequences too)."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}  # CI turns the steps off
+    controller, terminal = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "platformctl.cli", *args], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               stdout=subprocess.DEVNULL, stderr=terminal, env=env,
                                start_new_session=True)
-    time.sleep(after)
-    os.killpg(process.pid, signal.SIGINT)  # as a terminal sends it: to the whole group
-    out, err = process.communicate(timeout=60)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    os.close(terminal)
+    sent, signalled = "", None
+    deadline = time.monotonic() + 60
+    if stage is None:
+        signalled = time.monotonic() + after
+    try:
+        while time.monotonic() < deadline:
+            if signalled is not None and time.monotonic() >= signalled > 0:
+                os.killpg(process.pid, signal.SIGINT)  # as a terminal sends it: to the group
+                signalled = -1.0
+            ready, _, _ = select.select([controller], [], [], 0.02)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the terminal's other end closed: the process is done
+                    break
+                if not chunk:
+                    break
+                sent += chunk.decode("utf-8", "replace")
+                if signalled is None and stage in ESCAPES.sub("", sent):
+                    signalled = time.monotonic() + after
+            elif process.poll() is not None:
+                break
+        assert signalled == -1.0, f"the command finished before {stage!r} showed: {sent!r}"
+        code = process.wait(timeout=60)
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    lines = [line.strip() for line in re.split(r"[\r\n]", ESCAPES.sub("", sent)) if line.strip()]
+    return code, "\n".join(lines), sent
 
 
 def _worktrees() -> int:
@@ -31,20 +71,23 @@ def _worktrees() -> int:
                               capture_output=True, text=True).stdout.splitlines())
 
 
-@pytest.mark.parametrize(("args", "after"), [
-    (["review", "dev"], 0.3),  # imports
-    (["review", "dev"], 0.8),  # the evaluation (the whole takes ~2.5 s)
-    (["review", "dev"], 1.6),  # the rendering and the policies
-    (["review", "--all"], 1.5),  # child processes
-    (["review", "dev", "--base", "HEAD~1"], 2.0),  # a worktree and its review process
-])
-def test_ctrl_c_is_one_line_and_exit_130(args, after):
+@pytest.mark.parametrize(("args", "stage", "after"), [
+    (["review", "dev"], None, 0.3),  # the imports: no step has shown yet
+    (["review", "dev"], "evaluating dev", 0),
+    (["review", "dev"], "rendering", 0),  # the rendering (a few tenths) and the policies
+    (["review", "--all"], "reviewing every stack", 0.3),  # its child processes under way
+    (["review", "dev", "--base", "HEAD~1"], "evaluating dev", 0),  # a worktree, its process
+], ids=["imports", "evaluation", "rendering", "all", "base"])
+def test_ctrl_c_is_one_line_and_exit_130(args, stage, after):
     before = _worktrees()
-    result = _interrupted(args, after)
-    if result.returncode == 0:
-        pytest.skip("the command finished before the signal")
-    assert result.returncode == 130, result.stderr
-    assert result.stderr == "interrupted\n", result.stderr
+    code, shown, sent = _interrupted(args, stage, after)
+    assert code == 130, shown
+    assert shown.splitlines()[-1] == "interrupted", shown  # the last thing on the terminal
+    assert "Traceback" not in shown and "Error" not in shown, shown
+    if stage is None:
+        assert shown == "interrupted"  # no step had shown
+    else:  # the spinner hid the cursor; it is shown again before the command leaves
+        assert sent.rfind(SHOW_CURSOR) > sent.rfind(HIDE_CURSOR) > -1
     assert _worktrees() == before  # the --base worktree removed
 
 
