@@ -15,6 +15,7 @@ from platformctl.harness import evaluate
 from platformctl.recording import Secret, mask_secrets
 from stacks import config as config_model
 from tests.conftest import REPO, stack_config, write_stack
+from tests.units import evaluate_alone, own_network
 
 
 def test_records_parents_dependencies_and_providers(evaluations):
@@ -39,8 +40,10 @@ def test_evaluations_are_independent_and_repeatable(evaluations):
     assert [(r.type, r.name, r.inputs) for r in sorted(first.resources, key=lambda r: r.urn)] == \
         [(r.type, r.name, r.inputs) for r in sorted(second.resources, key=lambda r: r.urn)]
     # A fresh root stack each time: the previous run's tagging transformation is not applied
-    # twice, and the stack's own name is right after evaluating another stack.
-    prod = evaluate("prod", project_dir=REPO)
+    # twice, and the stack's own name is right after evaluating another stack (a unit is
+    # enough: the root stack and the transformation are the harness's, whatever it builds).
+    prod = evaluate_alone("prod", own_network)
+    assert prod.stack == "prod" and prod.resources
     assert {r.tags["environment"] for r in prod.resources if r.tags} == {"prod"}
 
 
