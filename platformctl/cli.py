@@ -80,13 +80,17 @@ def _render(doc: dict, args: argparse.Namespace, renderers) -> None:
             text_renderer(doc, _console(sys.stdout))
 
 
+SPINNER = "dots"
+
+
 class Progress:
     """What a long command is doing, on stderr, while it does it: a spinner with the current
     step for a person at a terminal; nothing when stderr is a pipe or a file, in CI (`CI` set,
     as GitHub Actions and most runners set it) or with --quiet."""
 
     def __init__(self, enabled: bool):
-        self._status = (Console(stderr=True, highlight=False).status("starting")
+        self._status = (Console(stderr=True, highlight=False).status("starting",
+                                                                     spinner=SPINNER)
                         if enabled else None)
 
     @staticmethod
@@ -98,7 +102,9 @@ class Progress:
 
     def step(self, message: str) -> None:
         if self._status is not None:
-            self._status.update(message)
+            # Drawn now, not at the spinner's next frame: a step shorter than a frame (a warm
+            # rendering) still shows. (Naming the spinner is what makes rich redraw at once.)
+            self._status.update(message, spinner=SPINNER)
 
     def __enter__(self) -> Progress:
         if self._status is not None:
