@@ -141,37 +141,39 @@ def test_progress_only_for_a_person_at_a_terminal():
     assert cli.Progress.wanted(False, io.StringIO(), {}) is False  # a pipe or a file
 
 
-def test_a_review_at_a_terminal_shows_its_steps_on_stderr(tmp_path):
-    """For real: stderr on a pseudo-terminal gets the steps; stdout (the JSON) is unchanged.
-    (With stderr piped or captured there is nothing on it: every other review test.)"""
-    import json
+def test_a_review_at_a_terminal_shows_its_steps_on_stderr(capsys, monkeypatch):
+    """stderr on a real pseudo-terminal gets the steps; stdout (the JSON) is what it is with
+    stderr captured. (With stderr piped or captured there is nothing on it: every other review
+    test; the command's own process at a terminal: tests/test_cli_interrupt.py.)"""
     import os
     import pty
-    import select
+    import threading
 
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    command = [sys.executable, "-m", "platformctl.cli", "review", "dev", "--format", "json",
-               "--project-dir", str(REPO)]
+    assert cli.main(["review", "dev", "--format", "json"]) == 0
+    piped = capsys.readouterr()
+    assert piped.err == ""
     controller, terminal = pty.openpty()
-    out = tmp_path / "review.json"  # a file, not a pipe: the JSON is larger than a pipe holds
-    with out.open("wb") as sink, subprocess.Popen(command, stdout=sink, stderr=terminal,
-                                                  env=env, cwd=REPO) as process:
-        os.close(terminal)
-        seen = b""
+    seen = bytearray()
+
+    def read() -> None:  # the terminal's other end: what a person would see
         while True:
-            ready, _, _ = select.select([controller], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(controller, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-            elif process.poll() is not None:
-                break
-        process.wait(timeout=120)
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the command's end closed
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    monkeypatch.delenv("CI", raising=False)  # CI turns the steps off
+    with open(terminal, "w", encoding="utf-8") as tty:
+        monkeypatch.setattr(sys, "stderr", tty)
+        code = cli.main(["review", "dev", "--format", "json"])
+        monkeypatch.undo()
+    reader.join(10)
     os.close(controller)
-    assert process.returncode == 0
-    assert b"evaluating dev" in seen and b"rendering" in seen
-    assert json.loads(out.read_text())["stack"] == "dev"
+    assert code == 0
+    assert b"evaluating dev" in seen and b"rendering" in seen and b"running platform-guard" in seen
+    assert capsys.readouterr().out == piped.out
