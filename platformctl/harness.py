@@ -271,7 +271,9 @@ def evaluate(
     mocks = PlatformMocks(region=region)
     monitor = RecordingMonitor(mocks, observed)
     warnings = _WarningCollector()
-    logger = logging.getLogger(f"platformctl.engine.{id(monitor)}")
+    # The engine's log for this evaluation alone: a logger of its own, not registered with
+    # `logging` (a registered one per evaluation was never freed, nor its warnings).
+    logger = logging.Logger("platformctl.engine")
     logger.propagate = False
     logger.addHandler(warnings)
 

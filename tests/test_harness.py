@@ -47,6 +47,19 @@ def test_evaluations_are_independent_and_repeatable(evaluations):
     assert {r.tags["environment"] for r in prod.resources if r.tags} == {"prod"}
 
 
+def test_an_evaluation_leaves_no_logger_behind():
+    """Each evaluation's engine log is its own and goes with it: a process that evaluates many
+    stacks (review --all's parent, a benchmark) does not keep a logger and its warnings per
+    evaluation in `logging`'s registry."""
+    import logging
+
+    before = set(logging.Logger.manager.loggerDict)
+    evaluation = evaluate_alone("dev", own_network)
+    evaluate_alone("prod", own_network)
+    assert set(logging.Logger.manager.loggerDict) == before
+    assert evaluation.resources  # it ran
+
+
 def _secret_program(source):
     from components import tagging
     from components.network import Network
