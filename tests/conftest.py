@@ -37,15 +37,26 @@ def require_tool(present: bool, message: str) -> None:
     pytest.skip(message)
 
 
+def _repository_names(pattern: str = "*") -> list[str]:
+    """The repository's own paths matching `pattern`: tracked, and new ones git does not ignore
+    (what a walk of the tree finds without the virtualenvs, node_modules and .git)."""
+    import subprocess
+
+    names = subprocess.run(["git", "-C", str(REPO), "ls-files", "--cached", "--others",
+                            "--exclude-standard", "-z", pattern], capture_output=True,
+                           text=True, check=True).stdout
+    return sorted(set(filter(None, names.split("\0"))))
+
+
+def repository_files(pattern: str = "*") -> list[Path]:
+    """The repository's own files matching `pattern` (see _repository_names)."""
+    return [REPO / name for name in _repository_names(pattern) if (REPO / name).is_file()]
+
+
 def repository_copy(project: Path, leave_out: str | None = None) -> Path:
     """This repository's files as they are in the working tree (tracked, and new ones git does
     not ignore), links kept as links, in `project`; `leave_out`: a path prefix not copied."""
-    import subprocess
-
-    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "--cached", "--others",
-                            "--exclude-standard", "-z"], capture_output=True, text=True,
-                           check=True).stdout
-    for name in filter(None, files.split("\0")):
+    for name in _repository_names():
         source = REPO / name
         if (source.is_file() or source.is_symlink()) and not (
                 leave_out and name.startswith(leave_out)):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from platformctl import configdoc
 from stacks import config as config_model
-from tests.conftest import REPO
+from tests.conftest import REPO, repository_files
 
 
 def test_config_reference_is_generated_from_the_model():
@@ -53,8 +53,8 @@ def test_readme_links_the_config_reference():
 
 def test_only_the_config_model_reads_pulumi_config():
     readers = []
-    for path in REPO.glob("**/*.py"):
-        if ".venv" in path.parts or path.parts[-2] == "tests":
+    for path in repository_files("*.py"):
+        if path.parts[-2] == "tests":
             continue
         if "pulumi.Config(" in path.read_text(encoding="utf-8"):
             readers.append(path.relative_to(REPO).as_posix())

@@ -12,7 +12,7 @@ import tomllib
 
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, repository_files
 
 PACK = REPO / "policy-packs" / "platform-guard"
 
@@ -36,9 +36,8 @@ def test_pack_requirements_pin_what_the_project_pins():
 
 
 def test_only_the_pack_main_builds_a_policy_pack():
-    builders = [p.relative_to(REPO).as_posix() for p in REPO.rglob("*.py")
-                if ".venv" not in p.parts and "tests" not in p.parts
-                and "PolicyPack(" in p.read_text()]
+    builders = [p.relative_to(REPO).as_posix() for p in repository_files("*.py")
+                if "tests" not in p.parts and "PolicyPack(" in p.read_text()]
     assert builders == ["policy-packs/platform-guard/__main__.py"]
 
 
