@@ -71,6 +71,7 @@ def _worktrees() -> int:
                               capture_output=True, text=True).stdout.splitlines())
 
 
+@pytest.mark.e2e  # the command's own process at a terminal (pytest -m e2e, after the suite)
 @pytest.mark.parametrize(("args", "stage", "after"), [
     (["review", "dev"], None, 0.3),  # the imports: no step has shown yet
     (["review", "dev"], "evaluating dev", 0),

@@ -219,6 +219,7 @@ def base_review(history):
     return review_in(history, "dev", "--base", "HEAD~1", "--format", "json")
 
 
+@pytest.mark.e2e  # the head's own code in its own process, as CI runs it
 def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review):
     result = base_review
     doc = json.loads(result.stdout)
@@ -267,6 +268,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
     assert _git(history, "worktree", "list").count("\n") == 1
 
 
+@pytest.mark.e2e  # the head's own code in its own process, as CI runs it
 def test_base_markdown_leads_with_the_change(base_review):
     # The markdown of the same document (--format markdown renders exactly this).
     out = report.render_markdown(json.loads(base_review.stdout))
