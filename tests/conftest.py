@@ -129,22 +129,45 @@ def recording_copy(name: str) -> Evaluation:
 def _pipeline_shares_the_real_stacks():
     """`review_stack("dev")` in-process evaluates the same program with the same inputs as the
     `evaluations` fixture (test_harness proves evaluations repeatable): it gets a deep copy of
-    the shared recording, which it may render and change. Anything else (a stack file's path,
-    another project directory) is evaluated as before."""
-    from platformctl import pipeline
+    the shared recording, which it may render and change. So does a real stack's file copied
+    into another project directory whose inputs are this repository's (`_same_inputs`). Anything
+    else is evaluated as before."""
+    from platformctl import pipeline, stackfile
     from platformctl.harness import find_project_dir
 
     original = pipeline.evaluate
 
     def evaluate_or_share(stack, project_dir=None, **kwargs):
-        if (not kwargs and stack in REAL_STACKS
-                and Path(project_dir or find_project_dir()).resolve() == REPO):
-            return recording_copy(stack)
+        project = Path(project_dir or find_project_dir()).resolve()
+        path = stackfile.resolve(stack, project)
+        name = stackfile.stack_name_of(path)
+        if not kwargs and name in REAL_STACKS and (
+                (project == REPO and str(stack) == name) or _same_inputs(project, path, name)):
+            return recording_copy(name)
         return original(stack, project_dir=project_dir, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipeline, "evaluate", evaluate_or_share)
         yield
+
+
+def _same_inputs(project: Path, path: Path, name: str) -> bool:
+    """Whether evaluating `path` in `project` reads exactly what the real stack `name` reads
+    here: the stack file in the project's root (its label is its name), Pulumi.yaml (project
+    name and config), the CA bundles the config names (under certs/), and no program of the
+    project's own (stacks/, which the harness warns about). Byte for byte."""
+    if project == REPO or path.parent.resolve() != project or (project / "stacks").exists():
+        return False
+    try:
+        if (path.read_bytes() != (REPO / f"Pulumi.{name}.yaml").read_bytes()
+                or (project / "Pulumi.yaml").read_bytes() != (REPO / "Pulumi.yaml").read_bytes()):
+            return False
+        certs = sorted(p.relative_to(REPO) for p in (REPO / "certs").rglob("*") if p.is_file())
+        return certs == sorted(p.relative_to(project) for p in (project / "certs").rglob("*")
+                               if p.is_file()) and all(
+            (project / c).read_bytes() == (REPO / c).read_bytes() for c in certs)
+    except OSError:
+        return False
 
 
 @pytest.fixture

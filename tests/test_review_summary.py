@@ -118,8 +118,8 @@ def test_review_all_is_one_table_and_one_exit_code(tmp_path, capsys):
     project.mkdir()
     shutil.copy2(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
     shutil.copytree(REPO / "certs", project / "certs")
+    shutil.copy2(REPO / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
     dev = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())
-    (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev))
     tight = copy.deepcopy(dev)
     tight["config"]["platform:budgetMonthlyUsd"] = 100
     (project / "Pulumi.tight.yaml").write_text(yaml.safe_dump(tight))

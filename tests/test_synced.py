@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from platformctl import cli, synced
-from tests.conftest import REPO, stack_config, write_stack
+from tests.conftest import REPO
 
 
 def test_each_stack_syncs_its_environments_team_services(evaluations):
@@ -80,9 +80,8 @@ def test_the_review_reports_a_broken_gitops_directory_without_a_traceback(monkey
         raise synced.SyncedError("gitops/environments/dev/kustomization.yaml: No such file")
 
     monkeypatch.setattr(synced, "applications", broken)
-    # A stack file of its own: evaluated and rendered afresh, never a shared recording.
-    path = write_stack(tmp_path, stack_config("dev"))
-    assert cli.main(["review", str(path), "--project-dir", str(REPO)]) == cli.EXIT_USAGE
+    # The review gets a copy of dev's recording, unrendered: its rendering reads gitops/.
+    assert cli.main(["review", "dev", "--project-dir", str(REPO)]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert "error: gitops/environments/dev/kustomization.yaml: No such file" in err
     assert "Traceback" not in err
