@@ -215,7 +215,8 @@ def review_in(repo: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def base_review(history):
-    """One `review --base` of the history's head, as JSON (each of these runs evaluates twice)."""
+    """One `review --base` of the history's head, as JSON (each of these runs evaluates twice).
+    The head's own code in its own process, as CI runs it: the tests that read it are e2e."""
     return review_in(history, "dev", "--base", "HEAD~1", "--format", "json")
 
 
@@ -413,6 +414,7 @@ def test_the_same_stack_reviews_to_the_same_document(evaluations):
     assert first["cost"]["lines"] == second["cost"]["lines"]
 
 
+@pytest.mark.e2e  # reads the head's own review (base_review)
 def test_diff_shows_each_changed_inputs_old_and_new_value(history, base_review, capsys):
     """Like `pulumi preview --diff`: the document carries old and new for every changed input;
     --diff prints them with the change, in text and in the comment."""
@@ -445,6 +447,7 @@ def test_a_long_changed_value_is_shown_where_it_differs():
     assert review._shown_values(None, long_new)[1] == "x" * (review.DIFF_VALUE_CHARS - 1) + "…"
 
 
+@pytest.mark.e2e  # reads the head's own review (base_review)
 def test_the_summary_ends_the_change_with_previews_footer(history, base_review):
     doc = json.loads(base_review.stdout)
     console_out = io.StringIO()
@@ -454,6 +457,7 @@ def test_the_summary_ends_the_change_with_previews_footer(history, base_review):
     assert f"Resources against {doc['diff']['base']}: {footer}" in console_out.getvalue()
 
 
+@pytest.mark.e2e  # reads the head's own review (base_review)
 def test_each_violation_is_said_once_in_the_comment(history, base_review):
     doc = json.loads(base_review.stdout)
     assert doc["diff"]["violations"]["new"]
