@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +102,28 @@ def pytest_unconfigure(config):
 
 
 _SHARED: dict[str, tuple[bytes, Evaluation]] = {}  # per worker: stack -> (its file, recording)
+_RUN_DIR: list[Path] = []  # a directory every worker of this run shares (none without xdist)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_directory(tmp_path_factory):
+    """xdist's workers have base directories under the run's own (pytest keeps and removes it
+    with the run); without xdist there is one process and nothing to share."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _RUN_DIR.append(tmp_path_factory.getbasetemp().parent)
+    yield
+    _RUN_DIR.clear()
 
 
 def shared_evaluation(name: str) -> Evaluation:
-    """The real stack `name` of this repository, evaluated once per worker (again if its stack
-    file changed). The recording is shared: read it, never change it."""
+    """The real stack `name` of this repository, evaluated once per run (again if its stack
+    file changed): by the first worker that asks, the others load its recording. The recording
+    is shared: read it, never change it."""
     source = (REPO / f"Pulumi.{name}.yaml").read_bytes()
     if name not in _SHARED or _SHARED[name][0] != source:
-        _SHARED[name] = (source, evaluate(name, project_dir=REPO))
+        _SHARED[name] = (source, _evaluated_once_per_run(name, source))
     evaluation = _SHARED[name][1]
     assert not evaluation.rendered, (
         f"the shared recording of {name} was rendered in place by an earlier test: hand the "
@@ -117,12 +131,43 @@ def shared_evaluation(name: str) -> Evaluation:
     return evaluation
 
 
+def _evaluated_once_per_run(name: str, source: bytes) -> Evaluation:
+    import hashlib
+
+    return once_per_run(f"{name}-{hashlib.sha256(source).hexdigest()[:16]}",
+                        lambda: evaluate(name, project_dir=REPO))
+
+
+def once_per_run(key: str, make: Callable[[], Evaluation]) -> Evaluation:
+    """`make()`'s recording, made by the first worker of the run that asks (the others wait for
+    it and load it); `key` names what `make` evaluates, inputs included."""
+    import fcntl
+    import pickle
+
+    if not _RUN_DIR:
+        return make()
+    directory = _RUN_DIR[0]
+    saved = directory / f"recording-{key}.pickle"
+    with open(directory / f".recording-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a worker that asks meanwhile waits for this one
+        try:
+            if saved.exists():
+                return pickle.loads(saved.read_bytes())
+            evaluation = make()
+            partial = saved.with_suffix(".partial")
+            partial.write_bytes(pickle.dumps(evaluation))
+            partial.replace(saved)
+            return evaluation
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def recording_copy(name: str) -> Evaluation:
     """A deep copy of the shared recording of the real stack `name`: what the pipeline may
     render and change (in-process reviews get one instead of evaluating again)."""
-    import copy
+    import pickle
 
-    return copy.deepcopy(shared_evaluation(name))
+    return pickle.loads(pickle.dumps(shared_evaluation(name)))  # a deep copy, twice as fast
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -198,6 +243,14 @@ def evaluated_once(monkeypatch):
 
 @pytest.fixture(scope="session")
 def evaluations() -> dict[str, Evaluation]:
+    """Both real stacks' recordings. Each worker starts with another stack (gw1 with prod), so
+    two workers evaluate one each at the same time and load the other's."""
+    import os
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    first = int(worker.removeprefix("gw") or 0) % len(REAL_STACKS)
+    for name in (*REAL_STACKS[first:], *REAL_STACKS[:first]):
+        shared_evaluation(name)
     return {name: shared_evaluation(name) for name in REAL_STACKS}
 
 
@@ -267,8 +320,8 @@ TEAMS = [
 def two_teams(tmp_path_factory) -> Evaluation:
     """prod with two teams, one of them with two namespaces, its own admins and quota."""
     directory = tmp_path_factory.mktemp("teams")
-    return evaluate(write_stack(directory, mutate(stack_config("prod"), "platform:teams",
-                                                  TEAMS)), project_dir=REPO)
+    return once_per_run("two-teams", lambda: evaluate(write_stack(directory, mutate(
+        stack_config("prod"), "platform:teams", TEAMS)), project_dir=REPO))
 
 
 @pytest.fixture(scope="session")
@@ -276,8 +329,8 @@ def dev_without_logs_or_traces(tmp_path_factory) -> Evaluation:
     """dev with both telemetry pipelines switched off (each is an opt-out of its own)."""
     config = mutate(stack_config("dev"), "platform:observability.logs", {"enabled": False})
     config = mutate(config, "platform:observability.traces", {"enabled": False})
-    return evaluate(write_stack(tmp_path_factory.mktemp("no-telemetry"), config),
-                    project_dir=REPO)
+    return once_per_run("dev-without-logs-or-traces", lambda: evaluate(
+        write_stack(tmp_path_factory.mktemp("no-telemetry"), config), project_dir=REPO))
 
 
 @pytest.fixture(params=REAL_STACKS)
