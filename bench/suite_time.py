@@ -4,7 +4,7 @@
     .venv/bin/python bench/suite_time.py --no-e2e    # the suite alone
 
 The suite's target is 60 s on the project's 2-core machine. That machine's speed varies with
-its host: the SDK's floor for 990 resources (bench/sdk_floor.py) measured from 1.8 s to 2.7 s
+its host: the SDK's floor for 990 resources (bench/sdk_floor.py) measured from 1.8 s to 3.2 s
 within one afternoon (2026-12-07), and the suite moves with it. So the suite is timed between
 two floor measurements and reported with the ratio to their mean, which is what to compare
 between runs and machines (a change that makes the suite slower raises the ratio; a slower host
