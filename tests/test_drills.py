@@ -159,6 +159,48 @@ def test_a_restore_drill_restores_checks_times_and_cleans_up(aws, postgres, tmp_
     assert json.loads(text)["schema"] == "platformctl.drill/v1"
 
 
+def test_the_restore_figures_are_measured_where_none_is_zero(aws, postgres, monkeypatch):  # noqa: F811
+    """RPO and RTO in a drill where neither is zero (moto sets the latest restorable time to
+    "now" and makes instances available at once, so figures computed wrongly would still read
+    0 there): the last recovery point 312 s before the drill began, the scratch instance still
+    creating at the first two polls, the checksum refused once."""
+    from datetime import UTC, datetime, timedelta
+
+    rds, _ = aws
+    _database(rds)
+    began = datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC)
+    monkeypatch.setattr(drills, "_now", lambda: began)
+    creating = iter([True, True])
+
+    def describe(**kwargs):
+        answer = rds.describe_db_instances(**kwargs)
+        for instance in answer["DBInstances"]:
+            if instance["DBInstanceIdentifier"] == SOURCE:
+                instance["LatestRestorableTime"] = began - timedelta(seconds=312)
+            elif next(creating, False):
+                instance["DBInstanceStatus"] = "creating"
+        return answer
+
+    reach, _ = _local(postgres)
+    attempts = []
+
+    def connect(*args):
+        attempts.append(args)
+        if len(attempts) == 1:
+            raise OSError("the new password is not applied yet")
+        return reach(*args)
+
+    report = _restore(Recorder(rds, replace={"describe_db_instances": describe}), connect)
+    assert report.status == "passed", report.error
+    assert report.rpo_seconds == 312.0  # the drill's start minus the latest recovery point
+    # Two polls of 30 s while the scratch instance is created, one retry of the query.
+    assert {s["step"]: s["seconds"] for s in report.steps} == {
+        "latest recovery point": 0.0, "restore requested": 0.0,
+        "restored instance available": 60.0, "checksum query answered": 90.0}
+    assert report.rto_seconds == 90.0
+    assert report.document()["steps"][0]["latest"] == "2026-12-07T11:54:48Z"
+
+
 @pytest.mark.parametrize("case", ["no recovery point", "restore refused", "wrong checksum",
                                   "never available", "interrupted", "not deleted"])
 def test_a_failed_restore_drill_says_why_and_leaves_nothing_behind(aws, postgres, case):  # noqa: F811
@@ -209,7 +251,15 @@ def test_a_failed_restore_drill_says_why_and_leaves_nothing_behind(aws, postgres
 def test_the_failover_drill_times_a_forced_failover(aws):
     rds, _ = aws
     _database(rds)
-    recorder = Recorder(rds)
+    rebooting = iter([False, True])  # the describe before the reboot, then one poll rebooting
+
+    def describe(**kwargs):
+        answer = rds.describe_db_instances(**kwargs)
+        if next(rebooting, False):
+            answer["DBInstances"][0]["DBInstanceStatus"] = "rebooting"
+        return answer
+
+    recorder = Recorder(rds, replace={"describe_db_instances": describe})
     answers = iter([False, False, True])
     report = drills.failover(recorder, stack="prod", region=REGION, source=SOURCE,
                              probe=lambda host, port: next(answers), clock=FakeClock(),
@@ -217,7 +267,10 @@ def test_the_failover_drill_times_a_forced_failover(aws):
     assert report.status == "passed", report.error
     (reboot,) = [kw for name, kw in recorder.calls if name == "reboot_db_instance"]
     assert reboot == {"DBInstanceIdentifier": SOURCE, "ForceFailover": True}
-    assert report.rto_seconds == 10.0  # two refused probes, 5 s apart
+    # Not zero where moto would make it so: one poll rebooting, then two refused probes.
+    assert {s["step"]: s["seconds"] for s in report.steps} == {
+        "failover requested": 0.0, "available": 5.0, "writable": 15.0}
+    assert report.rto_seconds == 15.0
     assert report.failover["primary_az_before"]
 
 
