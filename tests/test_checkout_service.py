@@ -182,6 +182,35 @@ def test_a_bad_or_oversized_content_length_is_refused_without_reading(running, l
     assert answer.startswith(b"HTTP/1.0 " + status) or answer.startswith(b"HTTP/1.1 " + status)
 
 
+def test_a_burst_of_new_connections_is_queued_not_dropped():
+    """Sixty-four clients connect at once while the server is busy (it has not accepted any):
+    the kernel completes and queues every handshake. With the stdlib's backlog of 5 all but
+    about six of them had their SYNs dropped, each request then waiting a second for TCP to
+    retransmit."""
+    import socket
+
+    from checkout.app import LISTEN_BACKLOG
+
+    service = Service(checkout_db.Database(timeout=1), drain_seconds=0)
+    server = service.serve(host="127.0.0.1", port=0)  # listening; nothing accepts yet
+    clients = []
+    try:
+        for _ in range(64):
+            client = socket.socket()
+            client.settimeout(0.3)  # a dropped SYN is retried only after a second
+            try:
+                client.connect(server.server_address)
+            except OSError:
+                pass
+            else:
+                clients.append(client)
+        assert len(clients) == 64 <= LISTEN_BACKLOG
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()
+
+
 def test_a_slow_client_is_cut_off(credentials):
     """A client that stops half way through its headers loses its connection after the
     client timeout, and the service keeps answering others."""
