@@ -6,13 +6,10 @@ connection, migrations applied once, a graceful stop, and an image hadolint pass
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -22,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.postgres import NotInstalled, throwaway_postgres
 
 SERVICE = REPO / "services" / "checkout"
 sys.path.insert(0, str(SERVICE))
@@ -30,40 +28,15 @@ from checkout import db as checkout_db  # noqa: E402
 from checkout.app import Service  # noqa: E402
 from checkout.migrate import migrate  # noqa: E402
 
-INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-
-
-def _as_postgres(*command: str) -> list[str]:
-    # initdb refuses to run as root: the cluster belongs to the postgres user then.
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
-
 
 @pytest.fixture(scope="module")
 def postgres():
-    """A throwaway PostgreSQL on a socket directory; yields the libpq settings."""
-    if not INITDB:
-        pytest.fail("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
-    bin_dir = Path(INITDB[-1]).parent
-    # Its own directory under /tmp (pytest's are private to root, which postgres cannot enter).
-    root = Path(tempfile.mkdtemp(prefix="checkout-pg-"))
-    data, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-    subprocess.run(_as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust",
-                                "-U", "postgres", "--no-sync"), check=True, capture_output=True)
-    subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l",
-                                str(root / "log"), "-o",
-                                f"-k {sockets} -c listen_addresses='' -c fsync=off", "start"),
-                   check=True, capture_output=True)
-    settings = {"host": str(sockets), "user": "postgres", "dbname": "postgres"}
+    """A throwaway PostgreSQL on a socket directory (tests/postgres.py); yields its settings."""
     try:
-        yield settings
-    finally:
-        subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                                    "stop"), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        with throwaway_postgres() as settings:
+            yield settings
+    except NotInstalled as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture
