@@ -1,7 +1,7 @@
 """Benchmark: where one replica of the reference service (services/checkout) stops meeting its
 SLO, found by raising the request rate step by step against a real PostgreSQL.
 
-    .venv/bin/python bench/load.py                 # 10 s steps; writes bench/results/checkout-load.json
+    .venv/bin/python bench/load.py                 # 10 s steps; writes bench/evidence/checkout-load.json
     .venv/bin/python bench/load.py --step-seconds 3 --output /tmp/load.json
 
 Method (all on the loopback interface, every step bounded in time):
@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 SERVICE_DIR = REPO / "services" / "checkout"
 SPEC = REPO / "services" / "checkout.yaml"
-RESULT = REPO / "bench" / "results" / "checkout-load.json"
+RESULT = REPO / "bench" / "evidence" / "checkout-load.json"  # committed: the evidence
 RATES = (25, 50, 100, 150, 200, 300, 400, 500, 600, 800, 1000)
 READ_SHARE = 0.8
 KEEP_UP = 0.95  # below this share of the target rate, the service no longer keeps up
