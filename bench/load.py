@@ -1,7 +1,7 @@
 """Benchmark: where one replica of the reference service (services/checkout) stops meeting its
 SLO, found by raising the request rate step by step against a real PostgreSQL.
 
-    .venv/bin/python bench/load.py                 # 10 s steps; writes bench/evidence/checkout-load.json
+    .venv/bin/python bench/load.py      # 10 s steps: bench/evidence/checkout-checkout-load.json
     .venv/bin/python bench/load.py --step-seconds 3 --output /tmp/load.json
 
 Method (all on the loopback interface, every step bounded in time):
@@ -47,7 +47,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 SERVICE_DIR = REPO / "services" / "checkout"
 SPEC = REPO / "services" / "checkout.yaml"
-RESULT = REPO / "bench" / "evidence" / "checkout-load.json"  # committed: the evidence
+# Committed: the evidence platformctl reads (platformctl/loadtest.py names the file).
+RESULT = REPO / "bench" / "evidence" / "checkout-checkout-load.json"
 RATES = (25, 50, 100, 150, 200, 300, 400, 500, 600, 800, 1000)
 READ_SHARE = 0.8
 KEEP_UP = 0.95  # below this share of the target rate, the service no longer keeps up
@@ -150,12 +151,21 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
-def step(base: str, order: int, rate: float, seconds: float) -> dict:
-    """One step at `rate` requests/s for `seconds`: reads and writes at once."""
+def _cpu_seconds(pid: int) -> float:
+    """CPU time the process (all its threads) has used: utime + stime of /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def step(base: str, order: int, rate: float, seconds: float, pid: int, cpus: float) -> dict:
+    """One step at `rate` requests/s for `seconds`: reads and writes at once; the service's CPU
+    use over the step as a percentage of its CPU request (what an HPA's target is a share of)."""
+    used, began = _cpu_seconds(pid), time.monotonic()
     reads = _hey(f"{base}/orders/{order}", rate * READ_SHARE, seconds)
     writes = _hey(f"{base}/orders", rate * (1 - READ_SHARE), seconds, "POST",
                   json.dumps({"item": "load", "quantity": 1}))
     rows = _rows(reads) + _rows(writes)
+    utilisation = (_cpu_seconds(pid) - used) / (time.monotonic() - began) / cpus * 100
     # hey writes a row for every answered request; one that failed in transport has no status.
     times = [seconds_ for seconds_, _ in rows]
     errors = sum(1 for _, status in rows if not 200 <= status < 300)
@@ -163,6 +173,7 @@ def step(base: str, order: int, rate: float, seconds: float) -> dict:
     lost = max(0, int(expected * 0.98) - len(rows))  # requests never answered in the step
     return {"target_rps": rate, "achieved_rps": round(len(rows) / seconds, 1),
             "requests": len(rows), "errors": errors,
+            "cpu_percent_of_request": round(utilisation, 1),
             "error_rate": round((errors) / max(1, len(rows)), 5),
             "unsent_below_target": lost,
             "p50_ms": round(_percentile(times, 0.50) * 1000, 1),
@@ -206,13 +217,14 @@ def run(step_seconds: float, rates: tuple[float, ...]) -> dict:
                     order = json.loads(answer.read())["id"]
                 steps, breaking = [], None
                 for rate in rates:
-                    result = step(base, order, rate, step_seconds)
+                    result = step(base, order, rate, step_seconds, service.pid, cpus)
                     result["keeps_up"] = result["achieved_rps"] >= KEEP_UP * rate
                     result["within_slo"] = (result["p99_ms"] <= latency_ms
                                             and result["error_rate"] <= budget
                                             and result["keeps_up"])
                     steps.append(result)
-                    print(f"{rate:>6} rps: achieved {result['achieved_rps']:>7}, p50 "
+                    print(f"{rate:>6} rps: achieved {result['achieved_rps']:>7}, CPU "
+                          f"{result['cpu_percent_of_request']}% of request, p50 "
                           f"{result['p50_ms']} ms, p95 {result['p95_ms']} ms, p99 "
                           f"{result['p99_ms']} ms, errors {result['error_rate']:.3%}",
                           file=sys.stderr)
@@ -237,6 +249,7 @@ def run(step_seconds: float, rates: tuple[float, ...]) -> dict:
                                         "p99_ms": breaking["p99_ms"],
                                         "error_rate": breaking["error_rate"]},
         "capacity_rps_per_replica": within[-1]["achieved_rps"] if within else 0.0,
+        "cpu_percent_at_capacity": within[-1]["cpu_percent_of_request"] if within else None,
     }
 
 

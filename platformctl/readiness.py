@@ -228,6 +228,39 @@ def environment(review: Review, project: Path, now: datetime | None = None) -> l
     return c.lines
 
 
+LOAD_TESTED = "Load-tested: the HPA scales out before a replica leaves its SLO"
+
+
+def _load_tested(spec: Any, project: Path, add) -> None:
+    """The service's load-test report (bench/load.py; platformctl.loadtest): its capacity per
+    replica within the SLO, and the HPA's target at most the proposed one (it scales out while
+    each replica still has room); no evidence without a report of the last 90 days."""
+    from platformctl import loadtest
+
+    where = loadtest.path_for(project, spec.team, spec.name).relative_to(project).as_posix()
+    try:
+        load = loadtest.read(project, spec.team, spec.name)
+    except loadtest.ReportError as error:
+        add(LOAD_TESTED, False, [where], str(error))
+        return
+    if load is None:
+        add(LOAD_TESTED, None, [f"bench/load.py writes {where}"])
+        return
+    measured = load.measured_at.strftime("%Y-%m-%d")
+    if load.age() > loadtest.MAX_AGE:
+        add(LOAD_TESTED, None, [where], f"measured {measured}, more than 90 days ago")
+        return
+    target, proposed = spec.scaling.target_cpu_percent, load.proposed_target_percent
+    most = spec.scaling.max_replicas
+    add(LOAD_TESTED, load.capacity_rps > 0 and target <= proposed, [
+        where,
+        f"{load.capacity_rps:g} requests/s per replica within p99 {load.latency_p99_ms:g} ms at "
+        f"{load.cpu_request:g} CPU, measured {measured}",
+        f"HPA target {target}% of the CPU request, at most {proposed}% "
+        f"({load.cpu_percent_at_capacity:g}% at capacity x {loadtest.HEADROOM})",
+        f"{most} replicas serve {most * load.capacity_rps * loadtest.HEADROOM:g} requests/s"])
+
+
 def service(spec: Any, project: Path, prod: str = "prod") -> list[Line]:
     """A service's checklist, from its spec and the objects the golden path rendered."""
     from platformctl import golden
@@ -260,6 +293,7 @@ def service(spec: Any, project: Path, prod: str = "prod") -> list[Line]:
     add("At least two replicas, one evictable at a time",
         spec.scaling.min_replicas >= 2 and f"PodDisruptionBudget/{spec.name}" in objects,
         [f"minReplicas {spec.scaling.min_replicas}", f"{golden.base_path(spec)}/pdb.yaml"])
+    _load_tested(spec, project, add)
     add("An SLO with burn-rate alerts", f"PrometheusRule/{spec.name}-slo" in objects,
         [f"{golden.base_path(spec)}/prometheusrule.yaml",
          f"availability {spec.slo.availability}"])

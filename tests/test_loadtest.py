@@ -1,0 +1,102 @@
+"""A service's load-test report (bench/load.py) as readiness evidence (platformctl/loadtest.py):
+the HPA's target against the utilisation at capacity, the replicas for a rate, the report's age
+and a malformed report named."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from platformctl import loadtest, readiness
+from stacks import service as service_spec
+from tests.conftest import REPO
+
+REPORT = {
+    "schema": "platformctl.load/v1", "service": "checkout/checkout",
+    "measured_at": "2026-12-07T16:00:00Z",
+    "method": {"tool": "hey", "replica": {"cpu": 0.25}, "slo": {"latency_p99_ms": 300}},
+    "steps": [], "breaking_point": {"target_rps": 300, "p99_ms": 302.8, "error_rate": 0.0},
+    "capacity_rps_per_replica": 200.0, "cpu_percent_at_capacity": 63.4,
+}
+MEASURED = datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
+
+
+def _project(tmp_path: Path, report: dict | str | None) -> Path:
+    if report is not None:
+        path = loadtest.path_for(tmp_path, "checkout", "checkout")
+        path.parent.mkdir(parents=True)
+        path.write_text(report if isinstance(report, str) else json.dumps(report))
+    return tmp_path
+
+
+@pytest.fixture
+def line(monkeypatch):
+    """The readiness line of checkout with `report`, its HPA target, `days` after the report."""
+    def make(tmp_path, report, target: int = 50, days: int = 10):
+        monkeypatch.setattr(loadtest, "now", lambda: MEASURED + timedelta(days=days))
+        return _line(tmp_path, report, target)
+    return make
+
+
+def _line(tmp_path, report, target: int):
+    spec = service_spec.load(REPO / "services" / "checkout.yaml")
+    spec = spec.model_copy(update={"scaling": spec.scaling.model_copy(
+        update={"target_cpu_percent": target})})
+    project = _project(tmp_path, report)
+    lines: list[readiness.Line] = []
+    readiness._load_tested(spec, project, lambda control, ok, evidence, detail="": lines.append(
+        (ok, evidence, detail)))
+    return lines[0]
+
+
+def test_the_proposal_is_the_utilisation_at_capacity_with_room_to_grow(tmp_path):
+    evidence = loadtest.read(_project(tmp_path, REPORT), "checkout", "checkout")
+    assert evidence.proposed_target_percent == 50  # floor(63.4 x 0.8)
+    assert evidence.replicas_for(160) == 1 and evidence.replicas_for(161) == 2  # 200 x 0.8
+    assert evidence.replicas_for(1000) == 7 and evidence.replicas_for(0) == 1
+    assert evidence.breaking_rps == 300.0
+
+
+def test_the_hpa_target_must_leave_a_replica_room(tmp_path, line):
+    ok, evidence, _ = line(tmp_path, REPORT, target=50)
+    assert ok is True
+    assert evidence[1:] == [
+        "200 requests/s per replica within p99 300 ms at 0.25 CPU, measured 2026-12-07",
+        "HPA target 50% of the CPU request, at most 50% (63.4% at capacity x 0.8)",
+        "6 replicas serve 960 requests/s"]
+    ok, evidence, _ = line(tmp_path / "over", REPORT, target=51)
+    assert ok is False and "HPA target 51%" in evidence[2]
+
+
+def test_no_report_or_an_old_one_is_no_evidence(tmp_path, line):
+    ok, evidence, _ = line(tmp_path, None)
+    assert ok is None and evidence == [
+        "bench/load.py writes bench/evidence/checkout-checkout-load.json"]
+    ok, _, detail = line(tmp_path / "old", REPORT, days=91)
+    assert ok is None and detail == "measured 2026-12-07, more than 90 days ago"
+    assert line(tmp_path / "fresh", REPORT, days=90)[0] is True
+
+
+@pytest.mark.parametrize(("report", "said"), [
+    ("{not json", "not a JSON document"),
+    ({**REPORT, "schema": "other/v9"}, "schema 'other/v9'; allowed: 'platformctl.load/v1'"),
+    ({**REPORT, "service": "search/indexer"}, "service 'search/indexer'; allowed: "
+                                              "'checkout/checkout'"),
+    ({k: v for k, v in REPORT.items() if k != "capacity_rps_per_replica"},
+     "missing or malformed 'capacity_rps_per_replica'"),
+])
+def test_a_malformed_report_fails_the_line_naming_the_file(tmp_path, line, report, said):
+    ok, _, detail = line(tmp_path, copy.deepcopy(report))
+    assert ok is False
+    assert detail.startswith("bench/evidence/checkout-checkout-load.json: ") and said in detail
+
+
+def test_the_committed_report_is_checkouts_and_its_spec_follows_it():
+    evidence = loadtest.read(REPO, "checkout", "checkout")
+    spec = service_spec.load(REPO / "services" / "checkout.yaml")
+    assert evidence is not None and evidence.capacity_rps > 0
+    assert spec.scaling.target_cpu_percent <= evidence.proposed_target_percent
