@@ -100,3 +100,21 @@ def test_the_committed_report_is_checkouts_and_its_spec_follows_it():
     spec = service_spec.load(REPO / "services" / "checkout.yaml")
     assert evidence is not None and evidence.capacity_rps > 0
     assert spec.scaling.target_cpu_percent <= evidence.proposed_target_percent
+
+
+def test_the_docs_quote_the_committed_report():
+    """docs/gitops.md's figures are the committed report's: a new run of bench/load.py that
+    changes them fails here until the docs say the new ones."""
+    document = json.loads(loadtest.path_for(REPO, "checkout", "checkout").read_text())
+    evidence = loadtest.read(REPO, "checkout", "checkout")
+    within = [s for s in document["steps"] if s["within_slo"]][-1]
+    broken = document["steps"][-1]
+    docs = " ".join((REPO / "docs" / "gitops.md").read_text(encoding="utf-8").split())
+    assert (f"Checkout's first report ({document['measured_at'][:10]}): within the SLO up to "
+            f"{evidence.capacity_rps:g} requests/s per replica (p99 {within['p99_ms']:g} ms, CPU "
+            f"{evidence.cpu_percent_at_capacity:g}% of the request); at "
+            f"{broken['target_rps']:g} requests/s it serves {broken['achieved_rps']:g} with a "
+            f"p99 of {broken['p99_ms']:g} ms.") in docs
+    assert (f"proposes {evidence.cpu_percent_at_capacity:g}% × {loadtest.HEADROOM:g} → "
+            f"{evidence.proposed_target_percent}%") in docs
+    assert f"⌈R / {evidence.capacity_rps * loadtest.HEADROOM:g}⌉ replicas" in docs
