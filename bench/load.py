@@ -3,6 +3,7 @@ SLO, found by raising the request rate step by step against a real PostgreSQL.
 
     .venv/bin/python bench/load.py      # 10 s steps: bench/evidence/checkout-checkout-load.json
     .venv/bin/python bench/load.py --step-seconds 3 --output /tmp/load.json
+    .venv/bin/python bench/load.py --chart-only      # the PNG again from the JSON
 
 Method (all on the loopback interface, every step bounded in time):
 - PostgreSQL: a throwaway cluster (tests/postgres.py) with the service's own migrations applied.
@@ -253,18 +254,64 @@ def run(step_seconds: float, rates: tuple[float, ...]) -> dict:
     }
 
 
+def chart(result: dict, path: Path) -> None:
+    """The report as a PNG: p50/p95/p99 and the SLO's latency against the offered rate, the
+    CPU's share of the request on the right, the breaking point marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = result["steps"]
+    rates = [s["target_rps"] for s in steps]
+    figure, latency = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for key, style in (("p50_ms", ":"), ("p95_ms", "--"), ("p99_ms", "-")):
+        latency.plot(rates, [s[key] for s in steps], style, marker="o", label=key[:3])
+    slo = result["method"]["slo"]["latency_p99_ms"]
+    latency.axhline(slo, color="red", linewidth=1, label=f"SLO p99 {slo:g} ms")
+    if result["breaking_point"]:
+        latency.axvline(result["breaking_point"]["target_rps"], color="grey", linewidth=1,
+                        linestyle="--", label="breaking point")
+    latency.set_xlabel("offered rate (requests/s)")
+    latency.set_ylabel("latency (ms)")
+    cpu = latency.twinx()
+    cpu.plot(rates, [s["cpu_percent_of_request"] for s in steps], color="tab:green",
+             alpha=0.5, marker=".", label="CPU % of request")
+    cpu.set_ylabel("CPU, % of the request")
+    cpu.set_ylim(0, 110)
+    handles = [*latency.get_legend_handles_labels()[0], *cpu.get_legend_handles_labels()[0]]
+    latency.legend(handles=handles, loc="upper left", fontsize=8)
+    replica = result["method"]["replica"]
+    latency.set_title(f"{result['service']}: one replica at {replica['cpu']:g} CPU, "
+                      f"{result['measured_at'][:10]}: {result['capacity_rps_per_replica']:g} "
+                      "requests/s within the SLO", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, metadata={"Software": None})
+    plt.close(figure)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--step-seconds", type=float, default=10.0)
     parser.add_argument("--output", type=Path, default=RESULT)
+    parser.add_argument("--chart-only", action="store_true",
+                        help="draw the PNG from the JSON at --output, without a load run")
     args = parser.parse_args()
     if not args.step_seconds > 0:
         parser.error(f"--step-seconds {args.step_seconds}: allowed: a positive number")
+    png = args.output.with_suffix(".png")
+    if args.chart_only:
+        if not args.output.is_file():
+            parser.error(f"--output {args.output}: no report there to draw")
+        chart(json.loads(args.output.read_text(encoding="utf-8")), png)
+        print(f"wrote {png}")
+        return 0
     result = run(args.step_seconds, RATES)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    chart(result, png)
     print(f"capacity {result['capacity_rps_per_replica']} requests/s per replica within the "
-          f"SLO; breaking point {result['breaking_point']}; wrote {args.output}")
+          f"SLO; breaking point {result['breaking_point']}; wrote {args.output} and {png}")
     return 0
 
 

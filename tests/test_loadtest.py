@@ -100,6 +100,8 @@ def test_the_committed_report_is_checkouts_and_its_spec_follows_it():
     spec = service_spec.load(REPO / "services" / "checkout.yaml")
     assert evidence is not None and evidence.capacity_rps > 0
     assert spec.scaling.target_cpu_percent <= evidence.proposed_target_percent
+    chart = loadtest.path_for(REPO, "checkout", "checkout").with_suffix(".png")
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # its chart beside it
 
 
 def test_the_docs_quote_the_committed_report():
