@@ -251,14 +251,18 @@ def _load_tested(spec: Any, project: Path, add) -> None:
         add(LOAD_TESTED, None, [where], f"measured {measured}, more than 90 days ago")
         return
     target, proposed = spec.scaling.target_cpu_percent, load.proposed_target_percent
-    most = spec.scaling.max_replicas
-    add(LOAD_TESTED, load.capacity_rps > 0 and target <= proposed, [
+    most, peak = spec.scaling.max_replicas, spec.scaling.peak_requests_per_second
+    needed = load.replicas_for(peak) if peak is not None and load.capacity_rps > 0 else None
+    add(LOAD_TESTED, load.capacity_rps > 0 and target <= proposed
+        and (needed is None or needed <= most), [
         where,
         f"{load.capacity_rps:g} requests/s per replica within p99 {load.latency_p99_ms:g} ms at "
         f"{load.cpu_request:g} CPU, measured {measured}",
         f"HPA target {target}% of the CPU request, at most {proposed}% "
         f"({load.cpu_percent_at_capacity:g}% at capacity x {loadtest.HEADROOM})",
-        f"{most} replicas serve {most * load.capacity_rps * loadtest.HEADROOM:g} requests/s"])
+        f"{most} replicas serve {most * load.capacity_rps * loadtest.HEADROOM:g} requests/s"
+        + ("" if peak is None else f"; the peak of {peak:g} needs {needed} (maxReplicas {most})")
+        ], "" if peak is not None else "no peak rate in the spec (scaling.peakRequestsPerSecond)")
 
 
 def service(spec: Any, project: Path, prod: str = "prod") -> list[Line]:

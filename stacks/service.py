@@ -53,7 +53,12 @@ class Scaling(ArgsModel):
                               "evicted at a time).")
     max_replicas: int = Field(6, ge=2, le=200, description="Replicas at most.")
     target_cpu_percent: int = Field(70, ge=30, le=90, description="CPU utilisation the HPA "
-                                    "aims at.")
+                                    "aims at (readiness holds it to the load-test report's "
+                                    "proposal, bench/load.py).")
+    peak_requests_per_second: float | None = Field(
+        None, gt=0, le=1_000_000, description="The rate the service must serve at its busiest: "
+        "readiness checks that maxReplicas replicas serve it by the load-test report's "
+        "capacity per replica.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Scaling:

@@ -36,16 +36,16 @@ def _project(tmp_path: Path, report: dict | str | None) -> Path:
 @pytest.fixture
 def line(monkeypatch):
     """The readiness line of checkout with `report`, its HPA target, `days` after the report."""
-    def make(tmp_path, report, target: int = 50, days: int = 10):
+    def make(tmp_path, report, target: int = 50, days: int = 10, peak: float | None = 500):
         monkeypatch.setattr(loadtest, "now", lambda: MEASURED + timedelta(days=days))
-        return _line(tmp_path, report, target)
+        return _line(tmp_path, report, target, peak)
     return make
 
 
-def _line(tmp_path, report, target: int):
+def _line(tmp_path, report, target: int, peak: float | None):
     spec = service_spec.load(REPO / "services" / "checkout.yaml")
     spec = spec.model_copy(update={"scaling": spec.scaling.model_copy(
-        update={"target_cpu_percent": target})})
+        update={"target_cpu_percent": target, "peak_requests_per_second": peak})})
     project = _project(tmp_path, report)
     lines: list[readiness.Line] = []
     readiness._load_tested(spec, project, lambda control, ok, evidence, detail="": lines.append(
@@ -67,9 +67,19 @@ def test_the_hpa_target_must_leave_a_replica_room(tmp_path, line):
     assert evidence[1:] == [
         "200 requests/s per replica within p99 300 ms at 0.25 CPU, measured 2026-12-07",
         "HPA target 50% of the CPU request, at most 50% (63.4% at capacity x 0.8)",
-        "6 replicas serve 960 requests/s"]
+        "6 replicas serve 960 requests/s; the peak of 500 needs 4 (maxReplicas 6)"]
     ok, evidence, _ = line(tmp_path / "over", REPORT, target=51)
     assert ok is False and "HPA target 51%" in evidence[2]
+
+
+def test_max_replicas_must_serve_the_peak(tmp_path, line):
+    # 960 requests/s from six replicas at 160 each: 961 needs a seventh.
+    assert line(tmp_path / "a", REPORT, peak=960)[0] is True
+    ok, evidence, _ = line(tmp_path / "b", REPORT, peak=961)
+    assert ok is False and evidence[3].endswith("the peak of 961 needs 7 (maxReplicas 6)")
+    ok, evidence, detail = line(tmp_path / "c", REPORT, peak=None)
+    assert ok is True and evidence[3] == "6 replicas serve 960 requests/s"
+    assert detail == "no peak rate in the spec (scaling.peakRequestsPerSecond)"
 
 
 def test_no_report_or_an_old_one_is_no_evidence(tmp_path, line):
