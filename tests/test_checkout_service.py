@@ -103,7 +103,8 @@ def test_orders_round_trip_through_postgresql(running):
 def test_the_service_answers_as_its_openapi_definition_says(running):
     """The catalog's API entity reads services/checkout/openapi.yaml: every documented operation
     and response, called on the running service, answers with that status and a body its
-    schema admits (jsonschema); and the service routes nothing the definition leaves out."""
+    schema admits (jsonschema); and the service routes nothing the definition leaves out. (503,
+    the database unavailable: test_without_its_database_it_answers_503_with_retry_after.)"""
     import jsonschema
     import yaml
 
@@ -182,6 +183,92 @@ def test_a_burst_of_new_connections_is_queued_not_dropped():
         for client in clients:
             client.close()
         server.server_close()
+
+
+def test_a_statement_the_database_runs_too_long_is_cancelled(credentials):
+    """The server cancels a statement after STATEMENT_TIMEOUT_MS (set on every connection):
+    the request fails fast as 'database unavailable' instead of holding a connection."""
+    import psycopg
+
+    database = checkout_db.Database(timeout=2)
+    database.open()
+    try:
+        with database.connection() as conn:
+            (timeout,) = conn.execute("SELECT setting FROM pg_settings "
+                                      "WHERE name = 'statement_timeout'").fetchone()
+        assert timeout == str(checkout_db.STATEMENT_TIMEOUT_MS)  # in milliseconds
+        with pytest.raises(checkout_db.DatabaseUnavailable) as raised, \
+                database.connection() as conn:
+            conn.execute("SELECT pg_sleep(%s)", (checkout_db.STATEMENT_TIMEOUT_MS / 1000 + 5,))
+        assert isinstance(raised.value.__cause__, psycopg.errors.QueryCanceled)
+    finally:
+        database.close()
+
+
+def test_without_its_database_it_answers_503_with_retry_after(credentials):
+    (credentials / "host").write_text("/nonexistent-socket-dir")
+    database = checkout_db.Database(timeout=0.5)
+    database.open()
+    service = Service(database, drain_seconds=0)
+    server = service.serve(host="127.0.0.1", port=0)
+    serve_in_background(server)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        request = urllib.request.Request(base + "/orders/1")
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=5)  # noqa: S310 - local
+        assert answer.value.code == 503 and answer.value.headers["Retry-After"] == "1"
+        body = json.loads(answer.value.read())
+        assert body == {"error": "database unavailable"}
+        # As the OpenAPI definition documents it, for both operations.
+        import jsonschema
+        import yaml
+
+        api = yaml.safe_load((SERVICE / "openapi.yaml").read_text())
+        unavailable = api["components"]["responses"]["Unavailable"]
+        for operation in (api["paths"]["/orders/{id}"]["get"], api["paths"]["/orders"]["post"]):
+            assert operation["responses"]["503"] == {"$ref": "#/components/responses/Unavailable"}
+        jsonschema.validate(body, unavailable["content"]["application/json"]["schema"])
+        assert call(base, "/orders", {"item": "book", "quantity": 1})[0] == 503
+        assert call(base, "/ready") == (503, b'{"status": "database unavailable"}')
+        assert call(base, "/live")[0] == 200  # alive: restarting it would not help
+    finally:
+        service.stop()
+
+
+def test_requests_beyond_the_pools_waiting_line_fail_at_once(credentials, monkeypatch):
+    """With every connection taken and the waiting line full, the next request is a 503 now,
+    not one more thread waiting for a database that has stopped answering."""
+    import psycopg
+
+    with psycopg.connect(**checkout_db.connection_settings()) as conn:
+        migrate(conn)
+    monkeypatch.setattr(checkout_db, "MAX_WAITING", 1)
+    database = checkout_db.Database(max_size=1, timeout=5)
+    database.open()
+    database.pool.wait(timeout=30)
+    service = Service(database, drain_seconds=0)
+    server = service.serve(host="127.0.0.1", port=0)
+    serve_in_background(server)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    results: list[int] = []
+    try:
+        with database.pool.connection():  # the only connection, held
+            waiting = threading.Thread(target=lambda: results.append(call(base, "/orders/1")[0]))
+            waiting.start()
+            for _ in range(500):  # until that request waits for the connection
+                if database.pool.get_stats().get("requests_waiting", 0) == 1:
+                    break
+                time.sleep(0.01)
+            assert database.pool.get_stats()["requests_waiting"] == 1
+            started = time.monotonic()
+            assert call(base, "/orders/1")[0] == 503  # the line is full...
+            assert time.monotonic() - started < database.timeout / 2  # ...so at once, not
+            # after the pool's 5 s wait (what an unbounded line would do)
+        waiting.join(10)
+        assert results and results[0] in (200, 404)  # served once the connection came back
+    finally:
+        service.stop()
 
 
 def test_a_slow_client_is_cut_off(credentials):

@@ -28,7 +28,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from checkout.db import Database
+from checkout.db import Database, DatabaseUnavailable
 from checkout.tracing import Tracing
 
 SERVICE = "checkout"
@@ -124,10 +124,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         pass  # one line per request is the metrics' job, not stderr's
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def _send(self, status: int, body: bytes, content_type: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -142,6 +145,12 @@ class _Handler(BaseHTTPRequestHandler):
               if traced else _untraced()) as span:
             try:
                 status = handler()
+            except DatabaseUnavailable:
+                # Fast and retryable: the client (or the load balancer) tries again; the SLO
+                # counts it as an error all the same.
+                status = HTTPStatus.SERVICE_UNAVAILABLE
+                self._send(status, json.dumps({"error": "database unavailable"}).encode(),
+                           headers={"Retry-After": "1"})
             except Exception:  # noqa: BLE001 - a 500, counted, and the process serves on
                 self._json(status, {"error": "internal error"})
             finally:
@@ -204,13 +213,13 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             return self._status(HTTPStatus.BAD_REQUEST, {
                 "error": "expected {\"item\": 1-200 characters, \"quantity\": 1-1000}"})
-        with self.owner.database.pool.connection() as conn, \
+        with self.owner.database.connection() as conn, \
                 self.owner.tracing.query("INSERT", "orders"):
             (order_id,) = conn.execute(self.owner.orders.insert, (item, quantity)).fetchone()
         return self._status(HTTPStatus.CREATED, {"id": order_id})
 
     def _get_order(self, order_id: int) -> int:
-        with self.owner.database.pool.connection() as conn, \
+        with self.owner.database.connection() as conn, \
                 self.owner.tracing.query("SELECT", "orders"):
             row = conn.execute(self.owner.orders.select, (order_id,)).fetchone()
         if row is None:
