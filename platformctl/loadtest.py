@@ -22,7 +22,9 @@ from typing import Any
 
 EVIDENCE_DIR = Path("bench") / "evidence"
 HEADROOM = 0.8
-MAX_AGE = timedelta(days=90)  # like a drill report: older evidence proves nothing now
+# Older than this, readiness says so beside the figures (the regression job keeps a branch's
+# speed from drifting between reports; a new report is one `bench/load.py` run).
+OLD_AFTER = timedelta(days=90)
 SCHEMA = "platformctl.load/v1"
 
 
@@ -60,8 +62,11 @@ def path_for(project: Path, team: str, name: str) -> Path:
     return project / EVIDENCE_DIR / f"{team}-{name}-load.json"
 
 
-def read(project: Path, team: str, name: str) -> LoadEvidence | None:
-    """The service's report, None when there is none; ReportError when it is malformed."""
+def read(project: Path, team: str, name: str, latency_p99_ms: float | None = None,
+         error_budget: float | None = None) -> LoadEvidence | None:
+    """The service's report, None when there is none; ReportError when it is malformed. With
+    an SLO (the spec's, which may have changed since the run), the capacity is recomputed from
+    the report's steps against it: the last step within it, counted from the lowest rate."""
     path = path_for(project, team, name)
     if not path.is_file():
         return None
@@ -80,18 +85,27 @@ def read(project: Path, team: str, name: str) -> LoadEvidence | None:
     try:
         measured = datetime.strptime(document["measured_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
             tzinfo=UTC)
-        capacity = float(document["capacity_rps_per_replica"])
-        cpu_at_capacity = document["cpu_percent_at_capacity"]
         method = document["method"]
+        slo = method["slo"]
+        latency = float(slo["latency_p99_ms"] if latency_p99_ms is None else latency_p99_ms)
+        budget = float(slo.get("error_budget", 0) if error_budget is None else error_budget)
+        capacity = float(document["capacity_rps_per_replica"])
+        at_capacity = document["cpu_percent_at_capacity"]
+        if latency_p99_ms is not None or error_budget is not None:
+            capacity, at_capacity = 0.0, None
+            for step in document["steps"]:
+                if not (float(step["p99_ms"]) <= latency and float(step["error_rate"]) <= budget
+                        and step.get("keeps_up", True)):
+                    break
+                capacity, at_capacity = float(step["achieved_rps"]), step["cpu_percent_of_request"]
         breaking = document.get("breaking_point")
         evidence = LoadEvidence(
             path=label, measured_at=measured, capacity_rps=capacity,
-            cpu_percent_at_capacity=float(cpu_at_capacity) if cpu_at_capacity is not None else 0.0,
-            cpu_request=float(method["replica"]["cpu"]),
-            latency_p99_ms=float(method["slo"]["latency_p99_ms"]),
+            cpu_percent_at_capacity=float(at_capacity) if at_capacity is not None else 0.0,
+            cpu_request=float(method["replica"]["cpu"]), latency_p99_ms=latency,
             breaking_rps=float(breaking["target_rps"]) if breaking else None)
     except (KeyError, TypeError, ValueError) as error:
         raise ReportError(f"{label}: missing or malformed {error}; bench/load.py writes "
-                          "measured_at, capacity_rps_per_replica, cpu_percent_at_capacity and "
-                          "method") from None
+                          "measured_at, capacity_rps_per_replica, cpu_percent_at_capacity, "
+                          "steps and method") from None
     return evidence

@@ -1,6 +1,6 @@
 """A service's load-test report (bench/load.py) as readiness evidence (platformctl/loadtest.py):
-the HPA's target against the utilisation at capacity, the replicas for a rate, the report's age
-and a malformed report named."""
+the HPA's target against the utilisation at capacity, the replicas for a rate, the capacity
+against the spec's SLO of now, the report's age and a malformed report named."""
 
 from __future__ import annotations
 
@@ -18,8 +18,16 @@ from tests.conftest import REPO
 REPORT = {
     "schema": "platformctl.load/v1", "service": "checkout/checkout",
     "measured_at": "2026-12-07T16:00:00Z",
-    "method": {"tool": "hey", "replica": {"cpu": 0.25}, "slo": {"latency_p99_ms": 300}},
-    "steps": [], "breaking_point": {"target_rps": 300, "p99_ms": 302.8, "error_rate": 0.0},
+    "method": {"tool": "hey", "replica": {"cpu": 0.25},
+               "slo": {"latency_p99_ms": 300, "error_budget": 0.001}},
+    "steps": [
+        {"target_rps": 100, "achieved_rps": 100.0, "p99_ms": 50.0, "error_rate": 0.0,
+         "keeps_up": True, "cpu_percent_of_request": 40.0},
+        {"target_rps": 200, "achieved_rps": 200.0, "p99_ms": 93.7, "error_rate": 0.0,
+         "keeps_up": True, "cpu_percent_of_request": 63.4},
+        {"target_rps": 300, "achieved_rps": 279.9, "p99_ms": 302.8, "error_rate": 0.0,
+         "keeps_up": False, "cpu_percent_of_request": 89.6}],
+    "breaking_point": {"target_rps": 300, "p99_ms": 302.8, "error_rate": 0.0},
     "capacity_rps_per_replica": 200.0, "cpu_percent_at_capacity": 63.4,
 }
 MEASURED = datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
@@ -36,16 +44,19 @@ def _project(tmp_path: Path, report: dict | str | None) -> Path:
 @pytest.fixture
 def line(monkeypatch):
     """The readiness line of checkout with `report`, its HPA target, `days` after the report."""
-    def make(tmp_path, report, target: int = 50, days: int = 10, peak: float | None = 500):
+    def make(tmp_path, report, target: int = 50, days: int = 10, peak: float | None = 500,
+             latency: int = 300):
         monkeypatch.setattr(loadtest, "now", lambda: MEASURED + timedelta(days=days))
-        return _line(tmp_path, report, target, peak)
+        return _line(tmp_path, report, target, peak, latency)
     return make
 
 
-def _line(tmp_path, report, target: int, peak: float | None):
+def _line(tmp_path, report, target: int, peak: float | None, latency: int):
     spec = service_spec.load(REPO / "services" / "checkout.yaml")
-    spec = spec.model_copy(update={"scaling": spec.scaling.model_copy(
-        update={"target_cpu_percent": target, "peak_requests_per_second": peak})})
+    spec = spec.model_copy(update={
+        "scaling": spec.scaling.model_copy(update={"target_cpu_percent": target,
+                                                   "peak_requests_per_second": peak}),
+        "slo": spec.slo.model_copy(update={"latency_p99_ms": latency})})
     project = _project(tmp_path, report)
     lines: list[readiness.Line] = []
     readiness._load_tested(spec, project, lambda control, ok, evidence, detail="": lines.append(
@@ -82,13 +93,25 @@ def test_max_replicas_must_serve_the_peak(tmp_path, line):
     assert detail == "no peak rate in the spec (scaling.peakRequestsPerSecond)"
 
 
-def test_no_report_or_an_old_one_is_no_evidence(tmp_path, line):
+def test_no_report_is_no_evidence_and_an_old_one_says_its_age(tmp_path, line):
     ok, evidence, _ = line(tmp_path, None)
     assert ok is None and evidence == [
         "bench/load.py writes bench/evidence/checkout-checkout-load.json"]
     ok, _, detail = line(tmp_path / "old", REPORT, days=91)
-    assert ok is None and detail == "measured 2026-12-07, more than 90 days ago"
-    assert line(tmp_path / "fresh", REPORT, days=90)[0] is True
+    assert ok is True
+    assert detail == "measured 2026-12-07, more than 90 days ago: run bench/load.py again"
+    assert line(tmp_path / "fresh", REPORT, days=90)[2] == ""
+
+
+def test_the_capacity_is_read_against_the_specs_slo_of_now(tmp_path, line):
+    """A tighter objective than the run's: the capacity is the last step within it (100
+    requests/s at 40% of the request), so the proposal falls to 32% and a 50% target fails."""
+    ok, evidence, _ = line(tmp_path, REPORT, latency=80)
+    assert ok is False
+    assert evidence[1].startswith("100 requests/s per replica within p99 80 ms")
+    assert evidence[2] == "HPA target 50% of the CPU request, at most 32% (40% at capacity x 0.8)"
+    # Tighter than every step: no capacity at all.
+    assert line(tmp_path / "none", REPORT, latency=40)[0] is False
 
 
 @pytest.mark.parametrize(("report", "said"), [

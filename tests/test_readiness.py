@@ -103,19 +103,10 @@ def test_a_prod_stack_without_chaos_experiments_is_not_ready(tmp_path, capsys, e
     assert "<br/>" not in out and "|" not in out.splitlines()[3]
 
 
-def _expired() -> bool:
-    from platformctl import loadtest
-
-    evidence = loadtest.read(REPO, "checkout", "checkout")
-    return evidence is None or evidence.age() > loadtest.MAX_AGE
-
-
 def test_a_service_checklist_follows_its_rendered_objects(tmp_path, capsys):
     spec = service_spec.load(REPO / "services" / "checkout.yaml")
     lines = {line.control: line for line in readiness.service(spec, REPO)}
-    # The load-test evidence expires after 90 days (tests/test_loadtest.py, with its own clock).
-    assert all(line.status == readiness.PASS for line in lines.values()
-               if line.control != readiness.LOAD_TESTED or not _expired()), lines
+    assert all(line.status == readiness.PASS for line in lines.values()), lines
     shutil.copytree(REPO / "gitops", tmp_path / "gitops")
     rollout = tmp_path / "gitops/teams/checkout/checkout/rollout.yaml"
     rollout.write_text(rollout.read_text().replace("preStop:", "postStart:"))
