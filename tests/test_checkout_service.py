@@ -62,13 +62,18 @@ def running(credentials):
     with psycopg.connect(**checkout_db.connection_settings()) as conn:
         migrate(conn)
     service = Service(database, drain_seconds=0.2)
-    server = service.serve(host="127.0.0.1", port=0)
-    serve_in_background(server)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    base = serving(service)
     yield service, base
     if not service.stopping.is_set():
         service.drain_seconds = 0  # the drain period has a test of its own
         service.stop()
+
+
+def serving(service: Service) -> str:
+    """The service listening on the loopback and served in the background: its base URL."""
+    server = service.serve(host="127.0.0.1", port=0)
+    serve_in_background(server)
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def serve_in_background(server) -> None:
@@ -210,9 +215,7 @@ def test_without_its_database_it_answers_503_with_retry_after(credentials):
     database = checkout_db.Database(timeout=0.5)
     database.open()
     service = Service(database, drain_seconds=0)
-    server = service.serve(host="127.0.0.1", port=0)
-    serve_in_background(server)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    base = serving(service)
     try:
         request = urllib.request.Request(base + "/orders/1")
         with pytest.raises(urllib.error.HTTPError) as answer:
@@ -248,9 +251,7 @@ def test_requests_beyond_the_pools_waiting_line_fail_at_once(credentials, monkey
     database.open()
     database.pool.wait(timeout=30)
     service = Service(database, drain_seconds=0)
-    server = service.serve(host="127.0.0.1", port=0)
-    serve_in_background(server)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    base = serving(service)
     results: list[int] = []
     try:
         with database.pool.connection():  # the only connection, held
@@ -278,17 +279,15 @@ def test_a_slow_client_is_cut_off(credentials):
 
     database = checkout_db.Database(timeout=2)
     service = Service(database, drain_seconds=0, client_timeout=0.5)
-    server = service.serve(host="127.0.0.1", port=0)
-    serve_in_background(server)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    base = serving(service)
     try:
         started = time.monotonic()
         answer = _raw(base, b"GET /live HTTP/1.1\r\nHost: x\r\n", wait=10)
         assert answer == b"" and time.monotonic() - started < 5
         assert call(base, "/live")[0] == 200
     finally:
-        server.shutdown()
-        server.server_close()
+        service.server.shutdown()
+        service.server.server_close()
 
 
 def test_probes_and_the_metrics_the_slo_and_canary_read(running):
@@ -331,10 +330,9 @@ def test_not_ready_without_its_database(credentials):
     database = checkout_db.Database(timeout=1)
     database.open()
     service = Service(database, drain_seconds=0)
-    server = service.serve(host="127.0.0.1", port=0)
-    serve_in_background(server)
+    base = serving(service)
     try:
-        status, body = call(f"http://127.0.0.1:{server.server_address[1]}", "/ready")
+        status, body = call(base, "/ready")
         assert status == 503 and json.loads(body) == {"status": "database unavailable"}
     finally:
         service.stop()
@@ -400,9 +398,7 @@ def _start(orders) -> tuple[Service, str]:
     database = checkout_db.Database(timeout=2)
     database.open()
     service = Service(database, drain_seconds=0, orders=orders)
-    server = service.serve(host="127.0.0.1", port=0)
-    serve_in_background(server)
-    return service, f"http://127.0.0.1:{server.server_address[1]}"
+    return service, serving(service)
 
 
 def test_a_rename_by_expand_migrate_contract_with_both_releases_serving(postgres, credentials):
