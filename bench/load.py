@@ -183,6 +183,7 @@ def step(base: str, order: int, rate: float, seconds: float, pid: int, cpus: flo
 
 
 def run(step_seconds: float, rates: tuple[float, ...]) -> dict:
+    from platformctl import loadtest
     from stacks import service as service_spec
     from tests.postgres import throwaway_postgres
 
@@ -190,7 +191,7 @@ def run(step_seconds: float, rates: tuple[float, ...]) -> dict:
     cpus = _quantity_cpu(spec.resources.cpu_request)
     memory = _quantity_bytes(spec.resources.memory_limit)
     latency_ms = spec.slo.latency_p99_ms
-    budget = round(1 - spec.slo.availability, 6)
+    budget = spec.slo.error_budget
     with throwaway_postgres() as settings, tempfile.TemporaryDirectory() as scratch:
         credentials = Path(scratch)
         for name, value in (("host", settings["host"]), ("dbname", settings["dbname"]),
@@ -220,9 +221,7 @@ def run(step_seconds: float, rates: tuple[float, ...]) -> dict:
                 for rate in rates:
                     result = step(base, order, rate, step_seconds, service.pid, cpus)
                     result["keeps_up"] = result["achieved_rps"] >= KEEP_UP * rate
-                    result["within_slo"] = (result["p99_ms"] <= latency_ms
-                                            and result["error_rate"] <= budget
-                                            and result["keeps_up"])
+                    result["within_slo"] = loadtest.within_slo(result, latency_ms, budget)
                     steps.append(result)
                     print(f"{rate:>6} rps: achieved {result['achieved_rps']:>7}, CPU "
                           f"{result['cpu_percent_of_request']}% of request, p50 "

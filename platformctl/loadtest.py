@@ -54,6 +54,13 @@ class LoadEvidence:
         return now() - self.measured_at
 
 
+def within_slo(step: dict[str, Any], latency_p99_ms: float, error_budget: float) -> bool:
+    """A step of the report within an SLO: its p99 and error rate within it, and the service
+    keeping up with the offered rate (bench/load.py's `keeps_up`)."""
+    return (float(step["p99_ms"]) <= latency_p99_ms and float(step["error_rate"]) <= error_budget
+            and bool(step.get("keeps_up", True)))
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -94,8 +101,7 @@ def read(project: Path, team: str, name: str, latency_p99_ms: float | None = Non
         if latency_p99_ms is not None or error_budget is not None:
             capacity, at_capacity = 0.0, None
             for step in document["steps"]:
-                if not (float(step["p99_ms"]) <= latency and float(step["error_rate"]) <= budget
-                        and step.get("keeps_up", True)):
+                if not within_slo(step, latency, budget):
                     break
                 capacity, at_capacity = float(step["achieved_rps"]), step["cpu_percent_of_request"]
         breaking = document.get("breaking_point")

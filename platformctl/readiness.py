@@ -241,7 +241,7 @@ def _load_tested(spec: Any, project: Path, add) -> None:
     where = loadtest.path_for(project, spec.team, spec.name).relative_to(project).as_posix()
     try:
         load = loadtest.read(project, spec.team, spec.name, spec.slo.latency_p99_ms,
-                             round(1 - spec.slo.availability, 6))
+                             spec.slo.error_budget)
     except loadtest.ReportError as error:
         add(LOAD_TESTED, False, [where], str(error))
         return

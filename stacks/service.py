@@ -47,6 +47,12 @@ class ServiceSlo(ArgsModel):
     latency_p99_ms: int = Field(300, ge=5, le=30000, description="p99 latency the canary must "
                                 "keep, in milliseconds.")
 
+    @property
+    def error_budget(self) -> float:
+        """The share of requests that may fail (1 - availability), rounded as the platform's
+        SLOs round theirs (components.slo.SloSpec)."""
+        return round(1 - self.availability, 10)
+
 
 class Scaling(ArgsModel):
     min_replicas: int = Field(2, ge=2, le=100, description="Replicas at least (2: one can be "
