@@ -55,18 +55,6 @@ READ_SHARE = 0.8
 KEEP_UP = 0.95  # below this share of the target rate, the service no longer keeps up
 
 
-def _quantity_cpu(text: str) -> float:
-    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-
-
-def _quantity_bytes(text: str) -> int:
-    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
-    for suffix, factor in units.items():
-        if text.endswith(suffix):
-            return int(float(text[:-2]) * factor)
-    return int(text)
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -183,13 +171,14 @@ def step(base: str, order: int, rate: float, seconds: float, pid: int, cpus: flo
 
 
 def run(step_seconds: float, rates: tuple[float, ...]) -> dict:
+    from platform_facts.capacity import cpu_millicores, memory_mib
     from platformctl import loadtest
     from stacks import service as service_spec
     from tests.postgres import throwaway_postgres
 
     spec = service_spec.load(SPEC)
-    cpus = _quantity_cpu(spec.resources.cpu_request)
-    memory = _quantity_bytes(spec.resources.memory_limit)
+    cpus = cpu_millicores(spec.resources.cpu_request) / 1000
+    memory = int(memory_mib(spec.resources.memory_limit) * 1048576)
     latency_ms = spec.slo.latency_p99_ms
     budget = spec.slo.error_budget
     with throwaway_postgres() as settings, tempfile.TemporaryDirectory() as scratch:
