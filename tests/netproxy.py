@@ -228,8 +228,9 @@ class Balancer:
                 await self._forward(target, request, writer)
             finally:
                 target.in_flight.discard(task)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                asyncio.CancelledError):
+            pass  # cancelled: cut at the deregistration delay, or the balancer closing
         finally:
             writer.close()
 
@@ -325,8 +326,8 @@ class FaultProxy:
                     _pipe(upstream_reader, writer, gate=alive))
             finally:
                 upstream.close()
-        except (OSError, asyncio.IncompleteReadError):
-            pass
+        except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # cancelled: the proxy closing (Python 3.11's server callback would log it)
         finally:
             writer.close()
 

@@ -6,6 +6,7 @@ connection, migrations applied once, a graceful stop, and an image hadolint pass
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -268,6 +269,108 @@ def test_requests_beyond_the_pools_waiting_line_fail_at_once(credentials, monkey
             # after the pool's 5 s wait (what an unbounded line would do)
         waiting.join(10)
         assert results and results[0] in (200, 404)  # served once the connection came back
+    finally:
+        service.stop()
+
+
+def _through(proxy, credentials) -> None:
+    """The service's credentials pointed at `proxy` (tests/netproxy.FaultProxy) on TCP."""
+    (credentials / "host").write_text("127.0.0.1")
+    (credentials / "port").write_text(str(proxy.port))
+
+
+def test_a_dead_connection_is_closed_at_the_client_deadline(postgres, credentials, monkeypatch):
+    """A database path that goes silent (the proxy acknowledges and never answers: the
+    server's statement_timeout never arrives) ends at the client's deadline with 'database
+    unavailable', the dead connection is dropped, and once the path heals new connections serve.
+    Without the deadline connection class the query would wait for ever (the thread's join
+    below would time out)."""
+    from tests.netproxy import FaultProxy
+
+    monkeypatch.setattr(checkout_db, "QUERY_DEADLINE_SECONDS", 0.5)
+    with FaultProxy(f"{postgres['host']}/.s.PGSQL.5432") as proxy:
+        _through(proxy, credentials)
+        database = checkout_db.Database(max_size=1, timeout=2)
+        database.open()
+        try:
+            with database.connection() as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            proxy.dead()
+            outcome: list[BaseException | None] = []
+
+            def query() -> None:
+                try:
+                    with database.connection() as conn:
+                        conn.execute("SELECT 1")
+                    outcome.append(None)
+                except BaseException as error:  # noqa: BLE001 - the test reads it
+                    outcome.append(error)
+
+            started = time.monotonic()
+            worker = threading.Thread(target=query, daemon=True)
+            worker.start()
+            worker.join(10)
+            assert not worker.is_alive(), "the query on a dead connection never ended"
+            # The pool's check of the connection hit the deadline and dropped it; the new one's
+            # login went unanswered too (connect_timeout): the pool's wait ended the request.
+            assert isinstance(outcome[0], checkout_db.DatabaseUnavailable)
+            assert time.monotonic() - started < database.timeout + 1
+            proxy.heal()
+            for _ in range(100):  # the pool replaces the closed connection
+                with contextlib.suppress(checkout_db.DatabaseUnavailable), \
+                        database.connection() as conn:
+                    assert conn.execute("SELECT 2").fetchone() == (2,)
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("no working connection after the path healed")
+        finally:
+            database.close()
+
+
+def test_the_circuit_breaker_opens_half_opens_and_closes():
+    now = [0.0]
+    breaker = checkout_db.Breaker(failures=3, reset_seconds=2.0, clock=lambda: now[0])
+    for _ in range(2):
+        assert breaker.admit()
+        breaker.failed()
+    breaker.succeeded()  # a success between failures: the count starts again
+    for _ in range(2):
+        breaker.failed()
+    assert breaker.state == "closed" and breaker.admit()
+    breaker.failed()  # the third in a row
+    assert breaker.state == "open" and not breaker.admit() and breaker.opened == 1
+    now[0] = 1.9
+    assert not breaker.admit()
+    now[0] = 2.0
+    assert breaker.state == "half-open"
+    assert breaker.admit()  # the trial...
+    assert not breaker.admit()  # ...one at a time
+    breaker.failed()  # a failed trial opens it again at once
+    assert breaker.state == "open" and breaker.opened == 2
+    now[0] = 4.5
+    assert breaker.admit()
+    breaker.succeeded()
+    assert breaker.state == "closed" and breaker.admit() and breaker.admit()
+
+
+def test_with_its_database_gone_the_breaker_answers_at_once_and_readiness_fails(credentials):
+    """Five requests wait the pool's timeout for a database that is not there; then the breaker
+    is open: the next requests are 503 without waiting, and /ready says not ready until a trial
+    call succeeds."""
+    (credentials / "host").write_text("/nonexistent-socket-dir")
+    database = checkout_db.Database(timeout=0.3)
+    database.open()
+    service = Service(database, drain_seconds=0)
+    base = serving(service)
+    try:
+        for _ in range(checkout_db.BREAKER_FAILURES):
+            assert call(base, "/orders/1")[0] == 503
+        assert database.breaker.state == "open"
+        started = time.monotonic()
+        assert [call(base, "/orders/1")[0] for _ in range(20)] == [503] * 20
+        assert time.monotonic() - started < database.timeout  # 20 answers in less than one wait
+        assert call(base, "/ready") == (503, b'{"status": "database unavailable"}')
     finally:
         service.stop()
 

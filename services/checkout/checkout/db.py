@@ -9,7 +9,9 @@ directory, libpq's own `PG*` environment applies.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,84 @@ MAX_LIFETIME_SECONDS = 600.0
 # A statement the server runs longer than this is cancelled by the server: a slow query fails
 # fast instead of holding a pool connection and a request thread (the SLO's p99 is 300 ms).
 STATEMENT_TIMEOUT_MS = 1000
-# Requests waiting for a pool connection beyond this many fail at once instead of queueing
-# behind a database that has stopped answering.
-MAX_WAITING = 20
+# Every exchange with the server has a client-side deadline too: a connection whose peer has
+# gone silent (its packets acknowledged, nothing answered: a dead network path, a failed-over
+# address) never receives the server's statement_timeout. Past this it is closed.
+QUERY_DEADLINE_SECONDS = STATEMENT_TIMEOUT_MS / 1000 + 0.5
+# Requests waiting for a pool connection beyond this many fail at once: a bound on the threads a
+# database that has stopped answering can hold. Above what one replica's bursts need (the load
+# run's 200 requests/s at 0.25 CPU queue ~20 in a CFS period's pause: 20 shed 1-5% of them).
+MAX_WAITING = 100
+# The circuit breaker: this many failed database calls in a row open it; open, every request
+# fails at once (no thread waits on the database, which gets room to recover) and the replica
+# is not ready; after BREAKER_RESET_SECONDS one trial call goes through, and closes it or opens
+# it again.
+BREAKER_FAILURES = 5
+BREAKER_RESET_SECONDS = 2.0
+
+
+class _DeadlineConnection(psycopg.Connection):
+    """A connection whose every wait for the server ends at QUERY_DEADLINE_SECONDS: then the
+    connection is closed (its state is unknown; the pool discards it) and the call fails with
+    OperationalError. On psycopg's Connection.wait and errors._WaitTimeout, read at the pinned
+    3.3.9 (requirements.txt; tests/test_checkout_service.py holds it to a dead connection)."""
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        try:
+            return super().wait(gen, interval, QUERY_DEADLINE_SECONDS if timeout is None
+                                else timeout)
+        except psycopg.errors._WaitTimeout:  # noqa: SLF001 - see the docstring
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"no answer from the database in {QUERY_DEADLINE_SECONDS:g} s: "
+                "connection closed") from None
+
+
+class Breaker:
+    """A circuit breaker for the database calls: `failures` failed calls in a row open it for
+    `reset_seconds`; then one trial call at a time is let through (half-open) until one
+    succeeds (closed) or fails (open again).
+
+    Its own, not pybreaker's: pybreaker 1.4.1's CircuitBreaker.call holds one lock around the
+    guarded call itself, which would let one request thread at a time use the database."""
+
+    def __init__(self, failures: int = BREAKER_FAILURES,
+                 reset_seconds: float = BREAKER_RESET_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self.failures, self.reset_seconds, self.clock = failures, reset_seconds, clock
+        self._lock = threading.Lock()
+        self._failed = 0
+        self._opened_at: float | None = None
+        self._trial = False
+        self.opened = 0  # times it has opened, for the metrics
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            return "open" if self.clock() - self._opened_at < self.reset_seconds else "half-open"
+
+    def admit(self) -> bool:
+        """Whether a call may go to the database now (a half-open admission is the trial)."""
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self.clock() - self._opened_at < self.reset_seconds or self._trial:
+                return False
+            self._trial = True
+            return True
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._failed, self._opened_at, self._trial = 0, None, False
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failed += 1
+            if self._trial or (self._opened_at is None and self._failed >= self.failures):
+                self._opened_at, self._trial = self.clock(), False
+                self.opened += 1
 
 
 class DatabaseUnavailable(Exception):
@@ -48,8 +125,9 @@ def connection_settings(environ: dict[str, str] | None = None) -> dict[str, Any]
 
 
 class Database:
-    def __init__(self, max_size: int = 5, timeout: float = 2.0):
+    def __init__(self, max_size: int = 5, timeout: float = 1.0, breaker: Breaker | None = None):
         self.timeout = timeout
+        self.breaker = breaker or Breaker()
         # `kwargs` as a callable: each new connection logs in with the credentials of now.
         self.pool = ConnectionPool(
             kwargs=lambda: {**connection_settings(), "connect_timeout": max(1, int(timeout)),
@@ -57,17 +135,26 @@ class Database:
             min_size=1, max_size=max_size, timeout=timeout, max_waiting=MAX_WAITING, open=False,
             # A connection lives ten minutes at most: one opened with a login the operator has
             # since replaced is gone well before Vault revokes that login.
-            max_lifetime=MAX_LIFETIME_SECONDS,
+            max_lifetime=MAX_LIFETIME_SECONDS, connection_class=_DeadlineConnection,
             check=ConnectionPool.check_connection)
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        """A pool connection; DatabaseUnavailable when the database cannot serve now."""
+        """A pool connection; DatabaseUnavailable when the database cannot serve now (the
+        breaker open included: then nothing waits)."""
+        if not self.breaker.admit():
+            raise DatabaseUnavailable("circuit breaker open: the database failed "
+                                      f"{self.breaker.failures} calls in a row")
         try:
             with self.pool.connection() as conn:
                 yield conn
         except (PoolTimeout, TooManyRequests, psycopg.OperationalError) as error:
+            self.breaker.failed()
             raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
+        except BaseException:
+            self.breaker.succeeded()  # the database answered; the caller's own error is not its
+            raise
+        self.breaker.succeeded()
 
     def open(self) -> None:
         self.pool.open(wait=False)
@@ -76,9 +163,10 @@ class Database:
         self.pool.close()
 
     def ready(self) -> bool:
-        """Whether the pool hands out a working connection now (readiness)."""
+        """Whether the database serves this replica now (readiness): not while the breaker is
+        open, and only if a query answers through the breaker (a probe is a call like any)."""
         try:
-            with self.pool.connection(timeout=self.timeout) as conn:
+            with self.connection() as conn:
                 conn.execute("SELECT 1")
             return True
         except Exception:  # noqa: BLE001 - not ready is the answer, whatever failed
