@@ -39,10 +39,11 @@ class _LoopThread:
 
     def stop(self) -> None:
         async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Until none is left: a cancelled task's cleanup may have started others.
+            while tasks := [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             self.run(cancel_all(), timeout=10)
@@ -54,18 +55,34 @@ class _LoopThread:
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                 delay: Callable[[], float] = lambda: 0.0, on_data: Callable[[], None] = lambda: None,
                 gate: Callable[[], bool] = lambda: True) -> None:
-    """Copy until EOF, each chunk after `delay()` seconds; a chunk that arrives while `gate()`
-    is false is swallowed (and so is everything after it: the connection is dead)."""
+    """Copy until EOF. Each chunk leaves `delay()` seconds (read when it arrives) after it
+    arrived, whatever came before it (netem's delay: every packet held for the same time, not
+    one after another); a chunk that arrives while `gate()` is false is swallowed, and so is
+    everything after it (the connection is dead)."""
+    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+
+    async def send() -> None:
+        loop = asyncio.get_running_loop()
+        while (item := await queue.get()) is not None:
+            due, data = item
+            if (wait := due - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            writer.write(data)
+            await writer.drain()
+
+    sender = asyncio.get_running_loop().create_task(send())
     dead = False
-    while data := await reader.read(65_536):
-        dead = dead or not gate()
-        if dead:
-            continue
-        on_data()
-        if (pause := delay()) > 0:
-            await asyncio.sleep(pause)
-        writer.write(data)
-        await writer.drain()
+    try:
+        while data := await reader.read(65_536):
+            dead = dead or not gate()
+            if dead:
+                continue
+            on_data()
+            queue.put_nowait((asyncio.get_running_loop().time() + delay(), data))
+        queue.put_nowait(None)
+        await sender
+    finally:
+        sender.cancel()
 
 
 async def _request(reader: asyncio.StreamReader) -> bytes | None:

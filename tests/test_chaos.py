@@ -108,3 +108,25 @@ def test_chaos_mesh_runs_in_dev_only_privileged_in_its_own_namespace(evaluations
         "privileged")
     assert not [r for r in prod.of_type("kubernetes:helm.sh/v3:Release")
                 if r.inputs["name"] == "chaos-mesh"]
+
+
+def test_the_latency_experiment_is_the_measured_one_on_devs_database_path(evaluations):
+    """checkout-latency delays only what the pods send to dev's database subnets, by the latency
+    bench/slow_database.py measured, and its hypothesis states that run's figures."""
+    body = yaml.safe_load((CHAOS / "checkout-latency.yaml").read_text())
+    dev = evaluations["dev"]
+    database = sorted(s.inputs["cidrBlock"] for s in dev.of_type("aws:ec2/subnet:Subnet")
+                      if s.inputs["tags"]["tier"] == "database")
+    assert body["spec"]["direction"] == "to"
+    assert sorted(body["spec"]["externalTargets"]) == database
+    report = json.loads((REPO / "bench" / "evidence" / "checkout-slow-database.json").read_text())
+    assert body["spec"]["delay"]["latency"] == f"{report['method']['latency_ms']:g}ms"
+    latency = next(p for p in report["phases"] if p["phase"] == "latency")
+    dead = next(p for p in report["phases"] if p["phase"] == "dead")
+    hypothesis = " ".join(body["metadata"]["annotations"]["platform.example.org/hypothesis"]
+                          .split())
+    assert f"{latency['failed_share']:.0%} of requests refused during the fault" in hypothesis
+    assert f"the slowest answer {latency['slowest_ms'] / 1000:.1f} s" in hypothesis
+    assert f"serving again {latency['recovery_s']:g} s after it ended" in hypothesis
+    assert f"({dead['recovery_s']:g} s after a dead connection)" in hypothesis
+    assert all(report["checks"].values())

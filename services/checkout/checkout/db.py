@@ -96,12 +96,15 @@ class Breaker:
         with self._lock:
             self._failed, self._opened_at, self._trial = 0, None, False
 
-    def failed(self) -> None:
+    def failed(self) -> bool:
+        """Count a failed call; whether it opened the breaker."""
         with self._lock:
             self._failed += 1
             if self._trial or (self._opened_at is None and self._failed >= self.failures):
                 self._opened_at, self._trial = self.clock(), False
                 self.opened += 1
+                return True
+            return False
 
 
 class DatabaseUnavailable(Exception):
@@ -149,7 +152,10 @@ class Database:
             with self.pool.connection() as conn:
                 yield conn
         except (PoolTimeout, TooManyRequests, psycopg.OperationalError) as error:
-            self.breaker.failed()
+            if self.breaker.failed():
+                # Open now: the pool's idle connections are suspect (a dead path leaves every
+                # one waiting for the deadline in turn); the trial gets a new one.
+                self.pool.drain()
             raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
         except BaseException:
             self.breaker.succeeded()  # the database answered; the caller's own error is not its
