@@ -118,10 +118,11 @@ class Replica:
 
 
 @contextlib.contextmanager
-def checkout_database(postgres: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
-    """The environment a replica runs with: credentials files for a throwaway PostgreSQL (or
-    for `postgres`'s libpq settings, e.g. a fault proxy's host and port) with the service's
-    migrations applied."""
+def checkout_database(postgres: dict[str, str] | None = None,
+                      service_dir: Path = SERVICE_DIR) -> Iterator[dict[str, str]]:
+    """The environment a replica of the service in `service_dir` runs with: credentials files
+    for a throwaway PostgreSQL (or for `postgres`'s libpq settings, e.g. a fault proxy's host
+    and port) with that service's migrations applied."""
     from tests.postgres import throwaway_postgres
 
     with contextlib.ExitStack() as stack:
@@ -132,8 +133,8 @@ def checkout_database(postgres: dict[str, str] | None = None) -> Iterator[dict[s
                             *((("port", settings["port"]),) if "port" in settings else ())):
             (scratch / name).write_text(value)
         env = {**os.environ, "DB_CREDENTIALS_DIR": str(scratch), "OTEL_SDK_DISABLED": "true",
-               "PYTHONPATH": str(SERVICE_DIR)}
-        subprocess.run([sys.executable, "-m", "checkout", "migrate"], env=env, cwd=SERVICE_DIR,
+               "PYTHONPATH": str(service_dir)}
+        subprocess.run([sys.executable, "-m", "checkout", "migrate"], env=env, cwd=service_dir,
                        check=True, capture_output=True)
         yield env
 
@@ -142,12 +143,13 @@ def checkout_database(postgres: dict[str, str] | None = None) -> Iterator[dict[s
 def replica(env: dict[str, str], replica_: Replica, name: str = "replica",
             drain_seconds: float = 0.0, ready: bool = True,
             extra_env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, str, str]]:
-    """One replica listening on a free loopback port: (its process, its base URL, what limits
-    it). Stopped (SIGTERM, then waited for) on leaving."""
+    """One replica (of the service `env`'s PYTHONPATH names) listening on a free loopback
+    port: (its process, its base URL, what limits it). Stopped (SIGTERM, then waited for) on
+    leaving."""
     port = free_port()
     with cgroup(replica_.cpus, replica_.memory, name) as (procs, limited):
         process = subprocess.Popen(
-            [*pin(0), sys.executable, "-m", "checkout", "serve"], cwd=SERVICE_DIR,
+            [*pin(0), sys.executable, "-m", "checkout", "serve"], cwd=env["PYTHONPATH"],
             env={**env, "PORT": str(port), "DRAIN_SECONDS": str(drain_seconds),
                  **(extra_env or {})},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

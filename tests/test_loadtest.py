@@ -145,7 +145,7 @@ def test_the_docs_quote_the_committed_report():
     within = [s for s in document["steps"] if s["within_slo"]][-1]
     broken = document["steps"][-1]
     docs = " ".join((REPO / "docs" / "gitops.md").read_text(encoding="utf-8").split())
-    assert (f"Checkout's first report ({document['measured_at'][:10]}): within the SLO up to "
+    assert (f"Checkout's report ({document['measured_at'][:10]}): within the SLO up to "
             f"{evidence.capacity_rps:g} requests/s per replica (p99 {within['p99_ms']:g} ms, CPU "
             f"{evidence.cpu_percent_at_capacity:g}% of the request); at "
             f"{broken['target_rps']:g} requests/s it serves {broken['achieved_rps']:g} with a "

@@ -29,8 +29,8 @@ STATEMENT_TIMEOUT_MS = 1000
 # address) never receives the server's statement_timeout. Past this it is closed.
 QUERY_DEADLINE_SECONDS = STATEMENT_TIMEOUT_MS / 1000 + 0.5
 # Requests waiting for a pool connection beyond this many fail at once: a bound on the threads a
-# database that has stopped answering can hold. Above what one replica's bursts need (the load
-# run's 200 requests/s at 0.25 CPU queue ~20 in a CFS period's pause: 20 shed 1-5% of them).
+# database that has stopped answering can hold. Above what one replica's bursts need (at 200
+# requests/s and 0.25 CPU ~20 queue in a CFS period's pause: a line of 20 shed 1-5% of them).
 MAX_WAITING = 100
 # The circuit breaker: this many failed database calls in a row open it; open, every request
 # fails at once (no thread waits on the database, which gets room to recover) and the replica
