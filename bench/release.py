@@ -63,11 +63,16 @@ def release(env: dict[str, str], replica: rig.Replica, drain_seconds: float) -> 
             balancer.deregister(old_target)
             old.send_signal(signal.SIGTERM)
             events["old_sigterm"] = time.monotonic() - began
-            waiter = threading.Thread(target=old.wait, daemon=True)
+            events["old_exited"] = None
+
+            def exited() -> None:
+                old.wait()
+                events["old_exited"] = time.monotonic() - began
+
+            waiter = threading.Thread(target=exited, daemon=True)
             waiter.start()
             seen = rig.answers(*load)
             waiter.join(timeout=drain_seconds + 10)
-            events["old_exited"] = (time.monotonic() - began) if old.poll() is not None else None
     failed_after = sorted(offset for _, status, offset in seen.rows if not 200 <= status < 300)
     return {"drain_seconds": drain_seconds, "requests": seen.sent, "failed": seen.failed,
             "error_rate": round(seen.failed / max(1, seen.sent), 5),
@@ -82,7 +87,7 @@ def release(env: dict[str, str], replica: rig.Replica, drain_seconds: float) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", type=Path,
-                        default=rig.REPO / "bench" / "results" / "release.json")
+                        default=rig.REPO / "bench" / "evidence" / "checkout-release.json")
     args = parser.parse_args()
     replica = rig.Replica.from_spec()
     runs = {}

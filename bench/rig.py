@@ -147,12 +147,14 @@ def replica(env: dict[str, str], replica_: Replica, name: str = "replica",
     port: (its process, its base URL, what limits it). Stopped (SIGTERM, then waited for) on
     leaving."""
     port = free_port()
-    with cgroup(replica_.cpus, replica_.memory, name) as (procs, limited):
+    # Its stderr to a file (a pipe nobody reads would stop the replica once full).
+    with cgroup(replica_.cpus, replica_.memory, name) as (procs, limited), \
+            tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             [*pin(0), sys.executable, "-m", "checkout", "serve"], cwd=env["PYTHONPATH"],
             env={**env, "PORT": str(port), "DRAIN_SECONDS": str(drain_seconds),
                  **(extra_env or {})},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL, stderr=log)
         try:
             for path in procs:
                 path.write_text(str(process.pid))

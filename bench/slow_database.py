@@ -89,8 +89,10 @@ def run() -> dict:
             elif name == "dead":
                 proxy.dead()
             time.sleep(max(0.0, began + at + length - time.monotonic()))
-            proxy.latency = 0.0
-            proxy.heal()
+            if name == "latency":
+                proxy.latency = 0.0
+            elif name == "dead":
+                proxy.heal()  # new connections only: the dead ones stay dead
             windows.append((name, at, at + length))
             at += length
         seen = rig.answers(*load)

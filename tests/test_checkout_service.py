@@ -255,7 +255,7 @@ def test_requests_beyond_the_pools_waiting_line_fail_at_once(credentials, monkey
     base = serving(service)
     results: list[int] = []
     try:
-        with database.pool.connection():  # the only connection, held
+        with database.connection():  # the only connection, held (as a request holds it)
             waiting = threading.Thread(target=lambda: results.append(call(base, "/orders/1")[0]))
             waiting.start()
             for _ in range(500):  # until that request waits for the connection
@@ -267,6 +267,8 @@ def test_requests_beyond_the_pools_waiting_line_fail_at_once(credentials, monkey
             assert call(base, "/orders/1")[0] == 503  # the line is full...
             assert time.monotonic() - started < database.timeout / 2  # ...so at once, not
             # after the pool's 5 s wait (what an unbounded line would do)
+            # This replica's own load, not a failing database: the breaker counts nothing.
+            assert database.breaker._failed == 0 and database.breaker.state == "closed"
         waiting.join(10)
         assert results and results[0] in (200, 404)  # served once the connection came back
     finally:
@@ -328,11 +330,44 @@ def test_a_dead_connection_is_closed_at_the_client_deadline(postgres, credential
             database.close()
 
 
+def test_only_a_connection_idle_too_long_is_checked_and_a_broken_one_is_replaced(
+        credentials, monkeypatch):
+    """A connection used a moment ago goes to the next request as it is (no extra round trip);
+    one idle past IDLE_CHECK_SECONDS is checked first, so one the server dropped meanwhile (a
+    restart, a failover) is replaced instead of failing a request."""
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    checked: list[int] = []
+    real = ConnectionPool.check_connection
+
+    def counting(conn):
+        checked.append(conn.info.backend_pid)
+        real(conn)
+
+    monkeypatch.setattr(checkout_db.ConnectionPool, "check_connection", staticmethod(counting))
+    database = checkout_db.Database(max_size=1, timeout=5)
+    database.open()
+    try:
+        for _ in range(3):
+            with database.connection() as conn:
+                first = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert checked == [first]  # its first hand-out only (never used before)
+        with psycopg.connect(**checkout_db.connection_settings()) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        monkeypatch.setattr(checkout_db, "IDLE_CHECK_SECONDS", 0.0)
+        with database.connection() as conn:  # checked, found dead, replaced: the request works
+            second = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert second != first and checked[:2] == [first, first]
+    finally:
+        database.close()
+
+
 def test_the_circuit_breaker_opens_half_opens_and_closes():
     now = [0.0]
     breaker = checkout_db.Breaker(failures=3, reset_seconds=2.0, clock=lambda: now[0])
     for _ in range(2):
-        assert breaker.admit()
+        assert breaker.admit() == "closed"
         breaker.failed()
     breaker.succeeded()  # a success between failures: the count starts again
     for _ in range(2):
@@ -344,8 +379,10 @@ def test_the_circuit_breaker_opens_half_opens_and_closes():
     assert not breaker.admit()
     now[0] = 2.0
     assert breaker.state == "half-open"
-    assert breaker.admit()  # the trial...
-    assert not breaker.admit()  # ...one at a time
+    assert breaker.admit() == "trial"  # the trial...
+    assert breaker.admit() is None  # ...one at a time
+    breaker.abandoned("trial")  # it found no pool connection free: it told nothing
+    assert breaker.admit() == "trial"  # so another call is the trial (not wedged open)
     breaker.failed()  # a failed trial opens it again at once
     assert breaker.state == "open" and breaker.opened == 2
     now[0] = 4.5
@@ -447,17 +484,19 @@ def test_each_new_connection_reads_the_rotated_credentials(postgres, credentials
     with psycopg.connect(**checkout_db.connection_settings()) as admin:
         admin.execute("DROP ROLE IF EXISTS checkout_rotated")
         admin.execute("CREATE ROLE checkout_rotated LOGIN")
-    database = checkout_db.Database(timeout=2)
+    database = checkout_db.Database(max_size=1, timeout=2)
     database.open()
     try:
-        database.pool.wait()  # its first connection, opened with the credentials of then
+        database.pool.wait()  # its connection, opened with the credentials of then
         # The operator rotates: the files change, the process does not restart.
         (credentials / "username").write_text("checkout_rotated")
-        with database.pool.connection() as first, database.pool.connection() as second:
-            users = {first.execute("SELECT current_user").fetchone()[0],
-                     second.execute("SELECT current_user").fetchone()[0]}
-        # The connection opened before the rotation, and one the pool opened after it.
-        assert users == {"postgres", "checkout_rotated"}
+        with database.connection() as conn:
+            before = conn.execute("SELECT current_user").fetchone()[0]
+        # The pool replaces its connection (what MAX_LIFETIME_SECONDS does to every one).
+        database.pool.drain()
+        with database.connection() as conn:
+            after = conn.execute("SELECT current_user").fetchone()[0]
+        assert (before, after) == ("postgres", "checkout_rotated")
     finally:
         database.close()
 

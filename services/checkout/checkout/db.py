@@ -32,12 +32,18 @@ QUERY_DEADLINE_SECONDS = STATEMENT_TIMEOUT_MS / 1000 + 0.5
 # database that has stopped answering can hold. Above what one replica's bursts need (at 200
 # requests/s and 0.25 CPU ~20 queue in a CFS period's pause: a line of 20 shed 1-5% of them).
 MAX_WAITING = 100
-# The circuit breaker: this many failed database calls in a row open it; open, every request
+# The circuit breaker: this many database calls in a row failed by the database (not a pool
+# wait this replica's own load ran out of) open it; open, every request
 # fails at once (no thread waits on the database, which gets room to recover) and the replica
 # is not ready; after BREAKER_RESET_SECONDS one trial call goes through, and closes it or opens
 # it again.
 BREAKER_FAILURES = 5
 BREAKER_RESET_SECONDS = 2.0
+# A connection idle longer than this is checked (an empty query) before a request gets it: one
+# that worked a moment ago is not, which saves a round trip on nearly every request (under the
+# slow-database benchmark's 500 ms, half of each request's time) and still catches the
+# connections a failover or a restart broke while they sat in the pool.
+IDLE_CHECK_SECONDS = 1.0
 
 
 class _DeadlineConnection(psycopg.Connection):
@@ -55,6 +61,12 @@ class _DeadlineConnection(psycopg.Connection):
             raise psycopg.OperationalError(
                 f"no answer from the database in {QUERY_DEADLINE_SECONDS:g} s: "
                 "connection closed") from None
+
+
+def _check_if_idle(conn: Any) -> None:
+    """The pool's check: ConnectionPool.check_connection, for a connection idle too long."""
+    if time.monotonic() - getattr(conn, "last_used", 0.0) > IDLE_CHECK_SECONDS:
+        ConnectionPool.check_connection(conn)
 
 
 class Breaker:
@@ -82,15 +94,23 @@ class Breaker:
                 return "closed"
             return "open" if self.clock() - self._opened_at < self.reset_seconds else "half-open"
 
-    def admit(self) -> bool:
-        """Whether a call may go to the database now (a half-open admission is the trial)."""
+    def admit(self) -> str | None:
+        """Whether a call may go to the database now: "closed", "trial" (the one call of the
+        half-open state; its outcome must reach succeeded, failed or abandoned) or None."""
         with self._lock:
             if self._opened_at is None:
-                return True
+                return "closed"
             if self.clock() - self._opened_at < self.reset_seconds or self._trial:
-                return False
+                return None
             self._trial = True
-            return True
+            return "trial"
+
+    def abandoned(self, admission: str | None) -> None:
+        """A call that ended telling nothing of the database (this replica's pool had no
+        connection free for it): if it was the trial, the next call may be the trial instead."""
+        if admission == "trial":
+            with self._lock:
+                self._trial = False
 
     def succeeded(self) -> None:
         with self._lock:
@@ -131,27 +151,43 @@ class Database:
     def __init__(self, max_size: int = 5, timeout: float = 1.0, breaker: Breaker | None = None):
         self.timeout = timeout
         self.breaker = breaker or Breaker()
+        self._served_at = float("-inf")  # a connection handed out or a call answered, last
         # `kwargs` as a callable: each new connection logs in with the credentials of now.
         self.pool = ConnectionPool(
             kwargs=lambda: {**connection_settings(), "connect_timeout": max(1, int(timeout)),
                             "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
-            min_size=1, max_size=max_size, timeout=timeout, max_waiting=MAX_WAITING, open=False,
+            # A fixed size: a pool that grows under a burst opens connections one at a time,
+            # each a login's round trips (a second under the slow-database benchmark's latency).
+            min_size=max_size, max_size=max_size, timeout=timeout, max_waiting=MAX_WAITING, open=False,
             # A connection lives ten minutes at most: one opened with a login the operator has
             # since replaced is gone well before Vault revokes that login.
             max_lifetime=MAX_LIFETIME_SECONDS, connection_class=_DeadlineConnection,
-            check=ConnectionPool.check_connection)
+            check=_check_if_idle)
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
         """A pool connection; DatabaseUnavailable when the database cannot serve now (the
         breaker open included: then nothing waits)."""
-        if not self.breaker.admit():
+        admission = self.breaker.admit()
+        if admission is None:
             raise DatabaseUnavailable("circuit breaker open: the database failed "
                                       f"{self.breaker.failures} calls in a row")
         try:
             with self.pool.connection() as conn:
+                self._served_at = time.monotonic()
                 yield conn
+                conn.last_used = self._served_at = time.monotonic()
         except (PoolTimeout, TooManyRequests, psycopg.OperationalError) as error:
+            if isinstance(error, (PoolTimeout, TooManyRequests)) and self._served_lately():
+                # No connection free, while the pool's connections have been serving requests
+                # within the pool's wait: this replica is saturated, the database is not
+                # failing. The request is shed and the breaker counts nothing, so a slow
+                # database keeps serving what the pool can carry (bench/slow_database.py).
+                self.breaker.abandoned(admission)
+                raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
+            # The database failed the call: the connection lost, no answer by the deadline, a
+            # statement cancelled at statement_timeout, or no connection to be had while none
+            # has served lately (the pool cannot log in, or every connection is stuck).
             if self.breaker.failed():
                 # Open now: the pool's idle connections are suspect (a dead path leaves every
                 # one waiting for the deadline in turn); the trial gets a new one.
@@ -161,6 +197,13 @@ class Database:
             self.breaker.succeeded()  # the database answered; the caller's own error is not its
             raise
         self.breaker.succeeded()
+
+    def _served_lately(self) -> bool:
+        """Whether a connection was handed to a request, or a call succeeded, within the
+        pool's wait plus the longest a call may take (the deadline): a database that serves
+        at all hands a connection on within that. (Counting connections in use would not do:
+        one passing from a request to the next waiter is in neither's hands for a moment.)"""
+        return time.monotonic() - self._served_at <= self.timeout + QUERY_DEADLINE_SECONDS
 
     def open(self) -> None:
         self.pool.open(wait=False)
