@@ -41,10 +41,15 @@ def test_readme_starts_with_the_two_commands():
     assert len(commands) == 2
     assert commands[0].endswith(".venv/bin/platformctl review dev")
     assert commands[1] == "bash .ci/run"
-    # .ci/run ends by running the suite, after installing what it needs.
+    # .ci/run installs what it needs, then runs the suite, the end-to-end tier and the
+    # service benchmarks (bench/), in that order, and nothing else after the suite.
     ci = (REPO / ".ci" / "run").read_text().strip().splitlines()
     commands = [line for line in ci if not line.startswith("#")]
-    assert commands[-2:] == [".venv/bin/pytest", ".venv/bin/pytest -m e2e"]
+    suite = commands.index(".venv/bin/pytest")
+    assert commands[suite + 1] == ".venv/bin/pytest -m e2e"
+    after = [c.split()[1] for c in commands[suite + 2:] if c.startswith(".venv/bin/python bench/")]
+    assert after == ["bench/release.py", "bench/slow_database.py", "bench/service_regression.py",
+                     "bench/service_regression.py"]
 
 
 def test_readme_links_the_config_reference():

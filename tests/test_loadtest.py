@@ -153,3 +153,29 @@ def test_the_docs_quote_the_committed_report():
     assert (f"proposes {evidence.cpu_percent_at_capacity:g}% × {loadtest.HEADROOM:g} → "
             f"{evidence.proposed_target_percent}%") in docs
     assert f"⌈R / {evidence.capacity_rps * loadtest.HEADROOM:g}⌉ replicas" in docs
+
+
+def test_the_operations_guide_quotes_the_release_and_database_evidence():
+    """docs/operations.md's figures are the committed reports' (bench/release.py,
+    bench/slow_database.py), and each report's own checks held."""
+    docs = " ".join((REPO / "docs" / "operations.md").read_text(encoding="utf-8").split())
+    release = json.loads((REPO / "bench" / "evidence" / "checkout-release.json").read_text())
+    draining, bare = release["runs"]["draining"], release["runs"]["no_draining"]
+    assert all(release["checks"].values())
+    assert (f"With draining ({draining['drain_seconds']:g} s): {draining['failed']} of "
+            f"{draining['requests']} requests failed, p99 {draining['p99_ms']:g} ms.") in docs
+    assert (f"With draining disabled: {bare['failed']} of {bare['requests']} failed, each a "
+            "502") in docs
+    assert bare["balancer_answered"] == {"502": bare["failed"]}
+    slow = json.loads((REPO / "bench" / "evidence" / "checkout-slow-database.json").read_text())
+    assert all(slow["checks"].values())
+    latency = next(p for p in slow["phases"] if p["phase"] == "latency")
+    dead = next(p for p in slow["phases"] if p["phase"] == "dead")
+    served = (latency["answered"] - latency["failed"]) / (latency["to_s"] - latency["from_s"])
+    assert f"{latency['failed_share']:.0%} of requests refused" in docs
+    assert f"{served:.1f} served per second" in docs
+    assert f"the slowest answer {latency['slowest_ms'] / 1000:.1f} s" in docs
+    assert latency["refused_at_once"] == 0  # "the breaker closed"
+    assert latency["recovery_s"] < 0.1  # "serving again at once"
+    assert f"none slower than {dead['slowest_ms'] / 1000:.1f} s" in docs
+    assert f"serving again {dead['recovery_s']:g} s after the path heals" in docs
