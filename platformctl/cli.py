@@ -536,6 +536,50 @@ def _readiness(args: argparse.Namespace) -> int:
     return EXIT_OK if readiness.ready(lines) else EXIT_FAILED
 
 
+def _drill_rollback(args: argparse.Namespace) -> int:
+    from platformctl import drills, golden, releases
+
+    project = _project(args)
+    try:
+        if args.env not in ENVIRONMENTS:
+            raise ConfigError("drill rollback", [f"--env: {args.env!r}: not an environment a "
+                                                 f"service joins; allowed: "
+                                                 f"{', '.join(ENVIRONMENTS)}"])
+        spec, _ = releases.find_spec(project, args.service, "drill rollback")
+        environments = _environments(project)
+        config = environments[args.env]
+        record = drills.rollback_record(project, spec, args.env, args.record,
+                                        follows_branch=args.env == ENVIRONMENTS[0])
+        if args.dry_run:
+            current = golden.deployed_releases(project, spec, [args.env])[args.env]
+            print(f"drill rollback {spec.team}/{spec.name} in {args.env} (dry run: nothing is "
+                  "written, pushed or called)")
+            print("\n".join(drills.rollback_plan(spec, args.env, record, current,
+                                                 config.gitops.revision,
+                                                 config.gitops.auto_sync)))
+            return EXIT_OK
+        report = drills.rollback(project, spec=spec, env=args.env, config=config,
+                                 environments=environments, order=ENVIRONMENTS,
+                                 record_path=record.path,
+                                 kubectl=drills.kubectl_json(args.context), remote=args.remote,
+                                 timeout_seconds=args.timeout_minutes * 60)
+    except (ConfigError, drills.DrillError) as exc:
+        _error(f"drill rollback: {exc}" if isinstance(exc, drills.DrillError) else str(exc))
+        return EXIT_USAGE
+    path = drills.write_report(report, project / drills.REPORTS_DIR)
+    print(f"drill rollback {report.source} in {report.stack}: {report.status}"
+          + (f" ({report.error})" if report.error else ""))
+    for step in report.steps:
+        print(f"  {step['seconds']:>7.1f} s  {step['step']}")
+    if report.rto_seconds is not None:
+        print(f"  RTO {report.rto_seconds:.0f} s (from the push to the Rollout healthy)")
+    print(f"  roll forward: {report.rollback['roll_forward']}")
+    print(f"  report: {path.relative_to(project).as_posix()} (commit it: readiness reads it)")
+    if report.status == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_OK if report.status == "passed" else EXIT_FAILED
+
+
 def _drill(args: argparse.Namespace) -> int:
     from components.database import instance_identifier
     from platformctl import drills
@@ -890,11 +934,13 @@ def _add_promote(commands: Any) -> None:
 def _add_drill(commands: Any) -> None:
     drill = commands.add_parser(
         "drill",
-        help="disaster-recovery drills on a stack's real database (boto3): restore, failover",
-        description="Run a drill against the stack's database in AWS and write its report "
-        "(RTO, RPO, steps) under drills/. Exit 0 when it passed, 1 when it failed (the report "
-        "says why), 2 on a usage, configuration or credentials error, 130 when interrupted (the "
-        "scratch instance is deleted first).",
+        help="drills: a stack's database restored or failed over (boto3); a service rolled back "
+             "(Git, Argo CD)",
+        description="Run a drill and write its report (RTO, RPO where it applies, each step's "
+        "time) under drills/: restore and failover against the stack's database in AWS, "
+        "rollback of a service through Git and Argo CD. Exit 0 when it passed, 1 when it failed "
+        "(the report says why), 2 on a usage, configuration or credentials error, 130 when "
+        "interrupted (a restore's scratch instance is deleted first).",
     )
     kinds = drill.add_subparsers(dest="drill", required=True, metavar="DRILL")
     restore_cmd = kinds.add_parser(
@@ -924,6 +970,28 @@ def _add_drill(commands: Any) -> None:
                          help="print what the drill would do, call nothing")
         _project_dir_option(cmd)
         cmd.set_defaults(handler=_drill)
+    rollback_cmd = kinds.add_parser(
+        "rollback", help="roll a service back to its previous release through Git and Argo CD, "
+                         "timed",
+        description="Roll SERVICE in ENV back to its release before the one it runs (or to "
+        "--record): write what `platformctl promote --record` writes, commit it and push it to "
+        "the branch Argo CD follows, request the syncs where ENV does not sync by itself, and "
+        "time each step until the Argo Rollouts Rollout is healthy on the earlier digest (RTO "
+        "from the push). Run it on a clean checkout of that branch, with kubectl access to "
+        "ENV's cluster. It does not roll forward: the report gives the command.")
+    rollback_cmd.add_argument("service", help="a service: NAME or TEAM/NAME of services/*.yaml")
+    rollback_cmd.add_argument("--env", required=True, metavar="ENV",
+                              help=f"the environment ({', '.join(ENVIRONMENTS)})")
+    rollback_cmd.add_argument("--record", metavar="FILE", help="the release record to return "
+                              "to (default: ENV's newest one of another digest)")
+    rollback_cmd.add_argument("--context", metavar="NAME", help="kubectl context of ENV's "
+                              "cluster (default: the current one)")
+    rollback_cmd.add_argument("--remote", default="origin", help="the Git remote to push to")
+    rollback_cmd.add_argument("--timeout-minutes", type=int, default=30, metavar="N")
+    rollback_cmd.add_argument("--dry-run", action="store_true",
+                              help="print what the drill would do; write, push and call nothing")
+    _project_dir_option(rollback_cmd)
+    rollback_cmd.set_defaults(handler=_drill_rollback)
 
 
 def _add_readiness(commands: Any) -> None:

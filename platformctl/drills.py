@@ -16,6 +16,15 @@
     in recovery) or, without a login, its endpoint accepts connections; records the primary's
     AZ before and after.
 
+`platformctl drill rollback SERVICE --env ENV`
+    Rolls the service in ENV back to its release before the one it runs, the way an operator
+    would, and times each part: what `platformctl promote --record` writes (the environment's
+    Application at the earlier digest and revision, and a rollback record), committed and pushed
+    to the branch Argo CD's root Application follows; Argo CD syncing that commit (the drill
+    requests the syncs where the environment does not sync by itself: prod); the service's
+    Application synced and healthy; the Argo Rollouts Rollout healthy on the earlier digest.
+    RTO: from the push to that. It does not roll forward: the report gives the command.
+
 `--dry-run` prints what would be done, with the names it would use, and calls nothing.
 
 The AWS side is a `boto3` RDS client the caller passes in (the CLI makes one for the stack's
@@ -47,7 +56,7 @@ class DrillError(Exception):
 
 @dataclass
 class Report:
-    kind: str  # restore | failover
+    kind: str  # restore | failover | rollback
     stack: str
     region: str
     source: str  # the stack's database instance
@@ -60,6 +69,7 @@ class Report:
     steps: list[dict[str, Any]] = field(default_factory=list)
     checksum: dict[str, Any] | None = None
     failover: dict[str, Any] | None = None
+    rollback: dict[str, Any] | None = None
     cleanup: dict[str, Any] | None = None
     error: str | None = None
 
@@ -345,3 +355,215 @@ def write_report(report: Report, directory: Path) -> Path:
     path.write_text(json.dumps(report.document(), indent=2, default=str) + "\n",
                     encoding="utf-8")
     return path
+
+
+# -- the rollback drill -------------------------------------------------------------------------
+
+ARGOCD_NAMESPACE = "argocd"
+ROOT_APPLICATION = "root"
+
+
+def rollback_record(project: Path, spec: Any, env: str, record_path: str | None = None,
+                    follows_branch: bool = False) -> Any:
+    """The release record the drill returns `env` to: `record_path`, or the newest record of
+    `env` of another release than the one `env` runs now: another digest, or (an environment
+    pinned to revisions, not `follows_branch`) the same image at another revision of the
+    manifests; DrillError when there is none."""
+    from platformctl import golden, releases
+
+    if record_path is not None:
+        return releases.read_record(project / record_path, record_path)
+    current = golden.deployed_releases(project, spec, [env]).get(env)
+    if current is None:
+        raise DrillError(f"{spec.team}/{spec.name} does not run in {env} "
+                         f"({golden.application_path(spec, env)} is missing)")
+    earlier = [r for r in releases.records(project, spec)
+               if r.target == env and (r.digest != current.digest or (
+                   not follows_branch and r.commit != current.revision))]
+    if not earlier:
+        raise DrillError(f"no earlier release of {spec.team}/{spec.name} in {env} to roll back "
+                         f"to: its records under {releases.records_dir(spec)} name only what "
+                         f"it runs now ({current.digest} at {current.revision[:12]})")
+    return earlier[-1]
+
+
+def rollback_plan(spec: Any, env: str, record: Any, current: Any, branch: str,
+                  auto_sync: bool) -> list[str]:
+    name = f"{spec.team}-{spec.name}"
+    return [
+        f"1. write what `platformctl promote {spec.team}/{spec.name} --to {env} --record "
+        f"{record.path}` writes: {env}'s Application at {record.digest} (revision "
+        f"{record.commit[:12]}; it runs {current.digest} now) and a rollback record",
+        f"2. commit it and push it to {branch}, the branch Argo CD's root Application follows",
+        ("3. Argo CD syncs by itself in this environment (autoSync): wait for the root "
+         "Application to sync the commit" if auto_sync else
+         f"3. request a sync of the root Application at the commit ({env} does not sync by "
+         "itself) and wait for it"),
+        (f"4. wait for the Application {name} to be synced and healthy at {record.digest}"
+         if auto_sync else
+         f"4. request a sync of the Application {name} and wait for it to be synced and "
+         f"healthy at {record.digest}"),
+        f"5. wait for the Rollout {spec.name} to be healthy on {record.digest}: RTO from the push",
+        f"6. record the steps in {REPORTS_DIR}/{env}-rollback-<time>.json; rolling forward is a "
+        "promotion again (the report gives the command)",
+    ]
+
+
+def kubectl_json(context: str | None = None) -> Callable[[list[str]], Any]:
+    """`kubectl [--context C] ARGS` with its JSON answer parsed (the real kubectl of
+    platformctl.helmbin where installed, else the one on PATH); DrillError when it fails."""
+    import subprocess
+
+    def run(args: list[str]) -> Any:
+        from platformctl import helmbin
+
+        try:
+            binary = str(helmbin.binary("kubectl"))
+        except Exception:  # noqa: BLE001 - not installed with the project: the PATH's
+            binary = "kubectl"
+        command = [binary, *(["--context", context] if context else []), *args, "-o", "json"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                                  check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise DrillError(f"kubectl {' '.join(args)}: {error}") from None
+        if done.returncode != 0:
+            raise DrillError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+        return json.loads(done.stdout or "null")
+    return run
+
+
+def _sync(kubectl: Callable[[list[str]], Any], application: str, revision: str) -> None:
+    operation = {"operation": {"initiatedBy": {"username": "platformctl drill rollback"},
+                               "sync": {"revision": revision}}}
+    kubectl(["-n", ARGOCD_NAMESPACE, "patch", "application", application, "--type", "merge",
+             "-p", json.dumps(operation)])
+
+
+def _until(what: str, check: Callable[[], bool], clock: _Clock, deadline: float,
+           poll: float) -> None:
+    while not check():
+        if clock.monotonic() > deadline:
+            raise DrillError(f"{what}: not in time")
+        clock.sleep(poll)
+
+
+def rollback(project: Path, *, spec: Any, env: str, config: Any,
+             environments: Any, order: Any, record_path: str | None = None,
+             kubectl: Callable[[list[str]], Any], remote: str = "origin",
+             clock: _Clock | None = None, timeout_seconds: float = 1800,
+             poll_seconds: float = 5) -> Report:
+    """The rollback drill (module docstring). Preconditions (a clean checkout of the branch Argo
+    CD follows, a record to return to) are checked before anything is written; a failure after
+    the push is recorded, not raised: the report says how far it got."""
+    from platformctl import golden, releases
+    from platformctl.gitcmd import git
+
+    clock = clock or _Clock()
+    branch = config.gitops.revision
+    record = rollback_record(project, spec, env, record_path, follows_branch=env == order[0])
+    current = golden.deployed_releases(project, spec, [env]).get(env)
+    on = git(project, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    if on != branch:
+        raise DrillError(f"the checkout is on {on!r}; allowed: {branch!r}, the branch Argo "
+                         f"CD's root Application follows in {env} (platform:gitops.revision)")
+    if git(project, "status", "--porcelain").stdout.strip():
+        raise DrillError("uncommitted changes in the checkout; allowed: a clean checkout (the "
+                         "drill commits only its own change)")
+    promotion = releases.promote(project, f"{spec.team}/{spec.name}", env, environments, order,
+                                 record_path=record.path)
+    if promotion.record is None:
+        raise DrillError(f"{env} already runs {record.digest} at {record.commit[:12]}: nothing "
+                         "to roll back")
+    began, started = _now(), clock.monotonic()
+    deadline = started + timeout_seconds
+    report = Report("rollback", env, config.region, f"{spec.team}/{spec.name}", _stamp(began))
+    before = [r for r in releases.records(project, spec)
+              if r.target == env and current is not None and r.digest == current.digest]
+    report.rollback = {
+        "to_digest": record.digest, "to_revision": record.commit, "record": record.path,
+        "from_digest": current.digest if current else None, "branch": branch,
+        "roll_forward": (f"platformctl promote {spec.team}/{spec.name} --to {env} --record "
+                         f"{before[-1].path}" if before else
+                         f"platformctl promote {spec.team}/{spec.name} --to {env}")}
+    application = f"{spec.team}-{spec.name}"
+    try:
+        with _outcome(report):
+            for path, text in promotion.files.items():
+                (project / path).parent.mkdir(parents=True, exist_ok=True)
+                (project / path).write_text(text, encoding="utf-8")
+            git(project, "add", "--", *promotion.files)
+            committed = git(project, "commit", "-q", "-m",
+                            f"drill: roll {spec.team}/{spec.name} in {env} back to "
+                            f"{record.digest}", "--", *promotion.files)
+            if committed.returncode != 0:
+                raise DrillError(f"git commit: {committed.stderr.strip()}")
+            commit = git(project, "rev-parse", "HEAD").stdout.strip()
+            report.rollback["commit"] = commit
+            _step(report, "rollback committed", started, clock, commit=commit,
+                  record=promotion.record.path if promotion.record else None)
+            pushed = git(project, "push", "-q", remote, f"HEAD:{branch}")
+            if pushed.returncode != 0:
+                raise DrillError(f"git push {remote} {branch}: {pushed.stderr.strip()}")
+            pushed_at = clock.monotonic()
+            _step(report, "pushed", started, clock, branch=branch)
+            namespace = yaml_destination(project, spec, env)
+
+            def root_synced() -> bool:
+                status = (kubectl(["-n", ARGOCD_NAMESPACE, "get", "application",
+                                   ROOT_APPLICATION]) or {}).get("status") or {}
+                sync = status.get("sync") or {}
+                return sync.get("revision") == commit and sync.get("status") == "Synced"
+
+            if not config.gitops.auto_sync:
+                _sync(kubectl, ROOT_APPLICATION, commit)
+                _step(report, "root sync requested", started, clock)
+            _until("the root Application synced the commit", root_synced, clock, deadline,
+                   poll_seconds)
+            _step(report, "root synced", started, clock)
+
+            revision = golden.deployed_releases(project, spec, [env])[env].revision
+
+            def application_healthy() -> bool:
+                app = kubectl(["-n", ARGOCD_NAMESPACE, "get", "application", application]) or {}
+                source = (app.get("spec") or {}).get("source") or {}
+                status = app.get("status") or {}
+                return (any(str(i).endswith(f"@{record.digest}")
+                            for i in (source.get("kustomize") or {}).get("images") or [])
+                        and source.get("targetRevision") == revision
+                        and (status.get("sync") or {}).get("status") == "Synced"
+                        and (status.get("health") or {}).get("status") == "Healthy")
+
+            if not config.gitops.auto_sync:
+                # The root's sync applied the Application's new spec; now its own sync.
+                _sync(kubectl, application, revision)
+                _step(report, "application sync requested", started, clock)
+            _until(f"the Application {application} synced and healthy", application_healthy,
+                   clock, deadline, poll_seconds)
+            _step(report, "application synced and healthy", started, clock)
+
+            def rollout_healthy() -> bool:
+                rollout = kubectl(["-n", namespace, "get", "rollout", spec.name]) or {}
+                containers = (((rollout.get("spec") or {}).get("template") or {})
+                              .get("spec") or {}).get("containers") or [{}]
+                return (str(containers[0].get("image", "")).endswith(f"@{record.digest}")
+                        and (rollout.get("status") or {}).get("phase") == "Healthy")
+
+            _until(f"the Rollout {spec.name} healthy on {record.digest}", rollout_healthy,
+                   clock, deadline, poll_seconds)
+            report.rto_seconds = round(clock.monotonic() - pushed_at, 1)
+            _step(report, "rollout healthy", started, clock, digest=record.digest)
+    finally:
+        report.finished_at = _stamp(_now())
+    return report
+
+
+def yaml_destination(project: Path, spec: Any, env: str) -> str:
+    """The namespace the environment's Application deploys the service to."""
+    import yaml
+
+    from platformctl import golden
+
+    document = yaml.safe_load((project / golden.application_path(spec, env)).read_text()) or {}
+    return str(((document.get("spec") or {}).get("destination") or {}).get("namespace")
+               or spec.team)

@@ -267,7 +267,28 @@ def _load_tested(spec: Any, project: Path, add) -> None:
             "no peak rate in the spec (scaling.peakRequestsPerSecond)"])]))
 
 
-def service(spec: Any, project: Path, prod: str = "prod") -> list[Line]:
+def _rollback_drill(project: Path, spec: Any, env: str,
+                    now: datetime) -> tuple[bool | None, list[str], str]:
+    """The newest rollback drill report of the service in `env` (drills/<env>-rollback-*.json
+    whose source is team/name): passed and at most DRILL_MAX_AGE old."""
+    mine = []
+    for path in sorted((project / REPORTS_DIR).glob(f"{env}-rollback-*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("source") == f"{spec.team}/{spec.name}":
+            mine.append((path, doc))
+    if not mine:
+        return None, [], ""
+    path, doc = mine[-1]
+    shown = path.relative_to(project).as_posix()
+    started = datetime.strptime(doc["started_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    if now - started > DRILL_MAX_AGE:
+        return None, [shown], f"the newest is {(now - started).days} days old"
+    figure = f"RTO {doc['rto_seconds']:.0f} s" if doc.get("rto_seconds") is not None else ""
+    return doc["status"] == "passed", [shown], "; ".join(p for p in (doc["status"], figure) if p)
+
+
+def service(spec: Any, project: Path, prod: str = "prod",
+            now: datetime | None = None) -> list[Line]:
     """A service's checklist, from its spec and the objects the golden path rendered."""
     from platformctl import golden
 
@@ -325,6 +346,9 @@ def service(spec: Any, project: Path, prod: str = "prod") -> list[Line]:
     else:
         add(f"Reached {prod} by a recorded promotion", None,
             [f"platformctl promote {spec.team}/{spec.name} --to {prod}"])
+    ok, evidence, detail = _rollback_drill(project, spec, prod, now or datetime.now(UTC))
+    add(f"Rollback drill in {prod} passed in the last 90 days", ok,
+        evidence or [f"platformctl drill rollback {spec.team}/{spec.name} --env {prod}"], detail)
     if spec.database:
         add("Database login from Vault, as files", any(
             m.get("name") == "database" for m in container.get("volumeMounts", [])), [where])

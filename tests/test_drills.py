@@ -331,3 +331,238 @@ def test_the_writable_probe_asks_the_database_itself(postgres):  # noqa: F811
     probe = drills.writable_probe(dsn)
     assert probe(postgres["host"], 5432) is True
     assert probe("/nonexistent-socket-dir", 5432) is False
+
+
+# -- the rollback drill: Git for real, Argo CD and Argo Rollouts as a cluster's kubectl answers -----
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "drill", "GIT_AUTHOR_EMAIL": "drill@example.com",
+           "GIT_COMMITTER_NAME": "drill", "GIT_COMMITTER_EMAIL": "drill@example.com",
+           "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "commit.gpgsign",
+           "GIT_CONFIG_VALUE_0": "false"}
+RECORDS = "gitops/releases/checkout/checkout"
+OLDER, NEWER = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+
+def _git(project: Path, *args: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(project), *args], capture_output=True, text=True,
+                          check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """A copy of this repository with its own history where prod ran the repository's release,
+    then two builds of checkout, OLDER then NEWER, each went to dev (a recorded release) and
+    then to prod (a recorded promotion): the drill's starting point. Each test clones it."""
+    import os
+
+    from tests.conftest import repository_copy
+
+    os.environ.update(GIT_ENV)  # the module's git commits (restored below)
+    project = repository_copy(tmp_path_factory.mktemp("released") / "project", leave_out=RECORDS)
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-qm", "the platform")
+    # The repository's own release to prod first (its contract migration step asks for it).
+    for step in (["promote", "checkout", "--to", "prod"],
+                 ["promote", "checkout", "--to", "dev", "--digest", OLDER],
+                 ["promote", "checkout", "--to", "prod"],
+                 ["promote", "checkout", "--to", "dev", "--digest", NEWER],
+                 ["promote", "checkout", "--to", "prod"]):
+        assert cli.main([*step, "--project-dir", str(project)]) == 0
+        _git(project, "add", "-A")
+        _git(project, "commit", "-qm", " ".join(step))
+    yield project
+    for key in GIT_ENV:
+        os.environ.pop(key, None)
+
+
+@pytest.fixture
+def checkout_of(released, tmp_path, monkeypatch):
+    """A clone of the released project, pushing to a bare remote of its own."""
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    remote = tmp_path / "remote.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(released), str(remote))
+    project = tmp_path / "project"
+    _git(tmp_path, "clone", "-q", str(remote), str(project))
+    return project, remote
+
+
+class Cluster:
+    """What kubectl answers about Argo CD and the Rollout, moving on with each poll: the root
+    Application syncs the pushed commit on its `root_after`-th look, the service's Application
+    is healthy on its `app_after`-th, the Rollout on its `rollout_after`-th (None: never)."""
+
+    def __init__(self, project: Path, digest: str, root_after: int = 2, app_after: int = 2,
+                 rollout_after: int | None = 3, env: str = "prod"):
+        self.project, self.digest, self.env, self.calls = project, digest, env, []
+        self.after = {"root": root_after, "checkout-checkout": app_after, "rollout": rollout_after}
+        self.looks = {"root": 0, "checkout-checkout": 0, "rollout": 0}
+
+    def __call__(self, args: list[str]) -> Any:
+        self.calls.append(args)
+        if "patch" in args:
+            return {}
+        name = args[-1]
+        key = "rollout" if "rollout" in args else name
+        self.looks[key] += 1
+        done = self.after[key] is not None and self.looks[key] >= self.after[key]
+        image = f"111111111111.dkr.ecr.us-east-1.amazonaws.com/checkout@{self.digest}"
+        # The Application as Git has it now (what the root's sync applies).
+        import yaml
+
+        source = yaml.safe_load((self.project / f"gitops/environments/{self.env}/"
+                                 "checkout-checkout.yaml").read_text())["spec"]["source"]
+        if key == "root":
+            head = _git(self.project, "rev-parse", "HEAD")
+            return {"status": {"sync": {"status": "Synced" if done else "OutOfSync",
+                                        "revision": head if done else "an-older-commit"}}}
+        if key == "rollout":
+            return {"spec": {"template": {"spec": {"containers": [{"image": image}]}}},
+                    "status": {"phase": "Healthy" if done else "Progressing"}}
+        return {"spec": {"source": {**source, "kustomize": {"images": [image]}}},
+                "status": {"sync": {"status": "Synced"},
+                           "health": {"status": "Healthy" if done else "Progressing"}}}
+
+
+def _rollback(project: Path, cluster: Cluster, env: str = "prod", **kwargs: Any):
+    from platformctl import releases
+
+    spec, _ = releases.find_spec(project, "checkout")
+    environments = cli._environments(project)
+    return drills.rollback(project, spec=spec, env=env, config=environments[env],
+                           environments=environments, order=cli.ENVIRONMENTS, kubectl=cluster,
+                           clock=FakeClock(), poll_seconds=10, timeout_seconds=300, **kwargs)
+
+
+def test_the_rollback_drill_goes_through_git_and_argo_cd_and_times_each_step(checkout_of):
+    import yaml
+
+    project, remote = checkout_of
+    earlier = OLDER
+    cluster = Cluster(project, earlier)
+    report = _rollback(project, cluster)
+    assert report.status == "passed", report.error
+    # Git: the change `promote --record` makes, committed and pushed to the branch Argo CD
+    # follows (prod's root Application: main).
+    assert _git(remote, "rev-parse", "main") == report.rollback["commit"]
+    application = (project / "gitops/environments/prod/checkout-checkout.yaml").read_text()
+    assert f"checkout@{earlier}" in application and NEWER not in application
+    kinds = [yaml.safe_load(p.read_text())["kind"] for p in sorted((project / RECORDS).glob("*"))]
+    assert kinds.count("rollback") == 1
+    # Argo CD: prod does not sync by itself, so the drill asked for both syncs.
+    patches = [c for c in cluster.calls if "patch" in c]
+    assert [c[4] for c in patches] == ["root", "checkout-checkout"]
+    assert json.loads(patches[0][-1])["operation"]["sync"]["revision"] == report.rollback["commit"]
+    # Each step timed on the clock: the root synced on its 2nd look (10 s after the push), the
+    # Application on its 2nd (20 s), the Rollout on its 3rd (40 s).
+    steps = {s["step"]: s["seconds"] for s in report.steps}
+    assert steps == {"rollback committed": 0.0, "pushed": 0.0, "root sync requested": 0.0,
+                     "root synced": 10.0, "application sync requested": 10.0,
+                     "application synced and healthy": 20.0, "rollout healthy": 40.0}
+    assert report.rto_seconds == 40.0
+    assert report.rollback["to_digest"] == earlier and report.rollback["from_digest"] == NEWER
+    assert report.rollback["roll_forward"].startswith(
+        "platformctl promote checkout/checkout --to prod --record gitops/releases/")
+    written = drills.write_report(report, project / drills.REPORTS_DIR)
+    assert written.name.startswith("prod-rollback-")
+    assert json.loads(written.read_text())["source"] == "checkout/checkout"
+
+
+def test_dev_syncs_by_itself_so_the_drill_only_watches(checkout_of):
+    project, _ = checkout_of
+    from platformctl import releases
+
+    spec, _ = releases.find_spec(project, "checkout")
+    assert drills.rollback_record(project, spec, "dev", follows_branch=True).digest == OLDER
+    cluster = Cluster(project, OLDER, env="dev")
+    report = _rollback(project, cluster, env="dev")
+    assert report.status == "passed", report.error
+    assert not [c for c in cluster.calls if "patch" in c]
+    assert "root sync requested" not in [s["step"] for s in report.steps]
+
+
+def test_a_rollout_that_never_gets_healthy_fails_the_drill_after_the_push(checkout_of):
+    project, remote = checkout_of
+    cluster = Cluster(project, OLDER, rollout_after=None)
+    report = _rollback(project, cluster)
+    assert report.status == "failed" and report.rto_seconds is None
+    assert "Rollout checkout healthy" in report.error and "not in time" in report.error
+    assert [s["step"] for s in report.steps][-1] == "application synced and healthy"
+    # What was pushed stays pushed (a rollback is not undone by a failed drill), and the report
+    # says how to roll forward.
+    assert _git(remote, "rev-parse", "main") == report.rollback["commit"]
+    assert "--record" in report.rollback["roll_forward"]
+
+
+def test_the_rollback_drill_refuses_before_writing_anything(checkout_of):
+    project, remote = checkout_of
+    head = _git(remote, "rev-parse", "main")
+    (project / "stray.txt").write_text("not committed")
+    with pytest.raises(drills.DrillError, match="uncommitted changes"):
+        _rollback(project, Cluster(project, NEWER))
+    (project / "stray.txt").unlink()
+    _git(project, "switch", "-q", "-c", "elsewhere")
+    with pytest.raises(drills.DrillError, match="allowed: 'main'"):
+        _rollback(project, Cluster(project, NEWER))
+    assert _git(remote, "rev-parse", "main") == head
+    assert not _git(project, "status", "--porcelain")
+
+
+def test_drill_rollback_dry_run_and_bad_input(capsys):
+    # The repository's prod has one release only: nothing earlier to return to.
+    assert cli.main(["drill", "rollback", "checkout", "--env", "prod", "--dry-run",
+                     "--project-dir", str(REPO)]) == 2
+    assert "no earlier release of checkout/checkout in prod" in capsys.readouterr().err
+    assert cli.main(["drill", "rollback", "checkout", "--env", "staging", "--dry-run",
+                     "--project-dir", str(REPO)]) == 2
+    assert "--env: 'staging'" in capsys.readouterr().err
+    assert cli.main(["drill", "rollback", "nothere", "--env", "prod", "--dry-run",
+                     "--project-dir", str(REPO)]) == 2
+    assert "'nothere' is not a service" in capsys.readouterr().err
+
+
+def test_drill_rollback_dry_run_names_what_it_would_do(checkout_of, capsys):
+    project, remote = checkout_of
+    head = _git(remote, "rev-parse", "main")
+    assert cli.main(["drill", "rollback", "checkout", "--env", "prod", "--dry-run",
+                     "--project-dir", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: nothing is written, pushed or called" in out
+    assert "--record gitops/releases/checkout/checkout/" in out and f"runs {NEWER} now" in out
+    assert "request a sync of the root Application" in out
+    assert _git(remote, "rev-parse", "main") == head and not _git(project, "status", "--porcelain")
+
+
+def test_an_interrupted_rollback_drill_is_recorded_as_such(checkout_of):
+    project, _ = checkout_of
+    cluster = Cluster(project, OLDER)
+
+    def interrupted(args: list[str]) -> Any:
+        if "rollout" in args:
+            raise KeyboardInterrupt
+        return cluster(args)
+
+    report = _rollback(project, interrupted)
+    assert report.status == "interrupted" and report.finished_at is not None
+    assert [s["step"] for s in report.steps][-1] == "application synced and healthy"
+
+
+def test_drill_rollback_for_real_writes_its_report_when_the_cluster_cannot_be_reached(
+        checkout_of, monkeypatch, capsys):
+    """The command end to end with the real kubectl and no cluster: the rollback is committed
+    and pushed, the first call to the cluster fails, and the report says so (exit 1)."""
+    project, remote = checkout_of
+    monkeypatch.setenv("KUBECONFIG", str(project / "no-such-kubeconfig"))
+    assert cli.main(["drill", "rollback", "checkout", "--env", "prod", "--timeout-minutes", "1",
+                     "--project-dir", str(project)]) == 1
+    out = capsys.readouterr().out
+    assert "drill rollback checkout/checkout in prod: failed (kubectl -n argocd patch" in out
+    assert "roll forward: platformctl promote checkout/checkout --to prod --record" in out
+    (report,) = (project / "drills").glob("prod-rollback-*.json")
+    document = json.loads(report.read_text())
+    assert document["status"] == "failed" and document["kind"] == "rollback"
+    assert _git(remote, "rev-parse", "main") == document["rollback"]["commit"]

@@ -106,6 +106,9 @@ def test_a_prod_stack_without_chaos_experiments_is_not_ready(tmp_path, capsys, e
 def test_a_service_checklist_follows_its_rendered_objects(tmp_path, capsys):
     spec = service_spec.load(REPO / "services" / "checkout.yaml")
     lines = {line.control: line for line in readiness.service(spec, REPO)}
+    drill = "Rollback drill in prod passed in the last 90 days"
+    # No rollback drill has run against a cluster: no evidence, the one line not passing.
+    assert lines.pop(drill).status == readiness.NO_EVIDENCE
     assert all(line.status == readiness.PASS for line in lines.values()), lines
     shutil.copytree(REPO / "gitops", tmp_path / "gitops")
     rollout = tmp_path / "gitops/teams/checkout/checkout/rollout.yaml"
@@ -114,8 +117,39 @@ def test_a_service_checklist_follows_its_rendered_objects(tmp_path, capsys):
     drains = "Drains before it stops (preStop, grace above the deregistration delay)"
     assert broken[drains].status == readiness.FAIL
     assert cli.main(["readiness", "--service", str(REPO / "services" / "checkout.yaml"),
-                     "--format", "json", "--project-dir", str(REPO)]) == 0
-    assert json.loads(capsys.readouterr().out)["ready"] is True
+                     "--format", "json", "--project-dir", str(REPO)]) == 1
+    assert json.loads(capsys.readouterr().out)["ready"] is False
+
+
+def test_a_rollback_drill_is_evidence_for_90_days_of_its_own_service_only(tmp_path):
+    spec = service_spec.load(REPO / "services" / "checkout.yaml")
+    shutil.copytree(REPO / "gitops", tmp_path / "gitops")
+    drills = tmp_path / "drills"
+    drills.mkdir()
+    control = "Rollback drill in prod passed in the last 90 days"
+
+    def report(name: str, source: str, status: str, started: str, rto: float | None) -> None:
+        (drills / name).write_text(json.dumps({
+            "schema": "platformctl.drill/v1", "kind": "rollback", "stack": "prod",
+            "source": source, "status": status, "started_at": started, "rto_seconds": rto}))
+
+    def line(now: datetime):
+        return {x.control: x for x in readiness.service(spec, tmp_path, now=now)}[control]
+
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    report("prod-rollback-20261101T000000Z.json", "payments/api", "passed",
+           "2026-11-01T00:00:00Z", 40.0)  # another service's drill proves nothing here
+    assert line(now).status == readiness.NO_EVIDENCE
+    report("prod-rollback-20261110T000000Z.json", "checkout/checkout", "failed",
+           "2026-11-10T00:00:00Z", None)
+    assert line(now).status == readiness.FAIL
+    report("prod-rollback-20261120T000000Z.json", "checkout/checkout", "passed",
+           "2026-11-20T00:00:00Z", 184.4)
+    passed = line(now)
+    assert passed.status == readiness.PASS and passed.detail == "passed; RTO 184 s"
+    assert passed.evidence == ["drills/prod-rollback-20261120T000000Z.json"]
+    assert line(datetime(2027, 2, 19, tzinfo=UTC)).status == readiness.NO_EVIDENCE  # 91 days
+    assert line(datetime(2027, 2, 17, tzinfo=UTC)).status == readiness.PASS  # 89 days
 
 
 def test_readiness_counts_logs_and_traces_and_misses_them_when_off(dev_without_logs_or_traces):
