@@ -309,6 +309,7 @@ class FaultProxy:
         self.connections = 0
         self._alive_from = 0  # connections numbered below this are dead for good
         self._dead = False
+        self._tasks: set[asyncio.Task] = set()
         self._loop = _LoopThread()
         self._server = self._loop.run(asyncio.start_server(self._client, "127.0.0.1", 0))
         self.port = self._server.sockets[0].getsockname()[1]
@@ -328,6 +329,10 @@ class FaultProxy:
         return await asyncio.open_connection(host, int(port))
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Held here until it ends: the loop keeps only weak references to tasks, and one whose
+        # both sockets have gone quiet would be collected while pending (and said so on stderr).
+        task = asyncio.current_task()
+        self._tasks.add(task)
         self.connections += 1
         number = self.connections
         alive = lambda: not self._dead and number >= self._alive_from  # noqa: E731
@@ -347,6 +352,7 @@ class FaultProxy:
             pass  # cancelled: the proxy closing (Python 3.11's server callback would log it)
         finally:
             writer.close()
+            self._tasks.discard(task)
 
     def close(self) -> None:
         self._server.close()

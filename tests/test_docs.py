@@ -48,8 +48,8 @@ def test_readme_starts_with_the_two_commands():
     suite = commands.index(".venv/bin/pytest")
     assert commands[suite + 1] == ".venv/bin/pytest -m e2e"
     after = [c.split()[1] for c in commands[suite + 2:] if c.startswith(".venv/bin/python bench/")]
-    assert after == ["bench/release.py", "bench/slow_database.py", "bench/service_regression.py",
-                     "bench/service_regression.py"]
+    assert after == ["bench/load.py", "bench/release.py", "bench/slow_database.py",
+                     "bench/service_regression.py", "bench/service_regression.py"]
 
 
 def test_readme_links_the_config_reference():
