@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,16 @@ sys.path.insert(0, str(REPO))
 SERVICE_DIR = REPO / "services" / "checkout"
 SPEC = REPO / "services" / "checkout.yaml"
 ORDER_BODY = json.dumps({"item": "load", "quantity": 1})
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """A benchmark's entry point: exit with its status; Ctrl-C is one line and 130 (the context
+    managers have stopped the replicas, the database and the cgroups by then), no traceback."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 def free_port() -> int:

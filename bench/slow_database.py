@@ -25,7 +25,6 @@ after it. What the service is designed to do, and what the exit status checks:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import threading
@@ -163,7 +162,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
-    print("interrupted", file=sys.stderr)
-    sys.exit(130)
+    rig.run_main(main)

@@ -52,6 +52,29 @@ class _LoopThread:
         self.loop.close()
 
 
+class _Listener:
+    """A proxy's listening socket on 127.0.0.1 and the loop thread serving it; a context
+    manager that closes both."""
+
+    def _listen(self) -> None:
+        self._loop = _LoopThread()
+        self._server = self._loop.run(asyncio.start_server(self._client, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._server.close()
+        self._loop.stop()
+
+    def __enter__(self):  # noqa: ANN204 - the subclass
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                 delay: Callable[[], float] = lambda: 0.0, on_data: Callable[[], None] = lambda: None,
                 gate: Callable[[], bool] = lambda: True) -> None:
@@ -118,7 +141,7 @@ class Target:
         return f"{self.host}:{self.port}"
 
 
-class Balancer:
+class Balancer(_Listener):
     """An ALB-like load balancer for replicas that answer one request per connection (the
     service speaks HTTP/1.0): each client connection's request goes to the next routable
     target, round robin. Modelled on a target group with `target-type: ip`:
@@ -148,9 +171,7 @@ class Balancer:
         self.targets: list[Target] = []
         self.counts: Counter[str] = Counter()
         self._next = 0
-        self._loop = _LoopThread()
-        self._server = self._loop.run(asyncio.start_server(self._client, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._listen()
         self.url = f"http://127.0.0.1:{self.port}"
 
     # -- the target group -------------------------------------------------------------------
@@ -279,18 +300,9 @@ class Balancer:
             writer.write(BAD_GATEWAY)
             await writer.drain()
 
-    def close(self) -> None:
-        self._server.close()
-        self._loop.stop()
-
-    def __enter__(self) -> Balancer:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
 
-class FaultProxy:
+class FaultProxy(_Listener):
     """A TCP proxy to PostgreSQL (a Unix socket path or host:port), listening on 127.0.0.1,
     with faults switched while it runs:
 
@@ -310,9 +322,7 @@ class FaultProxy:
         self._alive_from = 0  # connections numbered below this are dead for good
         self._dead = False
         self._tasks: set[asyncio.Task] = set()
-        self._loop = _LoopThread()
-        self._server = self._loop.run(asyncio.start_server(self._client, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._listen()
 
     def dead(self) -> None:
         self._dead = True
@@ -354,12 +364,3 @@ class FaultProxy:
             writer.close()
             self._tasks.discard(task)
 
-    def close(self) -> None:
-        self._server.close()
-        self._loop.stop()
-
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()

@@ -211,12 +211,17 @@ def test_a_statement_the_database_runs_too_long_is_cancelled(credentials):
         database.close()
 
 
-def test_without_its_database_it_answers_503_with_retry_after(credentials):
+def _without_database(credentials, timeout: float) -> tuple[Service, str]:
+    """The service serving, its credentials naming a database that is not there."""
     (credentials / "host").write_text("/nonexistent-socket-dir")
-    database = checkout_db.Database(timeout=0.5)
+    database = checkout_db.Database(timeout=timeout)
     database.open()
     service = Service(database, drain_seconds=0)
-    base = serving(service)
+    return service, serving(service)
+
+
+def test_without_its_database_it_answers_503_with_retry_after(credentials):
+    service, base = _without_database(credentials, timeout=0.5)
     try:
         request = urllib.request.Request(base + "/orders/1")
         with pytest.raises(urllib.error.HTTPError) as answer:
@@ -395,11 +400,8 @@ def test_with_its_database_gone_the_breaker_answers_at_once_and_readiness_fails(
     """Five requests wait the pool's timeout for a database that is not there; then the breaker
     is open: the next requests are 503 without waiting, and /ready says not ready until a trial
     call succeeds."""
-    (credentials / "host").write_text("/nonexistent-socket-dir")
-    database = checkout_db.Database(timeout=0.3)
-    database.open()
-    service = Service(database, drain_seconds=0)
-    base = serving(service)
+    service, base = _without_database(credentials, timeout=0.3)
+    database = service.database
     try:
         for _ in range(checkout_db.BREAKER_FAILURES):
             assert call(base, "/orders/1")[0] == 503
