@@ -211,17 +211,18 @@ def test_a_statement_the_database_runs_too_long_is_cancelled(credentials):
         database.close()
 
 
-def _without_database(credentials, timeout: float) -> tuple[Service, str]:
+def _without_database(credentials, timeout: float,
+                      breaker: checkout_db.Breaker | None = None) -> tuple[Service, str]:
     """The service serving, its credentials naming a database that is not there."""
     (credentials / "host").write_text("/nonexistent-socket-dir")
-    database = checkout_db.Database(timeout=timeout)
+    database = checkout_db.Database(timeout=timeout, breaker=breaker)
     database.open()
     service = Service(database, drain_seconds=0)
     return service, serving(service)
 
 
 def test_without_its_database_it_answers_503_with_retry_after(credentials):
-    service, base = _without_database(credentials, timeout=0.5)
+    service, base = _without_database(credentials, timeout=0.2)
     try:
         request = urllib.request.Request(base + "/orders/1")
         with pytest.raises(urllib.error.HTTPError) as answer:
@@ -397,13 +398,14 @@ def test_the_circuit_breaker_opens_half_opens_and_closes():
 
 
 def test_with_its_database_gone_the_breaker_answers_at_once_and_readiness_fails(credentials):
-    """Five requests wait the pool's timeout for a database that is not there; then the breaker
-    is open: the next requests are 503 without waiting, and /ready says not ready until a trial
-    call succeeds."""
-    service, base = _without_database(credentials, timeout=0.3)
+    """As many requests as the breaker allows wait the pool's timeout for a database that is
+    not there; then the breaker is open: the next requests are 503 without waiting, and /ready
+    says not ready until a trial call succeeds."""
+    service, base = _without_database(credentials, timeout=0.3,
+                                      breaker=checkout_db.Breaker(failures=2))
     database = service.database
     try:
-        for _ in range(checkout_db.BREAKER_FAILURES):
+        for _ in range(database.breaker.failures):
             assert call(base, "/orders/1")[0] == 503
         assert database.breaker.state == "open"
         started = time.monotonic()
@@ -469,7 +471,7 @@ def test_not_ready_while_stopping(running):
 
 def test_not_ready_without_its_database(credentials):
     (credentials / "dbname").write_text("no_such_database")
-    database = checkout_db.Database(timeout=1)
+    database = checkout_db.Database(timeout=0.2)
     database.open()
     service = Service(database, drain_seconds=0)
     base = serving(service)
