@@ -536,6 +536,42 @@ def _readiness(args: argparse.Namespace) -> int:
     return EXIT_OK if readiness.ready(lines) else EXIT_FAILED
 
 
+def _upgrade_check(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from platformctl import pipeline, upgrade
+
+    project = _project(args)
+    minors = upgrade.known_minors()
+    if args.to not in minors:
+        _error(f"--to: {args.to!r}: not a Kubernetes minor this tool knows the API of; "
+               f"allowed: {', '.join(minors)}")
+        return EXIT_USAGE
+    try:
+        result = pipeline.review_stack(args.stack, project, pipeline.FULL)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except InputCheckError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    if result.render_failure is not None:
+        _error(f"not evaluated: {result.render_failure}")
+        return EXIT_USAGE
+    current = result.evaluation.config.cluster.kubernetes_version
+    if args.to == current:
+        _error(f"--to: {args.to}: the stack already runs {current}; allowed: a later minor")
+        return EXIT_USAGE
+    report = upgrade.check(result, args.to, project)
+    text = (_json.dumps(report.document(), indent=2) + "\n" if args.format == "json"
+            else upgrade.markdown(report) if args.format == "markdown" else upgrade.text(report))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_FAILED if report.blockers else EXIT_OK
+
+
 def _drill_rollback(args: argparse.Namespace) -> int:
     from platformctl import drills, golden, releases
 
@@ -994,6 +1030,25 @@ def _add_drill(commands: Any) -> None:
     rollback_cmd.set_defaults(handler=_drill_rollback)
 
 
+def _add_upgrade_check(commands: Any) -> None:
+    check = commands.add_parser(
+        "upgrade-check",
+        help="what moving a stack to another Kubernetes minor meets, before the change",
+        description="An ordered plan for moving STACK to Kubernetes --to: the control plane "
+        "(the config model's EKS versions, one minor at a time), the EKS add-on pins, the "
+        "Cluster Autoscaler image, every Helm release rendered by helm at the target (a "
+        "chart's kubeVersion), every rendered and team-manifest object against the target's "
+        "API (removed versions, strict schemas), and the node groups' rolling update (the "
+        "drain simulation and the PodDisruptionBudgets). Blockers first. Exit 0 without "
+        "blockers, 1 with, 2 on a usage or configuration error.")
+    check.add_argument("stack", help="a stack name (dev -> Pulumi.dev.yaml) or a stack file")
+    check.add_argument("--to", required=True, metavar="1.N", help="the Kubernetes minor")
+    check.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    check.add_argument("--output", metavar="FILE", help="write the report there")
+    _project_dir_option(check)
+    check.set_defaults(handler=_upgrade_check)
+
+
 def _add_readiness(commands: Any) -> None:
     ready_cmd = commands.add_parser(
         "readiness",
@@ -1061,6 +1116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_new_team(commands)
     _add_promote(commands)
     _add_drill(commands)
+    _add_upgrade_check(commands)
     _add_readiness(commands)
     _add_policy_config(commands)
     return parser

@@ -334,6 +334,43 @@ def render(evaluation: Evaluation, root: Path | None = None, use_cache: bool = T
     return rendered
 
 
+def render_each(evaluation: Evaluation, kube_version: str,
+                root: Path | None = None) -> tuple[list[RenderedRelease], dict[str, str]]:
+    """Every Helm release of `evaluation` rendered at `kube_version` (another minor than the
+    stack's: `platformctl upgrade-check`), each on its own: (the releases helm rendered, the
+    error of each it refused by release name: a chart whose kubeVersion excludes the version,
+    say). `evaluation.rendered` is left as it was."""
+    root = root or charts.PROJECT_ROOT
+    jobs = [_job(r, root) for r in evaluation.of_type(RELEASE_TYPE)]
+    helmbin.binary()
+    cache_dir = helmbin.cache_dir() / "renders"
+    refused: dict[str, str] = {}
+
+    def crd_apis(job: _Job) -> tuple[str, ...]:
+        try:
+            return _crd_apis(job, kube_version, cache_dir)
+        except RenderError as error:
+            refused[job.release] = str(error)
+            return ()
+
+    def one(job: _Job, apis: tuple[str, ...]) -> RenderedRelease | None:
+        try:
+            return _render(job, kube_version,
+                           apis if apis and _uses_capabilities(job.chart, cache_dir) else (),
+                           cache_dir)
+        except RenderError as error:
+            refused[job.release] = str(error)
+            return None
+
+    # As render() does: the CRDs every release installs first, then each release with them.
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        apis = tuple(sorted({a for found in pool.map(crd_apis, jobs) for a in found}))
+        rendered = [r for r in pool.map(lambda j: one(j, apis),
+                                        [j for j in jobs if j.release not in refused])
+                    if r is not None]
+    return rendered, refused
+
+
 def objects(evaluation: Evaluation) -> list[RenderedObject]:
     """Every rendered object of an evaluation (after :func:`render`)."""
     return [o for rendered in evaluation.rendered for o in rendered.objects]
