@@ -99,6 +99,15 @@ def _group_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
+def _stability(version: str) -> tuple[int, int, int]:
+    """v2 > v1 > v1beta2 > v1beta1 > v1alpha1: (major, stage, stage's number)."""
+    found = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if not found:
+        return (0, 0, 0)
+    stage = {"alpha": 0, "beta": 1, None: 2}[found.group(2)]
+    return (int(found.group(1)), stage, int(found.group(3) or 0))
+
+
 def check_objects(report: Report, objects: list[tuple[str, dict[str, Any]]]) -> None:
     """`objects`: (where it comes from, the object). Built-in kinds only: a kind no minor's
     schemas know is a custom resource."""
@@ -123,6 +132,14 @@ def check_objects(report: Report, objects: list[tuple[str, dict[str, Any]]]) -> 
                        f"use {' or '.join(instead)}" if instead else
                        f"{kind} is gone in {report.target}: remove the object")
             continue
+        newer = sorted((v for g, v, k in target if g == group and k == kind
+                        and _stability(v)[1] == 2 and _stability(v) > _stability(version)),
+                       key=_stability)
+        if newer:
+            report.add("objects", NOTE, name,
+                       f"{body.get('apiVersion')} is superseded in {report.target} (deprecated: "
+                       "a later minor stops serving it)",
+                       f"use {group + '/' if group else ''}{newer[-1]}")
         try:
             kubernetes_validate.validate(body, f"{report.target}.0", strict=True)
         except ValidationError as error:
@@ -277,7 +294,7 @@ def text(report: Report) -> str:
         out.append(f"{ORDER.index(step) + 1}. {step}")
         for f in sorted(found, key=lambda f: f.status != BLOCKER):
             out.append(f"   {SYMBOL[f.status]} {f.subject}: {f.detail}")
-            if f.fix and f.status == BLOCKER:
+            if f.fix and f.status != OK:
                 out.append(f"           fix: {f.fix}")
     return "\n".join(out) + "\n"
 
@@ -289,6 +306,6 @@ def markdown(report: Report) -> str:
     for step in ORDER:
         for f in sorted((f for f in report.findings if f.step == step),
                         key=lambda f: f.status != BLOCKER):
-            cells = (step, f.status, f.subject, f.detail, f.fix if f.status == BLOCKER else "")
+            cells = (step, f.status, f.subject, f.detail, f.fix if f.status != OK else "")
             out.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(out) + "\n"

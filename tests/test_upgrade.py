@@ -45,6 +45,18 @@ def test_an_object_on_an_api_the_target_removes_is_a_blocker_with_the_replacemen
     assert blocker.fix == "use storage.k8s.io/v1"
 
 
+def test_an_api_still_served_beside_its_stable_version_is_noted_as_deprecated():
+    report = _report("1.36", "1.36")
+    upgrade.check_objects(report, [("gitops teams/a", {
+        "apiVersion": "resource.k8s.io/v1beta2", "kind": "DeviceClass",
+        "metadata": {"name": "gpu"}, "spec": {}})])
+    assert not report.blockers
+    (note,) = [f for f in report.findings if f.status == upgrade.NOTE]
+    assert "superseded" in note.detail and note.fix == "use resource.k8s.io/v1"
+    assert upgrade._stability("v1") > upgrade._stability("v1beta2") > upgrade._stability(
+        "v1beta1") > upgrade._stability("v1alpha3")
+
+
 def test_a_field_the_targets_schema_refuses_is_a_blocker():
     report = _report()
     upgrade.check_objects(report, [("release x", {
@@ -120,3 +132,57 @@ def test_prods_check_for_1_37_renders_everything_and_says_what_blocks(tmp_path):
     assert f"the {releases} releases render at 1.37" in docs
     assert f"all {objects} objects of built-in kinds are on APIs 1.37 serves" in docs
     assert f"the {nodes} nodes drain in turn" in docs
+
+
+def test_a_chart_whose_kube_version_excludes_the_target_is_refused_by_helm(tmp_path):
+    """A chart (packaged here by the real helm) whose kubeVersion stops below 1.37: helm
+    itself refuses to render it at the target, and render_each records that per release while
+    the others render."""
+    import hashlib
+    import subprocess
+
+    import yaml
+
+    from platformctl import helmbin, rendering
+    from platformctl.recording import RecordedResource
+
+    root = tmp_path / "project"
+    (root / "charts").mkdir(parents=True)
+    entries = {}
+    for name, constraint in (("old", "<1.37.0-0"), ("fine", ">=1.30.0-0")):
+        source = tmp_path / name
+        (source / "templates").mkdir(parents=True)
+        (source / "Chart.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "v2", "name": name, "version": "1.0.0", "appVersion": "1",
+            "kubeVersion": constraint}))
+        (source / "templates" / "cm.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {a: b}\n")
+        subprocess.run([str(helmbin.binary()), "package", str(source), "-d",
+                        str(root / "charts")], check=True, capture_output=True)
+        archive = root / "charts" / f"{name}-1.0.0.tgz"
+        entries[name] = {"version": "1.0.0", "app_version": "1", "archive": archive.name,
+                         "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+                         "published": "fixture", "source": {"repository": "x/y", "ref": "t",
+                                                             "commit": "0" * 40, "path": name},
+                         "license": {"spdx": "Apache-2.0", "file": "licenses/x.txt"}}
+    (root / "charts" / "charts.yaml").write_text(yaml.safe_dump({"charts": entries}))
+
+    def release(name: str) -> RecordedResource:
+        return RecordedResource(
+            rendering.RELEASE_TYPE, name, f"urn:{name}", True,
+            {"name": name, "namespace": "x", "chart": f"charts/{name}-1.0.0.tgz",
+             "version": "1.0.0", "values": {}}, None, [], {}, None, False, False, False, [], [])
+
+    evaluation = SimpleNamespace(of_type=lambda t: [release("old"), release("fine")]
+                                 if t == rendering.RELEASE_TYPE else [])
+    rendered, refused = rendering.render_each(evaluation, "v1.37.0", root)
+    assert [r.release for r in rendered] == ["fine"]
+    assert set(refused) == {"old"} and "kubeVersion" in refused["old"] \
+        and "<1.37.0-0" in refused["old"]
+    # ...and upgrade-check makes it a blocker of the charts step, the other release's objects
+    # checked against 1.37.
+    report = _report()
+    upgrade.check_rendered(report, evaluation, root)
+    (blocker,) = report.blockers
+    assert (blocker.step, blocker.subject) == ("charts", "old")
+    assert any(f.step == "objects" and f.subject.startswith("1 objects") for f in report.findings)
