@@ -7,6 +7,11 @@ a new one: for the VPC, the cluster or the database, an outage or data lost.
 When a resource is removed on purpose (the review shows the deletion), list its URN with the reason
 in tests/fixtures/urns/removed.txt; `python -m tests.test_urns --write` takes a new snapshot (after
 a release that every stack has applied).
+
+Beside each snapshot, the fingerprints (sha256) of each resource's inputs whose change makes its
+provider replace it (platform_facts.replacement): a change since the snapshot that deletes a
+resource (removed.txt) or replaces one must have its upgrade notes in docs/upgrading.md, which
+names the resource: the operator learns before `pulumi up` what it will delete or recreate.
 """
 
 from __future__ import annotations
@@ -19,6 +24,60 @@ from platformctl.harness import evaluate
 from platformctl.recording import Evaluation, make_urn
 
 SNAPSHOTS = Path(__file__).parent / "fixtures" / "urns"
+UPGRADING = Path(__file__).resolve().parent.parent / "docs" / "upgrading.md"
+
+
+def replace_fingerprints(evaluation: Evaluation) -> dict[str, dict[str, str]]:
+    """For each custom resource, a sha256 (12 characters) of each input whose change makes its
+    provider replace it: no value itself (a secret stays out of the fixtures)."""
+    import hashlib
+    import json
+
+    from platform_facts.replacement import forces_replacement
+
+    found = {}
+    for resource in evaluation.resources:
+        if not resource.custom:
+            continue
+        keys = {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode())
+                .hexdigest()[:12] for name, value in sorted(resource.inputs.items())
+                if forces_replacement(resource.type, name) is True}
+        if keys:
+            found[resource.urn] = keys
+    return found
+
+
+def fingerprints(stack: str) -> dict[str, dict[str, str]]:
+    import json
+
+    return json.loads((SNAPSHOTS / f"{stack}.replace.json").read_text())
+
+
+def replaced_since(evaluation: Evaluation,
+                   before: dict[str, dict[str, str]]) -> list[tuple[str, str, list[str]]]:
+    """(URN, resource name, inputs) of the resources whose replace-forcing inputs changed since
+    the snapshot: the same URN, or the one it takes over through aliases."""
+    now = replace_fingerprints(evaluation)
+    formers = evaluation.former_urns()
+    found = []
+    for resource in evaluation.resources:
+        for urn in (resource.urn, *formers.get(resource.urn, ())):
+            if urn in before and resource.urn in now:
+                changed = sorted(k for k in before[urn].keys() | now[resource.urn].keys()
+                                 if before[urn].get(k) != now[resource.urn].get(k))
+                if changed:
+                    found.append((resource.urn, resource.name, changed))
+                break
+    return found
+
+
+def undocumented(evaluation: Evaluation, stack: str, notes: str) -> list[str]:
+    """Deletions (removed.txt) and replacements since the snapshot whose resource
+    docs/upgrading.md does not name."""
+    names = [urn.rsplit("::", 1)[1] for urn in removed_on_purpose()
+             if urn.startswith(f"urn:pulumi:{stack}::")]
+    names += [name for _, name, _ in replaced_since(evaluation, fingerprints(stack))]
+    return sorted({n for n in names if f"`{n}`" not in notes})
 
 
 def snapshot(stack: str) -> list[str]:
@@ -58,6 +117,26 @@ def test_every_urn_of_the_shipped_stacks_is_kept_or_alias_covered(evaluations):
         lost = lost_urns(evaluation, snapshot(name))
         assert [u for u in lost if u not in removed_on_purpose()] == [], name
         assert claimed_twice(evaluation) == [], name
+
+
+def test_every_deletion_and_replacement_since_the_snapshot_has_upgrade_notes(evaluations):
+    notes = UPGRADING.read_text(encoding="utf-8")
+    for name, evaluation in evaluations.items():
+        assert undocumented(evaluation, name, notes) == [], name
+
+
+def test_a_replacement_without_notes_is_found(evaluations):
+    """A change of an input that replaces its resource (the VPC's CIDR) is caught, and passes
+    once docs/upgrading.md names the resource."""
+    dev = evaluations["dev"]
+    (vpc,) = dev.of_type("aws:ec2/vpc:Vpc")
+    moved = dataclasses.replace(vpc, inputs={**vpc.inputs, "cidrBlock": "10.99.0.0/16"})
+    changed = dataclasses.replace(dev, resources=[moved if r is vpc else r
+                                                  for r in dev.resources])
+    assert replaced_since(changed, fingerprints("dev")) == [(vpc.urn, vpc.name, ["cidrBlock"])]
+    assert vpc.name in undocumented(changed, "dev", "")
+    assert vpc.name not in undocumented(changed, "dev", f"... `{vpc.name}` is replaced ...")
+    assert replaced_since(dev, fingerprints("dev")) == []
 
 
 def test_the_snapshots_are_the_shipped_stacks_of_their_time():
@@ -122,6 +201,11 @@ if __name__ == "__main__":
         sys.exit("usage: python -m tests.test_urns --write")
     repo = Path(__file__).resolve().parent.parent
     for stack in ("dev", "prod"):
-        urns = sorted(r.urn for r in evaluate(stack, project_dir=repo).resources)
+        evaluation = evaluate(stack, project_dir=repo)
+        urns = sorted(r.urn for r in evaluation.resources)
         (SNAPSHOTS / f"{stack}.txt").write_text("\n".join(urns) + "\n")
+        import json
+
+        (SNAPSHOTS / f"{stack}.replace.json").write_text(
+            json.dumps(replace_fingerprints(evaluation), indent=1, sort_keys=True) + "\n")
         print(f"{stack}: {len(urns)} URNs")
