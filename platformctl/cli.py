@@ -536,6 +536,35 @@ def _readiness(args: argparse.Namespace) -> int:
     return EXIT_OK if readiness.ready(lines) else EXIT_FAILED
 
 
+def _charts_diff(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from platformctl import chartdiff
+    from platformctl.pipeline import RENDER_FAILURES
+
+    project = _project(args)
+    archive = Path(args.archive)
+    if not archive.is_file():
+        _error(f"ARCHIVE: {args.archive}: no such file; allowed: a packaged chart "
+               "(`helm package` output, .tgz)")
+        return EXIT_USAGE
+    try:
+        result = chartdiff.diff(project, args.name, archive, args.stack or list(ENVIRONMENTS))
+    except (chartdiff.ChartDiffError, ConfigError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except RENDER_FAILURES as exc:
+        _error(f"not evaluated: {exc}")
+        return EXIT_USAGE
+    text = (_json.dumps(result.document(), indent=2) + "\n" if args.format == "json"
+            else chartdiff.text(result))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_FAILED if result.blockers else EXIT_OK
+
+
 def _upgrade_check(args: argparse.Namespace) -> int:
     import json as _json
 
@@ -1030,6 +1059,30 @@ def _add_drill(commands: Any) -> None:
     rollback_cmd.set_defaults(handler=_drill_rollback)
 
 
+def _add_charts(commands: Any) -> None:
+    charts_cmd = commands.add_parser(
+        "charts", help="the vendored Helm charts: what a bump changes",
+        description="Work on the vendored charts of charts/ (charts/README.md).")
+    actions = charts_cmd.add_subparsers(dest="charts_action", required=True, metavar="ACTION")
+    diff_cmd = actions.add_parser(
+        "diff", help="what replacing a vendored chart by another archive changes, per release",
+        description="Render every release of chart NAME in each stack with the vendored archive "
+        "and with ARCHIVE (the real helm, the stack's values and Kubernetes version) and show "
+        "the objects added, removed and changed (with field paths), the values the new chart "
+        "no longer reads, and the CRD changes (versions no longer served, fields removed or "
+        "made required). Exit 1 when a CRD version the stack's objects use is no longer "
+        "served, 2 on a usage error.")
+    diff_cmd.add_argument("name", help="the vendored chart's name (charts/charts.yaml)")
+    diff_cmd.add_argument("archive", help="the other version, packaged (.tgz)")
+    diff_cmd.add_argument("--stack", action="append", metavar="STACK",
+                          help=f"a stack to compare in (repeatable; default: "
+                               f"{', '.join(ENVIRONMENTS)})")
+    diff_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    diff_cmd.add_argument("--output", metavar="FILE")
+    _project_dir_option(diff_cmd)
+    diff_cmd.set_defaults(handler=_charts_diff)
+
+
 def _add_upgrade_check(commands: Any) -> None:
     check = commands.add_parser(
         "upgrade-check",
@@ -1117,6 +1170,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_promote(commands)
     _add_drill(commands)
     _add_upgrade_check(commands)
+    _add_charts(commands)
     _add_readiness(commands)
     _add_policy_config(commands)
     return parser

@@ -1,0 +1,88 @@
+"""`platformctl charts diff` (platformctl/chartdiff.py) between two real versions of one vendored
+chart: the Vault Secrets Operator, vendored at 1.4.1, and 0.10.0 (tests/fixtures/charts/), both
+rendered by the real helm with dev's values."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from platformctl import chartdiff, cli, rendering, synced
+from tests.conftest import REPO, recording_copy
+
+OLDER = REPO / "tests" / "fixtures" / "charts" / "vault-secrets-operator-0.10.0.tgz"
+CHART = "vault-secrets-operator"
+
+
+@pytest.fixture(scope="module")
+def dev_with_a_newer_value():
+    """dev, its operator release also setting a value 1.4.1 reads and 0.10.0 does not."""
+    dev = recording_copy("dev")
+    (release,) = [r for r in dev.of_type(rendering.RELEASE_TYPE)
+                  if str(r.inputs.get("chart")).startswith(f"charts/{CHART}-")]
+    values = release.inputs["values"]
+    values.setdefault("controller", {})["priorityClassName"] = "system-cluster-critical"
+    return dev
+
+
+def test_objects_values_and_crd_changes_between_two_real_versions(dev_with_a_newer_value):
+    result = chartdiff.diff(REPO, CHART, OLDER, ["dev"], {"dev": dev_with_a_newer_value})
+    assert (result.old_version, result.new_version) == ("1.4.1", "0.10.0")
+    (release,) = result.releases
+    # Objects: 0.10.0 has no CSISecrets (its CRD and its two roles go); the operator's image
+    # and every object's chart labels change, with their field paths.
+    assert release.removed == ["ClusterRole vault-secrets-operator-csisecrets-editor-role",
+                               "ClusterRole vault-secrets-operator-csisecrets-viewer-role",
+                               "CustomResourceDefinition csisecrets.secrets.hashicorp.com"]
+    deployment = release.changed["Deployment vault/vault-secrets-operator-controller-manager"]
+    assert "spec.template.spec.containers[1].image" in deployment
+    assert "metadata.labels.helm.sh/chart" in deployment
+    # Values: the one 0.10.0 does not read, found by the review's own ignored-values check.
+    assert release.unread_values == ["controller.priorityClassName"]
+    # CRDs: a version no longer served, fields removed.
+    crds = {c["crd"]: c for c in release.crds}
+    assert crds["csisecrets.secrets.hashicorp.com"]["versions_removed"] == ["v1beta1"]
+    assert "spec.caCertPath" in crds["vaultconnections.secrets.hashicorp.com"][
+        "fields_removed"]["v1beta1"]
+    # Nothing of dev uses CSISecrets: no blocker.
+    assert result.blockers == []
+
+
+def test_a_crd_version_gone_while_the_stack_uses_it_is_a_blocker(dev_with_a_newer_value,
+                                                                 monkeypatch):
+    real = synced.applications
+
+    def with_a_csi_secret(evaluation, root):
+        return [*real(evaluation, root), SimpleNamespace(path="gitops/teams/x", objects=[{
+            "apiVersion": "secrets.hashicorp.com/v1beta1", "kind": "CSISecrets",
+            "metadata": {"name": "s", "namespace": "x"}}])]
+
+    monkeypatch.setattr(synced, "applications", with_a_csi_secret)
+    result = chartdiff.diff(REPO, CHART, OLDER, ["dev"], {"dev": dev_with_a_newer_value})
+    assert result.blockers == [
+        "dev: secrets.hashicorp.com/v1beta1 CSISecrets is no longer served by the new chart's "
+        "CRD csisecrets.secrets.hashicorp.com, and objects of the stack use it"]
+
+
+def test_charts_diff_command_and_its_refusals(tmp_path, capsys):
+    assert cli.main(["charts", "diff", "nothere", str(OLDER), "--stack", "dev",
+                     "--project-dir", str(REPO)]) == 2
+    assert "chart 'nothere' is not vendored" in capsys.readouterr().err
+    assert cli.main(["charts", "diff", CHART, str(tmp_path / "none.tgz"),
+                     "--project-dir", str(REPO)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "bad.tgz").write_text("not a chart")
+    assert cli.main(["charts", "diff", CHART, str(tmp_path / "bad.tgz"), "--stack", "dev",
+                     "--project-dir", str(REPO)]) == 2
+    assert "not a packaged chart" in capsys.readouterr().err
+    assert cli.main(["charts", "diff", "metrics-server", str(OLDER), "--stack", "dev",
+                     "--project-dir", str(REPO)]) == 2
+    assert "a chart named 'vault-secrets-operator', not 'metrics-server'" in \
+        capsys.readouterr().err
+    out = tmp_path / "diff.json"
+    assert cli.main(["charts", "diff", CHART, str(OLDER), "--stack", "dev", "--format", "json",
+                     "--output", str(out), "--project-dir", str(REPO)]) == 0
+    document = json.loads(out.read_text())
+    assert document["from"] == "1.4.1" and document["to"] == "0.10.0"
