@@ -565,6 +565,25 @@ def _charts_diff(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.blockers else EXIT_OK
 
 
+def _charts_vendor(args: argparse.Namespace) -> int:
+    from platformctl import chartvendor
+
+    project = _project(args)
+    try:
+        done = chartvendor.vendor(project, args.name, args.version, Path(args.source),
+                                  ref=args.ref, path=args.path)
+    except (chartvendor.VendorError, ChartError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    print(f"{done.name}: {done.old_version} -> {done.version} from {args.source} at {done.ref} "
+          f"({done.commit[:12]})")
+    print(f"wrote {done.archive.relative_to(project).as_posix()} (sha256 {done.sha256}), "
+          "charts/charts.yaml, charts/README.md")
+    print("next: `platformctl review prod --base origin/main` (every object the bump changes), "
+          "then commit the three together")
+    return EXIT_OK
+
+
 def _upgrade_check(args: argparse.Namespace) -> int:
     import json as _json
 
@@ -1081,6 +1100,24 @@ def _add_charts(commands: Any) -> None:
     diff_cmd.add_argument("--output", metavar="FILE")
     _project_dir_option(diff_cmd)
     diff_cmd.set_defaults(handler=_charts_diff)
+    vendor_cmd = actions.add_parser(
+        "vendor", help="package a chart's upstream tag into charts/ and record it",
+        description="Bump the vendored chart NAME to VERSION from SOURCE, a local Git "
+        "repository of its upstream: the chart's directory at VERSION's tag packaged with helm "
+        "into charts/, the old archive removed, charts/charts.yaml's entry rewritten (version, "
+        "app version, archive, sha256, ref, commit, date, path; the licence file refreshed) "
+        "and charts/README.md regenerated. Checked before anything is written; exit 2 when it "
+        "cannot be done as asked. Run `charts diff` on the new archive first, or review the "
+        "result with `review --base`.")
+    vendor_cmd.add_argument("name", help="the vendored chart's name (charts/charts.yaml)")
+    vendor_cmd.add_argument("version", help="the chart version to vendor")
+    vendor_cmd.add_argument("source", help="a local Git repository of the chart's upstream")
+    vendor_cmd.add_argument("--ref", help="the tag (default: NAME-VERSION, "
+                                          "NAME-helm-chart-VERSION, vVERSION or VERSION)")
+    vendor_cmd.add_argument("--path", help="the chart's directory in SOURCE (default: the one "
+                                           "charts.yaml records)")
+    _project_dir_option(vendor_cmd)
+    vendor_cmd.set_defaults(handler=_charts_vendor)
 
 
 def _add_upgrade_check(commands: Any) -> None:
