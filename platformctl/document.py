@@ -365,6 +365,13 @@ class RenderedChanges(_Model):
     added: list[str]
     removed: list[str]
     changed: list[str]
+    fields: dict[str, list[str]] = Field(
+        default_factory=dict, description="for each changed object, the field paths that "
+        "differ (at most 12, then '... N more'; a CRD's schema is compared by its digest)")
+    crd_versions_removed: list[dict[str, Any]] = Field(
+        default_factory=list, description="CRD versions the base served and the head no longer "
+        "does: {crd, api, kind, in_use}; in_use: objects the head renders still use it (the API "
+        "server would stop serving them)")
 
 
 class ViolationChanges(_Model):

@@ -525,6 +525,10 @@ def _render_diff_text(change: Mapping[str, Any], console: Console, values: bool 
     for release, counts in sorted(per_release.items()):  # the objects themselves: --format json
         summary = ", ".join(f"{counts[k]} {k}" for k in ("added", "removed", "changed") if counts[k])
         console.print(Text(f"  rendered {release}: {summary}", style="yellow"))
+    for gone in objects.get("crd_versions_removed", []):
+        console.print(Text(f"  CRD {gone['crd']} no longer serves {gone['api']}"
+                           + (f": {gone['kind']} objects still use it" if gone["in_use"] else ""),
+                           style="bold red" if gone["in_use"] else "yellow"))
     for v in change["violations"]["new"]:
         console.print(Text(f"  new violation [{v['policy']}] {v['message']}", style="red"))
     for v in change["violations"]["resolved"]:
@@ -808,8 +812,15 @@ def _markdown_sections(doc: Mapping[str, Any],
                                for k in ("added", "removed", "changed"))
             folded = [f"<details><summary><b>Objects inside Helm releases:</b> {counts}</summary>",
                       ""]
-            folded += _rows([f"- {k}: `{key}`" for k in ("added", "removed", "changed")
-                             for key in objects.get(k, [])], "objects", 0, stack)
+            folded += _rows([f"- :x: CRD `{g['crd']}` no longer serves `{g['api']}`"
+                             + (f" and `{g['kind']}` objects still use it" if g["in_use"] else "")
+                             for g in objects.get("crd_versions_removed", [])],
+                            "removed CRD versions", 0, stack)
+            fields = objects.get("fields", {})
+            folded += _rows([f"- {k}: `{key}`" + (
+                f" ({', '.join(f'`{p}`' for p in fields[key])})" if key in fields else "")
+                for k in ("added", "removed", "changed")
+                for key in objects.get(k, [])], "objects", 0, stack)
             sections.append(("objects", [*folded, "", "</details>", ""]))
     if mandatory or advisory:
         out = ["| enforcement | policy | resource | message |", "|---|---|---|---|"]

@@ -706,6 +706,7 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any],
             "added": sorted(set(new_o) - set(old_o)),
             "removed": sorted(set(old_o) - set(new_o)),
             "changed": sorted(k for k in set(old_o) & set(new_o) if old_o[k] != new_o[k]),
+            **_rendered_details(old_o, new_o),
         },
         "violations": {
             "new": [new_v[k] for k in sorted(set(new_v) - set(old_v), key=str)],
@@ -721,6 +722,41 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any],
             "base_by_component": dict(base["cost"].get("by_component") or {}),
         },
     }).model_dump(mode="python", by_alias=True)
+
+
+def _rendered_details(old_o: Mapping[str, Mapping[str, Any]],
+                      new_o: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The field paths of each changed object, and the CRD versions the head no longer serves
+    (with whether the head's objects still use them): what a chart bump changes."""
+    from platformctl.chartdiff import MAX_PATHS, _paths
+
+    fields = {}
+    for key in sorted(set(old_o) & set(new_o)):
+        if old_o[key] != new_o[key]:
+            paths = _paths(old_o[key], new_o[key])
+            fields[key] = paths[:MAX_PATHS] + (
+                [f"... {len(paths) - MAX_PATHS} more"] if len(paths) > MAX_PATHS else [])
+    in_use = {(str(o.get("apiVersion")), str(o.get("kind"))) for o in new_o.values()}
+
+    def served(body: Mapping[str, Any] | None) -> set[str]:
+        return {str(v.get("name")) for v in ((body or {}).get("spec") or {}).get("versions") or []
+                if v.get("served", True)}
+
+    removed = []
+    for key in sorted(set(old_o)):
+        body = old_o[key]
+        if body.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = body.get("spec") or {}
+        group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+        name = (body.get("metadata") or {}).get("name")
+        head = next((o for o in new_o.values() if o.get("kind") == "CustomResourceDefinition"
+                     and (o.get("metadata") or {}).get("name") == name), None)
+        for version in sorted(served(body) - served(head)):
+            api = f"{group}/{version}"
+            removed.append({"crd": name, "api": api, "kind": kind,
+                            "in_use": (api, str(kind)) in in_use})
+    return {"fields": fields, "crd_versions_removed": removed}
 
 
 # -- the verdict of a document ---------------------------------------------------------------

@@ -86,3 +86,32 @@ def test_charts_diff_command_and_its_refusals(tmp_path, capsys):
                      "--output", str(out), "--project-dir", str(REPO)]) == 0
     document = json.loads(out.read_text())
     assert document["from"] == "1.4.1" and document["to"] == "0.10.0"
+
+
+def test_review_base_shows_field_paths_and_crd_versions_a_chart_bump_removes():
+    """review --base's rendered section (platformctl.review.diff), as documents carry objects:
+    each changed object's field paths, and a CRD version the head no longer serves, flagged
+    when the head's objects still use it."""
+    from platformctl.review import _rendered_details
+
+    def crd(*versions):
+        return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "things.example.com"},
+                "spec": {"group": "example.com", "names": {"kind": "Thing"},
+                         "versions": [{"name": v, "served": True} for v in versions]}}
+
+    thing = {"apiVersion": "example.com/v1beta1", "kind": "Thing", "metadata": {"name": "t"}}
+    old = {"r: CustomResourceDefinition -/things.example.com": crd("v1beta1", "v1"),
+           "r: Deployment x/d": {"kind": "Deployment", "spec": {"replicas": 1, "x": 1}},
+           "r: Thing x/t": thing}
+    new = {"r: CustomResourceDefinition -/things.example.com": crd("v1"),
+           "r: Deployment x/d": {"kind": "Deployment", "spec": {"replicas": 2, "y": 1}},
+           "r: Thing x/t": thing}
+    details = _rendered_details(old, new)
+    assert details["fields"]["r: Deployment x/d"] == ["spec.replicas", "spec.x (removed)",
+                                                       "spec.y (added)"]
+    assert details["crd_versions_removed"] == [{"crd": "things.example.com",
+                                                "api": "example.com/v1beta1", "kind": "Thing",
+                                                "in_use": True}]
+    del new["r: Thing x/t"]
+    assert _rendered_details(old, new)["crd_versions_removed"][0]["in_use"] is False
