@@ -309,6 +309,7 @@ def build_document(evaluation: Evaluation, guard: GuardReport, costs: CostReport
 
 PROTECTED_POLICY = "protected-resources"
 REFUSED_POLICY = "update-refused"
+CRD_VERSION_POLICY = "crd-version-in-use"
 
 
 def _changed_resources(before: Mapping[str, Mapping[str, Any]],
@@ -593,7 +594,8 @@ def attach_diff(base: Mapping[str, Any], head: dict[str, Any]) -> dict[str, Any]
     before = {r["key"]: r for r in base["resources"]}
     after = {r["key"]: r for r in head["resources"]}
     changed = _changed_resources(before, after, api_immutable(head))
-    blocking = [*_protected_verdicts(before, after, changed), *_refused_verdicts(changed)]
+    blocking = [*_protected_verdicts(before, after, changed), *_refused_verdicts(changed),
+                *_crd_version_verdicts(base, head)]
     if blocking:
         head["policies"]["mandatory"] = [*head["policies"]["mandatory"], *blocking]
     blind = _protected_unseen(after, changed)
@@ -679,12 +681,7 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any],
     total_delta = usd(Decimal(str(head["total_monthly_usd"] or 0))
                       - Decimal(str(base["total_monthly_usd"] or 0)))
 
-    def rendered(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-        return {f"{release['release']}: {o['kind']} {o['namespace'] or '-'}/{o['name']}": o["object"]
-                for release in (doc.get("rendered") or {}).get("releases", [])
-                for o in release["objects"]}
-
-    old_o, new_o = rendered(base), rendered(head)
+    old_o, new_o = _rendered_objects(base), _rendered_objects(head)
     note = None
     if "rendered" not in base:  # a revision from before the review rendered Helm releases
         old_o, new_o = {}, {}
@@ -722,6 +719,28 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any],
             "base_by_component": dict(base["cost"].get("by_component") or {}),
         },
     }).model_dump(mode="python", by_alias=True)
+
+
+def _rendered_objects(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {f"{release['release']}: {o['kind']} {o['namespace'] or '-'}/{o['name']}": o["object"]
+            for release in (doc.get("rendered") or {}).get("releases", [])
+            for o in release["objects"]}
+
+
+def _crd_version_verdicts(base: Mapping[str, Any],
+                          head: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A CRD version the base served, the head no longer serves, and objects of the head still
+    use: the API server stops serving those objects (a chart bump's removed version)."""
+    if "rendered" not in base:
+        return []
+    found = _rendered_details(_rendered_objects(base), _rendered_objects(head))
+    return [{"policy": CRD_VERSION_POLICY, "enforcement": "mandatory", "severity": "high",
+             "resource_type": "CustomResourceDefinition", "resource_name": g["crd"],
+             "message": f"{g['crd']} no longer serves {g['api']}, and {g['kind']} objects of "
+                        "this stack still use it: the API server would stop serving them",
+             "remediation": f"move the {g['kind']} objects to a version the new CRD serves in "
+                            "the same change, or keep the chart that serves it"}
+            for g in found["crd_versions_removed"] if g["in_use"]]
 
 
 def _rendered_details(old_o: Mapping[str, Mapping[str, Any]],

@@ -115,3 +115,25 @@ def test_review_base_shows_field_paths_and_crd_versions_a_chart_bump_removes():
                                                 "in_use": True}]
     del new["r: Thing x/t"]
     assert _rendered_details(old, new)["crd_versions_removed"][0]["in_use"] is False
+
+
+def test_review_base_blocks_a_crd_version_the_head_drops_while_objects_use_it():
+    from platformctl.review import CRD_VERSION_POLICY, _crd_version_verdicts
+
+    def doc(*versions, with_thing=True):
+        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": "things.example.com"},
+               "spec": {"group": "example.com", "names": {"kind": "Thing"},
+                        "versions": [{"name": v, "served": True} for v in versions]}}
+        objects = [{"kind": "CustomResourceDefinition", "namespace": None,
+                    "name": "things.example.com", "object": crd}]
+        if with_thing:
+            objects.append({"kind": "Thing", "namespace": "x", "name": "t", "object": {
+                "apiVersion": "example.com/v1beta1", "kind": "Thing"}})
+        return {"rendered": {"releases": [{"release": "r", "objects": objects}]}}
+
+    (verdict,) = _crd_version_verdicts(doc("v1beta1", "v1"), doc("v1"))
+    assert verdict["policy"] == CRD_VERSION_POLICY and verdict["enforcement"] == "mandatory"
+    assert "no longer serves example.com/v1beta1" in verdict["message"]
+    assert _crd_version_verdicts(doc("v1beta1", "v1"), doc("v1", with_thing=False)) == []
+    assert _crd_version_verdicts({}, doc("v1")) == []  # a base without rendered objects
