@@ -55,6 +55,7 @@ from components.backup import CLUSTER_TAG, NAMESPACE_TAG
 from components.kubernetes import KubernetesTarget
 from components.network import NetworkRef
 from components.tagging import PlatformComponent
+from platform_facts import kubernetes as kubernetes_facts
 
 # -- arguments ----------------------------------------------------------------------------------
 
@@ -177,23 +178,29 @@ class PublicEndpoint(ArgsModel):
         return self
 
 
+_DEFAULT_ADDONS = kubernetes_facts.addons(kubernetes_facts.default_minor()) or {}
+
+
 class AddonVersions(ArgsModel):
-    """Pinned EKS add-on versions (`platform:cluster.addonVersions`), for Kubernetes 1.36.
-    Looked up 2026-11-21 from clusters on 1.36; check with `aws eks describe-addon-versions
-    --kubernetes-version 1.36 --addon-name <name>` before changing the Kubernetes version."""
+    """Pinned EKS add-on versions (`platform:cluster.addonVersions`): by default the builds
+    platform_facts/kubernetes.json records as known good on the default Kubernetes minor (with
+    their source and date). Check with `aws eks describe-addon-versions --kubernetes-version
+    <minor> --addon-name <name>` before changing the Kubernetes version, and record them there;
+    `platformctl upgrade-check` blocks a minor without them."""
 
     vpc_cni: EksAddonVersion = Field(
-        "v1.22.4-eksbuild.3", description="Amazon VPC CNI, with network policy enforcement."
+        _DEFAULT_ADDONS["vpc-cni"], description="Amazon VPC CNI, with network policy enforcement."
     )
-    coredns: EksAddonVersion = Field("v1.14.3-eksbuild.23", description="CoreDNS.")
+    coredns: EksAddonVersion = Field(_DEFAULT_ADDONS["coredns"], description="CoreDNS.")
     kube_proxy: EksAddonVersion = Field(
-        "v1.36.0-eksbuild.25", description="kube-proxy; its minor must equal the cluster's."
+        _DEFAULT_ADDONS["kube-proxy"], description="kube-proxy; its minor must equal the cluster's."
     )
     aws_ebs_csi_driver: EksAddonVersion = Field(
-        "v1.66.0-eksbuild.1", description="Amazon EBS CSI driver (the gp3 StorageClass)."
+        _DEFAULT_ADDONS["aws-ebs-csi-driver"],
+        description="Amazon EBS CSI driver (the gp3 StorageClass)."
     )
     eks_pod_identity_agent: EksAddonVersion = Field(
-        "v1.3.10-eksbuild.3", description="EKS Pod Identity agent."
+        _DEFAULT_ADDONS["eks-pod-identity-agent"], description="EKS Pod Identity agent."
     )
 
 
@@ -204,10 +211,12 @@ REQUIRED_EKS_LOG_TYPES = ("api", "audit", "authenticator")
 class ClusterArgs(ArgsModel):
     """The EKS cluster (`platform:cluster`)."""
 
-    kubernetes_version: Literal["1.34", "1.35", "1.36"] = Field(
-        # 1.36: on EKS since 2026-06-02, standard support to 2027-08-02 (looked up 2026-11-21).
-        "1.36", description="Kubernetes minor version of the control plane and nodes. Versions "
-        "in EKS standard support; 1.36 is the newest.",
+    # The minors in EKS standard support, with their dates and sources:
+    # platform_facts/kubernetes.json.
+    kubernetes_version: Literal[kubernetes_facts.minors()] = Field(  # type: ignore[valid-type]
+        kubernetes_facts.default_minor(), description="Kubernetes minor version of the control "
+        "plane and nodes. Versions in EKS standard support (platform_facts/kubernetes.json); "
+        f"{kubernetes_facts.minors()[-1]} is the newest.",
     )
     support_type: Literal["STANDARD", "EXTENDED"] = Field(
         "STANDARD", description="EKS upgrade support policy. `EXTENDED` keeps an old version "
@@ -330,8 +339,9 @@ VPC_CNI_CONFIGURATION = {
 CERT_MANAGER_NAMESPACE = "cert-manager"
 
 # Cluster Autoscaler's image per Kubernetes minor: upstream supports each autoscaler minor with
-# the same Kubernetes minor only (newest patch tags of kubernetes/autoscaler, read 2026-12-02).
-CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.34": "v1.34.5", "1.35": "v1.35.2", "1.36": "v1.36.1"}
+# the same Kubernetes minor only (platform_facts/kubernetes.json, with its source).
+CLUSTER_AUTOSCALER_IMAGE_TAGS = {m: kubernetes_facts.cluster_autoscaler_tag(m)
+                                 for m in kubernetes_facts.minors()}
 
 _USER_DATA_BOUNDARY = "//platform-nodeconfig//"
 

@@ -2,13 +2,14 @@
 found before the change, as an ordered plan (control plane, add-ons, charts, objects, node
 groups) with its blockers first.
 
-- Control plane: the target is a minor the stack's config model allows (the EKS versions in
-  standard support, components/cluster.py) and the next one after the stack's (EKS upgrades a
-  control plane one minor at a time).
-- Add-ons: kube-proxy's pinned build must be of the target minor; the other add-on pins are
-  known good for the minor components/cluster.py names, and for no other (a facts gap is a
-  blocker, never a pass).
-- Cluster Autoscaler: an image tag for the target minor (its minor must match the cluster's).
+- Control plane: the target is a minor in EKS standard support and the next one after the
+  stack's (EKS upgrades a control plane one minor at a time). The facts of each minor (EKS
+  support, add-on builds, autoscaler tag, each with its source and date) are
+  platform_facts/kubernetes.json, which the config model reads too.
+- Add-ons: each pinned build must be the one recorded as known good on the target (kube-proxy's
+  minor must be the target's in any case); a minor without recorded builds blocks (a facts gap
+  is a blocker, never a pass).
+- Cluster Autoscaler: the image tag recorded for the target minor.
 - Charts: every Helm release rendered by the real helm at the target version
   (`--kube-version`): a chart whose `kubeVersion` excludes it is refused by helm itself.
 - Objects: every rendered object and every object of the team manifests Argo CD syncs
@@ -154,61 +155,53 @@ def check_objects(report: Report, objects: list[tuple[str, dict[str, Any]]]) -> 
 # -- the stack's own pins ----------------------------------------------------------------------
 
 def check_pins(report: Report, config: Any) -> None:
-    from components.cluster import CLUSTER_AUTOSCALER_IMAGE_TAGS, ClusterArgs
+    """The stack's pins against platform_facts/kubernetes.json's record of the target minor."""
+    from platform_facts import kubernetes as facts
 
-    allowed = list(ClusterArgs.model_fields["kubernetes_version"].annotation.__args__)
+    allowed = list(facts.minors())
     current_minor, target_minor = (int(v.split(".")[1]) for v in (report.current, report.target))
     if report.target not in allowed:
         report.add("control plane", BLOCKER, f"EKS {report.target}",
-                   f"not a version the config model allows ({', '.join(allowed)}: EKS standard "
-                   "support as components/cluster.py records it)",
-                   f"when EKS offers {report.target}: add it there with its dates, add-on "
-                   "builds and Cluster Autoscaler tag")
+                   f"not a minor platform_facts/kubernetes.json records in EKS standard support "
+                   f"({', '.join(allowed)})",
+                   f"when EKS offers {report.target}: record it there with its dates, add-on "
+                   "builds and Cluster Autoscaler tag, and their sources")
     elif target_minor != current_minor + 1:
         report.add("control plane", BLOCKER, f"EKS {report.current} -> {report.target}",
                    "EKS upgrades a control plane one minor at a time",
                    f"upgrade to 1.{current_minor + 1} first")
     else:
         report.add("control plane", OK, f"EKS {report.current} -> {report.target}",
-                   "the next minor, one the config model allows",
+                   "the next minor, in EKS standard support",
                    f"pulumi config set --path platform:cluster.kubernetesVersion {report.target}")
-    pins = config.cluster.addon_versions
-    proxy = pins.kube_proxy
-    minor = re.match(r"v(\d+\.\d+)\.", proxy)
-    if not minor or minor.group(1) != report.target:
-        report.add("add-ons", BLOCKER, f"kube-proxy {proxy}",
-                   f"kube-proxy's minor must equal the cluster's ({report.target})",
-                   f"aws eks describe-addon-versions --kubernetes-version {report.target} "
-                   "--addon-name kube-proxy; set platform:cluster.addonVersions.kubeProxy")
-    else:
-        report.add("add-ons", OK, f"kube-proxy {proxy}", f"a {report.target} build")
-    verified = _verified_addon_minor()
-    for field_name, value in sorted(pins.model_dump().items()):
-        if field_name == "kube_proxy":
-            continue
-        addon = field_name.replace("_", "-")  # the EKS add-on's name: vpc-cni, coredns, ...
-        if verified == report.target:
-            report.add("add-ons", OK, f"{addon} {value}", f"known good on {verified}")
-        else:
+    known = facts.addons(report.target)
+    pins = {name.replace("_", "-"): value
+            for name, value in config.cluster.addon_versions.model_dump().items()}
+    for addon, value in sorted(pins.items()):
+        fix = (f"aws eks describe-addon-versions --kubernetes-version {report.target} "
+               f"--addon-name {addon}; record it in platform_facts/kubernetes.json and set "
+               "platform:cluster.addonVersions")
+        if addon == "kube-proxy" and not value.startswith(f"v{report.target}."):
             report.add("add-ons", BLOCKER, f"{addon} {value}",
-                       f"known good on {verified} only; no facts for {report.target}",
-                       f"aws eks describe-addon-versions --kubernetes-version {report.target} "
-                       f"--addon-name {addon}; record the build in components/cluster.py")
-    tag = CLUSTER_AUTOSCALER_IMAGE_TAGS.get(report.target)
+                       f"kube-proxy's minor must equal the cluster's ({report.target})", fix)
+        elif known is None:
+            report.add("add-ons", BLOCKER, f"{addon} {value}",
+                       f"no add-on builds recorded for {report.target}", fix)
+        elif known.get(addon) != value:
+            report.add("add-ons", BLOCKER, f"{addon} {value}",
+                       f"{report.target}'s known-good build is {known.get(addon)} "
+                       f"({facts.source(report.target, 'addons')})", fix)
+        else:
+            report.add("add-ons", OK, f"{addon} {value}",
+                       f"known good on {report.target} ({facts.source(report.target, 'addons')})")
+    tag = facts.cluster_autoscaler_tag(report.target)
     if tag is None:
         report.add("cluster autoscaler", BLOCKER, f"image for {report.target}",
                    "no tag recorded (its minor must match the cluster's)",
-                   "add the newest v" + report.target + ".x tag to CLUSTER_AUTOSCALER_IMAGE_TAGS")
+                   f"record the newest v{report.target}.x tag in platform_facts/kubernetes.json")
     else:
-        report.add("cluster autoscaler", OK, f"image {tag}", f"for {report.target}")
-
-
-def _verified_addon_minor() -> str:
-    """The minor the add-on pins were looked up for (AddonVersions' docstring says it)."""
-    from components.cluster import AddonVersions
-
-    found = re.search(r"for Kubernetes (1\.\d+)", AddonVersions.__doc__ or "")
-    return found.group(1) if found else "?"
+        report.add("cluster autoscaler", OK, f"image {tag}",
+                   f"for {report.target} ({facts.source(report.target, 'cluster_autoscaler')})")
 
 
 # -- charts, objects and node groups from the review -------------------------------------------

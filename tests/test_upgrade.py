@@ -82,10 +82,40 @@ def test_the_stacks_pins_block_a_minor_they_were_not_looked_up_for(evaluations):
     skipping = _report("1.34", "1.36")
     upgrade.check_pins(skipping, config)
     assert any("one minor at a time" in f.detail for f in skipping.blockers)
-    # The next one, allowed: the control plane is fine, kube-proxy's 1.36 build too.
+    # The next one, allowed: the control plane is fine, the pins are 1.36's recorded builds.
     ready = _report("1.35", "1.36")
     upgrade.check_pins(ready, config)
     assert not ready.blockers
+    # A pin that is not the build recorded as known good on the target blocks, naming it.
+    pins = config.cluster.addon_versions.model_copy(update={"coredns": "v1.11.1-eksbuild.9"})
+    other = SimpleNamespace(cluster=SimpleNamespace(addon_versions=pins))
+    differs = _report("1.35", "1.36")
+    upgrade.check_pins(differs, other)
+    (blocker,) = differs.blockers
+    assert blocker.subject == "coredns v1.11.1-eksbuild.9"
+    assert "known-good build is v1.14.3-eksbuild.23" in blocker.detail
+
+
+def test_one_record_of_the_minors_for_the_config_model_and_the_check():
+    """platform_facts/kubernetes.json: the config model's allowed versions, its add-on defaults
+    and the autoscaler's tags are read from it, each minor's facts with a source."""
+    from components.cluster import CLUSTER_AUTOSCALER_IMAGE_TAGS, AddonVersions, ClusterArgs
+    from platform_facts import kubernetes as facts
+
+    allowed = ClusterArgs.model_fields["kubernetes_version"].annotation.__args__
+    assert allowed == facts.minors()
+    assert ClusterArgs.model_fields["kubernetes_version"].default == facts.default_minor()
+    defaults = {k.replace("_", "-"): v for k, v in AddonVersions().model_dump().items()}
+    assert defaults == facts.addons(facts.default_minor())
+    assert CLUSTER_AUTOSCALER_IMAGE_TAGS == {m: facts.cluster_autoscaler_tag(m)
+                                             for m in facts.minors()}
+    for minor in facts.minors():
+        assert facts.source(minor, "cluster_autoscaler") != "no record"
+        assert facts.cluster_autoscaler_tag(minor).startswith(f"v{minor}.")
+        if facts.addons(minor):
+            assert facts.addons(minor)["kube-proxy"].startswith(f"v{minor}.")
+            assert "looked up" in facts.source(minor, "addons") or "20" in facts.source(
+                minor, "addons")
 
 
 def test_a_disruption_budget_that_forbids_evictions_blocks_the_node_roll():
