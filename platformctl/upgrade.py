@@ -18,9 +18,10 @@ groups) with its blockers first.
   that kind the target serves; objects on served APIs are validated strictly against the
   target's schema. Kinds of CustomResourceDefinitions are their CRDs' business, not the
   minor's.
-- Node groups: a managed node group's update drains each node in turn; the review's drain
-  simulation (platform_facts.capacity) and its PodDisruptionBudget check say whether that can
-  finish with the PDBs and the capacity the stack has.
+- Node groups: a managed node group's update surges (new nodes first: the larger of its AZ
+  count and maxUnavailable) and drains each old node in turn; the review's drain simulation
+  (platform_facts.capacity), run with that surge for every stack, and its PodDisruptionBudget
+  check say whether that can finish with the PDBs and the capacity the stack has.
 """
 
 from __future__ import annotations
@@ -242,12 +243,25 @@ def check_node_roll(report: Report, review: Any) -> None:
         report.add("node groups", BLOCKER, str(violation.resource_name), violation.message,
                    violation.remediation or "")
     assessment = _assessment(review.evaluation)
-    placement = assessment.placement if assessment is not None else None
-    if placement is None:
-        report.add("node groups", NOTE, "drain simulation",
-                   "not evaluated: the stack is not production (or has no node groups), so the "
-                   "review does not drain its nodes")
+    if assessment is None or not assessment.groups:
+        report.add("node groups", BLOCKER, "drain simulation",
+                   "not evaluated: no rendered releases or no node groups to drain",
+                   "run it with helm, on a stack with node groups")
         return
+    # Every stack's nodes are rolled by an upgrade, production or not (the review drains
+    # production stacks' only). An EKS managed node group's update first scales the group up by
+    # the larger of its AZ count and maxUnavailable (1), new nodes on the new version, then
+    # drains the old ones one at a time: each drain is simulated with that surge in place.
+    import dataclasses
+
+    from platform_facts import capacity
+    from platformctl.pricing import capacity_inputs
+
+    addons = [r.props for r in capacity_inputs(review.evaluation) if r.type == capacity.ADDON]
+    surged = [dataclasses.replace(g, min_size=g.min_size + max(len(g.zones), 1))
+              for g in assessment.groups]
+    placement = capacity.placement(surged, assessment.scheduled,
+                                   capacity.prefix_delegation(addons), drains=True)
     stuck = [d for d in placement.drains if d.pending]
     for drain in stuck:
         report.add("node groups", BLOCKER, f"drain {drain.node}",
@@ -256,7 +270,8 @@ def check_node_roll(report: Report, review: Any) -> None:
     if not stuck and not any(f.step == "node groups" and f.status == BLOCKER
                              for f in report.findings):
         report.add("node groups", OK, f"{len(placement.drains)} nodes drained in turn",
-                   "every pod finds another node; no PodDisruptionBudget forbids an eviction")
+                   "with the update's surge nodes, every pod finds another node; no "
+                   "PodDisruptionBudget forbids an eviction")
 
 
 def check(review: Any, target: str, project: Path) -> Report:

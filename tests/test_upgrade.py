@@ -126,13 +126,15 @@ def test_a_disruption_budget_that_forbids_evictions_blocks_the_node_roll():
     report = _report()
     upgrade.check_node_roll(report, SimpleNamespace(guard=GuardReport(violations=[budget]),
                                                     evaluation=evaluation))
-    (blocker,) = report.blockers
-    assert blocker.step == "node groups" and "never allows an eviction" in blocker.detail
+    pdb, unplaced = report.blockers
+    assert pdb.step == "node groups" and "never allows an eviction" in pdb.detail
+    # (and without rendered releases the drains were not simulated: that blocks too)
+    assert unplaced.subject == "drain simulation" and "not evaluated" in unplaced.detail
     # A check that did not run is not a pass.
     unseen = _report()
     upgrade.check_node_roll(unseen, SimpleNamespace(guard=GuardReport(not_evaluated=[
         NotEvaluated("disruption-budgets", "not rendered")]), evaluation=evaluation))
-    assert [f.subject for f in unseen.blockers] == ["PodDisruptionBudgets"]
+    assert [f.subject for f in unseen.blockers] == ["PodDisruptionBudgets", "drain simulation"]
 
 
 def test_upgrade_check_refuses_a_minor_it_does_not_know(capsys):
