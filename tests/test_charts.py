@@ -268,7 +268,9 @@ def test_base_diff_lists_rendered_objects_added_removed_and_changed():
     objects = review.diff(base, head)["rendered"]
     assert objects == {"added": ["vault: ConfigMap vault/vault-config"],
                        "removed": ["vault: Service vault/vault-ui"],
-                       "changed": ["vault: StatefulSet vault/vault"]}
+                       "changed": ["vault: StatefulSet vault/vault"],
+                       "fields": {"vault: StatefulSet vault/vault": ["replicas"]},
+                       "crd_versions_removed": []}
     # A base revision from before rendering: nothing to compare, said so (not 'all added').
     older = review.diff(_doc(), head)["rendered"]
     assert older["added"] == older["removed"] == older["changed"] == []
