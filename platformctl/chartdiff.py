@@ -160,8 +160,7 @@ def diff(project: Path, name: str, archive: Path, stacks: list[str],
     """`evaluations`: stacks already evaluated (the tests'), by name; the others are evaluated
     here."""
     from components import charts
-    from platformctl import rendering, synced
-    from platformctl.harness import evaluate
+    from platformctl import pipeline, rendering, synced
 
     catalog = charts.catalog(project)
     if name not in catalog:
@@ -176,7 +175,8 @@ def diff(project: Path, name: str, archive: Path, stacks: list[str],
         new_root = _new_root(project, vendored, archive, Path(scratch))
         cache_dir = rendering.helmbin.cache_dir() / "renders"
         for stack in stacks:
-            evaluation = (evaluations or {}).get(stack) or evaluate(stack, project_dir=project)
+            evaluation = ((evaluations or {}).get(stack)
+                          or pipeline.evaluate(stack, project_dir=project))
             kube_version = rendering.kube_version_of(evaluation)
             releases = [r for r in evaluation.of_type(rendering.RELEASE_TYPE)
                         if str(r.inputs.get("chart")) == vendored.chart_path]
