@@ -26,8 +26,10 @@ from typing import Any
 
 import yaml
 
+from platformctl.objectdiff import MAX_PATHS
+from platformctl.objectdiff import field_paths as _paths
+
 BLOCKER, CHANGE = "blocker", "change"
-MAX_PATHS = 12  # field paths listed per changed object
 
 
 class ChartDiffError(Exception):
@@ -73,25 +75,6 @@ def archive_chart(archive: Path) -> dict[str, Any]:
     except (OSError, tarfile.TarError, StopIteration, yaml.YAMLError) as error:
         raise ChartDiffError(f"{archive}: not a packaged chart (helm package's .tgz): "
                              f"{error}") from None
-
-
-def _paths(old: Any, new: Any, at: str = "") -> list[str]:
-    """Field paths where two values differ."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        found = []
-        for key in sorted(set(old) | set(new), key=str):
-            where = f"{at}.{key}" if at else str(key)
-            if key not in old:
-                found.append(f"{where} (added)")
-            elif key not in new:
-                found.append(f"{where} (removed)")
-            else:
-                found += _paths(old[key], new[key], where)
-        return found
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [p for i, (a, b) in enumerate(zip(old, new, strict=True))
-                for p in _paths(a, b, f"{at}[{i}]")]
-    return [] if old == new else [at or "(whole)"]
 
 
 def _key(body: dict[str, Any]) -> str:

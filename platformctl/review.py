@@ -747,7 +747,8 @@ def _rendered_details(old_o: Mapping[str, Mapping[str, Any]],
                       new_o: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The field paths of each changed object, and the CRD versions the head no longer serves
     (with whether the head's objects still use them): what a chart bump changes."""
-    from platformctl.chartdiff import MAX_PATHS, _paths
+    from platformctl.objectdiff import MAX_PATHS
+    from platformctl.objectdiff import field_paths as _paths
 
     fields = {}
     for key in sorted(set(old_o) & set(new_o)):
