@@ -624,6 +624,9 @@ def _drill_rollback(args: argparse.Namespace) -> int:
     from platformctl import drills, golden, releases
 
     project = _project(args)
+    if args.timeout_minutes < 1:
+        _error(f"--timeout-minutes {args.timeout_minutes}: allowed: 1 or more")
+        return EXIT_USAGE
     try:
         if args.env not in ENVIRONMENTS:
             raise ConfigError("drill rollback", [f"--env: {args.env!r}: not an environment a "

@@ -523,6 +523,9 @@ def test_drill_rollback_dry_run_and_bad_input(capsys):
     assert cli.main(["drill", "rollback", "nothere", "--env", "prod", "--dry-run",
                      "--project-dir", str(REPO)]) == 2
     assert "'nothere' is not a service" in capsys.readouterr().err
+    assert cli.main(["drill", "rollback", "checkout", "--env", "prod", "--timeout-minutes", "0",
+                     "--project-dir", str(REPO)]) == 2
+    assert "--timeout-minutes 0: allowed: 1 or more" in capsys.readouterr().err
 
 
 def test_drill_rollback_dry_run_names_what_it_would_do(checkout_of, capsys):
