@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -114,10 +115,43 @@ def vendor(project: Path, name: str, version: str, source: Path, ref: str | None
         (packaged,) = out.glob("*.tgz")
         licence = next((_git(source, "show", f"{commit}:{f}").stdout for f in LICENSE_FILES
                         if _git(source, "cat-file", "-e", f"{commit}:{f}").returncode == 0), None)
-        # Everything checked: now write.
-        target = project / "charts" / packaged.name
-        target.write_bytes(packaged.read_bytes())
-    sha = hashlib.sha256(target.read_bytes()).hexdigest()
+        packaged_bytes = packaged.read_bytes()
+    target = project / "charts" / packaged.name
+    # Everything checked: now write, all of it or (an error, Ctrl-C) none of it.
+    touched = [target, project / "charts" / current.archive, catalog_path,
+               project / "charts" / str(current.license["file"]), project / charts.README_PATH]
+    originals = {p: p.read_bytes() if p.is_file() else None for p in touched}
+
+    def restore() -> None:
+        for touched_path, data in originals.items():
+            if data is None:
+                touched_path.unlink(missing_ok=True)
+            else:
+                touched_path.write_bytes(data)
+        charts.catalog.cache_clear()
+
+    from platformctl import interrupts
+
+    key = interrupts.on_interrupt(restore)
+    try:
+        _write(project, catalog_path, catalog_text, current, name, version, chart, target,
+               packaged_bytes, licence, ref, commit, date, chart_dir)
+    except BaseException:
+        restore()
+        raise
+    finally:
+        interrupts.done(key)
+    sha = hashlib.sha256(packaged_bytes).hexdigest()
+    return Vendored(name, current.version, version, target, sha, ref, commit)
+
+
+def _write(project: Path, catalog_path: Path, catalog_text: str, current: Any, name: str,
+           version: str, chart: dict[str, Any], target: Path, packaged: bytes,
+           licence: str | None, ref: str, commit: str, date: str, chart_dir: str) -> None:
+    from components import charts
+
+    target.write_bytes(packaged)
+    sha = hashlib.sha256(packaged).hexdigest()
     if current.archive != target.name:
         (project / "charts" / current.archive).unlink(missing_ok=True)
     if licence is not None:
@@ -142,4 +176,3 @@ def vendor(project: Path, name: str, version: str, source: Path, ref: str | None
     catalog_path.write_text(catalog_text[:start] + block + catalog_text[end:], encoding="utf-8")
     charts.catalog.cache_clear()  # read again: the README is the new catalog's
     (project / charts.README_PATH).write_text(charts.readme(project), encoding="utf-8")
-    return Vendored(name, current.version, version, target, sha, ref, commit)

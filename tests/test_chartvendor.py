@@ -98,3 +98,30 @@ def test_vendor_refuses_before_writing_anything(project, tmp_path, capsys):
         assert message in capsys.readouterr().err, arguments
     assert {p.name: p.read_bytes() for p in (project / "charts").iterdir()
             if p.is_file()} == before
+
+
+def test_a_vendor_interrupted_while_writing_leaves_charts_as_they_were(project, tmp_path,
+                                                                        monkeypatch):
+    """All or nothing: a failure (or Ctrl-C, through the same cleanup) after the first write
+    puts every file back: the old archive, charts.yaml, the licence, the README; the new
+    archive is gone."""
+    from platformctl import chartvendor, interrupts
+
+    upstream = _upstream(tmp_path, "3.13.2")
+    before = {p.relative_to(project).as_posix(): p.read_bytes()
+              for p in project.rglob("*") if p.is_file()}
+    registered = []
+    real_on_interrupt = interrupts.on_interrupt
+    monkeypatch.setattr(interrupts, "on_interrupt",
+                        lambda cleanup: registered.append(cleanup) or real_on_interrupt(cleanup))
+
+    def interrupted(root):
+        raise KeyboardInterrupt  # as if Ctrl-C came while the README was being written
+
+    monkeypatch.setattr(charts, "readme", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        chartvendor.vendor(project, "metrics-server", "3.13.2", upstream)
+    after = {p.relative_to(project).as_posix(): p.read_bytes()
+             for p in project.rglob("*") if p.is_file()}
+    assert after == before
+    assert registered and not interrupts._CLEANUPS  # registered for the signal, then released
