@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import functools
 import gc
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -645,11 +647,13 @@ def _drill_rollback(args: argparse.Namespace) -> int:
                                                  config.gitops.revision,
                                                  config.gitops.auto_sync)))
             return EXIT_OK
-        report = drills.rollback(project, spec=spec, env=args.env, config=config,
-                                 environments=environments, order=ENVIRONMENTS,
-                                 record_path=record.path,
-                                 kubectl=drills.kubectl_json(args.context), remote=args.remote,
-                                 timeout_seconds=args.timeout_minutes * 60)
+        with _interrupts_raise():
+            report = drills.rollback(project, spec=spec, env=args.env, config=config,
+                                     environments=environments, order=ENVIRONMENTS,
+                                     record_path=record.path,
+                                     kubectl=drills.kubectl_json(args.context),
+                                     remote=args.remote,
+                                     timeout_seconds=args.timeout_minutes * 60)
     except (ConfigError, drills.DrillError) as exc:
         _error(f"drill rollback: {exc}" if isinstance(exc, drills.DrillError) else str(exc))
         return EXIT_USAGE
@@ -665,6 +669,20 @@ def _drill_rollback(args: argparse.Namespace) -> int:
     if report.status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_OK if report.status == "passed" else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _interrupts_raise() -> Iterator[None]:
+    """Ctrl-C as a KeyboardInterrupt while a drill runs: the drill itself records it and cleans
+    up (a restore's scratch instance deleted, the report written as interrupted). The command's
+    own handler (platformctl.interrupts) leaves at once, which suits the Pulumi SDK's threads but
+    would skip those; drills run no SDK."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _drill(args: argparse.Namespace) -> int:
@@ -703,14 +721,16 @@ def _drill(args: argparse.Namespace) -> int:
 
         rds = boto3.client("rds", region_name=config.region)
         if args.drill == "restore":
-            report = drills.restore(
-                rds, stack=config.environment, region=config.region, source=source,
-                username=config.database.master_username, dbname=config.database.database_name,
-                checksum_query=args.checksum_query, expect=args.expect,
-                timeout_seconds=args.timeout_minutes * 60,
-                connect=functools.partial(drills.psycopg_connect, ca_bundle=(
-                    str((project / config.database.ca_bundle_file).resolve())
-                    if config.database.ca_bundle_file else None)))
+            with _interrupts_raise():
+                report = drills.restore(
+                    rds, stack=config.environment, region=config.region, source=source,
+                    username=config.database.master_username,
+                    dbname=config.database.database_name,
+                    checksum_query=args.checksum_query, expect=args.expect,
+                    timeout_seconds=args.timeout_minutes * 60,
+                    connect=functools.partial(drills.psycopg_connect, ca_bundle=(
+                        str((project / config.database.ca_bundle_file).resolve())
+                        if config.database.ca_bundle_file else None)))
         else:
             probe = drills.tcp_probe
             if args.dsn_env:
@@ -720,9 +740,10 @@ def _drill(args: argparse.Namespace) -> int:
                            "connect, e.g. from `vault read database/creds/...`)")
                     return EXIT_USAGE
                 probe = drills.writable_probe(os.environ[args.dsn_env])
-            report = drills.failover(rds, stack=config.environment, region=config.region,
-                                     source=source, probe=probe,
-                                     timeout_seconds=args.timeout_minutes * 60)
+            with _interrupts_raise():
+                report = drills.failover(rds, stack=config.environment, region=config.region,
+                                         source=source, probe=probe,
+                                         timeout_seconds=args.timeout_minutes * 60)
     except (NoCredentialsError, BotoCoreError) as exc:
         _error(f"AWS: {exc} (credentials for the stack's account, e.g. AWS_PROFILE)")
         return EXIT_USAGE

@@ -569,3 +569,31 @@ def test_drill_rollback_for_real_writes_its_report_when_the_cluster_cannot_be_re
     document = json.loads(report.read_text())
     assert document["status"] == "failed" and document["kind"] == "rollback"
     assert _git(remote, "rev-parse", "main") == document["rollback"]["commit"]
+
+
+def test_a_drill_gets_ctrl_c_as_a_keyboard_interrupt_and_the_command_handler_after(monkeypatch,
+                                                                                   tmp_path):
+    """platformctl's own SIGINT handler leaves at once (the SDK's threads); a drill must see
+    Ctrl-C as a KeyboardInterrupt instead, to delete its scratch instance and write its report:
+    the handler is the default one while the drill runs, and the command's again after it."""
+    import signal
+
+    from platformctl import interrupts
+
+    seen = []
+
+    def restore(rds, **kwargs):
+        seen.append(signal.getsignal(signal.SIGINT))
+        return drills.Report("restore", "dev", REGION, "platform-dev", "2026-12-07T00:00:00Z",
+                             status="passed")
+
+    monkeypatch.setattr(drills, "restore", restore)
+    monkeypatch.setattr(drills, "write_report", lambda report, directory: REPO / "r.json")
+    previous = signal.signal(signal.SIGINT, interrupts.handler)
+    try:
+        assert cli.main(["drill", "restore", "dev", "--checksum-query", "SELECT 1",
+                         "--project-dir", str(REPO)]) == 0
+        assert seen == [signal.default_int_handler]
+        assert signal.getsignal(signal.SIGINT) is interrupts.handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
