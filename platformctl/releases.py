@@ -85,9 +85,13 @@ def _trusted(project: Path, spec: ServiceSpec, record: Record, shown: str,
     if not re.fullmatch(r"sha256:[a-f0-9]{64}", record.digest):
         problems.append(f"digest: {record.digest!r}: not an image digest; allowed: "
                         "sha256:<64 hex>")
-    elif record.digest not in history(project, spec, order[0]):
-        problems.append(f"digest: {record.digest}: never ran in {order[0]} (its release records "
-                        "and its Application); allowed: a digest that did")
+    elif record.digest not in history(project, spec, order[0]) and not _git(
+            project, "log", "--format=%H", "-S", record.digest, "--",
+            golden.application_path(spec, order[0])):
+        # Its records, what it runs now, or what Git says its Application ran (a release from
+        # before the records: the one new-service first wrote).
+        problems.append(f"digest: {record.digest}: never ran in {order[0]} (its release records, "
+                        "its Application and that file's history); allowed: a digest that did")
     if not re.fullmatch(r"[0-9a-f]{40}", record.commit):
         problems.append(f"sourceCommit: {record.commit!r}: not a commit; allowed: 40 hex "
                         "characters")

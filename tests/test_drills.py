@@ -597,3 +597,21 @@ def test_a_drill_gets_ctrl_c_as_a_keyboard_interrupt_and_the_command_handler_aft
         assert signal.getsignal(signal.SIGINT) is interrupts.handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_prod_can_return_to_the_release_dev_ran_before_records_existed(checkout_of):
+    """Prod's first promotion took the digest new-service wrote into dev's Application (no
+    release record of dev names it); a rollback to it is trusted because dev's Application's
+    Git history shows it ran there."""
+    from platformctl import releases
+
+    project, _ = checkout_of
+    spec, _ = releases.find_spec(project, "checkout")
+    first = next(r for r in releases.records(project, spec)
+                 if r.target == "prod" and r.digest not in (OLDER, NEWER))
+    assert all(r.digest != first.digest for r in releases.records(project, spec)
+               if r.target == "dev")
+    environments = cli._environments(project)
+    promotion = releases.promote(project, "checkout", "prod", environments, cli.ENVIRONMENTS,
+                                 record_path=first.path)
+    assert promotion.record.kind == "rollback" and promotion.record.digest == first.digest
