@@ -79,8 +79,9 @@ def read_record(path: Path, shown: str) -> Record:
 def _trusted(project: Path, spec: ServiceSpec, record: Record, shown: str,
              order: Sequence[str]) -> None:
     """A record is a file anyone can write in a pull request: a rollback takes from it only a
-    digest the first environment has run (its records, or what it runs now) and a commit of
-    main's history, both well formed; else a clear error naming the field."""
+    digest the first environment has run (its records, what it runs now, or what its
+    Application's Git history shows) and a commit of main's history, both well formed; else a
+    clear error naming the field."""
     problems = []
     if not re.fullmatch(r"sha256:[a-f0-9]{64}", record.digest):
         problems.append(f"digest: {record.digest!r}: not an image digest; allowed: "
