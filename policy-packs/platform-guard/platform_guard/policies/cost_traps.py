@@ -32,8 +32,11 @@ GRAVITON_FAMILIES = ["t4g", "m7g", "m8g", "c7g", "c8g", "r7g", "r8g"]
 def _nat_per_az(args: StackValidationArgs, config: dict[str, Any]):
     if config["production"]:
         args.not_applicable("production stacks may run a NAT gateway per AZ")
-    nats = [r for r in args.resources if r.resource_type == "aws:ec2/natGateway:NatGateway"
-            and get(r.props, "connectivityType", default="public") == "public"]
+    # By name: the plan's order of resources registered in parallel varies from run to run,
+    # and the verdict names one of them (the same one every run).
+    nats = sorted((r for r in args.resources if r.resource_type == "aws:ec2/natGateway:NatGateway"
+                   and get(r.props, "connectivityType", default="public") == "public"),
+                  key=lambda r: r.name)
     if len(nats) <= 1:
         return []
     names = ", ".join(r.name for r in nats)
