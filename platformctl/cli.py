@@ -527,15 +527,20 @@ def _readiness(args: argparse.Namespace) -> int:
     text = (_json.dumps(readiness.document(title, lines, result), indent=2) + "\n"
             if args.format == "json" else readiness.markdown(title, lines)
             if args.format == "markdown" else readiness.text(title, lines))
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    _emit(text, args.output)
     if result is not None and result.render_failure is not None:
         # Checks that had to run could not: the checklist says which; no verdict is possible.
         _error(f"not evaluated: {result.render_failure}")
         return EXIT_USAGE
     return EXIT_OK if readiness.ready(lines) else EXIT_FAILED
+
+
+def _emit(text: str, output: str | None) -> None:
+    """A report to the --output file, or to stdout."""
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
 
 
 def _charts_diff(args: argparse.Namespace) -> int:
@@ -560,10 +565,7 @@ def _charts_diff(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     text = (_json.dumps(result.document(), indent=2) + "\n" if args.format == "json"
             else chartdiff.text(result))
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    _emit(text, args.output)
     return EXIT_FAILED if result.blockers else EXIT_OK
 
 
@@ -615,10 +617,7 @@ def _upgrade_check(args: argparse.Namespace) -> int:
     report = upgrade.check(result, args.to, project)
     text = (_json.dumps(report.document(), indent=2) + "\n" if args.format == "json"
             else upgrade.markdown(report) if args.format == "markdown" else upgrade.text(report))
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    _emit(text, args.output)
     return EXIT_FAILED if report.blockers else EXIT_OK
 
 
