@@ -61,19 +61,12 @@ def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def _emit(text: str, args: argparse.Namespace) -> None:
-    if getattr(args, "output", None):
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-
-
 def _render(doc: dict, args: argparse.Namespace, renderers) -> None:
     text_renderer, markdown_renderer = renderers
     if args.format == "json":
-        _emit(report.render_json(doc), args)
+        _emit(report.render_json(doc), getattr(args, "output", None))
     elif args.format == "markdown":
-        _emit(markdown_renderer(doc), args)
+        _emit(markdown_renderer(doc), getattr(args, "output", None))
     else:
         if getattr(args, "output", None):
             with open(args.output, "w", encoding="utf-8") as stream:
