@@ -1127,12 +1127,20 @@ def _free(r: CostInput) -> bool:
     return r.type in free["types"] or package in free["packages"]
 
 
+def _plan_order(r: CostInput) -> tuple[str, str, str]:
+    return (r.urn, r.type, r.name)
+
+
 def estimate(resources: Iterable[CostInput], region: str, ceiling: bool = False) -> CostReport:
     """Price every resource; see the module docstring for what lines mean. `ceiling`: the
     most the plan can cost as planned (every node group and Auto Scaling group at its maxSize,
     databases' storage at its autoscaling maximum, per-node usage scaled with them), the same
-    rules and prices as the expected figure."""
-    resources = list(resources)
+    rules and prices as the expected figure.
+
+    The same resources in any order give the same report: they are priced in URN order (a
+    plan's order varies from run to run where a program registers resources in parallel, and
+    sums of Decimals in another order differ in their last digits)."""
+    resources = sorted(resources, key=_plan_order)
     ctx = _Context(region, resources, ceiling)
     lines: list[CostLine] = []
     free: list[tuple[str, str]] = []
@@ -1209,7 +1217,7 @@ def node_pools(resources: Iterable[CostInput], region: str) -> list[PoolCeiling]
     """Every configured node group of the plan that can grow (maxSize above its desired size),
     with the price of one more node at the ceiling: the ceiling with one of its EKS node
     groups one node larger, minus the ceiling (the model is linear in nodes)."""
-    resources = list(resources)
+    resources = sorted(resources, key=_plan_order)
     ceiling = estimate(resources, region, ceiling=True).total
     pools: dict[str, list[int]] = {}
     for index, r in enumerate(resources):
@@ -1230,4 +1238,4 @@ def node_pools(resources: Iterable[CostInput], region: str) -> list[PoolCeiling]
             pool, tuple(resources[i].name for i in indices),
             sum(int(s.get("maxSize", 0)) for s in sizes),
             sum(int(s.get("desiredSize", 0)) for s in sizes), per_node))
-    return found
+    return sorted(found, key=lambda p: p.pool)

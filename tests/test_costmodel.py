@@ -51,9 +51,9 @@ def test_small_stack_matches_hand_computation_to_the_cent():
     assert report.total == Decimal("175.94")  # 73 + 32.85 + 2.25 + 49.056 + 4.80 + 11.68 + 2.30
     assert report.by_component() == {"Cluster": Decimal("126.86"), "Database": Decimal("13.98"),
                                      "Network": Decimal("35.10")}
-    assert report.free == [
-        ("aws:ec2/launchTemplate:LaunchTemplate", "lt"),
-        ("aws:ec2/defaultCreditSpecification:DefaultCreditSpecification", "t4g")]
+    assert report.free == [  # in plan order: URN, then type and name (no URNs here)
+        ("aws:ec2/defaultCreditSpecification:DefaultCreditSpecification", "t4g"),
+        ("aws:ec2/launchTemplate:LaunchTemplate", "lt")]
 
 
 def test_variants_follow_their_inputs():
@@ -92,10 +92,10 @@ def test_unpriced_is_reported_never_zero():
     ], "us-east-1")
     assert report.priced == [] and report.total == Decimal("0.00")
     reasons = [line.unpriced_reason for line in report.unpriced]
-    assert reasons == [
+    assert reasons == [  # in plan order: URN, then type and name (no URNs here)
         "prices.json has no price 'ec2.x2iedn.32xlarge' for us-east-1",
-        "the cost model has no rule for aws:sagemaker/domain:Domain",
         "instanceTypes is unknown until apply",
+        "the cost model has no rule for aws:sagemaker/domain:Domain",
     ]
 
 
