@@ -656,7 +656,10 @@ def _drill_rollback(args: argparse.Namespace) -> int:
         print(f"  {step['seconds']:>7.1f} s  {step['step']}")
     if report.rto_seconds is not None:
         print(f"  RTO {report.rto_seconds:.0f} s (from the push to the Rollout healthy)")
-    print(f"  roll forward: {report.rollback['roll_forward']}")
+    if "undone" in report.rollback:
+        print(f"  {report.rollback['undone']}")
+    else:
+        print(f"  roll forward: {report.rollback['roll_forward']}")
     print(f"  report: {path.relative_to(project).as_posix()} (commit it: readiness reads it)")
     if report.status == "interrupted":
         return EXIT_INTERRUPTED

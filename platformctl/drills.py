@@ -38,7 +38,7 @@ import json
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -487,6 +487,7 @@ def rollback(project: Path, *, spec: Any, env: str, config: Any,
                          f"{before[-1].path}" if before else
                          f"platformctl promote {spec.team}/{spec.name} --to {env}")}
     application = f"{spec.team}-{spec.name}"
+    head_before = git(project, "rev-parse", "HEAD").stdout.strip()
     try:
         with _outcome(report):
             for path, text in promotion.files.items():
@@ -553,9 +554,44 @@ def rollback(project: Path, *, spec: Any, env: str, config: Any,
                    clock, deadline, poll_seconds)
             report.rto_seconds = round(clock.monotonic() - pushed_at, 1)
             _step(report, "rollout healthy", started, clock, digest=record.digest)
+        if report.status != "passed" and not _left(project, report, remote, branch):
+            # Stopped before anything left this checkout: it is put back as it was.
+            report.rollback["undone"] = _undo_local(project, head_before, promotion.files)
     finally:
         report.finished_at = _stamp(_now())
     return report
+
+
+def _left(project: Path, report: Report, remote: str, branch: str) -> bool:
+    """Whether the drill's commit reached the remote (a push can fail after the remote took
+    it: a timeout, a hook's refusal after the update)."""
+    from platformctl.gitcmd import git
+
+    if "pushed" in [s["step"] for s in report.steps]:
+        return True
+    commit = report.rollback.get("commit")
+    if not commit:
+        return False
+    heads = git(project, "ls-remote", remote, f"refs/heads/{branch}").stdout.split()
+    return commit in heads
+
+
+def _undo_local(project: Path, head: str, paths: Iterable[str]) -> str:
+    """Put back a checkout the drill wrote to (and may have committed in) but never pushed:
+    the branch at `head` again, each written file as `head` has it (or gone if new)."""
+    from platformctl.gitcmd import git
+
+    paths = list(paths)
+    if git(project, "rev-parse", "HEAD").stdout.strip() != head:
+        git(project, "reset", "-q", "--soft", head)  # the drill's own commit, never pushed
+    git(project, "reset", "-q", head, "--", *paths)
+    for path in paths:
+        if git(project, "cat-file", "-e", f"{head}:{path}").returncode == 0:
+            git(project, "checkout", "-q", head, "--", path)
+        else:
+            (project / path).unlink(missing_ok=True)
+    return (f"nothing was pushed: the checkout is back at {head[:12]} with the drill's "
+            f"{len(paths)} written file(s) restored")
 
 
 def yaml_destination(project: Path, spec: Any, env: str) -> str:

@@ -554,6 +554,63 @@ def test_an_interrupted_rollback_drill_is_recorded_as_such(checkout_of):
     assert [s["step"] for s in report.steps][-1] == "application synced and healthy"
 
 
+def _as_it_was(project: Path, head: str) -> None:
+    assert _git(project, "rev-parse", "HEAD") == head
+    assert not _git(project, "status", "--porcelain", "--untracked-files=all")
+
+
+@pytest.mark.parametrize("case", ["push refused", "interrupted at the push"])
+def test_a_rollback_drill_stopped_before_its_push_puts_the_checkout_back(checkout_of, case,
+                                                                         monkeypatch):
+    from platformctl import gitcmd
+
+    project, remote = checkout_of
+    head = _git(project, "rev-parse", "HEAD")
+    real_git = gitcmd.git
+
+    def interrupting(root: Path, *args: str, **kwargs: Any):
+        if args[0] == "push":
+            raise KeyboardInterrupt
+        return real_git(root, *args, **kwargs)
+
+    if case == "interrupted at the push":
+        monkeypatch.setattr(gitcmd, "git", interrupting)
+        report = _rollback(project, Cluster(project, OLDER))
+    else:
+        report = _rollback(project, Cluster(project, OLDER), remote="no-such-remote")
+    assert report.status == ("failed" if case == "push refused" else "interrupted")
+    assert [s["step"] for s in report.steps] == ["rollback committed"]
+    # The commit and the written Application and record are gone; the remote never saw them.
+    _as_it_was(project, head)
+    assert _git(remote, "rev-parse", "main") == head
+    assert report.rollback["undone"].startswith(f"nothing was pushed: the checkout is back at "
+                                                f"{head[:12]}")
+
+
+def test_a_push_that_reached_the_remote_is_not_undone(checkout_of, monkeypatch):
+    """A push reported failed after the remote took it (a timeout, a hook after the update):
+    the commit is the remote's now, so the checkout keeps it."""
+    import subprocess
+
+    from platformctl import gitcmd
+
+    project, remote = checkout_of
+    real_git = gitcmd.git
+
+    def late_failure(root: Path, *args: str, **kwargs: Any):
+        done = real_git(root, *args, **kwargs)
+        if args[0] == "push":
+            return subprocess.CompletedProcess(done.args, 1, "", "timed out")
+        return done
+
+    monkeypatch.setattr(gitcmd, "git", late_failure)
+    report = _rollback(project, Cluster(project, OLDER))
+    assert report.status == "failed" and "timed out" in report.error
+    assert "undone" not in report.rollback
+    assert _git(remote, "rev-parse", "main") == report.rollback["commit"]
+    _as_it_was(project, report.rollback["commit"])
+
+
 def test_drill_rollback_for_real_writes_its_report_when_the_cluster_cannot_be_reached(
         checkout_of, monkeypatch, capsys):
     """The command end to end with the real kubectl and no cluster: the rollback is committed
