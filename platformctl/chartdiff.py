@@ -171,11 +171,18 @@ def diff(project: Path, name: str, archive: Path, stacks: list[str],
                       for rel in evaluation.rendered for o in rel.objects}
             in_use |= {(str(o.get("apiVersion")), str(o.get("kind")))
                        for app in synced.applications(evaluation, project) for o in app.objects}
+            # Each side as its stack installs it: with the API versions the stack's CRDs add
+            # (the new chart's own CRDs on the new side), as the review renders.
+            old_jobs = {r.urn: rendering._job(r, project)
+                        for r in evaluation.of_type(rendering.RELEASE_TYPE)}
+            new_jobs = {**old_jobs, **{r.urn: rendering._job(r, new_root) for r in releases}}
+            old_apis = rendering.api_versions(old_jobs.values(), kube_version, cache_dir)
+            new_apis = rendering.api_versions(new_jobs.values(), kube_version, cache_dir)
             for resource in releases:
-                old_job = rendering._job(resource, project)
-                new_job = rendering._job(resource, new_root)
-                old = rendering._render(old_job, kube_version, (), cache_dir)
-                new = rendering._render(new_job, kube_version, (), cache_dir)
+                old = rendering.render_in_stack(old_jobs[resource.urn], kube_version, old_apis,
+                                                cache_dir)
+                new = rendering.render_in_stack(new_jobs[resource.urn], kube_version, new_apis,
+                                                cache_dir)
                 result.releases.append(_compare(stack, old, new, in_use, rendering.ignored_values(
                     evaluation, resource, new_root)))
     return result

@@ -239,6 +239,23 @@ def _crd_apis(job: _Job, kube_version: str, cache_dir: Path | None) -> tuple[str
     return crd_api_versions(d["object"] for d in documents)
 
 
+def api_versions(jobs: Iterable[_Job], kube_version: str, cache_dir: Path | None,
+                 pool: ThreadPoolExecutor | None = None) -> tuple[str, ...]:
+    """The API versions the CRDs of every release of a stack (`jobs`) add to the cluster's
+    built-in ones: what a chart asking `.Capabilities.APIVersions.Has` sees once they are in."""
+    found = (pool.map if pool else map)(lambda j: _crd_apis(j, kube_version, cache_dir), jobs)
+    return tuple(sorted({a for apis in found for a in apis}))
+
+
+def render_in_stack(job: _Job, kube_version: str, apis: tuple[str, ...],
+                    cache_dir: Path | None) -> RenderedRelease:
+    """One release as the stack installs it: with the stack's CRD API versions (`apis`, from
+    :func:`api_versions`) when its chart's templates ask for them (else its first rendering
+    is the final one)."""
+    return _render(job, kube_version,
+                   apis if apis and _uses_capabilities(job.chart, cache_dir) else (), cache_dir)
+
+
 def _render(job: _Job, kube_version: str, api_versions: tuple[str, ...],
             cache_dir: Path | None) -> RenderedRelease:
     started = time.perf_counter()
@@ -323,13 +340,10 @@ def render(evaluation: Evaluation, root: Path | None = None, use_cache: bool = T
     cache_dir = helmbin.cache_dir() / "renders" if use_cache else None
     workers = workers or max(2, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        # First the CRDs every release installs, then each release with their API versions
-        # when its templates ask for them (else its first rendering is the final one).
-        apis = tuple(sorted({a for found in pool.map(
-            lambda j: _crd_apis(j, kube_version, cache_dir), jobs) for a in found}))
-        rendered = list(pool.map(lambda j: _render(
-            j, kube_version, apis if apis and _uses_capabilities(j.chart, cache_dir) else (),
-            cache_dir), jobs))
+        # First the CRDs every release installs, then each release with their API versions.
+        apis = api_versions(jobs, kube_version, cache_dir, pool)
+        rendered = list(pool.map(
+            lambda j: render_in_stack(j, kube_version, apis, cache_dir), jobs))
     evaluation.rendered, evaluation.is_rendered = rendered, True
     return rendered
 
@@ -355,9 +369,7 @@ def render_each(evaluation: Evaluation, kube_version: str,
 
     def one(job: _Job, apis: tuple[str, ...]) -> RenderedRelease | None:
         try:
-            return _render(job, kube_version,
-                           apis if apis and _uses_capabilities(job.chart, cache_dir) else (),
-                           cache_dir)
+            return render_in_stack(job, kube_version, apis, cache_dir)
         except RenderError as error:
             refused[job.release] = str(error)
             return None

@@ -137,3 +137,41 @@ def test_review_base_blocks_a_crd_version_the_head_drops_while_objects_use_it():
     assert "no longer serves example.com/v1beta1" in verdict["message"]
     assert _crd_version_verdicts(doc("v1beta1", "v1"), doc("v1", with_thing=False)) == []
     assert _crd_version_verdicts({}, doc("v1")) == []  # a base without rendered objects
+
+
+def _repacked(source, into, edits: dict[str, tuple[str, str]]):
+    """`source` (a vendored chart archive) with text replaced in some of its files."""
+    import io
+    import tarfile
+
+    out = into / source.name
+    with tarfile.open(source) as old, tarfile.open(out, "w:gz") as new:
+        for member in old.getmembers():
+            data = old.extractfile(member).read() if member.isfile() else None
+            if member.name in edits:
+                before, after = edits[member.name]
+                text = data.decode()
+                assert before in text, member.name
+                data = text.replace(before, after, 1).encode()
+                member.size = len(data)
+            new.addfile(member, io.BytesIO(data) if data is not None else None)
+    return out
+
+
+def test_a_change_behind_a_crd_api_the_stack_installs_is_shown(tmp_path):
+    """Argo CD's ServiceMonitors exist only where `.Capabilities.APIVersions` has
+    monitoring.coreos.com/v1, which the stack's Prometheus Operator CRDs add: the diff renders
+    both sides with them, as the review does, or a change to them would go unseen."""
+    controller = "argo-cd/templates/argocd-application-controller/servicemonitor.yaml"
+    archive = _repacked(REPO / "charts" / "argo-cd-10.1.1.tgz", tmp_path, {
+        "argo-cd/Chart.yaml": ("version: 10.1.1", "version: 10.1.2"),
+        controller: ("    - port: {{ .Values.controller.metrics.service.portName }}\n",
+                     "    - port: {{ .Values.controller.metrics.service.portName }}\n"
+                     "      followRedirects: true\n")})
+    result = chartdiff.diff(REPO, "argo-cd", archive, ["dev"], {"dev": recording_copy("dev")})
+    (release,) = result.releases
+    (monitor,) = [key for key in release.changed
+                  if key.startswith("ServiceMonitor ") and "application-controller" in key]
+    assert release.changed[monitor] == ["metadata.labels.helm.sh/chart",
+                                        "spec.endpoints[0].followRedirects (added)"]
+    assert release.added == release.removed == [] and len(release.changed) > 1  # chart labels
