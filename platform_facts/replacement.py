@@ -54,6 +54,29 @@ KUBERNETES_API_IMMUTABLE: dict[str, tuple[str, ...]] = {
     "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": (),
 }
 
+# Updates AWS refuses once the replacements before them put the new subnets or security groups
+# in another VPC (replaced because their vpcId is new): the provider plans an update in place,
+# `pulumi preview` shows it (it asks AWS nothing for an update), and `pulumi up` fails there,
+# after the new VPC and what came before it were created. Type -> input -> the API's refusal,
+# the error as AWS words it (where it was seen: docs/review.md).
+AWS_KEPT_IN_VPC: dict[str, dict[str, str]] = {
+    "aws:rds/subnetGroup:SubnetGroup": {
+        "subnetIds": "ModifyDBSubnetGroup refuses subnets of another VPC (InvalidParameterValue: "
+                     "\"The new Subnets are not in the same Vpc as the existing subnet group\")"},
+    "aws:rds/instance:Instance": {
+        "vpcSecurityGroupIds": "ModifyDBInstance refuses security groups of another VPC than "
+                               "its DB subnet group's (InvalidParameterCombination: \"The DB "
+                               "instance and EC2 security group are in different VPCs\")"},
+}
+# What AWS does allow instead: an instance moves to another VPC when the same modification
+# switches it to a DB subnet group of another name there (not Multi-AZ while it moves).
+AWS_MOVES_WITH: dict[str, str] = {"aws:rds/instance:Instance": "dbSubnetGroupName"}
+AWS_MOVE_REMEDIATION = (
+    "Keep the VPC, or move the database first, as AWS documents it: a DB subnet group of "
+    "another name on subnets of the new VPC, and the instance switched to it together with "
+    "security groups of the new VPC in one modification (single-AZ while it moves); then "
+    "retire the old network.")
+
 
 @cache
 def facts() -> dict[str, Any]:

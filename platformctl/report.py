@@ -437,7 +437,7 @@ def preview_counts(counts: Mapping[str, int]) -> str:
     if counts.get("unknown"):
         words.append(f"{counts['unknown']} replace or update not known")
     if counts.get("refused"):
-        words.append(f"{counts['refused']} refused by the Kubernetes API")
+        words.append(f"{counts['refused']} refused by the API (Kubernetes or AWS)")
     words.append(f"{counts.get('unchanged', 0)} unchanged")
     return ", ".join(words)
 

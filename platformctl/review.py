@@ -383,6 +383,7 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
                 elif forces is None and entry.get("action") == "update":
                     entry.update(action="unknown", replace_fields=[input_name],
                                  reason="whether this input forces a replacement is not known")
+    _refused_by_aws(entries, after)
     replaced = {k for k, e in entries.items() if e.get("action") == "replace"}
     for key, entry in entries.items():
         if entry.get("action") == "replace":
@@ -392,6 +393,34 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
         if not entry.get("replaced_because"):
             entry.pop("replaced_because", None)
     return [entries[k] for k in sorted(entries)]
+
+
+def _refused_by_aws(entries: dict[str, dict[str, Any]],
+                    after: Mapping[str, Mapping[str, Any]]) -> None:
+    """An update the cascade makes that AWS refuses: an input that now names subnets or
+    security groups replaced into another VPC, on a resource AWS keeps in its VPC
+    (`replacement.AWS_KEPT_IN_VPC`), unless the input AWS moves it with changes too."""
+    replaced = {k for k, e in entries.items() if e.get("action") == "replace"}
+
+    def in_a_new_vpc(key: str) -> bool:  # replaced, and its VPC with it
+        return key in replaced and bool(
+            "vpcId" in entries[key].get("replace_fields", ())
+            or set(after[key].get("property_dependencies", {}).get("vpcId", ())) & replaced)
+
+    for key, entry in entries.items():
+        rule = replacement.AWS_KEPT_IN_VPC.get(entry["type"])
+        if entry.get("action") != "update" or not rule:
+            continue
+        if replacement.AWS_MOVES_WITH.get(entry["type"]) in entry["changed_inputs"]:
+            continue
+        moved = sorted(
+            name for name, sources in after[key].get("property_dependencies", {}).items()
+            if name in rule and any(in_a_new_vpc(s) for s in sources))
+        if moved:
+            entry.update(action="refused", replace_fields=moved, reason=(
+                "; ".join(rule[name] for name in moved) + ": the new ones are in another VPC "
+                "(replaced with it). `pulumi preview` shows an update; `pulumi up` fails here, "
+                "after what precedes it is applied"))
 
 
 def _with_digests(was: Mapping[str, Any], now: Mapping[str, Any]
@@ -471,16 +500,19 @@ def _protected_unseen(after: Mapping[str, Mapping[str, Any]],
 
 
 def _refused_verdicts(changed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """An update the Kubernetes API server refuses (an immutable field): the provider plans an
-    update, and `pulumi preview`'s dry run and `pulumi up` fail on it."""
+    """An update the API refuses: a Kubernetes API server's immutable field (the provider plans
+    an update, and `pulumi preview`'s dry run and `pulumi up` fail on it), or AWS keeping a
+    resource in its VPC (`pulumi up` fails on it)."""
     return [{
         "policy": REFUSED_POLICY, "enforcement": "mandatory", "severity": "high",
         "resource_type": e["type"], "resource_name": e["name"],
         "message": f"{e['name']}: {', '.join(e['replace_fields'])} cannot change in place. "
                    f"{e.get('reason') or ''}".strip(),
-        "remediation": "Keep the field as it is, or have the engine replace the object: add the "
-                       "field to the resource's replaceOnChanges option (with "
-                       "deleteBeforeReplace when the name stays the same)."}
+        "remediation": replacement.AWS_MOVE_REMEDIATION
+        if e["type"] in replacement.AWS_KEPT_IN_VPC else (
+            "Keep the field as it is, or have the engine replace the object: add the field to "
+            "the resource's replaceOnChanges option (with deleteBeforeReplace when the name "
+            "stays the same).")}
         for e in changed if e.get("action") == "refused"]
 
 

@@ -494,6 +494,58 @@ def test_the_cascade_replaces_what_uses_a_replaced_resource_through_a_force_new_
         "action"] == "update"
 
 
+def test_a_database_cannot_follow_its_vpc_in_place(documents):
+    """A new VPC replaces the subnets and security groups; the database's subnet group and
+    instance are then updated onto them, which AWS refuses (another VPC): the review says
+    refused, a mandatory violation, where the provider (and `pulumi preview`) says update."""
+    dev = documents["dev"]
+
+    def new_cidr(r):
+        r["inputs"]["cidrBlock"] = "10.30.0.0/16"
+
+    head = review.attach_diff(dev, _change(dev, "dev-vpc", new_cidr, "aws:ec2/vpc:Vpc"))
+    changed = {c["key"]: c for c in head["diff"]["resources"]["changed"]}
+    group = changed["aws:rds/subnetGroup:SubnetGroup::dev-db"]
+    assert (group["action"], group["replace_fields"]) == ("refused", ["subnetIds"])
+    assert "The new Subnets are not in the same Vpc" in group["reason"]
+    instance = changed["aws:rds/instance:Instance::dev-postgres"]
+    assert (instance["action"], instance["replace_fields"]) == ("refused",
+                                                                ["vpcSecurityGroupIds"])
+    refused = {v["resource_name"]: v for v in head["policies"]["mandatory"]
+               if v["policy"] == "update-refused"}
+    assert set(refused) == {"dev-db", "dev-postgres"} and head["exit_code"] == 1
+    assert "a DB subnet group of another name" in refused["dev-db"]["remediation"]
+    counts = head["diff"]["resources"]["counts"]
+    assert counts["refused"] == 2
+    footer = report.preview_counts(counts)
+    assert "2 refused by the API (Kubernetes or AWS)" in footer
+    # docs/review.md quotes this footer.
+    from tests.conftest import REPO
+
+    assert f'"{footer}"' in " ".join((REPO / "docs" / "review.md").read_text().split())
+    # What stays in its VPC is not judged so: the IAM policy naming the VPC, the Internet
+    # gateway (detached and attached in place).
+    assert changed["aws:ec2/internetGateway:InternetGateway::dev-igw"]["action"] == "update"
+
+
+def test_a_database_moved_as_aws_documents_it_is_not_refused(documents):
+    """The instance switched to a DB subnet group of another name in the same change, with the
+    new VPC's security groups: AWS moves it (only the subnet group update itself is refused)."""
+    dev = documents["dev"]
+
+    def new_cidr(r):
+        r["inputs"]["cidrBlock"] = "10.30.0.0/16"
+
+    def other_group(r):
+        r["inputs"]["dbSubnetGroupName"] = "dev-db-moved"
+
+    head = _change(dev, "dev-vpc", new_cidr, "aws:ec2/vpc:Vpc")
+    head = _change(head, "dev-postgres", other_group, "aws:rds/instance:Instance")
+    instance = _changed(dev, head)["aws:rds/instance:Instance::dev-postgres"]
+    assert instance["action"] != "refused"
+    assert "dbSubnetGroupName" in instance["changed_inputs"]
+
+
 def test_extract_cli_documents_its_sources():
     # The module a maintainer runs says where each fact comes from.
     doc = inspect.getdoc(extract)

@@ -256,8 +256,11 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
                and s["replaced_because"] == ["aws:ec2/vpc:Vpc::dev-vpc"] for s in subnets)
     assert by_name["dev-eks"]["action"] == "replace"
     assert by_name["dev-eks"]["replace_fields"] == ["vpcConfig"]
-    # The database is updated in place: only its security groups and subnet group move.
-    assert by_name["dev-postgres"]["action"] == "update"
+    # The database cannot follow: AWS keeps its subnet group and instance in their VPC, so
+    # the updates the provider plans onto the new subnets and security groups are refused.
+    assert by_name["dev-db"]["action"] == by_name["dev-postgres"]["action"] == "refused"
+    assert {v["resource_name"] for v in doc["policies"]["mandatory"]
+            if v["policy"] == "update-refused"} == {"dev-db", "dev-postgres"}
     counts = change["resources"]["counts"]
     assert counts["replace"] >= 1 + 6 + 1 and counts["create"] == 3 and counts["delete"] >= 1
     assert counts["replace"] == sum(c["action"] == "replace"
