@@ -319,7 +319,8 @@ class ChangedResource(ResourceRef):
     action: Literal["update", "replace", "unknown", "refused"] = Field(
         "update", description="what the engine does, as `pulumi preview` says it: update in "
         "place, replace (delete and create anew), unknown (no facts to judge by), or refused "
-        "(an update the Kubernetes API server refuses: an immutable field)")
+        "(an update the API refuses: a Kubernetes immutable field, or AWS keeping a database "
+        "in its VPC)")
     replace_fields: list[str] = Field(
         [], description="replace: the inputs whose change forces it (or the replaceOnChanges "
         "paths that did); unknown: the inputs it cannot judge; refused: the immutable fields")
@@ -352,7 +353,7 @@ class ResourceChanges(_Model):
     counts: dict[str, int] = Field(
         {}, description="as `pulumi preview` counts them: create, update, replace, delete, "
         "unchanged (custom resources and their providers), unknown, and refused (updates the "
-        "Kubernetes API server refuses)")
+        "Kubernetes API server or AWS refuses)")
 
 
 class RenderedChanges(_Model):
