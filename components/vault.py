@@ -75,7 +75,9 @@ class VaultArgs(ArgsModel):
     (docs/security.md, "Vault")."""
 
     replicas: int = Field(ge=1, le=5, description="Vault servers (integrated raft storage); "
-                          "odd, so a quorum survives losing a minority.")
+                          "odd, so a quorum survives losing a minority. At most "
+                          "network.azCount puts one in each AZ (required), so an AZ's loss "
+                          "leaves a majority; more are spread by preference, with a warning.")
     storage_gib: int = Field(5, ge=1, le=500, description="gp3 raft volume per server, GiB: "
                              "raft holds the KV data, leases and tokens (megabytes for a "
                              "platform's Vault); the gp3 class grows a volume in place.")
@@ -224,10 +226,46 @@ service_registration "kubernetes" {{}}
 """
 
 
-def helm_values(config: VaultArgs, key_id: str, region: str) -> dict[str, Any]:
+ZONE_KEY = "topology.kubernetes.io/zone"
+HOST_KEY = "kubernetes.io/hostname"
+
+
+def spread(replicas: int, zones: int) -> dict[str, Any]:
+    """Where the servers go (server.affinity, server.topologySpreadConstraints). Raft serves
+    while a majority of the servers does: one server per AZ (required) loses one to an AZ's
+    loss, where the chart's default, one per node, may put a majority in one AZ. More servers
+    than AZs: one per node (required) and spread over the AZs (preferred: required would
+    leave a server pending whenever an AZ has no room); the stack warns then."""
+    selector = {"matchLabels": {"app.kubernetes.io/name": "vault",
+                                "app.kubernetes.io/instance": RELEASE, "component": "server"}}
+    apart = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": selector, "topologyKey": ZONE_KEY if replicas <= zones else HOST_KEY}]}}
+    if replicas <= zones:
+        return {"affinity": apart}
+    return {"affinity": apart, "topologySpreadConstraints": [
+        {"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "ScheduleAnyway",
+         "labelSelector": selector}]}
+
+
+def quorum_warning(replicas: int, zones: int) -> str | None:
+    """Why an AZ's loss can stop Vault with these servers and AZs (None: it cannot)."""
+    if replicas <= 1 or replicas <= zones:
+        return None
+    most = -(-replicas // zones)  # an AZ holds at least this many, spread as evenly as can be
+    majority = replicas // 2 + 1
+    held = ("even spread over them, the AZ with the most holds "
+            f"{most}, {'a majority' if most >= majority else 'short of a majority'}")
+    return (f"platform:vault.replicas {replicas} over platform:network.azCount {zones} AZs: "
+            f"{held}, and the spread is preferred, not required, so losing one AZ can stop "
+            f"Vault (raft serves with {majority} of {replicas}); replicas at most azCount puts "
+            "one server in each AZ")
+
+
+def helm_values(config: VaultArgs, key_id: str, region: str, zones: int) -> dict[str, Any]:
     """vault chart values, read against the vendored chart (charts/charts.yaml): server.ha.raft.*,
-    server.dataStorage/auditStorage, server.readinessProbe, injector, ui; the tests render them
-    and check that the chart reads every key set here."""
+    server.dataStorage/auditStorage, server.readinessProbe, server.affinity (`spread` over the
+    `zones` AZs the nodes are in), injector, ui; the tests render them and check that the chart
+    reads every key set here."""
     def volume(gib: int) -> dict[str, Any]:
         return {"enabled": True, "size": f"{gib}Gi", "storageClass": "gp3",
                 "accessMode": "ReadWriteOnce"}
@@ -258,6 +296,7 @@ def helm_values(config: VaultArgs, key_id: str, region: str) -> dict[str, Any]:
             "ingress": {"enabled": False},
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                           "limits": {"memory": "512Mi"}},
+            **spread(config.replicas, zones),
         },
         "ui": {"enabled": True, "serviceType": "ClusterIP"},
         # A ServiceMonitor on every server (the headless vault-internal Service), not only the
@@ -407,12 +446,14 @@ class SecretsStack(PlatformComponent):
     def __init__(self, name: str, config: VaultArgs, teams: Sequence[Team],
                  target: KubernetesTarget, database: DatabaseRef, region: str, protect: bool,
                  monitoring_namespace: str, *, admin_role_arn: str,
-                 key_administrators: Sequence[pulumi.Input[str]],
+                 key_administrators: Sequence[pulumi.Input[str]], zones: int,
                  opts: pulumi.ResourceOptions | None = None):
         """`admin_role_arn`: the role `pulumi up` runs as (it configures Vault, logging in
         through Vault's AWS auth); `key_administrators`: who manages the unseal key (never
-        decrypts with it)."""
+        decrypts with it); `zones`: how many AZs the nodes are in (the servers' spread)."""
         super().__init__(name, opts)
+        if (warning := quorum_warning(config.replicas, zones)) is not None:
+            pulumi.log.warn(warning, resource=self)
         identity = target.require_identity("SecretsStack (Vault's auto-unseal)")
         self._admin_role_arn = admin_role_arn
         self.unseal_key = aws.kms.Key(
@@ -454,7 +495,7 @@ class SecretsStack(PlatformComponent):
         self.release = target.helm_release(
             f"{name}-vault", parent=self, release=RELEASE, chart="vault",
             namespace=NAMESPACE,
-            values=helm_values(config, alias_name, region), timeout=900,
+            values=helm_values(config, alias_name, region, zones), timeout=900,
             depends_on=[self.namespace, role, alias, key_policy,
                         *filter(None, [target.storage_class]), certificate])
         self.operator = target.helm_release(

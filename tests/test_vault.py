@@ -230,7 +230,8 @@ def _vault_alone(cfg) -> None:
                        protect=cfg.preset == "prod",
                        monitoring_namespace=cfg.observability.namespace,
                        admin_role_arn=cfg.cluster.admin_role_arn,
-                       key_administrators=cluster.key_administrators)
+                       key_administrators=cluster.key_administrators,
+                       zones=cfg.network.az_count)
 
 
 def test_after_the_bootstrap_pulumi_logs_in_as_the_deploying_role(tmp_path):
@@ -485,3 +486,45 @@ def test_the_sql_vault_and_the_handover_job_run_parses_as_postgresql():
         check(statement)
     with pytest.raises(pglast.parser.ParseError):
         check("GRANT svc_x TO vault_admin WITH ADMINISTRATOR")
+
+
+def test_prod_puts_one_vault_server_in_each_az(rendered):
+    """Raft serves while a majority of the servers does: prod's three servers are one per AZ
+    (required), so an AZ's loss leaves two. The chart's default (one per node) could put two
+    in one AZ. The capacity check places them so, and drains each node with them so."""
+    from platform_facts import capacity
+    from platformctl.runtime_checks import Release
+
+    evaluation = rendered["prod"]
+    server = k8s_objects.rendered_object(evaluation, "vault", "StatefulSet", "vault")
+    assert server["spec"]["replicas"] == 3
+    (term,) = server["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "topology.kubernetes.io/zone"
+    # The term selects the servers' own labels (else it would keep nothing apart).
+    release = _release(evaluation, "vault")
+    objects = [o.object for r in evaluation.rendered if r.resource.urn == release.urn
+               for o in r.objects]
+    (workload,) = [w for w in capacity.workloads([Release(release.urn, "vault", "vault", "vault",
+                                                          objects)])
+                   if w.kind == "StatefulSet" and w.name == "vault"]
+    assert workload.apart == ("topology.kubernetes.io/zone",) and workload.zonal_volumes
+
+
+def test_more_vault_servers_than_azs_are_spread_by_preference_and_warned(tmp_path):
+    config = mutate(stack_config("prod"), "platform:network.azCount", 2)
+    evaluation = evaluate_alone(write_stack(tmp_path, config), _vault_alone)
+    (warning,) = [w for w in evaluation.warnings if "platform:vault.replicas" in w]
+    assert "platform:vault.replicas 3 over platform:network.azCount 2 AZs" in warning
+    assert "holds 2, a majority" in warning and "raft serves with 2 of 3" in warning
+    server = _release(evaluation, "vault").inputs["values"]["server"]
+    (term,) = server["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    (constraint,) = server["topologySpreadConstraints"]
+    assert (constraint["topologyKey"], constraint["whenUnsatisfiable"]) == (
+        "topology.kubernetes.io/zone", "ScheduleAnyway")
+    # Five over three AZs spread evenly keeps a majority through any AZ's loss, but the spread
+    # is only preferred: still warned.
+    assert "short of a majority" in vault.quorum_warning(5, 3)
+    assert vault.quorum_warning(3, 3) is None and vault.quorum_warning(1, 2) is None
