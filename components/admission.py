@@ -404,10 +404,18 @@ def constraint(policy: Policy, gatekeeper: Gatekeeper, excluded: Sequence[str],
     }
 
 
-def helm_values(gatekeeper: Gatekeeper, excluded: Sequence[str]) -> dict[str, Any]:
+# The pod labels of the fail-closed webhooks' servers (their Services select them so).
+GATEKEEPER_SELECTOR = {"control-plane": "controller-manager", "gatekeeper.sh/operation": "webhook",
+                       "release": "gatekeeper"}
+SIGSTORE_WEBHOOK_SELECTOR = {"app.kubernetes.io/name": "policy-controller",
+                             "control-plane": "policy-controller-webhook"}
+
+
+def helm_values(gatekeeper: Gatekeeper, excluded: Sequence[str],
+                target: KubernetesTarget) -> dict[str, Any]:
     """Gatekeeper chart values, read against the vendored chart's values.yaml and validating
     webhook template (charts/charts.yaml); the tests render them and check that the chart
-    reads every key set here."""
+    reads every key set here. `target`: the cluster, for the webhook's spread over its AZs."""
     ha = gatekeeper.replicas > 1
     return {
         "replicas": gatekeeper.replicas,
@@ -425,7 +433,11 @@ def helm_values(gatekeeper: Gatekeeper, excluded: Sequence[str]) -> dict[str, An
             "kubernetes.io/metadata.name": sorted(excluded)},
         "pdb": {"controllerManager": {"minAvailable": 1 if ha else 0}},
         "controllerManager": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
-                                            "limits": {"memory": "512Mi"}}},
+                                            "limits": {"memory": "512Mi"}},
+                              # Fails closed: never all of it in one AZ (the chart's
+                              # default only prefers other nodes).
+                              **({"affinity": target.apart(GATEKEEPER_SELECTOR,
+                                                           gatekeeper.replicas)} if ha else {})},
         "audit": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                                 "limits": {"memory": "512Mi"}}},
         # Our namespace object is created by Pulumi, labelled already (see below).
@@ -530,12 +542,17 @@ _RESTRICTED_CONTAINER = {
     "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def sigstore_values(signatures: ImageSignatures) -> dict[str, Any]:
-    """policy-controller chart values, read against the vendored chart (charts/charts.yaml)."""
+def sigstore_values(signatures: ImageSignatures, target: KubernetesTarget) -> dict[str, Any]:
+    """policy-controller chart values, read against the vendored chart (charts/charts.yaml).
+    `target`: the cluster, for the webhook's spread over its AZs."""
     return {
         "installCRDs": True,
         "webhook": {
             "replicaCount": signatures.replicas,
+            # Fails closed in enforce mode: never all of it in one AZ (the chart's default only
+            # prefers other nodes).
+            **({"affinity": target.apart(SIGSTORE_WEBHOOK_SELECTOR, signatures.replicas)}
+               if signatures.replicas > 1 else {}),
             "failurePolicy": "Fail" if signatures.mode == "enforce" else "Ignore",
             # An image no ClusterImagePolicy matches (in a namespace the webhook watches) is
             # refused in enforce mode, said explicitly rather than left to the build's default.
@@ -633,7 +650,7 @@ class AdmissionControl(PlatformComponent):
         self.release = target.helm_release(
             f"{name}-gatekeeper", parent=self, release="gatekeeper", chart="gatekeeper",
             namespace=NAMESPACE,
-            values=helm_values(gatekeeper, excluded),
+            values=helm_values(gatekeeper, excluded, target),
             depends_on=[self.namespace, *target.services])
         # Its webhooks fail closed on every namespace written (both stacks) and, in prod, on
         # every object outside the exempt namespaces: everything after it waits for it.
@@ -683,7 +700,7 @@ class AdmissionControl(PlatformComponent):
         self.sigstore_release = target.helm_release(
             f"{name}-policy-controller", parent=self, release="policy-controller",
             chart="policy-controller", namespace=SIGSTORE_NAMESPACE,
-            values=sigstore_values(signatures), depends_on=[namespace, role])
+            values=sigstore_values(signatures, target), depends_on=[namespace, role])
         body = image_policy(signatures, registries)
         self.image_policy = k8s.apiextensions.CustomResource(
             f"{name}-image-policy",

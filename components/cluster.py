@@ -337,6 +337,13 @@ VPC_CNI_CONFIGURATION = {
 }
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
+# The pod labels of the fail-closed webhooks' servers (their Services select them so); the
+# webhook-availability check reads the rendered pods and holds these to them.
+LBC_SELECTOR = {"app.kubernetes.io/name": "aws-load-balancer-controller",
+                "app.kubernetes.io/instance": "aws-load-balancer-controller"}
+CERT_MANAGER_WEBHOOK_SELECTOR = {"app.kubernetes.io/name": "webhook",
+                                 "app.kubernetes.io/instance": "cert-manager",
+                                 "app.kubernetes.io/component": "webhook"}
 
 # Cluster Autoscaler's image per Kubernetes minor: upstream supports each autoscaler minor with
 # the same Kubernetes minor only (platform_facts/kubernetes.json, with its source).
@@ -460,6 +467,7 @@ class Cluster(PlatformComponent):
         self._tags_for = tags_for
         # Where the control plane's network interfaces (and the pods) have their addresses.
         self.vpc_cidr = network.vpc_cidr
+        self.zones = len(network.private_subnet_ids)  # the AZs the nodes span
 
         secrets_key_policy = self._before_the_control_plane(name, network)
         self._control_plane(name, network, secrets_key_policy)
@@ -649,7 +657,8 @@ class Cluster(PlatformComponent):
         # What the Kubernetes-side components receive: this cluster as a target, with its
         # identity (Pod Identity / IRSA roles) for the components that give pods AWS roles.
         self.target = KubernetesTarget(provider=self.provider, cluster_name=self.cluster_name,
-                                       api_server_cidr=self.vpc_cidr, identity=self)
+                                       api_server_cidr=self.vpc_cidr, identity=self,
+                                       zones=self.zones)
 
     # -- public helpers ------------------------------------------------------------------
 
@@ -911,6 +920,8 @@ class Cluster(PlatformComponent):
                 "vpcId": network.vpc_id,  # no IMDS for pods (hop limit 1): say it explicitly
                 "replicaCount": replicas,
                 "podDisruptionBudget": {"maxUnavailable": 1},
+                # Its webhook fails closed on every Service: never all of it in one AZ.
+                **({"affinity": self.target.apart(LBC_SELECTOR, replicas)} if ha else {}),
                 "resources": pod_resources.values("aws-load-balancer-controller"),
                 "serviceAccount": {"create": True, "name": "aws-load-balancer-controller"},
                 # Targets are pod IPs (VPC CNI): traffic skips kube-proxy, and the injected
@@ -979,7 +990,10 @@ class Cluster(PlatformComponent):
                 "resources": requests("64Mi"),
                 "webhook": {"replicaCount": replicas, "resources": requests("32Mi"),
                             "podDisruptionBudget": {"enabled": True, "minAvailable": 1}
-                            if ha else {}},
+                            if ha else {},
+                            # Fails closed on certificates: never all of it in one AZ.
+                            **({"affinity": self.target.apart(CERT_MANAGER_WEBHOOK_SELECTOR,
+                                                              replicas)} if ha else {})},
                 "cainjector": {"replicaCount": 1, "resources": requests("64Mi")},
                 "startupapicheck": {"resources": requests("32Mi")},
             },

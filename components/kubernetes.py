@@ -32,6 +32,9 @@ from components import charts
 if TYPE_CHECKING:
     import pulumi_aws as aws
 
+ZONE_KEY = "topology.kubernetes.io/zone"
+HOST_KEY = "kubernetes.io/hostname"
+
 # Namespaces the platform's own components run in: never team namespaces, never matched by the
 # admission policies (node-exporter, the CNI, Gatekeeper itself need what those policies forbid).
 PLATFORM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default",
@@ -74,6 +77,18 @@ class KubernetesTarget:
     an admission controller waits for all of it, so none of it races its webhooks."""
     prerequisites: list[pulumi.Resource] = field(default_factory=list)
     """Releases everything made from now on waits for (:meth:`add_prerequisite`)."""
+    zones: int = 1
+    """How many AZs the nodes span (an EKS Cluster's: its private subnets); 1 when not known.
+    What must survive an AZ's loss is kept one pod per AZ over them (:meth:`apart`)."""
+
+    def apart(self, selector: Mapping[str, str], replicas: int) -> dict[str, object]:
+        """A pod `affinity` keeping a workload's pods (its own labels, `selector`) apart: one
+        per AZ (required) while there are no more of them than AZs, so losing an AZ (or a node)
+        leaves the others serving; one per node (required) beyond that. The node-capacity check
+        places and drains them so."""
+        key = ZONE_KEY if replicas <= self.zones else HOST_KEY
+        return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": key}]}}
 
     def options(self, parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
         """Options for a Kubernetes object of a component: this target's provider, and a

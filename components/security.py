@@ -84,7 +84,6 @@ class SecurityStack(PlatformComponent):
             name, args.vault, args.teams, target, database, region, args.protect,
             args.monitoring_namespace, admin_role_arn=args.admin_role_arn,
             key_administrators=args.key_administrators,
-            zones=len(network.private_subnet_ids),
             opts=pulumi.ResourceOptions.merge(adopted, pulumi.ResourceOptions(
                 depends_on=[self.tenancy])))
         self.register_outputs({

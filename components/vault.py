@@ -50,7 +50,7 @@ from components.args import (
     Invalid,
 )
 from components.database import DatabaseRef, client_tls
-from components.kubernetes import KubernetesTarget
+from components.kubernetes import ZONE_KEY, KubernetesTarget
 from components.tagging import PlatformComponent
 from components.tenancy import Team, isolate_namespace
 
@@ -123,6 +123,8 @@ class VaultArgs(ArgsModel):
 
 NAMESPACE = "vault"
 RELEASE = "vault"
+SERVER_SELECTOR = {"app.kubernetes.io/name": "vault", "app.kubernetes.io/instance": RELEASE,
+                   "component": "server"}
 SERVICE_ACCOUNT = "vault"  # the chart's server service account (fullname)
 IN_CLUSTER_ADDRESS = f"https://{RELEASE}.{NAMESPACE}.svc:8200"
 # The server certificate (cert-manager, signed by the Vault CA below) and where Vault mounts it.
@@ -226,25 +228,18 @@ service_registration "kubernetes" {{}}
 """
 
 
-ZONE_KEY = "topology.kubernetes.io/zone"
-HOST_KEY = "kubernetes.io/hostname"
-
-
-def spread(replicas: int, zones: int) -> dict[str, Any]:
+def spread(target: KubernetesTarget, replicas: int) -> dict[str, Any]:
     """Where the servers go (server.affinity, server.topologySpreadConstraints). Raft serves
-    while a majority of the servers does: one server per AZ (required) loses one to an AZ's
-    loss, where the chart's default, one per node, may put a majority in one AZ. More servers
-    than AZs: one per node (required) and spread over the AZs (preferred: required would
-    leave a server pending whenever an AZ has no room); the stack warns then."""
-    selector = {"matchLabels": {"app.kubernetes.io/name": "vault",
-                                "app.kubernetes.io/instance": RELEASE, "component": "server"}}
-    apart = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-        {"labelSelector": selector, "topologyKey": ZONE_KEY if replicas <= zones else HOST_KEY}]}}
-    if replicas <= zones:
-        return {"affinity": apart}
-    return {"affinity": apart, "topologySpreadConstraints": [
-        {"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "ScheduleAnyway",
-         "labelSelector": selector}]}
+    while a majority of the servers does: one server per AZ (required, `target.apart`) loses
+    one to an AZ's loss, where the chart's default, one per node, may put a majority in one
+    AZ. More servers than AZs: one per node (required) and spread over the AZs (preferred:
+    required would leave a server pending whenever an AZ has no room); the stack warns then."""
+    values: dict[str, Any] = {"affinity": target.apart(SERVER_SELECTOR, replicas)}
+    if replicas > target.zones:
+        values["topologySpreadConstraints"] = [
+            {"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "ScheduleAnyway",
+             "labelSelector": {"matchLabels": SERVER_SELECTOR}}]
+    return values
 
 
 def quorum_warning(replicas: int, zones: int) -> str | None:
@@ -261,10 +256,11 @@ def quorum_warning(replicas: int, zones: int) -> str | None:
             "one server in each AZ")
 
 
-def helm_values(config: VaultArgs, key_id: str, region: str, zones: int) -> dict[str, Any]:
+def helm_values(config: VaultArgs, key_id: str, region: str,
+                target: KubernetesTarget) -> dict[str, Any]:
     """vault chart values, read against the vendored chart (charts/charts.yaml): server.ha.raft.*,
     server.dataStorage/auditStorage, server.readinessProbe, server.affinity (`spread` over the
-    `zones` AZs the nodes are in), injector, ui; the tests render them and check that the chart
+    target's AZs), injector, ui; the tests render them and check that the chart
     reads every key set here."""
     def volume(gib: int) -> dict[str, Any]:
         return {"enabled": True, "size": f"{gib}Gi", "storageClass": "gp3",
@@ -296,7 +292,7 @@ def helm_values(config: VaultArgs, key_id: str, region: str, zones: int) -> dict
             "ingress": {"enabled": False},
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                           "limits": {"memory": "512Mi"}},
-            **spread(config.replicas, zones),
+            **spread(target, config.replicas),
         },
         "ui": {"enabled": True, "serviceType": "ClusterIP"},
         # A ServiceMonitor on every server (the headless vault-internal Service), not only the
@@ -446,13 +442,13 @@ class SecretsStack(PlatformComponent):
     def __init__(self, name: str, config: VaultArgs, teams: Sequence[Team],
                  target: KubernetesTarget, database: DatabaseRef, region: str, protect: bool,
                  monitoring_namespace: str, *, admin_role_arn: str,
-                 key_administrators: Sequence[pulumi.Input[str]], zones: int,
+                 key_administrators: Sequence[pulumi.Input[str]],
                  opts: pulumi.ResourceOptions | None = None):
         """`admin_role_arn`: the role `pulumi up` runs as (it configures Vault, logging in
         through Vault's AWS auth); `key_administrators`: who manages the unseal key (never
-        decrypts with it); `zones`: how many AZs the nodes are in (the servers' spread)."""
+        decrypts with it)."""
         super().__init__(name, opts)
-        if (warning := quorum_warning(config.replicas, zones)) is not None:
+        if (warning := quorum_warning(config.replicas, target.zones)) is not None:
             pulumi.log.warn(warning, resource=self)
         identity = target.require_identity("SecretsStack (Vault's auto-unseal)")
         self._admin_role_arn = admin_role_arn
@@ -495,7 +491,7 @@ class SecretsStack(PlatformComponent):
         self.release = target.helm_release(
             f"{name}-vault", parent=self, release=RELEASE, chart="vault",
             namespace=NAMESPACE,
-            values=helm_values(config, alias_name, region, zones), timeout=900,
+            values=helm_values(config, alias_name, region, target), timeout=900,
             depends_on=[self.namespace, role, alias, key_policy,
                         *filter(None, [target.storage_class]), certificate])
         self.operator = target.helm_release(

@@ -59,6 +59,9 @@ def memory_mib(quantity: Any) -> float:
     return float(text) / 1048576
 
 
+ZONE_KEY = "topology.kubernetes.io/zone"
+
+
 @dataclass(frozen=True)
 class Workload:
     source: str  # the release or add-on
@@ -742,9 +745,15 @@ class _Node:
     placed: list[tuple[Workload, int]] = field(default_factory=list)
     allocatable: tuple[float, float] = (1.0, 1.0)  # CPU m, memory MiB
 
-    def score(self) -> float:
-        """kube-scheduler's LeastAllocated: the mean of CPU's and memory's free shares."""
-        return (self.cpu_m / self.allocatable[0] + self.memory_mib / self.allocatable[1]) / 2
+    def score(self, w: Workload) -> float:
+        """kube-scheduler's default resource scores with the pod on the node, each weight 1
+        (pkg/scheduler/framework/plugins/noderesources): LeastAllocated, the mean of CPU's and
+        memory's free shares, plus BalancedAllocation, one minus the standard deviation of
+        their used shares (for two resources, half their difference): a node left with CPU
+        and no memory, or the reverse, takes nothing more."""
+        free_cpu = (self.cpu_m - (w.cpu_m or 0)) / self.allocatable[0]
+        free_memory = (self.memory_mib - (w.memory_mib or 0)) / self.allocatable[1]
+        return (free_cpu + free_memory) / 2 + 1 - abs(free_cpu - free_memory) / 2
 
 
 def _fits(node: _Node, w: Workload, nodes: Sequence[_Node], zone: str | None) -> bool:
@@ -766,7 +775,7 @@ def _place(w: Workload, nodes: Sequence[_Node], zone: str | None, index: int) ->
     fitting = [n for n in nodes if _fits(n, w, nodes, zone)]
     if not fitting:
         return None
-    node = max(fitting, key=lambda n: (n.score(), n.label))
+    node = max(fitting, key=lambda n: (n.score(w), n.label))
     node.pods, node.cpu_m, node.memory_mib = (node.pods - 1, node.cpu_m - (w.cpu_m or 0),
                                               node.memory_mib - (w.memory_mib or 0))
     node.placed.append((w, index))

@@ -73,6 +73,7 @@ def policy_config(cfg: PlatformConfig) -> dict[str, Any]:
                                  "exceptions": exceptions},
         "node-capacity": {"production": production},
         "quota-capacity": {"production": production},
+        "webhook-availability": {"production": production},
         **{name: {"exceptions": exceptions}
            for name in ("prod-exception", "prod-exception-expired")},
     }

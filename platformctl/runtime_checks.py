@@ -31,6 +31,7 @@ from platform_guard.policies._base import (
     violation,
 )
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, Severity
+from pulumi_policy.policy import _NotApplicableError
 
 import platform_facts
 from platform_facts import capacity, podsecurity
@@ -224,6 +225,59 @@ def _fail_closed_webhooks(releases: Sequence[Release]) -> list[_Webhook]:
                 if webhook.get("failurePolicy", "Fail") == "Fail" and webhook.get("rules"):
                     found.append(_Webhook(str(webhook.get("name")), release, body, webhook))
     return found
+
+
+def _webhook_availability(stack: RenderedStack, config: dict[str, Any]):
+    if not config.get("production"):
+        raise _NotApplicableError("outside production the webhooks' servers run one replica "
+                                  "(cluster.controllerReplicas, security.*.replicas)")
+    served: dict[tuple[str, str], tuple[Release, list[str]]] = {}
+    for release in stack.releases:
+        for body in release.objects:
+            if body.get("kind") not in WEBHOOK_KINDS:
+                continue
+            for webhook in body.get("webhooks") or ():
+                service = (webhook.get("clientConfig") or {}).get("service")
+                if webhook.get("failurePolicy", "Fail") != "Fail" or not service:
+                    continue  # fails open, or served from outside the cluster
+                key = (str(service.get("namespace")), str(service.get("name")))
+                served.setdefault(key, (release, []))[1].append(str(webhook.get("name")))
+    if not served:
+        return
+    services = {(release.namespace_of(o) or "", str((o.get("metadata") or {}).get("name"))): o
+                for release in stack.releases for o in release.objects
+                if o.get("kind") == "Service"}
+    scheduled = capacity.workloads(stack.releases)
+    for (namespace, name), (release, names) in sorted(served.items()):
+        what = (f"{counted(len(names), 'fail-closed webhook')} ({', '.join(sorted(names)[:3])}"
+                f"{', ...' if len(names) > 3 else ''}) of Helm release '{release.name}'")
+        service = services.get((namespace, name))
+        selector = ((service or {}).get("spec") or {}).get("selector")
+        pods = [w for w in scheduled if w.namespace == namespace and w.replicas and selector
+                and capacity.matches_selector({"matchLabels": selector}, w.labels)]
+        if not pods:
+            yield violation(
+                "Service", f"{namespace}/{name}",
+                f"{what} {'are' if len(names) > 1 else 'is'} served by Service "
+                f"{namespace}/{name}, and " + ("no rendered pod matches its selector"
+                                               if service else "it is not among the rendered "
+                                               "objects") + ": whether a zone's loss stops them "
+                "cannot be told", "render the Service and its pods with the release"), release.urn
+            continue
+        count = sum(w.replicas or 0 for w in pods)
+        if count >= 2 and all(capacity.ZONE_KEY in w.apart for w in pods) and len(pods) == 1:
+            continue
+        (w, *_) = pods
+        why = ("one pod serves them" if count < 2 else
+               f"its {count} pods may share an AZ (nothing requires one per AZ)")
+        yield violation(
+            w.kind, f"{w.source}/{w.name}",
+            f"{what} {'are' if len(names) > 1 else 'is'} served by {w.kind} {namespace}/{w.name}, "
+            f"and {why}: losing that AZ or node makes the API server refuse everything they "
+            "intercept until the pods are rescheduled elsewhere (a lost node's pods are evicted "
+            "after 5 minutes)",
+            "run two or more replicas kept one per AZ by a required pod anti-affinity on "
+            "topology.kubernetes.io/zone (KubernetesTarget.apart)"), release.urn
 
 
 def _manifest(resource) -> dict[str, Any] | None:
@@ -688,6 +742,14 @@ CHECKS = [
         "release, or that release on it, so a first install does not race it.",
         enforcement=MANDATORY, severity=HIGH, check=_install_order,
         remediation="Depend on the webhook's release (KubernetesTarget.add_prerequisite)."),
+    _check(
+        "webhook-availability",
+        "In production, every fail-closed admission webhook of the Helm releases is served by "
+        "two or more pods that a required pod anti-affinity keeps one per AZ, so losing a node "
+        "or an AZ does not make the API server refuse what it intercepts.",
+        enforcement=MANDATORY, severity=HIGH, check=_webhook_availability, config=PRODUCTION,
+        remediation="Run the webhook's server with replicas >= 2 and a required pod "
+                    "anti-affinity on topology.kubernetes.io/zone."),
     _check(
         "workload-identity",
         "Every workload of the Helm releases and every EKS add-on that calls AWS "

@@ -307,3 +307,28 @@ def test_node_groups_sharing_a_burstable_family_must_agree_on_its_credit_mode(tm
     err = config_error(write_stack(tmp_path, config), capsys)
     assert ("nodeGroups.burst.cpuCredits: 'unlimited': differs from node group system's "
             "'standard' for the same family t4g") in err, err
+
+
+@pytest.mark.parametrize("release, name", [
+    ("aws-load-balancer-controller", "aws-load-balancer-controller"),
+    ("cert-manager", "cert-manager-webhook"),
+    ("gatekeeper", "gatekeeper-controller-manager"),
+    ("policy-controller", "policy-controller-webhook"),
+])
+def test_prods_fail_closed_webhooks_run_one_pod_per_az(rendered, release, name):
+    """Each fails closed on what it intercepts (every Service, certificate, team object, team
+    pod): its two pods are kept in two AZs (the charts' defaults only preferred two nodes), and
+    webhook-availability finds nothing to say of prod."""
+    from platformctl.crossguard import check_evaluation
+    from tests import k8s_objects
+
+    prod = rendered["prod"]
+    server = k8s_objects.rendered_object(prod, release, "Deployment", name)
+    spec = server["spec"]["template"]["spec"]
+    (term,) = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "topology.kubernetes.io/zone" and server["spec"]["replicas"] == 2
+    labels = server["spec"]["template"]["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in term["labelSelector"]["matchLabels"].items())
+    report = check_evaluation(prod)
+    assert not [v for v in report.violations if v.policy == "webhook-availability"]
+    assert "webhook-availability" not in {n[0] for n in report.not_applicable}

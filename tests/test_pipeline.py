@@ -113,7 +113,7 @@ def test_without_rendering_the_rendered_checks_are_not_evaluated(evaluations):
     from platformctl import review
 
     kind, said = review.verdict(doc)
-    assert kind == "not evaluated" and said.startswith("NOT EVALUATED: 8 checks did not run")
+    assert kind == "not evaluated" and said.startswith("NOT EVALUATED: 9 checks did not run")
     lines = {line.control: line for line in readiness.environment(plan_only, REPO)}
     assert lines["No mandatory policy violation"].status == readiness.NOT_EVALUATED
     assert not readiness.ready(lines.values())

@@ -132,6 +132,21 @@ def budget(rule: dict[str, Any], selector: dict[str, Any] | None = None,
             "spec": {**rule, "selector": selector or {"matchLabels": {"app": "api"}}}}
 
 
+def webhook_server(replicas: int, zone_apart: bool) -> list[dict[str, Any]]:
+    """A fail-closed webhook, its Service and the Deployment behind it (`replicas` pods, kept
+    one per AZ by a required anti-affinity when `zone_apart`, else one per node)."""
+    labels = {"app": "hook"}
+    key = "topology.kubernetes.io/zone" if zone_apart else "kubernetes.io/hostname"
+    server = labelled(deployment_body("hook", replicas), labels)
+    server["spec"]["template"]["spec"]["affinity"] = {"podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": labels}, "topologyKey": key}]}}
+    webhook = json.loads(json.dumps(SERVICE_WEBHOOK))
+    webhook["webhooks"][0]["clientConfig"] = {"service": {"namespace": "apps", "name": "hook"}}
+    return [webhook, server, {"apiVersion": "v1", "kind": "Service",
+                              "metadata": {"name": "hook"}, "spec": {"selector": labels}}]
+
+
 def vault_identity(actions: list[str]) -> list[GuardResource]:
     """The vault release (its service account rendered), its role with `actions`, the
     association of the role with the service account."""
@@ -394,6 +409,11 @@ CASES: dict[str, tuple[Any, ...]] = {
         [*zonal_nodes("a", ["us-east-1a"]), *zonal_nodes("b", ["us-east-1b"]),
          release("db", [STATEFUL])],
         [*zonal_nodes("ab", ["us-east-1a", "us-east-1b"]), release("db", [STATEFUL])],
+    ),
+    "webhook-availability": (
+        {"production": True},
+        [release("hook", webhook_server(2, zone_apart=True))],
+        [release("hook", webhook_server(2, zone_apart=False))],
     ),
     "disruption-budgets": (
         {},
@@ -728,3 +748,37 @@ def test_a_pod_with_a_volume_stays_in_its_zone_and_waits_for_a_node_there():
     assert "its only pod, bound to us-east-1" in message
     # Without a volume the pod crosses AZs.
     assert _drains(fixed, [_pods("web", 2, "100Mi")]) == []
+
+
+@pytest.mark.parametrize("replicas, zone_apart, said", [
+    (2, True, None),
+    (3, True, None),
+    (1, True, "one pod serves them"),
+    (2, False, "its 2 pods may share an AZ"),
+])
+def test_a_fail_closed_webhook_survives_losing_an_az(replicas, zone_apart, said):
+    report = run("webhook-availability", {"production": True},
+                 [release("hook", webhook_server(replicas, zone_apart))])
+    messages = [v.message for v in report.violations]
+    if said is None:
+        assert messages == []
+    else:
+        (message,) = messages
+        assert said in message and "served by Deployment apps/hook" in message
+        assert "fail-closed webhook (mservice) of Helm release 'hook'" in message
+
+
+def test_webhook_availability_cannot_tell_without_the_service_and_is_for_production():
+    objects = webhook_server(2, zone_apart=True)
+    without_service = run("webhook-availability", {"production": True},
+                          [release("hook", objects[:2])])
+    (message,) = [v.message for v in without_service.violations]
+    assert "it is not among the rendered objects" in message and "cannot be told" in message
+    # A webhook that fails open is not its concern; outside production one replica is fine.
+    open_webhook = json.loads(json.dumps(objects))
+    open_webhook[0]["webhooks"][0]["failurePolicy"] = "Ignore"
+    assert run("webhook-availability", {"production": True},
+               [release("hook", open_webhook[:2])]).violations == []
+    dev = run("webhook-availability", {"production": False},
+              [release("hook", webhook_server(1, zone_apart=True))])
+    assert dev.violations == [] and [n[0] for n in dev.not_applicable] == ["webhook-availability"]

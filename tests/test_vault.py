@@ -230,8 +230,7 @@ def _vault_alone(cfg) -> None:
                        protect=cfg.preset == "prod",
                        monitoring_namespace=cfg.observability.namespace,
                        admin_role_arn=cfg.cluster.admin_role_arn,
-                       key_administrators=cluster.key_administrators,
-                       zones=cfg.network.az_count)
+                       key_administrators=cluster.key_administrators)
 
 
 def test_after_the_bootstrap_pulumi_logs_in_as_the_deploying_role(tmp_path):
