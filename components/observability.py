@@ -35,7 +35,7 @@ from components.args import (
     Slug,
 )
 from components.database import DatabaseRef
-from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget
+from components.kubernetes import HOST_KEY, PLATFORM_NAMESPACES, ZONE_KEY, KubernetesTarget
 from components.logs import LogsArgs, log_group_names
 from components.slo import SloSpec
 from components.tagging import PlatformComponent
@@ -437,10 +437,18 @@ def telemetry_data_sources(observability: ObservabilityArgs, environment: str, r
 
 def helm_values(observability: ObservabilityArgs, environment: str,
                 region: str = "default", account: str | None = None,
-                partition: str = "aws") -> dict[str, Any]:
+                partition: str = "aws", zones: int = 1) -> dict[str, Any]:
     """kube-prometheus-stack values, read against the vendored chart's values.yaml (grafana.* in
-    the grafana subchart's); the tests render them and check that the chart reads every key."""
+    the grafana subchart's); the tests render them and check that the chart reads every key.
+    `zones`: the AZs the nodes span (the replicas of Prometheus and Alertmanager one per AZ)."""
     prom, manager = observability.prometheus, observability.alertmanager
+
+    def apart(replicas: int) -> dict[str, str]:
+        # Required, not the chart's "soft": two replicas in one AZ (or on one node) go down
+        # together, and with them every alert. One per AZ while there are no more than AZs.
+        return {"podAntiAffinity": "hard",
+                "podAntiAffinityTopologyKey": ZONE_KEY if replicas <= zones else HOST_KEY}
+
     pod = prom.resources
 
     def volume(gib: int) -> dict[str, Any]:
@@ -481,6 +489,7 @@ def helm_values(observability: ObservabilityArgs, environment: str,
             "podDisruptionBudget": {"enabled": manager.replicas > 1, "minAvailable": 1},
             "alertmanagerSpec": {
                 "replicas": manager.replicas,
+                **apart(manager.replicas),
                 # The configuration is our own Secret (routing, receivers with secret URLs).
                 "useExistingSecret": True,
                 "storage": volume(manager.storage_gib),
@@ -511,6 +520,7 @@ def helm_values(observability: ObservabilityArgs, environment: str,
         },
         "prometheus": {"prometheusSpec": {
             "replicas": prom.replicas,
+            **apart(prom.replicas),
             "retention": prom.retention,
             "storageSpec": volume(prom.storage_gib),
             "resources": {"requests": {"cpu": pod.cpu_request, "memory": pod.memory_request},
@@ -684,7 +694,8 @@ class ObservabilityStack(PlatformComponent):
             f"{name}-kube-prometheus-stack", parent=self, release="kube-prometheus-stack",
             chart="kube-prometheus-stack", namespace=namespace,
             values=helm_values(observability, environment, region or "default",
-                               account if region else None, partition), timeout=900,
+                               account if region else None, partition, target.zones),
+            timeout=900,
             depends_on=[self.namespace, *filter(None, [target.storage_class])])
         # Its CRDs (ServiceMonitor, PrometheusRule, ...) must exist before the charts that render
         # objects of those kinds install (Vault's and Argo CD's ServiceMonitors).

@@ -727,3 +727,23 @@ def test_the_slo_dashboard_links_each_service_to_its_logs_and_traces(evaluations
         assert f'kubernetes.container_name = "{service}"' in logs["queries"][0]["expression"]
         assert traces["queries"][0]["query"] == (
             f'service("{service}") AND annotation.deployment_environment_name = "prod"')
+
+
+@pytest.mark.parametrize("kind", ["Prometheus", "Alertmanager"])
+def test_prods_prometheus_and_alertmanager_run_one_replica_per_az(rendered, kind):
+    """Two replicas in one AZ go down together, and every alert with them: prod's are kept one
+    per AZ (required; the chart's default only preferred other nodes), and the capacity check
+    places and drains them so."""
+    from platform_facts import capacity
+    from platformctl.runtime_checks import Release
+
+    prod = rendered["prod"]
+    (release,) = [r for r in prod.rendered if r.release == "kube-prometheus-stack"]
+    (spec,) = [o.object["spec"] for o in release.objects if o.kind == kind]
+    (term,) = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "topology.kubernetes.io/zone" and spec["replicas"] == 2
+    objects = [o.object for o in release.objects]
+    (workload,) = [w for w in capacity.workloads([Release(
+        release.resource.urn, release.release, release.namespace, "kube-prometheus-stack",
+        objects)]) if w.kind == kind]
+    assert capacity.ZONE_KEY in workload.apart and workload.zonal_volumes
