@@ -151,6 +151,14 @@ def environment(review: Review, project: Path, now: datetime | None = None) -> l
           ["policy `node-capacity`" + (f": {capacity[0].message}" if capacity
                                        else " not evaluated" if unevaluated else " passes")],
           prod_only=True, not_evaluated=unevaluated)
+    webhooks = guard.of("webhook-availability")
+    unevaluated = c.not_evaluated("webhook-availability")
+    c.add("recovery", "Admission survives losing an AZ (fail-closed webhooks one pod per AZ)",
+          not webhooks,
+          ["policy `webhook-availability`" + (f": {webhooks[0].message}" if webhooks
+                                              else " not evaluated" if unevaluated
+                                              else " passes")],
+          prod_only=True, not_evaluated=unevaluated)
 
     # -- security
     c.add("security", "No mandatory policy violation", not guard.mandatory,
