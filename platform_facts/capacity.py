@@ -547,7 +547,7 @@ def node_groups(resources: Iterable[PlannedResource]) -> list[NodeGroup]:
             kubelet_settings(templates[0]["userData"]) if templates else KubeletSettings(),
             zones if zones and len(subnets) == len(r.props.get("subnetIds") or ()) else (),
             int(scaling["maxSize"]) if "maxSize" in scaling else None, r.name))
-    return groups
+    return sorted(groups, key=lambda g: g.name)  # not the plan's order, which varies by run
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,26 @@ def test_a_rendered_stack_is_the_same_in_any_order(rendered):
     # The rendered checks too (capacity, install order, identities, scrape coverage).
     _, _, _, not_evaluated, *_ = _assert_order_free(rendered["dev"])
     assert not_evaluated == []
+
+
+def test_the_review_document_and_comment_are_the_same_in_any_order(rendered):
+    """What a pull request shows: the whole review document and its markdown."""
+    import json
+
+    from platformctl import report, review
+
+    dev = rendered["dev"]
+
+    def document(resources) -> dict:
+        reordered = dataclasses.replace(dev, resources=list(resources))
+        found = review.build_document(reordered, crossguard.check_evaluation(reordered),
+                                      cost_report(reordered))
+        found.pop("seconds", None)
+        return found
+
+    expected = document(dev.resources)
+    (order, *_) = _orders(list(dev.resources))
+    shuffled = document(order)
+    assert json.dumps(shuffled, sort_keys=True, default=str) == json.dumps(
+        expected, sort_keys=True, default=str)
+    assert report.render_markdown(shuffled) == report.render_markdown(expected)
