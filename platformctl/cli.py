@@ -427,13 +427,25 @@ def _new_team(args: argparse.Namespace) -> int:
     from platformctl import newteam
 
     project = _project(args)
+    quota = {key: value for key, value in (("requestsCpu", args.requests_cpu),
+                                           ("requestsMemory", args.requests_memory),
+                                           ("pods", args.pods)) if value is not None}
     try:
-        written = newteam.add(project, args.name, args.host, args.database_service)
+        with _interrupts_raise():
+            written, rooms = newteam.add(project, args.name, args.host, args.database_service,
+                                         quota)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        _error("new-team: interrupted; every stack file is as it was")
+        return EXIT_INTERRUPTED
     for path in written:
         print(f"wrote {path.relative_to(project).as_posix()}")
+    for room in rooms:
+        print(f"{room.stack}: the quota fits ({room.label})" if room.fits else
+              f"{room.stack}: whether the quota fits was not evaluated ({room.reason}); "
+              "the review checks it")
     print(f"team {args.name}: in every stack; its services join with `platformctl new-service "
           "<spec>` (team: " + args.name + "), its stack files go through review")
     return EXIT_OK
@@ -964,7 +976,10 @@ def _add_new_team(commands: Any) -> None:
         "new-team", help="add a team to every stack file (validated like a hand edit)",
         description="Add a team to every Pulumi.<stack>.yaml: its namespace (named after it), "
         "quota, groups (<name>-admins, <name>-viewers) and the baseline, with the same "
-        "validation as a hand edit; nothing is written unless every stack accepts it.")
+        "validation as a hand edit, and its quota held to what each stack's nodes have room "
+        "for at maxSize (the review's quota-capacity, the releases rendered; a quota that does "
+        "not fit is refused with the most that does); nothing is written unless every stack "
+        "accepts it.")
     team.add_argument("name", help="the team's name (a slug: its namespace, label and groups)")
     team.add_argument("--host", action="append", default=[], metavar="HOST",
                       help="a DNS name its services may serve on the shared load balancer "
@@ -972,6 +987,14 @@ def _add_new_team(commands: Any) -> None:
     team.add_argument("--database-service", action="append", default=[], metavar="SERVICE",
                       help="a service that gets short-lived PostgreSQL credentials from Vault "
                       "(teams[].services; repeat for more)")
+    team.add_argument("--requests-cpu", metavar="QUANTITY",
+                      help="its quota's sum of CPU requests per namespace (e.g. 500m; default: "
+                      "the preset's, teams[].quota.requestsCpu)")
+    team.add_argument("--requests-memory", metavar="QUANTITY",
+                      help="its quota's sum of memory requests per namespace (e.g. 1Gi; "
+                      "default: the preset's)")
+    team.add_argument("--pods", type=int, metavar="N",
+                      help="its quota's pods per namespace (default: the preset's)")
     _project_dir_option(team)
     team.set_defaults(handler=_new_team)
 
