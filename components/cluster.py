@@ -344,6 +344,12 @@ LBC_SELECTOR = {"app.kubernetes.io/name": "aws-load-balancer-controller",
 CERT_MANAGER_WEBHOOK_SELECTOR = {"app.kubernetes.io/name": "webhook",
                                  "app.kubernetes.io/instance": "cert-manager",
                                  "app.kubernetes.io/component": "webhook"}
+# And of the controllers an AZ's loss needs most: the autoscaler adds the nodes that replace the
+# lost AZ's, metrics-server feeds the HPAs that grow the survivors.
+AUTOSCALER_SELECTOR = {"app.kubernetes.io/name": "aws-cluster-autoscaler",
+                       "app.kubernetes.io/instance": "cluster-autoscaler"}
+METRICS_SERVER_SELECTOR = {"app.kubernetes.io/name": "metrics-server",
+                           "app.kubernetes.io/instance": "metrics-server"}
 
 # Cluster Autoscaler's image per Kubernetes minor: upstream supports each autoscaler minor with
 # the same Kubernetes minor only (platform_facts/kubernetes.json, with its source).
@@ -955,6 +961,8 @@ class Cluster(PlatformComponent):
             values={
                 "replicas": replicas,
                 "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if ha else {},
+                **({"affinity": self.target.apart(METRICS_SERVER_SELECTOR, replicas)}
+                   if ha else {}),
             },
         )
         self.cluster_autoscaler = self._cluster_autoscaler(name, replicas)
@@ -1025,6 +1033,9 @@ class Cluster(PlatformComponent):
                 # update: a second replica takes over within seconds, not after a reschedule.
                 "fullnameOverride": "cluster-autoscaler",
                 "replicaCount": replicas,
+                # Never both in the AZ it would have to replace.
+                **({"affinity": self.target.apart(AUTOSCALER_SELECTOR, replicas)}
+                   if replicas > 1 else {}),
                 "rbac": {"serviceAccount": {"create": True, "name": "cluster-autoscaler"}},
                 "extraArgs": {
                     "logtostderr": True, "stderrthreshold": "info", "v": 2,

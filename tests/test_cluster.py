@@ -332,3 +332,22 @@ def test_prods_fail_closed_webhooks_run_one_pod_per_az(rendered, release, name):
     report = check_evaluation(prod)
     assert not [v for v in report.violations if v.policy == "webhook-availability"]
     assert "webhook-availability" not in {n[0] for n in report.not_applicable}
+
+
+@pytest.mark.parametrize("release, name", [
+    ("cluster-autoscaler", "cluster-autoscaler"), ("metrics-server", "metrics-server")])
+def test_prods_autoscaler_and_metrics_server_run_one_pod_per_az(rendered, release, name):
+    """What an AZ's loss needs running: the autoscaler (it adds the nodes that replace the lost
+    AZ's) and metrics-server (it feeds the HPAs that grow the survivors)."""
+    from tests import k8s_objects
+
+    server = k8s_objects.rendered_object(rendered["prod"], release, "Deployment", name)
+    spec = server["spec"]["template"]["spec"]
+    (term,) = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "topology.kubernetes.io/zone" and server["spec"]["replicas"] == 2
+    labels = server["spec"]["template"]["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in term["labelSelector"]["matchLabels"].items())
+    # dev runs one of each, with the chart's default placement.
+    dev = k8s_objects.rendered_object(rendered["dev"], release, "Deployment", name)
+    assert dev["spec"]["replicas"] == 1 and "podAntiAffinity" not in (
+        dev["spec"]["template"]["spec"].get("affinity") or {})
