@@ -67,15 +67,34 @@ AWS_KEPT_IN_VPC: dict[str, dict[str, str]] = {
         "vpcSecurityGroupIds": "ModifyDBInstance refuses security groups of another VPC than "
                                "its DB subnet group's (InvalidParameterCombination: \"The DB "
                                "instance and EC2 security group are in different VPCs\")"},
+    # Moved by detaching it from the old VPC and attaching it to the new one.
+    "aws:ec2/internetGateway:InternetGateway": {
+        "vpcId": "DetachInternetGateway refuses while the VPC it leaves has public addresses "
+                 "mapped (DependencyViolation: \"Network vpc-... has some mapped public "
+                 "address(es). Please unmap those public address(es) before detaching the "
+                 "gateway.\")"},
+}
+# A refusal above that holds only while the base has resources of these types (what maps
+# public addresses in the VPC left behind: its replacements are deleted only at the end).
+AWS_REFUSED_WHILE: dict[str, tuple[str, ...]] = {
+    "aws:ec2/internetGateway:InternetGateway": (
+        "aws:ec2/eip:Eip", "aws:ec2/natGateway:NatGateway", "aws:ec2/instance:Instance"),
 }
 # What AWS does allow instead: an instance moves to another VPC when the same modification
 # switches it to a DB subnet group of another name there (not Multi-AZ while it moves).
 AWS_MOVES_WITH: dict[str, str] = {"aws:rds/instance:Instance": "dbSubnetGroupName"}
-AWS_MOVE_REMEDIATION = (
+_DATABASE_MOVE = (
     "Keep the VPC, or move the database first, as AWS documents it: a DB subnet group of "
     "another name on subnets of the new VPC, and the instance switched to it together with "
     "security groups of the new VPC in one modification (single-AZ while it moves); then "
     "retire the old network.")
+AWS_REFUSAL_REMEDIATION: dict[str, str] = {
+    "aws:rds/subnetGroup:SubnetGroup": _DATABASE_MOVE,
+    "aws:rds/instance:Instance": _DATABASE_MOVE,
+    "aws:ec2/internetGateway:InternetGateway": (
+        "Keep the VPC, or build the new network beside the old one (its own Internet gateway), "
+        "move the workloads and the database onto it, then retire the old network."),
+}
 
 
 @cache

@@ -383,7 +383,7 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
                 elif forces is None and entry.get("action") == "update":
                     entry.update(action="unknown", replace_fields=[input_name],
                                  reason="whether this input forces a replacement is not known")
-    _refused_by_aws(entries, after)
+    _refused_by_aws(entries, before, after)
     replaced = {k for k, e in entries.items() if e.get("action") == "replace"}
     for key, entry in entries.items():
         if entry.get("action") == "replace":
@@ -396,15 +396,19 @@ def _changed_resources(before: Mapping[str, Mapping[str, Any]],
 
 
 def _refused_by_aws(entries: dict[str, dict[str, Any]],
+                    before: Mapping[str, Mapping[str, Any]],
                     after: Mapping[str, Mapping[str, Any]]) -> None:
-    """An update the cascade makes that AWS refuses: an input that now names subnets or
-    security groups replaced into another VPC, on a resource AWS keeps in its VPC
-    (`replacement.AWS_KEPT_IN_VPC`), unless the input AWS moves it with changes too."""
+    """An update the cascade makes that AWS refuses: an input that now names a VPC replaced
+    anew, or subnets or security groups replaced into it, on a resource AWS keeps in its VPC
+    (`replacement.AWS_KEPT_IN_VPC`), unless the input AWS moves it with changes too, or what
+    makes AWS refuse is not in the base (`replacement.AWS_REFUSED_WHILE`)."""
     replaced = {k for k, e in entries.items() if e.get("action") == "replace"}
+    base_types = {r["type"] for r in before.values()}
 
-    def in_a_new_vpc(key: str) -> bool:  # replaced, and its VPC with it
+    def in_a_new_vpc(key: str) -> bool:  # a new VPC, or replaced with its VPC
         return key in replaced and bool(
-            "vpcId" in entries[key].get("replace_fields", ())
+            after[key]["type"] == "aws:ec2/vpc:Vpc"
+            or "vpcId" in entries[key].get("replace_fields", ())
             or set(after[key].get("property_dependencies", {}).get("vpcId", ())) & replaced)
 
     for key, entry in entries.items():
@@ -413,14 +417,17 @@ def _refused_by_aws(entries: dict[str, dict[str, Any]],
             continue
         if replacement.AWS_MOVES_WITH.get(entry["type"]) in entry["changed_inputs"]:
             continue
+        holding = replacement.AWS_REFUSED_WHILE.get(entry["type"])
+        if holding is not None and not base_types & set(holding):
+            continue
         moved = sorted(
             name for name, sources in after[key].get("property_dependencies", {}).items()
             if name in rule and any(in_a_new_vpc(s) for s in sources))
         if moved:
             entry.update(action="refused", replace_fields=moved, reason=(
-                "; ".join(rule[name] for name in moved) + ": the new ones are in another VPC "
-                "(replaced with it). `pulumi preview` shows an update; `pulumi up` fails here, "
-                "after what precedes it is applied"))
+                "; ".join(rule[name] for name in moved) + ": its new value is a VPC made "
+                "anew, or in one (replaced with it). `pulumi preview` shows an update; `pulumi "
+                "up` fails here, after what precedes it is applied"))
 
 
 def _with_digests(was: Mapping[str, Any], now: Mapping[str, Any]
@@ -508,7 +515,7 @@ def _refused_verdicts(changed: Sequence[Mapping[str, Any]]) -> list[dict[str, An
         "resource_type": e["type"], "resource_name": e["name"],
         "message": f"{e['name']}: {', '.join(e['replace_fields'])} cannot change in place. "
                    f"{e.get('reason') or ''}".strip(),
-        "remediation": replacement.AWS_MOVE_REMEDIATION
+        "remediation": replacement.AWS_REFUSAL_REMEDIATION[e["type"]]
         if e["type"] in replacement.AWS_KEPT_IN_VPC else (
             "Keep the field as it is, or have the engine replace the object: add the field to "
             "the resource's replaceOnChanges option (with deleteBeforeReplace when the name "

@@ -513,19 +513,40 @@ def test_a_database_cannot_follow_its_vpc_in_place(documents):
                                                                 ["vpcSecurityGroupIds"])
     refused = {v["resource_name"]: v for v in head["policies"]["mandatory"]
                if v["policy"] == "update-refused"}
-    assert set(refused) == {"dev-db", "dev-postgres"} and head["exit_code"] == 1
+    assert set(refused) == {"dev-db", "dev-postgres", "dev-igw"} and head["exit_code"] == 1
     assert "a DB subnet group of another name" in refused["dev-db"]["remediation"]
+    # The Internet gateway is detached from the old VPC to move, which AWS refuses while the
+    # NAT's public address is mapped there (the old NAT goes only at the end).
+    gateway = changed["aws:ec2/internetGateway:InternetGateway::dev-igw"]
+    assert (gateway["action"], gateway["replace_fields"]) == ("refused", ["vpcId"])
+    assert "has some mapped public address(es)" in gateway["reason"]
+    assert "build the new network beside the old one" in refused["dev-igw"]["remediation"]
     counts = head["diff"]["resources"]["counts"]
-    assert counts["refused"] == 2
+    assert counts["refused"] == 3
     footer = report.preview_counts(counts)
-    assert "2 refused by the API (Kubernetes or AWS)" in footer
+    assert "3 refused by the API (Kubernetes or AWS)" in footer
     # docs/review.md quotes this footer.
     from tests.conftest import REPO
 
     assert f'"{footer}"' in " ".join((REPO / "docs" / "review.md").read_text().split())
-    # What stays in its VPC is not judged so: the IAM policy naming the VPC, the Internet
-    # gateway (detached and attached in place).
-    assert changed["aws:ec2/internetGateway:InternetGateway::dev-igw"]["action"] == "update"
+    # What AWS updates across VPCs is not judged so: the IAM policy naming the VPC.
+    assert changed["aws:iam/rolePolicy:RolePolicy::dev-load-balancer-controller"][
+        "action"] == "update"
+
+
+def test_an_internet_gateway_moves_where_no_public_address_holds_it(documents):
+    """Nothing in the base maps a public address in the VPC (no NAT, no address): AWS detaches
+    the gateway, so the move is an update."""
+    dev = copy.deepcopy(documents["dev"])
+    holding = replacement.AWS_REFUSED_WHILE["aws:ec2/internetGateway:InternetGateway"]
+    dev["resources"] = [r for r in dev["resources"] if r["type"] not in holding]
+
+    def new_cidr(r):
+        r["inputs"]["cidrBlock"] = "10.30.0.0/16"
+
+    gateway = _changed(dev, _change(dev, "dev-vpc", new_cidr, "aws:ec2/vpc:Vpc"))[
+        "aws:ec2/internetGateway:InternetGateway::dev-igw"]
+    assert gateway["action"] == "update"
 
 
 def test_a_database_moved_as_aws_documents_it_is_not_refused(documents):

@@ -260,7 +260,7 @@ def test_base_reports_the_cost_delta_and_the_new_violation(history, base_review)
     # the updates the provider plans onto the new subnets and security groups are refused.
     assert by_name["dev-db"]["action"] == by_name["dev-postgres"]["action"] == "refused"
     assert {v["resource_name"] for v in doc["policies"]["mandatory"]
-            if v["policy"] == "update-refused"} == {"dev-db", "dev-postgres"}
+            if v["policy"] == "update-refused"} == {"dev-db", "dev-postgres", "dev-igw"}
     counts = change["resources"]["counts"]
     assert counts["replace"] >= 1 + 6 + 1 and counts["create"] == 3 and counts["delete"] >= 1
     assert counts["replace"] == sum(c["action"] == "replace"
