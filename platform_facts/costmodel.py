@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,17 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def apportion(amounts: Mapping[str, Decimal], total: Decimal) -> dict[str, Decimal]:
+    """`amounts` to the cent so that they add up to `total` (their sum, rounded by `money`):
+    each rounded down, then a cent more to those that lost the most (the largest remainder
+    method; ties by name). Amounts are not negative."""
+    floors = {k: v.quantize(CENT, rounding=ROUND_FLOOR) for k, v in amounts.items()}
+    left = int((total - sum(floors.values(), Decimal(0))) / CENT)
+    for key in sorted(amounts, key=lambda k: (floors[k] - amounts[k], k))[:max(left, 0)]:
+        floors[key] += CENT
+    return dict(sorted(floors.items()))
+
+
 @dataclass
 class CostReport:
     region: str
@@ -144,11 +155,14 @@ class CostReport:
         return self.total - self.fixed
 
     def by_component(self) -> dict[str, Decimal]:
+        """USD/month per component, to the cent, adding up to `total` exactly (`apportion`):
+        rounded one by one, a table's rows could miss its total by a cent, and a change's
+        components its total change."""
         totals: dict[str, Decimal] = {}
         for line in self.priced:
             key = line.component or "(stack)"
             totals[key] = totals.get(key, Decimal(0)) + line.monthly_usd
-        return {k: money(v) for k, v in sorted(totals.items())}
+        return apportion(totals, self.total)
 
     def to_dict(self) -> dict[str, Any]:
         return {

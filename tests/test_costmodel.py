@@ -339,3 +339,25 @@ def test_root_volumes_deleted_with_their_instances_cost_only_while_they_run(eval
     assert sum(v for k, v in prod.items() if k.startswith("prod-")) == 4 * 20 * Decimal("0.08")
     assert all("runs 50 of 168 h a week" in line.detail for line in cost_report(
         evaluations["dev"]).priced if line.key == "root-volumes")
+
+
+def test_components_add_up_to_the_total_to_the_cent():
+    """Rounded one by one, three components of $0.335 each would show $1.02 (0.34 x 3) beside a
+    total of $1.01: a PR comment whose rows and total disagree. The cents go to the largest
+    remainders instead, ties by name."""
+    third = Decimal("0.335")
+    assert costmodel.apportion({"a": third, "b": third, "c": third}, Decimal("1.01")) == {
+        "a": Decimal("0.34"), "b": Decimal("0.34"), "c": Decimal("0.33")}
+    assert costmodel.apportion({"x": Decimal("1.004"), "y": Decimal("2.006")},
+                               Decimal("3.01")) == {"x": Decimal("1.00"), "y": Decimal("2.01")}
+    report = estimate(SMALL_STACK, "us-east-1")
+    assert sum(report.by_component().values()) == report.total
+
+
+def test_the_shipped_stacks_components_add_up_to_their_totals(evaluations):
+    from platformctl.pricing import cost_report
+
+    for name, evaluation in evaluations.items():
+        for ceiling in (False, True):
+            report = cost_report(evaluation, ceiling=ceiling)
+            assert sum(report.by_component().values()) == report.total, (name, ceiling)
