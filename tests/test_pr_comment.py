@@ -94,10 +94,11 @@ def test_the_comment_sample_is_what_the_workflow_posts(tmp_path):
         in made
     assert "| delete | `aws:autoscaling/group:Group` | `dev-nat-instance` | -$1.10 |  |" in made
     assert "| delete | `aws:iam/role:Role` | `dev-nat-instance` |  |  |" in made  # free
-    # The pie of the change, by component; the component table's before and change.
-    assert "title the change adds $70.49/month: by component\n    \"Network\" : 70.49\n```" \
+    # The pie of the change, by component; the component table's before and change: the
+    # components add up to the total, and their changes to the total change.
+    assert "title the change adds $70.50/month: by component\n    \"Network\" : 70.50\n```" \
         in made
-    assert "| 5.52 | 76.01 | +$70.49 |" in made
+    assert "| 5.52 | 76.02 | +$70.50 |" in made
     assert "| 104.53 | **175.03** | +$70.50 |" in made
     # Each team's quota at list price, per stack and for all of them.
     assert "| team | `dev` | `prod` | all |\n|---|---:|---:|---:|\n" \
