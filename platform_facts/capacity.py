@@ -582,6 +582,24 @@ def team_quotas(resources: Iterable[PlannedResource]) -> list[Quota]:
     return sorted(found, key=lambda q: (q.team, q.namespace))
 
 
+def unbounded_quotas(resources: Iterable[PlannedResource]) -> list[str]:
+    """The plan's ResourceQuotas that bound neither CPU nor memory requests, or only one of
+    them (`namespace/name: what is missing`): `team_quotas` cannot count them, so what their
+    namespace's pods may request is not known."""
+    found = []
+    for r in resources:
+        if r.type != RESOURCE_QUOTA:
+            continue
+        metadata = r.props.get("metadata") or {}
+        hard = (r.props.get("spec") or {}).get("hard") or {}
+        missing = [key for key, alias in (("requests.cpu", "cpu"), ("requests.memory", "memory"))
+                   if key not in hard and alias not in hard]
+        if missing and metadata.get("namespace"):
+            found.append(f"{metadata['namespace']}/{metadata.get('name')}: no "
+                         f"{' or '.join(missing)}")
+    return sorted(found)
+
+
 def quotas_by_team(quotas: Iterable[Quota]) -> dict[str, list[Quota]]:
     """The quotas of each team (over its namespaces), in the order given."""
     by_team: dict[str, list[Quota]] = {}

@@ -669,6 +669,15 @@ def _gib(mib: float) -> str:
 
 
 def _quota_capacity(stack: RenderedStack, config: dict[str, Any]):
+    planned = [capacity.PlannedResource(r.resource_type, r.name, r.props, {})
+               for r in stack.resources if r.resource_type == capacity.RESOURCE_QUOTA]
+    for unbounded in capacity.unbounded_quotas(planned):
+        yield violation(
+            "ResourceQuota", unbounded.split(":")[0],
+            f"{unbounded}: what its namespace's pods may request is not bounded, so whether "
+            "the team quotas fit the nodes cannot be told",
+            "set requests.cpu and requests.memory in the quota (platform:teams[].quota "
+            "requestsCpu and requestsMemory)"), None
     fit = _assessment(stack, config).quotas
     if fit is None or fit.fits and not fit.unbounded:
         return

@@ -782,3 +782,21 @@ def test_webhook_availability_cannot_tell_without_the_service_and_is_for_product
     dev = run("webhook-availability", {"production": False},
               [release("hook", webhook_server(1, zone_apart=True))])
     assert dev.violations == [] and [n[0] for n in dev.not_applicable] == ["webhook-availability"]
+
+
+def test_a_quota_that_bounds_no_requests_is_not_counted_as_fitting():
+    """A ResourceQuota that bounds only limits (or pods) says nothing of what its namespace's
+    pods may request: quota-capacity cannot count it, and says so rather than pass."""
+    limits_only = resource("kubernetes:core/v1:ResourceQuota", {
+        "metadata": {"name": "team-quota", "namespace": "pay", "labels": {"team": "pay"}},
+        "spec": {"hard": {"limits.cpu": "4", "requests.memory": "1Gi", "pods": "20"}}},
+        name="pay-quota")
+    report = run("quota-capacity", {"production": True},
+                 [NODES, release("small", [deployment_body("api", 10)]), limits_only])
+    (message,) = [v.message for v in report.violations]
+    assert "pay/team-quota: no requests.cpu: what its namespace's pods may request is not " \
+           "bounded" in message and "cannot be told" in message
+    bounded = run("quota-capacity", {"production": True},
+                  [NODES, release("small", [deployment_body("api", 10)]),
+                   team_quota("pay", "2", "3Gi")])
+    assert bounded.violations == []
