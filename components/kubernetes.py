@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 ZONE_KEY = "topology.kubernetes.io/zone"
 HOST_KEY = "kubernetes.io/hostname"
 
+
+def apart_key(replicas: int, zones: int) -> str:
+    """Where a workload's replicas must not share: an AZ while there are no more of them than
+    AZs (losing one leaves the others serving), a node beyond that."""
+    return ZONE_KEY if replicas <= zones else HOST_KEY
+
 # Namespaces the platform's own components run in: never team namespaces, never matched by the
 # admission policies (node-exporter, the CNI, Gatekeeper itself need what those policies forbid).
 PLATFORM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default",
@@ -86,9 +92,9 @@ class KubernetesTarget:
         per AZ (required) while there are no more of them than AZs, so losing an AZ (or a node)
         leaves the others serving; one per node (required) beyond that. The node-capacity check
         places and drains them so."""
-        key = ZONE_KEY if replicas <= self.zones else HOST_KEY
         return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": key}]}}
+            {"labelSelector": {"matchLabels": dict(selector)},
+             "topologyKey": apart_key(replicas, self.zones)}]}}
 
     def options(self, parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
         """Options for a Kubernetes object of a component: this target's provider, and a

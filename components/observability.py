@@ -35,7 +35,7 @@ from components.args import (
     Slug,
 )
 from components.database import DatabaseRef
-from components.kubernetes import HOST_KEY, PLATFORM_NAMESPACES, ZONE_KEY, KubernetesTarget
+from components.kubernetes import PLATFORM_NAMESPACES, KubernetesTarget, apart_key
 from components.logs import LogsArgs, log_group_names
 from components.slo import SloSpec
 from components.tagging import PlatformComponent
@@ -447,7 +447,7 @@ def helm_values(observability: ObservabilityArgs, environment: str,
         # Required, not the chart's "soft": two replicas in one AZ (or on one node) go down
         # together, and with them every alert. One per AZ while there are no more than AZs.
         return {"podAntiAffinity": "hard",
-                "podAntiAffinityTopologyKey": ZONE_KEY if replicas <= zones else HOST_KEY}
+                "podAntiAffinityTopologyKey": apart_key(replicas, zones)}
 
     pod = prom.resources
 

@@ -22,7 +22,7 @@ import dataclasses
 import email
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -561,17 +561,26 @@ class Quota:
     pods: int | None  # None: the quota does not bound pods
 
 
+def _resource_quotas(resources: Iterable[PlannedResource]
+                     ) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """Each ResourceQuota of the plan: its metadata and its `spec.hard`."""
+    for r in resources:
+        if r.type == RESOURCE_QUOTA:
+            yield r.props.get("metadata") or {}, (r.props.get("spec") or {}).get("hard") or {}
+
+
+def _requests_bound(hard: Mapping[str, Any], resource: str) -> Any:
+    """What a quota's `hard` bounds the requests of `resource` (cpu, memory) to; `requests.X`
+    and plain `X` mean the same; None: not bounded."""
+    return hard.get(f"requests.{resource}", hard.get(resource))
+
+
 def team_quotas(resources: Iterable[PlannedResource]) -> list[Quota]:
     """The plan's ResourceQuotas that bound CPU and memory requests, each with its team (the
     quota's `team` label, else its namespace), sorted by team and namespace."""
     found = []
-    for r in resources:
-        if r.type != RESOURCE_QUOTA:
-            continue
-        metadata = r.props.get("metadata") or {}
-        hard = (r.props.get("spec") or {}).get("hard") or {}
-        cpu = hard.get("requests.cpu", hard.get("cpu"))
-        memory = hard.get("requests.memory", hard.get("memory"))
+    for metadata, hard in _resource_quotas(resources):
+        cpu, memory = _requests_bound(hard, "cpu"), _requests_bound(hard, "memory")
         namespace = metadata.get("namespace")
         if cpu is None or memory is None or not namespace:
             continue
@@ -587,13 +596,9 @@ def unbounded_quotas(resources: Iterable[PlannedResource]) -> list[str]:
     them (`namespace/name: what is missing`): `team_quotas` cannot count them, so what their
     namespace's pods may request is not known."""
     found = []
-    for r in resources:
-        if r.type != RESOURCE_QUOTA:
-            continue
-        metadata = r.props.get("metadata") or {}
-        hard = (r.props.get("spec") or {}).get("hard") or {}
-        missing = [key for key, alias in (("requests.cpu", "cpu"), ("requests.memory", "memory"))
-                   if key not in hard and alias not in hard]
+    for metadata, hard in _resource_quotas(resources):
+        missing = [f"requests.{resource}" for resource in ("cpu", "memory")
+                   if _requests_bound(hard, resource) is None]
         if missing and metadata.get("namespace"):
             found.append(f"{metadata['namespace']}/{metadata.get('name')}: no "
                          f"{' or '.join(missing)}")

@@ -220,9 +220,8 @@ def _fail_closed_webhooks(releases: Sequence[Release]) -> list[_Webhook]:
             if body.get("kind") not in WEBHOOK_KINDS:
                 continue
             for webhook in body.get("webhooks") or ():
-                # failurePolicy defaults to Fail in admissionregistration.k8s.io/v1. Rules left
-                # empty are filled in by the controller at run time: nothing to check here.
-                if webhook.get("failurePolicy", "Fail") == "Fail" and webhook.get("rules"):
+                # failurePolicy defaults to Fail in admissionregistration.k8s.io/v1.
+                if webhook.get("failurePolicy", "Fail") == "Fail":
                     found.append(_Webhook(str(webhook.get("name")), release, body, webhook))
     return found
 
@@ -232,16 +231,12 @@ def _webhook_availability(stack: RenderedStack, config: dict[str, Any]):
         raise _NotApplicableError("outside production the webhooks' servers run one replica "
                                   "(cluster.controllerReplicas, security.*.replicas)")
     served: dict[tuple[str, str], tuple[Release, list[str]]] = {}
-    for release in stack.releases:
-        for body in release.objects:
-            if body.get("kind") not in WEBHOOK_KINDS:
-                continue
-            for webhook in body.get("webhooks") or ():
-                service = (webhook.get("clientConfig") or {}).get("service")
-                if webhook.get("failurePolicy", "Fail") != "Fail" or not service:
-                    continue  # fails open, or served from outside the cluster
-                key = (str(service.get("namespace")), str(service.get("name")))
-                served.setdefault(key, (release, []))[1].append(str(webhook.get("name")))
+    for hook in _fail_closed_webhooks(stack.releases):
+        service = (hook.webhook.get("clientConfig") or {}).get("service")
+        if not service:
+            continue  # served from outside the cluster
+        key = (str(service.get("namespace")), str(service.get("name")))
+        served.setdefault(key, (hook.release, []))[1].append(hook.name)
     if not served:
         return
     services = {(release.namespace_of(o) or "", str((o.get("metadata") or {}).get("name"))): o
@@ -311,7 +306,8 @@ def _waits_for(resource, target_urn: str, children: Mapping[str, list]) -> bool:
 
 def _install_order(stack: RenderedStack, config: dict[str, Any]):
     releases = stack.releases
-    webhooks = _fail_closed_webhooks(releases)
+    # Rules left empty are filled in by the controller at run time: nothing to check here.
+    webhooks = [w for w in _fail_closed_webhooks(releases) if w.webhook.get("rules")]
     if not webhooks:
         return
     by_urn = {r.urn: r for r in stack.resources}
